@@ -1,0 +1,21 @@
+"""imgpar: parallel batch image converter."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from imgpar.api import convert, iter_convert
+
+__all__ = ["__version__", "convert", "iter_convert"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy so that `import imgpar` (and `imgpar --help`) stays free of Pillow.
+    if name in ("convert", "iter_convert"):
+        from imgpar import api
+
+        return getattr(api, name)
+    raise AttributeError(name)

@@ -1,0 +1,3 @@
+from imgpar.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""Fold per-file results into counts, totals and the exit status.
+
+This is data only: rendering it (progress bar, summary lines) is the CLI's job.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from imgpar.errors import ExitStatus
+from imgpar.spec import Result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Summary:
+    files: int
+    converted: int
+    skipped: int
+    failed: int
+    source_bytes: int
+    output_bytes: int
+    wall_seconds: float
+    work_seconds: float
+    jobs: int
+    interrupted: bool = False
+
+    @property
+    def speedup(self) -> float:
+        return self.work_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def efficiency(self) -> float:
+        return self.speedup / self.jobs if self.jobs else 0.0
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        if self.interrupted:
+            return ExitStatus.INTERRUPTED
+        return ExitStatus.FAILED if self.failed else ExitStatus.OK
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "files": self.files,
+            "converted": self.converted,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "source_bytes": self.source_bytes,
+            "output_bytes": self.output_bytes,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "work_seconds": round(self.work_seconds, 3),
+            "jobs": self.jobs,
+            "speedup": round(self.speedup, 2),
+            "efficiency": round(self.efficiency, 2),
+        }
+        if self.interrupted:
+            data["interrupted"] = True
+        return data
+
+
+class Collector:
+    def __init__(self, *, jobs: int) -> None:
+        self.jobs = jobs
+        self._started = time.perf_counter()
+        self._counts = {"converted": 0, "skipped": 0, "failed": 0}
+        self._source_bytes = 0
+        self._output_bytes = 0
+        self._work = 0.0
+
+    def add(self, result: Result) -> None:
+        self._counts[result.status] += 1
+        self._work += result.seconds
+        if result.status == "converted":
+            # Bytes compare what was made from what: skipped files made nothing new.
+            self._source_bytes += result.source_bytes
+            self._output_bytes += sum(o.bytes for o in result.outputs)
+
+    def summary(self, *, interrupted: bool = False) -> Summary:
+        return Summary(
+            files=sum(self._counts.values()),
+            converted=self._counts["converted"],
+            skipped=self._counts["skipped"],
+            failed=self._counts["failed"],
+            source_bytes=self._source_bytes,
+            output_bytes=self._output_bytes,
+            wall_seconds=time.perf_counter() - self._started,
+            work_seconds=self._work,
+            jobs=self.jobs,
+            interrupted=interrupted,
+        )

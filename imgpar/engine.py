@@ -1,0 +1,232 @@
+"""Run the pipeline over tasks and yield results in completion order.
+
+`SerialEngine` works in-process (`--jobs 1`). `ProcessEngine` has the shape of
+`Pool.imap_unordered` but is built on `ProcessPoolExecutor`, because a raw
+`multiprocessing.Pool` hangs forever when a worker dies: here a dead or stuck
+worker costs at most the files it held, which are retried alone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TypeVar
+
+from imgpar.limits import DEFAULT_TIMEOUT
+from imgpar.spec import ConvertSpec, Result, Task
+
+# Items that are not tasks (results decided up front, walker notes) pass
+# through an engine unchanged, as soon as they arrive.
+Passed = TypeVar("Passed")
+
+# A chunk holds many small files (so per-task overhead vanishes on icons) or
+# one big file (so no core idles behind a long queue at the end of a batch).
+CHUNK_BYTES = 1 << 20
+CHUNK_FILES = 64
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on (respects affinity and cgroup pinning)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class SerialEngine:
+    def __init__(self, spec: ConvertSpec) -> None:
+        self.spec = spec
+
+    def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+        from imgpar.pipeline import configure_worker, convert_file
+
+        configure_worker(self.spec)
+        for item in items:
+            yield convert_file(item, self.spec) if isinstance(item, Task) else item
+
+
+_worker_spec: ConvertSpec | None = None
+
+
+def _init_worker(spec: ConvertSpec) -> None:
+    # Only the parent decides what Ctrl-C means; a worker must not die mid-write.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _worker_spec
+    _worker_spec = spec
+    from imgpar.pipeline import configure_worker
+
+    configure_worker(spec)
+
+
+def _run_chunk(tasks: list[Task]) -> list[Result]:
+    from imgpar.pipeline import convert_file
+
+    assert _worker_spec is not None
+    return [convert_file(task, _worker_spec) for task in tasks]
+
+
+@dataclass(slots=True)
+class _Flight:
+    tasks: list[Task]
+    deadline: float
+
+
+class ProcessEngine:
+    def __init__(
+        self,
+        spec: ConvertSpec,
+        *,
+        jobs: int,
+        timeout: float = DEFAULT_TIMEOUT,
+        start_method: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.jobs = jobs
+        self.timeout = timeout
+        self._context = multiprocessing.get_context(start_method)
+        # Two chunks per worker keep every core fed while the parent collects.
+        self._window = 2 * jobs
+
+    def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+        pending: deque[list[Task]] = deque()
+        chunks = _chunked(items)
+        pool: ProcessPoolExecutor | None = None
+        flights: dict[Future[list[Result]], _Flight] = {}
+        try:
+            while True:
+                while len(flights) < self._window:
+                    chunk = pending.popleft() if pending else next(chunks, None)
+                    if chunk is None:
+                        break
+                    if not isinstance(chunk, list):
+                        yield chunk
+                        continue
+                    if pool is None:
+                        pool = self._pool(self.jobs)
+                    deadline = time.monotonic() + self.timeout * (len(chunk) + 1)
+                    flights[pool.submit(_run_chunk, chunk)] = _Flight(chunk, deadline)
+                if not flights:
+                    return
+                assert pool is not None
+                next_deadline = min(f.deadline for f in flights.values())
+                done, _ = wait(
+                    flights,
+                    timeout=max(0.0, next_deadline - time.monotonic()),
+                    return_when=FIRST_COMPLETED,
+                )
+                broken = False
+                for future in done:
+                    flight = flights.pop(future)
+                    try:
+                        yield from future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        pending.appendleft(flight.tasks)
+                if broken:
+                    for future in list(flights):
+                        if future.done() and future.exception() is None:
+                            del flights[future]
+                            yield from future.result()
+                now = time.monotonic()
+                stuck = [f for f in flights.values() if f.deadline <= now]
+                if not broken and not stuck:
+                    continue
+                # Which worker held which chunk is unknown, so every unfinished
+                # chunk is suspect: each of its files is retried alone.
+                cause = _death_cause(pool) if broken else None
+                suspects = [t for chunk in pending for t in chunk]
+                suspects += [t for flight in flights.values() for t in flight.tasks]
+                pending.clear()
+                flights.clear()
+                _kill(pool)
+                pool = None
+                for task in suspects:
+                    yield self._isolated(task, cause)
+        finally:
+            if pool is not None:
+                _kill(pool)
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=self._context,
+            initializer=_init_worker,
+            initargs=(self.spec,),
+        )
+
+    def _isolated(self, task: Task, cause: str | None) -> Result:
+        """Run one suspect file alone in a fresh worker; report it failed if
+        it kills or outlasts that worker too."""
+        pool = self._pool(1)
+        try:
+            future = pool.submit(_run_chunk, [task])
+            try:
+                return future.result(timeout=self.timeout)[0]
+            except BrokenProcessPool:
+                cause = _death_cause(pool) or cause or "worker process died"
+                return _failed(task, cause)
+            except TimeoutError:
+                return _failed(task, f"timed out after {self.timeout:g} s")
+        finally:
+            _kill(pool)
+
+
+def _failed(task: Task, error: str) -> Result:
+    return Result(
+        source=task.display,
+        status="failed",
+        source_bytes=task.source_bytes,
+        error=error,
+        notes=task.notes,
+    )
+
+
+def _processes(pool: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
+    # ProcessPoolExecutor has no public handle on its workers before 3.14.
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _death_cause(pool: ProcessPoolExecutor) -> str | None:
+    for process in _processes(pool):
+        code = process.exitcode
+        if code is not None and code < 0:
+            return f"worker process died (signal {-code})"
+        if code:
+            return f"worker process died (exit status {code})"
+    return None
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    processes = _processes(pool)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=5)
+
+
+def _chunked(items: Iterable[Task | Passed]) -> Iterator[list[Task] | Passed]:
+    chunk: list[Task] = []
+    size = 0
+    for task in items:
+        if not isinstance(task, Task):
+            yield task
+            continue
+        if task.source_bytes >= CHUNK_BYTES:
+            yield [task]
+            continue
+        chunk.append(task)
+        size += task.source_bytes
+        if size >= CHUNK_BYTES or len(chunk) >= CHUNK_FILES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk

@@ -1,0 +1,142 @@
+"""What imgpar reads and writes, and what each target format can hold.
+
+The table itself is plain data; Pillow is only imported to ask what this
+install's codecs can actually do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str  # as spelled on the command line
+    pil_format: str
+    ext: str
+    feature: str | None  # PIL.features name that must be present to write it
+    modes: frozenset[str]  # modes written as they are; anything else is converted
+    alpha: bool
+    quality: bool  # has a lossy quality knob
+    lossless: str | None  # how --lossless is honoured: "option", "always" or None
+    default_quality: int | None
+    high_bit_depth: bool  # keeps 16-bit samples
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target(
+            "webp",
+            "WEBP",
+            ".webp",
+            "webp",
+            frozenset({"RGB", "RGBA"}),
+            alpha=True,
+            quality=True,
+            lossless="option",
+            default_quality=80,
+            high_bit_depth=False,
+        ),
+        Target(
+            "jpeg",
+            "JPEG",
+            ".jpg",
+            "jpg",
+            frozenset({"L", "RGB"}),
+            alpha=False,
+            quality=True,
+            lossless=None,
+            default_quality=85,
+            high_bit_depth=False,
+        ),
+        Target(
+            "png",
+            "PNG",
+            ".png",
+            "zlib",
+            frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}),
+            alpha=True,
+            quality=False,
+            lossless="always",
+            default_quality=None,
+            high_bit_depth=True,
+        ),
+        Target(
+            "avif",
+            "AVIF",
+            ".avif",
+            "avif",
+            frozenset({"L", "RGB", "RGBA"}),
+            alpha=True,
+            quality=True,
+            lossless=None,
+            default_quality=60,
+            high_bit_depth=False,
+        ),
+        Target(
+            "tiff",
+            "TIFF",
+            ".tif",
+            "libtiff",
+            frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"}),
+            alpha=True,
+            quality=False,
+            lossless="always",
+            default_quality=None,
+            high_bit_depth=True,
+        ),
+    )
+}
+
+ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+
+# Formats imgpar hands to Pillow's decoders; opening is restricted to these so
+# a file cannot reach an obscure plugin just by its contents. (Camera JPEGs
+# that carry a preview picture open through JPEG and report format "MPO".)
+READ_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF")
+HEIF_FORMATS = ("HEIF",)
+
+READ_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".apng",
+        ".gif",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".avif",
+        ".heic",
+        ".heif",
+        ".hif",
+    }
+)
+HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
+
+
+def resolve_target(name: str) -> Target:
+    key = ALIASES.get(name.lower(), name.lower())
+    try:
+        return TARGETS[key]
+    except KeyError:
+        known = ", ".join(TARGETS)
+        raise ValueError(f"unknown format {name!r} (choose from {known})") from None
+
+
+def target_available(target: Target) -> bool:
+    from PIL import features
+
+    return target.feature is None or bool(features.check(target.feature))
+
+
+def heif_available() -> bool:
+    try:
+        import pillow_heif  # noqa: F401
+    except ImportError:
+        return False
+    return True

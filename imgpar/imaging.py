@@ -1,0 +1,88 @@
+"""Pixel operations between decode and encode: shrink-on-load, resize,
+orientation and mode conversion."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from imgpar.formats import Target
+
+# EXIF orientation -> the transpose that makes the picture upright.
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+WHITE = (255, 255, 255)
+
+
+def upright(im: Image.Image, orientation: int) -> Image.Image:
+    method = _TRANSPOSE.get(orientation)
+    return im if method is None else im.transpose(method)
+
+
+def resized(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if im.size == size:
+        return im
+    return im.resize(size, Image.Resampling.LANCZOS)
+
+
+def working_mode(im: Image.Image) -> Image.Image:
+    """Bring any decoded mode to one that resizes well and converts to every target.
+
+    Results are L, LA, RGB, RGBA, CMYK, or I holding a 0..65535 range for high
+    bit depth sources, so that 8-bit targets can scale rather than clip.
+    """
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
+        return im
+    if mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if has_alpha else "RGB")
+    if mode == "1":
+        return im.convert("L")
+    if mode.startswith("I;16"):
+        return im.convert("I")
+    if mode in ("I", "F"):
+        return _to_16_bit_range(im)
+    if mode in ("La", "RGBa"):
+        return im.convert(mode.upper())
+    return im.convert("RGBA" if "A" in mode else "RGB")
+
+
+def _to_16_bit_range(im: Image.Image) -> Image.Image:
+    low, high = im.getextrema()
+    if im.mode == "F" and low >= 0 and high <= 1.0:
+        return im.point(lambda v: v * 65535).convert("I")
+    if low >= 0 and high <= 255:
+        return im.point(lambda v: v * 257).convert("I")
+    return im.convert("I")
+
+
+def target_mode(im: Image.Image, target: Target) -> Image.Image:
+    """Convert a working-mode image to one `target` can store."""
+    mode = im.mode
+    if mode == "I":
+        if target.high_bit_depth:
+            return im.convert("I;16")
+        im = im.point(lambda v: v / 257).convert("L")
+        mode = "L"
+    if mode in target.modes:
+        return im
+    if mode in ("RGBA", "LA"):
+        if target.alpha:
+            return im.convert("RGBA")
+        return _flatten(im, "L" if mode == "LA" and "L" in target.modes else "RGB")
+    return im.convert("RGB")
+
+
+def _flatten(im: Image.Image, mode: str) -> Image.Image:
+    """Composite on white so that colour hidden under transparent pixels never shows."""
+    rgba = im.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (*WHITE, 255))
+    return Image.alpha_composite(background, rgba).convert(mode)

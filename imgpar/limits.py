@@ -1,0 +1,8 @@
+"""Default limits, importable without Pillow or the engine."""
+
+# 16k x 10k: a 150 MP medium-format frame fits with room to spare, and so does
+# a typical stitched panorama; anything bigger needs --max-pixels.
+DEFAULT_MAX_PIXELS = 160_000_000
+
+# Generous: a 100 MP TIFF to AVIF takes well under a minute on one slow core.
+DEFAULT_TIMEOUT = 300.0

@@ -1,0 +1,149 @@
+"""JSON and CSV reports, streamed to disk as results arrive and renamed into
+place at the end, so memory stays flat and a report is never half-written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from typing import IO, Any
+
+from imgpar import __version__
+from imgpar.collect import Summary
+from imgpar.spec import Result
+
+CSV_COLUMNS = (
+    "source",
+    "status",
+    "output",
+    "format",
+    "width",
+    "height",
+    "bytes",
+    "source_bytes",
+    "source_width",
+    "source_height",
+    "seconds",
+    "error",
+)
+
+
+def result_dict(result: Result) -> dict[str, Any]:
+    return {
+        "source": result.source,
+        "status": result.status,
+        "outputs": [
+            {
+                "path": o.path,
+                "format": o.format,
+                "width": o.width,
+                "height": o.height,
+                "bytes": o.bytes,
+            }
+            for o in result.outputs
+        ],
+        "source_bytes": result.source_bytes,
+        "width": result.width,
+        "height": result.height,
+        "seconds": round(result.seconds, 4),
+        "error": result.error,
+        "notes": list(result.notes),
+        "started": round(result.started, 4) if result.started else None,
+        "ended": round(result.ended, 4) if result.ended else None,
+        "worker": result.worker or None,
+    }
+
+
+class ReportWriter:
+    """Base for a report file: a temporary file beside the target, renamed on close."""
+
+    def __init__(self, path: str, argv: Sequence[str]) -> None:
+        self.path = path
+        self.argv = list(argv)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        name = f".imgpar-tmp-report-{os.getpid()}-{os.path.basename(path)}"
+        self._temp = os.path.join(folder, name)
+        self._fp: IO[str] = open(self._temp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._start()
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def add(self, result: Result) -> None:
+        raise NotImplementedError
+
+    def _finish(self, summary: Summary) -> None:
+        raise NotImplementedError
+
+    def close(self, summary: Summary) -> None:
+        self._finish(summary)
+        self._fp.close()
+        os.replace(self._temp, self.path)
+
+    def abandon(self) -> None:
+        self._fp.close()
+        os.unlink(self._temp)
+
+
+class JsonReport(ReportWriter):
+    def _start(self) -> None:
+        head = json.dumps({"imgpar": __version__, "argv": self.argv}, ensure_ascii=False)
+        self._fp.write(head[:-1] + ', "files": [')
+        self._first = True
+
+    def add(self, result: Result) -> None:
+        self._fp.write("\n  " if self._first else ",\n  ")
+        self._fp.write(json.dumps(result_dict(result), ensure_ascii=False))
+        self._first = False
+
+    def _finish(self, summary: Summary) -> None:
+        self._fp.write('\n], "summary": ')
+        self._fp.write(json.dumps(summary.as_dict()))
+        self._fp.write("}\n")
+
+
+class CsvReport(ReportWriter):
+    """One row per output; a file with no output (failed or skipped) gets one row."""
+
+    def _start(self) -> None:
+        self._csv = csv.writer(self._fp)
+        self._csv.writerow(CSV_COLUMNS)
+
+    def add(self, result: Result) -> None:
+        common = (
+            result.source_bytes,
+            result.width,
+            result.height,
+            round(result.seconds, 4),
+            result.error or "",
+        )
+        if not result.outputs:
+            self._csv.writerow((result.source, result.status, "", "", "", "", "", *common))
+        for o in result.outputs:
+            self._csv.writerow(
+                (
+                    result.source,
+                    result.status,
+                    o.path,
+                    o.format,
+                    o.width,
+                    o.height,
+                    o.bytes,
+                    *common,
+                )
+            )
+
+    def _finish(self, summary: Summary) -> None:
+        pass
+
+
+REPORTS = {".json": JsonReport, ".csv": CsvReport}
+
+
+def open_report(path: str, argv: Sequence[str]) -> ReportWriter:
+    kind = REPORTS.get(os.path.splitext(path)[1].lower())
+    if kind is None:
+        raise ValueError(f"report {path!r}: name it .json or .csv")
+    return kind(path, argv)

@@ -1,0 +1,106 @@
+"""Expand SOURCES into folders of candidate images, lazily and in sorted order.
+
+The walker yields one `Folder` per directory (its image names, sorted) so the
+planner can see sibling names together, and a `Skipped` note for anything it
+passes over for a reason the user should hear about.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from imgpar.formats import READ_EXTENSIONS
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    root: str  # the SOURCE folder this came from (or a file SOURCE's folder)
+    rel: str  # this folder relative to root; "" for root itself
+    names: tuple[str, ...]  # image file names in this folder, sorted
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.root, self.rel) if self.rel else self.root
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in READ_EXTENSIONS
+
+
+def walk(sources: Sequence[str], *, exclude: str | None = None) -> Iterator[Folder | Skipped]:
+    """Walk `sources` (files and folders), never entering `exclude` (the output folder).
+
+    A file named directly is taken whatever its extension: the user asked for it.
+    """
+    excluded = _identity(exclude) if exclude else None
+    for source in sources:
+        if os.path.isdir(source):
+            yield from _walk_folder(source, "", excluded, ancestors=())
+        else:
+            yield Folder(os.path.dirname(source), "", (os.path.basename(source),))
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _walk_folder(
+    root: str,
+    rel: str,
+    excluded: tuple[int, int] | None,
+    ancestors: tuple[tuple[int, int], ...],
+) -> Iterator[Folder | Skipped]:
+    here = os.path.join(root, rel) if rel else root
+    identity = _identity(here)
+    if identity is not None and identity in ancestors:
+        yield Skipped(here, "symlink loop: folder is its own ancestor, not followed")
+        return
+    # The output folder is skipped unless it is the very SOURCE being walked
+    # (converting a folder into itself is allowed; outputs are told apart by name).
+    if rel and identity is not None and identity == excluded:
+        return
+    try:
+        with os.scandir(here) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield Skipped(here, f"cannot read folder: {exc.strerror or exc}")
+        return
+    names: list[str] = []
+    subfolders: list[str] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()
+            is_file = not is_dir and entry.is_file()
+        except OSError:
+            is_dir = is_file = False
+        if is_dir:
+            subfolders.append(entry.name)
+        elif is_file:
+            if is_image_name(entry.name):
+                names.append(entry.name)
+        elif entry.is_symlink():
+            yield Skipped(entry.path, "broken symlink, skipped")
+    if names:
+        yield Folder(root, rel, tuple(names))
+    chain = (*ancestors, identity) if identity is not None else ancestors
+    for name in subfolders:
+        yield from _walk_folder(root, os.path.join(rel, name) if rel else name, excluded, chain)
+
+
+def count_images(sources: Sequence[str], *, exclude: str | None = None) -> int:
+    found = walk(sources, exclude=exclude)
+    return sum(len(item.names) for item in found if isinstance(item, Folder))
