@@ -49,7 +49,16 @@ class Job:
                 self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
             )
         )
-        return engine.run(self.plan())
+        stream = engine.run(self.plan())
+        try:
+            for event in stream:
+                yield event
+                if isinstance(event, Result) and event.fatal:
+                    return  # e.g. a full disk: every further write would fail too
+        finally:
+            # Closing the engine kills its workers and removes their temporary
+            # files at once, also when the consumer stops early (Ctrl-C).
+            stream.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,7 @@ def prepare(
     force: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     timeout: float = DEFAULT_TIMEOUT,
+    allow_truncated: bool = False,
     start_method: str | None = None,
     create_out: bool = True,
 ) -> Job:
@@ -113,6 +123,7 @@ def prepare(
         quality=quality,
         lossless=lossless,
         max_pixels=max_pixels,
+        allow_truncated=allow_truncated,
     )
     return Job(
         sources=paths,

@@ -6,6 +6,7 @@ commands, so `imgpar --help` starts fast.
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from imgpar import __version__
-from imgpar.errors import ExitStatus, UsageError
+from imgpar.errors import ExitStatus, Terminated, UsageError
 from imgpar.limits import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -108,6 +109,9 @@ def convert(
     timeout: Annotated[
         float, typer.Option(help="Seconds one file may take before its worker is replaced.")
     ] = DEFAULT_TIMEOUT,
+    allow_truncated: Annotated[
+        bool, typer.Option(help="Convert truncated files as far as they go, not fail them.")
+    ] = False,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -141,6 +145,7 @@ def convert(
             force=force,
             max_pixels=max_pixels,
             timeout=timeout,
+            allow_truncated=allow_truncated,
             create_out=not dry_run,
         )
     except UsageError as exc:
@@ -194,9 +199,11 @@ def _run(job: Job, *, reports: list[str], quiet: bool, verbose: bool) -> ExitSta
             daemon=True,
         ).start()
     collector = Collector(jobs=job.jobs)
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
+    events = job.events()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        for event in job.events():
+        for event in events:
             if not isinstance(event, Result):
                 if not quiet:
                     bar.write(f"note: {event.path}: {event.reason}", file=sys.stderr)
@@ -211,15 +218,23 @@ def _run(job: Job, *, reports: list[str], quiet: bool, verbose: bool) -> ExitSta
             if total and bar.total is None:
                 bar.total = total[0]
             bar.update(1)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as exc:
+        interrupted = exc
     finally:
+        events.close()
+        signal.signal(signal.SIGTERM, previous)
         bar.close()
-    summary = collector.summary(interrupted=interrupted)
+    summary = collector.summary(interrupted=interrupted is not None)
     for writer in writers:
         writer.close(summary)
     typer.echo(format_summary(summary))
+    if isinstance(interrupted, Terminated):
+        return ExitStatus.TERMINATED
     return summary.exit_status
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _line(result: Result) -> str:
@@ -231,6 +246,8 @@ def format_summary(s: Summary) -> str:
     head = f"{s.converted} converted, {s.skipped} skipped, {s.failed} failed"
     if s.interrupted:
         head += " (interrupted)"
+    if s.stopped:
+        head += f" (stopped: {s.stopped})"
     head += f" in {s.wall_seconds:.1f} s"
     lines = [head]
     if s.converted:

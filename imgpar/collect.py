@@ -24,6 +24,7 @@ class Summary:
     work_seconds: float
     jobs: int
     interrupted: bool = False
+    stopped: str | None = None  # why the run ended before every file was done
 
     @property
     def speedup(self) -> float:
@@ -55,6 +56,8 @@ class Summary:
         }
         if self.interrupted:
             data["interrupted"] = True
+        if self.stopped:
+            data["stopped"] = self.stopped
         return data
 
 
@@ -66,9 +69,12 @@ class Collector:
         self._source_bytes = 0
         self._output_bytes = 0
         self._work = 0.0
+        self._stopped: str | None = None
 
     def add(self, result: Result) -> None:
         self._counts[result.status] += 1
+        if result.fatal:
+            self._stopped = result.error
         self._work += result.seconds
         if result.status == "converted":
             # Bytes compare what was made from what: skipped files made nothing new.
@@ -87,4 +93,5 @@ class Collector:
             work_seconds=self._work,
             jobs=self.jobs,
             interrupted=interrupted,
+            stopped=self._stopped,
         )

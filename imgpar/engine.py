@@ -8,6 +8,7 @@ worker costs at most the files it held, which are retried alone.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -21,6 +22,7 @@ from typing import TypeVar
 
 from imgpar.limits import DEFAULT_TIMEOUT
 from imgpar.spec import ConvertSpec, Result, Task
+from imgpar.writer import TEMP_PREFIX
 
 # Items that are not tasks (results decided up front, walker notes) pass
 # through an engine unchanged, as soon as they arrive.
@@ -58,6 +60,8 @@ _worker_spec: ConvertSpec | None = None
 def _init_worker(spec: ConvertSpec) -> None:
     # Only the parent decides what Ctrl-C means; a worker must not die mid-write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Under fork a worker inherits the parent's SIGTERM handler; it must not.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _worker_spec
     _worker_spec = spec
     from imgpar.pipeline import configure_worker
@@ -116,49 +120,38 @@ class ProcessEngine:
                     return
                 assert pool is not None
                 next_deadline = min(f.deadline for f in flights.values())
-                done, _ = wait(
-                    flights,
-                    timeout=max(0.0, next_deadline - time.monotonic()),
-                    return_when=FIRST_COMPLETED,
-                )
+                wait(flights, timeout=max(0.0, next_deadline - time.monotonic()),
+                     return_when=FIRST_COMPLETED)
                 broken = False
-                for future in done:
+                for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
                     try:
                         yield from future.result()
                     except BrokenProcessPool:
                         broken = True
-                        pending.appendleft(flight.tasks)
-                if broken:
-                    for future in list(flights):
-                        if future.done() and future.exception() is None:
-                            del flights[future]
-                            yield from future.result()
+                        pending.append(flight.tasks)
                 now = time.monotonic()
-                stuck = [f for f in flights.values() if f.deadline <= now]
-                if not broken and not stuck:
+                if not broken and all(f.deadline > now for f in flights.values()):
                     continue
                 # Which worker held which chunk is unknown, so every unfinished
-                # chunk is suspect: each of its files is retried alone.
+                # file is suspect and is retried alone in a fresh worker.
                 cause = _death_cause(pool) if broken else None
                 suspects = [t for chunk in pending for t in chunk]
                 suspects += [t for flight in flights.values() for t in flight.tasks]
                 pending.clear()
                 flights.clear()
-                _kill(pool)
+                _kill(pool, suspects)
                 pool = None
                 for task in suspects:
                     yield self._isolated(task, cause)
         finally:
             if pool is not None:
-                _kill(pool)
+                _kill(pool, [t for flight in flights.values() for t in flight.tasks])
 
     def _pool(self, workers: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=self._context,
-            initializer=_init_worker,
-            initargs=(self.spec,),
+            max_workers=workers, mp_context=self._context,
+            initializer=_init_worker, initargs=(self.spec,),
         )
 
     def _isolated(self, task: Task, cause: str | None) -> Result:
@@ -170,22 +163,16 @@ class ProcessEngine:
             try:
                 return future.result(timeout=self.timeout)[0]
             except BrokenProcessPool:
-                cause = _death_cause(pool) or cause or "worker process died"
-                return _failed(task, cause)
+                return _failed(task, _death_cause(pool) or cause or "worker process died")
             except TimeoutError:
                 return _failed(task, f"timed out after {self.timeout:g} s")
         finally:
-            _kill(pool)
+            _kill(pool, [task])
 
 
 def _failed(task: Task, error: str) -> Result:
-    return Result(
-        source=task.display,
-        status="failed",
-        source_bytes=task.source_bytes,
-        error=error,
-        notes=task.notes,
-    )
+    return Result(source=task.display, status="failed", source_bytes=task.source_bytes,
+                  error=error, notes=task.notes)
 
 
 def _processes(pool: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
@@ -203,7 +190,9 @@ def _death_cause(pool: ProcessPoolExecutor) -> str | None:
     return None
 
 
-def _kill(pool: ProcessPoolExecutor) -> None:
+def _kill(pool: ProcessPoolExecutor, held: Iterable[Task]) -> None:
+    """Stop every worker now and remove the temporary files they were writing
+    for `held` tasks; finished outputs are untouched."""
     processes = _processes(pool)
     for process in processes:
         if process.is_alive():
@@ -211,6 +200,24 @@ def _kill(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.join(timeout=5)
+    pids = {p.pid for p in processes if p.pid is not None}
+    folders = {os.path.dirname(path) or "." for task in held for path in task.outputs}
+    for folder in folders:
+        remove_temp_files(folder, pids)
+
+
+def remove_temp_files(folder: str, pids: set[int]) -> None:
+    """Delete the temporary outputs that processes `pids` left in `folder`;
+    another imgpar run's temporary files in the same folder are left alone."""
+    prefixes = tuple(f"{TEMP_PREFIX}{pid}-" for pid in pids)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefixes):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
 
 
 def _chunked(items: Iterable[Task | Passed]) -> Iterator[list[Task] | Passed]:

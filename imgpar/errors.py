@@ -10,7 +10,12 @@ class ExitStatus(enum.IntEnum):
     FAILED = 1  # at least one file failed; the others were still converted
     USAGE = 2  # bad option or missing source, found before any work
     INTERRUPTED = 130  # Ctrl-C: finished outputs kept, no partial files left
+    TERMINATED = 143  # SIGTERM: as for Ctrl-C
 
 
 class UsageError(Exception):
     """A problem with the command itself, reported before any image is touched."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds exactly like Ctrl-C."""

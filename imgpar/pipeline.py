@@ -4,11 +4,13 @@ becomes part of the returned `Result`."""
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import time
 import warnings
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from imgpar import geometry, imaging, metadata, writer
 from imgpar.formats import HEIF_EXTENSIONS, HEIF_FORMATS, READ_FORMATS, TARGETS
@@ -26,6 +28,7 @@ def configure_worker(spec: ConvertSpec) -> None:
     # check stays as a backstop at the same limit.
     Image.MAX_IMAGE_PIXELS = spec.max_pixels
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    ImageFile.LOAD_TRUNCATED_IMAGES = spec.allow_truncated
     _register_heif()
 
 
@@ -52,10 +55,29 @@ def _register_heif() -> bool:
     return True
 
 
+# Fault injection for the test suite: a source whose name contains the value
+# of one of these variables crashes or stalls the worker that converts it,
+# which is the only honest way to test recovery from a real dead process.
+CRASH_ENV = "IMGPAR_TEST_CRASH_ON"
+HANG_ENV = "IMGPAR_TEST_HANG_ON"
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _inject_faults(path: str) -> None:
+    name = os.path.basename(path)
+    crash = os.environ.get(CRASH_ENV)
+    if crash and crash in name:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    hang = os.environ.get(HANG_ENV)
+    if hang and hang in name:
+        time.sleep(3600)
+
+
 def convert_file(task: Task, spec: ConvertSpec) -> Result:
     started = time.time()
     clock = time.perf_counter()
     try:
+        _inject_faults(task.source)
         outputs, displayed, notes = _convert(task, spec)
     except Exception as exc:
         return Result(
@@ -68,6 +90,7 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
             started=started,
             ended=time.time(),
             worker=os.getpid(),
+            fatal=isinstance(exc, OSError) and exc.errno in DISK_FULL,
         )
     return Result(
         source=task.display,
@@ -166,7 +189,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
         return "file disappeared before it could be read"
     if isinstance(exc, OSError) and exc.errno is None and "truncated" in str(exc):
-        return "truncated file: image data ends early"
+        return "truncated file: image data ends early (--allow-truncated accepts it)"
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        return "disk full: no space left for the output"
     if isinstance(exc, MemoryError):
         return "out of memory while decoding"
     text = str(exc).strip().splitlines()

@@ -36,6 +36,7 @@ class ConvertSpec:
     quality: int | None = None  # None: each format's own default
     lossless: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    allow_truncated: bool = False
     encoder_threads: int = 1
 
 
@@ -71,3 +72,4 @@ class Result:
     started: float = 0.0  # time.time() in the worker
     ended: float = 0.0
     worker: int = 0  # pid of the process that did the work
+    fatal: bool = False  # the run cannot go on (the disk is full)

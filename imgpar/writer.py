@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from typing import Any
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from imgpar.formats import Target
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 TEMP_PREFIX = ".imgpar-tmp-"
 
