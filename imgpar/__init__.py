@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+# Bumped whenever the same source and options would give different output
+# bytes, so that incremental runs redo everything made by older versions.
+OUTPUT_VERSION = 1
 
 if TYPE_CHECKING:
     from imgpar.api import convert, iter_convert
 
-__all__ = ["__version__", "convert", "iter_convert"]
+__all__ = ["OUTPUT_VERSION", "__version__", "convert", "iter_convert"]
 
 
 def __getattr__(name: str) -> Any:

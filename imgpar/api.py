@@ -1,57 +1,94 @@
-"""The Python API: `convert()` and `iter_convert()`. The CLI is a thin layer
-over `prepare()` and `Job.events()`."""
+"""The Python API: `convert()` and `iter_convert()`, and `prepare()` that
+both (and the CLI) build on. Keyword names are the CLI's option names."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from imgpar import OUTPUT_VERSION
 from imgpar.collect import Collector, Summary
 from imgpar.engine import ProcessEngine, SerialEngine, default_jobs
 from imgpar.errors import UsageError
 from imgpar.formats import Target, resolve_target, target_available
 from imgpar.limits import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
-from imgpar.plan import Planner
-from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
+from imgpar.plan import Planner, check_template, default_template
+from imgpar.spec import FILTERS, GRAVITIES, ConvertSpec, OutputSpec, Resize, Result, Task
 from imgpar.walk import Folder, Skipped, walk
 
+# Spec fields that never change what is written: they stay out of the cache key.
+_NOT_IN_OUTPUT = frozenset(
+    {"max_pixels", "allow_truncated", "encoder_threads", "thumbnails", "digest"}
+)
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+
 class Job:
-    """A validated conversion, ready to plan and run."""
+    """A validated conversion, ready to plan and run (once)."""
 
-    sources: tuple[str, ...]
-    targets: tuple[Target, ...]
-    spec: ConvertSpec
-    out: str | None
-    force: bool
-    jobs: int
-    timeout: float
-    start_method: str | None
+    def __init__(
+        self,
+        *,
+        sources: tuple[str, ...],
+        spec: ConvertSpec,
+        out: str | None,
+        template: str,
+        force: bool,
+        jobs: int,
+        timeout: float,
+        start_method: str | None,
+    ) -> None:
+        self.sources = sources
+        self.spec = spec
+        self.out = out
+        self.template = template
+        self.force = force
+        self.jobs = jobs
+        self.timeout = timeout
+        self.start_method = start_method
+        self.options_key = _options_key(spec, template)
+        self.planner: Planner | None = None
 
-    def plan(self) -> Iterator[Task | Result | Skipped]:
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return tuple(dict.fromkeys(resolve_target(o.target) for o in self.spec.outputs))
+
+    def plan(self, *, read_only: bool = False) -> Iterator[Task | Result | Skipped]:
         """Every source's fate before any pixel work: a task, a result
         (skipped or failed up front) or a walker note."""
-        planner = Planner(self.targets, out=self.out, force=self.force)
+        self.planner = Planner(
+            self.spec.outputs,
+            out=self.out,
+            force=self.force,
+            template=self.template,
+            options_key=self.options_key,
+            read_only=read_only,
+        )
         for item in walk(self.sources, exclude=self.out):
             if isinstance(item, Folder):
-                yield from planner.plan(item)
+                yield from self.planner.plan(item)
             else:
                 yield item
 
-    def events(self) -> Iterator[Result | Skipped]:
-        """Results in completion order, with walker notes as they are found."""
-        engine = (
-            SerialEngine(self.spec)
-            if self.jobs == 1
-            else ProcessEngine(
-                self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
-            )
+    def engine(self) -> SerialEngine | ProcessEngine:
+        if self.jobs == 1:
+            return SerialEngine(self.spec)
+        return ProcessEngine(
+            self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
         )
-        stream = engine.run(self.plan())
+
+    def events(self) -> Iterator[Result | Skipped]:
+        """Results in completion order, with walker notes as they are found.
+        Each converted source is recorded in the cache as its result arrives."""
+        stream = self.engine().run(self.plan())
         try:
             for event in stream:
+                if isinstance(event, Result) and self.planner is not None:
+                    self.planner.record(event)
                 yield event
                 if isinstance(event, Result) and event.fatal:
                     return  # e.g. a full disk: every further write would fail too
@@ -59,12 +96,64 @@ class Job:
             # Closing the engine kills its workers and removes their temporary
             # files at once, also when the consumer stops early (Ctrl-C).
             stream.close()
+            self._close_caches()
+
+    def stale(self) -> Iterator[Task | Result | Skipped]:
+        """What a run would do, writing nothing: for `--check`."""
+        try:
+            yield from self.plan(read_only=True)
+        finally:
+            self._close_caches()
+
+    def prune(self, *, dry_run: bool = False) -> list[str]:
+        """Delete outputs recorded in the cache whose source is gone; returns
+        their paths. Only files imgpar recorded are ever touched."""
+        from imgpar.cache import Cache
+
+        roots = {os.path.basename(os.path.abspath(s)): s for s in self.sources if os.path.isdir(s)}
+        cache_roots = [self.out] if self.out is not None else list(roots.values())
+        removed: list[str] = []
+        for cache_root in cache_roots:
+            cache = Cache(cache_root)
+            try:
+                for key, entry in list(cache.items()):
+                    head, _, rest = key.partition("/")
+                    if head not in roots or os.path.exists(os.path.join(roots[head], rest)):
+                        continue
+                    for output in entry.outputs:
+                        path = os.path.join(cache_root, output.path)
+                        if os.path.isfile(path):
+                            removed.append(path)
+                            if not dry_run:
+                                os.unlink(path)
+                    if not dry_run:
+                        cache.forget(key)
+            finally:
+                cache.close()
+        return removed
+
+    def _close_caches(self) -> None:
+        if self.planner is not None:
+            for cache in self.planner.caches.values():
+                cache.close()
+
+    def cache_warnings(self) -> list[str]:
+        if self.planner is None:
+            return []
+        return [c.warning for c in self.planner.caches.values() if c.warning]
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    """What `convert()` returns: the same data as the JSON report."""
+
     files: list[Result]
     summary: Summary
+
+    def as_dict(self) -> dict[str, Any]:
+        from imgpar.report import result_dict
+
+        return {"files": [result_dict(r) for r in self.files], "summary": self.summary.as_dict()}
 
 
 def prepare(
@@ -72,16 +161,26 @@ def prepare(
     *,
     to: str | Sequence[str],
     out: str | os.PathLike[str] | None = None,
-    max_size: int | None = None,
-    width: int | None = None,
+    max_size: int | Sequence[int] | None = None,
+    width: int | Sequence[int] | None = None,
     height: int | None = None,
+    fit: str = "contain",
+    gravity: str = "center",
+    long_edge: int | None = None,
+    short_edge: int | None = None,
+    scale: float | None = None,
+    upscale: bool = False,
+    filter: str = "lanczos",
     quality: int | None = None,
     lossless: bool = False,
+    name: str | None = None,
+    all_pages: bool = False,
     jobs: int | None = None,
     force: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     timeout: float = DEFAULT_TIMEOUT,
     allow_truncated: bool = False,
+    thumbnails: bool = False,
     start_method: str | None = None,
     create_out: bool = True,
 ) -> Job:
@@ -98,43 +197,133 @@ def prepare(
             raise UsageError(f"{target.name} has no lossless mode (use webp, png or tiff)")
     if quality is not None and not 1 <= quality <= 100:
         raise UsageError("--quality must be between 1 and 100")
-    for name, value in (("--max-size", max_size), ("--width", width), ("--height", height)):
-        if value is not None and value < 1:
-            raise UsageError(f"{name} must be a positive number of pixels")
-    if max_size is not None and (width or height):
-        raise UsageError("give either --max-size or --width/--height, not both")
+    if filter not in FILTERS:
+        raise UsageError(f"--filter must be one of {', '.join(FILTERS)}")
     if max_pixels < 1:
         raise UsageError("--max-pixels must be positive")
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    resize = (
-        Resize(width=max_size, height=max_size)
-        if max_size
-        else Resize(width=width, height=height)
-        if (width or height)
-        else None
+    sizes = _resizes(
+        max_size=max_size,
+        width=width,
+        height=height,
+        fit=fit,
+        gravity=gravity,
+        long_edge=long_edge,
+        short_edge=short_edge,
+        scale=scale,
+        upscale=upscale,
     )
+    outputs = tuple(OutputSpec(target=t.name, resize=r) for t in targets for r in sizes)
+    template = name or default_template(outputs)
+    problem = check_template(template, outputs)
+    if problem:
+        raise UsageError(problem)
     out_path = os.fspath(out) if out is not None else None
     if out_path is not None:
         _check_out(out_path, create=create_out)
     spec = ConvertSpec(
-        outputs=tuple(OutputSpec(target=t.name, resize=resize) for t in targets),
+        outputs=outputs,
         quality=quality,
         lossless=lossless,
         max_pixels=max_pixels,
         allow_truncated=allow_truncated,
+        filter=filter,
+        all_pages=all_pages,
+        thumbnails=thumbnails,
     )
     return Job(
         sources=paths,
-        targets=targets,
         spec=spec,
         out=out_path,
+        template=template,
         force=force,
         jobs=jobs,
         timeout=timeout,
         start_method=start_method,
     )
+
+
+def _resizes(
+    *,
+    max_size: int | Sequence[int] | None,
+    width: int | Sequence[int] | None,
+    height: int | None,
+    fit: str,
+    gravity: str,
+    long_edge: int | None,
+    short_edge: int | None,
+    scale: float | None,
+    upscale: bool,
+) -> list[Resize | None]:
+    """One Resize per requested size (None: keep the source's size)."""
+    max_sizes, widths = _listed(max_size), _listed(width)
+    given = [
+        n
+        for n, v in (
+            ("--max-size", max_sizes),
+            ("--width", widths),
+            ("--height", height),
+            ("--long-edge", long_edge),
+            ("--short-edge", short_edge),
+            ("--scale", scale),
+        )
+        if v
+    ]
+    for option, values in (
+        ("--max-size", max_sizes),
+        ("--width", widths),
+        ("--height", [height] if height is not None else []),
+        ("--long-edge", [long_edge] if long_edge is not None else []),
+        ("--short-edge", [short_edge] if short_edge is not None else []),
+    ):
+        if any(v < 1 for v in values):
+            raise UsageError(f"{option} must be a positive number of pixels")
+    if scale is not None and scale <= 0:
+        raise UsageError("--scale must be a positive percentage")
+    if fit not in ("contain", "cover", "fill"):
+        raise UsageError("--fit must be contain, cover or fill")
+    if gravity not in GRAVITIES:
+        raise UsageError(f"--gravity must be one of {', '.join(GRAVITIES)}")
+    exclusive = {"--max-size", "--long-edge", "--short-edge", "--scale"}
+    if len(given) > 1 and (exclusive & set(given)):
+        raise UsageError(f"{' and '.join(given)} cannot be combined: give one way to size")
+    if fit != "contain" and not (widths and height):
+        raise UsageError(f"--fit {fit} needs both --width and --height")
+    common: dict[str, Any] = {"fit": fit, "gravity": gravity, "upscale": upscale}
+    if max_sizes:
+        return [Resize(width=n, height=n, **common) for n in max_sizes]
+    if widths:
+        return [Resize(width=w, height=height, **common) for w in widths]
+    if height:
+        return [Resize(height=height, **common)]
+    if long_edge:
+        return [Resize(long_edge=long_edge, **common)]
+    if short_edge:
+        return [Resize(short_edge=short_edge, **common)]
+    if scale:
+        return [Resize(scale=scale, **common)]
+    return [None]
+
+
+def _listed(value: int | Sequence[int] | str | None) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        try:
+            return sorted({int(v) for v in value.split(",") if v.strip()})
+        except ValueError:
+            raise UsageError(f"not a list of sizes: {value!r}") from None
+    return sorted(set(value))
+
+
+def _options_key(spec: ConvertSpec, template: str) -> str:
+    fields = {k: v for k, v in dataclasses.asdict(spec).items() if k not in _NOT_IN_OUTPUT}
+    blob = json.dumps([OUTPUT_VERSION, template, fields], sort_keys=True, default=str)
+    return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
 
 
 def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
@@ -167,17 +356,20 @@ def _check_out(out: str, *, create: bool) -> None:
         raise UsageError(f"cannot write to --out {out}: permission denied")
 
 
-def iter_convert(sources: Sequence[str | os.PathLike[str]], **options: object) -> Iterator[Result]:
-    """Convert and yield each file's `Result` as it completes."""
-    job = prepare(sources, **options)  # type: ignore[arg-type]
+def iter_convert(sources: Sequence[str | os.PathLike[str]], **options: Any) -> Iterator[Result]:
+    """Convert and yield each file's `Result` as it completes.
+
+    `options` are `prepare()`'s keywords (the CLI's options, spelled with `_`).
+    """
+    job = prepare(sources, **options)
     for event in job.events():
         if isinstance(event, Result):
             yield event
 
 
-def convert(sources: Sequence[str | os.PathLike[str]], **options: object) -> Report:
+def convert(sources: Sequence[str | os.PathLike[str]], **options: Any) -> Report:
     """Convert everything and return every file's result plus the summary."""
-    job = prepare(sources, **options)  # type: ignore[arg-type]
+    job = prepare(sources, **options)
     collector = Collector(jobs=job.jobs)
     files = []
     for event in job.events():

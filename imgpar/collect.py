@@ -23,6 +23,7 @@ class Summary:
     wall_seconds: float
     work_seconds: float
     jobs: int
+    peak_worker_rss: int = 0  # bytes: the peak of the largest worker; 0 where unknown
     interrupted: bool = False
     stopped: str | None = None  # why the run ended before every file was done
 
@@ -53,6 +54,7 @@ class Summary:
             "jobs": self.jobs,
             "speedup": round(self.speedup, 2),
             "efficiency": round(self.efficiency, 2),
+            "peak_worker_rss": self.peak_worker_rss,
         }
         if self.interrupted:
             data["interrupted"] = True
@@ -69,6 +71,7 @@ class Collector:
         self._source_bytes = 0
         self._output_bytes = 0
         self._work = 0.0
+        self._peak_rss = 0
         self._stopped: str | None = None
 
     def add(self, result: Result) -> None:
@@ -76,6 +79,7 @@ class Collector:
         if result.fatal:
             self._stopped = result.error
         self._work += result.seconds
+        self._peak_rss = max(self._peak_rss, result.peak_rss)
         if result.status == "converted":
             # Bytes compare what was made from what: skipped files made nothing new.
             self._source_bytes += result.source_bytes
@@ -92,6 +96,7 @@ class Collector:
             wall_seconds=time.perf_counter() - self._started,
             work_seconds=self._work,
             jobs=self.jobs,
+            peak_worker_rss=self._peak_rss,
             interrupted=interrupted,
             stopped=self._stopped,
         )

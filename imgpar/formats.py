@@ -21,6 +21,7 @@ class Target:
     lossless: str | None  # how --lossless is honoured: "option", "always" or None
     default_quality: int | None
     high_bit_depth: bool  # keeps 16-bit samples
+    animation: bool  # can hold several timed frames
 
 
 TARGETS: dict[str, Target] = {
@@ -37,6 +38,7 @@ TARGETS: dict[str, Target] = {
             lossless="option",
             default_quality=80,
             high_bit_depth=False,
+            animation=True,
         ),
         Target(
             "jpeg",
@@ -49,6 +51,7 @@ TARGETS: dict[str, Target] = {
             lossless=None,
             default_quality=85,
             high_bit_depth=False,
+            animation=False,
         ),
         Target(
             "png",
@@ -61,6 +64,7 @@ TARGETS: dict[str, Target] = {
             lossless="always",
             default_quality=None,
             high_bit_depth=True,
+            animation=True,
         ),
         Target(
             "avif",
@@ -73,6 +77,7 @@ TARGETS: dict[str, Target] = {
             lossless=None,
             default_quality=60,
             high_bit_depth=False,
+            animation=True,
         ),
         Target(
             "tiff",
@@ -85,6 +90,7 @@ TARGETS: dict[str, Target] = {
             lossless="always",
             default_quality=None,
             high_bit_depth=True,
+            animation=False,
         ),
     )
 }

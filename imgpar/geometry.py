@@ -1,4 +1,4 @@
-"""Output sizes and shrink-on-load targets: pure arithmetic, no pixels."""
+"""Output sizes, crop boxes and shrink-on-load targets: pure arithmetic, no pixels."""
 
 from __future__ import annotations
 
@@ -7,23 +7,86 @@ from imgpar.spec import Resize
 # EXIF orientations 5-8 store the picture on its side.
 TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
+Box = tuple[float, float, float, float]
+
+# Where a cover crop sits, as fractions of the slack on each axis.
+_GRAVITY = {
+    "center": (0.5, 0.5),
+    "north": (0.5, 0.0),
+    "south": (0.5, 1.0),
+    "east": (1.0, 0.5),
+    "west": (0.0, 0.5),
+    "northeast": (1.0, 0.0),
+    "northwest": (0.0, 0.0),
+    "southeast": (1.0, 1.0),
+    "southwest": (0.0, 1.0),
+}
+
 
 def fit(size: tuple[int, int], resize: Resize | None) -> tuple[int, int]:
-    """The displayed size after fitting `size` into the resize box."""
+    """The displayed size of the output made from a source of displayed `size`."""
+    return layout(size, resize)[0]
+
+
+def layout(size: tuple[int, int], resize: Resize | None) -> tuple[tuple[int, int], Box | None]:
+    """The output size, and the region of the source it shows (None: all of it)."""
     w, h = size
     if resize is None:
-        return size
+        return size, None
+    if resize.width and resize.height and resize.fit != "contain":
+        return _boxed(size, resize)
+    scale = _scale(size, resize)
+    if scale is None or (scale >= 1 and not resize.upscale):
+        return size, None
+    return (max(1, round(w * scale)), max(1, round(h * scale))), None
+
+
+def _scale(size: tuple[int, int], resize: Resize) -> float | None:
+    w, h = size
+    if resize.long_edge:
+        return resize.long_edge / max(w, h)
+    if resize.short_edge:
+        return resize.short_edge / min(w, h)
+    if resize.scale:
+        return resize.scale / 100
     scales = []
     if resize.width:
         scales.append(resize.width / w)
     if resize.height:
         scales.append(resize.height / h)
-    if not scales:
-        return size
-    scale = min(scales)
-    if scale >= 1 and not resize.upscale:
-        return size
-    return max(1, round(w * scale)), max(1, round(h * scale))
+    return min(scales) if scales else None
+
+
+def _boxed(size: tuple[int, int], resize: Resize) -> tuple[tuple[int, int], Box | None]:
+    w, h = size
+    bw, bh = resize.width or w, resize.height or h
+    if resize.fit == "fill":
+        if not resize.upscale:
+            bw, bh = min(bw, w), min(bh, h)
+        return (bw, bh), None
+    # cover: the box's aspect ratio, filled edge to edge, the rest cropped.
+    scale = max(bw / w, bh / h)
+    if scale > 1 and not resize.upscale:
+        # Keep the requested shape at the source's own resolution.
+        k = min(w / bw, h / bh)
+        bw, bh, scale = max(1, round(bw * k)), max(1, round(bh * k)), 1.0
+    crop_w, crop_h = bw / scale, bh / scale
+    gx, gy = _GRAVITY[resize.gravity]
+    left, top = (w - crop_w) * gx, (h - crop_h) * gy
+    box = (left, top, left + crop_w, top + crop_h)
+    return (bw, bh), (None if box == (0, 0, w, h) else box)
+
+
+def decoded_size(size: tuple[int, int], out: tuple[int, int], box: Box | None) -> tuple[int, int]:
+    """How large the whole source must be decoded so that `box` still yields
+    `out` pixels: the size shrink-on-load may go down to."""
+    if box is None:
+        return out
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    return (
+        max(1, -(-out[0] * size[0] // max(1, round(bw)))),
+        max(1, -(-out[1] * size[1] // max(1, round(bh)))),
+    )
 
 
 def draft_request(stored: tuple[int, int], target: tuple[int, int]) -> tuple[int, int] | None:
@@ -44,3 +107,27 @@ def stored_size(displayed: tuple[int, int], orientation: int) -> tuple[int, int]
     if orientation in TRANSPOSED_ORIENTATIONS:
         return displayed[1], displayed[0]
     return displayed
+
+
+def stored_box(box: Box, displayed: tuple[int, int], orientation: int) -> Box:
+    """Map a box on the upright picture to the same region of the stored pixels."""
+    w, h = displayed
+    sw, sh = stored_size(displayed, orientation)
+    x0, y0, x1, y1 = box
+    corners = [_to_stored(x, y, w, h, sw, sh, orientation) for x, y in ((x0, y0), (x1, y1))]
+    xs, ys = sorted(c[0] for c in corners), sorted(c[1] for c in corners)
+    return xs[0], ys[0], xs[1], ys[1]
+
+
+def _to_stored(
+    x: float, y: float, w: float, h: float, sw: float, sh: float, orientation: int
+) -> tuple[float, float]:
+    return {
+        2: (sw - x, y),
+        3: (sw - x, sh - y),
+        4: (x, sh - y),
+        5: (y, x),
+        6: (y, sh - x),
+        7: (sw - y, sh - x),
+        8: (sw - y, x),
+    }.get(orientation, (x, y))

@@ -26,10 +26,27 @@ def upright(im: Image.Image, orientation: int) -> Image.Image:
     return im if method is None else im.transpose(method)
 
 
-def resized(im: Image.Image, size: tuple[int, int]) -> Image.Image:
-    if im.size == size:
+FILTERS = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "hamming": Image.Resampling.HAMMING,
+    "box": Image.Resampling.BOX,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+
+def resized(
+    im: Image.Image,
+    size: tuple[int, int],
+    *,
+    box: tuple[float, float, float, float] | None = None,
+    resample: str = "lanczos",
+) -> Image.Image:
+    """`im` scaled to `size`, showing only `box` of it when given."""
+    if box is None and im.size == size:
         return im
-    return im.resize(size, Image.Resampling.LANCZOS)
+    return im.resize(size, FILTERS[resample], box=box)
 
 
 def working_mode(im: Image.Image) -> Image.Image:

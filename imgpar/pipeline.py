@@ -7,14 +7,22 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 import time
 import warnings
+from dataclasses import dataclass
 
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
-from imgpar import geometry, imaging, metadata, writer
-from imgpar.formats import HEIF_EXTENSIONS, HEIF_FORMATS, READ_FORMATS, TARGETS
-from imgpar.spec import ConvertSpec, OutputRecord, Result, Task
+from imgpar import geometry, imaging, metadata, thumbnail, writer
+from imgpar.cache import digest_file
+from imgpar.formats import HEIF_EXTENSIONS, HEIF_FORMATS, READ_FORMATS, TARGETS, Target
+from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, OutputRecord, Result, Task
+
+try:
+    import resource
+except ImportError:  # Windows has no getrusage
+    resource = None  # type: ignore[assignment]
 
 
 class ImageRejected(Exception):
@@ -73,66 +81,117 @@ def _inject_faults(path: str) -> None:
         time.sleep(3600)
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory so far, in bytes; 0 where unknown."""
+    if resource is None:
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts KiB
+
+
 def convert_file(task: Task, spec: ConvertSpec) -> Result:
     started = time.time()
     clock = time.perf_counter()
-    try:
-        _inject_faults(task.source)
-        outputs, displayed, notes = _convert(task, spec)
-    except Exception as exc:
+    # Pillow's warnings about damaged metadata belong to this file's result,
+    # not to stderr where they would tear through the progress bar.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            _inject_faults(task.source)
+            made = _convert(task, spec)
+            # Read again right after decoding, so it comes from the page cache.
+            digest = digest_file(task.source) if spec.digest else None
+            error = None
+        except Exception as exc:
+            error = exc
+    notes_from_warnings = tuple(dict.fromkeys(f"warning: {w.message}" for w in caught))[:3]
+    if error is not None:
+        exc = error
         return Result(
             source=task.display,
             status="failed",
             source_bytes=task.source_bytes,
             seconds=time.perf_counter() - clock,
             error=describe(exc),
-            notes=task.notes,
+            notes=task.notes + notes_from_warnings,
             started=started,
             ended=time.time(),
             worker=os.getpid(),
+            peak_rss=peak_rss(),
             fatal=isinstance(exc, OSError) and exc.errno in DISK_FULL,
         )
     return Result(
         source=task.display,
         status="converted",
-        outputs=outputs,
+        outputs=made.outputs,
         source_bytes=task.source_bytes,
-        width=displayed[0],
-        height=displayed[1],
+        width=made.displayed[0],
+        height=made.displayed[1],
         seconds=time.perf_counter() - clock,
-        notes=task.notes + notes,
+        notes=task.notes + made.notes + notes_from_warnings,
         started=started,
         ended=time.time(),
         worker=os.getpid(),
+        stages=made.stages,
+        peak_rss=peak_rss(),
+        thumbnail=made.preview,
+        digest=digest,
     )
 
 
-def _convert(
-    task: Task, spec: ConvertSpec
-) -> tuple[tuple[OutputRecord, ...], tuple[int, int], tuple[str, ...]]:
+@dataclass(slots=True)
+class _Converted:
+    outputs: tuple[OutputRecord, ...]
+    displayed: tuple[int, int]
+    notes: tuple[str, ...]
+    preview: str | None
+    stages: tuple[float, float, float, float]  # decode, resize, encode, write
+
+
+# Formats whose extra frames are an animation (an MPO's second frame is a
+# camera preview, and a TIFF's are pages).
+_ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG", "AVIF"})
+
+
+def _convert(task: Task, spec: ConvertSpec) -> _Converted:
     notes: list[str] = []
+    start = time.perf_counter()
     with _open_checked(task.source, spec) as im:
         exif = im.getexif()
         orientation = metadata.orientation(exif)
         displayed = geometry.stored_size(im.size, orientation)
-        sizes = [geometry.fit(displayed, out.resize) for out in spec.outputs]
-        frames = getattr(im, "n_frames", 1)
-        if frames > 1:
-            notes.append(f"{frames} frames: first frame written")
+        layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
         if im.format in ("JPEG", "MPO"):
-            largest = max(sizes, key=lambda s: s[0] * s[1])
-            request = geometry.draft_request(im.size, geometry.stored_size(largest, orientation))
-            if request is not None:
-                im.draft(im.mode, request)
-        base = imaging.working_mode(im)
+            _shrink_on_load(im, displayed, orientation, layouts)
         exif_bytes = metadata.output_exif(exif)
         icc = im.info.get("icc_profile")
-        records = []
-        for out_spec, size, path in zip(spec.outputs, sizes, task.outputs, strict=False):
+        frames, timing = _frames(im, spec, notes)
+        # The source's stored size before shrink-on-load: crop boxes refer to it.
+        stored = geometry.stored_size(displayed, orientation)
+        lap = time.perf_counter()
+        decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
+        records: list[OutputRecord] = []
+        made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
+        pixels = frames[0]
+        for out_spec, (size, box), path in zip(spec.outputs, layouts, task.outputs, strict=True):
             target = TARGETS[out_spec.target]
-            stored = geometry.stored_size(size, orientation)
-            pixels = imaging.upright(imaging.resized(base, stored), orientation)
-            pixels = imaging.target_mode(pixels, target)
+            if (target.name, size, box) in made:
+                continue  # several requested widths beyond the source: one output at its own
+            made.add((target.name, size, box))
+            # Animations go to targets that animate; pages only into a TIFF.
+            animate = len(frames) > 1 and (
+                target.animation if timing is not None else target.name == "tiff"
+            )
+            if len(frames) > 1 and not animate:
+                notes.append(f"{len(frames)} frames: first frame written to {target.name}")
+            rendered = [
+                _render(frame, size, box, displayed, stored, orientation, target, spec)
+                for frame in (frames if animate else frames[:1])
+            ]
+            pixels = rendered[0]
+            resized = time.perf_counter()
+            resize += resized - lap
             options = writer.save_options(
                 target,
                 quality=spec.quality,
@@ -141,17 +200,97 @@ def _convert(
                 exif=exif_bytes,
                 icc_profile=icc,
             )
-            written = writer.write_atomic(pixels, path, target, options)
+            if animate:
+                options.update(save_all=True, append_images=rendered[1:])
+                if timing is not None:
+                    options.update(duration=timing[0], loop=timing[1])
+            final = path.replace(WIDTH_FIELD, str(pixels.width)).replace(
+                HEIGHT_FIELD, str(pixels.height)
+            )
+            written, in_filesystem = writer.write_atomic(pixels, final, target, options)
+            lap = time.perf_counter()
+            encode += lap - resized - in_filesystem
+            write += in_filesystem
             records.append(
                 OutputRecord(
-                    path=path,
+                    path=final,
                     format=target.pil_format,
                     width=pixels.width,
                     height=pixels.height,
                     bytes=written,
                 )
             )
-    return tuple(records), displayed, tuple(notes)
+        # The last output's pixels are decoded and already small: a preview costs no decode.
+        preview = thumbnail.data_uri(pixels) if spec.thumbnails else None
+    return _Converted(
+        tuple(records), displayed, tuple(dict.fromkeys(notes)), preview,
+        (decode, resize, encode, write),
+    )
+
+
+def _shrink_on_load(
+    im: Image.Image,
+    displayed: tuple[int, int],
+    orientation: int,
+    layouts: list[tuple[tuple[int, int], geometry.Box | None]],
+) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when every output is that small."""
+    needed = [geometry.decoded_size(displayed, size, box) for size, box in layouts]
+    largest = max(needed, key=lambda s: s[0] * s[1])
+    request = geometry.draft_request(im.size, geometry.stored_size(largest, orientation))
+    if request is not None:
+        im.draft(im.mode, request)
+
+
+def _frames(
+    im: Image.Image, spec: ConvertSpec, notes: list[str]
+) -> tuple[list[Image.Image], tuple[list[int], int] | None]:
+    """The decoded frames in a working mode, with (durations, loop) for animations.
+
+    A still image gives one frame. Animations keep every frame; a multi-page
+    TIFF keeps its pages only with --all-pages.
+    """
+    count = getattr(im, "n_frames", 1)
+    animated = count > 1 and im.format in _ANIMATED_FORMATS
+    if count > 1 and im.format == "TIFF" and not spec.all_pages:
+        notes.append(f"{count} pages: first page written (--all-pages keeps them all)")
+    if not animated and not (count > 1 and im.format == "TIFF" and spec.all_pages):
+        im.load()
+        return [imaging.working_mode(im)], None
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for frame in ImageSequence.Iterator(im):
+        # Frames after the first may differ in mode; a uniform one keeps
+        # the encoders from re-quantising each frame differently.
+        frames.append(imaging.working_mode(frame.convert("RGBA" if animated else frame.mode)))
+        durations.append(int(frame.info.get("duration", 100)))
+    if not animated:
+        return frames, None
+    return frames, (durations, int(im.info.get("loop", 0)))
+
+
+def _render(
+    frame: Image.Image,
+    size: tuple[int, int],
+    box: geometry.Box | None,
+    displayed: tuple[int, int],
+    stored: tuple[int, int],
+    orientation: int,
+    target: Target,
+    spec: ConvertSpec,
+) -> Image.Image:
+    """One output's pixels from one decoded frame: crop, resize, orient, convert."""
+    region = None
+    if box is not None:
+        # Boxes are on the upright, full-size picture; the frame may be stored
+        # sideways and already shrunk on load.
+        x0, y0, x1, y1 = geometry.stored_box(box, displayed, orientation)
+        fx, fy = frame.width / stored[0], frame.height / stored[1]
+        region = (x0 * fx, y0 * fy, x1 * fx, y1 * fy)
+    scaled = imaging.resized(
+        frame, geometry.stored_size(size, orientation), box=region, resample=spec.filter
+    )
+    return imaging.target_mode(imaging.upright(scaled, orientation), target)
 
 
 def _open_checked(path: str, spec: ConvertSpec) -> Image.Image:
@@ -160,7 +299,11 @@ def _open_checked(path: str, spec: ConvertSpec) -> Image.Image:
         if not _register_heif():
             raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
         formats = READ_FORMATS + HEIF_FORMATS
-    im = Image.open(path, formats=formats)
+    try:
+        im = Image.open(path, formats=formats)
+    except Image.DecompressionBombError:
+        # Pillow's own backstop fired at twice our limit; say it in our words.
+        raise ImageRejected(_too_many_pixels(spec)) from None
     width, height = im.size
     frames = getattr(im, "n_frames", 1)
     if width < 1 or height < 1:
@@ -168,12 +311,14 @@ def _open_checked(path: str, spec: ConvertSpec) -> Image.Image:
         raise ImageRejected(f"image has no pixels ({width}x{height})")
     if width * height * frames > spec.max_pixels:
         im.close()
-        raise ImageRejected(
-            f"too many pixels: {width}x{height}"
-            + (f" x {frames} frames" if frames > 1 else "")
-            + f" exceeds --max-pixels {spec.max_pixels:,} (possible decompression bomb)"
-        )
+        size = f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
+        raise ImageRejected(_too_many_pixels(spec, size))
     return im
+
+
+def _too_many_pixels(spec: ConvertSpec, size: str = "") -> str:
+    return (f"too many pixels{': ' + size if size else ''}, over --max-pixels "
+            f"{spec.max_pixels:,} (possible decompression bomb)")
 
 
 def describe(exc: BaseException) -> str:
@@ -183,18 +328,21 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, UnidentifiedImageError):
         return "not an image imgpar can read (unknown or unsupported format)"
     if isinstance(exc, Image.DecompressionBombError):
-        return f"too many pixels (possible decompression bomb): {exc}"
+        return "too many pixels (possible decompression bomb)"
     if isinstance(exc, PermissionError):
         return "cannot read the file: permission denied"
     if isinstance(exc, FileNotFoundError):
         return "file disappeared before it could be read"
-    if isinstance(exc, OSError) and exc.errno is None and "truncated" in str(exc):
-        return "truncated file: image data ends early (--allow-truncated accepts it)"
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         return "disk full: no space left for the output"
+    message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    if isinstance(exc, OSError) and exc.errno is None:
+        # Decoder errors: Pillow raises bare OSErrors for damaged image data.
+        if "truncated" in message.lower():
+            return "truncated file: image data ends early (--allow-truncated accepts it)"
+        return f"corrupt image data ({message or 'decoder error'})"
+    if isinstance(exc, ValueError) and "Decompressed data too large" in message:
+        return "a metadata chunk decompresses to more than Pillow's safety limit"
     if isinstance(exc, MemoryError):
         return "out of memory while decoding"
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return reason[:300]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -1,19 +1,25 @@
-"""Decide every output path before any pixel work: mirror the tree, keep names
-from colliding, recognise outputs already up to date, and never aim an output
-at a source."""
+"""Decide every output path before any pixel work: mirror the tree, name
+outputs from a template, keep names from colliding, recognise sources whose
+outputs are up to date, and never aim an output at a source."""
 
 from __future__ import annotations
 
 import os
+import string
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from imgpar.formats import Target
-from imgpar.spec import OutputRecord, Result, Task
+from imgpar.cache import Cache, Entry, digest_file
+from imgpar.formats import TARGETS, Target
+from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, OutputRecord, OutputSpec, Result, Task
 from imgpar.walk import Folder
 
 KEPT_EXTENSION = "output keeps the source extension: another source has the same name"
+TEMPLATE_FIELDS = frozenset({"stem", "ext", "src_ext", "width", "height", "parent"})
+SINGLE_TEMPLATE = "{stem}.{ext}"
+SIZED_TEMPLATE = "{stem}-{width}.{ext}"
 
 
 def fold(name: str) -> str:
@@ -21,15 +27,78 @@ def fold(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
+def default_template(outputs: Sequence[OutputSpec]) -> str:
+    """`{stem}.{ext}`, or `{stem}-{width}.{ext}` when one format gets several sizes."""
+    per_target = Counter(o.target for o in outputs)
+    return SIZED_TEMPLATE if max(per_target.values()) > 1 else SINGLE_TEMPLATE
+
+
+def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
+    """Why `template` cannot name these outputs safely, or None when it can."""
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        return f"--name {template!r}: {exc}"
+    unknown = fields - TEMPLATE_FIELDS
+    if unknown:
+        known = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
+        return f"--name {template!r}: unknown field {{{sorted(unknown)[0]}}} (use {known})"
+    sample = _render(template, stem="a", target=TARGETS["webp"], src_ext="jpg", parent="p")
+    parts = sample.replace("\\", "/").split("/")
+    if os.path.isabs(sample) or ".." in parts or "" in parts:
+        return f"--name {template!r} could write outside the output folder"
+    if len({o.target for o in outputs}) > 1 and "ext" not in fields:
+        return f"--name {template!r} needs {{ext}}: several formats would share a name"
+    if len(outputs) > len({o.target for o in outputs}) and not fields & {"width", "height"}:
+        return f"--name {template!r} needs {{width}} or {{height}}: several sizes share a name"
+    return None
+
+
+def _render(template: str, *, stem: str, target: Target, src_ext: str, parent: str) -> str:
+    return template.format(
+        stem=stem,
+        ext=target.ext.lstrip("."),
+        src_ext=src_ext,
+        parent=parent,
+        width=WIDTH_FIELD,
+        height=HEIGHT_FIELD,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """What to record in the cache once a task's result comes back."""
+
+    cache: Cache
+    key: str
+    size: int
+    mtime_ns: int
+
+
 class Planner:
-    def __init__(self, targets: Sequence[Target], *, out: str | None, force: bool) -> None:
-        self._targets = tuple(targets)
+    def __init__(
+        self,
+        outputs: Sequence[OutputSpec],
+        *,
+        out: str | None,
+        force: bool,
+        template: str | None,
+        options_key: str,
+        read_only: bool = False,
+    ) -> None:
+        self._targets = tuple(TARGETS[o.target] for o in outputs)
         self._out = out
         self._force = force
+        self._template = template or default_template(outputs)
+        self._options_key = options_key
+        self._read_only = read_only
         self._target_exts = frozenset(ext for t in self._targets for ext in _extensions(t))
         # Outputs claimed so far across all folders, as hashes of folded paths:
         # two SOURCES can map into one output folder, and memory must stay small.
         self._claimed: set[int] = set()
+        self.caches: dict[str, Cache] = {}
+        self.seen: dict[str, set[str]] = {}  # cache root -> source keys met this run
+        self.pending: dict[str, Pending] = {}  # display path -> cache record to make
 
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
@@ -41,7 +110,7 @@ class Planner:
                 fold(os.path.basename(p))
                 for n in folder.names
                 if not self._is_target_file(n)
-                for p in self._paths(dest, self._stem(n, stems))
+                for p in self._paths(dest, folder, n, self._stem(n, stems))
             }
         for name in folder.names:
             source = os.path.join(folder.path, name)
@@ -55,15 +124,15 @@ class Planner:
                     notes=("already in the target format; use --out to re-encode it",),
                 )
                 continue
-            yield self._plan_file(name, source, display, dest, self._stem(name, stems))
+            yield self._plan_file(folder, name, source, display, dest, self._stem(name, stems))
 
     def _plan_file(
-        self, name: str, source: str, display: str, dest: str, stem: str
+        self, folder: Folder, name: str, source: str, display: str, dest: str, stem: str
     ) -> Task | Result:
-        paths = self._paths(dest, stem)
+        paths = self._paths(dest, folder, name, stem)
         if self._collides(paths) and stem != name:
             stem = name
-            paths = self._paths(dest, stem)
+            paths = self._paths(dest, folder, name, stem)
         if self._collides(paths):
             return Result(
                 source=display,
@@ -80,8 +149,13 @@ class Planner:
                 status="failed",
                 error=f"cannot read the file: {exc.strerror or exc}",
             )
+        cache = self._cache(folder)
+        key = "/".join(
+            p for p in (os.path.basename(os.path.abspath(folder.root)), folder.rel, name) if p
+        ).replace(os.sep, "/")
+        self.seen.setdefault(cache.root, set()).add(key)
         if not self._force:
-            done = _up_to_date(paths, self._targets, st.st_mtime_ns)
+            done = self._up_to_date(cache, key, source, st)
             if done is not None:
                 return Result(
                     source=display,
@@ -90,17 +164,83 @@ class Planner:
                     source_bytes=st.st_size,
                     notes=notes,
                 )
+        self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns)
         return Task(
             source=source, display=display, outputs=paths, source_bytes=st.st_size, notes=notes
         )
+
+    def record(self, result: Result) -> None:
+        """Remember a finished task's outputs; failures are never recorded as done."""
+        pending = self.pending.pop(result.source, None)
+        if pending is None or result.status != "converted" or not result.digest:
+            return
+        root = pending.cache.root
+        outputs = tuple(
+            OutputRecord(
+                path=os.path.relpath(o.path, root),
+                format=o.format,
+                width=o.width,
+                height=o.height,
+                bytes=o.bytes,
+            )
+            for o in result.outputs
+        )
+        pending.cache.put(
+            pending.key,
+            Entry(pending.size, pending.mtime_ns, result.digest, self._options_key, outputs),
+        )
+
+    def _up_to_date(
+        self, cache: Cache, key: str, source: str, st: os.stat_result
+    ) -> tuple[OutputRecord, ...] | None:
+        entry = cache.get(key)
+        if entry is None or entry.options != self._options_key or entry.size != st.st_size:
+            return None
+        if entry.mtime_ns != st.st_mtime_ns:
+            # Touched, copied or restored from a CI cache: the content decides.
+            try:
+                if digest_file(source) != entry.digest:
+                    return None
+            except OSError:
+                return None
+            if not self._read_only:
+                cache.touch(key, st.st_mtime_ns)
+        records = []
+        for o in entry.outputs:
+            path = os.path.join(cache.root, o.path)
+            try:
+                if os.stat(path).st_size != o.bytes:
+                    return None
+            except OSError:
+                return None
+            records.append(
+                OutputRecord(
+                    path=path, format=o.format, width=o.width, height=o.height, bytes=o.bytes
+                )
+            )
+        return tuple(records)
+
+    def _cache(self, folder: Folder) -> Cache:
+        root = self._out if self._out is not None else folder.root
+        cache = self.caches.get(root)
+        if cache is None:
+            cache = self.caches[root] = Cache(root or ".")
+        return cache
 
     def _stem(self, name: str, stems: Counter[str]) -> str:
         """The output stem: the source's, or its whole name when a sibling shares the stem."""
         stem = os.path.splitext(name)[0]
         return name if stems[fold(stem)] > 1 else stem
 
-    def _paths(self, dest: str, stem: str) -> tuple[str, ...]:
-        return tuple(os.path.join(dest, stem + t.ext) for t in self._targets)
+    def _paths(self, dest: str, folder: Folder, name: str, stem: str) -> tuple[str, ...]:
+        src_ext = os.path.splitext(name)[1].lstrip(".")
+        parent = os.path.basename(os.path.abspath(folder.path))
+        return tuple(
+            os.path.join(
+                dest, _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=parent)
+            )
+            for t in self._targets
+        )
 
     def _collides(self, paths: Sequence[str]) -> bool:
         return any(_key(p) in self._claimed for p in paths)
@@ -123,22 +263,3 @@ def _same_folder(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b)
-
-
-def _up_to_date(
-    paths: Sequence[str], targets: Sequence[Target], source_mtime_ns: int
-) -> tuple[OutputRecord, ...] | None:
-    records = []
-    for path, target in zip(paths, targets, strict=False):
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        if st.st_mtime_ns < source_mtime_ns:
-            return None
-        records.append(
-            OutputRecord(
-                path=path, format=target.pil_format, width=None, height=None, bytes=st.st_size
-            )
-        )
-    return tuple(records)

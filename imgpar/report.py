@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from imgpar import __version__
@@ -66,7 +66,13 @@ class ReportWriter:
         name = f".imgpar-tmp-report-{os.getpid()}-{os.path.basename(path)}"
         self._temp = os.path.join(folder, name)
         self._fp: IO[str] = open(self._temp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        # Walker notes (broken links, symlink loops, unreadable folders) are
+        # few, so they are kept and written at the end.
+        self.notes: list[dict[str, str]] = []
         self._start()
+
+    def note(self, path: str, reason: str) -> None:
+        self.notes.append({"path": path, "reason": reason})
 
     def _start(self) -> None:
         raise NotImplementedError
@@ -82,10 +88,6 @@ class ReportWriter:
         self._fp.close()
         os.replace(self._temp, self.path)
 
-    def abandon(self) -> None:
-        self._fp.close()
-        os.unlink(self._temp)
-
 
 class JsonReport(ReportWriter):
     def _start(self) -> None:
@@ -99,7 +101,9 @@ class JsonReport(ReportWriter):
         self._first = False
 
     def _finish(self, summary: Summary) -> None:
-        self._fp.write('\n], "summary": ')
+        self._fp.write('\n], "notes": ')
+        self._fp.write(json.dumps(self.notes, ensure_ascii=False))
+        self._fp.write(', "summary": ')
         self._fp.write(json.dumps(summary.as_dict()))
         self._fp.write("}\n")
 
@@ -139,11 +143,23 @@ class CsvReport(ReportWriter):
         pass
 
 
-REPORTS = {".json": JsonReport, ".csv": CsvReport}
+def _html_report(path: str, argv: Sequence[str]) -> ReportWriter:
+    # Imported on use: report_html builds on this module, and only an HTML
+    # report needs its page template.
+    from imgpar.report_html import HtmlReport
+
+    return HtmlReport(path, argv)
+
+
+REPORTS: dict[str, Callable[[str, Sequence[str]], ReportWriter]] = {
+    ".json": JsonReport,
+    ".csv": CsvReport,
+    ".html": _html_report,
+}
 
 
 def open_report(path: str, argv: Sequence[str]) -> ReportWriter:
     kind = REPORTS.get(os.path.splitext(path)[1].lower())
     if kind is None:
-        raise ValueError(f"report {path!r}: name it .json or .csv")
+        raise ValueError(f"report {path!r}: name it .json, .csv or .html")
     return kind(path, argv)

@@ -13,14 +13,38 @@ from typing import Literal
 from imgpar.limits import DEFAULT_MAX_PIXELS
 
 Status = Literal["converted", "skipped", "failed"]
+Fit = Literal["contain", "cover", "fill"]
+Gravity = Literal[
+    "center", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"
+]
+GRAVITIES: tuple[Gravity, ...] = (
+    "center", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"
+)
+FILTERS = ("lanczos", "bicubic", "bilinear", "hamming", "box", "nearest")
+
+# The parts of a worker's time on one file, in `Result.stages` order: decode is
+# open to pixels in memory (shrink-on-load included); resize is every pixel
+# operation after it (mode conversion, resize, orientation); write is the time
+# blocked in the filesystem (creating, writing, renaming the file); encode is
+# the rest of saving.
+STAGES = ("decode", "resize", "encode", "write")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resize:
-    """Fit inside `width` x `height` (either may be None: that side is free)."""
+    """How an output's size follows from its source's (see geometry.py).
+
+    `width`/`height` box the image (`fit` says how); `long_edge`,
+    `short_edge` and `scale` (percent) size it by one number instead.
+    """
 
     width: int | None = None
     height: int | None = None
+    fit: Fit = "contain"
+    gravity: Gravity = "center"
+    long_edge: int | None = None
+    short_edge: int | None = None
+    scale: float | None = None
     upscale: bool = False
 
 
@@ -37,7 +61,19 @@ class ConvertSpec:
     lossless: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     allow_truncated: bool = False
+    filter: str = "lanczos"
+    all_pages: bool = False
     encoder_threads: int = 1
+    # Previews for an HTML report; they never change what is written.
+    thumbnails: bool = False
+    digest: bool = True  # hash each converted source for the incremental cache
+
+
+# Output paths may depend on the output's size, known only once the worker has
+# read the image: the planner leaves these markers (NUL never occurs in a
+# file name) and the worker fills them in.
+WIDTH_FIELD = "\0w"
+HEIGHT_FIELD = "\0h"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,4 +108,10 @@ class Result:
     started: float = 0.0  # time.time() in the worker
     ended: float = 0.0
     worker: int = 0  # pid of the process that did the work
+    # Worker seconds per STAGES entry; () when the file was not converted.
+    stages: tuple[float, ...] = ()
+    # The worker's peak resident memory so far, in bytes; 0 where unknown.
+    peak_rss: int = 0
+    thumbnail: str | None = None  # data: URI of a small WebP preview, see thumbnail.py
     fatal: bool = False  # the run cannot go on (the disk is full)
+    digest: str | None = None  # content hash of the source, for the cache

@@ -1,0 +1,263 @@
+"""`imgpar bench`: the true speedup of `--jobs`, measured on the user's own images.
+
+A sample of the user's files is converted into a scratch folder once per jobs
+value, with force on, through the same `prepare()` and `Job.events()` as
+`imgpar convert`. Runs are interleaved (1, 2, 4, 1, 2, 4, ...) so that drift in
+the machine (other programs, clock boost, caches) falls on every jobs value
+alike, and each figure is the median of its runs. The scratch folder is in RAM
+(/dev/shm) when there is room, so that a slow or noisy disk does not blur the
+table, and it is removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import statistics
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from imgpar.api import Job, prepare
+from imgpar.collect import Collector
+from imgpar.engine import default_jobs
+from imgpar.errors import UsageError
+from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS
+from imgpar.spec import STAGES, Result
+from imgpar.walk import Folder, walk
+
+# RAM-backed on Linux: outputs written there never wait on a disk.
+SHM = "/dev/shm"
+# Room wanted in SHM per source byte. Only one run's outputs exist at a time,
+# but a lossless output can be several times the size of a JPEG source.
+SHM_ROOM_PER_BYTE = 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BenchRow:
+    """One jobs value: medians over its runs, worker time summed over them."""
+
+    jobs: int
+    wall_seconds: float  # median
+    images: int  # converted in each run
+    failed: int  # failed in the worst run
+    speedup: float  # jobs=1's median wall time over this one's
+    work_seconds: float  # all runs
+    stage_seconds: tuple[float, ...]  # all runs, per STAGES entry
+    peak_worker_rss: int  # bytes, largest worker of any run
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def efficiency(self) -> float:
+        return self.speedup / self.jobs
+
+    @property
+    def stage_shares(self) -> tuple[float, ...]:
+        """Each stage's share of worker time. They add up to a little under 1:
+        reading the header and metadata before the decode is not a stage."""
+        if self.work_seconds <= 0:
+            return tuple(0.0 for _ in STAGES)
+        return tuple(s / self.work_seconds for s in self.stage_seconds)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BenchResult:
+    rows: tuple[BenchRow, ...]  # ascending jobs, the first is jobs=1
+    found: int  # images in SOURCES
+    sample: int  # images in the sample, converted in every run
+    sample_bytes: int
+    repeat: int  # runs per jobs value
+    cores: int  # CPUs this process may use
+    scratch: str  # the folder the scratch folder was made in
+
+    @property
+    def peak_worker_rss(self) -> int:
+        return max((row.peak_worker_rss for row in self.rows), default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    wall_seconds: float
+    converted: int
+    failed: int
+    work_seconds: float
+    stage_seconds: tuple[float, ...]
+    peak_worker_rss: int
+
+
+def bench(
+    sources: Sequence[str | os.PathLike[str]],
+    *,
+    to: str | Sequence[str],
+    jobs: Sequence[int] | None = None,
+    sample: int = BENCH_SAMPLE,
+    repeat: int = BENCH_REPEAT,
+    max_size: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    quality: int | None = None,
+    lossless: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    start_method: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BenchResult:
+    """Time converting a sample of `sources` at each jobs value; leave nothing behind.
+
+    `jobs=1` is always timed, as the base of every speedup. `progress` is
+    called with (runs done, runs in all) after each run. Raises `UsageError`
+    before any work.
+    """
+    ladder = jobs_ladder(jobs)
+    if sample < 1:
+        raise UsageError("--sample must be at least 1")
+    if repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    make = functools.partial(
+        prepare,
+        to=to,
+        max_size=max_size,
+        width=width,
+        height=height,
+        quality=quality,
+        lossless=lossless,
+        force=True,
+        max_pixels=max_pixels,
+        start_method=start_method,
+    )
+    found = image_paths(make(sources, jobs=1).sources)
+    chosen = evenly_spaced(found, sample)
+    if not chosen:
+        raise UsageError("no images found in SOURCES")
+    sample_bytes = sum(os.path.getsize(path) for path in chosen)
+    parent = _scratch_parent(sample_bytes)
+    runs: dict[int, list[_Run]] = {j: [] for j in ladder}
+    with tempfile.TemporaryDirectory(prefix="imgpar-bench-", dir=parent) as scratch:
+        folder = _link_sample(chosen, os.path.join(scratch, "sample"))
+        out = os.path.join(scratch, "out")
+        _warm(chosen)
+        for _ in range(repeat):
+            for j in ladder:
+                runs[j].append(_run_once(make([folder], out=out, jobs=j)))
+                shutil.rmtree(out)
+                if progress is not None:
+                    progress(sum(map(len, runs.values())), repeat * len(ladder))
+    return BenchResult(
+        rows=_rows(runs),
+        found=len(found),
+        sample=len(chosen),
+        sample_bytes=sample_bytes,
+        repeat=repeat,
+        cores=default_jobs(),
+        scratch=parent or tempfile.gettempdir(),
+    )
+
+
+def jobs_ladder(jobs: Sequence[int] | None) -> tuple[int, ...]:
+    """The jobs values to time, ascending and always with 1. By default the
+    powers of two below the core count, and the core count itself."""
+    if jobs is None:
+        cores = default_jobs()
+        values = {1 << k for k in range(cores.bit_length())} | {cores}
+    else:
+        values = set(jobs)
+    if any(j < 1 for j in values):
+        raise UsageError("--jobs values must be at least 1")
+    return tuple(sorted(values | {1}))
+
+
+def image_paths(sources: Sequence[str]) -> list[str]:
+    """Every image the walker finds in `sources`, sorted by path."""
+    return sorted(
+        os.path.join(item.path, name)
+        for item in walk(sources)
+        if isinstance(item, Folder)
+        for name in item.names
+    )
+
+
+def evenly_spaced(paths: Sequence[str], n: int) -> list[str]:
+    """`n` of `paths`, each the middle of its equal share of the list, so a
+    sample spans every folder of a sorted tree rather than the first one."""
+    if n >= len(paths):
+        return list(paths)
+    return [paths[(2 * i + 1) * len(paths) // (2 * n)] for i in range(n)]
+
+
+def _scratch_parent(sample_bytes: int) -> str | None:
+    """SHM when it exists with room to spare, else None: the system temp folder."""
+    try:
+        free = shutil.disk_usage(SHM).free
+    except OSError:
+        return None
+    roomy = free > SHM_ROOM_PER_BYTE * sample_bytes
+    return SHM if roomy and os.access(SHM, os.W_OK | os.X_OK) else None
+
+
+def _link_sample(paths: Sequence[str], folder: str) -> str:
+    """Gather the sample in one folder under numbered names, so that files of
+    the same name from different folders cannot collide in the output."""
+    os.mkdir(folder)
+    digits = len(str(len(paths)))
+    for i, path in enumerate(paths):
+        link = os.path.join(folder, f"{i:0{digits}d}-{os.path.basename(path)}")
+        try:
+            os.symlink(os.path.abspath(path), link)
+        except OSError:  # Windows allows symlinks only in developer mode
+            shutil.copyfile(path, link)
+    return folder
+
+
+def _warm(paths: Sequence[str]) -> None:
+    """Read every file once, so the first run does not pay alone for a cold cache."""
+    for path in paths:
+        with open(path, "rb") as fp:
+            while fp.read(1 << 20):
+                pass
+
+
+def _run_once(job: Job) -> _Run:
+    collector = Collector(jobs=job.jobs)
+    stages = [0.0] * len(STAGES)
+    # Closed on the way out even on Ctrl-C, so no worker still writes into
+    # the scratch folder while it is removed.
+    with contextlib.closing(job.events()) as events:
+        for event in events:
+            if isinstance(event, Result):
+                collector.add(event)
+                for i, seconds in enumerate(event.stages):
+                    stages[i] += seconds
+    summary = collector.summary()
+    return _Run(
+        wall_seconds=summary.wall_seconds,
+        converted=summary.converted,
+        failed=summary.failed,
+        work_seconds=summary.work_seconds,
+        stage_seconds=tuple(stages),
+        peak_worker_rss=summary.peak_worker_rss,
+    )
+
+
+def _rows(runs: dict[int, list[_Run]]) -> tuple[BenchRow, ...]:
+    base = statistics.median(r.wall_seconds for r in runs[1])
+    rows = []
+    for j, done in runs.items():
+        wall = statistics.median(r.wall_seconds for r in done)
+        stages = zip(*(r.stage_seconds for r in done), strict=True)
+        rows.append(
+            BenchRow(
+                jobs=j,
+                wall_seconds=wall,
+                images=min(r.converted for r in done),
+                failed=max(r.failed for r in done),
+                speedup=base / wall if wall > 0 else 0.0,
+                work_seconds=sum(r.work_seconds for r in done),
+                stage_seconds=tuple(map(sum, stages)),
+                peak_worker_rss=max(r.peak_worker_rss for r in done),
+            )
+        )
+    return tuple(rows)

@@ -1,0 +1,167 @@
+"""Colour management: carry the source's ICC profile, or convert the pixels to
+sRGB through it with littleCMS (Pillow's ImageCms).
+
+Pixels and profile always travel together here: whenever the pixels change
+colour space, the profile that is embedded changes with them, because a
+profile that describes other pixels (a CMYK profile in an RGB file) makes
+every colour-managed viewer show wrong colours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from functools import cache
+
+from PIL import Image, ImageCms
+
+from imgpar.formats import Target
+
+# The ICC header's colour space signature (bytes 16-20) for each working mode.
+_SPACE = {
+    "RGB": b"RGB ",
+    "RGBA": b"RGB ",
+    "L": b"GRAY",
+    "LA": b"GRAY",
+    "I": b"GRAY",
+    "CMYK": b"CMYK",
+}
+
+# Perceptual keeps gradations in out-of-gamut areas (CMYK blacks, wide-gamut
+# greens); for matrix/TRC profiles littleCMS treats it as relative colorimetric.
+_INTENT = ImageCms.Intent.PERCEPTUAL
+
+# Distinct profiles seen by one worker are few (a camera's, an editor's), so a
+# small cache holds them all; it is cleared rather than aged when full.
+_CACHE_SIZE = 32
+_transforms: dict[tuple[bytes, str, str], ImageCms.ImageCmsTransform] = {}
+
+
+@cache
+def srgb_profile() -> bytes:
+    """littleCMS's built-in sRGB profile, about 600 bytes."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def profile_space(icc: bytes | None) -> bytes | None:
+    """The colour space an ICC profile describes (b"RGB ", b"GRAY", b"CMYK"...),
+    read from its header; None when there is no profile or no valid header."""
+    if not icc or len(icc) < 128 or icc[36:40] != b"acsp":
+        return None
+    return icc[16:20]
+
+
+def description(icc: bytes) -> str | None:
+    """The profile's own name ("Display P3", "sRGB IEC61966-2.1"...), or None."""
+    try:
+        return _profile(icc).profile.profile_description.strip() or None
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+
+
+def for_target(
+    im: Image.Image, icc: bytes | None, target: Target, *, srgb: bool
+) -> tuple[Image.Image, bytes | None]:
+    """The pixels to hand to `target` and the ICC profile that describes them.
+
+    `im` is in a working mode (see imaging.working_mode). Without `srgb` the
+    pixels and profile pass through unchanged, unless the target cannot hold
+    them as they are (CMYK outside TIFF, gray in WebP): then the pixels are
+    converted through the profile to sRGB. With `srgb` every tagged source is
+    converted, and RGB outputs embed sRGB.
+    """
+    space = _SPACE.get(im.mode)
+    if space is None:
+        return im, icc
+    if icc and profile_space(icc) != space:
+        warnings.warn(
+            "ICC profile does not match the pixels (or is damaged): not copied", stacklevel=2
+        )
+        icc = None
+    if space == b"CMYK":
+        return _from_cmyk(im, icc, target, srgb=srgb)
+    if space == b"GRAY":
+        return _from_gray(im, icc, target, srgb=srgb)
+    if not srgb:
+        return im, icc
+    if icc and not _is_srgb(icc):
+        im = _convert(im, icc, im.mode)
+    return im, srgb_profile()
+
+
+def _from_cmyk(
+    im: Image.Image, icc: bytes | None, target: Target, *, srgb: bool
+) -> tuple[Image.Image, bytes | None]:
+    if not srgb and "CMYK" in target.modes:
+        return im, icc
+    if icc:
+        return _convert(im, icc, "RGB"), srgb_profile()
+    # No profile means no defined colour, and no CMYK profile ships with Pillow
+    # or littleCMS: Pillow's plain inversion keeps pure inks pure rather than
+    # guessing a printing press. Untagged output is read as sRGB anyway.
+    return im.convert("RGB"), srgb_profile() if srgb else None
+
+
+def _from_gray(
+    im: Image.Image, icc: bytes | None, target: Target, *, srgb: bool
+) -> tuple[Image.Image, bytes | None]:
+    stays_gray = "L" in target.modes
+    if im.mode == "I" and target.high_bit_depth:
+        # sRGB is an RGB profile and cannot describe gray samples; converting
+        # would cost 16-bit gray its tonal range, so it keeps its own profile.
+        return im, icc
+    if icc is None:
+        # Untagged gray is read as sRGB gray; an RGB target gets sRGB embedded
+        # when asked, a gray one has no profile that could say so.
+        return im, srgb_profile() if srgb and not stays_gray else None
+    if stays_gray and not srgb:
+        return im, icc
+    alpha = im.getchannel("A") if im.mode == "LA" else None
+    gray = im.convert("L") if alpha is not None else im
+    if gray.mode == "I":
+        # 0..65535 in 32-bit samples: exact in I;16, which littleCMS reads.
+        gray = gray.convert("I;16")
+    rgb = _convert(gray, icc, "RGB")
+    if stays_gray:
+        # Neutral in, neutral out: the sRGB gray level, embedded as untagged gray.
+        rgb, profile = rgb.convert("L"), None
+    else:
+        profile = srgb_profile()
+    if alpha is not None:
+        rgb.putalpha(alpha)
+    return rgb, profile
+
+
+def _convert(im: Image.Image, icc: bytes, out_mode: str) -> Image.Image:
+    """`im`'s pixels from `icc` to sRGB; alpha, if any, is copied unchanged."""
+    if im.mode == "RGBA":
+        out_mode = "RGBA"
+    return ImageCms.applyTransform(im, _transform(icc, im.mode, out_mode))
+
+
+def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform:
+    key = (hashlib.blake2b(icc, digest_size=16).digest(), in_mode, out_mode)
+    transform = _transforms.get(key)
+    if transform is None:
+        if len(_transforms) >= _CACHE_SIZE:
+            _transforms.clear()
+        transform = ImageCms.buildTransform(
+            _profile(icc),
+            ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")),
+            in_mode,
+            out_mode,
+            renderingIntent=_INTENT,
+        )
+        _transforms[key] = transform
+    return transform
+
+
+def _profile(icc: bytes) -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(io.BytesIO(icc))
+
+
+def _is_srgb(icc: bytes) -> bool:
+    # Every sRGB variant ("sRGB IEC61966-2.1", "sRGB built-in", "sRGB2014")
+    # names itself so; converting sRGB to sRGB would only add rounding.
+    return (description(icc) or "").startswith("sRGB")

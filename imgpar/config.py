@@ -1,0 +1,84 @@
+"""Settings kept in the repository: `[tool.imgpar]` in pyproject.toml or an
+`imgpar.toml`, found from the current folder upward, with named presets.
+Keys are the `convert` option names; options given on the command line win."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from imgpar.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+CONFIG_FILES = ("imgpar.toml", "pyproject.toml")
+
+
+def find_config(start: str = ".") -> str | None:
+    folder = os.path.abspath(start)
+    while True:
+        for name in CONFIG_FILES:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and (name == "imgpar.toml" or _has_section(path)):
+                return path
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _has_section(path: str) -> bool:
+    try:
+        return "imgpar" in _read(path).get("tool", {})
+    except UsageError:
+        return False
+
+
+def _read(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fp:
+            return tomllib.load(fp)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read config {path}: {exc}") from None
+
+
+def load(path: str | None, preset: str | None, known: frozenset[str]) -> dict[str, Any]:
+    """The settings from `path` (or the one found), with `preset` laid over them.
+
+    Keys may be spelled `max-size` or `max_size`; an unknown key is a usage
+    error naming it, so a typo never silently does nothing.
+    """
+    if path is None:
+        path = find_config()
+        if path is None:
+            if preset:
+                raise UsageError(f"--preset {preset}: no imgpar.toml or [tool.imgpar] found")
+            return {}
+    data = _read(path)
+    if os.path.basename(path) == "pyproject.toml" or "tool" in data:
+        data = data.get("tool", {}).get("imgpar", {})
+    presets = data.pop("presets", {})
+    settings = _normalise(data, known, path)
+    if preset:
+        if preset not in presets:
+            names = ", ".join(sorted(presets)) or "none defined"
+            raise UsageError(f"--preset {preset}: not in {path} ({names})")
+        settings.update(_normalise(presets[preset], known, f"{path} preset {preset!r}"))
+    return settings
+
+
+def _normalise(table: Mapping[str, Any], known: frozenset[str], where: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise UsageError(f"{where}: unknown setting {key!r}")
+        if isinstance(value, list) and name not in ("sources", "report"):
+            value = ",".join(str(v) for v in value)
+        settings[name] = value
+    return settings

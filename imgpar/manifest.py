@@ -1,0 +1,69 @@
+"""`--manifest FILE.json`: every source's outputs and a ready `srcset`, for
+the templates of a web build. Stable key order so it diffs cleanly in git;
+complete after a run that converted nothing (skipped outputs come from the
+cache); written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from imgpar.spec import Result
+
+
+class Manifest:
+    def __init__(self, path: str, *, sources: Sequence[str], out: str | None) -> None:
+        self.path = path
+        self._roots = [os.path.abspath(s) for s in sources if os.path.isdir(s)]
+        self._out = out
+        self._entries: dict[str, dict[str, Any]] = {}
+
+    def add(self, result: Result) -> None:
+        if result.status == "failed" or not result.outputs:
+            return
+        source = os.path.abspath(result.source)
+        root = self._root(source)
+        formats: dict[str, list[dict[str, Any]]] = {}
+        for o in result.outputs:
+            base = self._out if self._out is not None else root
+            formats.setdefault(o.format.lower(), []).append(
+                {
+                    "path": os.path.relpath(o.path, base).replace(os.sep, "/"),
+                    "width": o.width,
+                    "height": o.height,
+                    "bytes": o.bytes,
+                }
+            )
+        entry: dict[str, Any] = {"source_bytes": result.source_bytes, "formats": {}}
+        if result.width is not None:
+            entry["width"], entry["height"] = result.width, result.height
+        for fmt, outputs in formats.items():
+            outputs.sort(key=lambda o: (o["width"] or 0, o["path"]))
+            entry["formats"][fmt] = {
+                "outputs": outputs,
+                "srcset": ", ".join(f"{o['path']} {o['width']}w" for o in outputs if o["width"]),
+            }
+        self._entries[os.path.relpath(source, root).replace(os.sep, "/")] = entry
+
+    def _root(self, source: str) -> str:
+        for root in self._roots:
+            if source.startswith(root + os.sep):
+                return root
+        return os.path.dirname(source)
+
+    def write(self) -> None:
+        temp = f"{self.path}.imgpar-tmp-{os.getpid()}"
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        with open(temp, "w", encoding="utf-8") as fp:
+            json.dump(
+                {"imgpar_manifest": 1, "sources": self._entries},
+                fp,
+                indent=2,
+                sort_keys=True,
+                ensure_ascii=False,
+            )
+            fp.write("\n")
+        os.replace(temp, self.path)

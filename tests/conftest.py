@@ -1,0 +1,345 @@
+"""Shared fixtures: small real images made with Pillow, and a tree builder.
+
+Every picture is tiny (at most 400 x 300) so the whole suite stays fast, and
+each one carries something a test can check by decoding what imgpar wrote:
+coloured quadrants for orientation, hidden red under transparency, 16-bit
+values that would turn white if clipped.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import zlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+
+# Quadrant colours of the upright picture: any rotation or flip moves them.
+TOP_LEFT = (220, 30, 30)  # red
+TOP_RIGHT = (30, 200, 30)  # green
+BOTTOM_LEFT = (30, 30, 220)  # blue
+BOTTOM_RIGHT = (235, 235, 235)  # near white
+
+QUADRANTS = {
+    "top_left": TOP_LEFT,
+    "top_right": TOP_RIGHT,
+    "bottom_left": BOTTOM_LEFT,
+    "bottom_right": BOTTOM_RIGHT,
+}
+
+# Where each quadrant is sampled, as fractions of width and height.
+QUADRANT_POINTS = {
+    "top_left": (0.2, 0.2),
+    "top_right": (0.8, 0.2),
+    "bottom_left": (0.2, 0.8),
+    "bottom_right": (0.8, 0.8),
+}
+
+# EXIF tags the camera JPEG carries.
+ORIENTATION = 0x0112
+ARTIST = 0x013B
+COPYRIGHT = 0x8298
+MAKE = 0x010F
+EXIF_IFD = 0x8769
+GPS_IFD = 0x8825
+DATETIME_ORIGINAL = 0x9003
+
+CAMERA_ARTIST = "Ada Lovelace"
+CAMERA_COPYRIGHT = "(c) 2024 Ada Lovelace"
+
+GRAY16_LEFT = 60000  # clipping to 8 bits would make this 255
+GRAY16_RIGHT = 30000
+
+RED = (255, 0, 0)
+
+
+def quadrant_picture(size: tuple[int, int], *, noise: int = 0, seed: int = 0) -> Image.Image:
+    """An upright RGB picture with four coloured quadrants, optionally textured
+    with a little seeded noise (so shrink-on-load and full decodes differ)."""
+    w, h = size
+    im = Image.new("RGB", size)
+    im.paste(TOP_LEFT, (0, 0, w // 2, h // 2))
+    im.paste(TOP_RIGHT, (w // 2, 0, w, h // 2))
+    im.paste(BOTTOM_LEFT, (0, h // 2, w // 2, h))
+    im.paste(BOTTOM_RIGHT, (w // 2, h // 2, w, h))
+    if noise:
+        # Darken each pixel by a seeded random 0..noise: texture for the
+        # DCT, small enough that every quadrant keeps its colour.
+        rng = random.Random(seed)
+        grain = Image.frombytes("L", size, bytes(rng.randrange(noise + 1) for _ in range(w * h)))
+        im = Image.merge("RGB", [ImageChops.subtract(band, grain) for band in im.split()])
+    return im
+
+
+def stored_for_orientation(upright: Image.Image, orientation: int) -> Image.Image:
+    """The stored pixels that a viewer honouring `orientation` shows as `upright`."""
+    inverse = {
+        1: None,
+        3: Image.Transpose.ROTATE_180,
+        6: Image.Transpose.ROTATE_90,
+        8: Image.Transpose.ROTATE_270,
+    }[orientation]
+    return upright if inverse is None else upright.transpose(inverse)
+
+
+def camera_exif(orientation: int, *, exif_ifd: bool = True) -> Image.Exif:
+    """IFD0 credits and orientation, an Exif IFD (every real camera writes
+    one) unless `exif_ifd` is False, and a GPS block."""
+    exif = Image.Exif()
+    exif[MAKE] = "imgpar test camera"
+    exif[ORIENTATION] = orientation
+    exif[ARTIST] = CAMERA_ARTIST
+    exif[COPYRIGHT] = CAMERA_COPYRIGHT
+    if exif_ifd:
+        exif[EXIF_IFD] = {DATETIME_ORIGINAL: "2024:05:01 12:00:00"}
+    exif[GPS_IFD] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 36.0)}
+    return exif
+
+
+def make_camera_jpeg(
+    path: Path,
+    *,
+    displayed: tuple[int, int] = (200, 300),
+    orientation: int = 6,
+    noise: int = 24,
+    quality: int = 92,
+    exif_ifd: bool = True,
+) -> Path:
+    """A camera-style JPEG: stored on its side with EXIF orientation (6 by
+    default), quadrant marker, Artist/Copyright, an Exif IFD and a GPS block.
+
+    `displayed` is the upright size a viewer shows (default 200 x 300, a 2:3
+    portrait stored as 300 x 200).
+    """
+    upright = quadrant_picture(displayed, noise=noise)
+    stored = stored_for_orientation(upright, orientation)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored.save(path, "JPEG", quality=quality, exif=camera_exif(orientation, exif_ifd=exif_ifd))
+    return path
+
+
+def make_rgba_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """Left half opaque blue; right half fully transparent, hiding bright red."""
+    w, h = size
+    im = Image.new("RGBA", size, (*RED, 0))
+    im.paste((0, 0, 255, 255), (0, 0, w // 2, h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG")
+    return path
+
+
+def make_palette_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """Palette PNG with tRNS: index 0 is transparent red, index 1 opaque blue
+    (left half), index 2 opaque green (top-right quarter, visible)."""
+    w, h = size
+    im = Image.new("P", size, 0)
+    palette = [*RED, 0, 0, 255, 0, 200, 0] + [0, 0, 0] * 253
+    im.putpalette(palette)
+    im.paste(1, (0, 0, w // 2, h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG", transparency=0)
+    return path
+
+
+def make_gray16_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """16-bit grayscale (I;16): left half 60000, right half 30000."""
+    w, h = size
+    im = Image.new("I;16", size, GRAY16_RIGHT)
+    # Paste an image, not an int: Pillow 13 garbles ints above 32767 in I;16.
+    im.paste(Image.new("I;16", (w // 2, h), GRAY16_LEFT), (0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG")
+    return path
+
+
+def make_cmyk_jpeg(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """CMYK JPEG: left half pure cyan ink (RGB 0,255,255), right half no ink (white)."""
+    w, h = size
+    im = Image.new("CMYK", size, (0, 0, 0, 0))
+    im.paste((255, 0, 0, 0), (0, 0, w // 2, h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "JPEG", quality=95)
+    return path
+
+
+def make_bilevel_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """1-bit PNG: left half black, right half white."""
+    w, h = size
+    im = Image.new("1", size, 1)
+    im.paste(0, (0, 0, w // 2, h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG")
+    return path
+
+
+def make_la_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """Gray + alpha: left half opaque dark gray (60), right half transparent
+    hiding black (flattening must give white there, not black)."""
+    w, h = size
+    im = Image.new("LA", size, (0, 0))
+    im.paste((60, 255), (0, 0, w // 2, h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG")
+    return path
+
+
+def make_rgb_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """A plain upright RGB PNG with the quadrant marker."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    quadrant_picture(size).save(path, "PNG")
+    return path
+
+
+def make_small_jpeg(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """A plain upright RGB JPEG with the quadrant marker and no EXIF."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    quadrant_picture(size).save(path, "JPEG", quality=90)
+    return path
+
+
+def png_header_only(path: Path, size: tuple[int, int] = (100_000, 100_000)) -> Path:
+    """A PNG signature and an IHDR that claims `size`, with almost no data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", size[0], size[1], 8, 2, 0, 0, 0)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def truncated_copy(source: Path, path: Path, fraction: float = 0.5) -> Path:
+    """The first `fraction` of `source`'s bytes."""
+    data = source.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+MAKERS: dict[str, Callable[[Path], Path]] = {
+    "camera_jpeg": make_camera_jpeg,
+    "rgba_png": make_rgba_png,
+    "palette_png": make_palette_png,
+    "gray16_png": make_gray16_png,
+    "cmyk_jpeg": make_cmyk_jpeg,
+    "bilevel_png": make_bilevel_png,
+    "la_png": make_la_png,
+    "rgb_png": make_rgb_png,
+    "small_jpeg": make_small_jpeg,
+}
+
+# A tree entry: raw content, or a maker called with the file's path.
+Entry = bytes | str | Callable[[Path], Path]
+
+
+def build_tree(root: Path, entries: Mapping[str, Entry]) -> Path:
+    """Create files under `root` from {relative path: content}.
+
+    Content is bytes or text written as is, the name of a maker in `MAKERS`
+    (e.g. "camera_jpeg"), or any callable taking the file's path.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, content in entries.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str) and content in MAKERS:
+            MAKERS[content](path)
+        elif isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        else:
+            content(path)
+    return root
+
+
+def listing(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `root` (hidden ones too): relative path -> (size, mtime_ns)."""
+    found: dict[str, tuple[int, int]] = {}
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            found[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def temp_leftovers(root: Path) -> list[str]:
+    """Temporary files imgpar may have left anywhere under `root`."""
+    return [rel for rel in listing(root) if os.path.basename(rel).startswith(".imgpar-tmp-")]
+
+
+def sample(im: Image.Image, where: str) -> tuple[int, ...]:
+    """The pixel at a quadrant's sample point, as RGB."""
+    fx, fy = QUADRANT_POINTS[where]
+    pixel = im.convert("RGB").getpixel((int(im.width * fx), int(im.height * fy)))
+    assert isinstance(pixel, tuple)
+    return pixel
+
+
+def close_to(pixel: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 40) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, expected, strict=True))
+
+
+def assert_upright(im: Image.Image, tolerance: int = 45) -> None:
+    """The four quadrant colours are where the upright picture has them."""
+    for where, colour in QUADRANTS.items():
+        got = sample(im, where)
+        assert close_to(got, colour, tolerance), f"{where}: {got} is not close to {colour}"
+
+
+@pytest.fixture
+def camera_jpeg(tmp_path: Path) -> Path:
+    return make_camera_jpeg(tmp_path / "src" / "IMG_0001.JPG")
+
+
+@pytest.fixture
+def rgba_png(tmp_path: Path) -> Path:
+    return make_rgba_png(tmp_path / "src" / "rgba.png")
+
+
+@pytest.fixture
+def palette_png(tmp_path: Path) -> Path:
+    return make_palette_png(tmp_path / "src" / "palette.png")
+
+
+@pytest.fixture
+def gray16_png(tmp_path: Path) -> Path:
+    return make_gray16_png(tmp_path / "src" / "gray16.png")
+
+
+@pytest.fixture
+def cmyk_jpeg(tmp_path: Path) -> Path:
+    return make_cmyk_jpeg(tmp_path / "src" / "cmyk.jpg")
+
+
+@pytest.fixture
+def bilevel_png(tmp_path: Path) -> Path:
+    return make_bilevel_png(tmp_path / "src" / "bilevel.png")
+
+
+@pytest.fixture
+def la_png(tmp_path: Path) -> Path:
+    return make_la_png(tmp_path / "src" / "la.png")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Callable[..., Path]:
+    """Build a tree under tmp_path/src: `tree({"a/b.jpg": "camera_jpeg", ...})`."""
+
+    def build(entries: Mapping[str, Entry], root: Path | None = None) -> Path:
+        return build_tree(root or tmp_path / "src", entries)
+
+    return build

@@ -1,0 +1,186 @@
+"""`imgpar bench`, and the per-stage timings and peak memory it reports.
+
+Nothing here asserts a speed: timings on a shared test machine are noise.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import imgpar
+from imgpar import bench as bench_module
+from imgpar.bench import bench, evenly_spaced, jobs_ladder
+from imgpar.cli import app, format_summary
+from imgpar.engine import default_jobs
+from imgpar.errors import UsageError
+from imgpar.spec import STAGES
+
+ORIENTATION = 0x0112
+
+
+def make_sources(root: Path) -> Path:
+    """Four tiny images, two of them with the same name in different folders."""
+    for folder in ("a", "b"):
+        (root / folder).mkdir(parents=True)
+        Image.new("RGB", (120, 80), (200, 40, 40)).save(root / folder / "same.jpg")
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    Image.new("RGB", (90, 60), (40, 200, 40)).save(root / "sideways.jpg", exif=exif)
+    Image.new("RGBA", (64, 48), (40, 40, 200, 128)).save(root / "logo.png")
+    return root
+
+
+def listing(root: Path) -> dict[str, int]:
+    return {
+        os.path.relpath(os.path.join(folder, name), root): os.stat(
+            os.path.join(folder, name)
+        ).st_mtime_ns
+        for folder, _, names in os.walk(root)
+        for name in names
+    }
+
+
+@pytest.fixture
+def shm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for /dev/shm, so a test can see what bench leaves there."""
+    folder = tmp_path / "shm"
+    folder.mkdir()
+    monkeypatch.setattr(bench_module, "SHM", str(folder))
+    return folder
+
+
+def test_bench_command_prints_the_table_and_leaves_nothing(tmp_path: Path, shm: Path) -> None:
+    src = make_sources(tmp_path / "src")
+    before = listing(src)
+    result = CliRunner().invoke(
+        app,
+        ["bench", str(src), "--to", "webp", "--max-size", "32", "--jobs", "1,2", "--repeat", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["jobs", "wall"])
+    for column in ("images/s", "speedup", "efficiency", *STAGES):
+        assert column in header
+    rows = [line.split() for line in lines if line.split()[:1] in (["1"], ["2"])]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert all(len(row) == 5 + len(STAGES) for row in rows)
+    assert rows[0][3] == "1.00x"
+    assert "all 4 images" in result.output
+    assert f"{default_jobs()} CPU cores" in result.output
+    assert "peak worker memory" in result.output
+    assert "failed" not in result.output
+    assert list(shm.iterdir()) == []
+    assert listing(src) == before
+
+
+def test_bench_falls_back_to_the_temp_folder_and_cleans_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_sources(tmp_path / "src")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(bench_module, "SHM", str(tmp_path / "no-shm-here"))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    calls: list[tuple[int, int]] = []
+    result = bench(
+        [src],
+        to="webp",
+        max_size=32,
+        jobs=[2],
+        repeat=2,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert [row.jobs for row in result.rows] == [1, 2]
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert result.scratch == str(temp)
+    assert (result.found, result.sample, result.repeat) == (4, 4, 2)
+    for row in result.rows:
+        assert (row.images, row.failed) == (4, 0)
+        assert row.wall_seconds > 0 and row.speedup > 0
+        assert len(row.stage_shares) == len(STAGES)
+        assert all(share >= 0 for share in row.stage_shares)
+        assert sum(row.stage_shares) <= 1.0 + 1e-9
+        assert row.peak_worker_rss > 0
+    assert result.rows[0].speedup == 1.0
+    assert list(temp.iterdir()) == []
+
+
+def test_bench_removes_its_folder_when_interrupted(tmp_path: Path, shm: Path) -> None:
+    src = make_sources(tmp_path / "src")
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bench([src], to="webp", jobs=[1, 2], repeat=1, progress=interrupt)
+    assert list(shm.iterdir()) == []
+
+
+def test_bench_samples_evenly_and_deterministically(tmp_path: Path, shm: Path) -> None:
+    names = [f"{i:02d}.png" for i in range(10)]
+    assert evenly_spaced(names, 3) == ["01.png", "05.png", "08.png"]
+    assert evenly_spaced(names, 3) == evenly_spaced(names, 3)
+    assert evenly_spaced(names, 10) == names
+    assert evenly_spaced(names, 50) == names
+    src = make_sources(tmp_path / "src")
+    result = bench([src], to="png", jobs=[1], sample=2, repeat=1)
+    assert (result.found, result.sample, result.rows[0].images) == (4, 2, 2)
+
+
+def test_jobs_ladder() -> None:
+    assert jobs_ladder([4, 2, 2]) == (1, 2, 4)
+    assert jobs_ladder([1]) == (1,)
+    default = jobs_ladder(None)
+    assert default[0] == 1 and default[-1] == default_jobs()
+    assert list(default) == sorted(set(default))
+    with pytest.raises(UsageError):
+        jobs_ladder([0, 2])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--jobs", "1,two"],
+        ["--jobs", "0"],
+        ["--sample", "0"],
+        ["--repeat", "0"],
+        ["--to", "bmp"],
+    ],
+)
+def test_bench_usage_errors(tmp_path: Path, shm: Path, args: list[str]) -> None:
+    src = make_sources(tmp_path / "src")
+    result = CliRunner().invoke(app, ["bench", str(src), "--to", "webp", *args])
+    assert result.exit_code == 2
+    assert "imgpar: error:" in result.output
+    assert list(shm.iterdir()) == []
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_results_carry_stage_timings_and_peak_memory(tmp_path: Path, jobs: int) -> None:
+    src = make_sources(tmp_path / "src")
+    report = imgpar.convert([src], to="webp,png", max_size=32, out=tmp_path / "out", jobs=jobs)
+    assert len(report.files) == 4
+    for result in report.files:
+        assert result.status == "converted"
+        assert len(result.stages) == len(STAGES)
+        assert all(seconds >= 0 for seconds in result.stages)
+        assert sum(result.stages) <= result.seconds
+        assert result.peak_rss > 0
+    summary = report.summary
+    assert summary.peak_worker_rss == max(r.peak_rss for r in report.files) > 0
+    assert summary.as_dict()["peak_worker_rss"] == summary.peak_worker_rss
+    assert "MiB/worker" in format_summary(summary)
+    assert all(len(line) < 80 for line in format_summary(summary).splitlines())
+
+
+def test_a_failed_file_has_no_stages(tmp_path: Path) -> None:
+    (tmp_path / "bad.jpg").write_bytes(b"not a picture")
+    [result] = imgpar.convert([tmp_path / "bad.jpg"], to="webp", out=tmp_path / "out").files
+    assert result.status == "failed"
+    assert result.stages == ()

@@ -1,0 +1,265 @@
+"""The `imgpar` command, driven with typer's CliRunner (and a real process where
+start-up itself is what is tested)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import build_tree, listing, make_camera_jpeg, temp_leftovers
+from PIL import Image
+from typer.testing import CliRunner
+
+import imgpar
+from imgpar.cli import app
+from imgpar.formats import READ_EXTENSIONS
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+
+
+def invoke(*args: str | Path) -> Any:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    # Click only records an exception when it is not a clean exit.
+    if result.exception is not None:
+        assert isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"imgpar {imgpar.__version__}"
+
+
+def test_formats_lists_what_this_install_reads_and_writes() -> None:
+    result = invoke("formats")
+    assert result.exit_code == 0
+    text = result.output
+    for target in ("webp", "jpeg", "png", "avif", "tiff"):
+        assert target in text
+    for read in ("JPEG", "PNG", "TIFF", "WEBP"):
+        assert read in text
+
+
+def test_help_shows_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("convert", "formats"):
+        assert command in result.output
+
+
+def test_converts_every_sample(tmp_path: Path) -> None:
+    samples = sorted(
+        os.path.join(folder, name)
+        for folder, _dirs, names in os.walk(SAMPLES)
+        for name in names
+        if os.path.splitext(name)[1].lower() in READ_EXTENSIONS and not name.startswith(".")
+    )
+    assert len(samples) >= 5
+    out = tmp_path / "OUT"
+    report = tmp_path / "r.json"
+    result = invoke("convert", SAMPLES, "--to", "webp", "--out", out, "--report", report, "--quiet")
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text(encoding="utf-8"))
+    files = {os.path.normpath(f["source"]): f for f in data["files"]}
+    assert set(files) == {os.path.normpath(s) for s in samples}
+    for sample, entry in files.items():
+        assert entry["status"] == "converted", (sample, entry["error"])
+        (output,) = entry["outputs"]
+        assert output["bytes"] == os.path.getsize(output["path"])
+        rel = os.path.relpath(sample, SAMPLES)
+        assert os.path.normpath(output["path"]) == os.path.normpath(
+            out / (os.path.splitext(rel)[0] + ".webp")
+        )
+        with Image.open(output["path"]) as im:
+            assert im.format == "WEBP"
+            assert im.size == (output["width"], output["height"])
+            assert im.size == (entry["width"], entry["height"])  # no resize asked
+    assert data["summary"]["converted"] == len(samples)
+    assert data["summary"]["failed"] == 0
+    assert temp_leftovers(out) == []
+
+
+def _tree_with_one_corrupt_file(root: Path) -> Path:
+    return build_tree(
+        root,
+        {
+            "good/a.jpg": lambda p: make_camera_jpeg(p, displayed=(120, 180)),
+            "good/b.png": "rgba_png",
+            "corrupt.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 and then nothing useful",
+            "c.png": "palette_png",
+        },
+    )
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_one_corrupt_file_fails_alone(tmp_path: Path, jobs: str) -> None:
+    src = _tree_with_one_corrupt_file(tmp_path / "src")
+    out = tmp_path / "out"
+    result = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", jobs)
+    assert result.exit_code == 1, result.output
+    failures = [line for line in result.output.splitlines() if "corrupt.jpg" in line]
+    assert len(failures) == 1
+    assert str(src / "corrupt.jpg") in failures[0]
+    reason = failures[0].split(str(src / "corrupt.jpg"), 1)[1].strip(" :")
+    assert reason  # a one-line reason follows the path
+    assert sorted(listing(out)) == ["c.webp", "good/a.webp", "good/b.webp"]
+    with Image.open(out / "good" / "a.webp") as im:
+        assert im.size == (120, 180)
+    assert "1 failed" in result.output
+    assert "3 converted" in result.output
+
+
+def test_missing_source_is_a_usage_error(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("convert", tmp_path / "nope", "--to", "webp", "--out", out)
+    assert result.exit_code == 2
+    assert "nope" in result.output
+    assert not out.exists()
+
+
+def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    before = listing(tmp_path)
+    out = tmp_path / "out"
+    result = invoke("convert", src, "--to", "webp,bmpx", "--out", out)
+    assert result.exit_code == 2
+    assert "bmpx" in result.output
+    assert not out.exists()
+    assert listing(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--quality", "0"],
+        ["--quality", "101"],
+        ["--max-size", "0"],
+        ["--max-size", "100", "--width", "50"],
+        ["--jobs", "0"],
+        ["--to", "jpeg", "--lossless"],
+        ["--frobnicate"],
+    ],
+)
+def test_bad_options_exit_2_before_any_work(tmp_path: Path, args: list[str]) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    out = tmp_path / "out"
+    to = [] if "--to" in args else ["--to", "webp"]
+    result = invoke("convert", src, *to, "--out", out, *args)
+    assert result.exit_code == 2, result.output
+    assert not out.exists()
+
+
+def test_usage_error_is_one_line(tmp_path: Path) -> None:
+    result = invoke("convert", tmp_path / "nope", "--to", "webp")
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith("imgpar: error:")
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    src = _tree_with_one_corrupt_file(tmp_path / "src")
+    before = listing(tmp_path)
+    out = tmp_path / "out"
+    report = tmp_path / "r.json"
+    result = invoke(
+        "convert", src, "--to", "webp,png", "--out", out, "--dry-run", "--report", report
+    )
+    assert result.exit_code == 0, result.output
+    assert listing(tmp_path) == before
+    assert not out.exists()
+    assert not report.exists()
+    # It says what would be written.
+    assert str(out / "good" / "a.webp") in result.output
+    assert str(out / "good" / "a.png") in result.output
+    assert str(out / "c.webp") in result.output
+
+
+def test_dry_run_in_place_writes_nothing(tmp_path: Path) -> None:
+    src = _tree_with_one_corrupt_file(tmp_path / "src")
+    before = listing(tmp_path)
+    result = invoke("convert", src, "--to", "jpeg", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert listing(tmp_path) == before
+    assert str(src / "c.jpg") in result.output
+
+
+def test_in_place_conversion(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png", "sub/b.jpg": "small_jpeg"})
+    result = invoke("convert", src, "--to", "webp", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert sorted(listing(src)) == ["a.png", "a.webp", "sub/b.jpg", "sub/b.webp"]
+
+
+def test_resize_options(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"a.jpg": "camera_jpeg"})  # 200 x 300 displayed
+    for option, value, size in [
+        ("--max-size", "60", (40, 60)),
+        ("--width", "50", (50, 75)),
+        ("--height", "150", (100, 150)),
+        ("--max-size", "5000", (200, 300)),
+    ]:
+        out = tmp_path / f"out{option}{value}"
+        result = invoke("convert", src, "--to", "png", "--out", out, option, value, "-j", "1")
+        assert result.exit_code == 0, result.output
+        with Image.open(out / "a.png") as im:
+            assert im.size == size, option
+
+
+def test_second_run_skips_up_to_date_and_force_redoes(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    out = tmp_path / "out"
+    assert invoke("convert", src, "--to", "webp", "--out", out, "-j", "1").exit_code == 0
+    again = invoke("convert", src, "--to", "webp", "--out", out, "-j", "1")
+    assert again.exit_code == 0
+    assert "0 converted, 1 skipped, 0 failed" in again.output
+    forced = invoke("convert", src, "--to", "webp", "--out", out, "-j", "1", "--force")
+    assert forced.exit_code == 0
+    assert "1 converted, 0 skipped, 0 failed" in forced.output
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A real `python ...` process, importing imgpar as installed (not from cwd)."""
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=60, check=False, cwd=cwd
+    )
+
+
+def test_python_m_imgpar_version(tmp_path: Path) -> None:
+    proc = _run("-m", "imgpar", "--version", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"imgpar {imgpar.__version__}"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["convert", "--help"], ["--version"]])
+def test_help_does_not_import_pillow(argv: list[str], tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from imgpar.cli import main\n"
+        f"sys.argv = ['imgpar', *{argv!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "heavy = sorted(m for m in sys.modules if m == 'PIL' or m.startswith(('PIL.', 'dask')))\n"
+        "print('HEAVY', heavy, code)\n"
+    )
+    proc = _run("-c", script, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last == "HEAVY [] 0", proc.stdout
+
+
+def test_real_process_exit_status_and_no_traceback(tmp_path: Path) -> None:
+    src = _tree_with_one_corrupt_file(tmp_path / "src")
+    out = str(tmp_path / "o")
+    proc = _run("-m", "imgpar", "convert", str(src), "--to", "png", "--out", out, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "corrupt.jpg" in proc.stderr

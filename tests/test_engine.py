@@ -1,0 +1,209 @@
+"""imgpar.engine: serial and process engines give the same results and files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import build_tree, listing, make_camera_jpeg, temp_leftovers
+
+import imgpar
+from imgpar.engine import CHUNK_BYTES, CHUNK_FILES, ProcessEngine, SerialEngine, _chunked
+from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
+from imgpar.walk import Skipped
+
+TARGETS = "webp,jpeg,png,avif,tiff"
+START_METHODS = [None, "spawn"]  # the platform default, and what macOS/Windows use
+
+
+def _tree(root: Path) -> Path:
+    return build_tree(
+        root,
+        {
+            # No Exif IFD: TIFF output of one is a known bug (see test_pipeline).
+            "camera/IMG_0001.JPG": lambda p: make_camera_jpeg(p, exif_ifd=False),
+            "camera/IMG_0002.jpg": lambda p: make_camera_jpeg(p, orientation=8, exif_ifd=False),
+            "web/rgba.png": "rgba_png",
+            "web/palette.png": "palette_png",
+            "scan/gray16.png": "gray16_png",
+            "print/cmyk.jpg": "cmyk_jpeg",
+            "la.png": "la_png",
+            "bilevel.png": "bilevel_png",
+            "broken.jpg": b"\xff\xd8\xff\xe0 not really",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    out: Path
+    results: list[Result]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """One tree converted by the serial engine and by the process engine
+    under each start method (module-scoped: each run is done once)."""
+    base = tmp_path_factory.mktemp("engine")
+    src = _tree(base / "src")
+    done: dict[str, Run] = {}
+    for name, jobs, method in [
+        ("serial", 1, None),
+        *((f"process-{m or 'default'}", 2, m) for m in START_METHODS),
+    ]:
+        out = base / name
+        report = imgpar.convert(
+            [src], to=TARGETS, out=out, max_size=120, jobs=jobs, start_method=method
+        )
+        done[name] = Run(out, report.files)
+    return done
+
+
+def _normal(run: Run) -> list[tuple[object, ...]]:
+    """A result without its timings and pids, output paths relative to its --out."""
+    rows = []
+    for r in run.results:
+        outputs = tuple(
+            (os.path.relpath(o.path, run.out), o.format, o.width, o.height, o.bytes)
+            for o in r.outputs
+        )
+        rows.append(
+            (r.source, r.status, outputs, r.source_bytes, r.width, r.height, r.error, r.notes)
+        )
+    return sorted(rows, key=repr)
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_process_results_equal_serial_results(runs: dict[str, Run], method: str | None) -> None:
+    serial, process = runs["serial"], runs[f"process-{method or 'default'}"]
+    assert len(serial.results) == 9
+    assert [r.status for r in serial.results].count("failed") == 1
+    assert _normal(process) == _normal(serial)
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_process_outputs_byte_identical_to_serial(runs: dict[str, Run], method: str | None) -> None:
+    serial, process = runs["serial"], runs[f"process-{method or 'default'}"]
+    files = sorted(listing(serial.out))
+    assert len(files) == 8 * 5
+    assert sorted(listing(process.out)) == files
+    for rel in files:
+        assert (process.out / rel).read_bytes() == (serial.out / rel).read_bytes(), rel
+    assert temp_leftovers(process.out) == []
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_process_engine_works_in_other_processes(runs: dict[str, Run], method: str | None) -> None:
+    process = runs[f"process-{method or 'default'}"]
+    workers = {r.worker for r in process.results if r.status == "converted"}
+    assert workers and os.getpid() not in workers
+    assert {r.worker for r in runs["serial"].results if r.status == "converted"} == {os.getpid()}
+
+
+def test_start_methods_really_differ() -> None:
+    # The spawn runs above are only worth something if spawn is not the default.
+    assert "spawn" in multiprocessing.get_all_start_methods()
+
+
+def _spec() -> ConvertSpec:
+    return ConvertSpec(outputs=(OutputSpec(target="png", resize=Resize(width=16, height=16)),))
+
+
+def _missing_task(folder: Path, i: int, size: int = 100) -> Task:
+    return Task(
+        source=str(folder / f"gone{i:05}.jpg"),
+        display=f"gone{i:05}.jpg",
+        outputs=(str(folder / "out" / f"gone{i:05}.png"),),
+        source_bytes=size,
+    )
+
+
+@pytest.mark.parametrize("engine", ["serial", "process"])
+def test_non_tasks_pass_through_unchanged(engine: str, tmp_path: Path) -> None:
+    note = Skipped(str(tmp_path / "loop"), "symlink loop")
+    decided = Result(source="x.jpg", status="skipped")
+    task = _missing_task(tmp_path, 0)
+    runner = SerialEngine(_spec()) if engine == "serial" else ProcessEngine(_spec(), jobs=2)
+    out = list(runner.run([note, task, decided]))
+    assert len(out) == 3
+    assert any(item is note for item in out)
+    assert any(item is decided for item in out)
+    (result,) = [r for r in out if isinstance(r, Result) and r.source == "gone00000.jpg"]
+    assert result.status == "failed" and result.error
+
+
+def test_process_engine_takes_tasks_as_it_goes(tmp_path: Path) -> None:
+    """Tasks are pulled a window at a time, not all submitted up front: when
+    the first result arrives, most of a long stream is still unread."""
+    total = 3000
+    pulled = 0
+
+    def stream() -> Iterator[Task]:
+        nonlocal pulled
+        for i in range(total):
+            pulled += 1
+            yield _missing_task(tmp_path, i)
+
+    engine = ProcessEngine(_spec(), jobs=2)
+    results = engine.run(stream())
+    first = next(results)
+    assert isinstance(first, Result)
+    assert pulled < total // 2
+    rest = list(results)
+    assert len(rest) + 1 == total
+    assert {r.status for r in rest if isinstance(r, Result)} == {"failed"}
+
+
+def _tasks(sizes: list[int]) -> list[Task]:
+    return [
+        Task(source=f"f{i}", display=f"f{i}", outputs=(f"o{i}",), source_bytes=size)
+        for i, size in enumerate(sizes)
+    ]
+
+
+def test_chunked_groups_many_tiny_files() -> None:
+    tasks = _tasks([100] * (CHUNK_FILES * 3 + 5))
+    chunks = list(_chunked(tasks))
+    assert [len(c) for c in chunks] == [CHUNK_FILES, CHUNK_FILES, CHUNK_FILES, 5]
+    assert [t for c in chunks for t in c] == tasks
+
+
+def test_chunked_big_file_travels_alone() -> None:
+    small, big, small2 = _tasks([1000, CHUNK_BYTES * 5, 2000])
+    chunks = list(_chunked([small, big, small2]))
+    assert [big] in chunks
+    assert sorted(t.display for c in chunks for t in c) == ["f0", "f1", "f2"]
+    for chunk in chunks:
+        assert isinstance(chunk, list)
+        if big in chunk:
+            assert chunk == [big]
+
+
+def test_chunked_closes_a_chunk_at_the_byte_budget() -> None:
+    quarter = CHUNK_BYTES // 4
+    tasks = _tasks([quarter] * 10)
+    chunks = list(_chunked(tasks))
+    assert all(sum(t.source_bytes for t in c) <= CHUNK_BYTES for c in chunks)
+    assert [len(c) for c in chunks] == [4, 4, 2]
+
+
+def test_chunked_passes_other_items_at_once() -> None:
+    note = Skipped("x", "broken symlink")
+    tasks = _tasks([10, 10])
+    stream = _chunked([tasks[0], note, tasks[1]])
+    # The note is not held back until the chunk around it fills up.
+    assert next(stream) is note
+    assert list(stream) == [tasks]
+
+
+def test_chunked_is_lazy() -> None:
+    def endless() -> Iterator[Task]:
+        while True:
+            yield _tasks([CHUNK_BYTES])[0]
+
+    stream = _chunked(endless())
+    assert len(next(stream)) == 1

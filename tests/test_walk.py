@@ -1,0 +1,209 @@
+"""imgpar.walk: which files become tasks, in which order, and what is skipped."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+from imgpar.walk import Folder, Skipped, count_images, walk
+
+
+def folders(items: Iterable[Folder | Skipped]) -> list[Folder]:
+    return [item for item in items if isinstance(item, Folder)]
+
+
+def skipped(items: Iterable[Folder | Skipped]) -> list[Skipped]:
+    return [item for item in items if isinstance(item, Skipped)]
+
+
+def found(items: Iterable[Folder | Skipped]) -> list[str]:
+    """Every image path the walker yields, relative to its root, in order."""
+    return [os.path.join(f.rel, name) for f in folders(items) for name in f.names]
+
+
+def test_recursive_and_sorted(tree: Callable[..., Path]) -> None:
+    root = tree(
+        {
+            "b.jpg": b"",
+            "a.jpg": b"",
+            "z/y.png": b"",
+            "z/x.png": b"",
+            "m/deep/er/c.jpg": b"",
+            "m/n.gif": b"",
+        }
+    )
+    items = list(walk([str(root)]))
+    assert found(items) == [
+        "a.jpg",
+        "b.jpg",
+        "m/n.gif",
+        "m/deep/er/c.jpg",
+        "z/x.png",
+        "z/y.png",
+    ]
+    by_rel = {f.rel: f for f in folders(items)}
+    assert by_rel[""].path == str(root)
+    assert by_rel["m/deep/er"].path == os.path.join(str(root), "m", "deep", "er")
+    assert all(f.root == str(root) for f in folders(items))
+    assert skipped(items) == []
+
+
+def test_extensions_case_insensitive(tree: Callable[..., Path]) -> None:
+    root = tree(
+        {
+            "A.JPG": b"",
+            "b.Jpeg": b"",
+            "c.PNG": b"",
+            "d.TiFf": b"",
+            "e.WebP": b"",
+            "f.tif": b"",
+            "g.bmp": b"",
+            "h.GIF": b"",
+            "notes.txt": b"",
+            "raw.CR2": b"",
+            "noext": b"",
+            "jpg": b"",
+        }
+    )
+    assert found(walk([str(root)])) == [
+        "A.JPG",
+        "b.Jpeg",
+        "c.PNG",
+        "d.TiFf",
+        "e.WebP",
+        "f.tif",
+        "g.bmp",
+        "h.GIF",
+    ]
+
+
+def test_hidden_files_and_folders_skipped(tree: Callable[..., Path]) -> None:
+    root = tree(
+        {
+            "a.jpg": b"",
+            ".hidden.jpg": b"",
+            ".git/objects/x.jpg": b"",
+            ".thumbnails/t.png": b"",
+            "sub/.DS_Store": b"",
+            "sub/.imgpar-tmp-123-abcd.webp": b"",
+            "sub/b.png": b"",
+        }
+    )
+    items = list(walk([str(root)]))
+    assert found(items) == ["a.jpg", "sub/b.png"]
+    assert [f.rel for f in folders(items)] == ["", "sub"]
+
+
+def test_output_folder_inside_source_skipped(tree: Callable[..., Path]) -> None:
+    root = tree({"a.jpg": b"", "out/a.webp": b"", "out/old.jpg": b"", "sub/b.jpg": b""})
+    assert found(walk([str(root)], exclude=str(root / "out"))) == ["a.jpg", "sub/b.jpg"]
+    # Spelled differently, it is still the same folder.
+    other_spelling = os.path.join(str(root), "sub", "..", "out")
+    assert found(walk([str(root)], exclude=other_spelling)) == ["a.jpg", "sub/b.jpg"]
+    # Without exclude, the folder is an ordinary subfolder.
+    assert "out/old.jpg" in found(walk([str(root)]))
+
+
+def test_output_folder_equal_to_source_is_still_walked(tree: Callable[..., Path]) -> None:
+    root = tree({"a.jpg": b""})
+    assert found(walk([str(root)], exclude=str(root))) == ["a.jpg"]
+
+
+def test_symlinked_file_followed(tmp_path: Path, tree: Callable[..., Path]) -> None:
+    root = tree({"a.jpg": b""})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "real.jpg").write_bytes(b"x")
+    (root / "link.jpg").symlink_to(elsewhere / "real.jpg")
+    (root / "linkdir").symlink_to(elsewhere, target_is_directory=True)
+    items = list(walk([str(root)]))
+    assert found(items) == ["a.jpg", "link.jpg", "linkdir/real.jpg"]
+    assert skipped(items) == []
+
+
+def test_symlink_loop_ends_with_a_note(tree: Callable[..., Path]) -> None:
+    root = tree({"a.jpg": b"", "sub/b.jpg": b""})
+    (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "sub" / "self").symlink_to(root / "sub", target_is_directory=True)
+    items = list(walk([str(root)]))  # must end
+    assert found(items) == ["a.jpg", "sub/b.jpg"]
+    notes = skipped(items)
+    paths = sorted(os.path.basename(n.path) for n in notes)
+    assert paths == ["loop", "self"]
+    assert all("loop" in n.reason for n in notes)
+
+
+def test_broken_link_noted(tree: Callable[..., Path]) -> None:
+    root = tree({"a.jpg": b""})
+    (root / "gone.jpg").symlink_to(root / "missing.jpg")
+    items = list(walk([str(root)]))
+    assert found(items) == ["a.jpg"]
+    (note,) = skipped(items)
+    assert note.path == str(root / "gone.jpg")
+    assert "broken" in note.reason
+
+
+def test_file_source_taken_whatever_its_extension(tree: Callable[..., Path]) -> None:
+    root = tree({"scan.dat": b"", "photo.JPG": b"", "sub/c.jpg": b""})
+    items = list(walk([str(root / "scan.dat"), str(root / "photo.JPG"), str(root / "sub")]))
+    assert [(f.root, f.rel, f.names) for f in folders(items)] == [
+        (str(root), "", ("scan.dat",)),
+        (str(root), "", ("photo.JPG",)),
+        (str(root / "sub"), "", ("c.jpg",)),
+    ]
+
+
+def test_sources_walked_in_the_given_order(tree: Callable[..., Path]) -> None:
+    root = tree({"b/1.jpg": b"", "a/2.jpg": b""})
+    items = folders(walk([str(root / "b"), str(root / "a")]))
+    assert [(f.root, f.names) for f in items] == [
+        (str(root / "b"), ("1.jpg",)),
+        (str(root / "a"), ("2.jpg",)),
+    ]
+
+
+def test_walk_is_lazy(tree: Callable[..., Path]) -> None:
+    """The first folder arrives before a later sibling folder is even listed:
+    files created in the sibling after the first next() are still found."""
+    root = tree({"a/first.jpg": b"", "b/early.jpg": b""})
+    walker = walk([str(root)])
+    assert inspect.isgenerator(walker)
+    first = next(walker)
+    assert isinstance(first, Folder)
+    assert (first.rel, first.names) == ("a", ("first.jpg",))
+    # A huge folder would be listed only now; prove it was not listed yet.
+    for i in range(3):
+        (root / "b" / f"late{i}.jpg").write_bytes(b"")
+    rest = folders(walker)
+    assert [(f.rel, f.names) for f in rest] == [
+        ("b", ("early.jpg", "late0.jpg", "late1.jpg", "late2.jpg")),
+    ]
+
+
+def test_walk_does_nothing_until_asked(tmp_path: Path) -> None:
+    walker = walk([str(tmp_path / "created-later")])
+    (tmp_path / "created-later").mkdir()
+    (tmp_path / "created-later" / "a.jpg").write_bytes(b"")
+    assert found(walker) == ["a.jpg"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any folder")
+def test_unreadable_folder_noted(tree: Callable[..., Path]) -> None:
+    root = tree({"a.jpg": b"", "locked/b.jpg": b""})
+    (root / "locked").chmod(0)
+    try:
+        items = list(walk([str(root)]))
+    finally:
+        (root / "locked").chmod(0o755)
+    assert found(items) == ["a.jpg"]
+    assert [n.path for n in skipped(items)] == [str(root / "locked")]
+
+
+def test_count_images(tree: Callable[..., Path]) -> None:
+    root = tree({"a.jpg": b"", "b.txt": b"", "s/c.png": b"", "out/d.jpg": b"", ".e.jpg": b""})
+    assert count_images([str(root)]) == 3
+    assert count_images([str(root)], exclude=str(root / "out")) == 2
