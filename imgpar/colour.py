@@ -35,7 +35,7 @@ _INTENT = ImageCms.Intent.PERCEPTUAL
 # Distinct profiles seen by one worker are few (a camera's, an editor's), so a
 # small cache holds them all; it is cleared rather than aged when full.
 _CACHE_SIZE = 32
-_transforms: dict[tuple[bytes, str, str], ImageCms.ImageCmsTransform] = {}
+_transforms: dict[tuple[bytes, str, str], ImageCms.ImageCmsTransform | None] = {}
 
 
 @cache
@@ -75,19 +75,25 @@ def for_target(
     if space is None:
         return im, icc
     if icc and profile_space(icc) != space:
-        warnings.warn(
-            "ICC profile does not match the pixels (or is damaged): not copied", stacklevel=2
-        )
+        warnings.warn("ICC profile does not match the pixels: not copied", stacklevel=2)
         icc = None
+    try:
+        return _for_target(im, icc, space, target, srgb=srgb)
+    except ImageCms.PyCMSError:
+        warnings.warn("ICC profile is damaged: colours taken as sRGB", stacklevel=2)
+        return _for_target(im, None, space, target, srgb=srgb)
+
+
+def _for_target(
+    im: Image.Image, icc: bytes | None, space: bytes, target: Target, *, srgb: bool
+) -> tuple[Image.Image, bytes | None]:
     if space == b"CMYK":
         return _from_cmyk(im, icc, target, srgb=srgb)
     if space == b"GRAY":
         return _from_gray(im, icc, target, srgb=srgb)
     if not srgb:
         return im, icc
-    if icc and not _is_srgb(icc):
-        im = _convert(im, icc, im.mode)
-    return im, srgb_profile()
+    return (_convert(im, icc, im.mode) if icc else im), srgb_profile()
 
 
 def _from_cmyk(
@@ -137,31 +143,32 @@ def _convert(im: Image.Image, icc: bytes, out_mode: str) -> Image.Image:
     """`im`'s pixels from `icc` to sRGB; alpha, if any, is copied unchanged."""
     if im.mode == "RGBA":
         out_mode = "RGBA"
-    return ImageCms.applyTransform(im, _transform(icc, im.mode, out_mode))
+    transform = _transform(icc, im.mode, out_mode)
+    return im if transform is None else ImageCms.applyTransform(im, transform)
 
 
-def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform:
+def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The cached transform from `icc` to sRGB; None when `icc` is sRGB already."""
     key = (hashlib.blake2b(icc, digest_size=16).digest(), in_mode, out_mode)
-    transform = _transforms.get(key)
-    if transform is None:
-        if len(_transforms) >= _CACHE_SIZE:
-            _transforms.clear()
+    if key in _transforms:
+        return _transforms[key]
+    if len(_transforms) >= _CACHE_SIZE:
+        _transforms.clear()
+    source = _profile(icc)
+    transform = None
+    # Every sRGB variant ("sRGB IEC61966-2.1", "sRGB built-in", "sRGB2014")
+    # names itself so; converting sRGB to sRGB would only add rounding.
+    if in_mode != out_mode or not source.profile.profile_description.startswith("sRGB"):
         transform = ImageCms.buildTransform(
-            _profile(icc),
+            source,
             ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")),
             in_mode,
             out_mode,
             renderingIntent=_INTENT,
         )
-        _transforms[key] = transform
+    _transforms[key] = transform
     return transform
 
 
 def _profile(icc: bytes) -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(io.BytesIO(icc))
-
-
-def _is_srgb(icc: bytes) -> bool:
-    # Every sRGB variant ("sRGB IEC61966-2.1", "sRGB built-in", "sRGB2014")
-    # names itself so; converting sRGB to sRGB would only add rounding.
-    return (description(icc) or "").startswith("sRGB")

@@ -97,27 +97,22 @@ class Planner:
         # two SOURCES can map into one output folder, and memory must stay small.
         self._claimed: set[int] = set()
         self.caches: dict[str, Cache] = {}
-        self.seen: dict[str, set[str]] = {}  # cache root -> source keys met this run
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
 
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
         in_place = _same_folder(dest, folder.path)
-        stems = Counter(fold(os.path.splitext(n)[0]) for n in folder.names)
-        own_outputs: set[str] = set()
+        names = folder.names
         if in_place:
-            own_outputs = {
-                fold(os.path.basename(p))
-                for n in folder.names
-                if not self._is_target_file(n)
-                for p in self._paths(dest, folder, n, self._stem(n, stems))
-            }
-        for name in folder.names:
+            # Outputs of earlier runs sit beside their sources; the cache
+            # tells them apart from the user's own files of the target format.
+            ours = self._recorded_outputs(folder)
+            names = tuple(n for n in names if fold(n) not in ours)
+        stems = Counter(fold(os.path.splitext(n)[0]) for n in names)
+        for name in names:
             source = os.path.join(folder.path, name)
             display = os.path.normpath(source)
             if in_place and self._is_target_file(name):
-                if fold(name) in own_outputs:
-                    continue  # an output of a sibling source, from an earlier run
                 yield Result(
                     source=display,
                     status="skipped",
@@ -125,6 +120,19 @@ class Planner:
                 )
                 continue
             yield self._plan_file(folder, name, source, display, dest, self._stem(name, stems))
+
+    def _recorded_outputs(self, folder: Folder) -> set[str]:
+        cache = self._cache(folder)
+        here = os.path.relpath(folder.path, cache.root)
+        ours: set[str] = set()
+        for name in folder.names:
+            if self._is_target_file(name):
+                continue
+            entry = cache.get(_cache_key(folder, name))
+            for output in entry.outputs if entry else ():
+                if os.path.dirname(output.path) == ("" if here == "." else here):
+                    ours.add(fold(os.path.basename(output.path)))
+        return ours
 
     def _plan_file(
         self, folder: Folder, name: str, source: str, display: str, dest: str, stem: str
@@ -150,10 +158,7 @@ class Planner:
                 error=f"cannot read the file: {exc.strerror or exc}",
             )
         cache = self._cache(folder)
-        key = "/".join(
-            p for p in (os.path.basename(os.path.abspath(folder.root)), folder.rel, name) if p
-        ).replace(os.sep, "/")
-        self.seen.setdefault(cache.root, set()).add(key)
+        key = _cache_key(folder, name)
         if not self._force:
             done = self._up_to_date(cache, key, source, st)
             if done is not None:
@@ -247,6 +252,13 @@ class Planner:
 
     def _is_target_file(self, name: str) -> bool:
         return os.path.splitext(name)[1].lower() in self._target_exts
+
+
+def _cache_key(folder: Folder, name: str) -> str:
+    """A source's key in the cache: relative to its SOURCE folder, led by that
+    folder's name, so it survives moving the tree or restoring it elsewhere."""
+    parts = (os.path.basename(os.path.abspath(folder.root)), folder.rel, name)
+    return "/".join(p for p in parts if p).replace(os.sep, "/")
 
 
 def _key(path: str) -> int:

@@ -483,11 +483,13 @@ _SCRIPT = r"""
     const root = svg("svg", {width, height, viewBox: "0 0 " + width + " " + height,
       role: "img", "aria-label": "Worker timeline"});
     const step = niceStep(span, width < 500 ? 4 : 8);
-    for (let t = 0; t <= end + 1e-9; t += step) {
+    for (let k = 0; k * step <= end + 1e-9; k++) {
+      // k * step, not a running sum, so 0.1 + 0.2 never shows as 0.30000000000000004.
+      const t = k * step;
       root.append(svg("line", {class: "tick", x1: x(t), x2: x(t), y1: top,
         y2: height - axis + 4}));
       const text = svg("text", {x: x(t), y: height - 6, "text-anchor": "middle"});
-      text.textContent = (step < 1 ? t.toFixed(step < 0.1 ? 2 : 1) : t.toFixed(0)) + " s";
+      text.textContent = Number(t.toFixed(3)) + " s";
       root.append(text);
     }
     lanes.forEach((lane, i) => {
@@ -658,7 +660,8 @@ _SCRIPT = r"""
       num(data.files_total) + " files (the cap is " + num(data.limits.table) +
       "); the JSON report lists them all.";
   } else {
-    filesCap.textContent = "Failures first, then by name; click a column to sort.";
+    filesCap.textContent = (data.failed_total ? "Failures first, then by name" : "By name") +
+      "; click a column to sort.";
   }
 
   renderFailures();

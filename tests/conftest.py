@@ -12,11 +12,11 @@ import os
 import random
 import struct
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageFile
 
 # Quadrant colours of the upright picture: any rotation or flip moves them.
 TOP_LEFT = (220, 30, 30)  # red
@@ -298,6 +298,15 @@ def assert_upright(im: Image.Image, tolerance: int = 45) -> None:
     for where, colour in QUADRANTS.items():
         got = sample(im, where)
         assert close_to(got, colour, tolerance), f"{where}: {got} is not close to {colour}"
+
+
+@pytest.fixture(autouse=True)
+def _pillow_globals() -> Iterator[None]:
+    """Running a worker in-process (SerialEngine, convert_file) sets Pillow's
+    process-wide limits; put them back so tests cannot leak into each other."""
+    saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    yield
+    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from conftest import (
     temp_leftovers,
     truncated_copy,
 )
-from PIL import Image, ImageChops, ImageFile, ImageOps
+from PIL import Image, ImageChops, ImageOps
 
 from imgpar.formats import TARGETS
 from imgpar.pipeline import configure_worker, convert_file
@@ -46,14 +45,6 @@ TIFF_EXIF_IFD_BUG = pytest.mark.xfail(
     "(libtiff: 'Error setting from dictionary' on tag 34665)",
 )
 CAMERA_TARGETS = (*ALL_TARGETS[:-1], pytest.param("tiff", marks=TIFF_EXIF_IFD_BUG))
-
-
-@pytest.fixture(autouse=True)
-def _pillow_globals() -> Iterator[None]:
-    """configure_worker sets process-wide Pillow limits; put them back."""
-    saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-    yield
-    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
 def run(
