@@ -477,7 +477,7 @@ _SCRIPT = r"""
     // Lanes thin out as workers multiply, so 64 workers still fit a screen.
     const laneH = lanes.length <= 8 ? 28 : lanes.length <= 24 ? 20 : 12;
     const gap = laneH > 12 ? 6 : 3, top = 4, axis = 22;
-    const plot = width - label - 8;
+    const plot = width - label - 18;  // room for the last tick label
     const height = top + lanes.length * (laneH + gap) + axis;
     const x = (t) => label + ((t - begin) / span) * plot;
     const root = svg("svg", {width, height, viewBox: "0 0 " + width + " " + height,

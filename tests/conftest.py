@@ -276,6 +276,16 @@ def listing(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+def outputs_in(root: Path) -> dict[str, tuple[int, int]]:
+    """Like `listing`, without imgpar's own state (names starting `.imgpar`:
+    its cache, locks and temporary files)."""
+    return {
+        rel: stat
+        for rel, stat in listing(root).items()
+        if not any(part.startswith(".imgpar") for part in Path(rel).parts)
+    }
+
+
 def temp_leftovers(root: Path) -> list[str]:
     """Temporary files imgpar may have left anywhere under `root`."""
     return [rel for rel in listing(root) if os.path.basename(rel).startswith(".imgpar-tmp-")]

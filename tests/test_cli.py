@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_tree, listing, make_camera_jpeg, temp_leftovers
+from conftest import build_tree, listing, make_camera_jpeg, outputs_in, temp_leftovers
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -109,7 +109,7 @@ def test_one_corrupt_file_fails_alone(tmp_path: Path, jobs: str) -> None:
     assert str(src / "corrupt.jpg") in failures[0]
     reason = failures[0].split(str(src / "corrupt.jpg"), 1)[1].strip(" :")
     assert reason  # a one-line reason follows the path
-    assert sorted(listing(out)) == ["c.webp", "good/a.webp", "good/b.webp"]
+    assert sorted(outputs_in(out)) == ["c.webp", "good/a.webp", "good/b.webp"]
     with Image.open(out / "good" / "a.webp") as im:
         assert im.size == (120, 180)
     assert "1 failed" in result.output
@@ -194,7 +194,7 @@ def test_in_place_conversion(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.png": "rgba_png", "sub/b.jpg": "small_jpeg"})
     result = invoke("convert", src, "--to", "webp", "--jobs", "1")
     assert result.exit_code == 0, result.output
-    assert sorted(listing(src)) == ["a.png", "a.webp", "sub/b.jpg", "sub/b.webp"]
+    assert sorted(outputs_in(src)) == ["a.png", "a.webp", "sub/b.jpg", "sub/b.webp"]
 
 
 def test_resize_options(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import build_tree, listing, make_camera_jpeg, temp_leftovers
+from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers
 
 import imgpar
 from imgpar.engine import CHUNK_BYTES, CHUNK_FILES, ProcessEngine, SerialEngine, _chunked
@@ -88,9 +88,9 @@ def test_process_results_equal_serial_results(runs: dict[str, Run], method: str 
 @pytest.mark.parametrize("method", START_METHODS)
 def test_process_outputs_byte_identical_to_serial(runs: dict[str, Run], method: str | None) -> None:
     serial, process = runs["serial"], runs[f"process-{method or 'default'}"]
-    files = sorted(listing(serial.out))
+    files = sorted(outputs_in(serial.out))
     assert len(files) == 8 * 5
-    assert sorted(listing(process.out)) == files
+    assert sorted(outputs_in(process.out)) == files
     for rel in files:
         assert (process.out / rel).read_bytes() == (serial.out / rel).read_bytes(), rel
     assert temp_leftovers(process.out) == []

@@ -160,7 +160,7 @@ def test_json_report_of_an_up_to_date_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reported: tuple[Any, list[str]]
 ) -> None:
     again = convert(
-        monkeypatch, "photos", "--to", "webp", "--out", "out", "--jobs", "1", "--report", "s.json"
+        monkeypatch, "photos", "--to", TARGETS, "--out", "out", "--jobs", "1", "--report", "s.json"
     )
     data = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
     statuses = {f["source"]: f["status"] for f in data["files"]}
