@@ -18,7 +18,16 @@ from imgpar.errors import UsageError
 from imgpar.formats import Target, resolve_target, target_available
 from imgpar.limits import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from imgpar.plan import Planner, check_template, default_template
-from imgpar.spec import FILTERS, GRAVITIES, ConvertSpec, OutputSpec, Resize, Result, Task
+from imgpar.spec import (
+    FILTERS,
+    GRAVITIES,
+    METADATA_POLICIES,
+    ConvertSpec,
+    OutputSpec,
+    Resize,
+    Result,
+    Task,
+)
 from imgpar.walk import Folder, Skipped, walk
 
 # Spec fields that never change what is written: they stay out of the cache key.
@@ -173,6 +182,8 @@ def prepare(
     filter: str = "lanczos",
     quality: int | None = None,
     lossless: bool = False,
+    srgb: bool = False,
+    metadata: str = "no-gps",
     name: str | None = None,
     all_pages: bool = False,
     jobs: int | None = None,
@@ -199,6 +210,8 @@ def prepare(
         raise UsageError("--quality must be between 1 and 100")
     if filter not in FILTERS:
         raise UsageError(f"--filter must be one of {', '.join(FILTERS)}")
+    if metadata not in METADATA_POLICIES:
+        raise UsageError(f"--metadata must be one of {', '.join(METADATA_POLICIES)}")
     if max_pixels < 1:
         raise UsageError("--max-pixels must be positive")
     jobs = default_jobs() if jobs is None else jobs
@@ -231,6 +244,8 @@ def prepare(
         allow_truncated=allow_truncated,
         filter=filter,
         all_pages=all_pages,
+        srgb=srgb,
+        metadata=metadata,  # type: ignore[arg-type]  # one of METADATA_POLICIES, checked above
         thumbnails=thumbnails,
     )
     return Job(

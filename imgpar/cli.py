@@ -156,6 +156,20 @@ def convert(
         bool | None,
         _opt("--lossless/--no-lossless", help="Lossless encoding (webp; png and tiff always are)."),
     ] = None,
+    srgb: Annotated[
+        bool | None,
+        _opt(
+            "--srgb/--no-srgb",
+            help="Convert colours to sRGB and embed sRGB (default: keep the ICC profile).",
+        ),
+    ] = None,
+    metadata: Annotated[
+        str | None,
+        _opt(
+            "--metadata",
+            help="EXIF/XMP to keep: all, copyright, no-gps (default: all but location), none.",
+        ),
+    ] = None,
     name: Annotated[
         str | None,
         _opt(
@@ -236,7 +250,8 @@ def convert(
     from imgpar import config as settings_file
     from imgpar.api import prepare
 
-    given = {k: v for k, v in ctx.params.items() if v is not None}
+    # Unset options are None (an unset list argument is empty): the config fills them.
+    given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
     try:
         known = frozenset(inspect.signature(prepare).parameters) | _CLI_ONLY
         options = settings_file.load(
@@ -595,8 +610,23 @@ def formats() -> None:
             "lossless" if target.lossless else "",
             "alpha" if target.alpha else "no alpha (flattened on white)",
             "16-bit" if target.high_bit_depth else "",
+            _carries(target.metadata),
         ]
         typer.echo(f"  {target.name:5}  {target.ext:6} " + ", ".join(t for t in traits if t))
+
+
+def _carries(metadata: frozenset[str]) -> str:
+    """What a target keeps, and says plainly what it cannot."""
+    exif = (
+        "EXIF"
+        if "exif" in metadata
+        else "EXIF main IFD only (no exposure, DateTimeOriginal or GPS)"
+        if "exif-main" in metadata
+        else "no EXIF"
+    )
+    icc = "ICC" if "icc" in metadata else "no ICC"
+    xmp = "XMP" if "xmp" in metadata else "no XMP"
+    return f"{icc} + {exif} + {xmp}"
 
 
 def main() -> None:

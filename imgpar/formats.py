@@ -22,6 +22,10 @@ class Target:
     default_quality: int | None
     high_bit_depth: bool  # keeps 16-bit samples
     animation: bool  # can hold several timed frames
+    # What it can carry: "icc", "xmp", "exif" (all of it) or "exif-main" (the
+    # first IFD only: Pillow's libtiff writer cannot write the Exif and GPS
+    # sub-IFDs, so exposure settings, DateTimeOriginal and GPS are lost).
+    metadata: frozenset[str]
 
 
 TARGETS: dict[str, Target] = {
@@ -39,6 +43,7 @@ TARGETS: dict[str, Target] = {
             default_quality=80,
             high_bit_depth=False,
             animation=True,
+            metadata=frozenset({"icc", "exif", "xmp"}),
         ),
         Target(
             "jpeg",
@@ -52,6 +57,7 @@ TARGETS: dict[str, Target] = {
             default_quality=85,
             high_bit_depth=False,
             animation=False,
+            metadata=frozenset({"icc", "exif", "xmp"}),
         ),
         Target(
             "png",
@@ -65,6 +71,7 @@ TARGETS: dict[str, Target] = {
             default_quality=None,
             high_bit_depth=True,
             animation=True,
+            metadata=frozenset({"icc", "exif", "xmp"}),
         ),
         Target(
             "avif",
@@ -78,6 +85,7 @@ TARGETS: dict[str, Target] = {
             default_quality=60,
             high_bit_depth=False,
             animation=True,
+            metadata=frozenset({"icc", "exif", "xmp"}),
         ),
         Target(
             "tiff",
@@ -91,6 +99,7 @@ TARGETS: dict[str, Target] = {
             default_quality=None,
             high_bit_depth=True,
             animation=False,
+            metadata=frozenset({"icc", "exif-main", "xmp"}),
         ),
     )
 }

@@ -1,45 +1,90 @@
-"""EXIF and ICC handling: what a written file carries from its source."""
+"""What a written file carries from its source: EXIF and XMP under the
+`--metadata` policy, always with Orientation 1.
+
+The pixels are written upright, so any other Orientation (in EXIF or in XMP's
+tiff:Orientation) would make viewers turn them a second time. The ICC profile
+is colour.py's business: it follows `--srgb`, never the policy here.
+"""
 
 from __future__ import annotations
 
-from PIL import Image
+import re
+import warnings
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+from imgpar.formats import Target
+from imgpar.spec import MetadataPolicy
 
 ORIENTATION = 0x0112
+ARTIST = 0x013B
+COPYRIGHT = 0x8298
+MAKE = 0x010F
+MODEL = 0x0110
+DATETIME = 0x0132
+EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
+DATETIME_ORIGINAL = 0x9003
+_INTEROP_IFD = 0xA005
+_MAKERNOTE = 0x927C
+_XMP_TAG = 700
 
 # TIFF sources report their own layout (strips, sample format, compression...)
 # through getexif(); copied into another file these describe the wrong pixels.
-_LAYOUT_TAGS = frozenset(
+# Container blocks go too: XMP travels on its own (filtered), and IPTC-IIM and
+# Photoshop resources hold location fields this module does not parse.
+_NOT_COPIED = frozenset(
     {
-        254,
-        255,
-        256,
-        257,
-        258,
-        259,
-        262,
-        266,
-        273,
-        277,
-        278,
-        279,
-        284,
-        317,
-        320,
-        322,
-        323,
-        324,
-        325,
-        338,
-        339,
-        340,
-        341,
-        530,
-        531,
-        532,
-        34675,
+        254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322,
+        323, 324, 325, 330, 338, 339, 340, 341, 513, 514, 530, 531, 532,
+        _XMP_TAG,
+        33723,  # IPTC-IIM
+        34377,  # Photoshop image resources
+        34675,  # ICC profile
+        37724,  # Photoshop layers
+    }
+)  # fmt: skip
+
+# Pillow's JPEG writer holds EXIF and XMP in one marker segment each.
+_JPEG_EXIF_LIMIT = 65533
+_JPEG_XMP_LIMIT = 65504
+
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_DESCRIPTION = f"{{{_RDF}}}Description"
+_TIFF_ORIENTATION = "{http://ns.adobe.com/tiff/1.0/}Orientation"
+_DC = "http://purl.org/dc/elements/1.1/"
+_XMP_RIGHTS = "http://ns.adobe.com/xap/1.0/rights/"
+_PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"
+_IPTC_CORE = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
+_IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+_XMP_DM = "http://ns.adobe.com/xmp/1.0/DynamicMedia/"
+
+# Where a picture was taken, beyond any property whose name starts with "GPS"
+# (exif:GPSLatitude, drone-dji:GpsLongitude...). The creator's own contact
+# address (Iptc4xmpCore:CreatorContactInfo) is published on purpose and stays.
+_LOCATION = frozenset(
+    {
+        f"{{{_PHOTOSHOP}}}City",
+        f"{{{_PHOTOSHOP}}}State",
+        f"{{{_PHOTOSHOP}}}Country",
+        f"{{{_IPTC_CORE}}}Location",
+        f"{{{_IPTC_CORE}}}CountryCode",
+        f"{{{_IPTC_EXT}}}LocationCreated",
+        f"{{{_IPTC_EXT}}}LocationShown",
+        f"{{{_IPTC_EXT}}}City",
+        f"{{{_IPTC_EXT}}}Sublocation",
+        f"{{{_IPTC_EXT}}}ProvinceState",
+        f"{{{_IPTC_EXT}}}CountryName",
+        f"{{{_IPTC_EXT}}}CountryCode",
+        f"{{{_XMP_DM}}}shotLocation",
     }
 )
+_CREDITS = frozenset({f"{{{_DC}}}creator", f"{{{_DC}}}rights"})
+
+_XPACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+_XPACKET_END = '\n<?xpacket end="w"?>'
 
 
 def orientation(exif: Image.Exif) -> int:
@@ -47,18 +92,188 @@ def orientation(exif: Image.Exif) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def output_exif(exif: Image.Exif) -> bytes | None:
-    """The source's EXIF minus its GPS block, with Orientation 1.
+def save_options(
+    im: Image.Image, exif: Image.Exif, policy: MetadataPolicy, target: Target
+) -> dict[str, Any]:
+    """The save() keywords that carry `im`'s EXIF and XMP into `target` under `policy`.
 
-    The pixels are written upright, so any other Orientation would make viewers
-    rotate them a second time. GPS is dropped because a photographer's home
-    location must not leak into every web image by default.
+    `exif` is `im.getexif()`, read before the pixels were loaded. Keywords are
+    returned even when empty, so that no encoder falls back on metadata it
+    finds on the image object itself.
     """
-    if not exif:
+    out_exif = _exif(exif, policy, target)
+    xmp = filter_xmp(source_xmp(im), policy)
+    if target.name == "jpeg":
+        out_exif, xmp = _fit_jpeg(out_exif, xmp)
+    if target.name == "tiff":
+        if xmp:
+            out_exif[_XMP_TAG] = xmp
+        return {"exif": out_exif}
+    options: dict[str, Any] = {"exif": out_exif.tobytes() if out_exif else b""}
+    if target.name == "png":
+        info = PngImagePlugin.PngInfo()
+        if xmp:
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"))
+        options["pnginfo"] = info
+    else:
+        options["xmp"] = xmp or b""
+    return options
+
+
+def _exif(exif: Image.Exif, policy: MetadataPolicy, target: Target) -> Image.Exif:
+    out = Image.Exif()
+    if policy == "none":
+        return out
+    if policy == "copyright":
+        for tag in (ARTIST, COPYRIGHT):
+            if tag in exif:
+                out[tag] = exif[tag]
+        return out
+    for tag, value in exif.items():
+        if tag in _NOT_COPIED or (tag == GPS_IFD and policy == "no-gps"):
+            continue
+        if tag in (EXIF_IFD, GPS_IFD):
+            if "exif" not in target.metadata:
+                continue  # a writer that keeps only EXIF's first IFD (see formats.py)
+            value = _sub_ifd(exif, tag)
+            if not value:
+                continue
+        out[tag] = value
+    if ORIENTATION in out:
+        out[ORIENTATION] = 1
+    return out
+
+
+def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
+    value = exif[tag]
+    ifd = dict(value if isinstance(value, dict) else exif.get_ifd(tag))
+    if tag == EXIF_IFD and _INTEROP_IFD in ifd:
+        # An offset into the source file; the interoperability IFD itself goes along.
+        interop = exif.get_ifd(_INTEROP_IFD)
+        if interop:
+            ifd[_INTEROP_IFD] = dict(interop)
+        else:
+            del ifd[_INTEROP_IFD]
+    return ifd
+
+
+def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[Image.Exif, bytes | None]:
+    if exif and len(exif.tobytes()) > _JPEG_EXIF_LIMIT:
+        ifd = exif.get(EXIF_IFD)
+        if isinstance(ifd, dict) and _MAKERNOTE in ifd:
+            del ifd[_MAKERNOTE]
+            warnings.warn("EXIF MakerNote too large for JPEG: not copied", stacklevel=3)
+        if len(exif.tobytes()) > _JPEG_EXIF_LIMIT:
+            warnings.warn("EXIF too large for JPEG: not copied", stacklevel=3)
+            exif = Image.Exif()
+    if xmp and len(xmp) > _JPEG_XMP_LIMIT:
+        warnings.warn("XMP too large for JPEG: not copied", stacklevel=3)
+        xmp = None
+    return exif, xmp
+
+
+def source_xmp(im: Image.Image) -> bytes | None:
+    """The XMP packet as stored in the file: JPEG, WebP, AVIF, HEIF and TIFF
+    (tag 700) under "xmp", PNG's iTXt chunk under "XML:com.adobe.xmp"."""
+    data = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return data if isinstance(data, bytes) and data.strip(b"\0 \t\r\n") else None
+
+
+def filter_xmp(data: bytes | None, policy: MetadataPolicy) -> bytes | None:
+    """`data` with only what `policy` keeps and tiff:Orientation 1; None when
+    nothing is left to write or the packet cannot be read."""
+    if data is None or policy == "none":
         return None
-    for tag in _LAYOUT_TAGS & exif.keys():
-        del exif[tag]
-    exif.pop(GPS_IFD, None)
-    if ORIENTATION in exif:
-        exif[ORIENTATION] = 1
-    return exif.tobytes() if exif else None
+    parsed = _parse(data)
+    if parsed is None:
+        warnings.warn("XMP metadata unreadable: not copied", stacklevel=2)
+        return None
+    root, namespaces = parsed
+    properties = 0
+    for description in root.iter(_DESCRIPTION):
+        if policy == "copyright":
+            _keep_only_credits(description)
+        elif policy == "no-gps":
+            _drop_location(description)
+        _upright(description)
+        properties += len(description) + sum(not _is_rdf(name) for name in description.attrib)
+    if not properties:
+        return None
+    for uri, prefix in namespaces.items():
+        # Keep the file's own prefixes (x:, rdf:, dc:...): some XMP readers
+        # match on them. Prefixes Python reserves fall back to ns0, ns1...
+        if prefix and not re.fullmatch(r"ns\d+", prefix):
+            ET.register_namespace(prefix, uri)
+    body = ET.tostring(root, encoding="unicode")
+    return (_XPACKET_BEGIN + body + _XPACKET_END).encode("utf-8")
+
+
+def xmp_has_location(data: bytes | None) -> bool:
+    parsed = _parse(data) if data else None
+    if parsed is None:
+        return False
+    for element in parsed[0].iter():
+        if _is_location(element.tag) or any(_is_location(name) for name in element.attrib):
+            return True
+    return False
+
+
+def _parse(data: bytes) -> tuple[ET.Element, dict[str, str]] | None:
+    """The packet's root element and its namespace prefixes (uri -> prefix)."""
+    # XMP never needs a DTD; refusing one keeps entity tricks out of the parser.
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        return None
+    parser = ET.XMLPullParser(events=("start-ns", "start"))
+    try:
+        parser.feed(data.rstrip(b"\0 \t\r\n"))
+        parser.close()
+    except ET.ParseError:
+        return None
+    root: ET.Element | None = None
+    namespaces: dict[str, str] = {}
+    for event, item in parser.read_events():
+        if event == "start-ns":
+            prefix, uri = item
+            namespaces.setdefault(uri, prefix)
+        elif root is None:
+            root = item
+    return (root, namespaces) if root is not None else None
+
+
+def _is_rdf(name: str) -> bool:
+    return name.startswith(f"{{{_RDF}}}")
+
+
+def _is_location(name: str) -> bool:
+    return name in _LOCATION or name.rpartition("}")[2].lower().startswith("gps")
+
+
+def _drop_location(element: ET.Element) -> None:
+    for name in [n for n in element.attrib if _is_location(n)]:
+        del element.attrib[name]
+    for child in list(element):
+        if _is_location(child.tag):
+            element.remove(child)
+        else:
+            _drop_location(child)
+
+
+def _keep_only_credits(description: ET.Element) -> None:
+    for name in [n for n in description.attrib if not (_is_rdf(n) or _is_credit(n))]:
+        del description.attrib[name]
+    for child in list(description):
+        if not _is_credit(child.tag):
+            description.remove(child)
+
+
+def _is_credit(name: str) -> bool:
+    return name in _CREDITS or name.startswith(f"{{{_XMP_RIGHTS}}}")
+
+
+def _upright(description: ET.Element) -> None:
+    if _TIFF_ORIENTATION in description.attrib:
+        description.attrib[_TIFF_ORIENTATION] = "1"
+    for child in description.iter(_TIFF_ORIENTATION):
+        child.text = "1"

@@ -12,9 +12,9 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageSequence, TiffImagePlugin, UnidentifiedImageError
 
-from imgpar import geometry, imaging, metadata, thumbnail, writer
+from imgpar import colour, geometry, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_file
 from imgpar.formats import HEIF_EXTENSIONS, HEIF_FORMATS, READ_FORMATS, TARGETS, Target
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, OutputRecord, Result, Task
@@ -164,7 +164,6 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
         layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
         if im.format in ("JPEG", "MPO"):
             _shrink_on_load(im, displayed, orientation, layouts)
-        exif_bytes = metadata.output_exif(exif)
         icc = im.info.get("icc_profile")
         frames, timing = _frames(im, spec, notes)
         # The source's stored size before shrink-on-load: crop boxes refer to it.
@@ -186,10 +185,10 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
             if len(frames) > 1 and not animate:
                 notes.append(f"{len(frames)} frames: first frame written to {target.name}")
             rendered = [
-                _render(frame, size, box, displayed, stored, orientation, target, spec)
+                _render(frame, size, box, displayed, stored, orientation, target, spec, icc)
                 for frame in (frames if animate else frames[:1])
             ]
-            pixels = rendered[0]
+            pixels, profile = rendered[0]
             resized = time.perf_counter()
             resize += resized - lap
             options = writer.save_options(
@@ -197,11 +196,11 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
                 quality=spec.quality,
                 lossless=spec.lossless,
                 encoder_threads=spec.encoder_threads,
-                exif=exif_bytes,
-                icc_profile=icc,
+                icc_profile=profile,
             )
+            options.update(metadata.save_options(im, exif, spec.metadata, target))
             if animate:
-                options.update(save_all=True, append_images=rendered[1:])
+                options.update(save_all=True, append_images=[frame for frame, _ in rendered[1:]])
                 if timing is not None:
                     options.update(duration=timing[0], loop=timing[1])
             final = path.replace(WIDTH_FIELD, str(pixels.width)).replace(
@@ -278,8 +277,10 @@ def _render(
     orientation: int,
     target: Target,
     spec: ConvertSpec,
-) -> Image.Image:
-    """One output's pixels from one decoded frame: crop, resize, orient, convert."""
+    icc: bytes | None,
+) -> tuple[Image.Image, bytes | None]:
+    """One output's pixels from one decoded frame (crop, resize, orient, colour,
+    mode) and the ICC profile that describes them."""
     region = None
     if box is not None:
         # Boxes are on the upright, full-size picture; the frame may be stored
@@ -290,7 +291,16 @@ def _render(
     scaled = imaging.resized(
         frame, geometry.stored_size(size, orientation), box=region, resample=spec.filter
     )
-    return imaging.target_mode(imaging.upright(scaled, orientation), target)
+    # Colour after resizing: littleCMS then handles output pixels, not source ones.
+    pixels, profile = colour.for_target(
+        imaging.upright(scaled, orientation), icc, target, srgb=spec.srgb
+    )
+    pixels = imaging.target_mode(pixels, target)
+    if isinstance(pixels, TiffImagePlugin.TiffImageFile):
+        # Saving the opened file itself would let Pillow's TIFF writer copy all
+        # its tags, GPS and XMP included, past --metadata.
+        pixels = pixels.copy()
+    return pixels, profile
 
 
 def _open_checked(path: str, spec: ConvertSpec) -> Image.Image:

@@ -321,7 +321,7 @@ color:var(--muted);margin-bottom:8px}
 #timeline{width:100%;overflow:hidden}#timeline svg{display:block}
 #timeline text{fill:var(--muted);font-size:11px}
 .lane-bg{fill:var(--lane)}.startup{fill:var(--startup)}
-.bar{stroke:var(--card);stroke-width:1}.bar.converted{fill:var(--ok)}
+.bar{stroke:var(--card);stroke-width:1;fill:var(--muted)}.bar.converted{fill:var(--ok)}
 .bar.failed{fill:var(--bad)}.bar:hover,.bar.on{fill:var(--accent)}
 .tick{stroke:var(--line)}
 #tip{position:fixed;z-index:10;max-width:min(360px,90vw);padding:6px 9px;border-radius:6px;

@@ -21,6 +21,10 @@ GRAVITIES: tuple[Gravity, ...] = (
     "center", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"
 )
 FILTERS = ("lanczos", "bicubic", "bilinear", "hamming", "box", "nearest")
+# What EXIF and XMP an output keeps (see metadata.py); the ICC profile is not
+# metadata here, it follows `srgb`.
+MetadataPolicy = Literal["all", "copyright", "no-gps", "none"]
+METADATA_POLICIES: tuple[MetadataPolicy, ...] = ("all", "copyright", "no-gps", "none")
 
 # The parts of a worker's time on one file, in `Result.stages` order: decode is
 # open to pixels in memory (shrink-on-load included); resize is every pixel
@@ -64,6 +68,8 @@ class ConvertSpec:
     filter: str = "lanczos"
     all_pages: bool = False
     encoder_threads: int = 1
+    srgb: bool = False  # convert the pixels to sRGB and embed sRGB (colour.py)
+    metadata: MetadataPolicy = "no-gps"
     # Previews for an HTML report; they never change what is written.
     thumbnails: bool = False
     digest: bool = True  # hash each converted source for the incremental cache

@@ -22,16 +22,14 @@ def save_options(
     quality: int | None,
     lossless: bool,
     encoder_threads: int,
-    exif: bytes | None,
     icc_profile: bytes | None,
 ) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if target.quality:
         options["quality"] = quality if quality is not None else target.default_quality
-    if exif:
-        options["exif"] = exif
-    if icc_profile:
-        options["icc_profile"] = icc_profile
+    # None too: PNG, TIFF and AVIF would otherwise embed whatever profile the
+    # image object still carries from its source.
+    options["icc_profile"] = icc_profile
     if target.name == "webp":
         options["method"] = 4
         options["lossless"] = lossless
@@ -74,6 +72,7 @@ class _TimedFile:
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self._fp.seek(offset, whence)
 
+
     def tell(self) -> int:
         return self._fp.tell()
 
@@ -94,11 +93,13 @@ def write_atomic(
     os.makedirs(folder, exist_ok=True)
     temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{target.ext}")
     # os.open with 0o666 lets the umask decide permissions, as for any new file.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
     opened = time.perf_counter()
     try:
-        with os.fdopen(fd, "wb") as raw:
-            fp = _TimedFile(raw)
+        with os.fdopen(fd, "w+b") as raw:
+            # Multi-frame writers read back and reopen what they wrote (TIFF
+            # pages link to each other): they get the real file, untimed.
+            fp = raw if options.get("save_all") else _TimedFile(raw)
             im.save(fp, format=target.pil_format, **options)
             size = raw.tell()
             saved = time.perf_counter()
@@ -106,7 +107,8 @@ def write_atomic(
     except BaseException:
         _remove_quietly(temp)
         raise
-    return size, (opened - start) + fp.seconds + (time.perf_counter() - saved)
+    in_file = fp.seconds if isinstance(fp, _TimedFile) else 0.0
+    return size, (opened - start) + in_file + (time.perf_counter() - saved)
 
 
 def _remove_quietly(path: str) -> None:

@@ -38,15 +38,6 @@ ALPHA_TARGETS = ("webp", "png", "avif", "tiff")
 LOSSLESS_TARGETS = ("png", "tiff")
 WHITE = (255, 255, 255)
 
-# Real camera files carry an Exif IFD (exposure, DateTimeOriginal...).
-TIFF_EXIF_IFD_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: TIFF output of a source with an Exif IFD fails "
-    "(libtiff: 'Error setting from dictionary' on tag 34665)",
-)
-CAMERA_TARGETS = (*ALL_TARGETS[:-1], pytest.param("tiff", marks=TIFF_EXIF_IFD_BUG))
-
-
 def run(
     source: Path,
     out: Path,
@@ -101,7 +92,7 @@ def no_red_anywhere(im: Image.Image) -> bool:
 # -- the camera JPEG: size, orientation, metadata, for every target ---------------------
 
 
-@pytest.mark.parametrize("target", CAMERA_TARGETS)
+@pytest.mark.parametrize("target", ALL_TARGETS)
 def test_camera_jpeg_upright_in_every_target(
     target: str, camera_jpeg: Path, tmp_path: Path
 ) -> None:
@@ -128,8 +119,7 @@ def test_recorded_size_is_the_size_on_disk(
 @pytest.mark.parametrize(
     ("target", "exif_ifd"),
     [
-        *((t, True) for t in ALL_TARGETS[:-1]),
-        pytest.param("tiff", True, marks=TIFF_EXIF_IFD_BUG),
+        *((t, True) for t in ALL_TARGETS),
         *((t, False) for t in ALL_TARGETS),
     ],
 )

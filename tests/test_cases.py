@@ -1,0 +1,317 @@
+"""Every kind of input a photographer or a build step feeds imgpar, to every
+target: right way up, colours close to a reference decode, animations kept,
+and the resize modes. Each image is made here, small."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageCms, ImageOps, ImageSequence, ImageStat
+
+import imgpar
+from conftest import assert_upright, quadrant_picture
+from imgpar.pipeline import configure_worker, convert_file
+from imgpar.spec import ConvertSpec, OutputSpec, Resize, Task
+
+TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
+EXT = {"webp": ".webp", "jpeg": ".jpg", "png": ".png", "avif": ".avif", "tiff": ".tif"}
+LOSSY = {"webp": 9, "jpeg": 9, "avif": 12, "png": 2, "tiff": 2}
+UPRIGHT_SIZE = (96, 64)  # non-square, so orientations 5-8 change the shape
+
+# The stored pixels whose EXIF orientation shows the upright picture.
+_STORE = {
+    1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def _jpeg(orientation: int = 1, **options: object) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        upright = quadrant_picture(UPRIGHT_SIZE)
+        method = _STORE[orientation]
+        stored = upright if method is None else upright.transpose(method)
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        stored.save(path, "JPEG", quality=95, exif=exif, **options)
+
+    return make
+
+
+def _saved(fmt: str, im_factory: Callable[[], Image.Image], **options: object):
+    def make(path: Path) -> None:
+        im_factory().save(path, fmt, **options)
+
+    return make
+
+
+def _rgba() -> Image.Image:
+    im = quadrant_picture(UPRIGHT_SIZE).convert("RGBA")
+    hidden = Image.new("RGBA", (40, 30), (255, 0, 0, 0))  # red, fully transparent
+    im.paste(hidden, (0, 0))
+    return im
+
+
+def _frames(mode: str = "RGB") -> list[Image.Image]:
+    return [Image.new(mode, UPRIGHT_SIZE, (40 * i, 200 - 40 * i, 90)) for i in range(4)]
+
+
+def _animated(fmt: str) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        frames = _frames()
+        frames[0].save(path, fmt, save_all=True, append_images=frames[1:],
+                       duration=[80, 120, 160, 200], loop=2)
+
+    return make
+
+
+def _gray16() -> Image.Image:
+    im = Image.linear_gradient("L").resize(UPRIGHT_SIZE).convert("I")
+    return im.point(lambda v: v * 200 + 10000).convert("I;16")
+
+
+CASES: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "baseline": (".jpg", _jpeg()),
+    "progressive": (".jpg", _jpeg(progressive=True)),
+    **{f"orientation{o}": (".jpg", _jpeg(o)) for o in range(2, 9)},
+    "grayscale_jpeg": (".jpg", _saved("JPEG", lambda: quadrant_picture(UPRIGHT_SIZE).convert("L"))),
+    "cmyk_jpeg": (".jpg", _saved("JPEG", lambda: quadrant_picture(UPRIGHT_SIZE).convert("CMYK"))),
+    "icc_jpeg": (".jpg", _saved(
+        "JPEG", lambda: quadrant_picture(UPRIGHT_SIZE),
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+    )),
+    "rgba_png": (".png", _saved("PNG", _rgba)),
+    "palette_trns_png": (".png", _saved("PNG", lambda: _rgba().convert("P"))),
+    "la_png": (".png", _saved("PNG", lambda: _rgba().convert("LA"))),
+    "bilevel_png": (".png", _saved("PNG", lambda: quadrant_picture(UPRIGHT_SIZE).convert("1"))),
+    "gray16_png": (".png", _saved("PNG", _gray16)),
+    "static_webp": (".webp", _saved("WEBP", lambda: quadrant_picture(UPRIGHT_SIZE), quality=95)),
+    "lzw_tiff": (".tif", _saved("TIFF", lambda: quadrant_picture(UPRIGHT_SIZE),
+                                compression="tiff_lzw")),
+    "bmp": (".bmp", _saved("BMP", lambda: quadrant_picture(UPRIGHT_SIZE))),
+    "animated_gif": (".gif", _animated("GIF")),
+    "animated_webp": (".webp", _animated("WEBP")),
+    "apng": (".png", _animated("PNG")),
+}
+
+
+def _reference(path: Path, alpha: bool) -> Image.Image:
+    """What the picture should look like: Pillow's own full decode, upright,
+    on white where the target has no alpha."""
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode.startswith("I"):
+            im = im.point(lambda v: v / 257).convert("L")
+        rgba = im.convert("RGBA")
+    if alpha:
+        return rgba
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+
+
+def _difference(a: Image.Image, b: Image.Image) -> float:
+    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
+    return max(ImageStat.Stat(diff).mean)
+
+
+def _convert(source: Path, target: str, tmp_path: Path, **spec: object) -> tuple[Path, object]:
+    out = tmp_path / f"out{EXT[target]}"
+    spec_ = ConvertSpec(outputs=(OutputSpec(target=target),), **spec)  # type: ignore[arg-type]
+    configure_worker(spec_)
+    result = convert_file(
+        Task(source=str(source), display=source.name, outputs=(str(out),),
+             source_bytes=source.stat().st_size),
+        spec_,
+    )
+    assert result.status == "converted", result.error
+    return out, result
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_case_to_every_target(case: str, target: str, tmp_path: Path) -> None:
+    ext, make = CASES[case]
+    source = tmp_path / f"source{ext}"
+    make(source)
+    out, result = _convert(source, target, tmp_path)
+    has_alpha = target != "jpeg"
+    reference = _reference(source, alpha=has_alpha)
+    with Image.open(out) as written:
+        assert written.size == reference.size == (result.width, result.height)
+        shown = written.convert("RGBA") if not written.mode.startswith("I") else (
+            written.point(lambda v: v / 257).convert("L").convert("RGBA")
+        )
+        assert _difference(shown, reference) <= LOSSY[target], case
+        if case.startswith(("baseline", "progressive", "orientation", "icc")) or case in (
+            "static_webp", "lzw_tiff", "bmp",
+        ):
+            assert_upright(written)
+        if case == "gray16_png" and target in ("png", "tiff"):
+            assert written.mode == "I;16"
+        if case == "icc_jpeg":
+            with Image.open(source) as src:
+                assert written.info.get("icc_profile") == src.info["icc_profile"]
+        animated = case.startswith("animated") or case == "apng"
+        if animated and target in ("webp", "png", "avif"):
+            assert getattr(written, "n_frames", 1) == 4
+            frames = [f.convert("RGB").getpixel((5, 5)) for f in ImageSequence.Iterator(written)]
+            expected = [f.getpixel((5, 5)) for f in _frames()]
+            assert all(max(abs(a - b) for a, b in zip(got, want, strict=True)) <= 16
+                       for got, want in zip(frames, expected, strict=True))
+        elif animated:
+            assert getattr(written, "n_frames", 1) == 1
+            assert any("first frame" in n for n in result.notes)
+
+
+def test_no_colour_leaks_from_under_transparency_into_jpeg(tmp_path: Path) -> None:
+    source = tmp_path / "logo.png"
+    _rgba().save(source)
+    out, _ = _convert(source, "jpeg", tmp_path)
+    with Image.open(out) as im:
+        r, g, b = im.getpixel((10, 10))
+        assert min(r, g, b) >= 245, (r, g, b)  # white, not red
+
+
+@pytest.mark.parametrize("target", ["webp", "png"])
+def test_animation_timing_and_loop_are_kept(target: str, tmp_path: Path) -> None:
+    source = tmp_path / "a.gif"
+    _animated("GIF")(source)
+    out, _ = _convert(source, target, tmp_path)
+    with Image.open(out) as im:
+        durations = []
+        for frame in ImageSequence.Iterator(im):
+            frame.load()  # WebP sets a frame's duration only once it is decoded
+            durations.append(frame.info.get("duration"))
+        assert durations == [80, 120, 160, 200]
+        assert im.info.get("loop") == 2
+
+
+def test_two_page_tiff_first_page_unless_all_pages(tmp_path: Path) -> None:
+    source = tmp_path / "scan.tif"
+    pages = _frames()[:2]
+    pages[0].save(source, save_all=True, append_images=pages[1:])
+    out, result = _convert(source, "tiff", tmp_path)
+    with Image.open(out) as im:
+        assert getattr(im, "n_frames", 1) == 1
+    assert any("2 pages" in n for n in result.notes)
+    out, _ = _convert(source, "tiff", tmp_path, all_pages=True)
+    with Image.open(out) as im:
+        assert im.n_frames == 2
+
+
+def test_awkward_names_and_collisions(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("UPPER.JPG", "with space.jpg", "accentué.jpg", "new\nline.jpg", "dup.jpg"):
+        _jpeg()(src / name)
+    _jpeg()(src / "jpeg_named.png")
+    _saved("PNG", _rgba)(src / "dup.png")
+    report = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=2)
+    assert report.summary.failed == 0
+    written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    assert written == sorted([
+        "UPPER.webp", "with space.webp", "accentué.webp", "new\nline.webp",
+        "dup.jpg.webp", "dup.png.webp", "jpeg_named.webp",
+    ])
+    with Image.open(tmp_path / "out" / "jpeg_named.webp") as im:
+        assert_upright(im)
+
+
+def test_case_and_unicode_folding_collisions(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _jpeg()(src / "Photo.jpg")
+    _saved("PNG", _rgba)(src / "photo.png")
+    _jpeg()(src / "caf\u00e9.jpg")  # composed é
+    _saved("PNG", _rgba)(src / "cafe\u0301.png")  # e + combining accent
+    imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=1)
+    written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    assert written == sorted([
+        "Photo.jpg.webp", "photo.png.webp", "caf\u00e9.jpg.webp", "cafe\u0301.png.webp",
+    ])
+
+
+# Resize modes, on an upright 300 x 200 picture stored sideways (orientation 6).
+def _sized(tmp_path: Path, resize: Resize, **spec: object) -> Image.Image:
+    source = tmp_path / "p.jpg"
+    upright = quadrant_picture((300, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(source, quality=95, exif=exif)
+    out = tmp_path / "o.png"
+    spec_ = ConvertSpec(outputs=(OutputSpec(target="png", resize=resize),), **spec)  # type: ignore[arg-type]
+    result = convert_file(Task(source=str(source), display="p.jpg", outputs=(str(out),),
+                               source_bytes=1), spec_)
+    assert result.status == "converted", result.error
+    return Image.open(out)
+
+
+@pytest.mark.parametrize(
+    ("resize", "size"),
+    [
+        (Resize(width=150, height=150), (150, 100)),
+        (Resize(width=150), (150, 100)),
+        (Resize(height=50), (75, 50)),
+        (Resize(long_edge=120), (120, 80)),
+        (Resize(short_edge=120), (180, 120)),
+        (Resize(scale=50), (150, 100)),
+        (Resize(width=600), (300, 200)),  # never enlarges...
+        (Resize(width=600, upscale=True), (600, 400)),  # ...unless asked
+        (Resize(width=100, height=100, fit="cover"), (100, 100)),
+        (Resize(width=100, height=40, fit="fill"), (100, 40)),
+        (Resize(width=900, height=300, fit="cover"), (300, 100)),  # shape kept, no upscale
+    ],
+)
+def test_resize_modes(tmp_path: Path, resize: Resize, size: tuple[int, int]) -> None:
+    with _sized(tmp_path, resize) as im:
+        assert im.size == size
+
+
+@pytest.mark.parametrize(
+    ("gravity", "colours"),
+    [
+        # A 100 x 200 crop of the 300 x 200 upright picture: which quadrants show.
+        ("west", ((220, 30, 30), (30, 30, 220))),
+        ("east", ((30, 200, 30), (235, 235, 235))),
+    ],
+)
+def test_cover_crop_follows_gravity_on_a_rotated_source(
+    tmp_path: Path, gravity: str, colours: tuple[tuple[int, ...], tuple[int, ...]]
+) -> None:
+    resize = Resize(width=50, height=100, fit="cover", gravity=gravity)  # type: ignore[arg-type]
+    with _sized(tmp_path, resize) as im:
+        assert im.size == (50, 100)
+        top, bottom = im.convert("RGB").getpixel((25, 20)), im.convert("RGB").getpixel((25, 80))
+        for got, want in ((top, colours[0]), (bottom, colours[1])):
+            assert max(abs(a - b) for a, b in zip(got, want, strict=True)) <= 30, (got, want)
+
+
+def test_cover_centre_crop_matches_a_reference_crop(tmp_path: Path) -> None:
+    with _sized(tmp_path, Resize(width=120, height=120, fit="cover")) as im:
+        got = im.convert("RGB")
+    upright = quadrant_picture((300, 200))
+    reference = upright.resize((120, 120), Image.Resampling.LANCZOS, box=(50, 0, 250, 200))
+    assert _difference(got, reference) <= 3
+
+
+def test_filters_are_used(tmp_path: Path) -> None:
+    with _sized(tmp_path, Resize(width=97), filter="nearest") as a:
+        nearest = a.convert("RGB")
+    with _sized(tmp_path, Resize(width=97)) as b:
+        lanczos = b.convert("RGB")
+    assert ImageChops.difference(nearest, lanczos).getbbox() is not None
+    colours = {nearest.getpixel((x, 10)) for x in range(nearest.width)}
+    assert len(colours) <= 6  # nearest neighbour invents no blended colours
+
+
+def _icc_bytes() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_io_roundtrip_helper_is_sane() -> None:
+    buf = io.BytesIO()
+    quadrant_picture((10, 10)).save(buf, "PNG", icc_profile=_icc_bytes())
+    assert Image.open(io.BytesIO(buf.getvalue())).info["icc_profile"] == _icc_bytes()

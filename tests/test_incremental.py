@@ -1,0 +1,275 @@
+"""Build steps: incremental re-runs, many outputs per source, manifest,
+--check, --prune, settings files and the Python API."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import imgpar
+from imgpar.cache import CACHE_NAME
+from imgpar.cli import app
+
+
+def _photo(path: Path, size: tuple[int, int], shade: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im = Image.linear_gradient("L").resize(size).convert("RGB")
+    im.paste((shade, 120, 200), (0, 0, size[0] // 4, size[1] // 4))
+    im.save(path, quality=90)
+    return path
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    src = tmp_path / "assets"
+    _photo(src / "hero.jpg", (1600, 900))
+    _photo(src / "team" / "ann.jpg", (800, 1000), 40)
+    _photo(src / "team" / "bob.jpg", (300, 200), 80)
+    return src
+
+
+def _statuses(report: imgpar.api.Report) -> dict[str, str]:
+    return {Path(r.source).name: r.status for r in report.files}
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".imgpar")
+    }
+
+
+def test_second_run_skips_everything_without_decoding(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = imgpar.convert([site], to="webp", out=out, jobs=2)
+    assert set(_statuses(first).values()) == {"converted"}
+    # A fresh interpreter proves the no-op run decodes nothing: the parent never
+    # loads a Pillow decoder and no worker process is started.
+    code = (
+        "import sys, imgpar; r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=2);"
+        "print(sorted({f.status for f in r.files}), any(f.worker for f in r.files),"
+        " 'PIL.JpegImagePlugin' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(site), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout.split() == ["['skipped']", "False", "False"]
+
+
+def test_touched_changed_and_reoptioned_sources(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    imgpar.convert([site], to="webp", out=out, jobs=1)
+    before = _bytes(out)
+    # Touching a file without changing it redoes nothing.
+    os.utime(site / "hero.jpg", ns=(1, 1))
+    again = imgpar.convert([site], to="webp", out=out, jobs=1)
+    assert set(_statuses(again).values()) == {"skipped"}
+    # Changing one source redoes exactly its outputs.
+    _photo(site / "team" / "bob.jpg", (300, 200), 250)
+    changed = imgpar.convert([site], to="webp", out=out, jobs=1)
+    assert _statuses(changed) == {
+        "hero.jpg": "skipped",
+        "ann.jpg": "skipped",
+        "bob.jpg": "converted",
+    }
+    after = _bytes(out)
+    assert {k for k in after if after[k] != before[k]} == {"team/bob.webp"}
+    # Changing an option that shapes the output redoes all.
+    requal = imgpar.convert([site], to="webp", out=out, jobs=1, quality=50)
+    assert set(_statuses(requal).values()) == {"converted"}
+
+
+def test_copied_output_folder_and_fresh_mtimes_redo_nothing(site: Path, tmp_path: Path) -> None:
+    imgpar.convert([site], to="webp", out=tmp_path / "out", jobs=1)
+    # What a CI cache restore looks like: outputs elsewhere, sources checked out anew.
+    checkout = tmp_path / "ci" / "assets"
+    shutil.copytree(site, checkout, copy_function=shutil.copyfile)
+    shutil.copytree(tmp_path / "out", tmp_path / "ci" / "out")
+    report = imgpar.convert([checkout], to="webp", out=tmp_path / "ci" / "out", jobs=1)
+    assert set(_statuses(report).values()) == {"skipped"}
+    assert report.files[0].outputs[0].bytes > 0
+
+
+def test_widths_and_formats_from_one_decode_with_manifest(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    runner = CliRunner()
+    args = [
+        "convert",
+        str(site),
+        "--to",
+        "webp,avif",
+        "--width",
+        "320,640",
+        "--out",
+        str(out),
+        "--manifest",
+        str(tmp_path / "m.json"),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.rglob("*") if p.is_file() and p.suffix != ".sqlite")
+    assert names == sorted(
+        [
+            "hero-320.webp",
+            "hero-640.webp",
+            "hero-320.avif",
+            "hero-640.avif",
+            "ann-320.webp",
+            "ann-640.webp",
+            "ann-320.avif",
+            "ann-640.avif",
+            # bob is 300 px wide: its own width, once per format, never upscaled
+            "bob-300.webp",
+            "bob-300.avif",
+        ]
+    )
+    with Image.open(out / "hero-640.avif") as im:
+        assert im.size == (640, 360)
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    hero = manifest["sources"]["hero.jpg"]
+    assert hero["width"] == 1600
+    assert hero["formats"]["webp"]["srcset"] == "hero-320.webp 320w, hero-640.webp 640w"
+    assert [o["width"] for o in hero["formats"]["avif"]["outputs"]] == [320, 640]
+    assert hero["formats"]["avif"]["outputs"][0]["bytes"] == (out / "hero-320.avif").stat().st_size
+    assert list(manifest["sources"]) == sorted(manifest["sources"])
+    # A no-op run writes the same manifest: skipped outputs come from the cache.
+    first = (tmp_path / "m.json").read_text()
+    assert runner.invoke(app, args).exit_code == 0
+    assert (tmp_path / "m.json").read_text() == first
+
+
+def test_check_and_prune(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    runner = CliRunner()
+    base = ["convert", str(site), "--to", "webp", "--out", str(out)]
+    stale = runner.invoke(app, [*base, "--check"])
+    assert stale.exit_code == 1
+    assert not out.exists() or not any(out.iterdir())  # --check writes nothing
+    assert runner.invoke(app, base).exit_code == 0
+    assert runner.invoke(app, [*base, "--check"]).exit_code == 0
+    (out / "mine.txt").write_text("not imgpar's")
+    (site / "team" / "ann.jpg").unlink()
+    orphaned = runner.invoke(app, [*base, "--check"])
+    assert orphaned.exit_code == 1
+    assert "team/ann.webp" in orphaned.output
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert pruned.exit_code == 0
+    assert not (out / "team" / "ann.webp").exists()
+    assert (out / "team" / "bob.webp").exists()
+    assert (out / "mine.txt").read_text() == "not imgpar's"
+
+
+def test_failed_files_are_never_recorded_as_done(site: Path, tmp_path: Path) -> None:
+    (site / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    assert _statuses(imgpar.convert([site], to="webp", out=out, jobs=1))["broken.jpg"] == "failed"
+    assert _statuses(imgpar.convert([site], to="webp", out=out, jobs=1))["broken.jpg"] == "failed"
+    _photo(site / "broken.jpg", (100, 80))
+    assert _statuses(imgpar.convert([site], to="webp", out=out, jobs=1))["broken.jpg"] == (
+        "converted"
+    )
+
+
+def test_damaged_cache_means_full_rebuild_with_warning(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    imgpar.convert([site], to="webp", out=out, jobs=1)
+    (out / CACHE_NAME).write_bytes(b"this is not sqlite" * 100)
+    result = CliRunner().invoke(app, ["convert", str(site), "--to", "webp", "--out", str(out)])
+    assert result.exit_code == 0
+    assert "3 converted" in result.output
+    assert "warning: cache" in result.output
+    again = CliRunner().invoke(app, ["convert", str(site), "--to", "webp", "--out", str(out)])
+    assert "3 skipped" in again.output
+
+
+def test_outputs_are_byte_identical_across_runs_and_jobs(site: Path, tmp_path: Path) -> None:
+    for name, jobs in (("a", 1), ("b", 2), ("c", 2)):
+        imgpar.convert([site], to="webp,avif,jpeg,png", out=tmp_path / name, jobs=jobs)
+    assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b") == _bytes(tmp_path / "c")
+
+
+def test_config_is_honoured_and_flags_win(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "site"\n\n'
+        "[tool.imgpar]\n"
+        'sources = ["assets"]\nout = "dist"\n\n'
+        "[tool.imgpar.presets.thumbs]\n"
+        'to = "jpeg"\nwidth = 100\nheight = 100\nfit = "cover"\nname = "{stem}-thumb.{ext}"\n'
+    )
+    nested = tmp_path / "deep" / "er"
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["convert", "--preset", "thumbs"])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "dist" / "hero-thumb.jpg") as im:
+        assert im.size == (100, 100)
+    # Flags win over the preset.
+    result = runner.invoke(
+        app, ["convert", "--preset", "thumbs", "--width", "50", "--height", "40", "--force"]
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "dist" / "hero-thumb.jpg") as im:
+        assert im.size == (50, 40)
+    # Found from a subfolder, and unknown keys are named.
+    monkeypatch.chdir(nested)
+    (tmp_path / "imgpar.toml").write_text('to = "webp"\nqualty = 3\n')
+    bad = runner.invoke(app, ["convert", str(site)])
+    assert bad.exit_code == 2
+    assert "unknown setting 'qualty'" in bad.output
+
+
+def test_name_template_is_validated_up_front(site: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for template, problem in (
+        ("../{stem}.{ext}", "outside the output folder"),
+        ("/abs/{stem}.{ext}", "outside the output folder"),
+        ("{stem}.{colour}", "unknown field"),
+        ("{stem}.webp", "needs {ext}"),
+    ):
+        result = runner.invoke(
+            app,
+            [
+                "convert",
+                str(site),
+                "--to",
+                "webp,jpeg",
+                "--out",
+                str(tmp_path / "o"),
+                "--name",
+                template,
+            ],
+        )
+        assert result.exit_code == 2, template
+        assert problem in result.output
+    ok = runner.invoke(
+        app,
+        [
+            "convert",
+            str(site),
+            "--to",
+            "webp",
+            "--out",
+            str(tmp_path / "o"),
+            "--name",
+            "{parent}/{stem}_{width}x{height}.{ext}",
+            "--max-size",
+            "64",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "o" / "team" / "team" / "ann_51x64.webp").exists()
