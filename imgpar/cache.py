@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from imgpar.spec import OutputRecord
 
 CACHE_NAME = ".imgpar-cache.sqlite"
-_SCHEMA = 1
+_SCHEMA = 2
 _MAGIC = "imgpar-cache"
 
 
@@ -40,6 +40,8 @@ class Entry:
     digest: str
     options: str
     outputs: tuple[OutputRecord, ...]  # paths relative to the cache's root
+    width: int | None  # the source's, as displayed
+    height: int | None
 
 
 class Cache:
@@ -81,7 +83,8 @@ class Cache:
                 raise sqlite3.DatabaseError(f"not an imgpar cache of format {_SCHEMA}")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS sources (key TEXT PRIMARY KEY, size INTEGER,"
-                " mtime_ns INTEGER, digest TEXT, options TEXT, outputs TEXT)"
+                " mtime_ns INTEGER, digest TEXT, options TEXT, outputs TEXT,"
+                " width INTEGER, height INTEGER)"
             )
         except sqlite3.DatabaseError:
             db.close()
@@ -94,7 +97,8 @@ class Cache:
             return None
         try:
             row = db.execute(
-                "SELECT size, mtime_ns, digest, options, outputs FROM sources WHERE key = ?",
+                "SELECT size, mtime_ns, digest, options, outputs, width, height"
+                " FROM sources WHERE key = ?",
                 (key,),
             ).fetchone()
         except sqlite3.DatabaseError as exc:
@@ -102,8 +106,8 @@ class Cache:
             return None
         if row is None:
             return None
-        size, mtime_ns, digest, options, outputs = row
-        return Entry(size, mtime_ns, digest, options, _records(outputs))
+        size, mtime_ns, digest, options, outputs, width, height = row
+        return Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
 
     def put(self, key: str, entry: Entry) -> None:
         db = self._connect(create=True)
@@ -112,8 +116,9 @@ class Cache:
             [[o.path, o.format, o.width, o.height, o.bytes] for o in entry.outputs]
         )
         db.execute(
-            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?)",
-            (key, entry.size, entry.mtime_ns, entry.digest, entry.options, outputs),
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, entry.size, entry.mtime_ns, entry.digest, entry.options, outputs,
+             entry.width, entry.height),
         )
 
     def touch(self, key: str, mtime_ns: int) -> None:
@@ -132,10 +137,11 @@ class Cache:
         if db is None:
             return
         rows = db.execute(
-            "SELECT key, size, mtime_ns, digest, options, outputs FROM sources ORDER BY key"
+            "SELECT key, size, mtime_ns, digest, options, outputs, width, height"
+            " FROM sources ORDER BY key"
         ).fetchall()
-        for key, size, mtime_ns, digest, options, outputs in rows:
-            yield key, Entry(size, mtime_ns, digest, options, _records(outputs))
+        for key, size, mtime_ns, digest, options, outputs, width, height in rows:
+            yield key, Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
 
     def close(self) -> None:
         if self._db is not None:

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -586,6 +586,59 @@ def format_bench(r: BenchResult) -> str:
     lines.append("speedup: jobs=1's wall time over each row's")
     lines.append(f"outputs: {r.scratch} (removed)")
     return "\n".join(lines)
+
+
+@app.command()
+def info(
+    files: Annotated[list[Path], typer.Argument(help="Image files.", show_default=False)],
+    as_json: Annotated[
+        bool, _opt("--json", help="Print one JSON list (a record per file) for scripts.")
+    ] = False,
+) -> None:
+    """Show what imgpar sees in images and what convert would do with them.
+
+    Example: imgpar info IMG_0001.JPG --json
+    """
+    import json
+
+    from imgpar.info import inspect
+
+    failed = False
+    records = []
+    for path in files:
+        record = inspect(str(path))
+        if record["error"]:
+            failed = True
+            typer.echo(f"imgpar: error: {path}: {record['error']}", err=True)
+        if as_json:
+            records.append(record)
+        elif not record["error"]:
+            typer.echo(_info_text(record))
+    if as_json:
+        typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
+    raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))
+
+
+def _info_text(r: dict[str, Any]) -> str:
+    size, displayed = "x".join(map(str, r["size"])), "x".join(map(str, r["displayed"]))
+    frames = f"{r['frames']} (animated)" if r["animated"] else str(r["frames"])
+    rows = [
+        ("format", r["format"]),
+        ("size", size + ("" if size == displayed else f" stored, {displayed} displayed")),
+        ("mode", f"{r['mode']}, {r['bits']}-bit"),
+        ("orientation", str(r["orientation"])),
+        ("ICC profile", r["icc"] or "none (read as sRGB)"),
+        ("camera", r["camera"] or "-"),
+        ("date", r["date"] or "-"),
+        ("GPS", "yes" if r["gps"] else "no"),
+        ("XMP", "yes" if r["xmp"] else "no"),
+        ("frames", frames),
+    ]
+    lines = [r["path"]] + [f"  {key:12} {value}" for key, value in rows]
+    lines += [f"  {'warning':12} {w}" for w in r["warnings"]]
+    actions = r["convert"] or ["re-encode only"]
+    lines += [f"  {'convert' if i == 0 else '':12} {a}" for i, a in enumerate(actions)]
+    return "\n".join(lines) + "\n"
 
 
 @app.command()

@@ -160,13 +160,19 @@ class Planner:
         cache = self._cache(folder)
         key = _cache_key(folder, name)
         if not self._force:
-            done = self._up_to_date(cache, key, source, st)
-            if done is not None:
+            entry = self._up_to_date(cache, key, source, st)
+            if entry is not None:
                 return Result(
                     source=display,
                     status="skipped",
-                    outputs=done,
+                    outputs=tuple(
+                        OutputRecord(path=os.path.join(cache.root, o.path), format=o.format,
+                                     width=o.width, height=o.height, bytes=o.bytes)
+                        for o in entry.outputs
+                    ),
                     source_bytes=st.st_size,
+                    width=entry.width,
+                    height=entry.height,
                     notes=notes,
                 )
         self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns)
@@ -192,12 +198,14 @@ class Planner:
         )
         pending.cache.put(
             pending.key,
-            Entry(pending.size, pending.mtime_ns, result.digest, self._options_key, outputs),
+            Entry(pending.size, pending.mtime_ns, result.digest, self._options_key, outputs,
+                  result.width, result.height),
         )
 
     def _up_to_date(
         self, cache: Cache, key: str, source: str, st: os.stat_result
-    ) -> tuple[OutputRecord, ...] | None:
+    ) -> Entry | None:
+        """The cache entry of a source whose outputs are all still as recorded."""
         entry = cache.get(key)
         if entry is None or entry.options != self._options_key or entry.size != st.st_size:
             return None
@@ -210,20 +218,13 @@ class Planner:
                 return None
             if not self._read_only:
                 cache.touch(key, st.st_mtime_ns)
-        records = []
         for o in entry.outputs:
-            path = os.path.join(cache.root, o.path)
             try:
-                if os.stat(path).st_size != o.bytes:
+                if os.stat(os.path.join(cache.root, o.path)).st_size != o.bytes:
                     return None
             except OSError:
                 return None
-            records.append(
-                OutputRecord(
-                    path=path, format=o.format, width=o.width, height=o.height, bytes=o.bytes
-                )
-            )
-        return tuple(records)
+        return entry
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root

@@ -1,0 +1,139 @@
+"""`imgpar info`: what imgpar sees in an image, and what `convert` would do with it.
+
+Only headers and metadata are read, never the pixels, so this is quick on any
+file. The answers come from the same code the pipeline uses (opening, EXIF,
+colour, metadata), so they cannot drift from what `convert` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image
+
+from imgpar import colour, geometry, metadata, pipeline
+from imgpar.formats import TARGETS, Target
+from imgpar.spec import ConvertSpec
+
+# What the pipeline does to the stored pixels for each EXIF orientation.
+TURNS = {
+    2: "flip left-right",
+    3: "rotate 180°",
+    4: "flip top-bottom",
+    5: "rotate 90° clockwise and flip left-right",
+    6: "rotate 90° clockwise",
+    7: "rotate 90° counter-clockwise and flip left-right",
+    8: "rotate 90° counter-clockwise",
+}
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_GPS_VERSION = 0  # present in GPS blocks that hold no position at all
+
+
+def inspect(path: str) -> dict[str, Any]:
+    """One file's facts as plain data (JSON-ready). Never raises for a bad
+    file: `error` then holds a one-line reason and the other facts are absent."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            record = _inspect(path)
+        except Exception as exc:
+            record = {"path": path, "error": pipeline.describe(exc)}
+    record["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+    return record
+
+
+def _inspect(path: str) -> dict[str, Any]:
+    with pipeline._open_checked(path, ConvertSpec(outputs=())) as im:
+        bits = _bits(im)  # before getexif(), which may decode a PNG and drop its tiles
+        exif = im.getexif()
+        orientation = metadata.orientation(exif)
+        icc = im.info.get("icc_profile") or None
+        xmp = metadata.source_xmp(im)
+        gps = any(tag != _GPS_VERSION for tag in exif.get_ifd(metadata.GPS_IFD))
+        gps = gps or metadata.xmp_has_location(xmp)
+        frames = getattr(im, "n_frames", 1)
+        facts: dict[str, Any] = {
+            "path": path,
+            "format": im.format,
+            "size": list(im.size),
+            "displayed": list(geometry.stored_size(im.size, orientation)),
+            "mode": im.mode,
+            "bits": bits,
+            "orientation": orientation,
+            "icc": (colour.description(icc) or "unreadable") if icc else None,
+            "camera": _camera(exif),
+            "date": _date(exif),
+            "gps": gps,
+            "xmp": xmp is not None,
+            "frames": frames,
+            "animated": frames > 1 and im.format in pipeline._ANIMATED_FORMATS,
+        }
+        facts["convert"] = _actions(im, facts, icc)
+        facts["error"] = None
+        return facts
+
+
+def _bits(im: Image.Image) -> int:
+    """Bits per sample as stored, which Pillow's mode hides for 16-bit colour."""
+    bits = {"1": 1, "I": 32, "F": 32}.get(im.mode, 16 if im.mode.startswith("I;16") else 8)
+    for tile in im.tile:
+        args = tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
+        if isinstance(args, str) and ";16" in args:
+            bits = 16
+    sample_bits = getattr(im, "tag_v2", {}).get(258)  # TIFF BitsPerSample
+    if isinstance(sample_bits, tuple) and sample_bits:
+        bits = max(sample_bits)
+    return bits
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    return value.strip("\0 ") or None
+
+
+def _camera(exif: Image.Exif) -> str | None:
+    make, model = _text(exif.get(metadata.MAKE)), _text(exif.get(metadata.MODEL))
+    if make and model and model.lower().startswith(make.lower()):
+        return model  # "Canon" + "Canon EOS R5"
+    return " ".join(part for part in (make, model) if part) or None
+
+
+def _date(exif: Image.Exif) -> str | None:
+    taken = exif.get_ifd(metadata.EXIF_IFD).get(metadata.DATETIME_ORIGINAL)
+    return _text(taken) or _text(exif.get(metadata.DATETIME))
+
+
+def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[str]:
+    """What `convert` would do with default options, in the order it happens."""
+    actions = []
+    if facts["orientation"] in TURNS:
+        actions.append(f"{TURNS[facts['orientation']]} (written with Orientation 1)")
+    if facts["frames"] > 1:
+        if facts["animated"]:
+            actions.append(f"first frame only for {_targets(lambda t: not t.animation)}")
+        elif im.format == "TIFF":
+            actions.append("first page only (--all-pages keeps every page in a TIFF)")
+    if im.mode in _ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
+        actions.append(f"flatten alpha on white for {_targets(lambda t: not t.alpha)}")
+    if im.mode == "CMYK":
+        how = "through its ICC profile" if icc else "plain conversion (no ICC profile)"
+        actions.append(f"CMYK → RGB, {how}, for {_targets(lambda t: 'CMYK' not in t.modes)}")
+    if facts["bits"] == 16:
+        if im.mode.startswith("I;16"):
+            actions.append(f"16-bit → 8-bit for {_targets(lambda t: not t.high_bit_depth)}")
+        else:
+            actions.append("16-bit → 8-bit for every target (Pillow decodes 16-bit colour to 8)")
+    if facts["icc"] and not facts["icc"].startswith("sRGB") and im.mode != "CMYK":
+        actions.append(f"keep the {facts['icc']!r} profile (--srgb converts to sRGB)")
+    if facts["gps"]:
+        actions.append("drop GPS and location (default --metadata no-gps)")
+    return actions
+
+
+def _targets(keep: Callable[[Target], bool]) -> str:
+    return "/".join(t.name for t in TARGETS.values() if keep(t))
