@@ -392,6 +392,10 @@ def _run(
             bar.update(1)
     except KeyboardInterrupt as exc:
         interrupted = exc
+    except BaseException:
+        for writer in writers:
+            writer.discard()
+        raise
     finally:
         events.close()
         signal.signal(signal.SIGTERM, previous)

@@ -9,6 +9,7 @@ worker costs at most the files it held, which are retried alone.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import multiprocessing
 import os
 import signal
@@ -32,6 +33,7 @@ Passed = TypeVar("Passed")
 # one big file (so no core idles behind a long queue at the end of a batch).
 CHUNK_BYTES = 1 << 20
 CHUNK_FILES = 64
+LOOKAHEAD = 512
 
 
 def default_jobs() -> int:
@@ -100,7 +102,7 @@ class ProcessEngine:
 
     def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
         pending: deque[list[Task]] = deque()
-        chunks = _chunked(items)
+        chunks = _chunked(biggest_first(items))
         pool: ProcessPoolExecutor | None = None
         flights: dict[Future[list[Result]], _Flight] = {}
         try:
@@ -218,6 +220,28 @@ def remove_temp_files(folder: str, pids: set[int]) -> None:
         if name.startswith(prefixes):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(folder, name))
+
+
+def biggest_first(
+    items: Iterable[Task | Passed], lookahead: int = LOOKAHEAD
+) -> Iterator[Task | Passed]:
+    """Tasks reordered largest first within a window of the next `lookahead`.
+
+    A big file started last keeps one core busy while the others idle; started
+    first, the small files fill in around it. The window keeps memory flat and
+    the first task starting at once on a huge tree; other items pass straight
+    through.
+    """
+    waiting: list[tuple[int, int, Task]] = []
+    for order, item in enumerate(items):
+        if not isinstance(item, Task):
+            yield item
+            continue
+        heapq.heappush(waiting, (-item.source_bytes, order, item))
+        if len(waiting) >= lookahead:
+            yield heapq.heappop(waiting)[2]
+    while waiting:
+        yield heapq.heappop(waiting)[2]
 
 
 def _chunked(items: Iterable[Task | Passed]) -> Iterator[list[Task] | Passed]:

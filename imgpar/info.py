@@ -1,8 +1,9 @@
 """`imgpar info`: what imgpar sees in an image, and what `convert` would do with it.
 
-Only headers and metadata are read, never the pixels, so this is quick on any
-file. The answers come from the same code the pipeline uses (opening, EXIF,
-colour, metadata), so they cannot drift from what `convert` does.
+Headers and metadata are read, not pixels (except where Pillow must decode to
+reach EXIF stored after them, in some PNGs), so this is quick on any file. The
+answers come from the code the pipeline uses (opening, EXIF, colour, metadata),
+so they cannot drift far from what `convert` does.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ place at the end, so memory stays flat and a report is never half-written."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -87,6 +88,12 @@ class ReportWriter:
         self._finish(summary)
         self._fp.close()
         os.replace(self._temp, self.path)
+
+    def discard(self) -> None:
+        """Drop the unfinished report after an internal error."""
+        self._fp.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._temp)
 
 
 class JsonReport(ReportWriter):

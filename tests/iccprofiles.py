@@ -153,3 +153,50 @@ def gray_profile(description: str = "Test Gray Gamma 1.8", gamma: float = 1.8) -
 
 def display_p3() -> bytes:
     return rgb_profile("Test Display P3 (gamma 2.2)", DISPLAY_P3)
+
+
+def _srgb_linear(v: float) -> float:
+    return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+
+def cmyk_profile(
+    description: str = "Test CMYK on cream paper", paper: tuple[int, int, int] = (250, 240, 215)
+) -> bytes:
+    """An ICC v2 CMYK input profile: a 2-point-per-ink lut16 from CMYK to XYZ.
+
+    Inks multiply the paper colour (given as sRGB), so full cyan comes out
+    (0, 240, 215) rather than the (0, 255, 255) of Pillow's plain CMYK -> RGB:
+    a conversion that went through this profile is easy to tell from one that
+    did not. (littleCMS maps bare paper itself to pure white either way.)
+    """
+    m = rgb_to_xyz_d50(((0.64, 0.33), (0.30, 0.60), (0.15, 0.06)))  # sRGB primaries
+    table = b""
+    for index in range(16):  # first ink varies slowest, as ICC lays out the grid
+        c, mg, y, k = ((index >> shift) & 1 for shift in (3, 2, 1, 0))
+        r, g, b = (
+            _srgb_linear(p / 255) * (1 - ink) * (1 - k)
+            for p, ink in zip(paper, (c, mg, y), strict=True)
+        )
+        xyz = _apply(m, (r, g, b))
+        table += b"".join(struct.pack(">H", min(65535, round(v * 32768))) for v in xyz)
+    identity = struct.pack(">HH", 0, 65535)
+    lut = (
+        b"mft2\0\0\0\0"
+        + struct.pack(">BBBB", 4, 3, 2, 0)
+        + b"".join(_s15(1.0 if i % 4 == 0 else 0.0) for i in range(9))
+        + struct.pack(">HH", 2, 2)
+        + identity * 4
+        + table
+        + identity * 3
+    )
+    profile = _profile(
+        b"CMYK",
+        [
+            (b"desc", _desc(description)),
+            (b"cprt", _text("No copyright, use freely")),
+            (b"wtpt", _xyz_tag(D50_XYZ)),
+            (b"A2B0", lut),
+        ],
+    )
+    # An output-class ("prtr") profile, as CMYK profiles are.
+    return profile[:12] + b"prtr" + profile[16:]

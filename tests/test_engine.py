@@ -201,3 +201,21 @@ def test_chunked_is_lazy() -> None:
 
     stream = _chunked(endless())
     assert len(next(stream)) == 1
+
+
+def test_biggest_files_start_first_within_the_lookahead() -> None:
+    from imgpar.engine import biggest_first
+
+    sizes = [10, 5_000_000, 300, 2_000_000, 7]
+    tasks = [
+        Task(source=f"s{i}", display=f"s{i}", outputs=(f"o{i}",), source_bytes=n)
+        for i, n in enumerate(sizes)
+    ]
+    note = Skipped("x", "a walker note")
+    order = list(biggest_first([tasks[0], note, *tasks[1:]], lookahead=16))
+    assert order[0] is note  # notes are not held back
+    assert [t.source_bytes for t in order[1:]] == sorted(sizes, reverse=True)
+    # A short window still starts work early and keeps order among equals.
+    windowed = [t.source_bytes for t in biggest_first(tasks, lookahead=2)]
+    assert sorted(windowed) == sorted(sizes)
+    assert windowed[0] == 5_000_000
