@@ -55,7 +55,7 @@ def profile_space(icc: bytes | None) -> bytes | None:
 def description(icc: bytes) -> str | None:
     """The profile's own name ("Display P3", "sRGB IEC61966-2.1"...), or None."""
     try:
-        return _profile(icc).profile.profile_description.strip() or None
+        return (_profile(icc).profile.profile_description or "").strip() or None
     except (ImageCms.PyCMSError, OSError, ValueError):
         return None
 
@@ -158,7 +158,7 @@ def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTran
     transform = None
     # Every sRGB variant ("sRGB IEC61966-2.1", "sRGB built-in", "sRGB2014")
     # names itself so; converting sRGB to sRGB would only add rounding.
-    if in_mode != out_mode or not source.profile.profile_description.startswith("sRGB"):
+    if in_mode != out_mode or not (source.profile.profile_description or "").startswith("sRGB"):
         transform = ImageCms.buildTransform(
             source,
             ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")),

@@ -103,7 +103,7 @@ class ProcessEngine:
     def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
         pending: deque[list[Task]] = deque()
         chunks = _chunked(biggest_first(items))
-        pool: ProcessPoolExecutor | None = None
+        pool: _Workers | None = None
         flights: dict[Future[list[Result]], _Flight] = {}
         try:
             while True:
@@ -115,9 +115,9 @@ class ProcessEngine:
                         yield chunk
                         continue
                     if pool is None:
-                        pool = self._pool(self.jobs)
+                        pool = self._workers(self.jobs)
                     deadline = time.monotonic() + self.timeout * (len(chunk) + 1)
-                    flights[pool.submit(_run_chunk, chunk)] = _Flight(chunk, deadline)
+                    flights[pool.submit(chunk)] = _Flight(chunk, deadline)
                 if not flights:
                     return
                 assert pool is not None
@@ -137,39 +137,39 @@ class ProcessEngine:
                     continue
                 # Which worker held which chunk is unknown, so every unfinished
                 # file is suspect and is retried alone in a fresh worker.
-                cause = _death_cause(pool) if broken else None
+                cause = pool.death_cause() if broken else None
                 suspects = [t for chunk in pending for t in chunk]
                 suspects += [t for flight in flights.values() for t in flight.tasks]
                 pending.clear()
                 flights.clear()
-                _kill(pool, suspects)
+                pool.kill(suspects)
                 pool = None
                 for task in suspects:
                     yield self._isolated(task, cause)
         finally:
             if pool is not None:
-                _kill(pool, [t for flight in flights.values() for t in flight.tasks])
+                pool.kill([t for flight in flights.values() for t in flight.tasks])
 
-    def _pool(self, workers: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=workers, mp_context=self._context,
+    def _workers(self, count: int) -> _Workers:
+        return _Workers(ProcessPoolExecutor(
+            max_workers=count, mp_context=self._context,
             initializer=_init_worker, initargs=(self.spec,),
-        )
+        ))
 
     def _isolated(self, task: Task, cause: str | None) -> Result:
         """Run one suspect file alone in a fresh worker; report it failed if
         it kills or outlasts that worker too."""
-        pool = self._pool(1)
+        pool = self._workers(1)
         try:
-            future = pool.submit(_run_chunk, [task])
+            future = pool.submit([task])
             try:
                 return future.result(timeout=self.timeout)[0]
             except BrokenProcessPool:
-                return _failed(task, _death_cause(pool) or cause or "worker process died")
+                return _failed(task, pool.death_cause() or cause or "worker process died")
             except TimeoutError:
                 return _failed(task, f"timed out after {self.timeout:g} s")
         finally:
-            _kill(pool, [task])
+            pool.kill([task])
 
 
 def _failed(task: Task, error: str) -> Result:
@@ -177,35 +177,51 @@ def _failed(task: Task, error: str) -> Result:
                   error=error, notes=task.notes)
 
 
-def _processes(pool: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
-    # ProcessPoolExecutor has no public handle on its workers before 3.14.
-    return list((getattr(pool, "_processes", None) or {}).values())
+class _Workers:
+    """A process pool plus the handles on its worker processes.
 
+    ProcessPoolExecutor has no public handle on its workers before 3.14, and
+    drops its own list when it breaks; the handles are kept here, as they are
+    started, to learn how a worker died and to kill the rest at once.
+    """
 
-def _death_cause(pool: ProcessPoolExecutor) -> str | None:
-    for process in _processes(pool):
-        code = process.exitcode
-        if code is not None and code < 0:
-            return f"worker process died (signal {-code})"
-        if code:
-            return f"worker process died (exit status {code})"
-    return None
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self._pool = pool
+        self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
 
+    def submit(self, chunk: list[Task]) -> Future[list[Result]]:
+        future = self._pool.submit(_run_chunk, chunk)
+        self._processes.update(getattr(self._pool, "_processes", None) or {})
+        return future
 
-def _kill(pool: ProcessPoolExecutor, held: Iterable[Task]) -> None:
-    """Stop every worker now and remove the temporary files they were writing
-    for `held` tasks; finished outputs are untouched."""
-    processes = _processes(pool)
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.join(timeout=5)
-    pids = {p.pid for p in processes if p.pid is not None}
-    folders = {os.path.dirname(path) or "." for task in held for path in task.outputs}
-    for folder in folders:
-        remove_temp_files(folder, pids)
+    def death_cause(self) -> str | None:
+        # A broken pool terminates the surviving workers (SIGTERM): the one
+        # that died on its own is the one with any other exit.
+        codes = []
+        for process in self._processes.values():
+            process.join(timeout=0.2)
+            if process.exitcode:
+                codes.append(process.exitcode)
+        codes.sort(key=lambda c: c == -signal.SIGTERM)
+        if not codes:
+            return None
+        code = codes[0]
+        return f"worker process died ({f'signal {-code}' if code < 0 else f'exit status {code}'})"
+
+    def kill(self, held: Iterable[Task]) -> None:
+        """Stop every worker now and remove the temporary files they were
+        writing for `held` tasks; finished outputs are untouched."""
+        processes = list(self._processes.values())
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5)
+        pids = {p.pid for p in processes if p.pid is not None}
+        folders = {os.path.dirname(path) or "." for task in held for path in task.outputs}
+        for folder in folders:
+            remove_temp_files(folder, pids)
 
 
 def remove_temp_files(folder: str, pids: set[int]) -> None:

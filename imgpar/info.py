@@ -50,6 +50,7 @@ def _inspect(path: str) -> dict[str, Any]:
         bits = _bits(im)  # before getexif(), which may decode a PNG and drop its tiles
         exif = im.getexif()
         orientation = metadata.orientation(exif)
+        displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
         icc = im.info.get("icc_profile") or None
         xmp = metadata.source_xmp(im)
         gps = any(tag != _GPS_VERSION for tag in exif.get_ifd(metadata.GPS_IFD))
@@ -58,8 +59,8 @@ def _inspect(path: str) -> dict[str, Any]:
         facts: dict[str, Any] = {
             "path": path,
             "format": im.format,
-            "size": list(im.size),
-            "displayed": list(geometry.stored_size(im.size, orientation)),
+            "size": list(geometry.stored_size(displayed, orientation)),
+            "displayed": list(displayed),
             "mode": im.mode,
             "bits": bits,
             "orientation": orientation,
@@ -86,7 +87,8 @@ def _bits(im: Image.Image) -> int:
     sample_bits = getattr(im, "tag_v2", {}).get(258)  # TIFF BitsPerSample
     if isinstance(sample_bits, tuple) and sample_bits:
         bits = max(sample_bits)
-    return bits
+    heif_bits = im.info.get("bit_depth")  # pillow-heif: 8, 10 or 12
+    return heif_bits if isinstance(heif_bits, int) else bits
 
 
 def _text(value: object) -> str | None:
@@ -124,11 +126,10 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
     if im.mode == "CMYK":
         how = "through its ICC profile" if icc else "plain conversion (no ICC profile)"
         actions.append(f"CMYK → RGB, {how}, for {_targets(lambda t: 'CMYK' not in t.modes)}")
-    if facts["bits"] == 16:
-        if im.mode.startswith("I;16"):
-            actions.append(f"16-bit → 8-bit for {_targets(lambda t: not t.high_bit_depth)}")
-        else:
-            actions.append("16-bit → 8-bit for every target (Pillow decodes 16-bit colour to 8)")
+    if im.mode.startswith("I;16"):
+        actions.append(f"16-bit → 8-bit for {_targets(lambda t: not t.high_bit_depth)}")
+    elif 8 < facts["bits"] <= 16:
+        actions.append(f"{facts['bits']}-bit → 8-bit for every target (decoded at 8 bits)")
     if facts["icc"] and not facts["icc"].startswith("sRGB") and im.mode != "CMYK":
         actions.append(f"keep the {facts['icc']!r} profile (--srgb converts to sRGB)")
     if facts["gps"]:

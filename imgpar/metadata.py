@@ -92,6 +92,15 @@ def orientation(exif: Image.Exif) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def pending_orientation(im: Image.Image, exif: Image.Exif) -> int:
+    """The orientation still to apply to the pixels Pillow decodes from `im`.
+
+    Pillow's TIFF reader reports the size, and decodes the pixels, already
+    upright; turning them again would undo it.
+    """
+    return 1 if im.format == "TIFF" else orientation(exif)
+
+
 def save_options(
     im: Image.Image, exif: Image.Exif, policy: MetadataPolicy, target: Target
 ) -> dict[str, Any]:

@@ -159,7 +159,7 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
     start = time.perf_counter()
     with _open_checked(task.source, spec) as im:
         exif = im.getexif()
-        orientation = metadata.orientation(exif)
+        orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
         layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
         if im.format in ("JPEG", "MPO"):

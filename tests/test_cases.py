@@ -23,9 +23,13 @@ UPRIGHT_SIZE = (96, 64)  # non-square, so orientations 5-8 change the shape
 
 # The stored pixels whose EXIF orientation shows the upright picture.
 _STORE = {
-    1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_270,
 }
 
@@ -63,8 +67,9 @@ def _frames(mode: str = "RGB") -> list[Image.Image]:
 def _animated(fmt: str) -> Callable[[Path], None]:
     def make(path: Path) -> None:
         frames = _frames()
-        frames[0].save(path, fmt, save_all=True, append_images=frames[1:],
-                       duration=[80, 120, 160, 200], loop=2)
+        frames[0].save(
+            path, fmt, save_all=True, append_images=frames[1:], duration=[80, 120, 160, 200], loop=2
+        )
 
     return make
 
@@ -80,18 +85,24 @@ CASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     **{f"orientation{o}": (".jpg", _jpeg(o)) for o in range(2, 9)},
     "grayscale_jpeg": (".jpg", _saved("JPEG", lambda: quadrant_picture(UPRIGHT_SIZE).convert("L"))),
     "cmyk_jpeg": (".jpg", _saved("JPEG", lambda: quadrant_picture(UPRIGHT_SIZE).convert("CMYK"))),
-    "icc_jpeg": (".jpg", _saved(
-        "JPEG", lambda: quadrant_picture(UPRIGHT_SIZE),
-        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
-    )),
+    "icc_jpeg": (
+        ".jpg",
+        _saved(
+            "JPEG",
+            lambda: quadrant_picture(UPRIGHT_SIZE),
+            icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+        ),
+    ),
     "rgba_png": (".png", _saved("PNG", _rgba)),
     "palette_trns_png": (".png", _saved("PNG", lambda: _rgba().convert("P"))),
     "la_png": (".png", _saved("PNG", lambda: _rgba().convert("LA"))),
     "bilevel_png": (".png", _saved("PNG", lambda: quadrant_picture(UPRIGHT_SIZE).convert("1"))),
     "gray16_png": (".png", _saved("PNG", _gray16)),
     "static_webp": (".webp", _saved("WEBP", lambda: quadrant_picture(UPRIGHT_SIZE), quality=95)),
-    "lzw_tiff": (".tif", _saved("TIFF", lambda: quadrant_picture(UPRIGHT_SIZE),
-                                compression="tiff_lzw")),
+    "lzw_tiff": (
+        ".tif",
+        _saved("TIFF", lambda: quadrant_picture(UPRIGHT_SIZE), compression="tiff_lzw"),
+    ),
     "bmp": (".bmp", _saved("BMP", lambda: quadrant_picture(UPRIGHT_SIZE))),
     "animated_gif": (".gif", _animated("GIF")),
     "animated_webp": (".webp", _animated("WEBP")),
@@ -122,8 +133,12 @@ def _convert(source: Path, target: str, tmp_path: Path, **spec: object) -> tuple
     spec_ = ConvertSpec(outputs=(OutputSpec(target=target),), **spec)  # type: ignore[arg-type]
     configure_worker(spec_)
     result = convert_file(
-        Task(source=str(source), display=source.name, outputs=(str(out),),
-             source_bytes=source.stat().st_size),
+        Task(
+            source=str(source),
+            display=source.name,
+            outputs=(str(out),),
+            source_bytes=source.stat().st_size,
+        ),
         spec_,
     )
     assert result.status == "converted", result.error
@@ -141,12 +156,16 @@ def test_every_case_to_every_target(case: str, target: str, tmp_path: Path) -> N
     reference = _reference(source, alpha=has_alpha)
     with Image.open(out) as written:
         assert written.size == reference.size == (result.width, result.height)
-        shown = written.convert("RGBA") if not written.mode.startswith("I") else (
-            written.point(lambda v: v / 257).convert("L").convert("RGBA")
+        shown = (
+            written.convert("RGBA")
+            if not written.mode.startswith("I")
+            else (written.point(lambda v: v / 257).convert("L").convert("RGBA"))
         )
         assert _difference(shown, reference) <= LOSSY[target], case
         if case.startswith(("baseline", "progressive", "orientation", "icc")) or case in (
-            "static_webp", "lzw_tiff", "bmp",
+            "static_webp",
+            "lzw_tiff",
+            "bmp",
         ):
             assert_upright(written)
         if case == "gray16_png" and target in ("png", "tiff"):
@@ -159,8 +178,10 @@ def test_every_case_to_every_target(case: str, target: str, tmp_path: Path) -> N
             assert getattr(written, "n_frames", 1) == 4
             frames = [f.convert("RGB").getpixel((5, 5)) for f in ImageSequence.Iterator(written)]
             expected = [f.getpixel((5, 5)) for f in _frames()]
-            assert all(max(abs(a - b) for a, b in zip(got, want, strict=True)) <= 16
-                       for got, want in zip(frames, expected, strict=True))
+            assert all(
+                max(abs(a - b) for a, b in zip(got, want, strict=True)) <= 16
+                for got, want in zip(frames, expected, strict=True)
+            )
         elif animated:
             assert getattr(written, "n_frames", 1) == 1
             assert any("first frame" in n for n in result.notes)
@@ -212,10 +233,17 @@ def test_awkward_names_and_collisions(tmp_path: Path) -> None:
     report = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=2)
     assert report.summary.failed == 0
     written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
-    assert written == sorted([
-        "UPPER.webp", "with space.webp", "accentué.webp", "new\nline.webp",
-        "dup.jpg.webp", "dup.png.webp", "jpeg_named.webp",
-    ])
+    assert written == sorted(
+        [
+            "UPPER.webp",
+            "with space.webp",
+            "accentué.webp",
+            "new\nline.webp",
+            "dup.jpg.webp",
+            "dup.png.webp",
+            "jpeg_named.webp",
+        ]
+    )
     with Image.open(tmp_path / "out" / "jpeg_named.webp") as im:
         assert_upright(im)
 
@@ -229,9 +257,14 @@ def test_case_and_unicode_folding_collisions(tmp_path: Path) -> None:
     _saved("PNG", _rgba)(src / "cafe\u0301.png")  # e + combining accent
     imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=1)
     written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
-    assert written == sorted([
-        "Photo.jpg.webp", "photo.png.webp", "caf\u00e9.jpg.webp", "cafe\u0301.png.webp",
-    ])
+    assert written == sorted(
+        [
+            "Photo.jpg.webp",
+            "photo.png.webp",
+            "caf\u00e9.jpg.webp",
+            "cafe\u0301.png.webp",
+        ]
+    )
 
 
 # Resize modes, on an upright 300 x 200 picture stored sideways (orientation 6).
@@ -243,8 +276,9 @@ def _sized(tmp_path: Path, resize: Resize, **spec: object) -> Image.Image:
     upright.transpose(Image.Transpose.ROTATE_90).save(source, quality=95, exif=exif)
     out = tmp_path / "o.png"
     spec_ = ConvertSpec(outputs=(OutputSpec(target="png", resize=resize),), **spec)  # type: ignore[arg-type]
-    result = convert_file(Task(source=str(source), display="p.jpg", outputs=(str(out),),
-                               source_bytes=1), spec_)
+    result = convert_file(
+        Task(source=str(source), display="p.jpg", outputs=(str(out),), source_bytes=1), spec_
+    )
     assert result.status == "converted", result.error
     return Image.open(out)
 

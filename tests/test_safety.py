@@ -17,8 +17,14 @@ from PIL import Image
 IMGPAR = [sys.executable, "-m", "imgpar"]
 
 
+_NOISE: dict[tuple[int, int], Image.Image] = {}
+
+
 def _photo(path: Path, size: tuple[int, int] = (1600, 1200), seed: int = 0) -> None:
-    im = Image.effect_noise(size, 40).convert("RGB")
+    # Noise makes decoding and encoding take real time; made once per size.
+    if size not in _NOISE:
+        _NOISE[size] = Image.effect_noise(size, 40).convert("RGB")
+    im = _NOISE[size].copy()
     im.paste((seed * 40 % 255, 90, 160), (0, 0, size[0] // 3, size[1] // 3))
     im.save(path, quality=90)
 
@@ -82,7 +88,7 @@ def test_hostile_collection_every_file_accounted_for(tmp_path: Path) -> None:
 
 
 def test_worker_killed_mid_batch_files_retried(tmp_path: Path) -> None:
-    _tree(tmp_path / "src", 10, (2400, 1800))
+    _tree(tmp_path / "src", 12, (2000, 1500))
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [
@@ -90,7 +96,7 @@ def test_worker_killed_mid_batch_files_retried(tmp_path: Path) -> None:
             "convert",
             str(tmp_path / "src"),
             "--to",
-            "avif",
+            "webp",
             "--out",
             str(out),
             "--jobs",
@@ -112,13 +118,15 @@ def test_worker_killed_mid_batch_files_retried(tmp_path: Path) -> None:
     os.kill(children[0], signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
     report = _report(tmp_path / "r.json")
-    assert report["summary"]["files"] == 10
+    assert report["summary"]["files"] == 12
     # The killed worker's files were retried once, alone, and then succeeded.
     assert proc.returncode == 0, stderr
-    assert report["summary"]["converted"] == 10
+    assert report["summary"]["converted"] == 12
+    # The retries ran in fresh workers: more pids than the two first started.
+    assert len({f["worker"] for f in report["files"]}) >= 3
     for entry in report["files"]:
         with Image.open(entry["outputs"][0]["path"]) as im:
-            assert im.size == (2400, 1800)
+            assert im.size == (2000, 1500)
     assert not _stray(out)
 
 
@@ -188,7 +196,7 @@ def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
 ) -> None:
     _tree(tmp_path / "src", 3, (400, 300))
     # Large files in flight when the signal lands.
-    for i in range(4):
+    for i in range(3):
         _photo(tmp_path / "src" / f"z_big{i}.jpg", (4000, 3000), i)
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -197,7 +205,7 @@ def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
             "convert",
             str(tmp_path / "src"),
             "--to",
-            "avif",
+            "webp",
             "--out",
             str(out),
             "--jobs",
@@ -210,7 +218,7 @@ def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
         text=True,
     )
     deadline = time.monotonic() + 60
-    while len(list(out.glob("*.avif"))) < 1 and time.monotonic() < deadline:
+    while len(list(out.glob("*.webp"))) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     sent = time.monotonic()
     proc.send_signal(sig)
@@ -221,17 +229,17 @@ def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
     report = _report(tmp_path / "r.json")
     assert report["summary"]["interrupted"] is True
     finished = {f["outputs"][0]["path"] for f in report["files"] if f["status"] == "converted"}
-    assert finished == {str(p) for p in out.glob("*.avif")}
+    assert finished == {str(p) for p in out.glob("*.webp")}
     assert not _stray(out)
     assert not _children(proc.pid) if Path(f"/proc/{proc.pid}").exists() else True
 
     rerun = _run(
-        "convert", tmp_path / "src", "--to", "avif", "--out", out, "--report", tmp_path / "r2.json"
+        "convert", tmp_path / "src", "--to", "webp", "--out", out, "--report", tmp_path / "r2.json"
     )
     assert rerun.returncode == 0
     summary = _report(tmp_path / "r2.json")["summary"]
     assert summary["skipped"] == len(finished)
-    assert summary["converted"] == 7 - len(finished)
+    assert summary["converted"] == 6 - len(finished)
 
 
 def test_truncated_fails_by_default_and_converts_when_allowed(tmp_path: Path) -> None:

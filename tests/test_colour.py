@@ -1,0 +1,250 @@
+"""imgpar.colour through the pipeline: ICC profiles carried, or converted to sRGB
+with littleCMS, checked on real (built) Display P3, gray and CMYK profiles."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from iccprofiles import cmyk_profile, display_p3, gray_profile
+from PIL import Image, ImageCms, ImageFile
+
+from imgpar import colour
+from imgpar.formats import TARGETS
+from imgpar.pipeline import configure_worker, convert_file
+from imgpar.spec import ConvertSpec, OutputSpec, Result, Task
+
+ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
+ALPHA_TARGETS = ("webp", "png", "avif", "tiff")
+# A saturated orange-red in Display P3 numbers: read as sRGB it looks duller
+# than it is; converted, its sRGB numbers spread further apart.
+P3_COLOUR = (200, 80, 60)
+# How far a lossy encoder may move a flat colour, per channel.
+TOLERANCE = {"webp": 6, "jpeg": 6, "avif": 8, "png": 1, "tiff": 1}
+
+
+@pytest.fixture(autouse=True)
+def _pillow_globals() -> Iterator[None]:
+    saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    yield
+    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def run(source: Path, *targets: str, srgb: bool = False) -> Result:
+    spec = ConvertSpec(outputs=tuple(OutputSpec(target=t) for t in targets), srgb=srgb)
+    configure_worker(spec)
+    out = source.parent / "out"
+    outputs = tuple(str(out / f"{source.stem}{TARGETS[t].ext}") for t in targets)
+    task = Task(source=str(source), display=source.name, outputs=outputs, source_bytes=1)
+    result = convert_file(task, spec)
+    assert result.status == "converted", result.error
+    return result
+
+
+def written(result: Result, index: int = 0) -> Image.Image:
+    im = Image.open(result.outputs[index].path)
+    im.load()
+    return im
+
+
+def centre(im: Image.Image) -> tuple[int, ...]:
+    pixel = im.getpixel((im.width // 2, im.height // 2))
+    return pixel if isinstance(pixel, tuple) else (pixel,)
+
+
+def near(a: tuple[int, ...], b: tuple[int, ...], tolerance: int) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+def spread(pixel: tuple[int, ...]) -> int:
+    return max(pixel[:3]) - min(pixel[:3])
+
+
+def is_srgb(icc: bytes | None) -> bool:
+    return bool(icc) and (colour.description(icc) or "").startswith("sRGB")
+
+
+def reference(pixel: tuple[int, ...], icc: bytes, mode: str) -> tuple[int, ...]:
+    """What littleCMS itself makes of `pixel` in sRGB: the colour to match."""
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    im = Image.new(mode, (1, 1), pixel)
+    converted = ImageCms.profileToProfile(
+        im, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+    )
+    assert converted is not None
+    return centre(converted)
+
+
+def p3_png(path: Path, mode: str = "RGB") -> Path:
+    fill = (*P3_COLOUR, 255) if mode == "RGBA" else P3_COLOUR
+    im = Image.new(mode, (48, 32), fill)
+    if mode == "RGBA":
+        im.paste((*P3_COLOUR, 128), (24, 0, 48, 32))  # right half half-transparent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG", icc_profile=display_p3())
+    return path
+
+
+def test_built_profiles_are_what_littlecms_reads() -> None:
+    p3 = ImageCms.ImageCmsProfile(io.BytesIO(display_p3()))
+    assert ImageCms.getProfileDescription(p3).strip() == "Test Display P3 (gamma 2.2)"
+    assert colour.profile_space(display_p3()) == b"RGB "
+    assert colour.profile_space(gray_profile()) == b"GRAY"
+    assert colour.profile_space(cmyk_profile()) == b"CMYK"
+    # P3 white is white in sRGB too: the primaries really are adapted to D50.
+    assert near(reference((255, 255, 255), display_p3(), "RGB"), (255, 255, 255), 1)
+
+
+@pytest.mark.parametrize("target", ALL_TARGETS)
+def test_profile_carried_unchanged_without_srgb(target: str, tmp_path: Path) -> None:
+    im = written(run(p3_png(tmp_path / "p3.png"), target))
+    assert im.info.get("icc_profile") == display_p3()
+    # The numbers stay P3 numbers: the profile tells viewers how to show them.
+    assert near(centre(im.convert("RGB")), P3_COLOUR, TOLERANCE[target])
+
+
+@pytest.mark.parametrize("target", ALL_TARGETS)
+def test_srgb_converts_wide_gamut_without_dulling(target: str, tmp_path: Path) -> None:
+    im = written(run(p3_png(tmp_path / "p3.png"), target, srgb=True))
+    assert is_srgb(im.info.get("icc_profile"))
+    got = centre(im.convert("RGB"))
+    expected = reference(P3_COLOUR, display_p3(), "RGB")
+    assert spread(expected) > spread(P3_COLOUR) + 20  # the check below means something
+    assert near(got, expected, TOLERANCE[target]), (got, expected)
+    assert spread(got) > spread(P3_COLOUR) + 10, f"{got} is duller than {P3_COLOUR}"
+
+
+@pytest.mark.parametrize("target", ALPHA_TARGETS)
+def test_srgb_keeps_alpha(target: str, tmp_path: Path) -> None:
+    im = written(run(p3_png(tmp_path / "p3a.png", "RGBA"), target, srgb=True))
+    assert im.mode == "RGBA"
+    expected = reference(P3_COLOUR, display_p3(), "RGB")
+    opaque = im.getpixel((8, 16))
+    half = im.getpixel((40, 16))
+    assert isinstance(opaque, tuple) and isinstance(half, tuple)
+    assert opaque[3] == 255 and abs(half[3] - 128) <= 2
+    assert near(opaque[:3], expected, TOLERANCE[target])
+
+
+def test_srgb_source_is_not_converted_again(tmp_path: Path) -> None:
+    path = tmp_path / "srgb.png"
+    Image.new("RGB", (16, 16), P3_COLOUR).save(path, icc_profile=colour.srgb_profile())
+    im = written(run(path, "png", srgb=True))
+    assert centre(im) == P3_COLOUR
+    assert im.info["icc_profile"] == colour.srgb_profile()
+
+
+def test_untagged_source_gets_srgb_embedded_only_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (16, 16), P3_COLOUR).save(path)
+    assert "icc_profile" not in written(run(path, "png")).info
+    im = written(run(path, "png", srgb=True))
+    assert centre(im) == P3_COLOUR and is_srgb(im.info["icc_profile"])
+
+
+# -- CMYK ------------------------------------------------------------------------------
+
+CYAN = (255, 0, 0, 0)
+
+
+def cmyk_jpeg(path: Path, icc: bytes | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("CMYK", (32, 32), CYAN).save(path, "JPEG", quality=95, icc_profile=icc)
+    return path
+
+
+@pytest.mark.parametrize("target", ("webp", "jpeg", "png", "avif"))
+def test_cmyk_with_profile_converts_through_it(target: str, tmp_path: Path) -> None:
+    im = written(run(cmyk_jpeg(tmp_path / "c.jpg", cmyk_profile()), target))
+    assert im.mode in ("RGB", "RGBA")
+    expected = reference(CYAN, cmyk_profile(), "CMYK")
+    assert near(expected, (0, 240, 215), 3)  # the profile's cream paper, not plain cyan
+    assert near(centre(im.convert("RGB")), expected, TOLERANCE[target] + 2)
+    # The CMYK profile would be wrong for RGB pixels: sRGB describes them.
+    assert is_srgb(im.info.get("icc_profile"))
+
+
+def test_cmyk_without_profile_uses_plain_conversion(tmp_path: Path) -> None:
+    im = written(run(cmyk_jpeg(tmp_path / "c.jpg", None), "png"))
+    assert near(centre(im), (0, 255, 255), 3)
+    assert "icc_profile" not in im.info
+
+
+def test_cmyk_tiff_keeps_ink_and_profile_unless_srgb(tmp_path: Path) -> None:
+    source = cmyk_jpeg(tmp_path / "c.jpg", cmyk_profile())
+    kept = written(run(source, "tiff"))
+    assert kept.mode == "CMYK" and kept.info["icc_profile"] == cmyk_profile()
+    converted = written(run(source, "tiff", srgb=True))
+    assert converted.mode == "RGB" and is_srgb(converted.info["icc_profile"])
+    assert near(centre(converted), reference(CYAN, cmyk_profile(), "CMYK"), 3)
+
+
+# -- gray ------------------------------------------------------------------------------
+
+GRAY = 128
+
+
+def gray_jpeg(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (32, 32), GRAY).save(path, "JPEG", quality=95, icc_profile=gray_profile())
+    return path
+
+
+def test_gray_keeps_its_profile_where_it_stays_gray(tmp_path: Path) -> None:
+    im = written(run(gray_jpeg(tmp_path / "g.jpg"), "jpeg"))
+    assert im.mode == "L" and im.info["icc_profile"] == gray_profile()
+
+
+def test_gray_into_webp_converts_through_its_profile(tmp_path: Path) -> None:
+    # WebP has no gray mode, and a gray profile cannot describe RGB pixels.
+    im = written(run(gray_jpeg(tmp_path / "g.jpg"), "webp"))
+    expected = reference((GRAY,), gray_profile(), "L")
+    assert expected[0] > GRAY + 10  # gamma 1.8 mid-gray is lighter in sRGB
+    assert near(centre(im), expected, TOLERANCE["webp"])
+    assert is_srgb(im.info.get("icc_profile"))
+
+
+def test_gray_with_srgb_becomes_untagged_srgb_gray(tmp_path: Path) -> None:
+    im = written(run(gray_jpeg(tmp_path / "g.jpg"), "png", srgb=True))
+    assert im.mode == "L" and "icc_profile" not in im.info
+    assert abs(centre(im)[0] - reference((GRAY,), gray_profile(), "L")[0]) <= 1
+
+
+# -- damaged or mismatched profiles, and the cost of converting ---------------------------
+
+
+def test_profile_of_another_colour_space_is_dropped_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "wrong.png"
+    Image.new("RGB", (16, 16), P3_COLOUR).save(path, icc_profile=gray_profile())
+    result = run(path, "png")
+    assert "icc_profile" not in written(result).info
+    assert any("ICC profile does not match" in note for note in result.notes)
+
+
+def test_damaged_profile_is_read_as_srgb_with_a_note(tmp_path: Path) -> None:
+    damaged = bytearray(display_p3())
+    damaged[128:] = bytes(len(damaged) - 128)  # header kept, tag table gone
+    path = tmp_path / "damaged.png"
+    Image.new("RGB", (16, 16), P3_COLOUR).save(path, icc_profile=bytes(damaged))
+    result = run(path, "png", srgb=True)
+    im = written(result)
+    assert centre(im) == P3_COLOUR and is_srgb(im.info["icc_profile"])
+    assert any("ICC profile is damaged" in note for note in result.notes)
+
+
+def test_transform_built_once_per_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = []
+    real = ImageCms.buildTransform
+
+    def counting(*args: object, **kwargs: object) -> ImageCms.ImageCmsTransform:
+        built.append(args[2:4])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImageCms, "buildTransform", counting)
+    monkeypatch.setattr(colour, "_transforms", {})
+    for size in (8, 16, 24):
+        im = Image.new("RGB", (size, size), P3_COLOUR)
+        colour.for_target(im, bytes(display_p3()), TARGETS["webp"], srgb=True)
+    assert built == [("RGB", "RGB")]

@@ -1,0 +1,296 @@
+"""--metadata: what EXIF and XMP each output keeps, read back from the output."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import (
+    ARTIST,
+    CAMERA_ARTIST,
+    CAMERA_COPYRIGHT,
+    COPYRIGHT,
+    DATETIME_ORIGINAL,
+    EXIF_IFD,
+    GPS_IFD,
+    MAKE,
+    ORIENTATION,
+    assert_upright,
+    camera_exif,
+    quadrant_picture,
+    stored_for_orientation,
+)
+from PIL import Image, ImageFile, PngImagePlugin
+from typer.testing import CliRunner
+
+from imgpar.api import prepare
+from imgpar.cli import app
+from imgpar.errors import UsageError
+from imgpar.formats import TARGETS
+from imgpar.pipeline import configure_worker, convert_file
+from imgpar.spec import METADATA_POLICIES, ConvertSpec, OutputSpec, Result, Task
+
+ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
+
+NS = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
+    "exif": "http://ns.adobe.com/exif/1.0/",
+    "tiff": "http://ns.adobe.com/tiff/1.0/",
+    "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+    "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
+    "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+}
+
+# Location both as attributes and as elements, nested in a structure too;
+# credits in both forms; and fields that are neither.
+XMP = f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="{NS["rdf"]}">
+  <rdf:Description rdf:about=""
+    xmlns:dc="{NS["dc"]}" xmlns:xmp="{NS["xmp"]}" xmlns:xmpRights="{NS["xmpRights"]}"
+    xmlns:exif="{NS["exif"]}" xmlns:tiff="{NS["tiff"]}" xmlns:photoshop="{NS["photoshop"]}"
+    xmlns:Iptc4xmpCore="{NS["Iptc4xmpCore"]}" xmlns:Iptc4xmpExt="{NS["Iptc4xmpExt"]}"
+    xmp:CreatorTool="imgpar tests" xmpRights:Marked="True" tiff:Orientation="6"
+    exif:GPSLatitude="52,31.2N" photoshop:City="Berlin" Iptc4xmpCore:Location="Home">
+   <dc:creator><rdf:Seq><rdf:li>{CAMERA_ARTIST}</rdf:li></rdf:Seq></dc:creator>
+   <dc:rights><rdf:Alt><rdf:li xml:lang="x-default">{CAMERA_COPYRIGHT}</rdf:li></rdf:Alt></dc:rights>
+   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">A test</rdf:li></rdf:Alt></dc:description>
+   <exif:GPSLongitude>13,24.6E</exif:GPSLongitude>
+   <photoshop:Country>Germany</photoshop:Country>
+   <Iptc4xmpExt:LocationCreated><rdf:Bag><rdf:li rdf:parseType="Resource">
+    <Iptc4xmpExt:City>Berlin</Iptc4xmpExt:City>
+   </rdf:li></rdf:Bag></Iptc4xmpExt:LocationCreated>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>""".encode()
+
+LOCATION = {
+    "exif:GPSLatitude",
+    "exif:GPSLongitude",
+    "photoshop:City",
+    "photoshop:Country",
+    "Iptc4xmpCore:Location",
+    "Iptc4xmpExt:LocationCreated",
+}
+CREDITS = {"dc:creator", "dc:rights", "xmpRights:Marked"}
+OTHERS = {"dc:description", "xmp:CreatorTool", "tiff:Orientation"}
+KEPT = {
+    "all": CREDITS | OTHERS | LOCATION,
+    "no-gps": CREDITS | OTHERS,
+    "copyright": CREDITS,
+    "none": set(),
+}
+
+
+@pytest.fixture(autouse=True)
+def _pillow_globals() -> Iterator[None]:
+    saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    yield
+    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def tagged_jpeg(path: Path, orientation: int = 6) -> Path:
+    """A 60 x 90 portrait stored on its side: camera EXIF (GPS included) and XMP."""
+    stored = stored_for_orientation(quadrant_picture((60, 90)), orientation)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored.save(path, "JPEG", quality=92, exif=camera_exif(orientation), xmp=XMP)
+    return path
+
+
+def run(source: Path, *targets: str, policy: str | None = None) -> Result:
+    spec = ConvertSpec(outputs=tuple(OutputSpec(target=t) for t in targets))
+    if policy is not None:
+        spec = ConvertSpec(outputs=spec.outputs, metadata=policy)  # type: ignore[arg-type]
+    configure_worker(spec)
+    out = source.parent / "out"
+    outputs = tuple(str(out / f"{source.stem}{TARGETS[t].ext}") for t in targets)
+    task = Task(source=str(source), display=source.name, outputs=outputs, source_bytes=1)
+    result = convert_file(task, spec)
+    assert result.status == "converted", result.error
+    return result
+
+
+def written(result: Result, index: int = 0) -> Image.Image:
+    im = Image.open(result.outputs[index].path)
+    im.load()
+    return im
+
+
+def properties(im: Image.Image) -> dict[str, str | None]:
+    """The output's XMP properties as "prefix:name" -> text (attribute value or
+    element text); {} when it has no XMP."""
+    data = im.info.get("xmp")
+    if not data:
+        return {}
+    prefixes = {uri: prefix for prefix, uri in NS.items()}
+
+    def short(name: str) -> str:
+        uri, _, local = name[1:].partition("}")
+        return f"{prefixes[uri]}:{local}"
+
+    found: dict[str, str | None] = {}
+    root = ET.fromstring(data.rstrip(b"\0 "))
+    for description in root.iter(f"{{{NS['rdf']}}}Description"):
+        for name, value in description.attrib.items():
+            if not name.startswith(f"{{{NS['rdf']}}}"):
+                found[short(name)] = value
+        for child in description:
+            found[short(child.tag)] = "".join(child.itertext()).strip() or None
+    return found
+
+
+def plain_tags(target: str) -> set[int]:
+    """The tags an encoder writes for pixels alone (a TIFF's layout tags)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, TARGETS[target].pil_format)
+    buffer.seek(0)
+    with Image.open(buffer) as im:
+        return set(im.getexif())
+
+
+def metadata_tags(im: Image.Image, target: str) -> set[int]:
+    return set(im.getexif()) - plain_tags(target)
+
+
+def assert_orientation_one(im: Image.Image, target: str) -> None:
+    exif = im.getexif()
+    # AVIF moves orientation into its own irot/imir boxes: absent means 1 there.
+    assert exif.get(ORIENTATION, 1) == 1
+    if target != "avif" and exif:
+        assert exif.get(ORIENTATION) == 1
+
+
+@pytest.mark.parametrize("policy", METADATA_POLICIES)
+@pytest.mark.parametrize("target", ALL_TARGETS)
+def test_each_policy_keeps_exactly_its_metadata(target: str, policy: str, tmp_path: Path) -> None:
+    im = written(run(tagged_jpeg(tmp_path / "cam.jpg"), target, policy=policy))
+    assert_upright(im)
+    exif = im.getexif()
+    tags = metadata_tags(im, target)
+    xmp = properties(im)
+
+    assert set(xmp) == KEPT[policy]
+    if "tiff:Orientation" in xmp:
+        assert xmp["tiff:Orientation"] == "1"
+    assert not any(name in xmp for name in LOCATION) or policy == "all"
+
+    if policy == "none":
+        assert tags == set()
+        assert "xmp" not in im.info
+        return
+    assert exif.get(ARTIST) == CAMERA_ARTIST
+    assert exif.get(COPYRIGHT) == CAMERA_COPYRIGHT
+    assert xmp["dc:creator"] == CAMERA_ARTIST and xmp["dc:rights"] == CAMERA_COPYRIGHT
+    if policy == "copyright":
+        assert tags == {ARTIST, COPYRIGHT}
+        return
+    assert exif.get(MAKE) == "imgpar test camera"
+    assert_orientation_one(im, target)
+    sub_ifds = "exif" in TARGETS[target].metadata  # TIFF keeps EXIF's first IFD only
+    assert bool(exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL)) == sub_ifds
+    assert bool(exif.get_ifd(GPS_IFD)) == (policy == "all" and sub_ifds)
+    if policy == "no-gps":
+        assert GPS_IFD not in exif
+
+
+def test_default_is_no_gps_through_the_cli(tmp_path: Path) -> None:
+    source = tagged_jpeg(tmp_path / "src" / "cam.jpg")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["convert", str(source), "--to", "jpeg,webp", "--out", str(out), "--jobs", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("cam.jpg", "cam.webp"):
+        with Image.open(out / name) as im:
+            exif = im.getexif()
+            assert GPS_IFD not in exif and not exif.get_ifd(GPS_IFD)
+            assert exif.get(ARTIST) == CAMERA_ARTIST
+            kept = properties(im)
+        assert not LOCATION & set(kept) and CREDITS <= set(kept)
+
+
+def test_cli_metadata_all_keeps_gps(tmp_path: Path) -> None:
+    source = tagged_jpeg(tmp_path / "src" / "cam.jpg")
+    out = tmp_path / "out"
+    args = ["convert", str(source), "--to", "png", "--out", str(out), "--metadata", "all"]
+    result = CliRunner().invoke(app, [*args, "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "cam.png") as im:
+        assert im.getexif().get_ifd(GPS_IFD)
+        assert LOCATION <= set(properties(im))
+
+
+def test_unknown_policy_is_a_usage_error(tmp_path: Path) -> None:
+    source = tagged_jpeg(tmp_path / "cam.jpg")
+    with pytest.raises(UsageError, match="--metadata must be one of all, copyright"):
+        prepare([source], to="webp", metadata="gps-only")
+    result = CliRunner().invoke(app, ["convert", str(source), "--to", "webp", "--metadata", "x"])
+    assert result.exit_code == 2
+    assert "--metadata must be one of" in result.output
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_rotated_source_is_written_upright_with_orientation_1(
+    orientation: int, tmp_path: Path
+) -> None:
+    result = run(tagged_jpeg(tmp_path / "cam.jpg", orientation), "jpeg", "png")
+    for index, target in enumerate(("jpeg", "png")):
+        im = written(result, index)
+        assert im.size == (60, 90)
+        assert_upright(im)
+        assert_orientation_one(im, target)
+        assert properties(im)["tiff:Orientation"] == "1"
+
+
+def test_orientation_only_in_xmp_is_applied_and_reset(tmp_path: Path) -> None:
+    # Pillow reads tiff:Orientation when EXIF has none; a stale 6 left in the
+    # output's XMP would make such readers turn the picture a second time.
+    path = tmp_path / "xmp-only.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    stored_for_orientation(quadrant_picture((60, 90)), 6).save(path, pnginfo=info)
+    im = written(run(path, "png", "jpeg"))
+    assert im.size == (60, 90)
+    assert_upright(im)
+    assert properties(im)["tiff:Orientation"] == "1"
+    assert Image.open(run(path, "jpeg").outputs[0].path).getexif().get(ORIENTATION, 1) == 1
+
+
+def test_png_itxt_xmp_is_read_and_filtered(tmp_path: Path) -> None:
+    path = tmp_path / "tagged.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    Image.new("RGB", (16, 16)).save(path, pnginfo=info)
+    kept = properties(written(run(path, "jpeg")))
+    assert set(kept) == KEPT["no-gps"]
+
+
+@pytest.mark.parametrize("target", ["tiff", "jpeg"])
+def test_tiff_source_tags_do_not_slip_past_the_policy(target: str, tmp_path: Path) -> None:
+    # Pillow's TIFF writer copies every tag of an image opened from a TIFF;
+    # the output must still hold only what the policy keeps.
+    path = tmp_path / "tagged.tif"
+    Image.new("RGB", (16, 16)).save(
+        path, compression="tiff_adobe_deflate", tiffinfo={700: XMP, ARTIST: CAMERA_ARTIST}
+    )
+    kept = written(run(path, target, policy="none"))
+    assert metadata_tags(kept, target) == set() and "xmp" not in kept.info
+    filtered = written(run(path, target))
+    assert set(properties(filtered)) == KEPT["no-gps"]
+    assert filtered.getexif().get(ARTIST) == CAMERA_ARTIST
+
+
+def test_xmp_with_a_dtd_is_not_copied(tmp_path: Path) -> None:
+    hostile = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>' + XMP.split(b"?>", 1)[1]
+    path = tmp_path / "dtd.jpg"
+    Image.new("RGB", (16, 16)).save(path, xmp=hostile)
+    result = run(path, "jpeg")
+    assert "xmp" not in written(result).info
+    assert any("XMP metadata unreadable" in note for note in result.notes)
