@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import assert_upright, quadrant_picture
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageSequence, ImageStat
 
 import imgpar
-from conftest import assert_upright, quadrant_picture
 from imgpar.pipeline import configure_worker, convert_file
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Task
 
