@@ -32,7 +32,7 @@ def test_heic_converts_upright(tmp_path: Path) -> None:
     assert report.summary.converted == 1, report.files[0].error
     with Image.open(tmp_path / "out" / "IMG_1234.jpg") as im:
         assert im.size == (60, 90)  # displayed portrait
-        r, g, b = im.getpixel((55, 5))  # the marker moved to the top right
+        r, _, b = im.getpixel((55, 5))  # the marker moved to the top right
         assert b > 150 and r < 90
         assert im.getexif().get(0x0112, 1) == 1
 
