@@ -19,12 +19,13 @@ import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from imgpar.api import Job, prepare
 from imgpar.collect import Collector
 from imgpar.engine import default_jobs
 from imgpar.errors import UsageError
-from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS
+from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE
 from imgpar.spec import STAGES, Result
 from imgpar.walk import Folder, walk
 
@@ -93,42 +94,25 @@ class _Run:
 def bench(
     sources: Sequence[str | os.PathLike[str]],
     *,
-    to: str | Sequence[str],
     jobs: Sequence[int] | None = None,
     sample: int = BENCH_SAMPLE,
     repeat: int = BENCH_REPEAT,
-    max_size: int | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    quality: int | None = None,
-    lossless: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    start_method: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> BenchResult:
     """Time converting a sample of `sources` at each jobs value; leave nothing behind.
 
-    `jobs=1` is always timed, as the base of every speedup. `progress` is
-    called with (runs done, runs in all) after each run. Raises `UsageError`
-    before any work.
+    `options` are `prepare()`'s (`to`, `max_size`, `quality`, ...); bench
+    chooses `out`, `force` and `jobs` itself. `jobs=1` is always timed, as the
+    base of every speedup. `progress` is called with (runs done, runs in all)
+    after each run. Raises `UsageError` before any work.
     """
     ladder = jobs_ladder(jobs)
     if sample < 1:
         raise UsageError("--sample must be at least 1")
     if repeat < 1:
         raise UsageError("--repeat must be at least 1")
-    make = functools.partial(
-        prepare,
-        to=to,
-        max_size=max_size,
-        width=width,
-        height=height,
-        quality=quality,
-        lossless=lossless,
-        force=True,
-        max_pixels=max_pixels,
-        start_method=start_method,
-    )
+    make = functools.partial(prepare, force=True, **options)
     found = image_paths(make(sources, jobs=1).sources)
     chosen = evenly_spaced(found, sample)
     if not chosen:

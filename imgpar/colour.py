@@ -79,7 +79,7 @@ def for_target(
         icc = None
     try:
         return _for_target(im, icc, space, target, srgb=srgb)
-    except ImageCms.PyCMSError:
+    except (ImageCms.PyCMSError, OSError):
         warnings.warn("ICC profile is damaged: colours taken as sRGB", stacklevel=2)
         return _for_target(im, None, space, target, srgb=srgb)
 

@@ -237,7 +237,9 @@ def test_python_m_imgpar_version(tmp_path: Path) -> None:
     assert proc.stdout.strip() == f"imgpar {imgpar.__version__}"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["convert", "--help"], ["--version"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["convert", "--help"], ["info", "--help"], ["--version"]]
+)
 def test_help_does_not_import_pillow(argv: list[str], tmp_path: Path) -> None:
     script = (
         "import sys\n"

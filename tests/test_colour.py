@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from iccprofiles import cmyk_profile, display_p3, gray_profile
 from PIL import Image, ImageCms, ImageFile
+from typer.testing import CliRunner
 
 from imgpar import colour
+from imgpar.cli import app
 from imgpar.formats import TARGETS
 from imgpar.pipeline import configure_worker, convert_file
 from imgpar.spec import ConvertSpec, OutputSpec, Result, Task
@@ -248,3 +250,14 @@ def test_transform_built_once_per_profile(monkeypatch: pytest.MonkeyPatch) -> No
         im = Image.new("RGB", (size, size), P3_COLOUR)
         colour.for_target(im, bytes(display_p3()), TARGETS["webp"], srgb=True)
     assert built == [("RGB", "RGB")]
+
+
+def test_srgb_from_the_command_line(tmp_path: Path) -> None:
+    source = p3_png(tmp_path / "src" / "p3.png")
+    out = tmp_path / "web"
+    args = ["convert", str(source), "--to", "webp", "--out", str(out), "--srgb", "--jobs", "1"]
+    result = CliRunner().invoke(app, [*args, "--lossless"])
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "p3.webp") as im:
+        assert is_srgb(im.info.get("icc_profile"))
+        assert near(centre(im), reference(P3_COLOUR, display_p3(), "RGB"), 1)

@@ -38,6 +38,7 @@ ALPHA_TARGETS = ("webp", "png", "avif", "tiff")
 LOSSLESS_TARGETS = ("png", "tiff")
 WHITE = (255, 255, 255)
 
+
 def run(
     source: Path,
     out: Path,

@@ -1,0 +1,177 @@
+"""imgpar info: what imgpar sees in an image, as text and as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    camera_exif,
+    make_cmyk_jpeg,
+    make_gray16_png,
+    make_palette_png,
+    make_rgba_png,
+    quadrant_picture,
+    stored_for_orientation,
+)
+from iccprofiles import cmyk_profile, display_p3
+from PIL import Image, PngImagePlugin
+from typer.testing import CliRunner
+
+from imgpar.cli import app
+from imgpar.info import inspect
+
+GPS_XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+    b' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""'
+    b' xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="52,31.2N"/>'
+    b"</rdf:RDF></x:xmpmeta>"
+)
+
+
+def camera_jpeg(path: Path) -> Path:
+    """60 x 90 portrait stored on its side (Orientation 6), P3 profile, GPS, XMP."""
+    stored = stored_for_orientation(quadrant_picture((60, 90)), 6)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored.save(path, "JPEG", exif=camera_exif(6), icc_profile=display_p3(), xmp=GPS_XMP)
+    return path
+
+
+def info(*args: str) -> Any:
+    return CliRunner().invoke(app, ["info", *args])
+
+
+def record(path: Path) -> dict[str, Any]:
+    result = info(str(path), "--json")
+    assert result.exit_code == 0, result.output
+    (only,) = json.loads(result.stdout)
+    return only
+
+
+def test_text_shows_what_a_photographer_needs(tmp_path: Path) -> None:
+    result = info(str(camera_jpeg(tmp_path / "IMG 0001.jpg")))
+    assert result.exit_code == 0, result.output
+    lines = [line.split(None, 1) for line in result.stdout.splitlines()[1:] if line.strip()]
+    shown = {key: value for key, value in (pair for pair in lines if len(pair) == 2)}
+    assert result.stdout.splitlines()[0].endswith("IMG 0001.jpg")
+    assert shown["format"] == "JPEG"
+    assert shown["size"] == "90x60 stored, 60x90 displayed"
+    assert shown["mode"] == "RGB, 8-bit"
+    assert shown["orientation"] == "6"
+    assert "Test Display P3 (gamma 2.2)" in result.stdout
+    assert shown["camera"] == "imgpar test camera"
+    assert shown["date"] == "2024:05:01 12:00:00"
+    assert shown["GPS"] == "yes" and shown["XMP"] == "yes"
+    assert "rotate 90° clockwise (written with Orientation 1)" in result.stdout
+    assert "drop GPS and location (default --metadata no-gps)" in result.stdout
+    assert "--srgb converts to sRGB" in result.stdout
+
+
+def test_json_for_scripts(tmp_path: Path) -> None:
+    facts = record(camera_jpeg(tmp_path / "cam.jpg"))
+    assert facts == {
+        "path": str(tmp_path / "cam.jpg"),
+        "format": "JPEG",
+        "size": [90, 60],
+        "displayed": [60, 90],
+        "mode": "RGB",
+        "bits": 8,
+        "orientation": 6,
+        "icc": "Test Display P3 (gamma 2.2)",
+        "camera": "imgpar test camera",
+        "date": "2024:05:01 12:00:00",
+        "gps": True,
+        "xmp": True,
+        "frames": 1,
+        "animated": False,
+        "convert": [
+            "rotate 90° clockwise (written with Orientation 1)",
+            "keep the 'Test Display P3 (gamma 2.2)' profile (--srgb converts to sRGB)",
+            "drop GPS and location (default --metadata no-gps)",
+        ],
+        "error": None,
+        "warnings": [],
+    }
+
+
+def test_bad_file_fails_alone(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a picture")
+    good = make_rgba_png(tmp_path / "good.png")
+    result = info(str(bad), str(good))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"imgpar: error: {bad}: not an image imgpar can read (unknown or unsupported format)"
+    )
+    assert str(good) in result.stdout and "bad.jpg" not in result.stdout
+    listed = json.loads(info(str(bad), str(good), "--json").stdout)
+    assert [r["error"] is None for r in listed] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (make_rgba_png, "flatten alpha on white for jpeg"),
+        (make_palette_png, "flatten alpha on white for jpeg"),
+        (make_cmyk_jpeg, "CMYK → RGB, plain conversion (no ICC profile), for webp/jpeg/png/avif"),
+        (make_gray16_png, "16-bit → 8-bit for webp/jpeg/avif"),
+    ],
+)
+def test_says_what_convert_would_do(make: Any, expected: str, tmp_path: Path) -> None:
+    facts = record(make(tmp_path / f"image{make.__name__}"))
+    assert expected in facts["convert"]
+
+
+def test_cmyk_with_profile_and_16_bit_depth(tmp_path: Path) -> None:
+    path = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (8, 8), (0, 0, 0, 0)).save(path, icc_profile=cmyk_profile())
+    facts = record(path)
+    assert facts["icc"] == "Test CMYK on cream paper"
+    assert facts["convert"] == ["CMYK → RGB, through its ICC profile, for webp/jpeg/png/avif"]
+    gray16 = record(make_gray16_png(tmp_path / "g16.png"))
+    assert (gray16["mode"], gray16["bits"]) == ("I;16", 16)
+
+
+def test_animation_and_pages(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (16, 16), c) for c in ("red", "green", "blue")]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=80)
+    facts = record(tmp_path / "a.gif")
+    assert (facts["frames"], facts["animated"]) == (3, True)
+    assert "first frame only for jpeg/tiff" in facts["convert"]
+    pages = [Image.new("RGB", (16, 16), c) for c in ("red", "blue")]
+    pages[0].save(tmp_path / "p.tif", save_all=True, append_images=pages[1:])
+    facts = record(tmp_path / "p.tif")
+    assert (facts["frames"], facts["animated"]) == (2, False)
+    assert "first page only (--all-pages keeps every page in a TIFF)" in facts["convert"]
+
+
+def test_gps_only_in_xmp_counts(tmp_path: Path) -> None:
+    path = tmp_path / "x.png"
+    info_chunk = PngImagePlugin.PngInfo()
+    info_chunk.add_itxt("XML:com.adobe.xmp", GPS_XMP.decode())
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info_chunk)
+    facts = record(path)
+    assert facts["gps"] and facts["xmp"]
+
+
+def test_rotated_tiff_size_as_stored_and_displayed(tmp_path: Path) -> None:
+    # Pillow's TIFF reader reports the upright size itself.
+    path = tmp_path / "r.tif"
+    stored_for_orientation(quadrant_picture((60, 90)), 6).save(path, tiffinfo={0x0112: 6})
+    facts = record(path)
+    assert (facts["size"], facts["displayed"]) == ([90, 60], [60, 90])
+
+
+def test_heic_with_the_extra(tmp_path: Path) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    if not pillow_heif.libheif_info()["HEIF"]:
+        pytest.skip("this libheif build has no HEIC encoder")
+    pillow_heif.register_heif_opener()
+    path = tmp_path / "phone.heic"
+    Image.new("RGB", (32, 24), (200, 80, 60)).save(path, quality=90, exif=camera_exif(1))
+    facts = inspect(str(path))
+    assert facts["error"] is None, facts["error"]
+    assert (facts["format"], facts["size"], facts["bits"]) == ("HEIF", [32, 24], 8)
+    assert facts["camera"] == "imgpar test camera" and facts["gps"]
