@@ -481,38 +481,52 @@ def _bytes(n: int) -> str:
 
 @app.command()
 def bench(
+    ctx: typer.Context,
     sources: Annotated[
         list[Path], typer.Argument(help="Image files and folders.", show_default=False)
     ],
-    to: Annotated[
-        str,
-        typer.Option("--to", "-t", help="Target format, as for convert; comma-separated."),
-    ],
-    max_size: Annotated[int | None, typer.Option(help="Fit inside N x N pixels.")] = None,
-    width: Annotated[int | None, typer.Option(help="Fit to this width.")] = None,
-    height: Annotated[int | None, typer.Option(help="Fit to this height.")] = None,
-    quality: Annotated[
-        int | None, typer.Option("--quality", "-q", help="Encoder quality 1-100.")
+    to: Annotated[str, _opt("--to", "-t", help="Target format(s), as for convert.")],
+    max_size: Annotated[str | None, _opt("--max-size", help="As for convert.")] = None,
+    width: Annotated[str | None, _opt("--width", help="As for convert.")] = None,
+    height: Annotated[int | None, _opt("--height", help="As for convert.")] = None,
+    fit: Annotated[str | None, _opt("--fit", help="As for convert.")] = None,
+    long_edge: Annotated[int | None, _opt("--long-edge", help="As for convert.")] = None,
+    short_edge: Annotated[int | None, _opt("--short-edge", help="As for convert.")] = None,
+    scale: Annotated[float | None, _opt("--scale", help="As for convert.")] = None,
+    upscale: Annotated[
+        bool | None, _opt("--upscale/--no-upscale", help="As for convert.")
     ] = None,
-    lossless: Annotated[bool, typer.Option(help="Lossless encoding.")] = False,
+    filter: Annotated[str | None, _opt("--filter", help="As for convert.")] = None,
+    quality: Annotated[int | None, _opt("--quality", "-q", help="As for convert.")] = None,
+    lossless: Annotated[
+        bool | None, _opt("--lossless/--no-lossless", help="As for convert.")
+    ] = None,
+    srgb: Annotated[bool | None, _opt("--srgb/--no-srgb", help="As for convert.")] = None,
+    metadata: Annotated[str | None, _opt("--metadata", help="As for convert.")] = None,
+    max_pixels: Annotated[int | None, _opt("--max-pixels", help="As for convert.")] = None,
     jobs: Annotated[
         str | None,
-        typer.Option(
+        _opt(
             "--jobs",
             "-j",
-            help="Worker counts to time, comma-separated (1 is always added)."
+            help="Worker counts to time, comma-separated; 1 is always added."
             " Default: 1, 2, 4, ... and the CPU count.",
         ),
     ] = None,
     sample: Annotated[
-        int, typer.Option(help="Images to convert, evenly spaced over the sorted list.")
+        int,
+        _opt(
+            "--sample",
+            help=f"Images to convert, evenly spaced over the sorted list (default {BENCH_SAMPLE}).",
+        ),
     ] = BENCH_SAMPLE,
     repeat: Annotated[
-        int, typer.Option(help="Runs per jobs value, interleaved; medians are shown.")
+        int,
+        _opt(
+            "--repeat",
+            help=f"Runs per jobs value, interleaved; medians are shown (default {BENCH_REPEAT}).",
+        ),
     ] = BENCH_REPEAT,
-    max_pixels: Annotated[
-        int, typer.Option(help="Refuse images with more pixels than this.")
-    ] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Time a sample of your images at several --jobs values: the real speedup.
 
@@ -525,6 +539,8 @@ def bench(
 
     from imgpar.bench import bench as run_bench
 
+    own = {"ctx", "sources", "jobs", "sample", "repeat"}
+    options = {k: v for k, v in ctx.params.items() if k not in own and v is not None}
     try:
         ladder = [int(j) for j in jobs.split(",")] if jobs else None
     except ValueError:
@@ -539,17 +555,11 @@ def bench(
     try:
         result = run_bench(
             [str(s) for s in sources],
-            to=to,
             jobs=ladder,
             sample=sample,
             repeat=repeat,
-            max_size=max_size,
-            width=width,
-            height=height,
-            quality=quality,
-            lossless=lossless,
-            max_pixels=max_pixels,
             progress=progress,
+            **options,
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None
