@@ -64,6 +64,12 @@ def _init_worker(spec: ConvertSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Under fork a worker inherits the parent's SIGTERM handler; it must not.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # C decoders (libtiff above all) print warnings about damaged files straight
+    # to stderr, tearing through the progress bar; every problem a worker meets
+    # reaches the user as its file's result instead.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
     global _worker_spec
     _worker_spec = spec
     from imgpar.pipeline import configure_worker
