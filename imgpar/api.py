@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgpar import OUTPUT_VERSION
 from imgpar.collect import Collector, Summary
@@ -29,6 +29,11 @@ from imgpar.spec import (
     Task,
 )
 from imgpar.walk import Folder, Skipped, walk
+
+if TYPE_CHECKING:
+    from imgpar.engine_dask import DaskEngine
+
+ENGINES = ("local", "dask")
 
 # Spec fields that never change what is written: they stay out of the cache key.
 _NOT_IN_OUTPUT = frozenset(
@@ -50,6 +55,8 @@ class Job:
         jobs: int,
         timeout: float,
         start_method: str | None,
+        engine: str = "local",
+        scheduler: str | None = None,
     ) -> None:
         self.sources = sources
         self.spec = spec
@@ -59,6 +66,8 @@ class Job:
         self.jobs = jobs
         self.timeout = timeout
         self.start_method = start_method
+        self.engine_name = engine
+        self.scheduler = scheduler
         self.options_key = _options_key(spec, template)
         self.planner: Planner | None = None
 
@@ -83,7 +92,11 @@ class Job:
             else:
                 yield item
 
-    def engine(self) -> SerialEngine | ProcessEngine:
+    def engine(self) -> SerialEngine | ProcessEngine | DaskEngine:
+        if self.engine_name == "dask":
+            from imgpar.engine_dask import DaskEngine
+
+            return DaskEngine(self.spec, scheduler=self.scheduler, jobs=self.jobs, out=self.out)
         if self.jobs == 1:
             return SerialEngine(self.spec)
         return ProcessEngine(
@@ -193,6 +206,8 @@ def prepare(
     allow_truncated: bool = False,
     thumbnails: bool = False,
     start_method: str | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
     create_out: bool = True,
 ) -> Job:
     """Validate options and build a `Job`; raises `UsageError` before any work."""
@@ -214,8 +229,7 @@ def prepare(
         raise UsageError(f"--metadata must be one of {', '.join(METADATA_POLICIES)}")
     if max_pixels < 1:
         raise UsageError("--max-pixels must be positive")
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
     sizes = _resizes(
         max_size=max_size,
@@ -233,6 +247,7 @@ def prepare(
     problem = check_template(template, outputs)
     if problem:
         raise UsageError(problem)
+    engine, scheduler, jobs = _engine(engine, scheduler, jobs)
     out_path = os.fspath(out) if out is not None else None
     if out_path is not None:
         _check_out(out_path, create=create_out)
@@ -257,6 +272,8 @@ def prepare(
         jobs=jobs,
         timeout=timeout,
         start_method=start_method,
+        engine=engine,
+        scheduler=scheduler,
     )
 
 
@@ -320,6 +337,29 @@ def _resizes(
     if scale:
         return [Resize(scale=scale, **common)]
     return [None]
+
+
+def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, str | None, int]:
+    """The engine, its scheduler address (None: a cluster of its own) and
+    the worker threads the run has: `--jobs`, or a cluster's own count."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be {' or '.join(ENGINES)}")
+    if scheduler is None and engine == "dask":
+        scheduler = os.environ.get("IMGPAR_SCHEDULER") or None
+    if scheduler is None:
+        if engine == "dask":
+            from imgpar.engine_dask import require_distributed
+
+            require_distributed()
+        return engine, None, default_jobs() if jobs is None else jobs
+    if jobs is not None:
+        raise UsageError(
+            "--jobs sizes a run on this machine; with --scheduler the cluster's workers "
+            "decide (dask worker --nthreads N)"
+        )
+    from imgpar.engine_dask import cluster_threads
+
+    return "dask", scheduler, cluster_threads(scheduler)
 
 
 def _listed(value: int | Sequence[int] | str | None) -> list[int]:

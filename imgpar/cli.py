@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from imgpar import __version__
-from imgpar.errors import ExitStatus, Terminated, UsageError
+from imgpar.errors import ClusterError, ExitStatus, Terminated, UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -186,6 +186,22 @@ def convert(
         int | None,
         _opt("--jobs", "-j", help="Worker processes. Default: the CPUs this process may use."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        _opt(
+            "--engine",
+            help="local (default): processes on this machine; dask: a Dask cluster, "
+            "of --jobs local workers unless --scheduler names one.",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        _opt(
+            "--scheduler",
+            help="Run on the Dask cluster at ADDRESS (tcp://HOST:8786); implies --engine dask. "
+            "Default with --engine dask: $IMGPAR_SCHEDULER.",
+        ),
+    ] = None,
     report: Annotated[
         list[Path] | None,
         _opt("--report", help="Per-file report: FILE.json, FILE.csv or FILE.html; repeatable."),
@@ -290,6 +306,8 @@ def convert(
                 quiet=bool(run.get("quiet")),
                 verbose=bool(run.get("verbose")),
             )
+    except ClusterError as exc:
+        raise _fail(str(exc), ExitStatus.FAILED) from None
     except Exception as exc:
         if run.get("traceback"):
             raise
@@ -486,24 +504,24 @@ def bench(
         list[Path], typer.Argument(help="Image files and folders.", show_default=False)
     ],
     to: Annotated[str, _opt("--to", "-t", help="Target format(s), as for convert.")],
-    max_size: Annotated[str | None, _opt("--max-size", help="As for convert.")] = None,
-    width: Annotated[str | None, _opt("--width", help="As for convert.")] = None,
-    height: Annotated[int | None, _opt("--height", help="As for convert.")] = None,
-    fit: Annotated[str | None, _opt("--fit", help="As for convert.")] = None,
-    long_edge: Annotated[int | None, _opt("--long-edge", help="As for convert.")] = None,
-    short_edge: Annotated[int | None, _opt("--short-edge", help="As for convert.")] = None,
-    scale: Annotated[float | None, _opt("--scale", help="As for convert.")] = None,
-    upscale: Annotated[
-        bool | None, _opt("--upscale/--no-upscale", help="As for convert.")
-    ] = None,
-    filter: Annotated[str | None, _opt("--filter", help="As for convert.")] = None,
-    quality: Annotated[int | None, _opt("--quality", "-q", help="As for convert.")] = None,
+    max_size: Annotated[str | None, _opt("--max-size", help="Fit inside N x N pixels.")] = None,
+    width: Annotated[str | None, _opt("--width", help="Output width.")] = None,
+    height: Annotated[int | None, _opt("--height", help="Output height.")] = None,
+    fit: Annotated[str | None, _opt("--fit", help="contain, cover or fill.")] = None,
+    long_edge: Annotated[int | None, _opt("--long-edge", help="Longer side in pixels.")] = None,
+    short_edge: Annotated[int | None, _opt("--short-edge", help="Shorter side in pixels.")] = None,
+    scale: Annotated[float | None, _opt("--scale", help="PERCENT of the source size.")] = None,
+    upscale: Annotated[bool | None, _opt("--upscale/--no-upscale", help="Allow enlarging.")] = None,
+    filter: Annotated[str | None, _opt("--filter", help="Resampling filter.")] = None,
+    quality: Annotated[int | None, _opt("--quality", "-q", help="Encoder quality 1-100.")] = None,
     lossless: Annotated[
-        bool | None, _opt("--lossless/--no-lossless", help="As for convert.")
+        bool | None, _opt("--lossless/--no-lossless", help="Lossless encoding.")
     ] = None,
-    srgb: Annotated[bool | None, _opt("--srgb/--no-srgb", help="As for convert.")] = None,
-    metadata: Annotated[str | None, _opt("--metadata", help="As for convert.")] = None,
-    max_pixels: Annotated[int | None, _opt("--max-pixels", help="As for convert.")] = None,
+    srgb: Annotated[bool | None, _opt("--srgb/--no-srgb", help="Convert to sRGB.")] = None,
+    metadata: Annotated[str | None, _opt("--metadata", help="EXIF/XMP to keep.")] = None,
+    max_pixels: Annotated[
+        int | None, _opt("--max-pixels", help="Refuse images with more pixels.")
+    ] = None,
     jobs: Annotated[
         str | None,
         _opt(
@@ -581,7 +599,7 @@ def format_bench(r: BenchResult) -> str:
         f"{picked} images ({_bytes(r.sample_bytes)}), median of {r.repeat} runs"
         f" each; {r.cores} CPU cores",
         "",
-        f"{'':46}{'share of worker time':^27}",
+        f"{'':46}{'share of worker time':^27}".rstrip(),
         f"{'jobs':>4}  {'wall s':>7}  {'images/s':>8}  {'speedup':>7}  {'efficiency':>10}  "
         + " ".join(f"{s:>6}" for s in STAGES),
     ]

@@ -17,5 +17,9 @@ class UsageError(Exception):
     """A problem with the command itself, reported before any image is touched."""
 
 
+class ClusterError(Exception):
+    """The Dask cluster cannot run the job, e.g. its workers cannot see the files."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so it unwinds exactly like Ctrl-C."""

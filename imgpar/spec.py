@@ -27,10 +27,10 @@ MetadataPolicy = Literal["all", "copyright", "no-gps", "none"]
 METADATA_POLICIES: tuple[MetadataPolicy, ...] = ("all", "copyright", "no-gps", "none")
 
 # The parts of a worker's time on one file, in `Result.stages` order: decode is
-# open to pixels in memory (shrink-on-load included); resize is every pixel
-# operation after it (mode conversion, resize, orientation); write is the time
-# blocked in the filesystem (creating, writing, renaming the file); encode is
-# the rest of saving.
+# open to pixels in memory in a working mode (shrink-on-load included); resize
+# is every pixel operation after it (resize, crop, orientation, conversion for
+# the target); write is the time blocked in the filesystem (creating, writing,
+# renaming the file); encode is the rest of saving.
 STAGES = ("decode", "resize", "encode", "write")
 
 

@@ -2,6 +2,7 @@
 
     python scripts/bench_peers.py [--quick] [--repeat 3] [--corpus photos,web,icons]
                                   [--tools imgpar,bare,...] [--procs N] [--keep DIR]
+                                  [--settle SECONDS]
     python scripts/bench_peers.py --jobs 1,2,4,8,16 [--quick]   # imgpar's own scaling
 
 The corpus imitates three workloads: photo-like 24 MP camera JPEGs with EXIF
@@ -14,10 +15,13 @@ Each tool runs as whole processes, start-up included, reading the corpus from
 RAM and writing into RAM (/dev/shm when it exists), so a noisy disk does not
 blur the figures. Runs alternate between tools, round after round, and every
 figure is the median over the rounds; a tool's time is quoted as a ratio to
-imgpar's. Peak RSS is that of the largest single process a tool ran (from
-getrusage(RUSAGE_CHILDREN) in a small runner process). CPU is user + system
-time of all its processes. Output bytes are shown because a faster tool that
-writes bigger files has not won.
+imgpar's. On a shared machine each run first waits (up to --settle seconds)
+for other programs to leave the cores idle; the table says how many runs
+started busy all the same, and "spread" ((max - min) / median) how far to
+trust a ratio near 1. CPU (user + system time of all a tool's processes) is
+the steadier figure there. Peak RSS is that of the largest single process a
+tool ran (from getrusage(RUSAGE_CHILDREN) in a small runner process). Output
+bytes are shown because a faster tool that writes bigger files has not won.
 
 Peers (mogrify, vipsthumbnail, cwebp) are timed when installed:
     apt-get install imagemagick libvips-tools webp
@@ -38,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import Pool
@@ -420,10 +425,15 @@ class Measured:
     bytes: int = 0
     outputs: int = 0
     failed: int = 0
+    busy_starts: int = 0  # runs started while other programs were busy
 
     @property
     def median(self) -> float:
         return statistics.median(self.wall)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
 
     @property
     def spread(self) -> float:
@@ -461,6 +471,39 @@ def _outputs(folder: str) -> tuple[int, int]:
     return count, size
 
 
+# Other programs may use this much of the machine, in cores, when a run starts.
+QUIET_CORES = 0.25
+
+
+def busy_cores(interval: float = 0.5) -> float | None:
+    """Cores kept busy by anything over `interval` (Linux /proc/stat), else None."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as fp:
+            ticks = [int(v) for v in fp.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]  # all, idle + iowait
+
+    try:
+        total, idle = sample()
+        time.sleep(interval)
+        total2, idle2 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (1 - (idle2 - idle) / max(1, total2 - total)) * (os.cpu_count() or 1)
+
+
+def wait_for_quiet(limit: float) -> bool:
+    """Wait, at most `limit` seconds, until other programs leave the cores idle.
+    On a shared machine their bursts would otherwise land on random runs."""
+    deadline = time.monotonic() + limit
+    while True:
+        busy = busy_cores()
+        if busy is None or busy <= QUIET_CORES:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
 def measure(
     corpus: Corpus,
     files: list[str],
@@ -470,6 +513,7 @@ def measure(
     *,
     repeat: int,
     procs: int,
+    settle: float,
     tick: Callable[[], None],
 ) -> dict[str, Measured]:
     """Every tool once per round, each round starting one tool further on, so
@@ -481,6 +525,7 @@ def measure(
             tool = chosen[(i + round_) % len(chosen)]
             os.mkdir(out)
             plan = tool.plan(Context(corpus, files, src, out, work, procs))
+            quiet = settle <= 0 or wait_for_quiet(settle)
             figures = run(plan, work)
             count, size = _outputs(out)
             shutil.rmtree(out)
@@ -493,6 +538,7 @@ def measure(
             m.rss = max(m.rss, int(figures["rss"]))
             m.bytes, m.outputs = size, count
             m.failed = max(m.failed, int(figures["failed"]))
+            m.busy_starts += not quiet
             tick()
     return results
 
@@ -511,27 +557,37 @@ def _mb(n: int) -> str:
 def peers_table(
     corpus: Corpus, files: list[str], chosen: Sequence[Tool], r: dict[str, Measured]
 ) -> str:
-    base = r["imgpar"].median if "imgpar" in r else None
+    ours = r.get("imgpar")
     lines = [
         f"{corpus.name}: {corpus.title}",
-        f"  {'tool':<26}{'median s':>9}{'x imgpar':>9}{'spread':>8}{'CPU s':>8}"
+        f"  {'tool':<26}{'median s':>9}{'x imgpar':>9}{'spread':>8}{'CPU s':>8}{'CPU x':>7}"
         f"{'peak RSS':>10}{'output':>10}",
     ]
     for tool in chosen:
         m = r[tool.key]
-        ratio = f"{m.median / base:.2f}x" if base else "-"
+        ratio = f"{m.median / ours.median:.2f}x" if ours else "-"
+        cpu_ratio = f"{m.cpu_median / ours.cpu_median:.2f}x" if ours else "-"
         note = ""
         if m.outputs != len(files) or m.failed:
             note = f"  ({m.outputs} of {len(files)} written)"
         lines.append(
             f"  {tool.label:<26}{m.median:>9.2f}{ratio:>9}{m.spread:>8.0%}"
-            f"{statistics.median(m.cpu):>8.2f}{_mib(m.rss):>10}{_mb(m.bytes):>10}{note}"
+            f"{m.cpu_median:>8.2f}{cpu_ratio:>7}{_mib(m.rss):>10}{_mb(m.bytes):>10}{note}"
         )
-    if base and "bare" in r:
-        bare = r["bare"].median
-        verdict = "faster" if base < bare else "slower"
-        lines.append(f"  imgpar vs the bare Pillow script: {bare / base:.3f}x ({verdict})")
-    return "\n".join(lines)
+    if ours and "bare" in r:
+        bare = r["bare"]
+        verdict = "faster" if ours.median < bare.median else "slower"
+        lines.append(
+            f"  imgpar vs the bare Pillow script: {bare.median / ours.median:.3f}x ({verdict}),"
+            f" CPU {bare.cpu_median / ours.cpu_median:.3f}x"
+        )
+    return "\n".join(lines + _busy_note(r))
+
+
+def _busy_note(r: dict[str, Measured]) -> list[str]:
+    busy = sum(m.busy_starts for m in r.values())
+    runs = sum(len(m.wall) for m in r.values())
+    return [f"  {busy} of {runs} runs started while other programs were busy"] if busy else []
 
 
 def scaling_table(
@@ -548,10 +604,10 @@ def scaling_table(
         speedup = base / m.median
         lines.append(
             f"  {j:>4}{m.median:>10.2f}{len(files) / m.median:>10.1f}{speedup:>8.2f}x"
-            f"{speedup / j * jobs[0]:>12.0%}{m.spread:>8.0%}{statistics.median(m.cpu):>8.2f}"
+            f"{speedup / j * jobs[0]:>12.0%}{m.spread:>8.0%}{m.cpu_median:>8.2f}"
             f"{_mib(m.rss):>10}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _busy_note(r))
 
 
 def usable_cores() -> int:
@@ -603,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[1:5]),
+        epilog=__doc__.split("\n\n")[1],
     )
     parser.add_argument("--quick", action="store_true", help="a much smaller corpus")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are quoted")
@@ -620,6 +676,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--jobs", help="instead of peers: imgpar's scaling over these --jobs")
     parser.add_argument("--keep", metavar="DIR", help="make the corpus in DIR, keep and reuse it")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=30,
+        metavar="S",
+        help="before each run, wait up to S seconds for other programs to go idle (0: never)",
+    )
     args = parser.parse_args(argv)
 
     chosen_corpora = [corpora(args.quick)[name] for name in args.corpus.split(",")]
@@ -654,7 +717,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             work = os.path.join(scratch, "work-" + corpus.name)
             os.mkdir(work)
             r = measure(
-                corpus, files, src, work, chosen, repeat=args.repeat, procs=args.procs, tick=tick
+                corpus,
+                files,
+                src,
+                work,
+                chosen,
+                repeat=args.repeat,
+                procs=args.procs,
+                settle=args.settle,
+                tick=tick,
             )
             print("\r" + " " * 24 + "\r", end="", file=sys.stderr)
             if args.jobs:

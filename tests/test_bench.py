@@ -151,6 +151,9 @@ def test_jobs_ladder() -> None:
         ["--sample", "0"],
         ["--repeat", "0"],
         ["--to", "bmp"],
+        ["--max-size", "0"],
+        ["--fit", "bogus", "--width", "10", "--height", "10"],
+        ["--quality", "101"],
     ],
 )
 def test_bench_usage_errors(tmp_path: Path, shm: Path, args: list[str]) -> None:

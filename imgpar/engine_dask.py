@@ -1,0 +1,373 @@
+"""Run the pipeline on a Dask distributed cluster (`--engine dask`, `--scheduler`).
+
+Only `--engine dask` imports this module, and Dask is imported inside it, so
+imgpar without the `dask` extra (and `imgpar --help`) never imports Dask.
+
+Every worker must see the sources and outputs under the same absolute paths
+(a shared filesystem): a task carries paths out and a small `Result` back;
+pixels never cross the network. Worker deaths are Dask's to handle: it moves
+the files a dead worker held to the others, and gives up on a file with
+`KilledWorker` once it has killed `distributed.scheduler.allowed-failures` + 1
+workers; that file is reported failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from imgpar import __version__
+from imgpar.engine import Passed, _chunked, biggest_first, remove_temp_files
+from imgpar.errors import ClusterError, UsageError
+from imgpar.spec import ConvertSpec, Result, Task
+
+if TYPE_CHECKING:
+    from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin
+
+INSTALL_HINT = "pip install 'imgpar[dask]'"
+# Seconds to reach a scheduler, and then for at least one worker to be there.
+CONNECT_TIMEOUT = 30
+WORKERS_TIMEOUT = 60
+# Bounds the shutdown of a client or a LocalCluster, so an exit never hangs.
+CLOSE_TIMEOUT = 10
+# The Dask event topic where a LocalCluster's workers post their process ids.
+WORKERS_TOPIC = "imgpar-worker-pid"
+
+
+def require_distributed() -> None:
+    """Raise UsageError naming the extra to install when Dask is missing."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(f"the dask engine needs Dask distributed: {INSTALL_HINT}") from None
+
+
+def cluster_threads(address: str) -> int:
+    """The worker threads of the cluster at `address`: the run's `jobs`.
+
+    Raises UsageError when the scheduler cannot be reached or has no workers.
+    """
+    require_distributed()
+    try:
+        client = _connect(address)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return sum(client.nthreads().values())
+    finally:
+        client.close(timeout=CLOSE_TIMEOUT)
+
+
+class DaskEngine:
+    """Convert on a Dask cluster: the one at `scheduler`, or else a
+    `LocalCluster` of `jobs` single-threaded worker processes."""
+
+    def __init__(
+        self, spec: ConvertSpec, *, scheduler: str | None, jobs: int, out: str | None = None
+    ) -> None:
+        # Each worker thread is one job already: encoder threads on top of
+        # that would only fight over the same cores.
+        self.spec = replace(spec, encoder_threads=1)
+        self.scheduler = scheduler
+        self.jobs = jobs
+        self.out = out
+        # Two tasks per worker thread keep every thread fed while results
+        # travel back; a million-file tree never becomes a million futures.
+        self._window = 2 * jobs
+
+    def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+        # What Dask would log (a worker lost, a reconnection failing) ends up
+        # in a file's result or the run's own message; its log lines would
+        # only tear through the progress bar.
+        with _logs_silenced():
+            yield from self._run(items)
+
+    def _run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+        from distributed import KilledWorker, as_completed
+
+        # Workers have their own working folder: relative paths are sent
+        # from this one, and come back relative again, as the local engine's.
+        here = os.path.join(os.getcwd(), "")
+        chunks = _chunked(biggest_first(items))
+        pending: deque[list[Task]] = deque()
+        flights: dict[Future[list[Result]], list[Task]] = {}
+        cluster: _Cluster | None = None
+        done: Any = None
+        try:
+            while True:
+                while len(flights) < self._window:
+                    chunk = pending.popleft() if pending else next(chunks, None)
+                    if chunk is None:
+                        break
+                    if not isinstance(chunk, list):
+                        yield chunk
+                        continue
+                    if cluster is None:
+                        cluster = self._start()
+                        self._check_workers(cluster.client, chunk[0], here)
+                        done = as_completed(
+                            loop=cluster.client.loop, with_results=True, raise_errors=False
+                        )
+                    future = cluster.submit([_there(task, here) for task in chunk], self.spec)
+                    flights[future] = chunk
+                    done.add(future)
+                if not flights:
+                    return
+                assert cluster is not None
+                # The outcome tells what happened, not the future's status:
+                # that can change after the result is in hand, when the
+                # worker that holds its copy dies.
+                future, outcome = next(done)
+                chunk = flights.pop(future)
+                if isinstance(outcome, list):
+                    for result, task in zip(outcome, chunk, strict=True):
+                        yield _back(result, task, here)
+                elif not isinstance(outcome, CancelledError):
+                    error = outcome[1]  # (type, exception, traceback)
+                    if isinstance(error, KilledWorker) and len(chunk) > 1:
+                        # Dask cannot tell which file of a chunk killed its
+                        # workers: each is retried alone.
+                        pending.extend([task] for task in chunk)
+                        continue
+                    for task in chunk:
+                        yield _failed(task, _reason(error))
+                else:
+                    # Cancelled, and not by us: the scheduler is gone, and
+                    # with it every file still in flight.
+                    lost = [*chunk, *(t for c in flights.values() for t in c)]
+                    lost += [t for c in pending for t in c]
+                    flights.clear()
+                    why = f"lost the Dask scheduler at {cluster.client.scheduler.address}"
+                    for task in lost[:-1]:
+                        yield _failed(task, why)
+                    yield _failed(lost[-1], why, fatal=True)
+                    return
+        finally:
+            if cluster is not None:
+                cluster.close(list(flights))
+
+    def _start(self) -> _Cluster:
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.scheduler is not None:
+            return _Cluster(_connect(self.scheduler))
+        # Dask counts a worker's death against every file the worker held;
+        # at 1.0 a worker holds just the file it converts and the rest wait
+        # in the scheduler's queue, so a crash takes no bystander with it.
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            local = LocalCluster(
+                n_workers=self.jobs,
+                threads_per_worker=1,
+                processes=True,
+                # imgpar has its own progress bar; and no port to collide
+                # with a dashboard that is already running.
+                dashboard_address=None,
+                # Worker crashes are reported per file, not as log lines
+                # through the progress bar.
+                silence_logs=logging.CRITICAL,
+            )
+        try:
+            client = Client(local, set_as_default=False)
+            client.register_plugin(_local_worker_setup(), name="imgpar-local-worker")
+            return _Cluster(client, local)
+        except BaseException:
+            local.close(timeout=CLOSE_TIMEOUT)
+            raise
+
+    def _check_workers(self, client: Client, task: Task, here: str) -> None:
+        """Stop before any work unless every worker runs this imgpar, reads
+        the first source and writes where the outputs go."""
+        source = _remote_path(task.source, here)
+        folder = _remote_path(self.out or os.path.dirname(task.source) or ".", here)
+        try:
+            answers = client.run(probe, source, folder)
+        except Exception as exc:
+            raise ClusterError(
+                f"the Dask workers cannot run imgpar ({type(exc).__name__}: {exc}): "
+                f"install imgpar {__version__} with its dask extra on every worker"
+            ) from None
+        for address, (version, problem) in sorted(answers.items()):
+            if version != __version__:
+                raise ClusterError(
+                    f"worker {address} runs imgpar {version}, this machine {__version__}: "
+                    "install the same version on every worker"
+                )
+            if problem:
+                raise ClusterError(f"worker {address} {problem}: is the folder shared?")
+
+
+@dataclass(slots=True)
+class _Cluster:
+    """The client a run submits through, and what closing it cleans up."""
+
+    client: Client
+    local: LocalCluster | None = None
+    # Where a LocalCluster's workers write. They all run on this machine, so
+    # the temporary files that a worker killed mid-write left there can be
+    # told from another run's by their process id, and removed.
+    folders: set[str] = field(default_factory=set)
+
+    def submit(self, tasks: list[Task], spec: ConvertSpec) -> Future[list[Result]]:
+        if self.local is not None:
+            # A name whose size is still a placeholder (NUL) is no folder yet.
+            paths = (path for task in tasks for path in task.outputs if "\0" not in path)
+            self.folders.update(os.path.dirname(path) for path in paths)
+        return self.client.submit(convert_chunk, tasks, spec, pure=False)
+
+    def close(self, unfinished: list[Future[list[Result]]]) -> None:
+        """Cancel what is still queued (Ctrl-C, an early stop) and disconnect;
+        a LocalCluster's workers finish the file they are writing, then stop."""
+        client = self.client
+        pids: set[int] = set()
+        # Not running: the scheduler is gone, and nothing can be asked of it.
+        if client.status == "running":
+            if unfinished:
+                client.cancel(unfinished)
+            if self.local is not None:
+                pids = {pid for _time, pid in client.get_events(WORKERS_TOPIC)}
+        client.close(timeout=CLOSE_TIMEOUT)
+        if self.local is not None:
+            self.local.close(timeout=CLOSE_TIMEOUT)
+            for folder in self.folders:
+                remove_temp_files(folder, pids)
+
+
+def _connect(address: str) -> Client:
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, ValueError, TimeoutError) as exc:
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address} ({exc}): is `dask scheduler` running?"
+        ) from None
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+    except TimeoutError:
+        client.close(timeout=CLOSE_TIMEOUT)
+        raise ClusterError(
+            f"no worker joined the Dask scheduler at {address} within {WORKERS_TIMEOUT} s: "
+            f"start some with `dask worker {address}`"
+        ) from None
+    return client
+
+
+@contextlib.contextmanager
+def _logs_silenced() -> Iterator[None]:
+    """Dask's log handlers on stderr show only critical messages meanwhile
+    (as LocalCluster's `silence_logs` does; other handlers are left alone)."""
+    import distributed  # noqa: F401  (Dask adds its handlers as it is imported)
+
+    handlers = [
+        h for h in logging.getLogger("distributed").handlers if isinstance(h, logging.StreamHandler)
+    ]
+    levels = [h.level for h in handlers]
+    for handler in handlers:
+        handler.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for handler, level in zip(handlers, levels, strict=True):
+            handler.setLevel(level)
+
+
+def _local_worker_setup() -> WorkerPlugin:
+    """A plugin for a LocalCluster's workers, run in each worker process as
+    it starts (restarted ones too), in its main thread."""
+    from distributed import WorkerPlugin
+
+    class LocalWorker(WorkerPlugin):
+        def setup(self, worker: Worker) -> None:
+            # Ctrl-C reaches every process in the terminal's process group;
+            # it is imgpar's to handle: it cancels what is queued and closes
+            # the workers in order, so none stops mid-write.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # Dask keeps no record of a worker process once it has died.
+            worker.log_event(WORKERS_TOPIC, os.getpid())
+
+    return LocalWorker()
+
+
+# What the workers run. A worker lives through many runs, each with its own
+# spec, and Pillow's settings are per process: they are set again only when
+# the spec changes.
+_configured: ConvertSpec | None = None
+
+
+def convert_chunk(tasks: list[Task], spec: ConvertSpec) -> list[Result]:
+    from imgpar.pipeline import configure_worker, convert_file
+
+    global _configured
+    if _configured != spec:
+        configure_worker(spec)
+        _configured = spec
+    return [convert_file(task, spec) for task in tasks]
+
+
+def probe(source: str, folder: str) -> tuple[str, str | None]:
+    """This worker's imgpar version, and what stops it from reading `source`
+    or writing in `folder` (None when nothing does)."""
+    try:
+        with open(source, "rb") as fp:
+            fp.read(1)
+    except OSError as exc:
+        return __version__, f"cannot read {source} ({exc.strerror or exc})"
+    try:
+        fd, path = tempfile.mkstemp(prefix=".imgpar-probe-", dir=folder)
+    except OSError as exc:
+        return __version__, f"cannot write to {folder} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(path)
+    return __version__, None
+
+
+def _remote_path(path: str, here: str) -> str:
+    return path if os.path.isabs(path) else here + path
+
+
+def _there(task: Task, here: str) -> Task:
+    return replace(
+        task,
+        source=_remote_path(task.source, here),
+        outputs=tuple(_remote_path(path, here) for path in task.outputs),
+    )
+
+
+def _back(result: Result, task: Task, here: str) -> Result:
+    """`result` with its output paths as the task spelled them."""
+    if os.path.isabs(task.outputs[0]) or not result.outputs:
+        return result
+    outputs = tuple(replace(o, path=o.path.removeprefix(here)) for o in result.outputs)
+    return replace(result, outputs=outputs)
+
+
+def _failed(task: Task, error: str, *, fatal: bool = False) -> Result:
+    return Result(
+        source=task.display,
+        status="failed",
+        source_bytes=task.source_bytes,
+        error=error,
+        notes=task.notes,
+        fatal=fatal,
+    )
+
+
+def _reason(error: BaseException) -> str:
+    from distributed import KilledWorker
+
+    if isinstance(error, KilledWorker):
+        return (
+            f"{error.allowed_failures + 1} Dask workers died converting it, one after "
+            "another (a crash or out of memory)"
+        )
+    lines = str(error).strip().splitlines()
+    return (f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__)[:300]

@@ -1,0 +1,433 @@
+"""imgpar.engine_dask: the same job on Dask distributed, with real worker
+processes: LocalClusters, and `dask scheduler` / `dask worker` started as
+programs of their own on 127.0.0.1."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers
+from PIL import Image
+from typer.testing import CliRunner
+
+import imgpar
+from imgpar.api import prepare
+from imgpar.cli import app
+from imgpar.errors import ClusterError
+from imgpar.pipeline import CRASH_ENV
+from imgpar.spec import ConvertSpec, OutputSpec, Result, Task
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+needs_dask = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="Dask distributed is not installed (pip install 'imgpar[dask]')",
+)
+
+HINT = "pip install 'imgpar[dask]'"
+# Everything that waits on a cluster has a bound: a broken cluster fails a
+# test instead of hanging the suite.
+START_TIMEOUT = 60
+RUN_TIMEOUT = 120
+
+
+def _mixed_tree(root: Path) -> Path:
+    return build_tree(
+        root,
+        {
+            "camera/IMG_0001.JPG": make_camera_jpeg,
+            "camera/IMG_0002.jpg": lambda p: make_camera_jpeg(p, orientation=8),
+            "web/rgba.png": "rgba_png",
+            "web/palette.png": "palette_png",
+            "scan/gray16.png": "gray16_png",
+            "print/cmyk.jpg": "cmyk_jpeg",
+            "la.png": "la_png",
+            "broken.jpg": b"\xff\xd8\xff\xe0 not really",
+        },
+    )
+
+
+def _noise_tree(root: Path, count: int) -> Path:
+    """`count` incompressible PNGs just over a megabyte each: each is a task
+    of its own (engine.CHUNK_BYTES) that takes a moment to convert."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        pixels = Image.frombytes("RGB", (620, 620), os.urandom(620 * 620 * 3))
+        pixels.save(root / f"noise{i:02d}.png", compress_level=0)
+    return root
+
+
+def _pixels(path: Path) -> tuple[str, tuple[int, int], bytes]:
+    with Image.open(path) as im:
+        return im.mode, im.size, im.tobytes()
+
+
+def _same_outputs(a: Path, b: Path) -> None:
+    names = sorted(outputs_in(a))
+    assert names
+    assert names == sorted(outputs_in(b))
+    for name in names:
+        assert _pixels(a / name) == _pixels(b / name), name
+
+
+def _normal(results: list[Result], out: str) -> list[tuple[object, ...]]:
+    """What must not depend on the engine: results without timings, pids and
+    memory, output paths relative to their --out."""
+    rows = [
+        (
+            r.source,
+            r.status,
+            tuple((os.path.relpath(o.path, out), o.width, o.height, o.bytes) for o in r.outputs),
+            r.width,
+            r.height,
+            r.error,
+            r.notes,
+        )
+        for r in results
+    ]
+    return sorted(rows, key=repr)
+
+
+def _counts(report: Path) -> dict[str, object]:
+    summary = json.loads(report.read_text())["summary"]
+    return {k: summary[k] for k in ("files", "converted", "skipped", "failed", "output_bytes")}
+
+
+class DaskPrograms:
+    """`dask scheduler` and `dask worker` programs on 127.0.0.1, each in a
+    session of its own, so that stopping one stops its child processes too."""
+
+    def __init__(self, folder: Path, *, workers: int) -> None:
+        self.folder = folder
+        self.workers = workers
+        self.address = ""
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> DaskPrograms:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        info = self.folder / "scheduler.json"
+        try:
+            # Port 0 and a scheduler file: a free port, with no race for it.
+            self.scheduler = self._start(
+                "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                "--scheduler-file", str(info), "--idle-timeout", "300s",
+            )
+            deadline = time.monotonic() + START_TIMEOUT
+            while not self.address:
+                assert self.scheduler.poll() is None, self.logs()
+                assert time.monotonic() < deadline, self.logs()
+                time.sleep(0.1)
+                if info.exists():
+                    self.address = json.loads(info.read_text() or "{}").get("address", "")
+            for _ in range(self.workers):
+                self._start(
+                    "worker", "--scheduler-file", str(info), "--nthreads", "1",
+                    "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard",
+                    "--death-timeout", "60s",
+                )
+            with self.client() as client:
+                client.wait_for_workers(self.workers, timeout=START_TIMEOUT)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self, *args: str) -> subprocess.Popen[bytes]:
+        with open(self.folder / f"{args[0]}-{len(self._procs)}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dask", *args],
+                # Not the tests' working folder: relative paths must still work.
+                cwd=self.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._procs.append(proc)
+        return proc
+
+    def client(self) -> Client:
+        from distributed import Client
+
+        return Client(self.address, timeout=START_TIMEOUT, set_as_default=False)
+
+    def worker_pids(self) -> dict[str, int]:
+        with self.client() as client:
+            client.wait_for_workers(self.workers, timeout=START_TIMEOUT)
+            return client.run(os.getpid)
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-2000:] for p in self.folder.glob("*.log"))
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self._procs):
+            self.stop(proc)
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskPrograms]:
+    """A scheduler and two single-threaded workers, shared by the tests that
+    leave them running."""
+    with DaskPrograms(tmp_path_factory.mktemp("dask-programs"), workers=2) as running:
+        yield running
+
+
+def test_help_does_not_import_dask() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from imgpar.cli import app\n"
+        "result = CliRunner().invoke(app, ['convert', '--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert '--scheduler' in result.output\n"
+        "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+# The CLI with Dask unimportable, as on an install without the extra.
+WITHOUT_DASK = (
+    "import sys\n"
+    "sys.modules['distributed'] = None\n"
+    "sys.modules['dask'] = None\n"
+    "from imgpar.cli import main\n"
+    "main()\n"
+)
+
+
+@pytest.mark.parametrize("options", [["--engine", "dask"], ["--scheduler", "tcp://127.0.0.1:1"]])
+def test_missing_extra_names_it(tmp_path: Path, options: list[str]) -> None:
+    src = _mixed_tree(tmp_path / "src")
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DASK, "convert", str(src), "--to", "webp",
+         "--out", str(tmp_path / "out"), *options],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )
+    assert done.returncode == 2, done.stderr
+    assert HINT in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_engine_options_are_checked(tmp_path: Path) -> None:
+    src = str(_mixed_tree(tmp_path / "src"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["convert", src, "--to", "webp", "--engine", "spark"])
+    assert result.exit_code == 2
+    assert "--engine must be local or dask" in result.output
+    result = runner.invoke(
+        app, ["convert", src, "--to", "webp", "--scheduler", "tcp://127.0.0.1:1", "-j", "2"]
+    )
+    assert result.exit_code == 2
+    assert "--nthreads" in result.output
+
+
+@needs_dask
+def test_local_cluster_matches_local_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Relative paths, as typed: the workers get them absolute, the report
+    # shows them as given, as the local engine's does.
+    monkeypatch.chdir(tmp_path)
+    _mixed_tree(Path("src"))
+    options = {"to": "webp,png", "max_size": 120, "jobs": 2}
+    local = imgpar.convert(["src"], out="local", **options)
+    dask = imgpar.convert(["src"], out="dask", engine="dask", **options)
+    assert _normal(dask.files, "dask") == _normal(local.files, "local")
+    assert all(o.path.startswith("dask/") for r in dask.files for o in r.outputs)
+    summary = dask.summary
+    assert (summary.converted, summary.failed, summary.jobs) == (7, 1, 2)
+    _same_outputs(tmp_path / "local", tmp_path / "dask")
+
+
+@needs_dask
+def test_file_that_kills_its_workers_is_reported_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dask
+    import distributed  # noqa: F401  (loads Dask's defaults, which the override below needs)
+
+    src = _mixed_tree(tmp_path / "src")
+    make_camera_jpeg(src / "crash-me.jpg")
+    # The workers inherit the variable; the pipeline crashes on that name.
+    monkeypatch.setenv(CRASH_ENV, "crash-me")
+    # The LocalCluster's scheduler reads Dask's limit: two deaths, not four.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        report = imgpar.convert([src], to="webp", out=tmp_path / "out", engine="dask", jobs=2)
+    failed = {os.path.basename(r.source): r.error for r in report.files if r.status == "failed"}
+    assert set(failed) == {"broken.jpg", "crash-me.jpg"}
+    assert "2 Dask workers died" in (failed["crash-me.jpg"] or "")
+    assert report.summary.converted == 7
+    assert not temp_leftovers(tmp_path / "out")
+
+
+def _imgpar(*args: str) -> subprocess.Popen[str]:
+    """`imgpar ARGS --verbose` in a session of its own, like a terminal's
+    foreground job: a signal to its process group reaches its workers too."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "imgpar", *args, "--verbose"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def _wait_for_a_result(run: subprocess.Popen[str]) -> queue.Queue[str]:
+    """Block until `run` reports its first converted file; its stderr lines
+    keep arriving in the queue returned."""
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in run.stderr or ()])
+    reader.daemon = True
+    reader.start()
+    while not lines.get(timeout=RUN_TIMEOUT).startswith("converted: "):
+        pass
+    return lines
+
+
+@needs_dask
+def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
+    src = _noise_tree(tmp_path / "src", 40)
+    out = tmp_path / "out"
+    report = tmp_path / "report.json"
+    run = _imgpar("convert", str(src), "--to", "webp", "--out", str(out), "--engine", "dask",
+                  "--jobs", "2", "--report", str(report))
+    try:
+        lines = _wait_for_a_result(run)
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        run.wait(timeout=RUN_TIMEOUT)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    stderr = "".join(lines.queue)
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr  # the workers ignored it; imgpar handled it
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["interrupted"] is True
+    assert 1 <= summary["converted"] < 40
+    assert not temp_leftovers(out)
+
+
+@needs_dask
+def test_dask_programs_match_local_run(
+    programs: DaskPrograms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _mixed_tree(Path("src"))
+    runner = CliRunner()
+    common = ["convert", "src", "--to", "webp", "--max-size", "100", "--quiet"]
+    local = runner.invoke(app, [*common, "--out", "local", "--report", "local.json"])
+    assert local.exit_code == 1, local.output  # broken.jpg
+    # The address from the environment, as a site would set it once.
+    monkeypatch.setenv("IMGPAR_SCHEDULER", programs.address)
+    dask = runner.invoke(
+        app, [*common, "--out", "dask", "--report", "dask.json", "--engine", "dask"]
+    )
+    assert dask.exit_code == 1, dask.output
+    assert _counts(Path("dask.json")) == _counts(Path("local.json"))
+    assert json.loads(Path("dask.json").read_text())["summary"]["jobs"] == 2
+    _same_outputs(tmp_path / "local", tmp_path / "dask")
+
+
+@needs_dask
+def test_worker_killed_mid_run(programs: DaskPrograms, tmp_path: Path) -> None:
+    src = _noise_tree(tmp_path / "src", 16)
+    out = tmp_path / "out"
+    victim = next(iter(programs.worker_pids().values()))
+    job = prepare([src], to="webp", out=out, scheduler=programs.address)
+    results: list[Result] = []
+    for event in job.events():
+        assert isinstance(event, Result)
+        results.append(event)
+        if len(results) == 2:
+            os.kill(victim, signal.SIGKILL)
+    # Dask moved the dead worker's files to the other worker (the nanny
+    # restarts the dead one): every file ends up converted.
+    assert sorted(r.source for r in results) == sorted(str(p) for p in src.iterdir())
+    assert {r.status for r in results} == {"converted"}
+    for r in results:
+        for o in r.outputs:
+            assert _pixels(Path(o.path))[1] == (620, 620)
+    assert victim not in programs.worker_pids().values()
+
+
+@needs_dask
+def test_workers_must_see_the_files(programs: DaskPrograms, tmp_path: Path) -> None:
+    from imgpar.engine_dask import DaskEngine
+
+    spec = ConvertSpec(outputs=(OutputSpec(target="webp"),))
+    out = tmp_path / "out"
+    out.mkdir()
+    # As on a worker host where the folder is not mounted.
+    unseen = Task(
+        source=str(tmp_path / "not-shared" / "a.jpg"),
+        display="a.jpg",
+        outputs=(str(out / "a.webp"),),
+        source_bytes=1000,
+    )
+    engine = DaskEngine(spec, scheduler=programs.address, jobs=2, out=str(out))
+    pattern = r"^worker tcp://127\.0\.0\.1:\d+ cannot read .*a\.jpg .*: is the folder shared\?$"
+    with pytest.raises(ClusterError, match=pattern):
+        list(engine.run([unseen]))
+    seen = Task(
+        source=str(make_camera_jpeg(tmp_path / "src" / "b.jpg")),
+        display="b.jpg",
+        outputs=(str(tmp_path / "gone" / "b.webp"),),
+        source_bytes=1000,
+    )
+    engine = DaskEngine(spec, scheduler=programs.address, jobs=2, out=str(tmp_path / "gone"))
+    with pytest.raises(ClusterError, match=r"cannot write to .*gone .*: is the folder shared\?$"):
+        list(engine.run([seen]))
+    assert not out.joinpath("a.webp").exists()
+
+
+@needs_dask
+def test_scheduler_gone_ends_run_with_report(tmp_path: Path) -> None:
+    src = _noise_tree(tmp_path / "src", 24)
+    out = tmp_path / "out"
+    report = tmp_path / "report.json"
+    with DaskPrograms(tmp_path / "cluster", workers=1) as cluster:
+        run = _imgpar("convert", str(src), "--to", "webp", "--out", str(out),
+                      "--scheduler", cluster.address, "--report", str(report))
+        try:
+            lines = _wait_for_a_result(run)
+            cluster.stop(cluster.scheduler)
+            run.wait(timeout=RUN_TIMEOUT)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    stdout = run.stdout.read() if run.stdout else ""
+    stderr = "".join(lines.queue)
+    assert run.returncode == 1, stderr
+    assert "stopped: lost the Dask scheduler at tcp://127.0.0.1:" in stdout
+    assert "Traceback" not in stderr
+    data = json.loads(report.read_text())
+    assert data["summary"]["stopped"].startswith("lost the Dask scheduler")
+    converted = [f for f in data["files"] if f["status"] == "converted"]
+    assert 1 <= len(converted) < 24
+    for f in converted:
+        assert Path(f["outputs"][0]["path"]).is_file()
+    assert all(f["error"].startswith("lost the Dask") for f in data["files"] if f["error"])
