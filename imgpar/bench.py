@@ -143,7 +143,7 @@ def bench(
 
 def jobs_ladder(jobs: Sequence[int] | None) -> tuple[int, ...]:
     """The jobs values to time, ascending and always with 1. By default the
-    powers of two below the core count, and the core count itself."""
+    powers of two up to the core count, and the core count itself."""
     if jobs is None:
         cores = default_jobs()
         values = {1 << k for k in range(cores.bit_length())} | {cores}

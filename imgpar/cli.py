@@ -592,6 +592,8 @@ def bench(
 
 
 def format_bench(r: BenchResult) -> str:
+    import textwrap
+
     from imgpar.spec import STAGES
 
     picked = f"{r.sample} of {r.found}" if r.sample < r.found else f"all {r.sample}"
@@ -611,7 +613,9 @@ def format_bench(r: BenchResult) -> str:
         )
     lines.append("")
     if r.peak_worker_rss:
-        lines.append(f"peak worker memory {_mib(r.peak_worker_rss)}")
+        # Per row: with jobs=1 the "worker" is this process, bench and all.
+        peaks = ", ".join(f"{_mib(row.peak_worker_rss)} (jobs={row.jobs})" for row in r.rows)
+        lines += textwrap.wrap(f"peak worker memory: {peaks}", 79, subsequent_indent="  ")
     failed = max(row.failed for row in r.rows)
     if failed:
         lines.append(f"{failed} images failed and are timed as failures: see imgpar convert")
