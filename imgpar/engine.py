@@ -157,6 +157,16 @@ class ProcessEngine:
                 pool.kill([t for flight in flights.values() for t in flight.tasks])
 
     def _workers(self, count: int) -> _Workers:
+        # Load Pillow and its decoders once, here, rather than in every worker:
+        # forked workers inherit them, and a fork server preloads them. Only
+        # now, with a task at hand, so a run with nothing to do never pays it.
+        method = self._context.get_start_method()
+        if method == "fork":
+            from imgpar.pipeline import load_plugins
+
+            load_plugins()
+        elif method == "forkserver":
+            self._context.set_forkserver_preload(["imgpar.pipeline"])
         return _Workers(ProcessPoolExecutor(
             max_workers=count, mp_context=self._context,
             initializer=_init_worker, initargs=(self.spec,),

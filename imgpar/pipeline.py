@@ -31,7 +31,7 @@ class ImageRejected(Exception):
 
 def configure_worker(spec: ConvertSpec) -> None:
     """Process-wide Pillow settings; run once in every worker before any task."""
-    _load_plugins()
+    load_plugins()
     # Our own check in _open_checked gives the clear message; Pillow's bomb
     # check stays as a backstop at the same limit.
     Image.MAX_IMAGE_PIXELS = spec.max_pixels
@@ -40,7 +40,7 @@ def configure_worker(spec: ConvertSpec) -> None:
     _register_heif()
 
 
-def _load_plugins() -> None:
+def load_plugins() -> None:
     # Import exactly the decoders imgpar reads, rather than Image.init()'s
     # every plugin: faster start-up and fewer parsers facing untrusted files.
     from PIL import (  # noqa: F401

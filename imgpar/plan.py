@@ -4,6 +4,7 @@ outputs are up to date, and never aim an output at a source."""
 
 from __future__ import annotations
 
+import functools
 import os
 import string
 import unicodedata
@@ -97,6 +98,9 @@ class Planner:
         # two SOURCES can map into one output folder, and memory must stay small.
         self._claimed: set[int] = set()
         self.caches: dict[str, Cache] = {}
+        # Every file of a folder asks for the same few absolute folders: worth
+        # remembering on a 100,000-file tree (per planner: the cwd may change).
+        self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
 
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
@@ -128,7 +132,7 @@ class Planner:
         for name in folder.names:
             if self._is_target_file(name):
                 continue
-            entry = cache.get(_cache_key(folder, name))
+            entry = cache.get(self._cache_key(folder, name))
             for output in entry.outputs if entry else ():
                 if os.path.dirname(output.path) == ("" if here == "." else here):
                     ours.add(fold(os.path.basename(output.path)))
@@ -147,7 +151,7 @@ class Planner:
                 status="failed",
                 error="output name collides with another source's output",
             )
-        self._claimed.update(_key(p) for p in paths)
+        self._claimed.update(self._key(p) for p in paths)
         notes = (KEPT_EXTENSION,) if stem == name else ()
         try:
             st = os.stat(source)
@@ -158,7 +162,7 @@ class Planner:
                 error=f"cannot read the file: {exc.strerror or exc}",
             )
         cache = self._cache(folder)
-        key = _cache_key(folder, name)
+        key = self._cache_key(folder, name)
         if not self._force:
             entry = self._up_to_date(cache, key, source, st)
             if entry is not None:
@@ -240,7 +244,7 @@ class Planner:
 
     def _paths(self, dest: str, folder: Folder, name: str, stem: str) -> tuple[str, ...]:
         src_ext = os.path.splitext(name)[1].lstrip(".")
-        parent = os.path.basename(os.path.abspath(folder.path))
+        parent = os.path.basename(self._absolute(folder.path))
         return tuple(
             os.path.join(
                 dest, _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=parent)
@@ -249,21 +253,24 @@ class Planner:
         )
 
     def _collides(self, paths: Sequence[str]) -> bool:
-        return any(_key(p) in self._claimed for p in paths)
+        return any(self._key(p) in self._claimed for p in paths)
+
+    def _key(self, path: str) -> int:
+        """An output's identity on a case-insensitive, normalising filesystem."""
+        folder, name = os.path.split(path)
+        return hash(fold(os.path.join(self._absolute(folder), name)))
+
+    def _cache_key(self, folder: Folder, name: str) -> str:
+        """A source's key in the cache: relative to its SOURCE folder, led by that
+        folder's name, so it survives moving the tree or restoring it elsewhere."""
+        parts = (os.path.basename(self._absolute(folder.root)), folder.rel, name)
+        return "/".join(p for p in parts if p).replace(os.sep, "/")
 
     def _is_target_file(self, name: str) -> bool:
         return os.path.splitext(name)[1].lower() in self._target_exts
 
 
-def _cache_key(folder: Folder, name: str) -> str:
-    """A source's key in the cache: relative to its SOURCE folder, led by that
-    folder's name, so it survives moving the tree or restoring it elsewhere."""
-    parts = (os.path.basename(os.path.abspath(folder.root)), folder.rel, name)
-    return "/".join(p for p in parts if p).replace(os.sep, "/")
 
-
-def _key(path: str) -> int:
-    return hash(fold(os.path.abspath(path)))
 
 
 def _extensions(target: Target) -> tuple[str, ...]:
