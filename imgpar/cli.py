@@ -9,21 +9,17 @@ from __future__ import annotations
 import inspect
 import signal
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imgpar import __version__
+from imgpar import __version__, console
 from imgpar.errors import ClusterError, ExitStatus, Terminated, UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
-    from imgpar.api import Job
-    from imgpar.bench import BenchResult
-    from imgpar.collect import Summary
-    from imgpar.spec import Result
+    pass
 
 app = typer.Typer(
     add_completion=False,
@@ -294,11 +290,11 @@ def convert(
         raise _fail(str(exc)) from None
     try:
         if run.get("check"):
-            status = _check(job)
+            status = console.check(job)
         elif run.get("dry_run"):
-            status = _dry_run(job)
+            status = console.dry_run(job)
         else:
-            status = _run(
+            status = console.run(
                 job,
                 reports=reports,
                 manifest=str(run["manifest"]) if run.get("manifest") else None,
@@ -306,6 +302,8 @@ def convert(
                 quiet=bool(run.get("quiet")),
                 verbose=bool(run.get("verbose")),
             )
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
     except ClusterError as exc:
         raise _fail(str(exc), ExitStatus.FAILED) from None
     except Exception as exc:
@@ -314,187 +312,6 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
-
-
-def _shown(path: str) -> str:
-    from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD
-
-    return path.replace(WIDTH_FIELD, "{width}").replace(HEIGHT_FIELD, "{height}")
-
-
-def _dry_run(job: Job) -> ExitStatus:
-    from imgpar.spec import Result, Task
-
-    for item in job.stale():
-        if isinstance(item, Task):
-            typer.echo(f"{item.display} -> {', '.join(_shown(p) for p in item.outputs)}")
-        elif isinstance(item, Result):
-            typer.echo(f"{item.source}: {item.status}" + (f": {item.error}" if item.error else ""))
-        else:
-            typer.echo(f"note: {item.path}: {item.reason}", err=True)
-    return ExitStatus.OK
-
-
-def _check(job: Job) -> ExitStatus:
-    """Exit 1 listing every source whose outputs would be (re)made."""
-    from imgpar.spec import Task
-
-    stale = [item.display for item in job.stale() if isinstance(item, Task)]
-    orphans = job.prune(dry_run=True)
-    for path in stale:
-        typer.echo(f"stale: {path}")
-    for path in orphans:
-        typer.echo(f"orphan: {path} (its source is gone; --prune deletes it)")
-    if stale or orphans:
-        typer.echo(f"{len(stale)} stale, {len(orphans)} orphaned outputs", err=True)
-        return ExitStatus.FAILED
-    typer.echo("everything is up to date", err=True)
-    return ExitStatus.OK
-
-
-def _run(
-    job: Job,
-    *,
-    reports: list[str],
-    manifest: str | None,
-    prune: bool,
-    quiet: bool,
-    verbose: bool,
-) -> ExitStatus:
-    from tqdm import tqdm
-
-    from imgpar.collect import Collector
-    from imgpar.manifest import Manifest
-    from imgpar.report import open_report
-    from imgpar.spec import Result
-    from imgpar.walk import count_images
-
-    argv = sys.argv[1:]
-    try:
-        writers = [open_report(path, argv) for path in reports]
-    except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
-    listing = Manifest(manifest, sources=job.sources, out=job.out) if manifest else None
-    show_bar = not quiet and sys.stderr.isatty()
-    bar = tqdm(total=None, unit="img", file=sys.stderr, disable=not show_bar, dynamic_ncols=True)
-    total: list[int] = []
-    if show_bar:
-        # Counting runs beside the conversion so the first file starts at once.
-        threading.Thread(
-            target=lambda: total.append(count_images(job.sources, exclude=job.out)),
-            daemon=True,
-        ).start()
-    collector = Collector(jobs=job.jobs)
-    interrupted: KeyboardInterrupt | None = None
-    events = job.events()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        for event in events:
-            if not isinstance(event, Result):
-                for writer in writers:
-                    writer.note(event.path, event.reason)
-                if not quiet:
-                    bar.write(f"note: {event.path}: {event.reason}", file=sys.stderr)
-                continue
-            collector.add(event)
-            for writer in writers:
-                writer.add(event)
-            if listing is not None:
-                listing.add(event)
-            if event.status == "failed":
-                bar.write(f"failed: {event.source}: {event.error}", file=sys.stderr)
-            elif verbose:
-                bar.write(_line(event), file=sys.stderr)
-            if total and bar.total is None:
-                bar.total = total[0]
-            bar.update(1)
-    except KeyboardInterrupt as exc:
-        interrupted = exc
-    except BaseException:
-        for writer in writers:
-            writer.discard()
-        raise
-    finally:
-        events.close()
-        signal.signal(signal.SIGTERM, previous)
-        bar.close()
-    for warning in job.cache_warnings():
-        typer.echo(f"warning: {warning}", err=True)
-    summary = collector.summary(interrupted=interrupted is not None)
-    for writer in writers:
-        writer.close(summary)
-    complete = interrupted is None and summary.stopped is None
-    if listing is not None and complete:
-        listing.write()
-    if prune and complete:
-        for path in job.prune():
-            typer.echo(f"pruned: {path}", err=True)
-    typer.echo(format_summary(summary))
-    if isinstance(interrupted, Terminated):
-        return ExitStatus.TERMINATED
-    return summary.exit_status
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
-def _line(result: Result) -> str:
-    outs = ", ".join(o.path for o in result.outputs)
-    took = f" ({result.seconds:.2f} s)" if result.status == "converted" else ""
-    return f"{result.status}: {result.source}" + (f" -> {outs}" if outs else "") + took
-
-
-def format_summary(s: Summary) -> str:
-    head = f"{s.converted} converted, {s.skipped} skipped, {s.failed} failed"
-    if s.interrupted:
-        head += " (interrupted)"
-    if s.stopped:
-        head += f" (stopped: {s.stopped})"
-    head += f" in {s.wall_seconds:.1f} s"
-    lines = [head]
-    if s.converted:
-        change = s.output_bytes / s.source_bytes - 1 if s.source_bytes else 0.0
-        lines.append(f"{_bytes(s.source_bytes)} -> {_bytes(s.output_bytes)} ({change:+.0%})")
-        work = (
-            f"work {s.work_seconds:.1f} s on {s.jobs} jobs: "
-            f"speedup {s.speedup:.2f}x, efficiency {s.efficiency:.0%}"
-        )
-        if s.peak_worker_rss:
-            work += f", peak {_mib(s.peak_worker_rss)}/worker"
-        lines.append(work)
-    return "\n".join(_fit(line) for line in lines)
-
-
-def _fit(line: str, width: int = 80) -> str:
-    """Wrap a summary line at its ", " separators so it fits a terminal."""
-    if len(line) <= width:
-        return line
-    wrapped: list[str] = []
-    current = ""
-    for piece in line.split(", "):
-        joined = f"{current}, {piece}" if current else piece
-        # >= keeps a column for the comma that ends a wrapped line.
-        if current and len(joined) >= width:
-            wrapped.append(current + ",")
-            current = "  " + piece
-        else:
-            current = joined
-    wrapped.append(current)
-    return "\n".join(wrapped)
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.0f} MiB"
-
-
-def _bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
 
 
 @app.command()
@@ -569,7 +386,7 @@ def bench(
         bar.total = total
         bar.update(done - bar.n)
 
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, console.raise_terminated)
     try:
         result = run_bench(
             [str(s) for s in sources],
@@ -588,40 +405,7 @@ def bench(
     finally:
         signal.signal(signal.SIGTERM, previous)
         bar.close()
-    typer.echo(format_bench(result))
-
-
-def format_bench(r: BenchResult) -> str:
-    import textwrap
-
-    from imgpar.spec import STAGES
-
-    picked = f"{r.sample} of {r.found}" if r.sample < r.found else f"all {r.sample}"
-    lines = [
-        f"{picked} images ({_bytes(r.sample_bytes)}), median of {r.repeat} runs"
-        f" each; {r.cores} CPU cores",
-        "",
-        f"{'':46}{'share of worker time':^27}".rstrip(),
-        f"{'jobs':>4}  {'wall s':>7}  {'images/s':>8}  {'speedup':>7}  {'efficiency':>10}  "
-        + " ".join(f"{s:>6}" for s in STAGES),
-    ]
-    for row in r.rows:
-        lines.append(
-            f"{row.jobs:>4}  {row.wall_seconds:>7.2f}  {row.images_per_second:>8.1f}  "
-            f"{row.speedup:>6.2f}x  {row.efficiency:>10.0%}  "
-            + " ".join(f"{share:>6.0%}" for share in row.stage_shares)
-        )
-    lines.append("")
-    if r.peak_worker_rss:
-        # Per row: with jobs=1 the "worker" is this process, bench and all.
-        peaks = ", ".join(f"{_mib(row.peak_worker_rss)} (jobs={row.jobs})" for row in r.rows)
-        lines += textwrap.wrap(f"peak worker memory: {peaks}", 79, subsequent_indent="  ")
-    failed = max(row.failed for row in r.rows)
-    if failed:
-        lines.append(f"{failed} images failed and are timed as failures: see imgpar convert")
-    lines.append("speedup: jobs=1's wall time over each row's")
-    lines.append(f"outputs: {r.scratch} (removed)")
-    return "\n".join(lines)
+    typer.echo(console.format_bench(result))
 
 
 @app.command()
@@ -649,32 +433,10 @@ def info(
         if as_json:
             records.append(record)
         elif not record["error"]:
-            typer.echo(_info_text(record))
+            typer.echo(console.format_info(record))
     if as_json:
         typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
     raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))
-
-
-def _info_text(r: dict[str, Any]) -> str:
-    size, displayed = "x".join(map(str, r["size"])), "x".join(map(str, r["displayed"]))
-    frames = f"{r['frames']} (animated)" if r["animated"] else str(r["frames"])
-    rows = [
-        ("format", r["format"]),
-        ("size", size + ("" if size == displayed else f" stored, {displayed} displayed")),
-        ("mode", f"{r['mode']}, {r['bits']}-bit"),
-        ("orientation", str(r["orientation"])),
-        ("ICC profile", r["icc"] or "none (read as sRGB)"),
-        ("camera", r["camera"] or "-"),
-        ("date", r["date"] or "-"),
-        ("GPS", "yes" if r["gps"] else "no"),
-        ("XMP", "yes" if r["xmp"] else "no"),
-        ("frames", frames),
-    ]
-    lines = [r["path"]] + [f"  {key:12} {value}" for key, value in rows]
-    lines += [f"  {'warning':12} {w}" for w in r["warnings"]]
-    actions = r["convert"] or ["re-encode only"]
-    lines += [f"  {'convert' if i == 0 else '':12} {a}" for i, a in enumerate(actions)]
-    return "\n".join(lines) + "\n"
 
 
 @app.command()

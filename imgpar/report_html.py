@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from imgpar import __version__
 from imgpar.collect import Summary
+from imgpar.console import format_bytes
 from imgpar.report import ReportWriter
 from imgpar.spec import Result
 
@@ -118,16 +119,6 @@ def _script_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def _bytes(n: int) -> str:
-    """Same units as the terminal summary."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
-
 def _seconds(s: float) -> str:
     return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
 
@@ -203,7 +194,7 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
     ]
     if s.converted and s.source_bytes:
         change = s.output_bytes / s.source_bytes - 1
-        sizes = f"{_bytes(s.source_bytes)} → {_bytes(s.output_bytes)}"
+        sizes = f"{format_bytes(s.source_bytes)} → {format_bytes(s.output_bytes)}"
         if change <= 0:
             cards.append(_card("Saved", f"{-change:.0%}", sizes, tone="ok"))
         else:

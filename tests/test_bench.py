@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 import imgpar
 from imgpar import bench as bench_module
 from imgpar.bench import bench, evenly_spaced, jobs_ladder
-from imgpar.cli import app, format_summary
+from imgpar.cli import app
+from imgpar.console import format_summary
 from imgpar.engine import default_jobs
 from imgpar.errors import UsageError
 from imgpar.spec import STAGES

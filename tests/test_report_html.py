@@ -23,8 +23,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from imgpar import report_html
-from imgpar.cli import app, format_summary
+from imgpar.cli import app
 from imgpar.collect import Summary
+from imgpar.console import format_summary
 from imgpar.report import open_report
 from imgpar.spec import OutputRecord, Result
 
