@@ -37,7 +37,6 @@ def configure_worker(spec: ConvertSpec) -> None:
     Image.MAX_IMAGE_PIXELS = spec.max_pixels
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     ImageFile.LOAD_TRUNCATED_IMAGES = spec.allow_truncated
-    _register_heif()
 
 
 def load_plugins() -> None:
