@@ -34,7 +34,10 @@ def photo(size: tuple[int, int], seed: int) -> Image.Image:
         draw.ellipse((x - rad, y - rad // 2, x + rad, y + rad // 2), fill=colour)
     draw.rectangle((w // 10, h // 10, w // 10 + w // 12, h // 10 + h // 12), fill=(250, 240, 200))
     im = im.filter(ImageFilter.GaussianBlur(max(1, w // 400)))
-    grain = Image.effect_noise((w, h), 40).convert("RGB")
+    # Seeded grain (Image.effect_noise is not reproducible): uniform bytes
+    # squeezed to about the spread of a sigma-40 gaussian around mid-grey.
+    grain = Image.frombytes("L", (w, h), rng.randbytes(w * h))
+    grain = grain.point(lambda v: 128 + (v - 128) * 0.55).convert("RGB")
     return Image.blend(im, grain, 0.12)
 
 
