@@ -25,6 +25,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts are plain: "[tool.imgpar]" must not be read as markup.
+    rich_markup_mode=None,
     help="Convert folders of images in parallel on all cores.",
 )
 
