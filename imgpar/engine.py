@@ -9,6 +9,7 @@ worker costs at most the files it held, which are retried alone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import multiprocessing
 import os
@@ -111,6 +112,7 @@ class ProcessEngine:
         chunks = _chunked(biggest_first(items))
         pool: _Workers | None = None
         flights: dict[Future[list[Result]], _Flight] = {}
+        worked = False  # some worker has returned a result
         try:
             while True:
                 while len(flights) < self._window:
@@ -134,7 +136,9 @@ class ProcessEngine:
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
                     try:
-                        yield from future.result()
+                        results = future.result()
+                        worked = True
+                        yield from results
                     except BrokenProcessPool:
                         broken = True
                         pending.append(flight.tasks)
@@ -151,7 +155,19 @@ class ProcessEngine:
                 pool.kill(suspects)
                 pool = None
                 for task in suspects:
-                    yield self._isolated(task, cause)
+                    result = self._isolated(task, cause)
+                    if result.worker:
+                        worked = True
+                    elif not worked and _cannot_start(result):
+                        # No worker has ever finished a file and none dies of
+                        # a signal: the workers themselves cannot start, and
+                        # retrying every file alone would only repeat that.
+                        yield dataclasses.replace(
+                            result, fatal=True,
+                            error=f"worker processes cannot start ({result.error})",
+                        )
+                        return
+                    yield result
         finally:
             if pool is not None:
                 pool.kill([t for flight in flights.values() for t in flight.tasks])
@@ -186,6 +202,11 @@ class ProcessEngine:
                 return _failed(task, f"timed out after {self.timeout:g} s")
         finally:
             pool.kill([task])
+
+
+def _cannot_start(result: Result) -> bool:
+    error = result.error or ""
+    return error.startswith("worker process died") and "(signal" not in error
 
 
 def _failed(task: Task, error: str) -> Result:

@@ -359,3 +359,27 @@ def test_two_runs_on_one_output_folder(tmp_path: Path) -> None:
             im.load()
             assert im.size == (800, 600)
     assert not _stray(out)
+
+
+def test_workers_that_cannot_start_stop_the_run_at_once(tmp_path: Path) -> None:
+    # A program read from stdin cannot be re-imported by spawned workers: every
+    # worker dies at start-up, a real broken environment. The run must stop
+    # with one clear reason, not retry each file alone.
+    _tree(tmp_path / "src", 6, (200, 150))
+    script = (
+        "import sys, imgpar\n"
+        "r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=2,"
+        " start_method='spawn')\n"
+        "print(r.summary.stopped)\n"
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-", str(tmp_path / "src"), str(tmp_path / "out")],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 20
+    assert proc.stdout.strip().startswith("worker processes cannot start")
+    assert not list((tmp_path / "out").glob("*.webp"))
