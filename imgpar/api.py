@@ -20,6 +20,7 @@ from imgpar.limits import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from imgpar.plan import Planner, check_template, default_template
 from imgpar.spec import (
     FILTERS,
+    FITS,
     GRAVITIES,
     METADATA_POLICIES,
     ConvertSpec,
@@ -70,10 +71,6 @@ class Job:
         self.scheduler = scheduler
         self.options_key = _options_key(spec, template)
         self.planner: Planner | None = None
-
-    @property
-    def targets(self) -> tuple[Target, ...]:
-        return tuple(dict.fromkeys(resolve_target(o.target) for o in self.spec.outputs))
 
     def plan(self, *, read_only: bool = False) -> Iterator[Task | Result | Skipped]:
         """Every source's fate before any pixel work: a task, a result
@@ -291,31 +288,23 @@ def _resizes(
 ) -> list[Resize | None]:
     """One Resize per requested size (None: keep the source's size)."""
     max_sizes, widths = _listed(max_size), _listed(width)
-    given = [
-        n
-        for n, v in (
-            ("--max-size", max_sizes),
-            ("--width", widths),
-            ("--height", height),
-            ("--long-edge", long_edge),
-            ("--short-edge", short_edge),
-            ("--scale", scale),
-        )
-        if v
-    ]
-    for option, values in (
-        ("--max-size", max_sizes),
-        ("--width", widths),
-        ("--height", [height] if height is not None else []),
-        ("--long-edge", [long_edge] if long_edge is not None else []),
-        ("--short-edge", [short_edge] if short_edge is not None else []),
-    ):
+    pixels = {
+        "--max-size": max_sizes,
+        "--width": widths,
+        "--height": _listed(height),
+        "--long-edge": _listed(long_edge),
+        "--short-edge": _listed(short_edge),
+    }
+    for option, values in pixels.items():
         if any(v < 1 for v in values):
             raise UsageError(f"{option} must be a positive number of pixels")
+    given = [option for option, values in pixels.items() if values]
+    if scale is not None:
+        given.append("--scale")
     if scale is not None and scale <= 0:
         raise UsageError("--scale must be a positive percentage")
-    if fit not in ("contain", "cover", "fill"):
-        raise UsageError("--fit must be contain, cover or fill")
+    if fit not in FITS:
+        raise UsageError(f"--fit must be one of {', '.join(FITS)}")
     if gravity not in GRAVITIES:
         raise UsageError(f"--gravity must be one of {', '.join(GRAVITIES)}")
     exclusive = {"--max-size", "--long-edge", "--short-edge", "--scale"}

@@ -115,10 +115,7 @@ class ProcessEngine:
         worked = False  # some worker has returned a result
         try:
             while True:
-                while len(flights) < self._window:
-                    chunk = pending.popleft() if pending else next(chunks, None)
-                    if chunk is None:
-                        break
+                for chunk in refill(pending, chunks, self._window - len(flights)):
                     if not isinstance(chunk, list):
                         yield chunk
                         continue
@@ -273,6 +270,22 @@ def remove_temp_files(folder: str, pids: set[int]) -> None:
         if name.startswith(prefixes):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(folder, name))
+
+
+def refill(
+    pending: deque[list[Task]],
+    chunks: Iterator[list[Task] | Passed],
+    room: int,
+) -> Iterator[list[Task] | Passed]:
+    """Up to `room` chunks to submit, chunks to retry first; items that pass
+    through come out on the way, without taking room."""
+    while room > 0:
+        chunk = pending.popleft() if pending else next(chunks, None)
+        if chunk is None:
+            return
+        if isinstance(chunk, list):
+            room -= 1
+        yield chunk
 
 
 def biggest_first(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from imgpar import __version__
-from imgpar.engine import Passed, _chunked, biggest_first, remove_temp_files
+from imgpar.engine import Passed, _chunked, biggest_first, refill, remove_temp_files
 from imgpar.errors import ClusterError, UsageError
 from imgpar.spec import ConvertSpec, Result, Task
 
@@ -103,10 +103,7 @@ class DaskEngine:
         done: Any = None
         try:
             while True:
-                while len(flights) < self._window:
-                    chunk = pending.popleft() if pending else next(chunks, None)
-                    if chunk is None:
-                        break
+                for chunk in refill(pending, chunks, self._window - len(flights)):
                     if not isinstance(chunk, list):
                         yield chunk
                         continue

@@ -11,6 +11,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageFile, ImageSequence, TiffImagePlugin, UnidentifiedImageError
 
@@ -101,41 +102,24 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
             made = _convert(task, spec)
             # Read again right after decoding, so it comes from the page cache.
             digest = digest_file(task.source) if spec.digest else None
-            error = None
         except Exception as exc:
-            error = exc
-    notes_from_warnings = tuple(dict.fromkeys(f"warning: {w.message}" for w in caught))[:3]
-    if error is not None:
-        exc = error
+            made, digest, error = None, None, exc
+    warned = tuple(dict.fromkeys(f"warning: {w.message}" for w in caught))[:3]
+    common = {
+        "source": task.display, "source_bytes": task.source_bytes, "started": started,
+        "worker": os.getpid(),
+    }
+    if made is None:
         return Result(
-            source=task.display,
-            status="failed",
-            source_bytes=task.source_bytes,
-            seconds=time.perf_counter() - clock,
-            error=describe(exc),
-            notes=task.notes + notes_from_warnings,
-            started=started,
-            ended=time.time(),
-            worker=os.getpid(),
-            peak_rss=peak_rss(),
-            fatal=isinstance(exc, OSError) and exc.errno in DISK_FULL,
+            **common, status="failed", error=describe(error), notes=task.notes + warned,
+            seconds=time.perf_counter() - clock, ended=time.time(), peak_rss=peak_rss(),
+            fatal=isinstance(error, OSError) and error.errno in DISK_FULL,
         )
     return Result(
-        source=task.display,
-        status="converted",
-        outputs=made.outputs,
-        source_bytes=task.source_bytes,
-        width=made.displayed[0],
-        height=made.displayed[1],
-        seconds=time.perf_counter() - clock,
-        notes=task.notes + made.notes + notes_from_warnings,
-        started=started,
-        ended=time.time(),
-        worker=os.getpid(),
-        stages=made.stages,
-        peak_rss=peak_rss(),
-        thumbnail=made.preview,
-        digest=digest,
+        **common, status="converted", outputs=made.outputs, width=made.displayed[0],
+        height=made.displayed[1], notes=task.notes + made.notes + warned,
+        seconds=time.perf_counter() - clock, ended=time.time(), stages=made.stages,
+        peak_rss=peak_rss(), thumbnail=made.preview, digest=digest,
     )
 
 
@@ -171,6 +155,8 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
         records: list[OutputRecord] = []
         made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
+        # EXIF and XMP depend on the format, not the size: filtered once per format.
+        carried: dict[str, dict[str, Any]] = {}
         pixels = frames[0]
         for out_spec, (size, box), path in zip(spec.outputs, layouts, task.outputs, strict=True):
             target = TARGETS[out_spec.target]
@@ -197,7 +183,9 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
                 encoder_threads=spec.encoder_threads,
                 icc_profile=profile,
             )
-            options.update(metadata.save_options(im, exif, spec.metadata, target))
+            if target.name not in carried:
+                carried[target.name] = metadata.save_options(im, exif, spec.metadata, target)
+            options.update(carried[target.name])
             if animate:
                 options.update(save_all=True, append_images=[frame for frame, _ in rendered[1:]])
                 if timing is not None:

@@ -17,6 +17,7 @@ Fit = Literal["contain", "cover", "fill"]
 Gravity = Literal[
     "center", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"
 ]
+FITS: tuple[Fit, ...] = ("contain", "cover", "fill")
 GRAVITIES: tuple[Gravity, ...] = (
     "center", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"
 )
