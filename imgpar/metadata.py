@@ -126,7 +126,16 @@ def save_options(
         options["pnginfo"] = info
     else:
         options["xmp"] = xmp or b""
+    if target.name == "jpeg":
+        # Pillow's JPEG writer would otherwise copy the source's comment
+        # (COM marker), which can hold anything, location included.
+        options["comment"] = _comment(im) if policy == "all" else b""
     return options
+
+
+def _comment(im: Image.Image) -> bytes:
+    comment = im.info.get("comment", b"")
+    return comment.encode("utf-8") if isinstance(comment, str) else comment
 
 
 def _exif(exif: Image.Exif, policy: MetadataPolicy, target: Target) -> Image.Exif:

@@ -26,6 +26,7 @@ from conftest import (
 from PIL import Image, ImageFile, PngImagePlugin
 from typer.testing import CliRunner
 
+import imgpar
 from imgpar.api import prepare
 from imgpar.cli import app
 from imgpar.errors import UsageError
@@ -324,3 +325,13 @@ def test_formats_says_what_each_target_carries() -> None:
     for target in ("webp", "jpeg", "png", "avif"):
         assert "ICC + EXIF + XMP" in lines[target]
     assert "EXIF main IFD only (no exposure, DateTimeOriginal or GPS)" in lines["tiff"]
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("all", True), ("no-gps", False), ("none", False)])
+def test_jpeg_comment_follows_the_policy(tmp_path: Path, policy: str, kept: bool) -> None:
+    source = tmp_path / "c.jpg"
+    Image.new("RGB", (40, 30), (90, 120, 200)).save(source, comment=b"shot at 51.5N 0.1W")
+    out = tmp_path / "o"
+    imgpar.convert([source], to="jpeg", out=out, jobs=1, metadata=policy, max_size=20)
+    with Image.open(out / "c.jpg") as im:
+        assert (im.info.get("comment") == b"shot at 51.5N 0.1W") is kept
