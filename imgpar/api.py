@@ -38,7 +38,7 @@ ENGINES = ("local", "dask")
 
 # Spec fields that never change what is written: they stay out of the cache key.
 _NOT_IN_OUTPUT = frozenset(
-    {"max_pixels", "allow_truncated", "encoder_threads", "thumbnails", "digest"}
+    {"max_pixels", "allow_truncated", "thumbnails", "digest"}
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import heapq
 import multiprocessing
 import os
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from imgpar.limits import DEFAULT_TIMEOUT
-from imgpar.spec import ConvertSpec, Result, Task
+from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, Result, Task
 from imgpar.writer import TEMP_PREFIX
 
 # Items that are not tasks (results decided up front, walker notes) pass
@@ -127,8 +128,11 @@ class ProcessEngine:
                     return
                 assert pool is not None
                 next_deadline = min(f.deadline for f in flights.values())
-                wait(flights, timeout=max(0.0, next_deadline - time.monotonic()),
-                     return_when=FIRST_COMPLETED)
+                wait(
+                    flights,
+                    timeout=max(0.0, next_deadline - time.monotonic()),
+                    return_when=FIRST_COMPLETED,
+                )
                 broken = False
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
@@ -160,7 +164,8 @@ class ProcessEngine:
                         # a signal: the workers themselves cannot start, and
                         # retrying every file alone would only repeat that.
                         yield dataclasses.replace(
-                            result, fatal=True,
+                            result,
+                            fatal=True,
                             error=f"worker processes cannot start ({result.error})",
                         )
                         return
@@ -180,10 +185,14 @@ class ProcessEngine:
             load_plugins()
         elif method == "forkserver":
             self._context.set_forkserver_preload(["imgpar.pipeline"])
-        return _Workers(ProcessPoolExecutor(
-            max_workers=count, mp_context=self._context,
-            initializer=_init_worker, initargs=(self.spec,),
-        ))
+        return _Workers(
+            ProcessPoolExecutor(
+                max_workers=count,
+                mp_context=self._context,
+                initializer=_init_worker,
+                initargs=(self.spec,),
+            )
+        )
 
     def _isolated(self, task: Task, cause: str | None) -> Result:
         """Run one suspect file alone in a fresh worker; report it failed if
@@ -194,9 +203,9 @@ class ProcessEngine:
             try:
                 return future.result(timeout=self.timeout)[0]
             except BrokenProcessPool:
-                return _failed(task, pool.death_cause() or cause or "worker process died")
+                return failed(task, pool.death_cause() or cause or "worker process died")
             except TimeoutError:
-                return _failed(task, f"timed out after {self.timeout:g} s")
+                return failed(task, f"timed out after {self.timeout:g} s")
         finally:
             pool.kill([task])
 
@@ -206,9 +215,16 @@ def _cannot_start(result: Result) -> bool:
     return error.startswith("worker process died") and "(signal" not in error
 
 
-def _failed(task: Task, error: str) -> Result:
-    return Result(source=task.display, status="failed", source_bytes=task.source_bytes,
-                  error=error, notes=task.notes)
+def failed(task: Task, error: str, *, fatal: bool = False) -> Result:
+    """The result of a file its worker could not report on itself."""
+    return Result(
+        source=task.display,
+        status="failed",
+        source_bytes=task.source_bytes,
+        error=error,
+        notes=task.notes,
+        fatal=fatal,
+    )
 
 
 class _Workers:
@@ -253,23 +269,36 @@ class _Workers:
         for process in processes:
             process.join(timeout=5)
         pids = {p.pid for p in processes if p.pid is not None}
-        folders = {os.path.dirname(path) or "." for task in held for path in task.outputs}
-        for folder in folders:
-            remove_temp_files(folder, pids)
+        remove_temp_files(temp_file_places(held), pids)
 
 
-def remove_temp_files(folder: str, pids: set[int]) -> None:
-    """Delete the temporary outputs that processes `pids` left in `folder`;
-    another imgpar run's temporary files in the same folder are left alone."""
+def temp_file_places(tasks: Iterable[Task]) -> set[str]:
+    """Glob patterns of the folders the tasks' temporary files are written in.
+
+    A folder named from the output's size (`--name "{width}/{stem}.{ext}"`)
+    is known only to the worker: any folder in its place matches.
+    """
+    places = set()
+    for task in tasks:
+        for path in task.outputs:
+            folder = glob.escape(os.path.dirname(path) or ".")
+            places.add(folder.replace(WIDTH_FIELD, "*").replace(HEIGHT_FIELD, "*"))
+    return places
+
+
+def remove_temp_files(places: Iterable[str], pids: set[int]) -> None:
+    """Delete the temporary outputs that processes `pids` left in the folders
+    `places` match; another imgpar run's temporary files are left alone."""
     prefixes = tuple(f"{TEMP_PREFIX}{pid}-" for pid in pids)
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        if name.startswith(prefixes):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, name))
+    for folder in {f for place in places for f in glob.glob(place)}:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(prefixes):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
 
 
 def refill(

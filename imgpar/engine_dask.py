@@ -25,7 +25,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from imgpar import __version__
-from imgpar.engine import Passed, _chunked, biggest_first, refill, remove_temp_files
+from imgpar.engine import (
+    Passed,
+    _chunked,
+    biggest_first,
+    failed,
+    refill,
+    remove_temp_files,
+    temp_file_places,
+)
 from imgpar.errors import ClusterError, UsageError
 from imgpar.spec import ConvertSpec, Result, Task
 
@@ -73,9 +81,7 @@ class DaskEngine:
     def __init__(
         self, spec: ConvertSpec, *, scheduler: str | None, jobs: int, out: str | None = None
     ) -> None:
-        # Each worker thread is one job already: encoder threads on top of
-        # that would only fight over the same cores.
-        self.spec = replace(spec, encoder_threads=1)
+        self.spec = spec
         self.scheduler = scheduler
         self.jobs = jobs
         self.out = out
@@ -135,7 +141,7 @@ class DaskEngine:
                         pending.extend([task] for task in chunk)
                         continue
                     for task in chunk:
-                        yield _failed(task, _reason(error))
+                        yield failed(task, _reason(error))
                 else:
                     # Cancelled, and not by us: the scheduler is gone, and
                     # with it every file still in flight.
@@ -144,8 +150,8 @@ class DaskEngine:
                     flights.clear()
                     why = f"lost the Dask scheduler at {cluster.client.scheduler.address}"
                     for task in lost[:-1]:
-                        yield _failed(task, why)
-                    yield _failed(lost[-1], why, fatal=True)
+                        yield failed(task, why)
+                    yield failed(lost[-1], why, fatal=True)
                     return
         finally:
             if cluster is not None:
@@ -215,9 +221,7 @@ class _Cluster:
 
     def submit(self, tasks: list[Task], spec: ConvertSpec) -> Future[list[Result]]:
         if self.local is not None:
-            # A name whose size is still a placeholder (NUL) is no folder yet.
-            paths = (path for task in tasks for path in task.outputs if "\0" not in path)
-            self.folders.update(os.path.dirname(path) for path in paths)
+            self.folders.update(temp_file_places(tasks))
         return self.client.submit(convert_chunk, tasks, spec, pure=False)
 
     def close(self, unfinished: list[Future[list[Result]]]) -> None:
@@ -234,8 +238,7 @@ class _Cluster:
         client.close(timeout=CLOSE_TIMEOUT)
         if self.local is not None:
             self.local.close(timeout=CLOSE_TIMEOUT)
-            for folder in self.folders:
-                remove_temp_files(folder, pids)
+            remove_temp_files(self.folders, pids)
 
 
 def _connect(address: str) -> Client:
@@ -345,17 +348,6 @@ def _back(result: Result, task: Task, here: str) -> Result:
         return result
     outputs = tuple(replace(o, path=o.path.removeprefix(here)) for o in result.outputs)
     return replace(result, outputs=outputs)
-
-
-def _failed(task: Task, error: str, *, fatal: bool = False) -> Result:
-    return Result(
-        source=task.display,
-        status="failed",
-        source_bytes=task.source_bytes,
-        error=error,
-        notes=task.notes,
-        fatal=fatal,
-    )
 
 
 def _reason(error: BaseException) -> str:

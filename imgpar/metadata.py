@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import warnings
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image, PngImagePlugin
@@ -101,17 +102,42 @@ def pending_orientation(im: Image.Image, exif: Image.Exif) -> int:
     return 1 if im.format == "TIFF" else orientation(exif)
 
 
-def save_options(
-    im: Image.Image, exif: Image.Exif, policy: MetadataPolicy, target: Target
-) -> dict[str, Any]:
-    """The save() keywords that carry `im`'s EXIF and XMP into `target` under `policy`.
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """What a file passes on under a policy, worked out once per file."""
 
-    `exif` is `im.getexif()`, read before the pixels were loaded. Keywords are
-    returned even when empty, so that no encoder falls back on metadata it
-    finds on the image object itself.
+    exif: Image.Exif  # filtered, Orientation 1, sub-IFDs as dicts
+    xmp: bytes | None
+    comment: bytes  # JPEG's COM marker
+
+
+def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
+    """`im`'s EXIF, XMP and comment as `policy` keeps them.
+
+    `exif` is `im.getexif()`, read before the pixels were loaded. A comment can
+    hold anything, location included, so only `all` keeps it.
     """
-    out_exif = _exif(exif, policy, target)
-    xmp = filter_xmp(source_xmp(im), policy)
+    return Carried(
+        exif=_exif(exif, policy),
+        xmp=filter_xmp(source_xmp(im), policy),
+        comment=_comment(im) if policy == "all" else b"",
+    )
+
+
+def save_options(carried: Carried, target: Target) -> dict[str, Any]:
+    """The save() keywords that write `carried` into `target`.
+
+    Keywords are returned even when empty, so that no encoder falls back on
+    metadata it finds on the image object itself.
+    """
+    out_exif = Image.Exif()
+    for tag, value in carried.exif.items():
+        if isinstance(value, dict):
+            if "exif" not in target.metadata:
+                continue  # a writer that keeps only EXIF's first IFD (see formats.py)
+            value = dict(value)  # the JPEG size limit below may trim it
+        out_exif[tag] = value
+    xmp = carried.xmp
     if target.name == "jpeg":
         out_exif, xmp = _fit_jpeg(out_exif, xmp)
     if target.name == "tiff":
@@ -127,9 +153,7 @@ def save_options(
     else:
         options["xmp"] = xmp or b""
     if target.name == "jpeg":
-        # Pillow's JPEG writer would otherwise copy the source's comment
-        # (COM marker), which can hold anything, location included.
-        options["comment"] = _comment(im) if policy == "all" else b""
+        options["comment"] = carried.comment
     return options
 
 
@@ -138,7 +162,7 @@ def _comment(im: Image.Image) -> bytes:
     return comment.encode("utf-8") if isinstance(comment, str) else comment
 
 
-def _exif(exif: Image.Exif, policy: MetadataPolicy, target: Target) -> Image.Exif:
+def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
     out = Image.Exif()
     if policy == "none":
         return out
@@ -151,8 +175,6 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy, target: Target) -> Image.Exi
         if tag in _NOT_COPIED or (tag == GPS_IFD and policy == "no-gps"):
             continue
         if tag in (EXIF_IFD, GPS_IFD):
-            if "exif" not in target.metadata:
-                continue  # a writer that keeps only EXIF's first IFD (see formats.py)
             value = _sub_ifd(exif, tag)
             if not value:
                 continue

@@ -11,7 +11,6 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image, ImageFile, ImageSequence, TiffImagePlugin, UnidentifiedImageError
 
@@ -145,18 +144,19 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
         layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
+        # The stored size before shrink-on-load: crop boxes refer to it.
+        stored = im.size
         if im.format in ("JPEG", "MPO"):
             _shrink_on_load(im, displayed, orientation, layouts)
         icc = im.info.get("icc_profile")
         frames, timing = _frames(im, spec, notes)
-        # The source's stored size before shrink-on-load: crop boxes refer to it.
-        stored = geometry.stored_size(displayed, orientation)
+        carried = metadata.carry(im, exif, spec.metadata)
         lap = time.perf_counter()
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
         records: list[OutputRecord] = []
         made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
-        # EXIF and XMP depend on the format, not the size: filtered once per format.
-        carried: dict[str, dict[str, Any]] = {}
+        # Several formats at one size share the crop, resize and rotation.
+        scaled: dict[tuple[tuple[int, int], geometry.Box | None], list[Image.Image]] = {}
         pixels = frames[0]
         for out_spec, (size, box), path in zip(spec.outputs, layouts, task.outputs, strict=True):
             target = TARGETS[out_spec.target]
@@ -169,9 +169,12 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
             )
             if len(frames) > 1 and not animate:
                 notes.append(f"{len(frames)} frames: first frame written to {target.name}")
+            upright = scaled.setdefault((size, box), [])
+            for frame in frames[len(upright) : len(frames) if animate else 1]:
+                upright.append(_scale(frame, size, box, displayed, stored, orientation, spec))
             rendered = [
-                _render(frame, size, box, displayed, stored, orientation, target, spec, icc)
-                for frame in (frames if animate else frames[:1])
+                _for_target(frame, icc, target, spec)
+                for frame in (upright if animate else upright[:1])
             ]
             pixels, profile = rendered[0]
             resized = time.perf_counter()
@@ -180,12 +183,9 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
                 target,
                 quality=spec.quality,
                 lossless=spec.lossless,
-                encoder_threads=spec.encoder_threads,
                 icc_profile=profile,
             )
-            if target.name not in carried:
-                carried[target.name] = metadata.save_options(im, exif, spec.metadata, target)
-            options.update(carried[target.name])
+            options.update(metadata.save_options(carried, target))
             if animate:
                 options.update(save_all=True, append_images=[frame for frame, _ in rendered[1:]])
                 if timing is not None:
@@ -255,19 +255,16 @@ def _frames(
     return frames, (durations, int(im.info.get("loop", 0)))
 
 
-def _render(
+def _scale(
     frame: Image.Image,
     size: tuple[int, int],
     box: geometry.Box | None,
     displayed: tuple[int, int],
     stored: tuple[int, int],
     orientation: int,
-    target: Target,
     spec: ConvertSpec,
-    icc: bytes | None,
-) -> tuple[Image.Image, bytes | None]:
-    """One output's pixels from one decoded frame (crop, resize, orient, colour,
-    mode) and the ICC profile that describes them."""
+) -> Image.Image:
+    """One decoded frame cropped to `box`, resized to `size` and turned upright."""
     region = None
     if box is not None:
         # Boxes are on the upright, full-size picture; the frame may be stored
@@ -278,10 +275,15 @@ def _render(
     scaled = imaging.resized(
         frame, geometry.stored_size(size, orientation), box=region, resample=spec.filter
     )
+    return imaging.upright(scaled, orientation)
+
+
+def _for_target(
+    upright: Image.Image, icc: bytes | None, target: Target, spec: ConvertSpec
+) -> tuple[Image.Image, bytes | None]:
+    """Pixels `target` can store, and the ICC profile that describes them."""
     # Colour after resizing: littleCMS then handles output pixels, not source ones.
-    pixels, profile = colour.for_target(
-        imaging.upright(scaled, orientation), icc, target, srgb=spec.srgb
-    )
+    pixels, profile = colour.for_target(upright, icc, target, srgb=spec.srgb)
     pixels = imaging.target_mode(pixels, target)
     if isinstance(pixels, TiffImagePlugin.TiffImageFile):
         # Saving the opened file itself would let Pillow's TIFF writer copy all

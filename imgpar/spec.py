@@ -68,7 +68,6 @@ class ConvertSpec:
     allow_truncated: bool = False
     filter: str = "lanczos"
     all_pages: bool = False
-    encoder_threads: int = 1
     srgb: bool = False  # convert the pixels to sRGB and embed sRGB (colour.py)
     metadata: MetadataPolicy = "no-gps"
     # Previews for an HTML report; they never change what is written.

@@ -8,18 +8,23 @@ import io
 
 from PIL import Image
 
+from imgpar import imaging
+from imgpar.formats import TARGETS
+
 SIZE = 96
 # Base64 characters; a few KB each keeps a 1,000-file report a few MB.
 MAX_CHARS = 6000
 QUALITIES = (60, 35)
 
 
-def data_uri(im: Image.Image, *, size: int = SIZE) -> str | None:
+def data_uri(im: Image.Image) -> str | None:
     """A `data:image/webp;base64,...` URI of `im` fitted inside size x size,
     or None when no preview small enough can be made."""
     try:
-        small = _displayable(im)
-        scale = min(size / small.width, size / small.height, 1.0)
+        # Any output mode (16-bit, CMYK, gray...) as WebP stores it, the way
+        # the pipeline itself would write a WebP.
+        small = imaging.target_mode(imaging.working_mode(im), TARGETS["webp"])
+        scale = min(SIZE / small.width, SIZE / small.height, 1.0)
         box = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
         # reducing_gap lets Pillow shrink by whole factors first: fast on big outputs.
         small = small.resize(box, Image.Resampling.BILINEAR, reducing_gap=2.0)
@@ -33,15 +38,3 @@ def data_uri(im: Image.Image, *, size: int = SIZE) -> str | None:
         # A preview is decoration: it must never turn a written file into a failure.
         return None
     return None
-
-
-def _displayable(im: Image.Image) -> Image.Image:
-    """Bring any output mode (16-bit, CMYK, palette...) to one WebP stores."""
-    if im.mode in ("RGB", "RGBA"):
-        return im
-    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
-        # 16-bit samples span 0..65535: scale rather than clip to 8 bits.
-        return im.convert("I").point(lambda v: v / 257).convert("RGB")
-    if im.mode in ("LA", "PA", "La", "RGBa") or "transparency" in im.info:
-        return im.convert("RGBA")
-    return im.convert("RGB")

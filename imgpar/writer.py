@@ -21,7 +21,6 @@ def save_options(
     *,
     quality: int | None,
     lossless: bool,
-    encoder_threads: int,
     icc_profile: bytes | None,
 ) -> dict[str, Any]:
     options: dict[str, Any] = {}
@@ -30,14 +29,16 @@ def save_options(
     # None too: PNG, TIFF and AVIF would otherwise embed whatever profile the
     # image object still carries from its source.
     options["icc_profile"] = icc_profile
+    if target.lossless == "option":
+        options["lossless"] = lossless
     if target.name == "webp":
         options["method"] = 4
-        options["lossless"] = lossless
     elif target.name == "jpeg":
         options["optimize"] = True
     elif target.name == "avif":
-        # libavif would otherwise start a thread per core in every worker.
-        options["max_threads"] = encoder_threads
+        # libavif would otherwise start a thread per core in every worker:
+        # each worker is one job already, on one core.
+        options["max_threads"] = 1
     elif target.name == "tiff":
         options["compression"] = "tiff_adobe_deflate"
     return options

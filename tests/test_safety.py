@@ -383,3 +383,35 @@ def test_workers_that_cannot_start_stop_the_run_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - started < 20
     assert proc.stdout.strip().startswith("worker processes cannot start")
     assert not list((tmp_path / "out").glob("*.webp"))
+
+
+def test_killed_worker_temp_files_go_also_in_size_named_folders(tmp_path: Path) -> None:
+    # With `{width}` in a folder name the folder is known only to the worker:
+    # cleaning up after a dead worker must still find it, and not crash.
+    _tree(tmp_path / "src", 3, (300, 200))
+    _photo(tmp_path / "src" / "crash_here.jpg", (300, 200))
+    out = tmp_path / "out"
+    proc = _run(
+        "convert",
+        tmp_path / "src",
+        "--to",
+        "webp",
+        "--out",
+        out,
+        "--jobs",
+        "2",
+        "--max-size",
+        "150",
+        "--name",
+        "{width}/{stem}.{ext}",
+        env={"IMGPAR_TEST_CRASH_ON": "crash_here"},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "internal error" not in proc.stderr
+    assert "crash_here.jpg: worker process died" in proc.stderr
+    assert sorted(p.name for p in (out / "150").glob("*.webp")) == [
+        "p00.webp",
+        "p01.webp",
+        "p02.webp",
+    ]
+    assert not _stray(out)
