@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from imgpar import OUTPUT_VERSION
 from imgpar.collect import Collector, Summary
-from imgpar.engine import ProcessEngine, SerialEngine, default_jobs
+from imgpar.engine import CHUNK_FILES, LOOKAHEAD, ProcessEngine, SerialEngine, default_jobs
 from imgpar.errors import UsageError
 from imgpar.formats import Target, resolve_target, target_available
-from imgpar.limits import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
+from imgpar.limits import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT, PREVIEW_LIMIT
 from imgpar.plan import Planner, check_template, default_template
 from imgpar.spec import (
     FILTERS,
@@ -38,7 +38,7 @@ ENGINES = ("local", "dask")
 
 # Spec fields that never change what is written: they stay out of the cache key.
 _NOT_IN_OUTPUT = frozenset(
-    {"max_pixels", "allow_truncated", "thumbnails", "digest"}
+    {"max_pixels", "allow_truncated", "digest"}
 )
 
 
@@ -58,6 +58,7 @@ class Job:
         start_method: str | None,
         engine: str = "local",
         scheduler: str | None = None,
+        previews: int = 0,
     ) -> None:
         self.sources = sources
         self.spec = spec
@@ -69,6 +70,7 @@ class Job:
         self.start_method = start_method
         self.engine_name = engine
         self.scheduler = scheduler
+        self.previews = previews
         self.options_key = _options_key(spec, template)
         self.planner: Planner | None = None
 
@@ -82,6 +84,7 @@ class Job:
             template=self.template,
             options_key=self.options_key,
             read_only=read_only,
+            previews=self.previews,
         )
         for item in walk(self.sources, exclude=self.out):
             if isinstance(item, Folder):
@@ -258,7 +261,6 @@ def prepare(
         all_pages=all_pages,
         srgb=srgb,
         metadata=metadata,  # type: ignore[arg-type]  # one of METADATA_POLICIES, checked above
-        thumbnails=thumbnails,
     )
     return Job(
         sources=paths,
@@ -271,7 +273,15 @@ def prepare(
         start_method=start_method,
         engine=engine,
         scheduler=scheduler,
+        previews=_previews(jobs) if thumbnails else 0,
     )
+
+
+def _previews(jobs: int) -> int:
+    """How many tasks, in planned order, get a thumbnail: the HTML report's
+    table rows, plus what biggest-first ordering and the window in flight can
+    let finish before them."""
+    return PREVIEW_LIMIT + LOOKAHEAD + 2 * jobs * CHUNK_FILES
 
 
 def _resizes(

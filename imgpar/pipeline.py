@@ -157,7 +157,7 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
         made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
         # Several formats at one size share the crop, resize and rotation.
         scaled: dict[tuple[tuple[int, int], geometry.Box | None], list[Image.Image]] = {}
-        pixels = frames[0]
+        smallest: Image.Image | None = None
         for out_spec, (size, box), path in zip(spec.outputs, layouts, task.outputs, strict=True):
             target = TARGETS[out_spec.target]
             if (target.name, size, box) in made:
@@ -177,6 +177,8 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
                 for frame in (upright if animate else upright[:1])
             ]
             pixels, profile = rendered[0]
+            if smallest is None or pixels.width * pixels.height < smallest.width * smallest.height:
+                smallest = pixels
             resized = time.perf_counter()
             resize += resized - lap
             options = writer.save_options(
@@ -206,8 +208,8 @@ def _convert(task: Task, spec: ConvertSpec) -> _Converted:
                     bytes=written,
                 )
             )
-        # The last output's pixels are decoded and already small: a preview costs no decode.
-        preview = thumbnail.data_uri(pixels) if spec.thumbnails else None
+        # The smallest output's pixels are at hand: a preview costs no decode.
+        preview = thumbnail.data_uri(smallest) if task.preview and smallest else None
     return _Converted(
         tuple(records), displayed, tuple(dict.fromkeys(notes)), preview,
         (decode, resize, encode, write),

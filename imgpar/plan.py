@@ -86,6 +86,7 @@ class Planner:
         template: str | None,
         options_key: str,
         read_only: bool = False,
+        previews: int = 0,
     ) -> None:
         self._targets = tuple(TARGETS[o.target] for o in outputs)
         self._out = out
@@ -93,6 +94,7 @@ class Planner:
         self._template = template or default_template(outputs)
         self._options_key = options_key
         self._read_only = read_only
+        self._previews = previews  # tasks still to carry a thumbnail
         self._target_exts = frozenset(ext for t in self._targets for ext in _extensions(t))
         # Outputs claimed so far across all folders, as hashes of folded paths:
         # two SOURCES can map into one output folder, and memory must stay small.
@@ -180,8 +182,10 @@ class Planner:
                     notes=notes,
                 )
         self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns)
+        self._previews -= 1
         return Task(
-            source=source, display=display, outputs=paths, source_bytes=st.st_size, notes=notes
+            source=source, display=display, outputs=paths, source_bytes=st.st_size, notes=notes,
+            preview=self._previews >= 0,
         )
 
     def record(self, result: Result) -> None:

@@ -20,12 +20,13 @@ from typing import IO, Any
 from imgpar import __version__
 from imgpar.collect import Summary
 from imgpar.console import format_bytes
+from imgpar.limits import PREVIEW_LIMIT
 from imgpar.report import ReportWriter
 from imgpar.spec import Result
 
 # Rows of the file table, each with a thumbnail of a few KB: the cap keeps a
 # 100,000-file report a few MB and the page quick on a phone.
-TABLE_LIMIT = 1000
+TABLE_LIMIT = PREVIEW_LIMIT
 # Bars drawn in the timeline; beyond this an SVG gets slow on a phone.
 TIMELINE_LIMIT = 20000
 FAILURE_LIMIT = 1000

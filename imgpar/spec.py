@@ -71,7 +71,6 @@ class ConvertSpec:
     srgb: bool = False  # convert the pixels to sRGB and embed sRGB (colour.py)
     metadata: MetadataPolicy = "no-gps"
     # Previews for an HTML report; they never change what is written.
-    thumbnails: bool = False
     digest: bool = True  # hash each converted source for the incremental cache
 
 
@@ -89,6 +88,7 @@ class Task:
     outputs: tuple[str, ...]  # one destination per spec output, in order
     source_bytes: int
     notes: tuple[str, ...] = ()
+    preview: bool = False  # make a thumbnail for the HTML report
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
