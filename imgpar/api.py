@@ -92,12 +92,19 @@ class Job:
             else:
                 yield item
 
-    def engine(self) -> SerialEngine | ProcessEngine | DaskEngine:
+    @property
+    def engine_label(self) -> str:
+        """What runs the files, in words: serial, process or dask."""
         if self.engine_name == "dask":
+            return "dask"
+        return "serial" if self.jobs == 1 else "process"
+
+    def engine(self) -> SerialEngine | ProcessEngine | DaskEngine:
+        if self.engine_label == "dask":
             from imgpar.engine_dask import DaskEngine
 
             return DaskEngine(self.spec, scheduler=self.scheduler, jobs=self.jobs, out=self.out)
-        if self.jobs == 1:
+        if self.engine_label == "serial":
             return SerialEngine(self.spec)
         return ProcessEngine(
             self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
@@ -424,7 +431,7 @@ def iter_convert(sources: Sequence[str | os.PathLike[str]], **options: Any) -> I
 def convert(sources: Sequence[str | os.PathLike[str]], **options: Any) -> Report:
     """Convert everything and return every file's result plus the summary."""
     job = prepare(sources, **options)
-    collector = Collector(jobs=job.jobs)
+    collector = Collector(jobs=job.jobs, engine=job.engine_label)
     files = []
     for event in job.events():
         if isinstance(event, Result):

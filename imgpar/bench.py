@@ -205,7 +205,7 @@ def _warm(paths: Sequence[str]) -> None:
 
 
 def _run_once(job: Job) -> _Run:
-    collector = Collector(jobs=job.jobs)
+    collector = Collector(jobs=job.jobs, engine=job.engine_label)
     stages = [0.0] * len(STAGES)
     # Closed on the way out even on Ctrl-C, so no worker still writes into
     # the scratch folder while it is removed.

@@ -23,6 +23,7 @@ class Summary:
     wall_seconds: float
     work_seconds: float
     jobs: int
+    engine: str = "process"  # serial (--jobs 1), process or dask
     peak_worker_rss: int = 0  # bytes: the peak of the largest worker; 0 where unknown
     interrupted: bool = False
     stopped: str | None = None  # why the run ended before every file was done
@@ -52,6 +53,7 @@ class Summary:
             "wall_seconds": round(self.wall_seconds, 3),
             "work_seconds": round(self.work_seconds, 3),
             "jobs": self.jobs,
+            "engine": self.engine,
             "speedup": round(self.speedup, 2),
             "efficiency": round(self.efficiency, 2),
             "peak_worker_rss": self.peak_worker_rss,
@@ -64,8 +66,9 @@ class Summary:
 
 
 class Collector:
-    def __init__(self, *, jobs: int) -> None:
+    def __init__(self, *, jobs: int, engine: str = "process") -> None:
         self.jobs = jobs
+        self.engine = engine
         self._started = time.perf_counter()
         self._counts = {"converted": 0, "skipped": 0, "failed": 0}
         self._source_bytes = 0
@@ -96,6 +99,7 @@ class Collector:
             wall_seconds=time.perf_counter() - self._started,
             work_seconds=self._work,
             jobs=self.jobs,
+            engine=self.engine,
             peak_worker_rss=self._peak_rss,
             interrupted=interrupted,
             stopped=self._stopped,

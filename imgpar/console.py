@@ -88,7 +88,7 @@ def run(
             target=lambda: total.append(count_images(job.sources, exclude=job.out)),
             daemon=True,
         ).start()
-    collector = Collector(jobs=job.jobs)
+    collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
     events = job.events()
     previous = signal.signal(signal.SIGTERM, raise_terminated)

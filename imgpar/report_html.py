@@ -124,15 +124,6 @@ def _seconds(s: float) -> str:
     return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
 
 
-def _engine(argv: Sequence[str], jobs: int) -> str:
-    for i, arg in enumerate(argv):
-        if arg.startswith("--engine="):
-            return arg.split("=", 1)[1]
-        if arg == "--engine" and i + 1 < len(argv):
-            return argv[i + 1]
-    return "serial" if jobs == 1 else "process"
-
-
 def _pillow_version() -> str:
     # Read from the package metadata: the report process never imports Pillow.
     from importlib.metadata import PackageNotFoundError, version
@@ -214,7 +205,7 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
     command = shlex.join(["imgpar", *argv]) if argv else "imgpar"
     facts = [
         ("Options", f"<code>{e(command)}</code>"),
-        ("Engine", f"{e(_engine(argv, s.jobs))}, {s.jobs} {'job' if s.jobs == 1 else 'jobs'}"),
+        ("Engine", f"{e(s.engine)}, {s.jobs} {'job' if s.jobs == 1 else 'jobs'}"),
         (
             "Versions",
             f"imgpar {e(__version__)} · Pillow {e(_pillow_version())}"
