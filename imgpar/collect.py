@@ -33,6 +33,11 @@ class Summary:
         return self.work_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
     @property
+    def size_change(self) -> float:
+        """Output bytes over the converted sources' bytes, minus one (-0.65: 65% smaller)."""
+        return self.output_bytes / self.source_bytes - 1 if self.source_bytes else 0.0
+
+    @property
     def efficiency(self) -> float:
         return self.speedup / self.jobs if self.jobs else 0.0
 

@@ -39,9 +39,14 @@ _transforms: dict[tuple[bytes, str, str], ImageCms.ImageCmsTransform | None] = {
 
 
 @cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@cache
 def srgb_profile() -> bytes:
     """littleCMS's built-in sRGB profile, about 600 bytes."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return _srgb().tobytes()
 
 
 def profile_space(icc: bytes | None) -> bytes | None:
@@ -50,6 +55,12 @@ def profile_space(icc: bytes | None) -> bytes | None:
     if not icc or len(icc) < 128 or icc[36:40] != b"acsp":
         return None
     return icc[16:20]
+
+
+def is_srgb(icc: bytes) -> bool:
+    """Whether the profile is a variant of sRGB: every one ("sRGB IEC61966-2.1",
+    "sRGB built-in", "sRGB2014") names itself so."""
+    return (description(icc) or "").startswith("sRGB")
 
 
 def description(icc: bytes) -> str | None:
@@ -156,12 +167,11 @@ def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTran
         _transforms.clear()
     source = _profile(icc)
     transform = None
-    # Every sRGB variant ("sRGB IEC61966-2.1", "sRGB built-in", "sRGB2014")
-    # names itself so; converting sRGB to sRGB would only add rounding.
-    if in_mode != out_mode or not (source.profile.profile_description or "").startswith("sRGB"):
+    # Converting sRGB to sRGB would only add rounding.
+    if in_mode != out_mode or not is_srgb(icc):
         transform = ImageCms.buildTransform(
             source,
-            ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")),
+            _srgb(),
             in_mode,
             out_mode,
             renderingIntent=_INTENT,

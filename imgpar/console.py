@@ -158,9 +158,8 @@ def format_summary(s: Summary) -> str:
     head += f" in {s.wall_seconds:.1f} s"
     lines = [head]
     if s.converted:
-        change = s.output_bytes / s.source_bytes - 1 if s.source_bytes else 0.0
         before, after = format_bytes(s.source_bytes), format_bytes(s.output_bytes)
-        lines.append(f"{before} -> {after} ({change:+.0%})")
+        lines.append(f"{before} -> {after} ({s.size_change:+.0%})")
         work = (
             f"work {s.work_seconds:.1f} s on {s.jobs} jobs: "
             f"speedup {s.speedup:.2f}x, efficiency {s.efficiency:.0%}"

@@ -14,6 +14,7 @@ workers; that file is reported failed.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -52,10 +53,9 @@ WORKERS_TOPIC = "imgpar-worker-pid"
 
 def require_distributed() -> None:
     """Raise UsageError naming the extra to install when Dask is missing."""
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise UsageError(f"the dask engine needs Dask distributed: {INSTALL_HINT}") from None
+    # Found, not imported: --check and --dry-run never start the engine.
+    if importlib.util.find_spec("distributed") is None:
+        raise UsageError(f"the dask engine needs Dask distributed: {INSTALL_HINT}")
 
 
 def cluster_threads(address: str) -> int:

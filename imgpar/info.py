@@ -16,7 +16,7 @@ from PIL import Image
 
 from imgpar import colour, geometry, metadata, pipeline
 from imgpar.formats import TARGETS, Target
-from imgpar.spec import ConvertSpec
+from imgpar.limits import DEFAULT_MAX_PIXELS
 
 # What the pipeline does to the stored pixels for each EXIF orientation.
 TURNS = {
@@ -46,7 +46,7 @@ def inspect(path: str) -> dict[str, Any]:
 
 
 def _inspect(path: str) -> dict[str, Any]:
-    with pipeline._open_checked(path, ConvertSpec(outputs=())) as im:
+    with pipeline.open_checked(path, DEFAULT_MAX_PIXELS) as im:
         bits = _bits(im)  # before getexif(), which may decode a PNG and drop its tiles
         exif = im.getexif()
         orientation = metadata.orientation(exif)
@@ -70,7 +70,7 @@ def _inspect(path: str) -> dict[str, Any]:
             "gps": gps,
             "xmp": xmp is not None,
             "frames": frames,
-            "animated": frames > 1 and im.format in pipeline._ANIMATED_FORMATS,
+            "animated": frames > 1 and im.format in pipeline.ANIMATED_FORMATS,
         }
         facts["convert"] = _actions(im, facts, icc)
         facts["error"] = None
@@ -130,7 +130,7 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
         actions.append(f"16-bit → 8-bit for {_targets(lambda t: not t.high_bit_depth)}")
     elif 8 < facts["bits"] <= 16:
         actions.append(f"{facts['bits']}-bit → 8-bit for every target (decoded at 8 bits)")
-    if facts["icc"] and not facts["icc"].startswith("sRGB") and im.mode != "CMYK":
+    if icc and not colour.is_srgb(icc) and im.mode != "CMYK":
         actions.append(f"keep the {facts['icc']!r} profile (--srgb converts to sRGB)")
     if facts["gps"]:
         actions.append("drop GPS and location (default --metadata no-gps)")

@@ -32,7 +32,7 @@ class ImageRejected(Exception):
 def configure_worker(spec: ConvertSpec) -> None:
     """Process-wide Pillow settings; run once in every worker before any task."""
     load_plugins()
-    # Our own check in _open_checked gives the clear message; Pillow's bomb
+    # Our own check in open_checked gives the clear message; Pillow's bomb
     # check stays as a backstop at the same limit.
     Image.MAX_IMAGE_PIXELS = spec.max_pixels
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -133,13 +133,13 @@ class _Converted:
 
 # Formats whose extra frames are an animation (an MPO's second frame is a
 # camera preview, and a TIFF's are pages).
-_ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG", "AVIF"})
+ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG", "AVIF"})
 
 
 def _convert(task: Task, spec: ConvertSpec) -> _Converted:
     notes: list[str] = []
     start = time.perf_counter()
-    with _open_checked(task.source, spec) as im:
+    with open_checked(task.source, spec.max_pixels) as im:
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
@@ -239,7 +239,7 @@ def _frames(
     TIFF keeps its pages only with --all-pages.
     """
     count = getattr(im, "n_frames", 1)
-    animated = count > 1 and im.format in _ANIMATED_FORMATS
+    animated = count > 1 and im.format in ANIMATED_FORMATS
     if count > 1 and im.format == "TIFF" and not spec.all_pages:
         notes.append(f"{count} pages: first page written (--all-pages keeps them all)")
     if not animated and not (count > 1 and im.format == "TIFF" and spec.all_pages):
@@ -294,7 +294,9 @@ def _for_target(
     return pixels, profile
 
 
-def _open_checked(path: str, spec: ConvertSpec) -> Image.Image:
+def open_checked(path: str, max_pixels: int) -> Image.Image:
+    """`path` opened lazily with only imgpar's decoders, its pixel count checked
+    before anything is allocated."""
     formats = READ_FORMATS
     if os.path.splitext(path)[1].lower() in HEIF_EXTENSIONS:
         if not _register_heif():
@@ -304,22 +306,22 @@ def _open_checked(path: str, spec: ConvertSpec) -> Image.Image:
         im = Image.open(path, formats=formats)
     except Image.DecompressionBombError:
         # Pillow's own backstop fired at twice our limit; say it in our words.
-        raise ImageRejected(_too_many_pixels(spec)) from None
+        raise ImageRejected(_too_many_pixels(max_pixels)) from None
     width, height = im.size
     frames = getattr(im, "n_frames", 1)
     if width < 1 or height < 1:
         im.close()
         raise ImageRejected(f"image has no pixels ({width}x{height})")
-    if width * height * frames > spec.max_pixels:
+    if width * height * frames > max_pixels:
         im.close()
         size = f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
-        raise ImageRejected(_too_many_pixels(spec, size))
+        raise ImageRejected(_too_many_pixels(max_pixels, size))
     return im
 
 
-def _too_many_pixels(spec: ConvertSpec, size: str = "") -> str:
+def _too_many_pixels(max_pixels: int, size: str = "") -> str:
     return (f"too many pixels{': ' + size if size else ''}, over --max-pixels "
-            f"{spec.max_pixels:,} (possible decompression bomb)")
+            f"{max_pixels:,} (possible decompression bomb)")
 
 
 def describe(exc: BaseException) -> str:

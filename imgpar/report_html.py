@@ -185,7 +185,7 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
         _card("Failed", str(s.failed), key="failed", tone="bad" if s.failed else ""),
     ]
     if s.converted and s.source_bytes:
-        change = s.output_bytes / s.source_bytes - 1
+        change = s.size_change
         sizes = f"{format_bytes(s.source_bytes)} → {format_bytes(s.output_bytes)}"
         if change <= 0:
             cards.append(_card("Saved", f"{-change:.0%}", sizes, tone="ok"))

@@ -65,7 +65,7 @@ def spread(pixel: tuple[int, ...]) -> int:
 
 
 def is_srgb(icc: bytes | None) -> bool:
-    return bool(icc) and (colour.description(icc) or "").startswith("sRGB")
+    return bool(icc) and colour.is_srgb(icc)
 
 
 def reference(pixel: tuple[int, ...], icc: bytes, mode: str) -> tuple[int, ...]:
