@@ -18,7 +18,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+from PIL import Image
 
 RUN = """
 import sys, time, glob
@@ -57,10 +60,10 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _compare(args: argparse.Namespace, folder: str, photo: object) -> None:
+def _compare(args: argparse.Namespace, folder: str, photo: Callable[..., Image.Image]) -> None:
     os.mkdir(os.path.join(folder, "out"))
     for i in range(args.photos):
-        photo((6000, 4000), seed=20 + i).save(  # type: ignore[operator]os.path.join(folder, f"p{i}.jpg"), quality=90)
+        photo((6000, 4000), seed=20 + i).save(os.path.join(folder, f"p{i}.jpg"), quality=90)
     seconds: dict[str, list[float]] = {args.before: [], args.after: []}
     for _ in range(args.repeat):
         for tree in seconds:
