@@ -10,16 +10,14 @@ import inspect
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from imgpar import __version__, console
 from imgpar.errors import ClusterError, ExitStatus, Terminated, UsageError
+from imgpar.heap import keep_freed_memory
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     add_completion=False,
@@ -483,4 +481,7 @@ def _carries(metadata: frozenset[str]) -> str:
 
 
 def main() -> None:
+    # The command's process is imgpar's own (unlike a program calling the
+    # API), so it may tune malloc like a worker: --jobs 1 runs in it.
+    keep_freed_memory()
     app(prog_name="imgpar")

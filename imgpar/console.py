@@ -161,7 +161,7 @@ def format_summary(s: Summary) -> str:
         before, after = format_bytes(s.source_bytes), format_bytes(s.output_bytes)
         lines.append(f"{before} -> {after} ({s.size_change:+.0%})")
         work = (
-            f"work {s.work_seconds:.1f} s on {s.jobs} jobs: "
+            f"work {s.work_seconds:.1f} s on {s.jobs} job{'s' if s.jobs != 1 else ''}: "
             f"speedup {s.speedup:.2f}x, efficiency {s.efficiency:.0%}"
         )
         if s.peak_worker_rss:

@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TypeVar
 
+from imgpar.heap import keep_freed_memory
 from imgpar.limits import DEFAULT_TIMEOUT
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, Result, Task
 from imgpar.writer import TEMP_PREFIX
@@ -72,6 +73,7 @@ def _init_worker(spec: ConvertSpec) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+    keep_freed_memory()
     global _worker_spec
     _worker_spec = spec
     from imgpar.pipeline import configure_worker
