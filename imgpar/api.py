@@ -37,9 +37,7 @@ if TYPE_CHECKING:
 ENGINES = ("local", "dask")
 
 # Spec fields that never change what is written: they stay out of the cache key.
-_NOT_IN_OUTPUT = frozenset(
-    {"max_pixels", "allow_truncated", "digest"}
-)
+_NOT_IN_OUTPUT = frozenset({"max_pixels", "allow_truncated"})
 
 
 class Job:

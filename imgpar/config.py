@@ -11,11 +11,6 @@ from typing import Any
 
 from imgpar.errors import UsageError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
 CONFIG_FILES = ("imgpar.toml", "pyproject.toml")
 
 
@@ -34,12 +29,20 @@ def find_config(start: str = ".") -> str | None:
 
 def _has_section(path: str) -> bool:
     try:
+        with open(path, "rb") as fp:
+            if b"imgpar" not in fp.read():
+                return False  # most projects' files: no need to parse them
         return "imgpar" in _read(path).get("tool", {})
-    except UsageError:
+    except (OSError, UsageError):
         return False
 
 
 def _read(path: str) -> dict[str, Any]:
+    # Imported here: most runs find no config file and never parse TOML.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
     try:
         with open(path, "rb") as fp:
             return tomllib.load(fp)

@@ -65,8 +65,6 @@ def run(
     quiet: bool,
     verbose: bool,
 ) -> ExitStatus:
-    from tqdm import tqdm
-
     from imgpar.collect import Collector
     from imgpar.manifest import Manifest
     from imgpar.report import open_report
@@ -80,7 +78,7 @@ def run(
         raise UsageError(str(exc)) from None
     listing = Manifest(manifest, sources=job.sources, out=job.out) if manifest else None
     show_bar = not quiet and sys.stderr.isatty()
-    bar = tqdm(total=None, unit="img", file=sys.stderr, disable=not show_bar, dynamic_ncols=True)
+    bar = _progress_bar() if show_bar else _NoBar()
     total: list[int] = []
     if show_bar:
         # Counting runs beside the conversion so the first file starts at once.
@@ -137,6 +135,28 @@ def run(
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
     return summary.exit_status
+
+
+def _progress_bar() -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=None, unit="img", file=sys.stderr, dynamic_ncols=True)
+
+
+class _NoBar:
+    """What `run` needs of a tqdm bar when none is shown (quiet, or stderr is
+    not a terminal): build steps then do not pay for importing tqdm."""
+
+    total: int | None = None
+
+    def update(self, n: int) -> None:
+        pass
+
+    def write(self, line: str, file: Any) -> None:
+        print(line, file=file, flush=True)
+
+    def close(self) -> None:
+        pass
 
 
 def raise_terminated(signum: int, frame: object) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import glob
 import heapq
 import multiprocessing
@@ -185,6 +186,9 @@ class ProcessEngine:
             from imgpar.pipeline import load_plugins
 
             load_plugins()
+            # What the workers inherit is never collected in them, so their
+            # garbage collector need not write to (and copy) those pages.
+            gc.freeze()
         elif method == "forkserver":
             self._context.set_forkserver_preload(["imgpar.pipeline"])
         return _Workers(
@@ -322,21 +326,25 @@ def refill(
 def biggest_first(
     items: Iterable[Task | Passed], lookahead: int = LOOKAHEAD
 ) -> Iterator[Task | Passed]:
-    """Tasks reordered largest first within a window of the next `lookahead`.
+    """Tasks reordered largest first within a window that grows to `lookahead`.
 
     A big file started last keeps one core busy while the others idle; started
-    first, the small files fill in around it. The window keeps memory flat and
-    the first task starting at once on a huge tree; other items pass straight
-    through.
+    first, the small files fill in around it. The order matters at the end of
+    a batch, not at its start: the window starts empty, so the first task
+    starts at once, and holds back half the tasks seen so far until it reaches
+    `lookahead`, which keeps memory flat on a huge tree. Other items pass
+    straight through.
     """
     waiting: list[tuple[int, int, Task]] = []
+    started = 0
     for order, item in enumerate(items):
         if not isinstance(item, Task):
             yield item
             continue
         heapq.heappush(waiting, (-item.source_bytes, order, item))
-        if len(waiting) >= lookahead:
+        if len(waiting) > min(started, lookahead - 1):
             yield heapq.heappop(waiting)[2]
+            started += 1
     while waiting:
         yield heapq.heappop(waiting)[2]
 

@@ -9,7 +9,7 @@ import os
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from imgpar.cache import Cache, Entry, digest_file
@@ -108,13 +108,19 @@ class Planner:
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
         in_place = _same_folder(dest, folder.path)
+        cache = self._cache(folder)
+        prefix = self._key_prefix(folder)
+        keys = {name: f"{prefix}{name}" for name in folder.names}
+        entries = cache.lookup(list(keys.values())) if in_place or not self._force else {}
         names = folder.names
         if in_place:
             # Outputs of earlier runs sit beside their sources; the cache
             # tells them apart from the user's own files of the target format.
-            ours = self._recorded_outputs(folder)
+            earlier = [entries.get(keys[n]) for n in names if not self._is_target_file(n)]
+            ours = self._recorded_outputs(folder, cache, filter(None, earlier))
             names = tuple(n for n in names if fold(n) not in ours)
         stems = Counter(fold(os.path.splitext(n)[0]) for n in names)
+        absolute_dest = self._absolute(dest)
         for name in names:
             source = os.path.join(folder.path, name)
             display = os.path.normpath(source)
@@ -125,35 +131,50 @@ class Planner:
                     notes=("already in the target format; use --out to re-encode it",),
                 )
                 continue
-            yield self._plan_file(folder, name, source, display, dest, self._stem(name, stems))
+            key = keys[name]
+            yield self._plan_file(
+                folder, name, source, display, dest, absolute_dest, self._stem(name, stems),
+                cache, key, entries.get(key),
+            )
 
-    def _recorded_outputs(self, folder: Folder) -> set[str]:
-        cache = self._cache(folder)
+    def _recorded_outputs(
+        self, folder: Folder, cache: Cache, entries: Iterable[Entry]
+    ) -> set[str]:
         here = os.path.relpath(folder.path, cache.root)
         ours: set[str] = set()
-        for name in folder.names:
-            if self._is_target_file(name):
-                continue
-            entry = cache.get(self._cache_key(folder, name))
-            for output in entry.outputs if entry else ():
+        for entry in entries:
+            for output in entry.outputs:
                 if os.path.dirname(output.path) == ("" if here == "." else here):
                     ours.add(fold(os.path.basename(output.path)))
         return ours
 
     def _plan_file(
-        self, folder: Folder, name: str, source: str, display: str, dest: str, stem: str
+        self,
+        folder: Folder,
+        name: str,
+        source: str,
+        display: str,
+        dest: str,
+        absolute_dest: str,
+        stem: str,
+        cache: Cache,
+        key: str,
+        entry: Entry | None,
     ) -> Task | Result:
-        paths = self._paths(dest, folder, name, stem)
-        if self._collides(paths) and stem != name:
+        names = self._names(folder, name, stem)
+        claims = self._claims(absolute_dest, names)
+        if not self._claimed.isdisjoint(claims) and stem != name:
             stem = name
-            paths = self._paths(dest, folder, name, stem)
-        if self._collides(paths):
+            names = self._names(folder, name, stem)
+            claims = self._claims(absolute_dest, names)
+        if not self._claimed.isdisjoint(claims):
             return Result(
                 source=display,
                 status="failed",
                 error="output name collides with another source's output",
             )
-        self._claimed.update(self._key(p) for p in paths)
+        self._claimed.update(claims)
+        paths = tuple(os.path.join(dest, n) for n in names)
         notes = (KEPT_EXTENSION,) if stem == name else ()
         try:
             st = os.stat(source)
@@ -163,24 +184,21 @@ class Planner:
                 status="failed",
                 error=f"cannot read the file: {exc.strerror or exc}",
             )
-        cache = self._cache(folder)
-        key = self._cache_key(folder, name)
-        if not self._force:
-            entry = self._up_to_date(cache, key, source, st)
-            if entry is not None:
-                return Result(
-                    source=display,
-                    status="skipped",
-                    outputs=tuple(
-                        OutputRecord(path=os.path.join(cache.root, o.path), format=o.format,
-                                     width=o.width, height=o.height, bytes=o.bytes)
-                        for o in entry.outputs
-                    ),
-                    source_bytes=st.st_size,
-                    width=entry.width,
-                    height=entry.height,
-                    notes=notes,
-                )
+        if not self._force and self._up_to_date(cache, key, entry, source, st):
+            assert entry is not None
+            return Result(
+                source=display,
+                status="skipped",
+                outputs=tuple(
+                    OutputRecord(path=os.path.join(cache.root, o.path), format=o.format,
+                                 width=o.width, height=o.height, bytes=o.bytes)
+                    for o in entry.outputs
+                ),
+                source_bytes=st.st_size,
+                width=entry.width,
+                height=entry.height,
+                notes=notes,
+            )
         self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns)
         self._previews -= 1
         return Task(
@@ -196,7 +214,7 @@ class Planner:
         root = pending.cache.root
         outputs = tuple(
             OutputRecord(
-                path=os.path.relpath(o.path, root),
+                path=_relative(o.path, root),
                 format=o.format,
                 width=o.width,
                 height=o.height,
@@ -211,28 +229,27 @@ class Planner:
         )
 
     def _up_to_date(
-        self, cache: Cache, key: str, source: str, st: os.stat_result
-    ) -> Entry | None:
-        """The cache entry of a source whose outputs are all still as recorded."""
-        entry = cache.get(key)
+        self, cache: Cache, key: str, entry: Entry | None, source: str, st: os.stat_result
+    ) -> bool:
+        """Whether the source is as recorded in `entry` and its outputs all still are."""
         if entry is None or entry.options != self._options_key or entry.size != st.st_size:
-            return None
+            return False
         if entry.mtime_ns != st.st_mtime_ns:
             # Touched, copied or restored from a CI cache: the content decides.
             try:
                 if digest_file(source) != entry.digest:
-                    return None
+                    return False
             except OSError:
-                return None
+                return False
             if not self._read_only:
                 cache.touch(key, st.st_mtime_ns)
         for o in entry.outputs:
             try:
                 if os.stat(os.path.join(cache.root, o.path)).st_size != o.bytes:
-                    return None
+                    return False
             except OSError:
-                return None
-        return entry
+                return False
+        return True
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root
@@ -246,29 +263,25 @@ class Planner:
         stem = os.path.splitext(name)[0]
         return name if stems[fold(stem)] > 1 else stem
 
-    def _paths(self, dest: str, folder: Folder, name: str, stem: str) -> tuple[str, ...]:
+    def _names(self, folder: Folder, name: str, stem: str) -> tuple[str, ...]:
+        """The outputs' paths relative to their destination folder."""
         src_ext = os.path.splitext(name)[1].lstrip(".")
         parent = os.path.basename(self._absolute(folder.path))
         return tuple(
-            os.path.join(
-                dest, _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=parent)
-            )
+            _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=parent)
             for t in self._targets
         )
 
-    def _collides(self, paths: Sequence[str]) -> bool:
-        return any(self._key(p) in self._claimed for p in paths)
+    def _claims(self, absolute_dest: str, names: Sequence[str]) -> set[int]:
+        """The outputs' identities on a case-insensitive, normalising filesystem."""
+        return {hash(fold(os.path.normpath(os.path.join(absolute_dest, n)))) for n in names}
 
-    def _key(self, path: str) -> int:
-        """An output's identity on a case-insensitive, normalising filesystem."""
-        folder, name = os.path.split(path)
-        return hash(fold(os.path.join(self._absolute(folder), name)))
-
-    def _cache_key(self, folder: Folder, name: str) -> str:
-        """A source's key in the cache: relative to its SOURCE folder, led by that
-        folder's name, so it survives moving the tree or restoring it elsewhere."""
-        parts = (os.path.basename(self._absolute(folder.root)), folder.rel, name)
-        return "/".join(p for p in parts if p).replace(os.sep, "/")
+    def _key_prefix(self, folder: Folder) -> str:
+        """What leads a source's key in the cache: its SOURCE folder's name and
+        the folder under it, so keys survive moving the tree or restoring it."""
+        parts = (os.path.basename(self._absolute(folder.root)), folder.rel)
+        prefix = "/".join(p for p in parts if p).replace(os.sep, "/")
+        return prefix + "/" if prefix else ""
 
     def _is_target_file(self, name: str) -> bool:
         return os.path.splitext(name)[1].lower() in self._target_exts
@@ -280,6 +293,13 @@ class Planner:
 def _extensions(target: Target) -> tuple[str, ...]:
     aliases = {".jpg": (".jpg", ".jpeg", ".jpe", ".jfif"), ".tif": (".tif", ".tiff")}
     return aliases.get(target.ext, (target.ext,))
+
+
+def _relative(path: str, root: str) -> str:
+    # Outputs are planned inside their root, so most need no os.path.relpath,
+    # whose two abspath calls were most of the cost of recording an icon.
+    inside = os.path.join(root, "")
+    return path[len(inside) :] if path.startswith(inside) else os.path.relpath(path, root)
 
 
 def _same_folder(a: str, b: str) -> bool:

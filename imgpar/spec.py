@@ -70,8 +70,6 @@ class ConvertSpec:
     all_pages: bool = False
     srgb: bool = False  # convert the pixels to sRGB and embed sRGB (colour.py)
     metadata: MetadataPolicy = "no-gps"
-    # Previews for an HTML report; they never change what is written.
-    digest: bool = True  # hash each converted source for the incremental cache
 
 
 # Output paths may depend on the output's size, known only once the worker has

@@ -91,10 +91,16 @@ def write_atomic(
     """
     start = time.perf_counter()
     folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
     temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{target.ext}")
     # os.open with 0o666 lets the umask decide permissions, as for any new file.
-    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(temp, flags, 0o666)
+    except FileNotFoundError:
+        # The folder is made by the first output into it, not checked for
+        # by every one: two system calls fewer per file on a folder of icons.
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(temp, flags, 0o666)
     opened = time.perf_counter()
     try:
         with os.fdopen(fd, "w+b") as raw:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +204,7 @@ def test_chunked_is_lazy() -> None:
     assert len(next(stream)) == 1
 
 
-def test_biggest_files_start_first_within_the_lookahead() -> None:
+def test_work_starts_at_once_and_the_batch_ends_with_the_smallest_files() -> None:
     from imgpar.engine import biggest_first
 
     sizes = [10, 5_000_000, 300, 2_000_000, 7]
@@ -213,9 +214,20 @@ def test_biggest_files_start_first_within_the_lookahead() -> None:
     ]
     note = Skipped("x", "a walker note")
     order = list(biggest_first([tasks[0], note, *tasks[1:]], lookahead=16))
-    assert order[0] is note  # notes are not held back
-    assert [t.source_bytes for t in order[1:]] == sorted(sizes, reverse=True)
-    # A short window still starts work early and keeps order among equals.
-    windowed = [t.source_bytes for t in biggest_first(tasks, lookahead=2)]
-    assert sorted(windowed) == sorted(sizes)
-    assert windowed[0] == 5_000_000
+    assert order[0] is tasks[0]  # the first file is not held back
+    assert order[1] is note  # nor are notes
+    assert [t.source_bytes for t in order[2:]] == [5_000_000, 2_000_000, 300, 7]
+    # On a long batch the window reaches the lookahead and stays there: the
+    # batch ends with the smallest files of its last window, largest first.
+    rng = random.Random(5)
+    many = [
+        Task(source=f"m{i}", display=f"m{i}", outputs=(), source_bytes=rng.randrange(10**6))
+        for i in range(400)
+    ]
+    ordered = [t.source_bytes for t in biggest_first(many, lookahead=32)]
+    assert sorted(ordered) == sorted(t.source_bytes for t in many)
+    tail = ordered[-31:]
+    assert tail == sorted(tail, reverse=True)
+    # The biggest file is never held back behind files walked after it.
+    biggest = max(range(400), key=lambda i: many[i].source_bytes)
+    assert ordered.index(many[biggest].source_bytes) <= biggest
