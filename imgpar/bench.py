@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imgpar.api import Job, prepare
-from imgpar.collect import Collector
+from imgpar.collect import Collector, Summary
 from imgpar.engine import default_jobs
 from imgpar.errors import UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE
@@ -81,16 +81,6 @@ class BenchResult:
         return max((row.peak_worker_rss for row in self.rows), default=0)
 
 
-@dataclass(frozen=True, slots=True)
-class _Run:
-    wall_seconds: float
-    converted: int
-    failed: int
-    work_seconds: float
-    stage_seconds: tuple[float, ...]
-    peak_worker_rss: int
-
-
 def bench(
     sources: Sequence[str | os.PathLike[str]],
     *,
@@ -119,7 +109,7 @@ def bench(
         raise UsageError("no images found in SOURCES")
     sample_bytes = sum(os.path.getsize(path) for path in chosen)
     parent = _scratch_parent(sample_bytes)
-    runs: dict[int, list[_Run]] = {j: [] for j in ladder}
+    runs: dict[int, list[Summary]] = {j: [] for j in ladder}
     with tempfile.TemporaryDirectory(prefix="imgpar-bench-", dir=parent) as scratch:
         folder = _link_sample(chosen, os.path.join(scratch, "sample"))
         out = os.path.join(scratch, "out")
@@ -204,29 +194,18 @@ def _warm(paths: Sequence[str]) -> None:
                 pass
 
 
-def _run_once(job: Job) -> _Run:
+def _run_once(job: Job) -> Summary:
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
-    stages = [0.0] * len(STAGES)
     # Closed on the way out even on Ctrl-C, so no worker still writes into
     # the scratch folder while it is removed.
     with contextlib.closing(job.events()) as events:
         for event in events:
             if isinstance(event, Result):
                 collector.add(event)
-                for i, seconds in enumerate(event.stages):
-                    stages[i] += seconds
-    summary = collector.summary()
-    return _Run(
-        wall_seconds=summary.wall_seconds,
-        converted=summary.converted,
-        failed=summary.failed,
-        work_seconds=summary.work_seconds,
-        stage_seconds=tuple(stages),
-        peak_worker_rss=summary.peak_worker_rss,
-    )
+    return collector.summary()
 
 
-def _rows(runs: dict[int, list[_Run]]) -> tuple[BenchRow, ...]:
+def _rows(runs: dict[int, list[Summary]]) -> tuple[BenchRow, ...]:
     base = statistics.median(r.wall_seconds for r in runs[1])
     rows = []
     for j, done in runs.items():

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from imgpar.errors import ExitStatus
-from imgpar.spec import Result
+from imgpar.spec import STAGES, Result
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,6 +25,7 @@ class Summary:
     jobs: int
     engine: str = "process"  # serial (--jobs 1), process or dask
     peak_worker_rss: int = 0  # bytes: the peak of the largest worker; 0 where unknown
+    stage_seconds: tuple[float, ...] = tuple(0.0 for _ in STAGES)  # work per STAGES entry
     interrupted: bool = False
     stopped: str | None = None  # why the run ended before every file was done
 
@@ -62,6 +63,10 @@ class Summary:
             "speedup": round(self.speedup, 2),
             "efficiency": round(self.efficiency, 2),
             "peak_worker_rss": self.peak_worker_rss,
+            "stage_seconds": {
+                stage: round(seconds, 3)
+                for stage, seconds in zip(STAGES, self.stage_seconds, strict=True)
+            },
         }
         if self.interrupted:
             data["interrupted"] = True
@@ -80,6 +85,7 @@ class Collector:
         self._output_bytes = 0
         self._work = 0.0
         self._peak_rss = 0
+        self._stages = [0.0] * len(STAGES)
         self._stopped: str | None = None
 
     def add(self, result: Result) -> None:
@@ -88,6 +94,8 @@ class Collector:
             self._stopped = result.error
         self._work += result.seconds
         self._peak_rss = max(self._peak_rss, result.peak_rss)
+        for i, seconds in enumerate(result.stages):
+            self._stages[i] += seconds
         if result.status == "converted":
             # Bytes compare what was made from what: skipped files made nothing new.
             self._source_bytes += result.source_bytes
@@ -106,6 +114,7 @@ class Collector:
             jobs=self.jobs,
             engine=self.engine,
             peak_worker_rss=self._peak_rss,
+            stage_seconds=tuple(self._stages),
             interrupted=interrupted,
             stopped=self._stopped,
         )

@@ -154,6 +154,11 @@ def test_json_report_summary(tmp_path: Path, reported: tuple[Any, list[str]]) ->
     speedup = summary["work_seconds"] / summary["wall_seconds"]
     assert summary["speedup"] == pytest.approx(speedup, abs=0.02)
     assert summary["efficiency"] == pytest.approx(summary["speedup"] / summary["jobs"], abs=0.02)
+    stages = summary["stage_seconds"]
+    assert list(stages) == ["decode", "resize", "encode", "write"]
+    assert all(v >= 0 for v in stages.values()) and stages["encode"] > 0
+    # The stages are the files' worker time without opening and hashing.
+    assert sum(stages.values()) <= summary["work_seconds"] + 0.01
 
 
 def test_json_report_of_an_up_to_date_run(
