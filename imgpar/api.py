@@ -101,7 +101,13 @@ class Job:
         if self.engine_label == "dask":
             from imgpar.engine_dask import DaskEngine
 
-            return DaskEngine(self.spec, scheduler=self.scheduler, jobs=self.jobs, out=self.out)
+            return DaskEngine(
+                self.spec,
+                scheduler=self.scheduler,
+                jobs=self.jobs,
+                out=self.out,
+                timeout=self.timeout,
+            )
         if self.engine_label == "serial":
             return SerialEngine(self.spec)
         return ProcessEngine(

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import tempfile
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import CancelledError
@@ -36,6 +37,7 @@ from imgpar.engine import (
     temp_file_places,
 )
 from imgpar.errors import ClusterError, UsageError
+from imgpar.limits import DEFAULT_TIMEOUT
 from imgpar.spec import ConvertSpec, Result, Task
 
 if TYPE_CHECKING:
@@ -79,12 +81,19 @@ class DaskEngine:
     `LocalCluster` of `jobs` single-threaded worker processes."""
 
     def __init__(
-        self, spec: ConvertSpec, *, scheduler: str | None, jobs: int, out: str | None = None
+        self,
+        spec: ConvertSpec,
+        *,
+        scheduler: str | None,
+        jobs: int,
+        out: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.spec = spec
         self.scheduler = scheduler
         self.jobs = jobs
         self.out = out
+        self.timeout = timeout
         # Two tasks per worker thread keep every thread fed while results
         # travel back; a million-file tree never becomes a million futures.
         self._window = 2 * jobs
@@ -105,6 +114,8 @@ class DaskEngine:
         chunks = _chunked(biggest_first(items))
         pending: deque[list[Task]] = deque()
         flights: dict[Future[list[Result]], list[Task]] = {}
+        deadlines: dict[Future[list[Result]], float] = {}
+        clocked: set[Future[list[Result]]] = set()  # seen running
         cluster: _Cluster | None = None
         done: Any = None
         try:
@@ -121,15 +132,44 @@ class DaskEngine:
                         )
                     future = cluster.submit([_there(task, here) for task in chunk], self.spec)
                     flights[future] = chunk
+                    # A chunk's clock starts when it is seen running (below):
+                    # on a cluster it may wait long in the scheduler's queue.
+                    deadlines[future] = time.monotonic() + self.timeout
                     done.add(future)
                 if not flights:
                     return
                 assert cluster is not None
+                if _wait_ready(done, min(deadlines.values())):
+                    now = time.monotonic()
+                    due = [f for f, d in deadlines.items() if d <= now]
+                    running = cluster.running()
+                    for future in due:
+                        chunk = flights[future]
+                        if future.key not in running:
+                            deadlines[future] = now + self.timeout  # still queued
+                        elif future not in clocked:
+                            clocked.add(future)
+                            deadlines[future] = now + self.timeout * len(chunk)
+                        else:
+                            del flights[future], deadlines[future]
+                            clocked.discard(future)
+                            cluster.stop(future)
+                            if len(chunk) > 1:
+                                # Which file of the chunk is stuck is unknown:
+                                # each is retried alone, with a clock of its own.
+                                pending.extend([task] for task in chunk)
+                            else:
+                                yield failed(chunk[0], f"timed out after {self.timeout:g} s")
+                    continue
                 # The outcome tells what happened, not the future's status:
                 # that can change after the result is in hand, when the
                 # worker that holds its copy dies.
                 future, outcome = next(done)
+                if future not in flights:
+                    continue  # given up on above; its late result is dropped
                 chunk = flights.pop(future)
+                del deadlines[future]
+                clocked.discard(future)
                 if isinstance(outcome, list):
                     for result, task in zip(outcome, chunk, strict=True):
                         yield _back(result, task, here)
@@ -148,6 +188,7 @@ class DaskEngine:
                     lost = [*chunk, *(t for c in flights.values() for t in c)]
                     lost += [t for c in pending for t in c]
                     flights.clear()
+                    deadlines.clear()
                     why = f"lost the Dask scheduler at {cluster.client.scheduler.address}"
                     for task in lost[:-1]:
                         yield failed(task, why)
@@ -224,6 +265,21 @@ class _Cluster:
             self.folders.update(temp_file_places(tasks))
         return self.client.submit(convert_chunk, tasks, spec, pure=False)
 
+    def running(self) -> set[str]:
+        """The keys of the tasks the workers hold now."""
+        return {key for keys in self.client.processing().values() for key in keys}
+
+    def stop(self, future: Future[list[Result]]) -> None:
+        """Give up on a chunk that outlasted its deadline. Dask cannot stop a
+        running task, so the worker that holds it is restarted by its nanny
+        (a worker started without one stays busy until the task ends)."""
+        client = self.client
+        workers = [w for w, keys in client.processing().items() if future.key in keys]
+        client.cancel([future])
+        if workers:
+            with contextlib.suppress(Exception):
+                client.restart_workers(workers, timeout=CLOSE_TIMEOUT)
+
     def close(self, unfinished: list[Future[list[Result]]]) -> None:
         """Cancel what is still queued (Ctrl-C, an early stop) and disconnect;
         a LocalCluster's workers finish the file they are writing, then stop."""
@@ -239,6 +295,17 @@ class _Cluster:
         if self.local is not None:
             self.local.close(timeout=CLOSE_TIMEOUT)
             remove_temp_files(self.folders, pids)
+
+
+def _wait_ready(done: Any, deadline: float) -> bool:
+    """Wait until a result is ready in `done` (False) or `deadline` passes (True)."""
+    while not done.has_ready():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        # as_completed itself waits in steps of 0.1 s; it has no timeout.
+        time.sleep(min(0.1, left))
+    return False
 
 
 def _connect(address: str) -> Client:

@@ -25,8 +25,9 @@ from typer.testing import CliRunner
 import imgpar
 from imgpar.api import prepare
 from imgpar.cli import app
+from imgpar.engine import CHUNK_BYTES
 from imgpar.errors import ClusterError
-from imgpar.pipeline import CRASH_ENV
+from imgpar.pipeline import CRASH_ENV, HANG_ENV
 from imgpar.spec import ConvertSpec, OutputSpec, Result, Task
 
 if TYPE_CHECKING:
@@ -304,6 +305,31 @@ def _wait_for_a_result(run: subprocess.Popen[str]) -> queue.Queue[str]:
     while not lines.get(timeout=RUN_TIMEOUT).startswith("converted: "):
         pass
     return lines
+
+
+@needs_dask
+def test_file_that_hangs_its_worker_times_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _mixed_tree(tmp_path / "src")
+    # Big enough (1 MiB) to travel alone, as a camera file does.
+    make_camera_jpeg(src / "hang-me.jpg", displayed=(1400, 2100), noise=80, quality=100)
+    assert (src / "hang-me.jpg").stat().st_size >= CHUNK_BYTES
+    # The workers inherit the variable; the pipeline sleeps an hour on that name.
+    monkeypatch.setenv(HANG_ENV, "hang-me")
+    started = time.monotonic()
+    report = imgpar.convert(
+        [src], to="webp", out=tmp_path / "out", engine="dask", jobs=2, timeout=2
+    )
+    # Given up after its timeout, and the stuck worker restarted: far from
+    # the hour the file would take.
+    assert time.monotonic() - started < RUN_TIMEOUT
+    failed = {os.path.basename(r.source): r.error for r in report.files if r.status == "failed"}
+    assert set(failed) == {"broken.jpg", "hang-me.jpg"}
+    assert failed["hang-me.jpg"] == "timed out after 2 s"
+    assert report.summary.converted == 7
+    assert not (tmp_path / "out" / "hang-me.webp").exists()
+    assert not temp_leftovers(tmp_path / "out")
 
 
 @needs_dask
