@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from imgpar.api import Job
     from imgpar.bench import BenchResult
     from imgpar.collect import Summary
+    from imgpar.manifest import Manifest
+    from imgpar.report import ReportWriter
     from imgpar.spec import Result
 
 
@@ -66,17 +68,11 @@ def run(
     verbose: bool,
 ) -> ExitStatus:
     from imgpar.collect import Collector
-    from imgpar.manifest import Manifest
-    from imgpar.report import open_report
     from imgpar.spec import Result
     from imgpar.walk import count_images
 
-    argv = sys.argv[1:]
-    try:
-        writers = [open_report(path, argv) for path in reports]
-    except (ValueError, OSError) as exc:
-        raise UsageError(str(exc)) from None
-    listing = Manifest(manifest, sources=job.sources, out=job.out) if manifest else None
+    writers = _open_reports(reports)
+    listing = _open_manifest(manifest, job) if manifest else None
     show_bar = not quiet and sys.stderr.isatty()
     bar = _progress_bar() if show_bar else _NoBar()
     total: list[int] = []
@@ -135,6 +131,23 @@ def run(
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
     return summary.exit_status
+
+
+def _open_manifest(path: str, job: Job) -> Manifest:
+    from imgpar.manifest import Manifest
+
+    return Manifest(path, sources=job.sources, out=job.out)
+
+
+def _open_reports(paths: list[str]) -> list[ReportWriter]:
+    if not paths:
+        return []  # and the report writers are never imported
+    from imgpar.report import open_report
+
+    try:
+        return [open_report(path, sys.argv[1:]) for path in paths]
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _progress_bar() -> Any:
