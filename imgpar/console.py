@@ -14,6 +14,8 @@ import typer
 from imgpar.errors import ExitStatus, Terminated, UsageError
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from imgpar.api import Job
     from imgpar.bench import BenchResult
     from imgpar.collect import Summary
@@ -74,7 +76,7 @@ def run(
     writers = _open_reports(reports)
     listing = _open_manifest(manifest, job) if manifest else None
     show_bar = not quiet and sys.stderr.isatty()
-    bar = _progress_bar() if show_bar else _NoBar()
+    bar: tqdm[Any] | _NoBar = _progress_bar() if show_bar else _NoBar()
     total: list[int] = []
     if show_bar:
         # Counting runs beside the conversion so the first file starts at once.
@@ -150,7 +152,7 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
         raise UsageError(str(exc)) from None
 
 
-def _progress_bar() -> Any:
+def _progress_bar() -> tqdm[Any]:
     from tqdm import tqdm
 
     return tqdm(total=None, unit="img", file=sys.stderr, dynamic_ncols=True)

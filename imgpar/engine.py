@@ -186,9 +186,6 @@ class ProcessEngine:
             from imgpar.pipeline import load_plugins
 
             load_plugins()
-            # What the workers inherit is never collected in them, so their
-            # garbage collector need not write to (and copy) those pages.
-            gc.freeze()
         elif method == "forkserver":
             self._context.set_forkserver_preload(["imgpar.pipeline"])
         return _Workers(
@@ -246,7 +243,18 @@ class _Workers:
         self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
 
     def submit(self, chunk: list[Task]) -> Future[list[Result]]:
-        future = self._pool.submit(_run_chunk, chunk)
+        # The first submission forks the workers. Frozen meanwhile, what they
+        # inherit is never collected in them, so their garbage collector does
+        # not write to (and copy) those pages; the parent (perhaps a program
+        # calling the API) is unfrozen at once.
+        forks = not self._processes
+        if forks:
+            gc.freeze()
+        try:
+            future = self._pool.submit(_run_chunk, chunk)
+        finally:
+            if forks:
+                gc.unfreeze()
         self._processes.update(getattr(self._pool, "_processes", None) or {})
         return future
 

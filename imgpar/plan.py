@@ -67,6 +67,18 @@ def _render(template: str, *, stem: str, target: Target, src_ext: str, parent: s
 
 
 @dataclass(frozen=True, slots=True)
+class _Here:
+    """What every file of one folder shares while the folder is planned."""
+
+    folder: Folder
+    dest: str  # where its outputs go
+    absolute_dest: str
+    cache: Cache
+    keys: dict[str, str]  # file name -> cache key
+    entries: dict[str, Entry]  # cache key -> what the cache recorded
+
+
+@dataclass(frozen=True, slots=True)
 class Pending:
     """What to record in the cache once a task's result comes back."""
 
@@ -119,23 +131,17 @@ class Planner:
             earlier = [entries.get(keys[n]) for n in names if not self._is_target_file(n)]
             ours = self._recorded_outputs(folder, cache, filter(None, earlier))
             names = tuple(n for n in names if fold(n) not in ours)
+        here = _Here(folder, dest, self._absolute(dest), cache, keys, entries)
         stems = Counter(fold(os.path.splitext(n)[0]) for n in names)
-        absolute_dest = self._absolute(dest)
         for name in names:
-            source = os.path.join(folder.path, name)
-            display = os.path.normpath(source)
             if in_place and self._is_target_file(name):
                 yield Result(
-                    source=display,
+                    source=os.path.normpath(os.path.join(folder.path, name)),
                     status="skipped",
                     notes=("already in the target format; use --out to re-encode it",),
                 )
                 continue
-            key = keys[name]
-            yield self._plan_file(
-                folder, name, source, display, dest, absolute_dest, self._stem(name, stems),
-                cache, key, entries.get(key),
-            )
+            yield self._plan_file(here, name, self._stem(name, stems))
 
     def _recorded_outputs(
         self, folder: Folder, cache: Cache, entries: Iterable[Entry]
@@ -148,25 +154,15 @@ class Planner:
                     ours.add(fold(os.path.basename(output.path)))
         return ours
 
-    def _plan_file(
-        self,
-        folder: Folder,
-        name: str,
-        source: str,
-        display: str,
-        dest: str,
-        absolute_dest: str,
-        stem: str,
-        cache: Cache,
-        key: str,
-        entry: Entry | None,
-    ) -> Task | Result:
-        names = self._names(folder, name, stem)
-        claims = self._claims(absolute_dest, names)
+    def _plan_file(self, here: _Here, name: str, stem: str) -> Task | Result:
+        source = os.path.join(here.folder.path, name)
+        display = os.path.normpath(source)
+        names = self._names(here.folder, name, stem)
+        claims = self._claims(here.absolute_dest, names)
         if not self._claimed.isdisjoint(claims) and stem != name:
             stem = name
-            names = self._names(folder, name, stem)
-            claims = self._claims(absolute_dest, names)
+            names = self._names(here.folder, name, stem)
+            claims = self._claims(here.absolute_dest, names)
         if not self._claimed.isdisjoint(claims):
             return Result(
                 source=display,
@@ -174,7 +170,7 @@ class Planner:
                 error="output name collides with another source's output",
             )
         self._claimed.update(claims)
-        paths = tuple(os.path.join(dest, n) for n in names)
+        paths = tuple(os.path.join(here.dest, n) for n in names)
         notes = (KEPT_EXTENSION,) if stem == name else ()
         try:
             st = os.stat(source)
@@ -184,6 +180,8 @@ class Planner:
                 status="failed",
                 error=f"cannot read the file: {exc.strerror or exc}",
             )
+        cache, key = here.cache, here.keys[name]
+        entry = here.entries.get(key)
         if not self._force and self._up_to_date(cache, key, entry, source, st):
             assert entry is not None
             return Result(
@@ -285,9 +283,6 @@ class Planner:
 
     def _is_target_file(self, name: str) -> bool:
         return os.path.splitext(name)[1].lower() in self._target_exts
-
-
-
 
 
 def _extensions(target: Target) -> tuple[str, ...]:

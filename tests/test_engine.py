@@ -231,3 +231,14 @@ def test_work_starts_at_once_and_the_batch_ends_with_the_smallest_files() -> Non
     # The biggest file is never held back behind files walked after it.
     biggest = max(range(400), key=lambda i: many[i].source_bytes)
     assert ordered.index(many[biggest].source_bytes) <= biggest
+
+
+def test_a_program_calling_the_api_keeps_its_garbage_collector(tmp_path: Path) -> None:
+    import gc
+
+    src = _tree(tmp_path / "src")
+    # The workers are forked with the collector frozen; the caller must not be
+    # left with every object it had then exempt from collection.
+    report = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=2)
+    assert report.summary.converted > 0
+    assert gc.get_freeze_count() == 0
