@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imgpar import OUTPUT_VERSION
 from imgpar.collect import Collector, Summary
-from imgpar.engine import CHUNK_FILES, LOOKAHEAD, ProcessEngine, SerialEngine, default_jobs
 from imgpar.errors import UsageError
 from imgpar.formats import Target, resolve_target, target_available
-from imgpar.limits import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT, PREVIEW_LIMIT
+from imgpar.limits import (
+    CHUNK_FILES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_TIMEOUT,
+    LOOKAHEAD,
+    PREVIEW_LIMIT,
+    default_jobs,
+)
 from imgpar.plan import Planner, check_template, default_template
 from imgpar.spec import (
     FILTERS,
@@ -32,6 +39,7 @@ from imgpar.spec import (
 from imgpar.walk import Folder, Skipped, walk
 
 if TYPE_CHECKING:
+    from imgpar.engine import Passed, ProcessEngine, SerialEngine
     from imgpar.engine_dask import DaskEngine
 
 ENGINES = ("local", "dask")
@@ -108,6 +116,8 @@ class Job:
                 out=self.out,
                 timeout=self.timeout,
             )
+        from imgpar.engine import ProcessEngine, SerialEngine
+
         if self.engine_label == "serial":
             return SerialEngine(self.spec)
         return ProcessEngine(
@@ -117,7 +127,7 @@ class Job:
     def events(self) -> Iterator[Result | Skipped]:
         """Results in completion order, with walker notes as they are found.
         Each converted source is recorded in the cache as its result arrives."""
-        stream = self.engine().run(self.plan())
+        stream = self._run(self.plan())
         try:
             for event in stream:
                 if isinstance(event, Result) and self.planner is not None:
@@ -130,6 +140,16 @@ class Job:
             # files at once, also when the consumer stops early (Ctrl-C).
             stream.close()
             self._close_caches()
+
+    def _run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+        """The engine's stream over `items`, started at the first task: a
+        run with nothing to convert (a no-op re-run) never loads it."""
+        items = iter(items)
+        for item in items:
+            if isinstance(item, Task):
+                yield from self.engine().run(itertools.chain([item], items))
+                return
+            yield item
 
     def stale(self) -> Iterator[Task | Result | Skipped]:
         """What a run would do, writing nothing: for `--check`."""

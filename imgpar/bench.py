@@ -23,9 +23,8 @@ from typing import Any
 
 from imgpar.api import Job, prepare
 from imgpar.collect import Collector, Summary
-from imgpar.engine import default_jobs
 from imgpar.errors import UsageError
-from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE
+from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, default_jobs
 from imgpar.spec import STAGES, Result
 from imgpar.walk import Folder, walk
 

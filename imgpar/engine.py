@@ -25,28 +25,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from imgpar.heap import keep_freed_memory
-from imgpar.limits import DEFAULT_TIMEOUT
+from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, Result, Task
 from imgpar.writer import TEMP_PREFIX
 
 # Items that are not tasks (results decided up front, walker notes) pass
 # through an engine unchanged, as soon as they arrive.
 Passed = TypeVar("Passed")
-
-# A chunk holds many small files (so per-task overhead vanishes on icons) or
-# one big file (so no core idles behind a long queue at the end of a batch).
-CHUNK_BYTES = 1 << 20
-CHUNK_FILES = 64
-LOOKAHEAD = 512
-
-
-def default_jobs() -> int:
-    """The CPUs this process may run on (respects affinity and cgroup pinning)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
-
 
 class SerialEngine:
     def __init__(self, spec: ConvertSpec) -> None:

@@ -1,5 +1,7 @@
 """Default limits, importable without Pillow or the engine."""
 
+import os
+
 # 16k x 10k: a 150 MP medium-format frame fits with room to spare, and so does
 # a typical stitched panorama; anything bigger needs --max-pixels.
 DEFAULT_MAX_PIXELS = 160_000_000
@@ -15,3 +17,18 @@ PREVIEW_LIMIT = 1000
 # three runs at each jobs value of 24 MP photos take about a minute on 2 cores.
 BENCH_SAMPLE = 24
 BENCH_REPEAT = 3
+
+# A chunk holds many small files (so per-task overhead vanishes on icons) or
+# one big file (so no core idles behind a long queue at the end of a batch).
+CHUNK_BYTES = 1 << 20
+CHUNK_FILES = 64
+# Tasks the engine looks ahead to start the biggest first.
+LOOKAHEAD = 512
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on (respects affinity and cgroup pinning)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1

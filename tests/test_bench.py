@@ -18,8 +18,8 @@ from imgpar import bench as bench_module
 from imgpar.bench import bench, evenly_spaced, jobs_ladder
 from imgpar.cli import app
 from imgpar.console import format_summary
-from imgpar.engine import default_jobs
 from imgpar.errors import UsageError
+from imgpar.limits import default_jobs
 from imgpar.spec import STAGES
 
 ORIENTATION = 0x0112

@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 import imgpar
 from imgpar.api import prepare
 from imgpar.cli import app
-from imgpar.engine import CHUNK_BYTES
 from imgpar.errors import ClusterError
+from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV
 from imgpar.spec import ConvertSpec, OutputSpec, Result, Task
 
@@ -63,7 +63,7 @@ def _mixed_tree(root: Path) -> Path:
 
 def _noise_tree(root: Path, count: int) -> Path:
     """`count` incompressible PNGs just over a megabyte each: each is a task
-    of its own (engine.CHUNK_BYTES) that takes a moment to convert."""
+    of its own (limits.CHUNK_BYTES) that takes a moment to convert."""
     root.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         pixels = Image.frombytes("RGB", (620, 620), os.urandom(620 * 620 * 3))

@@ -12,7 +12,8 @@ import pytest
 from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers
 
 import imgpar
-from imgpar.engine import CHUNK_BYTES, CHUNK_FILES, ProcessEngine, SerialEngine, _chunked
+from imgpar.engine import ProcessEngine, SerialEngine, _chunked
+from imgpar.limits import CHUNK_BYTES, CHUNK_FILES
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
 from imgpar.walk import Skipped
 
