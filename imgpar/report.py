@@ -30,6 +30,11 @@ CSV_COLUMNS = (
 )
 
 
+# One encoder for every line: json.dumps builds a new one per call whenever
+# an option differs from its defaults.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def result_dict(result: Result) -> dict[str, Any]:
     return {
         "source": result.source,
@@ -104,7 +109,7 @@ class JsonReport(ReportWriter):
 
     def add(self, result: Result) -> None:
         self._fp.write("\n  " if self._first else ",\n  ")
-        self._fp.write(json.dumps(result_dict(result), ensure_ascii=False))
+        self._fp.write(_to_json(result_dict(result)))
         self._first = False
 
     def _finish(self, summary: Summary) -> None:
