@@ -196,13 +196,17 @@ def format_summary(s: Summary) -> str:
         before, after = format_bytes(s.source_bytes), format_bytes(s.output_bytes)
         lines.append(f"{before} -> {after} ({s.size_change:+.0%})")
         work = (
-            f"work {s.work_seconds:.1f} s on {s.jobs} job{'s' if s.jobs != 1 else ''}: "
+            f"work {s.work_seconds:.1f} s on {_count(s.jobs, 'job')}: "
             f"speedup {s.speedup:.2f}x, efficiency {s.efficiency:.0%}"
         )
         if s.peak_worker_rss:
             work += f", peak {format_mib(s.peak_worker_rss)}/worker"
         lines.append(work)
     return "\n".join(_fit(line) for line in lines)
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def _fit(line: str, width: int = 80) -> str:
@@ -243,8 +247,9 @@ def format_bench(r: BenchResult) -> str:
 
     picked = f"{r.sample} of {r.found}" if r.sample < r.found else f"all {r.sample}"
     lines = [
-        f"{picked} images ({format_bytes(r.sample_bytes)}), median of {r.repeat} runs"
-        f" each; {r.cores} CPU cores",
+        f"{picked} images ({format_bytes(r.sample_bytes)}), "
+        + (f"median of {r.repeat} runs each" if r.repeat > 1 else "one run each")
+        + f"; {_count(r.cores, 'CPU core')}",
         "",
         f"{'':46}{'share of worker time':^27}".rstrip(),
         f"{'jobs':>4}  {'wall s':>7}  {'images/s':>8}  {'speedup':>7}  {'efficiency':>10}  "

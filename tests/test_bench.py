@@ -72,8 +72,9 @@ def test_bench_command_prints_the_table_and_leaves_nothing(tmp_path: Path, shm: 
     assert [row[0] for row in rows] == ["1", "2"]
     assert all(len(row) == 5 + len(STAGES) for row in rows)
     assert rows[0][3] == "1.00x"
-    assert "all 4 images" in result.output
-    assert f"{default_jobs()} CPU cores" in result.output
+    assert "all 4 images (" in result.output and "one run each" in result.output
+    cores = default_jobs()
+    assert f"{cores} CPU {'core' if cores == 1 else 'cores'}" in result.output
     assert "peak worker memory" in result.output
     assert "failed" not in result.output
     assert list(shm.iterdir()) == []
@@ -180,6 +181,7 @@ def test_results_carry_stage_timings_and_peak_memory(tmp_path: Path, jobs: int) 
     assert summary.peak_worker_rss == max(r.peak_rss for r in report.files) > 0
     assert summary.as_dict()["peak_worker_rss"] == summary.peak_worker_rss
     assert "MiB/worker" in format_summary(summary)
+    assert f"on {jobs} {'job' if jobs == 1 else 'jobs'}: " in format_summary(summary)
     assert all(len(line) < 80 for line in format_summary(summary).splitlines())
 
 
