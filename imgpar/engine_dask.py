@@ -148,8 +148,11 @@ class DaskEngine:
                         if future.key not in running:
                             deadlines[future] = now + self.timeout  # still queued
                         elif future not in clocked:
+                            # Held by a worker, perhaps still behind another
+                            # chunk there: one chunk's worth of slack, as the
+                            # local engine gives.
                             clocked.add(future)
-                            deadlines[future] = now + self.timeout * len(chunk)
+                            deadlines[future] = now + self.timeout * (len(chunk) + 1)
                         else:
                             del flights[future], deadlines[future]
                             clocked.discard(future)
