@@ -7,7 +7,6 @@ string on every run (a third of its start-up).
 """
 
 import inspect
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -386,25 +385,25 @@ def bench(
         bar.total = total
         bar.update(done - bar.n)
 
-    previous = signal.signal(signal.SIGTERM, console.raise_terminated)
-    try:
-        result = run_bench(
-            [str(s) for s in sources],
-            jobs=ladder,
-            sample=sample,
-            repeat=repeat,
-            progress=progress,
-            **options,
-        )
-    except UsageError as exc:
-        raise _fail(str(exc)) from None
-    except Terminated:
-        raise typer.Exit(int(ExitStatus.TERMINATED)) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        bar.close()
+    with console.StopSignals() as signals:
+        try:
+            result = run_bench(
+                [str(s) for s in sources],
+                jobs=ladder,
+                sample=sample,
+                repeat=repeat,
+                progress=progress,
+                **options,
+            )
+            signals.raise_if_received()
+        except UsageError as exc:
+            raise _fail(str(exc)) from None
+        except Terminated:
+            raise typer.Exit(int(ExitStatus.TERMINATED)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+        finally:
+            bar.close()
     typer.echo(console.format_bench(result))
 
 

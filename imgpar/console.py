@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from imgpar.manifest import Manifest
     from imgpar.report import ReportWriter
     from imgpar.spec import Result
+    from imgpar.walk import Skipped
 
 
 def _shown(path: str) -> str:
@@ -87,37 +88,48 @@ def run(
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
     events = job.events()
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        for event in events:
-            if not isinstance(event, Result):
-                for writer in writers:
-                    writer.note(event.path, event.reason)
-                if not quiet:
-                    bar.write(f"note: {event.path}: {event.reason}", file=sys.stderr)
-                continue
-            collector.add(event)
+
+    def take(event: Result | Skipped) -> None:
+        if not isinstance(event, Result):
             for writer in writers:
-                writer.add(event)
-            if listing is not None:
-                listing.add(event)
-            if event.status == "failed":
-                bar.write(f"failed: {event.source}: {event.error}", file=sys.stderr)
-            elif verbose:
-                bar.write(_line(event), file=sys.stderr)
-            if total and bar.total is None:
-                bar.total = total[0]
-            bar.update(1)
-    except KeyboardInterrupt as exc:
-        interrupted = exc
-    except BaseException:
+                writer.note(event.path, event.reason)
+            if not quiet:
+                bar.write(f"note: {event.path}: {event.reason}", file=sys.stderr)
+            return
+        collector.add(event)
         for writer in writers:
-            writer.discard()
-        raise
-    finally:
-        events.close()
-        signal.signal(signal.SIGTERM, previous)
-        bar.close()
+            writer.add(event)
+        if listing is not None:
+            listing.add(event)
+        if event.status == "failed":
+            bar.write(f"failed: {event.source}: {event.error}", file=sys.stderr)
+        elif verbose:
+            bar.write(_line(event), file=sys.stderr)
+        if total and bar.total is None:
+            bar.total = total[0]
+        bar.update(1)
+
+    with StopSignals() as signals:
+        try:
+            for event in events:
+                # A signal stops the wait for the next file at once, but
+                # never cuts the recording of a file in half.
+                signals.hold = True
+                try:
+                    take(event)
+                finally:
+                    signals.hold = False
+                signals.raise_if_received()
+            signals.raise_if_received()
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+        except BaseException:
+            for writer in writers:
+                writer.discard()
+            raise
+        finally:
+            events.close()
+            bar.close()
     for warning in job.cache_warnings():
         typer.echo(f"warning: {warning}", err=True)
     summary = collector.summary(interrupted=interrupted is not None)
@@ -174,8 +186,38 @@ class _NoBar:
         pass
 
 
-def raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
+class StopSignals:
+    """Ctrl-C (SIGINT) and SIGTERM as exceptions in the main thread, and
+    remembered: Python prints and drops an exception raised inside a
+    finalizer (`__del__`; Dask's futures have one), so a signal that lands
+    there would be lost and the run would go on to exit 0. The run asks
+    `raise_if_received` between files to raise it again, and sets `hold`
+    while it records a file, so no report gets half an entry."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.hold = False  # while True, a signal is only remembered
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signum
+        if not self.hold:
+            self.raise_if_received()
+
+    def raise_if_received(self) -> None:
+        if self.received == signal.SIGTERM:
+            raise Terminated
+        if self.received is not None:
+            raise KeyboardInterrupt
 
 
 def _line(result: Result) -> str:

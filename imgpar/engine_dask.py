@@ -168,6 +168,9 @@ class DaskEngine:
                 # that can change after the result is in hand, when the
                 # worker that holds its copy dies.
                 future, outcome = next(done)
+                # Released here rather than by its finalizer: a Ctrl-C that
+                # lands in a finalizer is dropped (see console.StopSignals).
+                future.release()
                 if future not in flights:
                     continue  # given up on above; its late result is dropped
                 chunk = flights.pop(future)
@@ -279,6 +282,7 @@ class _Cluster:
         client = self.client
         workers = [w for w, keys in client.processing().items() if future.key in keys]
         client.cancel([future])
+        future.release()
         if workers:
             with contextlib.suppress(Exception):
                 client.restart_workers(workers, timeout=CLOSE_TIMEOUT)

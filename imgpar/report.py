@@ -108,8 +108,8 @@ class JsonReport(ReportWriter):
         self._first = True
 
     def add(self, result: Result) -> None:
-        self._fp.write("\n  " if self._first else ",\n  ")
-        self._fp.write(_to_json(result_dict(result)))
+        line = _to_json(result_dict(result))
+        self._fp.write(("\n  " if self._first else ",\n  ") + line)
         self._first = False
 
     def _finish(self, summary: Summary) -> None:

@@ -82,8 +82,7 @@ class HtmlReport(ReportWriter):
                 record["notes"] = list(result.notes)
             if result.thumbnail:
                 record["thumbnail"] = result.thumbnail
-        self._spool.write(",\n" if self._written else "\n")
-        self._spool.write(_script_json(record))
+        self._spool.write((",\n" if self._written else "\n") + _script_json(record))
         self._written += 1
 
     def _finish(self, summary: Summary) -> None:

@@ -415,3 +415,35 @@ def test_killed_worker_temp_files_go_also_in_size_named_folders(tmp_path: Path) 
         "p02.webp",
     ]
     assert not _stray(out)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_dropped_by_a_finalizer_is_raised_again() -> None:
+    from imgpar.console import StopSignals
+
+    class Finalized:
+        def __del__(self) -> None:
+            # The handler runs here, inside __del__, where Python prints and
+            # drops what it raises: how Dask's futures used to eat a Ctrl-C.
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with StopSignals() as signals:
+        Finalized()
+        assert signals.received == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            signals.raise_if_received()
+
+
+def test_a_signal_waits_until_the_file_is_recorded() -> None:
+    from imgpar.console import StopSignals
+    from imgpar.errors import Terminated
+
+    with StopSignals() as signals:
+        signals.hold = True
+        os.kill(os.getpid(), signal.SIGTERM)  # would raise here without hold
+        recorded = True
+        signals.hold = False
+        assert recorded
+        with pytest.raises(Terminated):
+            signals.raise_if_received()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
