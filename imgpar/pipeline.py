@@ -15,7 +15,7 @@ from typing import IO
 
 from PIL import Image, ImageFile, ImageSequence, TiffImagePlugin, UnidentifiedImageError
 
-from imgpar import colour, geometry, imaging, metadata, thumbnail, writer
+from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
 from imgpar.formats import HEIF_EXTENSIONS, HEIF_FORMATS, READ_FORMATS, TARGETS, Target
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, OutputRecord, Result, Task
@@ -113,6 +113,7 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
                 digest = digest_stream(fp)
                 fp.seek(0)
                 made = _convert(task, fp, spec)
+            heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
     warned = tuple(dict.fromkeys(f"warning: {w.message}" for w in caught))[:3]
@@ -141,6 +142,7 @@ class _Converted:
     notes: tuple[str, ...]
     preview: str | None
     stages: tuple[float, float, float, float]  # decode, resize, encode, write
+    decoded_bytes: int  # the decoded frames' pixels, about
 
 
 # Formats whose extra frames are an animation (an MPO's second frame is a
@@ -224,7 +226,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         preview = thumbnail.data_uri(smallest) if task.preview and smallest else None
     return _Converted(
         tuple(records), displayed, tuple(dict.fromkeys(notes)), preview,
-        (decode, resize, encode, write),
+        (decode, resize, encode, write), sum(f.width * f.height for f in frames) * 4,
     )
 
 
