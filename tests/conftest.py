@@ -14,9 +14,14 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageChops, ImageFile
+
+from imgpar.formats import TARGETS
+from imgpar.pipeline import configure_worker, convert_file
+from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
 
 # Quadrant colours of the upright picture: any rotation or flip moves them.
 TOP_LEFT = (220, 30, 30)  # red
@@ -263,6 +268,35 @@ def build_tree(root: Path, entries: Mapping[str, Entry]) -> Path:
         else:
             content(path)
     return root
+
+
+def convert_one(
+    source: Path, out: Path, *targets: str, resize: Resize | None = None, **options: Any
+) -> Result:
+    """Convert `source` into the folder `out`, one output per target, in this
+    process as a worker would; `options` are the other ConvertSpec fields."""
+    spec = ConvertSpec(
+        outputs=tuple(OutputSpec(target=t, resize=resize) for t in targets), **options
+    )
+    configure_worker(spec)
+    task = Task(
+        source=str(source),
+        display=str(source),
+        outputs=tuple(str(out / f"{source.stem}{TARGETS[t].ext}") for t in targets),
+        source_bytes=source.stat().st_size if source.exists() else 0,
+    )
+    return convert_file(task, spec)
+
+
+def written(result: Result, index: int = 0) -> Image.Image:
+    """Decode output `index` of a converted result, checking its record on the way."""
+    assert result.status == "converted", result.error
+    record = result.outputs[index]
+    im = Image.open(record.path)
+    im.load()
+    assert im.format == record.format
+    assert im.size == (record.width, record.height)
+    return im
 
 
 def listing(root: Path) -> dict[str, tuple[int, int]]:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import assert_upright, quadrant_picture
+from conftest import assert_upright, convert_one, outputs_in, quadrant_picture
 from PIL import Image, ImageChops, ImageCms, ImageFilter, ImageOps, ImageSequence, ImageStat
 
 import imgpar
-from imgpar.pipeline import configure_worker, convert_file
-from imgpar.spec import ConvertSpec, OutputSpec, Resize, Task
+from imgpar.spec import Resize, Result
 
 TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
 EXT = {"webp": ".webp", "jpeg": ".jpg", "png": ".png", "avif": ".avif", "tiff": ".tif"}
@@ -128,21 +128,10 @@ def _difference(a: Image.Image, b: Image.Image) -> float:
     return max(ImageStat.Stat(diff).mean)
 
 
-def _convert(source: Path, target: str, tmp_path: Path, **spec: object) -> tuple[Path, object]:
-    out = tmp_path / f"out{EXT[target]}"
-    spec_ = ConvertSpec(outputs=(OutputSpec(target=target),), **spec)  # type: ignore[arg-type]
-    configure_worker(spec_)
-    result = convert_file(
-        Task(
-            source=str(source),
-            display=source.name,
-            outputs=(str(out),),
-            source_bytes=source.stat().st_size,
-        ),
-        spec_,
-    )
+def _convert(source: Path, target: str, tmp_path: Path, **spec: Any) -> tuple[Path, Result]:
+    result = convert_one(source, tmp_path / "out", target, **spec)
     assert result.status == "converted", result.error
-    return out, result
+    return Path(result.outputs[0].path), result
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -232,7 +221,7 @@ def test_awkward_names_and_collisions(tmp_path: Path) -> None:
     _saved("PNG", _rgba)(src / "dup.png")
     report = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=2)
     assert report.summary.failed == 0
-    written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    written = sorted(outputs_in(tmp_path / "out"))
     assert written == sorted(
         [
             "UPPER.webp",
@@ -256,7 +245,7 @@ def test_case_and_unicode_folding_collisions(tmp_path: Path) -> None:
     _jpeg()(src / "caf\u00e9.jpg")  # composed é
     _saved("PNG", _rgba)(src / "cafe\u0301.png")  # e + combining accent
     imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=1)
-    written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    written = sorted(outputs_in(tmp_path / "out"))
     assert written == sorted(
         [
             "Photo.jpg.webp",
@@ -268,19 +257,13 @@ def test_case_and_unicode_folding_collisions(tmp_path: Path) -> None:
 
 
 # Resize modes, on an upright 300 x 200 picture stored sideways (orientation 6).
-def _sized(tmp_path: Path, resize: Resize, **spec: object) -> Image.Image:
+def _sized(tmp_path: Path, resize: Resize, **spec: Any) -> Image.Image:
     source = tmp_path / "p.jpg"
     upright = quadrant_picture((300, 200))
     exif = Image.Exif()
     exif[0x0112] = 6
     upright.transpose(Image.Transpose.ROTATE_90).save(source, quality=95, exif=exif)
-    out = tmp_path / "o.png"
-    spec_ = ConvertSpec(outputs=(OutputSpec(target="png", resize=resize),), **spec)  # type: ignore[arg-type]
-    result = convert_file(
-        Task(source=str(source), display="p.jpg", outputs=(str(out),), source_bytes=1), spec_
-    )
-    assert result.status == "converted", result.error
-    return Image.open(out)
+    return Image.open(_convert(source, "png", tmp_path, resize=resize, **spec)[0])
 
 
 @pytest.mark.parametrize(
@@ -362,12 +345,7 @@ def test_shrink_on_load_output_matches_a_full_decode_reference(tmp_path: Path) -
     exif = Image.Exif()
     exif[0x0112] = 6
     upright.transpose(Image.Transpose.ROTATE_90).save(source, quality=95, exif=exif)
-    out = tmp_path / "small.png"
-    spec = ConvertSpec(outputs=(OutputSpec(target="png", resize=Resize(long_edge=500)),))
-    result = convert_file(
-        Task(source=str(source), display="photo.jpg", outputs=(str(out),), source_bytes=1), spec
-    )
-    assert result.status == "converted", result.error
+    out, _ = _convert(source, "png", tmp_path, resize=Resize(long_edge=500))
     with Image.open(source) as full:
         reference = ImageOps.exif_transpose(full).resize((500, 333), Image.Resampling.LANCZOS)
     with Image.open(out) as got:

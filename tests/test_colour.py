@@ -4,19 +4,18 @@ with littleCMS, checked on real (built) Display P3, gray and CMYK profiles."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import convert_one, written
 from iccprofiles import cmyk_profile, display_p3, gray_profile
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
 from imgpar import colour
 from imgpar.cli import app
 from imgpar.formats import TARGETS
-from imgpar.pipeline import configure_worker, convert_file
-from imgpar.spec import ConvertSpec, OutputSpec, Result, Task
+from imgpar.spec import Result
 
 ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
 ALPHA_TARGETS = ("webp", "png", "avif", "tiff")
@@ -27,28 +26,10 @@ P3_COLOUR = (200, 80, 60)
 TOLERANCE = {"webp": 6, "jpeg": 6, "avif": 8, "png": 1, "tiff": 1}
 
 
-@pytest.fixture(autouse=True)
-def _pillow_globals() -> Iterator[None]:
-    saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-    yield
-    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
-
-
 def run(source: Path, *targets: str, srgb: bool = False) -> Result:
-    spec = ConvertSpec(outputs=tuple(OutputSpec(target=t) for t in targets), srgb=srgb)
-    configure_worker(spec)
-    out = source.parent / "out"
-    outputs = tuple(str(out / f"{source.stem}{TARGETS[t].ext}") for t in targets)
-    task = Task(source=str(source), display=source.name, outputs=outputs, source_bytes=1)
-    result = convert_file(task, spec)
+    result = convert_one(source, source.parent / "out", *targets, srgb=srgb)
     assert result.status == "converted", result.error
     return result
-
-
-def written(result: Result, index: int = 0) -> Image.Image:
-    im = Image.open(result.outputs[index].path)
-    im.load()
-    return im
 
 
 def centre(im: Image.Image) -> tuple[int, ...]:

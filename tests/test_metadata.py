@@ -20,8 +20,10 @@ from conftest import (
     ORIENTATION,
     assert_upright,
     camera_exif,
+    convert_one,
     quadrant_picture,
     stored_for_orientation,
+    written,
 )
 from PIL import Image, ImageFile, PngImagePlugin
 from typer.testing import CliRunner
@@ -31,8 +33,7 @@ from imgpar.api import prepare
 from imgpar.cli import app
 from imgpar.errors import UsageError
 from imgpar.formats import TARGETS
-from imgpar.pipeline import configure_worker, convert_file
-from imgpar.spec import METADATA_POLICIES, ConvertSpec, OutputSpec, Result, Task
+from imgpar.spec import METADATA_POLICIES, Result
 
 ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
 XMP_TAG = 700
@@ -109,22 +110,10 @@ def tagged_jpeg(path: Path, orientation: int = 6) -> Path:
 
 
 def run(source: Path, *targets: str, policy: str | None = None) -> Result:
-    spec = ConvertSpec(outputs=tuple(OutputSpec(target=t) for t in targets))
-    if policy is not None:
-        spec = ConvertSpec(outputs=spec.outputs, metadata=policy)  # type: ignore[arg-type]
-    configure_worker(spec)
-    out = source.parent / "out"
-    outputs = tuple(str(out / f"{source.stem}{TARGETS[t].ext}") for t in targets)
-    task = Task(source=str(source), display=source.name, outputs=outputs, source_bytes=1)
-    result = convert_file(task, spec)
+    options = {} if policy is None else {"metadata": policy}
+    result = convert_one(source, source.parent / "out", *targets, **options)
     assert result.status == "converted", result.error
     return result
-
-
-def written(result: Result, index: int = 0) -> Image.Image:
-    im = Image.open(result.outputs[index].path)
-    im.load()
-    return im
 
 
 def properties(im: Image.Image) -> dict[str, str | None]:

@@ -20,59 +20,24 @@ from conftest import (
     ORIENTATION,
     assert_upright,
     close_to,
+    convert_one,
     make_camera_jpeg,
     make_small_jpeg,
     png_header_only,
     quadrant_picture,
     temp_leftovers,
     truncated_copy,
+    written,
 )
 from PIL import Image, ImageChops, ImageOps
 
-from imgpar.formats import TARGETS
 from imgpar.pipeline import configure_worker, convert_file
-from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
+from imgpar.spec import ConvertSpec, OutputSpec, Resize, Task
 
 ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
 ALPHA_TARGETS = ("webp", "png", "avif", "tiff")
 LOSSLESS_TARGETS = ("png", "tiff")
 WHITE = (255, 255, 255)
-
-
-def run(
-    source: Path,
-    out: Path,
-    *targets: str,
-    resize: Resize | None = None,
-    quality: int | None = None,
-    lossless: bool = False,
-) -> Result:
-    """Convert `source` into the folder `out`, one output per target, as a worker would."""
-    spec = ConvertSpec(
-        outputs=tuple(OutputSpec(target=t, resize=resize) for t in targets),
-        quality=quality,
-        lossless=lossless,
-    )
-    configure_worker(spec)
-    outputs = tuple(str(out / f"{source.stem}{TARGETS[t].ext}") for t in targets)
-    task = Task(
-        source=str(source),
-        display=str(source),
-        outputs=outputs,
-        source_bytes=source.stat().st_size if source.exists() else 0,
-    )
-    return convert_file(task, spec)
-
-
-def written(result: Result, index: int = 0) -> Image.Image:
-    """Decode output `index` of a converted result, checking its record on the way."""
-    assert result.status == "converted", result.error
-    record = result.outputs[index]
-    im = Image.open(record.path)
-    im.load()
-    assert im.format == record.format
-    assert im.size == (record.width, record.height)
-    return im
 
 
 def half(im: Image.Image, side: str) -> tuple[int, ...]:
@@ -97,7 +62,7 @@ def no_red_anywhere(im: Image.Image) -> bool:
 def test_camera_jpeg_upright_in_every_target(
     target: str, camera_jpeg: Path, tmp_path: Path
 ) -> None:
-    result = run(camera_jpeg, tmp_path / "out", target)
+    result = convert_one(camera_jpeg, tmp_path / "out", target)
     im = written(result)
     assert (result.width, result.height) == (200, 300)  # as displayed
     assert im.size == (200, 300)
@@ -111,7 +76,7 @@ def test_recorded_size_is_the_size_on_disk(
     fixture: str, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     source: Path = request.getfixturevalue(fixture)
-    result = run(source, tmp_path / "out", target)
+    result = convert_one(source, tmp_path / "out", target)
     assert result.status == "converted", result.error
     (record,) = result.outputs
     assert record.bytes == os.path.getsize(record.path)
@@ -131,7 +96,7 @@ def test_metadata_orientation_reset_gps_dropped_credits_kept(
     with Image.open(source) as im:
         exif = im.getexif()
         assert exif[ORIENTATION] == 6 and exif.get_ifd(GPS_IFD)  # the fixture has both
-    im = written(run(source, tmp_path / "out", target))
+    im = written(convert_one(source, tmp_path / "out", target))
     assert im.size == (200, 300)
     assert_upright(im)
     exif = im.getexif()
@@ -149,7 +114,7 @@ def test_metadata_orientation_reset_gps_dropped_credits_kept(
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_every_rotation_made_upright(orientation: int, tmp_path: Path) -> None:
     source = make_camera_jpeg(tmp_path / "src" / "o.jpg", orientation=orientation)
-    im = written(run(source, tmp_path / "out", "png"))
+    im = written(convert_one(source, tmp_path / "out", "png"))
     assert im.size == (200, 300)
     assert_upright(im)
 
@@ -162,7 +127,7 @@ def test_transparency_flattened_on_white_for_jpeg(
     fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     source: Path = request.getfixturevalue(fixture)
-    im = written(run(source, tmp_path / "out", "jpeg"))
+    im = written(convert_one(source, tmp_path / "out", "jpeg"))
     assert im.mode == "RGB"
     assert "transparency" not in im.info
     assert close_to(half(im, "right"), WHITE, 12)
@@ -176,7 +141,7 @@ def test_transparency_kept_where_the_format_has_alpha(
     fixture: str, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     source: Path = request.getfixturevalue(fixture)
-    im = written(run(source, tmp_path / "out", target))
+    im = written(convert_one(source, tmp_path / "out", target))
     assert im.mode == "RGBA"
     assert im.size == (64, 48)
     assert half(im, "right")[3] <= 8
@@ -185,7 +150,7 @@ def test_transparency_kept_where_the_format_has_alpha(
 
 
 def test_gray_alpha_flattened_on_white_for_jpeg(la_png: Path, tmp_path: Path) -> None:
-    im = written(run(la_png, tmp_path / "out", "jpeg"))
+    im = written(convert_one(la_png, tmp_path / "out", "jpeg"))
     assert im.mode in ("L", "RGB")
     assert close_to(half(im.convert("L"), "right"), (255,), 12)  # not the hidden black
     assert close_to(half(im.convert("L"), "left"), (60,), 12)
@@ -193,7 +158,7 @@ def test_gray_alpha_flattened_on_white_for_jpeg(la_png: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize("target", ALPHA_TARGETS)
 def test_gray_alpha_keeps_alpha(target: str, la_png: Path, tmp_path: Path) -> None:
-    im = written(run(la_png, tmp_path / "out", target))
+    im = written(convert_one(la_png, tmp_path / "out", target))
     assert im.mode in ("LA", "RGBA")
     rgba = im.convert("RGBA")
     assert half(rgba, "right")[3] <= 8
@@ -210,7 +175,7 @@ def test_16_bit_scaled_not_clipped_for_8_bit_targets(
 ) -> None:
     with Image.open(gray16_png) as source:
         assert source.mode == "I;16"
-    im = written(run(gray16_png, tmp_path / "out", target))
+    im = written(convert_one(gray16_png, tmp_path / "out", target))
     assert im.mode in ("L", "RGB")
     gray = im.convert("L")
     # 60000 / 257 = 233 and 30000 / 257 = 117; clipping would give 255 for both.
@@ -220,14 +185,14 @@ def test_16_bit_scaled_not_clipped_for_8_bit_targets(
 
 @pytest.mark.parametrize("target", LOSSLESS_TARGETS)
 def test_16_bit_kept_by_png_and_tiff(target: str, gray16_png: Path, tmp_path: Path) -> None:
-    im = written(run(gray16_png, tmp_path / "out", target))
+    im = written(convert_one(gray16_png, tmp_path / "out", target))
     assert im.mode == "I;16"
     assert half(im, "left") == (GRAY16_LEFT,)
     assert half(im, "right") == (GRAY16_RIGHT,)
 
 
 def test_16_bit_resized_keeps_its_range(gray16_png: Path, tmp_path: Path) -> None:
-    result = run(gray16_png, tmp_path / "out", "png", "webp", resize=Resize(width=32))
+    result = convert_one(gray16_png, tmp_path / "out", "png", "webp", resize=Resize(width=32))
     png, webp = written(result, 0), written(result, 1)
     assert png.size == webp.size == (32, 24)
     assert png.mode == "I;16"
@@ -237,7 +202,7 @@ def test_16_bit_resized_keeps_its_range(gray16_png: Path, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("target", ["webp", "jpeg", "png", "avif"])
 def test_cmyk_becomes_rgb(target: str, cmyk_jpeg: Path, tmp_path: Path) -> None:
-    im = written(run(cmyk_jpeg, tmp_path / "out", target))
+    im = written(convert_one(cmyk_jpeg, tmp_path / "out", target))
     assert im.mode == "RGB"
     assert close_to(half(im, "left"), (0, 255, 255), 20)
     assert close_to(half(im, "right"), WHITE, 20)
@@ -245,7 +210,7 @@ def test_cmyk_becomes_rgb(target: str, cmyk_jpeg: Path, tmp_path: Path) -> None:
 
 def test_cmyk_tiff_keeps_its_colours(cmyk_jpeg: Path, tmp_path: Path) -> None:
     # TIFF can hold CMYK (formats.TARGETS lists it); either way the colours hold.
-    im = written(run(cmyk_jpeg, tmp_path / "out", "tiff"))
+    im = written(convert_one(cmyk_jpeg, tmp_path / "out", "tiff"))
     assert im.mode in ("CMYK", "RGB")
     assert close_to(half(im.convert("RGB"), "left"), (0, 255, 255), 20)
     assert close_to(half(im.convert("RGB"), "right"), WHITE, 20)
@@ -253,7 +218,7 @@ def test_cmyk_tiff_keeps_its_colours(cmyk_jpeg: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", ALL_TARGETS)
 def test_bilevel_png_in_every_target(target: str, bilevel_png: Path, tmp_path: Path) -> None:
-    im = written(run(bilevel_png, tmp_path / "out", target))
+    im = written(convert_one(bilevel_png, tmp_path / "out", target))
     assert im.size == (64, 48)
     assert im.mode in ("1", "L", "RGB")
     gray = im.convert("L")
@@ -269,7 +234,7 @@ def test_every_input_mode_writes_every_target(
     fixture: str, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     source: Path = request.getfixturevalue(fixture)
-    im = written(run(source, tmp_path / "out", target))
+    im = written(convert_one(source, tmp_path / "out", target))
     assert im.size == (64, 48)
     if target == "jpeg":
         assert im.mode in ("L", "RGB")
@@ -292,7 +257,7 @@ def test_every_input_mode_writes_every_target(
 def test_resize_fits_the_displayed_picture(
     resize: Resize, size: tuple[int, int], camera_jpeg: Path, tmp_path: Path
 ) -> None:
-    result = run(camera_jpeg, tmp_path / "out", "png", resize=resize)
+    result = convert_one(camera_jpeg, tmp_path / "out", "png", resize=resize)
     im = written(result)
     assert im.size == size
     assert (result.width, result.height) == (200, 300)  # the source's, not the output's
@@ -301,7 +266,8 @@ def test_resize_fits_the_displayed_picture(
 
 @pytest.mark.parametrize("target", ALL_TARGETS)
 def test_resize_never_enlarges(target: str, rgba_png: Path, tmp_path: Path) -> None:
-    im = written(run(rgba_png, tmp_path / "out", target, resize=Resize(width=4000, height=4000)))
+    resize = Resize(width=4000, height=4000)
+    im = written(convert_one(rgba_png, tmp_path / "out", target, resize=resize))
     assert im.size == (64, 48)
 
 
@@ -383,8 +349,8 @@ def test_big_reduction_shrinks_on_load(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", ["webp", "jpeg", "avif"])
 def test_quality_changes_the_size(target: str, camera_jpeg: Path, tmp_path: Path) -> None:
-    low = run(camera_jpeg, tmp_path / "low", target, quality=10)
-    high = run(camera_jpeg, tmp_path / "high", target, quality=95)
+    low = convert_one(camera_jpeg, tmp_path / "low", target, quality=10)
+    high = convert_one(camera_jpeg, tmp_path / "high", target, quality=95)
     assert written(low).size == written(high).size
     assert low.outputs[0].bytes < high.outputs[0].bytes
 
@@ -394,7 +360,7 @@ def test_lossless_webp_is_exact(tmp_path: Path) -> None:
     source.parent.mkdir()
     picture = quadrant_picture((64, 48), noise=40)
     picture.save(source)
-    im = written(run(source, tmp_path / "out", "webp", lossless=True))
+    im = written(convert_one(source, tmp_path / "out", "webp", lossless=True))
     assert im.convert("RGB").tobytes() == picture.tobytes()
 
 
@@ -434,7 +400,7 @@ BAD_KINDS = ["empty", "text", "truncated", "truncated_camera", "huge_header", "m
 def test_bad_file_is_a_failed_result(kind: str, target: str, tmp_path: Path) -> None:
     source = _bad(kind, tmp_path / "src")
     out = tmp_path / "out"
-    result = run(source, out, target)
+    result = convert_one(source, out, target)
     assert result.status == "failed"
     assert result.outputs == ()
     assert result.error and result.error.strip() == result.error
@@ -458,7 +424,7 @@ def test_bad_file_is_a_failed_result(kind: str, target: str, tmp_path: Path) -> 
 def test_bad_file_reason_says_what_is_wrong(
     kind: str, words: tuple[str, ...], tmp_path: Path
 ) -> None:
-    result = run(_bad(kind, tmp_path / "src"), tmp_path / "out", "webp")
+    result = convert_one(_bad(kind, tmp_path / "src"), tmp_path / "out", "webp")
     assert result.error is not None
     assert any(word in result.error.lower() for word in words), result.error
 
@@ -472,7 +438,7 @@ def test_failed_output_leaves_an_existing_output_whole(tmp_path: Path) -> None:
     previous = out / "truncated.jpg"
     Image.new("RGB", (8, 8), (1, 2, 3)).save(previous)
     before = previous.read_bytes()
-    result = run(source, out, "jpeg")
+    result = convert_one(source, out, "jpeg")
     assert result.status == "failed"
     assert previous.read_bytes() == before
     assert temp_leftovers(tmp_path) == []

@@ -14,6 +14,8 @@ import pytest
 from hostile import make_hostile_tree
 from PIL import Image
 
+from imgpar.pipeline import CRASH_ENV, HANG_ENV
+
 IMGPAR = [sys.executable, "-m", "imgpar"]
 
 
@@ -153,7 +155,7 @@ def test_crashing_file_reported_others_converted(tmp_path: Path) -> None:
         "2",
         "--report",
         tmp_path / "r.json",
-        env={"IMGPAR_TEST_CRASH_ON": "crash_here"},
+        env={CRASH_ENV: "crash_here"},
     )
     assert proc.returncode == 1
     report = _report(tmp_path / "r.json")
@@ -180,7 +182,7 @@ def test_file_that_takes_forever_times_out(tmp_path: Path) -> None:
         "1",
         "--report",
         tmp_path / "r.json",
-        env={"IMGPAR_TEST_HANG_ON": "stall"},
+        env={HANG_ENV: "stall"},
     )
     assert time.monotonic() - started < 30
     assert proc.returncode == 1
@@ -404,7 +406,7 @@ def test_killed_worker_temp_files_go_also_in_size_named_folders(tmp_path: Path) 
         "150",
         "--name",
         "{width}/{stem}.{ext}",
-        env={"IMGPAR_TEST_CRASH_ON": "crash_here"},
+        env={CRASH_ENV: "crash_here"},
     )
     assert proc.returncode == 1, proc.stderr
     assert "internal error" not in proc.stderr
