@@ -15,7 +15,6 @@ import typer
 
 from imgpar import __version__, console
 from imgpar.errors import ClusterError, ExitStatus, Terminated, UsageError
-from imgpar.heap import keep_freed_memory
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 
 app = typer.Typer(
@@ -372,6 +371,7 @@ def bench(
     from tqdm import tqdm
 
     from imgpar.bench import bench as run_bench
+    from imgpar.heap import keep_freed_memory
 
     own = {"ctx", "sources", "jobs", "sample", "repeat"}
     options = {k: v for k, v in ctx.params.items() if k not in own and v is not None}
@@ -379,6 +379,7 @@ def bench(
         ladder = [int(j) for j in jobs.split(",")] if jobs else None
     except ValueError:
         raise _fail("--jobs takes whole numbers separated by commas, like 1,2,4") from None
+    keep_freed_memory()  # as console.run does: --jobs 1 converts in this process
     bar = tqdm(unit="run", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
     def progress(done: int, total: int) -> None:
@@ -480,7 +481,4 @@ def _carries(metadata: frozenset[str]) -> str:
 
 
 def main() -> None:
-    # The command's process is imgpar's own (unlike a program calling the
-    # API), so it may tune malloc like a worker: --jobs 1 runs in it.
-    keep_freed_memory()
     app(prog_name="imgpar")

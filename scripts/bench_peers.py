@@ -324,10 +324,6 @@ class Tool:
 
 def _imgpar(jobs: int) -> Callable[[Context], Plan]:
     def plan(c: Context) -> Plan:
-        # Compiled as pip compiles an installed package; without it, and with
-        # PYTHONDONTWRITEBYTECODE set, every run would compile imgpar's source
-        # (~25 ms), a cost no installed copy has.
-        compileall.compile_dir(os.path.join(REPO, "imgpar"), quiet=1)
         argv = [sys.executable, "-m", "imgpar", "convert", c.src, "--to", "webp"]
         argv += ["-q", str(QUALITY), "--jobs", str(jobs), "--out", c.out, "--quiet"]
         argv += ["--report", os.path.join(c.work, "report.json")]
@@ -702,6 +698,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if missing:
             print(f"not installed, skipped: {', '.join(missing)}", file=sys.stderr)
 
+    # Compiled as pip compiles an installed package; without it, and with
+    # PYTHONDONTWRITEBYTECODE set, every run would compile imgpar's source
+    # (~25 ms), a cost no installed copy has.
+    compileall.compile_dir(os.path.join(REPO, "imgpar"), quiet=1)
     parent = SHM if os.path.isdir(SHM) else None
     scratch = tempfile.mkdtemp(prefix="imgpar-peers-", dir=parent)
     corpus_root = args.keep or os.path.join(scratch, "corpus")
