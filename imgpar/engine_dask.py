@@ -113,9 +113,7 @@ class DaskEngine:
         here = os.path.join(os.getcwd(), "")
         chunks = _chunked(biggest_first(items))
         pending: deque[list[Task]] = deque()
-        flights: dict[Future[list[Result]], list[Task]] = {}
-        deadlines: dict[Future[list[Result]], float] = {}
-        clocked: set[Future[list[Result]]] = set()  # seen running
+        flights: dict[Future[list[Result]], _Flight] = {}
         cluster: _Cluster | None = None
         done: Any = None
         try:
@@ -131,31 +129,26 @@ class DaskEngine:
                             loop=cluster.client.loop, with_results=True, raise_errors=False
                         )
                     future = cluster.submit([_there(task, here) for task in chunk], self.spec)
-                    flights[future] = chunk
-                    # A chunk's clock starts when it is seen running (below):
-                    # on a cluster it may wait long in the scheduler's queue.
-                    deadlines[future] = time.monotonic() + self.timeout
+                    flights[future] = _Flight(chunk, time.monotonic() + self.timeout)
                     done.add(future)
                 if not flights:
                     return
                 assert cluster is not None
-                if _wait_ready(done, min(deadlines.values())):
+                if _wait_ready(done, min(f.deadline for f in flights.values())):
                     now = time.monotonic()
-                    due = [f for f, d in deadlines.items() if d <= now]
                     running = cluster.running()
-                    for future in due:
-                        chunk = flights[future]
+                    for future, flight in [(f, v) for f, v in flights.items() if v.deadline <= now]:
+                        chunk = flight.tasks
                         if future.key not in running:
-                            deadlines[future] = now + self.timeout  # still queued
-                        elif future not in clocked:
+                            flight.deadline = now + self.timeout  # still queued
+                        elif not flight.held:
                             # Held by a worker, perhaps still behind another
                             # chunk there: one chunk's worth of slack, as the
                             # local engine gives.
-                            clocked.add(future)
-                            deadlines[future] = now + self.timeout * (len(chunk) + 1)
+                            flight.held = True
+                            flight.deadline = now + self.timeout * (len(chunk) + 1)
                         else:
-                            del flights[future], deadlines[future]
-                            clocked.discard(future)
+                            del flights[future]
                             cluster.stop(future)
                             if len(chunk) > 1:
                                 # Which file of the chunk is stuck is unknown:
@@ -173,9 +166,7 @@ class DaskEngine:
                 future.release()
                 if future not in flights:
                     continue  # given up on above; its late result is dropped
-                chunk = flights.pop(future)
-                del deadlines[future]
-                clocked.discard(future)
+                chunk = flights.pop(future).tasks
                 if isinstance(outcome, list):
                     for result, task in zip(outcome, chunk, strict=True):
                         yield _back(result, task, here)
@@ -191,10 +182,9 @@ class DaskEngine:
                 else:
                     # Cancelled, and not by us: the scheduler is gone, and
                     # with it every file still in flight.
-                    lost = [*chunk, *(t for c in flights.values() for t in c)]
+                    lost = [*chunk, *(t for f in flights.values() for t in f.tasks)]
                     lost += [t for c in pending for t in c]
                     flights.clear()
-                    deadlines.clear()
                     why = f"lost the Dask scheduler at {cluster.client.scheduler.address}"
                     for task in lost[:-1]:
                         yield failed(task, why)
@@ -253,6 +243,16 @@ class DaskEngine:
                 )
             if problem:
                 raise ClusterError(f"worker {address} {problem}: is the folder shared?")
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A chunk on the cluster. Its clock starts only once a worker is seen
+    holding it: on a cluster a chunk may wait long in the scheduler's queue."""
+
+    tasks: list[Task]
+    deadline: float
+    held: bool = False  # seen held by a worker: the deadline counts from then
 
 
 @dataclass(slots=True)
