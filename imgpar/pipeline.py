@@ -5,6 +5,7 @@ becomes part of the returned `Result`."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
 import sys
@@ -56,7 +57,9 @@ def load_plugins() -> None:
     )
 
 
+@functools.cache
 def _register_heif() -> bool:
+    """Register pillow-heif's decoder, once per process; False without the extra."""
     try:
         from pillow_heif import register_heif_opener
     except ImportError:
