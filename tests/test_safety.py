@@ -51,6 +51,20 @@ def _run(
     )
 
 
+def _convert_with_a_crash(
+    tmp_path: Path, count: int, size: tuple[int, int], *options: str | Path
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`count` photos and crash_here.jpg, whose worker dies, to WebP with --jobs 2."""
+    _tree(tmp_path / "src", count, size)
+    _photo(tmp_path / "src" / "crash_here.jpg", size)
+    out = tmp_path / "out"
+    proc = _run(
+        "convert", tmp_path / "src", "--to", "webp", "--out", out, "--jobs", "2", *options,
+        env={CRASH_ENV: "crash_here"},
+    )
+    return proc, out
+
+
 def _stray(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.startswith(".imgpar-tmp")]
 
@@ -141,22 +155,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_crashing_file_reported_others_converted(tmp_path: Path) -> None:
-    _tree(tmp_path / "src", 5, (400, 300))
-    _photo(tmp_path / "src" / "crash_here.jpg", (400, 300))
-    out = tmp_path / "out"
-    proc = _run(
-        "convert",
-        tmp_path / "src",
-        "--to",
-        "webp",
-        "--out",
-        out,
-        "--jobs",
-        "2",
-        "--report",
-        tmp_path / "r.json",
-        env={CRASH_ENV: "crash_here"},
-    )
+    proc, out = _convert_with_a_crash(tmp_path, 5, (400, 300), "--report", tmp_path / "r.json")
     assert proc.returncode == 1
     report = _report(tmp_path / "r.json")
     by_name = {Path(f["source"]).name: f for f in report["files"]}
@@ -390,23 +389,8 @@ def test_workers_that_cannot_start_stop_the_run_at_once(tmp_path: Path) -> None:
 def test_killed_worker_temp_files_go_also_in_size_named_folders(tmp_path: Path) -> None:
     # With `{width}` in a folder name the folder is known only to the worker:
     # cleaning up after a dead worker must still find it, and not crash.
-    _tree(tmp_path / "src", 3, (300, 200))
-    _photo(tmp_path / "src" / "crash_here.jpg", (300, 200))
-    out = tmp_path / "out"
-    proc = _run(
-        "convert",
-        tmp_path / "src",
-        "--to",
-        "webp",
-        "--out",
-        out,
-        "--jobs",
-        "2",
-        "--max-size",
-        "150",
-        "--name",
-        "{width}/{stem}.{ext}",
-        env={CRASH_ENV: "crash_here"},
+    proc, out = _convert_with_a_crash(
+        tmp_path, 3, (300, 200), "--max-size", "150", "--name", "{width}/{stem}.{ext}"
     )
     assert proc.returncode == 1, proc.stderr
     assert "internal error" not in proc.stderr
