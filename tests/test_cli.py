@@ -243,12 +243,8 @@ def test_python_m_imgpar_version(tmp_path: Path) -> None:
 def test_help_does_not_import_pillow(argv: list[str], tmp_path: Path) -> None:
     script = (
         "import sys\n"
-        "from imgpar.cli import main\n"
-        f"sys.argv = ['imgpar', *{argv!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    code = exc.code\n"
+        "from imgpar.cli import run\n"
+        f"code = run({argv!r})\n"
         "heavy = sorted(m for m in sys.modules if m == 'PIL' or m.startswith(('PIL.', 'dask')))\n"
         "print('HEAVY', heavy, code)\n"
     )
@@ -261,7 +257,15 @@ def test_help_does_not_import_pillow(argv: list[str], tmp_path: Path) -> None:
 def test_real_process_exit_status_and_no_traceback(tmp_path: Path) -> None:
     src = _tree_with_one_corrupt_file(tmp_path / "src")
     out = str(tmp_path / "o")
-    proc = _run("-m", "imgpar", "convert", str(src), "--to", "png", "--out", out, cwd=tmp_path)
+    report = tmp_path / "r.json"
+    proc = _run(
+        "-m", "imgpar", "convert", str(src), "--to", "png", "--out", out,
+        "--report", str(report), cwd=tmp_path,
+    )  # fmt: skip
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "corrupt.jpg" in proc.stderr
+    # The process ends without tearing down the interpreter (cli.main): what
+    # it printed into a pipe and its report must be whole all the same.
+    assert "3 converted, 0 skipped, 1 failed" in proc.stdout
+    assert len(json.loads(report.read_text())["files"]) == 4
