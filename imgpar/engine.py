@@ -98,7 +98,7 @@ class ProcessEngine:
 
     def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
         pending: deque[list[Task]] = deque()
-        chunks = _chunked(biggest_first(items))
+        chunks = scheduled(items, self.jobs)
         pool: _Workers | None = None
         flights: dict[Future[list[Result]], _Flight] = {}
         worked = False  # some worker has returned a result
@@ -316,19 +316,26 @@ def refill(
         yield chunk
 
 
-def biggest_first(
-    items: Iterable[Task | Passed], lookahead: int = LOOKAHEAD
-) -> Iterator[Task | Passed]:
-    """Tasks reordered largest first within a window that grows to `lookahead`.
+def scheduled(
+    items: Iterable[Task | Passed], workers: int, lookahead: int = LOOKAHEAD
+) -> Iterator[list[Task] | Passed]:
+    """Tasks in chunks to submit, largest first; other items pass straight through.
 
-    A big file started last keeps one core busy while the others idle; started
-    first, the small files fill in around it. The order matters at the end of
-    a batch, not at its start: the window starts empty, so the first task
-    starts at once, and holds back half the tasks seen so far until it reaches
-    `lookahead`, which keeps memory flat on a huge tree. Other items pass
-    straight through.
+    Order: a big file started last keeps one core busy while the others idle;
+    started first, the small files fill in around it. The order matters at the
+    end of a batch, not at its start: the window starts empty, so the first
+    task goes at once, and holds back half the tasks seen so far until it
+    reaches `lookahead`, which keeps memory flat on a huge tree.
+
+    Chunks: a file of CHUNK_BYTES or more travels alone; smaller ones travel
+    together up to CHUNK_BYTES or CHUNK_FILES, so per-task costs vanish on
+    icons. Once the input ends, the number of files left is known, and each
+    chunk takes at most a 1/(2 x workers) share of them: chunks shrink to
+    single files as the batch drains, and no worker is still busy with a long
+    chunk while the others have nothing left to do.
     """
     waiting: list[tuple[int, int, Task]] = []
+    chunk = _Chunk()
     started = 0
     for order, item in enumerate(items):
         if not isinstance(item, Task):
@@ -336,26 +343,28 @@ def biggest_first(
             continue
         heapq.heappush(waiting, (-item.source_bytes, order, item))
         if len(waiting) > min(started, lookahead - 1):
-            yield heapq.heappop(waiting)[2]
             started += 1
+            yield from chunk.add(heapq.heappop(waiting)[2], CHUNK_FILES)
     while waiting:
-        yield heapq.heappop(waiting)[2]
+        share = (len(waiting) + len(chunk.tasks)) // (2 * workers)
+        yield from chunk.add(heapq.heappop(waiting)[2], max(1, min(CHUNK_FILES, share)))
+    if chunk.tasks:
+        yield chunk.tasks
 
 
-def _chunked(items: Iterable[Task | Passed]) -> Iterator[list[Task] | Passed]:
-    chunk: list[Task] = []
-    size = 0
-    for task in items:
-        if not isinstance(task, Task):
-            yield task
-            continue
+@dataclass(slots=True)
+class _Chunk:
+    tasks: list[Task] = dataclasses.field(default_factory=list)
+    size: int = 0
+
+    def add(self, task: Task, most: int) -> Iterator[list[Task]]:
+        """The chunks that `task` completes: itself alone if it is big, or
+        this chunk once it holds `most` files or CHUNK_BYTES."""
         if task.source_bytes >= CHUNK_BYTES:
             yield [task]
-            continue
-        chunk.append(task)
-        size += task.source_bytes
-        if size >= CHUNK_BYTES or len(chunk) >= CHUNK_FILES:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
+            return
+        self.tasks.append(task)
+        self.size += task.source_bytes
+        if self.size >= CHUNK_BYTES or len(self.tasks) >= most:
+            yield self.tasks
+            self.tasks, self.size = [], 0

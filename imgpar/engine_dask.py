@@ -29,11 +29,10 @@ from typing import TYPE_CHECKING, Any
 from imgpar import __version__
 from imgpar.engine import (
     Passed,
-    _chunked,
-    biggest_first,
     failed,
     refill,
     remove_temp_files,
+    scheduled,
     temp_file_places,
 )
 from imgpar.errors import ClusterError, UsageError
@@ -111,7 +110,7 @@ class DaskEngine:
         # Workers have their own working folder: relative paths are sent
         # from this one, and come back relative again, as the local engine's.
         here = os.path.join(os.getcwd(), "")
-        chunks = _chunked(biggest_first(items))
+        chunks = scheduled(items, self.jobs)
         pending: deque[list[Task]] = deque()
         flights: dict[Future[list[Result]], _Flight] = {}
         cluster: _Cluster | None = None

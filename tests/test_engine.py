@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers
 
 import imgpar
-from imgpar.engine import ProcessEngine, SerialEngine, _chunked
+from imgpar.engine import Passed, ProcessEngine, SerialEngine, scheduled
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
 from imgpar.walk import Skipped
@@ -161,63 +161,72 @@ def _tasks(sizes: list[int]) -> list[Task]:
     ]
 
 
-def test_chunked_groups_many_tiny_files() -> None:
-    tasks = _tasks([100] * (CHUNK_FILES * 3 + 5))
-    chunks = list(_chunked(tasks))
-    assert [len(c) for c in chunks] == [CHUNK_FILES, CHUNK_FILES, CHUNK_FILES, 5]
-    assert [t for c in chunks for t in c] == tasks
+def _flat(stream: Iterable[list[Task] | Passed]) -> list[Task | Passed]:
+    return [t for c in stream for t in (c if isinstance(c, list) else [c])]
 
 
-def test_chunked_big_file_travels_alone() -> None:
+def test_scheduled_groups_many_tiny_files_and_drains_in_ever_smaller_chunks() -> None:
+    tasks = _tasks([100] * 1000)
+    chunks = list(scheduled(tasks, workers=2))
+    assert sorted(_flat(chunks), key=lambda t: t.display) == sorted(tasks, key=lambda t: t.display)
+    sizes = [len(c) for c in chunks]
+    assert sizes[:4] == [CHUNK_FILES] * 4  # while the input lasts
+    assert len(chunks) < 60  # 1,000 files, not 1,000 submissions
+    # Once the input is over, each chunk is at most a quarter (two workers)
+    # of what is left, down to single files at the very end.
+    left = 1000
+    for size in sizes:
+        if left <= CHUNK_FILES * 4:
+            assert size <= max(1, left // 4)
+        left -= size
+    assert sizes[-3:] == [1, 1, 1]
+
+
+def test_scheduled_big_file_travels_alone() -> None:
     small, big, small2 = _tasks([1000, CHUNK_BYTES * 5, 2000])
-    chunks = list(_chunked([small, big, small2]))
+    chunks = list(scheduled([small, big, small2], workers=1))
     assert [big] in chunks
-    assert sorted(t.display for c in chunks for t in c) == ["f0", "f1", "f2"]
-    for chunk in chunks:
-        assert isinstance(chunk, list)
-        if big in chunk:
-            assert chunk == [big]
+    assert sorted(t.display for t in _flat(chunks)) == ["f0", "f1", "f2"]
 
 
-def test_chunked_closes_a_chunk_at_the_byte_budget() -> None:
+def test_scheduled_closes_a_chunk_at_the_byte_budget() -> None:
     quarter = CHUNK_BYTES // 4
-    tasks = _tasks([quarter] * 10)
-    chunks = list(_chunked(tasks))
+    tasks = _tasks([quarter] * 40)
+    chunks = list(scheduled(tasks, workers=1))
     assert all(sum(t.source_bytes for t in c) <= CHUNK_BYTES for c in chunks)
-    assert [len(c) for c in chunks] == [4, 4, 2]
+    assert max(len(c) for c in chunks) == 4
 
 
-def test_chunked_passes_other_items_at_once() -> None:
+def test_scheduled_passes_other_items_at_once() -> None:
     note = Skipped("x", "broken symlink")
     tasks = _tasks([10, 10])
-    stream = _chunked([tasks[0], note, tasks[1]])
+    stream = scheduled([tasks[0], note, tasks[1]], workers=1)
     # The note is not held back until the chunk around it fills up.
     assert next(stream) is note
-    assert list(stream) == [tasks]
+    assert _flat(stream) == tasks
 
 
-def test_chunked_is_lazy() -> None:
+def test_scheduled_is_lazy() -> None:
     def endless() -> Iterator[Task]:
         while True:
             yield _tasks([CHUNK_BYTES])[0]
 
-    stream = _chunked(endless())
+    stream = scheduled(endless(), workers=2)
     assert len(next(stream)) == 1
 
 
 def test_work_starts_at_once_and_the_batch_ends_with_the_smallest_files() -> None:
-    from imgpar.engine import biggest_first
-
-    sizes = [10, 5_000_000, 300, 2_000_000, 7]
+    mib = CHUNK_BYTES  # files this big travel alone, so the order shows
+    sizes = [2 * mib, 5 * mib, 3 * mib, 4 * mib, mib]
     tasks = [
         Task(source=f"s{i}", display=f"s{i}", outputs=(f"o{i}",), source_bytes=n)
         for i, n in enumerate(sizes)
     ]
     note = Skipped("x", "a walker note")
-    order = list(biggest_first([tasks[0], note, *tasks[1:]], lookahead=16))
-    assert order[0] is tasks[0]  # the first file is not held back
-    assert order[1] is note  # nor are notes
-    assert [t.source_bytes for t in order[2:]] == [5_000_000, 2_000_000, 300, 7]
+    stream = scheduled([tasks[0], note, *tasks[1:]], workers=1, lookahead=16)
+    assert next(stream) == [tasks[0]]  # the first file is not held back
+    assert next(stream) is note  # nor are notes
+    assert [t.source_bytes // mib for t in _flat(stream)] == [5, 4, 3, 1]
     # On a long batch the window reaches the lookahead and stays there: the
     # batch ends with the smallest files of its last window, largest first.
     rng = random.Random(5)
@@ -225,7 +234,7 @@ def test_work_starts_at_once_and_the_batch_ends_with_the_smallest_files() -> Non
         Task(source=f"m{i}", display=f"m{i}", outputs=(), source_bytes=rng.randrange(10**6))
         for i in range(400)
     ]
-    ordered = [t.source_bytes for t in biggest_first(many, lookahead=32)]
+    ordered = [t.source_bytes for t in _flat(scheduled(many, workers=2, lookahead=32))]
     assert sorted(ordered) == sorted(t.source_bytes for t in many)
     tail = ordered[-31:]
     assert tail == sorted(tail, reverse=True)
