@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
+import operator
 import os
 import sqlite3
 import time
@@ -179,8 +181,8 @@ class Cache:
             return
         with self._db:  # one transaction for the batch
             self._db.execute("BEGIN IMMEDIATE")
-            for sql, params in self._rows:
-                self._db.execute(sql, params)
+            for sql, rows in itertools.groupby(self._rows, key=operator.itemgetter(0)):
+                self._db.executemany(sql, [params for _, params in rows])
         self._rows.clear()
 
     def items(self) -> Iterator[tuple[str, Entry]]:

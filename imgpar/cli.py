@@ -496,6 +496,8 @@ def run(args: list[str] | None = None) -> int:
 
 def main() -> NoReturn:
     status = run()
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(status)  # a profiler or coverage tool writes its data at exit
     # Every output, report and cache is closed and the workers are gone by
     # now. Tearing down the interpreter's modules would add ~40 ms to every
     # run, a no-op re-run's included, and do nothing for the user.

@@ -73,6 +73,7 @@ class _Here:
     folder: Folder
     dest: str  # where its outputs go
     absolute_dest: str
+    parent: str  # the folder's own name, for --name "{parent}"
     cache: Cache
     keys: dict[str, str]  # file name -> cache key
     entries: dict[str, Entry]  # cache key -> what the cache recorded
@@ -131,8 +132,10 @@ class Planner:
             earlier = [entries.get(keys[n]) for n in names if not self._is_target_file(n)]
             ours = self._recorded_outputs(folder, cache, filter(None, earlier))
             names = tuple(n for n in names if fold(n) not in ours)
-        here = _Here(folder, dest, self._absolute(dest), cache, keys, entries)
-        stems = Counter(fold(os.path.splitext(n)[0]) for n in names)
+        parent = os.path.basename(self._absolute(folder.path))
+        here = _Here(folder, dest, self._absolute(dest), parent, cache, keys, entries)
+        split = {name: os.path.splitext(name) for name in names}
+        stems = Counter(fold(stem) for stem, _ in split.values())
         for name in names:
             if in_place and self._is_target_file(name):
                 yield Result(
@@ -141,7 +144,9 @@ class Planner:
                     notes=("already in the target format; use --out to re-encode it",),
                 )
                 continue
-            yield self._plan_file(here, name, self._stem(name, stems))
+            stem, ext = split[name]
+            # A stem shared by siblings (a.jpg, a.png) keeps the whole name.
+            yield self._plan_file(here, name, name if stems[fold(stem)] > 1 else stem, ext)
 
     def _recorded_outputs(
         self, folder: Folder, cache: Cache, entries: Iterable[Entry]
@@ -154,14 +159,14 @@ class Planner:
                     ours.add(fold(os.path.basename(output.path)))
         return ours
 
-    def _plan_file(self, here: _Here, name: str, stem: str) -> Task | Result:
+    def _plan_file(self, here: _Here, name: str, stem: str, ext: str) -> Task | Result:
         source = os.path.join(here.folder.path, name)
         display = os.path.normpath(source)
-        names = self._names(here.folder, name, stem)
+        names = self._names(here, stem, ext)
         claims = self._claims(here.absolute_dest, names)
         if not self._claimed.isdisjoint(claims) and stem != name:
             stem = name
-            names = self._names(here.folder, name, stem)
+            names = self._names(here, stem, ext)
             claims = self._claims(here.absolute_dest, names)
         if not self._claimed.isdisjoint(claims):
             return Result(
@@ -256,17 +261,11 @@ class Planner:
             cache = self.caches[root] = Cache(root or ".")
         return cache
 
-    def _stem(self, name: str, stems: Counter[str]) -> str:
-        """The output stem: the source's, or its whole name when a sibling shares the stem."""
-        stem = os.path.splitext(name)[0]
-        return name if stems[fold(stem)] > 1 else stem
-
-    def _names(self, folder: Folder, name: str, stem: str) -> tuple[str, ...]:
+    def _names(self, here: _Here, stem: str, ext: str) -> tuple[str, ...]:
         """The outputs' paths relative to their destination folder."""
-        src_ext = os.path.splitext(name)[1].lstrip(".")
-        parent = os.path.basename(self._absolute(folder.path))
+        src_ext = ext.lstrip(".")
         return tuple(
-            _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=parent)
+            _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=here.parent)
             for t in self._targets
         )
 
