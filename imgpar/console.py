@@ -14,6 +14,8 @@ import typer
 from imgpar.errors import ExitStatus, Terminated, UsageError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from tqdm import tqdm
 
     from imgpar.api import Job
@@ -194,10 +196,10 @@ class _NoBar:
 class StopSignals:
     """Ctrl-C (SIGINT) and SIGTERM as exceptions in the main thread, and
     remembered: Python prints and drops an exception raised inside a
-    finalizer (`__del__`; Dask's futures have one), so a signal that lands
-    there would be lost and the run would go on to exit 0. The run asks
-    `raise_if_received` between files to raise it again, and sets `hold`
-    while it records a file, so no report gets half an entry."""
+    finalizer (`__del__`; Dask's clients and futures have one), so a signal
+    that lands there is only remembered, and the run asks
+    `raise_if_received` between files to raise it. It sets `hold` while it
+    records a file, so no report gets half an entry."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -213,9 +215,9 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
-    def _handle(self, signum: int, frame: object) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received = signum
-        if not self.hold:
+        if not self.hold and not _in_finalizer(frame):
             self.raise_if_received()
 
     def raise_if_received(self) -> None:
@@ -223,6 +225,16 @@ class StopSignals:
             raise Terminated
         if self.received is not None:
             raise KeyboardInterrupt
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside a `__del__`, where Python would print what
+    is raised, traceback and all, and drop it."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _line(result: Result) -> str:

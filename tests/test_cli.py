@@ -254,6 +254,15 @@ def test_help_does_not_import_pillow(argv: list[str], tmp_path: Path) -> None:
     assert last == "HEAVY [] 0", proc.stdout
 
 
+def test_profiler_still_gets_its_data(tmp_path: Path) -> None:
+    # The command skips the interpreter's teardown, except under a profiler
+    # or coverage tool, which write their data at exit.
+    profile = tmp_path / "imgpar.prof"
+    proc = _run("-m", "cProfile", "-o", str(profile), "-m", "imgpar", "--version", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert profile.stat().st_size > 0
+
+
 def test_real_process_exit_status_and_no_traceback(tmp_path: Path) -> None:
     src = _tree_with_one_corrupt_file(tmp_path / "src")
     out = str(tmp_path / "o")

@@ -403,19 +403,22 @@ def test_killed_worker_temp_files_go_also_in_size_named_folders(tmp_path: Path) 
     assert not _stray(out)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_ctrl_c_dropped_by_a_finalizer_is_raised_again() -> None:
+def test_a_ctrl_c_in_a_finalizer_is_raised_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from imgpar.console import StopSignals
 
     class Finalized:
         def __del__(self) -> None:
-            # The handler runs here, inside __del__, where Python prints and
-            # drops what it raises: how Dask's futures used to eat a Ctrl-C.
+            # The handler runs here, inside __del__, where Python would print
+            # and drop what it raised: how Dask's clients and futures used to
+            # eat a Ctrl-C, then print a traceback.
             os.kill(os.getpid(), signal.SIGINT)
 
+    dropped: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", dropped.append)
     with StopSignals() as signals:
         Finalized()
         assert signals.received == signal.SIGINT
+        assert dropped == []  # nothing raised inside __del__, nothing printed
         with pytest.raises(KeyboardInterrupt):
             signals.raise_if_received()
 
