@@ -135,7 +135,8 @@ class Planner:
         parent = os.path.basename(self._absolute(folder.path))
         here = _Here(folder, dest, self._absolute(dest), parent, cache, keys, entries)
         split = {name: os.path.splitext(name) for name in names}
-        stems = Counter(fold(stem) for stem, _ in split.values())
+        folded = {name: fold(stem) for name, (stem, _) in split.items()}
+        stems = Counter(folded.values())
         for name in names:
             if in_place and self._is_target_file(name):
                 yield Result(
@@ -146,7 +147,7 @@ class Planner:
                 continue
             stem, ext = split[name]
             # A stem shared by siblings (a.jpg, a.png) keeps the whole name.
-            yield self._plan_file(here, name, name if stems[fold(stem)] > 1 else stem, ext)
+            yield self._plan_file(here, name, name if stems[folded[name]] > 1 else stem, ext)
 
     def _recorded_outputs(
         self, folder: Folder, cache: Cache, entries: Iterable[Entry]
