@@ -151,8 +151,7 @@ class ProcessEngine:
                         # No worker has ever finished a file and none dies of
                         # a signal: the workers themselves cannot start, and
                         # retrying every file alone would only repeat that.
-                        yield dataclasses.replace(
-                            result,
+                        yield result._replace(
                             fatal=True,
                             error=f"worker processes cannot start ({result.error})",
                         )

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imgpar import __version__
@@ -408,8 +408,7 @@ def _remote_path(path: str, here: str) -> str:
 
 
 def _there(task: Task, here: str) -> Task:
-    return replace(
-        task,
+    return task._replace(
         source=_remote_path(task.source, here),
         outputs=tuple(_remote_path(path, here) for path in task.outputs),
     )
@@ -419,8 +418,8 @@ def _back(result: Result, task: Task, here: str) -> Result:
     """`result` with its output paths as the task spelled them."""
     if os.path.isabs(task.outputs[0]) or not result.outputs:
         return result
-    outputs = tuple(replace(o, path=o.path.removeprefix(here)) for o in result.outputs)
-    return replace(result, outputs=outputs)
+    outputs = tuple(o._replace(path=o.path.removeprefix(here)) for o in result.outputs)
+    return result._replace(outputs=outputs)
 
 
 def _reason(error: BaseException) -> str:

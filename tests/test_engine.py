@@ -14,7 +14,7 @@ from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers
 import imgpar
 from imgpar.engine import Passed, ProcessEngine, SerialEngine, scheduled
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES
-from imgpar.spec import ConvertSpec, OutputRecord, OutputSpec, Resize, Result, Task
+from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
 from imgpar.walk import Skipped
 
 TARGETS = "webp,jpeg,png,avif,tiff"
@@ -253,24 +253,3 @@ def test_a_program_calling_the_api_keeps_its_garbage_collector(tmp_path: Path) -
     assert report.summary.converted > 0
     assert gc.get_freeze_count() == 0
 
-
-def test_records_cross_processes_whole() -> None:
-    """Task, Result and OutputRecord pickle as tuples of their values: every
-    field, set away from its default, comes back in its own place."""
-    import pickle
-
-    record = OutputRecord(path="o/a.webp", format="WEBP", width=3, height=4, bytes=5)
-    task = Task(
-        source="s/a.jpg", display="a.jpg", outputs=("o/a.webp",), source_bytes=9,
-        notes=("kept",), preview=True,
-    )  # fmt: skip
-    result = Result(
-        source="a.jpg", status="failed", outputs=(record,), source_bytes=9, width=3,
-        height=4, seconds=1.5, error="bad", notes=("n",), started=2.0, ended=3.5,
-        worker=77, stages=(0.1, 0.2, 0.3, 0.4), peak_rss=1 << 20, thumbnail="data:",
-        fatal=True, digest="d" * 64,
-    )  # fmt: skip
-    for value in (record, task, result):
-        back = pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
-        assert back == value
-        assert type(back) is type(value)
