@@ -1,11 +1,12 @@
 """What imgpar reads and writes, and what each target format can hold.
 
-The table itself is plain data; Pillow is only imported to ask what this
-install's codecs can actually do.
+The table itself is plain data; only Pillow's codec modules are imported, to
+ask what this install can actually write.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 
@@ -14,7 +15,10 @@ class Target:
     name: str  # as spelled on the command line
     pil_format: str
     ext: str
-    feature: str | None  # PIL.features name that must be present to write it
+    # The part of Pillow that writes it: a module, or "module:attribute".
+    # Looked up directly rather than through PIL.features, which imports
+    # PIL.Image: a run with nothing to convert never needs Pillow itself.
+    writer: str
     modes: frozenset[str]  # modes written as they are; anything else is converted
     alpha: bool
     quality: bool  # has a lossy quality knob
@@ -35,7 +39,7 @@ TARGETS: dict[str, Target] = {
             "webp",
             "WEBP",
             ".webp",
-            "webp",
+            "PIL._webp",
             frozenset({"RGB", "RGBA"}),
             alpha=True,
             quality=True,
@@ -49,7 +53,7 @@ TARGETS: dict[str, Target] = {
             "jpeg",
             "JPEG",
             ".jpg",
-            "jpg",
+            "PIL._imaging:jpeg_encoder",
             frozenset({"L", "RGB"}),
             alpha=False,
             quality=True,
@@ -63,7 +67,7 @@ TARGETS: dict[str, Target] = {
             "png",
             "PNG",
             ".png",
-            "zlib",
+            "PIL._imaging:zip_encoder",
             frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}),
             alpha=True,
             quality=False,
@@ -77,7 +81,7 @@ TARGETS: dict[str, Target] = {
             "avif",
             "AVIF",
             ".avif",
-            "avif",
+            "PIL._avif",
             frozenset({"L", "RGB", "RGBA"}),
             alpha=True,
             quality=True,
@@ -91,7 +95,7 @@ TARGETS: dict[str, Target] = {
             "tiff",
             "TIFF",
             ".tif",
-            "libtiff",
+            "PIL._imaging:libtiff_encoder",
             frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"}),
             alpha=True,
             quality=False,
@@ -144,9 +148,12 @@ def resolve_target(name: str) -> Target:
 
 
 def target_available(target: Target) -> bool:
-    from PIL import features
-
-    return target.feature is None or bool(features.check(target.feature))
+    module, _, attribute = target.writer.partition(":")
+    try:
+        found = importlib.import_module(module)
+    except ImportError:
+        return False
+    return not attribute or hasattr(found, attribute)
 
 
 def heif_available() -> bool:

@@ -47,6 +47,28 @@ def test_formats_lists_what_this_install_reads_and_writes() -> None:
         assert read in text
 
 
+def test_a_writer_missing_from_this_pillow_is_named(tmp_path: Path) -> None:
+    # A Pillow built without libavif (or libwebp) has no PIL._avif module.
+    script = (
+        "import sys\n"
+        "sys.modules['PIL._avif'] = None\n"
+        "from imgpar.cli import run\n"
+        "print('STATUS', run(sys.argv[1:]))\n"
+    )
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "a.jpg", displayed=(40, 30))
+    table = _run("-c", script, "formats", cwd=tmp_path)
+    assert "avif   not available in this Pillow build" in table.stdout
+    assert "webp   .webp" in table.stdout
+    out = str(tmp_path / "out")
+    refused = _run("-c", script, "convert", str(src), "--to", "avif", "--out", out, cwd=tmp_path)
+    assert "STATUS 2" in refused.stdout
+    assert "this install of Pillow cannot write avif" in refused.stderr
+    done = _run("-c", script, "convert", str(src), "--to", "webp", "--out", out, cwd=tmp_path)
+    assert "STATUS 0" in done.stdout, done.stderr
+    assert (tmp_path / "out" / "a.webp").is_file()
+
+
 def test_help_shows_commands() -> None:
     result = invoke("--help")
     assert result.exit_code == 0

@@ -53,11 +53,11 @@ def test_second_run_skips_everything_without_decoding(site: Path, tmp_path: Path
     first = imgpar.convert([site], to="webp", out=out, jobs=2)
     assert set(_statuses(first).values()) == {"converted"}
     # A fresh interpreter proves the no-op run decodes nothing: the parent never
-    # loads a Pillow decoder, the engine or the executor, and no worker starts.
+    # loads Pillow itself, the engine or the executor, and no worker starts.
     code = (
         "import sys, imgpar; r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=2);"
         "print(sorted({f.status for f in r.files}), any(f.worker for f in r.files),"
-        " [m for m in ('PIL.JpegImagePlugin', 'imgpar.engine', 'concurrent.futures.process',"
+        " [m for m in ('PIL.Image', 'imgpar.engine', 'concurrent.futures.process',"
         " 'tqdm') if m in sys.modules])"
     )
     proc = subprocess.run(
