@@ -176,7 +176,6 @@ class Planner:
                 error="output name collides with another source's output",
             )
         self._claimed.update(claims)
-        paths = tuple(os.path.join(here.dest, n) for n in names)
         notes = (KEPT_EXTENSION,) if stem == name else ()
         try:
             st = os.stat(source)
@@ -188,16 +187,13 @@ class Planner:
             )
         cache, key = here.cache, here.keys[name]
         entry = here.entries.get(key)
-        if not self._force and self._up_to_date(cache, key, entry, source, st):
+        done = None if self._force else self._up_to_date(cache, key, entry, source, st)
+        if done is not None:
             assert entry is not None
             return Result(
                 source=display,
                 status="skipped",
-                outputs=tuple(
-                    OutputRecord(path=os.path.join(cache.root, o.path), format=o.format,
-                                 width=o.width, height=o.height, bytes=o.bytes)
-                    for o in entry.outputs
-                ),
+                outputs=done,
                 source_bytes=st.st_size,
                 width=entry.width,
                 height=entry.height,
@@ -206,7 +202,11 @@ class Planner:
         self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns)
         self._previews -= 1
         return Task(
-            source=source, display=display, outputs=paths, source_bytes=st.st_size, notes=notes,
+            source=source,
+            display=display,
+            outputs=tuple(os.path.join(here.dest, n) for n in names),
+            source_bytes=st.st_size,
+            notes=notes,
             preview=self._previews >= 0,
         )
 
@@ -234,26 +234,28 @@ class Planner:
 
     def _up_to_date(
         self, cache: Cache, key: str, entry: Entry | None, source: str, st: os.stat_result
-    ) -> bool:
-        """Whether the source is as recorded in `entry` and its outputs all still are."""
+    ) -> tuple[OutputRecord, ...] | None:
+        """The recorded outputs, where they are now, when the source is as
+        recorded in `entry` and its outputs all still are; else None."""
         if entry is None or entry.options != self._options_key or entry.size != st.st_size:
-            return False
+            return None
         if entry.mtime_ns != st.st_mtime_ns:
             # Touched, copied or restored from a CI cache: the content decides.
             try:
                 if digest_file(source) != entry.digest:
-                    return False
+                    return None
             except OSError:
-                return False
+                return None
             if not self._read_only:
                 cache.touch(key, st.st_mtime_ns)
-        for o in entry.outputs:
+        outputs = tuple(o._replace(path=os.path.join(cache.root, o.path)) for o in entry.outputs)
+        for o in outputs:
             try:
-                if os.stat(os.path.join(cache.root, o.path)).st_size != o.bytes:
-                    return False
+                if os.stat(o.path).st_size != o.bytes:
+                    return None
             except OSError:
-                return False
-        return True
+                return None
+        return outputs
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root
