@@ -9,7 +9,6 @@ worker costs at most the files it held, which are retried alone.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import glob
 import heapq
@@ -21,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from imgpar.heap import keep_freed_memory
@@ -353,7 +352,7 @@ def scheduled(
 
 @dataclass(slots=True)
 class _Chunk:
-    tasks: list[Task] = dataclasses.field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
     size: int = 0
 
     def add(self, task: Task, most: int) -> Iterator[list[Task]]:

@@ -187,7 +187,7 @@ class Planner:
             )
         cache, key = here.cache, here.keys[name]
         entry = here.entries.get(key)
-        done = None if self._force else self._up_to_date(cache, key, entry, source, st)
+        done = None if self._force else self._current_outputs(cache, key, entry, source, st)
         if done is not None:
             assert entry is not None
             return Result(
@@ -232,7 +232,7 @@ class Planner:
                   result.width, result.height),
         )
 
-    def _up_to_date(
+    def _current_outputs(
         self, cache: Cache, key: str, entry: Entry | None, source: str, st: os.stat_result
     ) -> tuple[OutputRecord, ...] | None:
         """The recorded outputs, where they are now, when the source is as

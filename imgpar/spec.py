@@ -72,11 +72,6 @@ class ConvertSpec:
     metadata: MetadataPolicy = "no-gps"
 
 
-# Task, OutputRecord and Result are named tuples, not dataclasses: one of each
-# crosses the pool for every file, and tuples are built, pickled and unpickled
-# in C (a third of a frozen dataclass's cost), and their classes are made
-# several times faster at start-up. Build them by keyword.
-
 # Output paths may depend on the output's size, known only once the worker has
 # read the image: the planner leaves these markers (NUL never occurs in a
 # file name) and the worker fills them in.
@@ -84,6 +79,10 @@ WIDTH_FIELD = "\0w"
 HEIGHT_FIELD = "\0h"
 
 
+# Task, OutputRecord and Result are named tuples, not dataclasses: one of each
+# crosses the pool for every file, and tuples are built, pickled and unpickled
+# in C (a third of a frozen dataclass's cost), and their classes are made
+# several times faster at start-up. Build them by keyword.
 class Task(NamedTuple):
     source: str  # path to open
     display: str  # path as the user sees it, for reports

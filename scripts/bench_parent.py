@@ -8,9 +8,10 @@ Everything imgpar's own process does for a file, without the pixel work or
 the pool's threads: plan it (walk, cache lookup, output names, stat), pickle
 its task as the pool would, then unpickle its result, record it in the cache
 and the JSON report and count it. The results are built beforehand, as a
-worker would build them, and are not timed. Sources are tiny PNGs under
-/dev/shm; each checkout runs in a fresh process, alternating, and the median
-microseconds per file are printed (issue #5's budget: 50).
+worker would build them, and are not timed. Sources are bench_noop.py's tree
+of tiny PNGs under /dev/shm; each checkout runs in a fresh process,
+alternating, and the median microseconds per file are printed (issue #5's
+budget: 50).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-from PIL import Image
 
 RUN = """
 import os, pickle, sys, time
@@ -72,24 +71,19 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="imgpar-parent-", dir=_ram()))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_noop import make_tree
+
+    root = Path(
+        tempfile.mkdtemp(
+            prefix="imgpar-parent-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+        )
+    )
     try:
-        _make_sources(root / "src", args.files)
+        make_tree(root / "src", args.files, photo=False)
         _compare(args, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _ram() -> str | None:
-    return "/dev/shm" if os.path.isdir("/dev/shm") else None
-
-
-def _make_sources(folder: Path, count: int) -> None:
-    icon = Image.new("RGBA", (8, 8), (200, 40, 40, 255))
-    for i in range(count):
-        sub = folder / f"d{i // 500:02d}"
-        sub.mkdir(parents=True, exist_ok=True)
-        icon.save(sub / f"i{i:05d}.png")
 
 
 def _compare(args: argparse.Namespace, root: Path) -> None:
