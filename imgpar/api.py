@@ -3,14 +3,11 @@ both (and the CLI) build on. Keyword names are the CLI's option names."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imgpar import OUTPUT_VERSION
 from imgpar.collect import Collector, Summary
@@ -35,8 +32,16 @@ from imgpar.spec import (
     Resize,
     Result,
     Task,
+    as_plain,
 )
 from imgpar.walk import Folder, Skipped, walk
+
+try:
+    # The blake2b that hashlib hands out; importing hashlib itself loads
+    # OpenSSL, ~8 ms of every run, a no-op re-run's included.
+    from _blake2 import blake2b
+except ImportError:
+    from hashlib import blake2b
 
 if TYPE_CHECKING:
     from imgpar.engine import Passed, ProcessEngine, SerialEngine
@@ -79,6 +84,9 @@ class Job:
         self.previews = previews
         self.options_key = _options_key(spec, template)
         self.planner: Planner | None = None
+        # Whether the serial engine may tune this process's malloc for images
+        # (heap.py): the command's own process, not a program's that calls this.
+        self.tune_malloc = False
 
     def plan(self, *, read_only: bool = False) -> Iterator[Task | Result | Skipped]:
         """Every source's fate before any pixel work: a task, a result
@@ -119,7 +127,7 @@ class Job:
         from imgpar.engine import ProcessEngine, SerialEngine
 
         if self.engine_label == "serial":
-            return SerialEngine(self.spec)
+            return SerialEngine(self.spec, tune_malloc=self.tune_malloc)
         return ProcessEngine(
             self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
         )
@@ -196,8 +204,7 @@ class Job:
         return [c.warning for c in self.planner.caches.values() if c.warning]
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
+class Report(NamedTuple):
     """What `convert()` returns: the same data as the JSON report."""
 
     files: list[Result]
@@ -406,9 +413,9 @@ def _listed(value: int | Sequence[int] | str | None) -> list[int]:
 
 
 def _options_key(spec: ConvertSpec, template: str) -> str:
-    fields = {k: v for k, v in dataclasses.asdict(spec).items() if k not in _NOT_IN_OUTPUT}
+    fields = {k: v for k, v in as_plain(spec).items() if k not in _NOT_IN_OUTPUT}
     blob = json.dumps([OUTPUT_VERSION, template, fields], sort_keys=True, default=str)
-    return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
+    return blake2b(blob.encode(), digest_size=12).hexdigest()
 
 
 def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:

@@ -11,7 +11,6 @@ copied elsewhere, still matches.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import operator
@@ -19,8 +18,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from imgpar.spec import OutputRecord
 
@@ -42,15 +40,18 @@ def digest_file(path: str) -> str:
 
 def digest_stream(fp: IO[bytes]) -> str:
     """The content digest of what is left to read in `fp`."""
-    # SHA-256 runs on the CPU's SHA extensions: about twice blake2b's speed here.
+    # Imported here: hashlib loads OpenSSL (~8 ms), which a run whose sources
+    # are all unchanged never needs. SHA-256 runs on the CPU's SHA extensions:
+    # about twice blake2b's speed here.
+    import hashlib
+
     h = hashlib.sha256()
     while chunk := fp.read(1 << 20):
         h.update(chunk)
     return h.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     size: int
     mtime_ns: int
     digest: str

@@ -381,7 +381,7 @@ def bench(
         ladder = [int(j) for j in jobs.split(",")] if jobs else None
     except ValueError:
         raise _fail("--jobs takes whole numbers separated by commas, like 1,2,4") from None
-    keep_freed_memory()  # as console.run does: --jobs 1 converts in this process
+    keep_freed_memory()  # its --jobs 1 runs convert in this process
     bar = tqdm(unit="run", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
     def progress(done: int, total: int) -> None:

@@ -6,14 +6,13 @@ This is data only: rendering it (progress bar, summary lines) is the CLI's job.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from imgpar.errors import ExitStatus
 from imgpar.spec import STAGES, Result
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Summary:
+class Summary(NamedTuple):
     files: int
     converted: int
     skipped: int

@@ -13,10 +13,13 @@ import hashlib
 import io
 import warnings
 from functools import cache
-
-from PIL import Image, ImageCms
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from imgpar.formats import Target
+
+if TYPE_CHECKING:
+    from PIL import Image, ImageCms
 
 # The ICC header's colour space signature (bytes 16-20) for each working mode.
 _SPACE = {
@@ -28,10 +31,6 @@ _SPACE = {
     "CMYK": b"CMYK",
 }
 
-# Perceptual keeps gradations in out-of-gamut areas (CMYK blacks, wide-gamut
-# greens); for matrix/TRC profiles littleCMS treats it as relative colorimetric.
-_INTENT = ImageCms.Intent.PERCEPTUAL
-
 # Distinct profiles seen by one worker are few (a camera's, an editor's), so a
 # small cache holds them all; it is cleared rather than aged when full.
 _CACHE_SIZE = 32
@@ -39,8 +38,22 @@ _transforms: dict[tuple[bytes, str, str], ImageCms.ImageCmsTransform | None] = {
 
 
 @cache
+def _cms() -> ModuleType:
+    """Pillow's littleCMS binding, loaded on first use: most files pass their
+    profile through untouched, and loading it costs every run ~8 ms."""
+    from PIL import ImageCms
+
+    return ImageCms
+
+
+class ProfileError(Exception):
+    """littleCMS could not read a profile or build a transform from it."""
+
+
+@cache
 def _srgb() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    cms = _cms()
+    return cms.ImageCmsProfile(cms.createProfile("sRGB"))
 
 
 @cache
@@ -67,7 +80,7 @@ def description(icc: bytes) -> str | None:
     """The profile's own name ("Display P3", "sRGB IEC61966-2.1"...), or None."""
     try:
         return (_profile(icc).profile.profile_description or "").strip() or None
-    except (ImageCms.PyCMSError, OSError, ValueError):
+    except (ProfileError, OSError, ValueError):
         return None
 
 
@@ -90,7 +103,7 @@ def for_target(
         icc = None
     try:
         return _for_target(im, icc, space, target, srgb=srgb)
-    except (ImageCms.PyCMSError, OSError):
+    except (ProfileError, OSError):
         warnings.warn("ICC profile is damaged: colours taken as sRGB", stacklevel=2)
         return _for_target(im, None, space, target, srgb=srgb)
 
@@ -155,7 +168,13 @@ def _convert(im: Image.Image, icc: bytes, out_mode: str) -> Image.Image:
     if im.mode == "RGBA":
         out_mode = "RGBA"
     transform = _transform(icc, im.mode, out_mode)
-    return im if transform is None else ImageCms.applyTransform(im, transform)
+    if transform is None:
+        return im
+    cms = _cms()
+    try:
+        return cms.applyTransform(im, transform)
+    except cms.PyCMSError as exc:
+        raise ProfileError(exc) from None
 
 
 def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
@@ -169,16 +188,23 @@ def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTran
     transform = None
     # Converting sRGB to sRGB would only add rounding.
     if in_mode != out_mode or not is_srgb(icc):
-        transform = ImageCms.buildTransform(
-            source,
-            _srgb(),
-            in_mode,
-            out_mode,
-            renderingIntent=_INTENT,
-        )
+        cms = _cms()
+        try:
+            # Perceptual keeps gradations in out-of-gamut areas (CMYK blacks,
+            # wide-gamut greens); for matrix/TRC profiles littleCMS treats it
+            # as relative colorimetric.
+            transform = cms.buildTransform(
+                source, _srgb(), in_mode, out_mode, renderingIntent=cms.Intent.PERCEPTUAL
+            )
+        except cms.PyCMSError as exc:
+            raise ProfileError(exc) from None
     _transforms[key] = transform
     return transform
 
 
 def _profile(icc: bytes) -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    cms = _cms()
+    try:
+        return cms.ImageCmsProfile(io.BytesIO(icc))
+    except cms.PyCMSError as exc:
+        raise ProfileError(exc) from None

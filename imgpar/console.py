@@ -73,13 +73,12 @@ def run(
     verbose: bool,
 ) -> ExitStatus:
     from imgpar.collect import Collector
-    from imgpar.heap import keep_freed_memory
     from imgpar.spec import Result
     from imgpar.walk import count_images
 
     # This is the command's own process (a program calling the API keeps its
-    # malloc as it is), and --jobs 1 converts here: tuned as a worker is.
-    keep_freed_memory()
+    # malloc as it is): --jobs 1 converts here, tuned as a worker is.
+    job.tune_malloc = True
 
     writers = _open_reports(reports)
     listing = _open_manifest(manifest, job) if manifest else None

@@ -20,10 +20,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
-from imgpar.heap import keep_freed_memory
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, Result, Task
 from imgpar.writer import TEMP_PREFIX
@@ -32,13 +30,18 @@ from imgpar.writer import TEMP_PREFIX
 # through an engine unchanged, as soon as they arrive.
 Passed = TypeVar("Passed")
 
+
 class SerialEngine:
-    def __init__(self, spec: ConvertSpec) -> None:
+    def __init__(self, spec: ConvertSpec, *, tune_malloc: bool = False) -> None:
         self.spec = spec
+        self.tune_malloc = tune_malloc
 
     def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+        from imgpar.heap import keep_freed_memory
         from imgpar.pipeline import configure_worker, convert_file
 
+        if self.tune_malloc:
+            keep_freed_memory()
         configure_worker(self.spec)
         for item in items:
             yield convert_file(item, self.spec) if isinstance(item, Task) else item
@@ -58,10 +61,12 @@ def _init_worker(spec: ConvertSpec) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+    from imgpar.heap import keep_freed_memory
+    from imgpar.pipeline import configure_worker
+
     keep_freed_memory()
     global _worker_spec
     _worker_spec = spec
-    from imgpar.pipeline import configure_worker
 
     configure_worker(spec)
 
@@ -73,8 +78,7 @@ def _run_chunk(tasks: list[Task]) -> list[Result]:
     return [convert_file(task, _worker_spec) for task in tasks]
 
 
-@dataclass(slots=True)
-class _Flight:
+class _Flight(NamedTuple):
     tasks: list[Task]
     deadline: float
 
@@ -350,10 +354,12 @@ def scheduled(
         yield chunk.tasks
 
 
-@dataclass(slots=True)
 class _Chunk:
-    tasks: list[Task] = field(default_factory=list)
-    size: int = 0
+    __slots__ = ("size", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: list[Task] = []
+        self.size = 0
 
     def add(self, task: Task, most: int) -> Iterator[list[Task]]:
         """The chunks that `task` completes: itself alone if it is big, or

@@ -7,11 +7,10 @@ ask what this install can actually write.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     name: str  # as spelled on the command line
     pil_format: str
     ext: str

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 import warnings
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from PIL import Image, PngImagePlugin
 
 from imgpar.formats import Target
 from imgpar.spec import MetadataPolicy
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 ORIENTATION = 0x0112
 ARTIST = 0x013B
@@ -102,8 +103,7 @@ def pending_orientation(im: Image.Image, exif: Image.Exif) -> int:
     return 1 if im.format == "TIFF" else orientation(exif)
 
 
-@dataclass(frozen=True, slots=True)
-class Carried:
+class Carried(NamedTuple):
     """What a file passes on under a policy, worked out once per file."""
 
     exif: Image.Exif  # filtered, Orientation 1, sub-IFDs as dicts
@@ -241,6 +241,8 @@ def filter_xmp(data: bytes | None, policy: MetadataPolicy) -> bytes | None:
         properties += len(description) + sum(not _is_rdf(name) for name in description.attrib)
     if not properties:
         return None
+    import xml.etree.ElementTree as ET
+
     for uri, prefix in namespaces.items():
         # Keep the file's own prefixes (x:, rdf:, dc:...): some XMP readers
         # match on them. Prefixes Python reserves fall back to ns0, ns1...
@@ -265,6 +267,10 @@ def _parse(data: bytes) -> tuple[ET.Element, dict[str, str]] | None:
     # XMP never needs a DTD; refusing one keeps entity tricks out of the parser.
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         return None
+    # Loaded by the first file that carries XMP: ~8 ms that most runs of
+    # icons and web assets never need.
+    import xml.etree.ElementTree as ET
+
     parser = ET.XMLPullParser(events=("start-ns", "start"))
     try:
         parser.feed(data.rstrip(b"\0 \t\r\n"))

@@ -11,8 +11,7 @@ import signal
 import sys
 import time
 import warnings
-from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from PIL import Image, ImageFile, ImageSequence, TiffImagePlugin, UnidentifiedImageError
 
@@ -138,8 +137,7 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
     )
 
 
-@dataclass(slots=True)
-class _Converted:
+class _Converted(NamedTuple):
     outputs: tuple[OutputRecord, ...]
     displayed: tuple[int, int]
     notes: tuple[str, ...]

@@ -10,7 +10,7 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from imgpar.cache import Cache, Entry, digest_file
 from imgpar.formats import TARGETS, Target
@@ -66,8 +66,7 @@ def _render(template: str, *, stem: str, target: Target, src_ext: str, parent: s
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Here:
+class _Here(NamedTuple):
     """What every file of one folder shares while the folder is planned."""
 
     folder: Folder
@@ -79,8 +78,7 @@ class _Here:
     entries: dict[str, Entry]  # cache key -> what the cache recorded
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(NamedTuple):
     """What to record in the cache once a task's result comes back."""
 
     cache: Cache

@@ -7,8 +7,7 @@ display settings ever travel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from imgpar.limits import DEFAULT_MAX_PIXELS
 
@@ -35,8 +34,10 @@ METADATA_POLICIES: tuple[MetadataPolicy, ...] = ("all", "copyright", "no-gps", "
 STAGES = ("decode", "resize", "encode", "write")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resize:
+# Every record here is a named tuple rather than a dataclass: a frozen
+# dataclass costs 1-3 ms to create at start-up (it compiles its methods), and
+# a run's start-up made fifteen of them. Build them by keyword.
+class Resize(NamedTuple):
     """How an output's size follows from its source's (see geometry.py).
 
     `width`/`height` box the image (`fit` says how); `long_edge`,
@@ -53,14 +54,12 @@ class Resize:
     upscale: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutputSpec:
+class OutputSpec(NamedTuple):
     target: str  # key of formats.TARGETS
     resize: Resize | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConvertSpec:
+class ConvertSpec(NamedTuple):
     outputs: tuple[OutputSpec, ...]
     quality: int | None = None  # None: each format's own default
     lossless: bool = False
@@ -79,10 +78,9 @@ WIDTH_FIELD = "\0w"
 HEIGHT_FIELD = "\0h"
 
 
-# Task, OutputRecord and Result are named tuples, not dataclasses: one of each
-# crosses the pool for every file, and tuples are built, pickled and unpickled
-# in C (a third of a frozen dataclass's cost), and their classes are made
-# several times faster at start-up. Build them by keyword.
+# One Task, OutputRecord and Result crosses the pool for every file: as
+# tuples they are also built, pickled and unpickled in C, at a third of a
+# frozen dataclass's cost.
 class Task(NamedTuple):
     source: str  # path to open
     display: str  # path as the user sees it, for reports
@@ -120,3 +118,13 @@ class Result(NamedTuple):
     thumbnail: str | None = None  # data: URI of a small WebP preview, see thumbnail.py
     fatal: bool = False  # the run cannot go on (the disk is full)
     digest: str | None = None  # content hash of the source, for the cache
+
+
+def as_plain(value: Any) -> Any:
+    """`value` with every named tuple in it turned into a dict and every tuple
+    into a list, as JSON writes them: the records' field names kept."""
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return {k: as_plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (tuple, list)):
+        return [as_plain(v) for v in value]
+    return value

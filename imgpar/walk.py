@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from imgpar.formats import READ_EXTENSIONS
 
 
-@dataclass(frozen=True, slots=True)
-class Folder:
+class Folder(NamedTuple):
     root: str  # the SOURCE folder this came from (or a file SOURCE's folder)
     rel: str  # this folder relative to root; "" for root itself
     names: tuple[str, ...]  # image file names in this folder, sorted
@@ -25,8 +24,7 @@ class Folder:
         return os.path.join(self.root, self.rel) if self.rel else self.root
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+class Skipped(NamedTuple):
     path: str
     reason: str
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import time
 from typing import IO, TYPE_CHECKING, Any
 
@@ -91,7 +90,10 @@ def write_atomic(
     """
     start = time.perf_counter()
     folder = os.path.dirname(path) or "."
-    temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{target.ext}")
+    # Not the secrets module: it loads OpenSSL (~8 ms), and the engine imports
+    # this module in the parent before its workers can start.
+    tag = os.urandom(4).hex()
+    temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{tag}{target.ext}")
     # os.open with 0o666 lets the umask decide permissions, as for any new file.
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
     try:

@@ -4,6 +4,8 @@ with littleCMS, checked on real (built) Display P3, gray and CMYK profiles."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,6 +217,24 @@ def test_damaged_profile_is_read_as_srgb_with_a_note(tmp_path: Path) -> None:
     im = written(result)
     assert centre(im) == P3_COLOUR and is_srgb(im.info["icc_profile"])
     assert any("ICC profile is damaged" in note for note in result.notes)
+
+
+def test_profiles_passed_through_never_load_littlecms(tmp_path: Path) -> None:
+    # littleCMS (and the XML parser, for XMP) cost every worker ~8 ms to load:
+    # a tagged source whose profile is only carried over never needs them.
+    source = p3_png(tmp_path / "p3.png")
+    code = (
+        "import sys, imgpar\n"
+        "r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=1)\n"
+        "print(r.files[0].status, [m for m in ('PIL.ImageCms', 'xml.etree.ElementTree')"
+        " if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(source), str(tmp_path / "out")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["converted", "[]"]
+    assert Image.open(tmp_path / "out" / "p3.webp").info["icc_profile"] == bytes(display_p3())
 
 
 def test_transform_built_once_per_profile(monkeypatch: pytest.MonkeyPatch) -> None:

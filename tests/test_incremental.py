@@ -69,6 +69,66 @@ def test_second_run_skips_everything_without_decoding(site: Path, tmp_path: Path
     assert proc.stdout.split() == ["['skipped']", "False", "[]"]
 
 
+# What a module costs every run, a no-op re-run's included, if the command's
+# own process imports it: OpenSSL (hashlib, secrets), ctypes (malloc tuning),
+# Pillow and the engine.
+_HEAVY = ("_hashlib", "ctypes", "PIL.Image", "imgpar.engine", "concurrent.futures.process")
+
+_CLI_RUN = (
+    "import sys\n"
+    "from imgpar.cli import run\n"
+    "code = run(sys.argv[1:])\n"
+    f"heavy = [m for m in {_HEAVY!r} if m in sys.modules]\n"
+    "heap = sys.modules.get('imgpar.heap')\n"
+    "print(code, heap is not None and heap._trim is not None, heavy)\n"
+)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_command_no_op_rerun_loads_nothing_heavy(site: Path, tmp_path: Path, jobs: str) -> None:
+    out = tmp_path / "out"
+    argv = ["convert", str(site), "--to", "webp", "--out", str(out), "--jobs", jobs, "--quiet"]
+    first = subprocess.run([sys.executable, "-c", _CLI_RUN, *argv], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    # --jobs 1 converts in the command's own process, with malloc tuned for
+    # images as in a worker (heap.py); --jobs 2 leaves that to the workers.
+    assert first.stdout.splitlines()[-1].split()[:2] == ["0", str(jobs == "1")]
+    again = subprocess.run([sys.executable, "-c", _CLI_RUN, *argv], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1].split() == ["0", "False", "[]"]
+
+
+def test_a_program_calling_the_api_keeps_its_malloc(site: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys, imgpar\n"
+        "r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=1)\n"
+        "from imgpar import heap\n"
+        "print(sorted({f.status for f in r.files}), heap._trim is not None)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(site), str(tmp_path / "out")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert proc.stdout.split() == ["['converted']", "False"]
+
+
+def test_options_key_is_stable() -> None:
+    # Every cache entry records this key: a change to it makes every user's
+    # next run convert everything again. Change these values only with a
+    # change to what is written (and OUTPUT_VERSION).
+    from imgpar.api import prepare
+
+    webp = prepare(["."], to="webp", out="o")
+    assert webp.options_key == "25987048a77f58459bbfb088"
+    several = prepare(["."], to="webp,avif", max_size="480,960", quality=70, out="o")
+    assert several.options_key == "b13cad2556555ba26ff51e9a"
+    cover = prepare(
+        ["."], to="jpeg", width=300, height=200, fit="cover", gravity="north", srgb=True,
+        metadata="none", out="o",
+    )  # fmt: skip
+    assert cover.options_key == "e12f507f48ecb911d14152f6"
+
+
 def test_touched_changed_and_reoptioned_sources(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     imgpar.convert([site], to="webp", out=out, jobs=1)
