@@ -9,9 +9,11 @@ every colour-managed viewer show wrong colours.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
+from collections.abc import Iterator
 from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -37,23 +39,29 @@ _CACHE_SIZE = 32
 _transforms: dict[tuple[bytes, str, str], ImageCms.ImageCmsTransform | None] = {}
 
 
-@cache
-def _cms() -> ModuleType:
-    """Pillow's littleCMS binding, loaded on first use: most files pass their
-    profile through untouched, and loading it costs every run ~8 ms."""
+class ProfileError(Exception):
+    """littleCMS could not read a profile, or build or apply a transform."""
+
+
+@contextlib.contextmanager
+def _littlecms() -> Iterator[ModuleType]:
+    """Pillow's littleCMS binding, its errors raised as ProfileError.
+
+    Imported here, on first use: most files pass their profile through
+    untouched, and loading littleCMS costs a process ~8 ms.
+    """
     from PIL import ImageCms
 
-    return ImageCms
-
-
-class ProfileError(Exception):
-    """littleCMS could not read a profile or build a transform from it."""
+    try:
+        yield ImageCms
+    except ImageCms.PyCMSError as exc:
+        raise ProfileError(exc) from None
 
 
 @cache
 def _srgb() -> ImageCms.ImageCmsProfile:
-    cms = _cms()
-    return cms.ImageCmsProfile(cms.createProfile("sRGB"))
+    with _littlecms() as cms:
+        return cms.ImageCmsProfile(cms.createProfile("sRGB"))
 
 
 @cache
@@ -170,11 +178,8 @@ def _convert(im: Image.Image, icc: bytes, out_mode: str) -> Image.Image:
     transform = _transform(icc, im.mode, out_mode)
     if transform is None:
         return im
-    cms = _cms()
-    try:
+    with _littlecms() as cms:
         return cms.applyTransform(im, transform)
-    except cms.PyCMSError as exc:
-        raise ProfileError(exc) from None
 
 
 def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
@@ -188,23 +193,17 @@ def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTran
     transform = None
     # Converting sRGB to sRGB would only add rounding.
     if in_mode != out_mode or not is_srgb(icc):
-        cms = _cms()
-        try:
+        with _littlecms() as cms:
             # Perceptual keeps gradations in out-of-gamut areas (CMYK blacks,
             # wide-gamut greens); for matrix/TRC profiles littleCMS treats it
             # as relative colorimetric.
             transform = cms.buildTransform(
                 source, _srgb(), in_mode, out_mode, renderingIntent=cms.Intent.PERCEPTUAL
             )
-        except cms.PyCMSError as exc:
-            raise ProfileError(exc) from None
     _transforms[key] = transform
     return transform
 
 
 def _profile(icc: bytes) -> ImageCms.ImageCmsProfile:
-    cms = _cms()
-    try:
+    with _littlecms() as cms:
         return cms.ImageCmsProfile(io.BytesIO(icc))
-    except cms.PyCMSError as exc:
-        raise ProfileError(exc) from None
