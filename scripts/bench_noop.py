@@ -12,6 +12,7 @@ ratio. A second tree of `--big` tiny PNGs gives the no-op time at that size.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -19,9 +20,31 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A scratch folder, in RAM under /dev/shm where it exists (many small
+    writes to this machine's disk are slow and noisy); removed afterwards."""
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=shm))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def checkouts_parser(doc: str, *, files: int, repeat: int) -> argparse.ArgumentParser:
+    """The command line of a script that measures checkouts side by side."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("checkouts", nargs="+", help="folders holding an imgpar package")
+    parser.add_argument("--files", type=int, default=files)
+    parser.add_argument("--repeat", type=int, default=repeat)
+    return parser
 
 
 def make_tree(root: Path, count: int, *, photo: bool) -> None:
@@ -63,12 +86,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    base = Path(
-        tempfile.mkdtemp(
-            prefix="imgpar-noop-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
-        )
-    )
-    try:
+    with scratch("imgpar-noop-") as base:
         src, out = base / "src", base / "out"
         make_tree(src, args.files, photo=True)
         firsts, noops = [], []
@@ -86,8 +104,6 @@ def main() -> None:
         run(big_src, big_out)
         big = statistics.median(run(big_src, big_out) for _ in range(args.repeat))
         print(f"{args.big} sources: no-op re-run {big:.3f} s (median of {args.repeat})")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 RUN = """
@@ -66,24 +65,13 @@ print(len(tasks), planning + time.process_time() - clock)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkouts", nargs="+", help="folders holding an imgpar package")
-    parser.add_argument("--files", type=int, default=4000)
-    parser.add_argument("--repeat", type=int, default=7)
-    args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_noop import make_tree
+    from bench_noop import checkouts_parser, make_tree, scratch
 
-    root = Path(
-        tempfile.mkdtemp(
-            prefix="imgpar-parent-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
-        )
-    )
-    try:
+    args = checkouts_parser(__doc__, files=4000, repeat=7).parse_args()
+    with scratch("imgpar-parent-") as root:
         make_tree(root / "src", args.files, photo=False)
         _compare(args, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _compare(args: argparse.Namespace, root: Path) -> None:

@@ -15,7 +15,6 @@ Sources and outputs are under /dev/shm where it exists.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -61,17 +60,11 @@ def _measure(checkout: str, root: Path, noop: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkouts", nargs="+", help="folders holding an imgpar package")
-    parser.add_argument("--files", type=int, default=400)
-    parser.add_argument("--repeat", type=int, default=21)
-    args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_noop import make_tree
+    from bench_noop import checkouts_parser, make_tree, scratch
 
-    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    root = Path(tempfile.mkdtemp(prefix="imgpar-startup-", dir=shm))
-    try:
+    args = checkouts_parser(__doc__, files=400, repeat=21).parse_args()
+    with scratch("imgpar-startup-") as root:
         make_tree(root / "src", args.files, photo=False)
         noop = {c: root / f"noop{i}" for i, c in enumerate(args.checkouts)}
         for checkout in args.checkouts:  # the no-op runs need a first run
@@ -81,8 +74,6 @@ def main() -> None:
             for checkout in args.checkouts:
                 for name, seconds in _measure(checkout, root, noop[checkout]).items():
                     runs[checkout][name].append(seconds)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     base = args.checkouts[0]
     print(f"medians of {args.repeat} alternating runs, ms; (Nx): {base}'s time over this one's")
     print(f"  {'':32s}" + "".join(f"{c[-24:]:>26s}" for c in args.checkouts))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import random
 import struct
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -268,6 +270,25 @@ def build_tree(root: Path, entries: Mapping[str, Entry]) -> Path:
         else:
             content(path)
     return root
+
+
+# For fresh_python: converts sys.argv[1] into sys.argv[2] through the API
+# (the result is `r`), for code that then prints what the run left behind.
+API_CONVERT = (
+    "import sys, imgpar\n"
+    "r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs={jobs})\n"
+)
+
+
+def fresh_python(code: str, *args: object, cwd: Path | None = None) -> str:
+    """The last line `code` prints in a fresh interpreter, given `args` as
+    sys.argv[1:]: what a run imports and tunes shows only there."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True, text=True, timeout=120, cwd=cwd,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
 
 
 def convert_one(

@@ -4,12 +4,10 @@ with littleCMS, checked on real (built) Display P3, gray and CMYK profiles."""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import convert_one, written
+from conftest import API_CONVERT, convert_one, fresh_python, written
 from iccprofiles import cmyk_profile, display_p3, gray_profile
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
@@ -223,17 +221,11 @@ def test_profiles_passed_through_never_load_littlecms(tmp_path: Path) -> None:
     # littleCMS (and the XML parser, for XMP) cost every worker ~8 ms to load:
     # a tagged source whose profile is only carried over never needs them.
     source = p3_png(tmp_path / "p3.png")
-    code = (
-        "import sys, imgpar\n"
-        "r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=1)\n"
+    code = API_CONVERT.format(jobs=1) + (
         "print(r.files[0].status, [m for m in ('PIL.ImageCms', 'xml.etree.ElementTree')"
         " if m in sys.modules])\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(source), str(tmp_path / "out")],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert done.stdout.split() == ["converted", "[]"]
+    assert fresh_python(code, source, tmp_path / "out").split() == ["converted", "[]"]
     assert Image.open(tmp_path / "out" / "p3.webp").info["icc_profile"] == bytes(display_p3())
 
 

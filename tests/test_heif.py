@@ -4,11 +4,10 @@ when the extra is missing."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import API_CONVERT, fresh_python
 from PIL import Image
 
 import imgpar
@@ -41,14 +40,8 @@ def test_heic_without_the_extra_names_the_install(tmp_path: Path) -> None:
     source = _heic(tmp_path / "phone.heic")
     code = (
         "import sys, json; sys.modules['pillow_heif'] = None\n"
-        "import imgpar\n"
-        "r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=1)\n"
-        "print(json.dumps([f.error for f in r.files]))"
+        + API_CONVERT.format(jobs=1)
+        + "print(json.dumps([f.error for f in r.files]))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(source), str(tmp_path / "o")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(proc.stdout) == ["HEIC/HEIF needs an extra: pip install 'imgpar[heif]'"]
+    errors = json.loads(fresh_python(code, source, tmp_path / "o"))
+    assert errors == ["HEIC/HEIF needs an extra: pip install 'imgpar[heif]'"]

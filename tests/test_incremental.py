@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import API_CONVERT, fresh_python
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -54,19 +53,12 @@ def test_second_run_skips_everything_without_decoding(site: Path, tmp_path: Path
     assert set(_statuses(first).values()) == {"converted"}
     # A fresh interpreter proves the no-op run decodes nothing: the parent never
     # loads Pillow itself, the engine or the executor, and no worker starts.
-    code = (
-        "import sys, imgpar; r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=2);"
+    code = API_CONVERT.format(jobs=2) + (
         "print(sorted({f.status for f in r.files}), any(f.worker for f in r.files),"
         " [m for m in ('PIL.Image', 'imgpar.engine', 'concurrent.futures.process',"
         " 'tqdm') if m in sys.modules])"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(site), str(out)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert proc.stdout.split() == ["['skipped']", "False", "[]"]
+    assert fresh_python(code, site, out).split() == ["['skipped']", "False", "[]"]
 
 
 # What a module costs every run, a no-op re-run's included, if the command's
@@ -88,28 +80,18 @@ _CLI_RUN = (
 def test_command_no_op_rerun_loads_nothing_heavy(site: Path, tmp_path: Path, jobs: str) -> None:
     out = tmp_path / "out"
     argv = ["convert", str(site), "--to", "webp", "--out", str(out), "--jobs", jobs, "--quiet"]
-    first = subprocess.run([sys.executable, "-c", _CLI_RUN, *argv], capture_output=True, text=True)
-    assert first.returncode == 0, first.stderr
     # --jobs 1 converts in the command's own process, with malloc tuned for
     # images as in a worker (heap.py); --jobs 2 leaves that to the workers.
-    assert first.stdout.splitlines()[-1].split()[:2] == ["0", str(jobs == "1")]
-    again = subprocess.run([sys.executable, "-c", _CLI_RUN, *argv], capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.splitlines()[-1].split() == ["0", "False", "[]"]
+    assert fresh_python(_CLI_RUN, *argv).split()[:2] == ["0", str(jobs == "1")]
+    assert fresh_python(_CLI_RUN, *argv).split() == ["0", "False", "[]"]
 
 
 def test_a_program_calling_the_api_keeps_its_malloc(site: Path, tmp_path: Path) -> None:
-    code = (
-        "import sys, imgpar\n"
-        "r = imgpar.convert([sys.argv[1]], to='webp', out=sys.argv[2], jobs=1)\n"
+    code = API_CONVERT.format(jobs=1) + (
         "from imgpar import heap\n"
         "print(sorted({f.status for f in r.files}), heap._trim is not None)"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(site), str(tmp_path / "out")],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert proc.stdout.split() == ["['converted']", "False"]
+    assert fresh_python(code, site, tmp_path / "out").split() == ["['converted']", "False"]
 
 
 def test_options_key_is_stable() -> None:
