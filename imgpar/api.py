@@ -32,7 +32,6 @@ from imgpar.spec import (
     Resize,
     Result,
     Task,
-    as_plain,
 )
 from imgpar.walk import Folder, Skipped, walk
 
@@ -413,9 +412,20 @@ def _listed(value: int | Sequence[int] | str | None) -> list[int]:
 
 
 def _options_key(spec: ConvertSpec, template: str) -> str:
-    fields = {k: v for k, v in as_plain(spec).items() if k not in _NOT_IN_OUTPUT}
+    fields = {k: v for k, v in _plain(spec).items() if k not in _NOT_IN_OUTPUT}
     blob = json.dumps([OUTPUT_VERSION, template, fields], sort_keys=True, default=str)
     return blake2b(blob.encode(), digest_size=12).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """The spec's named tuples as dicts and its tuples as lists: the JSON that
+    `dataclasses.asdict` gave when the records were dataclasses, so that the
+    options key, and with it every cache, stays the same."""
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:

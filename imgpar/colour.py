@@ -55,7 +55,7 @@ def _littlecms() -> Iterator[ModuleType]:
     try:
         yield ImageCms
     except ImageCms.PyCMSError as exc:
-        raise ProfileError(exc) from None
+        raise ProfileError(exc) from exc
 
 
 @cache

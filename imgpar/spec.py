@@ -7,7 +7,7 @@ display settings ever travel.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from imgpar.limits import DEFAULT_MAX_PIXELS
 
@@ -36,7 +36,8 @@ STAGES = ("decode", "resize", "encode", "write")
 
 # Every record here is a named tuple rather than a dataclass: a frozen
 # dataclass costs 1-3 ms to create at start-up (it compiles its methods), and
-# a run's start-up made fifteen of them. Build them by keyword.
+# a run's start-up made fifteen of them. Build those with many fields by
+# keyword: a named tuple also takes its fields in order.
 class Resize(NamedTuple):
     """How an output's size follows from its source's (see geometry.py).
 
@@ -119,12 +120,3 @@ class Result(NamedTuple):
     fatal: bool = False  # the run cannot go on (the disk is full)
     digest: str | None = None  # content hash of the source, for the cache
 
-
-def as_plain(value: Any) -> Any:
-    """`value` with every named tuple in it turned into a dict and every tuple
-    into a list, as JSON writes them: the records' field names kept."""
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):
-        return {k: as_plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, (tuple, list)):
-        return [as_plain(v) for v in value]
-    return value

@@ -90,10 +90,7 @@ def write_atomic(
     """
     start = time.perf_counter()
     folder = os.path.dirname(path) or "."
-    # Not the secrets module: it loads OpenSSL (~8 ms), and the engine imports
-    # this module in the parent before its workers can start.
-    tag = os.urandom(4).hex()
-    temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{tag}{target.ext}")
+    temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}{target.ext}")
     # os.open with 0o666 lets the umask decide permissions, as for any new file.
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
     try:

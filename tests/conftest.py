@@ -288,6 +288,7 @@ def fresh_python(code: str, *args: object, cwd: Path | None = None) -> str:
         capture_output=True, text=True, timeout=120, cwd=cwd,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), f"printed nothing; stderr: {done.stderr}"
     return done.stdout.strip().splitlines()[-1]
 
 

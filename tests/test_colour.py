@@ -218,8 +218,9 @@ def test_damaged_profile_is_read_as_srgb_with_a_note(tmp_path: Path) -> None:
 
 
 def test_profiles_passed_through_never_load_littlecms(tmp_path: Path) -> None:
-    # littleCMS (and the XML parser, for XMP) cost every worker ~8 ms to load:
-    # a tagged source whose profile is only carried over never needs them.
+    # littleCMS and the XML parser cost a process ~8 ms each to load: a
+    # tagged source whose profile is only carried over, and which has no XMP,
+    # needs neither.
     source = p3_png(tmp_path / "p3.png")
     code = API_CONVERT.format(jobs=1) + (
         "print(r.files[0].status, [m for m in ('PIL.ImageCms', 'xml.etree.ElementTree')"

@@ -109,6 +109,8 @@ def test_options_key_is_stable() -> None:
         metadata="none", out="o",
     )  # fmt: skip
     assert cover.options_key == "e12f507f48ecb911d14152f6"
+    scaled = prepare(["."], to="png", scale=33.3333, lossless=True, out="o")
+    assert scaled.options_key == "434c15eef58500678e0dd7b3"
 
 
 def test_touched_changed_and_reoptioned_sources(site: Path, tmp_path: Path) -> None:
