@@ -2,7 +2,7 @@
 
     python scripts/bench_peers.py [--quick] [--repeat 3] [--corpus photos,web,icons]
                                   [--tools imgpar,bare,...] [--procs N] [--keep DIR]
-                                  [--settle SECONDS]
+                                  [--settle SECONDS] [--icons N]
     python scripts/bench_peers.py --jobs 1,2,4,8,16 [--quick]   # imgpar's own scaling
 
 The corpus imitates three workloads: photo-like 24 MP camera JPEGs with EXIF
@@ -181,8 +181,9 @@ class Corpus:
     max_size: int | None  # long edge of the outputs; None: full size
 
 
-def corpora(quick: bool) -> dict[str, Corpus]:
-    photos, web, icons = (4, 40, 200) if quick else (16, 200, 1000)
+def corpora(quick: bool, icons: int | None = None) -> dict[str, Corpus]:
+    photos, web, default_icons = (4, 40, 200) if quick else (16, 200, 1000)
+    icons = icons or default_icons
     return {
         "photos": Corpus(
             "photos",
@@ -202,7 +203,7 @@ def corpora(quick: bool) -> dict[str, Corpus]:
         "icons": Corpus(
             "icons",
             f"{icons} 64x64 PNG icons",
-            tuple(f"icon_{i:04d}.png" for i in range(icons)),
+            tuple(f"icon_{i:05d}.png" for i in range(icons)),
             _make_icon,
             None,
         ),
@@ -666,6 +667,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are quoted")
     parser.add_argument("--corpus", default="photos,web,icons", help="which corpora")
     parser.add_argument(
+        "--icons", type=int, metavar="N", help="icons in that corpus (default 1000; --quick 200)"
+    )
+    parser.add_argument(
         "--tools",
         help="which tools (default: all installed): " + ", ".join(t.key for t in tools(2)),
     )
@@ -686,7 +690,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    chosen_corpora = [corpora(args.quick)[name] for name in args.corpus.split(",")]
+    chosen_corpora = [corpora(args.quick, args.icons)[name] for name in args.corpus.split(",")]
     if args.jobs:
         jobs = sorted({int(j) for j in args.jobs.split(",")})
         chosen = [Tool(f"imgpar{j}", f"imgpar --jobs {j}", None, _imgpar(j)) for j in jobs]
@@ -717,7 +721,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"\r  run {done}/{runs}", end="", file=sys.stderr, flush=True)
 
         for corpus in chosen_corpora:
-            src = os.path.join(corpus_root, corpus.name)
+            src = os.path.join(corpus_root, f"{corpus.name}-{len(corpus.names)}")
             files = make_corpus(corpus, src)
             work = os.path.join(scratch, "work-" + corpus.name)
             os.mkdir(work)
