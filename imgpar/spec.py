@@ -119,4 +119,3 @@ class Result(NamedTuple):
     thumbnail: str | None = None  # data: URI of a small WebP preview, see thumbnail.py
     fatal: bool = False  # the run cannot go on (the disk is full)
     digest: str | None = None  # content hash of the source, for the cache
-

@@ -18,10 +18,10 @@ import os
 import random
 import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
+from benchkit import scratch
 from PIL import Image, ImageDraw, ImageFilter
 
 import imgpar
@@ -72,9 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     width, height = (int(n) for n in args.size.split("x"))
     # In memory where there is /dev/shm: the disk is not what is compared.
-    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    base = Path(tempfile.mkdtemp(prefix="imgpar-bench-dask-", dir=shm))
-    try:
+    with scratch("imgpar-bench-dask-") as base:
         tree = base / "tree"
         total = make_tree(tree, args.files, (width, height))
         print(f"{args.files} JPEGs of {width}x{height}, {total / 1e6:.1f} MB, to WebP 1024 px, "
@@ -93,8 +91,6 @@ def main() -> None:
             print(f"median {name:5}  {median:6.2f} s  ({args.files / median:.1f} files/s, "
                   f"speedup {speedup:.2f}x on {args.jobs} jobs)")
         print(f"ratio dask/local: {dask / local:.2f}")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,13 @@ parent's resident memory from /proc every 50 ms; prints each run's peak
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from benchkit import scratch
 from PIL import Image
 
 
@@ -56,12 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     args = parser.parse_args()
-    base = Path(
-        tempfile.mkdtemp(
-            prefix="imgpar-mem-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
-        )
-    )
-    try:
+    with scratch("imgpar-mem-") as base:
         for count in (int(n) for n in args.sizes.split(",")):
             src, out = base / f"src{count}", base / f"out{count}"
             make_tree(src, count)
@@ -86,8 +80,6 @@ def main() -> None:
             )
             shutil.rmtree(src)
             shutil.rmtree(out)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

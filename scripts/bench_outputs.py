@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 
-from PIL import Image
+from benchkit import scratch
+from make_samples import photo
 
 RUN = """
 import sys, time, glob
@@ -48,19 +45,11 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from make_samples import photo
-
-    folder = tempfile.mkdtemp(
-        prefix="imgpar-outputs-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
-    )
-    try:
-        _compare(args, folder, photo)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with scratch("imgpar-outputs-") as folder:
+        _compare(args, str(folder))
 
 
-def _compare(args: argparse.Namespace, folder: str, photo: Callable[..., Image.Image]) -> None:
+def _compare(args: argparse.Namespace, folder: str) -> None:
     os.mkdir(os.path.join(folder, "out"))
     for i in range(args.photos):
         photo((6000, 4000), seed=20 + i).save(os.path.join(folder, f"p{i}.jpg"), quality=90)

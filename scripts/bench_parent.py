@@ -8,7 +8,7 @@ Everything imgpar's own process does for a file, without the pixel work or
 the pool's threads: plan it (walk, cache lookup, output names, stat), pickle
 its task as the pool would, then unpickle its result, record it in the cache
 and the JSON report and count it. The results are built beforehand, as a
-worker would build them, and are not timed. Sources are bench_noop.py's tree
+worker would build them, and are not timed. Sources are benchkit.py's tree
 of tiny PNGs under /dev/shm; each checkout runs in a fresh process,
 alternating, and the median microseconds per file are printed (issue #5's
 budget: 50).
@@ -23,6 +23,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from benchkit import checkouts_parser, make_tree, scratch
 
 RUN = """
 import os, pickle, sys, time
@@ -65,9 +67,6 @@ print(len(tasks), planning + time.process_time() - clock)
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_noop import checkouts_parser, make_tree, scratch
-
     args = checkouts_parser(__doc__, files=4000, repeat=7).parse_args()
     with scratch("imgpar-parent-") as root:
         make_tree(root / "src", args.files, photo=False)

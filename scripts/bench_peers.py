@@ -41,17 +41,16 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import Pool
 
+from benchkit import scratch
 from PIL import Image, ImageDraw, ImageFilter
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHM = "/dev/shm"
 QUALITY = 80
 METHOD = 4
 ORIENTATION = 0x0112
@@ -706,12 +705,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     # PYTHONDONTWRITEBYTECODE set, every run would compile imgpar's source
     # (~25 ms), a cost no installed copy has.
     compileall.compile_dir(os.path.join(REPO, "imgpar"), quiet=1)
-    parent = SHM if os.path.isdir(SHM) else None
-    scratch = tempfile.mkdtemp(prefix="imgpar-peers-", dir=parent)
-    corpus_root = args.keep or os.path.join(scratch, "corpus")
-    print(machine())
-    print(f"corpus in {corpus_root}, outputs in {scratch}; {args.repeat} rounds, medians\n")
-    try:
+    with scratch("imgpar-peers-") as outputs:
+        corpus_root = args.keep or os.path.join(outputs, "corpus")
+        print(machine())
+        print(f"corpus in {corpus_root}, outputs in {outputs}; {args.repeat} rounds, medians\n")
         runs = args.repeat * len(chosen) * len(chosen_corpora)
         done = 0
 
@@ -723,7 +720,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for corpus in chosen_corpora:
             src = os.path.join(corpus_root, f"{corpus.name}-{len(corpus.names)}")
             files = make_corpus(corpus, src)
-            work = os.path.join(scratch, "work-" + corpus.name)
+            work = os.path.join(outputs, "work-" + corpus.name)
             os.mkdir(work)
             r = measure(
                 corpus,
@@ -741,8 +738,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(scaling_table(corpus, files, jobs, r) + "\n", flush=True)
             else:
                 print(peers_table(corpus, files, chosen, r) + "\n", flush=True)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from benchkit import checkouts_parser, make_tree, scratch
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -60,9 +62,6 @@ def _measure(checkout: str, root: Path, noop: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_noop import checkouts_parser, make_tree, scratch
-
     args = checkouts_parser(__doc__, files=400, repeat=21).parse_args()
     with scratch("imgpar-startup-") as root:
         make_tree(root / "src", args.files, photo=False)

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from benchkit import scratch
 from fuzz_seeds import seeds
 
 import imgpar
@@ -49,12 +47,10 @@ def main() -> None:
     rng = random.Random(args.seed)
     samples = seeds()
     outcomes: collections.Counter[str] = collections.Counter()
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     started = time.monotonic()
     done = 0
     while done < args.files:
-        folder = Path(tempfile.mkdtemp(prefix="imgpar-fuzz-", dir=base))
-        try:
+        with scratch("imgpar-fuzz-") as folder:
             src = folder / "src"
             src.mkdir()
             count = min(args.batch, args.files - done)
@@ -80,8 +76,6 @@ def main() -> None:
             stray = [p for p in folder.rglob(".imgpar-tmp*")]
             assert not stray, f"temporary files left: {stray[:3]}"
             done += count
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
     elapsed = time.monotonic() - started
     print(f"{done} mutated files (seed {args.seed}) in {elapsed:.0f} s, no exception escaped:")
     for key, n in sorted(outcomes.items()):

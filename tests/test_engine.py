@@ -252,4 +252,3 @@ def test_a_program_calling_the_api_keeps_its_garbage_collector(tmp_path: Path) -
     report = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=2)
     assert report.summary.converted > 0
     assert gc.get_freeze_count() == 0
-
