@@ -239,6 +239,11 @@ class _Workers:
             gc.freeze()
         try:
             future = self._pool.submit(_run_chunk, chunk)
+        except BrokenProcessPool as exc:
+            # A worker died since the last look: the submission fails as its
+            # chunk would have, and the caller's recovery takes it from there.
+            future: Future[list[Result]] = Future()
+            future.set_exception(exc)
         finally:
             if forks:
                 gc.unfreeze()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 from collections.abc import Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers
 import imgpar
 from imgpar.engine import Passed, ProcessEngine, SerialEngine, scheduled
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES
+from imgpar.pipeline import HANG_ENV
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
 from imgpar.walk import Skipped
 
@@ -252,3 +255,25 @@ def test_a_program_calling_the_api_keeps_its_garbage_collector(tmp_path: Path) -
     report = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=2)
     assert report.summary.converted > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_a_submission_to_a_broken_pool_fails_its_chunk_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker can die between two submissions: the next one must fail as a
+    # chunk (which the engine retries file by file), not raise out of the run.
+    monkeypatch.setenv(HANG_ENV, "hang_here")
+    workers = ProcessEngine(_spec(), jobs=1)._workers(1)
+    try:
+        hang = Task(source=str(tmp_path / "hang_here.jpg"), display="h", outputs=("o",),
+                    source_bytes=1)  # fmt: skip
+        first = workers.submit([hang])
+        for pid in workers._processes:
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            first.result(timeout=60)
+        later = workers.submit([_missing_task(tmp_path, 1)])
+        with pytest.raises(BrokenProcessPool):
+            later.result(timeout=5)
+    finally:
+        workers.kill([])
