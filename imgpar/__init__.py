@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 # Bumped whenever the same source and options would give different output
 # bytes, so that incremental runs redo everything made by older versions.
-OUTPUT_VERSION = 1
+OUTPUT_VERSION = 2
 
 if TYPE_CHECKING:
     from imgpar.api import convert, iter_convert

@@ -13,11 +13,12 @@ import contextlib
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from imgpar import nclx
 from imgpar.formats import Target
 
 if TYPE_CHECKING:
@@ -68,6 +69,17 @@ def _srgb() -> ImageCms.ImageCmsProfile:
 def srgb_profile() -> bytes:
     """littleCMS's built-in sRGB profile, about 600 bytes."""
     return _srgb().tobytes()
+
+
+def source_profile(info: Mapping[str, object]) -> bytes | None:
+    """The ICC profile that says what an opened image's colours mean: the one
+    it embeds, else the one its nclx description (HEIF) denotes; None for
+    sRGB or untagged colour."""
+    icc = info.get("icc_profile")
+    if isinstance(icc, bytes) and icc:
+        return icc
+    described = info.get("nclx_profile")
+    return nclx.icc_profile(described) if isinstance(described, Mapping) else None
 
 
 def profile_space(icc: bytes | None) -> bytes | None:

@@ -239,7 +239,8 @@ def _in_finalizer(frame: FrameType | None) -> bool:
 def _line(result: Result) -> str:
     outs = ", ".join(o.path for o in result.outputs)
     took = f" ({result.seconds:.2f} s)" if result.status == "converted" else ""
-    return f"{result.status}: {result.source}" + (f" -> {outs}" if outs else "") + took
+    notes = "".join(f"; {note}" for note in result.notes)
+    return f"{result.status}: {result.source}" + (f" -> {outs}" if outs else "") + took + notes
 
 
 def format_summary(s: Summary) -> str:

@@ -11,6 +11,8 @@ from conftest import API_CONVERT, fresh_python
 from PIL import Image
 
 import imgpar
+from imgpar import colour
+from imgpar.info import inspect
 
 pillow_heif = pytest.importorskip("pillow_heif", reason="the heif extra is not installed")
 
@@ -45,3 +47,62 @@ def test_heic_without_the_extra_names_the_install(tmp_path: Path) -> None:
     )
     errors = json.loads(fresh_python(code, source, tmp_path / "o"))
     assert errors == ["HEIC/HEIF needs an extra: pip install 'imgpar[heif]'"]
+
+
+def _p3_heic(path: Path, transfer: int = 13) -> Path:
+    """A phone-style HEIC whose colour is Display P3, said by nclx code points
+    rather than by an ICC profile."""
+    pillow_heif.register_heif_opener()
+    im = Image.new("RGB", (48, 32), P3_COLOUR)
+    im.save(path, quality=95, color_primaries=12, transfer_characteristics=transfer)
+    return path
+
+
+# Display P3 numbers and what they are in sRGB (linear P3 -> sRGB, published
+# matrix): read as sRGB instead, this orange would come out duller.
+P3_COLOUR = (200, 120, 80)
+IN_SRGB = (213, 115, 70)
+
+
+def _centre(path: Path) -> tuple[Image.Image, tuple[int, ...]]:
+    im = Image.open(path)
+    return im, im.convert("RGB").getpixel((im.width // 2, im.height // 2))  # type: ignore[return-value]
+
+
+def _near(a: tuple[int, ...], b: tuple[int, ...], tolerance: int = 4) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("target", ["webp", "jpeg", "png"])
+def test_nclx_wide_gamut_is_tagged_not_dulled(target: str, tmp_path: Path) -> None:
+    source = _p3_heic(tmp_path / "IMG_0001.heic")
+    report = imgpar.convert([source], to=target, out=tmp_path / "out", jobs=1)
+    assert report.summary.converted == 1, report.files[0].error
+    im, pixel = _centre(Path(report.files[0].outputs[0].path))
+    # The numbers stay P3 numbers, and the profile says so.
+    assert _near(pixel, P3_COLOUR)
+    assert colour.description(im.info["icc_profile"]) == "Display P3 (sRGB curve, nclx)"
+
+
+def test_nclx_wide_gamut_converts_with_srgb(tmp_path: Path) -> None:
+    source = _p3_heic(tmp_path / "IMG_0002.heic")
+    report = imgpar.convert([source], to="png", out=tmp_path / "out", jobs=1, srgb=True)
+    im, pixel = _centre(Path(report.files[0].outputs[0].path))
+    assert colour.is_srgb(im.info["icc_profile"])
+    assert _near(pixel, IN_SRGB), pixel
+
+
+def test_hdr_heic_is_written_with_a_note(tmp_path: Path) -> None:
+    source = _p3_heic(tmp_path / "hdr.heic", transfer=16)
+    report = imgpar.convert([source], to="webp", out=tmp_path / "out", jobs=1)
+    result = report.files[0]
+    assert result.status == "converted", result.error
+    assert "warning: HDR (PQ) colour written as is: no tone mapping" in result.notes
+    assert "icc_profile" not in Image.open(result.outputs[0].path).info
+
+
+def test_info_names_the_nclx_colour(tmp_path: Path) -> None:
+    facts = inspect(str(_p3_heic(tmp_path / "IMG_0003.heic")))
+    assert facts["icc"] == "Display P3 (sRGB curve, nclx)"
+    keep = "keep the 'Display P3 (sRGB curve, nclx)' profile (--srgb converts to sRGB)"
+    assert keep in facts["convert"]

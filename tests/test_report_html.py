@@ -340,16 +340,24 @@ def test_summary_fits_80_columns() -> None:
         assert figure in text
 
 
-def test_verbose_prints_one_line_per_file(tmp_path: Path) -> None:
-    src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "b.png": "rgb_png"})
+def _two_frame_gif(path: Path) -> Path:
+    frames = [Image.new("RGB", (16, 16), colour) for colour in ((200, 0, 0), (0, 0, 200))]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    return path
+
+
+def test_verbose_prints_one_line_per_file_with_its_notes(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "b.gif": _two_frame_gif})
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["convert", str(src), "--to", "webp", "--out", str(out), "--jobs", "1", "-v"]
+        app, ["convert", str(src), "--to", "jpeg", "--out", str(out), "--jobs", "1", "-v"]
     )
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("converted: ")]
+    lines = sorted(line for line in result.stderr.splitlines() if line.startswith("converted: "))
     assert len(lines) == 2
-    assert all(" -> " in line and line.endswith(" s)") for line in lines)
+    assert all(" -> " in line and " s)" in line for line in lines)
+    assert lines[0].endswith(" s)")
+    assert lines[1].endswith(" s); 2 frames: first frame written to jpeg"), lines[1]
 
 
 def test_traceback_shows_the_real_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,196 @@
+"""ICC profiles for colour described by code points instead of a profile.
+
+A HEIF may say what its colours mean with an nclx description (ITU-T H.273:
+primaries, transfer characteristics) rather than an embedded ICC profile; a
+phone's Display P3 photo then carries no profile at all. The rest of imgpar
+speaks ICC, so such a description becomes the matrix/TRC profile it denotes,
+and is carried into every output (or converted with `--srgb`) like any
+embedded profile. Arithmetic and bytes only: no Pillow, no littleCMS.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from collections.abc import Mapping, Sequence
+
+Matrix = tuple[tuple[float, float, float], ...]
+Vector = tuple[float, float, float]
+
+# H.273 colour primaries a viewer would know by name; others are named by code.
+_PRIMARIES = {1: "BT.709", 9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
+
+# H.273 transfer characteristics as ICC parametric curves: (name, function
+# type, parameters). Type 3 is y = (a*x + b)^g above x = d, and c*x below.
+_SRGB_CURVE = ("sRGB curve", 3, (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045))
+# BT.709's camera curve, inverted as browsers invert it for such images.
+_BT709_CURVE = ("BT.709 curve", 3, (1 / 0.45, 1 / 1.099, 0.099 / 1.099, 1 / 4.5, 0.081))
+_CURVES = {
+    1: _BT709_CURVE,
+    4: ("gamma 2.2", 0, (2.2,)),
+    5: ("gamma 2.8", 0, (2.8,)),
+    6: _BT709_CURVE,
+    8: ("linear", 0, (1.0,)),
+    13: _SRGB_CURVE,
+    14: _BT709_CURVE,
+    15: _BT709_CURVE,
+}
+_HDR = {16: "PQ", 18: "HLG"}
+# 0, 2 and 3 say nothing (reserved or unspecified): such colour is read as sRGB.
+_UNSAID = {0, 2, 3}
+
+D50: Vector = (0.9642, 1.0, 0.8249)  # the ICC connection space's white
+_BRADFORD: Matrix = (
+    (0.8951, 0.2664, -0.1614),
+    (-0.7502, 1.7135, 0.0367),
+    (0.0389, -0.0685, 1.0296),
+)
+
+
+def icc_profile(nclx: Mapping[str, object]) -> bytes | None:
+    """The ICC profile for pillow-heif's `nclx_profile` info; None for sRGB
+    colour, which needs none (untagged pixels are read as sRGB anyway).
+
+    What no ICC matrix profile can say (HDR curves, unknown codes) is taken as
+    sRGB, with a warning that reaches the file's result.
+    """
+    primaries = nclx.get("color_primaries")
+    transfer = nclx.get("transfer_characteristics")
+    if transfer in _HDR:
+        warnings.warn(f"HDR ({_HDR[transfer]}) colour written as is: no tone mapping", stacklevel=2)
+        return None
+    curve = _SRGB_CURVE if transfer in _UNSAID else _CURVES.get(transfer)  # type: ignore[arg-type]
+    if curve is None:
+        warnings.warn(f"nclx transfer {transfer} unknown: colours read as sRGB", stacklevel=2)
+        return None
+    if primaries in _UNSAID or primaries == 1:
+        if curve is _SRGB_CURVE:
+            return None
+        primaries = 1
+        xy = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06), (0.3127, 0.3290))
+    else:
+        try:
+            xy = tuple(
+                (float(nclx[f"color_primary_{c}_x"]), float(nclx[f"color_primary_{c}_y"]))  # type: ignore[arg-type]
+                for c in ("red", "green", "blue", "white")
+            )
+        except (KeyError, TypeError, ValueError):
+            warnings.warn(f"nclx primaries {primaries} unknown: colours read as sRGB", stacklevel=2)
+            return None
+    name = _PRIMARIES.get(primaries, f"primaries {primaries}")  # type: ignore[arg-type]
+    curve_name, kind, params = curve
+    return matrix_profile(f"{name} ({curve_name}, nclx)", xy, kind, params)
+
+
+def matrix_profile(
+    name: str,
+    xy: Sequence[tuple[float, float]],
+    curve_kind: int,
+    curve_params: Sequence[float],
+) -> bytes:
+    """An ICC v4 RGB display profile: the red, green, blue and white
+    chromaticities `xy`, and one parametric tone curve for all three channels."""
+    colourants, adaptation = d50_colourants(xy)
+    curve = b"para" + bytes(4) + struct.pack(">HH", curve_kind, 0) + fixed(*curve_params)
+    return assemble(
+        b"RGB ",
+        [
+            (b"desc", _text(name)),
+            (b"cprt", _text("No copyright, use freely")),
+            (b"wtpt", xyz_tag(D50)),
+            (b"chad", b"sf32" + bytes(4) + fixed(*(v for row in adaptation for v in row))),
+            (b"rXYZ", xyz_tag(colourants[0])),
+            (b"gXYZ", xyz_tag(colourants[1])),
+            (b"bXYZ", xyz_tag(colourants[2])),
+            (b"rTRC", curve),
+            (b"gTRC", curve),
+            (b"bTRC", curve),
+        ],
+    )
+
+
+def assemble(space: bytes, tags: Sequence[tuple[bytes, bytes]], version: int = 0x04300000) -> bytes:
+    """A display profile of colour space `space` (b"RGB ", b"GRAY"...) from its
+    tags, each (signature, data); tags with equal data share it."""
+    table_end = 128 + 4 + 12 * len(tags)
+    table, data, placed = [], b"", {}
+    for signature, body in tags:
+        if body not in placed:
+            placed[body] = table_end + len(data)
+            data += body + bytes(-len(body) % 4)
+        table.append(signature + struct.pack(">II", placed[body], len(body)))
+    header = b"".join(
+        [
+            struct.pack(">II", table_end + len(data), 0),  # size; preferred CMM: none
+            struct.pack(">I", version),
+            b"mntr" + space + b"XYZ ",
+            bytes(12),  # creation date: none, so equal descriptions give equal bytes
+            b"acsp",
+            bytes(24),  # platform, flags, manufacturer, model, attributes
+            bytes(4),  # perceptual intent
+            fixed(*D50),
+            bytes(48),  # creator, profile ID (not computed), reserved
+        ]
+    )
+    return header + struct.pack(">I", len(tags)) + b"".join(table) + data
+
+
+def d50_colourants(xy: Sequence[tuple[float, float]]) -> tuple[Matrix, Matrix]:
+    """The XYZ of full red, green and blue for the chromaticities `xy` (red,
+    green, blue, white), adapted to D50 (Bradford) as an ICC profile stores
+    them; and that adaptation matrix."""
+    red, green, blue, white = (_xyz_of(x, y) for x, y in xy)
+    primaries = _transpose((red, green, blue))
+    scale = _apply(_inverse(primaries), white)
+    to_xyz = tuple(tuple(row[i] * scale[i] for i in range(3)) for row in primaries)
+    cone_white, cone_d50 = _apply(_BRADFORD, white), _apply(_BRADFORD, D50)
+    gains = tuple(cone_d50[i] / cone_white[i] for i in range(3))
+    cones = tuple(tuple(gains[i] * v for v in _BRADFORD[i]) for i in range(3))
+    adaptation = _multiply(_inverse(_BRADFORD), cones)
+    return _transpose(_multiply(adaptation, to_xyz)), adaptation
+
+
+def _xyz_of(x: float, y: float) -> Vector:
+    return (x / y, 1.0, (1 - x - y) / y)
+
+
+def _transpose(m: Sequence[Sequence[float]]) -> Matrix:
+    return tuple((m[0][i], m[1][i], m[2][i]) for i in range(3))
+
+
+def _apply(m: Matrix, v: Sequence[float]) -> Vector:
+    return (
+        m[0][0] * v[0] + m[0][1] * v[1] + m[0][2] * v[2],
+        m[1][0] * v[0] + m[1][1] * v[1] + m[1][2] * v[2],
+        m[2][0] * v[0] + m[2][1] * v[1] + m[2][2] * v[2],
+    )
+
+
+def _multiply(a: Matrix, b: Matrix) -> Matrix:
+    return _transpose([_apply(a, column) for column in _transpose(b)])
+
+
+def _inverse(m: Matrix) -> Matrix:
+    (a, b, c), (d, e, f), (g, h, i) = m
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    return (
+        ((e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det),
+        ((f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det),
+        ((d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det),
+    )
+
+
+def fixed(*values: float) -> bytes:
+    """ICC s15Fixed16Number values."""
+    return struct.pack(f">{len(values)}i", *(round(v * 65536) for v in values))
+
+
+def xyz_tag(v: Sequence[float]) -> bytes:
+    return b"XYZ " + bytes(4) + fixed(*v)
+
+
+def _text(text: str) -> bytes:
+    encoded = text.encode("utf-16-be")
+    # A 16-byte header, then one 12-byte record (US English): the text is at 28.
+    record = b"enUS" + struct.pack(">II", len(encoded), 28)
+    return b"mluc" + bytes(4) + struct.pack(">II", 1, 12) + record + encoded
