@@ -71,14 +71,16 @@ def srgb_profile() -> bytes:
     return _srgb().tobytes()
 
 
-def source_profile(info: Mapping[str, object]) -> bytes | None:
+def source_profile(im: Image.Image) -> bytes | None:
     """The ICC profile that says what an opened image's colours mean: the one
-    it embeds, else the one its nclx description (HEIF) denotes; None for
-    sRGB or untagged colour."""
-    icc = info.get("icc_profile")
+    it embeds, else the one its nclx description (HEIF, AVIF) denotes; None
+    for sRGB or untagged colour. Read before the pixels are decoded."""
+    icc = im.info.get("icc_profile")
     if isinstance(icc, bytes) and icc:
         return icc
-    described = info.get("nclx_profile")
+    described = im.info.get("nclx_profile")  # pillow-heif's
+    if described is None and im.format == "AVIF" and im.fp is not None:
+        described = nclx.read_avif(im.fp)
     return nclx.icc_profile(described) if isinstance(described, Mapping) else None
 
 

@@ -1,24 +1,39 @@
 """ICC profiles for colour described by code points instead of a profile.
 
-A HEIF may say what its colours mean with an nclx description (ITU-T H.273:
-primaries, transfer characteristics) rather than an embedded ICC profile; a
-phone's Display P3 photo then carries no profile at all. The rest of imgpar
-speaks ICC, so such a description becomes the matrix/TRC profile it denotes,
-and is carried into every output (or converted with `--srgb`) like any
-embedded profile. Arithmetic and bytes only: no Pillow, no littleCMS.
+A HEIF or AVIF may say what its colours mean with an nclx description
+(ITU-T H.273 code points: primaries, transfer characteristics) rather than an
+embedded ICC profile; a phone's Display P3 photo then carries no profile at
+all. The rest of imgpar speaks ICC, so such a description becomes the
+matrix/TRC profile it denotes, and is carried into every output (or
+converted with `--srgb`) like any embedded profile. Arithmetic and bytes
+only: no Pillow, no littleCMS.
 """
 
 from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO
 
 Matrix = tuple[tuple[float, float, float], ...]
 Vector = tuple[float, float, float]
+Chromaticities = tuple[tuple[float, float], ...]  # red, green, blue, white: CIE xy
 
-# H.273 colour primaries a viewer would know by name; others are named by code.
-_PRIMARIES = {1: "BT.709", 9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
+_D65 = (0.3127, 0.3290)
+_BT709 = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06), _D65)
+_SMPTE170M = ((0.630, 0.340), (0.310, 0.595), (0.155, 0.070), _D65)
+_P3 = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))
+# H.273 colour primaries: (name, chromaticities).
+_PRIMARIES: dict[int, tuple[str, Chromaticities]] = {
+    1: ("BT.709", _BT709),
+    5: ("BT.601 625-line", ((0.64, 0.33), (0.29, 0.60), (0.15, 0.06), _D65)),
+    6: ("BT.601 525-line", _SMPTE170M),
+    7: ("SMPTE 240M", _SMPTE170M),
+    9: ("BT.2020", ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046), _D65)),
+    11: ("DCI-P3", (*_P3, (0.314, 0.351))),
+    12: ("Display P3", (*_P3, _D65)),
+}
 
 # H.273 transfer characteristics as ICC parametric curves: (name, function
 # type, parameters). Type 3 is y = (a*x + b)^g above x = d, and c*x below.
@@ -48,10 +63,11 @@ _BRADFORD: Matrix = (
 
 
 def icc_profile(nclx: Mapping[str, object]) -> bytes | None:
-    """The ICC profile for pillow-heif's `nclx_profile` info; None for sRGB
-    colour, which needs none (untagged pixels are read as sRGB anyway).
+    """The ICC profile for an nclx description (pillow-heif's `nclx_profile`
+    info, or `read_avif`'s); None for sRGB colour, which needs none (untagged
+    pixels are read as sRGB anyway).
 
-    What no ICC matrix profile can say (HDR curves, unknown codes) is taken as
+    What no ICC matrix profile can say (HDR curves, unknown codes) is read as
     sRGB, with a warning that reaches the file's result.
     """
     primaries = nclx.get("color_primaries")
@@ -63,23 +79,94 @@ def icc_profile(nclx: Mapping[str, object]) -> bytes | None:
     if curve is None:
         warnings.warn(f"nclx transfer {transfer} unknown: colours read as sRGB", stacklevel=2)
         return None
-    if primaries in _UNSAID or primaries == 1:
-        if curve is _SRGB_CURVE:
-            return None
+    if primaries in _UNSAID:
         primaries = 1
-        xy = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06), (0.3127, 0.3290))
-    else:
-        try:
-            xy = tuple(
-                (float(nclx[f"color_primary_{c}_x"]), float(nclx[f"color_primary_{c}_y"]))  # type: ignore[arg-type]
-                for c in ("red", "green", "blue", "white")
-            )
-        except (KeyError, TypeError, ValueError):
-            warnings.warn(f"nclx primaries {primaries} unknown: colours read as sRGB", stacklevel=2)
-            return None
-    name = _PRIMARIES.get(primaries, f"primaries {primaries}")  # type: ignore[arg-type]
+    if primaries == 1 and curve is _SRGB_CURVE:
+        return None
+    if primaries not in _PRIMARIES:
+        warnings.warn(f"nclx primaries {primaries} unknown: colours read as sRGB", stacklevel=2)
+        return None
+    name, xy = _PRIMARIES[primaries]  # type: ignore[index]
     curve_name, kind, params = curve
     return matrix_profile(f"{name} ({curve_name}, nclx)", xy, kind, params)
+
+
+def read_avif(fp: IO[bytes]) -> dict[str, int] | None:
+    """The nclx description of an AVIF's primary image (its `colr` property),
+    which Pillow's AVIF reader does not report; None when it has none or the
+    file's boxes cannot be read. The file position is kept."""
+    position = fp.tell()
+    try:
+        fp.seek(0)
+        meta = next((body for kind, body in _boxes(fp.read(_META_MOST)) if kind == b"meta"), None)
+        return _primary_nclx(meta[4:]) if meta else None  # meta is a full box
+    except (struct.error, ValueError, IndexError):
+        return None
+    finally:
+        fp.seek(position)
+
+
+# The boxes before the pixel data are small; a `meta` box past this is not read.
+_META_MOST = 1 << 20
+
+
+def _boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, body) of each ISO base media box in `data`; a box cut short by
+    the end of `data` ends the list."""
+    at = 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, at)
+        head = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, at + 8)
+            head = 16
+        elif size == 0:
+            size = len(data) - at
+        if size < head or at + size > len(data):
+            return
+        yield kind, data[at + head : at + size]
+        at += size
+
+
+def _primary_nclx(meta: bytes) -> dict[str, int] | None:
+    children = dict(_boxes(meta))
+    pitm, iprp = children.get(b"pitm"), children.get(b"iprp")
+    if pitm is None or iprp is None:
+        return None
+    primary = struct.unpack_from(">H" if pitm[0] == 0 else ">I", pitm, 4)[0]
+    parts = dict(_boxes(iprp))
+    properties = list(_boxes(parts.get(b"ipco", b"")))
+    for index in _associations(parts.get(b"ipma", b""), primary):
+        kind, body = properties[index - 1]
+        if kind == b"colr" and body[:4] == b"nclx":
+            primaries, transfer = struct.unpack_from(">HH", body, 4)
+            return {"color_primaries": primaries, "transfer_characteristics": transfer}
+    return None
+
+
+def _associations(ipma: bytes, item: int) -> list[int]:
+    """The property indices (from 1) that an `ipma` box gives `item`."""
+    version, flags = ipma[0], int.from_bytes(ipma[1:4], "big")
+    (count,) = struct.unpack_from(">I", ipma, 4)
+    at = 8
+    for _ in range(count):
+        if version < 1:
+            (entry,) = struct.unpack_from(">H", ipma, at)
+            at += 2
+        else:
+            (entry,) = struct.unpack_from(">I", ipma, at)
+            at += 4
+        n = ipma[at]
+        at += 1
+        wide = flags & 1
+        if wide:
+            indices = [v & 0x7FFF for v in struct.unpack_from(f">{n}H", ipma, at)]
+        else:
+            indices = [v & 0x7F for v in ipma[at : at + n]]
+        at += n * (2 if wide else 1)
+        if entry == item:
+            return indices
+    return []
 
 
 def matrix_profile(

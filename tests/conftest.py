@@ -8,6 +8,7 @@ values that would turn white if clipped.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import struct
@@ -232,6 +233,18 @@ def truncated_copy(source: Path, path: Path, fraction: float = 0.5) -> Path:
     data = source.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+def nclx_avif(path: Path, primaries: int = 12, mode: str = "RGB") -> Path:
+    """An AVIF whose colr box says `primaries` (Pillow writes BT.709 / sRGB)."""
+    im = Image.new(mode, (32, 24), (200, 120, 80, 160)[: len(mode)])
+    buffer = io.BytesIO()
+    im.save(buffer, "AVIF", quality=95)
+    said = b"colrnclx" + struct.pack(">HH", 1, 13)
+    data = buffer.getvalue()
+    assert data.count(said) == 1
+    path.write_bytes(data.replace(said, b"colrnclx" + struct.pack(">HH", primaries, 13)))
     return path
 
 

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import API_CONVERT, convert_one, fresh_python, written
+from conftest import API_CONVERT, convert_one, fresh_python, nclx_avif, written
 from iccprofiles import cmyk_profile, display_p3, gray_profile
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
@@ -255,3 +255,21 @@ def test_srgb_from_the_command_line(tmp_path: Path) -> None:
     with Image.open(out / "p3.webp") as im:
         assert is_srgb(im.info.get("icc_profile"))
         assert near(centre(im), reference(P3_COLOUR, display_p3(), "RGB"), 1)
+
+
+def test_avif_nclx_wide_gamut_is_tagged_or_converted(tmp_path: Path) -> None:
+    # Display P3 said by code points, not by a profile: Pillow does not report
+    # it, imgpar reads it from the file's boxes.
+    source = nclx_avif(tmp_path / "p3.avif")
+    kept = written(run(source, "png"))
+    assert colour.description(kept.info["icc_profile"]) == "Display P3 (sRGB curve, nclx)"
+    assert near(centre(kept), (200, 120, 80), TOLERANCE["avif"])
+    converted = written(convert_one(source, tmp_path / "srgb", "png", srgb=True))
+    assert is_srgb(converted.info["icc_profile"])
+    # Linear P3 -> sRGB (published matrix) takes (200, 120, 80) to (213, 115, 70).
+    assert near(centre(converted), (213, 115, 70), TOLERANCE["avif"]), centre(converted)
+
+
+def test_srgb_avif_stays_untagged(tmp_path: Path) -> None:
+    im = written(run(nclx_avif(tmp_path / "srgb.avif", primaries=1), "png"))
+    assert "icc_profile" not in im.info

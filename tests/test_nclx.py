@@ -1,28 +1,21 @@
 """ICC profiles for nclx colour descriptions, checked against the published
-conversions they must reproduce through littleCMS."""
+conversions they must reproduce through littleCMS; and the nclx of AVIF files,
+read from their boxes."""
 
 from __future__ import annotations
 
 import io
+import random
 import warnings
+from pathlib import Path
 
 import pytest
+from conftest import nclx_avif
 from PIL import Image, ImageCms
 
 from imgpar import nclx
 
-P3 = {
-    "color_primaries": 12,
-    "transfer_characteristics": 13,
-    "color_primary_red_x": 0.68,
-    "color_primary_red_y": 0.32,
-    "color_primary_green_x": 0.265,
-    "color_primary_green_y": 0.69,
-    "color_primary_blue_x": 0.15,
-    "color_primary_blue_y": 0.06,
-    "color_primary_white_x": 0.3127,
-    "color_primary_white_y": 0.329,
-}
+P3 = {"color_primaries": 12, "transfer_characteristics": 13}
 # Linear Display P3 to linear sRGB, as published (e.g. by the W3C CSS Color 4 notes).
 P3_TO_SRGB = ((1.2249, -0.2247, 0.0), (-0.0420, 1.0419, 0.0), (-0.0197, -0.0786, 1.0979))
 COLOURS = [(200, 120, 80), (128, 128, 128), (30, 160, 60), (250, 250, 250), (10, 20, 200)]
@@ -100,3 +93,25 @@ def test_unknown_codes_are_read_as_srgb_with_a_warning() -> None:
         assert nclx.icc_profile({**P3, "transfer_characteristics": 7}) is None
     with pytest.warns(UserWarning, match="nclx primaries 22 unknown"):
         assert nclx.icc_profile({"color_primaries": 22, "transfer_characteristics": 13}) is None
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_avif_nclx_is_read_from_the_primary_image(mode: str, tmp_path: Path) -> None:
+    with nclx_avif(tmp_path / "p3.avif", mode=mode).open("rb") as fp:
+        fp.seek(5)
+        assert nclx.read_avif(fp) == P3
+        assert fp.tell() == 5
+    with nclx_avif(tmp_path / "srgb.avif", primaries=1).open("rb") as fp:
+        assert nclx.read_avif(fp) == {"color_primaries": 1, "transfer_characteristics": 13}
+
+
+def test_damaged_avif_boxes_read_as_no_nclx(tmp_path: Path) -> None:
+    data = nclx_avif(tmp_path / "p3.avif").read_bytes()
+    rng = random.Random(5)
+    damaged = [data[:cut] for cut in range(0, 400, 7)]
+    for _ in range(200):
+        at = rng.randrange(len(data))
+        damaged.append(data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :])
+    for blob in damaged:
+        found = nclx.read_avif(io.BytesIO(blob))
+        assert found is None or set(found) == set(P3)
