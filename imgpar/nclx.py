@@ -97,17 +97,40 @@ def read_avif(fp: IO[bytes]) -> dict[str, int] | None:
     file's boxes cannot be read. The file position is kept."""
     position = fp.tell()
     try:
-        fp.seek(0)
-        meta = next((body for kind, body in _boxes(fp.read(_META_MOST)) if kind == b"meta"), None)
+        meta = _top_level_box(fp, b"meta")
         return _primary_nclx(meta[4:]) if meta else None  # meta is a full box
-    except (struct.error, ValueError, IndexError):
+    except (struct.error, ValueError, IndexError, OSError):
         return None
     finally:
         fp.seek(position)
 
 
-# The boxes before the pixel data are small; a `meta` box past this is not read.
+# The boxes that describe the image are small; a `meta` box past this is not read.
 _META_MOST = 1 << 20
+
+
+def _top_level_box(fp: IO[bytes], wanted: bytes) -> bytes | None:
+    """The body of the file's first top-level box of type `wanted`, the boxes
+    before it skipped over rather than read (one may hold all the pixels)."""
+    at = 0
+    while True:
+        fp.seek(at)
+        head = fp.read(16)
+        if len(head) < 8:
+            return None
+        size, kind = struct.unpack_from(">I4s", head)
+        skip = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", head, 8)
+            skip = 16
+        if kind == wanted:
+            if size == 0 or size - skip > _META_MOST:
+                return None
+            fp.seek(at + skip)
+            return fp.read(size - skip)
+        if size < skip:
+            return None
+        at += size
 
 
 def _boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
