@@ -70,12 +70,11 @@ def icc_profile(nclx: Mapping[str, object]) -> bytes | None:
     What no ICC matrix profile can say (HDR curves, unknown codes) is read as
     sRGB, with a warning that reaches the file's result.
     """
-    primaries = nclx.get("color_primaries")
-    transfer = nclx.get("transfer_characteristics")
+    primaries, transfer = _code(nclx, "color_primaries"), _code(nclx, "transfer_characteristics")
     if transfer in _HDR:
         warnings.warn(f"HDR ({_HDR[transfer]}) colour written as is: no tone mapping", stacklevel=2)
         return None
-    curve = _SRGB_CURVE if transfer in _UNSAID else _CURVES.get(transfer)  # type: ignore[arg-type]
+    curve = _SRGB_CURVE if transfer in _UNSAID else _CURVES.get(transfer)
     if curve is None:
         warnings.warn(f"nclx transfer {transfer} unknown: colours read as sRGB", stacklevel=2)
         return None
@@ -86,9 +85,14 @@ def icc_profile(nclx: Mapping[str, object]) -> bytes | None:
     if primaries not in _PRIMARIES:
         warnings.warn(f"nclx primaries {primaries} unknown: colours read as sRGB", stacklevel=2)
         return None
-    name, xy = _PRIMARIES[primaries]  # type: ignore[index]
+    name, xy = _PRIMARIES[primaries]
     curve_name, kind, params = curve
     return matrix_profile(f"{name} ({curve_name}, nclx)", xy, kind, params)
+
+
+def _code(nclx: Mapping[str, object], key: str) -> int:
+    value = nclx.get(key)
+    return value if isinstance(value, int) else 2  # absent: unspecified
 
 
 def read_avif(fp: IO[bytes]) -> dict[str, int] | None:
