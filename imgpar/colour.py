@@ -18,11 +18,16 @@ from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from imgpar import nclx
+from imgpar import profiles
 from imgpar.formats import Target
+from imgpar.metadata import EXIF_IFD, INTEROP_IFD
 
 if TYPE_CHECKING:
     from PIL import Image, ImageCms
+
+# EXIF tags (in the Exif and the interoperability IFD) that name a colour space.
+_COLOR_SPACE = 0xA001
+_INTEROP_INDEX = 0x0001
 
 # The ICC header's colour space signature (bytes 16-20) for each working mode.
 _SPACE = {
@@ -71,17 +76,30 @@ def srgb_profile() -> bytes:
     return _srgb().tobytes()
 
 
-def source_profile(im: Image.Image) -> bytes | None:
+def source_profile(im: Image.Image, exif: Image.Exif) -> bytes | None:
     """The ICC profile that says what an opened image's colours mean: the one
-    it embeds, else the one its nclx description (HEIF, AVIF) denotes; None
-    for sRGB or untagged colour. Read before the pixels are decoded."""
+    it embeds, else the one its nclx code points (HEIF, AVIF) or its EXIF
+    colour space (Adobe RGB) denote; None for sRGB or untagged colour. Read
+    before the pixels are decoded; `exif` is `im.getexif()`."""
     icc = im.info.get("icc_profile")
     if isinstance(icc, bytes) and icc:
         return icc
     described = im.info.get("nclx_profile")  # pillow-heif's
     if described is None and im.format == "AVIF" and im.fp is not None:
-        described = nclx.read_avif(im.fp)
-    return nclx.icc_profile(described) if isinstance(described, Mapping) else None
+        described = profiles.read_avif_nclx(im.fp)
+    if isinstance(described, Mapping):
+        return profiles.from_nclx(described)
+    return profiles.adobe_rgb() if _exif_says_adobe_rgb(exif) else None
+
+
+def _exif_says_adobe_rgb(exif: Image.Exif) -> bool:
+    # DCF's option file: colour space "uncalibrated" (0xFFFF) and the
+    # interoperability index R03. Some cameras write colour space 2 instead.
+    space = exif.get_ifd(EXIF_IFD).get(_COLOR_SPACE)
+    if space == 2:
+        return True
+    index = exif.get_ifd(INTEROP_IFD).get(_INTEROP_INDEX) if space == 0xFFFF else None
+    return isinstance(index, str) and index.strip("\0 ") == "R03"
 
 
 def profile_space(icc: bytes | None) -> bytes | None:

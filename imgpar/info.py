@@ -51,7 +51,7 @@ def _inspect(path: str) -> dict[str, Any]:
         exif = im.getexif()
         orientation = metadata.orientation(exif)
         displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
-        icc = colour.source_profile(im)
+        icc = colour.source_profile(im, exif)
         xmp = metadata.source_xmp(im)
         gps = any(tag != _GPS_VERSION for tag in exif.get_ifd(metadata.GPS_IFD))
         gps = gps or metadata.xmp_has_location(xmp)

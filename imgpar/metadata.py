@@ -29,7 +29,7 @@ DATETIME = 0x0132
 EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
 DATETIME_ORIGINAL = 0x9003
-_INTEROP_IFD = 0xA005
+INTEROP_IFD = 0xA005
 _MAKERNOTE = 0x927C
 _XMP_TAG = 700
 
@@ -187,13 +187,13 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
 def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
     value = exif[tag]
     ifd = dict(value if isinstance(value, dict) else exif.get_ifd(tag))
-    if tag == EXIF_IFD and _INTEROP_IFD in ifd:
+    if tag == EXIF_IFD and INTEROP_IFD in ifd:
         # An offset into the source file; the interoperability IFD itself goes along.
-        interop = exif.get_ifd(_INTEROP_IFD)
+        interop = exif.get_ifd(INTEROP_IFD)
         if interop:
-            ifd[_INTEROP_IFD] = dict(interop)
+            ifd[INTEROP_IFD] = dict(interop)
         else:
-            del ifd[_INTEROP_IFD]
+            del ifd[INTEROP_IFD]
     return ifd
 
 

@@ -3,15 +3,16 @@
 A matrix/TRC profile is what cameras and editors embed for Display P3, Adobe RGB
 and "Gray Gamma 2.2": a header, a tag table, the white point, three primaries
 (already adapted to the D50 connection space) and a tone curve per channel.
-The header, tag table and colourants come from imgpar.nclx, which makes such
-profiles for HEIF; test_nclx checks them against published conversions.
+The header, tag table and colourants come from imgpar.profiles, which makes
+such profiles for files that name their colour; test_profiles checks them
+against published conversions.
 """
 
 from __future__ import annotations
 
 import struct
 
-from imgpar.nclx import D50, assemble, d50_colourants, fixed, xyz_tag
+from imgpar.profiles import D50, assemble, d50_colourants, fixed, xyz_tag
 
 # CIE xy chromaticities: red, green, blue, white (D65).
 DISPLAY_P3 = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060), (0.3127, 0.3290))

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from imgpar import colour
 from imgpar.cli import app
 from imgpar.formats import TARGETS
+from imgpar.info import inspect
 from imgpar.spec import Result
 
 ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
@@ -273,3 +274,54 @@ def test_avif_nclx_wide_gamut_is_tagged_or_converted(tmp_path: Path) -> None:
 def test_srgb_avif_stays_untagged(tmp_path: Path) -> None:
     im = written(run(nclx_avif(tmp_path / "srgb.avif", primaries=1), "png"))
     assert "icc_profile" not in im.info
+
+
+def camera_adobe_jpeg(path: Path, space: int = 0xFFFF, index: str | None = "R03") -> Path:
+    """A camera JPEG shot in Adobe RGB that says so only in EXIF (DCF's option
+    file, as Canon's _MG_ files do): no ICC profile."""
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    ifd: dict[int, object] = {0xA001: space}
+    if index is not None:
+        ifd[0xA005] = {0x0001: index}
+    exif.get_ifd(0x8769).update(ifd)
+    Image.new("RGB", (48, 32), (60, 170, 90)).save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+@pytest.mark.parametrize(("space", "index"), [(0xFFFF, "R03"), (2, None)])
+def test_exif_adobe_rgb_is_tagged_or_converted(
+    space: int, index: str | None, tmp_path: Path
+) -> None:
+    source = camera_adobe_jpeg(tmp_path / "_MG_0001.jpg", space, index)
+    kept = written(run(source, "webp"))
+    adobe = kept.info["icc_profile"]
+    assert colour.description(adobe) == "Adobe RGB (1998) compatible, from EXIF"
+    assert near(centre(kept), (60, 170, 90), TOLERANCE["webp"])
+    converted = written(convert_one(source, tmp_path / "srgb", "png", srgb=True))
+    assert is_srgb(converted.info["icc_profile"])
+    expected = reference((60, 170, 90), adobe, "RGB")
+    # Adobe RGB's green lies outside sRGB: converted, the numbers spread further.
+    assert spread(expected) > spread((60, 170, 90)) + 20
+    assert near(centre(converted), expected, TOLERANCE["jpeg"]), (centre(converted), expected)
+
+
+@pytest.mark.parametrize(("space", "index"), [(1, None), (0xFFFF, None), (0xFFFF, "R98")])
+def test_exif_srgb_or_unsaid_stays_untagged(space: int, index: str | None, tmp_path: Path) -> None:
+    im = written(run(camera_adobe_jpeg(tmp_path / "IMG_0001.jpg", space, index), "webp"))
+    assert "icc_profile" not in im.info
+
+
+def test_an_embedded_profile_outranks_exif(tmp_path: Path) -> None:
+    source = camera_adobe_jpeg(tmp_path / "_MG_0002.jpg")
+    with Image.open(source) as im:
+        im.save(tmp_path / "tagged.jpg", quality=95, exif=im.info["exif"], icc_profile=display_p3())
+    im = written(run(tmp_path / "tagged.jpg", "webp"))
+    assert im.info["icc_profile"] == display_p3()
+
+
+def test_info_names_the_exif_colour_space(tmp_path: Path) -> None:
+    facts = inspect(str(camera_adobe_jpeg(tmp_path / "_MG_0003.jpg")))
+    assert facts["icc"] == "Adobe RGB (1998) compatible, from EXIF"
+    keep = "keep the 'Adobe RGB (1998) compatible, from EXIF' profile (--srgb converts to sRGB)"
+    assert keep in facts["convert"]

@@ -1,12 +1,13 @@
-"""ICC profiles for colour described by code points instead of a profile.
+"""ICC profiles for colour that a file names instead of embedding a profile.
 
 A HEIF or AVIF may say what its colours mean with an nclx description
-(ITU-T H.273 code points: primaries, transfer characteristics) rather than an
-embedded ICC profile; a phone's Display P3 photo then carries no profile at
-all. The rest of imgpar speaks ICC, so such a description becomes the
-matrix/TRC profile it denotes, and is carried into every output (or
-converted with `--srgb`) like any embedded profile. Arithmetic and bytes
-only: no Pillow, no littleCMS.
+(ITU-T H.273 code points: primaries, transfer characteristics), and a
+camera's Adobe RGB JPEG often says it only in EXIF (the DCF option: colour
+space "uncalibrated", interoperability index R03); a phone's Display P3
+photo or a Canon's `_MG_1234.JPG` then carries no profile at all. The rest of
+imgpar speaks ICC, so each such statement becomes the matrix/TRC profile it
+denotes, and is carried into every output (or converted with `--srgb`) like
+any embedded profile. Arithmetic and bytes only: no Pillow, no littleCMS.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import struct
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
 from typing import IO
 
 Matrix = tuple[tuple[float, float, float], ...]
@@ -62,9 +64,9 @@ _BRADFORD: Matrix = (
 )
 
 
-def icc_profile(nclx: Mapping[str, object]) -> bytes | None:
+def from_nclx(nclx: Mapping[str, object]) -> bytes | None:
     """The ICC profile for an nclx description (pillow-heif's `nclx_profile`
-    info, or `read_avif`'s); None for sRGB colour, which needs none (untagged
+    info, or `read_avif_nclx`'s); None for sRGB colour, which needs none (untagged
     pixels are read as sRGB anyway).
 
     What no ICC matrix profile can say (HDR curves, unknown codes) is read as
@@ -90,12 +92,19 @@ def icc_profile(nclx: Mapping[str, object]) -> bytes | None:
     return matrix_profile(f"{name} ({curve_name}, nclx)", xy, kind, params)
 
 
+@cache
+def adobe_rgb() -> bytes:
+    """A profile with Adobe RGB (1998)'s primaries, white and 563/256 gamma."""
+    xy = ((0.64, 0.33), (0.21, 0.71), (0.15, 0.06), _D65)
+    return matrix_profile("Adobe RGB (1998) compatible, from EXIF", xy, 0, (563 / 256,))
+
+
 def _code(nclx: Mapping[str, object], key: str) -> int:
     value = nclx.get(key)
     return value if isinstance(value, int) else 2  # absent: unspecified
 
 
-def read_avif(fp: IO[bytes]) -> dict[str, int] | None:
+def read_avif_nclx(fp: IO[bytes]) -> dict[str, int] | None:
     """The nclx description of an AVIF's primary image (its `colr` property),
     which Pillow's AVIF reader does not report; None when it has none or the
     file's boxes cannot be read. The file position is kept."""

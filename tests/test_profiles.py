@@ -13,7 +13,7 @@ import pytest
 from conftest import nclx_avif
 from PIL import Image, ImageCms
 
-from imgpar import nclx
+from imgpar import profiles
 
 P3 = {"color_primaries": 12, "transfer_characteristics": 13}
 # Linear Display P3 to linear sRGB, as published (e.g. by the W3C CSS Color 4 notes).
@@ -45,7 +45,7 @@ def near(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
 
 
 def test_display_p3_converts_as_published() -> None:
-    icc = nclx.icc_profile(P3)
+    icc = profiles.from_nclx(P3)
     assert icc is not None
     profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     assert profile.profile.profile_description == "Display P3 (sRGB curve, nclx)"
@@ -61,7 +61,7 @@ def test_display_p3_converts_as_published() -> None:
 def test_srgb_chromaticities_and_curve_make_the_identity() -> None:
     xy = [(0.64, 0.33), (0.30, 0.60), (0.15, 0.06), (0.3127, 0.3290)]
     srgb_curve = (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)
-    icc = nclx.matrix_profile("sRGB again", xy, 3, srgb_curve)
+    icc = profiles.matrix_profile("sRGB again", xy, 3, srgb_curve)
     for pixel in [*COLOURS, (0, 0, 0), (255, 255, 255), (5, 60, 250)]:
         assert near(to_srgb(icc, pixel), pixel), pixel
 
@@ -71,11 +71,11 @@ def test_srgb_or_unsaid_colour_needs_no_profile(codes: tuple[int, int]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         described = {"color_primaries": codes[0], "transfer_characteristics": codes[1]}
-        assert nclx.icc_profile(described) is None
+        assert profiles.from_nclx(described) is None
 
 
 def test_bt709_curve_is_inverted_for_display() -> None:
-    icc = nclx.icc_profile({"color_primaries": 1, "transfer_characteristics": 1})
+    icc = profiles.from_nclx({"color_primaries": 1, "transfer_characteristics": 1})
     assert icc is not None
     # Mid gray through BT.709's inverse camera curve, shown in sRGB.
     linear = ((128 / 255 + 0.099) / 1.099) ** (1 / 0.45)
@@ -85,24 +85,24 @@ def test_bt709_curve_is_inverted_for_display() -> None:
 @pytest.mark.parametrize(("transfer", "name"), [(16, "PQ"), (18, "HLG")])
 def test_hdr_colour_is_named_not_faked(transfer: int, name: str) -> None:
     with pytest.warns(UserWarning, match=f"HDR \\({name}\\) colour written as is"):
-        assert nclx.icc_profile({**P3, "transfer_characteristics": transfer}) is None
+        assert profiles.from_nclx({**P3, "transfer_characteristics": transfer}) is None
 
 
 def test_unknown_codes_are_read_as_srgb_with_a_warning() -> None:
     with pytest.warns(UserWarning, match="nclx transfer 7 unknown"):
-        assert nclx.icc_profile({**P3, "transfer_characteristics": 7}) is None
+        assert profiles.from_nclx({**P3, "transfer_characteristics": 7}) is None
     with pytest.warns(UserWarning, match="nclx primaries 22 unknown"):
-        assert nclx.icc_profile({"color_primaries": 22, "transfer_characteristics": 13}) is None
+        assert profiles.from_nclx({"color_primaries": 22, "transfer_characteristics": 13}) is None
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
 def test_avif_nclx_is_read_from_the_primary_image(mode: str, tmp_path: Path) -> None:
     with nclx_avif(tmp_path / "p3.avif", mode=mode).open("rb") as fp:
         fp.seek(5)
-        assert nclx.read_avif(fp) == P3
+        assert profiles.read_avif_nclx(fp) == P3
         assert fp.tell() == 5
     with nclx_avif(tmp_path / "srgb.avif", primaries=1).open("rb") as fp:
-        assert nclx.read_avif(fp) == {"color_primaries": 1, "transfer_characteristics": 13}
+        assert profiles.read_avif_nclx(fp) == {"color_primaries": 1, "transfer_characteristics": 13}
 
 
 def test_damaged_avif_boxes_read_as_no_nclx(tmp_path: Path) -> None:
@@ -113,5 +113,20 @@ def test_damaged_avif_boxes_read_as_no_nclx(tmp_path: Path) -> None:
         at = rng.randrange(len(data))
         damaged.append(data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :])
     for blob in damaged:
-        found = nclx.read_avif(io.BytesIO(blob))
+        found = profiles.read_avif_nclx(io.BytesIO(blob))
         assert found is None or set(found) == set(P3)
+
+
+# Linear Adobe RGB (1998) to linear sRGB: the two share red, blue and white.
+ADOBE_TO_SRGB = ((1.3982832, -0.3982831, 0.0), (0.0, 1.0, 0.0), (0.0, -0.0429383, 1.0429383))
+
+
+def test_adobe_rgb_converts_as_published() -> None:
+    icc = profiles.adobe_rgb()
+    for pixel in COLOURS:
+        linear = [(v / 255) ** (563 / 256) for v in pixel]
+        expected = tuple(
+            _srgb_encode(sum(m * v for m, v in zip(row, linear, strict=True)))
+            for row in ADOBE_TO_SRGB
+        )
+        assert near(to_srgb(icc, pixel), expected), (pixel, expected)
