@@ -10,6 +10,7 @@ import contextlib
 import inspect
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -412,7 +413,12 @@ def bench(
 
 @app.command()
 def info(
-    files: Annotated[list[Path], typer.Argument(help="Image files.", show_default=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Image files, and folders: every image in their trees.", show_default=False
+        ),
+    ],
     as_json: Annotated[
         bool, _opt("--json", help="Print one JSON list (a record per file) for scripts.")
     ] = False,
@@ -425,10 +431,13 @@ def info(
 
     from imgpar.info import inspect
 
+    missing = next((f for f in files if not os.path.lexists(f)), None)
+    if missing is not None:
+        raise _fail(f"no such file or folder: {missing}")
     failed = False
     records = []
-    for path in files:
-        record = inspect(str(path))
+    for path in _image_paths(files):
+        record = inspect(path)
         if record["error"]:
             failed = True
             typer.echo(f"imgpar: error: {path}: {record['error']}", err=True)
@@ -439,6 +448,18 @@ def info(
     if as_json:
         typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
     raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))
+
+
+def _image_paths(sources: list[Path]) -> Iterator[str]:
+    """Files as named, and the images in folders' trees, as convert finds them;
+    what the walk passes over is noted on stderr."""
+    from imgpar.walk import Folder, walk
+
+    for item in walk([str(source) for source in sources]):
+        if isinstance(item, Folder):
+            yield from (os.path.join(item.path, name) for name in item.names)
+        else:
+            typer.echo(f"note: {item.path}: {item.reason}", err=True)
 
 
 @app.command()

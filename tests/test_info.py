@@ -110,6 +110,26 @@ def test_bad_file_fails_alone(tmp_path: Path) -> None:
     assert [r["error"] is None for r in listed] == [False, True]
 
 
+def test_folders_show_every_image_in_their_tree(tmp_path: Path) -> None:
+    make_rgba_png(tmp_path / "shoot" / "a.png")
+    camera_jpeg(tmp_path / "shoot" / "day 2" / "b.jpg")
+    (tmp_path / "shoot" / "notes.txt").write_text("not an image")
+    (tmp_path / "shoot" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    result = info(str(tmp_path / "shoot"), "--json")
+    assert result.exit_code == 0, result.output
+    paths = [r["path"] for r in json.loads(result.stdout)]
+    assert paths == [str(tmp_path / "shoot" / "a.png"), str(tmp_path / "shoot" / "day 2" / "b.jpg")]
+    assert f"note: {tmp_path / 'shoot' / 'gone.jpg'}: broken symlink, skipped" in result.stderr
+
+
+def test_a_missing_source_is_a_usage_error(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.png"
+    result = info(str(make_rgba_png(tmp_path / "a.png")), str(typo))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"imgpar: error: no such file or folder: {typo}"
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
