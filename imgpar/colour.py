@@ -78,9 +78,10 @@ def srgb_profile() -> bytes:
 
 def source_profile(im: Image.Image, exif: Image.Exif) -> bytes | None:
     """The ICC profile that says what an opened image's colours mean: the one
-    it embeds, else the one its nclx code points (HEIF, AVIF) or its EXIF
-    colour space (Adobe RGB) denote; None for sRGB or untagged colour. Read
-    before the pixels are decoded; `exif` is `im.getexif()`."""
+    it embeds, else the one its nclx code points (HEIF, AVIF), its gAMA and
+    cHRM chunks (PNG) or its EXIF colour space (Adobe RGB) denote; None for
+    sRGB or untagged colour. Read before the pixels are decoded; `exif` is
+    `im.getexif()`."""
     icc = im.info.get("icc_profile")
     if isinstance(icc, bytes) and icc:
         return icc
@@ -89,6 +90,12 @@ def source_profile(im: Image.Image, exif: Image.Exif) -> bytes | None:
         described = profiles.read_avif_nclx(im.fp)
     if isinstance(described, Mapping):
         return profiles.from_nclx(described)
+    # An sRGB chunk outranks gAMA and cHRM, which old encoders wrote beside it.
+    if im.format == "PNG" and "srgb" not in im.info:
+        gamma, chromaticity = im.info.get("gamma"), im.info.get("chromaticity")
+        if gamma is not None or chromaticity is not None:
+            gray = im.mode in ("1", "L", "LA", "I") or im.mode.startswith("I;16")
+            return profiles.from_png(gamma, chromaticity, gray=gray)
     return profiles.adobe_rgb() if _exif_says_adobe_rgb(exif) else None
 
 

@@ -1,10 +1,11 @@
 """ICC profiles for colour that a file names instead of embedding a profile.
 
 A HEIF or AVIF may say what its colours mean with an nclx description
-(ITU-T H.273 code points: primaries, transfer characteristics), and a
-camera's Adobe RGB JPEG often says it only in EXIF (the DCF option: colour
-space "uncalibrated", interoperability index R03); a phone's Display P3
-photo or a Canon's `_MG_1234.JPG` then carries no profile at all. The rest of
+(ITU-T H.273 code points: primaries, transfer characteristics), a PNG with
+its gAMA and cHRM chunks, and a camera's Adobe RGB JPEG often says it only
+in EXIF (the DCF option: colour space "uncalibrated", interoperability index
+R03); a phone's Display P3 photo or a Canon's `_MG_1234.JPG` then carries no
+profile at all. The rest of
 imgpar speaks ICC, so each such statement becomes the matrix/TRC profile it
 denotes, and is carried into every output (or converted with `--srgb`) like
 any embedded profile. Arithmetic and bytes only: no Pillow, no littleCMS.
@@ -97,6 +98,37 @@ def adobe_rgb() -> bytes:
     """A profile with Adobe RGB (1998)'s primaries, white and 563/256 gamma."""
     xy = ((0.64, 0.33), (0.21, 0.71), (0.15, 0.06), _D65)
     return matrix_profile("Adobe RGB (1998) compatible, from EXIF", xy, 0, (563 / 256,))
+
+
+def from_png(gamma: object, chromaticity: object, *, gray: bool) -> bytes | None:
+    """The profile for a PNG's gAMA (`gamma`: the file's encoding exponent,
+    0.45455 for 2.2) and cHRM (`chromaticity`: white, red, green, blue xy)
+    chunks, as Pillow reports them; None when together they say sRGB. A gray
+    image gets a gray profile: only its tone curve matters."""
+    curve = _SRGB_CURVE
+    if gamma is not None:
+        if not isinstance(gamma, float) or not 0.01 <= gamma <= 10:
+            warnings.warn("PNG gAMA chunk out of range: colours read as sRGB", stacklevel=2)
+            return None
+        if abs(1 / gamma - 2.2) > 0.05:  # 2.2 is how sRGB was written before the sRGB chunk
+            curve = (f"gamma {1 / gamma:.2f}", 0, (1 / gamma,))
+    xy: Chromaticities = _BT709
+    if chromaticity is not None and not gray:
+        values = tuple(chromaticity) if isinstance(chromaticity, tuple) else ()
+        if len(values) != 8 or not all(0 < v < 1 for v in values):
+            warnings.warn("PNG cHRM chunk out of range: colours read as sRGB", stacklevel=2)
+            return None
+        white, *rgb = zip(values[::2], values[1::2], strict=True)
+        xy = (*rgb, white)
+    flat, srgb_flat = (tuple(v for point in x for v in point) for x in (xy, _BT709))
+    srgb_xy = all(abs(a - b) < 0.001 for a, b in zip(flat, srgb_flat, strict=True))
+    if curve is _SRGB_CURVE and srgb_xy:
+        return None
+    name, kind, params = curve
+    if gray:
+        return gray_profile(f"PNG gAMA ({name})", kind, params)
+    primaries = "sRGB primaries" if srgb_xy else "own primaries"
+    return matrix_profile(f"PNG gAMA/cHRM ({name}, {primaries})", xy, kind, params)
 
 
 def _code(nclx: Mapping[str, object], key: str) -> int:
@@ -214,13 +246,11 @@ def matrix_profile(
     """An ICC v4 RGB display profile: the red, green, blue and white
     chromaticities `xy`, and one parametric tone curve for all three channels."""
     colourants, adaptation = d50_colourants(xy)
-    curve = b"para" + bytes(4) + struct.pack(">HH", curve_kind, 0) + fixed(*curve_params)
+    curve = _parametric(curve_kind, curve_params)
     return assemble(
         b"RGB ",
         [
-            (b"desc", _text(name)),
-            (b"cprt", _text("No copyright, use freely")),
-            (b"wtpt", xyz_tag(D50)),
+            *_named(name),
             (b"chad", b"sf32" + bytes(4) + fixed(*(v for row in adaptation for v in row))),
             (b"rXYZ", xyz_tag(colourants[0])),
             (b"gXYZ", xyz_tag(colourants[1])),
@@ -230,6 +260,24 @@ def matrix_profile(
             (b"bTRC", curve),
         ],
     )
+
+
+def gray_profile(name: str, curve_kind: int, curve_params: Sequence[float]) -> bytes:
+    """An ICC v4 gray display profile with one parametric tone curve."""
+    return assemble(b"GRAY", [*_named(name), (b"kTRC", _parametric(curve_kind, curve_params))])
+
+
+def _named(name: str) -> list[tuple[bytes, bytes]]:
+    """The tags every profile here starts with: its name, rights and white."""
+    return [
+        (b"desc", _text(name)),
+        (b"cprt", _text("No copyright, use freely")),
+        (b"wtpt", xyz_tag(D50)),
+    ]
+
+
+def _parametric(kind: int, params: Sequence[float]) -> bytes:
+    return b"para" + bytes(4) + struct.pack(">HH", kind, 0) + fixed(*params)
 
 
 def assemble(space: bytes, tags: Sequence[tuple[bytes, bytes]], version: int = 0x04300000) -> bytes:

@@ -4,15 +4,16 @@ with littleCMS, checked on real (built) Display P3, gray and CMYK profiles."""
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import pytest
 from conftest import API_CONVERT, convert_one, fresh_python, nclx_avif, written
 from iccprofiles import cmyk_profile, display_p3, gray_profile
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, PngImagePlugin
 from typer.testing import CliRunner
 
-from imgpar import colour
+from imgpar import colour, profiles
 from imgpar.cli import app
 from imgpar.formats import TARGETS
 from imgpar.info import inspect
@@ -325,3 +326,74 @@ def test_info_names_the_exif_colour_space(tmp_path: Path) -> None:
     assert facts["icc"] == "Adobe RGB (1998) compatible, from EXIF"
     keep = "keep the 'Adobe RGB (1998) compatible, from EXIF' profile (--srgb converts to sRGB)"
     assert keep in facts["convert"]
+
+
+def png_with_chunks(path: Path, mode: str, fill: object, **chunks: bytes) -> Path:
+    """A PNG whose colour is said by gAMA, cHRM or sRGB chunks, not a profile."""
+    info = PngImagePlugin.PngInfo()
+    for kind, data in chunks.items():
+        info.add(kind.encode("ascii"), data)
+    Image.new(mode, (48, 32), fill).save(path, pnginfo=info)  # type: ignore[arg-type]
+    return path
+
+
+LINEAR = {"gAMA": struct.pack(">I", 100000)}  # encoding gamma 1.0: linear light
+GAMMA_22 = {"gAMA": struct.pack(">I", 45455)}
+SRGB_CHRM = {"cHRM": struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)}
+P3_CHRM = {"cHRM": struct.pack(">8I", 31270, 32900, 68000, 32000, 26500, 69000, 15000, 6000)}
+
+
+def _srgb_encoded(linear: float) -> int:
+    encoded = 12.92 * linear if linear <= 0.0031308 else 1.055 * linear ** (1 / 2.4) - 0.055
+    return round(255 * encoded)
+
+
+def test_png_gamma_is_carried_or_converted(tmp_path: Path) -> None:
+    source = png_with_chunks(tmp_path / "render.png", "RGB", (128, 64, 32), **LINEAR)
+    kept = written(run(source, "webp"))
+    linear = kept.info["icc_profile"]
+    assert colour.description(linear) == "PNG gAMA/cHRM (gamma 1.00, sRGB primaries)"
+    converted = written(convert_one(source, tmp_path / "srgb", "png", srgb=True))
+    expected = tuple(_srgb_encoded(v / 255) for v in (128, 64, 32))
+    assert near(centre(converted), expected, 1), (centre(converted), expected)
+
+
+def test_png_gray_gamma_gets_a_gray_profile(tmp_path: Path) -> None:
+    source = png_with_chunks(tmp_path / "mask.png", "L", 128, **LINEAR)
+    kept = written(run(source, "png"))
+    assert kept.mode == "L"
+    assert colour.description(kept.info["icc_profile"]) == "PNG gAMA (gamma 1.00)"
+    assert colour.profile_space(kept.info["icc_profile"]) == b"GRAY"
+    # WebP holds no gray: the level goes to sRGB through the gray profile.
+    webp = written(convert_one(source, tmp_path / "webp", "webp"))
+    assert near(centre(webp.convert("RGB")), (_srgb_encoded(128 / 255),) * 3, 2)
+
+
+def test_png_primaries_are_carried(tmp_path: Path) -> None:
+    source = png_with_chunks(tmp_path / "p3.png", "RGB", P3_COLOUR, **GAMMA_22, **P3_CHRM)
+    kept = written(run(source, "png"))
+    profile = kept.info["icc_profile"]
+    assert colour.description(profile) == "PNG gAMA/cHRM (sRGB curve, own primaries)"
+    # Display P3 primaries and the sRGB curve: Display P3 itself.
+    p3 = profiles.from_nclx({"color_primaries": 12, "transfer_characteristics": 13})
+    assert p3 is not None
+    assert near(reference(P3_COLOUR, profile, "RGB"), reference(P3_COLOUR, p3, "RGB"), 1)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [GAMMA_22, {**GAMMA_22, **SRGB_CHRM}, SRGB_CHRM, {"sRGB": b"\0", **LINEAR}],
+    ids=["gamma 2.2", "gamma 2.2 and sRGB primaries", "sRGB primaries", "sRGB chunk wins"],
+)
+def test_png_chunks_that_say_srgb_leave_it_untagged(
+    chunks: dict[str, bytes], tmp_path: Path
+) -> None:
+    im = written(run(png_with_chunks(tmp_path / "web.png", "RGB", (10, 20, 30), **chunks), "webp"))
+    assert "icc_profile" not in im.info
+
+
+def test_a_broken_chrm_chunk_is_read_as_srgb_with_a_note(tmp_path: Path) -> None:
+    broken = {"cHRM": bytes(32)}
+    result = run(png_with_chunks(tmp_path / "odd.png", "RGB", (10, 20, 30), **broken), "webp")
+    assert "icc_profile" not in written(result).info
+    assert "warning: PNG cHRM chunk out of range: colours read as sRGB" in result.notes
