@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from functools import cache
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from imgpar import profiles
 from imgpar.formats import Target
@@ -76,18 +76,21 @@ def srgb_profile() -> bytes:
     return _srgb().tobytes()
 
 
-def source_profile(im: Image.Image, exif: Image.Exif) -> bytes | None:
+def source_profile(im: Image.Image, exif: Image.Exif, source: IO[bytes]) -> bytes | None:
     """The ICC profile that says what an opened image's colours mean: the one
-    it embeds, else the one its nclx code points (HEIF, AVIF), its gAMA and
-    cHRM chunks (PNG) or its EXIF colour space (Adobe RGB) denote; None for
-    sRGB or untagged colour. Read before the pixels are decoded; `exif` is
-    `im.getexif()`."""
+    it embeds, else the one its nclx code points (HEIF, AVIF, PNG's cICP), its
+    gAMA and cHRM chunks (PNG) or its EXIF colour space (Adobe RGB) denote;
+    None for sRGB or untagged colour. `exif` is `im.getexif()`, and `source`
+    the open file `im` was read from: Pillow reports neither an AVIF's nclx
+    nor a PNG's cICP, and may have let go of its own handle by now."""
     icc = im.info.get("icc_profile")
     if isinstance(icc, bytes) and icc:
         return icc
     described = im.info.get("nclx_profile")  # pillow-heif's
-    if described is None and im.format == "AVIF" and im.fp is not None:
-        described = profiles.read_avif_nclx(im.fp)
+    if im.format == "AVIF":
+        described = profiles.read_avif_nclx(source)
+    elif im.format == "PNG":
+        described = profiles.read_png_cicp(source)
     if isinstance(described, Mapping):
         return profiles.from_nclx(described)
     # An sRGB chunk outranks gAMA and cHRM, which old encoders wrote beside it.

@@ -46,12 +46,12 @@ def inspect(path: str) -> dict[str, Any]:
 
 
 def _inspect(path: str) -> dict[str, Any]:
-    with pipeline.open_checked(path, DEFAULT_MAX_PIXELS) as im:
+    with open(path, "rb") as fp, pipeline.open_checked(path, DEFAULT_MAX_PIXELS, fp) as im:
         bits = _bits(im)  # before getexif(), which may decode a PNG and drop its tiles
         exif = im.getexif()
         orientation = metadata.orientation(exif)
         displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
-        icc = colour.source_profile(im, exif)
+        icc = colour.source_profile(im, exif, fp)
         xmp = metadata.source_xmp(im)
         gps = any(tag != _GPS_VERSION for tag in exif.get_ifd(metadata.GPS_IFD))
         gps = gps or metadata.xmp_has_location(xmp)

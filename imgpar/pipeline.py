@@ -163,7 +163,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         stored = im.size
         if im.format in ("JPEG", "MPO"):
             _shrink_on_load(im, displayed, orientation, layouts)
-        icc = colour.source_profile(im, exif)
+        icc = colour.source_profile(im, exif, fp)
         frames, timing = _frames(im, spec, notes)
         carried = metadata.carry(im, exif, spec.metadata)
         lap = time.perf_counter()

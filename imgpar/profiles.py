@@ -2,10 +2,10 @@
 
 A HEIF or AVIF may say what its colours mean with an nclx description
 (ITU-T H.273 code points: primaries, transfer characteristics), a PNG with
-its gAMA and cHRM chunks, and a camera's Adobe RGB JPEG often says it only
-in EXIF (the DCF option: colour space "uncalibrated", interoperability index
-R03); a phone's Display P3 photo or a Canon's `_MG_1234.JPG` then carries no
-profile at all. The rest of
+the same numbers in a cICP chunk or with gAMA and cHRM chunks, and a
+camera's Adobe RGB JPEG often says it only in EXIF (the DCF option: colour
+space "uncalibrated", interoperability index R03); a phone's Display P3
+photo or a Canon's `_MG_1234.JPG` then carries no profile at all. The rest of
 imgpar speaks ICC, so each such statement becomes the matrix/TRC profile it
 denotes, and is carried into every output (or converted with `--srgb`) like
 any embedded profile. Arithmetic and bytes only: no Pillow, no littleCMS.
@@ -67,7 +67,7 @@ _BRADFORD: Matrix = (
 
 def from_nclx(nclx: Mapping[str, object]) -> bytes | None:
     """The ICC profile for an nclx description (pillow-heif's `nclx_profile`
-    info, or `read_avif_nclx`'s); None for sRGB colour, which needs none (untagged
+    info, `read_avif_nclx`'s or `read_png_cicp`'s); None for sRGB colour, which needs none (untagged
     pixels are read as sRGB anyway).
 
     What no ICC matrix profile can say (HDR curves, unknown codes) is read as
@@ -145,6 +145,33 @@ def read_avif_nclx(fp: IO[bytes]) -> dict[str, int] | None:
         meta = _top_level_box(fp, b"meta")
         return _primary_nclx(meta[4:]) if meta else None  # meta is a full box
     except (struct.error, ValueError, IndexError, OSError):
+        return None
+    finally:
+        fp.seek(position)
+
+
+def read_png_cicp(fp: IO[bytes]) -> dict[str, int] | None:
+    """The code points of a PNG's cICP chunk (PNG's third edition: the same
+    H.273 numbers as nclx; it outranks iCCP, sRGB, gAMA and cHRM), which
+    Pillow does not report; None when there is none before the pixel data.
+    The file position is kept."""
+    position = fp.tell()
+    try:
+        fp.seek(8)  # past the signature
+        while True:
+            head = fp.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IDAT":
+                return None
+            if kind == b"cICP":
+                if length != 4:
+                    return None
+                primaries, transfer = fp.read(2)
+                return {"color_primaries": primaries, "transfer_characteristics": transfer}
+            fp.seek(length + 4, 1)  # the data and its CRC
+    except (struct.error, ValueError, OSError):
         return None
     finally:
         fp.seek(position)

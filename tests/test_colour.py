@@ -397,3 +397,14 @@ def test_a_broken_chrm_chunk_is_read_as_srgb_with_a_note(tmp_path: Path) -> None
     result = run(png_with_chunks(tmp_path / "odd.png", "RGB", (10, 20, 30), **broken), "webp")
     assert "icc_profile" not in written(result).info
     assert "warning: PNG cHRM chunk out of range: colours read as sRGB" in result.notes
+
+
+def test_png_cicp_is_read_and_outranks_gamma(tmp_path: Path) -> None:
+    cicp = {"cICP": bytes((12, 13, 0, 1))}  # Display P3, sRGB curve, RGB, full range
+    source = png_with_chunks(tmp_path / "shot.png", "RGB", P3_COLOUR, **cicp, **LINEAR)
+    kept = written(run(source, "webp"))
+    assert colour.description(kept.info["icc_profile"]) == "Display P3 (sRGB curve, nclx)"
+    hdr = {"cICP": bytes((9, 16, 0, 1))}  # BT.2020 with the PQ curve
+    result = run(png_with_chunks(tmp_path / "hdr.png", "RGB", (10, 20, 30), **hdr), "webp")
+    assert "icc_profile" not in written(result).info
+    assert "warning: HDR (PQ) colour written as is: no tone mapping" in result.notes

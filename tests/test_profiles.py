@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 import warnings
 from pathlib import Path
 
@@ -130,3 +131,19 @@ def test_adobe_rgb_converts_as_published() -> None:
             for row in ADOBE_TO_SRGB
         )
         assert near(to_srgb(icc, pixel), expected), (pixel, expected)
+
+
+def test_png_cicp_is_found_before_the_pixels_only(tmp_path: Path) -> None:
+    def png(*chunks: tuple[bytes, bytes]) -> io.BytesIO:
+        body = b"".join(
+            struct.pack(">I", len(data)) + kind + data + bytes(4) for kind, data in chunks
+        )
+        return io.BytesIO(b"\x89PNG\r\n\x1a\n" + body)
+
+    header = (b"IHDR", bytes(13))
+    cicp = (b"cICP", bytes((12, 13, 0, 1)))
+    found = profiles.read_png_cicp(png(header, (b"tEXt", b"a\0b"), cicp, (b"IDAT", b"x")))
+    assert found == P3
+    assert profiles.read_png_cicp(png(header, (b"IDAT", b"x"), cicp)) is None
+    assert profiles.read_png_cicp(png(header, (b"cICP", b"\x0c"))) is None  # cut short
+    assert profiles.read_png_cicp(io.BytesIO(b"\x89PNG")) is None
