@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import struct
 import warnings
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -77,23 +78,43 @@ def srgb_profile() -> bytes:
 
 
 def source_profile(im: Image.Image, exif: Image.Exif, source: IO[bytes]) -> bytes | None:
-    """The ICC profile that says what an opened image's colours mean: the one
-    it embeds, else the one its nclx code points (HEIF, AVIF, PNG's cICP), its
-    gAMA and cHRM chunks (PNG) or its EXIF colour space (Adobe RGB) denote;
-    None for sRGB or untagged colour. `exif` is `im.getexif()`, and `source`
-    the open file `im` was read from: Pillow reports neither an AVIF's nclx
-    nor a PNG's cICP, and may have let go of its own handle by now."""
+    """The ICC profile that says what an opened image's colours mean; None
+    for sRGB or untagged colour. `exif` is `im.getexif()`, and `source` the
+    open file `im` was read from: Pillow reports neither an AVIF's nclx nor a
+    PNG's cICP, and may have let go of its own handle by now.
+
+    What the file names that no profile can describe (an HDR curve, an
+    unknown code, a broken chunk) gives way to an embedded profile, else is
+    read as sRGB with a warning that reaches the file's result.
+    """
     icc = im.info.get("icc_profile")
-    if isinstance(icc, bytes) and icc:
-        return icc
-    described = im.info.get("nclx_profile")  # pillow-heif's
+    embedded = icc if isinstance(icc, bytes) and icc else None
+    try:
+        return _named_or(embedded, im, exif, source)
+    except profiles.Unsupported as exc:
+        if embedded is None:
+            warnings.warn(str(exc), stacklevel=2)
+        return embedded
+
+
+def _named_or(
+    embedded: bytes | None, im: Image.Image, exif: Image.Exif, source: IO[bytes]
+) -> bytes | None:
+    """The profile by precedence: a PNG's cICP (above all in PNG's third
+    edition), the embedded profile, nclx code points (HEIF, AVIF), a PNG's
+    sRGB chunk before its gAMA and cHRM, EXIF's Adobe RGB."""
+    if im.format == "PNG":
+        cicp = profiles.read_png_cicp(source)
+        if cicp is not None:
+            return profiles.from_nclx(cicp)
+    if embedded is not None:
+        return embedded
     if im.format == "AVIF":
         described = profiles.read_avif_nclx(source)
-    elif im.format == "PNG":
-        described = profiles.read_png_cicp(source)
+    else:
+        described = im.info.get("nclx_profile")  # pillow-heif's
     if isinstance(described, Mapping):
         return profiles.from_nclx(described)
-    # An sRGB chunk outranks gAMA and cHRM, which old encoders wrote beside it.
     if im.format == "PNG" and "srgb" not in im.info:
         gamma, chromaticity = im.info.get("gamma"), im.info.get("chromaticity")
         if gamma is not None or chromaticity is not None:
@@ -105,10 +126,14 @@ def source_profile(im: Image.Image, exif: Image.Exif, source: IO[bytes]) -> byte
 def _exif_says_adobe_rgb(exif: Image.Exif) -> bool:
     # DCF's option file: colour space "uncalibrated" (0xFFFF) and the
     # interoperability index R03. Some cameras write colour space 2 instead.
-    space = exif.get_ifd(EXIF_IFD).get(_COLOR_SPACE)
-    if space == 2:
-        return True
-    index = exif.get_ifd(INTEROP_IFD).get(_INTEROP_INDEX) if space == 0xFFFF else None
+    # A damaged block says nothing: the file converts as if it were absent.
+    try:
+        space = exif.get_ifd(EXIF_IFD).get(_COLOR_SPACE)
+        if space == 2:
+            return True
+        index = exif.get_ifd(INTEROP_IFD).get(_INTEROP_INDEX) if space == 0xFFFF else None
+    except (ValueError, TypeError, KeyError, OSError, struct.error):
+        return False
     return isinstance(index, str) and index.strip("\0 ") == "R03"
 
 

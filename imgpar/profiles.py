@@ -14,7 +14,6 @@ any embedded profile. Arithmetic and bytes only: no Pillow, no littleCMS.
 from __future__ import annotations
 
 import struct
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import IO
@@ -41,17 +40,19 @@ _PRIMARIES: dict[int, tuple[str, Chromaticities]] = {
 # H.273 transfer characteristics as ICC parametric curves: (name, function
 # type, parameters). Type 3 is y = (a*x + b)^g above x = d, and c*x below.
 _SRGB_CURVE = ("sRGB curve", 3, (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045))
-# BT.709's camera curve, inverted as browsers invert it for such images.
-_BT709_CURVE = ("BT.709 curve", 3, (1 / 0.45, 1 / 1.099, 0.099 / 1.099, 1 / 4.5, 0.081))
+# BT.709's codes name a camera curve; a display shows such pixels with
+# BT.1886's pure 2.4 power, which is what a still image of them looked like.
+_BT1886_CURVE = ("BT.1886 curve", 0, (2.4,))
 _CURVES = {
-    1: _BT709_CURVE,
+    1: _BT1886_CURVE,
     4: ("gamma 2.2", 0, (2.2,)),
     5: ("gamma 2.8", 0, (2.8,)),
-    6: _BT709_CURVE,
+    6: _BT1886_CURVE,
     8: ("linear", 0, (1.0,)),
     13: _SRGB_CURVE,
-    14: _BT709_CURVE,
-    15: _BT709_CURVE,
+    14: _BT1886_CURVE,
+    15: _BT1886_CURVE,
+    17: ("gamma 2.6", 0, (2.6,)),  # DCI-P3's
 }
 _HDR = {16: "PQ", 18: "HLG"}
 # 0, 2 and 3 say nothing (reserved or unspecified): such colour is read as sRGB.
@@ -65,29 +66,28 @@ _BRADFORD: Matrix = (
 )
 
 
-def from_nclx(nclx: Mapping[str, object]) -> bytes | None:
-    """The ICC profile for an nclx description (pillow-heif's `nclx_profile`
-    info, `read_avif_nclx`'s or `read_png_cicp`'s); None for sRGB colour, which needs none (untagged
-    pixels are read as sRGB anyway).
+class Unsupported(Exception):
+    """What a file names is no colour an ICC matrix profile can describe
+    (an HDR curve, an unknown code, a broken chunk); the message says so."""
 
-    What no ICC matrix profile can say (HDR curves, unknown codes) is read as
-    sRGB, with a warning that reaches the file's result.
-    """
+
+def from_nclx(nclx: Mapping[str, object]) -> bytes | None:
+    """The ICC profile for nclx code points (pillow-heif's `nclx_profile`
+    info, `read_avif_nclx`'s or `read_png_cicp`'s); None for sRGB colour,
+    which needs none (untagged pixels are read as sRGB anyway). Raises
+    Unsupported for HDR curves and unknown codes."""
     primaries, transfer = _code(nclx, "color_primaries"), _code(nclx, "transfer_characteristics")
     if transfer in _HDR:
-        warnings.warn(f"HDR ({_HDR[transfer]}) colour written as is: no tone mapping", stacklevel=2)
-        return None
+        raise Unsupported(f"HDR ({_HDR[transfer]}) colour read as sRGB: no tone mapping")
     curve = _SRGB_CURVE if transfer in _UNSAID else _CURVES.get(transfer)
     if curve is None:
-        warnings.warn(f"nclx transfer {transfer} unknown: colours read as sRGB", stacklevel=2)
-        return None
+        raise Unsupported(f"transfer characteristics {transfer} unknown: colours read as sRGB")
     if primaries in _UNSAID:
         primaries = 1
     if primaries == 1 and curve is _SRGB_CURVE:
         return None
     if primaries not in _PRIMARIES:
-        warnings.warn(f"nclx primaries {primaries} unknown: colours read as sRGB", stacklevel=2)
-        return None
+        raise Unsupported(f"colour primaries {primaries} unknown: colours read as sRGB")
     name, xy = _PRIMARIES[primaries]
     curve_name, kind, params = curve
     return matrix_profile(f"{name} ({curve_name}, nclx)", xy, kind, params)
@@ -104,22 +104,21 @@ def from_png(gamma: object, chromaticity: object, *, gray: bool) -> bytes | None
     """The profile for a PNG's gAMA (`gamma`: the file's encoding exponent,
     0.45455 for 2.2) and cHRM (`chromaticity`: white, red, green, blue xy)
     chunks, as Pillow reports them; None when together they say sRGB. A gray
-    image gets a gray profile: only its tone curve matters."""
+    image gets a gray profile: only its tone curve matters. Raises
+    Unsupported for values that describe no colour space."""
     curve = _SRGB_CURVE
     if gamma is not None:
         if not isinstance(gamma, float) or not 0.01 <= gamma <= 10:
-            warnings.warn("PNG gAMA chunk out of range: colours read as sRGB", stacklevel=2)
-            return None
+            raise Unsupported("PNG gAMA chunk out of range: colours read as sRGB")
         if abs(1 / gamma - 2.2) > 0.05:  # 2.2 is how sRGB was written before the sRGB chunk
             curve = (f"gamma {1 / gamma:.2f}", 0, (1 / gamma,))
     xy: Chromaticities = _BT709
     if chromaticity is not None and not gray:
-        values = tuple(chromaticity) if isinstance(chromaticity, tuple) else ()
-        if len(values) != 8 or not all(0 < v < 1 for v in values):
-            warnings.warn("PNG cHRM chunk out of range: colours read as sRGB", stacklevel=2)
-            return None
-        white, *rgb = zip(values[::2], values[1::2], strict=True)
-        xy = (*rgb, white)
+        values = chromaticity if isinstance(chromaticity, tuple) and len(chromaticity) == 8 else ()
+        points = tuple(zip(values[::2], values[1::2], strict=True))
+        if not points or not all(x >= 0 and y > 0.01 and x + y <= 1 for x, y in points):
+            raise Unsupported("PNG cHRM chunk out of range: colours read as sRGB")
+        xy = (*points[1:], points[0])
     flat, srgb_flat = (tuple(v for point in x for v in point) for x in (xy, _BT709))
     srgb_xy = all(abs(a - b) < 0.001 for a, b in zip(flat, srgb_flat, strict=True))
     if curve is _SRGB_CURVE and srgb_xy:
@@ -128,7 +127,11 @@ def from_png(gamma: object, chromaticity: object, *, gray: bool) -> bytes | None
     if gray:
         return gray_profile(f"PNG gAMA ({name})", kind, params)
     primaries = "sRGB primaries" if srgb_xy else "own primaries"
-    return matrix_profile(f"PNG gAMA/cHRM ({name}, {primaries})", xy, kind, params)
+    try:
+        return matrix_profile(f"PNG gAMA/cHRM ({name}, {primaries})", xy, kind, params)
+    except (ZeroDivisionError, OverflowError, struct.error):
+        # Primaries in a line (or nearly): no colour space has them.
+        raise Unsupported("PNG cHRM chunk describes no colours: colours read as sRGB") from None
 
 
 def _code(nclx: Mapping[str, object], key: str) -> int:
@@ -152,9 +155,8 @@ def read_avif_nclx(fp: IO[bytes]) -> dict[str, int] | None:
 
 def read_png_cicp(fp: IO[bytes]) -> dict[str, int] | None:
     """The code points of a PNG's cICP chunk (PNG's third edition: the same
-    H.273 numbers as nclx; it outranks iCCP, sRGB, gAMA and cHRM), which
-    Pillow does not report; None when there is none before the pixel data.
-    The file position is kept."""
+    H.273 numbers as nclx), which Pillow does not report; None when there is
+    none before the pixel data. The file position is kept."""
     position = fp.tell()
     try:
         fp.seek(8)  # past the signature
@@ -195,13 +197,13 @@ def _top_level_box(fp: IO[bytes], wanted: bytes) -> bytes | None:
         if size == 1:
             (size,) = struct.unpack_from(">Q", head, 8)
             skip = 16
+        if size < skip:  # 0 (to the end of the file) too: never a meta box
+            return None
         if kind == wanted:
-            if size == 0 or size - skip > _META_MOST:
+            if size - skip > _META_MOST:
                 return None
             fp.seek(at + skip)
             return fp.read(size - skip)
-        if size < skip:
-            return None
         at += size
 
 
@@ -232,6 +234,8 @@ def _primary_nclx(meta: bytes) -> dict[str, int] | None:
     parts = dict(_boxes(iprp))
     properties = list(_boxes(parts.get(b"ipco", b"")))
     for index in _associations(parts.get(b"ipma", b""), primary):
+        if index < 1:  # 0: no property
+            continue
         kind, body = properties[index - 1]
         if kind == b"colr" and body[:4] == b"nclx":
             primaries, transfer = struct.unpack_from(">HH", body, 4)

@@ -69,8 +69,33 @@ def display_p3() -> bytes:
     return rgb_profile("Test Display P3 (gamma 2.2)", DISPLAY_P3)
 
 
-def _srgb_linear(v: float) -> float:
-    return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+def srgb_decode(v: int) -> float:
+    """An 8-bit sRGB level as linear light, 0..1."""
+    f = v / 255
+    return f / 12.92 if f <= 0.04045 else ((f + 0.055) / 1.055) ** 2.4
+
+
+def srgb_encode(f: float) -> int:
+    """Linear light (clipped to 0..1) as an 8-bit sRGB level."""
+    f = min(1.0, max(0.0, f))
+    return round(255 * (12.92 * f if f <= 0.0031308 else 1.055 * f ** (1 / 2.4) - 0.055))
+
+
+# Linear Display P3 to linear sRGB, as published (CSS Color 4's sample code).
+P3_TO_SRGB = (
+    (1.2249401, -0.2249404, 0.0),
+    (-0.0420569, 1.0420571, 0.0),
+    (-0.0196376, -0.0786361, 1.0982735),
+)
+
+
+def p3_in_srgb(pixel: tuple[int, int, int]) -> tuple[int, ...]:
+    """A Display P3 colour's sRGB levels, from the published matrix: an answer
+    that owes nothing to the profiles under test."""
+    linear = [srgb_decode(v) for v in pixel]
+    return tuple(
+        srgb_encode(sum(m * v for m, v in zip(row, linear, strict=True))) for row in P3_TO_SRGB
+    )
 
 
 def cmyk_profile(
@@ -88,7 +113,7 @@ def cmyk_profile(
     for index in range(16):  # first ink varies slowest, as ICC lays out the grid
         c, mg, y, k = ((index >> shift) & 1 for shift in (3, 2, 1, 0))
         rgb = [
-            _srgb_linear(p / 255) * (1 - ink) * (1 - k)
+            srgb_decode(p) * (1 - ink) * (1 - k)
             for p, ink in zip(paper, (c, mg, y), strict=True)
         ]
         xyz = [

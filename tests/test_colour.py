@@ -4,12 +4,13 @@ with littleCMS, checked on real (built) Display P3, gray and CMYK profiles."""
 from __future__ import annotations
 
 import io
+import random
 import struct
 from pathlib import Path
 
 import pytest
 from conftest import API_CONVERT, convert_one, fresh_python, nclx_avif, written
-from iccprofiles import cmyk_profile, display_p3, gray_profile
+from iccprofiles import cmyk_profile, display_p3, gray_profile, p3_in_srgb, srgb_encode
 from PIL import Image, ImageCms, PngImagePlugin
 from typer.testing import CliRunner
 
@@ -328,12 +329,16 @@ def test_info_names_the_exif_colour_space(tmp_path: Path) -> None:
     assert keep in facts["convert"]
 
 
-def png_with_chunks(path: Path, mode: str, fill: object, **chunks: bytes) -> Path:
-    """A PNG whose colour is said by gAMA, cHRM or sRGB chunks, not a profile."""
+def _chunks(chunks: dict[str, bytes]) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     for kind, data in chunks.items():
         info.add(kind.encode("ascii"), data)
-    Image.new(mode, (48, 32), fill).save(path, pnginfo=info)  # type: ignore[arg-type]
+    return info
+
+
+def png_with_chunks(path: Path, mode: str, fill: object, **chunks: bytes) -> Path:
+    """A PNG whose colour is said by cICP, gAMA, cHRM or sRGB chunks, not a profile."""
+    Image.new(mode, (48, 32), fill).save(path, pnginfo=_chunks(chunks))  # type: ignore[arg-type]
     return path
 
 
@@ -343,18 +348,13 @@ SRGB_CHRM = {"cHRM": struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000
 P3_CHRM = {"cHRM": struct.pack(">8I", 31270, 32900, 68000, 32000, 26500, 69000, 15000, 6000)}
 
 
-def _srgb_encoded(linear: float) -> int:
-    encoded = 12.92 * linear if linear <= 0.0031308 else 1.055 * linear ** (1 / 2.4) - 0.055
-    return round(255 * encoded)
-
-
 def test_png_gamma_is_carried_or_converted(tmp_path: Path) -> None:
     source = png_with_chunks(tmp_path / "render.png", "RGB", (128, 64, 32), **LINEAR)
     kept = written(run(source, "webp"))
     linear = kept.info["icc_profile"]
     assert colour.description(linear) == "PNG gAMA/cHRM (gamma 1.00, sRGB primaries)"
     converted = written(convert_one(source, tmp_path / "srgb", "png", srgb=True))
-    expected = tuple(_srgb_encoded(v / 255) for v in (128, 64, 32))
+    expected = tuple(srgb_encode(v / 255) for v in (128, 64, 32))
     assert near(centre(converted), expected, 1), (centre(converted), expected)
 
 
@@ -366,7 +366,7 @@ def test_png_gray_gamma_gets_a_gray_profile(tmp_path: Path) -> None:
     assert colour.profile_space(kept.info["icc_profile"]) == b"GRAY"
     # WebP holds no gray: the level goes to sRGB through the gray profile.
     webp = written(convert_one(source, tmp_path / "webp", "webp"))
-    assert near(centre(webp.convert("RGB")), (_srgb_encoded(128 / 255),) * 3, 2)
+    assert near(centre(webp.convert("RGB")), (srgb_encode(128 / 255),) * 3, 2)
 
 
 def test_png_primaries_are_carried(tmp_path: Path) -> None:
@@ -374,10 +374,8 @@ def test_png_primaries_are_carried(tmp_path: Path) -> None:
     kept = written(run(source, "png"))
     profile = kept.info["icc_profile"]
     assert colour.description(profile) == "PNG gAMA/cHRM (sRGB curve, own primaries)"
-    # Display P3 primaries and the sRGB curve: Display P3 itself.
-    p3 = profiles.from_nclx({"color_primaries": 12, "transfer_characteristics": 13})
-    assert p3 is not None
-    assert near(reference(P3_COLOUR, profile, "RGB"), reference(P3_COLOUR, p3, "RGB"), 1)
+    # Display P3's primaries with (about) the sRGB curve: Display P3 itself.
+    assert near(reference(P3_COLOUR, profile, "RGB"), p3_in_srgb(P3_COLOUR), 1)
 
 
 @pytest.mark.parametrize(
@@ -399,12 +397,46 @@ def test_a_broken_chrm_chunk_is_read_as_srgb_with_a_note(tmp_path: Path) -> None
     assert "warning: PNG cHRM chunk out of range: colours read as sRGB" in result.notes
 
 
-def test_png_cicp_is_read_and_outranks_gamma(tmp_path: Path) -> None:
+def test_png_cicp_is_read_and_outranks_every_other_chunk(tmp_path: Path) -> None:
     cicp = {"cICP": bytes((12, 13, 0, 1))}  # Display P3, sRGB curve, RGB, full range
     source = png_with_chunks(tmp_path / "shot.png", "RGB", P3_COLOUR, **cicp, **LINEAR)
     kept = written(run(source, "webp"))
     assert colour.description(kept.info["icc_profile"]) == "Display P3 (sRGB curve, nclx)"
+    # Above an embedded profile too (PNG's third edition).
+    with Image.open(source) as im:
+        im.save(tmp_path / "both.png", pnginfo=_chunks(cicp), icc_profile=display_p3())
+    both = written(run(tmp_path / "both.png", "webp"))
+    assert colour.description(both.info["icc_profile"]) == "Display P3 (sRGB curve, nclx)"
+
+
+def test_png_hdr_cicp_gives_way_to_the_profile_beside_it(tmp_path: Path) -> None:
     hdr = {"cICP": bytes((9, 16, 0, 1))}  # BT.2020 with the PQ curve
     result = run(png_with_chunks(tmp_path / "hdr.png", "RGB", (10, 20, 30), **hdr), "webp")
     assert "icc_profile" not in written(result).info
-    assert "warning: HDR (PQ) colour written as is: no tone mapping" in result.notes
+    assert "warning: HDR (PQ) colour read as sRGB: no tone mapping" in result.notes
+    with Image.open(tmp_path / "hdr.png") as im:
+        im.save(tmp_path / "fallback.png", pnginfo=_chunks(hdr), icc_profile=display_p3())
+    fallback = run(tmp_path / "fallback.png", "webp")
+    assert written(fallback).info["icc_profile"] == display_p3()
+    assert not any("HDR" in note for note in fallback.notes)
+
+
+@pytest.mark.filterwarnings("ignore")  # Pillow's own words on each damaged block
+def test_damaged_exif_never_stops_a_conversion() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif.get_ifd(0x8769).update({0xA001: 0xFFFF, 0xA005: {1: "R03"}})
+    raw = exif.tobytes()
+    rng = random.Random(3)
+    untagged = Image.new("RGB", (4, 4))
+    for _ in range(5000):
+        damaged = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(6, len(damaged))] = rng.randrange(256)
+        read = Image.Exif()
+        try:
+            read.load(bytes(damaged))
+        except Exception:
+            continue  # Pillow itself refuses it: the pipeline reports that file
+        profile = colour.source_profile(untagged, read, io.BytesIO())
+        assert profile in (None, profiles.adobe_rgb())

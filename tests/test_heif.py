@@ -97,7 +97,7 @@ def test_hdr_heic_is_written_with_a_note(tmp_path: Path) -> None:
     report = imgpar.convert([source], to="webp", out=tmp_path / "out", jobs=1)
     result = report.files[0]
     assert result.status == "converted", result.error
-    assert "warning: HDR (PQ) colour written as is: no tone mapping" in result.notes
+    assert "warning: HDR (PQ) colour read as sRGB: no tone mapping" in result.notes
     assert "icc_profile" not in Image.open(result.outputs[0].path).info
 
 

@@ -12,24 +12,13 @@ from pathlib import Path
 
 import pytest
 from conftest import nclx_avif
+from iccprofiles import p3_in_srgb, srgb_encode
 from PIL import Image, ImageCms
 
 from imgpar import profiles
 
 P3 = {"color_primaries": 12, "transfer_characteristics": 13}
-# Linear Display P3 to linear sRGB, as published (e.g. by the W3C CSS Color 4 notes).
-P3_TO_SRGB = ((1.2249, -0.2247, 0.0), (-0.0420, 1.0419, 0.0), (-0.0197, -0.0786, 1.0979))
 COLOURS = [(200, 120, 80), (128, 128, 128), (30, 160, 60), (250, 250, 250), (10, 20, 200)]
-
-
-def _srgb_decode(v: int) -> float:
-    f = v / 255
-    return f / 12.92 if f <= 0.04045 else ((f + 0.055) / 1.055) ** 2.4
-
-
-def _srgb_encode(f: float) -> int:
-    f = min(1.0, max(0.0, f))
-    return round(255 * (12.92 * f if f <= 0.0031308 else 1.055 * f ** (1 / 2.4) - 0.055))
 
 
 def to_srgb(icc: bytes, pixel: tuple[int, int, int]) -> tuple[int, ...]:
@@ -51,12 +40,7 @@ def test_display_p3_converts_as_published() -> None:
     profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     assert profile.profile.profile_description == "Display P3 (sRGB curve, nclx)"
     for pixel in COLOURS:
-        linear = [_srgb_decode(v) for v in pixel]
-        expected = tuple(
-            _srgb_encode(sum(m * v for m, v in zip(row, linear, strict=True)))
-            for row in P3_TO_SRGB
-        )
-        assert near(to_srgb(icc, pixel), expected), (pixel, expected)
+        assert near(to_srgb(icc, pixel), p3_in_srgb(pixel)), pixel
 
 
 def test_srgb_chromaticities_and_curve_make_the_identity() -> None:
@@ -75,25 +59,50 @@ def test_srgb_or_unsaid_colour_needs_no_profile(codes: tuple[int, int]) -> None:
         assert profiles.from_nclx(described) is None
 
 
-def test_bt709_curve_is_inverted_for_display() -> None:
+def test_bt709_code_points_are_shown_with_bt1886() -> None:
     icc = profiles.from_nclx({"color_primaries": 1, "transfer_characteristics": 1})
     assert icc is not None
-    # Mid gray through BT.709's inverse camera curve, shown in sRGB.
-    linear = ((128 / 255 + 0.099) / 1.099) ** (1 / 0.45)
-    assert to_srgb(icc, (128, 128, 128)) == (_srgb_encode(linear),) * 3
+    # BT.1886: the display shows a BT.709 signal with a 2.4 power.
+    assert to_srgb(icc, (128, 128, 128)) == (srgb_encode((128 / 255) ** 2.4),) * 3
+
+
+@pytest.mark.parametrize("primaries", [9, 11, 12])
+def test_white_stays_white_whatever_the_primaries_and_white(primaries: int) -> None:
+    # DCI-P3's white is not D65: only a right chromatic adaptation keeps it white.
+    transfer = 17 if primaries == 11 else 13
+    icc = profiles.from_nclx({"color_primaries": primaries, "transfer_characteristics": transfer})
+    assert icc is not None
+    assert near(to_srgb(icc, (255, 255, 255)), (255, 255, 255))
 
 
 @pytest.mark.parametrize(("transfer", "name"), [(16, "PQ"), (18, "HLG")])
 def test_hdr_colour_is_named_not_faked(transfer: int, name: str) -> None:
-    with pytest.warns(UserWarning, match=f"HDR \\({name}\\) colour written as is"):
-        assert profiles.from_nclx({**P3, "transfer_characteristics": transfer}) is None
+    with pytest.raises(profiles.Unsupported, match=f"HDR \\({name}\\) colour read as sRGB"):
+        profiles.from_nclx({**P3, "transfer_characteristics": transfer})
 
 
-def test_unknown_codes_are_read_as_srgb_with_a_warning() -> None:
-    with pytest.warns(UserWarning, match="nclx transfer 7 unknown"):
-        assert profiles.from_nclx({**P3, "transfer_characteristics": 7}) is None
-    with pytest.warns(UserWarning, match="nclx primaries 22 unknown"):
-        assert profiles.from_nclx({"color_primaries": 22, "transfer_characteristics": 13}) is None
+def test_unknown_codes_are_unsupported() -> None:
+    with pytest.raises(profiles.Unsupported, match="transfer characteristics 7 unknown"):
+        profiles.from_nclx({**P3, "transfer_characteristics": 7})
+    with pytest.raises(profiles.Unsupported, match="colour primaries 22 unknown"):
+        profiles.from_nclx({"color_primaries": 22, "transfer_characteristics": 13})
+
+
+@pytest.mark.parametrize(
+    "chromaticity",
+    [
+        (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3),  # every primary the same
+        (0.3127, 0.329, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4),  # primaries in a line
+        (0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, 0.15, 0.0),  # y of 0
+        (0.3127, 0.329, 0.8, 0.3, 0.3, 0.6, 0.15, 0.06),  # x + y over 1
+        (0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, -0.15, 0.06),  # x below 0
+    ],
+)
+def test_chromaticities_that_make_no_colour_space_are_unsupported(
+    chromaticity: tuple[float, ...],
+) -> None:
+    with pytest.raises(profiles.Unsupported, match="PNG cHRM chunk"):
+        profiles.from_png(None, chromaticity, gray=False)
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
@@ -106,31 +115,38 @@ def test_avif_nclx_is_read_from_the_primary_image(mode: str, tmp_path: Path) -> 
         assert profiles.read_avif_nclx(fp) == {"color_primaries": 1, "transfer_characteristics": 13}
 
 
-def test_damaged_avif_boxes_read_as_no_nclx(tmp_path: Path) -> None:
-    data = nclx_avif(tmp_path / "p3.avif").read_bytes()
+class _Counted(io.BytesIO):
+    """A file that counts the bytes read from it."""
+
+    taken = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.taken += len(data)
+        return data
+
+
+def test_damaged_avif_boxes_never_raise_nor_read_much(tmp_path: Path) -> None:
+    data = nclx_avif(tmp_path / "p3.avif").read_bytes() + bytes(2 << 20)  # pixels, say
     rng = random.Random(5)
     damaged = [data[:cut] for cut in range(0, 400, 7)]
     for _ in range(200):
-        at = rng.randrange(len(data))
+        at = rng.randrange(400)
         damaged.append(data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :])
     for blob in damaged:
-        found = profiles.read_avif_nclx(io.BytesIO(blob))
+        fp = _Counted(blob)
+        found = profiles.read_avif_nclx(fp)
         assert found is None or set(found) == set(P3)
+        assert fp.taken <= (1 << 20) + 64, "read the pixels, not just a meta box at most"
+    undamaged = _Counted(data)
+    assert profiles.read_avif_nclx(undamaged) == P3 and undamaged.taken < 4096
 
 
-# Linear Adobe RGB (1998) to linear sRGB: the two share red, blue and white.
-ADOBE_TO_SRGB = ((1.3982832, -0.3982831, 0.0), (0.0, 1.0, 0.0), (0.0, -0.0429383, 1.0429383))
-
-
-def test_adobe_rgb_converts_as_published() -> None:
-    icc = profiles.adobe_rgb()
-    for pixel in COLOURS:
-        linear = [(v / 255) ** (563 / 256) for v in pixel]
-        expected = tuple(
-            _srgb_encode(sum(m * v for m, v in zip(row, linear, strict=True)))
-            for row in ADOBE_TO_SRGB
-        )
-        assert near(to_srgb(icc, pixel), expected), (pixel, expected)
+@pytest.mark.parametrize("size", [0, 2, 7])
+def test_a_meta_box_too_short_to_be_one_reads_as_none(size: int) -> None:
+    data = struct.pack(">I4s", 16, b"ftyp") + bytes(8) + struct.pack(">I4s", size, b"meta")
+    fp = _Counted(data + bytes(1 << 20))
+    assert profiles.read_avif_nclx(fp) is None and fp.taken < 100
 
 
 def test_png_cicp_is_found_before_the_pixels_only(tmp_path: Path) -> None:
@@ -147,3 +163,18 @@ def test_png_cicp_is_found_before_the_pixels_only(tmp_path: Path) -> None:
     assert profiles.read_png_cicp(png(header, (b"IDAT", b"x"), cicp)) is None
     assert profiles.read_png_cicp(png(header, (b"cICP", b"\x0c"))) is None  # cut short
     assert profiles.read_png_cicp(io.BytesIO(b"\x89PNG")) is None
+
+
+# Linear Adobe RGB (1998) to linear sRGB: the two share red, blue and white.
+ADOBE_TO_SRGB = ((1.3982832, -0.3982831, 0.0), (0.0, 1.0, 0.0), (0.0, -0.0429383, 1.0429383))
+
+
+def test_adobe_rgb_converts_as_published() -> None:
+    icc = profiles.adobe_rgb()
+    for pixel in COLOURS:
+        linear = [(v / 255) ** (563 / 256) for v in pixel]
+        expected = tuple(
+            srgb_encode(sum(m * v for m, v in zip(row, linear, strict=True)))
+            for row in ADOBE_TO_SRGB
+        )
+        assert near(to_srgb(icc, pixel), expected), (pixel, expected)
