@@ -268,6 +268,8 @@ def prepare(
         raise UsageError("--max-pixels must be positive")
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if not timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
     sizes = _resizes(
         max_size=max_size,
         width=width,

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -267,8 +267,9 @@ def convert(
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
     try:
         known = frozenset(inspect.signature(prepare).parameters) | _CLI_ONLY
-        options = settings_file.load(
-            str(config) if config else None, preset, known - {"config", "preset"}
+        options = _as_parsed(
+            ctx,
+            settings_file.load(str(config) if config else None, preset, known - {"config", "preset"}),
         )
         options.update(given)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
@@ -313,6 +314,25 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
+
+
+def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
+    """Config settings as the command line would have parsed them: a value of
+    the wrong kind is a usage error naming the setting, and one value where a
+    list goes (`sources = "img"`) is a list of one."""
+    params = {p.name: p for p in ctx.command.params}
+    parsed = {}
+    for name, value in settings.items():
+        param = params.get(name)
+        if param is not None:
+            if (param.multiple or param.nargs == -1) and not isinstance(value, list):
+                value = [value]
+            try:
+                value = param.type_cast_value(ctx, value)
+            except typer.BadParameter as exc:
+                raise UsageError(f"config setting {name!r}: {exc.message}") from None
+        parsed[name] = value
+    return parsed
 
 
 @app.command()

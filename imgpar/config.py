@@ -32,9 +32,11 @@ def _has_section(path: str) -> bool:
         with open(path, "rb") as fp:
             if b"imgpar" not in fp.read():
                 return False  # most projects' files: no need to parse them
-        return "imgpar" in _read(path).get("tool", {})
-    except (OSError, UsageError):
+    except OSError:
         return False
+    # One that names imgpar but does not parse is an error, not "no config":
+    # a run that silently ignores the settings it was given does the wrong work.
+    return "imgpar" in _read(path).get("tool", {})
 
 
 def _read(path: str) -> dict[str, Any]:
@@ -72,6 +74,23 @@ def load(path: str | None, preset: str | None, known: frozenset[str]) -> dict[st
             names = ", ".join(sorted(presets)) or "none defined"
             raise UsageError(f"--preset {preset}: not in {path} ({names})")
         settings.update(_normalise(presets[preset], known, f"{path} preset {preset!r}"))
+    return _from_folder(settings, os.path.dirname(os.path.abspath(path)))
+
+
+# Settings that name files or folders: relative to the config file's folder,
+# as they read in it, whichever folder imgpar runs from.
+_PATHS = frozenset({"sources", "out", "report", "manifest"})
+
+
+def _from_folder(settings: dict[str, Any], folder: str) -> dict[str, Any]:
+    def place(value: Any) -> Any:
+        if not isinstance(value, str) or os.path.isabs(value):
+            return value
+        return os.path.relpath(os.path.join(folder, value))
+
+    for name in _PATHS & settings.keys():
+        value = settings[name]
+        settings[name] = [place(v) for v in value] if isinstance(value, list) else place(value)
     return settings
 
 

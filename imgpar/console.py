@@ -156,7 +156,10 @@ def run(
 def _open_manifest(path: str, job: Job) -> Manifest:
     from imgpar.manifest import Manifest
 
-    return Manifest(path, sources=job.sources, out=job.out)
+    try:
+        return Manifest(path, sources=job.sources, out=job.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the manifest {path}: {exc.strerror or exc}") from None
 
 
 def _open_reports(paths: list[str]) -> list[ReportWriter]:
@@ -164,10 +167,17 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
         return []  # and the report writers are never imported
     from imgpar.report import open_report
 
-    try:
-        return [open_report(path, sys.argv[1:]) for path in paths]
-    except (ValueError, OSError) as exc:
-        raise UsageError(str(exc)) from None
+    writers: list[ReportWriter] = []
+    for path in paths:
+        try:
+            writers.append(open_report(path, sys.argv[1:]))
+        except (ValueError, OSError) as exc:
+            for writer in writers:
+                writer.discard()
+            if isinstance(exc, ValueError):
+                raise UsageError(str(exc)) from None
+            raise UsageError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+    return writers
 
 
 def _progress_bar() -> tqdm[Any]:

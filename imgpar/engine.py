@@ -247,7 +247,9 @@ class _Workers:
         finally:
             if forks:
                 gc.unfreeze()
-        self._processes.update(getattr(self._pool, "_processes", None) or {})
+            # Even when Ctrl-C lands mid-submission: the workers just forked
+            # must be known, to be killed and their temporary files removed.
+            self._processes.update(getattr(self._pool, "_processes", None) or {})
         return future
 
     def death_cause(self) -> str | None:

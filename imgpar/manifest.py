@@ -19,6 +19,16 @@ class Manifest:
         self._roots = [os.path.abspath(s) for s in sources if os.path.isdir(s)]
         self._out = out
         self._entries: dict[str, dict[str, Any]] = {}
+        # Written only at the end of a complete run, so a place it cannot be
+        # written must be found now, before the work, not after it.
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(self._temp, "w"):
+            pass
+        os.unlink(self._temp)
+
+    @property
+    def _temp(self) -> str:
+        return f"{self.path}.imgpar-tmp-{os.getpid()}"
 
     def add(self, result: Result) -> None:
         if result.status == "failed" or not result.outputs:
@@ -54,9 +64,7 @@ class Manifest:
         return os.path.dirname(source)
 
     def write(self) -> None:
-        temp = f"{self.path}.imgpar-tmp-{os.getpid()}"
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
+        temp = self._temp
         with open(temp, "w", encoding="utf-8") as fp:
             json.dump(
                 {"imgpar_manifest": 1, "sources": self._entries},

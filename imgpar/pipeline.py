@@ -341,7 +341,7 @@ def _too_many_pixels(max_pixels: int, size: str = "") -> str:
 
 def describe(exc: BaseException) -> str:
     """One line that tells a user what went wrong with one file."""
-    if isinstance(exc, ImageRejected):
+    if isinstance(exc, (ImageRejected, writer.OutputRefused)):
         return str(exc)
     if isinstance(exc, UnidentifiedImageError):
         return "not an image imgpar can read (unknown or unsupported format)"

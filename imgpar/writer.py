@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -91,15 +92,13 @@ def write_atomic(
     start = time.perf_counter()
     folder = os.path.dirname(path) or "."
     temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}{target.ext}")
-    # os.open with 0o666 lets the umask decide permissions, as for any new file.
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
     try:
-        fd = os.open(temp, flags, 0o666)
-    except FileNotFoundError:
-        # The folder is made by the first output into it, not checked for
-        # by every one: two system calls fewer per file on a folder of icons.
-        os.makedirs(folder, exist_ok=True)
-        fd = os.open(temp, flags, 0o666)
+        fd = _create(temp, folder)
+    except OSError as exc:
+        if exc.errno in _REFUSED:
+            reason = (exc.strerror or "refused").lower()
+            raise OutputRefused(f"cannot write to {folder}: {reason}") from exc
+        raise
     opened = time.perf_counter()
     try:
         with os.fdopen(fd, "w+b") as raw:
@@ -115,6 +114,26 @@ def write_atomic(
         raise
     in_file = fp.seconds if isinstance(fp, _TimedFile) else 0.0
     return size, (opened - start) + in_file + (time.perf_counter() - saved)
+
+
+class OutputRefused(Exception):
+    """The output's folder cannot be written (permissions, a read-only disk):
+    the file's result says where, not that the source could not be read."""
+
+
+_REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def _create(temp: str, folder: str) -> int:
+    # os.open with 0o666 lets the umask decide permissions, as for any new file.
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
+    try:
+        return os.open(temp, flags, 0o666)
+    except FileNotFoundError:
+        # The folder is made by the first output into it, not checked for
+        # by every one: two system calls fewer per file on a folder of icons.
+        os.makedirs(folder, exist_ok=True)
+        return os.open(temp, flags, 0o666)
 
 
 def _remove_quietly(path: str) -> None:

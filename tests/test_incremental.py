@@ -278,6 +278,33 @@ def test_config_is_honoured_and_flags_win(
     assert "unknown setting 'qualty'" in bad.output
 
 
+def test_config_paths_kinds_and_syntax(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(site, project / "assets")
+    config = project / "imgpar.toml"
+    # One value where a list goes, paths relative to the config's own folder.
+    config.write_text('sources = "assets"\nto = "webp"\nout = "dist"\nreport = "dist/r.json"\n')
+    monkeypatch.chdir(project / "assets")
+    runner = CliRunner()
+    result = runner.invoke(app, ["convert"])
+    assert result.exit_code == 0, result.output
+    assert (project / "dist" / "hero.webp").is_file()
+    assert json.loads((project / "dist" / "r.json").read_text())["summary"]["converted"] > 0
+    # A value of the wrong kind names its setting; no traceback.
+    config.write_text('sources = ["assets"]\nto = "webp"\nquality = "high"\n')
+    wrong = runner.invoke(app, ["convert"])
+    assert wrong.exit_code == 2
+    assert "config setting 'quality': 'high' is not a valid int" in wrong.stderr
+    # A pyproject.toml that mentions imgpar but does not parse is not ignored.
+    config.unlink()
+    (project / "pyproject.toml").write_text('[tool.imgpar\nto = "webp"\n')
+    broken = runner.invoke(app, ["convert", "."])
+    assert broken.exit_code == 2
+    assert "cannot read config" in broken.stderr and "pyproject.toml" in broken.stderr
+
+
 def test_name_template_is_validated_up_front(site: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     for template, problem in (

@@ -294,6 +294,40 @@ def test_output_folder_that_cannot_be_created_is_a_usage_error(tmp_path: Path) -
     assert "cannot create --out" in proc.stderr
 
 
+def test_reports_and_manifests_that_cannot_be_written_stop_before_work(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _tree(src, 1, (100, 100))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for option in ("--report", "--manifest"):
+        out = tmp_path / f"out{option}"
+        proc = _run("convert", src, "--to", "webp", "--out", out, option, blocker / "r.json")
+        assert proc.returncode == 2, proc.stderr
+        what = "report" if option == "--report" else "manifest"
+        expected = f"imgpar: error: cannot write the {what} {blocker / 'r.json'}:"
+        assert proc.stderr.startswith(expected), proc.stderr
+        assert not any(out.rglob("*.webp")), "converted before finding it could not report"
+
+
+def test_a_timeout_of_nothing_is_a_usage_error(tmp_path: Path) -> None:
+    proc = _run("convert", tmp_path, "--to", "webp", "--timeout", "0")
+    assert proc.returncode == 2
+    assert "--timeout must be a positive number of seconds" in proc.stderr
+
+
+def test_a_folder_that_cannot_be_written_is_named(tmp_path: Path, tiny_disk: Path) -> None:
+    _tree(tiny_disk, 2, (60, 40))
+    remounted = subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], capture_output=True)
+    if remounted.returncode != 0:
+        pytest.skip("cannot remount the small tmpfs read-only here")
+    proc = _run("convert", tiny_disk, "--to", "webp", "--jobs", "1")
+    assert proc.returncode == 1
+    failures = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 2
+    refused = f"cannot write to {tiny_disk}: read-only file system"
+    assert all(line.split(": ", 2)[2] == refused for line in failures), failures
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
     mount = tmp_path / "tiny"
