@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import IO, Annotated, Any, NoReturn
 
 import typer
 
@@ -535,7 +535,34 @@ def run(args: list[str] | None = None) -> int:
     return 0
 
 
+class _UntilUnread:
+    """A standard stream that goes quiet once nobody reads it (`| head` has
+    exited): a closed pipe must not stop a batch, whose outputs, reports and
+    exit status are what matter."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._stream = open(os.devnull, "w")  # noqa: SIM115  (lives as long as the process)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._stream = open(os.devnull, "w")  # noqa: SIM115
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main() -> NoReturn:
+    sys.stdout = _UntilUnread(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = _UntilUnread(sys.stderr)  # type: ignore[assignment]
     status = run()
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(status)  # a profiler or coverage tool writes its data at exit

@@ -309,6 +309,23 @@ def test_reports_and_manifests_that_cannot_be_written_stop_before_work(tmp_path:
         assert not any(out.rglob("*.webp")), "converted before finding it could not report"
 
 
+def test_a_closed_pipe_on_stderr_does_not_stop_the_batch(tmp_path: Path) -> None:
+    # `imgpar ... 2>&1 >/dev/null | head -1`: the reader of the lines goes away.
+    src = tmp_path / "src"
+    _tree(src, 6, (200, 150))
+    for i in range(3):
+        (src / f"bad{i}.jpg").write_text("not a picture")
+    report = tmp_path / "r.json"
+    argv = [*IMGPAR, "convert", src, "--to", "webp", "--out", tmp_path / "out", "--verbose"]
+    proc = subprocess.Popen([*map(str, argv), "--report", str(report)], stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1  # failed files, and nothing worse
+    assert len(list((tmp_path / "out").glob("*.webp"))) == 6
+    summary = json.loads(report.read_text())["summary"]
+    assert (summary["converted"], summary["failed"]) == (6, 3)
+
+
 def test_a_timeout_of_nothing_is_a_usage_error(tmp_path: Path) -> None:
     proc = _run("convert", tmp_path, "--to", "webp", "--timeout", "0")
     assert proc.returncode == 2
