@@ -125,9 +125,11 @@ class Planner:
         entries = cache.lookup(list(keys.values())) if in_place or not self._force else {}
         names = folder.names
         if in_place:
-            # Outputs of earlier runs sit beside their sources; the cache
-            # tells them apart from the user's own files of the target format.
-            earlier = [entries.get(keys[n]) for n in names if not self._is_target_file(n)]
+            # Outputs of earlier runs sit beside their sources, whatever
+            # format those runs wrote (a JPEG source of a WebP run, in place,
+            # is skipped by a JPEG run, but its .webp is still no source);
+            # the cache tells them apart from the user's own files.
+            earlier = [entries.get(keys[n]) for n in names]
             ours = self._recorded_outputs(folder, cache, filter(None, earlier))
             names = tuple(n for n in names if fold(n) not in ours)
         parent = os.path.basename(self._absolute(folder.path))
@@ -140,7 +142,9 @@ class Planner:
                 yield Result(
                     source=os.path.normpath(os.path.join(folder.path, name)),
                     status="skipped",
-                    notes=("already in the target format; use --out to re-encode it",),
+                    notes=(
+                        "already in the target format; an --out folder of its own re-encodes it",
+                    ),
                 )
                 continue
             stem, ext = split[name]

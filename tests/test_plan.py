@@ -200,6 +200,23 @@ def test_second_in_place_run_does_not_take_outputs_for_sources(
     }
 
 
+def test_an_in_place_run_to_another_format_leaves_earlier_outputs_alone(
+    tree: Callable[..., Path],
+) -> None:
+    photos = tree({"a.jpg": "small_jpeg", "b.png": "rgb_png"})
+    imgpar.convert([photos], to="webp", jobs=1)
+    second = imgpar.convert([photos], to="jpeg", jobs=1)
+    # b.png becomes b.jpg; a.jpg is already a JPEG; a.webp and b.webp were
+    # written by imgpar, and are not sources.
+    assert {f.source: f.status for f in second.files} == {
+        str(photos / "a.jpg"): "skipped",
+        str(photos / "b.png"): "converted",
+    }
+    assert sorted(os.listdir(photos)) == [
+        ".imgpar-cache.sqlite", "a.jpg", "a.webp", "b.jpg", "b.png", "b.webp"
+    ]
+
+
 def test_planning_reads_no_pixels(tmp_path: Path, tree: Callable[..., Path]) -> None:
     """Planning a tree of files that are not images plans them all: whether
     a file decodes is the pipeline's business, not the planner's."""
