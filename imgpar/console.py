@@ -263,7 +263,7 @@ def format_summary(s: Summary) -> str:
     lines = [head]
     if s.converted:
         before, after = format_bytes(s.source_bytes), format_bytes(s.output_bytes)
-        lines.append(f"{before} -> {after} ({s.size_change:+.0%})")
+        lines.append(f"{before} -> {after} ({_change(s.size_change)})")
         work = (
             f"work {s.work_seconds:.1f} s on {_count(s.jobs, 'job')}: "
             f"speedup {s.speedup:.2f}x, efficiency {s.efficiency:.0%}"
@@ -272,6 +272,12 @@ def format_summary(s: Summary) -> str:
             work += f", peak {format_mib(s.peak_worker_rss)}/worker"
         lines.append(work)
     return "\n".join(_fit(line) for line in lines)
+
+
+def _change(fraction: float) -> str:
+    # 34 MB -> 68 KB is -99.8%, not -100%: only nothing at all is -100%.
+    whole = f"{fraction:+.0%}"
+    return f"{fraction:+.1%}" if whole == "-100%" and fraction > -1 else whole
 
 
 def _count(n: int, thing: str) -> str:

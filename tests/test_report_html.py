@@ -327,6 +327,16 @@ def test_caps_are_stated_on_the_page(
 # -- the terminal side of the same work ------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "shown"),
+    [(34_200_000, 68_100, "(-99.8%)"), (1000, 0, "(-100%)"), (1000, 1500, "(+50%)")],
+)
+def test_summary_size_change_never_rounds_to_nothing(before: int, after: int, shown: str) -> None:
+    summary = Summary(files=1, converted=1, skipped=0, failed=0, source_bytes=before,
+                      output_bytes=after, wall_seconds=1.0, work_seconds=1.0, jobs=1)  # fmt: skip
+    assert shown in format_summary(summary)
+
+
 def test_summary_fits_80_columns() -> None:
     huge = Summary(
         files=3_000_000, converted=1_000_000, skipped=1_000_000, failed=1_000_000,
