@@ -34,11 +34,17 @@ def _shown(path: str) -> str:
 
 
 def dry_run(job: Job) -> ExitStatus:
-    from imgpar.spec import Result, Task
+    from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, Result, Task
 
     for item in job.stale():
         if isinstance(item, Task):
-            typer.echo(f"{item.display} -> {', '.join(_shown(p) for p in item.outputs)}")
+            outputs = item.outputs
+            if any(WIDTH_FIELD in p or HEIGHT_FIELD in p for p in item.outputs):
+                # Names that hold a size need the image's: its header is read.
+                from imgpar.pipeline import sized_outputs
+
+                outputs = sized_outputs(item, job.spec) or item.outputs
+            typer.echo(f"{item.display} -> {', '.join(_shown(p) for p in outputs)}")
         elif isinstance(item, Result):
             typer.echo(f"{item.source}: {item.status}" + (f": {item.error}" if item.error else ""))
         else:

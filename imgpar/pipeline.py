@@ -207,9 +207,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 options.update(save_all=True, append_images=[frame for frame, _ in rendered[1:]])
                 if timing is not None:
                     options.update(duration=timing[0], loop=timing[1])
-            final = path.replace(WIDTH_FIELD, str(pixels.width)).replace(
-                HEIGHT_FIELD, str(pixels.height)
-            )
+            final = sized(path, pixels.size)
             written, in_filesystem = writer.write_atomic(pixels, final, target, options)
             lap = time.perf_counter()
             encode += lap - resized - in_filesystem
@@ -307,6 +305,33 @@ def _for_target(
         # its tags, GPS and XMP included, past --metadata.
         pixels = pixels.copy()
     return pixels, profile
+
+
+def sized(path: str, size: tuple[int, int]) -> str:
+    """A planned output path with the output's size in place of its markers."""
+    return path.replace(WIDTH_FIELD, str(size[0])).replace(HEIGHT_FIELD, str(size[1]))
+
+
+def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | None:
+    """The paths `task` will write, sizes filled in, for `--dry-run`: read
+    from the image's header (and EXIF orientation) as the worker reads them,
+    with the same one output for several widths beyond the source's own.
+    None when the header cannot be read (converting would fail the file)."""
+    try:
+        with open_checked(task.source, spec.max_pixels) as im:
+            displayed = geometry.stored_size(
+                im.size, metadata.pending_orientation(im, im.getexif())
+            )
+    except Exception:
+        return None
+    made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
+    paths = []
+    for out_spec, path in zip(spec.outputs, task.outputs, strict=True):
+        size, box = geometry.layout(displayed, out_spec.resize)
+        if (out_spec.target, size, box) not in made:
+            made.add((out_spec.target, size, box))
+            paths.append(sized(path, size))
+    return tuple(paths)
 
 
 def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Image.Image:

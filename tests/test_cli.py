@@ -203,6 +203,34 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert str(out / "c.webp") in result.output
 
 
+def test_dry_run_names_outputs_by_their_real_sizes(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (1000, 500)).save(src / "wide.jpg")
+    Image.new("RGB", (400, 300)).save(src / "small.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 900x600, shown 600x900
+    Image.new("RGB", (900, 600)).save(src / "turned.jpg", exif=exif.tobytes())
+    out = tmp_path / "out"
+    result = invoke("convert", src, "--to", "webp", "--width", "300,600", "--out", out, "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(" -> ") for line in result.stdout.splitlines())
+    assert lines[str(src / "wide.jpg")] == f"{out / 'wide-300.webp'}, {out / 'wide-600.webp'}"
+    # 600 is past the source's own 400: one output at 400, as converting makes.
+    assert lines[str(src / "small.jpg")] == f"{out / 'small-300.webp'}, {out / 'small-400.webp'}"
+    named = invoke(
+        "convert", src / "turned.jpg", "--to", "webp", "--width", "300", "--name",
+        "{stem}_{width}x{height}.{ext}", "--out", out, "--dry-run",
+    )  # fmt: skip
+    assert named.stdout.strip().endswith(str(out / "turned_300x450.webp"))
+    assert not out.exists()
+    # What converting writes is what the dry run said.
+    done = invoke("convert", src, "--to", "webp", "--width", "300,600", "--out", out)
+    assert done.exit_code == 0, done.output
+    said = {p for outputs in lines.values() for p in outputs.split(", ")}
+    assert said == {str(p) for p in out.glob("*.webp")}
+
+
 def test_dry_run_in_place_writes_nothing(tmp_path: Path) -> None:
     src = _tree_with_one_corrupt_file(tmp_path / "src")
     before = listing(tmp_path)
