@@ -54,16 +54,25 @@ def dry_run(job: Job) -> ExitStatus:
 
 def check(job: Job) -> ExitStatus:
     """Exit 1 listing every source whose outputs would be (re)made."""
-    from imgpar.spec import Task
+    from imgpar.spec import Result, Task
 
-    stale = [item.display for item in job.stale() if isinstance(item, Task)]
+    stale: list[str] = []
+    failing: list[str] = []  # what planning already knows fails (a name collision)
+    for item in job.stale():
+        if isinstance(item, Task):
+            stale.append(item.display)
+        elif isinstance(item, Result) and item.status == "failed":
+            failing.append(f"{item.source}: {item.error}")
     orphans = job.prune(dry_run=True)
     for path in stale:
         typer.echo(f"stale: {path}")
+    for line in failing:
+        typer.echo(f"failing: {line}")
     for path in orphans:
         typer.echo(f"orphan: {path} (its source is gone; --prune deletes it)")
-    if stale or orphans:
-        typer.echo(f"{len(stale)} stale, {len(orphans)} orphaned outputs", err=True)
+    if stale or failing or orphans:
+        counts = f"{len(stale)} stale, {len(failing)} failing, {len(orphans)} orphaned outputs"
+        typer.echo(counts, err=True)
         return ExitStatus.FAILED
     typer.echo("everything is up to date", err=True)
     return ExitStatus.OK

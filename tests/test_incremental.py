@@ -216,6 +216,21 @@ def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     assert (out / "mine.txt").read_text() == "not imgpar's"
 
 
+def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
+    src = tmp_path / "coll"
+    src.mkdir()
+    for name in ("pic.jpg", "pic.png", "PIC.JPG"):
+        Image.new("RGB", (20, 20)).save(src / name)
+    base = ["convert", str(src), "--to", "webp", "--out", str(tmp_path / "out")]
+    runner = CliRunner()
+    assert runner.invoke(app, base).exit_code == 1  # one of the three collides
+    checked = runner.invoke(app, [*base, "--check"])
+    assert checked.exit_code == 1
+    (failing,) = [line for line in checked.stdout.splitlines() if line.startswith("failing: ")]
+    assert failing.endswith(": output name collides with another source's output")
+    assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
+
+
 def test_failed_files_are_never_recorded_as_done(site: Path, tmp_path: Path) -> None:
     (site / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "out"
