@@ -429,6 +429,10 @@ def bench(
         finally:
             bar.close()
     typer.echo(console.format_bench(result))
+    # Timings that include failures describe another workload: say so in
+    # the status too, as convert does, for scripts that keep the figures.
+    if any(row.failed for row in result.rows):
+        raise typer.Exit(int(ExitStatus.FAILED))
 
 
 @app.command()

@@ -358,7 +358,7 @@ def format_bench(r: BenchResult) -> str:
         lines += textwrap.wrap(f"peak worker memory: {peaks}", 79, subsequent_indent="  ")
     failed = max(row.failed for row in r.rows)
     if failed:
-        lines.append(f"{failed} images failed and are timed as failures: see imgpar convert")
+        lines.append(f"{_count(failed, 'image')} failed, timed in as failures: see imgpar convert")
     lines.append("speedup: jobs=1's wall time over each row's")
     lines.append(f"outputs: {r.scratch} (removed)")
     return "\n".join(lines)

@@ -81,6 +81,16 @@ def test_bench_command_prints_the_table_and_leaves_nothing(tmp_path: Path, shm: 
     assert listing(src) == before
 
 
+def test_bench_with_failing_images_says_so_and_exits_1(tmp_path: Path, shm: Path) -> None:
+    src = make_sources(tmp_path / "src")
+    (src / "broken.jpg").write_text("not a picture")
+    result = CliRunner().invoke(
+        app, ["bench", str(src), "--to", "webp", "--jobs", "1", "--repeat", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "1 image failed, timed in as failures: see imgpar convert" in result.output
+
+
 def test_bench_falls_back_to_the_temp_folder_and_cleans_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
