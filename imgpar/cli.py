@@ -279,6 +279,8 @@ def convert(
             raise UsageError("no SOURCES given (on the command line or as `sources` in a config)")
         if "to" not in options:
             raise UsageError("--to is required (or `to` in a config)")
+        if run.get("quiet") and run.get("verbose"):
+            raise UsageError("--quiet and --verbose ask for opposite things: choose one")
         if "out" in options:
             options["out"] = str(options["out"])
         read_only = bool(run.get("dry_run") or run.get("check"))

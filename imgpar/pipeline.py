@@ -347,6 +347,10 @@ def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Ima
     except Image.DecompressionBombError:
         # Pillow's own backstop fired at twice our limit; say it in our words.
         raise ImageRejected(_too_many_pixels(max_pixels)) from None
+    except UnidentifiedImageError:
+        if (os.fstat(fp.fileno()) if fp else os.stat(path)).st_size == 0:
+            raise ImageRejected("empty file (0 bytes)") from None
+        raise
     width, height = im.size
     frames = getattr(im, "n_frames", 1)
     if width < 1 or height < 1:

@@ -231,6 +231,12 @@ def test_dry_run_names_outputs_by_their_real_sizes(tmp_path: Path) -> None:
     assert said == {str(p) for p in out.glob("*.webp")}
 
 
+def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke("convert", tmp_path, "--to", "webp", "--quiet", "--verbose")
+    assert result.exit_code == 2
+    assert "--quiet and --verbose ask for opposite things" in result.stderr
+
+
 def test_dry_run_in_place_writes_nothing(tmp_path: Path) -> None:
     src = _tree_with_one_corrupt_file(tmp_path / "src")
     before = listing(tmp_path)

@@ -101,6 +101,8 @@ def test_hostile_collection_every_file_accounted_for(tmp_path: Path) -> None:
         if f["source"].endswith(("bomb_100000x100000.png", "bomb_screen.gif"))
     ]
     assert all("too many pixels" in f["error"] for f in bombs)
+    errors = {Path(f["source"]).name: f["error"] for f in report["files"]}
+    assert errors["empty.jpg"] == "empty file (0 bytes)"
 
 
 def test_worker_killed_mid_batch_files_retried(tmp_path: Path) -> None:
