@@ -316,6 +316,21 @@ def prepare(
     )
 
 
+def idle_options(**options: Any) -> list[str]:
+    """What in `options` (prepare()'s keywords, already valid) has no effect
+    on this job, in words: set by hand, each is probably a mistake."""
+    targets = _targets(options.get("to") or ())
+    idle = []
+    if options.get("gravity") not in (None, "center") and options.get("fit") != "cover":
+        idle.append("--gravity only places a --fit cover crop")
+    if options.get("quality") is not None and not any(t.quality for t in targets):
+        names = " and ".join(t.name for t in targets)
+        idle.append(f"--quality: {names} {'keeps' if len(targets) == 1 else 'keep'} every pixel")
+    if options.get("all_pages") and not any(t.name == "tiff" for t in targets):
+        idle.append("--all-pages keeps pages only in tiff output")
+    return idle
+
+
 def _previews(jobs: int) -> int:
     """How many tasks, in planned order, get a thumbnail: the HTML report's
     table rows, plus what biggest-first ordering and the window in flight can

@@ -261,7 +261,7 @@ def convert(
     Example: imgpar convert ./photos --to webp --max-size 2048 --out ./web
     """
     from imgpar import config as settings_file
-    from imgpar.api import prepare
+    from imgpar.api import idle_options, prepare
 
     # Unset options are None (an unset list argument is empty): the config fills them.
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
@@ -292,6 +292,8 @@ def convert(
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None
+    for idle in idle_options(**options):
+        typer.echo(f"note: {idle}", err=True)
     try:
         if run.get("check"):
             status = console.check(job)

@@ -231,6 +231,20 @@ def test_dry_run_names_outputs_by_their_real_sizes(tmp_path: Path) -> None:
     assert said == {str(p) for p in out.glob("*.webp")}
 
 
+def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    args = ["convert", tmp_path, "--to", "png,tiff", "--out", tmp_path / "o", "--dry-run"]
+    idle = invoke(*args, "--quality", "50", "--gravity", "north")
+    assert idle.exit_code == 0, idle.output
+    notes = [line for line in idle.stderr.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: --gravity only places a --fit cover crop",
+        "note: --quality: png and tiff keep every pixel",
+    ]
+    fitting = invoke(*args, "--all-pages", "--width", "4", "--height", "4", "--fit", "cover")
+    assert not [line for line in fitting.stderr.splitlines() if line.startswith("note: ")]
+
+
 def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke("convert", tmp_path, "--to", "webp", "--quiet", "--verbose")
     assert result.exit_code == 2
