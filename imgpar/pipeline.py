@@ -172,7 +172,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
         # Several formats at one size share the crop, resize and rotation.
         scaled: dict[tuple[tuple[int, int], geometry.Box | None], list[Image.Image]] = {}
-        smallest: Image.Image | None = None
+        smallest: tuple[Image.Image, bytes | None] | None = None  # pixels, profile
         for out_spec, (size, box), path in zip(spec.outputs, layouts, task.outputs, strict=True):
             target = TARGETS[out_spec.target]
             if (target.name, size, box) in made:
@@ -192,8 +192,8 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 for frame in (upright if animate else upright[:1])
             ]
             pixels, profile = rendered[0]
-            if smallest is None or pixels.width * pixels.height < smallest.width * smallest.height:
-                smallest = pixels
+            if smallest is None or pixels.width * pixels.height < _area(smallest[0]):
+                smallest = pixels, profile
             resized = time.perf_counter()
             resize += resized - lap
             options = writer.save_options(
@@ -222,7 +222,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 )
             )
         # The smallest output's pixels are at hand: a preview costs no decode.
-        preview = thumbnail.data_uri(smallest) if task.preview and smallest else None
+        preview = thumbnail.data_uri(*smallest) if task.preview and smallest else None
     return _Converted(
         tuple(records), displayed, tuple(dict.fromkeys(notes)), preview,
         (decode, resize, encode, write), sum(f.width * f.height for f in frames) * 4,
@@ -305,6 +305,10 @@ def _for_target(
         # its tags, GPS and XMP included, past --metadata.
         pixels = pixels.copy()
     return pixels, profile
+
+
+def _area(im: Image.Image) -> int:
+    return im.width * im.height
 
 
 def sized(path: str, size: tuple[int, int]) -> str:

@@ -8,7 +8,7 @@ import io
 
 from PIL import Image
 
-from imgpar import imaging
+from imgpar import colour, imaging
 from imgpar.formats import TARGETS
 
 SIZE = 96
@@ -17,17 +17,22 @@ MAX_CHARS = 6000
 QUALITIES = (60, 35)
 
 
-def data_uri(im: Image.Image) -> str | None:
-    """A `data:image/webp;base64,...` URI of `im` fitted inside size x size,
-    or None when no preview small enough can be made."""
+def data_uri(im: Image.Image, icc: bytes | None = None) -> str | None:
+    """A `data:image/webp;base64,...` URI of `im` (whose colours `icc`
+    describes) fitted inside size x size, or None when no preview small
+    enough can be made."""
     try:
-        # Any output mode (16-bit, CMYK, gray...) as WebP stores it, the way
-        # the pipeline itself would write a WebP.
-        small = imaging.target_mode(imaging.working_mode(im), TARGETS["webp"])
+        small = imaging.working_mode(im)
         scale = min(SIZE / small.width, SIZE / small.height, 1.0)
         box = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
         # reducing_gap lets Pillow shrink by whole factors first: fast on big outputs.
         small = small.resize(box, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        # Any output mode (16-bit, CMYK, gray...) as WebP stores it, the way
+        # the pipeline itself would write a WebP, in sRGB: the report's page
+        # shows an untagged preview, where wide gamut would look dull.
+        webp = TARGETS["webp"]
+        small, _ = colour.for_target(small, icc, webp, srgb=True)
+        small = imaging.target_mode(small, webp)
         for quality in QUALITIES:
             buffer = io.BytesIO()
             small.save(buffer, "WEBP", quality=quality, method=4)

@@ -306,10 +306,16 @@ def fresh_python(code: str, *args: object, cwd: Path | None = None) -> str:
 
 
 def convert_one(
-    source: Path, out: Path, *targets: str, resize: Resize | None = None, **options: Any
+    source: Path,
+    out: Path,
+    *targets: str,
+    resize: Resize | None = None,
+    preview: bool = False,
+    **options: Any,
 ) -> Result:
     """Convert `source` into the folder `out`, one output per target, in this
-    process as a worker would; `options` are the other ConvertSpec fields."""
+    process as a worker would (with the HTML report's preview if `preview`);
+    `options` are the other ConvertSpec fields."""
     spec = ConvertSpec(
         outputs=tuple(OutputSpec(target=t, resize=resize) for t in targets), **options
     )
@@ -319,6 +325,7 @@ def convert_one(
         display=str(source),
         outputs=tuple(str(out / f"{source.stem}{TARGETS[t].ext}") for t in targets),
         source_bytes=source.stat().st_size if source.exists() else 0,
+        preview=preview,
     )
     return convert_file(task, spec)
 

@@ -3,6 +3,7 @@ with littleCMS, checked on real (built) Display P3, gray and CMYK profiles."""
 
 from __future__ import annotations
 
+import base64
 import io
 import random
 import struct
@@ -440,3 +441,13 @@ def test_damaged_exif_never_stops_a_conversion() -> None:
             continue  # Pillow itself refuses it: the pipeline reports that file
         profile = colour.source_profile(untagged, read, io.BytesIO())
         assert profile in (None, profiles.adobe_rgb())
+
+
+def test_report_previews_show_wide_gamut_in_srgb(tmp_path: Path) -> None:
+    # The HTML report shows previews untagged: P3 numbers there would look dull.
+    source = png_with_chunks(tmp_path / "p3.png", "RGB", P3_COLOUR, cICP=bytes((12, 13, 0, 1)))
+    result = convert_one(source, tmp_path / "out", "png", preview=True)
+    assert result.thumbnail is not None
+    encoded = base64.b64decode(result.thumbnail.split(",", 1)[1])
+    with Image.open(io.BytesIO(encoded)) as preview:
+        assert near(centre(preview.convert("RGB")), p3_in_srgb(P3_COLOUR), TOLERANCE["webp"])
