@@ -223,11 +223,15 @@ class StopSignals:
     finalizer (`__del__`; Dask's clients and futures have one), so a signal
     that lands there is only remembered, and the run asks
     `raise_if_received` between files to raise it. It sets `hold` while it
-    records a file, so no report gets half an entry."""
+    records a file, so no report gets half an entry. Only the first signal
+    is raised: the run is stopping, and a second one (Ctrl-C pressed again,
+    `timeout` signalling the process and then its group) must not cut short
+    the cleanup that kills the workers and removes their temporary files."""
 
     def __init__(self) -> None:
         self.received: int | None = None
         self.hold = False  # while True, a signal is only remembered
+        self._raised = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -241,14 +245,16 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received = signum
-        if not self.hold and not _in_finalizer(frame):
+        if not self._raised and not self.hold and not _in_finalizer(frame):
             self.raise_if_received()
 
     def raise_if_received(self) -> None:
+        if self.received is None:
+            return
+        self._raised = True
         if self.received == signal.SIGTERM:
             raise Terminated
-        if self.received is not None:
-            raise KeyboardInterrupt
+        raise KeyboardInterrupt
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:

@@ -245,6 +245,26 @@ def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
     assert summary["converted"] == 6 - len(finished)
 
 
+def test_ctrl_c_pressed_again_during_cleanup_still_cleans_up(tmp_path: Path) -> None:
+    # `timeout -s INT` signals the process and then its group; impatient users
+    # press Ctrl-C twice. A second signal must not cut the cleanup short.
+    (tmp_path / "src").mkdir()
+    for i in range(4):
+        _photo(tmp_path / "src" / f"big{i}.jpg", (4000, 3000), i)
+    out = tmp_path / "out"
+    argv = [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _stray(out) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the workers are writing their first outputs
+    for _ in range(100):  # and for the next 0.2 s, again and again
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert not _stray(out)
+
+
 def test_truncated_fails_by_default_and_converts_when_allowed(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
