@@ -66,13 +66,23 @@ def cluster_threads(address: str) -> int:
     """
     require_distributed()
     try:
-        client = _connect(address)
+        client = _connected(address)
     except ClusterError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        return sum(client.nthreads().values())
-    finally:
-        client.close(timeout=CLOSE_TIMEOUT)
+    return sum(client.nthreads().values())
+
+
+# The client this process holds for each scheduler address: prepare() asks a
+# cluster its size through it, and the run then submits through the same
+# connection (the engine takes it over, and closes it at the end).
+_clients: dict[str, Client] = {}
+
+
+def _connected(address: str) -> Client:
+    client = _clients.get(address)
+    if client is None or client.status != "running":
+        client = _clients[address] = _connect(address)
+    return client
 
 
 class DaskEngine:
@@ -198,7 +208,9 @@ class DaskEngine:
         from distributed import Client, LocalCluster
 
         if self.scheduler is not None:
-            return _Cluster(_connect(self.scheduler))
+            client = _connected(self.scheduler)
+            del _clients[self.scheduler]  # this run's now: it closes it
+            return _Cluster(client)
         # Dask counts a worker's death against every file the worker held;
         # at 1.0 a worker holds just the file it converts and the rest wait
         # in the scheduler's queue, so a crash takes no bystander with it.

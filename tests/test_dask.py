@@ -378,6 +378,30 @@ def test_dask_programs_match_local_run(
 
 
 @needs_dask
+def test_a_scheduler_run_connects_once(
+    programs: DaskPrograms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sizing the run (prepare) and running it share one connection.
+    log = programs.folder / "scheduler-0.log"
+
+    def connections() -> int:
+        return log.read_text(errors="replace").count("Receive client connection")
+
+    src = _noise_tree(tmp_path / "src", 2)
+    before = connections()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["convert", "src", "--to", "webp", "--out", "out", "--scheduler", programs.address]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out").glob("*.webp"))) == len(list(src.iterdir()))
+    deadline = time.monotonic() + 10
+    while connections() == before and time.monotonic() < deadline:
+        time.sleep(0.1)  # the scheduler writes its log as it goes
+    assert connections() - before == 1
+
+
+@needs_dask
 def test_worker_killed_mid_run(programs: DaskPrograms, tmp_path: Path) -> None:
     src = _noise_tree(tmp_path / "src", 16)
     out = tmp_path / "out"
