@@ -471,7 +471,7 @@ def info(
             typer.echo(f"imgpar: error: {path}: {record['error']}", err=True)
         if as_json:
             records.append(record)
-        elif not record["error"]:
+        elif "format" in record:
             typer.echo(console.format_info(record))
     if as_json:
         typer.echo(json.dumps(records, indent=2, ensure_ascii=False))

@@ -387,6 +387,6 @@ def format_info(r: dict[str, Any]) -> str:
     ]
     lines = [r["path"]] + [f"  {key:12} {value}" for key, value in rows]
     lines += [f"  {'warning':12} {w}" for w in r["warnings"]]
-    actions = r["convert"] or ["re-encode only"]
+    actions = [f"fails: {r['error']}"] if r["error"] else r["convert"] or ["re-encode only"]
     lines += [f"  {'convert' if i == 0 else '':12} {a}" for i, a in enumerate(actions)]
     return "\n".join(lines) + "\n"

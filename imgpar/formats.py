@@ -136,6 +136,31 @@ READ_EXTENSIONS = frozenset(
 )
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 
+# Leading bytes of the formats imgpar reads, to tell a damaged image from a
+# file that is no image at all when no decoder recognises it.
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+
+
+def signature(head: bytes) -> str | None:
+    """The format a file's first bytes announce ("HEIF" for HEIC and HEIF
+    brands), or None; only the formats imgpar reads are known."""
+    for magic, name in _SIGNATURES:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIF"
+    return None
+
 
 def resolve_target(name: str) -> Target:
     key = ALIASES.get(name.lower(), name.lower())

@@ -1,9 +1,10 @@
 """`imgpar info`: what imgpar sees in an image, and what `convert` would do with it.
 
-Headers and metadata are read, not pixels (except where Pillow must decode to
-reach EXIF stored after them, in some PNGs), so this is quick on any file. The
-answers come from the code the pipeline uses (opening, EXIF, colour, metadata),
-so they cannot drift far from what `convert` does.
+Headers and metadata are read, then the pixels are decoded (JPEGs at 1/8
+scale, which still reads all their data) so that a file `convert` would fail
+on is reported as failing, not as fine. The answers come from the code the
+pipeline uses (opening, EXIF, colour, metadata), so they cannot drift far
+from what `convert` does.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from imgpar import colour, geometry, metadata, pipeline
 from imgpar.formats import TARGETS, Target
@@ -34,7 +35,8 @@ _GPS_VERSION = 0  # present in GPS blocks that hold no position at all
 
 def inspect(path: str) -> dict[str, Any]:
     """One file's facts as plain data (JSON-ready). Never raises for a bad
-    file: `error` then holds a one-line reason and the other facts are absent."""
+    file: `error` then holds a one-line reason, and the other facts are
+    present only if the header could be read (the pixels could not)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -73,8 +75,21 @@ def _inspect(path: str) -> dict[str, Any]:
             "animated": frames > 1 and im.format in pipeline.ANIMATED_FORMATS,
         }
         facts["convert"] = _actions(im, facts, icc)
-        facts["error"] = None
+        facts["error"] = _decode_error(im, facts["animated"])
         return facts
+
+
+def _decode_error(im: Image.Image, animated: bool) -> str | None:
+    """Why the pixels do not decode, as `convert` (default options) would
+    meet it: every frame of an animation, the first page of a TIFF."""
+    try:
+        if im.format in ("JPEG", "MPO"):
+            im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+        for frame in ImageSequence.Iterator(im) if animated else [im]:
+            frame.load()
+    except Exception as exc:
+        return pipeline.describe(exc)
+    return None
 
 
 def _bits(im: Image.Image) -> int:

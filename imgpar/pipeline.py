@@ -17,7 +17,14 @@ from PIL import Image, ImageFile, ImageSequence, TiffImagePlugin, UnidentifiedIm
 
 from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
-from imgpar.formats import HEIF_EXTENSIONS, HEIF_FORMATS, READ_FORMATS, TARGETS, Target
+from imgpar.formats import (
+    HEIF_EXTENSIONS,
+    HEIF_FORMATS,
+    READ_FORMATS,
+    TARGETS,
+    Target,
+    signature,
+)
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, OutputRecord, Result, Task
 
 try:
@@ -73,6 +80,7 @@ def _register_heif() -> bool:
 CRASH_ENV = "IMGPAR_TEST_CRASH_ON"
 HANG_ENV = "IMGPAR_TEST_HANG_ON"
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+UNKNOWN_FORMAT = "not an image imgpar can read (unknown or unsupported format)"
 
 
 # Read once per worker (configure_worker): looking the variables up for every
@@ -341,20 +349,16 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | None:
 def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Image.Image:
     """`path` (read from `fp` when given) opened lazily with only imgpar's
     decoders, its pixel count checked before anything is allocated."""
-    formats = READ_FORMATS
-    if os.path.splitext(path)[1].lower() in HEIF_EXTENSIONS:
-        if not _register_heif():
-            raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
-        formats = READ_FORMATS + HEIF_FORMATS
+    # pillow-heif is loaded only for what needs it: by name, or, for HEIC
+    # from a phone renamed .jpg, once no other decoder took the file.
+    heif = os.path.splitext(path)[1].lower() in HEIF_EXTENSIONS
     try:
-        im = Image.open(fp or path, formats=formats)
-    except Image.DecompressionBombError:
-        # Pillow's own backstop fired at twice our limit; say it in our words.
-        raise ImageRejected(_too_many_pixels(max_pixels)) from None
+        im = _open(path, fp, READ_FORMATS + HEIF_FORMATS if heif else READ_FORMATS, max_pixels)
     except UnidentifiedImageError:
-        if (os.fstat(fp.fileno()) if fp else os.stat(path)).st_size == 0:
-            raise ImageRejected("empty file (0 bytes)") from None
-        raise
+        found = _signature(path, fp)
+        if found != "HEIF" or heif:
+            raise ImageRejected(_unreadable(found)) from None
+        im = _open(path, fp, HEIF_FORMATS, max_pixels)
     width, height = im.size
     frames = getattr(im, "n_frames", 1)
     if width < 1 or height < 1:
@@ -367,6 +371,46 @@ def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Ima
     return im
 
 
+def _open(
+    path: str, fp: IO[bytes] | None, formats: tuple[str, ...], max_pixels: int
+) -> Image.Image:
+    if "HEIF" in formats and not _register_heif():
+        raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
+    if fp is not None:
+        fp.seek(0)
+    try:
+        return Image.open(fp or path, formats=formats)
+    except Image.DecompressionBombError:
+        # Pillow's own backstop fired at twice our limit; say it in our words.
+        raise ImageRejected(_too_many_pixels(max_pixels)) from None
+    except OSError as exc:
+        # A header cut short, where --allow-truncated cannot help.
+        if exc.errno is not None or "truncated" not in str(exc).lower():
+            raise
+        found = _signature(path, fp) or "image"
+        raise ImageRejected(f"truncated {found} file: it ends within its header") from None
+
+
+def _signature(path: str, fp: IO[bytes] | None) -> str | None:
+    """The format the file's first bytes announce; "" for an empty file."""
+    if fp is None:
+        with open(path, "rb") as own:
+            head = own.read(16)
+    else:
+        fp.seek(0)
+        head = fp.read(16)
+    return signature(head) if head else ""
+
+
+def _unreadable(found: str | None) -> str:
+    """Why no decoder took a file whose first bytes announce `found`."""
+    if found == "":
+        return "empty file (0 bytes)"
+    if found is None:
+        return UNKNOWN_FORMAT
+    return f"damaged {found} file: its header cannot be read (truncated or corrupt)"
+
+
 def _too_many_pixels(max_pixels: int, size: str = "") -> str:
     return (f"too many pixels{': ' + size if size else ''}, over --max-pixels "
             f"{max_pixels:,} (possible decompression bomb)")
@@ -377,7 +421,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, (ImageRejected, writer.OutputRefused)):
         return str(exc)
     if isinstance(exc, UnidentifiedImageError):
-        return "not an image imgpar can read (unknown or unsupported format)"
+        return UNKNOWN_FORMAT
     if isinstance(exc, Image.DecompressionBombError):
         return "too many pixels (possible decompression bomb)"
     if isinstance(exc, PermissionError):

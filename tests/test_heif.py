@@ -38,8 +38,19 @@ def test_heic_converts_upright(tmp_path: Path) -> None:
         assert im.getexif().get(0x0112, 1) == 1
 
 
-def test_heic_without_the_extra_names_the_install(tmp_path: Path) -> None:
-    source = _heic(tmp_path / "phone.heic")
+def test_heic_named_jpg_is_read_as_heic(tmp_path: Path) -> None:
+    # Phones and transfer tools hand out HEIC data under a .jpg name.
+    source = _heic(tmp_path / "heic.heic").rename(tmp_path / "IMG_5678.jpg")
+    report = imgpar.convert([source], to="webp", out=tmp_path / "out", jobs=1)
+    assert report.summary.converted == 1, report.files[0].error
+    with Image.open(tmp_path / "out" / "IMG_5678.webp") as im:
+        assert im.size == (60, 90)
+    assert inspect(str(source))["format"] == "HEIF"
+
+
+@pytest.mark.parametrize("name", ["phone.heic", "phone.jpg"])
+def test_heic_without_the_extra_names_the_install(tmp_path: Path, name: str) -> None:
+    source = _heic(tmp_path / "phone.heic").rename(tmp_path / name)
     code = (
         "import sys, json; sys.modules['pillow_heif'] = None\n"
         + API_CONVERT.format(jobs=1)

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from conftest import (
     camera_exif,
+    convert_one,
     make_cmyk_jpeg,
     make_gray16_png,
     make_palette_png,
     make_rgba_png,
     quadrant_picture,
     stored_for_orientation,
+    truncated_copy,
 )
 from iccprofiles import cmyk_profile, display_p3
 from PIL import Image, PngImagePlugin
@@ -108,6 +110,31 @@ def test_bad_file_fails_alone(tmp_path: Path) -> None:
     assert str(good) in result.stdout and "bad.jpg" not in result.stdout
     listed = json.loads(info(str(bad), str(good), "--json").stdout)
     assert [r["error"] is None for r in listed] == [False, True]
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "gif"])
+def test_pixels_that_do_not_decode_fail_with_the_facts_shown(tmp_path: Path, kind: str) -> None:
+    # The header reads, so convert's failure comes from the pixels: info must
+    # not call such a file fine. (A PNG fails sooner: Pillow decodes it to
+    # look for EXIF after the pixels.)
+    whole = tmp_path / f"whole.{kind}"
+    if kind == "gif":
+        frames = [Image.new("P", (64, 48), i * 40) for i in range(4)]
+        frames[0].save(whole, save_all=True, append_images=frames[1:], duration=80)
+    else:
+        quadrant_picture((640, 480), noise=40).save(whole)
+    cut = truncated_copy(whole, tmp_path / f"cut.{kind}", 0.6)
+    reason = convert_one(cut, tmp_path / "out", "webp").error
+    assert reason
+    result = info(str(cut), str(whole))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"imgpar: error: {cut}: {reason}"
+    shown = result.stdout.split("\n\n")[0]
+    assert shown.startswith(f"{cut}\n  format       {kind.upper()}\n")
+    assert shown.endswith(f"  convert      fails: {reason}")
+    cut_record, whole_record = json.loads(info(str(cut), str(whole), "--json").stdout)
+    assert (cut_record["error"], cut_record["format"]) == (reason, kind.upper())
+    assert whole_record["error"] is None
 
 
 def test_folders_show_every_image_in_their_tree(tmp_path: Path) -> None:

@@ -429,6 +429,32 @@ def test_bad_file_reason_says_what_is_wrong(
     assert any(word in result.error.lower() for word in words), result.error
 
 
+@pytest.mark.parametrize(
+    ("fmt", "cut", "reason"),
+    [
+        ("JPEG", 3, "damaged JPEG file: its header cannot be read (truncated or corrupt)"),
+        ("JPEG", 12, "truncated JPEG file: it ends within its header"),
+        ("PNG", 10, "damaged PNG file: its header cannot be read (truncated or corrupt)"),
+        ("PNG", 20, "truncated PNG file: it ends within its header"),
+        ("GIF", 8, "damaged GIF file: its header cannot be read (truncated or corrupt)"),
+        ("TIFF", 6, "damaged TIFF file: its header cannot be read (truncated or corrupt)"),
+        ("WEBP", 14, "damaged WEBP file: its header cannot be read (truncated or corrupt)"),
+        ("BMP", 10, "not an image imgpar can read (unknown or unsupported format)"),
+    ],
+)
+def test_a_header_cut_short_is_named_by_its_format(
+    fmt: str, cut: int, reason: str, tmp_path: Path
+) -> None:
+    # A copy interrupted in its first bytes is a damaged image, not "no image".
+    whole = tmp_path / "whole"
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(whole, fmt)
+    source = tmp_path / "src" / f"cut.{fmt.lower()}"
+    source.parent.mkdir()
+    source.write_bytes(whole.read_bytes()[:cut])
+    result = convert_one(source, tmp_path / "out", "png")
+    assert (result.status, result.error) == ("failed", reason)
+
+
 def test_failed_output_leaves_an_existing_output_whole(tmp_path: Path) -> None:
     """Atomic writes: a failure never leaves a half-written file under the real
     name, and an older complete output there is not destroyed."""
