@@ -88,6 +88,7 @@ def run(
     verbose: bool,
 ) -> ExitStatus:
     from imgpar.collect import Collector
+    from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result
     from imgpar.walk import count_images
 
@@ -108,9 +109,11 @@ def run(
         ).start()
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
+    in_target_format = 0  # skipped in place: converting would overwrite the source
     events = job.events()
 
     def take(event: Result | Skipped) -> None:
+        nonlocal in_target_format
         if not isinstance(event, Result):
             for writer in writers:
                 writer.note(event.path, event.reason)
@@ -126,6 +129,8 @@ def run(
             bar.write(f"failed: {event.source}: {event.error}", file=sys.stderr)
         elif verbose:
             bar.write(_line(event), file=sys.stderr)
+        if IN_TARGET_FORMAT in event.notes:
+            in_target_format += 1
         if total and bar.total is None:
             bar.total = total[0]
         bar.update(1)
@@ -163,6 +168,14 @@ def run(
         for path in job.prune():
             typer.echo(f"pruned: {path}", err=True)
     typer.echo(format_summary(summary))
+    if in_target_format and not quiet and not verbose:
+        # Otherwise a resize asked of JPEGs, in place, to JPEG ends with a
+        # silent "N skipped".
+        typer.echo(
+            f"note: {in_target_format} skipped as already in the target format;"
+            " --out DIR re-encodes them",
+            err=True,
+        )
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
     return summary.exit_status

@@ -18,6 +18,7 @@ from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, OutputRecord, OutputSpec, Res
 from imgpar.walk import Folder
 
 KEPT_EXTENSION = "output keeps the source extension: another source has the same name"
+IN_TARGET_FORMAT = "already in the target format; an --out folder of its own re-encodes it"
 TEMPLATE_FIELDS = frozenset({"stem", "ext", "src_ext", "width", "height", "parent"})
 SINGLE_TEMPLATE = "{stem}.{ext}"
 SIZED_TEMPLATE = "{stem}-{width}.{ext}"
@@ -142,9 +143,7 @@ class Planner:
                 yield Result(
                     source=os.path.normpath(os.path.join(folder.path, name)),
                     status="skipped",
-                    notes=(
-                        "already in the target format; an --out folder of its own re-encodes it",
-                    ),
+                    notes=(IN_TARGET_FORMAT,),
                 )
                 continue
             stem, ext = split[name]

@@ -267,6 +267,23 @@ def test_in_place_conversion(tmp_path: Path) -> None:
     assert sorted(outputs_in(src)) == ["a.png", "a.webp", "sub/b.jpg", "sub/b.webp"]
 
 
+def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path) -> None:
+    # Resizing JPEGs to JPEG in place would overwrite them: they are skipped,
+    # and the run says so rather than ending on a bare "2 skipped".
+    src = build_tree(tmp_path / "src", {"a.jpg": "camera_jpeg", "b.jpg": "small_jpeg"})
+    build_tree(src, {"c.png": "rgba_png"})
+    before = listing(src)
+    result = invoke("convert", src, "--to", "jpeg", "--max-size", "40", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert "1 converted, 2 skipped, 0 failed" in result.stdout
+    note = "note: 2 skipped as already in the target format; --out DIR re-encodes them"
+    assert result.stderr.strip().splitlines() == [note]
+    assert {k: v for k, v in listing(src).items() if k in before} == before
+    again = invoke("convert", src, "--to", "jpeg", "--max-size", "40", "--jobs", "1")
+    assert "0 converted, 3 skipped, 0 failed" in again.stdout
+    assert again.stderr.strip().splitlines() == [note]  # c.jpg is c.png's output, not a source
+
+
 def test_resize_options(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.jpg": "camera_jpeg"})  # 200 x 300 displayed
     for option, value, size in [
