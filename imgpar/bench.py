@@ -74,6 +74,7 @@ class BenchResult:
     repeat: int  # runs per jobs value
     cores: int  # CPUs this process may use
     scratch: str  # the folder the scratch folder was made in
+    failures: tuple[str, ...] = ()  # "PATH: reason" for each sample image that failed
 
     @property
     def peak_worker_rss(self) -> int:
@@ -109,13 +110,17 @@ def bench(
     sample_bytes = sum(os.path.getsize(path) for path in chosen)
     parent = _scratch_parent(sample_bytes)
     runs: dict[int, list[Summary]] = {j: [] for j in ladder}
+    failures: dict[str, str] = {}  # the user's path -> reason
     with tempfile.TemporaryDirectory(prefix="imgpar-bench-", dir=parent) as scratch:
         folder = _link_sample(chosen, os.path.join(scratch, "sample"))
         out = os.path.join(scratch, "out")
         _warm(chosen)
         for _ in range(repeat):
             for j in ladder:
-                runs[j].append(_run_once(make([folder], out=out, jobs=j)))
+                summary, failed = _run_once(make([folder], out=out, jobs=j))
+                runs[j].append(summary)
+                for linked, reason in failed:
+                    failures.setdefault(_original(chosen, linked), reason)
                 shutil.rmtree(out)
                 if progress is not None:
                     progress(sum(map(len, runs.values())), repeat * len(ladder))
@@ -127,6 +132,7 @@ def bench(
         repeat=repeat,
         cores=default_jobs(),
         scratch=parent or tempfile.gettempdir(),
+        failures=tuple(f"{path}: {reason}" for path, reason in sorted(failures.items())),
     )
 
 
@@ -193,15 +199,24 @@ def _warm(paths: Sequence[str]) -> None:
                 pass
 
 
-def _run_once(job: Job) -> Summary:
+def _original(chosen: Sequence[str], linked: str) -> str:
+    """The user's path of a sample file, from its numbered name in the sample folder."""
+    return chosen[int(os.path.basename(linked).split("-", 1)[0])]
+
+
+def _run_once(job: Job) -> tuple[Summary, list[tuple[str, str]]]:
+    """The run's summary, and (source, reason) for each file that failed."""
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
+    failed = []
     # Closed on the way out even on Ctrl-C, so no worker still writes into
     # the scratch folder while it is removed.
     with contextlib.closing(job.events()) as events:
         for event in events:
             if isinstance(event, Result):
                 collector.add(event)
-    return collector.summary()
+                if event.status == "failed":
+                    failed.append((event.source, event.error or "failed"))
+    return collector.summary(), failed
 
 
 def _rows(runs: dict[int, list[Summary]]) -> tuple[BenchRow, ...]:

@@ -375,9 +375,9 @@ def format_bench(r: BenchResult) -> str:
         # Per row: with jobs=1 the "worker" is this process, bench and all.
         peaks = ", ".join(f"{format_mib(row.peak_worker_rss)} (jobs={row.jobs})" for row in r.rows)
         lines += textwrap.wrap(f"peak worker memory: {peaks}", 79, subsequent_indent="  ")
-    failed = max(row.failed for row in r.rows)
-    if failed:
-        lines.append(f"{_count(failed, 'image')} failed, timed in as failures: see imgpar convert")
+    if r.failures:
+        lines += [f"failed: {failure}" for failure in r.failures]
+        lines.append(f"{_count(len(r.failures), 'image')} failed, timed in as failures")
     lines.append("speedup: jobs=1's wall time over each row's")
     lines.append(f"outputs: {r.scratch} (removed)")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from imgpar.spec import Result
 
@@ -53,7 +54,9 @@ class Manifest:
             outputs.sort(key=lambda o: (o["width"] or 0, o["path"]))
             entry["formats"][fmt] = {
                 "outputs": outputs,
-                "srcset": ", ".join(f"{o['path']} {o['width']}w" for o in outputs if o["width"]),
+                "srcset": ", ".join(
+                    f"{_url(o['path'])} {o['width']}w" for o in outputs if o["width"]
+                ),
             }
         self._entries[os.path.relpath(source, root).replace(os.sep, "/")] = entry
 
@@ -75,3 +78,9 @@ class Manifest:
             )
             fp.write("\n")
         os.replace(temp, self.path)
+
+
+def _url(path: str) -> str:
+    # In a srcset a space ends the URL and a comma the candidate: "my photo.webp"
+    # must be written my%20photo.webp, and non-ASCII names as UTF-8 escapes.
+    return quote(path, safe="/")

@@ -88,7 +88,13 @@ def test_bench_with_failing_images_says_so_and_exits_1(tmp_path: Path, shm: Path
         app, ["bench", str(src), "--to", "webp", "--jobs", "1", "--repeat", "1"]
     )
     assert result.exit_code == 1, result.output
-    assert "1 image failed, timed in as failures: see imgpar convert" in result.output
+    lines = result.output.splitlines()
+    # The user's own path, not the sample folder's numbered link to it.
+    failure = f"failed: {src / 'broken.jpg'}: not an image imgpar can read"
+    assert [line for line in lines if line.startswith("failed:")] == [
+        failure + " (unknown or unsupported format)"
+    ]
+    assert "1 image failed, timed in as failures" in lines
 
 
 def test_bench_falls_back_to_the_temp_folder_and_cleans_it(

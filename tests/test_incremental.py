@@ -195,6 +195,24 @@ def test_widths_and_formats_from_one_decode_with_manifest(site: Path, tmp_path: 
     assert (tmp_path / "m.json").read_text() == first
 
 
+def test_srcset_urls_are_escaped(tmp_path: Path) -> None:
+    # In a srcset a space ends the URL and a comma ends the candidate.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (800, 400), (20, 90, 160)).save(src / "logo alpha, v2 é.png")
+    out = tmp_path / "out"
+    args = ["convert", str(src), "--to", "webp", "--width", "320,640", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--manifest", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    webp = json.loads((tmp_path / "m.json").read_text())["sources"]["logo alpha, v2 é.png"]
+    assert webp["formats"]["webp"]["srcset"] == (
+        "logo%20alpha%2C%20v2%20%C3%A9-320.webp 320w, logo%20alpha%2C%20v2%20%C3%A9-640.webp 640w"
+    )
+    paths = [o["path"] for o in webp["formats"]["webp"]["outputs"]]
+    assert paths == ["logo alpha, v2 é-320.webp", "logo alpha, v2 é-640.webp"]
+    assert all((out / p).is_file() for p in paths)
+
+
 def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     runner = CliRunner()
