@@ -14,6 +14,7 @@ import pytest
 from hostile import make_hostile_tree
 from PIL import Image
 
+from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV
 
 IMGPAR = [sys.executable, "-m", "imgpar"]
@@ -243,6 +244,39 @@ def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
     summary = _report(tmp_path / "r2.json")["summary"]
     assert summary["skipped"] == len(finished)
     assert summary["converted"] == 6 - len(finished)
+
+
+def test_interrupt_reports_every_output_it_left(tmp_path: Path) -> None:
+    # Photos of a few hundred KB: under the old 1 MiB chunks, three or four
+    # shared a chunk, and Ctrl-C left the finished ones on disk but out of
+    # the report and the cache, to be converted again by the next run.
+    src = tmp_path / "src"
+    _tree(src, 12, (800, 600))
+    # The biggest, so started first: it stalls one worker for good while
+    # the other converts every photo, and then nothing more can happen.
+    _photo(src / "stall.jpg", (840, 630))
+    sizes = [p.stat().st_size for p in src.iterdir()]
+    assert all(CHUNK_BYTES <= size < CHUNK_BYTES * 4 for size in sizes)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(src), "--to", "webp", "--out", str(out), "--jobs", "2",
+         "--report", str(tmp_path / "r.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("*.webp"))) < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # for the last results to reach the parent
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    report = _report(tmp_path / "r.json")
+    finished = {f["outputs"][0]["path"] for f in report["files"] if f["status"] == "converted"}
+    assert finished == {str(out / f"p{i:02d}.webp") for i in range(12)}
+    assert {str(p) for p in out.glob("*.webp")} == finished
 
 
 def test_ctrl_c_pressed_again_during_cleanup_still_cleans_up(tmp_path: Path) -> None:
