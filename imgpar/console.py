@@ -90,7 +90,6 @@ def run(
     from imgpar.collect import Collector
     from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result
-    from imgpar.walk import count_images
 
     # This is the command's own process (a program calling the API keeps its
     # malloc as it is): --jobs 1 converts here, tuned as a worker is.
@@ -99,14 +98,11 @@ def run(
     writers = _open_reports(reports)
     listing = _open_manifest(manifest, job) if manifest else None
     show_bar = not quiet and sys.stderr.isatty()
-    bar: tqdm[Any] | _NoBar = _progress_bar() if show_bar else _NoBar()
-    total: list[int] = []
+    bar: tqdm[Any] | _NoBar = _NoBar()
     if show_bar:
+        bar = shown = _progress_bar()
         # Counting runs beside the conversion so the first file starts at once.
-        threading.Thread(
-            target=lambda: total.append(count_images(job.sources, exclude=job.out)),
-            daemon=True,
-        ).start()
+        threading.Thread(target=_count_into, args=(shown, job), daemon=True).start()
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
     in_target_format = 0  # skipped in place: converting would overwrite the source
@@ -131,8 +127,6 @@ def run(
             bar.write(_line(event), file=sys.stderr)
         if IN_TARGET_FORMAT in event.notes:
             in_target_format += 1
-        if total and bar.total is None:
-            bar.total = total[0]
         bar.update(1)
 
     with StopSignals() as signals:
@@ -208,6 +202,16 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
     return writers
 
 
+def _count_into(bar: tqdm[Any], job: Job) -> None:
+    from imgpar.walk import count_images
+
+    found = count_images(job.sources, exclude=job.out)
+    # At once, not at the next finished file, which may be seconds away; a
+    # tqdm bar refreshes under its own lock, and not at all once closed.
+    bar.total = found
+    bar.refresh()
+
+
 def _progress_bar() -> tqdm[Any]:
     from tqdm import tqdm
 
@@ -217,8 +221,6 @@ def _progress_bar() -> tqdm[Any]:
 class _NoBar:
     """What `run` needs of a tqdm bar when none is shown (quiet, or stderr is
     not a terminal): build steps then do not pay for importing tqdm."""
-
-    total: int | None = None
 
     def update(self, n: int) -> None:
         pass

@@ -3,10 +3,13 @@ start-up itself is what is tested)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from typer.testing import CliRunner
 import imgpar
 from imgpar.cli import app
 from imgpar.formats import READ_EXTENSIONS
+from imgpar.pipeline import HANG_ENV
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -365,3 +369,34 @@ def test_real_process_exit_status_and_no_traceback(tmp_path: Path) -> None:
     # it printed into a pipe and its report must be whole all the same.
     assert "3 converted, 0 skipped, 1 failed" in proc.stdout
     assert len(json.loads(report.read_text())["files"]) == 4
+
+
+def test_progress_bar_shows_the_total_before_any_file_finishes(tmp_path: Path) -> None:
+    # The only file stalls its worker until --timeout: the total must be on
+    # the bar meanwhile, not only once some file is done.
+    src = build_tree(tmp_path / "src", {"stall.jpg": "small_jpeg"})
+    terminal, bar_side = os.openpty()
+    # A terminal of 80 columns (a new pseudo-terminal has none: tqdm then draws nothing).
+    fcntl.ioctl(bar_side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imgpar", "convert", src, "--to", "webp", "--out",
+         tmp_path / "out", "--timeout", "1"],
+        stdout=subprocess.PIPE,
+        stderr=bar_side,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    os.close(bar_side)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the other side is closed: the run is over
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    before_failure = shown.split(b"failed:")[0].decode()
+    assert " 0/1 " in before_failure, before_failure
