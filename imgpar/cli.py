@@ -80,7 +80,9 @@ def convert(
     sources: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Image files and folders (or `sources` in the config).", show_default=False
+            help="Image files and folders (or `sources` in the config).",
+            show_default=False,
+            readable=False,  # an unreadable file fails alone, not the whole command
         ),
     ] = None,
     to: Annotated[
@@ -343,7 +345,8 @@ def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
 def bench(
     ctx: typer.Context,
     sources: Annotated[
-        list[Path], typer.Argument(help="Image files and folders.", show_default=False)
+        list[Path],
+        typer.Argument(help="Image files and folders.", show_default=False, readable=False),
     ],
     to: Annotated[str, _opt("--to", "-t", help="Target format(s), as for convert.")],
     max_size: Annotated[str | None, _opt("--max-size", help="Fit inside N x N pixels.")] = None,
@@ -444,7 +447,9 @@ def info(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="Image files, and folders: every image in their trees.", show_default=False
+            help="Image files, and folders: every image in their trees.",
+            show_default=False,
+            readable=False,
         ),
     ],
     as_json: Annotated[

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -400,3 +401,39 @@ def test_progress_bar_shows_the_total_before_any_file_finishes(tmp_path: Path) -
     assert proc.returncode == 1
     before_failure = shown.split(b"failed:")[0].decode()
     assert " 0/1 " in before_failure, before_failure
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix that makes file permissions apply, even to root."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("root reads every file, and setpriv is not here to stop that")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+
+
+@pytest.mark.parametrize("command", ["convert", "info", "bench"])
+def test_an_unreadable_named_file_fails_alone(tmp_path: Path, command: str) -> None:
+    # Named on the command line, it was click's usage error for the whole run.
+    make_camera_jpeg(tmp_path / "a.jpg")
+    locked = tmp_path / "locked.jpg"
+    locked.write_bytes((tmp_path / "a.jpg").read_bytes())
+    locked.chmod(0)
+    argv = [*_unprivileged(), sys.executable, "-m", "imgpar", command, "locked.jpg", "a.jpg"]
+    if command != "info":
+        argv += ["--to", "webp", "--jobs", "1"]
+    if command == "convert":
+        argv += ["--out", "out"]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    reason = "cannot read the file: permission denied"
+    if command == "info":
+        assert proc.stderr.strip() == f"imgpar: error: locked.jpg: {reason}"
+        assert proc.stdout.startswith("a.jpg\n  format       JPEG\n")
+    else:
+        assert f"failed: locked.jpg: {reason}" in proc.stderr + proc.stdout
+        assert "Usage" not in proc.stderr
+    if command == "convert":
+        assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".webp") == [
+            "a.webp"
+        ]
