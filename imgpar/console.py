@@ -88,7 +88,7 @@ def run(
     verbose: bool,
 ) -> ExitStatus:
     from imgpar.collect import Collector
-    from imgpar.plan import IN_TARGET_FORMAT
+    from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION
     from imgpar.spec import Result
 
     # This is the command's own process (a program calling the API keeps its
@@ -105,11 +105,16 @@ def run(
         threading.Thread(target=_count_into, args=(shown, job), daemon=True).start()
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
-    in_target_format = 0  # skipped in place: converting would overwrite the source
+    # Planning notes that change what a run writes, told once at the end
+    # (each file's own line needs --verbose): how many files, and what it means.
+    told = {
+        IN_TARGET_FORMAT: "skipped as already in the target format; --out DIR re-encodes them",
+        KEPT_EXTENSION: "outputs keep the source extension (a.jpg.webp): sources share a name",
+    }
+    counts = dict.fromkeys(told, 0)
     events = job.events()
 
     def take(event: Result | Skipped) -> None:
-        nonlocal in_target_format
         if not isinstance(event, Result):
             for writer in writers:
                 writer.note(event.path, event.reason)
@@ -125,8 +130,9 @@ def run(
             bar.write(f"failed: {event.source}: {event.error}", file=sys.stderr)
         elif verbose:
             bar.write(_line(event), file=sys.stderr)
-        if IN_TARGET_FORMAT in event.notes:
-            in_target_format += 1
+        for note in event.notes:
+            if note in counts:
+                counts[note] += 1
         bar.update(1)
 
     with StopSignals() as signals:
@@ -162,14 +168,9 @@ def run(
         for path in job.prune():
             typer.echo(f"pruned: {path}", err=True)
     typer.echo(format_summary(summary))
-    if in_target_format and not quiet and not verbose:
-        # Otherwise a resize asked of JPEGs, in place, to JPEG ends with a
-        # silent "N skipped".
-        typer.echo(
-            f"note: {in_target_format} skipped as already in the target format;"
-            " --out DIR re-encodes them",
-            err=True,
-        )
+    for note, count in counts.items():
+        if count and not quiet and not verbose:
+            typer.echo(f"note: {count} {told[note]}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
     return summary.exit_status

@@ -289,6 +289,20 @@ def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path)
     assert again.stderr.strip().splitlines() == [note]  # c.jpg is c.png's output, not a source
 
 
+def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "a.png": "rgba_png"})
+    out = tmp_path / "out"
+    result = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert sorted(outputs_in(out)) == ["a.jpg.webp", "a.png.webp"]
+    assert result.stderr.strip().splitlines() == [
+        "note: 2 outputs keep the source extension (a.jpg.webp): sources share a name"
+    ]
+    verbose = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", "1", "--verbose")
+    assert "note: 2 outputs" not in verbose.stderr
+    assert verbose.stderr.count("output keeps the source extension") == 2  # each file's line
+
+
 def test_resize_options(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.jpg": "camera_jpeg"})  # 200 x 300 displayed
     for option, value, size in [
