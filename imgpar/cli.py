@@ -341,7 +341,8 @@ def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-@app.command()
+# The command list cuts a summary at 45 characters.
+@app.command(short_help="Measure the speedup of --jobs on your images.")
 def bench(
     ctx: typer.Context,
     sources: Annotated[
@@ -442,7 +443,7 @@ def bench(
         raise typer.Exit(int(ExitStatus.FAILED))
 
 
-@app.command()
+@app.command(short_help="Inspect images and what convert would do.")
 def info(
     files: Annotated[
         list[Path],
@@ -501,6 +502,8 @@ def formats() -> None:
 
     Example: imgpar formats
     """
+    import textwrap
+
     from imgpar.formats import READ_FORMATS, TARGETS, heif_available, target_available
 
     reads = list(READ_FORMATS) + (["HEIF"] if heif_available() else [])
@@ -519,7 +522,8 @@ def formats() -> None:
             "16-bit" if target.high_bit_depth else "",
             _carries(target.metadata),
         ]
-        typer.echo(f"  {target.name:5}  {target.ext:6} " + ", ".join(t for t in traits if t))
+        line = f"  {target.name:5}  {target.ext:6} " + ", ".join(t for t in traits if t)
+        typer.echo(textwrap.fill(line, 79, subsequent_indent=" " * 16, break_on_hyphens=False))
 
 
 def _carries(metadata: frozenset[str]) -> str:
