@@ -51,7 +51,7 @@ def test_formats_lists_what_this_install_reads_and_writes() -> None:
     for read in ("JPEG", "PNG", "TIFF", "WEBP"):
         assert read in text
     assert max(map(len, text.splitlines())) <= 79  # fits a terminal
-    assert "  tiff   .tif   lossless, alpha, 16-bit, ICC + EXIF main IFD only (no exposure,\n" in text
+    assert "ICC + EXIF main IFD only (no exposure,\n" + " " * 16 + "DateTimeOriginal" in text
 
 
 def test_a_writer_missing_from_this_pillow_is_named(tmp_path: Path) -> None:
@@ -81,7 +81,8 @@ def test_help_shows_commands() -> None:
     assert result.exit_code == 0
     for command in ("convert", "bench", "info", "formats"):
         assert f"  {command} " in result.output
-    assert "..." not in result.output  # no summary cut short
+    commands = result.output.split("Commands:")[1]
+    assert "..." not in commands  # no summary cut short
 
 
 def test_converts_every_sample(tmp_path: Path) -> None:
