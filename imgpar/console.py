@@ -27,24 +27,19 @@ if TYPE_CHECKING:
     from imgpar.walk import Skipped
 
 
-def _shown(path: str) -> str:
-    from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD
-
-    return path.replace(WIDTH_FIELD, "{width}").replace(HEIGHT_FIELD, "{height}")
-
-
 def dry_run(job: Job) -> ExitStatus:
-    from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, Result, Task
+    from imgpar.pipeline import sized_outputs
+    from imgpar.spec import Result, Task
 
     for item in job.stale():
         if isinstance(item, Task):
-            outputs = item.outputs
-            if any(WIDTH_FIELD in p or HEIGHT_FIELD in p for p in item.outputs):
-                # Names that hold a size need the image's: its header is read.
-                from imgpar.pipeline import sized_outputs
-
-                outputs = sized_outputs(item, job.spec) or item.outputs
-            typer.echo(f"{item.display} -> {', '.join(_shown(p) for p in outputs)}")
+            # The header is read: names may hold the image's size, and a file
+            # that cannot be opened would fail rather than be written.
+            outputs = sized_outputs(item, job.spec)
+            if isinstance(outputs, str):
+                typer.echo(f"{item.display}: would fail: {outputs}")
+            else:
+                typer.echo(f"{item.display} -> {', '.join(outputs)}")
         elif isinstance(item, Result):
             typer.echo(f"{item.source}: {item.status}" + (f": {item.error}" if item.error else ""))
         else:
@@ -54,13 +49,18 @@ def dry_run(job: Job) -> ExitStatus:
 
 def check(job: Job) -> ExitStatus:
     """Exit 1 listing every source whose outputs would be (re)made."""
+    from imgpar.pipeline import sized_outputs
     from imgpar.spec import Result, Task
 
     stale: list[str] = []
-    failing: list[str] = []  # what planning already knows fails (a name collision)
+    failing: list[str] = []  # a name collision, or a header that cannot be read
     for item in job.stale():
         if isinstance(item, Task):
-            stale.append(item.display)
+            problem = sized_outputs(item, job.spec)
+            if isinstance(problem, str):
+                failing.append(f"{item.display}: {problem}")
+            else:
+                stale.append(item.display)
         elif isinstance(item, Result) and item.status == "failed":
             failing.append(f"{item.source}: {item.error}")
     orphans = job.prune(dry_run=True)

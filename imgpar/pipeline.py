@@ -324,18 +324,19 @@ def sized(path: str, size: tuple[int, int]) -> str:
     return path.replace(WIDTH_FIELD, str(size[0])).replace(HEIGHT_FIELD, str(size[1]))
 
 
-def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | None:
-    """The paths `task` will write, sizes filled in, for `--dry-run`: read
-    from the image's header (and EXIF orientation) as the worker reads them,
-    with the same one output for several widths beyond the source's own.
-    None when the header cannot be read (converting would fail the file)."""
+def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
+    """The paths `task` will write, sizes filled in, for `--dry-run` and
+    `--check`: read from the image's header (and EXIF orientation) as the
+    worker reads them, with the same one output for several widths beyond
+    the source's own. When the header cannot be read, converting would fail
+    the file: the reason, as the run would give it."""
     try:
         with open_checked(task.source, spec.max_pixels) as im:
             displayed = geometry.stored_size(
                 im.size, metadata.pending_orientation(im, im.getexif())
             )
-    except Exception:
-        return None
+    except Exception as exc:
+        return describe(exc)
     made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
     paths = []
     for out_spec, path in zip(spec.outputs, task.outputs, strict=True):

@@ -206,10 +206,31 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert listing(tmp_path) == before
     assert not out.exists()
     assert not report.exists()
-    # It says what would be written.
+    # It says what would be written, and what would fail.
     assert str(out / "good" / "a.webp") in result.output
     assert str(out / "good" / "a.png") in result.output
     assert str(out / "c.webp") in result.output
+    corrupt = [line for line in result.stdout.splitlines() if "corrupt.jpg" in line]
+    assert corrupt == [f"{src / 'corrupt.jpg'}: would fail: {_failure(src, 'corrupt.jpg')}"]
+
+
+def _failure(src: Path, name: str) -> str:
+    """The reason a run gives for failing `name`."""
+    result = imgpar.convert([src / name], to="webp", out=src.parent / "probe", jobs=1)
+    assert result.files[0].status == "failed"
+    return result.files[0].error or ""
+
+
+def test_check_calls_a_file_that_cannot_convert_failing(tmp_path: Path) -> None:
+    src = _tree_with_one_corrupt_file(tmp_path / "src")
+    out = tmp_path / "out"
+    assert invoke("convert", src, "--to", "webp", "--out", out).exit_code == 1
+    checked = invoke("convert", src, "--to", "webp", "--out", out, "--check")
+    assert checked.exit_code == 1
+    assert checked.stdout.splitlines() == [
+        f"failing: {src / 'corrupt.jpg'}: {_failure(src, 'corrupt.jpg')}"
+    ]
+    assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
 
 
 def test_dry_run_names_outputs_by_their_real_sizes(tmp_path: Path) -> None:
