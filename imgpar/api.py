@@ -351,13 +351,13 @@ def _resizes(
     upscale: bool,
 ) -> list[Resize | None]:
     """One Resize per requested size (None: keep the source's size)."""
-    max_sizes, widths = _listed(max_size), _listed(width)
+    max_sizes, widths = _listed("--max-size", max_size), _listed("--width", width)
     pixels = {
         "--max-size": max_sizes,
         "--width": widths,
-        "--height": _listed(height),
-        "--long-edge": _listed(long_edge),
-        "--short-edge": _listed(short_edge),
+        "--height": _listed("--height", height),
+        "--long-edge": _listed("--long-edge", long_edge),
+        "--short-edge": _listed("--short-edge", short_edge),
     }
     for option, values in pixels.items():
         if any(v < 1 for v in values):
@@ -415,7 +415,7 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
     return "dask", scheduler, cluster_threads(scheduler)
 
 
-def _listed(value: int | Sequence[int] | str | None) -> list[int]:
+def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     if value is None:
         return []
     if isinstance(value, int):
@@ -424,7 +424,9 @@ def _listed(value: int | Sequence[int] | str | None) -> list[int]:
         try:
             return sorted({int(v) for v in value.split(",") if v.strip()})
         except ValueError:
-            raise UsageError(f"not a list of sizes: {value!r}") from None
+            raise UsageError(
+                f"{option} takes pixels, or several separated by commas (320,640): {value!r}"
+            ) from None
     return sorted(set(value))
 
 

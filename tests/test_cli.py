@@ -275,6 +275,16 @@ def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
     assert not [line for line in fitting.stderr.splitlines() if line.startswith("note: ")]
 
 
+@pytest.mark.parametrize("option", ["--width", "--max-size"])
+def test_a_size_that_is_no_number_names_its_option(tmp_path: Path, option: str) -> None:
+    result = invoke("convert", tmp_path, "--to", "webp", option, "320,abc")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"imgpar: error: {option} takes pixels, or several separated by commas (320,640):"
+        " '320,abc'"
+    )
+
+
 def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke("convert", tmp_path, "--to", "webp", "--quiet", "--verbose")
     assert result.exit_code == 2
