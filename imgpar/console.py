@@ -394,7 +394,9 @@ def format_info(r: dict[str, Any]) -> str:
         ("size", size + ("" if size == displayed else f" stored, {displayed} displayed")),
         ("mode", f"{r['mode']}, {r['bits']}-bit"),
         ("orientation", str(r["orientation"])),
-        ("ICC profile", r["icc"] or "none (read as sRGB)"),
+        # CMYK without a profile has no colour space to read it as: its
+        # convert line says how it becomes RGB.
+        ("ICC profile", r["icc"] or ("none" if r["mode"] == "CMYK" else "none (read as sRGB)")),
         ("camera", r["camera"] or "-"),
         ("date", r["date"] or "-"),
         ("GPS", "yes" if r["gps"] else "no"),

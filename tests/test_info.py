@@ -171,6 +171,13 @@ def test_says_what_convert_would_do(make: Any, expected: str, tmp_path: Path) ->
     assert expected in facts["convert"]
 
 
+def test_sources_without_a_profile_say_how_they_are_read(tmp_path: Path) -> None:
+    rgb = info(str(make_rgba_png(tmp_path / "a.png"))).stdout
+    assert "  ICC profile  none (read as sRGB)\n" in rgb
+    cmyk = info(str(make_cmyk_jpeg(tmp_path / "c.jpg"))).stdout
+    assert "  ICC profile  none\n" in cmyk  # no sRGB for ink: the convert line says how
+
+
 def test_cmyk_with_profile_and_16_bit_depth(tmp_path: Path) -> None:
     path = tmp_path / "cmyk.jpg"
     Image.new("CMYK", (8, 8), (0, 0, 0, 0)).save(path, icc_profile=cmyk_profile())
