@@ -242,7 +242,8 @@ class StopSignals:
     records a file, so no report gets half an entry. Only the first signal
     is raised: the run is stopping, and a second one (Ctrl-C pressed again,
     `timeout` signalling the process and then its group) must not cut short
-    the cleanup that kills the workers and removes their temporary files."""
+    the cleanup that kills the workers and removes their temporary files,
+    nor, after it, the writing of the report."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -257,7 +258,10 @@ class StopSignals:
 
     def __exit__(self, *exc_info: object) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            # Once stopping, later signals are ignored rather than handed
+            # back to Python's default, which would raise them in the middle
+            # of writing the report or the summary, traceback and all.
+            signal.signal(signum, signal.SIG_IGN if self.received else handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received = signum
