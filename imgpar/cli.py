@@ -417,7 +417,7 @@ def bench(
         bar.total = total
         bar.update(done - bar.n)
 
-    with console.StopSignals() as signals:
+    with console.StopSignals(exiting=True) as signals:
         try:
             result = run_bench(
                 [str(s) for s in sources],

@@ -135,7 +135,7 @@ def run(
                 counts[note] += 1
         bar.update(1)
 
-    with StopSignals() as signals:
+    with StopSignals(exiting=True) as signals:
         try:
             for event in events:
                 # A signal stops the wait for the next file at once, but
@@ -245,7 +245,12 @@ class StopSignals:
     the cleanup that kills the workers and removes their temporary files,
     nor, after it, the writing of the report."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, exiting: bool = False) -> None:
+        # The process ends with the run (the command line's): once a signal
+        # has stopped it, later ones are ignored to the end rather than handed
+        # back to Python's default, which would raise them in the middle of
+        # writing the report or the summary, traceback and all.
+        self._exiting = exiting
         self.received: int | None = None
         self.hold = False  # while True, a signal is only remembered
         self._raised = False
@@ -257,11 +262,9 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        stopped = self.received is not None and self._exiting
         for signum, handler in self._previous.items():
-            # Once stopping, later signals are ignored rather than handed
-            # back to Python's default, which would raise them in the middle
-            # of writing the report or the summary, traceback and all.
-            signal.signal(signum, signal.SIG_IGN if self.received else handler)
+            signal.signal(signum, signal.SIG_IGN if stopped else handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received = signum

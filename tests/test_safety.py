@@ -546,3 +546,20 @@ def test_a_signal_waits_until_the_file_is_recorded() -> None:
         with pytest.raises(Terminated):
             signals.raise_if_received()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_stopped_command_ignores_later_signals_to_the_end() -> None:
+    from imgpar.console import StopSignals
+    from imgpar.errors import Terminated
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(Terminated), StopSignals(exiting=True):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the signal is raised here
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C, while the report is written
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
