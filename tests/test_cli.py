@@ -6,7 +6,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -15,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_tree, listing, make_camera_jpeg, outputs_in, temp_leftovers
+from conftest import (
+    build_tree,
+    listing,
+    make_camera_jpeg,
+    outputs_in,
+    temp_leftovers,
+    unprivileged,
+)
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -452,15 +458,6 @@ def test_progress_bar_shows_the_total_before_any_file_finishes(tmp_path: Path) -
     assert " 0/1 " in before_failure, before_failure
 
 
-def _unprivileged() -> list[str]:
-    """A command prefix that makes file permissions apply, even to root."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("root reads every file, and setpriv is not here to stop that")
-    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
-
-
 @pytest.mark.parametrize("command", ["convert", "info", "bench"])
 def test_an_unreadable_named_file_fails_alone(tmp_path: Path, command: str) -> None:
     # Named on the command line, it was click's usage error for the whole run.
@@ -468,7 +465,7 @@ def test_an_unreadable_named_file_fails_alone(tmp_path: Path, command: str) -> N
     locked = tmp_path / "locked.jpg"
     locked.write_bytes((tmp_path / "a.jpg").read_bytes())
     locked.chmod(0)
-    argv = [*_unprivileged(), sys.executable, "-m", "imgpar", command, "locked.jpg", "a.jpg"]
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", command, "locked.jpg", "a.jpg"]
     if command != "info":
         argv += ["--to", "webp", "--jobs", "1"]
     if command == "convert":
