@@ -50,7 +50,11 @@ def inspect(path: str) -> dict[str, Any]:
 def _inspect(path: str) -> dict[str, Any]:
     with open(path, "rb") as fp, pipeline.open_checked(path, DEFAULT_MAX_PIXELS, fp) as im:
         bits = _bits(im)  # before getexif(), which may decode a PNG and drop its tiles
-        exif = im.getexif()
+        try:
+            exif = im.getexif()
+            damaged = None
+        except Exception as exc:  # that decode met damaged pixels: the header still tells
+            exif, damaged = Image.Exif(), pipeline.describe(exc)
         orientation = metadata.orientation(exif)
         displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
         icc = colour.source_profile(im, exif, fp)
@@ -75,7 +79,7 @@ def _inspect(path: str) -> dict[str, Any]:
             "animated": frames > 1 and im.format in pipeline.ANIMATED_FORMATS,
         }
         facts["convert"] = _actions(im, facts, icc)
-        facts["error"] = _decode_error(im, facts["animated"])
+        facts["error"] = damaged or _decode_error(im, facts["animated"])
         return facts
 
 

@@ -112,11 +112,11 @@ def test_bad_file_fails_alone(tmp_path: Path) -> None:
     assert [r["error"] is None for r in listed] == [False, True]
 
 
-@pytest.mark.parametrize("kind", ["jpeg", "gif"])
+@pytest.mark.parametrize("kind", ["jpeg", "png", "gif"])
 def test_pixels_that_do_not_decode_fail_with_the_facts_shown(tmp_path: Path, kind: str) -> None:
     # The header reads, so convert's failure comes from the pixels: info must
-    # not call such a file fine. (A PNG fails sooner: Pillow decodes it to
-    # look for EXIF after the pixels.)
+    # not call such a file fine. (Pillow decodes a PNG sooner, to look for
+    # EXIF after its pixels.)
     whole = tmp_path / f"whole.{kind}"
     if kind == "gif":
         frames = [Image.new("P", (64, 48), i * 40) for i in range(4)]
