@@ -333,12 +333,29 @@ def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
         if param is not None:
             if (param.multiple or param.nargs == -1) and not isinstance(value, list):
                 value = [value]
+            kind, takes = _TOML_KINDS.get(type(param.type).__name__, ("text", (str,)))
+            for item in value if isinstance(value, list) else [value]:
+                # TOML values are typed: `upscale = 1`, `quality = 70.5` or
+                # `out = 5` is a mistake to name, not a value to coerce.
+                if isinstance(item, bool) != (takes == (bool,)) or not isinstance(item, takes):
+                    raise UsageError(f"config setting {name!r}: {item!r} is not {kind}")
             try:
                 value = param.type_cast_value(ctx, value)
             except typer.BadParameter as exc:
                 raise UsageError(f"config setting {name!r}: {exc.message}") from None
         parsed[name] = value
     return parsed
+
+
+# Per click parameter type: what its TOML value must be. Sizes are text on
+# the command line ("320,640") but may be a number in a file (`width = 200`).
+_TOML_KINDS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "BoolParamType": ("true or false", (bool,)),
+    "IntParamType": ("a whole number", (int,)),
+    "FloatParamType": ("a number", (int, float)),
+    "StringParamType": ("text or a number", (str, int)),
+    "TyperPath": ("a path in quotes", (str,)),
+}
 
 
 # The command list cuts a summary at 45 characters.

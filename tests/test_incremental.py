@@ -329,7 +329,21 @@ def test_config_paths_kinds_and_syntax(
     config.write_text('sources = ["assets"]\nto = "webp"\nquality = "high"\n')
     wrong = runner.invoke(app, ["convert"])
     assert wrong.exit_code == 2
-    assert "config setting 'quality': 'high' is not a valid int" in wrong.stderr
+    assert "config setting 'quality': 'high' is not a whole number" in wrong.stderr
+    # TOML values are typed: nothing is coerced, nothing crashes.
+    for setting, message in [
+        ("upscale = 1", "'upscale': 1 is not true or false"),
+        ('force = "yes"', "'force': 'yes' is not true or false"),
+        ("quality = 70.5", "'quality': 70.5 is not a whole number"),
+        ("out = 5", "'out': 5 is not a path in quotes"),
+        ("width = true", "'width': True is not text or a number"),
+    ]:
+        config.write_text(f'sources = ["assets"]\nto = "webp"\n{setting}\n')
+        typed = runner.invoke(app, ["convert", "--dry-run"])
+        assert typed.exit_code == 2, typed.output
+        assert typed.stderr.strip() == f"imgpar: error: config setting {message}"
+    config.write_text('sources = ["assets"]\nto = ["webp"]\nwidth = [100, 200]\nquality = 70\n')
+    assert runner.invoke(app, ["convert", "--dry-run"]).exit_code == 0
     # A pyproject.toml that mentions imgpar but does not parse is not ignored.
     config.unlink()
     (project / "pyproject.toml").write_text('[tool.imgpar\nto = "webp"\n')
