@@ -73,9 +73,15 @@ def load(path: str | None, preset: str | None, known: frozenset[str]) -> dict[st
         if preset not in presets:
             names = ", ".join(sorted(presets)) or "none defined"
             raise UsageError(f"--preset {preset}: not in {path} ({names})")
+        # A report or manifest describes one job's outputs: inherited, a
+        # preset's run would overwrite the top-level job's with its own.
+        for name in _PER_JOB:
+            settings.pop(name, None)
         settings.update(_normalise(presets[preset], known, f"{path} preset {preset!r}"))
     return _from_folder(settings, os.path.dirname(os.path.abspath(path)))
 
+
+_PER_JOB = ("report", "manifest")
 
 # Settings that name files or folders: relative to the config file's folder,
 # as they read in it, whichever folder imgpar runs from.

@@ -278,6 +278,28 @@ def test_outputs_are_byte_identical_across_runs_and_jobs(site: Path, tmp_path: P
     assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b") == _bytes(tmp_path / "c")
 
 
+def test_a_preset_keeps_its_own_manifest_and_report(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "imgpar.toml").write_text(
+        'sources = ["assets"]\nto = "webp"\nout = "dist/img"\n'
+        'manifest = "dist/img.json"\nreport = "dist/r.json"\n\n'
+        '[presets.thumbs]\nwidth = 64\nout = "dist/thumbs"\n'
+    )
+    assert site == tmp_path / "assets"
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["convert"]).exit_code == 0
+    manifest = (tmp_path / "dist" / "img.json").read_text()
+    report = (tmp_path / "dist" / "r.json").read_text()
+    thumbs = runner.invoke(app, ["convert", "--preset", "thumbs"])
+    assert thumbs.exit_code == 0, thumbs.output
+    assert (tmp_path / "dist" / "thumbs" / "hero.webp").is_file()
+    # The top-level job's manifest and report describe dist/img still.
+    assert (tmp_path / "dist" / "img.json").read_text() == manifest
+    assert (tmp_path / "dist" / "r.json").read_text() == report
+
+
 def test_config_is_honoured_and_flags_win(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
