@@ -18,6 +18,12 @@ class Manifest:
     def __init__(self, path: str, *, sources: Sequence[str], out: str | None) -> None:
         self.path = path
         self._roots = [os.path.abspath(s) for s in sources if os.path.isdir(s)]
+        # Keys are relative to the one SOURCE folder; with several SOURCES,
+        # to the folder that holds them all, so that assets/a.png and
+        # content/a.png stay two keys rather than one overwriting the other.
+        places = [os.path.abspath(s) if os.path.isdir(s) else os.path.dirname(os.path.abspath(s))
+                  for s in sources]  # fmt: skip
+        self._base = _common(places) if len(places) > 1 else None
         self._out = out
         self._entries: dict[str, dict[str, Any]] = {}
         # Written only at the end of a complete run, so a place it cannot be
@@ -58,7 +64,8 @@ class Manifest:
                     f"{_url(o['path'])} {o['width']}w" for o in outputs if o["width"]
                 ),
             }
-        self._entries[os.path.relpath(source, root).replace(os.sep, "/")] = entry
+        key = os.path.relpath(source, self._base or root)
+        self._entries[key.replace(os.sep, "/")] = entry
 
     def _root(self, source: str) -> str:
         for root in self._roots:
@@ -84,3 +91,10 @@ def _url(path: str) -> str:
     # In a srcset a space ends the URL and a comma the candidate: "my photo.webp"
     # must be written my%20photo.webp, and non-ASCII names as UTF-8 escapes.
     return quote(path, safe="/")
+
+
+def _common(folders: Sequence[str]) -> str | None:
+    try:
+        return os.path.commonpath(folders)
+    except ValueError:  # on different drives: only the folders' own names tell them apart
+        return None

@@ -195,6 +195,28 @@ def test_widths_and_formats_from_one_decode_with_manifest(site: Path, tmp_path: 
     assert (tmp_path / "m.json").read_text() == first
 
 
+def test_manifest_keys_keep_several_sources_apart(tmp_path: Path) -> None:
+    for folder, colour in (("assets", (200, 30, 30)), ("content/images", (30, 30, 200))):
+        (tmp_path / folder / "products").mkdir(parents=True)
+        Image.new("RGB", (400, 300), colour).save(tmp_path / folder / "products" / "p.png")
+    out = tmp_path / "dist"
+    result = CliRunner().invoke(
+        app,
+        ["convert", str(tmp_path / "assets"), str(tmp_path / "content" / "images"),
+         "--to", "webp", "--out", str(out), "--manifest", str(tmp_path / "m.json")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sources = json.loads((tmp_path / "m.json").read_text())["sources"]
+    assert sorted(sources) == ["assets/products/p.png", "content/images/products/p.png"]
+    paths = {k: v["formats"]["webp"]["outputs"][0]["path"] for k, v in sources.items()}
+    # Both mirror into dist/products: the second keeps its extension.
+    assert sorted(paths.values()) == ["products/p.png.webp", "products/p.webp"]
+    for key, path in paths.items():
+        with Image.open(out / path) as im:
+            blue = im.getpixel((10, 10))[2] > 150
+        assert blue == key.startswith("content")
+
+
 def test_srcset_urls_are_escaped(tmp_path: Path) -> None:
     # In a srcset a space ends the URL and a comma ends the candidate.
     src = tmp_path / "src"
