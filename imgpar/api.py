@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -166,8 +167,9 @@ class Job:
             self._close_caches()
 
     def prune(self, *, dry_run: bool = False) -> list[str]:
-        """Delete outputs recorded in the cache whose source is gone; returns
-        their paths. Only files imgpar recorded are ever touched."""
+        """Delete the outputs recorded in the cache whose source is gone, and
+        those their source no longer makes (other options, a smaller source);
+        returns their paths. Only files imgpar recorded are ever touched."""
         from imgpar.cache import Cache
 
         roots = {os.path.basename(os.path.abspath(s)): s for s in self.sources if os.path.isdir(s)}
@@ -176,9 +178,11 @@ class Job:
         for cache_root in cache_roots:
             cache = Cache(cache_root)
             try:
+                kept: set[str] = set()  # outputs of sources still there
                 for key, entry in list(cache.items()):
                     head, _, rest = key.partition("/")
                     if head not in roots or os.path.exists(os.path.join(roots[head], rest)):
+                        kept.update(o.path for o in entry.outputs)
                         continue
                     for output in entry.outputs:
                         path = os.path.join(cache_root, output.path)
@@ -188,6 +192,17 @@ class Job:
                                 os.unlink(path)
                     if not dry_run:
                         cache.forget(key)
+                for relative, size in cache.superseded():
+                    path = os.path.join(cache_root, relative)
+                    # Not if another source's output now has that name, nor
+                    # once something else has been written there.
+                    ours = relative not in kept and _size(path) == size
+                    if ours:
+                        removed.append(path)
+                    if not dry_run:
+                        if ours:
+                            os.unlink(path)
+                        cache.forget_superseded(relative)
             finally:
                 cache.close()
         return removed
@@ -201,6 +216,14 @@ class Job:
         if self.planner is None:
             return []
         return [c.warning for c in self.planner.caches.values() if c.warning]
+
+
+def _size(path: str) -> int | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 class Report(NamedTuple):

@@ -2,7 +2,9 @@
 
 One SQLite file per output root (`.imgpar-cache.sqlite`). A row per source
 records the source's size, mtime and content digest, a key of every option
-that shapes the outputs, and the outputs made (paths relative to the root).
+that shapes the outputs, and the outputs made (paths relative to the root);
+outputs a source no longer makes are kept in a table of their own for
+`--prune`.
 Source keys are relative to their SOURCE folder and output paths to the
 output root, so a cache restored onto a fresh checkout, or an output folder
 copied elsewhere, still matches.
@@ -108,6 +110,11 @@ class Cache:
                 " mtime_ns INTEGER, digest TEXT, options TEXT, outputs TEXT,"
                 " width INTEGER, height INTEGER)"
             )
+            # Outputs a source no longer makes (other options, a smaller
+            # source): still imgpar's to prune once no entry claims them.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS superseded (path TEXT PRIMARY KEY, bytes INTEGER)"
+            )
         except sqlite3.DatabaseError:
             db.close()
             raise
@@ -156,6 +163,26 @@ class Cache:
                 entry.height,
             ),
         )
+
+    def supersede(self, output: OutputRecord) -> None:
+        """Remember an output its source no longer makes, for `prune`."""
+        db = self._connect(create=True)
+        assert db is not None
+        self._write(
+            db, "INSERT OR REPLACE INTO superseded VALUES (?, ?)", (output.path, output.bytes)
+        )
+
+    def superseded(self) -> list[tuple[str, int]]:
+        """(path relative to the root, bytes written) of each superseded output."""
+        db = self._connect(create=False)
+        if db is None:
+            return []
+        return db.execute("SELECT path, bytes FROM superseded ORDER BY path").fetchall()
+
+    def forget_superseded(self, path: str) -> None:
+        db = self._connect(create=False)
+        if db is not None:
+            self._write(db, "DELETE FROM superseded WHERE path = ?", (path,))
 
     def touch(self, key: str, mtime_ns: int) -> None:
         """Record a new mtime for content that did not change."""

@@ -69,7 +69,7 @@ def check(job: Job) -> ExitStatus:
     for line in failing:
         typer.echo(f"failing: {line}")
     for path in orphans:
-        typer.echo(f"orphan: {path} (its source is gone; --prune deletes it)")
+        typer.echo(f"orphan: {path} (no source makes it now; --prune deletes it)")
     if stale or failing or orphans:
         counts = f"{len(stale)} stale, {len(failing)} failing, {len(orphans)} orphaned outputs"
         typer.echo(counts, err=True)

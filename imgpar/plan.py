@@ -86,6 +86,7 @@ class Pending(NamedTuple):
     key: str
     size: int
     mtime_ns: int
+    earlier: tuple[OutputRecord, ...]  # what the cache recorded for it before
 
 
 class Planner:
@@ -200,7 +201,8 @@ class Planner:
                 height=entry.height,
                 notes=notes,
             )
-        self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns)
+        earlier = entry.outputs if entry is not None else ()
+        self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns, earlier)
         self._previews -= 1
         return Task(
             source=source,
@@ -232,6 +234,10 @@ class Planner:
             Entry(pending.size, pending.mtime_ns, result.digest, self._options_key, outputs,
                   result.width, result.height),
         )
+        made = {o.path for o in outputs}
+        for old in pending.earlier:
+            if old.path not in made:
+                pending.cache.supersede(old)
 
     def _current_outputs(
         self, cache: Cache, key: str, entry: Entry | None, source: str, st: os.stat_result

@@ -256,6 +256,40 @@ def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     assert (out / "mine.txt").read_text() == "not imgpar's"
 
 
+def test_outputs_a_source_no_longer_makes_are_orphans(site: Path, tmp_path: Path) -> None:
+    # hero.jpg is 1600 px wide, team/ann.jpg 800 and team/bob.jpg 300.
+    out = tmp_path / "out"
+    runner = CliRunner()
+    wide = ["convert", str(site), "--to", "avif,webp", "--width", "320,1280", "--out", str(out)]
+    assert runner.invoke(app, wide).exit_code == 0
+    # Other options: avif and the 1280 widths are no longer made.
+    narrow = ["convert", str(site), "--to", "webp", "--width", "320,640", "--out", str(out)]
+    assert runner.invoke(app, narrow).exit_code == 0
+    (out / "hero-320.avif").write_text("the user's own file, since")
+    checked = runner.invoke(app, [*narrow, "--check"])
+    assert checked.exit_code == 1
+    orphans = sorted(
+        Path(line.split()[1]).relative_to(out).as_posix()
+        for line in checked.stdout.splitlines()
+        if line.startswith("orphan: ")
+    )
+    assert orphans == [
+        "hero-1280.avif", "hero-1280.webp",
+        "team/ann-320.avif", "team/ann-800.avif", "team/ann-800.webp", "team/bob-300.avif",
+    ]  # fmt: skip
+    # A smaller source: its 640 is no longer made either.
+    Image.new("RGB", (500, 300), (20, 120, 40)).save(site / "hero.jpg")
+    pruned = runner.invoke(app, [*narrow, "--prune"])
+    assert pruned.exit_code == 0, pruned.output
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*") if p.suffix != ".sqlite")
+    assert made == [
+        "hero-320.avif", "hero-320.webp", "hero-500.webp",
+        "team/ann-320.webp", "team/ann-640.webp", "team/bob-300.webp",
+    ]  # fmt: skip
+    assert (out / "hero-320.avif").read_text() == "the user's own file, since"
+    assert runner.invoke(app, [*narrow, "--check"]).exit_code == 0
+
+
 def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
     src = tmp_path / "coll"
     src.mkdir()
