@@ -4,9 +4,11 @@ imgpar.collect; this module only renders it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -90,6 +92,7 @@ def run(
     from imgpar.collect import Collector
     from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION
     from imgpar.spec import Result
+    from imgpar.walk import UNREAD
 
     # This is the command's own process (a program calling the API keeps its
     # malloc as it is): --jobs 1 converts here, tuned as a worker is.
@@ -112,13 +115,20 @@ def run(
         KEPT_EXTENSION: "outputs keep the source extension (a.jpg.webp): sources share a name",
     }
     counts = dict.fromkeys(told, 0)
+    unread: Counter[str] = Counter()  # files left alone, by extension
     events = job.events()
 
     def take(event: Result | Skipped) -> None:
         if not isinstance(event, Result):
             for writer in writers:
                 writer.note(event.path, event.reason)
-            if not quiet:
+            if event.reason == UNREAD:
+                # Often hundreds (camera raw files beside their JPEGs): one
+                # note at the end, each file only with --verbose.
+                unread[os.path.splitext(event.path)[1].lower()] += 1
+                if verbose:
+                    bar.write(f"note: {event.path}: {event.reason}", file=sys.stderr)
+            elif not quiet:
                 bar.write(f"note: {event.path}: {event.reason}", file=sys.stderr)
             return
         collector.add(event)
@@ -171,6 +181,10 @@ def run(
     for note, count in counts.items():
         if count and not quiet and not verbose:
             typer.echo(f"note: {count} {told[note]}", err=True)
+    if unread and not quiet and not verbose:
+        kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
+        note = f"{unread.total()} files in formats imgpar does not read, left alone ({kinds})"
+        typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
     return summary.exit_status

@@ -135,6 +135,16 @@ READ_EXTENSIONS = frozenset(
     }
 )
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
+# Images imgpar does not read, found beside the ones it does (camera raw
+# files beside their JPEGs, say): left alone, and said so, not silently.
+UNREAD_EXTENSIONS = frozenset(
+    {
+        ".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dng", ".erf", ".iiq", ".kdc", ".mrw",
+        ".nef", ".nrw", ".orf", ".pef", ".raf", ".rw2", ".sr2", ".srf", ".srw", ".x3f",
+        ".eps", ".exr", ".hdr", ".icns", ".ico", ".j2k", ".jp2", ".jxl", ".psb", ".psd",
+        ".svg", ".tga", ".xcf",
+    }
+)  # fmt: skip
 
 # Leading bytes of the formats imgpar reads, to tell a damaged image from a
 # file that is no image at all when no decoder recognises it.

@@ -11,7 +11,9 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from imgpar.formats import READ_EXTENSIONS
+from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
+
+UNREAD = "an image format imgpar does not read, left alone"
 
 
 class Folder(NamedTuple):
@@ -88,8 +90,11 @@ def _walk_folder(
         if is_dir:
             subfolders.append(entry.name)
         elif is_file:
-            if is_image_name(entry.name):
+            extension = os.path.splitext(entry.name)[1].lower()
+            if extension in READ_EXTENSIONS:
                 names.append(entry.name)
+            elif extension in UNREAD_EXTENSIONS:
+                yield Skipped(entry.path, UNREAD)
         elif entry.is_symlink():
             yield Skipped(entry.path, "broken symlink, skipped")
     if names:

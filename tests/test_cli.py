@@ -330,6 +330,28 @@ def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path)
     assert again.stderr.strip().splitlines() == [note]  # c.jpg is c.png's output, not a source
 
 
+def test_images_imgpar_does_not_read_are_named_once(tmp_path: Path) -> None:
+    # Camera raw files beside their JPEGs: left alone, and said so.
+    src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "notes.txt": b"hello"})
+    for name in ("IMG_1.CR2", "IMG_2.CR2", "sub/IMG_3.nef", "logo.svg"):
+        (src / name).parent.mkdir(exist_ok=True)
+        (src / name).write_bytes(b"not read")
+    out = tmp_path / "out"
+    report = tmp_path / "r.json"
+    result = invoke("convert", src, "--to", "webp", "--out", out, "--report", report)
+    assert result.exit_code == 0, result.output
+    assert "1 converted, 0 skipped, 0 failed" in result.stdout
+    assert result.stderr.strip().splitlines() == [
+        "note: 4 files in formats imgpar does not read, left alone (2 .cr2, 1 .svg, 1 .nef)"
+    ]
+    noted = json.loads(report.read_text())["notes"]
+    assert sorted(Path(n["path"]).name for n in noted) == [
+        "IMG_1.CR2", "IMG_2.CR2", "IMG_3.nef", "logo.svg"
+    ]  # fmt: skip
+    verbose = invoke("convert", src, "--to", "webp", "--out", out, "--verbose")
+    assert f"note: {src / 'logo.svg'}: an image format imgpar does not read" in verbose.stderr
+
+
 def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "a.png": "rgba_png"})
     out = tmp_path / "out"
