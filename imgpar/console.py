@@ -183,7 +183,8 @@ def run(
             typer.echo(f"note: {count} {told[note]}", err=True)
     if unread and not quiet and not verbose:
         kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
-        note = f"{unread.total()} files in formats imgpar does not read, left alone ({kinds})"
+        note = f"{_count(unread.total(), 'file')} in formats imgpar does not read, left alone"
+        note += f" ({kinds})"
         typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
