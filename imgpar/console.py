@@ -111,8 +111,9 @@ def run(
     # Planning notes that change what a run writes, told once at the end
     # (each file's own line needs --verbose): how many files, and what it means.
     told = {
-        IN_TARGET_FORMAT: "skipped as already in the target format; --out DIR re-encodes them",
-        KEPT_EXTENSION: "outputs keep the source extension (a.jpg.webp): sources share a name",
+        IN_TARGET_FORMAT: "{n} skipped as already in the target format; --out DIR re-encodes them",
+        KEPT_EXTENSION: "{outputs} named with the source extension (a.jpg.webp):"
+        " sources share a name",
     }
     counts = dict.fromkeys(told, 0)
     unread: Counter[str] = Counter()  # files left alone, by extension
@@ -180,7 +181,8 @@ def run(
     typer.echo(format_summary(summary))
     for note, count in counts.items():
         if count and not quiet and not verbose:
-            typer.echo(f"note: {count} {told[note]}", err=True)
+            said = told[note].format(n=count, outputs=_count(count, "output"))
+            typer.echo(f"note: {said}", err=True)
     if unread and not quiet and not verbose:
         kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
         note = f"{_count(unread.total(), 'file')} in formats imgpar does not read, left alone"
