@@ -41,7 +41,9 @@ def dry_run(job: Job) -> ExitStatus:
             if isinstance(outputs, str):
                 typer.echo(f"{item.display}: would fail: {outputs}")
             else:
-                typer.echo(f"{item.display} -> {', '.join(outputs)}")
+                # A line per output: names may hold commas, and scripts read this.
+                for output in outputs:
+                    typer.echo(f"{item.display} -> {output}")
         elif isinstance(item, Result):
             typer.echo(f"{item.source}: {item.status}" + (f": {item.error}" if item.error else ""))
         else:
