@@ -267,12 +267,14 @@ def convert(
 
     # Unset options are None (an unset list argument is empty): the config fills them.
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
+    configured: set[str] = set()  # the settings that came from a config file
     try:
         known = frozenset(inspect.signature(prepare).parameters) | _CLI_ONLY
         options = _as_parsed(
             ctx,
             settings_file.load(str(config) if config else None, preset, known - {"config", "preset"}),
         )
+        configured = set(options) - set(given)
         options.update(given)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
         reports = [str(r) for r in run.get("report") or []]
@@ -293,7 +295,7 @@ def convert(
             **options,
         )
     except UsageError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_from_config(str(exc), configured)) from None
     for idle in idle_options(**options):
         typer.echo(f"note: {idle}", err=True)
     try:
@@ -320,6 +322,16 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
+
+
+def _from_config(message: str, configured: set[str]) -> str:
+    """A usage error about an option (`--quality must be ...`) that the
+    config file set, told as the config's setting, where it must be fixed."""
+    option = message.split(" ", 1)[0]
+    name = option.removeprefix("--").replace("-", "_")
+    if option.startswith("--") and name in configured:
+        return f"config setting {name!r}: {message.removeprefix(option).strip()}"
+    return message
 
 
 def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:

@@ -433,6 +433,9 @@ def test_config_paths_kinds_and_syntax(
         ("quality = 70.5", "'quality': 70.5 is not a whole number"),
         ("out = 5", "'out': 5 is not a path in quotes"),
         ("width = true", "'width': True is not text or a number"),
+        # Checked past the type, where the option is named: still the setting.
+        ("quality = 500", "'quality': must be between 1 and 100"),
+        ('fit = "stretch"', "'fit': must be one of contain, cover, fill"),
     ]:
         config.write_text(f'sources = ["assets"]\nto = "webp"\n{setting}\n')
         typed = runner.invoke(app, ["convert", "--dry-run"])
