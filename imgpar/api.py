@@ -192,11 +192,11 @@ class Job:
                                 os.unlink(path)
                     if not dry_run:
                         cache.forget(key)
-                for relative, size in cache.superseded():
+                for relative, size, mtime_ns in cache.superseded():
                     path = os.path.join(cache_root, relative)
                     # Not if another source's output now has that name, nor
                     # once something else has been written there.
-                    ours = relative not in kept and _size(path) == size
+                    ours = relative not in kept and _file_state(path) == (size, mtime_ns)
                     if ours:
                         removed.append(path)
                     if not dry_run:
@@ -218,12 +218,12 @@ class Job:
         return [c.warning for c in self.planner.caches.values() if c.warning]
 
 
-def _size(path: str) -> int | None:
+def _file_state(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_size if stat.S_ISREG(st.st_mode) else None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
 class Report(NamedTuple):

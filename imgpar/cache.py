@@ -113,7 +113,8 @@ class Cache:
             # Outputs a source no longer makes (other options, a smaller
             # source): still imgpar's to prune once no entry claims them.
             db.execute(
-                "CREATE TABLE IF NOT EXISTS superseded (path TEXT PRIMARY KEY, bytes INTEGER)"
+                "CREATE TABLE IF NOT EXISTS superseded"
+                " (path TEXT PRIMARY KEY, bytes INTEGER, mtime_ns INTEGER)"
             )
         except sqlite3.DatabaseError:
             db.close()
@@ -164,20 +165,19 @@ class Cache:
             ),
         )
 
-    def supersede(self, output: OutputRecord) -> None:
-        """Remember an output its source no longer makes, for `prune`."""
+    def supersede(self, path: str, size: int, mtime_ns: int) -> None:
+        """Remember an output its source no longer makes, as its file is, for `prune`."""
         db = self._connect(create=True)
         assert db is not None
-        self._write(
-            db, "INSERT OR REPLACE INTO superseded VALUES (?, ?)", (output.path, output.bytes)
-        )
+        sql = "INSERT OR REPLACE INTO superseded VALUES (?, ?, ?)"
+        self._write(db, sql, (path, size, mtime_ns))
 
-    def superseded(self) -> list[tuple[str, int]]:
-        """(path relative to the root, bytes written) of each superseded output."""
+    def superseded(self) -> list[tuple[str, int, int]]:
+        """(path relative to the root, size, mtime_ns) of each superseded output."""
         db = self._connect(create=False)
         if db is None:
             return []
-        return db.execute("SELECT path, bytes FROM superseded ORDER BY path").fetchall()
+        return db.execute("SELECT path, bytes, mtime_ns FROM superseded ORDER BY path").fetchall()
 
     def forget_superseded(self, path: str) -> None:
         db = self._connect(create=False)

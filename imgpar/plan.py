@@ -117,6 +117,8 @@ class Planner:
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
+        # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
+        self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
 
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
@@ -133,6 +135,7 @@ class Planner:
             # the cache tells them apart from the user's own files.
             earlier = [entries.get(keys[n]) for n in names]
             ours = self._recorded_outputs(folder, cache, filter(None, earlier))
+            ours |= self._abandoned(folder, cache)
             names = tuple(n for n in names if fold(n) not in ours)
         parent = os.path.basename(self._absolute(folder.path))
         here = _Here(folder, dest, self._absolute(dest), parent, cache, keys, entries)
@@ -237,7 +240,7 @@ class Planner:
         made = {o.path for o in outputs}
         for old in pending.earlier:
             if old.path not in made:
-                pending.cache.supersede(old)
+                _supersede(pending.cache, old)
 
     def _current_outputs(
         self, cache: Cache, key: str, entry: Entry | None, source: str, st: os.stat_result
@@ -263,6 +266,27 @@ class Planner:
             except OSError:
                 return None
         return outputs
+
+    def _abandoned(self, folder: Folder, cache: Cache) -> set[str]:
+        """The folded names, in `folder`, of outputs their sources no longer
+        make and that are still as imgpar wrote them: imgpar's files for
+        --prune, never a later run's sources. Changed since, they are the
+        user's."""
+        rows = self._superseded.get(cache.root)
+        if rows is None:
+            rows = self._superseded[cache.root] = {}
+            for relative, size, mtime_ns in cache.superseded():
+                rows.setdefault(os.path.dirname(relative), []).append((relative, size, mtime_ns))
+        here = os.path.relpath(folder.path, cache.root)
+        found: set[str] = set()
+        for relative, size, mtime_ns in rows.get("" if here == "." else here, ()):
+            try:
+                st = os.stat(os.path.join(cache.root, relative))
+            except OSError:
+                continue
+            if (st.st_size, st.st_mtime_ns) == (size, mtime_ns):
+                found.add(fold(os.path.basename(relative)))
+        return found
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root
@@ -292,6 +316,17 @@ class Planner:
 
     def _is_target_file(self, name: str) -> bool:
         return os.path.splitext(name)[1].lower() in self._target_exts
+
+
+def _supersede(cache: Cache, output: OutputRecord) -> None:
+    """Keep an output its source no longer makes for --prune, as the file is
+    now: one already replaced or removed is no longer imgpar's to delete."""
+    try:
+        st = os.stat(os.path.join(cache.root, output.path))
+    except OSError:
+        return
+    if st.st_size == output.bytes:
+        cache.supersede(output.path, st.st_size, st.st_mtime_ns)
 
 
 def _extensions(target: Target) -> tuple[str, ...]:

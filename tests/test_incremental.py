@@ -291,6 +291,38 @@ def test_outputs_a_source_no_longer_makes_are_orphans(site: Path, tmp_path: Path
     assert runner.invoke(app, [*narrow, "--check"]).exit_code == 0
 
 
+def test_prune_takes_only_what_it_knows_is_its_own(site: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+
+    def convert(*args: str) -> None:
+        result = runner.invoke(app, ["convert", str(site), *args])
+        assert result.exit_code == 0, result.output
+
+    # In an output folder, a superseded file written again since, even with
+    # the same bytes, is no longer known to be imgpar's.
+    out = str(tmp_path / "out")
+    convert("--to", "webp,jpeg", "--out", out)
+    convert("--to", "webp", "--out", out)
+    again = (tmp_path / "out" / "hero.jpg").read_bytes()
+    time.sleep(0.01)
+    (tmp_path / "out" / "hero.jpg").write_bytes(again)
+    convert("--to", "webp", "--out", out, "--prune")
+    assert (tmp_path / "out" / "hero.jpg").is_file()
+    assert not (tmp_path / "out" / "team" / "ann.jpg").exists()
+    # In place, earlier outputs stay imgpar's: never a later run's sources
+    # (no hero.webp.png), pruned on request, the sources left alone.
+    for to in ("webp", "avif", "png"):
+        convert("--to", to)
+    assert sorted(p.name for p in site.glob("hero*")) == [
+        "hero.avif", "hero.jpg", "hero.png", "hero.webp"
+    ]  # fmt: skip
+    convert("--to", "png", "--prune")
+    assert sorted(p.name for p in site.glob("hero*")) == ["hero.jpg", "hero.png"]
+    assert sorted(p.name for p in (site / "team").iterdir()) == [
+        "ann.jpg", "ann.png", "bob.jpg", "bob.png"
+    ]  # fmt: skip
+
+
 def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
     src = tmp_path / "coll"
     src.mkdir()
