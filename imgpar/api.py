@@ -212,6 +212,10 @@ class Job:
             for cache in self.planner.caches.values():
                 cache.close()
 
+    def superseded(self) -> int:
+        """How many outputs of earlier runs this run's sources no longer make."""
+        return self.planner.superseded if self.planner is not None else 0
+
     def cache_warnings(self) -> list[str]:
         if self.planner is None:
             return []

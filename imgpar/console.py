@@ -185,6 +185,15 @@ def run(
         if count and not quiet and not verbose:
             said = told[note].format(n=count, outputs=_count(count, "output"))
             typer.echo(f"note: {said}", err=True)
+    superseded = job.superseded()
+    if superseded and not prune and not quiet:
+        # Other options, or sources made smaller: files that would otherwise
+        # sit in the output with old pixels until someone notices.
+        typer.echo(
+            f"note: {_count(superseded, 'earlier output')} no source makes now;"
+            " --prune deletes them",
+            err=True,
+        )
     if unread and not quiet and not verbose:
         kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
         note = f"{_count(unread.total(), 'file')} in formats imgpar does not read, left alone"

@@ -117,6 +117,7 @@ class Planner:
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
+        self.superseded = 0  # outputs this run's sources no longer make
         # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
         self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
 
@@ -239,8 +240,8 @@ class Planner:
         )
         made = {o.path for o in outputs}
         for old in pending.earlier:
-            if old.path not in made:
-                _supersede(pending.cache, old)
+            if old.path not in made and _supersede(pending.cache, old):
+                self.superseded += 1
 
     def _current_outputs(
         self, cache: Cache, key: str, entry: Entry | None, source: str, st: os.stat_result
@@ -318,15 +319,17 @@ class Planner:
         return os.path.splitext(name)[1].lower() in self._target_exts
 
 
-def _supersede(cache: Cache, output: OutputRecord) -> None:
+def _supersede(cache: Cache, output: OutputRecord) -> bool:
     """Keep an output its source no longer makes for --prune, as the file is
-    now: one already replaced or removed is no longer imgpar's to delete."""
+    now; False for one already replaced or removed, no longer imgpar's."""
     try:
         st = os.stat(os.path.join(cache.root, output.path))
     except OSError:
-        return
-    if st.st_size == output.bytes:
-        cache.supersede(output.path, st.st_size, st.st_mtime_ns)
+        return False
+    if st.st_size != output.bytes:
+        return False
+    cache.supersede(output.path, st.st_size, st.st_mtime_ns)
+    return True
 
 
 def _extensions(target: Target) -> tuple[str, ...]:
