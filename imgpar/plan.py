@@ -176,10 +176,13 @@ class Planner:
             names = self._names(here, stem, ext)
             claims = self._claims(here.absolute_dest, names)
         if not self._claimed.isdisjoint(claims):
+            taken = next(n for n in names if not self._claimed.isdisjoint(
+                self._claims(here.absolute_dest, [n])))  # fmt: skip
             return Result(
                 source=display,
                 status="failed",
-                error="output name collides with another source's output",
+                error=f"output name collides with another source's output:"
+                f" {os.path.join(here.dest, taken)} (names that differ only in case are one)",
             )
         self._claimed.update(claims)
         notes = (KEPT_EXTENSION,) if stem == name else ()

@@ -337,7 +337,11 @@ def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
     checked = runner.invoke(app, [*base, "--check"])
     assert checked.exit_code == 1
     (failing,) = [line for line in checked.stdout.splitlines() if line.startswith("failing: ")]
-    assert failing.endswith(": output name collides with another source's output")
+    out = tmp_path / "out"
+    assert failing == (
+        f"failing: {src / 'pic.jpg'}: output name collides with another source's output:"
+        f" {out / 'pic.jpg.webp'} (names that differ only in case are one)"
+    )
     assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
 
 
