@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import stat
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -170,7 +169,7 @@ class Job:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
         returns their paths. Only files imgpar recorded are ever touched."""
-        from imgpar.cache import Cache
+        from imgpar.cache import Cache, file_state
 
         roots = {os.path.basename(os.path.abspath(s)): s for s in self.sources if os.path.isdir(s)}
         cache_roots = [self.out] if self.out is not None else list(roots.values())
@@ -196,7 +195,7 @@ class Job:
                     path = os.path.join(cache_root, relative)
                     # Not if another source's output now has that name, nor
                     # once something else has been written there.
-                    ours = relative not in kept and _file_state(path) == (size, mtime_ns)
+                    ours = relative not in kept and file_state(path) == (size, mtime_ns)
                     if ours:
                         removed.append(path)
                     if not dry_run:
@@ -220,14 +219,6 @@ class Job:
         if self.planner is None:
             return []
         return [c.warning for c in self.planner.caches.values() if c.warning]
-
-
-def _file_state(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
 class Report(NamedTuple):

@@ -18,6 +18,7 @@ import json
 import operator
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from typing import IO, NamedTuple
@@ -51,6 +52,16 @@ def digest_stream(fp: IO[bytes]) -> str:
     while chunk := fp.read(1 << 20):
         h.update(chunk)
     return h.hexdigest()
+
+
+def file_state(path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a regular file, None where there is none: an
+    output imgpar recorded this way and finds unchanged is still its own."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
 class Entry(NamedTuple):

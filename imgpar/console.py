@@ -92,7 +92,6 @@ def run(
     verbose: bool,
 ) -> ExitStatus:
     from imgpar.collect import Collector
-    from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION
     from imgpar.spec import Result
     from imgpar.walk import UNREAD
 
@@ -110,14 +109,7 @@ def run(
         threading.Thread(target=_count_into, args=(shown, job), daemon=True).start()
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
-    # Planning notes that change what a run writes, told once at the end
-    # (each file's own line needs --verbose): how many files, and what it means.
-    told = {
-        IN_TARGET_FORMAT: "{n} skipped as already in the target format; --out DIR re-encodes them",
-        KEPT_EXTENSION: "{outputs} named with the source extension (a.jpg.webp):"
-        " sources share a name",
-    }
-    counts = dict.fromkeys(told, 0)
+    noted: Counter[str] = Counter()  # files' planning notes, told once at the end
     unread: Counter[str] = Counter()  # files left alone, by extension
     events = job.events()
 
@@ -143,9 +135,7 @@ def run(
             bar.write(f"failed: {event.source}: {event.error}", file=sys.stderr)
         elif verbose:
             bar.write(_line(event), file=sys.stderr)
-        for note in event.notes:
-            if note in counts:
-                counts[note] += 1
+        noted.update(event.notes)
         bar.update(1)
 
     with StopSignals(exiting=True) as signals:
@@ -181,24 +171,10 @@ def run(
         for path in job.prune():
             typer.echo(f"pruned: {path}", err=True)
     typer.echo(format_summary(summary))
-    for note, count in counts.items():
-        if count and not quiet and not verbose:
-            said = told[note].format(n=count, outputs=_count(count, "output"))
-            typer.echo(f"note: {said}", err=True)
-    superseded = job.superseded()
-    if superseded and not prune and not quiet:
-        # Other options, or sources made smaller: files that would otherwise
-        # sit in the output with old pixels until someone notices.
-        typer.echo(
-            f"note: {_count(superseded, 'earlier output')} no source makes now;"
-            " --prune deletes them",
-            err=True,
-        )
-    if unread and not quiet and not verbose:
-        kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
-        note = f"{_count(unread.total(), 'file')} in formats imgpar does not read, left alone"
-        note += f" ({kinds})"
-        typer.echo(f"note: {note}", err=True)
+    if not quiet:
+        superseded = 0 if prune else job.superseded()
+        for note in _end_notes(noted, unread, superseded, each_shown=verbose):
+            typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
     return summary.exit_status
@@ -229,6 +205,38 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
                 raise UsageError(str(exc)) from None
             raise UsageError(f"cannot write the report {path}: {exc.strerror or exc}") from None
     return writers
+
+
+def _end_notes(
+    noted: Counter[str], unread: Counter[str], superseded: int, *, each_shown: bool
+) -> list[str]:
+    """What a run tells once, after its summary, rather than file by file
+    (with --verbose each file's line has said it already): planning notes
+    that change what was written, files left alone, and outputs of earlier
+    runs left behind, which would otherwise sit there with old pixels."""
+    from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION
+
+    notes = []
+    if noted[IN_TARGET_FORMAT] and not each_shown:
+        notes.append(
+            f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format;"
+            " --out DIR re-encodes them"
+        )
+    if noted[KEPT_EXTENSION] and not each_shown:
+        notes.append(
+            f"{_count(noted[KEPT_EXTENSION], 'output')} named with the source extension"
+            " (a.jpg.webp): sources share a name"
+        )
+    if superseded:
+        notes.append(f"{_count(superseded, 'earlier output')} no source makes now;"
+                     " --prune deletes them")  # fmt: skip
+    if unread and not each_shown:
+        kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
+        notes.append(
+            f"{_count(unread.total(), 'file')} in formats imgpar does not read,"
+            f" left alone ({kinds})"
+        )
+    return notes
 
 
 def _count_into(bar: tqdm[Any], job: Job) -> None:

@@ -377,9 +377,7 @@ def _open(
 ) -> Image.Image:
     if "HEIF" in formats and not _register_heif():
         raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
-    if fp is not None:
-        fp.seek(0)
-    try:
+    try:  # Image.open reads a file object from its start
         return Image.open(fp or path, formats=formats)
     except Image.DecompressionBombError:
         # Pillow's own backstop fired at twice our limit; say it in our words.

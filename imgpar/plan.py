@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from imgpar.cache import Cache, Entry, digest_file
+from imgpar.cache import Cache, Entry, digest_file, file_state
 from imgpar.formats import TARGETS, Target
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, OutputRecord, OutputSpec, Result, Task
 from imgpar.walk import Folder
@@ -282,15 +282,11 @@ class Planner:
             for relative, size, mtime_ns in cache.superseded():
                 rows.setdefault(os.path.dirname(relative), []).append((relative, size, mtime_ns))
         here = os.path.relpath(folder.path, cache.root)
-        found: set[str] = set()
-        for relative, size, mtime_ns in rows.get("" if here == "." else here, ()):
-            try:
-                st = os.stat(os.path.join(cache.root, relative))
-            except OSError:
-                continue
-            if (st.st_size, st.st_mtime_ns) == (size, mtime_ns):
-                found.add(fold(os.path.basename(relative)))
-        return found
+        return {
+            fold(os.path.basename(relative))
+            for relative, size, mtime_ns in rows.get("" if here == "." else here, ())
+            if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
+        }
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root
@@ -325,13 +321,10 @@ class Planner:
 def _supersede(cache: Cache, output: OutputRecord) -> bool:
     """Keep an output its source no longer makes for --prune, as the file is
     now; False for one already replaced or removed, no longer imgpar's."""
-    try:
-        st = os.stat(os.path.join(cache.root, output.path))
-    except OSError:
+    state = file_state(os.path.join(cache.root, output.path))
+    if state is None or state[0] != output.bytes:
         return False
-    if st.st_size != output.bytes:
-        return False
-    cache.supersede(output.path, st.st_size, st.st_mtime_ns)
+    cache.supersede(output.path, *state)
     return True
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import IO
 
+from imgpar import isobmff
+
 Matrix = tuple[tuple[float, float, float], ...]
 Vector = tuple[float, float, float]
 Chromaticities = tuple[tuple[float, float], ...]  # red, green, blue, white: CIE xy
@@ -208,21 +210,8 @@ def _top_level_box(fp: IO[bytes], wanted: bytes) -> bytes | None:
 
 
 def _boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, body) of each ISO base media box in `data`; a box cut short by
-    the end of `data` ends the list."""
-    at = 0
-    while at + 8 <= len(data):
-        size, kind = struct.unpack_from(">I4s", data, at)
-        head = 8
-        if size == 1:
-            (size,) = struct.unpack_from(">Q", data, at + 8)
-            head = 16
-        elif size == 0:
-            size = len(data) - at
-        if size < head or at + size > len(data):
-            return
-        yield kind, data[at + head : at + size]
-        at += size
+    """(type, body) of each box in `data`."""
+    return ((kind, data[body:end]) for kind, body, end in isobmff.boxes(data))
 
 
 def _primary_nclx(meta: bytes) -> dict[str, int] | None:

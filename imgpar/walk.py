@@ -31,10 +31,6 @@ class Skipped(NamedTuple):
     reason: str
 
 
-def is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in READ_EXTENSIONS
-
-
 def walk(sources: Sequence[str], *, exclude: str | None = None) -> Iterator[Folder | Skipped]:
     """Walk `sources` (files and folders), never entering `exclude` (the output folder).
 

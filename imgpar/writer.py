@@ -8,6 +8,7 @@ import os
 import time
 from typing import IO, TYPE_CHECKING, Any
 
+from imgpar import isobmff
 from imgpar.formats import Target
 
 if TYPE_CHECKING:
@@ -120,41 +121,12 @@ def write_atomic(
 
 def _clear_timestamps_in(fp: IO[bytes]) -> None:
     """Zero the encoding time that libavif writes into an image sequence's
-    movie, track and media headers, so the same frames give the same bytes."""
+    headers, so the same frames give the same bytes."""
     fp.seek(0)
     data = bytearray(fp.read())
-    clear_timestamps(data, 0, len(data))
+    isobmff.clear_timestamps(data)
     fp.seek(0)
     fp.write(data)
-
-
-# ISO BMFF boxes that carry creation and modification times, and the boxes
-# that hold them.
-_TIMED = frozenset({b"mvhd", b"tkhd", b"mdhd"})
-_HOLDERS = frozenset({b"moov", b"trak", b"mdia"})
-
-
-def clear_timestamps(data: bytearray, start: int, end: int) -> None:
-    """Zero the times of the timed boxes in `data[start:end]`, in place; a
-    box whose size does not fit ends the walk, leaving the rest as it is."""
-    pos = start
-    while pos + 8 <= end:
-        size, header = int.from_bytes(data[pos : pos + 4], "big"), 8
-        if size == 1:
-            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            return
-        kind = bytes(data[pos + 4 : pos + 8])
-        body = pos + header
-        if kind in _HOLDERS:
-            clear_timestamps(data, body, pos + size)
-        elif kind in _TIMED and body < pos + size:
-            width = 8 if data[body] == 1 else 4  # version 1 holds 64-bit times
-            times = slice(body + 4, min(body + 4 + 2 * width, pos + size))
-            data[times] = bytes(times.stop - times.start)
-        pos += size
 
 
 class OutputRefused(Exception):
