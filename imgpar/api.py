@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imgpar import OUTPUT_VERSION
 from imgpar.collect import Collector, Summary
-from imgpar.errors import UsageError
+from imgpar.errors import UsageError, flag
 from imgpar.formats import Target, resolve_target, target_available
 from imgpar.limits import (
     CHUNK_FILES,
@@ -277,17 +277,17 @@ def prepare(
         if lossless and target.lossless is None:
             raise UsageError(f"{target.name} has no lossless mode (use webp, png or tiff)")
     if quality is not None and not 1 <= quality <= 100:
-        raise UsageError("--quality must be between 1 and 100")
+        raise UsageError("must be between 1 and 100", option="quality")
     if filter not in FILTERS:
-        raise UsageError(f"--filter must be one of {', '.join(FILTERS)}")
+        raise UsageError(f"must be one of {', '.join(FILTERS)}", option="filter")
     if metadata not in METADATA_POLICIES:
-        raise UsageError(f"--metadata must be one of {', '.join(METADATA_POLICIES)}")
+        raise UsageError(f"must be one of {', '.join(METADATA_POLICIES)}", option="metadata")
     if max_pixels < 1:
-        raise UsageError("--max-pixels must be positive")
+        raise UsageError("must be positive", option="max_pixels")
     if jobs is not None and jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+        raise UsageError("must be at least 1", option="jobs")
     if not timeout > 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+        raise UsageError("must be a positive number of seconds", option="timeout")
     sizes = _resizes(
         max_size=max_size,
         width=width,
@@ -369,31 +369,31 @@ def _resizes(
     upscale: bool,
 ) -> list[Resize | None]:
     """One Resize per requested size (None: keep the source's size)."""
-    max_sizes, widths = _listed("--max-size", max_size), _listed("--width", width)
+    max_sizes, widths = _listed("max_size", max_size), _listed("width", width)
     pixels = {
-        "--max-size": max_sizes,
-        "--width": widths,
-        "--height": _listed("--height", height),
-        "--long-edge": _listed("--long-edge", long_edge),
-        "--short-edge": _listed("--short-edge", short_edge),
+        "max_size": max_sizes,
+        "width": widths,
+        "height": _listed("height", height),
+        "long_edge": _listed("long_edge", long_edge),
+        "short_edge": _listed("short_edge", short_edge),
     }
     for option, values in pixels.items():
         if any(v < 1 for v in values):
-            raise UsageError(f"{option} must be a positive number of pixels")
-    given = [option for option, values in pixels.items() if values]
+            raise UsageError("must be a positive number of pixels", option=option)
+    given = [flag(option) for option, values in pixels.items() if values]
     if scale is not None:
         given.append("--scale")
     if scale is not None and scale <= 0:
-        raise UsageError("--scale must be a positive percentage")
+        raise UsageError("must be a positive percentage", option="scale")
     if fit not in FITS:
-        raise UsageError(f"--fit must be one of {', '.join(FITS)}")
+        raise UsageError(f"must be one of {', '.join(FITS)}", option="fit")
     if gravity not in GRAVITIES:
-        raise UsageError(f"--gravity must be one of {', '.join(GRAVITIES)}")
+        raise UsageError(f"must be one of {', '.join(GRAVITIES)}", option="gravity")
     exclusive = {"--max-size", "--long-edge", "--short-edge", "--scale"}
     if len(given) > 1 and (exclusive & set(given)):
         raise UsageError(f"{' and '.join(given)} cannot be combined: give one way to size")
     if fit != "contain" and not (widths and height):
-        raise UsageError(f"--fit {fit} needs both --width and --height")
+        raise UsageError(f"{fit} needs both --width and --height", option="fit")
     common: dict[str, Any] = {"fit": fit, "gravity": gravity, "upscale": upscale}
     if max_sizes:
         return [Resize(width=n, height=n, **common) for n in max_sizes]
@@ -414,7 +414,7 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
     """The engine, its scheduler address (None: a cluster of its own) and
     the worker threads the run has: `--jobs`, or a cluster's own count."""
     if engine not in ENGINES:
-        raise UsageError(f"--engine must be {' or '.join(ENGINES)}")
+        raise UsageError(f"must be {' or '.join(ENGINES)}", option="engine")
     if scheduler is None and engine == "dask":
         scheduler = os.environ.get("IMGPAR_SCHEDULER") or None
     if scheduler is None:
@@ -443,7 +443,7 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
             return sorted({int(v) for v in value.split(",") if v.strip()})
         except ValueError:
             raise UsageError(
-                f"{option} takes pixels, or several separated by commas (320,640): {value!r}"
+                f"takes pixels, or several separated by commas (320,640): {value!r}", option=option
             ) from None
     return sorted(set(value))
 

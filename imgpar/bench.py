@@ -99,9 +99,9 @@ def bench(
     """
     ladder = jobs_ladder(jobs)
     if sample < 1:
-        raise UsageError("--sample must be at least 1")
+        raise UsageError("must be at least 1", option="sample")
     if repeat < 1:
-        raise UsageError("--repeat must be at least 1")
+        raise UsageError("must be at least 1", option="repeat")
     make = functools.partial(prepare, force=True, **options)
     found = image_paths(make(sources, jobs=1).sources)
     chosen = evenly_spaced(found, sample)
@@ -145,7 +145,7 @@ def jobs_ladder(jobs: Sequence[int] | None) -> tuple[int, ...]:
     else:
         values = set(jobs)
     if any(j < 1 for j in values):
-        raise UsageError("--jobs values must be at least 1")
+        raise UsageError("values must be at least 1", option="jobs")
     return tuple(sorted(values | {1}))
 
 

@@ -295,7 +295,7 @@ def convert(
             **options,
         )
     except UsageError as exc:
-        raise _fail(_from_config(str(exc), configured)) from None
+        raise _fail(_from_config(exc, configured)) from None
     for idle in idle_options(**options):
         typer.echo(f"note: {idle}", err=True)
     try:
@@ -324,14 +324,12 @@ def convert(
     raise typer.Exit(int(status))
 
 
-def _from_config(message: str, configured: set[str]) -> str:
-    """A usage error about an option (`--quality must be ...`) that the
-    config file set, told as the config's setting, where it must be fixed."""
-    option = message.split(" ", 1)[0]
-    name = option.removeprefix("--").replace("-", "_")
-    if option.startswith("--") and name in configured:
-        return f"config setting {name!r}: {message.removeprefix(option).strip()}"
-    return message
+def _from_config(error: UsageError, configured: set[str]) -> str:
+    """A usage error about a setting the config file made, told as the
+    config's setting, where it must be fixed."""
+    if error.option in configured:
+        return f"config setting {error.option!r}: {error.problem}"
+    return str(error)
 
 
 def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,16 @@ class ExitStatus(enum.IntEnum):
 
 
 class UsageError(Exception):
-    """A problem with the command itself, reported before any image is touched."""
+    """A problem with the command itself, reported before any image is touched.
+
+    `option` is the setting at fault as the Python API and a config file name
+    it (`max_size`), and `problem` what is wrong with it; the message names the
+    setting as the command line spells it (`--max-size must be ...`)."""
+
+    def __init__(self, problem: str, *, option: str | None = None) -> None:
+        super().__init__(f"{flag(option)} {problem}" if option else problem)
+        self.problem = problem
+        self.option = option
 
 
 class ClusterError(Exception):
@@ -23,3 +32,8 @@ class ClusterError(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so it unwinds exactly like Ctrl-C."""
+
+
+def flag(option: str) -> str:
+    """The command-line spelling of an API keyword: `max_size` is `--max-size`."""
+    return "--" + option.replace("_", "-")

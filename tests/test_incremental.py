@@ -475,6 +475,7 @@ def test_config_paths_kinds_and_syntax(
         # Checked past the type, where the option is named: still the setting.
         ("quality = 500", "'quality': must be between 1 and 100"),
         ('fit = "stretch"', "'fit': must be one of contain, cover, fill"),
+        ("width = [320, 0]", "'width': must be a positive number of pixels"),
     ]:
         config.write_text(f'sources = ["assets"]\nto = "webp"\n{setting}\n')
         typed = runner.invoke(app, ["convert", "--dry-run"])
