@@ -171,11 +171,19 @@ class Job:
         returns their paths. Only files imgpar recorded are ever touched."""
         from imgpar.cache import Cache, file_state
 
-        roots = {os.path.basename(os.path.abspath(s)): s for s in self.sources if os.path.isdir(s)}
-        cache_roots = [self.out] if self.out is not None else list(roots.values())
+        folders = [s for s in self.sources if os.path.isdir(s)]
+        cache_roots = [self.out] if self.out is not None else folders
         removed: list[str] = []
         for cache_root in cache_roots:
-            cache = Cache(cache_root)
+            name = os.path.basename(os.path.abspath(cache_root))
+            cache = Cache(cache_root, home=None if self.out is not None else name)
+            # Keys begin with their SOURCE folder's name; in place, with the
+            # one it had when its cache was made.
+            roots = (
+                {os.path.basename(os.path.abspath(s)): s for s in folders}
+                if self.out is not None
+                else {cache.home() or name: cache_root}
+            )
             try:
                 kept: set[str] = set()  # outputs of sources still there
                 for key, entry in list(cache.items()):

@@ -5,9 +5,12 @@ records the source's size, mtime and content digest, a key of every option
 that shapes the outputs, and the outputs made (paths relative to the root);
 outputs a source no longer makes are kept in a table of their own for
 `--prune`.
-Source keys are relative to their SOURCE folder and output paths to the
-output root, so a cache restored onto a fresh checkout, or an output folder
-copied elsewhere, still matches.
+Source keys begin with their SOURCE folder's name and output paths are
+relative to the output root, so a cache restored onto a fresh checkout, or an
+output folder copied elsewhere, still matches. A cache kept in place, in the
+SOURCE folder itself, records the name that folder had when the cache was
+made (its home): keys keep it after the folder is renamed, moved or copied,
+and the earlier outputs beside the sources are still known for imgpar's.
 """
 
 from __future__ import annotations
@@ -75,12 +78,16 @@ class Entry(NamedTuple):
 
 
 class Cache:
-    """A cache file, opened lazily; any damage means starting afresh with a warning."""
+    """A cache file, opened lazily; any damage means starting afresh with a warning.
 
-    def __init__(self, root: str) -> None:
+    `home` is given for a cache kept in place: the SOURCE folder's name now.
+    """
+
+    def __init__(self, root: str, *, home: str | None = None) -> None:
         self.root = root
         self.path = os.path.join(root, CACHE_NAME)
         self.warning: str | None = None
+        self._home = home
         self._db: sqlite3.Connection | None = None
         self._rows: list[tuple[str, tuple[object, ...]]] = []
         self._since = 0.0
@@ -127,10 +134,19 @@ class Cache:
                 "CREATE TABLE IF NOT EXISTS superseded"
                 " (path TEXT PRIMARY KEY, bytes INTEGER, mtime_ns INTEGER)"
             )
+            if self._home is not None:
+                self._home = _settle_home(db, self._home)
         except sqlite3.DatabaseError:
             db.close()
             raise
         return db
+
+    def home(self) -> str | None:
+        """The name that keys of a cache kept in place begin with: the SOURCE
+        folder's when the cache was made, which may not be its name now."""
+        if self._home is not None:
+            self._connect(create=False)
+        return self._home
 
     def lookup(self, keys: Sequence[str]) -> dict[str, Entry]:
         """The entries of those `keys` that are recorded: a folder's files are
@@ -240,6 +256,21 @@ class Cache:
             self._flush()
             self._db.close()
             self._db = None
+
+
+def _settle_home(db: sqlite3.Connection, name: str) -> str:
+    """The home recorded in `db`; recorded now as `name` in a new cache, or
+    as the folder the keys of an older one begin with."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'home'").fetchone()
+    if row is not None:
+        return str(row[0])
+    first = db.execute("SELECT key FROM sources LIMIT 1").fetchone()
+    if first is not None and "/" in first[0]:
+        name = first[0].split("/", 1)[0]
+    # A cache on a read-only disk (--check in CI) is read all the same.
+    with contextlib.suppress(sqlite3.OperationalError):
+        db.execute("INSERT INTO meta VALUES ('home', ?)", (name,))
+    return name
 
 
 def _records(text: str) -> tuple[OutputRecord, ...]:

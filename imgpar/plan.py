@@ -125,7 +125,7 @@ class Planner:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
         in_place = _same_folder(dest, folder.path)
         cache = self._cache(folder)
-        prefix = self._key_prefix(folder)
+        prefix = self._key_prefix(folder, cache)
         keys = {name: f"{prefix}{name}" for name in folder.names}
         entries = cache.lookup(list(keys.values())) if in_place or not self._force else {}
         names = folder.names
@@ -292,7 +292,8 @@ class Planner:
         root = self._out if self._out is not None else folder.root
         cache = self.caches.get(root)
         if cache is None:
-            cache = self.caches[root] = Cache(root or ".")
+            home = None if self._out is not None else self._source_name(folder)
+            cache = self.caches[root] = Cache(root or ".", home=home)
         return cache
 
     def _names(self, here: _Here, stem: str, ext: str) -> tuple[str, ...]:
@@ -307,12 +308,16 @@ class Planner:
         """The outputs' identities on a case-insensitive, normalising filesystem."""
         return {hash(fold(os.path.normpath(os.path.join(absolute_dest, n)))) for n in names}
 
-    def _key_prefix(self, folder: Folder) -> str:
-        """What leads a source's key in the cache: its SOURCE folder's name and
-        the folder under it, so keys survive moving the tree or restoring it."""
-        parts = (os.path.basename(self._absolute(folder.root)), folder.rel)
+    def _key_prefix(self, folder: Folder, cache: Cache) -> str:
+        """What leads a source's key in the cache: its SOURCE folder's name (in
+        place, the cache's home) and the folder under it, so keys survive
+        moving the tree or restoring it."""
+        parts = (cache.home() or self._source_name(folder), folder.rel)
         prefix = "/".join(p for p in parts if p).replace(os.sep, "/")
         return prefix + "/" if prefix else ""
+
+    def _source_name(self, folder: Folder) -> str:
+        return os.path.basename(self._absolute(folder.root))
 
     def _is_target_file(self, name: str) -> bool:
         return os.path.splitext(name)[1].lower() in self._target_exts

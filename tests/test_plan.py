@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from PIL import Image
 
 import imgpar
 from imgpar.api import Report, prepare
+from imgpar.cache import CACHE_NAME
 from imgpar.plan import KEPT_EXTENSION, fold
 from imgpar.spec import Result, Task
 from imgpar.walk import Skipped
@@ -215,6 +218,34 @@ def test_an_in_place_run_to_another_format_leaves_earlier_outputs_alone(
     assert sorted(os.listdir(photos)) == [
         ".imgpar-cache.sqlite", "a.jpg", "a.webp", "b.jpg", "b.png", "b.webp"
     ]
+
+
+@pytest.mark.parametrize("older_cache", [False, True], ids=["cache", "cache-without-home"])
+def test_a_moved_or_copied_folder_still_knows_its_outputs(
+    tmp_path: Path, tree: Callable[..., Path], older_cache: bool
+) -> None:
+    photos = tree({"a.jpg": "small_jpeg", "sub/b.png": "rgb_png"})
+    imgpar.convert([photos], to="webp", jobs=1)
+    if older_cache:
+        # As a cache written before the folder's name was recorded.
+        with sqlite3.connect(photos / CACHE_NAME) as db:
+            db.execute("DELETE FROM meta WHERE key = 'home'")
+    moved = tmp_path / "moved"
+    photos.rename(moved)
+    copied = tmp_path / "copied"
+    shutil.copytree(moved, copied)
+    for folder in (moved, copied):
+        again = imgpar.convert([folder], to="webp", jobs=1)
+        assert {f.status for f in again.files} == {"skipped"}
+        other = imgpar.convert([folder], to="jpeg", jobs=1)
+        # a.webp and sub/b.webp are imgpar's, not sources: no a.webp.jpg.
+        assert {os.path.relpath(f.source, folder): f.status for f in other.files} == {
+            "a.jpg": "skipped",
+            os.path.join("sub", "b.png"): "converted",
+        }
+        assert sorted(p.name for p in folder.rglob("*.*") if p.suffix != ".sqlite") == [
+            "a.jpg", "a.webp", "b.jpg", "b.png", "b.webp"
+        ]  # fmt: skip
 
 
 def test_planning_reads_no_pixels(tmp_path: Path, tree: Callable[..., Path]) -> None:
