@@ -12,6 +12,7 @@ import contextlib
 import gc
 import glob
 import heapq
+import itertools
 import multiprocessing
 import os
 import signal
@@ -20,7 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, Result, Task
@@ -48,9 +49,11 @@ class SerialEngine:
 
 
 _worker_spec: ConvertSpec | None = None
+# This worker's cells in its pool's _Clock: the shared cells and the first index.
+_worker_clock: tuple[Any, int] | None = None
 
 
-def _init_worker(spec: ConvertSpec) -> None:
+def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any) -> None:
     # Only the parent decides what Ctrl-C means; a worker must not die mid-write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Under fork a worker inherits the parent's SIGTERM handler; it must not.
@@ -65,22 +68,60 @@ def _init_worker(spec: ConvertSpec) -> None:
     from imgpar.pipeline import configure_worker
 
     keep_freed_memory()
-    global _worker_spec
+    global _worker_spec, _worker_clock
     _worker_spec = spec
+    with claimed.get_lock():
+        slot = claimed.value
+        claimed.value += 1
+    if _CELLS * slot < len(cells):
+        _worker_clock = (cells, _CELLS * slot)
 
     configure_worker(spec)
 
 
-def _run_chunk(tasks: list[Task]) -> list[Result]:
+def _run_chunk(tasks: list[Task], number: int) -> list[Result]:
     from imgpar.pipeline import convert_file
 
     assert _worker_spec is not None
-    return [convert_file(task, _worker_spec) for task in tasks]
+    results = []
+    for index, task in enumerate(tasks):
+        _clock_in(number, index, time.monotonic())
+        results.append(convert_file(task, _worker_spec))
+    _clock_in(number, 0, 0.0)
+    return results
+
+
+# A _Clock's cells per worker: chunk number, index in the chunk, start.
+_CELLS = 3
+
+
+def _clock_in(number: int, index: int, start: float) -> None:
+    if _worker_clock is None:
+        return
+    cells, first = _worker_clock
+    # The start is cleared first and set last: a parent reading between sees
+    # a worker that is idle or has just begun, never an old start on a new file.
+    cells[first + 2] = 0.0
+    cells[first], cells[first + 1] = number, index
+    cells[first + 2] = start
+
+
+class _Clock:
+    """Which file each worker of a pool is converting, and since when, in
+    memory the workers share with the parent: a file is timed from its real
+    start, not from its chunk's submission (a chunk can wait behind another),
+    and the parent knows which file of a chunk outlasts --timeout."""
+
+    def __init__(self, context: Any, workers: int) -> None:
+        # (chunk number, index in the chunk, monotonic start or 0 when idle)
+        # per worker; monotonic time is one clock for all processes.
+        self.cells = context.RawArray("d", _CELLS * workers)
+        self.claimed = context.Value("i", 0)
 
 
 class _Flight(NamedTuple):
     tasks: list[Task]
-    deadline: float
+    deadline: float  # a backstop for a chunk that never starts a file
 
 
 class ProcessEngine:
@@ -118,12 +159,14 @@ class ProcessEngine:
                 if not flights:
                     return
                 assert pool is not None
-                next_deadline = min(f.deadline for f in flights.values())
-                wait(
-                    flights,
-                    timeout=max(0.0, next_deadline - time.monotonic()),
-                    return_when=FIRST_COMPLETED,
-                )
+                late, wake = pool.overdue(self.timeout)
+                if not late:
+                    wake = min([wake] + [f.deadline for f in flights.values()])
+                    wait(
+                        flights,
+                        timeout=max(0.0, wake - time.monotonic()),
+                        return_when=FIRST_COMPLETED,
+                    )
                 broken = False
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
@@ -134,6 +177,23 @@ class ProcessEngine:
                     except BrokenProcessPool:
                         broken = True
                         pending.append(flight.tasks)
+                overdue = [
+                    flights[future].tasks[index] for future, index in late if future in flights
+                ]
+                if overdue and not broken:
+                    # The late files are known: they fail, and the pool that
+                    # cannot stop them goes; the other files in flight go
+                    # back in the queue, with no suspicion on them.
+                    pool.kill([t for flight in flights.values() for t in flight.tasks])
+                    pool = None
+                    for flight in flights.values():
+                        rest = [t for t in flight.tasks if t not in overdue]
+                        if rest:
+                            pending.append(rest)
+                    flights.clear()
+                    for task in overdue:
+                        yield failed(task, f"timed out after {self.timeout:g} s")
+                    continue
                 now = time.monotonic()
                 if not broken and all(f.deadline > now for f in flights.values()):
                     continue
@@ -175,13 +235,15 @@ class ProcessEngine:
             load_plugins()
         elif method == "forkserver":
             self._context.set_forkserver_preload(["imgpar.pipeline"])
+        clock = _Clock(self._context, count)
         return _Workers(
             ProcessPoolExecutor(
                 max_workers=count,
                 mp_context=self._context,
                 initializer=_init_worker,
-                initargs=(self.spec,),
-            )
+                initargs=(self.spec, clock.cells, clock.claimed),
+            ),
+            clock,
         )
 
     def _isolated(self, task: Task, cause: str | None) -> Result:
@@ -225,9 +287,30 @@ class _Workers:
     started, to learn how a worker died and to kill the rest at once.
     """
 
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
+    def __init__(self, pool: ProcessPoolExecutor, clock: _Clock) -> None:
         self._pool = pool
+        self._clock = clock
         self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
+        self._numbers = itertools.count()
+        self._chunks: dict[int, Future[list[Result]]] = {}  # by number, in flight
+
+    def overdue(self, timeout: float) -> tuple[list[tuple[Future[list[Result]], int]], float]:
+        """The files workers have been converting for `timeout` seconds or
+        more, as (their chunk's future, index in the chunk), and the time at
+        which the next one could be."""
+        self._chunks = {n: f for n, f in self._chunks.items() if not f.done()}
+        now = time.monotonic()
+        late, wake = [], now + timeout
+        cells = self._clock.cells
+        for first in range(0, len(cells), _CELLS):
+            start = cells[first + 2]
+            if not start:
+                continue
+            if now - start < timeout:
+                wake = min(wake, start + timeout)
+            elif (future := self._chunks.get(int(cells[first]))) is not None:
+                late.append((future, int(cells[first + 1])))
+        return late, wake
 
     def submit(self, chunk: list[Task]) -> Future[list[Result]]:
         # The first submission forks the workers. Frozen meanwhile, what they
@@ -237,8 +320,9 @@ class _Workers:
         forks = not self._processes
         if forks:
             gc.freeze()
+        number = next(self._numbers)
         try:
-            future = self._pool.submit(_run_chunk, chunk)
+            future = self._pool.submit(_run_chunk, chunk, number)
         except BrokenProcessPool as exc:
             # A worker died since the last look: the submission fails as its
             # chunk would have, and the caller's recovery takes it from there.
@@ -250,6 +334,7 @@ class _Workers:
             # Even when Ctrl-C lands mid-submission: the workers just forked
             # must be known, to be killed and their temporary files removed.
             self._processes.update(getattr(self._pool, "_processes", None) or {})
+        self._chunks[number] = future
         return future
 
     def death_cause(self) -> str | None:

@@ -169,9 +169,11 @@ def test_crashing_file_reported_others_converted(tmp_path: Path) -> None:
     assert not _stray(out)
 
 
-def test_file_that_takes_forever_times_out(tmp_path: Path) -> None:
-    _tree(tmp_path / "src", 3, (300, 200))
-    _photo(tmp_path / "src" / "stall.jpg", (300, 200))
+@pytest.mark.parametrize("size", [(300, 200), (1600, 1200)], ids=["in-a-chunk", "alone"])
+def test_file_that_takes_forever_times_out(tmp_path: Path, size: tuple[int, int]) -> None:
+    # Small files travel in one chunk with the stalled one; a big file alone.
+    _tree(tmp_path / "src", 3, size)
+    _photo(tmp_path / "src" / "stall.jpg", size)
     started = time.monotonic()
     proc = _run(
         "convert",
@@ -181,17 +183,22 @@ def test_file_that_takes_forever_times_out(tmp_path: Path) -> None:
         "--out",
         tmp_path / "out",
         "--timeout",
-        "1",
+        "2",
         "--report",
         tmp_path / "r.json",
         env={HANG_ENV: "stall"},
     )
-    assert time.monotonic() - started < 30
+    # Stopped once it has run 2 s, not after its chunk's whole allowance
+    # and a retry (3 to 10 times as long).
+    assert time.monotonic() - started < 6
     assert proc.returncode == 1
     report = _report(tmp_path / "r.json")
     by_name = {Path(f["source"]).name: f for f in report["files"]}
-    assert by_name["stall.jpg"]["error"] == "timed out after 1 s"
+    assert by_name["stall.jpg"]["error"] == "timed out after 2 s"
     assert sum(f["status"] == "converted" for f in report["files"]) == 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".webp") == [
+        "p00.webp", "p01.webp", "p02.webp"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
