@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 def dry_run(job: Job) -> ExitStatus:
     from imgpar.pipeline import sized_outputs
+    from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result, Task
 
     for item in job.stale():
@@ -44,8 +45,11 @@ def dry_run(job: Job) -> ExitStatus:
                 # A line per output: names may hold commas, and scripts read this.
                 for output in outputs:
                     typer.echo(f"{item.display} -> {output}")
+        elif isinstance(item, Result) and item.status == "failed":
+            typer.echo(f"{item.source}: would fail: {item.error}")
         elif isinstance(item, Result):
-            typer.echo(f"{item.source}: {item.status}" + (f": {item.error}" if item.error else ""))
+            why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
+            typer.echo(f"{item.source}: skipped: {why}")
         else:
             typer.echo(f"note: {item.path}: {item.reason}", err=True)
     return ExitStatus.OK
@@ -220,7 +224,7 @@ def _end_notes(
     if noted[IN_TARGET_FORMAT] and not each_shown:
         notes.append(
             f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format;"
-            " --out DIR re-encodes them"
+            " --out DIR or --name '{stem}-web.{ext}' re-encodes them"
         )
     if noted[KEPT_EXTENSION] and not each_shown:
         notes.append(

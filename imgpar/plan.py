@@ -18,7 +18,10 @@ from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, OutputRecord, OutputSpec, Res
 from imgpar.walk import Folder
 
 KEPT_EXTENSION = "output keeps the source extension: another source has the same name"
-IN_TARGET_FORMAT = "already in the target format; an --out folder of its own re-encodes it"
+IN_TARGET_FORMAT = (
+    "already in the target format: its output would replace it"
+    " (--out DIR or --name '{stem}-web.{ext}' re-encodes it)"
+)
 TEMPLATE_FIELDS = frozenset({"stem", "ext", "src_ext", "width", "height", "parent"})
 SINGLE_TEMPLATE = "{stem}.{ext}"
 SIZED_TEMPLATE = "{stem}-{width}.{ext}"
@@ -144,7 +147,7 @@ class Planner:
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
         stems = Counter(folded.values())
         for name in names:
-            if in_place and self._is_target_file(name):
+            if in_place and self._would_replace(here, name):
                 yield Result(
                     source=os.path.normpath(os.path.join(folder.path, name)),
                     status="skipped",
@@ -319,8 +322,18 @@ class Planner:
     def _source_name(self, folder: Folder) -> str:
         return os.path.basename(self._absolute(folder.root))
 
-    def _is_target_file(self, name: str) -> bool:
-        return os.path.splitext(name)[1].lower() in self._target_exts
+    def _would_replace(self, here: _Here, name: str) -> bool:
+        """Whether a source already in a target's format would have that
+        target's output take its place: its own stem, beside it (resized
+        `a.jpg` over `a.jpg`, or `a.jpg` beside `a.JPEG`). A name template
+        that renames it (`{stem}-web.{ext}`, several widths) converts it."""
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in self._target_exts:
+            return False
+        return any(
+            ext.lower() in _extensions(target) and fold(os.path.splitext(output)[0]) == fold(stem)
+            for target, output in zip(self._targets, self._names(here, stem, ext), strict=True)
+        )
 
 
 def _supersede(cache: Cache, output: OutputRecord) -> bool:

@@ -29,6 +29,7 @@ import imgpar
 from imgpar.cli import app
 from imgpar.formats import READ_EXTENSIONS
 from imgpar.pipeline import HANG_ENV
+from imgpar.plan import IN_TARGET_FORMAT
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -307,6 +308,8 @@ def test_dry_run_in_place_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert listing(tmp_path) == before
     assert str(src / "c.jpg") in result.output
+    skipped = [line for line in result.stdout.splitlines() if ": skipped: " in line]
+    assert skipped == [f"{src / 'good' / 'a.jpg'}: skipped: {IN_TARGET_FORMAT}"]
 
 
 def test_in_place_conversion(tmp_path: Path) -> None:
@@ -325,12 +328,29 @@ def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path)
     result = invoke("convert", src, "--to", "jpeg", "--max-size", "40", "--jobs", "1")
     assert result.exit_code == 0, result.output
     assert "1 converted, 2 skipped, 0 failed" in result.stdout
-    note = "note: 2 skipped as already in the target format; --out DIR re-encodes them"
+    note = (
+        "note: 2 skipped as already in the target format;"
+        " --out DIR or --name '{stem}-web.{ext}' re-encodes them"
+    )
     assert result.stderr.strip().splitlines() == [note]
     assert {k: v for k, v in listing(src).items() if k in before} == before
     again = invoke("convert", src, "--to", "jpeg", "--max-size", "40", "--jobs", "1")
     assert "0 converted, 3 skipped, 0 failed" in again.stdout
     assert again.stderr.strip().splitlines() == [note]  # c.jpg is c.png's output, not a source
+    # A name that is not the source's own converts them, beside the sources.
+    renamed = ["--name", "{stem}-web.{ext}"]
+    web = invoke("convert", src, "--to", "jpeg", "--max-size", "40", *renamed, "--jobs", "1")
+    assert "3 converted, 0 skipped, 0 failed" in web.stdout, web.output
+    assert {k: v for k, v in listing(src).items() if k in before} == before
+    for name in ("a-web.jpg", "b-web.jpg", "c-web.jpg"):
+        with Image.open(src / name) as im:
+            assert im.format == "JPEG" and max(im.size) <= 40
+    # ... and the renamed outputs are imgpar's from then on, not sources.
+    web = invoke("convert", src, "--to", "jpeg", "--max-size", "40", *renamed, "--jobs", "1")
+    assert "0 converted, 3 skipped, 0 failed" in web.stdout, web.output
+    widths = invoke("convert", src, "--to", "jpeg", "--width", "20,30", "--jobs", "1")
+    assert "3 converted, 0 skipped, 0 failed" in widths.stdout, widths.output
+    assert (src / "a-20.jpg").is_file() and not (src / "a-web-20.jpg").exists()
 
 
 def test_images_imgpar_does_not_read_are_named_once(tmp_path: Path) -> None:
