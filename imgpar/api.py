@@ -214,6 +214,25 @@ class Job:
                 cache.close()
         return removed
 
+    def orphans(self, remade: Iterable[str]) -> list[str]:
+        """What `--prune` would delete after a run that writes `remade` (the
+        stale sources' outputs, planned by stale()): outputs no source makes
+        now, and those the stale sources would no longer make."""
+        from imgpar.cache import file_state
+
+        remade = {os.path.normpath(p) for p in remade}
+        orphans = [p for p in self.prune(dry_run=True) if os.path.normpath(p) not in remade]
+        if self.planner is not None:
+            for pending in self.planner.pending.values():
+                for output in pending.earlier:
+                    path = os.path.join(pending.cache.root, output.path)
+                    if os.path.normpath(path) in remade or path in orphans:
+                        continue
+                    state = file_state(path)
+                    if state is not None and state[0] == output.bytes:
+                        orphans.append(path)
+        return orphans
+
     def _close_caches(self) -> None:
         if self.planner is not None:
             for cache in self.planner.caches.values():

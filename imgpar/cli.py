@@ -302,7 +302,7 @@ def convert(
         if run.get("check"):
             status = console.check(job)
         elif run.get("dry_run"):
-            status = console.dry_run(job)
+            status = console.dry_run(job, prune=bool(run.get("prune")))
         else:
             status = console.run(
                 job,

@@ -29,11 +29,12 @@ if TYPE_CHECKING:
     from imgpar.walk import Skipped
 
 
-def dry_run(job: Job) -> ExitStatus:
+def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     from imgpar.pipeline import sized_outputs
     from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result, Task
 
+    remade: list[str] = []
     for item in job.stale():
         if isinstance(item, Task):
             # The header is read: names may hold the image's size, and a file
@@ -42,6 +43,7 @@ def dry_run(job: Job) -> ExitStatus:
             if isinstance(outputs, str):
                 typer.echo(f"{item.display}: would fail: {outputs}")
             else:
+                remade += outputs
                 # A line per output: names may hold commas, and scripts read this.
                 for output in outputs:
                     typer.echo(f"{item.display} -> {output}")
@@ -52,6 +54,9 @@ def dry_run(job: Job) -> ExitStatus:
             typer.echo(f"{item.source}: skipped: {why}")
         else:
             typer.echo(f"note: {item.path}: {item.reason}", err=True)
+    if prune:
+        for path in job.orphans(remade):
+            typer.echo(f"would prune: {path}")
     return ExitStatus.OK
 
 
@@ -62,16 +67,18 @@ def check(job: Job) -> ExitStatus:
 
     stale: list[str] = []
     failing: list[str] = []  # a name collision, or a header that cannot be read
+    remade: list[str] = []
     for item in job.stale():
         if isinstance(item, Task):
-            problem = sized_outputs(item, job.spec)
-            if isinstance(problem, str):
-                failing.append(f"{item.display}: {problem}")
+            outputs = sized_outputs(item, job.spec)
+            if isinstance(outputs, str):
+                failing.append(f"{item.display}: {outputs}")
             else:
                 stale.append(item.display)
+                remade += outputs
         elif isinstance(item, Result) and item.status == "failed":
             failing.append(f"{item.source}: {item.error}")
-    orphans = job.prune(dry_run=True)
+    orphans = job.orphans(remade)
     for path in stale:
         typer.echo(f"stale: {path}")
     for line in failing:

@@ -326,6 +326,34 @@ def test_prune_takes_only_what_it_knows_is_its_own(site: Path, tmp_path: Path) -
     ]  # fmt: skip
 
 
+def test_check_dry_run_and_prune_name_the_same_orphans(tmp_path: Path) -> None:
+    src = tmp_path / "lib"
+    _photo(src / "a.jpg", (300, 200))
+    Image.new("RGB", (300, 200), (30, 30, 200)).save(src / "b.png")
+    runner = CliRunner()
+    web = ["convert", str(src), "--to", "jpeg", "--max-size", "100"]
+    for args in (["--to", "webp"], [], ["--name", "{stem}-web.{ext}"]):
+        assert runner.invoke(app, [*web, *args]).exit_code == 0
+    # b.png's b.jpg was superseded by b-web.jpg, but the plain run makes it
+    # again: not an orphan. b-web.jpg will be superseded: an orphan. a.jpg,
+    # skipped in place, keeps a-web.jpg; its a.webp was superseded by it.
+    expected = [str(src / n) for n in ("a.webp", "b-web.jpg", "b.webp")]
+    checked = runner.invoke(app, [*web, "--check"])
+    orphans = [line.split()[1] for line in checked.stdout.splitlines() if line.startswith("orphan")]
+    assert sorted(orphans) == expected
+    dry = runner.invoke(app, [*web, "--prune", "--dry-run"])
+    said = [line.removeprefix("would prune: ") for line in dry.stdout.splitlines()
+            if line.startswith("would prune: ")]  # fmt: skip
+    assert sorted(said) == expected
+    pruned = runner.invoke(app, [*web, "--prune"])
+    assert sorted(line.removeprefix("pruned: ") for line in pruned.stderr.splitlines()
+                  if line.startswith("pruned: ")) == expected  # fmt: skip
+    assert sorted(p.name for p in src.iterdir() if p.suffix != ".sqlite") == [
+        "a-web.jpg", "a.jpg", "b.jpg", "b.png"
+    ]  # fmt: skip
+    assert runner.invoke(app, [*web, "--check"]).exit_code == 0
+
+
 def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
     src = tmp_path / "coll"
     src.mkdir()
