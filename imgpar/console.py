@@ -184,7 +184,10 @@ def run(
     typer.echo(format_summary(summary))
     if not quiet:
         superseded = 0 if prune else job.superseded()
-        for note in _end_notes(noted, unread, superseded, each_shown=verbose):
+        from imgpar.formats import TARGETS
+
+        ext = TARGETS[job.spec.outputs[0].target].ext
+        for note in _end_notes(noted, unread, superseded, ext=ext, each_shown=verbose):
             typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
@@ -219,7 +222,7 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
 
 
 def _end_notes(
-    noted: Counter[str], unread: Counter[str], superseded: int, *, each_shown: bool
+    noted: Counter[str], unread: Counter[str], superseded: int, *, ext: str, each_shown: bool
 ) -> list[str]:
     """What a run tells once, after its summary, rather than file by file
     (with --verbose each file's line has said it already): planning notes
@@ -236,7 +239,7 @@ def _end_notes(
     if noted[KEPT_EXTENSION] and not each_shown:
         notes.append(
             f"{_count(noted[KEPT_EXTENSION], 'output')} named with the source extension"
-            " (a.jpg.webp): sources share a name"
+            f" (a.png{ext}): sources share a name"
         )
     if superseded:
         notes.append(f"{_count(superseded, 'earlier output')} no source makes now;"

@@ -185,7 +185,8 @@ class Planner:
                 source=display,
                 status="failed",
                 error=f"output name collides with another source's output:"
-                f" {os.path.join(here.dest, taken)} (names that differ only in case are one)",
+                f" {os.path.join(here.dest, taken)} (from another SOURCE folder, or a name"
+                " that differs only in case)",
             )
         self._claimed.update(claims)
         notes = (KEPT_EXTENSION,) if stem == name else ()

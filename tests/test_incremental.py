@@ -368,7 +368,8 @@ def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert failing == (
         f"failing: {src / 'pic.jpg'}: output name collides with another source's output:"
-        f" {out / 'pic.jpg.webp'} (names that differ only in case are one)"
+        f" {out / 'pic.jpg.webp'} (from another SOURCE folder, or a name that differs"
+        " only in case)"
     )
     assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
 
