@@ -332,9 +332,10 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
     the file: the reason, as the run would give it."""
     try:
         with open_checked(task.source, spec.max_pixels) as im:
-            displayed = geometry.stored_size(
-                im.size, metadata.pending_orientation(im, im.getexif())
-            )
+            # A PNG's getexif() decodes every pixel, looking for an eXIf
+            # chunk after them; a header read takes what comes before.
+            exif = im.getexif() if im.format != "PNG" or "exif" in im.info else Image.Exif()
+            displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)
     made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
@@ -377,8 +378,8 @@ def _open(
 ) -> Image.Image:
     if "HEIF" in formats and not _register_heif():
         raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
-    try:  # Image.open reads a file object from its start
-        return Image.open(fp or path, formats=formats)
+    try:
+        return _pillow_open(fp or path, formats, max_pixels)
     except Image.DecompressionBombError:
         # Pillow's own backstop fired at twice our limit; say it in our words.
         raise ImageRejected(_too_many_pixels(max_pixels)) from None
@@ -388,6 +389,25 @@ def _open(
             raise
         found = _signature(path, fp) or "image"
         raise ImageRejected(f"truncated {found} file: it ends within its header") from None
+
+
+def _pillow_open(
+    source: str | IO[bytes], formats: tuple[str, ...], max_pixels: int
+) -> Image.Image:
+    """Image.open under Pillow's pixel limit set to ours, without its warning
+    above that limit: open_checked gives its own reason. A worker has them
+    set for good (configure_worker); `--check`, `--dry-run` and `info` run in
+    the command's process, where Pillow keeps its defaults."""
+    if max_pixels == Image.MAX_IMAGE_PIXELS:
+        return Image.open(source, formats=formats)
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(source, formats=formats)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def _signature(path: str, fp: IO[bytes] | None) -> str | None:

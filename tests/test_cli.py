@@ -19,6 +19,7 @@ from conftest import (
     listing,
     make_camera_jpeg,
     outputs_in,
+    png_header_only,
     temp_leftovers,
     unprivileged,
 )
@@ -269,6 +270,23 @@ def test_dry_run_names_outputs_by_their_real_sizes(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     said = {p for outputs in lines.values() for p in outputs}
     assert said == {str(p) for p in out.glob("*.webp")}
+
+
+def test_header_reads_use_imgpars_pixel_limit_not_pillows(tmp_path: Path) -> None:
+    # 108 MP is past Pillow's own default limit (89 MP, a warning; twice
+    # that, an error) but within imgpar's: as the workers see it.
+    png_header_only(tmp_path / "src" / "pano.png", (12_000, 9_000))
+    out = tmp_path / "out"
+    result = invoke("convert", tmp_path / "src", "--to", "png", "--out", out, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"{tmp_path / 'src' / 'pano.png'} -> {out / 'pano.png'}"]
+    assert "Warning" not in result.stderr
+    png_header_only(tmp_path / "src" / "pano.png", (20_000, 10_000))
+    allowed = ["--max-pixels", "250000000", "--dry-run"]
+    result = invoke("convert", tmp_path / "src", "--to", "png", "--out", out, *allowed)
+    assert result.stdout.splitlines() == [f"{tmp_path / 'src' / 'pano.png'} -> {out / 'pano.png'}"]
+    checked = invoke("convert", tmp_path / "src", "--to", "png", "--out", out, "--check")
+    assert "failing: " in checked.stdout and "too many pixels: 20000x10000" in checked.stdout
 
 
 def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
