@@ -29,6 +29,7 @@ class Target(NamedTuple):
     # first IFD only: Pillow's libtiff writer cannot write the Exif and GPS
     # sub-IFDs, so exposure settings, DateTimeOriginal and GPS are lost).
     metadata: frozenset[str]
+    max_side: int | None  # the encoder's largest width or height, if it has one
 
 
 TARGETS: dict[str, Target] = {
@@ -47,6 +48,7 @@ TARGETS: dict[str, Target] = {
             high_bit_depth=False,
             animation=True,
             metadata=frozenset({"icc", "exif", "xmp"}),
+            max_side=16383,
         ),
         Target(
             "jpeg",
@@ -61,6 +63,7 @@ TARGETS: dict[str, Target] = {
             high_bit_depth=False,
             animation=False,
             metadata=frozenset({"icc", "exif", "xmp"}),
+            max_side=65500,
         ),
         Target(
             "png",
@@ -75,6 +78,7 @@ TARGETS: dict[str, Target] = {
             high_bit_depth=True,
             animation=True,
             metadata=frozenset({"icc", "exif", "xmp"}),
+            max_side=None,
         ),
         Target(
             "avif",
@@ -89,6 +93,7 @@ TARGETS: dict[str, Target] = {
             high_bit_depth=False,
             animation=True,
             metadata=frozenset({"icc", "exif", "xmp"}),
+            max_side=65536,
         ),
         Target(
             "tiff",
@@ -103,6 +108,7 @@ TARGETS: dict[str, Target] = {
             high_bit_depth=True,
             animation=False,
             metadata=frozenset({"icc", "exif-main", "xmp"}),
+            max_side=None,
         ),
     )
 }

@@ -167,6 +167,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
         layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
+        _check_sizes(spec, layouts)
         # The stored size before shrink-on-load: crop boxes refer to it.
         stored = im.size
         if im.format in ("JPEG", "MPO"):
@@ -235,6 +236,19 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         tuple(records), displayed, tuple(dict.fromkeys(notes)), preview,
         (decode, resize, encode, write), sum(f.width * f.height for f in frames) * 4,
     )
+
+
+def _check_sizes(
+    spec: ConvertSpec, layouts: list[tuple[tuple[int, int], geometry.Box | None]]
+) -> None:
+    """Refuse, before decoding, an output larger than its format can hold."""
+    for out_spec, ((width, height), _) in zip(spec.outputs, layouts, strict=True):
+        target = TARGETS[out_spec.target]
+        if target.max_side is not None and max(width, height) > target.max_side:
+            raise ImageRejected(
+                f"too large for {target.name}: {width}x{height}, over its limit of"
+                f" {target.max_side:,} pixels a side (--max-size {target.max_side} fits it)"
+            )
 
 
 def _shrink_on_load(
@@ -338,10 +352,14 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
             displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)
+    layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
+    try:
+        _check_sizes(spec, layouts)
+    except ImageRejected as exc:
+        return str(exc)
     made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
     paths = []
-    for out_spec, path in zip(spec.outputs, task.outputs, strict=True):
-        size, box = geometry.layout(displayed, out_spec.resize)
+    for out_spec, path, (size, box) in zip(spec.outputs, task.outputs, layouts, strict=True):
         if (out_spec.target, size, box) not in made:
             made.add((out_spec.target, size, box))
             paths.append(sized(path, size))

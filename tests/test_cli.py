@@ -289,6 +289,32 @@ def test_header_reads_use_imgpars_pixel_limit_not_pillows(tmp_path: Path) -> Non
     assert "failing: " in checked.stdout and "too many pixels: 20000x10000" in checked.stdout
 
 
+def test_an_output_past_its_formats_size_limit_fails_before_decoding(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    # Cut short: decoding it would fail as truncated, so the reason proves
+    # the limit was checked first.
+    Image.new("RGB", (20_000, 1_000), (200, 90, 60)).save(src / "pano.jpg", quality=90)
+    data = (src / "pano.jpg").read_bytes()
+    (src / "pano.jpg").write_bytes(data[: len(data) // 2])
+    Image.new("RGB", (17_000, 40), (20, 90, 160)).save(src / "strip.png")
+    out = tmp_path / "out"
+    reason = (
+        "too large for webp: {}x{}, over its limit of 16,383 pixels a side"
+        " (--max-size 16383 fits it)"
+    )
+    result = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", "1")
+    assert result.exit_code == 1
+    assert f"failed: {src / 'pano.jpg'}: {reason.format(20000, 1000)}" in result.stderr
+    assert f"failed: {src / 'strip.png'}: {reason.format(17000, 40)}" in result.stderr
+    dry = invoke("convert", src, "--to", "webp", "--out", out, "--dry-run")
+    assert f"{src / 'strip.png'}: would fail: {reason.format(17000, 40)}" in dry.stdout
+    fitted = invoke("convert", src / "strip.png", "--to", "webp", "--out", out, "--max-size=16383")
+    assert fitted.exit_code == 0, fitted.output
+    with Image.open(out / "strip.webp") as im:
+        assert im.size == (16383, 39)
+
+
 def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
     args = ["convert", tmp_path, "--to", "png,tiff", "--out", tmp_path / "o", "--dry-run"]
