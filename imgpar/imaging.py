@@ -21,6 +21,22 @@ _TRANSPOSE = {
 WHITE = (255, 255, 255)
 
 
+def stored_bits(im: Image.Image) -> int:
+    """Bits per sample as stored, which Pillow's mode hides for 16-bit colour
+    (decoded at 8). Read before getexif(), which may decode a PNG and drop
+    the tiles that tell."""
+    bits = {"1": 1, "I": 32, "F": 32}.get(im.mode, 16 if im.mode.startswith("I;16") else 8)
+    for tile in im.tile:
+        args = tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
+        if isinstance(args, str) and ";16" in args:
+            bits = 16
+    sample_bits = getattr(im, "tag_v2", {}).get(258)  # TIFF BitsPerSample
+    if isinstance(sample_bits, tuple) and sample_bits:
+        bits = max(sample_bits)
+    heif_bits = im.info.get("bit_depth")  # pillow-heif: 8, 10 or 12
+    return heif_bits if isinstance(heif_bits, int) else bits
+
+
 def upright(im: Image.Image, orientation: int) -> Image.Image:
     method = _TRANSPOSE.get(orientation)
     return im if method is None else im.transpose(method)

@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image, ImageSequence
 
-from imgpar import colour, geometry, metadata, pipeline
+from imgpar import colour, geometry, imaging, metadata, pipeline
 from imgpar.formats import TARGETS, Target
 from imgpar.limits import DEFAULT_MAX_PIXELS
 
@@ -49,7 +49,7 @@ def inspect(path: str) -> dict[str, Any]:
 
 def _inspect(path: str) -> dict[str, Any]:
     with open(path, "rb") as fp, pipeline.open_checked(path, DEFAULT_MAX_PIXELS, fp) as im:
-        bits = _bits(im)  # before getexif(), which may decode a PNG and drop its tiles
+        bits = imaging.stored_bits(im)  # before getexif(), which may decode a PNG
         try:
             exif = im.getexif()
             damaged = None
@@ -94,20 +94,6 @@ def _decode_error(im: Image.Image, animated: bool) -> str | None:
     except Exception as exc:
         return pipeline.describe(exc)
     return None
-
-
-def _bits(im: Image.Image) -> int:
-    """Bits per sample as stored, which Pillow's mode hides for 16-bit colour."""
-    bits = {"1": 1, "I": 32, "F": 32}.get(im.mode, 16 if im.mode.startswith("I;16") else 8)
-    for tile in im.tile:
-        args = tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
-        if isinstance(args, str) and ";16" in args:
-            bits = 16
-    sample_bits = getattr(im, "tag_v2", {}).get(258)  # TIFF BitsPerSample
-    if isinstance(sample_bits, tuple) and sample_bits:
-        bits = max(sample_bits)
-    heif_bits = im.info.get("bit_depth")  # pillow-heif: 8, 10 or 12
-    return heif_bits if isinstance(heif_bits, int) else bits
 
 
 def _text(value: object) -> str | None:

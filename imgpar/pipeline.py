@@ -163,6 +163,9 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
     notes: list[str] = []
     start = time.perf_counter()
     with open_checked(task.source, spec.max_pixels, fp) as im:
+        bits = imaging.stored_bits(im)
+        if 8 < bits <= 16 and not im.mode.startswith("I;16"):
+            notes.append(f"{bits}-bit colour read at 8 bits: Pillow keeps 16 bits for gray only")
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)

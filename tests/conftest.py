@@ -165,6 +165,29 @@ def make_gray16_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
     return path
 
 
+def make_rgb16_png(
+    path: Path,
+    size: tuple[int, int] = (64, 48),
+    colour: tuple[int, int, int] = (60000, 30000, 5000),
+) -> Path:
+    """16-bit RGB, written by hand: Pillow cannot write it (and reads it at 8 bits)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    w, h = size
+    row = b"\x00" + struct.pack(">3H", *colour) * w  # filter byte "none", then samples
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(row * h))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
 def make_cmyk_jpeg(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
     """CMYK JPEG: left half pure cyan ink (RGB 0,255,255), right half no ink (white)."""
     w, h = size

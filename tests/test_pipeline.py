@@ -22,6 +22,7 @@ from conftest import (
     close_to,
     convert_one,
     make_camera_jpeg,
+    make_rgb16_png,
     make_small_jpeg,
     png_header_only,
     quadrant_picture,
@@ -198,6 +199,16 @@ def test_16_bit_resized_keeps_its_range(gray16_png: Path, tmp_path: Path) -> Non
     assert png.mode == "I;16"
     assert abs(png.getpixel((2, 12)) - GRAY16_LEFT) <= 64  # type: ignore[operator]
     assert close_to(half(webp.convert("L"), "left"), (GRAY16_LEFT // 257,), 4)
+
+
+@pytest.mark.parametrize("target", LOSSLESS_TARGETS)
+def test_16_bit_colour_is_read_at_8_bits_and_said(target: str, tmp_path: Path) -> None:
+    source = make_rgb16_png(tmp_path / "scan.png", (40, 30), (60000, 30000, 5000))
+    result = convert_one(source, tmp_path / "out", target)
+    im = written(result)
+    assert (im.mode, im.size) == ("RGB", (40, 30))
+    assert close_to(im.getpixel((20, 15)), (60000 // 257, 30000 // 257, 5000 // 257), 2)
+    assert "16-bit colour read at 8 bits: Pillow keeps 16 bits for gray only" in result.notes
 
 
 @pytest.mark.parametrize("target", ["webp", "jpeg", "png", "avif"])
