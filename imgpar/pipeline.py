@@ -44,7 +44,9 @@ def configure_worker(spec: ConvertSpec) -> None:
     # check stays as a backstop at the same limit.
     Image.MAX_IMAGE_PIXELS = spec.max_pixels
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-    ImageFile.LOAD_TRUNCATED_IMAGES = spec.allow_truncated
+    # Strict, even under --allow-truncated: convert_file decodes a truncated
+    # file again with leave, so that its result can say it was cut short.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     global _faults
     _faults = (os.environ.get(CRASH_ENV) or None, os.environ.get(HANG_ENV) or None)
 
@@ -122,7 +124,13 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
             with open(task.source, "rb") as fp:
                 digest = digest_stream(fp)
                 fp.seek(0)
-                made = _convert(task, fp, spec)
+                try:
+                    made = _convert(task, fp, spec)
+                except OSError as exc:
+                    if not (spec.allow_truncated and _truncated(exc)):
+                        raise
+                    fp.seek(0)
+                    made = _convert_truncated(task, fp, spec)
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
@@ -143,6 +151,24 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
         seconds=time.perf_counter() - clock, ended=time.time(), stages=made.stages,
         peak_rss=peak_rss(), thumbnail=made.preview, digest=digest,
     )
+
+
+TRUNCATED_NOTE = "truncated: converted as far as its data goes (the rest is filled gray)"
+
+
+def _truncated(exc: OSError) -> bool:
+    """Whether a decoder error says the image data ends early."""
+    return exc.errno is None and "truncated" in str(exc).lower()
+
+
+def _convert_truncated(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
+    """_convert with Pillow's leave to decode a file cut short, as far as it goes."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        made = _convert(task, fp, spec)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return made._replace(notes=(TRUNCATED_NOTE, *made.notes))
 
 
 class _Converted(NamedTuple):
@@ -473,7 +499,7 @@ def describe(exc: BaseException) -> str:
     message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
     if isinstance(exc, OSError) and exc.errno is None:
         # Decoder errors: Pillow raises bare OSErrors for damaged image data.
-        if "truncated" in message.lower():
+        if _truncated(exc):
             return "truncated file: image data ends early (--allow-truncated accepts it)"
         return f"corrupt image data ({message or 'decoder error'})"
     if isinstance(exc, ValueError) and "Decompressed data too large" in message:

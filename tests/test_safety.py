@@ -15,7 +15,7 @@ from hostile import make_hostile_tree
 from PIL import Image
 
 from imgpar.limits import CHUNK_BYTES
-from imgpar.pipeline import CRASH_ENV, HANG_ENV
+from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE
 
 IMGPAR = [sys.executable, "-m", "imgpar"]
 
@@ -319,10 +319,18 @@ def test_truncated_fails_by_default_and_converts_when_allowed(tmp_path: Path) ->
     assert strict.returncode == 1
     assert "cut.jpg: truncated file" in strict.stderr
     assert not (tmp_path / "a" / "cut.png").exists()
-    lenient = _run("convert", src, "--to", "png", "--out", tmp_path / "b", "--allow-truncated")
+    report = tmp_path / "r.json"
+    lenient = _run(
+        "convert", src, "--to", "png", "--out", tmp_path / "b", "--allow-truncated",
+        "--report", report,
+    )  # fmt: skip
     assert lenient.returncode == 0, lenient.stderr
     with Image.open(tmp_path / "b" / "cut.png") as im:
         assert im.size == (600, 400)
+    # The output is marked as what it is; the whole file's is not.
+    notes = {Path(f["source"]).name: f["notes"] for f in _report(report)["files"]}
+    assert notes["cut.jpg"] == [TRUNCATED_NOTE]
+    assert notes["whole.jpg"] == []
 
 
 def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
