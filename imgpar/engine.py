@@ -16,6 +16,8 @@ import itertools
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -53,15 +55,18 @@ _worker_spec: ConvertSpec | None = None
 _worker_clock: tuple[Any, int] | None = None
 
 
-def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any) -> None:
+def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None) -> None:
+    _die_with(parent)
     # Only the parent decides what Ctrl-C means; a worker must not die mid-write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Under fork a worker inherits the parent's SIGTERM handler; it must not.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # C decoders (libtiff above all) print warnings about damaged files straight
     # to stderr, tearing through the progress bar; every problem a worker meets
-    # reaches the user as its file's result instead.
+    # reaches the user as its file's result instead. Nor does a worker hold
+    # the run's stdout: a CI step reading it waits for every holder to close.
     devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
     from imgpar.heap import keep_freed_memory
@@ -77,6 +82,32 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any) -> None:
         _worker_clock = (cells, _CELLS * slot)
 
     configure_worker(spec)
+
+
+# prctl() option, from linux/prctl.h: a signal for this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int | None) -> None:
+    """End this worker when the process that started it ends. A run killed
+    with SIGKILL (a CI runner, the OOM killer) has no time to stop its
+    workers, which would finish their files unseen and then wait forever."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    # Gone before the kernel was told: the worker is an orphan already. (A
+    # fork server's workers have it for parent, and it dies with the run.)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def _run_chunk(tasks: list[Task], number: int) -> list[Result]:
@@ -236,12 +267,13 @@ class ProcessEngine:
         elif method == "forkserver":
             self._context.set_forkserver_preload(["imgpar.pipeline"])
         clock = _Clock(self._context, count)
+        parent = None if method == "forkserver" else os.getpid()
         return _Workers(
             ProcessPoolExecutor(
                 max_workers=count,
                 mp_context=self._context,
                 initializer=_init_worker,
-                initargs=(self.spec, clock.cells, clock.claimed),
+                initargs=(self.spec, clock.cells, clock.claimed, parent),
             ),
             clock,
         )

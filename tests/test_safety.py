@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -147,6 +148,45 @@ def test_worker_killed_mid_batch_files_retried(tmp_path: Path) -> None:
         with Image.open(entry["outputs"][0]["path"]) as im:
             assert im.size == (2000, 1500)
     assert not _stray(out)
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="finds workers through /proc")
+def test_workers_end_with_a_run_killed_outright(tmp_path: Path) -> None:
+    # SIGKILL leaves the run no time to stop its workers: they must not go
+    # on converting unseen, nor hold the run's stdout open for ever (a CI
+    # step reading it would never end).
+    _tree(tmp_path / "src", 12, (2000, 1500))
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out",
+         str(tmp_path / "out"), "--jobs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    workers: list[int] = []
+    deadline = time.monotonic() + 30
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        workers = _children(proc.pid)
+    assert workers, "no worker process appeared"
+    proc.kill()
+    proc.wait()
+    assert proc.stdout is not None
+    ended = threading.Thread(target=proc.stdout.read, daemon=True)
+    ended.start()
+    ended.join(timeout=10)
+    assert not ended.is_alive(), "a worker still holds the run's stdout"
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _children(pid: int) -> list[int]:
