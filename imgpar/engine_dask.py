@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import tempfile
 import time
 from collections import deque
@@ -43,9 +44,14 @@ if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin
 
 INSTALL_HINT = "pip install 'imgpar[dask]'"
-# Seconds to reach a scheduler, and then for at least one worker to be there.
+# Seconds to reach a scheduler, and then for at least one worker to be there
+# (at the start, and whenever every worker has left during a run).
 CONNECT_TIMEOUT = 30
 WORKERS_TIMEOUT = 60
+# Seconds for a scheduler to greet a new connection: it does so at once.
+GREETING_TIMEOUT = 5
+# How often a run waiting for results asks whether any worker is left.
+WORKERS_CHECK = 5.0
 # Bounds the shutdown of a client or a LocalCluster, so an exit never hangs.
 CLOSE_TIMEOUT = 10
 # The Dask event topic where a LocalCluster's workers post their process ids.
@@ -143,7 +149,22 @@ class DaskEngine:
                 if not flights:
                     return
                 assert cluster is not None
-                if _wait_ready(done, min(f.deadline for f in flights.values())):
+                deadline = min(f.deadline for f in flights.values())
+                if _wait_ready(done, min(deadline, time.monotonic() + WORKERS_CHECK)):
+                    if cluster.deserted(WORKERS_TIMEOUT):
+                        # Queued files would wait for ever: nothing is left
+                        # to run them, and Dask would never say so.
+                        lost = [t for f in flights.values() for t in f.tasks]
+                        lost += [t for c in pending for t in c]
+                        flights.clear()
+                        why = (
+                            f"no Dask worker left at {cluster.client.scheduler.address}"
+                            f" for {WORKERS_TIMEOUT} s"
+                        )
+                        for task in lost[:-1]:
+                            yield failed(task, why)
+                        yield failed(lost[-1], why, fatal=True)
+                        return
                     now = time.monotonic()
                     running = cluster.running()
                     for future, flight in [(f, v) for f, v in flights.items() if v.deadline <= now]:
@@ -276,11 +297,23 @@ class _Cluster:
     # the temporary files that a worker killed mid-write left there can be
     # told from another run's by their process id, and removed.
     folders: set[str] = field(default_factory=set)
+    alone_since: float | None = None  # when the cluster was last seen without a worker
 
     def submit(self, tasks: list[Task], spec: ConvertSpec) -> Future[list[Result]]:
         if self.local is not None:
             self.folders.update(temp_file_places(tasks))
         return self.client.submit(convert_chunk, tasks, spec, pure=False)
+
+    def deserted(self, limit: float) -> bool:
+        """Whether the cluster has had no worker for `limit` seconds by now."""
+        try:
+            workers = len(self.client.nthreads())
+        except Exception:
+            return False  # the scheduler itself is gone: the run learns it otherwise
+        now = time.monotonic()
+        if workers or self.alone_since is None:
+            self.alone_since = None if workers else now
+        return self.alone_since is not None and now - self.alone_since >= limit
 
     def running(self) -> set[str]:
         """The keys of the tasks the workers hold now."""
@@ -329,11 +362,15 @@ def _wait_ready(done: Any, deadline: float) -> bool:
 def _connect(address: str) -> Client:
     from distributed import Client
 
+    _check_greeting(address)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, ValueError, TimeoutError) as exc:
+    except Exception as exc:
+        # Whatever answered may not speak Dask at all (MemoryError from a
+        # frame length read out of another protocol's bytes).
         raise ClusterError(
-            f"cannot reach the Dask scheduler at {address} ({exc}): is `dask scheduler` running?"
+            f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc}):"
+            " is `dask scheduler` running?"
         ) from None
     try:
         client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
@@ -344,6 +381,39 @@ def _connect(address: str) -> Client:
             f"start some with `dask worker {address}`"
         ) from None
     return client
+
+
+def _check_greeting(address: str) -> None:
+    """Raise ClusterError for what is wrong with a TCP scheduler address,
+    found in seconds with a plain socket: a refused connection, an unknown
+    host, or a server that does not greet as a Dask scheduler does, at once
+    (a dashboard, another service), where Dask's own handshake would wait
+    for ever. Addresses other than plain TCP are left to Dask."""
+    target = address.removeprefix("tcp://")
+    host, _, port = target.rpartition(":")
+    if "://" in target or not host or not port.isdigit():
+        return
+    unreachable = f"cannot reach the Dask scheduler at {address} ({{}})"
+    unreachable += ": is `dask scheduler` running?"
+    try:
+        conn = socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT)
+    except socket.gaierror:
+        raise ClusterError(unreachable.format(f"unknown host {host}")) from None
+    except TimeoutError:
+        raise ClusterError(unreachable.format(f"no answer in {CONNECT_TIMEOUT} s")) from None
+    except OSError as exc:
+        raise ClusterError(unreachable.format(exc.strerror or exc)) from None
+    with conn:
+        conn.settimeout(GREETING_TIMEOUT)
+        try:
+            greeting = conn.recv(256)
+        except OSError:
+            greeting = b""
+    if b"compression" not in greeting:
+        raise ClusterError(
+            f"{address} is not a Dask scheduler (it does not greet as one): give the"
+            " scheduler's address, port 8786 unless set otherwise, not the dashboard's"
+        )
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -451,6 +452,63 @@ def test_workers_must_see_the_files(programs: DaskPrograms, tmp_path: Path) -> N
     with pytest.raises(ClusterError, match=r"cannot write to .*gone .*: is the folder shared\?$"):
         list(engine.run([seen]))
     assert not out.joinpath("a.webp").exists()
+
+
+@needs_dask
+def test_a_wrong_scheduler_address_fails_fast_and_clearly(tmp_path: Path) -> None:
+    src = str(_mixed_tree(tmp_path / "src"))
+    runner = CliRunner()
+
+    def refused(address: str) -> str:
+        started = time.monotonic()
+        result = runner.invoke(app, ["convert", src, "--to", "webp", "--scheduler", address])
+        assert result.exit_code == 2
+        # Well within Dask's own 30 s connect timeout, which it does not
+        # even apply to a server that never greets it.
+        assert time.monotonic() - started < 15
+        return result.stderr.strip()
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert refused(f"tcp://127.0.0.1:{port}") == (
+        f"imgpar: error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"
+        " (Connection refused): is `dask scheduler` running?"
+    )
+    # A server that waits to be spoken to, as a dashboard's web server does.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        assert refused(address) == (
+            f"imgpar: error: {address} is not a Dask scheduler (it does not greet as one):"
+            " give the scheduler's address, port 8786 unless set otherwise, not the dashboard's"
+        )
+
+
+@needs_dask
+def test_a_run_whose_workers_all_leave_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imgpar import engine_dask
+
+    monkeypatch.setattr(engine_dask, "WORKERS_TIMEOUT", 2)
+    monkeypatch.setattr(engine_dask, "WORKERS_CHECK", 0.5)
+    src = _noise_tree(tmp_path / "src", 16)
+    with DaskPrograms(tmp_path / "cluster", workers=1) as cluster:
+        job = prepare([src], to="webp", out=tmp_path / "out", scheduler=cluster.address)
+        results: list[Result] = []
+        started = time.monotonic()
+        for event in job.events():
+            assert isinstance(event, Result)
+            results.append(event)
+            if len(results) == 1:
+                for worker in cluster._procs[1:]:  # the worker and its nanny
+                    cluster.stop(worker)
+        assert time.monotonic() - started < RUN_TIMEOUT
+    failed = [r for r in results if r.status == "failed"]
+    assert failed and failed[-1].fatal
+    assert {r.error for r in failed} == {
+        f"no Dask worker left at {cluster.address} for 2 s"
+    }
 
 
 @needs_dask
