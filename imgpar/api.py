@@ -214,6 +214,19 @@ class Job:
                 cache.close()
         return removed
 
+    def left_behind(self) -> int:
+        """After a run: how many outputs `--prune` would delete now. The
+        caches are searched file by file only when a count says there are
+        some, so a no-op re-run stays quick."""
+        if self.planner is None:
+            return 0
+        try:
+            if not self.planner.may_leave_outputs():
+                return 0
+        finally:
+            self._close_caches()
+        return len(self.prune(dry_run=True))
+
     def orphans(self, remade: Iterable[str]) -> list[str]:
         """What `--prune` would delete after a run that writes `remade` (the
         stale sources' outputs, planned by stale()): outputs no source makes
@@ -237,10 +250,6 @@ class Job:
         if self.planner is not None:
             for cache in self.planner.caches.values():
                 cache.close()
-
-    def superseded(self) -> int:
-        """How many outputs of earlier runs this run's sources no longer make."""
-        return self.planner.superseded if self.planner is not None else 0
 
     def cache_warnings(self) -> list[str]:
         if self.planner is None:

@@ -199,6 +199,24 @@ class Cache:
         sql = "INSERT OR REPLACE INTO superseded VALUES (?, ?, ?)"
         self._write(db, sql, (path, size, mtime_ns))
 
+    def count(self, head: str) -> int:
+        """How many sources are recorded under the SOURCE folder named `head`
+        (all of them for "")."""
+        db = self._connect(create=False)
+        if db is None:
+            return 0
+        if not head:
+            return int(db.execute("SELECT count(*) FROM sources").fetchone()[0])
+        # Keys "head/..." sort from "head/" up to "head0" ("0" follows "/").
+        query = "SELECT count(*) FROM sources WHERE key >= ? AND key < ?"
+        return int(db.execute(query, (f"{head}/", f"{head}0")).fetchone()[0])
+
+    def has_superseded(self) -> bool:
+        db = self._connect(create=False)
+        if db is None:
+            return False
+        return db.execute("SELECT 1 FROM superseded LIMIT 1").fetchone() is not None
+
     def superseded(self) -> list[tuple[str, int, int]]:
         """(path relative to the root, size, mtime_ns) of each superseded output."""
         db = self._connect(create=False)

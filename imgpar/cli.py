@@ -218,7 +218,7 @@ def convert(
         bool | None, _opt("--check", help="Write nothing; exit 1 listing what is stale (for CI).")
     ] = None,
     prune: Annotated[
-        bool | None, _opt("--prune", help="Delete outputs imgpar made whose source is gone.")
+        bool | None, _opt("--prune", help="Delete outputs imgpar made that no source makes now.")
     ] = None,
     dry_run: Annotated[
         bool | None, _opt("--dry-run", help="Print what would be written; write nothing.")

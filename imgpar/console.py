@@ -183,11 +183,13 @@ def run(
             typer.echo(f"pruned: {path}", err=True)
     typer.echo(format_summary(summary))
     if not quiet:
-        superseded = 0 if prune else job.superseded()
         from imgpar.formats import TARGETS
 
+        # What --prune would delete now: outputs of sources that are gone,
+        # and those their sources no longer make.
+        left = job.left_behind() if complete and not prune else 0
         ext = TARGETS[job.spec.outputs[0].target].ext
-        for note in _end_notes(noted, unread, superseded, ext=ext, each_shown=verbose):
+        for note in _end_notes(noted, unread, left, ext=ext, each_shown=verbose):
             typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
@@ -222,7 +224,7 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
 
 
 def _end_notes(
-    noted: Counter[str], unread: Counter[str], superseded: int, *, ext: str, each_shown: bool
+    noted: Counter[str], unread: Counter[str], left: int, *, ext: str, each_shown: bool
 ) -> list[str]:
     """What a run tells once, after its summary, rather than file by file
     (with --verbose each file's line has said it already): planning notes
@@ -241,8 +243,8 @@ def _end_notes(
             f"{_count(noted[KEPT_EXTENSION], 'output')} named with the source extension"
             f" (a.png{ext}): sources share a name"
         )
-    if superseded:
-        notes.append(f"{_count(superseded, 'earlier output')} no source makes now;"
+    if left:
+        notes.append(f"{_count(left, 'earlier output')} no source makes now;"
                      " --prune deletes them")  # fmt: skip
     if unread and not each_shown:
         kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())

@@ -120,9 +120,11 @@ class Planner:
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
-        self.superseded = 0  # outputs this run's sources no longer make
         # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
         self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
+        # Per (cache root, SOURCE name in its keys): [sources it recorded
+        # before this run, those this run found]; fewer found, some are gone.
+        self._tally: dict[tuple[str, str], list[int]] = {}
 
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
@@ -131,6 +133,11 @@ class Planner:
         prefix = self._key_prefix(folder, cache)
         keys = {name: f"{prefix}{name}" for name in folder.names}
         entries = cache.lookup(list(keys.values())) if in_place or not self._force else {}
+        head = prefix.split("/", 1)[0]
+        tally = self._tally.get((cache.root, head))
+        if tally is None:
+            tally = self._tally[(cache.root, head)] = [cache.count(head), 0]
+        tally[1] += len(entries)
         names = folder.names
         if in_place:
             # Outputs of earlier runs sit beside their sources, whatever
@@ -247,8 +254,17 @@ class Planner:
         )
         made = {o.path for o in outputs}
         for old in pending.earlier:
-            if old.path not in made and _supersede(pending.cache, old):
-                self.superseded += 1
+            if old.path not in made:
+                _supersede(pending.cache, old)
+
+    def may_leave_outputs(self) -> bool:
+        """Whether outputs no source makes now may be left, found cheaply:
+        the caches recorded sources this run did not find (gone or renamed),
+        or hold outputs their sources no longer make. (Read from the caches,
+        which are reopened: close them again after.)"""
+        return any(found < recorded for recorded, found in self._tally.values()) or any(
+            cache.has_superseded() for cache in self.caches.values()
+        )
 
     def _current_outputs(
         self, cache: Cache, key: str, entry: Entry | None, source: str, st: os.stat_result
@@ -337,14 +353,12 @@ class Planner:
         )
 
 
-def _supersede(cache: Cache, output: OutputRecord) -> bool:
+def _supersede(cache: Cache, output: OutputRecord) -> None:
     """Keep an output its source no longer makes for --prune, as the file is
-    now; False for one already replaced or removed, no longer imgpar's."""
+    now; not one already replaced or removed, which is no longer imgpar's."""
     state = file_state(os.path.join(cache.root, output.path))
-    if state is None or state[0] != output.bytes:
-        return False
-    cache.supersede(output.path, *state)
-    return True
+    if state is not None and state[0] == output.bytes:
+        cache.supersede(output.path, *state)
 
 
 def _extensions(target: Target) -> tuple[str, ...]:

@@ -250,6 +250,9 @@ def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     orphaned = runner.invoke(app, [*base, "--check"])
     assert orphaned.exit_code == 1
     assert "team/ann.webp" in orphaned.output
+    # A run without --prune says what it leaves behind.
+    left = runner.invoke(app, base)
+    assert left.stderr.strip() == "note: 1 earlier output no source makes now; --prune deletes them"
     pruned = runner.invoke(app, [*base, "--prune"])
     assert pruned.exit_code == 0
     assert not (out / "team" / "ann.webp").exists()
