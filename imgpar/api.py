@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 ENGINES = ("local", "dask")
 
+# What SOURCES a run takes: one path, or several.
+Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 # Spec fields that never change what is written: they stay out of the cache key.
 _NOT_IN_OUTPUT = frozenset({"max_pixels", "allow_truncated"})
 
@@ -270,7 +272,7 @@ class Report(NamedTuple):
 
 
 def prepare(
-    sources: Sequence[str | os.PathLike[str]],
+    sources: Sources,
     *,
     to: str | Sequence[str],
     out: str | os.PathLike[str] | None = None,
@@ -302,7 +304,12 @@ def prepare(
     create_out: bool = True,
 ) -> Job:
     """Validate options and build a `Job`; raises `UsageError` before any work."""
-    paths = tuple(os.fspath(s) for s in sources)
+    # One path is a source, not a sequence of one-letter ones.
+    paths = (
+        (os.fspath(sources),)
+        if isinstance(sources, (str, os.PathLike))
+        else tuple(os.fspath(s) for s in sources)
+    )
     if not paths:
         raise UsageError("no SOURCES given")
     for path in paths:
@@ -531,7 +538,7 @@ def _check_out(out: str, *, create: bool) -> None:
         raise UsageError(f"cannot write to --out {out}: permission denied")
 
 
-def iter_convert(sources: Sequence[str | os.PathLike[str]], **options: Any) -> Iterator[Result]:
+def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:
     """Convert and yield each file's `Result` as it completes.
 
     `options` are `prepare()`'s keywords (the CLI's options, spelled with `_`).
@@ -542,7 +549,7 @@ def iter_convert(sources: Sequence[str | os.PathLike[str]], **options: Any) -> I
             yield event
 
 
-def convert(sources: Sequence[str | os.PathLike[str]], **options: Any) -> Report:
+def convert(sources: Sources, **options: Any) -> Report:
     """Convert everything and return every file's result plus the summary."""
     job = prepare(sources, **options)
     collector = Collector(jobs=job.jobs, engine=job.engine_label)

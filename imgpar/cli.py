@@ -313,7 +313,7 @@ def convert(
                 verbose=bool(run.get("verbose")),
             )
     except UsageError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(exc.on_command_line()) from None
     except ClusterError as exc:
         raise _fail(str(exc), ExitStatus.FAILED) from None
     except Exception as exc:
@@ -329,7 +329,7 @@ def _from_config(error: UsageError, configured: set[str]) -> str:
     config's setting, where it must be fixed."""
     if error.option in configured:
         return f"config setting {error.option!r}: {error.problem}"
-    return str(error)
+    return error.on_command_line()
 
 
 def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
@@ -456,7 +456,7 @@ def bench(
             )
             signals.raise_if_received()
         except UsageError as exc:
-            raise _fail(str(exc)) from None
+            raise _fail(exc.on_command_line()) from None
         except Terminated:
             raise typer.Exit(int(ExitStatus.TERMINATED)) from None
         except KeyboardInterrupt:

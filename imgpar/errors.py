@@ -17,13 +17,17 @@ class UsageError(Exception):
     """A problem with the command itself, reported before any image is touched.
 
     `option` is the setting at fault as the Python API and a config file name
-    it (`max_size`), and `problem` what is wrong with it; the message names the
-    setting as the command line spells it (`--max-size must be ...`)."""
+    it (`max_size`), and `problem` what is wrong with it. The message names the
+    setting that way (`max_size must be ...`); `on_command_line()` names it as
+    a flag (`--max-size must be ...`)."""
 
     def __init__(self, problem: str, *, option: str | None = None) -> None:
-        super().__init__(f"{flag(option)} {problem}" if option else problem)
+        super().__init__(f"{option} {problem}" if option else problem)
         self.problem = problem
         self.option = option
+
+    def on_command_line(self) -> str:
+        return f"{flag(self.option)} {self.problem}" if self.option else self.problem
 
 
 class ClusterError(Exception):

@@ -248,6 +248,13 @@ def test_a_moved_or_copied_folder_still_knows_its_outputs(
         ]  # fmt: skip
 
 
+def test_one_path_is_one_source(tmp_path: Path, tree: Callable[..., Path]) -> None:
+    photos = tree({"a.jpg": "small_jpeg", "b.png": "rgb_png"})
+    for one in (str(photos), photos):
+        report = imgpar.convert(one, to="webp", out=tmp_path / "out", jobs=1)
+        assert sorted(Path(f.source).name for f in report.files) == ["a.jpg", "b.png"]
+
+
 def test_planning_reads_no_pixels(tmp_path: Path, tree: Callable[..., Path]) -> None:
     """Planning a tree of files that are not images plans them all: whether
     a file decodes is the pipeline's business, not the planner's."""
