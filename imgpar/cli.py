@@ -300,7 +300,8 @@ def convert(
         typer.echo(f"note: {idle}", err=True)
     try:
         if run.get("check"):
-            status = console.check(job)
+            manifest = str(run["manifest"]) if run.get("manifest") else None
+            status = console.check(job, manifest=manifest)
         elif run.get("dry_run"):
             status = console.dry_run(job, prune=bool(run.get("prune")))
         else:

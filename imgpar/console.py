@@ -60,10 +60,17 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     return ExitStatus.OK
 
 
-def check(job: Job) -> ExitStatus:
-    """Exit 1 listing every source whose outputs would be (re)made."""
+def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
+    """Exit 1 listing every source whose outputs would be (re)made, the
+    outputs --prune would delete, and a manifest that is not as a run would
+    write it."""
+    from imgpar.manifest import Manifest
     from imgpar.pipeline import sized_outputs
     from imgpar.spec import Result, Task
+
+    listing = None
+    if manifest:
+        listing = Manifest(manifest, sources=job.sources, out=job.out, probe=False)
 
     stale: list[str] = []
     failing: list[str] = []  # a name collision, or a header that cannot be read
@@ -78,7 +85,12 @@ def check(job: Job) -> ExitStatus:
                 remade += outputs
         elif isinstance(item, Result) and item.status == "failed":
             failing.append(f"{item.source}: {item.error}")
+        elif isinstance(item, Result) and listing is not None:
+            listing.add(item)
     orphans = job.orphans(remade)
+    # With something stale, a run rewrites the manifest anyway.
+    if listing is not None and not stale and not failing and not listing.is_current():
+        stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
     for path in stale:
         typer.echo(f"stale: {path}")
     for line in failing:

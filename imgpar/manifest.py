@@ -15,7 +15,9 @@ from imgpar.spec import Result
 
 
 class Manifest:
-    def __init__(self, path: str, *, sources: Sequence[str], out: str | None) -> None:
+    def __init__(
+        self, path: str, *, sources: Sequence[str], out: str | None, probe: bool = True
+    ) -> None:
         self.path = path
         self._roots = [os.path.abspath(s) for s in sources if os.path.isdir(s)]
         # Keys are relative to the one SOURCE folder; with several SOURCES,
@@ -26,12 +28,13 @@ class Manifest:
         self._base = _common(places) if len(places) > 1 else None
         self._out = out
         self._entries: dict[str, dict[str, Any]] = {}
-        # Written only at the end of a complete run, so a place it cannot be
-        # written must be found now, before the work, not after it.
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(self._temp, "w"):
-            pass
-        os.unlink(self._temp)
+        if probe:
+            # Written only at the end of a complete run, so a place it cannot
+            # be written must be found now, before the work, not after it.
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(self._temp, "w"):
+                pass
+            os.unlink(self._temp)
 
     @property
     def _temp(self) -> str:
@@ -73,18 +76,23 @@ class Manifest:
                 return root
         return os.path.dirname(source)
 
+    def text(self) -> str:
+        data = {"imgpar_manifest": 1, "sources": self._entries}
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
     def write(self) -> None:
         temp = self._temp
         with open(temp, "w", encoding="utf-8") as fp:
-            json.dump(
-                {"imgpar_manifest": 1, "sources": self._entries},
-                fp,
-                indent=2,
-                sort_keys=True,
-                ensure_ascii=False,
-            )
-            fp.write("\n")
+            fp.write(self.text())
         os.replace(temp, self.path)
+
+    def is_current(self) -> bool:
+        """Whether the file on disk says what this manifest says."""
+        try:
+            with open(self.path, encoding="utf-8") as fp:
+                return fp.read() == self.text()
+        except (OSError, UnicodeDecodeError):
+            return False
 
 
 def _url(path: str) -> str:

@@ -194,6 +194,19 @@ def test_widths_and_formats_from_one_decode_with_manifest(site: Path, tmp_path: 
     first = (tmp_path / "m.json").read_text()
     assert runner.invoke(app, args).exit_code == 0
     assert (tmp_path / "m.json").read_text() == first
+    # --check holds the manifest to what a run would write.
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 0
+    for damage in ("", first.replace('"bytes"', '"byte"', 1), None):
+        if damage is None:
+            (tmp_path / "m.json").unlink()
+        else:
+            (tmp_path / "m.json").write_text(damage)
+        checked = runner.invoke(app, [*args, "--check"])
+        assert checked.exit_code == 1
+        assert checked.stdout.splitlines() == [
+            f"stale: {tmp_path / 'm.json'} (the manifest: missing or not what a run writes)"
+        ]
+    assert not (tmp_path / "m.json").exists()  # --check writes nothing
 
 
 def test_manifest_keys_keep_several_sources_apart(tmp_path: Path) -> None:
