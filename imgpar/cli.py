@@ -267,14 +267,14 @@ def convert(
 
     # Unset options are None (an unset list argument is empty): the config fills them.
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
-    configured: set[str] = set()  # the settings that came from a config file
+    origins: dict[str, str] = {}  # where each setting from a config file came from
     try:
         known = frozenset(inspect.signature(prepare).parameters) | _CLI_ONLY
-        options = _as_parsed(
-            ctx,
-            settings_file.load(str(config) if config else None, preset, known - {"config", "preset"}),
+        settings, origins = settings_file.load(
+            str(config) if config else None, preset, known - {"config", "preset"}
         )
-        configured = set(options) - set(given)
+        options = _as_parsed(ctx, settings, origins)
+        origins = {k: v for k, v in origins.items() if k not in given}
         options.update(given)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
         reports = [str(r) for r in run.get("report") or []]
@@ -295,7 +295,7 @@ def convert(
             **options,
         )
     except UsageError as exc:
-        raise _fail(_from_config(exc, configured)) from None
+        raise _fail(_from_config(exc, origins)) from None
     for idle in idle_options(**options):
         typer.echo(f"note: {idle}", err=True)
     try:
@@ -325,15 +325,21 @@ def convert(
     raise typer.Exit(int(status))
 
 
-def _from_config(error: UsageError, configured: set[str]) -> str:
-    """A usage error about a setting the config file made, told as the
-    config's setting, where it must be fixed."""
-    if error.option in configured:
-        return f"config setting {error.option!r}: {error.problem}"
+def _from_config(error: UsageError, origins: dict[str, str]) -> str:
+    """A usage error about a setting a config file made, told as that
+    file's setting, where it must be fixed."""
+    if error.option in origins:
+        return _setting_error(origins, error.option, error.problem)
     return error.on_command_line()
 
 
-def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
+def _setting_error(origins: dict[str, str], name: str, problem: str) -> str:
+    return f"{origins[name]}: setting {name!r}: {problem}"
+
+
+def _as_parsed(
+    ctx: typer.Context, settings: dict[str, Any], origins: dict[str, str]
+) -> dict[str, Any]:
     """Config settings as the command line would have parsed them: a value of
     the wrong kind is a usage error naming the setting, and one value where a
     list goes (`sources = "img"`) is a list of one."""
@@ -349,11 +355,11 @@ def _as_parsed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
                 # TOML values are typed: `upscale = 1`, `quality = 70.5` or
                 # `out = 5` is a mistake to name, not a value to coerce.
                 if isinstance(item, bool) != (takes == (bool,)) or not isinstance(item, takes):
-                    raise UsageError(f"config setting {name!r}: {item!r} is not {kind}")
+                    raise UsageError(_setting_error(origins, name, f"{item!r} is not {kind}"))
             try:
                 value = param.type_cast_value(ctx, value)
             except typer.BadParameter as exc:
-                raise UsageError(f"config setting {name!r}: {exc.message}") from None
+                raise UsageError(_setting_error(origins, name, exc.message)) from None
         parsed[name] = value
     return parsed
 

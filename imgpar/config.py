@@ -52,8 +52,11 @@ def _read(path: str) -> dict[str, Any]:
         raise UsageError(f"cannot read config {path}: {exc}") from None
 
 
-def load(path: str | None, preset: str | None, known: frozenset[str]) -> dict[str, Any]:
-    """The settings from `path` (or the one found), with `preset` laid over them.
+def load(
+    path: str | None, preset: str | None, known: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings from `path` (or the one found), with `preset` laid over
+    them, and where each came from (`imgpar.toml preset 'web'`), for errors.
 
     Keys may be spelled `max-size` or `max_size`; an unknown key is a usage
     error naming it, so a typo never silently does nothing.
@@ -63,12 +66,13 @@ def load(path: str | None, preset: str | None, known: frozenset[str]) -> dict[st
         if path is None:
             if preset:
                 raise UsageError(f"--preset {preset}: no imgpar.toml or [tool.imgpar] found")
-            return {}
+            return {}, {}
     data = _read(path)
     if os.path.basename(path) == "pyproject.toml" or "tool" in data:
         data = data.get("tool", {}).get("imgpar", {})
     presets = data.pop("presets", {})
     settings = _normalise(data, known, path)
+    origins = dict.fromkeys(settings, path)
     if preset:
         if preset not in presets:
             names = ", ".join(sorted(presets)) or "none defined"
@@ -77,8 +81,11 @@ def load(path: str | None, preset: str | None, known: frozenset[str]) -> dict[st
         # preset's run would overwrite the top-level job's with its own.
         for name in _PER_JOB:
             settings.pop(name, None)
-        settings.update(_normalise(presets[preset], known, f"{path} preset {preset!r}"))
-    return _from_folder(settings, os.path.dirname(os.path.abspath(path)))
+        where = f"{path} preset {preset!r}"
+        chosen = _normalise(presets[preset], known, where)
+        settings.update(chosen)
+        origins.update(dict.fromkeys(chosen, where))
+    return _from_folder(settings, os.path.dirname(os.path.abspath(path))), origins
 
 
 _PER_JOB = ("report", "manifest")

@@ -509,7 +509,7 @@ def test_config_paths_kinds_and_syntax(
     config.write_text('sources = ["assets"]\nto = "webp"\nquality = "high"\n')
     wrong = runner.invoke(app, ["convert"])
     assert wrong.exit_code == 2
-    assert "config setting 'quality': 'high' is not a whole number" in wrong.stderr
+    assert f"{config}: setting 'quality': 'high' is not a whole number" in wrong.stderr
     # TOML values are typed: nothing is coerced, nothing crashes.
     for setting, message in [
         ("upscale = 1", "'upscale': 1 is not true or false"),
@@ -525,9 +525,15 @@ def test_config_paths_kinds_and_syntax(
         config.write_text(f'sources = ["assets"]\nto = "webp"\n{setting}\n')
         typed = runner.invoke(app, ["convert", "--dry-run"])
         assert typed.exit_code == 2, typed.output
-        assert typed.stderr.strip() == f"imgpar: error: config setting {message}"
+        assert typed.stderr.strip() == f"imgpar: error: {config}: setting {message}"
     config.write_text('sources = ["assets"]\nto = ["webp"]\nwidth = [100, 200]\nquality = 70\n')
     assert runner.invoke(app, ["convert", "--dry-run"]).exit_code == 0
+    # A preset's setting is named with its preset.
+    config.write_text('sources = ["assets"]\nto = "webp"\n[presets.web]\nquality = "70"\n')
+    preset = runner.invoke(app, ["convert", "--preset", "web", "--dry-run"])
+    assert preset.stderr.strip() == (
+        f"imgpar: error: {config} preset 'web': setting 'quality': '70' is not a whole number"
+    )
     # A pyproject.toml that mentions imgpar but does not parse is not ignored.
     config.unlink()
     (project / "pyproject.toml").write_text('[tool.imgpar\nto = "webp"\n')
