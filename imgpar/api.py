@@ -3,6 +3,7 @@ both (and the CLI) build on. Keyword names are the CLI's option names."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -172,6 +173,7 @@ class Job:
         those their source no longer makes (other options, a smaller source);
         returns their paths. Only files imgpar recorded are ever touched."""
         from imgpar.cache import Cache, file_state
+        from imgpar.writer import abandoned_temp_files
 
         folders = [s for s in self.sources if os.path.isdir(s)]
         cache_roots = [self.out] if self.out is not None else folders
@@ -188,7 +190,9 @@ class Job:
             )
             try:
                 kept: set[str] = set()  # outputs of sources still there
+                places: set[str] = set()  # folders imgpar writes in, relative to the root
                 for key, entry in list(cache.items()):
+                    places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
                     if head not in roots or os.path.exists(os.path.join(roots[head], rest)):
                         kept.update(o.path for o in entry.outputs)
@@ -202,6 +206,7 @@ class Job:
                     if not dry_run:
                         cache.forget(key)
                 for relative, size, mtime_ns in cache.superseded():
+                    places.add(os.path.dirname(relative))
                     path = os.path.join(cache_root, relative)
                     # Not if another source's output now has that name, nor
                     # once something else has been written there.
@@ -212,6 +217,13 @@ class Job:
                         if ours:
                             os.unlink(path)
                         cache.forget_superseded(relative)
+                # Unfinished writes of a run or worker killed outright.
+                for place in sorted(places):
+                    for path in abandoned_temp_files(os.path.join(cache_root, place)):
+                        removed.append(path)
+                        if not dry_run:
+                            with contextlib.suppress(OSError):
+                                os.unlink(path)
             finally:
                 cache.close()
         return removed

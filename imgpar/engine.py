@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, Result, Task
-from imgpar.writer import TEMP_PREFIX
+from imgpar.writer import temp_prefix
 
 # Items that are not tasks (results decided up front, walker notes) pass
 # through an engine unchanged, as soon as they arrive.
@@ -414,7 +414,7 @@ def temp_file_places(tasks: Iterable[Task]) -> set[str]:
 def remove_temp_files(places: Iterable[str], pids: set[int]) -> None:
     """Delete the temporary outputs that processes `pids` left in the folders
     `places` match; another imgpar run's temporary files are left alone."""
-    prefixes = tuple(f"{TEMP_PREFIX}{pid}-" for pid in pids)
+    prefixes = tuple(temp_prefix(pid) for pid in pids)
     for folder in {f for place in places for f in glob.glob(place)}:
         try:
             names = os.listdir(folder)

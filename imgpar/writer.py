@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import time
+import zlib
 from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
@@ -15,6 +17,49 @@ if TYPE_CHECKING:
     from PIL import Image
 
 TEMP_PREFIX = ".imgpar-tmp-"
+# This host, in the names of the temporary files its processes write: in a
+# folder shared by a cluster, a process id alone does not say whose file it is.
+HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+# A temporary file of another host untouched this long is abandoned: no
+# file takes a day to encode.
+ABANDONED_AFTER = 24 * 3600.0
+
+
+def temp_prefix(pid: int) -> str:
+    """How the names of the temporary files process `pid` of this host writes begin."""
+    return f"{TEMP_PREFIX}{HOST}-{pid}-"
+
+
+def abandoned_temp_files(folder: str) -> list[str]:
+    """The temporary files in `folder` that no process will finish: those of
+    this host's processes that are gone (a run or a worker killed outright),
+    and any untouched for a day. Another run's live writes are left alone."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(TEMP_PREFIX)]
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(folder, name)
+        host, _, rest = name[len(TEMP_PREFIX) :].partition("-")
+        pid = rest.partition("-")[0]
+        try:
+            old = time.time() - os.stat(path).st_mtime >= ABANDONED_AFTER
+        except OSError:
+            continue
+        if old or (host == HOST and pid.isdigit() and not _running(int(pid))):
+            found.append(path)
+    return sorted(found)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's, or not ours to ask: alive all the same
+    return True
 
 
 def save_options(
@@ -92,7 +137,7 @@ def write_atomic(
     """
     start = time.perf_counter()
     folder = os.path.dirname(path) or "."
-    temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}{target.ext}")
+    temp = os.path.join(folder, f"{temp_prefix(os.getpid())}{os.urandom(4).hex()}{target.ext}")
     try:
         fd = _create(temp, folder)
     except OSError as exc:

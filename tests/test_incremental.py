@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from typer.testing import CliRunner
 import imgpar
 from imgpar.cache import CACHE_NAME
 from imgpar.cli import app
+from imgpar.writer import temp_prefix
 
 
 def _photo(path: Path, size: tuple[int, int], shade: int = 0) -> Path:
@@ -271,6 +274,35 @@ def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     assert not (out / "team" / "ann.webp").exists()
     assert (out / "team" / "bob.webp").exists()
     assert (out / "mine.txt").read_text() == "not imgpar's"
+
+
+def test_prune_removes_unfinished_writes_no_process_will_finish(
+    site: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    runner = CliRunner()
+    base = ["convert", str(site), "--to", "webp", "--out", str(out)]
+    assert runner.invoke(app, base).exit_code == 0
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = out / "team" / f"{temp_prefix(int(gone.stdout))}0a1b2c3d.webp"  # a run killed outright
+    live = out / f"{temp_prefix(os.getpid())}4e5f6a7b.webp"  # a run writing now
+    elsewhere = out / ".imgpar-tmp-0badc0de-17-00000000.webp"  # another host's
+    stale = out / ".imgpar-tmp-0badc0de-18-11111111.webp"  # ... untouched for days
+    for path in (dead, live, elsewhere, stale):
+        path.write_bytes(b"half an image")
+    days_ago = time.time() - 3 * 24 * 3600
+    os.utime(stale, (days_ago, days_ago))
+    checked = runner.invoke(app, [*base, "--check"])
+    assert checked.exit_code == 1
+    assert sorted(line.split()[1] for line in checked.stdout.splitlines()) == [
+        str(stale), str(dead)
+    ]  # fmt: skip
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert pruned.exit_code == 0, pruned.output
+    assert not dead.exists() and not stale.exists()
+    assert live.exists() and elsewhere.exists()
+    assert (out / "team" / "ann.webp").is_file()
 
 
 def test_outputs_a_source_no_longer_makes_are_orphans(site: Path, tmp_path: Path) -> None:
