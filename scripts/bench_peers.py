@@ -281,6 +281,7 @@ env = dict(os.environ, **spec["env"])
 pending = deque(spec["commands"])
 running = {}
 failed = 0
+launched = time.time()
 with open(spec["log"], "ab") as log:
     start = time.perf_counter()
     while pending or running:
@@ -292,7 +293,7 @@ with open(spec["log"], "ab") as log:
             failed += 1
     wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-json.dump({"wall": wall, "rss": usage.ru_maxrss * 1024,
+json.dump({"wall": wall, "rss": usage.ru_maxrss * 1024, "launched": launched,
            "cpu": usage.ru_utime + usage.ru_stime, "failed": failed}, sys.stdout)
 """
 
@@ -427,6 +428,10 @@ class Measured:
     outputs: int = 0
     failed: int = 0
     busy_starts: int = 0  # runs started while other programs were busy
+    # imgpar's, from its report: launch to the first file's start, and the
+    # first file's start to the last one's end.
+    first_start: list[float] = field(default_factory=list)
+    working: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -540,8 +545,19 @@ def measure(
             m.bytes, m.outputs = size, count
             m.failed = max(m.failed, int(figures["failed"]))
             m.busy_starts += not quiet
+            if tool.key == "imgpar":
+                _phases(m, os.path.join(work, "report.json"), figures["launched"])
             tick()
     return results
+
+
+def _phases(m: Measured, report: str, launched: float) -> None:
+    with open(report) as fp:
+        files = [f for f in json.load(fp)["files"] if f.get("started")]
+    if files:
+        started = min(f["started"] for f in files)
+        m.first_start.append(started - launched)
+        m.working.append(max(f["ended"] for f in files) - started)
 
 
 # ---------------------------------------------------------------- reporting
@@ -574,6 +590,12 @@ def peers_table(
         lines.append(
             f"  {tool.label:<26}{m.median:>9.2f}{ratio:>9}{m.spread:>8.0%}"
             f"{m.cpu_median:>8.2f}{cpu_ratio:>7}{_mib(m.rss):>10}{_mb(m.bytes):>10}{note}"
+        )
+    if ours and ours.working:
+        lines.append(
+            f"  imgpar's first file started {statistics.median(ours.first_start):.2f} s after"
+            f" launch; files took {statistics.median(ours.working):.2f} s from the first"
+            " start to the last end"
         )
     if ours and "bare" in r:
         bare = r["bare"]
