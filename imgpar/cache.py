@@ -88,6 +88,7 @@ class Cache:
         self.path = os.path.join(root, CACHE_NAME)
         self.warning: str | None = None
         self._home = home
+        self._failures: bool | None = None  # whether the failed table has rows
         self._db: sqlite3.Connection | None = None
         self._rows: list[tuple[str, tuple[object, ...]]] = []
         self._since = 0.0
@@ -134,6 +135,12 @@ class Cache:
                 "CREATE TABLE IF NOT EXISTS superseded"
                 " (path TEXT PRIMARY KEY, bytes INTEGER, mtime_ns INTEGER)"
             )
+            # Sources whose last conversion failed, as they were then: for
+            # --check, which reads no pixels, to tell them failing, not stale.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS failed (key TEXT PRIMARY KEY, size INTEGER,"
+                " mtime_ns INTEGER, options TEXT, error TEXT)"
+            )
             if self._home is not None:
                 self._home = _settle_home(db, self._home)
         except sqlite3.DatabaseError:
@@ -174,6 +181,10 @@ class Cache:
     def put(self, key: str, entry: Entry) -> None:
         db = self._connect(create=True)
         assert db is not None
+        if self._failures is None:
+            self._failures = db.execute("SELECT 1 FROM failed LIMIT 1").fetchone() is not None
+        if self._failures:
+            self._write(db, "DELETE FROM failed WHERE key = ?", (key,))
         outputs = json.dumps(
             [[o.path, o.format, o.width, o.height, o.bytes] for o in entry.outputs]
         )
@@ -191,6 +202,31 @@ class Cache:
                 entry.height,
             ),
         )
+
+    def fail(self, key: str, size: int, mtime_ns: int, options: str, error: str) -> None:
+        """Remember that the source at `key`, as it is now, failed with `error`."""
+        # Only a hint for --check: not where no cache can be made (converting
+        # in place in a read-only folder, where every file fails).
+        if self._db is None and not os.path.exists(self.path) and not os.access(
+            self.root, os.W_OK
+        ):
+            return
+        db = self._connect(create=True)
+        assert db is not None
+        self._failures = True
+        self._write(db, "INSERT OR REPLACE INTO failed VALUES (?, ?, ?, ?, ?)",
+                    (key, size, mtime_ns, options, error))  # fmt: skip
+
+    def failure(self, key: str, size: int, mtime_ns: int, options: str) -> str | None:
+        """Why the source at `key` failed last time, if it is as it was then."""
+        db = self._connect(create=False)
+        if db is None:
+            return None
+        row = db.execute(
+            "SELECT error FROM failed WHERE key = ? AND size = ? AND mtime_ns = ? AND options = ?",
+            (key, size, mtime_ns, options),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def supersede(self, path: str, size: int, mtime_ns: int) -> None:
         """Remember an output its source no longer makes, as its file is, for `prune`."""

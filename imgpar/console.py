@@ -78,8 +78,12 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
     for item in job.stale():
         if isinstance(item, Task):
             outputs = sized_outputs(item, job.spec)
+            failed_before = job.planner.known_failure(item) if job.planner else None
             if isinstance(outputs, str):
                 failing.append(f"{item.display}: {outputs}")
+            elif failed_before is not None:
+                # Its header reads, but its pixels did not: a run fails it again.
+                failing.append(f"{item.display}: {failed_before} (as the last run found)")
             else:
                 stale.append(item.display)
                 remade += outputs

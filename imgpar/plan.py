@@ -234,6 +234,9 @@ class Planner:
     def record(self, result: Result) -> None:
         """Remember a finished task's outputs; failures are never recorded as done."""
         pending = self.pending.pop(result.source, None)
+        if pending is not None and result.status == "failed":
+            pending.cache.fail(pending.key, pending.size, pending.mtime_ns, self._options_key,
+                               result.error or "")  # fmt: skip
         if pending is None or result.status != "converted" or not result.digest:
             return
         root = pending.cache.root
@@ -256,6 +259,14 @@ class Planner:
         for old in pending.earlier:
             if old.path not in made:
                 _supersede(pending.cache, old)
+
+    def known_failure(self, task: Task) -> str | None:
+        """Why a planned task failed last time, if its source is unchanged since."""
+        pending = self.pending.get(task.display)
+        if pending is None:
+            return None
+        return pending.cache.failure(pending.key, pending.size, pending.mtime_ns,
+                                     self._options_key)  # fmt: skip
 
     def may_leave_outputs(self) -> bool:
         """Whether outputs no source makes now may be left, found cheaply:

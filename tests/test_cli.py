@@ -241,6 +241,29 @@ def test_check_calls_a_file_that_cannot_convert_failing(tmp_path: Path) -> None:
     assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
 
 
+def test_check_calls_a_file_whose_pixels_failed_failing(tmp_path: Path) -> None:
+    # Its header reads: only the last run's decode knows it fails.
+    src = build_tree(tmp_path / "src", {"good.png": "rgba_png", "cut.jpg": "camera_jpeg"})
+    data = (src / "cut.jpg").read_bytes()
+    (src / "cut.jpg").write_bytes(data[: len(data) * 2 // 3])
+    out = tmp_path / "out"
+    run = invoke("convert", src, "--to", "webp", "--out", out)
+    assert run.exit_code == 1
+    reason = _failure(src, "cut.jpg")
+    assert reason.startswith("truncated file")
+    checked = invoke("convert", src, "--to", "webp", "--out", out, "--check")
+    assert checked.exit_code == 1
+    assert checked.stdout.splitlines() == [
+        f"failing: {src / 'cut.jpg'}: {reason} (as the last run found)"
+    ]
+    # Mended, it is only stale; converted, it is nothing.
+    make_camera_jpeg(src / "cut.jpg")
+    mended = invoke("convert", src, "--to", "webp", "--out", out, "--check")
+    assert mended.stdout.splitlines() == [f"stale: {src / 'cut.jpg'}"]
+    assert invoke("convert", src, "--to", "webp", "--out", out).exit_code == 0
+    assert invoke("convert", src, "--to", "webp", "--out", out, "--check").exit_code == 0
+
+
 def test_dry_run_names_outputs_by_their_real_sizes(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
