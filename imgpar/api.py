@@ -157,7 +157,13 @@ class Job:
         items = iter(items)
         for item in items:
             if isinstance(item, Task):
-                yield from self.engine().run(itertools.chain([item], items))
+                engine = self.engine()
+                try:
+                    yield from engine.run(itertools.chain([item], items))
+                finally:
+                    # A cluster can grow during a run: the summary's jobs
+                    # are the most worker threads it had.
+                    self.jobs = max(self.jobs, getattr(engine, "peak_threads", 0))
                 return
             yield item
 
@@ -570,4 +576,5 @@ def convert(sources: Sources, **options: Any) -> Report:
         if isinstance(event, Result):
             collector.add(event)
             files.append(event)
+    collector.jobs = job.jobs
     return Report(files=files, summary=collector.summary())

@@ -188,6 +188,7 @@ def run(
             bar.close()
     for warning in job.cache_warnings():
         typer.echo(f"warning: {warning}", err=True)
+    collector.jobs = job.jobs
     summary = collector.summary(interrupted=interrupted is not None)
     for writer in writers:
         writer.close(summary)

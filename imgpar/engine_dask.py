@@ -109,6 +109,9 @@ class DaskEngine:
         self.jobs = jobs
         self.out = out
         self.timeout = timeout
+        # The most worker threads the cluster had during the run: workers
+        # may join after it started (the summary's jobs).
+        self.peak_threads = jobs
         # Two tasks per worker thread keep every thread fed while results
         # travel back; a million-file tree never becomes a million futures.
         self._window = 2 * jobs
@@ -131,6 +134,7 @@ class DaskEngine:
         flights: dict[Future[list[Result]], _Flight] = {}
         cluster: _Cluster | None = None
         done: Any = None
+        counted_at = time.monotonic()  # when the cluster's threads were last counted
         try:
             while True:
                 for chunk in refill(pending, chunks, self._window - len(flights)):
@@ -149,6 +153,9 @@ class DaskEngine:
                 if not flights:
                     return
                 assert cluster is not None
+                if time.monotonic() >= counted_at + WORKERS_CHECK:
+                    self.peak_threads = max(self.peak_threads, cluster.threads())
+                    counted_at = time.monotonic()
                 deadline = min(f.deadline for f in flights.values())
                 if _wait_ready(done, min(deadline, time.monotonic() + WORKERS_CHECK)):
                     if cluster.deserted(WORKERS_TIMEOUT):
@@ -303,6 +310,13 @@ class _Cluster:
         if self.local is not None:
             self.folders.update(temp_file_places(tasks))
         return self.client.submit(convert_chunk, tasks, spec, pure=False)
+
+    def threads(self) -> int:
+        """The worker threads the cluster has now; 0 when it cannot say."""
+        try:
+            return sum(self.client.nthreads().values())
+        except Exception:
+            return 0  # the scheduler itself is gone: the run learns it otherwise
 
     def deserted(self, limit: float) -> bool:
         """Whether the cluster has had no worker for `limit` seconds by now."""

@@ -512,6 +512,30 @@ def test_a_run_whose_workers_all_leave_ends(
 
 
 @needs_dask
+def test_the_summary_counts_workers_that_join_during_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imgpar import engine_dask
+
+    monkeypatch.setattr(engine_dask, "WORKERS_CHECK", 0.2)
+    src = _noise_tree(tmp_path / "src", 40)
+    with DaskPrograms(tmp_path / "cluster", workers=1) as cluster:
+        job = prepare([src], to="webp", out=tmp_path / "out", scheduler=cluster.address)
+        assert job.jobs == 1
+        workers: set[int | None] = set()
+        info = str(cluster.folder / "scheduler.json")
+        for event in job.events():
+            assert isinstance(event, Result) and event.status == "converted"
+            if not workers:
+                cluster._start("worker", "--scheduler-file", info, "--nthreads", "1",
+                               "--host", "127.0.0.1", "--no-dashboard")  # fmt: skip
+            workers.add(event.worker)
+        assert len(workers) == 2, "the second worker converted no file"
+    # Two worker threads worked: the summary's efficiency is not over 100%.
+    assert job.jobs == 2
+
+
+@needs_dask
 def test_scheduler_gone_ends_run_with_report(tmp_path: Path) -> None:
     src = _noise_tree(tmp_path / "src", 24)
     out = tmp_path / "out"
