@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imgpar import OUTPUT_VERSION
@@ -89,6 +89,8 @@ class Job:
         # Whether the serial engine may tune this process's malloc for images
         # (heap.py): the command's own process, not a program's that calls this.
         self.tune_malloc = False
+        # Told each output folder another run holds, before this run waits for it.
+        self.waiting: Callable[[str], None] | None = None
 
     def plan(self, *, read_only: bool = False) -> Iterator[Task | Result | Skipped]:
         """Every source's fate before any pixel work: a task, a result
@@ -136,20 +138,31 @@ class Job:
 
     def events(self) -> Iterator[Result | Skipped]:
         """Results in completion order, with walker notes as they are found.
-        Each converted source is recorded in the cache as its result arrives."""
-        stream = self._run(self.plan())
-        try:
-            for event in stream:
-                if isinstance(event, Result) and self.planner is not None:
-                    self.planner.record(event)
-                yield event
-                if isinstance(event, Result) and event.fatal:
-                    return  # e.g. a full disk: every further write would fail too
-        finally:
-            # Closing the engine kills its workers and removes their temporary
-            # files at once, also when the consumer stops early (Ctrl-C).
-            stream.close()
-            self._close_caches()
+        Each converted source is recorded in the cache as its result arrives.
+        Another run on the same output folder is waited for (`waiting` is told)."""
+        from imgpar.cache import exclusive
+
+        with exclusive(self._output_roots(), self.waiting):
+            stream = self._run(self.plan())
+            try:
+                for event in stream:
+                    if isinstance(event, Result) and self.planner is not None:
+                        self.planner.record(event)
+                    yield event
+                    if isinstance(event, Result) and event.fatal:
+                        return  # e.g. a full disk: every further write would fail too
+            finally:
+                # Closing the engine kills its workers and removes their
+                # temporary files at once, also when the consumer stops early.
+                stream.close()
+                self._close_caches()
+
+    def _output_roots(self) -> list[str]:
+        """Where this run's caches are: the output folder, or in place each
+        SOURCE folder (a file's own folder)."""
+        if self.out is not None:
+            return [self.out]
+        return [s if os.path.isdir(s) else os.path.dirname(s) or "." for s in self.sources]
 
     def _run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
         """The engine's stream over `items`, started at the first task: a

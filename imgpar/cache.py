@@ -23,7 +23,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
 from imgpar.spec import OutputRecord
@@ -37,6 +37,39 @@ _BATCH_ROWS = 256
 _BATCH_SECONDS = 1.0
 # Keys per lookup query: well under SQLite's limit on bound parameters.
 _LOOKUP_KEYS = 500
+
+
+@contextlib.contextmanager
+def exclusive(roots: Iterable[str], waiting: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold each output root's cache file locked (flock: SQLite's own locks
+    are fcntl's, which it does not touch) for a run: a second run on the same
+    folder waits for the first, then finds its work done, rather than
+    encoding every file again beside it. `waiting` is told each root it
+    waits for. Where no lock is to be had (Windows, a filesystem without
+    locks, a folder that cannot be written), the run goes on unlocked. The
+    kernel releases a lock when its process ends, however it ends."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with contextlib.ExitStack() as held:
+        for root in sorted(set(roots)):
+            try:
+                # An empty file is a new SQLite database to the cache.
+                fd = os.open(os.path.join(root, CACHE_NAME), os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError:
+                continue
+            held.callback(os.close, fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if waiting is not None:
+                    waiting(root)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                continue
+        yield
 
 
 def digest_file(path: str) -> str:

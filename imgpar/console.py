@@ -125,6 +125,7 @@ def run(
     # This is the command's own process (a program calling the API keeps its
     # malloc as it is): --jobs 1 converts here, tuned as a worker is.
     job.tune_malloc = True
+    job.waiting = _say_waiting
 
     writers = _open_reports(reports)
     listing = _open_manifest(manifest, job) if manifest else None
@@ -211,6 +212,10 @@ def run(
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
     return summary.exit_status
+
+
+def _say_waiting(root: str) -> None:
+    typer.echo(f"note: waiting for another imgpar run on {root} to finish", err=True)
 
 
 def _open_manifest(path: str, job: Job) -> Manifest:

@@ -440,6 +440,28 @@ def test_a_closed_pipe_on_stderr_does_not_stop_the_batch(tmp_path: Path) -> None
     assert (summary["converted"], summary["failed"]) == (6, 3)
 
 
+def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path) -> None:
+    _tree(tmp_path / "src", 4, (300, 200))
+    _photo(tmp_path / "src" / "stall.jpg", (300, 200))
+    out = tmp_path / "out"
+    args = [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out)]
+    # The first run holds the folder for 3 s, on a file that stalls.
+    first = subprocess.Popen(
+        [*args, "--timeout", "3"], env={**os.environ, HANG_ENV: "stall"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not list(out.glob("p*.webp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = _run("convert", tmp_path / "src", "--to", "webp", "--out", out, "--verbose")
+    assert first.wait(timeout=60) == 1  # the stalled file timed out
+    assert second.returncode == 0, second.stderr
+    assert f"note: waiting for another imgpar run on {out} to finish" in second.stderr
+    # It found the first run's work done: only the file that run failed is new.
+    assert "1 converted, 4 skipped, 0 failed" in second.stdout
+    assert "converted: " in second.stderr and "stall.jpg" in second.stderr
+
+
 def test_a_timeout_of_nothing_is_a_usage_error(tmp_path: Path) -> None:
     proc = _run("convert", tmp_path, "--to", "webp", "--timeout", "0")
     assert proc.returncode == 2
