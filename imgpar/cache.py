@@ -29,6 +29,7 @@ from typing import IO, NamedTuple
 from imgpar.spec import OutputRecord
 
 CACHE_NAME = ".imgpar-cache.sqlite"
+LOCK_NAME = ".imgpar-lock"
 _SCHEMA = 3
 _MAGIC = "imgpar-cache"
 # A batch of rows per transaction: per-row commits cost more than converting
@@ -41,13 +42,14 @@ _LOOKUP_KEYS = 500
 
 @contextlib.contextmanager
 def exclusive(roots: Iterable[str], waiting: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold each output root's cache file locked (flock: SQLite's own locks
-    are fcntl's, which it does not touch) for a run: a second run on the same
-    folder waits for the first, then finds its work done, rather than
-    encoding every file again beside it. `waiting` is told each root it
-    waits for. Where no lock is to be had (Windows, a filesystem without
-    locks, a folder that cannot be written), the run goes on unlocked. The
-    kernel releases a lock when its process ends, however it ends."""
+    """Hold each output root's lock file (`.imgpar-lock`) for a run: a second
+    run on the same folder waits for the first, then finds its work done,
+    rather than encoding every file again beside it. `waiting` is told each
+    root it waits for. Where no lock is to be had (Windows, a filesystem
+    without locks, a folder that cannot be written), the run goes on
+    unlocked. The kernel releases a lock when its process ends, however it
+    ends. (Not the cache file itself: on NFS, flock becomes an fcntl lock,
+    which would stand in the way of SQLite's own.)"""
     try:
         import fcntl
     except ImportError:
@@ -56,8 +58,7 @@ def exclusive(roots: Iterable[str], waiting: Callable[[str], None] | None = None
     with contextlib.ExitStack() as held:
         for root in sorted(set(roots)):
             try:
-                # An empty file is a new SQLite database to the cache.
-                fd = os.open(os.path.join(root, CACHE_NAME), os.O_RDWR | os.O_CREAT, 0o666)
+                fd = os.open(os.path.join(root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
             except OSError:
                 continue
             held.callback(os.close, fd)
@@ -321,10 +322,15 @@ class Cache:
     def _flush(self) -> None:
         if self._db is None or not self._rows:
             return
-        with self._db:  # one transaction for the batch
-            self._db.execute("BEGIN IMMEDIATE")
-            for sql, rows in itertools.groupby(self._rows, key=operator.itemgetter(0)):
-                self._db.executemany(sql, [params for _, params in rows])
+        try:
+            with self._db:  # one transaction for the batch
+                self._db.execute("BEGIN IMMEDIATE")
+                for sql, rows in itertools.groupby(self._rows, key=operator.itemgetter(0)):
+                    self._db.executemany(sql, [params for _, params in rows])
+        except sqlite3.OperationalError as exc:
+            # A full disk, a cache gone read-only: the outputs are whole, and
+            # only the record of them is lost, which costs converting again.
+            self.warning = f"cache {self.path} not updated ({exc}): the next run redoes those files"
         self._rows.clear()
 
     def items(self) -> Iterator[tuple[str, Entry]]:
