@@ -234,7 +234,11 @@ class Planner:
     def record(self, result: Result) -> None:
         """Remember a finished task's outputs; failures are never recorded as done."""
         pending = self.pending.pop(result.source, None)
-        if pending is not None and result.status == "failed":
+        # Only what the file itself caused, as a worker found it: not a
+        # timeout, a dead worker, a lost cluster (no worker behind those
+        # results) or a full disk, which another run may not meet.
+        judged = result.status == "failed" and result.worker and not result.fatal
+        if pending is not None and judged:
             pending.cache.fail(pending.key, pending.size, pending.mtime_ns, self._options_key,
                                result.error or "")  # fmt: skip
         if pending is None or result.status != "converted" or not result.digest:

@@ -239,6 +239,9 @@ def test_file_that_takes_forever_times_out(tmp_path: Path, size: tuple[int, int]
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".webp") == [
         "p00.webp", "p01.webp", "p02.webp"
     ]  # fmt: skip
+    # Running out of time says nothing of the file: another run may not.
+    checked = _run("convert", tmp_path / "src", "--to", "webp", "--out", tmp_path / "out", "--check")
+    assert checked.stdout.splitlines() == [f"stale: {tmp_path / 'src' / 'stall.jpg'}"]
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
