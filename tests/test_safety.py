@@ -240,7 +240,8 @@ def test_file_that_takes_forever_times_out(tmp_path: Path, size: tuple[int, int]
         "p00.webp", "p01.webp", "p02.webp"
     ]  # fmt: skip
     # Running out of time says nothing of the file: another run may not.
-    checked = _run("convert", tmp_path / "src", "--to", "webp", "--out", tmp_path / "out", "--check")
+    checked = _run("convert", tmp_path / "src", "--to", "webp", "--out", tmp_path / "out",
+                   "--check")  # fmt: skip
     assert checked.stdout.splitlines() == [f"stale: {tmp_path / 'src' / 'stall.jpg'}"]
 
 
