@@ -80,6 +80,7 @@ class _Here(NamedTuple):
     cache: Cache
     keys: dict[str, str]  # file name -> cache key
     entries: dict[str, Entry]  # cache key -> what the cache recorded
+    sources: frozenset[str]  # in place, the folder's sources' folded names; else none
 
 
 class Pending(NamedTuple):
@@ -149,7 +150,8 @@ class Planner:
             ours |= self._abandoned(folder, cache)
             names = tuple(n for n in names if fold(n) not in ours)
         parent = os.path.basename(self._absolute(folder.path))
-        here = _Here(folder, dest, self._absolute(dest), parent, cache, keys, entries)
+        sources = frozenset(fold(n) for n in names) if in_place else frozenset()
+        here = _Here(folder, dest, self._absolute(dest), parent, cache, keys, entries, sources)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
         stems = Counter(folded.values())
@@ -185,6 +187,16 @@ class Planner:
             stem = name
             names = self._names(here, stem, ext)
             claims = self._claims(here.absolute_dest, names)
+        source_hit = next((n for n in names if fold(n) in here.sources), None)
+        if source_hit is not None:
+            # A name template that gives a source's own name: written, it
+            # would replace that source.
+            return Result(
+                source=display,
+                status="failed",
+                error=f"its output would overwrite a source: {os.path.join(here.dest, source_hit)}"
+                " (give --name a pattern that makes other names)",
+            )
         if not self._claimed.isdisjoint(claims):
             taken = next(n for n in names if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip

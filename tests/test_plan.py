@@ -175,6 +175,22 @@ def test_in_place_never_targets_a_source(tree: Callable[..., Path]) -> None:
                 assert not os.path.exists(path)
 
 
+@pytest.mark.parametrize("name", ["{stem}.{src_ext}", "{stem}.JPG", "b.png"])
+def test_a_name_template_never_writes_over_a_source(
+    tree: Callable[..., Path], name: str
+) -> None:
+    photos = tree({"a.jpg": "small_jpeg", "b.png": "rgb_png"})
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    report = imgpar.convert([photos], to="webp", name=name, jobs=1)
+    assert {p.name: p.read_bytes() for p in photos.iterdir() if p.name in before} == before
+    failed = [f for f in report.files if f.status == "failed"]
+    assert failed, "nothing refused"
+    assert all("its output would overwrite a source: " in (f.error or "") for f in failed)
+    for f in report.files:
+        for output in f.outputs:
+            assert os.path.basename(output.path).casefold() not in {n.casefold() for n in before}
+
+
 def test_in_place_run_leaves_sources_alone(tree: Callable[..., Path]) -> None:
     photos = tree({"x.jpg": "small_jpeg", "x.webp": b"mine, not an image"})
     report = imgpar.convert([photos], to="webp", jobs=1)
