@@ -212,6 +212,26 @@ class Cache:
                 found[key] = Entry(size, mtime_ns, digest, options, records, width, height)
         return found
 
+    def in_folder(self, prefix: str) -> dict[str, Entry]:
+        """The entries of every source recorded directly in the folder whose
+        keys begin with `prefix` (`photos/2024/`), those gone since included."""
+        db = self._connect(create=False)
+        if db is None:
+            return {}
+        try:
+            rows = db.execute(
+                "SELECT key, size, mtime_ns, digest, options, outputs, width, height"
+                " FROM sources WHERE key >= ? AND key < ? AND instr(substr(key, ?), '/') = 0",
+                (prefix, prefix + "\U0010ffff", len(prefix) + 1),
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self.warning = f"cache {self.path} unreadable ({exc}); rebuilding everything"
+            return {}
+        return {
+            key: Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
+            for key, size, mtime_ns, digest, options, outputs, width, height in rows
+        }
+
     def put(self, key: str, entry: Entry) -> None:
         db = self._connect(create=True)
         assert db is not None

@@ -133,7 +133,13 @@ class Planner:
         cache = self._cache(folder)
         prefix = self._key_prefix(folder, cache)
         keys = {name: f"{prefix}{name}" for name in folder.names}
-        entries = cache.lookup(list(keys.values())) if in_place or not self._force else {}
+        if in_place:
+            # Every source recorded in this folder, those gone since too:
+            # the outputs of each are imgpar's, never sources.
+            recorded = cache.in_folder(prefix)
+            entries = {key: recorded[key] for key in keys.values() if key in recorded}
+        else:
+            entries = {} if self._force else cache.lookup(list(keys.values()))
         head = prefix.split("/", 1)[0]
         tally = self._tally.get((cache.root, head))
         if tally is None:
@@ -145,8 +151,7 @@ class Planner:
             # format those runs wrote (a JPEG source of a WebP run, in place,
             # is skipped by a JPEG run, but its .webp is still no source);
             # the cache tells them apart from the user's own files.
-            earlier = [entries.get(keys[n]) for n in names]
-            ours = self._recorded_outputs(folder, cache, filter(None, earlier))
+            ours = self._recorded_outputs(folder, cache, recorded.values())
             ours |= self._abandoned(folder, cache)
             names = tuple(n for n in names if fold(n) not in ours)
         parent = os.path.basename(self._absolute(folder.path))

@@ -271,6 +271,18 @@ def test_one_path_is_one_source(tmp_path: Path, tree: Callable[..., Path]) -> No
         assert sorted(Path(f.source).name for f in report.files) == ["a.jpg", "b.png"]
 
 
+def test_a_deleted_sources_outputs_stay_imgpars_in_place(tree: Callable[..., Path]) -> None:
+    photos = tree({"a.jpg": "small_jpeg", "b.png": "rgb_png"})
+    imgpar.convert([photos], to="webp", jobs=1)
+    (photos / "b.png").unlink()
+    again = imgpar.convert([photos], to="avif", jobs=1)
+    # b.webp is b.png's output, not a source: no b.avif made from it.
+    assert [Path(f.source).name for f in again.files] == ["a.jpg"]
+    assert not (photos / "b.avif").exists()
+    orphans = prepare([photos], to="avif", jobs=1).orphans([])
+    assert sorted(Path(p).name for p in orphans) == ["a.webp", "b.webp"]
+
+
 def test_planning_reads_no_pixels(tmp_path: Path, tree: Callable[..., Path]) -> None:
     """Planning a tree of files that are not images plans them all: whether
     a file decodes is the pipeline's business, not the planner's."""
