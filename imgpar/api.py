@@ -72,6 +72,7 @@ class Job:
         engine: str = "local",
         scheduler: str | None = None,
         previews: int = 0,
+        in_process: bool = True,
     ) -> None:
         self.sources = sources
         self.spec = spec
@@ -84,6 +85,10 @@ class Job:
         self.engine_name = engine
         self.scheduler = scheduler
         self.previews = previews
+        # Whether one job converts in this process: only when asked for. The
+        # default on a one-CPU machine is one worker process, which --timeout
+        # and Ctrl-C can stop mid-file.
+        self.in_process = in_process
         self.options_key = _options_key(spec, template)
         self.planner: Planner | None = None
         # Whether the serial engine may tune this process's malloc for images
@@ -115,7 +120,7 @@ class Job:
         """What runs the files, in words: serial, process or dask."""
         if self.engine_name == "dask":
             return "dask"
-        return "serial" if self.jobs == 1 else "process"
+        return "serial" if self.jobs == 1 and self.in_process else "process"
 
     def engine(self) -> SerialEngine | ProcessEngine | DaskEngine:
         if self.engine_label == "dask":
@@ -378,6 +383,7 @@ def prepare(
     problem = check_template(template, outputs)
     if problem:
         raise UsageError(problem)
+    asked = jobs
     engine, scheduler, jobs = _engine(engine, scheduler, jobs)
     out_path = os.fspath(out) if out is not None else None
     if out_path is not None:
@@ -405,6 +411,7 @@ def prepare(
         engine=engine,
         scheduler=scheduler,
         previews=_previews(jobs) if thumbnails else 0,
+        in_process=asked is not None,
     )
 
 

@@ -245,6 +245,26 @@ def test_file_that_takes_forever_times_out(tmp_path: Path, size: tuple[int, int]
     assert checked.stdout.splitlines() == [f"stale: {tmp_path / 'src' / 'stall.jpg'}"]
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pins the run to one CPU")
+def test_on_one_cpu_the_default_still_stops_a_stuck_file(tmp_path: Path) -> None:
+    # One CPU means one job; by default in a worker process all the same,
+    # which --timeout can stop (an explicit --jobs 1 converts in-process).
+    _tree(tmp_path / "src", 2, (300, 200))
+    _photo(tmp_path / "src" / "stall.jpg", (300, 200))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(tmp_path / "o"),
+         "--timeout", "2"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, HANG_ENV: "stall"},
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )  # fmt: skip
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 1
+    assert "stall.jpg: timed out after 2 s" in proc.stderr
+    assert "2 converted, 0 skipped, 1 failed" in proc.stdout
+    assert "on 1 job" in proc.stdout
+
+
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
     tmp_path: Path, sig: signal.Signals, status: int
