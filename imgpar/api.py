@@ -351,6 +351,12 @@ def prepare(
     for path in paths:
         if not os.path.exists(path):
             raise UsageError(f"no such file or folder: {path}")
+    # One folder named twice (`photos photos/`, a link to it) is one source:
+    # twice, every file would be converted twice, or collide with itself.
+    seen: dict[str, str] = {}
+    for path in paths:
+        seen.setdefault(os.path.realpath(path), path)
+    paths = tuple(seen.values())
     targets = _targets(to)
     for target in targets:
         if lossless and target.lossless is None:

@@ -283,6 +283,14 @@ def test_a_deleted_sources_outputs_stay_imgpars_in_place(tree: Callable[..., Pat
     assert sorted(Path(p).name for p in orphans) == ["a.webp", "b.webp"]
 
 
+def test_one_folder_named_twice_is_one_source(tmp_path: Path, tree: Callable[..., Path]) -> None:
+    photos = tree({"a.jpg": "small_jpeg"})
+    (tmp_path / "link").symlink_to(photos)
+    names = [str(photos), f"{photos}{os.sep}", str(tmp_path / "link")]
+    report = imgpar.convert(names, to="webp", out=tmp_path / "out", jobs=1)
+    assert [(Path(f.source).name, f.status) for f in report.files] == [("a.jpg", "converted")]
+
+
 def test_planning_reads_no_pixels(tmp_path: Path, tree: Callable[..., Path]) -> None:
     """Planning a tree of files that are not images plans them all: whether
     a file decodes is the pipeline's business, not the planner's."""
