@@ -274,6 +274,7 @@ class Job:
         remade = {os.path.normpath(p) for p in remade}
         orphans = [p for p in self.prune(dry_run=True) if os.path.normpath(p) not in remade]
         if self.planner is not None:
+            orphans += [p for p in self.planner.unmade if p not in orphans]
             for pending in self.planner.pending.values():
                 for output in pending.earlier:
                     path = os.path.join(pending.cache.root, output.path)

@@ -121,6 +121,8 @@ class Planner:
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
+        # Under --check: outputs of sources that make nothing now, to be superseded.
+        self.unmade: list[str] = []
         # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
         self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
         # Per (cache root, SOURCE name in its keys): [sources it recorded
@@ -162,6 +164,7 @@ class Planner:
         stems = Counter(folded.values())
         for name in names:
             if in_place and self._would_replace(here, name):
+                self._unmade(cache, keys[name], entries.get(keys[name]))
                 yield Result(
                     source=os.path.normpath(os.path.join(folder.path, name)),
                     status="skipped",
@@ -171,6 +174,23 @@ class Planner:
             stem, ext = split[name]
             # A stem shared by siblings (a.jpg, a.png) keeps the whole name.
             yield self._plan_file(here, name, name if stems[folded[name]] > 1 else stem, ext)
+
+    def _unmade(self, cache: Cache, key: str, entry: Entry | None) -> None:
+        """A source that makes nothing now (already in the target format, in
+        place): what it made before is superseded, for --prune; under
+        --check, only told (`unmade`)."""
+        if entry is None or not entry.outputs:
+            return
+        if self._read_only:
+            for output in entry.outputs:
+                path = os.path.join(cache.root, output.path)
+                state = file_state(path)
+                if state is not None and state[0] == output.bytes:
+                    self.unmade.append(path)
+            return
+        for output in entry.outputs:
+            _supersede(cache, output)
+        cache.forget(key)
 
     def _recorded_outputs(
         self, folder: Folder, cache: Cache, entries: Iterable[Entry]

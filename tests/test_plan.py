@@ -291,6 +291,19 @@ def test_one_folder_named_twice_is_one_source(tmp_path: Path, tree: Callable[...
     assert [(Path(f.source).name, f.status) for f in report.files] == [("a.jpg", "converted")]
 
 
+def test_outputs_of_a_source_now_in_the_target_format_are_orphans(
+    tree: Callable[..., Path],
+) -> None:
+    photos = tree({"c.png": "rgb_png"})
+    imgpar.convert([photos], to="webp", jobs=1)
+    imgpar.convert([photos], to="png", jobs=1)  # c.png makes nothing now
+    assert [Path(p).name for p in prepare([photos], to="png").orphans([])] == ["c.webp"]
+    prepare([photos], to="png").prune()
+    assert sorted(p.name for p in photos.iterdir() if not p.name.startswith(".imgpar")) == [
+        "c.png"
+    ]  # fmt: skip
+
+
 def test_planning_reads_no_pixels(tmp_path: Path, tree: Callable[..., Path]) -> None:
     """Planning a tree of files that are not images plans them all: whether
     a file decodes is the pipeline's business, not the planner's."""
