@@ -40,8 +40,11 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
             # The header is read: names may hold the image's size, and a file
             # that cannot be opened would fail rather than be written.
             outputs = sized_outputs(item, job.spec)
+            failed_before = job.planner.known_failure(item) if job.planner else None
             if isinstance(outputs, str):
                 typer.echo(f"{item.display}: would fail: {outputs}")
+            elif failed_before is not None:
+                typer.echo(f"{item.display}: would fail: {failed_before} (as the last run found)")
             else:
                 remade += outputs
                 # A line per output: names may hold commas, and scripts read this.

@@ -256,6 +256,8 @@ def test_check_calls_a_file_whose_pixels_failed_failing(tmp_path: Path) -> None:
     assert checked.stdout.splitlines() == [
         f"failing: {src / 'cut.jpg'}: {reason} (as the last run found)"
     ]
+    dry = invoke("convert", src, "--to", "webp", "--out", out, "--dry-run")
+    assert f"{src / 'cut.jpg'}: would fail: {reason} (as the last run found)" in dry.stdout
     # Mended, it is only stale; converted, it is nothing.
     make_camera_jpeg(src / "cut.jpg")
     mended = invoke("convert", src, "--to", "webp", "--out", out, "--check")
