@@ -362,6 +362,12 @@ def prepare(
     for target in targets:
         if lossless and target.lossless is None:
             raise UsageError(f"{target.name} has no lossless mode (use webp, png or tiff)")
+    # A program may pass anything: a value of the wrong kind is named too.
+    _kind("quality", quality, int)
+    _kind("max_pixels", max_pixels, int)
+    _kind("jobs", jobs, int)
+    _kind("timeout", timeout, (int, float))
+    _kind("scale", scale, (int, float))
     if quality is not None and not 1 <= quality <= 100:
         raise UsageError("must be between 1 and 100", option="quality")
     if filter not in FILTERS:
@@ -521,10 +527,18 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
     return "dask", scheduler, cluster_threads(scheduler)
 
 
+def _kind(option: str, value: object, kind: type | tuple[type, ...]) -> None:
+    """Raise UsageError unless `value` is None or of `kind` (never a bool)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+        wanted = "a whole number" if kind is int else "a number"
+        raise UsageError(f"must be {wanted}, not {value!r}", option=option)
+
+
 def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     if value is None:
         return []
     if isinstance(value, int):
+        _kind(option, value, int)
         return [value]
     if isinstance(value, str):
         try:
@@ -533,6 +547,8 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
             raise UsageError(
                 f"takes pixels, or several separated by commas (320,640): {value!r}", option=option
             ) from None
+    for item in value:
+        _kind(option, item, int)
     return sorted(set(value))
 
 

@@ -229,6 +229,11 @@ def test_unknown_policy_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"^metadata must be one of all, copyright") as raised:
         prepare([source], to="webp", metadata="gps-only")
     assert raised.value.option == "metadata"
+    # A value of the wrong kind is named the same way, not a TypeError.
+    for option, value in (("quality", "high"), ("width", [320, "640"]), ("max_size", True)):
+        with pytest.raises(UsageError, match=f"^{option} must be a whole number") as wrong:
+            prepare([source], to="webp", **{option: value})
+        assert wrong.value.option == option
     result = CliRunner().invoke(app, ["convert", str(source), "--to", "webp", "--metadata", "x"])
     assert result.exit_code == 2
     assert "--metadata must be one of" in result.output
