@@ -25,26 +25,20 @@ if TYPE_CHECKING:
     from imgpar.collect import Summary
     from imgpar.manifest import Manifest
     from imgpar.report import ReportWriter
-    from imgpar.spec import Result
+    from imgpar.spec import Result, Task
     from imgpar.walk import Skipped
 
 
 def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
-    from imgpar.pipeline import sized_outputs
     from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result, Task
 
     remade: list[str] = []
     for item in job.stale():
         if isinstance(item, Task):
-            # The header is read: names may hold the image's size, and a file
-            # that cannot be opened would fail rather than be written.
-            outputs = sized_outputs(item, job.spec)
-            failed_before = job.planner.known_failure(item) if job.planner else None
+            outputs = _outlook(job, item)
             if isinstance(outputs, str):
                 typer.echo(f"{item.display}: would fail: {outputs}")
-            elif failed_before is not None:
-                typer.echo(f"{item.display}: would fail: {failed_before} (as the last run found)")
             else:
                 remade += outputs
                 # A line per output: names may hold commas, and scripts read this.
@@ -63,12 +57,25 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     return ExitStatus.OK
 
 
+def _outlook(job: Job, task: Task) -> tuple[str, ...] | str:
+    """What converting `task` would write, or why it would fail, without
+    decoding: its header is read (names may hold the image's size, and a
+    file that cannot be opened would fail), and the cache tells whether
+    its pixels failed the last run, unchanged since."""
+    from imgpar.pipeline import sized_outputs
+
+    outputs = sized_outputs(task, job.spec)
+    failed_before = job.planner.known_failure(task) if job.planner else None
+    if isinstance(outputs, tuple) and failed_before is not None:
+        return f"{failed_before} (as the last run found)"
+    return outputs
+
+
 def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
     """Exit 1 listing every source whose outputs would be (re)made, the
     outputs --prune would delete, and a manifest that is not as a run would
     write it."""
     from imgpar.manifest import Manifest
-    from imgpar.pipeline import sized_outputs
     from imgpar.spec import Result, Task
 
     listing = None
@@ -80,13 +87,9 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
     remade: list[str] = []
     for item in job.stale():
         if isinstance(item, Task):
-            outputs = sized_outputs(item, job.spec)
-            failed_before = job.planner.known_failure(item) if job.planner else None
+            outputs = _outlook(job, item)
             if isinstance(outputs, str):
                 failing.append(f"{item.display}: {outputs}")
-            elif failed_before is not None:
-                # Its header reads, but its pixels did not: a run fails it again.
-                failing.append(f"{item.display}: {failed_before} (as the last run found)")
             else:
                 stale.append(item.display)
                 remade += outputs
