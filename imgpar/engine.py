@@ -208,9 +208,11 @@ class ProcessEngine:
                     except BrokenProcessPool:
                         broken = True
                         pending.append(flight.tasks)
-                overdue = [
-                    flights[future].tasks[index] for future, index in late if future in flights
-                ]
+                overdue = {
+                    flights[future].tasks[index]: ran
+                    for future, index, ran in late
+                    if future in flights
+                }
                 if overdue and not broken:
                     # The late files are known: they fail, and the pool that
                     # cannot stop them goes; the other files in flight go
@@ -222,8 +224,8 @@ class ProcessEngine:
                         if rest:
                             pending.append(rest)
                     flights.clear()
-                    for task in overdue:
-                        yield failed(task, f"timed out after {self.timeout:g} s")
+                    for task, ran in overdue.items():
+                        yield failed(task, f"timed out after {self.timeout:g} s", ran=ran)
                     continue
                 now = time.monotonic()
                 if not broken and all(f.deadline > now for f in flights.values()):
@@ -299,8 +301,10 @@ def _cannot_start(result: Result) -> bool:
     return error.startswith("worker process died") and "(signal" not in error
 
 
-def failed(task: Task, error: str, *, fatal: bool = False) -> Result:
-    """The result of a file its worker could not report on itself."""
+def failed(task: Task, error: str, *, fatal: bool = False, ran: float = 0.0) -> Result:
+    """The result of a file its worker could not report on itself; `ran`:
+    the seconds a worker spent on it, up to now, where known."""
+    now = time.time()
     return Result(
         source=task.display,
         status="failed",
@@ -308,6 +312,9 @@ def failed(task: Task, error: str, *, fatal: bool = False) -> Result:
         error=error,
         notes=task.notes,
         fatal=fatal,
+        seconds=ran,
+        started=now - ran if ran else 0.0,
+        ended=now if ran else 0.0,
     )
 
 
@@ -326,10 +333,12 @@ class _Workers:
         self._numbers = itertools.count()
         self._chunks: dict[int, Future[list[Result]]] = {}  # by number, in flight
 
-    def overdue(self, timeout: float) -> tuple[list[tuple[Future[list[Result]], int]], float]:
+    def overdue(
+        self, timeout: float
+    ) -> tuple[list[tuple[Future[list[Result]], int, float]], float]:
         """The files workers have been converting for `timeout` seconds or
-        more, as (their chunk's future, index in the chunk), and the time at
-        which the next one could be."""
+        more, as (their chunk's future, index in the chunk, seconds so far),
+        and the time at which the next one could be."""
         self._chunks = {n: f for n, f in self._chunks.items() if not f.done()}
         now = time.monotonic()
         late, wake = [], now + timeout
@@ -341,7 +350,7 @@ class _Workers:
             if now - start < timeout:
                 wake = min(wake, start + timeout)
             elif (future := self._chunks.get(int(cells[first]))) is not None:
-                late.append((future, int(cells[first + 1])))
+                late.append((future, int(cells[first + 1]), now - start))
         return late, wake
 
     def submit(self, chunk: list[Task]) -> Future[list[Result]]:

@@ -235,6 +235,10 @@ def test_file_that_takes_forever_times_out(tmp_path: Path, size: tuple[int, int]
     report = _report(tmp_path / "r.json")
     by_name = {Path(f["source"]).name: f for f in report["files"]}
     assert by_name["stall.jpg"]["error"] == "timed out after 2 s"
+    # Its time in the worker is on record, for the report's timeline.
+    stalled = by_name["stall.jpg"]
+    assert 2 <= stalled["seconds"] < 4
+    assert stalled["ended"] - stalled["started"] == pytest.approx(stalled["seconds"], abs=0.01)
     assert sum(f["status"] == "converted" for f in report["files"]) == 3
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".webp") == [
         "p00.webp", "p01.webp", "p02.webp"
