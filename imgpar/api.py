@@ -269,19 +269,19 @@ class Job:
         """What `--prune` would delete after a run that writes `remade` (the
         stale sources' outputs, planned by stale()): outputs no source makes
         now, and those the stale sources would no longer make."""
-        from imgpar.cache import file_state
+        from imgpar.cache import as_recorded
 
         remade = {os.path.normpath(p) for p in remade}
         orphans = [p for p in self.prune(dry_run=True) if os.path.normpath(p) not in remade]
         if self.planner is not None:
-            orphans += [p for p in self.planner.unmade if p not in orphans]
-            for pending in self.planner.pending.values():
-                for output in pending.earlier:
-                    path = os.path.join(pending.cache.root, output.path)
+            # What the stale sources, and those that make nothing now, made before.
+            earlier = [(p.cache, p.earlier) for p in self.planner.pending.values()]
+            for cache, outputs in self.planner.unmade + earlier:
+                for output in outputs:
+                    path = os.path.join(cache.root, output.path)
                     if os.path.normpath(path) in remade or path in orphans:
                         continue
-                    state = file_state(path)
-                    if state is not None and state[0] == output.bytes:
+                    if as_recorded(path, output.bytes) is not None:
                         orphans.append(path)
         return orphans
 

@@ -101,6 +101,13 @@ def file_state(path: str) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
+def as_recorded(path: str, size: int) -> tuple[int, int] | None:
+    """`file_state` of an output that still has the size imgpar recorded for
+    it; None once it is gone or has been written over."""
+    state = file_state(path)
+    return state if state is not None and state[0] == size else None
+
+
 class Entry(NamedTuple):
     size: int
     mtime_ns: int

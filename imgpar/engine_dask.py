@@ -154,23 +154,16 @@ class DaskEngine:
                     return
                 assert cluster is not None
                 if time.monotonic() >= counted_at + WORKERS_CHECK:
-                    self.peak_threads = max(self.peak_threads, cluster.threads())
+                    self.peak_threads = max(self.peak_threads, cluster.threads() or 0)
                     counted_at = time.monotonic()
                 deadline = min(f.deadline for f in flights.values())
                 if _wait_ready(done, min(deadline, time.monotonic() + WORKERS_CHECK)):
                     if cluster.deserted(WORKERS_TIMEOUT):
                         # Queued files would wait for ever: nothing is left
                         # to run them, and Dask would never say so.
-                        lost = [t for f in flights.values() for t in f.tasks]
-                        lost += [t for c in pending for t in c]
-                        flights.clear()
-                        why = (
-                            f"no Dask worker left at {cluster.client.scheduler.address}"
-                            f" for {WORKERS_TIMEOUT} s"
-                        )
-                        for task in lost[:-1]:
-                            yield failed(task, why)
-                        yield failed(lost[-1], why, fatal=True)
+                        address = cluster.client.scheduler.address
+                        why = f"no Dask worker left at {address} for {WORKERS_TIMEOUT} s"
+                        yield from _stop([], flights, pending, why)
                         return
                     now = time.monotonic()
                     running = cluster.running()
@@ -219,13 +212,8 @@ class DaskEngine:
                 else:
                     # Cancelled, and not by us: the scheduler is gone, and
                     # with it every file still in flight.
-                    lost = [*chunk, *(t for f in flights.values() for t in f.tasks)]
-                    lost += [t for c in pending for t in c]
-                    flights.clear()
                     why = f"lost the Dask scheduler at {cluster.client.scheduler.address}"
-                    for task in lost[:-1]:
-                        yield failed(task, why)
-                    yield failed(lost[-1], why, fatal=True)
+                    yield from _stop(chunk, flights, pending, why)
                     return
         finally:
             if cluster is not None:
@@ -311,19 +299,18 @@ class _Cluster:
             self.folders.update(temp_file_places(tasks))
         return self.client.submit(convert_chunk, tasks, spec, pure=False)
 
-    def threads(self) -> int:
-        """The worker threads the cluster has now; 0 when it cannot say."""
+    def threads(self) -> int | None:
+        """The worker threads the cluster has now; None when it cannot say."""
         try:
             return sum(self.client.nthreads().values())
         except Exception:
-            return 0  # the scheduler itself is gone: the run learns it otherwise
+            return None  # the scheduler itself is gone: the run learns it otherwise
 
     def deserted(self, limit: float) -> bool:
         """Whether the cluster has had no worker for `limit` seconds by now."""
-        try:
-            workers = len(self.client.nthreads())
-        except Exception:
-            return False  # the scheduler itself is gone: the run learns it otherwise
+        workers = self.threads()
+        if workers is None:
+            return False
         now = time.monotonic()
         if workers or self.alone_since is None:
             self.alone_since = None if workers else now
@@ -360,6 +347,22 @@ class _Cluster:
         if self.local is not None:
             self.local.close(timeout=CLOSE_TIMEOUT)
             remove_temp_files(self.folders, pids)
+
+
+def _stop(
+    chunk: list[Task],
+    flights: dict[Future[list[Result]], _Flight],
+    pending: deque[list[Task]],
+    why: str,
+) -> Iterator[Result]:
+    """Every file still to come back fails with `why`, the last stopping the
+    run; the flights are forgotten, so closing cancels them."""
+    lost = [*chunk, *(t for f in flights.values() for t in f.tasks)]
+    lost += [t for c in pending for t in c]
+    flights.clear()
+    for task in lost[:-1]:
+        yield failed(task, why)
+    yield failed(lost[-1], why, fatal=True)
 
 
 def _wait_ready(done: Any, deadline: float) -> bool:

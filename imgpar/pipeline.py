@@ -432,7 +432,7 @@ def _open(
         raise ImageRejected(_too_many_pixels(max_pixels)) from None
     except OSError as exc:
         # A header cut short, where --allow-truncated cannot help.
-        if exc.errno is not None or "truncated" not in str(exc).lower():
+        if not _truncated(exc):
             raise
         found = _signature(path, fp) or "image"
         raise ImageRejected(f"truncated {found} file: it ends within its header") from None

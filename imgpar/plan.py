@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from imgpar.cache import Cache, Entry, digest_file, file_state
+from imgpar.cache import Cache, Entry, as_recorded, digest_file, file_state
 from imgpar.formats import TARGETS, Target
 from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, OutputRecord, OutputSpec, Result, Task
 from imgpar.walk import Folder
@@ -121,8 +121,9 @@ class Planner:
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
-        # Under --check: outputs of sources that make nothing now, to be superseded.
-        self.unmade: list[str] = []
+        # Under --check: what sources that make nothing now made before, to
+        # be superseded by a run.
+        self.unmade: list[tuple[Cache, tuple[OutputRecord, ...]]] = []
         # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
         self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
         # Per (cache root, SOURCE name in its keys): [sources it recorded
@@ -182,11 +183,7 @@ class Planner:
         if entry is None or not entry.outputs:
             return
         if self._read_only:
-            for output in entry.outputs:
-                path = os.path.join(cache.root, output.path)
-                state = file_state(path)
-                if state is not None and state[0] == output.bytes:
-                    self.unmade.append(path)
+            self.unmade.append((cache, entry.outputs))
             return
         for output in entry.outputs:
             _supersede(cache, output)
@@ -335,12 +332,8 @@ class Planner:
             if not self._read_only:
                 cache.touch(key, st.st_mtime_ns)
         outputs = tuple(o._replace(path=os.path.join(cache.root, o.path)) for o in entry.outputs)
-        for o in outputs:
-            try:
-                if os.stat(o.path).st_size != o.bytes:
-                    return None
-            except OSError:
-                return None
+        if any(as_recorded(o.path, o.bytes) is None for o in outputs):
+            return None
         return outputs
 
     def _abandoned(self, folder: Folder, cache: Cache) -> set[str]:
@@ -408,8 +401,8 @@ class Planner:
 def _supersede(cache: Cache, output: OutputRecord) -> None:
     """Keep an output its source no longer makes for --prune, as the file is
     now; not one already replaced or removed, which is no longer imgpar's."""
-    state = file_state(os.path.join(cache.root, output.path))
-    if state is not None and state[0] == output.bytes:
+    state = as_recorded(os.path.join(cache.root, output.path), output.bytes)
+    if state is not None:
         cache.supersede(output.path, *state)
 
 
