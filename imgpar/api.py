@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from imgpar import OUTPUT_VERSION
 from imgpar.collect import Collector, Summary
 from imgpar.errors import UsageError, flag
 from imgpar.formats import Target, resolve_target, target_available
+from imgpar.keys import run_key
 from imgpar.limits import (
     CHUNK_FILES,
     DEFAULT_MAX_PIXELS,
@@ -36,13 +35,6 @@ from imgpar.spec import (
 )
 from imgpar.walk import Folder, Skipped, walk
 
-try:
-    # The blake2b that hashlib hands out; importing hashlib itself loads
-    # OpenSSL, ~8 ms of every run, a no-op re-run's included.
-    from _blake2 import blake2b
-except ImportError:
-    from hashlib import blake2b
-
 if TYPE_CHECKING:
     from imgpar.engine import Passed, ProcessEngine, SerialEngine
     from imgpar.engine_dask import DaskEngine
@@ -51,8 +43,6 @@ ENGINES = ("local", "dask")
 
 # What SOURCES a run takes: one path, or several.
 Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-# Spec fields that never change what is written: they stay out of the cache key.
-_NOT_IN_OUTPUT = frozenset({"max_pixels", "allow_truncated"})
 
 
 class Job:
@@ -89,7 +79,7 @@ class Job:
         # default on a one-CPU machine is one worker process, which --timeout
         # and Ctrl-C can stop mid-file.
         self.in_process = in_process
-        self.options_key = _options_key(spec, template)
+        self.options_key = run_key(spec, template)
         self.planner: Planner | None = None
         # Whether the serial engine may tune this process's malloc for images
         # (heap.py): the command's own process, not a program's that calls this.
@@ -101,7 +91,7 @@ class Job:
         """Every source's fate before any pixel work: a task, a result
         (skipped or failed up front) or a walker note."""
         self.planner = Planner(
-            self.spec.outputs,
+            self.spec,
             out=self.out,
             force=self.force,
             template=self.template,
@@ -152,7 +142,7 @@ class Job:
             try:
                 for event in stream:
                     if isinstance(event, Result) and self.planner is not None:
-                        self.planner.record(event)
+                        event = self.planner.record(event)
                     yield event
                     if isinstance(event, Result) and event.fatal:
                         return  # e.g. a full disk: every further write would fail too
@@ -550,23 +540,6 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     for item in value:
         _kind(option, item, int)
     return sorted(set(value))
-
-
-def _options_key(spec: ConvertSpec, template: str) -> str:
-    fields = {k: v for k, v in _plain(spec).items() if k not in _NOT_IN_OUTPUT}
-    blob = json.dumps([OUTPUT_VERSION, template, fields], sort_keys=True, default=str)
-    return blake2b(blob.encode(), digest_size=12).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    """The spec's named tuples as dicts and its tuples as lists: the JSON that
-    `dataclasses.asdict` gave when the records were dataclasses, so that the
-    options key, and with it every cache, stays the same."""
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:

@@ -258,9 +258,14 @@ def _end_notes(
     (with --verbose each file's line has said it already): planning notes
     that change what was written, files left alone, and outputs of earlier
     runs left behind, which would otherwise sit there with old pixels."""
-    from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION
+    from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION, KEPT_OUTPUTS
 
     notes = []
+    if noted[KEPT_OUTPUTS] and not each_shown:
+        notes.append(
+            f"{_count(noted[KEPT_OUTPUTS], 'source')} made only some outputs:"
+            " the others were up to date"
+        )
     if noted[IN_TARGET_FORMAT] and not each_shown:
         notes.append(
             f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format;"

@@ -25,7 +25,7 @@ from imgpar.formats import (
     Target,
     signature,
 )
-from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, OutputRecord, Result, Task
+from imgpar.spec import ConvertSpec, OutputRecord, Result, Task, sized
 
 try:
     import resource
@@ -195,27 +195,22 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
-        layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
-        _check_sizes(spec, layouts)
+        todo = _to_make(task, spec, displayed)
+        _check_sizes(todo)
         # The stored size before shrink-on-load: crop boxes refer to it.
         stored = im.size
         if im.format in ("JPEG", "MPO"):
-            _shrink_on_load(im, displayed, orientation, layouts)
+            _shrink_on_load(im, displayed, orientation, todo)
         icc = colour.source_profile(im, exif, fp)
         frames, timing = _frames(im, spec, notes)
         carried = metadata.carry(im, exif, spec.metadata)
         lap = time.perf_counter()
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
         records: list[OutputRecord] = []
-        made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
         # Several formats at one size share the crop, resize and rotation.
         scaled: dict[tuple[tuple[int, int], geometry.Box | None], list[Image.Image]] = {}
         smallest: tuple[Image.Image, bytes | None] | None = None  # pixels, profile
-        for out_spec, (size, box), path in zip(spec.outputs, layouts, task.outputs, strict=True):
-            target = TARGETS[out_spec.target]
-            if (target.name, size, box) in made:
-                continue  # several requested widths beyond the source: one output at its own
-            made.add((target.name, size, box))
+        for target, size, box, path in todo:
             # Animations go to targets that animate; pages only into a TIFF.
             animate = len(frames) > 1 and (
                 target.animation if timing is not None else target.name == "tiff"
@@ -267,12 +262,32 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
     )
 
 
-def _check_sizes(
-    spec: ConvertSpec, layouts: list[tuple[tuple[int, int], geometry.Box | None]]
-) -> None:
+class _Output(NamedTuple):
+    target: Target
+    size: tuple[int, int]
+    box: geometry.Box | None  # the region of the source it shows; None: all of it
+    path: str  # as planned, size markers and all
+
+
+def _to_make(task: Task, spec: ConvertSpec, displayed: tuple[int, int]) -> list[_Output]:
+    """The outputs `task` makes, in order: not those the planner found up to
+    date, and one for several asked-for sizes that come out the same (widths
+    beyond the source's own)."""
+    todo: list[_Output] = []
+    seen: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
+    for i, (out, path) in enumerate(zip(spec.outputs, task.outputs, strict=True)):
+        if task.keep >> i & 1:
+            continue
+        size, box = geometry.layout(displayed, out.resize)
+        if (out.target, size, box) not in seen:
+            seen.add((out.target, size, box))
+            todo.append(_Output(TARGETS[out.target], size, box, path))
+    return todo
+
+
+def _check_sizes(todo: list[_Output]) -> None:
     """Refuse, before decoding, an output larger than its format can hold."""
-    for out_spec, ((width, height), _) in zip(spec.outputs, layouts, strict=True):
-        target = TARGETS[out_spec.target]
+    for target, (width, height), _, _ in todo:
         if target.max_side is not None and max(width, height) > target.max_side:
             raise ImageRejected(
                 f"too large for {target.name}: {width}x{height}, over its limit of"
@@ -281,13 +296,10 @@ def _check_sizes(
 
 
 def _shrink_on_load(
-    im: Image.Image,
-    displayed: tuple[int, int],
-    orientation: int,
-    layouts: list[tuple[tuple[int, int], geometry.Box | None]],
+    im: Image.Image, displayed: tuple[int, int], orientation: int, todo: list[_Output]
 ) -> None:
     """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when every output is that small."""
-    needed = [geometry.decoded_size(displayed, size, box) for size, box in layouts]
+    needed = [geometry.decoded_size(displayed, out.size, out.box) for out in todo]
     largest = max(needed, key=lambda s: s[0] * s[1])
     request = geometry.draft_request(im.size, geometry.stored_size(largest, orientation))
     if request is not None:
@@ -362,11 +374,6 @@ def _area(im: Image.Image) -> int:
     return im.width * im.height
 
 
-def sized(path: str, size: tuple[int, int]) -> str:
-    """A planned output path with the output's size in place of its markers."""
-    return path.replace(WIDTH_FIELD, str(size[0])).replace(HEIGHT_FIELD, str(size[1]))
-
-
 def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
     """The paths `task` will write, sizes filled in, for `--dry-run` and
     `--check`: read from the image's header (and EXIF orientation) as the
@@ -381,18 +388,12 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
             displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)
-    layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
+    todo = _to_make(task, spec, displayed)
     try:
-        _check_sizes(spec, layouts)
+        _check_sizes(todo)
     except ImageRejected as exc:
         return str(exc)
-    made: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
-    paths = []
-    for out_spec, path, (size, box) in zip(spec.outputs, task.outputs, layouts, strict=True):
-        if (out_spec.target, size, box) not in made:
-            made.add((out_spec.target, size, box))
-            paths.append(sized(path, size))
-    return tuple(paths)
+    return tuple(sized(out.path, out.size) for out in todo)
 
 
 def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Image.Image:

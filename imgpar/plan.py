@@ -12,9 +12,20 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
+from imgpar import geometry
 from imgpar.cache import Cache, Entry, as_recorded, digest_file, file_state
 from imgpar.formats import TARGETS, Target
-from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, OutputRecord, OutputSpec, Result, Task
+from imgpar.keys import settings_key
+from imgpar.spec import (
+    HEIGHT_FIELD,
+    WIDTH_FIELD,
+    ConvertSpec,
+    OutputRecord,
+    OutputSpec,
+    Result,
+    Task,
+    sized,
+)
 from imgpar.walk import Folder
 
 KEPT_EXTENSION = "output keeps the source extension: another source has the same name"
@@ -22,6 +33,7 @@ IN_TARGET_FORMAT = (
     "already in the target format: its output would replace it"
     " (--out DIR or --name '{stem}-web.{ext}' re-encodes it)"
 )
+KEPT_OUTPUTS = "outputs still up to date were kept; only the others were written"
 TEMPLATE_FIELDS = frozenset({"stem", "ext", "src_ext", "width", "height", "parent"})
 SINGLE_TEMPLATE = "{stem}.{ext}"
 SIZED_TEMPLATE = "{stem}-{width}.{ext}"
@@ -90,13 +102,15 @@ class Pending(NamedTuple):
     key: str
     size: int
     mtime_ns: int
-    earlier: tuple[OutputRecord, ...]  # what the cache recorded for it before
+    # What the cache recorded for it before, less what it keeps.
+    earlier: tuple[OutputRecord, ...]
+    kept: tuple[OutputRecord, ...]  # its outputs that are up to date, not made again
 
 
 class Planner:
     def __init__(
         self,
-        outputs: Sequence[OutputSpec],
+        spec: ConvertSpec,
         *,
         out: str | None,
         force: bool,
@@ -105,11 +119,17 @@ class Planner:
         read_only: bool = False,
         previews: int = 0,
     ) -> None:
-        self._targets = tuple(TARGETS[o.target] for o in outputs)
+        self._outputs = spec.outputs
+        self._targets = tuple(TARGETS[o.target] for o in spec.outputs)
         self._out = out
         self._force = force
-        self._template = template or default_template(outputs)
+        self._template = template or default_template(spec.outputs)
         self._options_key = options_key
+        # The settings each output is made with (keys.py). A cache row holds
+        # the run's key, then those settings: its outputs were all made with
+        # them, or kept because they had been.
+        self._settings = tuple(settings_key(spec, o) for o in spec.outputs)
+        self._row_options = " ".join((options_key, *dict.fromkeys(self._settings)))
         self._read_only = read_only
         self._previews = previews  # tasks still to carry a thumbnail
         self._target_exts = frozenset(ext for t in self._targets for ext in _extensions(t))
@@ -241,20 +261,26 @@ class Planner:
             )
         cache, key = here.cache, here.keys[name]
         entry = here.entries.get(key)
-        done = None if self._force else self._current_outputs(cache, key, entry, source, st)
-        if done is not None:
-            assert entry is not None
-            return Result(
-                source=display,
-                status="skipped",
-                outputs=done,
-                source_bytes=st.st_size,
-                width=entry.width,
-                height=entry.height,
-                notes=notes,
-            )
-        earlier = entry.outputs if entry is not None else ()
-        self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns, earlier)
+        kept: dict[int, OutputRecord] = {}
+        if entry is not None and not self._force and self._unchanged(cache, key, entry, source, st):
+            done = self._current_outputs(cache, entry)
+            if done is None:
+                kept = self._reusable(here, names, entry)
+                if len(kept) == len(self._outputs):
+                    done = self._settle(cache, key, entry, st, kept)
+            if done is not None:
+                return Result(
+                    source=display,
+                    status="skipped",
+                    outputs=done,
+                    source_bytes=st.st_size,
+                    width=entry.width,
+                    height=entry.height,
+                    notes=notes,
+                )
+        keeps = tuple(dict.fromkeys(kept.values()))
+        earlier = tuple(o for o in entry.outputs if o not in keeps) if entry is not None else ()
+        self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns, earlier, keeps)
         self._previews -= 1
         return Task(
             source=source,
@@ -263,10 +289,12 @@ class Planner:
             source_bytes=st.st_size,
             notes=notes,
             preview=self._previews >= 0,
+            keep=sum(1 << i for i in kept),
         )
 
-    def record(self, result: Result) -> None:
-        """Remember a finished task's outputs; failures are never recorded as done."""
+    def record(self, result: Result) -> Result:
+        """Remember a finished task's outputs; failures are never recorded as
+        done. Returns the result with the outputs its task kept, if any."""
         pending = self.pending.pop(result.source, None)
         # Only what the file itself caused, as a worker found it: not a
         # timeout, a dead worker, a lost cluster (no worker behind those
@@ -276,9 +304,9 @@ class Planner:
             pending.cache.fail(pending.key, pending.size, pending.mtime_ns, self._options_key,
                                result.error or "")  # fmt: skip
         if pending is None or result.status != "converted" or not result.digest:
-            return
+            return result
         root = pending.cache.root
-        outputs = tuple(
+        outputs = pending.kept + tuple(
             OutputRecord(
                 path=_relative(o.path, root),
                 format=o.format,
@@ -290,13 +318,17 @@ class Planner:
         )
         pending.cache.put(
             pending.key,
-            Entry(pending.size, pending.mtime_ns, result.digest, self._options_key, outputs,
+            Entry(pending.size, pending.mtime_ns, result.digest, self._row_options, outputs,
                   result.width, result.height),
         )
         made = {o.path for o in outputs}
         for old in pending.earlier:
             if old.path not in made:
                 _supersede(pending.cache, old)
+        if not pending.kept:
+            return result
+        kept = tuple(o._replace(path=os.path.join(root, o.path)) for o in pending.kept)
+        return result._replace(outputs=kept + result.outputs, notes=(*result.notes, KEPT_OUTPUTS))
 
     def known_failure(self, task: Task) -> str | None:
         """Why a planned task failed last time, if its source is unchanged since."""
@@ -315,26 +347,87 @@ class Planner:
             cache.has_superseded() for cache in self.caches.values()
         )
 
-    def _current_outputs(
-        self, cache: Cache, key: str, entry: Entry | None, source: str, st: os.stat_result
-    ) -> tuple[OutputRecord, ...] | None:
-        """The recorded outputs, where they are now, when the source is as
-        recorded in `entry` and its outputs all still are; else None."""
-        if entry is None or entry.options != self._options_key or entry.size != st.st_size:
-            return None
+    def _unchanged(
+        self, cache: Cache, key: str, entry: Entry, source: str, st: os.stat_result
+    ) -> bool:
+        """Whether the source is as `entry` recorded it, and some of what
+        that row says may still hold for this run."""
+        if entry.size != st.st_size:
+            return False
+        run, _, settings = entry.options.partition(" ")
+        if run != self._options_key and not settings:
+            return False  # another run's row from before outputs had settings
         if entry.mtime_ns != st.st_mtime_ns:
             # Touched, copied or restored from a CI cache: the content decides.
             try:
                 if digest_file(source) != entry.digest:
-                    return None
+                    return False
             except OSError:
-                return None
+                return False
             if not self._read_only:
                 cache.touch(key, st.st_mtime_ns)
+        return True
+
+    def _current_outputs(self, cache: Cache, entry: Entry) -> tuple[OutputRecord, ...] | None:
+        """The recorded outputs, where they are now, when this run's options
+        made them and they all still are as written; else None."""
+        if entry.options.partition(" ")[0] != self._options_key:
+            return None
         outputs = tuple(o._replace(path=os.path.join(cache.root, o.path)) for o in entry.outputs)
         if any(as_recorded(o.path, o.bytes) is None for o in outputs):
             return None
         return outputs
+
+    def _reusable(
+        self, here: _Here, names: Sequence[str], entry: Entry
+    ) -> dict[int, OutputRecord]:
+        """The recorded outputs this run would write again as they are, by
+        output: made with its settings, at the size this source gives it and
+        the name this run gives it, and still as written."""
+        settings = entry.options.split(" ")[1:]
+        if not settings or entry.width is None or entry.height is None:
+            return {}
+        root = here.cache.root
+        recorded = {o.path: o for o in entry.outputs}
+        kept: dict[int, OutputRecord] = {}
+        made = zip(self._outputs, self._targets, self._settings, names, strict=True)
+        for i, (output, target, made_with, name) in enumerate(made):
+            if made_with not in settings:
+                continue
+            size, _ = geometry.layout((entry.width, entry.height), output.resize)
+            found = recorded.get(_relative(os.path.join(here.dest, sized(name, size)), root))
+            if (
+                found is not None
+                and found.format == target.pil_format
+                and (found.width, found.height) == size
+                and as_recorded(os.path.join(root, found.path), found.bytes) is not None
+            ):
+                kept[i] = found
+        return kept
+
+    def _settle(
+        self,
+        cache: Cache,
+        key: str,
+        entry: Entry,
+        st: os.stat_result,
+        kept: dict[int, OutputRecord],
+    ) -> tuple[OutputRecord, ...]:
+        """A source whose every output this run is already there (a format or
+        width dropped since): its row now says this run's options, and what
+        else it made is superseded (under --check, only told). Returns its
+        outputs, where they are now."""
+        outputs = tuple(dict.fromkeys(kept.values()))
+        dropped = tuple(o for o in entry.outputs if o not in outputs)
+        if self._read_only:
+            if dropped:
+                self.unmade.append((cache, dropped))
+        else:
+            for output in dropped:
+                _supersede(cache, output)
+            cache.put(key, entry._replace(mtime_ns=st.st_mtime_ns, options=self._row_options,
+                                          outputs=outputs))  # fmt: skip
+        return tuple(o._replace(path=os.path.join(cache.root, o.path)) for o in outputs)
 
     def _abandoned(self, folder: Folder, cache: Cache) -> set[str]:
         """The folded names, in `folder`, of outputs their sources no longer

@@ -79,6 +79,11 @@ WIDTH_FIELD = "\0w"
 HEIGHT_FIELD = "\0h"
 
 
+def sized(path: str, size: tuple[int, int]) -> str:
+    """A planned output path with the output's size in place of its markers."""
+    return path.replace(WIDTH_FIELD, str(size[0])).replace(HEIGHT_FIELD, str(size[1]))
+
+
 # One Task, OutputRecord and Result crosses the pool for every file: as
 # tuples they are also built, pickled and unpickled in C, at a third of a
 # frozen dataclass's cost.
@@ -89,6 +94,8 @@ class Task(NamedTuple):
     source_bytes: int
     notes: tuple[str, ...] = ()
     preview: bool = False  # make a thumbnail for the HTML report
+    # Bit i set: the spec's output i is up to date as it is; not made again.
+    keep: int = 0
 
 
 class OutputRecord(NamedTuple):

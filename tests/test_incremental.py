@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 import imgpar
 from imgpar.cache import CACHE_NAME
 from imgpar.cli import app
+from imgpar.plan import KEPT_OUTPUTS
 from imgpar.writer import temp_prefix
 
 
@@ -212,6 +214,87 @@ def test_widths_and_formats_from_one_decode_with_manifest(site: Path, tmp_path: 
     assert not (tmp_path / "m.json").exists()  # --check writes nothing
 
 
+def test_a_new_format_or_width_makes_only_what_is_new(site: Path, tmp_path: Path) -> None:
+    # hero.jpg is 1600 px wide, team/ann.jpg 800 and team/bob.jpg 300.
+    out, manifest = tmp_path / "out", tmp_path / "m.json"
+    runner = CliRunner()
+    base = ["convert", str(site), "--out", str(out), "--manifest", str(manifest)]
+    narrow = [*base, "--to", "webp", "--width", "320,640"]
+    assert runner.invoke(app, narrow).exit_code == 0
+    webp = outputs_in(out)
+    wider = [*base, "--to", "webp,jpeg", "--width", "320,640,1000"]
+    planned = runner.invoke(app, [*wider, "--dry-run"])
+    assert planned.exit_code == 0
+    new = [
+        "hero-1000.webp", "hero-320.jpg", "hero-640.jpg", "hero-1000.jpg",
+        "team/ann-800.webp", "team/ann-320.jpg", "team/ann-640.jpg", "team/ann-800.jpg",
+        "team/bob-300.jpg",
+    ]  # fmt: skip
+    said = [Path(line.split(" -> ")[1]).relative_to(out).as_posix()
+            for line in planned.stdout.splitlines() if " -> " in line]  # fmt: skip
+    assert said == new
+
+    added = runner.invoke(app, [*wider, "--report", str(tmp_path / "r.json")])
+    assert added.exit_code == 0, added.output
+    assert "note: 3 sources made only some outputs: the others were up to date" in added.stderr
+    after = outputs_in(out)
+    assert {rel: after[rel] for rel in webp} == webp  # not one of them written again
+    assert sorted(set(after) - set(webp)) == sorted(new)
+    with Image.open(out / "hero-1000.jpg") as im:
+        assert (im.format, im.size) == ("JPEG", (1000, 562))
+    # The report and the manifest still list every output of each source.
+    report = json.loads((tmp_path / "r.json").read_text())
+    bob = next(f for f in report["files"] if f["source"].endswith("bob.jpg"))
+    assert bob["status"] == "converted"
+    assert sorted(Path(o["path"]).name for o in bob["outputs"]) == ["bob-300.jpg", "bob-300.webp"]
+    hero = json.loads(manifest.read_text())["sources"]["hero.jpg"]["formats"]
+    assert [o["width"] for o in hero["webp"]["outputs"]] == [320, 640, 1000]
+    assert [o["width"] for o in hero["jpeg"]["outputs"]] == [320, 640, 1000]
+    assert runner.invoke(app, [*wider, "--check"]).exit_code == 0
+
+    # A deleted output is made again, alone.
+    (out / "hero-640.webp").unlink()
+    before = outputs_in(out)
+    assert runner.invoke(app, wider).exit_code == 0
+    remade = outputs_in(out)
+    assert {rel for rel in remade if remade[rel] != before.get(rel)} == {"hero-640.webp"}
+
+    # Back to fewer: nothing is written, and what is no longer made is
+    # imgpar's to prune.
+    fewer = runner.invoke(app, narrow)
+    assert fewer.exit_code == 0
+    note = "note: 9 earlier outputs no source makes now; --prune deletes them"
+    assert fewer.stderr.strip() == note
+    assert outputs_in(out) == remade
+    checked = runner.invoke(app, [*narrow, "--check"])
+    assert checked.exit_code == 1
+    orphans = [line for line in checked.stdout.splitlines() if line.startswith("orphan: ")]
+    assert len(orphans) == 9
+    assert runner.invoke(app, [*narrow, "--prune"]).exit_code == 0
+    assert outputs_in(out) == {rel: remade[rel] for rel in webp}
+
+
+def test_a_cache_row_from_before_output_settings_stays_up_to_date(
+    site: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    out = tmp_path / "out"
+    imgpar.convert([site], to="webp", out=out, jobs=1)
+    # As an imgpar that recorded only the run's key wrote it.
+    with contextlib.closing(sqlite3.connect(out / CACHE_NAME)) as db, db:
+        db.execute("UPDATE sources SET options = substr(options, 1, instr(options, ' ') - 1)")
+    assert set(_statuses(imgpar.convert([site], to="webp", out=out, jobs=1)).values()) == {
+        "skipped"
+    }
+    # Which settings made its outputs is not known: another run makes them all.
+    before = outputs_in(out)
+    both = imgpar.convert([site], to="webp,avif", out=out, jobs=1)
+    assert all(KEPT_OUTPUTS not in f.notes for f in both.files)
+    after = outputs_in(out)
+    assert all(after[rel][1] != before[rel][1] for rel in before)
+
+
 def test_manifest_keys_keep_several_sources_apart(tmp_path: Path) -> None:
     for folder, colour in (("assets", (200, 30, 30)), ("content/images", (30, 30, 200))):
         (tmp_path / folder / "products").mkdir(parents=True)
@@ -315,8 +398,11 @@ def test_outputs_a_source_no_longer_makes_are_orphans(site: Path, tmp_path: Path
     narrow = ["convert", str(site), "--to", "webp", "--width", "320,640", "--out", str(out)]
     changed = runner.invoke(app, narrow)
     assert changed.exit_code == 0
-    note = "note: 7 earlier outputs no source makes now; --prune deletes them"
-    assert changed.stderr.strip() == note
+    # Their 320 px WebPs are kept; bob's 300 px WebP is all it makes now.
+    assert changed.stderr.strip().splitlines() == [
+        "note: 2 sources made only some outputs: the others were up to date",
+        "note: 7 earlier outputs no source makes now; --prune deletes them",
+    ]
     (out / "hero-320.avif").write_text("the user's own file, since")
     checked = runner.invoke(app, [*narrow, "--check"])
     assert checked.exit_code == 1

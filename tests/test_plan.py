@@ -322,12 +322,12 @@ def test_task_carries_source_size(tmp_path: Path, tree: Callable[..., Path]) -> 
 
 def test_only_the_first_tasks_carry_a_thumbnail(tmp_path: Path, tree: Callable[..., Path]) -> None:
     from imgpar.plan import Planner
-    from imgpar.spec import OutputSpec
+    from imgpar.spec import ConvertSpec, OutputSpec
     from imgpar.walk import Folder, walk
 
     photos = tree({f"p{i}.jpg": b"x" for i in range(5)}, tmp_path / "photos")
-    planner = Planner((OutputSpec(target="webp"),), out=str(tmp_path / "out"), force=False,
-                      template=None, options_key="k", read_only=True, previews=2)
+    planner = Planner(ConvertSpec((OutputSpec(target="webp"),)), out=str(tmp_path / "out"),
+                      force=False, template=None, options_key="k", read_only=True, previews=2)
     planned = [t for f in walk([str(photos)]) if isinstance(f, Folder) for t in planner.plan(f)]
     assert [t.preview for t in planned if isinstance(t, Task)] == [True, True, False, False, False]
     # Without an HTML report no task makes one.
