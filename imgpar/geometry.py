@@ -103,6 +103,26 @@ def draft_request(stored: tuple[int, int], target: tuple[int, int]) -> tuple[int
     return tw, th
 
 
+def draft_target(
+    size: tuple[int, int], layouts: list[tuple[tuple[int, int], Box | None]]
+) -> tuple[int, int]:
+    """The size the whole source (of displayed `size`) must still have once
+    decoded for every one of `layouts` to come out whole: the largest."""
+    needed = [decoded_size(size, out, box) for out, box in layouts]
+    return max(needed, key=lambda s: s[0] * s[1])
+
+
+def jpeg_scale(stored: tuple[int, int], target: tuple[int, int]) -> int:
+    """The DCT scale (1, 2, 4 or 8) a JPEG of `stored` size decodes at when
+    drafted for `target` (draft_request's), by Pillow's rule. Both sizes may
+    be taken upright instead: the rule is the same for width and height."""
+    request = draft_request(stored, target)
+    if request is None:
+        return 1
+    most = min(stored[0] // request[0], stored[1] // request[1])
+    return next(scale for scale in (8, 4, 2, 1) if most >= scale)
+
+
 def stored_size(displayed: tuple[int, int], orientation: int) -> tuple[int, int]:
     if orientation in TRANSPOSED_ORIENTATIONS:
         return displayed[1], displayed[0]

@@ -149,7 +149,7 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
         **common, status="converted", outputs=made.outputs, width=made.displayed[0],
         height=made.displayed[1], notes=task.notes + made.notes + warned,
         seconds=time.perf_counter() - clock, ended=time.time(), stages=made.stages,
-        peak_rss=peak_rss(), thumbnail=made.preview, digest=digest,
+        peak_rss=peak_rss(), thumbnail=made.preview, digest=digest, shrink=made.shrink,
     )
 
 
@@ -178,6 +178,7 @@ class _Converted(NamedTuple):
     preview: str | None
     stages: tuple[float, float, float, float]  # decode, resize, encode, write
     decoded_bytes: int  # the decoded frames' pixels, about
+    shrink: int  # Result.shrink
 
 
 # Formats whose extra frames are an animation (an MPO's second frame is a
@@ -195,12 +196,17 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
-        todo = _to_make(task, spec, displayed)
+        layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
+        todo = _to_make(task, spec, layouts)
         _check_sizes(todo)
         # The stored size before shrink-on-load: crop boxes refer to it.
         stored = im.size
+        shrink = 0
         if im.format in ("JPEG", "MPO"):
-            _shrink_on_load(im, displayed, orientation, todo)
+            # For every output, those the task keeps too: an output's pixels
+            # depend on the scale it was decoded at, and must be those of a
+            # run that makes them all.
+            shrink = _shrink_on_load(im, displayed, orientation, layouts)
         icc = colour.source_profile(im, exif, fp)
         frames, timing = _frames(im, spec, notes)
         carried = metadata.carry(im, exif, spec.metadata)
@@ -258,7 +264,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         preview = thumbnail.data_uri(*smallest) if task.preview and smallest else None
     return _Converted(
         tuple(records), displayed, tuple(dict.fromkeys(notes)), preview,
-        (decode, resize, encode, write), sum(f.width * f.height for f in frames) * 4,
+        (decode, resize, encode, write), sum(f.width * f.height for f in frames) * 4, shrink,
     )
 
 
@@ -269,16 +275,18 @@ class _Output(NamedTuple):
     path: str  # as planned, size markers and all
 
 
-def _to_make(task: Task, spec: ConvertSpec, displayed: tuple[int, int]) -> list[_Output]:
+def _to_make(
+    task: Task, spec: ConvertSpec, layouts: list[tuple[tuple[int, int], geometry.Box | None]]
+) -> list[_Output]:
     """The outputs `task` makes, in order: not those the planner found up to
     date, and one for several asked-for sizes that come out the same (widths
     beyond the source's own)."""
     todo: list[_Output] = []
     seen: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
-    for i, (out, path) in enumerate(zip(spec.outputs, task.outputs, strict=True)):
+    made = zip(spec.outputs, task.outputs, layouts, strict=True)
+    for i, (out, path, (size, box)) in enumerate(made):
         if task.keep >> i & 1:
             continue
-        size, box = geometry.layout(displayed, out.resize)
         if (out.target, size, box) not in seen:
             seen.add((out.target, size, box))
             todo.append(_Output(TARGETS[out.target], size, box, path))
@@ -296,14 +304,20 @@ def _check_sizes(todo: list[_Output]) -> None:
 
 
 def _shrink_on_load(
-    im: Image.Image, displayed: tuple[int, int], orientation: int, todo: list[_Output]
-) -> None:
-    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when every output is that small."""
-    needed = [geometry.decoded_size(displayed, out.size, out.box) for out in todo]
-    largest = max(needed, key=lambda s: s[0] * s[1])
-    request = geometry.draft_request(im.size, geometry.stored_size(largest, orientation))
-    if request is not None:
-        im.draft(im.mode, request)
+    im: Image.Image,
+    displayed: tuple[int, int],
+    orientation: int,
+    layouts: list[tuple[tuple[int, int], geometry.Box | None]],
+) -> int:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when every output is that
+    small; returns the scale (1: none)."""
+    target = geometry.stored_size(geometry.draft_target(displayed, layouts), orientation)
+    request = geometry.draft_request(im.size, target)
+    if request is None:
+        return 1
+    scale = geometry.jpeg_scale(im.size, target)
+    im.draft(im.mode, request)
+    return scale
 
 
 def _frames(
@@ -388,7 +402,7 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
             displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)
-    todo = _to_make(task, spec, displayed)
+    todo = _to_make(task, spec, [geometry.layout(displayed, out.resize) for out in spec.outputs])
     try:
         _check_sizes(todo)
     except ImageRejected as exc:

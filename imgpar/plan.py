@@ -126,8 +126,9 @@ class Planner:
         self._template = template or default_template(spec.outputs)
         self._options_key = options_key
         # The settings each output is made with (keys.py). A cache row holds
-        # the run's key, then those settings: its outputs were all made with
-        # them, or kept because they had been.
+        # the run's key, those settings (its outputs were all made with them,
+        # or kept because they had been) and the JPEG scale they were decoded
+        # at: `KEY sSETTINGS... xSCALE`.
         self._settings = tuple(settings_key(spec, o) for o in spec.outputs)
         self._row_options = " ".join((options_key, *dict.fromkeys(self._settings)))
         self._read_only = read_only
@@ -318,8 +319,8 @@ class Planner:
         )
         pending.cache.put(
             pending.key,
-            Entry(pending.size, pending.mtime_ns, result.digest, self._row_options, outputs,
-                  result.width, result.height),
+            Entry(pending.size, pending.mtime_ns, result.digest,
+                  f"{self._row_options} x{result.shrink}", outputs, result.width, result.height),
         )
         made = {o.path for o in outputs}
         for old in pending.earlier:
@@ -354,7 +355,7 @@ class Planner:
         that row says may still hold for this run."""
         if entry.size != st.st_size:
             return False
-        run, _, settings = entry.options.partition(" ")
+        run, settings, _ = _made_with(entry.options)
         if run != self._options_key and not settings:
             return False  # another run's row from before outputs had settings
         if entry.mtime_ns != st.st_mtime_ns:
@@ -384,17 +385,24 @@ class Planner:
         """The recorded outputs this run would write again as they are, by
         output: made with its settings, at the size this source gives it and
         the name this run gives it, and still as written."""
-        settings = entry.options.split(" ")[1:]
-        if not settings or entry.width is None or entry.height is None:
+        _, settings, shrink = _made_with(entry.options)
+        if not settings or shrink is None or entry.width is None or entry.height is None:
+            return {}
+        displayed = entry.width, entry.height
+        layouts = [geometry.layout(displayed, output.resize) for output in self._outputs]
+        scale = geometry.jpeg_scale(displayed, geometry.draft_target(displayed, layouts))
+        if shrink and scale != shrink:
+            # A run that made them all would decode at another scale: pixels
+            # that differ a little, for outputs that must not depend on
+            # which ran before.
             return {}
         root = here.cache.root
         recorded = {o.path: o for o in entry.outputs}
         kept: dict[int, OutputRecord] = {}
-        made = zip(self._outputs, self._targets, self._settings, names, strict=True)
-        for i, (output, target, made_with, name) in enumerate(made):
+        made = zip(self._targets, self._settings, layouts, names, strict=True)
+        for i, (target, made_with, (size, _), name) in enumerate(made):
             if made_with not in settings:
                 continue
-            size, _ = geometry.layout((entry.width, entry.height), output.resize)
             found = recorded.get(_relative(os.path.join(here.dest, sized(name, size)), root))
             if (
                 found is not None
@@ -425,7 +433,8 @@ class Planner:
         else:
             for output in dropped:
                 _supersede(cache, output)
-            cache.put(key, entry._replace(mtime_ns=st.st_mtime_ns, options=self._row_options,
+            options = f"{self._row_options} x{_made_with(entry.options)[2]}"
+            cache.put(key, entry._replace(mtime_ns=st.st_mtime_ns, options=options,
                                           outputs=outputs))  # fmt: skip
         return tuple(o._replace(path=os.path.join(cache.root, o.path)) for o in outputs)
 
@@ -489,6 +498,14 @@ class Planner:
             ext.lower() in _extensions(target) and fold(os.path.splitext(output)[0]) == fold(stem)
             for target, output in zip(self._targets, self._names(here, stem, ext), strict=True)
         )
+
+
+def _made_with(options: str) -> tuple[str, list[str], int | None]:
+    """A cache row's options: the run's key, its outputs' settings and the
+    JPEG scale they were decoded at (none for a row from before either)."""
+    run, *tokens = options.split(" ")
+    scales = [int(t[1:]) for t in tokens if t.startswith("x")]
+    return run, [t for t in tokens if t.startswith("s")], scales[0] if scales else None
 
 
 def _supersede(cache: Cache, output: OutputRecord) -> None:

@@ -126,3 +126,6 @@ class Result(NamedTuple):
     thumbnail: str | None = None  # data: URI of a small WebP preview, see thumbnail.py
     fatal: bool = False  # the run cannot go on (the disk is full)
     digest: str | None = None  # content hash of the source, for the cache
+    # The JPEG scale (1, 2, 4, 8) it was decoded at, which its outputs'
+    # pixels depend on; 0 for formats decoded whole.
+    shrink: int = 0

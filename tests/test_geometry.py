@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from imgpar.geometry import draft_request, fit, stored_size
+from imgpar.geometry import draft_request, fit, jpeg_scale, stored_size
 from imgpar.spec import Resize
 
 sides = st.integers(min_value=1, max_value=20_000)
@@ -153,6 +153,14 @@ def test_draft_request_gets_the_smallest_covering_dct_scale(
         im.draft("RGB", request)
         assert im.size == (-(-stored[0] // scale), -(-stored[1] // scale))
         assert im.width >= target[0] and im.height >= target[1]
+    # The planner's forecast of that scale (which kept outputs depend on),
+    # from the upright sizes as well as the stored ones.
+    assert jpeg_scale(stored, target) == scale == jpeg_scale(stored[::-1], target[::-1])
+
+
+def test_no_reduction_is_scale_one() -> None:
+    assert draft_request((400, 300), (201, 100)) is None
+    assert jpeg_scale((400, 300), (201, 100)) == 1
 
 
 def test_square_box_would_lose_the_reduction_on_a_3_2_photo() -> None:
