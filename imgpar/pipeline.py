@@ -25,7 +25,7 @@ from imgpar.formats import (
     Target,
     signature,
 )
-from imgpar.spec import ConvertSpec, OutputRecord, Result, Task, sized
+from imgpar.spec import ConvertSpec, OutputRecord, Resize, Result, Task, sized
 
 try:
     import resource
@@ -214,18 +214,20 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
         records: list[OutputRecord] = []
         # Several formats at one size share the crop, resize and rotation.
-        scaled: dict[tuple[tuple[int, int], geometry.Box | None], list[Image.Image]] = {}
+        scaled: dict[tuple[_Page, ...], list[Image.Image]] = {}
         smallest: tuple[Image.Image, bytes | None] | None = None  # pixels, profile
-        for target, size, box, path in todo:
+        for target, size, box, rule, path in todo:
             # Animations go to targets that animate; pages only into a TIFF.
             animate = len(frames) > 1 and (
                 target.animation if timing is not None else target.name == "tiff"
             )
             if len(frames) > 1 and not animate:
                 notes.append(f"{len(frames)} frames: first frame written to {target.name}")
-            upright = scaled.setdefault((size, box), [])
-            for frame in frames[len(upright) : len(frames) if animate else 1]:
-                upright.append(_scale(frame, size, box, displayed, stored, orientation, spec))
+            first = _Page(size, box, displayed, stored)
+            pages = _pages(frames, timing is None, first, rule, orientation)
+            upright = scaled.setdefault(pages, [])
+            for i in range(len(upright), len(frames) if animate else 1):
+                upright.append(_scale(frames[i], pages[i], orientation, spec))
             rendered = [
                 _for_target(frame, icc, target, spec)
                 for frame in (upright if animate else upright[:1])
@@ -272,6 +274,7 @@ class _Output(NamedTuple):
     target: Target
     size: tuple[int, int]
     box: geometry.Box | None  # the region of the source it shows; None: all of it
+    resize: Resize | None  # the rule that gave size and box, for a TIFF's other pages
     path: str  # as planned, size markers and all
 
 
@@ -289,13 +292,14 @@ def _to_make(
             continue
         if (out.target, size, box) not in seen:
             seen.add((out.target, size, box))
-            todo.append(_Output(TARGETS[out.target], size, box, path))
+            todo.append(_Output(TARGETS[out.target], size, box, out.resize, path))
     return todo
 
 
 def _check_sizes(todo: list[_Output]) -> None:
     """Refuse, before decoding, an output larger than its format can hold."""
-    for target, (width, height), _, _ in todo:
+    for out in todo:
+        target, (width, height) = out.target, out.size
         if target.max_side is not None and max(width, height) > target.max_side:
             raise ImageRejected(
                 f"too large for {target.name}: {width}x{height}, over its limit of"
@@ -347,25 +351,49 @@ def _frames(
     return frames, (durations, int(im.info.get("loop", 0)))
 
 
-def _scale(
-    frame: Image.Image,
-    size: tuple[int, int],
-    box: geometry.Box | None,
-    displayed: tuple[int, int],
-    stored: tuple[int, int],
+class _Page(NamedTuple):
+    """How one frame becomes an output frame."""
+
+    size: tuple[int, int]  # the output frame's, upright
+    box: geometry.Box | None  # on the upright picture; None: all of it
+    displayed: tuple[int, int]  # the picture's upright size, before shrink-on-load
+    stored: tuple[int, int]  # the same, as stored
+
+
+def _pages(
+    frames: list[Image.Image],
+    paged: bool,
+    first: _Page,
+    resize: Resize | None,
     orientation: int,
-    spec: ConvertSpec,
-) -> Image.Image:
-    """One decoded frame cropped to `box`, resized to `size` and turned upright."""
+) -> tuple[_Page, ...]:
+    """How each of `frames` is made for one output, the first as `first`.
+
+    An animation's frames share one canvas, so they share the first's way.
+    A TIFF's pages may each have their own size (a portrait page in a
+    landscape scan): each is sized by the output's rule from its own, as
+    stretching it to the first page's shape would distort it.
+    """
+    if not paged:
+        return (first,) * len(frames)
+    pages = [first]
+    for frame in frames[1:]:
+        displayed = geometry.stored_size(frame.size, orientation)
+        pages.append(_Page(*geometry.layout(displayed, resize), displayed, frame.size))
+    return tuple(pages)
+
+
+def _scale(frame: Image.Image, page: _Page, orientation: int, spec: ConvertSpec) -> Image.Image:
+    """One decoded frame cropped to its page's box, resized and turned upright."""
     region = None
-    if box is not None:
+    if page.box is not None:
         # Boxes are on the upright, full-size picture; the frame may be stored
         # sideways and already shrunk on load.
-        x0, y0, x1, y1 = geometry.stored_box(box, displayed, orientation)
-        fx, fy = frame.width / stored[0], frame.height / stored[1]
+        x0, y0, x1, y1 = geometry.stored_box(page.box, page.displayed, orientation)
+        fx, fy = frame.width / page.stored[0], frame.height / page.stored[1]
         region = (x0 * fx, y0 * fy, x1 * fx, y1 * fy)
     scaled = imaging.resized(
-        frame, geometry.stored_size(size, orientation), box=region, resample=spec.filter
+        frame, geometry.stored_size(page.size, orientation), box=region, resample=spec.filter
     )
     return imaging.upright(scaled, orientation)
 

@@ -212,6 +212,47 @@ def test_two_page_tiff_first_page_unless_all_pages(tmp_path: Path) -> None:
         assert im.n_frames == 2
 
 
+def _pages_of(path: Path) -> list[Image.Image]:
+    with Image.open(path) as im:
+        return [page.convert("RGB") for page in ImageSequence.Iterator(im)]
+
+
+BLUE, GREEN = (20, 40, 220), (30, 180, 40)
+
+
+@pytest.mark.parametrize(
+    ("resize", "sizes", "lower"),
+    [
+        (None, [(64, 48), (30, 60)], GREEN),
+        (Resize(long_edge=32), [(32, 24), (16, 32)], GREEN),
+        # The portrait page's top square: its own crop, not the first page's.
+        (Resize(width=20, height=20, fit="cover", gravity="north"), [(20, 20), (20, 20)], BLUE),
+    ],
+)
+def test_all_pages_keep_their_own_shape(
+    resize: Resize | None,
+    sizes: list[tuple[int, int]],
+    lower: tuple[int, int, int],
+    tmp_path: Path,
+) -> None:
+    # A scan of a landscape page and a portrait one: each page is sized by
+    # the output's rule from its own size, never stretched to the first's.
+    source = tmp_path / "scan.tif"
+    landscape = Image.new("RGB", (64, 48), (200, 30, 30))
+    portrait = Image.new("RGB", (30, 60), BLUE)
+    portrait.paste(GREEN, (0, 30, 30, 60))
+    landscape.save(source, save_all=True, append_images=[portrait])
+    out, result = _convert(source, "tiff", tmp_path, all_pages=True, resize=resize)
+    assert (result.width, result.height) == (64, 48)
+    pages = _pages_of(out)
+    assert [page.size for page in pages] == sizes
+    first, second = pages
+    assert _difference(first.convert("RGBA"), Image.new("RGBA", first.size, (200, 30, 30))) <= 2
+    w, h = second.size
+    assert second.getpixel((w // 2, h // 4)) == pytest.approx(BLUE, abs=3)
+    assert second.getpixel((w // 2, h * 3 // 4)) == pytest.approx(lower, abs=3)
+
+
 def test_awkward_names_and_collisions(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
