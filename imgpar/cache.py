@@ -131,21 +131,35 @@ class Cache:
         self._home = home
         self._failures: bool | None = None  # whether the failed table has rows
         self._db: sqlite3.Connection | None = None
+        self._unwritable = False
         self._rows: list[tuple[str, tuple[object, ...]]] = []
         self._since = 0.0
 
     def _connect(self, *, create: bool) -> sqlite3.Connection | None:
-        if self._db is not None:
+        """The open cache: None where there is none to read (unless `create`),
+        or none can be written (a full disk, a read-only folder), which the
+        warning tells; the run goes on without one."""
+        if self._db is not None or self._unwritable:
             return self._db
         if not create and not os.path.exists(self.path):
             return None
         try:
-            self._db = self._open()
-        except sqlite3.DatabaseError as exc:
-            self.warning = f"cache {self.path} unreadable ({exc}); rebuilding everything"
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-            self._db = self._open()
+            try:
+                self._db = self._open()
+            except sqlite3.OperationalError:
+                raise  # the file may be sound: never deleted for this
+            except sqlite3.DatabaseError as exc:
+                self.warning = f"cache {self.path} unreadable ({exc}); rebuilding everything"
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
+                self._db = self._open()
+        except (sqlite3.OperationalError, OSError) as exc:
+            self._unwritable = True
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            self.warning = (
+                f"cache {self.path} cannot be written ({reason}): the next run converts"
+                " these files again"
+            )
         return self._db
 
     def _open(self) -> sqlite3.Connection:
@@ -241,7 +255,8 @@ class Cache:
 
     def put(self, key: str, entry: Entry) -> None:
         db = self._connect(create=True)
-        assert db is not None
+        if db is None:
+            return
         if self._failures is None:
             self._failures = db.execute("SELECT 1 FROM failed LIMIT 1").fetchone() is not None
         if self._failures:
@@ -273,7 +288,8 @@ class Cache:
         ):
             return
         db = self._connect(create=True)
-        assert db is not None
+        if db is None:
+            return
         self._failures = True
         self._write(db, "INSERT OR REPLACE INTO failed VALUES (?, ?, ?, ?, ?)",
                     (key, size, mtime_ns, options, error))  # fmt: skip
@@ -292,7 +308,8 @@ class Cache:
     def supersede(self, path: str, size: int, mtime_ns: int) -> None:
         """Remember an output its source no longer makes, as its file is, for `prune`."""
         db = self._connect(create=True)
-        assert db is not None
+        if db is None:
+            return
         sql = "INSERT OR REPLACE INTO superseded VALUES (?, ?, ?)"
         self._write(db, sql, (path, size, mtime_ns))
 

@@ -26,7 +26,7 @@ from imgpar.spec import (
     Task,
     sized,
 )
-from imgpar.walk import Folder
+from imgpar.walk import Folder, images_in
 
 KEPT_EXTENSION = "output keeps the source extension: another source has the same name"
 IN_TARGET_FORMAT = (
@@ -154,8 +154,14 @@ class Planner:
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
         in_place = _same_folder(dest, folder.path)
+        if dest == os.curdir:
+            dest = ""  # outputs named as their sources are: `a.webp`, not `./a.webp`
         cache = self._cache(folder)
         prefix = self._key_prefix(folder, cache)
+        if not _is_text(prefix):
+            for name in folder.names:
+                yield _not_text(os.path.normpath(os.path.join(folder.path, name)))
+            return
         keys = {name: f"{prefix}{name}" for name in folder.names}
         if in_place:
             # Every source recorded in this folder, those gone since too:
@@ -163,13 +169,14 @@ class Planner:
             recorded = cache.in_folder(prefix)
             entries = {key: recorded[key] for key in keys.values() if key in recorded}
         else:
-            entries = {} if self._force else cache.lookup(list(keys.values()))
+            entries = {} if self._force else cache.lookup([k for k in keys.values() if _is_text(k)])
         head = prefix.split("/", 1)[0]
         tally = self._tally.get((cache.root, head))
         if tally is None:
             tally = self._tally[(cache.root, head)] = [cache.count(head), 0]
         tally[1] += len(entries)
         names = folder.names
+        others: tuple[str, ...] = ()  # in place, the folder's images not named as SOURCES
         if in_place:
             # Outputs of earlier runs sit beside their sources, whatever
             # format those runs wrote (a JPEG source of a WebP run, in place,
@@ -178,12 +185,20 @@ class Planner:
             ours = self._recorded_outputs(folder, cache, recorded.values())
             ours |= self._abandoned(folder, cache)
             names = tuple(n for n in names if fold(n) not in ours)
+            # Beside files named as SOURCES, the folder's other images are
+            # the user's all the same: never written over, and named around
+            # as a run on the whole folder would.
+            if folder.named:
+                others = tuple(
+                    n for n in images_in(folder.path) if n not in names and fold(n) not in ours
+                )
         parent = os.path.basename(self._absolute(folder.path))
-        sources = frozenset(fold(n) for n in names) if in_place else frozenset()
+        sources = frozenset(fold(n) for n in (*names, *others)) if in_place else frozenset()
         here = _Here(folder, dest, self._absolute(dest), parent, cache, keys, entries, sources)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
         stems = Counter(folded.values())
+        stems.update(fold(os.path.splitext(n)[0]) for n in others)
         for name in names:
             if in_place and self._would_replace(here, name):
                 self._unmade(cache, keys[name], entries.get(keys[name]))
@@ -224,6 +239,8 @@ class Planner:
     def _plan_file(self, here: _Here, name: str, stem: str, ext: str) -> Task | Result:
         source = os.path.join(here.folder.path, name)
         display = os.path.normpath(source)
+        if not _is_text(name):
+            return _not_text(display)
         names = self._names(here, stem, ext)
         claims = self._claims(here.absolute_dest, names)
         if not self._claimed.isdisjoint(claims) and stem != name:
@@ -328,7 +345,7 @@ class Planner:
                 _supersede(pending.cache, old)
         if not pending.kept:
             return result
-        kept = tuple(o._replace(path=os.path.join(root, o.path)) for o in pending.kept)
+        kept = tuple(_placed(root, o) for o in pending.kept)
         return result._replace(outputs=kept + result.outputs, notes=(*result.notes, KEPT_OUTPUTS))
 
     def known_failure(self, task: Task) -> str | None:
@@ -374,7 +391,7 @@ class Planner:
         made them and they all still are as written; else None."""
         if entry.options.partition(" ")[0] != self._options_key:
             return None
-        outputs = tuple(o._replace(path=os.path.join(cache.root, o.path)) for o in entry.outputs)
+        outputs = tuple(_placed(cache.root, o) for o in entry.outputs)
         if any(as_recorded(o.path, o.bytes) is None for o in outputs):
             return None
         return outputs
@@ -436,7 +453,7 @@ class Planner:
             options = f"{self._row_options} x{_made_with(entry.options)[2]}"
             cache.put(key, entry._replace(mtime_ns=st.st_mtime_ns, options=options,
                                           outputs=outputs))  # fmt: skip
-        return tuple(o._replace(path=os.path.join(cache.root, o.path)) for o in outputs)
+        return tuple(_placed(cache.root, o) for o in outputs)
 
     def _abandoned(self, folder: Folder, cache: Cache) -> set[str]:
         """The folded names, in `folder`, of outputs their sources no longer
@@ -519,6 +536,32 @@ def _supersede(cache: Cache, output: OutputRecord) -> None:
 def _extensions(target: Target) -> tuple[str, ...]:
     aliases = {".jpg": (".jpg", ".jpeg", ".jpe", ".jfif"), ".tif": (".tif", ".tiff")}
     return aliases.get(target.ext, (target.ext,))
+
+
+def _is_text(path: str) -> bool:
+    """Whether `path` is text, not raw bytes Python kept as lone surrogates."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_text(display: str) -> Result:
+    # Bytes that no encoding was given for: the cache, the reports and a web
+    # page's srcset all hold text.
+    return Result(
+        source=display,
+        status="failed",
+        error=f"its path is not valid UTF-8 ({os.fsencode(display)!r}): rename it to convert it",
+    )
+
+
+def _placed(root: str, output: OutputRecord) -> OutputRecord:
+    """A recorded output with its path from where imgpar runs, as the
+    planner names outputs (`a.webp`, not `./a.webp`)."""
+    path = output.path if root == os.curdir else os.path.join(root, output.path)
+    return output._replace(path=path)
 
 
 def _relative(path: str, root: str) -> str:

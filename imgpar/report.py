@@ -71,7 +71,11 @@ class ReportWriter:
         os.makedirs(folder, exist_ok=True)
         name = f".imgpar-tmp-report-{os.getpid()}-{os.path.basename(path)}"
         self._temp = os.path.join(folder, name)
-        self._fp: IO[str] = open(self._temp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        # A path that is not valid UTF-8 (a failure's) is written as its
+        # escape, `caf\udce9.jpg`, which JSON reads back as it was.
+        self._fp: IO[str] = open(  # noqa: SIM115
+            self._temp, "w", encoding="utf-8", errors="backslashreplace", newline=""
+        )
         # Walker notes (broken links, symlink loops, unreadable folders) are
         # few, so they are kept and written at the end.
         self.notes: list[dict[str, str]] = []

@@ -37,7 +37,9 @@ class HtmlReport(ReportWriter):
         # Time zero of the timeline: opened just before the run starts, so the
         # gap before the first bar shows the workers' start-up cost.
         self._opened = time.time()
-        self._spool: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self._spool: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115
+            "w+", encoding="utf-8", errors="backslashreplace"
+        )
         self._files = 0
         self._written = 0
         self._bars = 0

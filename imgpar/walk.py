@@ -20,6 +20,8 @@ class Folder(NamedTuple):
     root: str  # the SOURCE folder this came from (or a file SOURCE's folder)
     rel: str  # this folder relative to root; "" for root itself
     names: tuple[str, ...]  # image file names in this folder, sorted
+    # The names are the files named as SOURCES there, not all its images.
+    named: bool = False
 
     @property
     def path(self) -> str:
@@ -34,14 +36,39 @@ class Skipped(NamedTuple):
 def walk(sources: Sequence[str], *, exclude: str | None = None) -> Iterator[Folder | Skipped]:
     """Walk `sources` (files and folders), never entering `exclude` (the output folder).
 
-    A file named directly is taken whatever its extension: the user asked for it.
+    A file named directly is taken whatever its extension: the user asked for
+    it. Files named in one folder come together, after the folders, so their
+    names are decided together, whatever order they were named in.
     """
     excluded = _identity(exclude) if exclude else None
+    files: dict[str, list[str]] = {}
     for source in sources:
         if os.path.isdir(source):
             yield from _walk_folder(source, "", excluded, ancestors=())
         else:
-            yield Folder(os.path.dirname(source), "", (os.path.basename(source),))
+            files.setdefault(os.path.dirname(source) or ".", []).append(os.path.basename(source))
+    for folder, names in files.items():
+        yield Folder(folder, "", tuple(sorted(set(names))), named=True)
+
+
+def images_in(folder: str) -> tuple[str, ...]:
+    """The names of the files in `folder` that a walk would take for images."""
+    try:
+        with os.scandir(folder) as it:
+            return tuple(sorted(e.name for e in it if _is_image(e.name) and _is_file(e)))
+    except OSError:
+        return ()
+
+
+def _is_image(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in READ_EXTENSIONS
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -86,10 +113,9 @@ def _walk_folder(
         if is_dir:
             subfolders.append(entry.name)
         elif is_file:
-            extension = os.path.splitext(entry.name)[1].lower()
-            if extension in READ_EXTENSIONS:
+            if _is_image(entry.name):
                 names.append(entry.name)
-            elif extension in UNREAD_EXTENSIONS:
+            elif os.path.splitext(entry.name)[1].lower() in UNREAD_EXTENSIONS:
                 yield Skipped(entry.path, UNREAD)
         elif entry.is_symlink():
             yield Skipped(entry.path, "broken symlink, skipped")

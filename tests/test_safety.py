@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -668,3 +669,83 @@ def test_a_stopped_command_ignores_later_signals_to_the_end() -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def test_a_file_named_in_place_never_writes_over_its_neighbour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "ip"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), (250, 0, 0)).save(folder / "a.jpg")
+    Image.new("RGB", (40, 30), (0, 0, 250)).save(folder / "a.png")  # the user's own
+    for named in (["a.jpg"], ["a.jpg", "a.png"], ["a.png", "a.jpg"]):
+        proc = _run("convert", *(folder / n for n in named), "--to", "png", "--force")
+        assert proc.returncode == 0, proc.stderr
+        with Image.open(folder / "a.png") as im:
+            assert im.getpixel((1, 1)) == (0, 0, 250)
+        # Named as a run on the whole folder names it, whatever else is named.
+        with Image.open(folder / "a.jpg.png") as im:
+            assert im.getpixel((1, 1))[0] > 240
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
+        "a.jpg", "a.jpg.png", "a.png"
+    ]  # fmt: skip
+    # The simplest call: one file of the current folder, in place.
+    monkeypatch.chdir(folder)
+    proc = _run("convert", "a.jpg", "--to", "webp", "--verbose")
+    assert proc.returncode == 0, proc.stderr
+    assert "converted: a.jpg -> a.jpg.webp" in proc.stderr
+    assert (folder / "a.jpg.webp").is_file()
+
+
+def test_a_path_that_is_not_utf8_fails_alone(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _tree(src, 2, (60, 40))
+    odd = os.fsdecode(b"caf\xe9")
+    os.link(src / "p00.jpg", src / f"{odd}.jpg")
+    (src / odd).mkdir()
+    os.link(src / "p01.jpg", src / odd / "x.jpg")
+    out = tmp_path / "out"
+    for where in (["--out", out], []):
+        for _ in range(2):  # a second run reads what the first recorded
+            proc = _run(
+                "convert", src, "--to", "webp", *where, "--report", tmp_path / "r.json",
+                "--report", tmp_path / "r.csv", "--report", tmp_path / "r.html",
+            )  # fmt: skip
+            assert proc.returncode == 1, proc.stderr
+            failed = sorted(line for line in proc.stderr.splitlines() if line.startswith("failed"))
+            assert failed == [
+                f"failed: {_escaped(path)}: its path is not valid UTF-8 ({os.fsencode(path)!r}):"
+                " rename it to convert it"
+                for path in (f"{src}/{odd}.jpg", f"{src}/{odd}/x.jpg")
+            ]
+            files = _report(tmp_path / "r.json")["files"]
+            assert [f["status"] for f in files].count("failed") == 2
+            assert len(files) == 4
+            assert f"{src}/caf\udce9.jpg" in {f["source"] for f in files}
+            assert "caf\\udce9.jpg" in (tmp_path / "r.csv").read_text()
+    assert sorted(p.name for p in src.glob("*.webp")) == ["p00.webp", "p01.webp"]
+
+
+def _escaped(path: str) -> str:
+    """`path` as stderr prints it: bytes that are no text as escapes."""
+    return path.encode("utf-8", "backslashreplace").decode()
+
+
+def test_a_full_disk_before_the_cache_is_made(tmp_path: Path, tiny_disk: Path) -> None:
+    _tree(tmp_path / "src", 4, (60, 40))
+    with contextlib.suppress(OSError), open(tiny_disk / "filler", "wb") as fp:
+        while True:
+            fp.write(b"x" * 4096)
+            fp.flush()
+    # Room for an output or two, none for the cache.
+    os.truncate(tiny_disk / "filler", os.path.getsize(tiny_disk / "filler") - 8192)
+    proc = _run("convert", tmp_path / "src", "--to", "png", "--out", tiny_disk, "--jobs", "1",
+                "--report", tmp_path / "r.json")  # fmt: skip
+    assert proc.returncode == 1
+    assert "internal error" not in proc.stderr
+    assert f"warning: cache {tiny_disk}/.imgpar-cache.sqlite cannot be written" in proc.stderr
+    assert _report(tmp_path / "r.json")["summary"]["stopped"].startswith("disk full")
+    assert not _stray(tiny_disk)
+    for png in tiny_disk.glob("*.png"):
+        with Image.open(png) as im:
+            im.load()

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pytest
 from conftest import unprivileged
 
 from imgpar.walk import Folder, Skipped, count_images, walk
@@ -151,13 +152,20 @@ def test_broken_link_noted(tree: Callable[..., Path]) -> None:
 
 
 def test_file_source_taken_whatever_its_extension(tree: Callable[..., Path]) -> None:
-    root = tree({"scan.dat": b"", "photo.JPG": b"", "sub/c.jpg": b""})
-    items = list(walk([str(root / "scan.dat"), str(root / "photo.JPG"), str(root / "sub")]))
-    assert [(f.root, f.rel, f.names) for f in folders(items)] == [
-        (str(root), "", ("scan.dat",)),
-        (str(root), "", ("photo.JPG",)),
-        (str(root / "sub"), "", ("c.jpg",)),
+    root = tree({"scan.dat": b"", "photo.JPG": b"", "sub/c.jpg": b"", "other.png": b""})
+    items = list(walk([str(root / "scan.dat"), str(root / "sub"), str(root / "photo.JPG")]))
+    # Files named in one folder come together (their names are decided
+    # together), after the folders, and not the folder's other images.
+    assert [(f.root, f.rel, f.names, f.named) for f in folders(items)] == [
+        (str(root / "sub"), "", ("c.jpg",), False),
+        (str(root), "", ("photo.JPG", "scan.dat"), True),
     ]
+
+
+def test_a_file_in_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert [(f.path, f.names) for f in folders(walk(["a.jpg"]))] == [(".", ("a.jpg",))]
 
 
 def test_sources_walked_in_the_given_order(tree: Callable[..., Path]) -> None:
