@@ -145,6 +145,14 @@ def profile_space(icc: bytes | None) -> bytes | None:
     return icc[16:20]
 
 
+def fits(icc: bytes, mode: str) -> bool:
+    """Whether `icc` can describe pixels in `mode`, a working mode (see
+    imaging.working_mode). A profile made for other pixels (a CMYK profile
+    in an RGB file), or bytes that are no profile at all, is never copied."""
+    space = _SPACE.get(mode)
+    return space is None or profile_space(icc) == space
+
+
 def is_srgb(icc: bytes) -> bool:
     """Whether the profile is a variant of sRGB: every one ("sRGB IEC61966-2.1",
     "sRGB built-in", "sRGB2014") names itself so."""
@@ -173,7 +181,7 @@ def for_target(
     space = _SPACE.get(im.mode)
     if space is None:
         return im, icc
-    if icc and profile_space(icc) != space:
+    if icc and not fits(icc, im.mode):
         warnings.warn("ICC profile does not match the pixels: not copied", stacklevel=2)
         icc = None
     try:

@@ -71,21 +71,26 @@ def working_mode(im: Image.Image) -> Image.Image:
     Results are L, LA, RGB, RGBA, CMYK, or I holding a 0..65535 range for high
     bit depth sources, so that 8-bit targets can scale rather than clip.
     """
+    if im.mode in ("I", "F"):
+        return _to_16_bit_range(im)
+    mode = working_mode_of(im)
+    return im if mode == im.mode else im.convert(mode)
+
+
+def working_mode_of(im: Image.Image) -> str:
+    """The mode working_mode() brings `im` to, known without its pixels."""
     mode = im.mode
     if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
-        return im
+        return mode
     if mode == "P" or mode == "PA":
-        has_alpha = mode == "PA" or "transparency" in im.info
-        return im.convert("RGBA" if has_alpha else "RGB")
+        return "RGBA" if mode == "PA" or "transparency" in im.info else "RGB"
     if mode == "1":
-        return im.convert("L")
-    if mode.startswith("I;16"):
-        return im.convert("I")
-    if mode in ("I", "F"):
-        return _to_16_bit_range(im)
+        return "L"
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return "I"
     if mode in ("La", "RGBa"):
-        return im.convert(mode.upper())
-    return im.convert("RGBA" if "A" in mode else "RGB")
+        return mode.upper()
+    return "RGBA" if "A" in mode else "RGB"
 
 
 def _to_16_bit_range(im: Image.Image) -> Image.Image:

@@ -119,6 +119,8 @@ def _date(exif: Image.Exif) -> str | None:
 def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[str]:
     """What `convert` would do with default options, in the order it happens."""
     actions = []
+    # convert's own test, on the mode it works in, so the two never disagree.
+    usable = icc if icc and colour.fits(icc, imaging.working_mode_of(im)) else None
     if facts["orientation"] in TURNS:
         actions.append(f"{TURNS[facts['orientation']]} (written with Orientation 1)")
     if facts["frames"] > 1:
@@ -128,14 +130,16 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
             actions.append("first page only (--all-pages keeps every page in a TIFF)")
     if im.mode in _ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
         actions.append(f"flatten alpha on white for {_targets(lambda t: not t.alpha)}")
+    if icc and not usable:
+        actions.append(f"drop the {facts['icc']!r} profile: it does not match the pixels")
     if im.mode == "CMYK":
-        how = "through its ICC profile" if icc else "plain conversion (no ICC profile)"
+        how = "through its ICC profile" if usable else "plain conversion (no ICC profile)"
         actions.append(f"CMYK → RGB, {how}, for {_targets(lambda t: 'CMYK' not in t.modes)}")
     if im.mode.startswith("I;16"):
         actions.append(f"16-bit → 8-bit for {_targets(lambda t: not t.high_bit_depth)}")
     elif 8 < facts["bits"] <= 16:
         actions.append(f"{facts['bits']}-bit → 8-bit for every target (decoded at 8 bits)")
-    if icc and not colour.is_srgb(icc) and im.mode != "CMYK":
+    if usable and not colour.is_srgb(usable) and im.mode != "CMYK":
         actions.append(f"keep the {facts['icc']!r} profile (--srgb converts to sRGB)")
     if facts["gps"]:
         actions.append("drop GPS and location (default --metadata no-gps)")

@@ -17,6 +17,7 @@ from conftest import (
     quadrant_picture,
     stored_for_orientation,
     truncated_copy,
+    written,
 )
 from iccprofiles import cmyk_profile, display_p3
 from PIL import Image, PngImagePlugin
@@ -169,6 +170,23 @@ def test_a_missing_source_is_a_usage_error(tmp_path: Path) -> None:
 def test_says_what_convert_would_do(make: Any, expected: str, tmp_path: Path) -> None:
     facts = record(make(tmp_path / f"image{make.__name__}"))
     assert expected in facts["convert"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "shown"),
+    [(b"not an ICC profile" * 10, "unreadable"), (cmyk_profile(), "Test CMYK on cream paper")],
+)
+def test_a_profile_convert_drops_is_not_promised(
+    profile: bytes, shown: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "rgb.jpg"
+    Image.new("RGB", (16, 16), (200, 80, 60)).save(path, icc_profile=profile)
+    facts = record(path)
+    assert facts["icc"] == shown
+    assert facts["convert"] == [f"drop the {shown!r} profile: it does not match the pixels"]
+    result = convert_one(path, tmp_path / "out", "webp")
+    assert "warning: ICC profile does not match the pixels: not copied" in result.notes
+    assert "icc_profile" not in written(result).info
 
 
 def test_sources_without_a_profile_say_how_they_are_read(tmp_path: Path) -> None:
