@@ -232,6 +232,14 @@ class Job:
                             os.unlink(path)
                         cache.forget_superseded(relative)
                 # Unfinished writes of a run or worker killed outright.
+                # And where this run planned outputs: a first run killed
+                # outright recorded no outputs, only left its writes.
+                here = os.path.abspath(cache_root)
+                planned = self.planner.places if self.planner is not None else set()
+                for folder in planned:
+                    if os.path.join(folder, "").startswith(os.path.join(here, "")):
+                        place = os.path.relpath(folder, here)
+                        places.add("" if place == os.curdir else place)
                 for place in sorted(places):
                     for path in abandoned_temp_files(os.path.join(cache_root, place)):
                         removed.append(path)

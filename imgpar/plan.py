@@ -142,6 +142,7 @@ class Planner:
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
+        self.places: set[str] = set()  # the folders outputs are planned in, absolute
         # Under --check: what sources that make nothing now made before, to
         # be superseded by a run.
         self.unmade: list[tuple[Cache, tuple[OutputRecord, ...]]] = []
@@ -195,6 +196,7 @@ class Planner:
         parent = os.path.basename(self._absolute(folder.path))
         sources = frozenset(fold(n) for n in (*names, *others)) if in_place else frozenset()
         here = _Here(folder, dest, self._absolute(dest), parent, cache, keys, entries, sources)
+        self.places.add(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
         stems = Counter(folded.values())

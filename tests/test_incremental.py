@@ -403,6 +403,18 @@ def test_prune_removes_unfinished_writes_no_process_will_finish(
     assert not dead.exists() and not stale.exists()
     assert live.exists() and elsewhere.exists()
     assert (out / "team" / "ann.webp").is_file()
+    # A first run killed outright recorded nothing: its writes are found
+    # where this run puts outputs.
+    first = tmp_path / "first"
+    (first / "team").mkdir(parents=True)
+    dead = first / "team" / f"{temp_prefix(int(gone.stdout))}0a1b2c3d.webp"
+    dead.write_bytes(b"half an image")
+    again = ["convert", str(site), "--to", "webp", "--out", str(first)]
+    checked = runner.invoke(app, [*again, "--check"])
+    assert checked.exit_code == 1
+    assert f"orphan: {dead}" in checked.stdout
+    assert runner.invoke(app, [*again, "--prune"]).exit_code == 0
+    assert not dead.exists()
 
 
 def test_outputs_a_source_no_longer_makes_are_orphans(site: Path, tmp_path: Path) -> None:
