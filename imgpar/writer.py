@@ -144,6 +144,9 @@ def write_atomic(
         if exc.errno in _REFUSED:
             reason = (exc.strerror or "refused").lower()
             raise OutputRefused(f"cannot write to {folder}: {reason}") from exc
+        if exc.errno == errno.ENOTDIR:
+            blocker = _nearest_existing(folder)
+            raise OutputRefused(f"cannot write {path}: {blocker} is a file, not a folder") from exc
         raise
     opened = time.perf_counter()
     try:
@@ -156,7 +159,10 @@ def write_atomic(
                 _clear_timestamps_in(raw)
             size = raw.tell()
             saved = time.perf_counter()
-        os.replace(temp, path)
+        try:
+            os.replace(temp, path)
+        except IsADirectoryError as exc:
+            raise OutputRefused(f"cannot write {path}: a folder has that name") from exc
     except BaseException:
         _remove_quietly(temp)
         raise
@@ -175,8 +181,9 @@ def _clear_timestamps_in(fp: IO[bytes]) -> None:
 
 
 class OutputRefused(Exception):
-    """The output's folder cannot be written (permissions, a read-only disk):
-    the file's result says where, not that the source could not be read."""
+    """The output cannot be written where it belongs (permissions, a
+    read-only disk, a file where its folder should be): the file's result
+    says where, not that the source could not be read."""
 
 
 _REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
@@ -192,6 +199,17 @@ def _create(temp: str, folder: str) -> int:
         # by every one: two system calls fewer per file on a folder of icons.
         os.makedirs(folder, exist_ok=True)
         return os.open(temp, flags, 0o666)
+
+
+def _nearest_existing(folder: str) -> str:
+    """`folder`, or the nearest of its parents that exists: when the folder
+    cannot be made, the file that stands in its way."""
+    while not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder
 
 
 def _remove_quietly(path: str) -> None:

@@ -481,6 +481,36 @@ def test_failed_output_leaves_an_existing_output_whole(tmp_path: Path) -> None:
     assert temp_leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("below", ["", "deeper"])
+def test_a_file_where_the_output_folder_should_be(below: str, tmp_path: Path) -> None:
+    # The reason names the output and what is in its way, never a temporary name.
+    source = tmp_path / "b.png"
+    quadrant_picture((32, 24)).save(source)
+    blocker = tmp_path / "out" / "sub"
+    blocker.parent.mkdir()
+    blocker.write_bytes(b"the user's file")
+    folder = blocker / below if below else blocker
+    result = convert_one(source, folder, "webp")
+    assert (result.status, result.error) == (
+        "failed",
+        f"cannot write {folder / 'b.webp'}: {blocker} is a file, not a folder",
+    )
+    assert blocker.read_bytes() == b"the user's file"
+    assert temp_leftovers(tmp_path) == []
+
+
+def test_a_folder_where_the_output_should_be(tmp_path: Path) -> None:
+    source = tmp_path / "b.png"
+    quadrant_picture((32, 24)).save(source)
+    (tmp_path / "out" / "b.webp").mkdir(parents=True)
+    result = convert_one(source, tmp_path / "out", "webp")
+    assert (result.status, result.error) == (
+        "failed",
+        f"cannot write {tmp_path / 'out' / 'b.webp'}: a folder has that name",
+    )
+    assert temp_leftovers(tmp_path) == []
+
+
 def test_quadrant_fixture_is_what_pillow_shows(camera_jpeg: Path) -> None:
     """The fixture itself: Pillow's own exif_transpose shows it upright, and
     the stored pixels are not upright (so the pipeline tests can fail)."""
