@@ -43,7 +43,7 @@ def inspect(path: str) -> dict[str, Any]:
             record = _inspect(path)
         except Exception as exc:
             record = {"path": path, "error": pipeline.describe(exc)}
-    record["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+    record["warnings"] = list(dict.fromkeys(pipeline.describe_warning(w.message) for w in caught))
     return record
 
 

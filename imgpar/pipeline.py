@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 import signal
 import sys
 import time
@@ -134,7 +135,7 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
-    warned = tuple(dict.fromkeys(f"warning: {w.message}" for w in caught))[:3]
+    warned = tuple(dict.fromkeys(f"warning: {describe_warning(w.message)}" for w in caught))[:3]
     common = {
         "source": task.display, "source_bytes": task.source_bytes, "started": started,
         "worker": os.getpid(),
@@ -523,6 +524,28 @@ def _unreadable(found: str | None) -> str:
 def _too_many_pixels(max_pixels: int, size: str = "") -> str:
     return (f"too many pixels{': ' + size if size else ''}, over --max-pixels "
             f"{max_pixels:,} (possible decompression bomb)")
+
+
+# Pillow's words for EXIF it cannot read whole ("Corrupt EXIF data.  Expecting
+# to read 12 bytes but only got 2. "), its detail in the last group.
+_DAMAGED_EXIF = re.compile(r"(possibly )?corrupt (exif(?: makernote)?) data\.? ?(.*)", re.I)
+
+
+def describe_warning(message: Warning | str) -> str:
+    """One line for a warning met on one file: Pillow writes sentences with
+    double spaces, trailing blanks and full stops, and calls damage
+    corruption; the detail is kept."""
+    text = " ".join(str(message).split())[:200].rstrip(".")
+    damaged = _DAMAGED_EXIF.fullmatch(text)
+    if damaged is None:
+        return text
+    possibly, what, detail = damaged.groups()
+    said = f"{'possibly ' if possibly else ''}damaged {what} data"
+    if not detail:
+        return said
+    # "Expecting ... got 10. Skipping tag 270" -> "expecting ... got 10; skipping tag 270"
+    sentences = [s[:1].lower() + s[1:] for s in detail.split(". ")]
+    return f"{said} ({'; '.join(sentences)})"
 
 
 def describe(exc: BaseException) -> str:

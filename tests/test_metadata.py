@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from imgpar.api import prepare
 from imgpar.cli import app
 from imgpar.errors import UsageError
 from imgpar.formats import TARGETS
+from imgpar.info import inspect
 from imgpar.spec import METADATA_POLICIES, Result
 
 ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
@@ -313,6 +315,19 @@ def test_oversized_makernote_is_left_out_of_a_jpeg(tmp_path: Path) -> None:
     assert kept.get(ARTIST) == CAMERA_ARTIST
     assert kept.get_ifd(EXIF_IFD) == {DATETIME_ORIGINAL: "2024:05:01 12:00:00"}
     assert "warning: EXIF MakerNote too large for JPEG: not copied" in result.notes
+
+
+def test_damaged_exif_is_warned_of_in_one_clean_line(tmp_path: Path) -> None:
+    # An IFD that promises one 12-byte entry and holds 2 bytes of it: Pillow's
+    # own words come with a double space and a trailing one.
+    ifd = struct.pack("<H", 1) + struct.pack("<H", ARTIST)
+    path = tmp_path / "cut-exif.jpg"
+    quadrant_picture((32, 24)).save(path, exif=b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd)
+    said = "damaged EXIF data (expecting to read 12 bytes but only got 2)"
+    result = run(path, "webp")
+    assert [note for note in result.notes if note.startswith("warning:")] == [f"warning: {said}"]
+    assert_upright(written(result))
+    assert inspect(str(path))["warnings"] == [said]
 
 
 def test_formats_says_what_each_target_carries() -> None:
