@@ -386,10 +386,9 @@ def format_summary(s: Summary) -> str:
     head = f"{s.converted} converted, {s.skipped} skipped, {s.failed} failed"
     if s.interrupted:
         head += " (interrupted)"
-    if s.stopped:
-        head += f" (stopped: {s.stopped})"
     head += f" in {s.wall_seconds:.1f} s"
-    lines = [head]
+    # Its own line: a reason is long (`lost the Dask scheduler at ...`).
+    lines = [head, f"stopped: {s.stopped}"] if s.stopped else [head]
     if s.converted:
         before, after = format_bytes(s.source_bytes), format_bytes(s.output_bytes)
         lines.append(f"{before} -> {after} ({_change(s.size_change)})")

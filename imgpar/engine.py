@@ -199,15 +199,18 @@ class ProcessEngine:
                         return_when=FIRST_COMPLETED,
                     )
                 broken = False
+                finished: list[Result] = []
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
                     try:
-                        results = future.result()
+                        finished += future.result()
                         worked = True
-                        yield from results
                     except BrokenProcessPool:
                         broken = True
                         pending.append(flight.tasks)
+                # A fatal result (a full disk) ends the run: what the other
+                # workers finished comes first, to be reported and recorded.
+                yield from sorted(finished, key=lambda r: r.fatal)
                 overdue = {
                     flights[future].tasks[index]: ran
                     for future, index, ran in late

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -745,6 +746,10 @@ def test_a_full_disk_before_the_cache_is_made(tmp_path: Path, tiny_disk: Path) -
     assert "internal error" not in proc.stderr
     assert f"warning: cache {tiny_disk}/.imgpar-cache.sqlite cannot be written" in proc.stderr
     assert _report(tmp_path / "r.json")["summary"]["stopped"].startswith("disk full")
+    # The reason has a line of its own, not a summary line wrapped in two.
+    head, reason = proc.stdout.splitlines()[:2]
+    assert re.fullmatch(r"\d+ converted, 0 skipped, 1 failed in [\d.]+ s", head), head
+    assert reason == "stopped: disk full: no space left for the output"
     assert not _stray(tiny_disk)
     for png in tiny_disk.glob("*.png"):
         with Image.open(png) as im:
