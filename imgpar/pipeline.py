@@ -559,6 +559,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, PermissionError):
         return "cannot read the file: permission denied"
     if isinstance(exc, FileNotFoundError):
+        # A link to nothing is there to be seen: saying the file went would mislead.
+        if isinstance(exc.filename, str) and os.path.islink(exc.filename):
+            return "broken symlink: its target does not exist"
         return "file disappeared before it could be read"
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         return "disk full: no space left for the output"

@@ -150,6 +150,16 @@ def test_folders_show_every_image_in_their_tree(tmp_path: Path) -> None:
     assert f"note: {tmp_path / 'shoot' / 'gone.jpg'}: broken symlink, skipped" in result.stderr
 
 
+def test_a_broken_symlink_is_named_so(tmp_path: Path) -> None:
+    link = tmp_path / "broken.jpg"
+    link.symlink_to(tmp_path / "nowhere.jpg")
+    result = info(str(link))
+    assert result.exit_code == 1
+    reason = "broken symlink: its target does not exist"
+    assert result.stderr.strip() == f"imgpar: error: {link}: {reason}"
+    assert convert_one(link, tmp_path / "out", "webp").error == reason
+
+
 def test_a_missing_source_is_a_usage_error(tmp_path: Path) -> None:
     typo = tmp_path / "typo.png"
     result = info(str(make_rgba_png(tmp_path / "a.png")), str(typo))
