@@ -336,7 +336,10 @@ def _frames(
     count = getattr(im, "n_frames", 1)
     animated = count > 1 and im.format in ANIMATED_FORMATS
     if count > 1 and im.format == "TIFF" and not spec.all_pages:
-        notes.append(f"{count} pages: first page written (--all-pages keeps them all)")
+        # --all-pages keeps pages in a TIFF only: no promise for other targets.
+        notes.append(
+            f"{count} pages: first page written (--all-pages keeps them all in TIFF output)"
+        )
     if not animated and not (count > 1 and im.format == "TIFF" and spec.all_pages):
         im.load()
         return [imaging.working_mode(im)], None
