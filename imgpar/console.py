@@ -169,7 +169,8 @@ def run(
             bar.write(f"failed: {event.source}: {event.error}", file=sys.stderr)
         elif verbose:
             bar.write(_line(event), file=sys.stderr)
-        noted.update(event.notes)
+        if event.status != "failed":  # the end notes tell of outputs made or kept
+            noted.update(event.notes)
         bar.update(1)
 
     with StopSignals(exiting=True) as signals:

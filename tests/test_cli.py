@@ -195,6 +195,22 @@ def test_bad_options_exit_2_before_any_work(tmp_path: Path, args: list[str]) -> 
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option", ["--report", "--manifest"])
+def test_a_file_where_a_report_folder_should_be(tmp_path: Path, option: str) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    (tmp_path / "afile").write_text("not a folder")
+    out = tmp_path / "out"
+    result = invoke("convert", src, "--to", "webp", "--out", out, option,
+                    tmp_path / "afile" / "deeper" / "r.json")  # fmt: skip
+    assert result.exit_code == 2
+    kind = option.removeprefix("--")
+    assert result.stderr.strip() == (
+        f"imgpar: error: cannot write the {kind} {tmp_path}/afile/deeper/r.json:"
+        f" {tmp_path}/afile is a file, not a folder"
+    )
+    assert not out.exists()
+
+
 def test_usage_error_is_one_line(tmp_path: Path) -> None:
     result = invoke("convert", tmp_path / "nope", "--to", "webp")
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -465,6 +481,14 @@ def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> Non
     verbose = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", "1", "--verbose")
     assert "note: 2 outputs" not in verbose.stderr
     assert verbose.stderr.count("output keeps the source extension") == 2  # each file's line
+    # A source that fails makes no output to name.
+    (src / "a.gif").write_bytes(b"GIF89a, cut short")
+    failing = invoke("convert", src, "--to", "webp", "--out", tmp_path / "f", "--jobs", "1")
+    assert failing.exit_code == 1
+    assert (
+        "note: 2 sources with another of the same name: outputs keep the source extension"
+        " (a.png.webp)"
+    ) in failing.stderr.splitlines()
 
 
 def test_resize_options(tmp_path: Path) -> None:
