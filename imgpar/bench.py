@@ -152,7 +152,7 @@ def jobs_ladder(jobs: Sequence[int] | None) -> tuple[int, ...]:
 def image_paths(sources: Sequence[str]) -> list[str]:
     """Every image the walker finds in `sources`, sorted by path."""
     return sorted(
-        os.path.join(item.path, name)
+        item.file(name)
         for item in walk(sources)
         if isinstance(item, Folder)
         for name in item.names

@@ -540,7 +540,7 @@ def _image_paths(sources: list[Path]) -> Iterator[str]:
 
     for item in walk([str(source) for source in sources]):
         if isinstance(item, Folder):
-            yield from (os.path.join(item.path, name) for name in item.names)
+            yield from (item.file(name) for name in item.names)
         else:
             typer.echo(f"note: {item.path}: {item.reason}", err=True)
 

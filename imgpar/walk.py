@@ -27,6 +27,10 @@ class Folder(NamedTuple):
     def path(self) -> str:
         return os.path.join(self.root, self.rel) if self.rel else self.root
 
+    def file(self, name: str) -> str:
+        """One of its files' paths as the user would write it: `a.jpg`, not `./a.jpg`."""
+        return name if self.path == os.curdir else os.path.join(self.path, name)
+
 
 class Skipped(NamedTuple):
     path: str
