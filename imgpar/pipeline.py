@@ -316,13 +316,13 @@ def _shrink_on_load(
 ) -> int:
     """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when every output is that
     small; returns the scale (1: none)."""
+    stored = im.size
     target = geometry.stored_size(geometry.draft_target(displayed, layouts), orientation)
-    request = geometry.draft_request(im.size, target)
-    if request is None:
-        return 1
-    scale = geometry.jpeg_scale(im.size, target)
-    im.draft(im.mode, request)
-    return scale
+    request = geometry.draft_request(stored, target)
+    drafted = im.draft(im.mode, request) if request is not None else None
+    # What Pillow did, not only what it was asked: its box is the stored
+    # size over the scale it chose.
+    return round(stored[0] / drafted[1][2]) if drafted else 1
 
 
 def _frames(
