@@ -38,22 +38,22 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
         if isinstance(item, Task):
             outputs = _outlook(job, item)
             if isinstance(outputs, str):
-                typer.echo(f"{item.display}: would fail: {outputs}")
+                _echo(f"{item.display}: would fail: {outputs}")
             else:
                 remade += outputs
                 # A line per output: names may hold commas, and scripts read this.
                 for output in outputs:
-                    typer.echo(f"{item.display} -> {output}")
+                    _echo(f"{item.display} -> {output}")
         elif isinstance(item, Result) and item.status == "failed":
-            typer.echo(f"{item.source}: would fail: {item.error}")
+            _echo(f"{item.source}: would fail: {item.error}")
         elif isinstance(item, Result):
             why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
-            typer.echo(f"{item.source}: skipped: {why}")
+            _echo(f"{item.source}: skipped: {why}")
         else:
-            typer.echo(f"note: {item.path}: {item.reason}", err=True)
+            _echo(f"note: {item.path}: {item.reason}", err=True)
     if prune:
         for path in job.orphans(remade):
-            typer.echo(f"would prune: {path}")
+            _echo(f"would prune: {path}")
     return ExitStatus.OK
 
 
@@ -102,11 +102,11 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
     if listing is not None and not stale and not failing and not listing.is_current():
         stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
     for path in stale:
-        typer.echo(f"stale: {path}")
+        _echo(f"stale: {path}")
     for line in failing:
-        typer.echo(f"failing: {line}")
+        _echo(f"failing: {line}")
     for path in orphans:
-        typer.echo(f"orphan: {path} (no source makes it now; --prune deletes it)")
+        _echo(f"orphan: {path} (no source makes it now; --prune deletes it)")
     if stale or failing or orphans:
         counts = f"{len(stale)} stale, {len(failing)} failing, {len(orphans)} orphaned outputs"
         typer.echo(counts, err=True)
@@ -156,9 +156,9 @@ def run(
                 # note at the end, each file only with --verbose.
                 unread[os.path.splitext(event.path)[1].lower()] += 1
                 if verbose:
-                    bar.write(f"note: {event.path}: {event.reason}", file=sys.stderr)
+                    bar.write(_one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
             elif not quiet:
-                bar.write(f"note: {event.path}: {event.reason}", file=sys.stderr)
+                bar.write(_one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
             return
         collector.add(event)
         for writer in writers:
@@ -166,9 +166,9 @@ def run(
         if listing is not None:
             listing.add(event)
         if event.status == "failed":
-            bar.write(f"failed: {event.source}: {event.error}", file=sys.stderr)
+            bar.write(_one_line(f"failed: {event.source}: {event.error}"), file=sys.stderr)
         elif verbose:
-            bar.write(_line(event), file=sys.stderr)
+            bar.write(_one_line(_line(event)), file=sys.stderr)
         if event.status != "failed":  # the end notes tell of outputs made or kept
             noted.update(event.notes)
         bar.update(1)
@@ -195,7 +195,7 @@ def run(
             events.close()
             bar.close()
     for warning in job.cache_warnings():
-        typer.echo(f"warning: {warning}", err=True)
+        _echo(f"warning: {warning}", err=True)
     collector.jobs = job.jobs
     summary = collector.summary(interrupted=interrupted is not None)
     for writer in writers:
@@ -205,7 +205,7 @@ def run(
         listing.write()
     if prune and complete:
         for path in job.prune():
-            typer.echo(f"pruned: {path}", err=True)
+            _echo(f"pruned: {path}", err=True)
     typer.echo(format_summary(summary))
     if not quiet:
         from imgpar.formats import TARGETS
@@ -222,7 +222,7 @@ def run(
 
 
 def _say_waiting(root: str) -> None:
-    typer.echo(f"note: waiting for another imgpar run on {root} to finish", err=True)
+    _echo(f"note: waiting for another imgpar run on {root} to finish", err=True)
 
 
 def _open_manifest(path: str, job: Job) -> Manifest:
@@ -374,6 +374,18 @@ def _in_finalizer(frame: FrameType | None) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def _one_line(text: str) -> str:
+    """`text` as one printable line: a newline or a terminal escape in a
+    file's name is shown as its escape, never acted on."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _echo(line: str, *, err: bool = False) -> None:
+    typer.echo(_one_line(line), err=err)
 
 
 def _line(result: Result) -> str:
