@@ -73,8 +73,11 @@ def _srgb() -> ImageCms.ImageCmsProfile:
 
 @cache
 def srgb_profile() -> bytes:
-    """littleCMS's built-in sRGB profile, about 600 bytes."""
-    return _srgb().tobytes()
+    """littleCMS's built-in sRGB profile, about 600 bytes, with no creation
+    date: littleCMS stamps the time it was made, and the same source and
+    options must give the same bytes on every run."""
+    icc = _srgb().tobytes()
+    return icc[:24] + bytes(12) + icc[36:]
 
 
 def source_profile(im: Image.Image, exif: Image.Exif, source: IO[bytes]) -> bytes | None:

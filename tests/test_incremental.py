@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 import imgpar
 from imgpar.cache import CACHE_NAME
 from imgpar.cli import app
+from imgpar.colour import is_srgb
 from imgpar.plan import KEPT_OUTPUTS
 from imgpar.writer import temp_prefix
 
@@ -566,6 +567,23 @@ def test_outputs_are_byte_identical_across_runs_and_jobs(site: Path, tmp_path: P
     for name, jobs in (("a", 1), ("b", 2), ("c", 2)):
         imgpar.convert([site], to="webp,avif,jpeg,png", out=tmp_path / name, jobs=jobs)
     assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b") == _bytes(tmp_path / "c")
+
+
+def test_srgb_outputs_are_byte_identical_across_runs(site: Path, tmp_path: Path) -> None:
+    # littleCMS stamps the sRGB profile it builds with the time: processes a
+    # second apart embedded different bytes.
+    made = []
+    for name in ("a", "b"):
+        subprocess.run(
+            [sys.executable, "-m", "imgpar", "convert", str(site), "--to", "webp,png", "--srgb",
+             "--out", str(tmp_path / name), "--quiet"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        made.append(_bytes(tmp_path / name))
+        time.sleep(1.1)
+    assert made[0] == made[1]
+    with Image.open(tmp_path / "a" / "hero.png") as im:
+        assert is_srgb(im.info["icc_profile"])
 
 
 def test_animations_are_byte_identical_across_runs(tmp_path: Path) -> None:
