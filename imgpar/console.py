@@ -259,9 +259,15 @@ def _end_notes(
     (with --verbose each file's line has said it already): planning notes
     that change what was written, files left alone, and outputs of earlier
     runs left behind, which would otherwise sit there with old pixels."""
-    from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION, KEPT_OUTPUTS
+    from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION, KEPT_OUTPUTS, PARTLY_IN_TARGET
 
     notes = []
+    if noted[PARTLY_IN_TARGET] and not each_shown:
+        notes.append(
+            f"{_count(noted[PARTLY_IN_TARGET], 'source')} already in one of the target formats:"
+            " that output, which would replace it, is not made; --out DIR or --name"
+            " '{stem}-web.{ext}' makes it"
+        )
     if noted[KEPT_OUTPUTS] and not each_shown:
         notes.append(
             f"{_count(noted[KEPT_OUTPUTS], 'source')} made only some outputs:"

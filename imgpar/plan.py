@@ -33,6 +33,10 @@ IN_TARGET_FORMAT = (
     "already in the target format: its output would replace it"
     " (--out DIR or --name '{stem}-web.{ext}' re-encodes it)"
 )
+PARTLY_IN_TARGET = (
+    "already in one of the target formats: that output would replace it and is not made"
+    " (--out DIR or --name '{stem}-web.{ext}' makes it)"
+)
 KEPT_OUTPUTS = "outputs still up to date were kept; only the others were written"
 TEMPLATE_FIELDS = frozenset({"stem", "ext", "src_ext", "width", "height", "parent"})
 SINGLE_TEMPLATE = "{stem}.{ext}"
@@ -202,7 +206,8 @@ class Planner:
         stems = Counter(folded.values())
         stems.update(fold(os.path.splitext(n)[0]) for n in others)
         for name in names:
-            if in_place and self._would_replace(here, name):
+            replaced = self._replaced(here, name) if in_place else frozenset()
+            if len(replaced) == len(self._outputs):
                 self._unmade(cache, keys[name], entries.get(keys[name]))
                 yield Result(
                     source=os.path.normpath(os.path.join(folder.path, name)),
@@ -212,7 +217,8 @@ class Planner:
                 continue
             stem, ext = split[name]
             # A stem shared by siblings (a.jpg, a.png) keeps the whole name.
-            yield self._plan_file(here, name, name if stems[folded[name]] > 1 else stem, ext)
+            stem = name if stems[folded[name]] > 1 else stem
+            yield self._plan_file(here, name, stem, ext, replaced)
 
     def _unmade(self, cache: Cache, key: str, entry: Entry | None) -> None:
         """A source that makes nothing now (already in the target format, in
@@ -238,18 +244,24 @@ class Planner:
                     ours.add(fold(os.path.basename(output.path)))
         return ours
 
-    def _plan_file(self, here: _Here, name: str, stem: str, ext: str) -> Task | Result:
+    def _plan_file(
+        self, here: _Here, name: str, stem: str, ext: str, replaced: frozenset[int]
+    ) -> Task | Result:
+        """`replaced`: the outputs not made, as they would take the source's
+        place (in place, a source already in one of the target formats)."""
         source = os.path.join(here.folder.path, name)
         display = os.path.normpath(source)
         if not _is_text(name):
             return _not_text(display)
         names = self._names(here, stem, ext)
-        claims = self._claims(here.absolute_dest, names)
+        written = [n for i, n in enumerate(names) if i not in replaced]
+        claims = self._claims(here.absolute_dest, written)
         if not self._claimed.isdisjoint(claims) and stem != name:
             stem = name
             names = self._names(here, stem, ext)
-            claims = self._claims(here.absolute_dest, names)
-        source_hit = next((n for n in names if fold(n) in here.sources), None)
+            written = [n for i, n in enumerate(names) if i not in replaced]
+            claims = self._claims(here.absolute_dest, written)
+        source_hit = next((n for n in written if fold(n) in here.sources), None)
         if source_hit is not None:
             # A name template that gives a source's own name: written, it
             # would replace that source.
@@ -260,7 +272,7 @@ class Planner:
                 " (give --name a pattern that makes other names)",
             )
         if not self._claimed.isdisjoint(claims):
-            taken = next(n for n in names if not self._claimed.isdisjoint(
+            taken = next(n for n in written if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip
             return Result(
                 source=display,
@@ -271,6 +283,8 @@ class Planner:
             )
         self._claimed.update(claims)
         notes = (KEPT_EXTENSION,) if stem == name else ()
+        if replaced:
+            notes += (PARTLY_IN_TARGET,)
         try:
             st = os.stat(source)
         except OSError as exc:
@@ -286,7 +300,7 @@ class Planner:
             done = self._current_outputs(cache, entry)
             if done is None:
                 kept = self._reusable(here, names, entry)
-                if len(kept) == len(self._outputs):
+                if len(kept.keys() | replaced) == len(self._outputs):
                     done = self._settle(cache, key, entry, st, kept)
             if done is not None:
                 return Result(
@@ -309,7 +323,7 @@ class Planner:
             source_bytes=st.st_size,
             notes=notes,
             preview=self._previews >= 0,
-            keep=sum(1 << i for i in kept),
+            keep=sum(1 << i for i in kept.keys() | replaced),
         )
 
     def record(self, result: Result) -> Result:
@@ -505,17 +519,20 @@ class Planner:
     def _source_name(self, folder: Folder) -> str:
         return os.path.basename(self._absolute(folder.root))
 
-    def _would_replace(self, here: _Here, name: str) -> bool:
-        """Whether a source already in a target's format would have that
-        target's output take its place: its own stem, beside it (resized
+    def _replaced(self, here: _Here, name: str) -> frozenset[int]:
+        """The outputs of a source already in a target's format that would
+        take its place: that target's, with its own stem, beside it (resized
         `a.jpg` over `a.jpg`, or `a.jpg` beside `a.JPEG`). A name template
         that renames it (`{stem}-web.{ext}`, several widths) converts it."""
         stem, ext = os.path.splitext(name)
         if ext.lower() not in self._target_exts:
-            return False
-        return any(
-            ext.lower() in _extensions(target) and fold(os.path.splitext(output)[0]) == fold(stem)
-            for target, output in zip(self._targets, self._names(here, stem, ext), strict=True)
+            return frozenset()
+        outputs = zip(self._targets, self._names(here, stem, ext), strict=True)
+        return frozenset(
+            i
+            for i, (target, output) in enumerate(outputs)
+            if ext.lower() in _extensions(target)
+            and fold(os.path.splitext(output)[0]) == fold(stem)
         )
 
 

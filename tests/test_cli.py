@@ -406,6 +406,33 @@ def test_in_place_conversion(tmp_path: Path) -> None:
     assert sorted(outputs_in(src)) == ["a.png", "a.webp", "sub/b.jpg", "sub/b.webp"]
 
 
+def test_in_place_a_source_in_one_target_format_still_makes_the_others(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "b.png": "rgba_png"})
+    before = listing(src)
+    assert invoke("convert", src, "--to", "webp", "--jobs", "1").exit_code == 0
+    webp = outputs_in(src)
+    # Its .jpg output would be the source itself: only that one is not made.
+    both = invoke("convert", src, "--to", "webp,jpeg", "--jobs", "1")
+    assert both.exit_code == 0, both.output
+    assert "1 converted, 1 skipped, 0 failed" in both.stdout
+    assert both.stderr.strip().splitlines() == [
+        "note: 1 source already in one of the target formats: that output, which would"
+        " replace it, is not made; --out DIR or --name '{stem}-web.{ext}' makes it",
+        "note: 1 source made only some outputs: the others were up to date",
+    ]
+    after = outputs_in(src)
+    assert {k: v for k, v in after.items() if k in webp} == webp  # a.webp kept, and the source
+    assert sorted(set(after) - set(webp)) == ["b.jpg"]
+    with Image.open(src / "b.jpg") as im:
+        assert im.format == "JPEG"
+    checked = invoke("convert", src, "--to", "webp,jpeg", "--check")
+    assert checked.exit_code == 0, checked.output  # a.webp is no orphan
+    pruned = invoke("convert", src, "--to", "webp,jpeg", "--prune", "--jobs", "1")
+    assert pruned.exit_code == 0 and "pruned" not in pruned.stderr
+    assert {k: v for k, v in listing(src).items() if k in before} == before
+    assert (src / "a.webp").is_file()
+
+
 def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path) -> None:
     # Resizing JPEGs to JPEG in place would overwrite them: they are skipped,
     # and the run says so rather than ending on a bare "2 skipped".
