@@ -297,7 +297,7 @@ class Planner:
         entry = here.entries.get(key)
         kept: dict[int, OutputRecord] = {}
         if entry is not None and not self._force and self._unchanged(cache, key, entry, source, st):
-            done = self._current_outputs(cache, entry)
+            done = self._current_outputs(here, names, entry)
             if done is None:
                 kept = self._reusable(here, names, entry)
                 if len(kept.keys() | replaced) == len(self._outputs):
@@ -402,12 +402,20 @@ class Planner:
                 cache.touch(key, st.st_mtime_ns)
         return True
 
-    def _current_outputs(self, cache: Cache, entry: Entry) -> tuple[OutputRecord, ...] | None:
+    def _current_outputs(
+        self, here: _Here, names: Sequence[str], entry: Entry
+    ) -> tuple[OutputRecord, ...] | None:
         """The recorded outputs, where they are now, when this run's options
-        made them and they all still are as written; else None."""
+        made them, under the names it gives them now (a sibling of the same
+        name since, and they keep the source extension), and they all still
+        are as written; else None."""
         if entry.options.partition(" ")[0] != self._options_key:
             return None
-        outputs = tuple(_placed(cache.root, o) for o in entry.outputs)
+        root = here.cache.root
+        planned = [_relative(os.path.join(here.dest, n), root) for n in names]
+        if not all(any(_named(o.path, p) for p in planned) for o in entry.outputs):
+            return None
+        outputs = tuple(_placed(root, o) for o in entry.outputs)
         if any(as_recorded(o.path, o.bytes) is None for o in outputs):
             return None
         return outputs
@@ -555,6 +563,15 @@ def _supersede(cache: Cache, output: OutputRecord) -> None:
 def _extensions(target: Target) -> tuple[str, ...]:
     aliases = {".jpg": (".jpg", ".jpeg", ".jpe", ".jfif"), ".tif": (".tif", ".tiff")}
     return aliases.get(target.ext, (target.ext,))
+
+
+def _named(path: str, planned: str) -> bool:
+    """Whether `path` is the `planned` one, its size markers filled in."""
+    parts = planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)
+    if len(parts) == 1:
+        return path == planned
+    head, tail = parts[0], parts[-1]
+    return len(path) > len(head) + len(tail) and path.startswith(head) and path.endswith(tail)
 
 
 def _is_text(path: str) -> bool:

@@ -292,6 +292,35 @@ def test_a_new_format_or_width_makes_only_what_is_new(site: Path, tmp_path: Path
     assert sorted(outputs_in(out)) == sorted([*webp, *jpegs])
 
 
+@pytest.mark.parametrize("widths", [[], ["--width", "20,40"]])
+def test_names_follow_a_sibling_of_the_same_name_as_a_fresh_run(
+    tmp_path: Path, widths: list[str]
+) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    _photo(src / "a.jpg", (60, 40))
+    runner = CliRunner()
+    args = ["convert", str(src), "--to", "webp", "--out", str(out), *widths]
+
+    def fresh() -> set[str]:
+        shutil.rmtree(tmp_path / "fresh", ignore_errors=True)
+        made = runner.invoke(app, [*args[:4], "--out", str(tmp_path / "fresh"), *widths])
+        assert made.exit_code == 0
+        return set(outputs_in(tmp_path / "fresh"))
+
+    assert runner.invoke(app, args).exit_code == 0
+    # A sibling of the same name: both outputs now keep the source extension.
+    Image.new("RGB", (30, 20), (20, 40, 200)).save(src / "a.png")
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 1
+    assert runner.invoke(app, [*args, "--prune"]).exit_code == 0
+    assert set(outputs_in(out)) == fresh()
+    # ... and once it is gone, they no longer need to.
+    (src / "a.png").unlink()
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 1
+    assert runner.invoke(app, [*args, "--prune"]).exit_code == 0
+    assert set(outputs_in(out)) == fresh()
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 0
+
+
 def test_a_cache_row_from_before_output_settings_stays_up_to_date(
     site: Path, tmp_path: Path
 ) -> None:
