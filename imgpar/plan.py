@@ -9,7 +9,7 @@ import os
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from imgpar import geometry
@@ -150,6 +150,9 @@ class Planner:
         # Under --check: what sources that make nothing now made before, to
         # be superseded by a run.
         self.unmade: list[tuple[Cache, tuple[OutputRecord, ...]]] = []
+        # In place, per (cache root, key prefix of a folder): where the
+        # outputs of its sources are, below it, by folder, as folded names.
+        self._below: dict[tuple[str, str], dict[str, set[str]]] = {}
         # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
         self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
         # Per (cache root, SOURCE name in its keys): [sources it recorded
@@ -187,7 +190,7 @@ class Planner:
             # format those runs wrote (a JPEG source of a WebP run, in place,
             # is skipped by a JPEG run, but its .webp is still no source);
             # the cache tells them apart from the user's own files.
-            ours = self._recorded_outputs(folder, cache, recorded.values())
+            ours = self._recorded_outputs(folder, cache, prefix, recorded)
             ours |= self._abandoned(folder, cache)
             names = tuple(n for n in names if fold(n) not in ours)
             # Beside files named as SOURCES, the folder's other images are
@@ -234,15 +237,37 @@ class Planner:
         cache.forget(key)
 
     def _recorded_outputs(
-        self, folder: Folder, cache: Cache, entries: Iterable[Entry]
+        self, folder: Folder, cache: Cache, prefix: str, recorded: dict[str, Entry]
     ) -> set[str]:
+        """The folded names of the outputs the cache records in `folder`: of
+        its own sources (`recorded`, under `prefix`), and of sources in the
+        folders above it whose names put them in a subfolder
+        (`{width}/{stem}.{ext}`, `web/{stem}.{ext}`)."""
         here = os.path.relpath(folder.path, cache.root)
+        here = "" if here == os.curdir else here
         ours: set[str] = set()
-        for entry in entries:
+        below = self._below[(cache.root, prefix)] = {}
+        for entry in recorded.values():
             for output in entry.outputs:
-                if os.path.dirname(output.path) == ("" if here == "." else here):
-                    ours.add(fold(os.path.basename(output.path)))
+                place, name = os.path.split(output.path)
+                (ours if place == here else below.setdefault(place, set())).add(fold(name))
+        parts = prefix.split("/")[:-2]  # "photos/2024/" -> the folders above: "photos/"
+        for depth in range(len(parts), 0, -1):
+            ours |= self._placed_below(cache, "/".join(parts[:depth]) + "/").get(here, set())
         return ours
+
+    def _placed_below(self, cache: Cache, prefix: str) -> dict[str, set[str]]:
+        """Where the outputs of the sources recorded under `prefix` are, by
+        folder: remembered as the walk leaves a folder for those below it,
+        else (a folder with no images now) read from the cache once."""
+        found = self._below.get((cache.root, prefix))
+        if found is None:
+            found = self._below[(cache.root, prefix)] = {}
+            for entry in cache.in_folder(prefix).values():
+                for output in entry.outputs:
+                    place, name = os.path.split(output.path)
+                    found.setdefault(place, set()).add(fold(name))
+        return found
 
     def _plan_file(
         self, here: _Here, name: str, stem: str, ext: str, replaced: frozenset[int]

@@ -321,6 +321,30 @@ def test_names_follow_a_sibling_of_the_same_name_as_a_fresh_run(
     assert runner.invoke(app, [*args, "--check"]).exit_code == 0
 
 
+def test_in_place_outputs_in_a_subfolder_are_never_sources(tmp_path: Path) -> None:
+    src = tmp_path / "p"
+    _photo(src / "a.jpg", (800, 600))
+    _photo(src / "team" / "b.jpg", (600, 800))
+    runner = CliRunner()
+    sized = ["convert", str(src), "--to", "webp", "--width", "320,640",
+             "--name", "{width}/{stem}.{ext}"]  # fmt: skip
+    made = [
+        "320/a.webp", "640/a.webp", "a.jpg", "team/320/b.webp", "team/600/b.webp", "team/b.jpg"
+    ]  # fmt: skip
+    for _ in range(3):
+        assert runner.invoke(app, sized).exit_code == 0
+        assert sorted(Path(rel).as_posix() for rel in outputs_in(src)) == made
+        assert runner.invoke(app, [*sized, "--check"]).exit_code == 0
+    # Another template: the earlier outputs are imgpar's, to prune, not sources.
+    web = ["convert", str(src), "--to", "webp", "--name", "web/{stem}.{ext}"]
+    for _ in range(2):
+        assert runner.invoke(app, web).exit_code == 0
+    assert runner.invoke(app, [*web, "--prune"]).exit_code == 0
+    assert sorted(Path(rel).as_posix() for rel in outputs_in(src)) == [
+        "a.jpg", "team/b.jpg", "team/web/b.webp", "web/a.webp"
+    ]  # fmt: skip
+
+
 def test_a_cache_row_from_before_output_settings_stays_up_to_date(
     site: Path, tmp_path: Path
 ) -> None:
