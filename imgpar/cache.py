@@ -155,11 +155,7 @@ class Cache:
                 self._db = self._open()
         except (sqlite3.OperationalError, OSError) as exc:
             self._unwritable = True
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            self.warning = (
-                f"cache {self.path} cannot be written ({reason}): the next run converts"
-                " these files again"
-            )
+            self._cannot_write(exc)
         return self._db
 
     def _open(self) -> sqlite3.Connection:
@@ -349,6 +345,15 @@ class Cache:
         if db is not None:
             self._write(db, "UPDATE sources SET mtime_ns = ? WHERE key = ?", (mtime_ns, key))
 
+    def _cannot_write(self, exc: Exception) -> None:
+        # A full disk, a cache gone read-only: the outputs are whole, and only
+        # the record of them is lost, which costs converting them again.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        self.warning = (
+            f"cache {self.path} cannot be written ({reason}): the next run converts"
+            " these files again"
+        )
+
     def forget(self, key: str) -> None:
         db = self._connect(create=False)
         if db is not None:
@@ -372,9 +377,7 @@ class Cache:
                 for sql, rows in itertools.groupby(self._rows, key=operator.itemgetter(0)):
                     self._db.executemany(sql, [params for _, params in rows])
         except sqlite3.OperationalError as exc:
-            # A full disk, a cache gone read-only: the outputs are whole, and
-            # only the record of them is lost, which costs converting again.
-            self.warning = f"cache {self.path} not updated ({exc}): the next run redoes those files"
+            self._cannot_write(exc)
         self._rows.clear()
 
     def items(self) -> Iterator[tuple[str, Entry]]:

@@ -281,7 +281,7 @@ def _end_notes(
     if noted[KEPT_EXTENSION] and not each_shown:
         notes.append(
             f"{_count(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
-            f" outputs keep the source extension (a.png{ext})"
+            f" outputs keep the source extension (a.png -> a.png{ext})"
         )
     if left:
         notes.append(f"{_count(left, 'earlier output')} no source makes now;"

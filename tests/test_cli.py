@@ -497,13 +497,13 @@ def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> Non
     assert sorted(outputs_in(out)) == ["a.jpg.webp", "a.png.webp"]
     assert result.stderr.strip().splitlines() == [
         "note: 2 sources with another of the same name: outputs keep the source extension"
-        " (a.png.webp)"
+        " (a.png -> a.png.webp)"
     ]
     jpeg = invoke("convert", src, "--to", "jpeg", "--out", tmp_path / "jpeg", "--jobs", "1")
     assert sorted(outputs_in(tmp_path / "jpeg")) == ["a.jpg.jpg", "a.png.jpg"]
     assert jpeg.stderr.strip().splitlines() == [
         "note: 2 sources with another of the same name: outputs keep the source extension"
-        " (a.png.jpg)"
+        " (a.png -> a.png.jpg)"
     ]
     verbose = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", "1", "--verbose")
     assert "note: 2 outputs" not in verbose.stderr
@@ -514,7 +514,7 @@ def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> Non
     assert failing.exit_code == 1
     assert (
         "note: 2 sources with another of the same name: outputs keep the source extension"
-        " (a.png.webp)"
+        " (a.png -> a.png.webp)"
     ) in failing.stderr.splitlines()
 
 
