@@ -278,13 +278,15 @@ class Planner:
         display = os.path.normpath(source)
         if not _is_text(name):
             return _not_text(display)
-        names = self._names(here, stem, ext)
-        written = [n for i, n in enumerate(names) if i not in replaced]
+        names = written = self._names(here, stem, ext)
+        if replaced:
+            written = tuple(n for i, n in enumerate(names) if i not in replaced)
         claims = self._claims(here.absolute_dest, written)
         if not self._claimed.isdisjoint(claims) and stem != name:
             stem = name
-            names = self._names(here, stem, ext)
-            written = [n for i, n in enumerate(names) if i not in replaced]
+            names = written = self._names(here, stem, ext)
+            if replaced:
+                written = tuple(n for i, n in enumerate(names) if i not in replaced)
             claims = self._claims(here.absolute_dest, written)
         source_hit = next((n for n in written if fold(n) in here.sources), None)
         if source_hit is not None:
@@ -348,7 +350,7 @@ class Planner:
             source_bytes=st.st_size,
             notes=notes,
             preview=self._previews >= 0,
-            keep=sum(1 << i for i in kept.keys() | replaced),
+            keep=sum(1 << i for i in kept.keys() | replaced) if kept or replaced else 0,
         )
 
     def record(self, result: Result) -> Result:
@@ -601,6 +603,8 @@ def _named(path: str, planned: str) -> bool:
 
 def _is_text(path: str) -> bool:
     """Whether `path` is text, not raw bytes Python kept as lone surrogates."""
+    if path.isascii():
+        return True
     try:
         path.encode()
     except UnicodeEncodeError:
