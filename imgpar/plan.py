@@ -92,6 +92,7 @@ class _Here(NamedTuple):
     folder: Folder
     dest: str  # where its outputs go
     absolute_dest: str
+    recorded_dest: str  # dest as the cache records outputs: from its root, "" or "a/b/"
     parent: str  # the folder's own name, for --name "{parent}"
     cache: Cache
     keys: dict[str, str]  # file name -> cache key
@@ -177,7 +178,8 @@ class Planner:
             recorded = cache.in_folder(prefix)
             entries = {key: recorded[key] for key in keys.values() if key in recorded}
         else:
-            entries = {} if self._force else cache.lookup([k for k in keys.values() if _is_text(k)])
+            texts = [k for k in keys.values() if k.isascii() or _is_text(k)]
+            entries = {} if self._force else cache.lookup(texts)
         head = prefix.split("/", 1)[0]
         tally = self._tally.get((cache.root, head))
         if tally is None:
@@ -202,7 +204,11 @@ class Planner:
                 )
         parent = os.path.basename(self._absolute(folder.path))
         sources = frozenset(fold(n) for n in (*names, *others)) if in_place else frozenset()
-        here = _Here(folder, dest, self._absolute(dest), parent, cache, keys, entries, sources)
+        absolute_dest = self._absolute(dest)
+        recorded_dest = os.path.relpath(absolute_dest, self._absolute(cache.root))
+        recorded_dest = "" if recorded_dest == os.curdir else f"{recorded_dest}{os.sep}"
+        here = _Here(folder, dest, absolute_dest, recorded_dest, parent, cache, keys, entries,
+                     sources)  # fmt: skip
         self.places.add(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
@@ -276,7 +282,7 @@ class Planner:
         place (in place, a source already in one of the target formats)."""
         source = os.path.join(here.folder.path, name)
         display = os.path.normpath(source)
-        if not _is_text(name):
+        if not (name.isascii() or _is_text(name)):
             return _not_text(display)
         names = written = self._names(here, stem, ext)
         if replaced:
@@ -415,8 +421,7 @@ class Planner:
         that row says may still hold for this run."""
         if entry.size != st.st_size:
             return False
-        run, settings, _ = _made_with(entry.options)
-        if run != self._options_key and not settings:
+        if " " not in entry.options and entry.options != self._options_key:
             return False  # another run's row from before outputs had settings
         if entry.mtime_ns != st.st_mtime_ns:
             # Touched, copied or restored from a CI cache: the content decides.
@@ -436,12 +441,13 @@ class Planner:
         made them, under the names it gives them now (a sibling of the same
         name since, and they keep the source extension), and they all still
         are as written; else None."""
-        if entry.options.partition(" ")[0] != self._options_key:
+        if not entry.options.startswith(self._options_key):  # keys are of one length
             return None
         root = here.cache.root
-        planned = [_relative(os.path.join(here.dest, n), root) for n in names]
-        if not all(any(_named(o.path, p) for p in planned) for o in entry.outputs):
-            return None
+        planned = {here.recorded_dest + n for n in names}
+        for o in entry.outputs:
+            if o.path not in planned and not any(_named(o.path, p) for p in planned):
+                return None
         outputs = tuple(_placed(root, o) for o in entry.outputs)
         if any(as_recorded(o.path, o.bytes) is None for o in outputs):
             return None
@@ -471,7 +477,7 @@ class Planner:
         for i, (target, made_with, (size, _), name) in enumerate(made):
             if made_with not in settings:
                 continue
-            found = recorded.get(_relative(os.path.join(here.dest, sized(name, size)), root))
+            found = recorded.get(here.recorded_dest + sized(name, size))
             if (
                 found is not None
                 and found.format == target.pil_format
@@ -603,8 +609,6 @@ def _named(path: str, planned: str) -> bool:
 
 def _is_text(path: str) -> bool:
     """Whether `path` is text, not raw bytes Python kept as lone surrogates."""
-    if path.isascii():
-        return True
     try:
         path.encode()
     except UnicodeEncodeError:
