@@ -70,7 +70,9 @@ def _boxed(size: tuple[int, int], resize: Resize) -> tuple[tuple[int, int], Box 
         # Keep the requested shape at the source's own resolution.
         k = min(w / bw, h / bh)
         bw, bh, scale = max(1, round(bw * k)), max(1, round(bh * k)), 1.0
-    crop_w, crop_h = bw / scale, bh / scale
+    # At most the whole source: 700 / 0.7 is 1000.0000000000001, and a box
+    # a hair outside the picture is one Pillow refuses.
+    crop_w, crop_h = min(w, bw / scale), min(h, bh / scale)
     gx, gy = _GRAVITY[resize.gravity]
     left, top = (w - crop_w) * gx, (h - crop_h) * gy
     box = (left, top, left + crop_w, top + crop_h)

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from imgpar.geometry import draft_request, fit, jpeg_scale, stored_size
-from imgpar.spec import Resize
+from imgpar.geometry import draft_request, fit, jpeg_scale, layout, stored_size
+from imgpar.spec import GRAVITIES, Gravity, Resize
 
 sides = st.integers(min_value=1, max_value=20_000)
 boxes = st.integers(min_value=1, max_value=5_000)
@@ -177,3 +177,19 @@ def test_square_box_would_lose_the_reduction_on_a_3_2_photo() -> None:
     with _jpeg((400, 264)) as im:
         im.draft("RGB", (200, 200))
         assert im.size == (400, 264)
+
+
+@given(w=sides, h=sides, bw=boxes, bh=boxes, gravity=st.sampled_from(GRAVITIES))
+def test_a_cover_crop_stays_inside_the_picture(
+    w: int, h: int, bw: int, bh: int, gravity: Gravity
+) -> None:
+    _, box = layout((w, h), Resize(width=bw, height=bh, fit="cover", gravity=gravity))
+    if box is not None:
+        x0, y0, x1, y1 = box
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+
+
+def test_a_cover_crop_that_float_rounding_pushed_outside() -> None:
+    # 700 / 0.7 is 1000.0000000000001: the crop began a hair above the top.
+    _, box = layout((750, 1000), Resize(width=300, height=700, fit="cover"))
+    assert box is not None and box[1] == 0 and box[3] == 1000
