@@ -186,7 +186,7 @@ class Job:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
         returns their paths. Only files imgpar recorded are ever touched."""
-        from imgpar.cache import Cache, file_state
+        from imgpar.cache import Cache, Entry, as_recorded, file_state
         from imgpar.writer import abandoned_temp_files
 
         folders = [s for s in self.sources if os.path.isdir(s)]
@@ -205,18 +205,25 @@ class Job:
             try:
                 kept: set[str] = set()  # outputs of sources still there
                 places: set[str] = set()  # folders imgpar writes in, relative to the root
+                gone: list[tuple[str, Entry]] = []
                 for key, entry in list(cache.items()):
                     places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
                     if head not in roots or os.path.exists(os.path.join(roots[head], rest)):
                         kept.update(o.path for o in entry.outputs)
-                        continue
+                    else:
+                        gone.append((key, entry))
+                for key, entry in gone:
                     for output in entry.outputs:
                         path = os.path.join(cache_root, output.path)
-                        if os.path.isfile(path):
-                            removed.append(path)
-                            if not dry_run:
-                                os.unlink(path)
+                        # Not one a source still there writes now (UP.JPG
+                        # renamed UP.jpg, a.jpg exported again as a.png),
+                        # nor one changed since imgpar wrote it.
+                        if output.path in kept or as_recorded(path, output.bytes) is None:
+                            continue
+                        removed.append(path)
+                        if not dry_run:
+                            os.unlink(path)
                     if not dry_run:
                         cache.forget(key)
                 for relative, size, mtime_ns in cache.superseded():

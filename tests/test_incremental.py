@@ -345,6 +345,38 @@ def test_in_place_outputs_in_a_subfolder_are_never_sources(tmp_path: Path) -> No
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize("in_place", [False, True])
+def test_an_output_a_new_source_makes_under_a_gone_ones_name_is_kept(
+    tmp_path: Path, in_place: bool
+) -> None:
+    src = tmp_path / "src"
+    _photo(src / "UP.JPG", (60, 40))
+    _photo(src / "b.jpg", (60, 40))
+    out = src if in_place else tmp_path / "out"
+    runner = CliRunner()
+    args = ["convert", str(src), "--to", "webp", *([] if in_place else ["--out", str(out)])]
+    assert runner.invoke(app, args).exit_code == 0
+    (src / "UP.JPG").rename(src / "UP.jpg")  # the same name for its output
+    b = src / "b.jpg"
+    Image.new("RGB", (30, 20), (10, 200, 10)).save(src / "b.png")  # b exported again
+    b.unlink()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "no source makes now" not in again.stderr
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 0
+    before = outputs_in(out)
+    pruned = runner.invoke(app, [*args, "--prune"])
+    assert pruned.exit_code == 0 and "pruned" not in pruned.stderr
+    assert outputs_in(out) == before
+    with Image.open(out / "b.webp") as im:
+        assert im.size == (30, 20)
+    # A gone source's output the user has written over since is the user's.
+    (src / "b.png").unlink()
+    (out / "b.webp").write_bytes(b"the user's own file, since")
+    assert runner.invoke(app, [*args, "--prune"]).exit_code == 0
+    assert (out / "b.webp").read_bytes() == b"the user's own file, since"
+
+
 def test_a_cache_row_from_before_output_settings_stays_up_to_date(
     site: Path, tmp_path: Path
 ) -> None:
