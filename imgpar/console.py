@@ -134,6 +134,13 @@ def run(
     job.waiting = _say_waiting
 
     writers = _open_reports(reports)
+    unwritten: list[str] = []  # reports given up on: a full disk
+
+    def give_up(writer: ReportWriter, exc: OSError) -> None:
+        writers.remove(writer)
+        writer.discard()
+        unwritten.append(f"report {writer.path} not written ({exc.strerror or exc})")
+
     listing = _open_manifest(manifest, job) if manifest else None
     show_bar = not quiet and sys.stderr.isatty()
     bar: tqdm[Any] | _NoBar = _NoBar()
@@ -161,8 +168,11 @@ def run(
                 bar.write(_one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
             return
         collector.add(event)
-        for writer in writers:
-            writer.add(event)
+        for writer in list(writers):
+            try:
+                writer.add(event)
+            except OSError as exc:
+                give_up(writer, exc)
         if listing is not None:
             listing.add(event)
         if event.status == "failed":
@@ -198,8 +208,13 @@ def run(
         _echo(f"warning: {warning}", err=True)
     collector.jobs = job.jobs
     summary = collector.summary(interrupted=interrupted is not None)
-    for writer in writers:
-        writer.close(summary)
+    for writer in list(writers):
+        try:
+            writer.close(summary)
+        except OSError as exc:
+            give_up(writer, exc)
+    for warning in unwritten:
+        _echo(f"warning: {warning}", err=True)
     complete = interrupted is None and summary.stopped is None
     if listing is not None and complete:
         listing.write()
@@ -218,6 +233,8 @@ def run(
             typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
+    if unwritten and summary.exit_status == ExitStatus.OK:
+        return ExitStatus.FAILED  # a CI step reading the report must not pass without it
     return summary.exit_status
 
 

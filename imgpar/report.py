@@ -99,8 +99,9 @@ class ReportWriter:
         os.replace(self._temp, self.path)
 
     def discard(self) -> None:
-        """Drop the unfinished report after an internal error."""
-        self._fp.close()
+        """Drop the unfinished report (an internal error, a full disk)."""
+        with contextlib.suppress(OSError):  # closing flushes, on a full disk too
+            self._fp.close()
         with contextlib.suppress(OSError):
             os.unlink(self._temp)
 
