@@ -215,7 +215,10 @@ class Planner:
         stems = Counter(folded.values())
         stems.update(fold(os.path.splitext(n)[0]) for n in others)
         for name in names:
-            replaced = self._replaced(here, name) if in_place else frozenset()
+            stem, ext = split[name]
+            # A stem shared by siblings (a.jpg, a.png) keeps the whole name.
+            stem = name if stems[folded[name]] > 1 else stem
+            replaced = self._replaced(here, name, stem) if in_place else frozenset()
             if len(replaced) == len(self._outputs):
                 self._unmade(cache, keys[name], entries.get(keys[name]))
                 yield Result(
@@ -224,9 +227,6 @@ class Planner:
                     notes=(IN_TARGET_FORMAT,),
                 )
                 continue
-            stem, ext = split[name]
-            # A stem shared by siblings (a.jpg, a.png) keeps the whole name.
-            stem = name if stems[folded[name]] > 1 else stem
             yield self._plan_file(here, name, stem, ext, replaced)
 
     def _unmade(self, cache: Cache, key: str, entry: Entry | None) -> None:
@@ -560,20 +560,20 @@ class Planner:
     def _source_name(self, folder: Folder) -> str:
         return os.path.basename(self._absolute(folder.root))
 
-    def _replaced(self, here: _Here, name: str) -> frozenset[int]:
-        """The outputs of a source already in a target's format that would
-        take its place: that target's, with its own stem, beside it (resized
-        `a.jpg` over `a.jpg`, or `a.jpg` beside `a.JPEG`). A name template
-        that renames it (`{stem}-web.{ext}`, several widths) converts it."""
-        stem, ext = os.path.splitext(name)
+    def _replaced(self, here: _Here, name: str, stem: str) -> frozenset[int]:
+        """The outputs (named from `stem`) of a source already in a target's
+        format that would take its place: that target's, with its own stem,
+        beside it (resized `a.jpg` over `a.jpg`, or `a.jpg` beside `a.JPEG`).
+        A name that differs (`{stem}-web.{ext}`, several widths, `a.png.png`
+        beside `a.jpg`) converts it."""
+        own, ext = os.path.splitext(name)
         if ext.lower() not in self._target_exts:
             return frozenset()
         outputs = zip(self._targets, self._names(here, stem, ext), strict=True)
         return frozenset(
             i
             for i, (target, output) in enumerate(outputs)
-            if ext.lower() in _extensions(target)
-            and fold(os.path.splitext(output)[0]) == fold(stem)
+            if ext.lower() in _extensions(target) and fold(os.path.splitext(output)[0]) == fold(own)
         )
 
 

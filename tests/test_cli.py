@@ -433,6 +433,18 @@ def test_in_place_a_source_in_one_target_format_still_makes_the_others(tmp_path:
     assert (src / "a.webp").is_file()
 
 
+def test_in_place_an_output_that_keeps_the_source_extension_replaces_nothing(
+    tmp_path: Path,
+) -> None:
+    src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "a.png": "rgba_png"})
+    result = invoke("convert", src, "--to", "webp,png", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    # a.png's PNG is a.png.png, beside it: made, as a run to PNG alone makes it.
+    assert sorted(outputs_in(src)) == [
+        "a.jpg", "a.jpg.png", "a.jpg.webp", "a.png", "a.png.png", "a.png.webp"
+    ]  # fmt: skip
+
+
 def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path) -> None:
     # Resizing JPEGs to JPEG in place would overwrite them: they are skipped,
     # and the run says so rather than ending on a bare "2 skipped".
