@@ -523,13 +523,15 @@ def info(
         record = inspect(path)
         if record["error"]:
             failed = True
-            typer.echo(f"imgpar: error: {path}: {record['error']}", err=True)
+            console.echo_line(f"imgpar: error: {path}: {record['error']}", err=True)
         if as_json:
             records.append(record)
         elif "format" in record:
             typer.echo(console.format_info(record))
     if as_json:
-        typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        text = json.dumps(records, indent=2, ensure_ascii=False)
+        # A path that is no text as its JSON escape (`caf\udce9.jpg`), as the reports write it.
+        typer.echo(text.encode("utf-8", "backslashreplace").decode())
     raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))
 
 
@@ -542,7 +544,7 @@ def _image_paths(sources: list[Path]) -> Iterator[str]:
         if isinstance(item, Folder):
             yield from (item.file(name) for name in item.names)
         else:
-            typer.echo(f"note: {item.path}: {item.reason}", err=True)
+            console.echo_line(f"note: {item.path}: {item.reason}", err=True)
 
 
 @app.command()

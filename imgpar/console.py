@@ -38,22 +38,22 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
         if isinstance(item, Task):
             outputs = _outlook(job, item)
             if isinstance(outputs, str):
-                _echo(f"{item.display}: would fail: {outputs}")
+                echo_line(f"{item.display}: would fail: {outputs}")
             else:
                 remade += outputs
                 # A line per output: names may hold commas, and scripts read this.
                 for output in outputs:
-                    _echo(f"{item.display} -> {output}")
+                    echo_line(f"{item.display} -> {output}")
         elif isinstance(item, Result) and item.status == "failed":
-            _echo(f"{item.source}: would fail: {item.error}")
+            echo_line(f"{item.source}: would fail: {item.error}")
         elif isinstance(item, Result):
             why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
-            _echo(f"{item.source}: skipped: {why}")
+            echo_line(f"{item.source}: skipped: {why}")
         else:
-            _echo(f"note: {item.path}: {item.reason}", err=True)
+            echo_line(f"note: {item.path}: {item.reason}", err=True)
     if prune:
         for path in job.orphans(remade):
-            _echo(f"would prune: {path}")
+            echo_line(f"would prune: {path}")
     return ExitStatus.OK
 
 
@@ -102,11 +102,11 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
     if listing is not None and not stale and not failing and not listing.is_current():
         stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
     for path in stale:
-        _echo(f"stale: {path}")
+        echo_line(f"stale: {path}")
     for line in failing:
-        _echo(f"failing: {line}")
+        echo_line(f"failing: {line}")
     for path in orphans:
-        _echo(f"orphan: {path} (no source makes it now; --prune deletes it)")
+        echo_line(f"orphan: {path} (no source makes it now; --prune deletes it)")
     if stale or failing or orphans:
         counts = f"{len(stale)} stale, {len(failing)} failing, {len(orphans)} orphaned outputs"
         typer.echo(counts, err=True)
@@ -163,9 +163,9 @@ def run(
                 # note at the end, each file only with --verbose.
                 unread[os.path.splitext(event.path)[1].lower()] += 1
                 if verbose:
-                    bar.write(_one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
+                    bar.write(one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
             elif not quiet:
-                bar.write(_one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
+                bar.write(one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
             return
         collector.add(event)
         for writer in list(writers):
@@ -176,9 +176,9 @@ def run(
         if listing is not None:
             listing.add(event)
         if event.status == "failed":
-            bar.write(_one_line(f"failed: {event.source}: {event.error}"), file=sys.stderr)
+            bar.write(one_line(f"failed: {event.source}: {event.error}"), file=sys.stderr)
         elif verbose:
-            bar.write(_one_line(_line(event)), file=sys.stderr)
+            bar.write(one_line(_line(event)), file=sys.stderr)
         if event.status != "failed":  # the end notes tell of outputs made or kept
             noted.update(event.notes)
         bar.update(1)
@@ -205,7 +205,7 @@ def run(
             events.close()
             bar.close()
     for warning in job.cache_warnings():
-        _echo(f"warning: {warning}", err=True)
+        echo_line(f"warning: {warning}", err=True)
     collector.jobs = job.jobs
     summary = collector.summary(interrupted=interrupted is not None)
     for writer in list(writers):
@@ -214,13 +214,13 @@ def run(
         except OSError as exc:
             give_up(writer, exc)
     for warning in unwritten:
-        _echo(f"warning: {warning}", err=True)
+        echo_line(f"warning: {warning}", err=True)
     complete = interrupted is None and summary.stopped is None
     if listing is not None and complete:
         listing.write()
     if prune and complete:
         for path in job.prune():
-            _echo(f"pruned: {path}", err=True)
+            echo_line(f"pruned: {path}", err=True)
     typer.echo(format_summary(summary))
     if not quiet:
         from imgpar.formats import TARGETS
@@ -239,7 +239,7 @@ def run(
 
 
 def _say_waiting(root: str) -> None:
-    _echo(f"note: waiting for another imgpar run on {root} to finish", err=True)
+    echo_line(f"note: waiting for another imgpar run on {root} to finish", err=True)
 
 
 def _open_manifest(path: str, job: Job) -> Manifest:
@@ -399,7 +399,7 @@ def _in_finalizer(frame: FrameType | None) -> bool:
     return False
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """`text` as one printable line: a newline or a terminal escape in a
     file's name is shown as its escape, never acted on."""
     if text.isprintable():
@@ -407,8 +407,8 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _echo(line: str, *, err: bool = False) -> None:
-    typer.echo(_one_line(line), err=err)
+def echo_line(line: str, *, err: bool = False) -> None:
+    typer.echo(one_line(line), err=err)
 
 
 def _line(result: Result) -> str:
@@ -534,4 +534,5 @@ def format_info(r: dict[str, Any]) -> str:
     lines += [f"  {'warning':12} {w}" for w in r["warnings"]]
     actions = [f"fails: {r['error']}"] if r["error"] else r["convert"] or ["re-encode only"]
     lines += [f"  {'convert' if i == 0 else '':12} {a}" for i, a in enumerate(actions)]
-    return "\n".join(lines) + "\n"
+    # A name, a camera model or a profile's may hold a newline or an escape.
+    return "\n".join(one_line(line) for line in lines) + "\n"

@@ -18,6 +18,7 @@ from PIL import Image, ImageSequence
 from imgpar import colour, geometry, imaging, metadata, pipeline
 from imgpar.formats import TARGETS, Target
 from imgpar.limits import DEFAULT_MAX_PIXELS
+from imgpar.plan import is_text, not_text
 
 # What the pipeline does to the stored pixels for each EXIF orientation.
 TURNS = {
@@ -44,6 +45,8 @@ def inspect(path: str) -> dict[str, Any]:
         except Exception as exc:
             record = {"path": path, "error": pipeline.describe(exc)}
     record["warnings"] = list(dict.fromkeys(pipeline.describe_warning(w.message) for w in caught))
+    if not record["error"] and not (path.isascii() or is_text(path)):
+        record["error"] = not_text(path)  # as convert fails it
     return record
 
 

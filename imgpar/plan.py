@@ -167,7 +167,7 @@ class Planner:
             dest = ""  # outputs named as their sources are: `a.webp`, not `./a.webp`
         cache = self._cache(folder)
         prefix = self._key_prefix(folder, cache)
-        if not _is_text(prefix):
+        if not is_text(prefix):
             for name in folder.names:
                 yield _not_text(os.path.normpath(os.path.join(folder.path, name)))
             return
@@ -178,7 +178,7 @@ class Planner:
             recorded = cache.in_folder(prefix)
             entries = {key: recorded[key] for key in keys.values() if key in recorded}
         else:
-            texts = [k for k in keys.values() if k.isascii() or _is_text(k)]
+            texts = [k for k in keys.values() if k.isascii() or is_text(k)]
             entries = {} if self._force else cache.lookup(texts)
         head = prefix.split("/", 1)[0]
         tally = self._tally.get((cache.root, head))
@@ -282,7 +282,7 @@ class Planner:
         place (in place, a source already in one of the target formats)."""
         source = os.path.join(here.folder.path, name)
         display = os.path.normpath(source)
-        if not (name.isascii() or _is_text(name)):
+        if not (name.isascii() or is_text(name)):
             return _not_text(display)
         names = written = self._names(here, stem, ext)
         if replaced:
@@ -607,7 +607,7 @@ def _named(path: str, planned: str) -> bool:
     return len(path) > len(head) + len(tail) and path.startswith(head) and path.endswith(tail)
 
 
-def _is_text(path: str) -> bool:
+def is_text(path: str) -> bool:
     """Whether `path` is text, not raw bytes Python kept as lone surrogates."""
     try:
         path.encode()
@@ -616,14 +616,15 @@ def _is_text(path: str) -> bool:
     return True
 
 
+def not_text(path: str) -> str:
+    """Why a path that is no text cannot be converted: bytes no encoding was
+    given for, where the cache, the reports and a web page's srcset all hold
+    text."""
+    return f"its path is not valid UTF-8 ({os.fsencode(path)!r}): rename it to convert it"
+
+
 def _not_text(display: str) -> Result:
-    # Bytes that no encoding was given for: the cache, the reports and a web
-    # page's srcset all hold text.
-    return Result(
-        source=display,
-        status="failed",
-        error=f"its path is not valid UTF-8 ({os.fsencode(display)!r}): rename it to convert it",
-    )
+    return Result(source=display, status="failed", error=not_text(display))
 
 
 def _placed(root: str, output: OutputRecord) -> OutputRecord:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +260,25 @@ def test_heic_with_the_extra(tmp_path: Path) -> None:
     assert facts["error"] is None, facts["error"]
     assert (facts["format"], facts["size"], facts["bits"]) == ("HEIF", [32, 24], 8)
     assert facts["camera"] == "imgpar test camera" and facts["gps"]
+
+
+def test_names_that_could_act_on_a_terminal_or_are_no_text(tmp_path: Path) -> None:
+    Image.new("RGB", (40, 30), (20, 90, 160)).save(tmp_path / "two\nlines.jpg")
+    (tmp_path / "red\x1b[31m.jpg").write_bytes(b"not an image")
+    odd = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    Image.new("RGB", (40, 30), (20, 90, 160)).save(odd)
+    proc = subprocess.run([sys.executable, "-m", "imgpar", "info", str(tmp_path)],
+                          capture_output=True)  # fmt: skip
+    assert proc.returncode == 1
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    assert "\x1b" not in out + err
+    assert f"{tmp_path}/two\\nlines.jpg\n  format       JPEG\n" in out
+    assert f"imgpar: error: {tmp_path}/red\\x1b[31m.jpg: not an image" in err
+    # As convert fails it, and named as the run and the reports name it.
+    assert (
+        f"imgpar: error: {tmp_path}/caf\\udce9.jpg: its path is not valid UTF-8"
+        f" ({os.fsencode(odd)!r}): rename it to convert it"
+    ) in err.splitlines()
+    listed = subprocess.run([sys.executable, "-m", "imgpar", "info", "--json", str(odd)],
+                            capture_output=True, check=False)  # fmt: skip
+    assert json.loads(listed.stdout)[0]["path"] == str(odd)
