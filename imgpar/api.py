@@ -253,6 +253,8 @@ class Job:
                         if not dry_run:
                             with contextlib.suppress(OSError):
                                 os.unlink(path)
+                if not dry_run:
+                    _remove_emptied(removed, cache_root)
             finally:
                 cache.close()
         return removed
@@ -299,6 +301,19 @@ class Job:
         if self.planner is None:
             return []
         return [c.warning for c in self.planner.caches.values() if c.warning]
+
+
+def _remove_emptied(removed: Iterable[str], root: str) -> None:
+    """Remove the folders below `root` that deleting `removed` left empty
+    (`320/` of `--name '{width}/{stem}.{ext}'`), as a fresh run has none."""
+    top = os.path.abspath(root)
+    for folder in sorted({os.path.dirname(os.path.abspath(p)) for p in removed}, reverse=True):
+        while folder.startswith(os.path.join(top, "")):
+            try:
+                os.rmdir(folder)  # only ever an empty one
+            except OSError:
+                break
+            folder = os.path.dirname(folder)
 
 
 class Report(NamedTuple):

@@ -343,6 +343,8 @@ def test_in_place_outputs_in_a_subfolder_are_never_sources(tmp_path: Path) -> No
     assert sorted(Path(rel).as_posix() for rel in outputs_in(src)) == [
         "a.jpg", "team/b.jpg", "team/web/b.webp", "web/a.webp"
     ]  # fmt: skip
+    # The folders the old template made went with their outputs.
+    assert sorted(p.name for p in src.rglob("*") if p.is_dir()) == ["team", "web", "web"]
 
 
 @pytest.mark.parametrize("in_place", [False, True])
