@@ -15,6 +15,7 @@ import heapq
 import itertools
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -287,16 +288,19 @@ class ProcessEngine:
         """Run one suspect file alone in a fresh worker; report it failed if
         it kills or outlasts that worker too."""
         pool = self._workers(1)
+        held = [task]  # until its result is in hand
         try:
             future = pool.submit([task])
             try:
-                return future.result(timeout=self.timeout)[0]
+                result = future.result(timeout=self.timeout)[0]
+                held = []
+                return result
             except BrokenProcessPool:
                 return failed(task, pool.death_cause() or cause or "worker process died")
             except TimeoutError:
                 return failed(task, f"timed out after {self.timeout:g} s")
         finally:
-            pool.kill([task])
+            pool.kill(held)
 
 
 def _cannot_start(result: Result) -> bool:
@@ -332,6 +336,7 @@ class _Workers:
     def __init__(self, pool: ProcessPoolExecutor, clock: _Clock) -> None:
         self._pool = pool
         self._clock = clock
+        self._started_ns = time.time_ns()
         self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
         self._numbers = itertools.count()
         self._chunks: dict[int, Future[list[Result]]] = {}  # by number, in flight
@@ -397,7 +402,9 @@ class _Workers:
 
     def kill(self, held: Iterable[Task]) -> None:
         """Stop every worker now and remove the temporary files they were
-        writing for `held` tasks; finished outputs are untouched."""
+        writing for `held` tasks, and the outputs they wrote for them that
+        never came back; reported outputs are untouched."""
+        held = list(held)
         processes = list(self._processes.values())
         for process in processes:
             if process.is_alive():
@@ -407,6 +414,7 @@ class _Workers:
             process.join(timeout=5)
         pids = {p.pid for p in processes if p.pid is not None}
         remove_temp_files(temp_file_places(held), pids)
+        remove_unreported(held, self._started_ns)
 
 
 def temp_file_places(tasks: Iterable[Task]) -> set[str]:
@@ -421,6 +429,33 @@ def temp_file_places(tasks: Iterable[Task]) -> set[str]:
             folder = glob.escape(os.path.dirname(path) or ".")
             places.add(folder.replace(WIDTH_FIELD, "*").replace(HEIGHT_FIELD, "*"))
     return places
+
+
+def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:
+    """Delete the outputs of `tasks` written since `since_ns`: a worker
+    killed with a chunk of small files had finished some, whole, but their
+    results died with it. Unrecorded, in place, the next run would take
+    them for sources; removed, it makes them again."""
+    for task in tasks:
+        for i, planned in enumerate(task.outputs):
+            if task.keep >> i & 1:
+                continue
+            for path in _filled_in(planned):
+                with contextlib.suppress(OSError):
+                    if os.stat(path).st_mtime_ns >= since_ns:
+                        os.unlink(path)
+
+
+def _filled_in(planned: str) -> list[str]:
+    """The files whose names are `planned` with its size markers filled in."""
+    if WIDTH_FIELD not in planned and HEIGHT_FIELD not in planned:
+        return [planned]
+    pattern = glob.escape(planned).replace(WIDTH_FIELD, "*").replace(HEIGHT_FIELD, "*")
+    digits = re.compile(
+        "".join(r"\d+" if part in (WIDTH_FIELD, HEIGHT_FIELD) else re.escape(part)
+                for part in re.split(f"({WIDTH_FIELD}|{HEIGHT_FIELD})", planned))
+    )  # fmt: skip
+    return [path for path in glob.glob(pattern) if digits.fullmatch(path)]
 
 
 def remove_temp_files(places: Iterable[str], pids: set[int]) -> None:

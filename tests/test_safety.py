@@ -772,3 +772,30 @@ def test_a_report_that_cannot_be_written_is_a_warning(tmp_path: Path, tiny_disk:
     ]
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]
     assert len(list((tmp_path / "out").glob("*.webp"))) == 4
+
+
+def test_ctrl_c_in_place_leaves_no_output_it_did_not_report(tmp_path: Path) -> None:
+    # Small files go to workers in chunks, whose results come back together:
+    # outputs a killed chunk had finished were left unrecorded, and in place
+    # the next run took them for sources (a.png -> a.png.webp beside a.webp).
+    src = tmp_path / "icons"
+    src.mkdir()
+    for i in range(600):
+        Image.effect_noise((96, 96), 40 + i % 50).convert("RGB").save(src / f"i{i:04d}.png")
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(src), "--to", "webp", "--report", str(tmp_path / "r.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    while len(list(src.glob("*.webp"))) < 60 and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    report = _report(tmp_path / "r.json")
+    assert report["summary"]["interrupted"]
+    reported = {Path(o["path"]).name for f in report["files"] for o in f["outputs"]}
+    assert {p.name for p in src.glob("*.webp")} == reported
+    again = _run("convert", src, "--to", "webp")
+    assert again.returncode == 0, again.stderr
+    assert "same name" not in again.stderr
+    assert len(list(src.glob("*.webp"))) == 600
