@@ -253,7 +253,8 @@ class Job:
                         if not dry_run:
                             with contextlib.suppress(OSError):
                                 os.unlink(path)
-                if not dry_run:
+                if not dry_run and self.out is not None:
+                    # Not in place: a folder emptied there may be the user's.
                     _remove_emptied(removed, cache_root)
             finally:
                 cache.close()

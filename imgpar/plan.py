@@ -57,7 +57,7 @@ def default_template(outputs: Sequence[OutputSpec]) -> str:
 def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
     """Why `template` cannot name these outputs safely, or None when it can."""
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        fields = _fields(template)
     except ValueError as exc:
         return f"--name {template!r}: {exc}"
     unknown = fields - TEMPLATE_FIELDS
@@ -73,6 +73,11 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
     if len(outputs) > len({o.target for o in outputs}) and not fields & {"width", "height"}:
         return f"--name {template!r} needs {{width}} or {{height}}: several sizes share a name"
     return None
+
+
+def _fields(template: str) -> set[str]:
+    """The fields `template` names (`stem`, `width`...); ValueError if it is malformed."""
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
 
 
 def _render(template: str, *, stem: str, target: Target, src_ext: str, parent: str) -> str:
@@ -129,6 +134,8 @@ class Planner:
         self._out = out
         self._force = force
         self._template = template or default_template(spec.outputs)
+        # Whether output names hold their size ({width}, {height}).
+        self._sized_names = bool({"width", "height"} & _fields(self._template))
         self._options_key = options_key
         # The settings each output is made with (keys.py). A cache row holds
         # the run's key, those settings (its outputs were all made with them,
@@ -292,6 +299,8 @@ class Planner:
             stem = name
             names = written = self._names(here, stem, ext)
             if replaced:
+                # Under the longer name, an output may no longer replace it.
+                replaced = self._replaced(here, name, stem)
                 written = tuple(n for i, n in enumerate(names) if i not in replaced)
             claims = self._claims(here.absolute_dest, written)
         source_hit = next((n for n in written if fold(n) in here.sources), None)
@@ -444,14 +453,22 @@ class Planner:
         if not entry.options.startswith(self._options_key):  # keys are of one length
             return None
         root = here.cache.root
-        planned = {here.recorded_dest + n for n in names}
-        for o in entry.outputs:
-            if o.path not in planned and not any(_named(o.path, p) for p in planned):
-                return None
+        if not all(self._named(here, names, o) for o in entry.outputs):
+            return None
         outputs = tuple(_placed(root, o) for o in entry.outputs)
         if any(as_recorded(o.path, o.bytes) is None for o in outputs):
             return None
         return outputs
+
+    def _named(self, here: _Here, names: Sequence[str], output: OutputRecord) -> bool:
+        """Whether a recorded output has a name this run gives: one of
+        `names`, its size markers filled in with the output's own size."""
+        if output.width is None or output.height is None:
+            return False
+        size = output.width, output.height
+        if self._sized_names:
+            return any(output.path == here.recorded_dest + sized(n, size) for n in names)
+        return any(output.path == here.recorded_dest + n for n in names)
 
     def _reusable(
         self, here: _Here, names: Sequence[str], entry: Entry
@@ -596,15 +613,6 @@ def _supersede(cache: Cache, output: OutputRecord) -> None:
 def _extensions(target: Target) -> tuple[str, ...]:
     aliases = {".jpg": (".jpg", ".jpeg", ".jpe", ".jfif"), ".tif": (".tif", ".tiff")}
     return aliases.get(target.ext, (target.ext,))
-
-
-def _named(path: str, planned: str) -> bool:
-    """Whether `path` is the `planned` one, its size markers filled in."""
-    parts = planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)
-    if len(parts) == 1:
-        return path == planned
-    head, tail = parts[0], parts[-1]
-    return len(path) > len(head) + len(tail) and path.startswith(head) and path.endswith(tail)
 
 
 def is_text(path: str) -> bool:

@@ -343,8 +343,6 @@ def test_in_place_outputs_in_a_subfolder_are_never_sources(tmp_path: Path) -> No
     assert sorted(Path(rel).as_posix() for rel in outputs_in(src)) == [
         "a.jpg", "team/b.jpg", "team/web/b.webp", "web/a.webp"
     ]  # fmt: skip
-    # The folders the old template made went with their outputs.
-    assert sorted(p.name for p in src.rglob("*") if p.is_dir()) == ["team", "web", "web"]
 
 
 @pytest.mark.parametrize("in_place", [False, True])
@@ -377,6 +375,25 @@ def test_an_output_a_new_source_makes_under_a_gone_ones_name_is_kept(
     (out / "b.webp").write_bytes(b"the user's own file, since")
     assert runner.invoke(app, [*args, "--prune"]).exit_code == 0
     assert (out / "b.webp").read_bytes() == b"the user's own file, since"
+
+
+def test_prune_removes_the_folders_it_empties_but_never_a_source_folder(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    _photo(src / "a.jpg", (800, 600))
+    _photo(src / "2024" / "b.jpg", (800, 600))
+    runner = CliRunner()
+    sized = ["convert", str(src), "--to", "webp", "--name", "{width}/{stem}.{ext}"]
+    assert runner.invoke(app, [*sized, "--width", "320,640", "--out", str(out)]).exit_code == 0
+    pruned = runner.invoke(app, [*sized, "--width", "320", "--out", str(out), "--prune"])
+    assert pruned.exit_code == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_dir()) == [
+        "2024", "2024/320", "320"
+    ]  # fmt: skip
+    # In place, a folder whose sources are gone is the user's: it stays.
+    assert runner.invoke(app, sized[:4]).exit_code == 0
+    (src / "2024" / "b.jpg").unlink()
+    assert runner.invoke(app, [*sized[:4], "--prune"]).exit_code == 0
+    assert (src / "2024").is_dir() and not (src / "2024" / "b.webp").exists()
 
 
 def test_a_cache_row_from_before_output_settings_stays_up_to_date(
