@@ -292,7 +292,9 @@ def test_a_new_format_or_width_makes_only_what_is_new(site: Path, tmp_path: Path
     assert sorted(outputs_in(out)) == sorted([*webp, *jpegs])
 
 
-@pytest.mark.parametrize("widths", [[], ["--width", "20,40"]])
+@pytest.mark.parametrize(
+    "widths", [[], ["--width", "20,40"], ["--width", "20,40", "--name", "{stem}.{width}.{ext}"]]
+)
 def test_names_follow_a_sibling_of_the_same_name_as_a_fresh_run(
     tmp_path: Path, widths: list[str]
 ) -> None:
