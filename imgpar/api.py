@@ -99,7 +99,13 @@ class Job:
             read_only=read_only,
             previews=self.previews,
         )
-        for item in walk(self.sources, exclude=self.out):
+        items: Iterable[Folder | Skipped] = walk(self.sources, exclude=self.out)
+        if "/" in self.template:
+            # Outputs in subfolders of the tree being walked: listed first,
+            # the tree does not yet hold those this run writes, which would
+            # be taken for sources a moment later.
+            items = list(items)
+        for item in items:
             if isinstance(item, Folder):
                 yield from self.planner.plan(item)
             else:

@@ -200,7 +200,7 @@ class Planner:
             # is skipped by a JPEG run, but its .webp is still no source);
             # the cache tells them apart from the user's own files.
             ours = self._recorded_outputs(folder, cache, prefix, recorded)
-            ours |= self._abandoned(folder, cache)
+            ours |= self._abandoned(cache, self._place(folder, cache))
             names = tuple(n for n in names if fold(n) not in ours)
             # Beside files named as SOURCES, the folder's other images are
             # the user's all the same: never written over, and named around
@@ -256,8 +256,7 @@ class Planner:
         its own sources (`recorded`, under `prefix`), and of sources in the
         folders above it whose names put them in a subfolder
         (`{width}/{stem}.{ext}`, `web/{stem}.{ext}`)."""
-        here = os.path.relpath(folder.path, cache.root)
-        here = "" if here == os.curdir else here
+        here = self._place(folder, cache)
         ours: set[str] = set()
         below = self._below[(cache.root, prefix)] = {}
         for entry in recorded.values():
@@ -268,6 +267,11 @@ class Planner:
         for depth in range(len(parts), 0, -1):
             ours |= self._placed_below(cache, "/".join(parts[:depth]) + "/").get(here, set())
         return ours
+
+    def _place(self, folder: Folder, cache: Cache) -> str:
+        """`folder` from the cache's root, as the cache records places: "" for the root."""
+        place = os.path.relpath(folder.path, cache.root)
+        return "" if place == os.curdir else place
 
     def _placed_below(self, cache: Cache, prefix: str) -> dict[str, set[str]]:
         """Where the outputs of the sources recorded under `prefix` are, by
@@ -312,6 +316,14 @@ class Planner:
                 status="failed",
                 error=f"its output would overwrite a source: {os.path.join(here.dest, source_hit)}"
                 " (give --name a pattern that makes other names)",
+            )
+        user_file = self._not_ours(here, name, written) if here.sources else None
+        if user_file is not None:
+            return Result(
+                source=display,
+                status="failed",
+                error=f"its output would overwrite a file imgpar did not write: {user_file}"
+                " (move that file, or give --name another folder)",
             )
         if not self._claimed.isdisjoint(claims):
             taken = next(n for n in written if not self._claimed.isdisjoint(
@@ -529,22 +541,38 @@ class Planner:
                                           outputs=outputs))  # fmt: skip
         return tuple(_placed(cache.root, o) for o in outputs)
 
-    def _abandoned(self, folder: Folder, cache: Cache) -> set[str]:
-        """The folded names, in `folder`, of outputs their sources no longer
-        make and that are still as imgpar wrote them: imgpar's files for
-        --prune, never a later run's sources. Changed since, they are the
-        user's."""
+    def _abandoned(self, cache: Cache, place: str) -> set[str]:
+        """The folded names, in `place` (a folder, from the cache's root; ""
+        for the root), of outputs their sources no longer make and that are
+        still as imgpar wrote them: imgpar's files for --prune, never a
+        later run's sources. Changed since, they are the user's."""
         rows = self._superseded.get(cache.root)
         if rows is None:
             rows = self._superseded[cache.root] = {}
             for relative, size, mtime_ns in cache.superseded():
                 rows.setdefault(os.path.dirname(relative), []).append((relative, size, mtime_ns))
-        here = os.path.relpath(folder.path, cache.root)
         return {
             fold(os.path.basename(relative))
-            for relative, size, mtime_ns in rows.get("" if here == "." else here, ())
+            for relative, size, mtime_ns in rows.get(place, ())
             if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
         }
+
+    def _not_ours(self, here: _Here, name: str, names: Sequence[str]) -> str | None:
+        """In place, an output a name puts in a subfolder where a file is
+        that imgpar did not write (the user's own `web/a.webp`): its path.
+        (A name sized by the image is known only once it is read.)"""
+        prefix = here.keys[name][: -len(name)]
+        below = self._below.get((here.cache.root, prefix), {})
+        for n in names:
+            if "/" not in n or WIDTH_FIELD in n or HEIGHT_FIELD in n:
+                continue
+            path = os.path.join(here.dest, n)
+            if not os.path.lexists(path):
+                continue
+            place, base = os.path.split(here.recorded_dest + n)
+            if fold(base) not in below.get(place, set()) | self._abandoned(here.cache, place):
+                return path
+        return None
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root

@@ -328,6 +328,17 @@ def test_in_place_outputs_in_a_subfolder_are_never_sources(tmp_path: Path) -> No
     _photo(src / "a.jpg", (800, 600))
     _photo(src / "team" / "b.jpg", (600, 800))
     runner = CliRunner()
+    # The first run too: its own outputs, written while it walks, are no
+    # sources of it (the web/ folder exists beforehand, and is walked).
+    many = tmp_path / "many"
+    (many / "web").mkdir(parents=True)
+    for i in range(30):
+        _photo(many / f"m{i:02d}.jpg", (60, 40), i)
+    first = ["convert", str(many), "--to", "webp", "--name", "web/{stem}.{ext}", "--jobs", "1"]
+    assert runner.invoke(app, first).exit_code == 0
+    assert sorted(p.relative_to(many).as_posix() for p in many.rglob("*.webp")) == [
+        f"web/m{i:02d}.webp" for i in range(30)
+    ]
     sized = ["convert", str(src), "--to", "webp", "--width", "320,640",
              "--name", "{width}/{stem}.{ext}"]  # fmt: skip
     made = [

@@ -799,3 +799,22 @@ def test_ctrl_c_in_place_leaves_no_output_it_did_not_report(tmp_path: Path) -> N
     assert again.returncode == 0, again.stderr
     assert "same name" not in again.stderr
     assert len(list(src.glob("*.webp"))) == 600
+
+
+def test_in_place_a_subfolder_name_never_writes_over_the_users_file(tmp_path: Path) -> None:
+    src = tmp_path / "p"
+    (src / "web").mkdir(parents=True)
+    Image.new("RGB", (40, 30), (250, 0, 0)).save(src / "a.jpg")
+    Image.new("RGB", (40, 30), (0, 250, 0)).save(src / "b.jpg")
+    Image.new("RGB", (40, 30), (0, 0, 250)).save(src / "web" / "a.webp")  # the user's own
+    mine = (src / "web" / "a.webp").read_bytes()
+    for _ in range(2):
+        proc = _run("convert", src, "--to", "webp", "--name", "web/{stem}.{ext}")
+        assert proc.returncode == 1
+        assert (
+            f"failed: {src}/a.jpg: its output would overwrite a file imgpar did not write:"
+            f" {src}/web/a.webp (move that file, or give --name another folder)"
+        ) in proc.stderr.splitlines()
+        assert (src / "web" / "a.webp").read_bytes() == mine
+    with Image.open(src / "web" / "b.webp") as im:  # the rest of the batch went on
+        assert im.getpixel((5, 5))[1] > 200
