@@ -155,7 +155,7 @@ class Cache:
                 self._db = self._open()
         except (sqlite3.OperationalError, OSError) as exc:
             self._unwritable = True
-            self._cannot_write(exc)
+            self._cannot_write(exc, reading=not create)
         return self._db
 
     def _open(self) -> sqlite3.Connection:
@@ -345,12 +345,14 @@ class Cache:
         if db is not None:
             self._write(db, "UPDATE sources SET mtime_ns = ? WHERE key = ?", (mtime_ns, key))
 
-    def _cannot_write(self, exc: Exception) -> None:
+    def _cannot_write(self, exc: Exception, *, reading: bool = False) -> None:
         # A full disk, a cache gone read-only: the outputs are whole, and only
         # the record of them is lost, which costs converting them again.
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         self.warning = (
-            f"cache {self.path} cannot be written ({reason}): the next run converts"
+            f"cache {self.path} cannot be read ({reason}): everything is taken as stale"
+            if reading
+            else f"cache {self.path} cannot be written ({reason}): the next run converts"
             " these files again"
         )
 

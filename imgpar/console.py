@@ -217,7 +217,11 @@ def run(
         echo_line(f"warning: {warning}", err=True)
     complete = interrupted is None and summary.stopped is None
     if listing is not None and complete:
-        listing.write()
+        try:
+            listing.write()
+        except OSError as exc:
+            unwritten.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
+            echo_line(f"warning: {unwritten[-1]}", err=True)
     if prune and complete:
         for path in job.prune():
             echo_line(f"pruned: {path}", err=True)

@@ -201,6 +201,7 @@ class ProcessEngine:
                     )
                 broken = False
                 finished: list[Result] = []
+                unexpected: BaseException | None = None
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
                     try:
@@ -209,9 +210,13 @@ class ProcessEngine:
                     except BrokenProcessPool:
                         broken = True
                         pending.append(flight.tasks)
-                # A fatal result (a full disk) ends the run: what the other
-                # workers finished comes first, to be reported and recorded.
+                    except Exception as exc:
+                        unexpected = exc
+                # A fatal result (a full disk) or an error ends the run: what
+                # the workers finished comes first, to be reported and recorded.
                 yield from sorted(finished, key=lambda r: r.fatal)
+                if unexpected is not None:
+                    raise unexpected
                 overdue = {
                     flights[future].tasks[index]: ran
                     for future, index, ran in late

@@ -9,6 +9,7 @@ from what `convert` does.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -45,8 +46,10 @@ def inspect(path: str) -> dict[str, Any]:
         except Exception as exc:
             record = {"path": path, "error": pipeline.describe(exc)}
     record["warnings"] = list(dict.fromkeys(pipeline.describe_warning(w.message) for w in caught))
-    if not record["error"] and not (path.isascii() or is_text(path)):
-        record["error"] = not_text(path)  # as convert fails it
+    # As convert fails it: by its name or its folder's, which its cache key holds.
+    parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    if not record["error"] and not (is_text(os.path.basename(path)) and is_text(parent)):
+        record["error"] = not_text(path)
     return record
 
 

@@ -282,8 +282,8 @@ class _Output(NamedTuple):
 def _to_make(
     task: Task, spec: ConvertSpec, layouts: list[tuple[tuple[int, int], geometry.Box | None]]
 ) -> list[_Output]:
-    """The outputs `task` makes, in order: not those the planner found up to
-    date, and one for several asked-for sizes that come out the same (widths
+    """The outputs `task` makes, in order: not those its keep mask leaves out,
+    and one for several asked-for sizes that come out the same (widths
     beyond the source's own)."""
     todo: list[_Output] = []
     seen: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()

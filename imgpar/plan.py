@@ -295,17 +295,16 @@ class Planner:
         display = os.path.normpath(source)
         if not (name.isascii() or is_text(name)):
             return _not_text(display)
-        names = written = self._names(here, stem, ext)
-        if replaced:
-            written = tuple(n for i, n in enumerate(names) if i not in replaced)
+        names = self._names(here, stem, ext)
+        written = _written(names, replaced)
         claims = self._claims(here.absolute_dest, written)
         if not self._claimed.isdisjoint(claims) and stem != name:
             stem = name
-            names = written = self._names(here, stem, ext)
+            names = self._names(here, stem, ext)
             if replaced:
                 # Under the longer name, an output may no longer replace it.
                 replaced = self._replaced(here, name, stem)
-                written = tuple(n for i, n in enumerate(names) if i not in replaced)
+            written = _written(names, replaced)
             claims = self._claims(here.absolute_dest, written)
         source_hit = next((n for n in written if fold(n) in here.sources), None)
         if source_hit is not None:
@@ -488,7 +487,7 @@ class Planner:
         """The recorded outputs this run would write again as they are, by
         output: made with its settings, at the size this source gives it and
         the name this run gives it, and still as written."""
-        _, settings, shrink = _made_with(entry.options)
+        settings, shrink = _made_with(entry.options)
         if not settings or shrink is None or entry.width is None or entry.height is None:
             return {}
         displayed = entry.width, entry.height
@@ -524,7 +523,7 @@ class Planner:
         st: os.stat_result,
         kept: dict[int, OutputRecord],
     ) -> tuple[OutputRecord, ...]:
-        """A source whose every output this run is already there (a format or
+        """A source all of whose outputs this run are already there (a format or
         width dropped since): its row now says this run's options, and what
         else it made is superseded (under --check, only told). Returns its
         outputs, where they are now."""
@@ -536,7 +535,7 @@ class Planner:
         else:
             for output in dropped:
                 _supersede(cache, output)
-            options = f"{self._row_options} x{_made_with(entry.options)[2]}"
+            options = f"{self._row_options} x{_made_with(entry.options)[1]}"
             cache.put(key, entry._replace(mtime_ns=st.st_mtime_ns, options=options,
                                           outputs=outputs))  # fmt: skip
         return tuple(_placed(cache.root, o) for o in outputs)
@@ -622,12 +621,18 @@ class Planner:
         )
 
 
-def _made_with(options: str) -> tuple[str, list[str], int | None]:
-    """A cache row's options: the run's key, its outputs' settings and the
-    JPEG scale they were decoded at (none for a row from before either)."""
-    run, *tokens = options.split(" ")
+def _written(names: Sequence[str], replaced: frozenset[int]) -> Sequence[str]:
+    """The names of the outputs made: not those that would replace the source."""
+    return tuple(n for i, n in enumerate(names) if i not in replaced) if replaced else names
+
+
+def _made_with(options: str) -> tuple[list[str], int | None]:
+    """What a cache row's options say after the run's key: its outputs'
+    settings and the JPEG scale they were decoded at (none for a row from
+    before either)."""
+    tokens = options.split(" ")[1:]
     scales = [int(t[1:]) for t in tokens if t.startswith("x")]
-    return run, [t for t in tokens if t.startswith("s")], scales[0] if scales else None
+    return [t for t in tokens if t.startswith("s")], scales[0] if scales else None
 
 
 def _supersede(cache: Cache, output: OutputRecord) -> None:

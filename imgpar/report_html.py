@@ -46,6 +46,10 @@ class HtmlReport(ReportWriter):
         self._failed = 0
         self._failures_listed = 0
 
+    def discard(self) -> None:
+        self._spool.close()
+        super().discard()
+
     def add(self, result: Result) -> None:
         index = self._files
         self._files += 1

@@ -94,7 +94,8 @@ class Task(NamedTuple):
     source_bytes: int
     notes: tuple[str, ...] = ()
     preview: bool = False  # make a thumbnail for the HTML report
-    # Bit i set: the spec's output i is up to date as it is; not made again.
+    # Bit i set: the spec's output i is not made: up to date as it is, or (in
+    # place) it would take the source's own place.
     keep: int = 0
 
 

@@ -50,7 +50,8 @@ def walk(sources: Sequence[str], *, exclude: str | None = None) -> Iterator[Fold
         if os.path.isdir(source):
             yield from _walk_folder(source, "", excluded, ancestors=())
         else:
-            files.setdefault(os.path.dirname(source) or ".", []).append(os.path.basename(source))
+            folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
+            files.setdefault(folder, []).append(os.path.basename(source))
     for folder, names in files.items():
         yield Folder(folder, "", tuple(sorted(set(names))), named=True)
 
