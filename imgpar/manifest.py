@@ -5,6 +5,7 @@ cache); written atomically."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -82,9 +83,14 @@ class Manifest:
 
     def write(self) -> None:
         temp = self._temp
-        with open(temp, "w", encoding="utf-8") as fp:
-            fp.write(self.text())
-        os.replace(temp, self.path)
+        try:
+            with open(temp, "w", encoding="utf-8") as fp:
+                fp.write(self.text())
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):  # never half a manifest left
+                os.unlink(temp)
+            raise
 
     def is_current(self) -> bool:
         """Whether the file on disk says what this manifest says."""

@@ -757,18 +757,21 @@ def test_a_full_disk_before_the_cache_is_made(tmp_path: Path, tiny_disk: Path) -
             im.load()
 
 
-def test_a_report_that_cannot_be_written_is_a_warning(tmp_path: Path, tiny_disk: Path) -> None:
+@pytest.mark.parametrize("kind", ["report", "manifest"])
+def test_a_report_that_cannot_be_written_is_a_warning(
+    tmp_path: Path, tiny_disk: Path, kind: str
+) -> None:
     _tree(tmp_path / "src", 4, (60, 40))
     with contextlib.suppress(OSError), open(tiny_disk / "filler", "wb") as fp:
         fp.write(b"x" * 400_000)
     proc = _run("convert", tmp_path / "src", "--to", "webp", "--out", tmp_path / "out",
-                "--report", tiny_disk / "r.json")  # fmt: skip
+                f"--{kind}", tiny_disk / "r.json")  # fmt: skip
     # The outputs are made and the summary told; the run still fails, for a
     # CI step that reads the report.
     assert proc.returncode == 1
     assert proc.stdout.startswith("4 converted, 0 skipped, 0 failed")
     assert proc.stderr.strip().splitlines() == [
-        f"warning: report {tiny_disk}/r.json not written (No space left on device)"
+        f"warning: {kind} {tiny_disk}/r.json not written (No space left on device)"
     ]
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]
     assert len(list((tmp_path / "out").glob("*.webp"))) == 4
