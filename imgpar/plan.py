@@ -296,7 +296,7 @@ class Planner:
         if not (name.isascii() or is_text(name)):
             return _not_text(display)
         names = self._names(here, stem, ext)
-        written = _written(names, replaced)
+        written = _written(names, replaced) if replaced else names
         claims = self._claims(here.absolute_dest, written)
         if not self._claimed.isdisjoint(claims) and stem != name:
             stem = name
@@ -464,7 +464,10 @@ class Planner:
         if not entry.options.startswith(self._options_key):  # keys are of one length
             return None
         root = here.cache.root
-        if not all(self._named(here, names, o) for o in entry.outputs):
+        if self._sized_names:
+            if not all(self._named(here, names, o) for o in entry.outputs):
+                return None
+        elif not {o.path for o in entry.outputs} <= {here.recorded_dest + n for n in names}:
             return None
         outputs = tuple(_placed(root, o) for o in entry.outputs)
         if any(as_recorded(o.path, o.bytes) is None for o in outputs):
@@ -473,13 +476,11 @@ class Planner:
 
     def _named(self, here: _Here, names: Sequence[str], output: OutputRecord) -> bool:
         """Whether a recorded output has a name this run gives: one of
-        `names`, its size markers filled in with the output's own size."""
+        `names`, with the output's own size in place of its size markers."""
         if output.width is None or output.height is None:
             return False
         size = output.width, output.height
-        if self._sized_names:
-            return any(output.path == here.recorded_dest + sized(n, size) for n in names)
-        return any(output.path == here.recorded_dest + n for n in names)
+        return any(output.path == here.recorded_dest + sized(n, size) for n in names)
 
     def _reusable(
         self, here: _Here, names: Sequence[str], entry: Entry
@@ -623,7 +624,7 @@ class Planner:
 
 def _written(names: Sequence[str], replaced: frozenset[int]) -> Sequence[str]:
     """The names of the outputs made: not those that would replace the source."""
-    return tuple(n for i, n in enumerate(names) if i not in replaced) if replaced else names
+    return tuple(n for i, n in enumerate(names) if i not in replaced)
 
 
 def _made_with(options: str) -> tuple[list[str], int | None]:
