@@ -200,6 +200,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
         todo = _to_make(task, spec, layouts)
         _check_sizes(todo)
+        _check_places(task, todo)
         # The stored size before shrink-on-load: crop boxes refer to it.
         stored = im.size
         shrink = 0
@@ -305,6 +306,20 @@ def _check_sizes(todo: list[_Output]) -> None:
             raise ImageRejected(
                 f"too large for {target.name}: {width}x{height}, over its limit of"
                 f" {target.max_side:,} pixels a side (--max-size {target.max_side} fits it)"
+            )
+
+
+def _check_places(task: Task, todo: list[_Output]) -> None:
+    """In place, refuse before writing anything an output that would replace
+    a file imgpar did not write (a user's own `a-320.webp` beside `a.jpg`)."""
+    if task.replaceable is None:
+        return
+    for out in todo:
+        final = sized(out.path, out.size)
+        if final not in task.replaceable and os.path.lexists(final):
+            raise ImageRejected(
+                f"its output would overwrite a file imgpar did not write: {final}"
+                " (move that file, or give --name another pattern)"
             )
 
 
@@ -437,6 +452,7 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
     todo = _to_make(task, spec, [geometry.layout(displayed, out.resize) for out in spec.outputs])
     try:
         _check_sizes(todo)
+        _check_places(task, todo)
     except ImageRejected as exc:
         return str(exc)
     return tuple(sized(out.path, out.size) for out in todo)

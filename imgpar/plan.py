@@ -4,6 +4,7 @@ outputs are up to date, and never aim an output at a source."""
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import string
@@ -103,6 +104,10 @@ class _Here(NamedTuple):
     keys: dict[str, str]  # file name -> cache key
     entries: dict[str, Entry]  # cache key -> what the cache recorded
     sources: frozenset[str]  # in place, the folder's sources' folded names; else none
+    # In place, imgpar's own files in the folder (recorded or superseded
+    # outputs), as tasks name them, sorted: what a name sized by the image
+    # may replace.
+    imgpars: tuple[str, ...] = ()
 
 
 class Pending(NamedTuple):
@@ -161,6 +166,8 @@ class Planner:
         # In place, per (cache root, key prefix of a folder): where the
         # outputs of its sources are, below it, by folder, as folded names.
         self._below: dict[tuple[str, str], dict[str, set[str]]] = {}
+        # Per (cache root, folder): superseded outputs' names there, as on disk.
+        self._left: dict[tuple[str, str], list[str]] = {}
         # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
         self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
         # Per (cache root, SOURCE name in its keys): [sources it recorded
@@ -214,8 +221,18 @@ class Planner:
         absolute_dest = self._absolute(dest)
         recorded_dest = os.path.relpath(absolute_dest, self._absolute(cache.root))
         recorded_dest = "" if recorded_dest == os.curdir else f"{recorded_dest}{os.sep}"
+        imgpars: tuple[str, ...] = ()
+        if in_place and self._sized_names:
+            place = self._place(folder, cache)
+            imgpars = tuple(sorted(
+                [_placed(cache.root, o).path
+                 for entry in recorded.values()
+                 for o in entry.outputs
+                 if os.path.dirname(o.path) == place]
+                + [os.path.join(dest, f) for f in self._left_in(cache, place)]
+            ))  # fmt: skip
         here = _Here(folder, dest, absolute_dest, recorded_dest, parent, cache, keys, entries,
-                     sources)  # fmt: skip
+                     sources, imgpars)  # fmt: skip
         self.places.add(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
@@ -369,14 +386,16 @@ class Planner:
         earlier = tuple(o for o in entry.outputs if o not in keeps) if entry is not None else ()
         self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns, earlier, keeps)
         self._previews -= 1
+        outputs = tuple(os.path.join(here.dest, n) for n in names)
         return Task(
             source=source,
             display=display,
-            outputs=tuple(os.path.join(here.dest, n) for n in names),
+            outputs=outputs,
             source_bytes=st.st_size,
             notes=notes,
             preview=self._previews >= 0,
             keep=sum(1 << i for i in kept.keys() | replaced) if kept or replaced else 0,
+            replaceable=self._replaceable(here, written) if here.sources else None,
         )
 
     def record(self, result: Result) -> Result:
@@ -557,6 +576,40 @@ class Planner:
             if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
         }
 
+    def _replaceable(self, here: _Here, written: Sequence[str]) -> tuple[str, ...] | None:
+        """In place, what a name sized by the image (`{stem}-{width}.{ext}`)
+        may write over: imgpar's own files beside the source that it could
+        be. None where every name is known already, and checked here."""
+        sized_here = [
+            os.path.join(here.dest, n)
+            for n in written
+            if "/" not in n and (WIDTH_FIELD in n or HEIGHT_FIELD in n)
+        ]
+        if not sized_here:
+            return None
+        mine = []
+        for planned in sized_here:
+            # Those that begin as it does are together in the sorted list.
+            head = planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)[0]
+            at = bisect.bisect_left(here.imgpars, head)
+            while at < len(here.imgpars) and here.imgpars[at].startswith(head):
+                if _could_be(here.imgpars[at], planned):
+                    mine.append(here.imgpars[at])
+                at += 1
+        return tuple(mine)
+
+    def _left_in(self, cache: Cache, place: str) -> list[str]:
+        """The names of the superseded outputs still in `place`, as on disk."""
+        key = (cache.root, place)
+        names = self._left.get(key)
+        if names is None:
+            left = self._abandoned(cache, place)
+            folder = os.path.join(cache.root, place)
+            names = self._left[key] = (
+                [f for f in os.listdir(folder) if fold(f) in left] if left else []
+            )
+        return names
+
     def _not_ours(self, here: _Here, name: str, names: Sequence[str]) -> str | None:
         """In place, an output a name puts in a subfolder where a file is
         that imgpar did not write (the user's own `web/a.webp`): its path.
@@ -620,6 +673,14 @@ class Planner:
             for i, (target, output) in enumerate(outputs)
             if ext.lower() in _extensions(target) and fold(os.path.splitext(output)[0]) == fold(own)
         )
+
+
+def _could_be(path: str, planned: str) -> bool:
+    """Whether `path` may be the `planned` one once its size is filled in."""
+    parts = planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)
+    if len(parts) == 1:
+        return path == planned
+    return path.startswith(parts[0]) and path.endswith(parts[-1])
 
 
 def _written(names: Sequence[str], replaced: frozenset[int]) -> Sequence[str]:

@@ -821,3 +821,33 @@ def test_in_place_a_subfolder_name_never_writes_over_the_users_file(tmp_path: Pa
         assert (src / "web" / "a.webp").read_bytes() == mine
     with Image.open(src / "web" / "b.webp") as im:  # the rest of the batch went on
         assert im.getpixel((5, 5))[1] > 200
+
+
+def test_in_place_a_name_sized_by_the_image_never_writes_over_the_users_file(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "p"
+    src.mkdir()
+    Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(src / "a.jpg")
+    Image.new("RGB", (10, 10), (250, 0, 0)).save(src / "a-320.webp")  # the user's own
+    (src / "a-640.webp").write_text("the user's notes, oddly named")
+    mine = {p.name: p.read_bytes() for p in src.iterdir()}
+    for _ in range(2):
+        proc = _run("convert", src, "--to", "webp", "--width", "320,640")
+        assert proc.returncode == 1
+        assert (
+            f"failed: {src}/a.jpg: its output would overwrite a file imgpar did not write:"
+            f" {src}/a-320.webp (move that file, or give --name another pattern)"
+        ) in proc.stderr.splitlines()
+        assert {n: (src / n).read_bytes() for n in mine} == mine
+    checked = _run("convert", src, "--to", "webp", "--width", "320,640", "--check")
+    assert f"failing: {src}/a.jpg: its output would overwrite" in checked.stdout
+    # Its own outputs it writes again, under other options too.
+    (src / "a-320.webp").unlink()
+    (src / "a-640.webp").unlink()
+    for widths in ("320,640", "320,480,640"):
+        proc = _run("convert", src, "--to", "webp", "--width", widths, "--force")
+        assert proc.returncode == 0, proc.stderr
+    for width in (320, 480, 640):
+        with Image.open(src / f"a-{width}.webp") as im:
+            assert im.size == (width, width * 3 // 4)
