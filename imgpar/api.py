@@ -428,6 +428,14 @@ def prepare(
     out_path = os.fspath(out) if out is not None else None
     if out_path is not None:
         _check_out(out_path, create=create_out)
+        if len(paths) > 1 and any(_same(out_path, p) for p in paths if os.path.isdir(p)):
+            # A folder converts into itself, told apart from its outputs; the
+            # other SOURCES' outputs would land among its sources.
+            raise UsageError(
+                "is one of several SOURCES: the others' outputs would land among its"
+                " sources (give an --out of its own)",
+                option="out",
+            )
     spec = ConvertSpec(
         outputs=outputs,
         quality=quality,
@@ -594,6 +602,13 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     if not targets:
         raise UsageError("--to needs a format")
     return tuple(targets)
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _check_out(out: str, *, create: bool) -> None:

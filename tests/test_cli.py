@@ -689,3 +689,18 @@ def test_a_name_with_a_newline_or_an_escape_prints_on_one_line(tmp_path: Path) -
         " unsupported format)",
         f"{src}/two\\nlines.jpg -> {tmp_path}/o2/two\\nlines.webp",
     ]
+
+
+def test_an_out_that_is_one_of_several_sources_is_refused(tmp_path: Path) -> None:
+    one = build_tree(tmp_path / "one", {"a.jpg": "small_jpeg"})
+    two = build_tree(tmp_path / "two", {"a.webp": "small_jpeg"})
+    before = listing(tmp_path)
+    result = invoke("convert", one, two, "--to", "webp", "--out", two)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "imgpar: error: --out is one of several SOURCES: the others' outputs would land"
+        " among its sources (give an --out of its own)"
+    )
+    assert listing(tmp_path) == before
+    # Alone, a folder still converts into itself.
+    assert invoke("convert", one, "--to", "webp", "--out", one).exit_code == 0
