@@ -41,3 +41,11 @@ class Terminated(KeyboardInterrupt):
 def flag(option: str) -> str:
     """The command-line spelling of an API keyword: `max_size` is `--max-size`."""
     return "--" + option.replace("_", "-")
+
+
+def not_imgpars(path: str) -> str:
+    """Why an output is not written in place: a file imgpar did not write is there."""
+    return (
+        f"its output would overwrite a file imgpar did not write: {path}"
+        " (move that file, or give --name another pattern)"
+    )

@@ -18,6 +18,7 @@ from PIL import Image, ImageFile, ImageSequence, TiffImagePlugin, UnidentifiedIm
 
 from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
+from imgpar.errors import not_imgpars
 from imgpar.formats import (
     HEIF_EXTENSIONS,
     HEIF_FORMATS,
@@ -317,10 +318,7 @@ def _check_places(task: Task, todo: list[_Output]) -> None:
     for out in todo:
         final = sized(out.path, out.size)
         if final not in task.replaceable and os.path.lexists(final):
-            raise ImageRejected(
-                f"its output would overwrite a file imgpar did not write: {final}"
-                " (move that file, or give --name another pattern)"
-            )
+            raise ImageRejected(not_imgpars(final))
 
 
 def _shrink_on_load(

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from imgpar import geometry
 from imgpar.cache import Cache, Entry, as_recorded, digest_file, file_state
+from imgpar.errors import not_imgpars
 from imgpar.formats import TARGETS, Target
 from imgpar.keys import settings_key
 from imgpar.spec import (
@@ -335,12 +336,7 @@ class Planner:
             )
         user_file = self._not_ours(here, name, written) if here.sources else None
         if user_file is not None:
-            return Result(
-                source=display,
-                status="failed",
-                error=f"its output would overwrite a file imgpar did not write: {user_file}"
-                " (move that file, or give --name another folder)",
-            )
+            return Result(source=display, status="failed", error=not_imgpars(user_file))
         if not self._claimed.isdisjoint(claims):
             taken = next(n for n in written if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip

@@ -804,46 +804,47 @@ def test_ctrl_c_in_place_leaves_no_output_it_did_not_report(tmp_path: Path) -> N
     assert len(list(src.glob("*.webp"))) == 600
 
 
-def test_in_place_a_subfolder_name_never_writes_over_the_users_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("theirs", "options"),
+    [
+        ("web/a.webp", ["--name", "web/{stem}.{ext}"]),
+        ("a-320.webp", ["--width", "320,640"]),  # a name sized by the image
+    ],
+)
+def test_in_place_an_output_never_writes_over_the_users_file(
+    tmp_path: Path, theirs: str, options: list[str]
+) -> None:
     src = tmp_path / "p"
     (src / "web").mkdir(parents=True)
-    Image.new("RGB", (40, 30), (250, 0, 0)).save(src / "a.jpg")
+    Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(src / "a.jpg")
     Image.new("RGB", (40, 30), (0, 250, 0)).save(src / "b.jpg")
-    Image.new("RGB", (40, 30), (0, 0, 250)).save(src / "web" / "a.webp")  # the user's own
-    mine = (src / "web" / "a.webp").read_bytes()
+    Image.new("RGB", (10, 10), (0, 0, 250)).save(src / theirs)  # the user's own
+    (src / "a-640.webp").write_text("the user's notes, oddly named")
+    mine = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
     for _ in range(2):
-        proc = _run("convert", src, "--to", "webp", "--name", "web/{stem}.{ext}")
+        proc = _run("convert", src, "--to", "webp", *options)
         assert proc.returncode == 1
         assert (
             f"failed: {src}/a.jpg: its output would overwrite a file imgpar did not write:"
-            f" {src}/web/a.webp (move that file, or give --name another folder)"
+            f" {src}/{theirs} (move that file, or give --name another pattern)"
         ) in proc.stderr.splitlines()
-        assert (src / "web" / "a.webp").read_bytes() == mine
-    with Image.open(src / "web" / "b.webp") as im:  # the rest of the batch went on
+        assert {p: p.read_bytes() for p in mine} == mine
+    made = next(p for p in src.rglob("b*.webp") if p not in mine)  # the rest went on
+    with Image.open(made) as im:
         assert im.getpixel((5, 5))[1] > 200
 
 
-def test_in_place_a_name_sized_by_the_image_never_writes_over_the_users_file(
-    tmp_path: Path,
-) -> None:
+def test_in_place_a_name_sized_by_the_image_checks_before_any_write(tmp_path: Path) -> None:
     src = tmp_path / "p"
     src.mkdir()
     Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(src / "a.jpg")
-    Image.new("RGB", (10, 10), (250, 0, 0)).save(src / "a-320.webp")  # the user's own
-    (src / "a-640.webp").write_text("the user's notes, oddly named")
-    mine = {p.name: p.read_bytes() for p in src.iterdir()}
-    for _ in range(2):
-        proc = _run("convert", src, "--to", "webp", "--width", "320,640")
-        assert proc.returncode == 1
-        assert (
-            f"failed: {src}/a.jpg: its output would overwrite a file imgpar did not write:"
-            f" {src}/a-320.webp (move that file, or give --name another pattern)"
-        ) in proc.stderr.splitlines()
-        assert {n: (src / n).read_bytes() for n in mine} == mine
+    Image.new("RGB", (10, 10), (250, 0, 0)).save(src / "a-640.webp")  # the user's own
     checked = _run("convert", src, "--to", "webp", "--width", "320,640", "--check")
     assert f"failing: {src}/a.jpg: its output would overwrite" in checked.stdout
+    # Refused before anything is written: not its 320 px output either.
+    assert _run("convert", src, "--to", "webp", "--width", "320,640").returncode == 1
+    assert not (src / "a-320.webp").exists()
     # Its own outputs it writes again, under other options too.
-    (src / "a-320.webp").unlink()
     (src / "a-640.webp").unlink()
     for widths in ("320,640", "320,480,640"):
         proc = _run("convert", src, "--to", "webp", "--width", widths, "--force")
