@@ -10,12 +10,11 @@ import os
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from imgpar import geometry
 from imgpar.cache import Cache, Entry, as_recorded, digest_file, file_state
-from imgpar.errors import not_imgpars
 from imgpar.formats import TARGETS, Target
 from imgpar.keys import settings_key
 from imgpar.spec import (
@@ -102,13 +101,13 @@ class _Here(NamedTuple):
     recorded_dest: str  # dest as the cache records outputs: from its root, "" or "a/b/"
     parent: str  # the folder's own name, for --name "{parent}"
     cache: Cache
+    prefix: str  # what its files' cache keys begin with
     keys: dict[str, str]  # file name -> cache key
     entries: dict[str, Entry]  # cache key -> what the cache recorded
     sources: frozenset[str]  # in place, the folder's sources' folded names; else none
-    # In place, imgpar's own files in the folder (recorded or superseded
-    # outputs), as tasks name them, sorted: what a name sized by the image
-    # may replace.
-    imgpars: tuple[str, ...] = ()
+    # In place, the names of imgpar's own files in the folder, sorted (see
+    # _imgpars): what its sources' outputs may write over.
+    imgpars: list[str]
 
 
 class Pending(NamedTuple):
@@ -164,10 +163,13 @@ class Planner:
         # Under --check: what sources that make nothing now made before, to
         # be superseded by a run.
         self.unmade: list[tuple[Cache, tuple[OutputRecord, ...]]] = []
-        # In place, per (cache root, key prefix of a folder): where the
-        # outputs of its sources are, below it, by folder, as folded names.
-        self._below: dict[tuple[str, str], dict[str, set[str]]] = {}
-        # Per (cache root, folder): superseded outputs' names there, as on disk.
+        # In place, per (cache root, key prefix of a folder): the names of its
+        # sources' outputs in the folders below it, by folder.
+        self._below: dict[tuple[str, str], dict[str, list[str]]] = {}
+        # In place, per (cache root, key prefix, folder below): _imgpars.
+        self._imgpars_below: dict[tuple[str, str, str], list[str]] = {}
+        # Per (cache root, folder): the names of superseded outputs there,
+        # still as imgpar wrote them.
         self._left: dict[tuple[str, str], list[str]] = {}
         # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
         self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
@@ -201,14 +203,15 @@ class Planner:
             tally = self._tally[(cache.root, head)] = [cache.count(head), 0]
         tally[1] += len(entries)
         names = folder.names
+        imgpars: list[str] = []
         others: tuple[str, ...] = ()  # in place, the folder's images not named as SOURCES
         if in_place:
             # Outputs of earlier runs sit beside their sources, whatever
             # format those runs wrote (a JPEG source of a WebP run, in place,
             # is skipped by a JPEG run, but its .webp is still no source);
             # the cache tells them apart from the user's own files.
-            ours = self._recorded_outputs(folder, cache, prefix, recorded)
-            ours |= self._abandoned(cache, self._place(folder, cache))
+            imgpars = self._imgpars_here(folder, cache, prefix, recorded)
+            ours = {fold(n) for n in imgpars}
             names = tuple(n for n in names if fold(n) not in ours)
             # Beside files named as SOURCES, the folder's other images are
             # the user's all the same: never written over, and named around
@@ -222,18 +225,8 @@ class Planner:
         absolute_dest = self._absolute(dest)
         recorded_dest = os.path.relpath(absolute_dest, self._absolute(cache.root))
         recorded_dest = "" if recorded_dest == os.curdir else f"{recorded_dest}{os.sep}"
-        imgpars: tuple[str, ...] = ()
-        if in_place and self._sized_names:
-            place = self._place(folder, cache)
-            imgpars = tuple(sorted(
-                [_placed(cache.root, o).path
-                 for entry in recorded.values()
-                 for o in entry.outputs
-                 if os.path.dirname(o.path) == place]
-                + [os.path.join(dest, f) for f in self._left_in(cache, place)]
-            ))  # fmt: skip
-        here = _Here(folder, dest, absolute_dest, recorded_dest, parent, cache, keys, entries,
-                     sources, imgpars)  # fmt: skip
+        here = _Here(folder, dest, absolute_dest, recorded_dest, parent, cache, prefix, keys,
+                     entries, sources, imgpars)  # fmt: skip
         self.places.add(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
@@ -242,17 +235,7 @@ class Planner:
         for name in names:
             stem, ext = split[name]
             # A stem shared by siblings (a.jpg, a.png) keeps the whole name.
-            stem = name if stems[folded[name]] > 1 else stem
-            replaced = self._replaced(here, name, stem) if in_place else frozenset()
-            if len(replaced) == len(self._outputs):
-                self._unmade(cache, keys[name], entries.get(keys[name]))
-                yield Result(
-                    source=os.path.normpath(os.path.join(folder.path, name)),
-                    status="skipped",
-                    notes=(IN_TARGET_FORMAT,),
-                )
-                continue
-            yield self._plan_file(here, name, stem, ext, replaced)
+            yield self._plan_file(here, name, name if stems[folded[name]] > 1 else stem, ext)
 
     def _unmade(self, cache: Cache, key: str, entry: Entry | None) -> None:
         """A source that makes nothing now (already in the target format, in
@@ -267,53 +250,68 @@ class Planner:
             _supersede(cache, output)
         cache.forget(key)
 
-    def _recorded_outputs(
+    def _imgpars_here(
         self, folder: Folder, cache: Cache, prefix: str, recorded: dict[str, Entry]
-    ) -> set[str]:
-        """The folded names of the outputs the cache records in `folder`: of
-        its own sources (`recorded`, under `prefix`), and of sources in the
-        folders above it whose names put them in a subfolder
-        (`{width}/{stem}.{ext}`, `web/{stem}.{ext}`)."""
-        here = self._place(folder, cache)
-        ours: set[str] = set()
-        below = self._below[(cache.root, prefix)] = {}
-        for entry in recorded.values():
-            for output in entry.outputs:
-                place, name = os.path.split(output.path)
-                (ours if place == here else below.setdefault(place, set())).add(fold(name))
-        parts = prefix.split("/")[:-2]  # "photos/2024/" -> the folders above: "photos/"
+    ) -> list[str]:
+        """In place, the names of imgpar's own files in `folder`, sorted: the
+        outputs its sources (`recorded`, under `prefix`) put there, and what
+        _imgpars adds. Where they put outputs below it (`{width}/...`,
+        `web/...`) is kept for the folders below."""
+        place = self._place(folder, cache)
+        below = _by_place(recorded.values())
+        own = below.pop(place, [])
+        self._below[(cache.root, prefix)] = below
+        return sorted(own + self._gathered(cache, prefix, place))
+
+    def _imgpars(self, here: _Here, place: str) -> list[str]:
+        """In place, the names of imgpar's own files in `place` (the folder's
+        own, or one below it), sorted."""
+        if place == self._place(here.folder, here.cache):
+            return here.imgpars
+        key = (here.cache.root, here.prefix, place)
+        names = self._imgpars_below.get(key)
+        if names is None:
+            names = sorted(self._gathered(here.cache, here.prefix, place))
+            self._imgpars_below[key] = names
+        return names
+
+    def _gathered(self, cache: Cache, prefix: str, place: str) -> list[str]:
+        """The names of the outputs in `place` that sources of the folder of
+        `prefix` and of the folders above it put there, and of superseded
+        outputs still there as imgpar wrote them."""
+        names = list(self._left_in(cache, place))
+        parts = prefix.split("/")[:-1]  # "photos/2024/" -> "photos/2024/", "photos/"
         for depth in range(len(parts), 0, -1):
-            ours |= self._placed_below(cache, "/".join(parts[:depth]) + "/").get(here, set())
-        return ours
+            names += self._placed_below(cache, "/".join(parts[:depth]) + "/").get(place, [])
+        return names
 
     def _place(self, folder: Folder, cache: Cache) -> str:
         """`folder` from the cache's root, as the cache records places: "" for the root."""
         place = os.path.relpath(folder.path, cache.root)
         return "" if place == os.curdir else place
 
-    def _placed_below(self, cache: Cache, prefix: str) -> dict[str, set[str]]:
+    def _placed_below(self, cache: Cache, prefix: str) -> dict[str, list[str]]:
         """Where the outputs of the sources recorded under `prefix` are, by
         folder: remembered as the walk leaves a folder for those below it,
         else (a folder with no images now) read from the cache once."""
         found = self._below.get((cache.root, prefix))
         if found is None:
-            found = self._below[(cache.root, prefix)] = {}
-            for entry in cache.in_folder(prefix).values():
-                for output in entry.outputs:
-                    place, name = os.path.split(output.path)
-                    found.setdefault(place, set()).add(fold(name))
+            found = self._below[(cache.root, prefix)] = _by_place(cache.in_folder(prefix).values())
         return found
 
-    def _plan_file(
-        self, here: _Here, name: str, stem: str, ext: str, replaced: frozenset[int]
-    ) -> Task | Result:
-        """`replaced`: the outputs not made, as they would take the source's
-        place (in place, a source already in one of the target formats)."""
+    def _plan_file(self, here: _Here, name: str, stem: str, ext: str) -> Task | Result:
         source = os.path.join(here.folder.path, name)
         display = os.path.normpath(source)
         if not (name.isascii() or is_text(name)):
             return _not_text(display)
         names = self._names(here, stem, ext)
+        # In place, a source already in a target's format does not make the
+        # output that would take its place.
+        replaced = self._replaced(name, names) if here.sources else frozenset()
+        if len(replaced) == len(self._outputs):
+            key = here.keys[name]
+            self._unmade(here.cache, key, here.entries.get(key))
+            return Result(source=display, status="skipped", notes=(IN_TARGET_FORMAT,))
         written = _written(names, replaced) if replaced else names
         claims = self._claims(here.absolute_dest, written)
         if not self._claimed.isdisjoint(claims) and stem != name:
@@ -321,7 +319,7 @@ class Planner:
             names = self._names(here, stem, ext)
             if replaced:
                 # Under the longer name, an output may no longer replace it.
-                replaced = self._replaced(here, name, stem)
+                replaced = self._replaced(name, names)
             written = _written(names, replaced)
             claims = self._claims(here.absolute_dest, written)
         source_hit = next((n for n in written if fold(n) in here.sources), None)
@@ -334,9 +332,6 @@ class Planner:
                 error=f"its output would overwrite a source: {os.path.join(here.dest, source_hit)}"
                 " (give --name a pattern that makes other names)",
             )
-        user_file = self._not_ours(here, name, written) if here.sources else None
-        if user_file is not None:
-            return Result(source=display, status="failed", error=not_imgpars(user_file))
         if not self._claimed.isdisjoint(claims):
             taken = next(n for n in written if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip
@@ -556,72 +551,45 @@ class Planner:
                                           outputs=outputs))  # fmt: skip
         return tuple(_placed(cache.root, o) for o in outputs)
 
-    def _abandoned(self, cache: Cache, place: str) -> set[str]:
-        """The folded names, in `place` (a folder, from the cache's root; ""
-        for the root), of outputs their sources no longer make and that are
-        still as imgpar wrote them: imgpar's files for --prune, never a
-        later run's sources. Changed since, they are the user's."""
-        rows = self._superseded.get(cache.root)
-        if rows is None:
-            rows = self._superseded[cache.root] = {}
-            for relative, size, mtime_ns in cache.superseded():
-                rows.setdefault(os.path.dirname(relative), []).append((relative, size, mtime_ns))
-        return {
-            fold(os.path.basename(relative))
-            for relative, size, mtime_ns in rows.get(place, ())
-            if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
-        }
-
     def _replaceable(self, here: _Here, written: Sequence[str]) -> tuple[str, ...] | None:
-        """In place, what a name sized by the image (`{stem}-{width}.{ext}`)
-        may write over: imgpar's own files beside the source that it could
-        be. None where every name is known already, and checked here."""
-        sized_here = [
-            os.path.join(here.dest, n)
-            for n in written
-            if "/" not in n and (WIDTH_FIELD in n or HEIGHT_FIELD in n)
-        ]
-        if not sized_here:
-            return None
-        mine = []
-        for planned in sized_here:
+        """In place, imgpar's own files that the outputs named `written` may
+        write over, as the task names them: the worker refuses any other file
+        in their way (a user's own `a-320.webp` beside `a.jpg`). None where a
+        folder is named by the size, unknown until the image is read."""
+        mine: list[str] = []
+        for n in written:
+            folder, base = os.path.split(n)
+            if WIDTH_FIELD in folder or HEIGHT_FIELD in folder:
+                return None
+            theirs = self._imgpars(here, os.path.dirname(here.recorded_dest + n))
             # Those that begin as it does are together in the sorted list.
-            head = planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)[0]
-            at = bisect.bisect_left(here.imgpars, head)
-            while at < len(here.imgpars) and here.imgpars[at].startswith(head):
-                if _could_be(here.imgpars[at], planned):
-                    mine.append(here.imgpars[at])
+            head = base.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)[0]
+            at = bisect.bisect_left(theirs, head)
+            while at < len(theirs) and theirs[at].startswith(head):
+                if _could_be(theirs[at], base):
+                    mine.append(os.path.join(here.dest, folder, theirs[at]))
                 at += 1
         return tuple(mine)
 
     def _left_in(self, cache: Cache, place: str) -> list[str]:
-        """The names of the superseded outputs still in `place`, as on disk."""
+        """The names of the outputs in `place` (from the cache's root) that
+        their sources no longer make and that are still as imgpar wrote them:
+        imgpar's files for --prune, never a later run's sources. Changed
+        since, they are the user's."""
         key = (cache.root, place)
         names = self._left.get(key)
         if names is None:
-            left = self._abandoned(cache, place)
-            folder = os.path.join(cache.root, place)
-            names = self._left[key] = (
-                [f for f in os.listdir(folder) if fold(f) in left] if left else []
-            )
+            rows = self._superseded.get(cache.root)
+            if rows is None:
+                rows = self._superseded[cache.root] = {}
+                for row in cache.superseded():
+                    rows.setdefault(os.path.dirname(row[0]), []).append(row)
+            names = self._left[key] = [
+                os.path.basename(relative)
+                for relative, size, mtime_ns in rows.get(place, ())
+                if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
+            ]
         return names
-
-    def _not_ours(self, here: _Here, name: str, names: Sequence[str]) -> str | None:
-        """In place, an output a name puts in a subfolder where a file is
-        that imgpar did not write (the user's own `web/a.webp`): its path.
-        (A name sized by the image is known only once it is read.)"""
-        prefix = here.keys[name][: -len(name)]
-        below = self._below.get((here.cache.root, prefix), {})
-        for n in names:
-            if "/" not in n or WIDTH_FIELD in n or HEIGHT_FIELD in n:
-                continue
-            path = os.path.join(here.dest, n)
-            if not os.path.lexists(path):
-                continue
-            place, base = os.path.split(here.recorded_dest + n)
-            if fold(base) not in below.get(place, set()) | self._abandoned(here.cache, place):
-                return path
-        return None
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root
@@ -654,8 +622,8 @@ class Planner:
     def _source_name(self, folder: Folder) -> str:
         return os.path.basename(self._absolute(folder.root))
 
-    def _replaced(self, here: _Here, name: str, stem: str) -> frozenset[int]:
-        """The outputs (named from `stem`) of a source already in a target's
+    def _replaced(self, name: str, names: Sequence[str]) -> frozenset[int]:
+        """The outputs (named `names`) of a source already in a target's
         format that would take its place: that target's, with its own stem,
         beside it (resized `a.jpg` over `a.jpg`, or `a.jpg` beside `a.JPEG`).
         A name that differs (`{stem}-web.{ext}`, several widths, `a.png.png`
@@ -663,7 +631,7 @@ class Planner:
         own, ext = os.path.splitext(name)
         if ext.lower() not in self._target_exts:
             return frozenset()
-        outputs = zip(self._targets, self._names(here, stem, ext), strict=True)
+        outputs = zip(self._targets, names, strict=True)
         return frozenset(
             i
             for i, (target, output) in enumerate(outputs)
@@ -677,6 +645,17 @@ def _could_be(path: str, planned: str) -> bool:
     if len(parts) == 1:
         return path == planned
     return path.startswith(parts[0]) and path.endswith(parts[-1])
+
+
+def _by_place(entries: Iterable[Entry]) -> dict[str, list[str]]:
+    """The names of the entries' outputs, by the folder they are in (from
+    the cache's root)."""
+    found: dict[str, list[str]] = {}
+    for entry in entries:
+        for output in entry.outputs:
+            place, name = os.path.split(output.path)
+            found.setdefault(place, []).append(name)
+    return found
 
 
 def _written(names: Sequence[str], replaced: frozenset[int]) -> Sequence[str]:

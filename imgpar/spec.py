@@ -97,9 +97,9 @@ class Task(NamedTuple):
     # Bit i set: the spec's output i is not made: up to date as it is, or (in
     # place) it would take the source's own place.
     keep: int = 0
-    # In place, the files an output may replace (imgpar's own); None: any. A
-    # name sized by the image is known only once it is read: the worker
-    # checks it against this before writing anything.
+    # In place, the files its outputs may replace (imgpar's own); None: any.
+    # The worker checks every output's final name, sized by the image, before
+    # writing anything.
     replaceable: tuple[str, ...] | None = None
 
 
