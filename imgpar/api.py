@@ -21,7 +21,7 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.plan import Planner, check_template, default_template
+from imgpar.plan import Planner, check_template, default_template, same_folder
 from imgpar.spec import (
     FILTERS,
     FITS,
@@ -428,7 +428,7 @@ def prepare(
     out_path = os.fspath(out) if out is not None else None
     if out_path is not None:
         _check_out(out_path, create=create_out)
-        if len(paths) > 1 and any(_same(out_path, p) for p in paths if os.path.isdir(p)):
+        if len(paths) > 1 and any(same_folder(out_path, p) for p in paths if os.path.isdir(p)):
             # A folder converts into itself, told apart from its outputs; the
             # other SOURCES' outputs would land among its sources.
             raise UsageError(
@@ -602,13 +602,6 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     if not targets:
         raise UsageError("--to needs a format")
     return tuple(targets)
-
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _check_out(out: str, *, create: bool) -> None:

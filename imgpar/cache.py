@@ -149,7 +149,7 @@ class Cache:
             except sqlite3.OperationalError:
                 raise  # the file may be sound: never deleted for this
             except sqlite3.DatabaseError as exc:
-                self.warning = f"cache {self.path} unreadable ({exc}); rebuilding everything"
+                self._unreadable(exc)
                 with contextlib.suppress(OSError):
                     os.unlink(self.path)
                 self._db = self._open()
@@ -209,40 +209,34 @@ class Cache:
     def lookup(self, keys: Sequence[str]) -> dict[str, Entry]:
         """The entries of those `keys` that are recorded: a folder's files are
         looked up together, a query per _LOOKUP_KEYS of them, not one each."""
-        db = self._connect(create=False)
         found: dict[str, Entry] = {}
-        if db is None:
-            return found
         for start in range(0, len(keys), _LOOKUP_KEYS):
             batch = keys[start : start + _LOOKUP_KEYS]
-            try:
-                rows = db.execute(
-                    "SELECT key, size, mtime_ns, digest, options, outputs, width, height"
-                    f" FROM sources WHERE key IN ({', '.join('?' * len(batch))})",
-                    batch,
-                ).fetchall()
-            except sqlite3.DatabaseError as exc:
-                self.warning = f"cache {self.path} unreadable ({exc}); rebuilding everything"
-                return {}
-            for key, size, mtime_ns, digest, options, outputs, width, height in rows:
-                records = _records(outputs)
-                found[key] = Entry(size, mtime_ns, digest, options, records, width, height)
+            found.update(self._entries(f"WHERE key IN ({', '.join('?' * len(batch))})", batch))
         return found
 
     def in_folder(self, prefix: str) -> dict[str, Entry]:
         """The entries of every source recorded directly in the folder whose
         keys begin with `prefix` (`photos/2024/`), those gone since included."""
+        return self._entries(
+            "WHERE key >= ? AND key < ? AND instr(substr(key, ?), '/') = 0",
+            (prefix, prefix + "\U0010ffff", len(prefix) + 1),
+        )
+
+    def _entries(self, where: str, params: Sequence[object]) -> dict[str, Entry]:
+        """The entries of the sources `where` (an SQL clause) picks, by key;
+        none from a cache that cannot be read, which the warning tells."""
         db = self._connect(create=False)
         if db is None:
             return {}
         try:
             rows = db.execute(
                 "SELECT key, size, mtime_ns, digest, options, outputs, width, height"
-                " FROM sources WHERE key >= ? AND key < ? AND instr(substr(key, ?), '/') = 0",
-                (prefix, prefix + "\U0010ffff", len(prefix) + 1),
+                f" FROM sources {where}",
+                params,
             ).fetchall()
         except sqlite3.DatabaseError as exc:
-            self.warning = f"cache {self.path} unreadable ({exc}); rebuilding everything"
+            self._unreadable(exc)
             return {}
         return {
             key: Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
@@ -345,6 +339,9 @@ class Cache:
         if db is not None:
             self._write(db, "UPDATE sources SET mtime_ns = ? WHERE key = ?", (mtime_ns, key))
 
+    def _unreadable(self, exc: Exception) -> None:
+        self.warning = f"cache {self.path} unreadable ({exc}); rebuilding everything"
+
     def _cannot_write(self, exc: Exception, *, reading: bool = False) -> None:
         # A full disk, a cache gone read-only: the outputs are whole, and only
         # the record of them is lost, which costs converting them again.
@@ -383,15 +380,7 @@ class Cache:
         self._rows.clear()
 
     def items(self) -> Iterator[tuple[str, Entry]]:
-        db = self._connect(create=False)
-        if db is None:
-            return
-        rows = db.execute(
-            "SELECT key, size, mtime_ns, digest, options, outputs, width, height"
-            " FROM sources ORDER BY key"
-        ).fetchall()
-        for key, size, mtime_ns, digest, options, outputs, width, height in rows:
-            yield key, Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
+        yield from self._entries("ORDER BY key", ()).items()
 
     def close(self) -> None:
         if self._db is not None:

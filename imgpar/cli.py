@@ -288,9 +288,11 @@ def convert(
         written = [("report", r) for r in reports]
         if run.get("manifest"):
             written.append(("manifest", str(run["manifest"])))
+        if written:
+            from imgpar.writer import file_in_the_way
         for kind, path in written:
             # Before --out is made: a run refused for this leaves nothing.
-            if (blocker := _file_in_the_way(path)) is not None:
+            if (blocker := file_in_the_way(path)) is not None:
                 raise UsageError(f"cannot write the {kind} {path}: {blocker} is a file, not a folder")
         if "out" in options:
             options["out"] = str(options["out"])
@@ -330,14 +332,6 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
-
-
-def _file_in_the_way(path: str) -> str | None:
-    """The file that stands where a folder above `path` should be, if any."""
-    folder = os.path.dirname(path)
-    while folder and not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    return folder if folder and not os.path.isdir(folder) else None
 
 
 def _from_config(error: UsageError, origins: dict[str, str]) -> str:

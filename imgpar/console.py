@@ -134,7 +134,7 @@ def run(
     job.waiting = _say_waiting
 
     writers = _open_reports(reports)
-    unwritten: list[str] = []  # reports given up on: a full disk
+    unwritten: list[str] = []  # reports and a manifest given up on: a full disk
 
     def give_up(writer: ReportWriter, exc: OSError) -> None:
         writers.remove(writer)
@@ -213,15 +213,14 @@ def run(
             writer.close(summary)
         except OSError as exc:
             give_up(writer, exc)
-    for warning in unwritten:
-        echo_line(f"warning: {warning}", err=True)
     complete = interrupted is None and summary.stopped is None
     if listing is not None and complete:
         try:
             listing.write()
         except OSError as exc:
             unwritten.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
-            echo_line(f"warning: {unwritten[-1]}", err=True)
+    for warning in unwritten:
+        echo_line(f"warning: {warning}", err=True)
     if prune and complete:
         for path in job.prune():
             echo_line(f"pruned: {path}", err=True)

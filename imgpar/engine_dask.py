@@ -154,17 +154,18 @@ class DaskEngine:
                     return
                 assert cluster is not None
                 if time.monotonic() >= counted_at + WORKERS_CHECK:
-                    self.peak_threads = max(self.peak_threads, cluster.threads() or 0)
+                    threads = cluster.threads()
+                    self.peak_threads = max(self.peak_threads, threads or 0)
                     counted_at = time.monotonic()
-                deadline = min(f.deadline for f in flights.values())
-                if _wait_ready(done, min(deadline, time.monotonic() + WORKERS_CHECK)):
-                    if cluster.deserted(WORKERS_TIMEOUT):
+                    if cluster.deserted(threads, WORKERS_TIMEOUT):
                         # Queued files would wait for ever: nothing is left
                         # to run them, and Dask would never say so.
                         address = cluster.client.scheduler.address
                         why = f"no Dask worker left at {address} for {WORKERS_TIMEOUT} s"
                         yield from _stop([], flights, pending, why)
                         return
+                deadline = min(f.deadline for f in flights.values())
+                if _wait_ready(done, min(deadline, time.monotonic() + WORKERS_CHECK)):
                     now = time.monotonic()
                     running = cluster.running()
                     for future, flight in [(f, v) for f, v in flights.items() if v.deadline <= now]:
@@ -306,9 +307,9 @@ class _Cluster:
         except Exception:
             return None  # the scheduler itself is gone: the run learns it otherwise
 
-    def deserted(self, limit: float) -> bool:
-        """Whether the cluster has had no worker for `limit` seconds by now."""
-        workers = self.threads()
+    def deserted(self, workers: int | None, limit: float) -> bool:
+        """Whether the cluster, with `workers` threads now (None: unknown),
+        has had no worker for `limit` seconds by now."""
         if workers is None:
             return False
         now = time.monotonic()
@@ -385,10 +386,7 @@ def _connect(address: str) -> Client:
     except Exception as exc:
         # Whatever answered may not speak Dask at all (MemoryError from a
         # frame length read out of another protocol's bytes).
-        raise ClusterError(
-            f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc}):"
-            " is `dask scheduler` running?"
-        ) from None
+        raise _unreachable(address, f"{type(exc).__name__}: {exc}") from None
     try:
         client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
     except TimeoutError:
@@ -398,6 +396,12 @@ def _connect(address: str) -> Client:
             f"start some with `dask worker {address}`"
         ) from None
     return client
+
+
+def _unreachable(address: str, why: str) -> ClusterError:
+    return ClusterError(
+        f"cannot reach the Dask scheduler at {address} ({why}): is `dask scheduler` running?"
+    )
 
 
 def _check_greeting(address: str) -> None:
@@ -410,16 +414,14 @@ def _check_greeting(address: str) -> None:
     host, _, port = target.rpartition(":")
     if "://" in target or not host or not port.isdigit():
         return
-    unreachable = f"cannot reach the Dask scheduler at {address} ({{}})"
-    unreachable += ": is `dask scheduler` running?"
     try:
         conn = socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT)
     except socket.gaierror:
-        raise ClusterError(unreachable.format(f"unknown host {host}")) from None
+        raise _unreachable(address, f"unknown host {host}") from None
     except TimeoutError:
-        raise ClusterError(unreachable.format(f"no answer in {CONNECT_TIMEOUT} s")) from None
+        raise _unreachable(address, f"no answer in {CONNECT_TIMEOUT} s") from None
     except OSError as exc:
-        raise ClusterError(unreachable.format(exc.strerror or exc)) from None
+        raise _unreachable(address, str(exc.strerror or exc)) from None
     with conn:
         conn.settimeout(GREETING_TIMEOUT)
         try:

@@ -198,10 +198,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
-        layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
-        todo = _to_make(task, spec, layouts)
-        _check_sizes(todo)
-        _check_places(task, todo)
+        layouts, todo = _planned(task, spec, displayed)
         # The stored size before shrink-on-load: crop boxes refer to it.
         stored = im.size
         shrink = 0
@@ -279,6 +276,19 @@ class _Output(NamedTuple):
     box: geometry.Box | None  # the region of the source it shows; None: all of it
     resize: Resize | None  # the rule that gave size and box, for a TIFF's other pages
     path: str  # as planned, size markers and all
+
+
+def _planned(
+    task: Task, spec: ConvertSpec, displayed: tuple[int, int]
+) -> tuple[list[tuple[tuple[int, int], geometry.Box | None]], list[_Output]]:
+    """Every output's layout for a source of `displayed` size, and the
+    outputs to make; ImageRejected, before any decoding, for one its format
+    cannot hold or that would write over a file it must not."""
+    layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
+    todo = _to_make(task, spec, layouts)
+    _check_sizes(todo)
+    _check_places(task, todo)
+    return layouts, todo
 
 
 def _to_make(
@@ -447,10 +457,8 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
             displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)
-    todo = _to_make(task, spec, [geometry.layout(displayed, out.resize) for out in spec.outputs])
     try:
-        _check_sizes(todo)
-        _check_places(task, todo)
+        _, todo = _planned(task, spec, displayed)
     except ImageRejected as exc:
         return str(exc)
     return tuple(sized(out.path, out.size) for out in todo)

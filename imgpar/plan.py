@@ -179,7 +179,7 @@ class Planner:
 
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
-        in_place = _same_folder(dest, folder.path)
+        in_place = same_folder(dest, folder.path)
         if dest == os.curdir:
             dest = ""  # outputs named as their sources are: `a.webp`, not `./a.webp`
         cache = self._cache(folder)
@@ -719,7 +719,8 @@ def _relative(path: str, root: str) -> str:
     return path[len(inside) :] if path.startswith(inside) else os.path.relpath(path, root)
 
 
-def _same_folder(a: str, b: str) -> bool:
+def same_folder(a: str, b: str) -> bool:
+    """Whether `a` and `b` are one folder (by path where one does not exist)."""
     try:
         return os.path.samefile(a, b)
     except OSError:

@@ -144,8 +144,8 @@ def write_atomic(
         if exc.errno in _REFUSED:
             reason = (exc.strerror or "refused").lower()
             raise OutputRefused(f"cannot write to {folder}: {reason}") from exc
-        if exc.errno == errno.ENOTDIR:
-            blocker = _nearest_existing(folder)
+        blocker = file_in_the_way(path) if exc.errno == errno.ENOTDIR else None
+        if blocker is not None:
             raise OutputRefused(f"cannot write {path}: {blocker} is a file, not a folder") from exc
         raise
     opened = time.perf_counter()
@@ -201,15 +201,15 @@ def _create(temp: str, folder: str) -> int:
         return os.open(temp, flags, 0o666)
 
 
-def _nearest_existing(folder: str) -> str:
-    """`folder`, or the nearest of its parents that exists: when the folder
-    cannot be made, the file that stands in its way."""
-    while not os.path.lexists(folder):
+def file_in_the_way(path: str) -> str | None:
+    """The file that stands where a folder above `path` should be, if any."""
+    folder = os.path.dirname(path)
+    while folder and not os.path.lexists(folder):
         parent = os.path.dirname(folder)
         if parent == folder:
             break
         folder = parent
-    return folder
+    return folder if folder and os.path.lexists(folder) and not os.path.isdir(folder) else None
 
 
 def _remove_quietly(path: str) -> None:
