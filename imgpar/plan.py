@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import functools
 import os
+import re
 import string
 import unicodedata
 from collections import Counter
@@ -280,10 +281,18 @@ class Planner:
         `prefix` and of the folders above it put there, and of superseded
         outputs still there as imgpar wrote them."""
         names = list(self._left_in(cache, place))
-        parts = prefix.split("/")[:-1]  # "photos/2024/" -> "photos/2024/", "photos/"
-        for depth in range(len(parts), 0, -1):
-            names += self._placed_below(cache, "/".join(parts[:depth]) + "/").get(place, [])
+        for above in _folder_and_above(prefix):
+            names += self._placed_below(cache, above).get(place, [])
         return names
+
+    def _known_places(self, here: _Here) -> set[str]:
+        """The folders (from the cache's root) that hold imgpar's files
+        `here`'s outputs may meet: where the sources of its folder and of
+        those above put outputs, and where superseded ones are."""
+        places = set(self._superseded_by_place(here.cache))
+        for above in _folder_and_above(here.prefix):
+            places.update(self._placed_below(here.cache, above))
+        return places
 
     def _place(self, folder: Folder, cache: Cache) -> str:
         """`folder` from the cache's root, as the cache records places: "" for the root."""
@@ -554,21 +563,25 @@ class Planner:
     def _replaceable(self, here: _Here, written: Sequence[str]) -> tuple[str, ...] | None:
         """In place, imgpar's own files that the outputs named `written` may
         write over, as the task names them: the worker refuses any other file
-        in their way (a user's own `a-320.webp` beside `a.jpg`). None where a
-        folder is named by the size, unknown until the image is read."""
+        in their way (a user's own `a-320.webp` beside `a.jpg`, or `320/a.webp`
+        under `--name '{width}/{stem}.{ext}'`)."""
         mine: list[str] = []
         for n in written:
-            folder, base = os.path.split(n)
+            folder, base = os.path.split(here.recorded_dest + n)
+            places = [folder]
             if WIDTH_FIELD in folder or HEIGHT_FIELD in folder:
-                return None
-            theirs = self._imgpars(here, os.path.dirname(here.recorded_dest + n))
-            # Those that begin as it does are together in the sorted list.
+                # Named by the size: any folder imgpar put files in may be it.
+                places = [p for p in self._known_places(here) if _could_be(p, folder)]
             head = base.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)[0]
-            at = bisect.bisect_left(theirs, head)
-            while at < len(theirs) and theirs[at].startswith(head):
-                if _could_be(theirs[at], base):
-                    mine.append(os.path.join(here.dest, folder, theirs[at]))
-                at += 1
+            for place in places:
+                theirs = self._imgpars(here, place)
+                # Those that begin as it does are together in the sorted list.
+                at = bisect.bisect_left(theirs, head)
+                while at < len(theirs) and theirs[at].startswith(head):
+                    if _could_be(theirs[at], base):
+                        below = place[len(here.recorded_dest) :]
+                        mine.append(os.path.join(here.dest, below, theirs[at]))
+                    at += 1
         return tuple(mine)
 
     def _left_in(self, cache: Cache, place: str) -> list[str]:
@@ -579,17 +592,21 @@ class Planner:
         key = (cache.root, place)
         names = self._left.get(key)
         if names is None:
-            rows = self._superseded.get(cache.root)
-            if rows is None:
-                rows = self._superseded[cache.root] = {}
-                for row in cache.superseded():
-                    rows.setdefault(os.path.dirname(row[0]), []).append(row)
             names = self._left[key] = [
                 os.path.basename(relative)
-                for relative, size, mtime_ns in rows.get(place, ())
+                for relative, size, mtime_ns in self._superseded_by_place(cache).get(place, ())
                 if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
             ]
         return names
+
+    def _superseded_by_place(self, cache: Cache) -> dict[str, list[tuple[str, int, int]]]:
+        """The cache's superseded outputs (path, size, mtime), by folder; read once."""
+        rows = self._superseded.get(cache.root)
+        if rows is None:
+            rows = self._superseded[cache.root] = {}
+            for row in cache.superseded():
+                rows.setdefault(os.path.dirname(row[0]), []).append(row)
+        return rows
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root
@@ -644,7 +661,15 @@ def _could_be(path: str, planned: str) -> bool:
     parts = planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)
     if len(parts) == 1:
         return path == planned
-    return path.startswith(parts[0]) and path.endswith(parts[-1])
+    return re.fullmatch("[0-9]+".join(map(re.escape, parts)), path) is not None
+
+
+def _folder_and_above(prefix: str) -> Iterator[str]:
+    """The cache-key prefixes of a folder and of those above it:
+    "photos/2024/" gives "photos/2024/", then "photos/"."""
+    parts = prefix.split("/")[:-1]
+    for depth in range(len(parts), 0, -1):
+        yield "/".join(parts[:depth]) + "/"
 
 
 def _by_place(entries: Iterable[Entry]) -> dict[str, list[str]]:

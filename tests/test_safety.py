@@ -809,13 +809,14 @@ def test_ctrl_c_in_place_leaves_no_output_it_did_not_report(tmp_path: Path) -> N
     [
         ("web/a.webp", ["--name", "web/{stem}.{ext}"]),
         ("a-320.webp", ["--width", "320,640"]),  # a name sized by the image
+        ("320/a.webp", ["--width", "320,640", "--name", "{width}/{stem}.{ext}"]),  # a folder
     ],
 )
 def test_in_place_an_output_never_writes_over_the_users_file(
     tmp_path: Path, theirs: str, options: list[str]
 ) -> None:
     src = tmp_path / "p"
-    (src / "web").mkdir(parents=True)
+    (src / theirs).parent.mkdir(parents=True)
     Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(src / "a.jpg")
     Image.new("RGB", (40, 30), (0, 250, 0)).save(src / "b.jpg")
     Image.new("RGB", (10, 10), (0, 0, 250)).save(src / theirs)  # the user's own
