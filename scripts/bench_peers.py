@@ -321,6 +321,7 @@ class Tool:
     label: str
     needs: str | None  # executable that must be on PATH
     plan: Callable[[Context], Plan]
+    resizing_only: bool = False  # timed only on corpora that are resized
 
 
 def _imgpar(jobs: int) -> Callable[[Context], Plan]:
@@ -358,16 +359,17 @@ def _split(files: Sequence[str], parts: int) -> list[list[str]]:
     return [list(files[i::parts]) for i in range(parts) if files[i::parts]]
 
 
-def _mogrify(procs: int) -> Callable[[Context], Plan]:
+def _mogrify(procs: int, told_size: bool = False) -> Callable[[Context], Plan]:
     def plan(c: Context) -> Plan:
         argv = ["mogrify", "-path", c.out, "-auto-orient"]
         if c.corpus.max_size:
-            # ImageMagick's shrink-on-load, which it needs to be told about:
-            # an aspect-correct hint, as an informed user would give.
-            with Image.open(c.files[0]) as im:
-                w, h = im.size
-            scale = c.corpus.max_size / max(w, h)
-            argv += ["-define", f"jpeg:size={round(w * scale)}x{round(h * scale)}"]
+            if told_size:
+                # ImageMagick's shrink-on-load, which it needs to be told
+                # about: an aspect-correct hint, as an informed user gives.
+                with Image.open(c.files[0]) as im:
+                    w, h = im.size
+                scale = c.corpus.max_size / max(w, h)
+                argv += ["-define", f"jpeg:size={round(w * scale)}x{round(h * scale)}"]
             argv += ["-filter", "Lanczos", "-resize", f"{c.corpus.max_size}x{c.corpus.max_size}>"]
         argv += ["-quality", str(QUALITY), "-define", f"webp:method={METHOD}", "-format", "webp"]
         # One process uses ImageMagick's own OpenMP threads, as users get it;
@@ -411,6 +413,13 @@ def tools(procs: int) -> list[Tool]:
         Tool("map", "Pillow Pool().map", None, _pillow("map")),
         Tool("mogrify", "mogrify", "mogrify", _mogrify(1)),
         Tool(f"mogrify{procs}", f"mogrify x{procs}", "mogrify", _mogrify(procs)),
+        Tool(
+            f"mogrify{procs}-size",
+            f"mogrify x{procs}, told size",
+            "mogrify",
+            _mogrify(procs, told_size=True),
+            resizing_only=True,
+        ),
         Tool("vips", f"vipsthumbnail x{procs}", "vipsthumbnail", _vipsthumbnail),
         Tool("cwebp", f"cwebp x{procs}", "cwebp", _cwebp),
     ]
@@ -731,7 +740,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         corpus_root = args.keep or os.path.join(outputs, "corpus")
         print(machine())
         print(f"corpus in {corpus_root}, outputs in {outputs}; {args.repeat} rounds, medians\n")
-        runs = args.repeat * len(chosen) * len(chosen_corpora)
+        present = {
+            c.name: [t for t in chosen if c.max_size or not t.resizing_only] for c in chosen_corpora
+        }
+        runs = args.repeat * sum(map(len, present.values()))
         done = 0
 
         def tick() -> None:
@@ -749,7 +761,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 files,
                 src,
                 work,
-                chosen,
+                present[corpus.name],
                 repeat=args.repeat,
                 procs=args.procs,
                 settle=args.settle,
@@ -759,7 +771,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if args.jobs:
                 print(scaling_table(corpus, files, jobs, r) + "\n", flush=True)
             else:
-                print(peers_table(corpus, files, chosen, r) + "\n", flush=True)
+                print(peers_table(corpus, files, present[corpus.name], r) + "\n", flush=True)
 
 
 if __name__ == "__main__":
