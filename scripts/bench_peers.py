@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import datetime
+import heapq
 import json
 import os
 import platform
@@ -355,8 +356,16 @@ def _pillow(mode: str) -> Callable[[Context], Plan]:
 
 
 def _split(files: Sequence[str], parts: int) -> list[list[str]]:
-    """Round-robin shares, so each process gets big and small files alike."""
-    return [list(files[i::parts]) for i in range(parts) if files[i::parts]]
+    """Shares of about equal bytes, biggest files first, each to the lightest
+    share: the peers get imgpar's largest-first order, and no process is
+    left with the slow half (round-robin gave one all the JPEGs of a corpus
+    whose names alternate .jpg and .png)."""
+    shares: list[tuple[int, int, list[str]]] = [(0, i, []) for i in range(parts)]
+    for path in sorted(files, key=os.path.getsize, reverse=True):
+        size, i, share = heapq.heappop(shares)
+        share.append(path)
+        heapq.heappush(shares, (size + os.path.getsize(path), i, share))
+    return [share for _, _, share in sorted(shares, key=lambda s: s[1]) if share]
 
 
 def _mogrify(procs: int, told_size: bool = False) -> Callable[[Context], Plan]:
