@@ -23,6 +23,7 @@ import os
 import sqlite3
 import stat
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
@@ -387,6 +388,21 @@ class Cache:
             self._flush()
             self._db.close()
             self._db = None
+
+
+def holds_outputs(folder: str) -> bool:
+    """Whether `folder`, which holds a cache, is an output folder (`--out`):
+    a cache kept in place, beside its sources, records its home; one that
+    cannot be read says nothing."""
+    uri = "file:" + urllib.parse.quote(os.path.abspath(os.path.join(folder, CACHE_NAME)))
+    try:
+        db = sqlite3.connect(uri + "?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT value FROM meta WHERE key = 'home'").fetchone() is None
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
 
 
 def _settle_home(db: sqlite3.Connection, name: str) -> str:

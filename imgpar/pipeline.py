@@ -296,15 +296,19 @@ def _to_make(
 ) -> list[_Output]:
     """The outputs `task` makes, in order: not those its keep mask leaves out,
     and one for several asked-for sizes that come out the same (widths
-    beyond the source's own)."""
+    beyond the source's own) or under one name (a 3-pixel-wide strip at
+    --max-size 480,960, named by its width): the first asked for."""
     todo: list[_Output] = []
     seen: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
+    finals: set[str] = set()
     made = zip(spec.outputs, task.outputs, layouts, strict=True)
     for i, (out, path, (size, box)) in enumerate(made):
-        if task.keep >> i & 1:
+        final = sized(path, size)
+        if (out.target, size, box) in seen or final in finals:
             continue
-        if (out.target, size, box) not in seen:
-            seen.add((out.target, size, box))
+        seen.add((out.target, size, box))
+        finals.add(final)
+        if not task.keep >> i & 1:
             todo.append(_Output(TARGETS[out.target], size, box, out.resize, path))
     return todo
 
@@ -322,12 +326,17 @@ def _check_sizes(todo: list[_Output]) -> None:
 
 def _check_places(task: Task, todo: list[_Output]) -> None:
     """In place, refuse before writing anything an output that would replace
-    a file imgpar did not write (a user's own `a-320.webp` beside `a.jpg`)."""
+    a file imgpar did not write (a user's own `a-320.webp` beside `a.jpg`),
+    or one of its own that is no longer the size it wrote (the user's now)."""
     if task.replaceable is None:
         return
     for out in todo:
         final = sized(out.path, out.size)
-        if final not in task.replaceable and os.path.lexists(final):
+        try:
+            size = os.lstat(final).st_size
+        except OSError:
+            continue
+        if (final, size) not in task.replaceable:
             raise ImageRejected(not_imgpars(final))
 
 

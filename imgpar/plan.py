@@ -45,6 +45,10 @@ SINGLE_TEMPLATE = "{stem}.{ext}"
 SIZED_TEMPLATE = "{stem}-{width}.{ext}"
 
 
+# One of imgpar's own files: its name, and its size as imgpar wrote it.
+Owned = tuple[str, int]
+
+
 def fold(name: str) -> str:
     """The key under which a case-insensitive, normalising filesystem stores `name`."""
     return unicodedata.normalize("NFC", name).casefold()
@@ -106,9 +110,12 @@ class _Here(NamedTuple):
     keys: dict[str, str]  # file name -> cache key
     entries: dict[str, Entry]  # cache key -> what the cache recorded
     sources: frozenset[str]  # in place, the folder's sources' folded names; else none
-    # In place, the names of imgpar's own files in the folder, sorted (see
-    # _imgpars): what its sources' outputs may write over.
-    imgpars: list[str]
+    # In place, imgpar's own files in the folder, sorted (see _imgpars):
+    # what its sources' outputs may write over.
+    imgpars: list[Owned]
+    # Its outputs land in its SOURCE tree (in place, or an --out inside it),
+    # among the user's files: they write over imgpar's own files only.
+    guarded: bool
 
 
 class Pending(NamedTuple):
@@ -166,12 +173,12 @@ class Planner:
         self.unmade: list[tuple[Cache, tuple[OutputRecord, ...]]] = []
         # In place, per (cache root, key prefix of a folder): the names of its
         # sources' outputs in the folders below it, by folder.
-        self._below: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self._below: dict[tuple[str, str], dict[str, list[Owned]]] = {}
         # In place, per (cache root, key prefix, folder below): _imgpars.
-        self._imgpars_below: dict[tuple[str, str, str], list[str]] = {}
-        # Per (cache root, folder): the names of superseded outputs there,
-        # still as imgpar wrote them.
-        self._left: dict[tuple[str, str], list[str]] = {}
+        self._imgpars_below: dict[tuple[str, str, str], list[Owned]] = {}
+        # Per (cache root, folder): the superseded outputs there, still as
+        # imgpar wrote them.
+        self._left: dict[tuple[str, str], list[Owned]] = {}
         # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
         self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
         # Per (cache root, SOURCE name in its keys): [sources it recorded
@@ -204,7 +211,7 @@ class Planner:
             tally = self._tally[(cache.root, head)] = [cache.count(head), 0]
         tally[1] += len(entries)
         names = folder.names
-        imgpars: list[str] = []
+        imgpars: list[Owned] = []
         others: tuple[str, ...] = ()  # in place, the folder's images not named as SOURCES
         if in_place:
             # Outputs of earlier runs sit beside their sources, whatever
@@ -212,7 +219,7 @@ class Planner:
             # is skipped by a JPEG run, but its .webp is still no source);
             # the cache tells them apart from the user's own files.
             imgpars = self._imgpars_here(folder, cache, prefix, recorded)
-            ours = {fold(n) for n in imgpars}
+            ours = {fold(n) for n, _ in imgpars}
             names = tuple(n for n in names if fold(n) not in ours)
             # Beside files named as SOURCES, the folder's other images are
             # the user's all the same: never written over, and named around
@@ -226,8 +233,9 @@ class Planner:
         absolute_dest = self._absolute(dest)
         recorded_dest = os.path.relpath(absolute_dest, self._absolute(cache.root))
         recorded_dest = "" if recorded_dest == os.curdir else f"{recorded_dest}{os.sep}"
+        guarded = in_place or self._out_inside(folder.root)
         here = _Here(folder, dest, absolute_dest, recorded_dest, parent, cache, prefix, keys,
-                     entries, sources, imgpars)  # fmt: skip
+                     entries, sources, imgpars, guarded)  # fmt: skip
         self.places.add(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
@@ -253,8 +261,8 @@ class Planner:
 
     def _imgpars_here(
         self, folder: Folder, cache: Cache, prefix: str, recorded: dict[str, Entry]
-    ) -> list[str]:
-        """In place, the names of imgpar's own files in `folder`, sorted: the
+    ) -> list[Owned]:
+        """In place, imgpar's own files in `folder`, sorted: the
         outputs its sources (`recorded`, under `prefix`) put there, and what
         _imgpars adds. Where they put outputs below it (`{width}/...`,
         `web/...`) is kept for the folders below."""
@@ -264,9 +272,9 @@ class Planner:
         self._below[(cache.root, prefix)] = below
         return sorted(own + self._gathered(cache, prefix, place))
 
-    def _imgpars(self, here: _Here, place: str) -> list[str]:
-        """In place, the names of imgpar's own files in `place` (the folder's
-        own, or one below it), sorted."""
+    def _imgpars(self, here: _Here, place: str) -> list[Owned]:
+        """In place, imgpar's own files in `place` (the folder's own, or one
+        below it), sorted."""
         if place == self._place(here.folder, here.cache):
             return here.imgpars
         key = (here.cache.root, here.prefix, place)
@@ -276,8 +284,8 @@ class Planner:
             self._imgpars_below[key] = names
         return names
 
-    def _gathered(self, cache: Cache, prefix: str, place: str) -> list[str]:
-        """The names of the outputs in `place` that sources of the folder of
+    def _gathered(self, cache: Cache, prefix: str, place: str) -> list[Owned]:
+        """The outputs in `place` that sources of the folder of
         `prefix` and of the folders above it put there, and of superseded
         outputs still there as imgpar wrote them."""
         names = list(self._left_in(cache, place))
@@ -294,12 +302,20 @@ class Planner:
             places.update(self._placed_below(here.cache, above))
         return places
 
+    @functools.cache  # noqa: B019  (one planner per run, a few SOURCES)
+    def _out_inside(self, root: str) -> bool:
+        """Whether --out is a folder inside the SOURCE folder `root`."""
+        if self._out is None:
+            return False
+        out, top = os.path.realpath(self._out), os.path.realpath(root)
+        return out != top and os.path.commonpath((out, top)) == top
+
     def _place(self, folder: Folder, cache: Cache) -> str:
         """`folder` from the cache's root, as the cache records places: "" for the root."""
         place = os.path.relpath(folder.path, cache.root)
         return "" if place == os.curdir else place
 
-    def _placed_below(self, cache: Cache, prefix: str) -> dict[str, list[str]]:
+    def _placed_below(self, cache: Cache, prefix: str) -> dict[str, list[Owned]]:
         """Where the outputs of the sources recorded under `prefix` are, by
         folder: remembered as the walk leaves a folder for those below it,
         else (a folder with no images now) read from the cache once."""
@@ -395,7 +411,7 @@ class Planner:
             notes=notes,
             preview=self._previews >= 0,
             keep=sum(1 << i for i in kept.keys() | replaced) if kept or replaced else 0,
-            replaceable=self._replaceable(here, written) if here.sources else None,
+            replaceable=self._replaceable(here, written) if here.guarded else None,
         )
 
     def record(self, result: Result) -> Result:
@@ -560,12 +576,13 @@ class Planner:
                                           outputs=outputs))  # fmt: skip
         return tuple(_placed(cache.root, o) for o in outputs)
 
-    def _replaceable(self, here: _Here, written: Sequence[str]) -> tuple[str, ...] | None:
+    def _replaceable(self, here: _Here, written: Sequence[str]) -> tuple[Owned, ...]:
         """In place, imgpar's own files that the outputs named `written` may
-        write over, as the task names them: the worker refuses any other file
-        in their way (a user's own `a-320.webp` beside `a.jpg`, or `320/a.webp`
-        under `--name '{width}/{stem}.{ext}'`)."""
-        mine: list[str] = []
+        write over, as the task names them, with the size imgpar wrote: the
+        worker refuses any other file in their way (a user's own `a-320.webp`
+        beside `a.jpg`, or `320/a.webp` under `--name '{width}/{stem}.{ext}'`),
+        and one of imgpar's that has changed since."""
+        mine: list[Owned] = []
         for n in written:
             folder, base = os.path.split(here.recorded_dest + n)
             places = [folder]
@@ -576,16 +593,17 @@ class Planner:
             for place in places:
                 theirs = self._imgpars(here, place)
                 # Those that begin as it does are together in the sorted list.
-                at = bisect.bisect_left(theirs, head)
-                while at < len(theirs) and theirs[at].startswith(head):
-                    if _could_be(theirs[at], base):
+                at = bisect.bisect_left(theirs, (head,))
+                while at < len(theirs) and theirs[at][0].startswith(head):
+                    name, size = theirs[at]
+                    if _could_be(name, base):
                         below = place[len(here.recorded_dest) :]
-                        mine.append(os.path.join(here.dest, below, theirs[at]))
+                        mine.append((os.path.join(here.dest, below, name), size))
                     at += 1
         return tuple(mine)
 
-    def _left_in(self, cache: Cache, place: str) -> list[str]:
-        """The names of the outputs in `place` (from the cache's root) that
+    def _left_in(self, cache: Cache, place: str) -> list[Owned]:
+        """The outputs in `place` (from the cache's root) that
         their sources no longer make and that are still as imgpar wrote them:
         imgpar's files for --prune, never a later run's sources. Changed
         since, they are the user's."""
@@ -593,7 +611,7 @@ class Planner:
         names = self._left.get(key)
         if names is None:
             names = self._left[key] = [
-                os.path.basename(relative)
+                (os.path.basename(relative), size)
                 for relative, size, mtime_ns in self._superseded_by_place(cache).get(place, ())
                 if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
             ]
@@ -672,14 +690,13 @@ def _folder_and_above(prefix: str) -> Iterator[str]:
         yield "/".join(parts[:depth]) + "/"
 
 
-def _by_place(entries: Iterable[Entry]) -> dict[str, list[str]]:
-    """The names of the entries' outputs, by the folder they are in (from
-    the cache's root)."""
-    found: dict[str, list[str]] = {}
+def _by_place(entries: Iterable[Entry]) -> dict[str, list[Owned]]:
+    """The entries' outputs, by the folder they are in (from the cache's root)."""
+    found: dict[str, list[Owned]] = {}
     for entry in entries:
         for output in entry.outputs:
             place, name = os.path.split(output.path)
-            found.setdefault(place, []).append(name)
+            found.setdefault(place, []).append((name, output.bytes))
     return found
 
 

@@ -97,10 +97,10 @@ class Task(NamedTuple):
     # Bit i set: the spec's output i is not made: up to date as it is, or (in
     # place) it would take the source's own place.
     keep: int = 0
-    # In place, the files its outputs may replace (imgpar's own); None: any.
-    # The worker checks every output's final name, sized by the image, before
-    # writing anything.
-    replaceable: tuple[str, ...] | None = None
+    # In place, the files its outputs may replace (imgpar's own), each with
+    # the size imgpar wrote; None: any. The worker checks every output's
+    # final name, sized by the image, before writing anything.
+    replaceable: tuple[tuple[str, int], ...] | None = None
 
 
 class OutputRecord(NamedTuple):

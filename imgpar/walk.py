@@ -11,9 +11,11 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
+from imgpar.cache import CACHE_NAME, holds_outputs
 from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
 
 UNREAD = "an image format imgpar does not read, left alone"
+OTHER_OUTPUTS = "another run's output folder (it holds that run's cache): outputs, not converted"
 
 
 class Folder(NamedTuple):
@@ -104,6 +106,11 @@ def _walk_folder(
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
         yield Skipped(here, f"cannot read folder: {exc.strerror or exc}")
+        return
+    if rel and any(e.name == CACHE_NAME for e in entries) and holds_outputs(here):
+        # Another run's --out (a preset's thumbnails beside its web images):
+        # its files are outputs, and converted they would nest deeper each run.
+        yield Skipped(here, OTHER_OUTPUTS)
         return
     names: list[str] = []
     subfolders: list[str] = []

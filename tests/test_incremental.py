@@ -154,6 +154,27 @@ def test_copied_output_folder_and_fresh_mtimes_redo_nothing(site: Path, tmp_path
     assert report.files[0].outputs[0].bytes > 0
 
 
+def test_sizes_that_share_a_name_are_written_once(tmp_path: Path) -> None:
+    """A strip 3 pixels wide is 1 pixel wide at both sizes: named by its
+    width, one file, never two outputs at one path."""
+    src, out, manifest = tmp_path / "src", tmp_path / "out", tmp_path / "m.json"
+    src.mkdir()
+    Image.linear_gradient("L").resize((3, 3000)).save(src / "line.png")
+    args = ["convert", str(src), "--to", "webp", "--max-size", "480,960", "--out", str(out),
+            "--manifest", str(manifest)]  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(outputs_in(out)) == ["line-1.webp"]
+    with Image.open(out / "line-1.webp") as im:
+        assert im.size == (1, 480)  # the first size asked for
+    srcset = json.loads(manifest.read_text())["sources"]["line.png"]["formats"]["webp"]["srcset"]
+    assert srcset == "line-1.webp 1w"
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 0
+    again = runner.invoke(app, args)
+    assert "0 converted, 1 skipped" in again.output
+
+
 def test_widths_and_formats_from_one_decode_with_manifest(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     runner = CliRunner()

@@ -835,6 +835,43 @@ def test_in_place_an_output_never_writes_over_the_users_file(
         assert im.getpixel((5, 5))[1] > 200
 
 
+def test_in_place_an_output_the_user_has_replaced_is_theirs(tmp_path: Path) -> None:
+    src = tmp_path / "p"
+    src.mkdir()
+    Image.new("RGB", (800, 600), (250, 0, 0)).save(src / "a.jpg")
+    assert _run("convert", src, "--to", "webp").returncode == 0
+    Image.new("RGB", (50, 50), (0, 0, 250)).save(src / "a.webp")  # the user's own now
+    theirs = (src / "a.webp").read_bytes()
+    for _ in range(2):
+        proc = _run("convert", src, "--to", "webp")
+        assert proc.returncode == 1
+        assert f"failed: {src}/a.jpg: its output would overwrite a file imgpar did not write:" \
+            f" {src}/a.webp" in proc.stderr
+        assert (src / "a.webp").read_bytes() == theirs
+    (src / "a.webp").unlink()
+    assert _run("convert", src, "--to", "webp").returncode == 0
+    with Image.open(src / "a.webp") as im:
+        assert im.size == (800, 600)
+
+
+def test_an_out_inside_the_source_tree_never_writes_over_its_images(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "2024").mkdir(parents=True)
+    Image.new("RGB", (800, 600), (250, 0, 0)).save(photos / "a.jpg")
+    Image.new("RGB", (800, 600), (0, 250, 0)).save(photos / "c.jpg")
+    Image.new("RGB", (400, 300), (0, 0, 250)).save(photos / "2024" / "a.jpg")  # a source
+    theirs = (photos / "2024" / "a.jpg").read_bytes()
+    for size, extra in ((200, []), (200, ["--force"]), (300, [])):
+        proc = _run("convert", photos, "--to", "jpeg", "--max-size", str(size), "--out",
+                    photos / "2024", *extra)  # fmt: skip
+        assert proc.returncode == 1
+        assert f"failed: {photos}/a.jpg: its output would overwrite a file imgpar did not" \
+            f" write: {photos}/2024/a.jpg" in proc.stderr
+        assert (photos / "2024" / "a.jpg").read_bytes() == theirs
+        with Image.open(photos / "2024" / "c.jpg") as im:  # its own, made again
+            assert im.size == (size, size * 3 // 4)
+
+
 def test_in_place_a_name_sized_by_the_image_checks_before_any_write(tmp_path: Path) -> None:
     src = tmp_path / "p"
     src.mkdir()

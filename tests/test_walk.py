@@ -226,3 +226,35 @@ def test_count_images(tree: Callable[..., Path]) -> None:
     root = tree({"a.jpg": b"", "b.txt": b"", "s/c.png": b"", "out/d.jpg": b"", ".e.jpg": b""})
     assert count_images([str(root)]) == 3
     assert count_images([str(root)], exclude=str(root / "out")) == 2
+
+
+def test_another_runs_output_folder_is_never_walked(tmp_path: Path) -> None:
+    """Two runs with their --out inside one SOURCE tree (as presets may be):
+    each run's outputs are never the other's sources, however often both run."""
+    from PIL import Image
+
+    img = tmp_path / "site" / "img"
+    img.mkdir(parents=True)
+    Image.new("RGB", (800, 600), (250, 0, 0)).save(img / "a.jpg")
+    imgpar = [sys.executable, "-m", "imgpar", "convert", str(img)]
+    for _ in range(3):
+        for args in (["--to", "webp", "--out", str(img / "web")],
+                     ["--to", "jpeg", "--width", "200", "--out", str(img / "thumbs")]):  # fmt: skip
+            done = subprocess.run([*imgpar, *args], capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+    made = sorted(str(p.relative_to(img)) for p in img.rglob("*") if p.is_file())
+    assert [p for p in made if not os.path.basename(p).startswith(".")] == [
+        "a.jpg", "thumbs/a.jpg", "web/a.webp",
+    ]  # fmt: skip
+    assert f"note: {img / 'web'}: another run's output folder" in done.stderr
+    with Image.open(img / "thumbs" / "a.jpg") as im:
+        assert im.size == (200, 150)
+    # A folder converted in place keeps its cache beside its sources: walked.
+    sub = tmp_path / "site" / "sub"
+    sub.mkdir()
+    Image.new("RGB", (80, 60), (0, 250, 0)).save(sub / "b.jpg")
+    subprocess.run([sys.executable, "-m", "imgpar", "convert", str(sub), "--to", "webp"],
+                   capture_output=True, check=True)  # fmt: skip
+    names = {f.path: f.names for f in folders(walk([str(tmp_path / "site")]))}
+    assert names[str(sub)] == ("b.jpg", "b.webp")
+    assert str(img / "web") not in names
