@@ -4,6 +4,7 @@ imgpar.collect; this module only renders it."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -151,6 +152,7 @@ def run(
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
     noted: Counter[str] = Counter()  # files' planning notes, told once at the end
+    named: dict[str, str] = {}  # a note's first file, as "a.png -> a.png.webp"
     unread: Counter[str] = Counter()  # files left alone, by extension
     events = job.events()
 
@@ -181,6 +183,10 @@ def run(
             bar.write(one_line(_line(event)), file=sys.stderr)
         if event.status != "failed":  # the end notes tell of outputs made or kept
             noted.update(event.notes)
+            for note in event.notes:
+                if note not in named and event.outputs:
+                    name = os.path.basename(event.outputs[0].path)
+                    named[note] = f"{os.path.basename(event.source)} -> {name}"
         bar.update(1)
 
     with StopSignals(exiting=True) as signals:
@@ -226,13 +232,10 @@ def run(
             echo_line(f"pruned: {path}", err=True)
     typer.echo(format_summary(summary))
     if not quiet:
-        from imgpar.formats import TARGETS
-
         # What --prune would delete now: outputs of sources that are gone,
         # and those their sources no longer make.
         left = job.left_behind() if complete and not prune else 0
-        ext = TARGETS[job.spec.outputs[0].target].ext
-        for note in _end_notes(noted, unread, left, ext=ext, each_shown=verbose):
+        for note in _end_notes(noted, named, unread, left, each_shown=verbose):
             typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
@@ -273,7 +276,12 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
 
 
 def _end_notes(
-    noted: Counter[str], unread: Counter[str], left: int, *, ext: str, each_shown: bool
+    noted: Counter[str],
+    named: dict[str, str],
+    unread: Counter[str],
+    left: int,
+    *,
+    each_shown: bool,
 ) -> list[str]:
     """What a run tells once, after its summary, rather than file by file
     (with --verbose each file's line has said it already): planning notes
@@ -296,12 +304,13 @@ def _end_notes(
     if noted[IN_TARGET_FORMAT] and not each_shown:
         notes.append(
             f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format;"
-            " --out DIR or --name '{stem}-web.{ext}' re-encodes them"
+            " --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes them"
         )
     if noted[KEPT_EXTENSION] and not each_shown:
         notes.append(
             f"{_count(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
-            f" outputs keep the source extension (a.png -> a.png{ext})"
+            " outputs keep the source extension"
+            + (f" ({named[KEPT_EXTENSION]})" if KEPT_EXTENSION in named else "")
         )
     if left:
         notes.append(f"{_count(left, 'earlier output')} no source makes now;"
@@ -430,7 +439,7 @@ def format_summary(s: Summary) -> str:
     lines = [head, f"stopped: {s.stopped}"] if s.stopped else [head]
     if s.converted:
         before, after = format_bytes(s.source_bytes), format_bytes(s.output_bytes)
-        lines.append(f"{before} -> {after} ({_change(s.size_change)})")
+        lines.append(f"{before} -> {after} ({format_change(s.size_change)})")
         work = (
             f"work {s.work_seconds:.1f} s on {_count(s.jobs, 'job')}: "
             f"speedup {s.speedup:.2f}x, efficiency {s.efficiency:.0%}"
@@ -441,10 +450,14 @@ def format_summary(s: Summary) -> str:
     return "\n".join(_fit(line) for line in lines)
 
 
-def _change(fraction: float) -> str:
-    # 34 MB -> 68 KB is -99.8%, not -100%: only nothing at all is -100%.
+def format_change(fraction: float) -> str:
+    """A size change as a signed percentage."""
+    # 34 MB -> 68 KB is -99.8%, not -100%: only nothing at all is -100%, so
+    # what rounds to it is cut to one decimal (155 KB -> 50 B is -99.9%).
     whole = f"{fraction:+.0%}"
-    return f"{fraction:+.1%}" if whole == "-100%" and fraction > -1 else whole
+    if whole != "-100%" or fraction <= -1:
+        return whole
+    return f"{math.trunc(fraction * 1000) / 10:+.1f}%"
 
 
 def _count(n: int, thing: str) -> str:

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from imgpar import __version__
 from imgpar.collect import Summary
-from imgpar.console import format_bytes
+from imgpar.console import format_bytes, format_change
 from imgpar.limits import PREVIEW_LIMIT
 from imgpar.report import ReportWriter
 from imgpar.spec import Result
@@ -193,9 +193,9 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
         change = s.size_change
         sizes = f"{format_bytes(s.source_bytes)} → {format_bytes(s.output_bytes)}"
         if change <= 0:
-            cards.append(_card("Saved", f"{-change:.0%}", sizes, tone="ok"))
+            cards.append(_card("Saved", format_change(change).lstrip("-+"), sizes, tone="ok"))
         else:
-            cards.append(_card("Grew", f"+{change:.0%}", sizes, tone="warn"))
+            cards.append(_card("Grew", format_change(change), sizes, tone="warn"))
     else:
         cards.append(_card("Size", "\u2013", "nothing converted"))
     cards.append(_card("Wall time", _seconds(s.wall_seconds), f"work {_seconds(s.work_seconds)}"))

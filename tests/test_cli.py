@@ -456,7 +456,7 @@ def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path)
     assert "1 converted, 2 skipped, 0 failed" in result.stdout
     note = (
         "note: 2 skipped as already in the target format;"
-        " --out DIR or --name '{stem}-web.{ext}' re-encodes them"
+        " --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes them"
     )
     assert result.stderr.strip().splitlines() == [note]
     assert {k: v for k, v in listing(src).items() if k in before} == before
@@ -509,13 +509,13 @@ def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> Non
     assert sorted(outputs_in(out)) == ["a.jpg.webp", "a.png.webp"]
     assert result.stderr.strip().splitlines() == [
         "note: 2 sources with another of the same name: outputs keep the source extension"
-        " (a.png -> a.png.webp)"
+        " (a.jpg -> a.jpg.webp)"
     ]
     jpeg = invoke("convert", src, "--to", "jpeg", "--out", tmp_path / "jpeg", "--jobs", "1")
     assert sorted(outputs_in(tmp_path / "jpeg")) == ["a.jpg.jpg", "a.png.jpg"]
     assert jpeg.stderr.strip().splitlines() == [
         "note: 2 sources with another of the same name: outputs keep the source extension"
-        " (a.png -> a.png.jpg)"
+        " (a.jpg -> a.jpg.jpg)"
     ]
     verbose = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", "1", "--verbose")
     assert "note: 2 outputs" not in verbose.stderr
@@ -526,7 +526,7 @@ def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> Non
     assert failing.exit_code == 1
     assert (
         "note: 2 sources with another of the same name: outputs keep the source extension"
-        " (a.png -> a.png.webp)"
+        " (a.jpg -> a.jpg.webp)"
     ) in failing.stderr.splitlines()
 
 

@@ -329,12 +329,29 @@ def test_caps_are_stated_on_the_page(
 
 @pytest.mark.parametrize(
     ("before", "after", "shown"),
-    [(34_200_000, 68_100, "(-99.8%)"), (1000, 0, "(-100%)"), (1000, 1500, "(+50%)")],
+    [
+        (34_200_000, 68_100, "(-99.8%)"),
+        (155_100, 50, "(-99.9%)"),
+        (1000, 0, "(-100%)"),
+        (1000, 1500, "(+50%)"),
+    ],
 )
 def test_summary_size_change_never_rounds_to_nothing(before: int, after: int, shown: str) -> None:
     summary = Summary(files=1, converted=1, skipped=0, failed=0, source_bytes=before,
                       output_bytes=after, wall_seconds=1.0, work_seconds=1.0, jobs=1)  # fmt: skip
     assert shown in format_summary(summary)
+
+
+def test_page_says_a_big_saving_as_the_summary_does(tmp_path: Path) -> None:
+    path = tmp_path / "r.html"
+    writer = open_report(str(path), ["convert", "photos"])
+    writer.add(_result(0, failed=False))
+    writer.close(
+        Summary(files=1, converted=1, skipped=0, failed=0, source_bytes=155_100,
+                output_bytes=50, wall_seconds=1.0, work_seconds=1.0, jobs=1)
+    )  # fmt: skip
+    page = path.read_text(encoding="utf-8")
+    assert '<div class="label">Saved</div><div class="value">99.9%</div>' in page
 
 
 def test_summary_fits_80_columns() -> None:
