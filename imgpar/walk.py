@@ -44,17 +44,20 @@ def walk(sources: Sequence[str], *, exclude: str | None = None) -> Iterator[Fold
 
     A file named directly is taken whatever its extension: the user asked for
     it. Files named in one folder come together, after the folders, so their
-    names are decided together, whatever order they were named in.
+    names are decided together. SOURCES are walked in the order of their
+    paths, not as named: where two of them map into one output folder
+    (`cam1/trip`, `cam2/trip`), the first to claim a name keeps it, and
+    `cam2 cam1` must name the outputs as `cam1 cam2` does.
     """
     excluded = _identity(exclude) if exclude else None
     files: dict[str, list[str]] = {}
-    for source in sources:
+    for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
             yield from _walk_folder(source, "", excluded, ancestors=())
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
-    for folder, names in files.items():
+    for folder, names in sorted(files.items()):
         yield Folder(folder, "", tuple(sorted(set(names))), named=True)
 
 

@@ -154,6 +154,20 @@ def test_copied_output_folder_and_fresh_mtimes_redo_nothing(site: Path, tmp_path
     assert report.files[0].outputs[0].bytes > 0
 
 
+def test_names_do_not_depend_on_the_order_of_sources(tmp_path: Path) -> None:
+    for cam, name in (("cam1", "x.jpg"), ("cam2", "X.png")):
+        (tmp_path / cam / "trip").mkdir(parents=True)
+        Image.new("RGB", (80, 60), (250, 0, 0)).save(tmp_path / cam / "trip" / name)
+    out = tmp_path / "web"
+    runner = CliRunner()
+    for cams in (("cam1", "cam2"), ("cam2", "cam1")):
+        args = ["convert", *(str(tmp_path / c) for c in cams), "--to", "webp", "--out", str(out)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert sorted(outputs_in(out)) == ["trip/X.png.webp", "trip/x.webp"]
+    assert "0 converted, 2 skipped" in result.output
+
+
 def test_sizes_that_share_a_name_are_written_once(tmp_path: Path) -> None:
     """A strip 3 pixels wide is 1 pixel wide at both sizes: named by its
     width, one file, never two outputs at one path."""

@@ -168,13 +168,18 @@ def test_a_file_in_the_current_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     assert [(f.path, f.names) for f in folders(walk(["a.jpg"]))] == [(".", ("a.jpg",))]
 
 
-def test_sources_walked_in_the_given_order(tree: Callable[..., Path]) -> None:
-    root = tree({"b/1.jpg": b"", "a/2.jpg": b""})
-    items = folders(walk([str(root / "b"), str(root / "a")]))
-    assert [(f.root, f.names) for f in items] == [
-        (str(root / "b"), ("1.jpg",)),
-        (str(root / "a"), ("2.jpg",)),
-    ]
+def test_sources_walked_in_the_order_of_their_paths(tree: Callable[..., Path]) -> None:
+    """Not as named: which of two SOURCES mapping into one output folder
+    claims a name first must not depend on the command line's order."""
+    root = tree({"b/1.jpg": b"", "a/2.jpg": b"", "c.jpg": b"", "b/3.jpg": b""})
+    for order in ([root / "b", root / "a"], [root / "a", root / "b"]):
+        named = [str(root / "b" / "3.jpg"), str(root / "c.jpg"), *map(str, order)]
+        assert [(f.root, f.names) for f in folders(walk(named))] == [
+            (str(root / "a"), ("2.jpg",)),
+            (str(root / "b"), ("1.jpg", "3.jpg")),
+            (str(root), ("c.jpg",)),
+            (str(root / "b"), ("3.jpg",)),
+        ]
 
 
 def test_walk_is_lazy(tree: Callable[..., Path]) -> None:
