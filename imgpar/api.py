@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from imgpar.cache import CACHE_NAME
 from imgpar.collect import Collector, Summary
 from imgpar.errors import UsageError, flag
 from imgpar.formats import Target, resolve_target, target_available
@@ -33,7 +34,7 @@ from imgpar.spec import (
     Result,
     Task,
 )
-from imgpar.walk import Folder, Skipped, walk
+from imgpar.walk import Folder, Skipped, first_image, walk
 
 if TYPE_CHECKING:
     from imgpar.engine import Passed, ProcessEngine, SerialEngine
@@ -427,6 +428,7 @@ def prepare(
     engine, scheduler, jobs = _engine(engine, scheduler, jobs)
     out_path = os.fspath(out) if out is not None else None
     if out_path is not None:
+        _check_out_among_sources(out_path, paths)
         _check_out(out_path, create=create_out)
         if len(paths) > 1 and any(same_folder(out_path, p) for p in paths if os.path.isdir(p)):
             # A folder converts into itself, told apart from its outputs; the
@@ -602,6 +604,28 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     if not targets:
         raise UsageError("--to needs a format")
     return tuple(targets)
+
+
+def _check_out_among_sources(out: str, paths: Sequence[str]) -> None:
+    """Refuse an --out inside a SOURCE folder that holds images imgpar did not
+    make (no cache of its own there): the walk never enters it, so they would
+    be neither converted nor safe from outputs of the same name. Once imgpar
+    has made it, it is imgpar's, as any --out is."""
+    if os.path.exists(os.path.join(out, CACHE_NAME)):
+        return
+    inside = os.path.realpath(out)
+    for path in paths:
+        top = os.path.realpath(path)
+        if inside == top or os.path.commonpath((inside, top)) != top or not os.path.isdir(top):
+            continue
+        found = first_image(out)
+        if found is not None:
+            raise UsageError(
+                f"{out} is inside SOURCE {path} and holds images imgpar did not make"
+                f" ({found}): they would be neither converted nor safe from outputs of"
+                " the same name (give an empty folder, or one outside the SOURCES)",
+                option="out",
+            )
 
 
 def _check_out(out: str, *, create: bool) -> None:

@@ -195,6 +195,11 @@ class Cache:
             )
             if self._home is not None:
                 self._home = _settle_home(db, self._home)
+            else:
+                # An --out folder says so, for a run on a SOURCE folder above
+                # it, which must not take its files for sources.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('out', '')")
         except sqlite3.DatabaseError:
             db.close()
             raise
@@ -391,14 +396,13 @@ class Cache:
 
 
 def holds_outputs(folder: str) -> bool:
-    """Whether `folder`, which holds a cache, is an output folder (`--out`):
-    a cache kept in place, beside its sources, records its home; one that
-    cannot be read says nothing."""
+    """Whether `folder`, which holds a cache, is an output folder (`--out`),
+    as its cache says; one that cannot be read says nothing."""
     uri = "file:" + urllib.parse.quote(os.path.abspath(os.path.join(folder, CACHE_NAME)))
     try:
         db = sqlite3.connect(uri + "?mode=ro", uri=True)
         try:
-            return db.execute("SELECT value FROM meta WHERE key = 'home'").fetchone() is None
+            return db.execute("SELECT 1 FROM meta WHERE key = 'out'").fetchone() is not None
         finally:
             db.close()
     except sqlite3.Error:

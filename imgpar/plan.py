@@ -113,9 +113,6 @@ class _Here(NamedTuple):
     # In place, imgpar's own files in the folder, sorted (see _imgpars):
     # what its sources' outputs may write over.
     imgpars: list[Owned]
-    # Its outputs land in its SOURCE tree (in place, or an --out inside it),
-    # among the user's files: they write over imgpar's own files only.
-    guarded: bool
 
 
 class Pending(NamedTuple):
@@ -233,9 +230,8 @@ class Planner:
         absolute_dest = self._absolute(dest)
         recorded_dest = os.path.relpath(absolute_dest, self._absolute(cache.root))
         recorded_dest = "" if recorded_dest == os.curdir else f"{recorded_dest}{os.sep}"
-        guarded = in_place or self._out_inside(folder.root)
         here = _Here(folder, dest, absolute_dest, recorded_dest, parent, cache, prefix, keys,
-                     entries, sources, imgpars, guarded)  # fmt: skip
+                     entries, sources, imgpars)  # fmt: skip
         self.places.add(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
@@ -301,14 +297,6 @@ class Planner:
         for above in _folder_and_above(here.prefix):
             places.update(self._placed_below(here.cache, above))
         return places
-
-    @functools.cache  # noqa: B019  (one planner per run, a few SOURCES)
-    def _out_inside(self, root: str) -> bool:
-        """Whether --out is a folder inside the SOURCE folder `root`."""
-        if self._out is None:
-            return False
-        out, top = os.path.realpath(self._out), os.path.realpath(root)
-        return out != top and os.path.commonpath((out, top)) == top
 
     def _place(self, folder: Folder, cache: Cache) -> str:
         """`folder` from the cache's root, as the cache records places: "" for the root."""
@@ -411,7 +399,7 @@ class Planner:
             notes=notes,
             preview=self._previews >= 0,
             keep=sum(1 << i for i in kept.keys() | replaced) if kept or replaced else 0,
-            replaceable=self._replaceable(here, written) if here.guarded else None,
+            replaceable=self._replaceable(here, written) if here.sources else None,
         )
 
     def record(self, result: Result) -> Result:
@@ -630,7 +618,9 @@ class Planner:
         root = self._out if self._out is not None else folder.root
         cache = self.caches.get(root)
         if cache is None:
-            home = None if self._out is not None else self._source_name(folder)
+            # An --out that is the SOURCE itself is converting in place.
+            elsewhere = self._out is not None and not same_folder(self._out, folder.root)
+            home = None if elsewhere else self._source_name(folder)
             cache = self.caches[root] = Cache(root or ".", home=home)
         return cache
 

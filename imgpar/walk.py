@@ -61,6 +61,16 @@ def walk(sources: Sequence[str], *, exclude: str | None = None) -> Iterator[Fold
         yield Folder(folder, "", tuple(sorted(set(names))), named=True)
 
 
+def first_image(folder: str) -> str | None:
+    """The first image a walk of `folder` would find (hidden folders aside), if any."""
+    for here, folders, names in os.walk(folder):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for name in sorted(names):
+            if not name.startswith(".") and _is_image(name):
+                return os.path.join(here, name)
+    return None
+
+
 def images_in(folder: str) -> tuple[str, ...]:
     """The names of the files in `folder` that a walk would take for images."""
     try:

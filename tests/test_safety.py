@@ -854,22 +854,30 @@ def test_in_place_an_output_the_user_has_replaced_is_theirs(tmp_path: Path) -> N
         assert im.size == (800, 600)
 
 
-def test_an_out_inside_the_source_tree_never_writes_over_its_images(tmp_path: Path) -> None:
-    photos = tmp_path / "photos"
+def test_an_out_inside_a_source_folder_holding_its_images_is_refused(tmp_path: Path) -> None:
+    """The walk never enters --out: images of the user's there would be
+    neither converted nor safe, whichever SOURCE's outputs land there."""
+    photos, other = tmp_path / "photos", tmp_path / "other"
     (photos / "2024").mkdir(parents=True)
+    other.mkdir()
     Image.new("RGB", (800, 600), (250, 0, 0)).save(photos / "a.jpg")
-    Image.new("RGB", (800, 600), (0, 250, 0)).save(photos / "c.jpg")
-    Image.new("RGB", (400, 300), (0, 0, 250)).save(photos / "2024" / "a.jpg")  # a source
-    theirs = (photos / "2024" / "a.jpg").read_bytes()
-    for size, extra in ((200, []), (200, ["--force"]), (300, [])):
-        proc = _run("convert", photos, "--to", "jpeg", "--max-size", str(size), "--out",
-                    photos / "2024", *extra)  # fmt: skip
-        assert proc.returncode == 1
-        assert f"failed: {photos}/a.jpg: its output would overwrite a file imgpar did not" \
-            f" write: {photos}/2024/a.jpg" in proc.stderr
-        assert (photos / "2024" / "a.jpg").read_bytes() == theirs
-        with Image.open(photos / "2024" / "c.jpg") as im:  # its own, made again
-            assert im.size == (size, size * 3 // 4)
+    Image.new("RGB", (800, 600), (0, 250, 0)).save(other / "b.jpg")
+    for name in ("a.jpg", "b.jpg"):
+        Image.new("RGB", (400, 300), (0, 0, 250)).save(photos / "2024" / name)  # the user's
+    theirs = {p: p.read_bytes() for p in (photos / "2024").iterdir()}
+    for sources in ([photos], [other, photos], [photos, other / "b.jpg"]):
+        proc = _run("convert", *sources, "--to", "jpeg", "--out", photos / "2024")
+        assert proc.returncode == 2
+        assert proc.stderr.startswith(
+            f"imgpar: error: --out {photos}/2024 is inside SOURCE {photos} and holds images"
+            f" imgpar did not make ({photos}/2024/a.jpg)"
+        )
+        assert {p: p.read_bytes() for p in (photos / "2024").iterdir()} == theirs
+    # An --out imgpar made there is its own, run after run.
+    for _ in range(2):
+        assert _run("convert", photos, "--to", "webp", "--out", photos / "web").returncode == 0
+    made = sorted(str(p.relative_to(photos / "web")) for p in (photos / "web").rglob("*.webp"))
+    assert made == ["2024/a.webp", "2024/b.webp", "a.webp"]
 
 
 def test_in_place_a_name_sized_by_the_image_checks_before_any_write(tmp_path: Path) -> None:

@@ -260,6 +260,13 @@ def test_another_runs_output_folder_is_never_walked(tmp_path: Path) -> None:
     Image.new("RGB", (80, 60), (0, 250, 0)).save(sub / "b.jpg")
     subprocess.run([sys.executable, "-m", "imgpar", "convert", str(sub), "--to", "webp"],
                    capture_output=True, check=True)  # fmt: skip
+    # An --out that is its SOURCE converts in place too.
+    same = tmp_path / "site" / "same"
+    same.mkdir()
+    Image.new("RGB", (80, 60), (0, 0, 250)).save(same / "c.jpg")
+    subprocess.run([sys.executable, "-m", "imgpar", "convert", str(same), "--to", "webp",
+                    "--out", str(same)], capture_output=True, check=True)  # fmt: skip
     names = {f.path: f.names for f in folders(walk([str(tmp_path / "site")]))}
     assert names[str(sub)] == ("b.jpg", "b.webp")
+    assert names[str(same)] == ("c.jpg", "c.webp")
     assert str(img / "web") not in names
