@@ -15,7 +15,6 @@ import heapq
 import itertools
 import multiprocessing
 import os
-import re
 import signal
 import sys
 import threading
@@ -27,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
-from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, Result, Task
+from imgpar.spec import HEIGHT_FIELD, WIDTH_FIELD, ConvertSpec, Result, Task, sized_pattern
 from imgpar.writer import temp_prefix
 
 # Items that are not tasks (results decided up front, walker notes) pass
@@ -456,10 +455,7 @@ def _filled_in(planned: str) -> list[str]:
     if WIDTH_FIELD not in planned and HEIGHT_FIELD not in planned:
         return [planned]
     pattern = glob.escape(planned).replace(WIDTH_FIELD, "*").replace(HEIGHT_FIELD, "*")
-    digits = re.compile(
-        "".join(r"\d+" if part in (WIDTH_FIELD, HEIGHT_FIELD) else re.escape(part)
-                for part in re.split(f"({WIDTH_FIELD}|{HEIGHT_FIELD})", planned))
-    )  # fmt: skip
+    digits = sized_pattern(planned)
     return [path for path in glob.glob(pattern) if digits.fullmatch(path)]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import bisect
 import functools
 import os
-import re
 import string
 import unicodedata
 from collections import Counter
@@ -27,6 +26,7 @@ from imgpar.spec import (
     Result,
     Task,
     sized,
+    sized_pattern,
 )
 from imgpar.walk import Folder, images_in
 
@@ -173,6 +173,10 @@ class Planner:
         self._below: dict[tuple[str, str], dict[str, list[Owned]]] = {}
         # In place, per (cache root, key prefix, folder below): _imgpars.
         self._imgpars_below: dict[tuple[str, str, str], list[Owned]] = {}
+        # Per (cache root, key prefix, folder named by the size): the folders
+        # that fit it (_places_fitting).
+        self._fitting: dict[tuple[str, str, str], list[str]] = {}
+        self._left_places: dict[str, list[str]] = {}  # per cache root
         # Per (cache root, folder): the superseded outputs there, still as
         # imgpar wrote them.
         self._left: dict[tuple[str, str], list[Owned]] = {}
@@ -271,7 +275,7 @@ class Planner:
     def _imgpars(self, here: _Here, place: str) -> list[Owned]:
         """In place, imgpar's own files in `place` (the folder's own, or one
         below it), sorted."""
-        if place == self._place(here.folder, here.cache):
+        if place == here.recorded_dest[:-1]:  # in place, the folder's own
             return here.imgpars
         key = (here.cache.root, here.prefix, place)
         names = self._imgpars_below.get(key)
@@ -289,13 +293,33 @@ class Planner:
             names += self._placed_below(cache, above).get(place, [])
         return names
 
-    def _known_places(self, here: _Here) -> set[str]:
-        """The folders (from the cache's root) that hold imgpar's files
-        `here`'s outputs may meet: where the sources of its folder and of
-        those above put outputs, and where superseded ones are."""
-        places = set(self._superseded_by_place(here.cache))
-        for above in _folder_and_above(here.prefix):
-            places.update(self._placed_below(here.cache, above))
+    def _places_fitting(self, here: _Here, folder: str) -> list[str]:
+        """The folders (from the cache's root) named as `folder`, a folder
+        named by the size, where imgpar's files `here`'s outputs may meet
+        are: where the sources of its folder and of those above put outputs,
+        and where superseded ones are. Once per folder and pattern."""
+        key = (here.cache.root, here.prefix, folder)
+        places = self._fitting.get(key)
+        if places is None:
+            head = folder.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)[0]
+            # Superseded outputs may lie anywhere in the tree: only those in
+            # folders that begin as it does are looked at, sorted together.
+            left = self._superseded_places(here.cache)
+            at = bisect.bisect_left(left, head)
+            known = set()
+            while at < len(left) and left[at].startswith(head):
+                known.add(left[at])
+                at += 1
+            for above in _folder_and_above(here.prefix):
+                known.update(self._placed_below(here.cache, above))
+            places = self._fitting[key] = sorted(p for p in known if _could_be(p, folder))
+        return places
+
+    def _superseded_places(self, cache: Cache) -> list[str]:
+        """The folders holding the cache's superseded outputs, sorted; read once."""
+        places = self._left_places.get(cache.root)
+        if places is None:
+            places = self._left_places[cache.root] = sorted(self._superseded_by_place(cache))
         return places
 
     def _place(self, folder: Folder, cache: Cache) -> str:
@@ -575,8 +599,7 @@ class Planner:
             folder, base = os.path.split(here.recorded_dest + n)
             places = [folder]
             if WIDTH_FIELD in folder or HEIGHT_FIELD in folder:
-                # Named by the size: any folder imgpar put files in may be it.
-                places = [p for p in self._known_places(here) if _could_be(p, folder)]
+                places = self._places_fitting(here, folder)
             head = base.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)[0]
             for place in places:
                 theirs = self._imgpars(here, place)
@@ -669,7 +692,11 @@ def _could_be(path: str, planned: str) -> bool:
     parts = planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)
     if len(parts) == 1:
         return path == planned
-    return re.fullmatch("[0-9]+".join(map(re.escape, parts)), path) is not None
+    if len(parts) == 2:  # one size in it: a folder's every pattern, compiled, would cost more
+        head, tail = parts
+        size = path[len(head) : len(path) - len(tail)]
+        return path.startswith(head) and path.endswith(tail) and size.isdecimal() and size.isascii()
+    return sized_pattern(planned).fullmatch(path) is not None
 
 
 def _folder_and_above(prefix: str) -> Iterator[str]:

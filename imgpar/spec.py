@@ -7,6 +7,8 @@ display settings ever travel.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Literal, NamedTuple
 
 from imgpar.limits import DEFAULT_MAX_PIXELS
@@ -82,6 +84,13 @@ HEIGHT_FIELD = "\0h"
 def sized(path: str, size: tuple[int, int]) -> str:
     """A planned output path with the output's size in place of its markers."""
     return path.replace(WIDTH_FIELD, str(size[0])).replace(HEIGHT_FIELD, str(size[1]))
+
+
+@functools.lru_cache(maxsize=4096)  # a pattern per output folder of a tree
+def sized_pattern(planned: str) -> re.Pattern[str]:
+    """What the paths `sized` may make of `planned` match, whole."""
+    parts = re.split(f"{WIDTH_FIELD}|{HEIGHT_FIELD}", planned)
+    return re.compile("[0-9]+".join(map(re.escape, parts)))
 
 
 # One Task, OutputRecord and Result crosses the pool for every file: as
