@@ -4,7 +4,6 @@ imgpar.collect; this module only renders it."""
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import sys
@@ -126,6 +125,7 @@ def run(
     verbose: bool,
 ) -> ExitStatus:
     from imgpar.collect import Collector
+    from imgpar.plan import KEPT_EXTENSION
     from imgpar.spec import Result
     from imgpar.walk import UNREAD
 
@@ -152,7 +152,7 @@ def run(
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
     noted: Counter[str] = Counter()  # files' planning notes, told once at the end
-    named: dict[str, str] = {}  # a note's first file, as "a.png -> a.png.webp"
+    named: dict[str, str] = {}  # a note's example: its first file, "a.png -> a.png.webp"
     unread: Counter[str] = Counter()  # files left alone, by extension
     events = job.events()
 
@@ -183,10 +183,9 @@ def run(
             bar.write(one_line(_line(event)), file=sys.stderr)
         if event.status != "failed":  # the end notes tell of outputs made or kept
             noted.update(event.notes)
-            for note in event.notes:
-                if note not in named and event.outputs:
-                    name = os.path.basename(event.outputs[0].path)
-                    named[note] = f"{os.path.basename(event.source)} -> {name}"
+            if KEPT_EXTENSION in event.notes and KEPT_EXTENSION not in named and event.outputs:
+                name = os.path.basename(event.outputs[0].path)
+                named[KEPT_EXTENSION] = f"{os.path.basename(event.source)} -> {name}"
         bar.update(1)
 
     with StopSignals(exiting=True) as signals:
@@ -453,11 +452,11 @@ def format_summary(s: Summary) -> str:
 def format_change(fraction: float) -> str:
     """A size change as a signed percentage."""
     # 34 MB -> 68 KB is -99.8%, not -100%: only nothing at all is -100%, so
-    # what rounds to it is cut to one decimal (155 KB -> 50 B is -99.9%).
+    # what rounds to it gets a decimal, and stops at -99.9% (155 KB -> 50 B).
     whole = f"{fraction:+.0%}"
     if whole != "-100%" or fraction <= -1:
         return whole
-    return f"{math.trunc(fraction * 1000) / 10:+.1f}%"
+    return f"{max(fraction, -0.999):+.1%}"
 
 
 def _count(n: int, thing: str) -> str:

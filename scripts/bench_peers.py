@@ -368,7 +368,7 @@ def _split(files: Sequence[str], parts: int) -> list[list[str]]:
     return [share for _, _, share in sorted(shares, key=lambda s: s[1]) if share]
 
 
-def _mogrify(procs: int, told_size: bool = False) -> Callable[[Context], Plan]:
+def _mogrify(procs: int, *, told_size: bool = False) -> Callable[[Context], Plan]:
     def plan(c: Context) -> Plan:
         argv = ["mogrify", "-path", c.out, "-auto-orient"]
         if c.corpus.max_size:
