@@ -23,7 +23,6 @@ import os
 import sqlite3
 import stat
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
@@ -398,6 +397,8 @@ class Cache:
 def holds_outputs(folder: str) -> bool:
     """Whether `folder`, which holds a cache, is an output folder (`--out`),
     as its cache says; one that cannot be read says nothing."""
+    import urllib.parse  # only for a tree that holds another run's cache
+
     uri = "file:" + urllib.parse.quote(os.path.abspath(os.path.join(folder, CACHE_NAME)))
     try:
         db = sqlite3.connect(uri + "?mode=ro", uri=True)
