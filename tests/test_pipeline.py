@@ -450,6 +450,7 @@ def test_bad_file_reason_says_what_is_wrong(
         ("GIF", 8, "damaged GIF file: its header cannot be read (truncated or corrupt)"),
         ("TIFF", 6, "damaged TIFF file: its header cannot be read (truncated or corrupt)"),
         ("WEBP", 14, "damaged WEBP file: its header cannot be read (truncated or corrupt)"),
+        ("AVIF", 40, "damaged AVIF file: its header cannot be read (truncated or corrupt)"),
         ("BMP", 10, "not an image imgpar can read (unknown or unsupported format)"),
     ],
 )
