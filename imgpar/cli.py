@@ -534,7 +534,7 @@ def _image_paths(sources: list[Path]) -> Iterator[str]:
     what the walk passes over is noted on stderr."""
     from imgpar.walk import Folder, walk
 
-    for item in walk([str(source) for source in sources]):
+    for item in walk([str(source) for source in sources], outputs=True):
         if isinstance(item, Folder):
             yield from (item.file(name) for name in item.names)
         else:

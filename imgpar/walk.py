@@ -39,8 +39,11 @@ class Skipped(NamedTuple):
     reason: str
 
 
-def walk(sources: Sequence[str], *, exclude: str | None = None) -> Iterator[Folder | Skipped]:
-    """Walk `sources` (files and folders), never entering `exclude` (the output folder).
+def walk(
+    sources: Sequence[str], *, exclude: str | None = None, outputs: bool = False
+) -> Iterator[Folder | Skipped]:
+    """Walk `sources` (files and folders), never entering `exclude` (the output
+    folder), nor another run's output folder unless `outputs` (`info` looks).
 
     A file named directly is taken whatever its extension: the user asked for
     it. Files named in one folder come together, after the folders, so their
@@ -53,7 +56,7 @@ def walk(sources: Sequence[str], *, exclude: str | None = None) -> Iterator[Fold
     files: dict[str, list[str]] = {}
     for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
-            yield from _walk_folder(source, "", excluded, ancestors=())
+            yield from _walk_folder(source, "", excluded, outputs, ancestors=())
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
@@ -103,6 +106,7 @@ def _walk_folder(
     root: str,
     rel: str,
     excluded: tuple[int, int] | None,
+    outputs: bool,
     ancestors: tuple[tuple[int, int], ...],
 ) -> Iterator[Folder | Skipped]:
     here = os.path.join(root, rel) if rel else root
@@ -120,7 +124,7 @@ def _walk_folder(
     except OSError as exc:
         yield Skipped(here, f"cannot read folder: {exc.strerror or exc}")
         return
-    if rel and any(e.name == CACHE_NAME for e in entries) and holds_outputs(here):
+    if rel and not outputs and any(e.name == CACHE_NAME for e in entries) and holds_outputs(here):
         # Another run's --out (a preset's thumbnails beside its web images):
         # its files are outputs, and converted they would nest deeper each run.
         yield Skipped(here, OTHER_OUTPUTS)
@@ -148,7 +152,9 @@ def _walk_folder(
         yield Folder(root, rel, tuple(names))
     chain = (*ancestors, identity) if identity is not None else ancestors
     for name in subfolders:
-        yield from _walk_folder(root, os.path.join(rel, name) if rel else name, excluded, chain)
+        yield from _walk_folder(
+            root, os.path.join(rel, name) if rel else name, excluded, outputs, chain
+        )
 
 
 def count_images(sources: Sequence[str], *, exclude: str | None = None) -> int:

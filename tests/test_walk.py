@@ -270,3 +270,6 @@ def test_another_runs_output_folder_is_never_walked(tmp_path: Path) -> None:
     assert names[str(sub)] == ("b.jpg", "b.webp")
     assert names[str(same)] == ("c.jpg", "c.webp")
     assert str(img / "web") not in names
+    # `info` sees every image, outputs included.
+    seen = {f.path: f.names for f in folders(walk([str(tmp_path / "site")], outputs=True))}
+    assert seen[str(img / "web")] == ("a.webp",)
