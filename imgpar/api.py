@@ -423,7 +423,7 @@ def prepare(
     template = name or default_template(outputs)
     problem = check_template(template, outputs)
     if problem:
-        raise UsageError(problem)
+        raise UsageError(problem, option="name")
     asked = jobs
     engine, scheduler, jobs = _engine(engine, scheduler, jobs)
     out_path = os.fspath(out) if out is not None else None
@@ -596,13 +596,13 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
         try:
             target = resolve_target(name)
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(str(exc), option="to") from None
         if not target_available(target):
-            raise UsageError(f"this install of Pillow cannot write {target.name}")
+            raise UsageError(f"{target.name}: this install of Pillow cannot write it", option="to")
         if target not in targets:
             targets.append(target)
     if not targets:
-        raise UsageError("--to needs a format")
+        raise UsageError("needs a format", option="to")
     return tuple(targets)
 
 
@@ -630,15 +630,15 @@ def _check_out_among_sources(out: str, paths: Sequence[str]) -> None:
 
 def _check_out(out: str, *, create: bool) -> None:
     if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"--out {out} exists and is not a folder")
+        raise UsageError(f"{out} exists and is not a folder", option="out")
     if not create:
         return
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create --out {out}: {exc.strerror or exc}") from None
+        raise UsageError(f"{out} cannot be created: {exc.strerror or exc}", option="out") from None
     if not os.access(out, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write to --out {out}: permission denied")
+        raise UsageError(f"{out} cannot be written to: permission denied", option="out")
 
 
 def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:

@@ -61,23 +61,24 @@ def default_template(outputs: Sequence[OutputSpec]) -> str:
 
 
 def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
-    """Why `template` cannot name these outputs safely, or None when it can."""
+    """Why `template` cannot name these outputs safely (a problem with the
+    `name` option), or None when it can."""
     try:
         fields = _fields(template)
     except ValueError as exc:
-        return f"--name {template!r}: {exc}"
+        return f"{template!r}: {exc}"
     unknown = fields - TEMPLATE_FIELDS
     if unknown:
         known = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
-        return f"--name {template!r}: unknown field {{{sorted(unknown)[0]}}} (use {known})"
+        return f"{template!r}: unknown field {{{sorted(unknown)[0]}}} (use {known})"
     sample = _render(template, stem="a", target=TARGETS["webp"], src_ext="jpg", parent="p")
     parts = sample.replace("\\", "/").split("/")
     if os.path.isabs(sample) or ".." in parts or "" in parts:
-        return f"--name {template!r} could write outside the output folder"
+        return f"{template!r} could write outside the output folder"
     if len({o.target for o in outputs}) > 1 and "ext" not in fields:
-        return f"--name {template!r} needs {{ext}}: several formats would share a name"
+        return f"{template!r} needs {{ext}}: several formats would share a name"
     if len(outputs) > len({o.target for o in outputs}) and not fields & {"width", "height"}:
-        return f"--name {template!r} needs {{width}} or {{height}}: several sizes share a name"
+        return f"{template!r} needs {{width}} or {{height}}: several sizes share a name"
     return None
 
 

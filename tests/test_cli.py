@@ -78,7 +78,7 @@ def test_a_writer_missing_from_this_pillow_is_named(tmp_path: Path) -> None:
     out = str(tmp_path / "out")
     refused = _run("-c", script, "convert", str(src), "--to", "avif", "--out", out, cwd=tmp_path)
     assert "STATUS 2" in refused.stdout
-    assert "this install of Pillow cannot write avif" in refused.stderr
+    assert "--to avif: this install of Pillow cannot write it" in refused.stderr
     done = _run("-c", script, "convert", str(src), "--to", "webp", "--out", out, cwd=tmp_path)
     assert "STATUS 0" in done.stdout, done.stderr
     assert (tmp_path / "out" / "a.webp").is_file()

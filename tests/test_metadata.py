@@ -236,6 +236,12 @@ def test_unknown_policy_is_a_usage_error(tmp_path: Path) -> None:
         with pytest.raises(UsageError, match=f"^{option} must be a whole number") as wrong:
             prepare([source], to="webp", **{option: value})
         assert wrong.value.option == option
+    # The format, the name template and the output folder too.
+    (tmp_path / "file").write_text("")
+    for option, value in (("to", "gif"), ("name", "{bogus}"), ("out", tmp_path / "file")):
+        with pytest.raises(UsageError, match=f"^{option} ") as bad:
+            prepare([source], **{"to": "webp", option: value})
+        assert bad.value.option == option
     result = CliRunner().invoke(app, ["convert", str(source), "--to", "webp", "--metadata", "x"])
     assert result.exit_code == 2
     assert "--metadata must be one of" in result.output
