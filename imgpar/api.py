@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -448,6 +449,7 @@ def prepare(
         all_pages=all_pages,
         srgb=srgb,
         metadata=metadata,  # type: ignore[arg-type]  # one of METADATA_POLICIES, checked above
+        started_ns=time.time_ns(),
     )
     return Job(
         sources=paths,

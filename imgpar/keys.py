@@ -26,7 +26,7 @@ except ImportError:
     from hashlib import blake2b
 
 # Spec fields that never change what is written: they stay out of the keys.
-_NOT_IN_OUTPUT = frozenset({"max_pixels", "allow_truncated"})
+_NOT_IN_OUTPUT = frozenset({"max_pixels", "allow_truncated", "started_ns"})
 
 
 def run_key(spec: ConvertSpec, template: str) -> str:

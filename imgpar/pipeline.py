@@ -287,7 +287,7 @@ def _planned(
     layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
     todo = _to_make(task, spec, layouts)
     _check_sizes(todo)
-    _check_places(task, todo)
+    _check_places(task, todo, spec.started_ns)
     return layouts, todo
 
 
@@ -324,19 +324,22 @@ def _check_sizes(todo: list[_Output]) -> None:
             )
 
 
-def _check_places(task: Task, todo: list[_Output]) -> None:
+def _check_places(task: Task, todo: list[_Output], started_ns: int | None) -> None:
     """In place, refuse before writing anything an output that would replace
     a file imgpar did not write (a user's own `a-320.webp` beside `a.jpg`),
-    or one of its own that is no longer the size it wrote (the user's now)."""
+    or one of its own that is no longer the size it wrote (the user's now),
+    unless this run wrote it (`ConvertSpec.started_ns`)."""
     if task.replaceable is None:
         return
     for out in todo:
         final = sized(out.path, out.size)
         try:
-            size = os.lstat(final).st_size
+            st = os.lstat(final)
         except OSError:
             continue
-        if (final, size) not in task.replaceable:
+        if (final, st.st_size) in task.replaceable:
+            continue
+        if started_ns is None or st.st_mtime_ns < started_ns:
             raise ImageRejected(not_imgpars(final))
 
 

@@ -72,6 +72,10 @@ class ConvertSpec(NamedTuple):
     all_pages: bool = False
     srgb: bool = False  # convert the pixels to sRGB and embed sRGB (colour.py)
     metadata: MetadataPolicy = "no-gps"
+    # When the run was set up (ns since the epoch): a file at an output's
+    # place changed since then is the run's own work (it holds the folder's
+    # lock), such as a chunk's first try on a cluster before its retry.
+    started_ns: int | None = None
 
 
 # Output paths may depend on the output's size, known only once the worker has

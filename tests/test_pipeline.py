@@ -522,3 +522,25 @@ def test_quadrant_fixture_is_what_pillow_shows(camera_jpeg: Path) -> None:
         assert_upright(upright)
         with pytest.raises(AssertionError):
             assert_upright(im.resize((200, 300)))
+
+
+def test_in_place_a_file_in_an_outputs_way_is_replaced_only_if_imgpars(tmp_path: Path) -> None:
+    """imgpar's own as it recorded it, or written by this very run (a chunk's
+    first try on a cluster, before its retry); never another file."""
+    source, made = tmp_path / "a.png", tmp_path / "a.webp"
+    Image.new("RGB", (40, 30), (250, 0, 0)).save(source)
+    task = Task(source=str(source), display=str(source), outputs=(str(made),),
+                source_bytes=source.stat().st_size, replaceable=())  # fmt: skip
+    run_started = os.stat(source).st_mtime_ns + 10**9
+    for mine, started, converted in (
+        ((), run_started, False),  # the user's file, older than the run
+        ((), None, False),
+        (((str(made), 5),), run_started, True),  # imgpar's, as it recorded it
+        ((), os.stat(source).st_mtime_ns - 10**9, True),  # written since the run began
+    ):
+        made.write_bytes(b"mine!")
+        os.utime(made, ns=(run_started - 10**9, run_started - 10**9))
+        spec = ConvertSpec(outputs=(OutputSpec(target="webp"),), started_ns=started)
+        result = convert_file(task._replace(replaceable=mine), spec)
+        assert (result.status == "converted") is converted, result.error
+        assert (made.read_bytes() == b"mine!") is not converted
