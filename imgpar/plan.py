@@ -367,7 +367,8 @@ class Planner:
             return Result(
                 source=display,
                 status="failed",
-                error=f"its output would overwrite a source: {os.path.join(here.dest, source_hit)}"
+                error="its output would overwrite a source:"
+                f" {os.path.join(here.dest, _spelled(here.folder.path, source_hit))}"
                 " (give --name a pattern that makes other names)",
             )
         if not self._claimed.isdisjoint(claims):
@@ -698,6 +699,16 @@ def _could_be(path: str, planned: str) -> bool:
         size = path[len(head) : len(path) - len(tail)]
         return path.startswith(head) and path.endswith(tail) and size.isdecimal() and size.isascii()
     return sized_pattern(planned).fullmatch(path) is not None
+
+
+def _spelled(folder: str, name: str) -> str:
+    """`name` as the file that folds to it is spelled in `folder` (the
+    user's `A-WEB.webp` for `a-web.webp`)."""
+    try:
+        found = os.listdir(folder)
+    except OSError:
+        return name
+    return next((n for n in sorted(found) if fold(n) == fold(name)), name)
 
 
 def _folder_and_above(prefix: str) -> Iterator[str]:

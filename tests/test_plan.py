@@ -191,6 +191,16 @@ def test_a_name_template_never_writes_over_a_source(
             assert os.path.basename(output.path).casefold() not in {n.casefold() for n in before}
 
 
+def test_the_source_in_the_way_is_named_as_spelled(tree: Callable[..., Path]) -> None:
+    photos = tree({"a.jpg": "small_jpeg", "A-WEB.webp": "rgb_png"})
+    report = imgpar.convert([photos], to="webp", name="{stem}-web.{ext}", jobs=1)
+    failed = {f.source: f.error for f in report.files if f.status == "failed"}
+    assert failed == {
+        str(photos / "a.jpg"): f"its output would overwrite a source: {photos / 'A-WEB.webp'}"
+        " (give --name a pattern that makes other names)"
+    }
+
+
 def test_in_place_run_leaves_sources_alone(tree: Callable[..., Path]) -> None:
     photos = tree({"x.jpg": "small_jpeg", "x.webp": b"mine, not an image"})
     report = imgpar.convert([photos], to="webp", jobs=1)
