@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from imgpar.cache import CACHE_NAME
+from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.collect import Collector, Summary
 from imgpar.errors import UsageError, flag
 from imgpar.formats import Target, resolve_target, target_available
@@ -439,6 +439,9 @@ def prepare(
                 " sources (give an --out of its own)",
                 option="out",
             )
+    for path in paths:
+        if out_path is None or same_folder(out_path, path):
+            _check_not_inside_converted_tree(path)
     spec = ConvertSpec(
         outputs=outputs,
         quality=quality,
@@ -628,6 +631,28 @@ def _check_out_among_sources(out: str, paths: Sequence[str]) -> None:
                 " the same name (give an empty folder, or one outside the SOURCES)",
                 option="out",
             )
+
+
+def _check_not_inside_converted_tree(path: str) -> None:
+    """Refuse to convert in place a folder inside a tree converted in place
+    as a whole: that tree's cache alone knows the outputs in it, which this
+    run would take for sources. A folder with a cache of its own is its own
+    (a run on the tree leaves it alone)."""
+    folder = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
+    if os.path.exists(os.path.join(folder, CACHE_NAME)):
+        return
+    above = os.path.dirname(folder)
+    while True:
+        if os.path.exists(os.path.join(above, CACHE_NAME)) and kind_of_cache(above) == "in place":
+            raise UsageError(
+                f"{path} is inside {above}, which imgpar converts in place: its outputs there"
+                f" are known to that folder's cache only (convert {above}, which converts only"
+                " what changed, or give --out)"
+            )
+        parent = os.path.dirname(above)
+        if parent == above:
+            return
+        above = parent
 
 
 def _check_out(out: str, *, create: bool) -> None:

@@ -394,20 +394,22 @@ class Cache:
             self._db = None
 
 
-def holds_outputs(folder: str) -> bool:
-    """Whether `folder`, which holds a cache, is an output folder (`--out`),
-    as its cache says; one that cannot be read says nothing."""
+def kind_of_cache(folder: str) -> str | None:
+    """What the cache in `folder` says the folder is: "out" (an --out),
+    "in place" (sources converted where they are, its home recorded), or
+    None where it cannot be read or says neither."""
     import urllib.parse  # only for a tree that holds another run's cache
 
     uri = "file:" + urllib.parse.quote(os.path.abspath(os.path.join(folder, CACHE_NAME)))
     try:
         db = sqlite3.connect(uri + "?mode=ro", uri=True)
         try:
-            return db.execute("SELECT 1 FROM meta WHERE key = 'out'").fetchone() is not None
+            keys = {row[0] for row in db.execute("SELECT key FROM meta")}
         finally:
             db.close()
     except sqlite3.Error:
-        return False
+        return None
+    return "out" if "out" in keys else "in place" if "home" in keys else None
 
 
 def _settle_home(db: sqlite3.Connection, name: str) -> str:

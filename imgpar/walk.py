@@ -11,11 +11,12 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from imgpar.cache import CACHE_NAME, holds_outputs
+from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
 
 UNREAD = "an image format imgpar does not read, left alone"
 OTHER_OUTPUTS = "another run's output folder (it holds that run's cache): outputs, not converted"
+OWN_CACHE = "converted in place on its own (it holds its own cache): not converted with this folder"
 
 
 class Folder(NamedTuple):
@@ -124,11 +125,15 @@ def _walk_folder(
     except OSError as exc:
         yield Skipped(here, f"cannot read folder: {exc.strerror or exc}")
         return
-    if rel and not outputs and any(e.name == CACHE_NAME for e in entries) and holds_outputs(here):
+    if rel and not outputs and any(e.name == CACHE_NAME for e in entries):
+        kind = kind_of_cache(here)
         # Another run's --out (a preset's thumbnails beside its web images):
-        # its files are outputs, and converted they would nest deeper each run.
-        yield Skipped(here, OTHER_OUTPUTS)
-        return
+        # its files are outputs, and converted they would nest deeper each
+        # run. A folder converted in place on its own: its outputs are known
+        # to its cache only, and this run would take them for sources.
+        if kind is not None:
+            yield Skipped(here, OTHER_OUTPUTS if kind == "out" else OWN_CACHE)
+            return
     names: list[str] = []
     subfolders: list[str] = []
     for entry in entries:

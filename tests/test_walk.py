@@ -254,22 +254,44 @@ def test_another_runs_output_folder_is_never_walked(tmp_path: Path) -> None:
     assert f"note: {img / 'web'}: another run's output folder" in done.stderr
     with Image.open(img / "thumbs" / "a.jpg") as im:
         assert im.size == (200, 150)
-    # A folder converted in place keeps its cache beside its sources: walked.
-    sub = tmp_path / "site" / "sub"
-    sub.mkdir()
-    Image.new("RGB", (80, 60), (0, 250, 0)).save(sub / "b.jpg")
-    subprocess.run([sys.executable, "-m", "imgpar", "convert", str(sub), "--to", "webp"],
-                   capture_output=True, check=True)  # fmt: skip
-    # An --out that is its SOURCE converts in place too.
-    same = tmp_path / "site" / "same"
-    same.mkdir()
-    Image.new("RGB", (80, 60), (0, 0, 250)).save(same / "c.jpg")
-    subprocess.run([sys.executable, "-m", "imgpar", "convert", str(same), "--to", "webp",
-                    "--out", str(same)], capture_output=True, check=True)  # fmt: skip
-    names = {f.path: f.names for f in folders(walk([str(tmp_path / "site")]))}
-    assert names[str(sub)] == ("b.jpg", "b.webp")
-    assert names[str(same)] == ("c.jpg", "c.webp")
-    assert str(img / "web") not in names
+    # A folder converted in place on its own, or by an --out that is its
+    # SOURCE: its cache alone knows its outputs, so a run on the folder
+    # above leaves it to its own runs, and says so.
+    for name, out in (("sub", []), ("same", ["--out"])):
+        folder = tmp_path / "site" / name
+        folder.mkdir()
+        Image.new("RGB", (80, 60), (0, 250, 0)).save(folder / "b.jpg")
+        subprocess.run([sys.executable, "-m", "imgpar", "convert", str(folder), "--to", "webp",
+                        *out, *([str(folder)] if out else [])],
+                       capture_output=True, check=True)  # fmt: skip
+    items = list(walk([str(tmp_path / "site")]))
+    names = {f.path: f.names for f in folders(items)}
+    assert not {str(tmp_path / "site" / n) for n in ("sub", "same")} & names.keys()
+    notes = {s.path: s.reason for s in skipped(items)}
+    assert notes[str(tmp_path / "site" / "sub")].startswith("converted in place on its own")
+    assert notes[str(tmp_path / "site" / "same")].startswith("converted in place on its own")
+    assert notes[str(img / "web")].startswith("another run's output folder")
     # `info` sees every image, outputs included.
     seen = {f.path: f.names for f in folders(walk([str(tmp_path / "site")], outputs=True))}
+    assert seen[str(tmp_path / "site" / "sub")] == ("b.jpg", "b.webp")
     assert seen[str(img / "web")] == ("a.webp",)
+
+
+def test_a_folder_inside_a_tree_converted_in_place_is_refused(tmp_path: Path) -> None:
+    """Its outputs are known to the tree's cache only: converted in place on
+    its own, they would be taken for sources."""
+    from PIL import Image
+
+    sub = tmp_path / "img" / "sub"
+    sub.mkdir(parents=True)
+    Image.new("RGB", (80, 60), (250, 0, 0)).save(sub / "b.png")
+    imgpar = [sys.executable, "-m", "imgpar", "convert"]
+    subprocess.run([*imgpar, str(tmp_path / "img"), "--to", "webp"], capture_output=True,
+                   check=True)  # fmt: skip
+    for source in (sub, sub / "b.png"):
+        done = subprocess.run([*imgpar, str(source), "--to", "jpeg"], capture_output=True,
+                              text=True)  # fmt: skip
+        assert done.returncode == 2
+        assert f"imgpar: error: {source} is inside {tmp_path / 'img'}, which imgpar converts" \
+            " in place" in done.stderr
+    assert sorted(p.name for p in sub.iterdir()) == ["b.png", "b.webp"]
