@@ -101,7 +101,12 @@ class Job:
             read_only=read_only,
             previews=self.previews,
         )
-        items: Iterable[Folder | Skipped] = walk(self.sources, exclude=self.out)
+        # An --out run reads the caches of subfolders converted in place on
+        # their own; an in-place run leaves those to their own runs.
+        in_place = self.out is None or any(same_folder(self.out, s) for s in self.sources)
+        items: Iterable[Folder | Skipped] = walk(
+            self.sources, exclude=self.out, nested=not in_place
+        )
         if "/" in self.template:
             # Outputs in subfolders of the tree being walked: listed first,
             # the tree does not yet hold those this run writes, which would
@@ -303,7 +308,7 @@ class Job:
 
     def _close_caches(self) -> None:
         if self.planner is not None:
-            for cache in self.planner.caches.values():
+            for cache in (*self.planner.caches.values(), *self.planner.read_caches.values()):
                 cache.close()
 
     def cache_warnings(self) -> list[str]:

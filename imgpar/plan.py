@@ -14,7 +14,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from imgpar import geometry
-from imgpar.cache import Cache, Entry, as_recorded, digest_file, file_state
+from imgpar.cache import (
+    CACHE_NAME,
+    Cache,
+    Entry,
+    as_recorded,
+    digest_file,
+    file_state,
+    kind_of_cache,
+)
 from imgpar.formats import TARGETS, Target
 from imgpar.keys import settings_key
 from imgpar.spec import (
@@ -161,6 +169,10 @@ class Planner:
         # two SOURCES can map into one output folder, and memory must stay small.
         self._claimed: set[int] = set()
         self.caches: dict[str, Cache] = {}
+        # For an --out run, the in-place caches of its SOURCE trees, only
+        # read: which files there are outputs of in-place runs, not sources.
+        self.read_caches: dict[str, Cache] = {}
+        self._in_place_at: dict[str, str | None] = {}  # folder -> its in-place cache's
         # Every file of a folder asks for the same few absolute folders: worth
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
@@ -230,6 +242,12 @@ class Planner:
                 others = tuple(
                     n for n in images_in(folder.path) if n not in names and fold(n) not in ours
                 )
+        else:
+            # An --out run over a tree converted in place: the outputs of
+            # that are imgpar's too, never sources.
+            theirs = self._in_place_outputs(folder)
+            if theirs:
+                names = tuple(n for n in names if fold(n) not in theirs)
         parent = os.path.basename(self._absolute(folder.path))
         sources = frozenset(fold(n) for n in (*names, *others)) if in_place else frozenset()
         absolute_dest = self._absolute(dest)
@@ -272,6 +290,36 @@ class Planner:
         own = below.pop(place, [])
         self._below[(cache.root, prefix)] = below
         return sorted(own + self._gathered(cache, prefix, place))
+
+    def _in_place_outputs(self, folder: Folder) -> frozenset[str]:
+        """The folded names of the outputs that in-place runs put in `folder`,
+        as the nearest in-place cache at or above it in its SOURCE records
+        them; empty where there is none."""
+        root = self._in_place_cache_of(folder.path, os.path.abspath(folder.root))
+        if root is None:
+            return frozenset()
+        cache = self.read_caches.get(root)
+        if cache is None:
+            cache = self.read_caches[root] = Cache(root, home=os.path.basename(root))
+        rel = os.path.relpath(os.path.abspath(folder.path), root)
+        there = Folder(root, "" if rel == os.curdir else rel, folder.names)
+        prefix = self._key_prefix(there, cache)
+        recorded = cache.in_folder(prefix)
+        return frozenset(fold(n) for n, _ in self._imgpars_here(there, cache, prefix, recorded))
+
+    def _in_place_cache_of(self, path: str, top: str) -> str | None:
+        """The folder, at or above `path` and not above `top`, whose cache was
+        kept in place; remembered per folder."""
+        path = os.path.abspath(path)
+        if path in self._in_place_at:
+            return self._in_place_at[path]
+        found: str | None = None
+        if os.path.exists(os.path.join(path, CACHE_NAME)) and kind_of_cache(path) == "in place":
+            found = path
+        elif path != top and os.path.dirname(path) != path:
+            found = self._in_place_cache_of(os.path.dirname(path), top)
+        self._in_place_at[path] = found
+        return found
 
     def _imgpars(self, here: _Here, place: str) -> list[Owned]:
         """In place, imgpar's own files in `place` (the folder's own, or one

@@ -41,10 +41,16 @@ class Skipped(NamedTuple):
 
 
 def walk(
-    sources: Sequence[str], *, exclude: str | None = None, outputs: bool = False
+    sources: Sequence[str],
+    *,
+    exclude: str | None = None,
+    outputs: bool = False,
+    nested: bool = False,
 ) -> Iterator[Folder | Skipped]:
     """Walk `sources` (files and folders), never entering `exclude` (the output
-    folder), nor another run's output folder unless `outputs` (`info` looks).
+    folder), nor another run's output folder unless `outputs` (`info` looks),
+    nor a subfolder converted in place on its own unless `outputs` or
+    `nested` (an --out run, which reads its cache).
 
     A file named directly is taken whatever its extension: the user asked for
     it. Files named in one folder come together, after the folders, so their
@@ -57,7 +63,7 @@ def walk(
     files: dict[str, list[str]] = {}
     for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
-            yield from _walk_folder(source, "", excluded, outputs, ancestors=())
+            yield from _walk_folder(source, "", excluded, (outputs, nested), ancestors=())
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
@@ -107,7 +113,7 @@ def _walk_folder(
     root: str,
     rel: str,
     excluded: tuple[int, int] | None,
-    outputs: bool,
+    entering: tuple[bool, bool],  # walk's outputs and nested
     ancestors: tuple[tuple[int, int], ...],
 ) -> Iterator[Folder | Skipped]:
     here = os.path.join(root, rel) if rel else root
@@ -125,13 +131,14 @@ def _walk_folder(
     except OSError as exc:
         yield Skipped(here, f"cannot read folder: {exc.strerror or exc}")
         return
+    outputs, nested = entering
     if rel and not outputs and any(e.name == CACHE_NAME for e in entries):
         kind = kind_of_cache(here)
         # Another run's --out (a preset's thumbnails beside its web images):
         # its files are outputs, and converted they would nest deeper each
         # run. A folder converted in place on its own: its outputs are known
         # to its cache only, and this run would take them for sources.
-        if kind is not None:
+        if kind == "out" or (kind == "in place" and not nested):
             yield Skipped(here, OTHER_OUTPUTS if kind == "out" else OWN_CACHE)
             return
     names: list[str] = []
@@ -158,7 +165,7 @@ def _walk_folder(
     chain = (*ancestors, identity) if identity is not None else ancestors
     for name in subfolders:
         yield from _walk_folder(
-            root, os.path.join(rel, name) if rel else name, excluded, outputs, chain
+            root, os.path.join(rel, name) if rel else name, excluded, entering, chain
         )
 
 

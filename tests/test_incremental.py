@@ -154,6 +154,22 @@ def test_copied_output_folder_and_fresh_mtimes_redo_nothing(site: Path, tmp_path
     assert report.files[0].outputs[0].bytes > 0
 
 
+def test_an_out_run_over_a_tree_converted_in_place_skips_its_outputs(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    Image.new("RGB", (300, 200), (250, 0, 0)).save(photos / "a.jpg")
+    Image.new("RGB", (200, 100), (0, 0, 250)).save(photos / "sub" / "b.png")
+    runner = CliRunner()
+    # The subfolder first, on its own; then the tree, which leaves it be.
+    for folder in (photos / "sub", photos):
+        assert runner.invoke(app, ["convert", str(folder), "--to", "webp"]).exit_code == 0
+    assert sorted(outputs_in(photos)) == ["a.jpg", "a.webp", "sub/b.png", "sub/b.webp"]
+    web = tmp_path / "web"
+    result = runner.invoke(app, ["convert", str(photos), "--to", "jpeg", "--out", str(web)])
+    assert result.exit_code == 0, result.output
+    assert sorted(outputs_in(web)) == ["a.jpg", "sub/b.jpg"]
+
+
 def test_names_do_not_depend_on_the_order_of_sources(tmp_path: Path) -> None:
     for cam, name in (("cam1", "x.jpg"), ("cam2", "X.png")):
         (tmp_path / cam / "trip").mkdir(parents=True)
