@@ -293,9 +293,9 @@ class Planner:
 
     def _in_place_outputs(self, folder: Folder) -> frozenset[str]:
         """The folded names of the outputs that in-place runs put in `folder`,
-        as the nearest in-place cache at or above it in its SOURCE records
-        them; empty where there is none."""
-        root = self._in_place_cache_of(folder.path, os.path.abspath(folder.root))
+        as the nearest in-place cache at or above it records them; empty
+        where there is none."""
+        root = self._in_place_cache_of(folder.path)
         if root is None:
             return frozenset()
         cache = self.read_caches.get(root)
@@ -307,17 +307,17 @@ class Planner:
         recorded = cache.in_folder(prefix)
         return frozenset(fold(n) for n, _ in self._imgpars_here(there, cache, prefix, recorded))
 
-    def _in_place_cache_of(self, path: str, top: str) -> str | None:
-        """The folder, at or above `path` and not above `top`, whose cache was
-        kept in place; remembered per folder."""
+    def _in_place_cache_of(self, path: str) -> str | None:
+        """The nearest folder at or above `path` whose cache was kept in
+        place; remembered per folder."""
         path = os.path.abspath(path)
         if path in self._in_place_at:
             return self._in_place_at[path]
         found: str | None = None
         if os.path.exists(os.path.join(path, CACHE_NAME)) and kind_of_cache(path) == "in place":
             found = path
-        elif path != top and os.path.dirname(path) != path:
-            found = self._in_place_cache_of(os.path.dirname(path), top)
+        elif os.path.dirname(path) != path:
+            found = self._in_place_cache_of(os.path.dirname(path))
         self._in_place_at[path] = found
         return found
 
