@@ -101,12 +101,7 @@ class Job:
             read_only=read_only,
             previews=self.previews,
         )
-        # An --out run reads the caches of subfolders converted in place on
-        # their own; an in-place run leaves those to their own runs.
-        in_place = self.out is None or any(same_folder(self.out, s) for s in self.sources)
-        items: Iterable[Folder | Skipped] = walk(
-            self.sources, exclude=self.out, nested=not in_place
-        )
+        items: Iterable[Folder | Skipped] = walk(self.sources, exclude=self.out)
         if "/" in self.template:
             # Outputs in subfolders of the tree being walked: listed first,
             # the tree does not yet hold those this run writes, which would
@@ -444,9 +439,6 @@ def prepare(
                 " sources (give an --out of its own)",
                 option="out",
             )
-    for path in paths:
-        if out_path is None or same_folder(out_path, path):
-            _check_not_inside_converted_tree(path)
     spec = ConvertSpec(
         outputs=outputs,
         quality=quality,
@@ -617,11 +609,11 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
 
 
 def _check_out_among_sources(out: str, paths: Sequence[str]) -> None:
-    """Refuse an --out inside a SOURCE folder that holds images imgpar did not
-    make (no cache of its own there): the walk never enters it, so they would
-    be neither converted nor safe from outputs of the same name. Once imgpar
-    has made it, it is imgpar's, as any --out is."""
-    if os.path.exists(os.path.join(out, CACHE_NAME)):
+    """Refuse an --out inside a SOURCE folder that holds images and is no
+    output folder (its cache would say so): the walk never enters it, so
+    they would be neither converted nor safe from outputs of the same name.
+    Once imgpar has made it, it is imgpar's, as any --out is."""
+    if os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place":
         return
     inside = os.path.realpath(out)
     for path in paths:
@@ -631,33 +623,11 @@ def _check_out_among_sources(out: str, paths: Sequence[str]) -> None:
         found = first_image(out)
         if found is not None:
             raise UsageError(
-                f"{out} is inside SOURCE {path} and holds images imgpar did not make"
-                f" ({found}): they would be neither converted nor safe from outputs of"
-                " the same name (give an empty folder, or one outside the SOURCES)",
+                f"{out} is inside SOURCE {path} and holds images, but is no imgpar output"
+                f" folder ({found}): they would be neither converted nor safe from outputs"
+                " of the same name (give an empty folder, or one outside the SOURCES)",
                 option="out",
             )
-
-
-def _check_not_inside_converted_tree(path: str) -> None:
-    """Refuse to convert in place a folder inside a tree converted in place
-    as a whole: that tree's cache alone knows the outputs in it, which this
-    run would take for sources. A folder with a cache of its own is its own
-    (a run on the tree leaves it alone)."""
-    folder = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
-    if os.path.exists(os.path.join(folder, CACHE_NAME)):
-        return
-    above = os.path.dirname(folder)
-    while True:
-        if os.path.exists(os.path.join(above, CACHE_NAME)) and kind_of_cache(above) == "in place":
-            raise UsageError(
-                f"{path} is inside {above}, which imgpar converts in place: its outputs there"
-                f" are known to that folder's cache only (convert {above}, which converts only"
-                " what changed, or give --out)"
-            )
-        parent = os.path.dirname(above)
-        if parent == above:
-            return
-        above = parent
 
 
 def _check_out(out: str, *, create: bool) -> None:

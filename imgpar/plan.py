@@ -295,13 +295,15 @@ class Planner:
         """The folded names of the outputs that in-place runs put in `folder`,
         as the nearest in-place cache at or above it records them; empty
         where there is none."""
-        root = self._in_place_cache_of(folder.path)
+        # By its real path: a link to a folder of the tree is still in it.
+        real = os.path.realpath(folder.path)
+        root = self._in_place_cache_of(real)
         if root is None:
             return frozenset()
         cache = self.read_caches.get(root)
         if cache is None:
             cache = self.read_caches[root] = Cache(root, home=os.path.basename(root))
-        rel = os.path.relpath(os.path.abspath(folder.path), root)
+        rel = os.path.relpath(real, root)
         there = Folder(root, "" if rel == os.curdir else rel, folder.names)
         prefix = self._key_prefix(there, cache)
         recorded = cache.in_folder(prefix)
@@ -310,7 +312,6 @@ class Planner:
     def _in_place_cache_of(self, path: str) -> str | None:
         """The nearest folder at or above `path` whose cache was kept in
         place; remembered per folder."""
-        path = os.path.abspath(path)
         if path in self._in_place_at:
             return self._in_place_at[path]
         found: str | None = None

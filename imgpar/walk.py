@@ -16,7 +16,6 @@ from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
 
 UNREAD = "an image format imgpar does not read, left alone"
 OTHER_OUTPUTS = "another run's output folder (it holds that run's cache): outputs, not converted"
-OWN_CACHE = "converted in place on its own (it holds its own cache): not converted with this folder"
 
 
 class Folder(NamedTuple):
@@ -41,16 +40,10 @@ class Skipped(NamedTuple):
 
 
 def walk(
-    sources: Sequence[str],
-    *,
-    exclude: str | None = None,
-    outputs: bool = False,
-    nested: bool = False,
+    sources: Sequence[str], *, exclude: str | None = None, outputs: bool = False
 ) -> Iterator[Folder | Skipped]:
     """Walk `sources` (files and folders), never entering `exclude` (the output
-    folder), nor another run's output folder unless `outputs` (`info` looks),
-    nor a subfolder converted in place on its own unless `outputs` or
-    `nested` (an --out run, which reads its cache).
+    folder), nor another run's output folder unless `outputs` (`info` looks).
 
     A file named directly is taken whatever its extension: the user asked for
     it. Files named in one folder come together, after the folders, so their
@@ -63,7 +56,7 @@ def walk(
     files: dict[str, list[str]] = {}
     for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
-            yield from _walk_folder(source, "", excluded, (outputs, nested), ancestors=())
+            yield from _walk_folder(source, "", excluded, outputs, ancestors=())
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
@@ -71,10 +64,18 @@ def walk(
         yield Folder(folder, "", tuple(sorted(set(names))), named=True)
 
 
+def _holds_cache(entries: Sequence[os.DirEntry[str]]) -> bool:
+    return any(e.name == CACHE_NAME for e in entries)
+
+
 def first_image(folder: str) -> str | None:
-    """The first image a walk of `folder` would find (hidden folders aside), if any."""
+    """The first image a walk of `folder` would find (hidden folders and
+    other runs' output folders aside), if any."""
     for here, folders, names in os.walk(folder):
         folders[:] = sorted(f for f in folders if not f.startswith("."))
+        if here != folder and CACHE_NAME in names and kind_of_cache(here) == "out":
+            folders.clear()
+            continue
         for name in sorted(names):
             if not name.startswith(".") and _is_image(name):
                 return os.path.join(here, name)
@@ -113,7 +114,7 @@ def _walk_folder(
     root: str,
     rel: str,
     excluded: tuple[int, int] | None,
-    entering: tuple[bool, bool],  # walk's outputs and nested
+    outputs: bool,
     ancestors: tuple[tuple[int, int], ...],
 ) -> Iterator[Folder | Skipped]:
     here = os.path.join(root, rel) if rel else root
@@ -131,16 +132,11 @@ def _walk_folder(
     except OSError as exc:
         yield Skipped(here, f"cannot read folder: {exc.strerror or exc}")
         return
-    outputs, nested = entering
-    if rel and not outputs and any(e.name == CACHE_NAME for e in entries):
-        kind = kind_of_cache(here)
-        # Another run's --out (a preset's thumbnails beside its web images):
-        # its files are outputs, and converted they would nest deeper each
-        # run. A folder converted in place on its own: its outputs are known
-        # to its cache only, and this run would take them for sources.
-        if kind == "out" or (kind == "in place" and not nested):
-            yield Skipped(here, OTHER_OUTPUTS if kind == "out" else OWN_CACHE)
-            return
+    # Another run's --out (a preset's thumbnails beside its web images): its
+    # files are outputs, and converted they would nest deeper each run.
+    if rel and not outputs and _holds_cache(entries) and kind_of_cache(here) == "out":
+        yield Skipped(here, OTHER_OUTPUTS)
+        return
     names: list[str] = []
     subfolders: list[str] = []
     for entry in entries:
@@ -165,7 +161,7 @@ def _walk_folder(
     chain = (*ancestors, identity) if identity is not None else ancestors
     for name in subfolders:
         yield from _walk_folder(
-            root, os.path.join(rel, name) if rel else name, excluded, entering, chain
+            root, os.path.join(rel, name) if rel else name, excluded, outputs, chain
         )
 
 

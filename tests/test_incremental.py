@@ -155,29 +155,29 @@ def test_copied_output_folder_and_fresh_mtimes_redo_nothing(site: Path, tmp_path
 
 
 def test_an_out_run_over_a_tree_converted_in_place_skips_its_outputs(tmp_path: Path) -> None:
-    photos = tmp_path / "photos"
-    (photos / "sub").mkdir(parents=True)
+    """The nearest in-place cache at or above each folder says which files
+    there are outputs: a tree converted as a whole, or a folder on its own."""
+    photos, albums = tmp_path / "photos", tmp_path / "albums"
+    (photos / "other").mkdir(parents=True)
+    (albums / "sub").mkdir(parents=True)
     Image.new("RGB", (300, 200), (250, 0, 0)).save(photos / "a.jpg")
-    Image.new("RGB", (200, 100), (0, 0, 250)).save(photos / "sub" / "b.png")
-    (photos / "other").mkdir()
     Image.new("RGB", (200, 100), (0, 250, 0)).save(photos / "other" / "c.png")
+    Image.new("RGB", (200, 100), (0, 0, 250)).save(albums / "sub" / "b.png")
+    (tmp_path / "link").symlink_to(photos / "other")
     runner = CliRunner()
-    # The subfolder first, on its own; then the tree, which leaves it be.
-    for folder in (photos / "sub", photos):
+    for folder in (photos, albums / "sub"):
         assert runner.invoke(app, ["convert", str(folder), "--to", "webp"]).exit_code == 0
-    assert sorted(outputs_in(photos)) == [
-        "a.jpg", "a.webp", "other/c.png", "other/c.webp", "sub/b.png", "sub/b.webp",
-    ]  # fmt: skip
-    web = tmp_path / "web"
-    result = runner.invoke(app, ["convert", str(photos), "--to", "jpeg", "--out", str(web)])
-    assert result.exit_code == 0, result.output
-    assert sorted(outputs_in(web)) == ["a.jpg", "other/c.jpg", "sub/b.jpg"]
-    # A folder of that tree alone: its outputs are known to the cache above.
-    other = tmp_path / "other-web"
-    result = runner.invoke(app, ["convert", str(photos / "other"), "--to", "jpeg", "--out",
-                                 str(other)])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert sorted(outputs_in(other)) == ["c.jpg"]
+    assert sorted(outputs_in(photos)) == ["a.jpg", "a.webp", "other/c.png", "other/c.webp"]
+    for source, made in (
+        (photos, ["a.jpg", "other/c.jpg"]),
+        (photos / "other", ["c.jpg"]),  # a folder of the tree alone
+        (tmp_path / "link", ["c.jpg"]),  # the same through a link
+        (albums, ["sub/b.jpg"]),
+    ):
+        out = tmp_path / f"web-{source.name}"
+        result = runner.invoke(app, ["convert", str(source), "--to", "jpeg", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert sorted(outputs_in(out)) == made
 
 
 def test_names_do_not_depend_on_the_order_of_sources(tmp_path: Path) -> None:

@@ -869,15 +869,23 @@ def test_an_out_inside_a_source_folder_holding_its_images_is_refused(tmp_path: P
         proc = _run("convert", *sources, "--to", "jpeg", "--out", photos / "2024")
         assert proc.returncode == 2
         assert proc.stderr.startswith(
-            f"imgpar: error: --out {photos}/2024 is inside SOURCE {photos} and holds images"
-            f" imgpar did not make ({photos}/2024/a.jpg)"
+            f"imgpar: error: --out {photos}/2024 is inside SOURCE {photos} and holds images,"
+            f" but is no imgpar output folder ({photos}/2024/a.jpg)"
         )
         assert {p: p.read_bytes() for p in (photos / "2024").iterdir()} == theirs
-    # An --out imgpar made there is its own, run after run.
+    # Converted in place, it still holds the user's photos.
+    assert _run("convert", photos / "2024", "--to", "webp").returncode == 0
+    proc = _run("convert", photos, "--to", "jpeg", "--out", photos / "2024")
+    assert proc.returncode == 2
+    assert {p: p.read_bytes() for p in theirs} == theirs
+    # An --out imgpar made there is its own, run after run, beside another
+    # run's --out inside it.
+    assert _run("convert", photos, "--to", "webp", "--out", photos / "web" / "t").returncode == 0
     for _ in range(2):
         assert _run("convert", photos, "--to", "webp", "--out", photos / "web").returncode == 0
     made = sorted(str(p.relative_to(photos / "web")) for p in (photos / "web").rglob("*.webp"))
-    assert made == ["2024/a.webp", "2024/b.webp", "a.webp"]
+    assert made == ["2024/a.webp", "2024/b.webp", "a.webp", "t/2024/a.webp", "t/2024/b.webp",
+                    "t/a.webp"]  # fmt: skip
 
 
 def test_in_place_a_name_sized_by_the_image_checks_before_any_write(tmp_path: Path) -> None:
