@@ -387,6 +387,10 @@ def prepare(
     for path in paths:
         seen.setdefault(os.path.realpath(path), path)
     paths = tuple(seen.values())
+    for item in [to] if isinstance(to, str) else to if isinstance(to, (list, tuple)) else [to]:
+        _kind("to", item, str)
+    _kind("name", name, str)
+    _path("out", out)
     targets = _targets(to)
     for target in targets:
         if lossless and target.lossless is None:
@@ -569,8 +573,14 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
 def _kind(option: str, value: object, kind: type | tuple[type, ...]) -> None:
     """Raise UsageError unless `value` is None or of `kind` (never a bool)."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
-        wanted = "a whole number" if kind is int else "a number"
+        wanted = "a whole number" if kind is int else "text" if kind is str else "a number"
         raise UsageError(f"must be {wanted}, not {value!r}", option=option)
+
+
+def _path(option: str, value: object) -> None:
+    """Raise UsageError unless `value` is None or a path that names something."""
+    if value is not None and (not isinstance(value, (str, os.PathLike)) or not os.fspath(value)):
+        raise UsageError(f"must be a folder's path, not {value!r}", option=option)
 
 
 def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:

@@ -238,7 +238,9 @@ def test_unknown_policy_is_a_usage_error(tmp_path: Path) -> None:
         assert wrong.value.option == option
     # The format, the name template and the output folder too.
     (tmp_path / "file").write_text("")
-    for option, value in (("to", "gif"), ("name", "{bogus}"), ("out", tmp_path / "file")):
+    bad_values = (("to", "gif"), ("name", "{bogus}"), ("out", tmp_path / "file"), ("to", 5),
+                  ("to", ["webp", 3]), ("name", 5), ("out", 5), ("out", ""))  # fmt: skip
+    for option, value in bad_values:
         with pytest.raises(UsageError, match=f"^{option} ") as bad:
             prepare([source], **{"to": "webp", option: value})
         assert bad.value.option == option
