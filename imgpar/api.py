@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from imgpar.cache import CACHE_NAME, kind_of_cache
+from imgpar.cache import CACHE_NAME, Cache, Entry, as_recorded, file_state, kind_of_cache
 from imgpar.collect import Collector, Summary
 from imgpar.errors import UsageError, flag
 from imgpar.formats import Target, resolve_target, target_available
@@ -23,7 +23,8 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.plan import Planner, check_template, default_template, same_folder
+from imgpar.paths import below, same_folder
+from imgpar.plan import Planner, check_template, default_template
 from imgpar.spec import (
     FILTERS,
     FITS,
@@ -35,7 +36,7 @@ from imgpar.spec import (
     Result,
     Task,
 )
-from imgpar.walk import Folder, Skipped, first_image, walk
+from imgpar.walk import Folder, Skipped, walk
 
 if TYPE_CHECKING:
     from imgpar.engine import Passed, ProcessEngine, SerialEngine
@@ -194,7 +195,6 @@ class Job:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
         returns their paths. Only files imgpar recorded are ever touched."""
-        from imgpar.cache import Cache, Entry, as_recorded, file_state
         from imgpar.writer import abandoned_temp_files
 
         folders = [s for s in self.sources if os.path.isdir(s)]
@@ -252,7 +252,7 @@ class Job:
                 here = os.path.abspath(cache_root)
                 planned = self.planner.places if self.planner is not None else set()
                 for folder in planned:
-                    if os.path.join(folder, "").startswith(os.path.join(here, "")):
+                    if folder == here or below(folder, here):
                         place = os.path.relpath(folder, here)
                         places.add("" if place == os.curdir else place)
                 for place in sorted(places):
@@ -285,8 +285,6 @@ class Job:
         """What `--prune` would delete after a run that writes `remade` (the
         stale sources' outputs, planned by stale()): outputs no source makes
         now, and those the stale sources would no longer make."""
-        from imgpar.cache import as_recorded
-
         remade = {os.path.normpath(p) for p in remade}
         orphans = [p for p in self.prune(dry_run=True) if os.path.normpath(p) not in remade]
         if self.planner is not None:
@@ -317,7 +315,7 @@ def _remove_emptied(removed: Iterable[str], root: str) -> None:
     (`320/` of `--name '{width}/{stem}.{ext}'`), as a fresh run has none."""
     top = os.path.abspath(root)
     for folder in sorted({os.path.dirname(os.path.abspath(p)) for p in removed}, reverse=True):
-        while folder.startswith(os.path.join(top, "")):
+        while below(folder, top):
             try:
                 os.rmdir(folder)  # only ever an empty one
             except OSError:
@@ -387,8 +385,6 @@ def prepare(
     for path in paths:
         seen.setdefault(os.path.realpath(path), path)
     paths = tuple(seen.values())
-    for item in [to] if isinstance(to, str) else to if isinstance(to, (list, tuple)) else [to]:
-        _kind("to", item, str)
     _kind("name", name, str)
     _path("out", out)
     targets = _targets(to)
@@ -433,7 +429,7 @@ def prepare(
     engine, scheduler, jobs = _engine(engine, scheduler, jobs)
     out_path = os.fspath(out) if out is not None else None
     if out_path is not None:
-        _check_out_among_sources(out_path, paths)
+        _check_out_among_sources(out_path, seen)
         _check_out(out_path, create=create_out)
         if len(paths) > 1 and any(same_folder(out_path, p) for p in paths if os.path.isdir(p)):
             # A folder converts into itself, told apart from its outputs; the
@@ -602,9 +598,11 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
 
 
 def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
-    names = to.split(",") if isinstance(to, str) else list(to)
+    names = to.split(",") if isinstance(to, str) else to if isinstance(to, (list, tuple)) else [to]
     targets: list[Target] = []
-    for name in (n.strip() for n in names):
+    for given in names:
+        _kind("to", given, str)
+        name = given.strip()
         try:
             target = resolve_target(name)
         except ValueError as exc:
@@ -618,26 +616,26 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     return tuple(targets)
 
 
-def _check_out_among_sources(out: str, paths: Sequence[str]) -> None:
-    """Refuse an --out inside a SOURCE folder that holds images and is no
-    output folder (its cache would say so): the walk never enters it, so
-    they would be neither converted nor safe from outputs of the same name.
-    Once imgpar has made it, it is imgpar's, as any --out is."""
+def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
+    """Refuse an --out inside a SOURCE folder (`sources`: path by real path)
+    that holds images and is no output folder (its cache would say so): the
+    walk never enters it, so they would be neither converted nor safe from
+    outputs of the same name. Once imgpar has made it, it is imgpar's, as
+    any --out is."""
+    inside = os.path.realpath(out)
+    holder = next((p for real, p in sources.items() if below(inside, real)), None)
+    if holder is None or not os.path.isdir(holder) or not os.path.isdir(out):
+        return
     if os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place":
         return
-    inside = os.path.realpath(out)
-    for path in paths:
-        top = os.path.realpath(path)
-        if inside == top or os.path.commonpath((inside, top)) != top or not os.path.isdir(top):
-            continue
-        found = first_image(out)
-        if found is not None:
-            raise UsageError(
-                f"{out} is inside SOURCE {path} and holds images, but is no imgpar output"
-                f" folder ({found}): they would be neither converted nor safe from outputs"
-                " of the same name (give an empty folder, or one outside the SOURCES)",
-                option="out",
-            )
+    found = next((f.file(f.names[0]) for f in walk([out]) if isinstance(f, Folder)), None)
+    if found is not None:
+        raise UsageError(
+            f"{out} is inside SOURCE {holder} and holds images, but is no imgpar output"
+            f" folder ({found}): they would be neither converted nor safe from outputs"
+            " of the same name (give an empty folder, or one outside the SOURCES)",
+            option="out",
+        )
 
 
 def _check_out(out: str, *, create: bool) -> None:

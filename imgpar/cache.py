@@ -23,6 +23,7 @@ import os
 import sqlite3
 import stat
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
@@ -169,11 +170,11 @@ class Cache:
             db.execute("PRAGMA busy_timeout = 30000")
             db.execute("PRAGMA synchronous = OFF")
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            meta = dict(db.execute("SELECT key, value FROM meta"))
             expected = f"{_MAGIC} {_SCHEMA}"
-            if row is None:
+            if "format" not in meta:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (expected,))
-            elif row[0] != expected:
+            elif meta["format"] != expected:
                 raise sqlite3.DatabaseError(f"not an imgpar cache of format {_SCHEMA}")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS sources (key TEXT PRIMARY KEY, size INTEGER,"
@@ -193,8 +194,8 @@ class Cache:
                 " mtime_ns INTEGER, options TEXT, error TEXT)"
             )
             if self._home is not None:
-                self._home = _settle_home(db, self._home)
-            else:
+                self._home = meta.get("home") or _settle_home(db, self._home)
+            elif "out" not in meta:
                 # An --out folder says so, for a run on a SOURCE folder above
                 # it, which must not take its files for sources.
                 with contextlib.suppress(sqlite3.OperationalError):
@@ -398,8 +399,6 @@ def kind_of_cache(folder: str) -> str | None:
     """What the cache in `folder` says the folder is: "out" (an --out),
     "in place" (sources converted where they are, its home recorded), or
     None where it cannot be read or says neither."""
-    import urllib.parse  # only for a tree that holds another run's cache
-
     uri = "file:" + urllib.parse.quote(os.path.abspath(os.path.join(folder, CACHE_NAME)))
     try:
         db = sqlite3.connect(uri + "?mode=ro", uri=True)
@@ -413,11 +412,8 @@ def kind_of_cache(folder: str) -> str | None:
 
 
 def _settle_home(db: sqlite3.Connection, name: str) -> str:
-    """The home recorded in `db`; recorded now as `name` in a new cache, or
-    as the folder the keys of an older one begin with."""
-    row = db.execute("SELECT value FROM meta WHERE key = 'home'").fetchone()
-    if row is not None:
-        return str(row[0])
+    """A home for a cache that records none: `name` in a new cache, or the
+    folder the keys of an older one begin with; recorded now."""
     first = db.execute("SELECT key FROM sources LIMIT 1").fetchone()
     if first is not None and "/" in first[0]:
         name = first[0].split("/", 1)[0]

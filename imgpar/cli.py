@@ -19,6 +19,7 @@ import typer
 from imgpar import __version__, console
 from imgpar.errors import ClusterError, ExitStatus, Terminated, UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
+from imgpar.paths import file_in_the_way
 
 app = typer.Typer(
     add_completion=False,
@@ -288,8 +289,6 @@ def convert(
         written = [("report", r) for r in reports]
         if run.get("manifest"):
             written.append(("manifest", str(run["manifest"])))
-        if written:
-            from imgpar.writer import file_in_the_way
         for kind, path in written:
             # Before --out is made: a run refused for this leaves nothing.
             if (blocker := file_in_the_way(path)) is not None:

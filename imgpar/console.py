@@ -152,7 +152,7 @@ def run(
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
     noted: Counter[str] = Counter()  # files' planning notes, told once at the end
-    named: dict[str, str] = {}  # a note's example: its first file, "a.png -> a.png.webp"
+    kept_example: list[str] = []  # the first source that keeps its extension, "a.png -> a.png.webp"
     unread: Counter[str] = Counter()  # files left alone, by extension
     events = job.events()
 
@@ -164,9 +164,7 @@ def run(
                 # Often hundreds (camera raw files beside their JPEGs): one
                 # note at the end, each file only with --verbose.
                 unread[os.path.splitext(event.path)[1].lower()] += 1
-                if verbose:
-                    bar.write(one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
-            elif not quiet:
+            if verbose if event.reason == UNREAD else not quiet:
                 bar.write(one_line(f"note: {event.path}: {event.reason}"), file=sys.stderr)
             return
         collector.add(event)
@@ -183,9 +181,9 @@ def run(
             bar.write(one_line(_line(event)), file=sys.stderr)
         if event.status != "failed":  # the end notes tell of outputs made or kept
             noted.update(event.notes)
-            if KEPT_EXTENSION in event.notes and KEPT_EXTENSION not in named and event.outputs:
+            if not kept_example and KEPT_EXTENSION in event.notes and event.outputs:
                 name = os.path.basename(event.outputs[0].path)
-                named[KEPT_EXTENSION] = f"{os.path.basename(event.source)} -> {name}"
+                kept_example.append(f"{os.path.basename(event.source)} -> {name}")
         bar.update(1)
 
     with StopSignals(exiting=True) as signals:
@@ -234,7 +232,7 @@ def run(
         # What --prune would delete now: outputs of sources that are gone,
         # and those their sources no longer make.
         left = job.left_behind() if complete and not prune else 0
-        for note in _end_notes(noted, named, unread, left, each_shown=verbose):
+        for note in _end_notes(noted, kept_example, unread, left, each_shown=verbose):
             typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
@@ -276,7 +274,7 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
 
 def _end_notes(
     noted: Counter[str],
-    named: dict[str, str],
+    kept_example: list[str],
     unread: Counter[str],
     left: int,
     *,
@@ -309,7 +307,7 @@ def _end_notes(
         notes.append(
             f"{_count(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
             " outputs keep the source extension"
-            + (f" ({named[KEPT_EXTENSION]})" if KEPT_EXTENSION in named else "")
+            + "".join(f" ({example})" for example in kept_example)
         )
     if left:
         notes.append(f"{_count(left, 'earlier output')} no source makes now;"

@@ -216,7 +216,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         # Several formats at one size share the crop, resize and rotation.
         scaled: dict[tuple[_Page, ...], list[Image.Image]] = {}
         smallest: tuple[Image.Image, bytes | None] | None = None  # pixels, profile
-        for target, size, box, rule, path in todo:
+        for target, size, box, rule, final in todo:
             # Animations go to targets that animate; pages only into a TIFF.
             animate = len(frames) > 1 and (
                 target.animation if timing is not None else target.name == "tiff"
@@ -248,7 +248,6 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 options.update(save_all=True, append_images=[frame for frame, _ in rendered[1:]])
                 if timing is not None:
                     options.update(duration=timing[0], loop=timing[1])
-            final = sized(path, pixels.size)
             written, in_filesystem = writer.write_atomic(pixels, final, target, options)
             lap = time.perf_counter()
             encode += lap - resized - in_filesystem
@@ -275,7 +274,7 @@ class _Output(NamedTuple):
     size: tuple[int, int]
     box: geometry.Box | None  # the region of the source it shows; None: all of it
     resize: Resize | None  # the rule that gave size and box, for a TIFF's other pages
-    path: str  # as planned, size markers and all
+    path: str  # its size markers filled in
 
 
 def _planned(
@@ -298,18 +297,18 @@ def _to_make(
     and one for several asked-for sizes that come out the same (widths
     beyond the source's own) or under one name (a 3-pixel-wide strip at
     --max-size 480,960, named by its width): the first asked for."""
+    # Names hold the format and the size (check_template), so one name is
+    # one output.
     todo: list[_Output] = []
-    seen: set[tuple[str, tuple[int, int], geometry.Box | None]] = set()
     finals: set[str] = set()
     made = zip(spec.outputs, task.outputs, layouts, strict=True)
     for i, (out, path, (size, box)) in enumerate(made):
         final = sized(path, size)
-        if (out.target, size, box) in seen or final in finals:
+        if final in finals:
             continue
-        seen.add((out.target, size, box))
         finals.add(final)
         if not task.keep >> i & 1:
-            todo.append(_Output(TARGETS[out.target], size, box, out.resize, path))
+            todo.append(_Output(TARGETS[out.target], size, box, out.resize, final))
     return todo
 
 
@@ -331,16 +330,15 @@ def _check_places(task: Task, todo: list[_Output], started_ns: int | None) -> No
     unless this run wrote it (`ConvertSpec.started_ns`)."""
     if task.replaceable is None:
         return
-    for out in todo:
-        final = sized(out.path, out.size)
+    for path in (out.path for out in todo):
         try:
-            st = os.lstat(final)
+            st = os.lstat(path)
         except OSError:
             continue
-        if (final, st.st_size) in task.replaceable:
+        if (path, st.st_size) in task.replaceable:
             continue
         if started_ns is None or st.st_mtime_ns < started_ns:
-            raise ImageRejected(not_imgpars(final))
+            raise ImageRejected(not_imgpars(path))
 
 
 def _shrink_on_load(
@@ -473,7 +471,7 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
         _, todo = _planned(task, spec, displayed)
     except ImageRejected as exc:
         return str(exc)
-    return tuple(sized(out.path, out.size) for out in todo)
+    return tuple(out.path for out in todo)
 
 
 def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Image.Image:

@@ -10,8 +10,8 @@ import os
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple, TypeVar
 
 from imgpar import geometry
 from imgpar.cache import (
@@ -25,6 +25,7 @@ from imgpar.cache import (
 )
 from imgpar.formats import TARGETS, Target
 from imgpar.keys import settings_key
+from imgpar.paths import same_folder
 from imgpar.spec import (
     HEIGHT_FIELD,
     WIDTH_FIELD,
@@ -33,8 +34,9 @@ from imgpar.spec import (
     OutputSpec,
     Result,
     Task,
+    could_be_sized,
+    fixed_head,
     sized,
-    sized_pattern,
 )
 from imgpar.walk import Folder, images_in
 
@@ -55,6 +57,7 @@ SIZED_TEMPLATE = "{stem}-{width}.{ext}"
 
 # One of imgpar's own files: its name, and its size as imgpar wrote it.
 Owned = tuple[str, int]
+T = TypeVar("T")
 
 
 def fold(name: str) -> str:
@@ -176,6 +179,7 @@ class Planner:
         # Every file of a folder asks for the same few absolute folders: worth
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
+        self._real = functools.lru_cache(maxsize=64)(os.path.realpath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
         self.places: set[str] = set()  # the folders outputs are planned in, absolute
         # Under --check: what sources that make nothing now made before, to
@@ -189,12 +193,14 @@ class Planner:
         # Per (cache root, key prefix, folder named by the size): the folders
         # that fit it (_places_fitting).
         self._fitting: dict[tuple[str, str, str], list[str]] = {}
-        self._left_places: dict[str, list[str]] = {}  # per cache root
         # Per (cache root, folder): the superseded outputs there, still as
         # imgpar wrote them.
         self._left: dict[tuple[str, str], list[Owned]] = {}
-        # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
-        self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
+        # Per cache root: superseded outputs by folder, (path, size, mtime_ns),
+        # and those folders sorted.
+        self._superseded: dict[
+            str, tuple[dict[str, list[tuple[str, int, int]]], list[str]]
+        ] = {}
         # Per (cache root, SOURCE name in its keys): [sources it recorded
         # before this run, those this run found]; fewer found, some are gone.
         self._tally: dict[tuple[str, str], list[int]] = {}
@@ -295,8 +301,9 @@ class Planner:
         """The folded names of the outputs that in-place runs put in `folder`,
         as the nearest in-place cache at or above it records them; empty
         where there is none."""
-        # By its real path: a link to a folder of the tree is still in it.
-        real = os.path.realpath(folder.path)
+        # By its SOURCE's real path (a link to a folder of the tree is still
+        # in it), resolved once per SOURCE rather than once per folder.
+        real = os.path.join(self._real(folder.root), folder.rel)
         root = self._in_place_cache_of(real)
         if root is None:
             return frozenset()
@@ -351,25 +358,13 @@ class Planner:
         key = (here.cache.root, here.prefix, folder)
         places = self._fitting.get(key)
         if places is None:
-            head = folder.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)[0]
             # Superseded outputs may lie anywhere in the tree: only those in
-            # folders that begin as it does are looked at, sorted together.
-            left = self._superseded_places(here.cache)
-            at = bisect.bisect_left(left, head)
-            known = set()
-            while at < len(left) and left[at].startswith(head):
-                known.add(left[at])
-                at += 1
+            # folders that begin as it does are looked at.
+            _, left = self._superseded_in(here.cache)
+            known = set(_beginning(left, fixed_head(folder), str))
             for above in _folder_and_above(here.prefix):
                 known.update(self._placed_below(here.cache, above))
-            places = self._fitting[key] = sorted(p for p in known if _could_be(p, folder))
-        return places
-
-    def _superseded_places(self, cache: Cache) -> list[str]:
-        """The folders holding the cache's superseded outputs, sorted; read once."""
-        places = self._left_places.get(cache.root)
-        if places is None:
-            places = self._left_places[cache.root] = sorted(self._superseded_by_place(cache))
+            places = self._fitting[key] = sorted(p for p in known if could_be_sized(p, folder))
         return places
 
     def _place(self, folder: Folder, cache: Cache) -> str:
@@ -651,17 +646,14 @@ class Planner:
             places = [folder]
             if WIDTH_FIELD in folder or HEIGHT_FIELD in folder:
                 places = self._places_fitting(here, folder)
-            head = base.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)[0]
+            head = fixed_head(base)
             for place in places:
-                theirs = self._imgpars(here, place)
-                # Those that begin as it does are together in the sorted list.
-                at = bisect.bisect_left(theirs, (head,))
-                while at < len(theirs) and theirs[at][0].startswith(head):
-                    name, size = theirs[at]
-                    if _could_be(name, base):
-                        below = place[len(here.recorded_dest) :]
-                        mine.append((os.path.join(here.dest, below, name), size))
-                    at += 1
+                below = place[len(here.recorded_dest) :]
+                mine += [
+                    (os.path.join(here.dest, below, name), size)
+                    for name, size in _beginning(self._imgpars(here, place), head, _name)
+                    if could_be_sized(name, base)
+                ]
         return tuple(mine)
 
     def _left_in(self, cache: Cache, place: str) -> list[Owned]:
@@ -674,19 +666,23 @@ class Planner:
         if names is None:
             names = self._left[key] = [
                 (os.path.basename(relative), size)
-                for relative, size, mtime_ns in self._superseded_by_place(cache).get(place, ())
+                for relative, size, mtime_ns in self._superseded_in(cache)[0].get(place, ())
                 if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
             ]
         return names
 
-    def _superseded_by_place(self, cache: Cache) -> dict[str, list[tuple[str, int, int]]]:
-        """The cache's superseded outputs (path, size, mtime), by folder; read once."""
-        rows = self._superseded.get(cache.root)
-        if rows is None:
-            rows = self._superseded[cache.root] = {}
+    def _superseded_in(
+        self, cache: Cache
+    ) -> tuple[dict[str, list[tuple[str, int, int]]], list[str]]:
+        """The cache's superseded outputs (path, size, mtime) by folder, and
+        those folders sorted; read once."""
+        found = self._superseded.get(cache.root)
+        if found is None:
+            rows: dict[str, list[tuple[str, int, int]]] = {}
             for row in cache.superseded():
                 rows.setdefault(os.path.dirname(row[0]), []).append(row)
-        return rows
+            found = self._superseded[cache.root] = rows, sorted(rows)
+        return found
 
     def _cache(self, folder: Folder) -> Cache:
         root = self._out if self._out is not None else folder.root
@@ -738,16 +734,17 @@ class Planner:
         )
 
 
-def _could_be(path: str, planned: str) -> bool:
-    """Whether `path` may be the `planned` one once its size is filled in."""
-    parts = planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)
-    if len(parts) == 1:
-        return path == planned
-    if len(parts) == 2:  # one size in it: a folder's every pattern, compiled, would cost more
-        head, tail = parts
-        size = path[len(head) : len(path) - len(tail)]
-        return path.startswith(head) and path.endswith(tail) and size.isdecimal() and size.isascii()
-    return sized_pattern(planned).fullmatch(path) is not None
+def _name(owned: Owned) -> str:
+    return owned[0]
+
+
+def _beginning(ordered: Sequence[T], head: str, name: Callable[[T], str]) -> Iterator[T]:
+    """The items of `ordered` (sorted by `name`) whose names begin with `head`:
+    together there, found by bisection."""
+    at = bisect.bisect_left(ordered, head, key=name)
+    while at < len(ordered) and name(ordered[at]).startswith(head):
+        yield ordered[at]
+        at += 1
 
 
 def _spelled(folder: str, name: str) -> str:
@@ -837,11 +834,3 @@ def _relative(path: str, root: str) -> str:
     # whose two abspath calls were most of the cost of recording an icon.
     inside = os.path.join(root, "")
     return path[len(inside) :] if path.startswith(inside) else os.path.relpath(path, root)
-
-
-def same_folder(a: str, b: str) -> bool:
-    """Whether `a` and `b` are one folder (by path where one does not exist)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)

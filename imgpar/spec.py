@@ -90,11 +90,30 @@ def sized(path: str, size: tuple[int, int]) -> str:
     return path.replace(WIDTH_FIELD, str(size[0])).replace(HEIGHT_FIELD, str(size[1]))
 
 
+def fixed_head(planned: str) -> str:
+    """What every path `sized` may make of `planned` begins with."""
+    return _size_split(planned)[0]
+
+
+def could_be_sized(path: str, planned: str) -> bool:
+    """Whether `path` may be what `sized` makes of `planned`."""
+    parts = _size_split(planned)
+    if len(parts) == 1:
+        return path == planned
+    if len(parts) == 2:  # one size in it: a folder's every pattern, compiled, would cost more
+        head, tail = parts
+        size = path[len(head) : len(path) - len(tail)]
+        return path.startswith(head) and path.endswith(tail) and size.isdecimal() and size.isascii()
+    return _sized_pattern(planned).fullmatch(path) is not None
+
+
+def _size_split(planned: str) -> list[str]:
+    return planned.replace(HEIGHT_FIELD, WIDTH_FIELD).split(WIDTH_FIELD)
+
+
 @functools.lru_cache(maxsize=4096)  # a pattern per output folder of a tree
-def sized_pattern(planned: str) -> re.Pattern[str]:
-    """What the paths `sized` may make of `planned` match, whole."""
-    parts = re.split(f"{WIDTH_FIELD}|{HEIGHT_FIELD}", planned)
-    return re.compile("[0-9]+".join(map(re.escape, parts)))
+def _sized_pattern(planned: str) -> re.Pattern[str]:
+    return re.compile("[0-9]+".join(map(re.escape, _size_split(planned))))
 
 
 # One Task, OutputRecord and Result crosses the pool for every file: as

@@ -68,20 +68,6 @@ def _holds_cache(entries: Sequence[os.DirEntry[str]]) -> bool:
     return any(e.name == CACHE_NAME for e in entries)
 
 
-def first_image(folder: str) -> str | None:
-    """The first image a walk of `folder` would find (hidden folders and
-    other runs' output folders aside), if any."""
-    for here, folders, names in os.walk(folder):
-        folders[:] = sorted(f for f in folders if not f.startswith("."))
-        if here != folder and CACHE_NAME in names and kind_of_cache(here) == "out":
-            folders.clear()
-            continue
-        for name in sorted(names):
-            if not name.startswith(".") and _is_image(name):
-                return os.path.join(here, name)
-    return None
-
-
 def images_in(folder: str) -> tuple[str, ...]:
     """The names of the files in `folder` that a walk would take for images."""
     try:

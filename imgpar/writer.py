@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
 from imgpar.formats import Target
+from imgpar.paths import file_in_the_way
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -199,17 +200,6 @@ def _create(temp: str, folder: str) -> int:
         # by every one: two system calls fewer per file on a folder of icons.
         os.makedirs(folder, exist_ok=True)
         return os.open(temp, flags, 0o666)
-
-
-def file_in_the_way(path: str) -> str | None:
-    """The file that stands where a folder above `path` should be, if any."""
-    folder = os.path.dirname(path)
-    while folder and not os.path.lexists(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    return folder if folder and os.path.lexists(folder) and not os.path.isdir(folder) else None
 
 
 def _remove_quietly(path: str) -> None:

@@ -360,11 +360,12 @@ def _split(files: Sequence[str], parts: int) -> list[list[str]]:
     share: the peers get imgpar's largest-first order, and no process is
     left with the slow half (round-robin gave one all the JPEGs of a corpus
     whose names alternate .jpg and .png)."""
+    sizes = {path: os.path.getsize(path) for path in files}
     shares: list[tuple[int, int, list[str]]] = [(0, i, []) for i in range(parts)]
-    for path in sorted(files, key=os.path.getsize, reverse=True):
+    for path in sorted(files, key=sizes.__getitem__, reverse=True):
         size, i, share = heapq.heappop(shares)
         share.append(path)
-        heapq.heappush(shares, (size + os.path.getsize(path), i, share))
+        heapq.heappush(shares, (size + sizes[path], i, share))
     return [share for _, _, share in sorted(shares, key=lambda s: s[1]) if share]
 
 

@@ -1,0 +1,31 @@
+"""How paths stand to each other: one folder, one below another, a file
+where a folder should be. Only os.path: every run loads it."""
+
+from __future__ import annotations
+
+import os
+
+
+def same_folder(a: str, b: str) -> bool:
+    """Whether `a` and `b` are one folder (by path where one does not exist)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def below(path: str, folder: str) -> bool:
+    """Whether `path` lies inside `folder`, not `folder` itself; both
+    absolute and normalised (abspath, realpath)."""
+    return path.startswith(os.path.join(folder, ""))
+
+
+def file_in_the_way(path: str) -> str | None:
+    """The file that stands where a folder above `path` should be, if any."""
+    folder = os.path.dirname(path)
+    while folder and not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder if folder and os.path.lexists(folder) and not os.path.isdir(folder) else None
