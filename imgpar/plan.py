@@ -172,8 +172,9 @@ class Planner:
         # two SOURCES can map into one output folder, and memory must stay small.
         self._claimed: set[int] = set()
         self.caches: dict[str, Cache] = {}
-        # For an --out run, the in-place caches of its SOURCE trees, only
-        # read: which files there are outputs of in-place runs, not sources.
+        # The in-place caches of other runs over this run's SOURCE trees (an
+        # --out run's, or a subfolder's of an in-place run), only read: which
+        # files there are outputs of in-place runs, not sources.
         self.read_caches: dict[str, Cache] = {}
         self._in_place_at: dict[str, str | None] = {}  # folder -> its in-place cache's
         # Every file of a folder asks for the same few absolute folders: worth
@@ -239,6 +240,11 @@ class Planner:
             # is skipped by a JPEG run, but its .webp is still no source);
             # the cache tells them apart from the user's own files.
             imgpars = self._imgpars_here(folder, cache, prefix, recorded)
+            # A folder converted in place by another run too (a subfolder on
+            # its own, or the tree above): that run's outputs are imgpar's.
+            theirs = self._in_place_outputs(folder, besides=self._real(cache.root))
+            if theirs:
+                imgpars = sorted(imgpars + theirs)
             ours = {fold(n) for n, _ in imgpars}
             names = tuple(n for n in names if fold(n) not in ours)
             # Beside files named as SOURCES, the folder's other images are
@@ -251,7 +257,7 @@ class Planner:
         else:
             # An --out run over a tree converted in place: the outputs of
             # that are imgpar's too, never sources.
-            theirs = self._in_place_outputs(folder)
+            theirs = {fold(n) for n, _ in self._in_place_outputs(folder)}
             if theirs:
                 names = tuple(n for n in names if fold(n) not in theirs)
         parent = os.path.basename(self._absolute(folder.path))
@@ -297,24 +303,26 @@ class Planner:
         self._below[(cache.root, prefix)] = below
         return sorted(own + self._gathered(cache, prefix, place))
 
-    def _in_place_outputs(self, folder: Folder) -> frozenset[str]:
-        """The folded names of the outputs that in-place runs put in `folder`,
-        as the nearest in-place cache at or above it records them; empty
-        where there is none."""
+    def _in_place_outputs(self, folder: Folder, besides: str | None = None) -> list[Owned]:
+        """The outputs that in-place runs put in `folder`, as the nearest
+        in-place cache at or above it records them, passing over the one in
+        folder `besides` (this run's own); empty where there is none."""
         # By its SOURCE's real path (a link to a folder of the tree is still
         # in it), resolved once per SOURCE rather than once per folder.
         real = os.path.join(self._real(folder.root), folder.rel)
         root = self._in_place_cache_of(real)
+        if root is not None and root == besides:
+            above = os.path.dirname(root)
+            root = self._in_place_cache_of(above) if above != root else None
         if root is None:
-            return frozenset()
+            return []
         cache = self.read_caches.get(root)
         if cache is None:
             cache = self.read_caches[root] = Cache(root, home=os.path.basename(root))
         rel = os.path.relpath(real, root)
         there = Folder(root, "" if rel == os.curdir else rel, folder.names)
         prefix = self._key_prefix(there, cache)
-        recorded = cache.in_folder(prefix)
-        return frozenset(fold(n) for n, _ in self._imgpars_here(there, cache, prefix, recorded))
+        return self._imgpars_here(there, cache, prefix, cache.in_folder(prefix))
 
     def _in_place_cache_of(self, path: str) -> str | None:
         """The nearest folder at or above `path` whose cache was kept in

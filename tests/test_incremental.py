@@ -419,6 +419,41 @@ def test_in_place_outputs_in_a_subfolder_are_never_sources(tmp_path: Path) -> No
     ]  # fmt: skip
 
 
+
+
+@pytest.mark.parametrize("first", ["sub", "tree"])
+def test_a_subfolder_and_its_tree_converted_in_place_in_turn(tmp_path: Path, first: str) -> None:
+    """Each run's cache is the other's to read: its outputs are imgpar's,
+    neither sources (`a.webp.webp`) nor files to name around (`a.jpg.webp`),
+    and one the user changed since stays theirs."""
+    tree = tmp_path / "photos"
+    sub = tree / "2024"
+    _photo(tree / "t.jpg", (300, 200))
+    _photo(sub / "a.jpg", (400, 300), 1)
+    _photo(sub / "b.jpg", (400, 300), 2)
+
+    def run(folder: Path) -> dict[str, str]:
+        return {Path(f.source).name: f.status for f in imgpar.convert([folder], to="webp", jobs=1).files}
+
+    order = [sub, tree] if first == "sub" else [tree, sub]
+    run(order[0])
+    run(order[1])
+    assert sorted(outputs_in(tree)) == [
+        "2024/a.jpg", "2024/a.webp", "2024/b.jpg", "2024/b.webp", "t.jpg", "t.webp"
+    ]  # fmt: skip
+    with Image.open(sub / "a.webp") as im:
+        assert im.size == (400, 300)
+    assert set(run(tree).values()) == {"skipped"}
+    assert set(run(sub).values()) == {"skipped"}
+    # The user's own b.webp now: no run writes over it.
+    (sub / "b.webp").write_bytes(b"the user's own, longer than imgpar's output" * 100)
+    _photo(sub / "b.jpg", (400, 300), 3)
+    report = imgpar.convert([order[1]], to="webp", jobs=1)
+    (failed,) = [f for f in report.files if f.status == "failed"]
+    assert Path(failed.source).name == "b.jpg"
+    assert failed.error is not None
+    assert failed.error.startswith(f"its output would overwrite a file imgpar did not write: {sub}")
+    assert (sub / "b.webp").read_bytes().startswith(b"the user's own")
 @pytest.mark.parametrize("in_place", [False, True])
 def test_an_output_a_new_source_makes_under_a_gone_ones_name_is_kept(
     tmp_path: Path, in_place: bool
