@@ -433,7 +433,8 @@ def test_a_subfolder_and_its_tree_converted_in_place_in_turn(tmp_path: Path, fir
     _photo(sub / "b.jpg", (400, 300), 2)
 
     def run(folder: Path) -> dict[str, str]:
-        return {Path(f.source).name: f.status for f in imgpar.convert([folder], to="webp", jobs=1).files}
+        report = imgpar.convert([folder], to="webp", jobs=1)
+        return {Path(f.source).name: f.status for f in report.files}
 
     order = [sub, tree] if first == "sub" else [tree, sub]
     run(order[0])
