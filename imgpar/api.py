@@ -147,7 +147,7 @@ class Job:
         from imgpar.cache import exclusive
 
         with exclusive(self._output_roots(), self.waiting):
-            stream = self._run(self.plan())
+            stream = self._run(self._launched(self.plan()))
             try:
                 for event in stream:
                     if isinstance(event, Result) and self.planner is not None:
@@ -160,6 +160,26 @@ class Job:
                 # temporary files at once, also when the consumer stops early.
                 stream.close()
                 self._close_caches()
+
+    def _launched(
+        self, items: Iterable[Task | Result | Skipped]
+    ) -> Iterator[Task | Result | Skipped]:
+        """`items`, tasks a chunk's worth at a time, each batch recorded as in
+        flight before any of it can start (`Planner.launch`); others at once."""
+        batch: list[Task] = []
+        for item in itertools.chain(items, [None]):
+            if isinstance(item, Task):
+                batch.append(item)
+                if len(batch) < CHUNK_FILES:
+                    continue
+            elif item is not None:
+                yield item
+                continue
+            if batch:
+                assert self.planner is not None  # made as plan() starts
+                self.planner.launch(batch)
+                yield from batch
+                batch = []
 
     def _output_roots(self) -> list[str]:
         """Where this run's caches are: the output folder, or in place each

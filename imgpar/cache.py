@@ -131,6 +131,7 @@ class Cache:
         self.warning: str | None = None
         self._home = home
         self._failures: bool | None = None  # whether the failed table has rows
+        self._flying: bool | None = None  # whether the flying table has rows
         self._db: sqlite3.Connection | None = None
         self._unwritable = False
         self._rows: list[tuple[str, tuple[object, ...]]] = []
@@ -193,6 +194,14 @@ class Cache:
                 "CREATE TABLE IF NOT EXISTS failed (key TEXT PRIMARY KEY, size INTEGER,"
                 " mtime_ns INTEGER, options TEXT, error TEXT)"
             )
+            # In place, the outputs of the sources handed to workers and not
+            # yet recorded: left by a run killed outright, they are imgpar's.
+            # (Not made in an older cache on a read-only disk, which is read.)
+            with contextlib.suppress(sqlite3.OperationalError):
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS flying"
+                    " (key TEXT PRIMARY KEY, outputs TEXT, since INTEGER)"
+                )
             if self._home is not None:
                 self._home = meta.get("home") or _settle_home(db, self._home)
             elif "out" not in meta:
@@ -300,6 +309,46 @@ class Cache:
             (key, size, mtime_ns, options),
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def take_off(self, launched: Sequence[tuple[str, Sequence[str]]], since: int) -> None:
+        """Record (key, planned output paths) of sources about to be
+        converted, committed at once: until each has `landed`, what a worker
+        writes under those names after `since` (ns) is imgpar's, however the
+        run ends."""
+        db = self._connect(create=True)
+        if db is None:
+            return
+        self._flying = True
+        for key, outputs in launched:
+            sql = "INSERT OR REPLACE INTO flying VALUES (?, ?, ?)"
+            self._write(db, sql, (key, json.dumps(outputs), since))
+        self._flush()
+
+    def landed(self, key: str) -> None:
+        """The source at `key` has its result, recorded (after its entry is
+        put: a batch may be committed between the two)."""
+        db = self._connect(create=False)
+        if db is None:
+            return
+        if self._flying is None:
+            self._flying = db.execute("SELECT 1 FROM flying LIMIT 1").fetchone() is not None
+        if self._flying:
+            self._write(db, "DELETE FROM flying WHERE key = ?", (key,))
+
+    def in_flight(self) -> list[tuple[str, int]]:
+        """(planned path, relative to the root and size markers and all;
+        launch time in ns) of the outputs of sources launched and never
+        landed: a run killed outright (SIGKILL, out of memory, a power cut)
+        may have written them since."""
+        db = self._connect(create=False)
+        if db is None:
+            return []
+        try:
+            rows = db.execute("SELECT outputs, since FROM flying").fetchall()
+        except sqlite3.OperationalError:
+            rows = []  # an older cache, only read
+        self._flying = bool(rows)
+        return [(path, since) for outputs, since in rows for path in json.loads(outputs)]
 
     def supersede(self, path: str, size: int, mtime_ns: int) -> None:
         """Remember an output its source no longer makes, as its file is, for `prune`."""

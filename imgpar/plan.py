@@ -5,9 +5,11 @@ outputs are up to date, and never aim an output at a source."""
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import os
 import string
+import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -152,6 +154,7 @@ class Planner:
         previews: int = 0,
     ) -> None:
         self._outputs = spec.outputs
+        self._started_ns = spec.started_ns
         self._targets = tuple(TARGETS[o.target] for o in spec.outputs)
         self._out = out
         self._force = force
@@ -177,6 +180,8 @@ class Planner:
         # files there are outputs of in-place runs, not sources.
         self.read_caches: dict[str, Cache] = {}
         self._in_place_at: dict[str, str | None] = {}  # folder -> its in-place cache's
+        # Per cache root: Cache.in_flight, by planned folder.
+        self._in_flight: dict[str, dict[str, list[tuple[str, int]]]] = {}
         # Every file of a folder asks for the same few absolute folders: worth
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
@@ -243,6 +248,7 @@ class Planner:
             # A folder converted in place by another run too (a subfolder on
             # its own, or the tree above): that run's outputs are imgpar's.
             theirs = self._in_place_outputs(folder, besides=self._real(cache.root))
+            theirs += self._flown(folder, cache)
             if theirs:
                 imgpars = sorted(imgpars + theirs)
             ours = {fold(n) for n, _ in imgpars}
@@ -323,6 +329,50 @@ class Planner:
         there = Folder(root, "" if rel == os.curdir else rel, folder.names)
         prefix = self._key_prefix(there, cache)
         return self._imgpars_here(there, cache, prefix, cache.in_folder(prefix))
+
+    def _flown(self, folder: Folder, cache: Cache) -> list[Owned]:
+        """In place, the files in `folder` that a run killed outright may
+        have written and never recorded: named as the outputs of sources it
+        had launched, with their size now."""
+        planned = self._in_flight.get(cache.root)
+        if planned is None:
+            planned = self._in_flight[cache.root] = {}
+            for path, since in cache.in_flight():
+                place, base = os.path.split(path)
+                planned.setdefault(place, []).append((base, since))
+        if not planned:
+            return []
+        place = self._place(folder, cache)
+        bases = [b for p, found in planned.items() if could_be_sized(place, p) for b in found]
+        names = sorted(folder.names)
+        flown: list[Owned] = []
+        for base, since in bases:
+            for name in _beginning(names, fixed_head(base), str):
+                if not could_be_sized(name, base):
+                    continue
+                with contextlib.suppress(OSError):
+                    st = os.lstat(os.path.join(folder.path, name))
+                    # Older, it was there before: the user's (the worker
+                    # would have refused to write over it).
+                    if st.st_mtime_ns >= since:
+                        flown.append((name, st.st_size))
+        return flown
+
+    def launch(self, tasks: Iterable[Task]) -> None:
+        """Record the outputs of in-place `tasks` as in flight, before any
+        worker may write them (`Cache.take_off`)."""
+        launched: dict[Cache, list[tuple[str, list[str]]]] = {}
+        for task in tasks:
+            pending = self.pending.get(task.display)
+            if task.replaceable is None or pending is None:
+                continue
+            outputs = [_relative(path, pending.cache.root) for path in task.outputs]
+            launched.setdefault(pending.cache, []).append((pending.key, outputs))
+        # From the run's start, well before its first write: a file's time
+        # comes from a coarser clock, which may lag time.time_ns().
+        since = self._started_ns or time.time_ns()
+        for cache, rows in launched.items():
+            cache.take_off(rows, since)
 
     def _in_place_cache_of(self, path: str) -> str | None:
         """The nearest folder at or above `path` whose cache was kept in
@@ -484,6 +534,14 @@ class Planner:
         """Remember a finished task's outputs; failures are never recorded as
         done. Returns the result with the outputs its task kept, if any."""
         pending = self.pending.pop(result.source, None)
+        recorded = self._record(result, pending)
+        # Not a result no worker gave (a timeout, a dead worker, a lost
+        # cluster): what that worker wrote may still be there.
+        if pending is not None and result.worker:
+            pending.cache.landed(pending.key)
+        return recorded
+
+    def _record(self, result: Result, pending: Pending | None) -> Result:
         # Only what the file itself caused, as a worker found it: not a
         # timeout, a dead worker, a lost cluster (no worker behind those
         # results) or a full disk, which another run may not meet.

@@ -804,6 +804,41 @@ def test_ctrl_c_in_place_leaves_no_output_it_did_not_report(tmp_path: Path) -> N
     assert len(list(src.glob("*.webp"))) == 600
 
 
+@pytest.mark.parametrize("options", [[], ["--width", "32,48"]])
+def test_in_place_outputs_a_killed_run_never_recorded_stay_imgpars(
+    tmp_path: Path, options: list[str]
+) -> None:
+    # A run killed outright (the OOM killer, a CI timeout) has written
+    # outputs whose results it never recorded; the next run took them for
+    # sources (a0.png -> a0.png.webp beside a0.webp, a0.webp -> a0.webp.webp).
+    src = tmp_path / "icons"
+    src.mkdir()
+    for i in range(6):
+        Image.effect_noise((64, 64), 40 + i).convert("RGB").save(src / f"a{i}.png")
+    Image.new("RGB", (4, 4)).save(src / "stall.png")  # the smallest: started last
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(src), "--to", "webp", *options],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(list(src.glob("a*.webp"))) < 6 * (1 + bool(options)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    written = sorted(p.name for p in src.glob("*.webp"))
+    assert len(written) == 6 * (1 + bool(options))
+    again = _run("convert", src, "--to", "webp", *options)
+    assert again.returncode == 0, again.stderr
+    assert "same name" not in again.stderr
+    assert "7 converted, 0 skipped, 0 failed" in again.stdout
+    assert sorted(p.name for p in src.glob("a*.webp")) == written
+    for name in written:
+        with Image.open(src / name) as im:
+            assert im.format == "WEBP"
+            assert im.width in ((32, 48) if options else (64,))
+
+
 @pytest.mark.parametrize(
     ("theirs", "options"),
     [
