@@ -159,18 +159,23 @@ class Job:
                 # Closing the engine kills its workers and removes their
                 # temporary files at once, also when the consumer stops early.
                 stream.close()
+                if self.planner is not None:
+                    self.planner.landed()
                 self._close_caches()
 
     def _launched(
         self, items: Iterable[Task | Result | Skipped]
     ) -> Iterator[Task | Result | Skipped]:
-        """`items`, tasks a chunk's worth at a time, each batch recorded as in
-        flight before any of it can start (`Planner.launch`); others at once."""
+        """`items`, tasks in batches recorded as in flight before any of them
+        can start (`Planner.launch`); others at once. The first batch is a
+        chunk's worth, so work starts soon; later ones grow to the engine's
+        look-ahead, as each is a transaction (~2 ms on a disk)."""
         batch: list[Task] = []
+        size = CHUNK_FILES
         for item in itertools.chain(items, [None]):
             if isinstance(item, Task):
                 batch.append(item)
-                if len(batch) < CHUNK_FILES:
+                if len(batch) < size:
                     continue
             elif item is not None:
                 yield item
@@ -179,7 +184,7 @@ class Job:
                 assert self.planner is not None  # made as plan() starts
                 self.planner.launch(batch)
                 yield from batch
-                batch = []
+                batch, size = [], min(2 * size, LOOKAHEAD)
 
     def _output_roots(self) -> list[str]:
         """Where this run's caches are: the output folder, or in place each

@@ -131,7 +131,6 @@ class Cache:
         self.warning: str | None = None
         self._home = home
         self._failures: bool | None = None  # whether the failed table has rows
-        self._flying: bool | None = None  # whether the flying table has rows
         self._db: sqlite3.Connection | None = None
         self._unwritable = False
         self._rows: list[tuple[str, tuple[object, ...]]] = []
@@ -286,13 +285,7 @@ class Cache:
 
     def fail(self, key: str, size: int, mtime_ns: int, options: str, error: str) -> None:
         """Remember that the source at `key`, as it is now, failed with `error`."""
-        # Only a hint for --check: not where no cache can be made (converting
-        # in place in a read-only folder, where every file fails).
-        if self._db is None and not os.path.exists(self.path) and not os.access(
-            self.root, os.W_OK
-        ):
-            return
-        db = self._connect(create=True)
+        db = self._connect(create=self._may_create())
         if db is None:
             return
         self._failures = True
@@ -310,45 +303,48 @@ class Cache:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def take_off(self, launched: Sequence[tuple[str, Sequence[str]]], since: int) -> None:
+    def mark_in_flight(self, launched: Sequence[tuple[str, Sequence[str]]], since: int) -> None:
         """Record (key, planned output paths) of sources about to be
-        converted, committed at once: until each has `landed`, what a worker
-        writes under those names after `since` (ns) is imgpar's, however the
-        run ends."""
-        db = self._connect(create=True)
+        converted, committed at once: should the run be killed outright (the
+        OOM killer, a CI timeout, a power cut), what a worker wrote under
+        those names after `since` (ns) is known for imgpar's (`in_flight`)."""
+        db = self._connect(create=self._may_create())
         if db is None:
             return
-        self._flying = True
         for key, outputs in launched:
             sql = "INSERT OR REPLACE INTO flying VALUES (?, ?, ?)"
             self._write(db, sql, (key, json.dumps(outputs), since))
         self._flush()
 
-    def landed(self, key: str) -> None:
-        """The source at `key` has its result, recorded (after its entry is
-        put: a batch may be committed between the two)."""
-        db = self._connect(create=False)
-        if db is None:
-            return
-        if self._flying is None:
-            self._flying = db.execute("SELECT 1 FROM flying LIMIT 1").fetchone() is not None
-        if self._flying:
-            self._write(db, "DELETE FROM flying WHERE key = ?", (key,))
-
-    def in_flight(self) -> list[tuple[str, int]]:
-        """(planned path, relative to the root and size markers and all;
-        launch time in ns) of the outputs of sources launched and never
-        landed: a run killed outright (SIGKILL, out of memory, a power cut)
-        may have written them since."""
+    def in_flight(self) -> list[tuple[str, str, int]]:
+        """(key, planned path relative to the root and size markers and all,
+        since) of the outputs a run killed outright left in flight."""
         db = self._connect(create=False)
         if db is None:
             return []
         try:
-            rows = db.execute("SELECT outputs, since FROM flying").fetchall()
+            rows = db.execute("SELECT key, outputs, since FROM flying").fetchall()
         except sqlite3.OperationalError:
-            rows = []  # an older cache, only read
-        self._flying = bool(rows)
-        return [(path, since) for outputs, since in rows for path in json.loads(outputs)]
+            return []  # an older cache, only read
+        return [(key, path, since) for key, outputs, since in rows for path in json.loads(outputs)]
+
+    def clear_in_flight(self, since: int | None = None) -> None:
+        """Forget what was in flight: a run's own (`since` its start) once
+        every output it wrote is recorded or removed; all of it once a later
+        run has taken it in."""
+        db = self._connect(create=False)
+        if db is None:
+            return
+        if since is None:
+            self._write(db, "DELETE FROM flying", ())
+        else:
+            self._write(db, "DELETE FROM flying WHERE since = ?", (since,))
+
+    def _may_create(self) -> bool:
+        """Whether a hint (a failure, what is in flight) may make the cache:
+        not where none can be made (converting in place in a read-only
+        folder, where every file fails), which would only add a warning."""
+        return self._db is not None or os.path.exists(self.path) or os.access(self.root, os.W_OK)
 
     def supersede(self, path: str, size: int, mtime_ns: int) -> None:
         """Remember an output its source no longer makes, as its file is, for `prune`."""

@@ -26,14 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
-from imgpar.spec import (
-    HEIGHT_FIELD,
-    WIDTH_FIELD,
-    ConvertSpec,
-    Result,
-    Task,
-    could_be_sized,
-)
+from imgpar.spec import ConvertSpec, Result, Task, filled_in, sized_glob
 from imgpar.writer import temp_prefix
 
 # Items that are not tasks (results decided up front, walker notes) pass
@@ -437,7 +430,7 @@ def temp_file_places(tasks: Iterable[Task]) -> set[str]:
     places = set()
     for task in tasks:
         for path in task.outputs:
-            places.add(_sized_glob(os.path.dirname(path) or "."))
+            places.add(sized_glob(os.path.dirname(path) or "."))
     return places
 
 
@@ -450,22 +443,10 @@ def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:
         for i, planned in enumerate(task.outputs):
             if task.keep >> i & 1:
                 continue
-            for path in _filled_in(planned):
+            for path in filled_in(planned):
                 with contextlib.suppress(OSError):
                     if os.stat(path).st_mtime_ns >= since_ns:
                         os.unlink(path)
-
-
-def _sized_glob(planned: str) -> str:
-    """A glob pattern for the paths `spec.sized` may make of `planned`."""
-    return glob.escape(planned).replace(WIDTH_FIELD, "*").replace(HEIGHT_FIELD, "*")
-
-
-def _filled_in(planned: str) -> list[str]:
-    """The files whose names are `planned` with its size markers filled in."""
-    if WIDTH_FIELD not in planned and HEIGHT_FIELD not in planned:
-        return [planned]
-    return [path for path in glob.glob(_sized_glob(planned)) if could_be_sized(path, planned)]
 
 
 def remove_temp_files(places: Iterable[str], pids: set[int]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
+import glob
 import os
 import string
 import time
@@ -37,8 +38,10 @@ from imgpar.spec import (
     Result,
     Task,
     could_be_sized,
+    filled_in,
     fixed_head,
     sized,
+    sized_glob,
 )
 from imgpar.walk import Folder, images_in
 
@@ -154,7 +157,9 @@ class Planner:
         previews: int = 0,
     ) -> None:
         self._outputs = spec.outputs
-        self._started_ns = spec.started_ns
+        # What it launches is in flight from then: a file's time comes from a
+        # coarser clock, which may lag time.time_ns() taken just before it.
+        self._started_ns = spec.started_ns or time.time_ns()
         self._targets = tuple(TARGETS[o.target] for o in spec.outputs)
         self._out = out
         self._force = force
@@ -179,9 +184,8 @@ class Planner:
         # --out run's, or a subfolder's of an in-place run), only read: which
         # files there are outputs of in-place runs, not sources.
         self.read_caches: dict[str, Cache] = {}
-        self._in_place_at: dict[str, str | None] = {}  # folder -> its in-place cache's
-        # Per cache root: Cache.in_flight, by planned folder.
-        self._in_flight: dict[str, dict[str, list[tuple[str, int]]]] = {}
+        self._in_place_at: dict[str, tuple[str, ...]] = {}  # _in_place_caches_of
+        self._flying: set[Cache] = set()  # those `launch` recorded in flight in
         # Every file of a folder asks for the same few absolute folders: worth
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
@@ -196,17 +200,14 @@ class Planner:
         self._below: dict[tuple[str, str], dict[str, list[Owned]]] = {}
         # In place, per (cache root, key prefix, folder below): _imgpars.
         self._imgpars_below: dict[tuple[str, str, str], list[Owned]] = {}
-        # Per (cache root, key prefix, folder named by the size): the folders
-        # that fit it (_places_fitting).
-        self._fitting: dict[tuple[str, str, str], list[str]] = {}
+        # Per (cache root, folder named by the size): the folders that fit
+        # it (_places_fitting).
+        self._fitting: dict[tuple[str, str], list[str]] = {}
         # Per (cache root, folder): the superseded outputs there, still as
         # imgpar wrote them.
         self._left: dict[tuple[str, str], list[Owned]] = {}
-        # Per cache root: superseded outputs by folder, (path, size, mtime_ns),
-        # and those folders sorted.
-        self._superseded: dict[
-            str, tuple[dict[str, list[tuple[str, int, int]]], list[str]]
-        ] = {}
+        # Per cache root: superseded outputs by folder, (path, size, mtime_ns).
+        self._superseded: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
         # Per (cache root, SOURCE name in its keys): [sources it recorded
         # before this run, those this run found]; fewer found, some are gone.
         self._tally: dict[tuple[str, str], list[int]] = {}
@@ -245,10 +246,7 @@ class Planner:
             # is skipped by a JPEG run, but its .webp is still no source);
             # the cache tells them apart from the user's own files.
             imgpars = self._imgpars_here(folder, cache, prefix, recorded)
-            # A folder converted in place by another run too (a subfolder on
-            # its own, or the tree above): that run's outputs are imgpar's.
-            theirs = self._in_place_outputs(folder, besides=self._real(cache.root))
-            theirs += self._flown(folder, cache)
+            theirs = self._theirs(folder, cache)
             if theirs:
                 imgpars = sorted(imgpars + theirs)
             ours = {fold(n) for n, _ in imgpars}
@@ -263,7 +261,7 @@ class Planner:
         else:
             # An --out run over a tree converted in place: the outputs of
             # that are imgpar's too, never sources.
-            theirs = {fold(n) for n, _ in self._in_place_outputs(folder)}
+            theirs = {fold(n) for n, _ in self._theirs(folder)}
             if theirs:
                 names = tuple(n for n in names if fold(n) not in theirs)
         parent = os.path.basename(self._absolute(folder.path))
@@ -309,82 +307,61 @@ class Planner:
         self._below[(cache.root, prefix)] = below
         return sorted(own + self._gathered(cache, prefix, place))
 
-    def _in_place_outputs(self, folder: Folder, besides: str | None = None) -> list[Owned]:
-        """The outputs that in-place runs put in `folder`, as the nearest
-        in-place cache at or above it records them, passing over the one in
-        folder `besides` (this run's own); empty where there is none."""
+    def _theirs(self, folder: Folder, own: Cache | None = None) -> list[Owned]:
+        """imgpar's files in `folder` that other in-place runs recorded
+        there: a subfolder converted on its own, the tree above it (every
+        in-place cache at or above it but the run's own, `own`)."""
         # By its SOURCE's real path (a link to a folder of the tree is still
         # in it), resolved once per SOURCE rather than once per folder.
-        real = os.path.join(self._real(folder.root), folder.rel)
-        root = self._in_place_cache_of(real)
-        if root is not None and root == besides:
-            above = os.path.dirname(root)
-            root = self._in_place_cache_of(above) if above != root else None
-        if root is None:
-            return []
-        cache = self.read_caches.get(root)
-        if cache is None:
-            cache = self.read_caches[root] = Cache(root, home=os.path.basename(root))
-        rel = os.path.relpath(real, root)
-        there = Folder(root, "" if rel == os.curdir else rel, folder.names)
-        prefix = self._key_prefix(there, cache)
-        return self._imgpars_here(there, cache, prefix, cache.in_folder(prefix))
-
-    def _flown(self, folder: Folder, cache: Cache) -> list[Owned]:
-        """In place, the files in `folder` that a run killed outright may
-        have written and never recorded: named as the outputs of sources it
-        had launched, with their size now."""
-        planned = self._in_flight.get(cache.root)
-        if planned is None:
-            planned = self._in_flight[cache.root] = {}
-            for path, since in cache.in_flight():
-                place, base = os.path.split(path)
-                planned.setdefault(place, []).append((base, since))
-        if not planned:
-            return []
-        place = self._place(folder, cache)
-        bases = [b for p, found in planned.items() if could_be_sized(place, p) for b in found]
-        names = sorted(folder.names)
-        flown: list[Owned] = []
-        for base, since in bases:
-            for name in _beginning(names, fixed_head(base), str):
-                if not could_be_sized(name, base):
-                    continue
-                with contextlib.suppress(OSError):
-                    st = os.lstat(os.path.join(folder.path, name))
-                    # Older, it was there before: the user's (the worker
-                    # would have refused to write over it).
-                    if st.st_mtime_ns >= since:
-                        flown.append((name, st.st_size))
-        return flown
+        real = self._real(folder.root)
+        if folder.rel:
+            real = os.path.join(real, folder.rel)
+        found: list[Owned] = []
+        besides = self._real(own.root) if own is not None else None
+        for root in self._in_place_caches_of(real):
+            if root == besides:
+                continue
+            cache = self.read_caches.get(root)
+            if cache is None:
+                cache = self.read_caches[root] = Cache(root, home=os.path.basename(root))
+            rel = os.path.relpath(real, root)
+            there = Folder(root, "" if rel == os.curdir else rel, folder.names)
+            prefix = self._key_prefix(there, cache)
+            found += self._imgpars_here(there, cache, prefix, cache.in_folder(prefix))
+        return found
 
     def launch(self, tasks: Iterable[Task]) -> None:
-        """Record the outputs of in-place `tasks` as in flight, before any
-        worker may write them (`Cache.take_off`)."""
+        """Record the outputs in-place `tasks` will write as in flight,
+        before any worker may write them (`Cache.mark_in_flight`)."""
         launched: dict[Cache, list[tuple[str, list[str]]]] = {}
         for task in tasks:
             pending = self.pending.get(task.display)
             if task.replaceable is None or pending is None:
                 continue
-            outputs = [_relative(path, pending.cache.root) for path in task.outputs]
+            root = pending.cache.root
+            written = [p for i, p in enumerate(task.outputs) if not task.keep >> i & 1]
+            outputs = [_relative(path, root) for path in dict.fromkeys(written)]
             launched.setdefault(pending.cache, []).append((pending.key, outputs))
-        # From the run's start, well before its first write: a file's time
-        # comes from a coarser clock, which may lag time.time_ns().
-        since = self._started_ns or time.time_ns()
         for cache, rows in launched.items():
-            cache.take_off(rows, since)
+            cache.mark_in_flight(rows, self._started_ns)
+            self._flying.add(cache)
 
-    def _in_place_cache_of(self, path: str) -> str | None:
-        """The nearest folder at or above `path` whose cache was kept in
-        place; remembered per folder."""
-        if path in self._in_place_at:
-            return self._in_place_at[path]
-        found: str | None = None
-        if os.path.exists(os.path.join(path, CACHE_NAME)) and kind_of_cache(path) == "in place":
-            found = path
-        elif os.path.dirname(path) != path:
-            found = self._in_place_cache_of(os.path.dirname(path))
-        self._in_place_at[path] = found
+    def landed(self) -> None:
+        """Every output this run wrote is recorded, or removed with its
+        worker: what it had in flight is forgotten."""
+        for cache in self._flying:
+            cache.clear_in_flight(self._started_ns)
+
+    def _in_place_caches_of(self, path: str) -> tuple[str, ...]:
+        """The folders at or above `path` whose caches were kept in place,
+        nearest first; remembered per folder."""
+        found = self._in_place_at.get(path)
+        if found is None:
+            above = os.path.dirname(path)
+            found = self._in_place_caches_of(above) if above != path else ()
+            if os.path.exists(os.path.join(path, CACHE_NAME)) and kind_of_cache(path) == "in place":
+                found = (path, *found)
+            self._in_place_at[path] = found
         return found
 
     def _imgpars(self, here: _Here, place: str) -> list[Owned]:
@@ -395,7 +372,10 @@ class Planner:
         key = (here.cache.root, here.prefix, place)
         names = self._imgpars_below.get(key)
         if names is None:
+            rel = os.path.join(here.folder.rel, place[len(here.recorded_dest) :])
+            below = Folder(here.folder.root, rel, ())
             names = sorted(self._gathered(here.cache, here.prefix, place))
+            names = sorted(names + self._theirs(below, here.cache))
             self._imgpars_below[key] = names
         return names
 
@@ -410,19 +390,15 @@ class Planner:
 
     def _places_fitting(self, here: _Here, folder: str) -> list[str]:
         """The folders (from the cache's root) named as `folder`, a folder
-        named by the size, where imgpar's files `here`'s outputs may meet
-        are: where the sources of its folder and of those above put outputs,
-        and where superseded ones are. Once per folder and pattern."""
-        key = (here.cache.root, here.prefix, folder)
+        named by the size, where `here`'s outputs may meet imgpar's files:
+        those there are. Once per folder and pattern."""
+        key = (here.cache.root, folder)
         places = self._fitting.get(key)
         if places is None:
-            # Superseded outputs may lie anywhere in the tree: only those in
-            # folders that begin as it does are looked at.
-            _, left = self._superseded_in(here.cache)
-            known = set(_beginning(left, fixed_head(folder), str))
-            for above in _folder_and_above(here.prefix):
-                known.update(self._placed_below(here.cache, above))
-            places = self._fitting[key] = sorted(p for p in known if could_be_sized(p, folder))
+            root = here.cache.root
+            found = filled_in(os.path.join(root, folder))
+            places = sorted(os.path.relpath(p, root) for p in found if os.path.isdir(p))
+            self._fitting[key] = places
         return places
 
     def _place(self, folder: Folder, cache: Cache) -> str:
@@ -534,14 +510,6 @@ class Planner:
         """Remember a finished task's outputs; failures are never recorded as
         done. Returns the result with the outputs its task kept, if any."""
         pending = self.pending.pop(result.source, None)
-        recorded = self._record(result, pending)
-        # Not a result no worker gave (a timeout, a dead worker, a lost
-        # cluster): what that worker wrote may still be there.
-        if pending is not None and result.worker:
-            pending.cache.landed(pending.key)
-        return recorded
-
-    def _record(self, result: Result, pending: Pending | None) -> Result:
         # Only what the file itself caused, as a worker found it: not a
         # timeout, a dead worker, a lost cluster (no worker behind those
         # results) or a full disk, which another run may not meet.
@@ -732,22 +700,46 @@ class Planner:
         if names is None:
             names = self._left[key] = [
                 (os.path.basename(relative), size)
-                for relative, size, mtime_ns in self._superseded_in(cache)[0].get(place, ())
+                for relative, size, mtime_ns in self._superseded_in(cache).get(place, ())
                 if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
             ]
         return names
 
-    def _superseded_in(
-        self, cache: Cache
-    ) -> tuple[dict[str, list[tuple[str, int, int]]], list[str]]:
-        """The cache's superseded outputs (path, size, mtime) by folder, and
-        those folders sorted; read once."""
+    def _superseded_in(self, cache: Cache) -> dict[str, list[tuple[str, int, int]]]:
+        """The cache's superseded outputs (path, size, mtime) by folder, with
+        those a run killed outright left in flight; read once."""
         found = self._superseded.get(cache.root)
         if found is None:
-            rows: dict[str, list[tuple[str, int, int]]] = {}
-            for row in cache.superseded():
-                rows.setdefault(os.path.dirname(row[0]), []).append(row)
-            found = self._superseded[cache.root] = rows, sorted(rows)
+            found = self._superseded[cache.root] = {}
+            for row in (*cache.superseded(), *self._left_in_flight(cache)):
+                found.setdefault(os.path.dirname(row[0]), []).append(row)
+        return found
+
+    def _left_in_flight(self, cache: Cache) -> list[tuple[str, int, int]]:
+        """The files a run killed outright wrote and never recorded: named
+        as outputs it had in flight, written since it started, as they are
+        now (path, size, mtime). Taken in by a run that writes the cache as
+        superseded outputs: imgpar's while unchanged, for --prune, never
+        sources."""
+        flying = cache.in_flight()
+        if not flying:
+            return []
+        recorded = cache.lookup(list(dict.fromkeys(key for key, _, _ in flying)))
+        found = []
+        for key, planned, since in flying:
+            entry = recorded.get(key)
+            mine = {o.path for o in entry.outputs} if entry is not None else set()
+            for path in filled_in(os.path.join(cache.root, planned)):
+                relative = _relative(path, cache.root)
+                state = file_state(path)
+                # Recorded since (the run had put it), or older: the user's.
+                if state is not None and state[1] >= since and relative not in mine:
+                    found.append((relative, *state))
+        if not self._read_only and cache in self.caches.values():
+            for row in found:
+                cache.supersede(*row)
+            cache.clear_in_flight()
+            _remove_abandoned_writes(cache.root, [planned for _, planned, _ in flying])
         return found
 
     def _cache(self, folder: Folder) -> Cache:
@@ -853,6 +845,18 @@ def _made_with(options: str) -> tuple[list[str], int | None]:
     tokens = options.split(" ")[1:]
     scales = [int(t[1:]) for t in tokens if t.startswith("x")]
     return [t for t in tokens if t.startswith("s")], scales[0] if scales else None
+
+
+def _remove_abandoned_writes(root: str, planned: Iterable[str]) -> None:
+    """Delete the temporary files that the killed workers of a run left in
+    the folders of its `planned` outputs (from `root`)."""
+    from imgpar.writer import abandoned_temp_files
+
+    patterns = {sized_glob(os.path.dirname(os.path.join(root, p)) or ".") for p in planned}
+    for folder in {f for pattern in patterns for f in glob.glob(pattern)}:
+        for path in abandoned_temp_files(folder):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _supersede(cache: Cache, output: OutputRecord) -> None:

@@ -8,6 +8,7 @@ display settings ever travel.
 from __future__ import annotations
 
 import functools
+import glob
 import re
 from typing import Literal, NamedTuple
 
@@ -105,6 +106,18 @@ def could_be_sized(path: str, planned: str) -> bool:
         size = path[len(head) : len(path) - len(tail)]
         return path.startswith(head) and path.endswith(tail) and size.isdecimal() and size.isascii()
     return _sized_pattern(planned).fullmatch(path) is not None
+
+
+def sized_glob(planned: str) -> str:
+    """A glob pattern for the paths `sized` may make of `planned`."""
+    return glob.escape(planned).replace(WIDTH_FIELD, "*").replace(HEIGHT_FIELD, "*")
+
+
+def filled_in(planned: str) -> list[str]:
+    """The paths there are whose names are `planned` with its size markers filled in."""
+    if WIDTH_FIELD not in planned and HEIGHT_FIELD not in planned:
+        return [planned]
+    return [path for path in glob.glob(sized_glob(planned)) if could_be_sized(path, planned)]
 
 
 def _size_split(planned: str) -> list[str]:

@@ -421,40 +421,70 @@ def test_in_place_outputs_in_a_subfolder_are_never_sources(tmp_path: Path) -> No
 
 
 
+@pytest.mark.parametrize("sized", [False, True])
 @pytest.mark.parametrize("first", ["sub", "tree"])
-def test_a_subfolder_and_its_tree_converted_in_place_in_turn(tmp_path: Path, first: str) -> None:
+def test_a_subfolder_and_its_tree_converted_in_place_in_turn(
+    tmp_path: Path, first: str, sized: bool
+) -> None:
     """Each run's cache is the other's to read: its outputs are imgpar's,
     neither sources (`a.webp.webp`) nor files to name around (`a.jpg.webp`),
-    and one the user changed since stays theirs."""
+    also in folders named by the size; one the user changed since stays theirs."""
     tree = tmp_path / "photos"
     sub = tree / "2024"
-    _photo(tree / "t.jpg", (300, 200))
+    _photo(tree / "t.jpg", (400, 300))
     _photo(sub / "a.jpg", (400, 300), 1)
     _photo(sub / "b.jpg", (400, 300), 2)
+    options: dict[str, object] = {"width": "320", "name": "{width}/{stem}.{ext}"} if sized else {}
+    place = "320/" if sized else ""
 
     def run(folder: Path) -> dict[str, str]:
-        report = imgpar.convert([folder], to="webp", jobs=1)
+        report = imgpar.convert([folder], to="webp", jobs=1, **options)
         return {Path(f.source).name: f.status for f in report.files}
 
     order = [sub, tree] if first == "sub" else [tree, sub]
-    run(order[0])
-    run(order[1])
-    assert sorted(outputs_in(tree)) == [
-        "2024/a.jpg", "2024/a.webp", "2024/b.jpg", "2024/b.webp", "t.jpg", "t.webp"
-    ]  # fmt: skip
-    with Image.open(sub / "a.webp") as im:
-        assert im.size == (400, 300)
+    assert set(run(order[0]).values()) == {"converted"}
+    assert set(run(order[1]).values()) == {"converted"}
+    assert sorted(outputs_in(tree)) == sorted([
+        f"2024/{place}a.webp", f"2024/{place}b.webp", "2024/a.jpg", "2024/b.jpg", "t.jpg",
+        f"{place}t.webp",
+    ])  # fmt: skip
+    with Image.open(sub / f"{place}a.webp") as im:
+        assert im.size == ((320, 240) if sized else (400, 300))
     assert set(run(tree).values()) == {"skipped"}
     assert set(run(sub).values()) == {"skipped"}
     # The user's own b.webp now: no run writes over it.
-    (sub / "b.webp").write_bytes(b"the user's own, longer than imgpar's output" * 100)
+    (sub / f"{place}b.webp").write_bytes(b"the user's own, longer than imgpar's output" * 100)
     _photo(sub / "b.jpg", (400, 300), 3)
-    report = imgpar.convert([order[1]], to="webp", jobs=1)
+    report = imgpar.convert([order[1]], to="webp", jobs=1, **options)
     (failed,) = [f for f in report.files if f.status == "failed"]
     assert Path(failed.source).name == "b.jpg"
     assert failed.error is not None
     assert failed.error.startswith(f"its output would overwrite a file imgpar did not write: {sub}")
-    assert (sub / "b.webp").read_bytes().startswith(b"the user's own")
+    assert (sub / f"{place}b.webp").read_bytes().startswith(b"the user's own")
+
+
+def test_nested_in_place_runs_in_other_formats_and_an_out_run_over_them(tmp_path: Path) -> None:
+    """A subfolder, then its tree, then the subfolder again, each to another
+    format: no run converts another's outputs, nor does an --out run over
+    them all, which reads every in-place cache at or above a folder."""
+    tree = tmp_path / "photos"
+    sub = tree / "sub"
+    _photo(tree / "t.jpg", (300, 200))
+    _photo(sub / "c.jpg", (400, 300), 1)
+    Image.new("RGBA", (200, 100), (0, 250, 0, 128)).save(sub / "d.png")
+    for folder, to in ((sub, "png"), (tree, "webp"), (sub, "png")):
+        report = imgpar.convert([folder], to=to, jobs=1)
+        assert {f.status for f in report.files} <= {"converted", "skipped"}
+    assert sorted(outputs_in(tree)) == [
+        "sub/c.jpg", "sub/c.png", "sub/c.webp", "sub/d.png", "sub/d.webp", "t.jpg", "t.webp"
+    ]  # fmt: skip
+    out = tmp_path / "web"
+    report = imgpar.convert([tree], to="jpeg", out=out, jobs=1)
+    assert sorted(Path(f.source).relative_to(tree).as_posix() for f in report.files) == [
+        "sub/c.jpg", "sub/d.png", "t.jpg"
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("in_place", [False, True])
 def test_an_output_a_new_source_makes_under_a_gone_ones_name_is_kept(
     tmp_path: Path, in_place: bool

@@ -19,6 +19,7 @@ from PIL import Image
 
 from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE
+from imgpar.writer import temp_prefix
 
 IMGPAR = [sys.executable, "-m", "imgpar"]
 
@@ -804,39 +805,88 @@ def test_ctrl_c_in_place_leaves_no_output_it_did_not_report(tmp_path: Path) -> N
     assert len(list(src.glob("*.webp"))) == 600
 
 
-@pytest.mark.parametrize("options", [[], ["--width", "32,48"]])
+@pytest.mark.parametrize(
+    ("options", "made"),
+    [
+        ([], ["{}.webp"]),
+        (["--width", "32,48"], ["{}-32.webp", "{}-48.webp"]),
+        (["--width", "32,48", "--name", "{width}/{stem}.{ext}"], ["32/{}.webp", "48/{}.webp"]),
+        (["--name", "web/{stem}.{ext}"], ["web/{}.webp"]),
+        (["files"], ["{}.webp"]),  # the files named as SOURCES
+        (["sub"], ["{}.webp"]),  # a subfolder's run killed, then the tree's
+    ],
+)
 def test_in_place_outputs_a_killed_run_never_recorded_stay_imgpars(
-    tmp_path: Path, options: list[str]
+    tmp_path: Path, options: list[str], made: list[str]
 ) -> None:
     # A run killed outright (the OOM killer, a CI timeout) has written
     # outputs whose results it never recorded; the next run took them for
-    # sources (a0.png -> a0.png.webp beside a0.webp, a0.webp -> a0.webp.webp).
-    src = tmp_path / "icons"
-    src.mkdir()
+    # sources (a0.png -> a0.png.webp beside a0.webp, 32/32/a0.webp), or
+    # refused to write over them.
+    tree = tmp_path / "icons"
+    src = tree / "sub" if options == ["sub"] else tree
+    src.mkdir(parents=True)
     for i in range(6):
         Image.effect_noise((64, 64), 40 + i).convert("RGB").save(src / f"a{i}.png")
     Image.new("RGB", (4, 4)).save(src / "stall.png")  # the smallest: started last
+    sources = sorted(map(str, src.iterdir())) if options == ["files"] else [str(src)]
+    options = [] if options in (["files"], ["sub"]) else options
+    expected = {pattern.format(f"a{i}") for i in range(6) for pattern in made}
+
+    def outputs() -> set[str]:
+        return {p.relative_to(src).as_posix() for p in src.rglob("a*.webp")}
+
     proc = subprocess.Popen(
-        [*IMGPAR, "convert", str(src), "--to", "webp", *options],
+        [*IMGPAR, "convert", *sources, "--to", "webp", *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, HANG_ENV: "stall"},
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while len(list(src.glob("a*.webp"))) < 6 * (1 + bool(options)) and time.monotonic() < deadline:
+    while outputs() != expected and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.kill()
     proc.wait()
-    written = sorted(p.name for p in src.glob("*.webp"))
-    assert len(written) == 6 * (1 + bool(options))
-    again = _run("convert", src, "--to", "webp", *options)
+    assert outputs() == expected
+    # What a killed worker was writing: the next run on its cache removes it.
+    abandoned = (src / min(expected)).parent / f"{temp_prefix(proc.pid)}0000.webp"
+    abandoned.write_bytes(b"half an image")
+    rerun = [str(tree)] if sources == [str(src)] else sources
+    again = _run("convert", *rerun, "--to", "webp", *options)
     assert again.returncode == 0, again.stderr
     assert "same name" not in again.stderr
     assert "7 converted, 0 skipped, 0 failed" in again.stdout
-    assert sorted(p.name for p in src.glob("a*.webp")) == written
-    for name in written:
+    assert outputs() == expected
+    assert abandoned.exists() == (tree != src)  # the tree's run only reads the subfolder's cache
+    for name in expected:
         with Image.open(src / name) as im:
             assert im.format == "WEBP"
-            assert im.width in ((32, 48) if options else (64,))
+            assert im.width in ((32, 48) if options[:1] == ["--width"] else (64,))
+    assert "0 converted, 7 skipped" in _run("convert", *rerun, "--to", "webp", *options).stdout
+
+
+def test_a_source_a_killed_run_left_alone_is_still_a_source(tmp_path: Path) -> None:
+    # In place, a.jpg --to jpg,webp makes no a.jpg: its own name was never
+    # in flight, so the photo the user exports there again is converted.
+    src = tmp_path / "p"
+    src.mkdir()
+    Image.new("RGB", (60, 40), (200, 0, 0)).save(src / "a.jpg")
+    Image.new("RGB", (4, 4)).save(src / "stall.png")
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(src), "--to", "jpg,webp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (src / "a.webp").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    Image.new("RGB", (20, 20), (0, 0, 200)).save(src / "a.jpg")
+    again = _run("convert", src, "--to", "jpg,webp")
+    assert again.returncode == 0, again.stderr
+    with Image.open(src / "a.webp") as im:
+        assert im.size == (20, 20)
+        assert im.convert("RGB").getpixel((10, 10))[2] > 150
 
 
 @pytest.mark.parametrize(
