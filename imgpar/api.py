@@ -696,5 +696,7 @@ def convert(sources: Sources, **options: Any) -> Report:
         if isinstance(event, Result):
             collector.add(event)
             files.append(event)
+        elif event.failed:
+            collector.unread(event.path)
     collector.jobs = job.jobs
     return Report(files=files, summary=collector.summary())

@@ -27,6 +27,7 @@ class Summary(NamedTuple):
     stage_seconds: tuple[float, ...] = tuple(0.0 for _ in STAGES)  # work per STAGES entry
     interrupted: bool = False
     stopped: str | None = None  # why the run ended before every file was done
+    unread_folders: tuple[str, ...] = ()  # folders that could not be read
 
     @property
     def speedup(self) -> float:
@@ -45,7 +46,7 @@ class Summary(NamedTuple):
     def exit_status(self) -> ExitStatus:
         if self.interrupted:
             return ExitStatus.INTERRUPTED
-        return ExitStatus.FAILED if self.failed else ExitStatus.OK
+        return ExitStatus.FAILED if self.failed or self.unread_folders else ExitStatus.OK
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -71,6 +72,8 @@ class Summary(NamedTuple):
             data["interrupted"] = True
         if self.stopped:
             data["stopped"] = self.stopped
+        if self.unread_folders:
+            data["unread_folders"] = list(self.unread_folders)
         return data
 
 
@@ -86,6 +89,7 @@ class Collector:
         self._peak_rss = 0
         self._stages = [0.0] * len(STAGES)
         self._stopped: str | None = None
+        self._unread: list[str] = []
 
     def add(self, result: Result) -> None:
         self._counts[result.status] += 1
@@ -99,6 +103,10 @@ class Collector:
             # Bytes compare what was made from what: skipped files made nothing new.
             self._source_bytes += result.source_bytes
             self._output_bytes += sum(o.bytes for o in result.outputs)
+
+    def unread(self, folder: str) -> None:
+        """A folder whose images could not be listed, so were not converted."""
+        self._unread.append(folder)
 
     def summary(self, *, interrupted: bool = False) -> Summary:
         return Summary(
@@ -116,4 +124,5 @@ class Collector:
             stage_seconds=tuple(self._stages),
             interrupted=interrupted,
             stopped=self._stopped,
+            unread_folders=tuple(self._unread),
         )

@@ -50,7 +50,8 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
             why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
             echo_line(f"{item.source}: skipped: {why}")
         else:
-            echo_line(f"note: {item.path}: {item.reason}", err=True)
+            said = "would fail" if item.failed else "note"
+            echo_line(f"{said}: {item.path}: {item.reason}", err=True)
     if prune:
         for path in job.orphans(remade):
             echo_line(f"would prune: {path}")
@@ -97,6 +98,8 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
             failing.append(f"{item.source}: {item.error}")
         elif isinstance(item, Result) and listing is not None:
             listing.add(item)
+        elif not isinstance(item, Result) and item.failed:
+            failing.append(f"{item.path}: {item.reason}")
     orphans = job.orphans(remade)
     # With something stale, a run rewrites the manifest anyway.
     if listing is not None and not stale and not failing and not listing.is_current():
@@ -160,6 +163,10 @@ def run(
         if not isinstance(event, Result):
             for writer in writers:
                 writer.note(event.path, event.reason)
+            if event.failed:
+                collector.unread(event.path)
+                bar.write(one_line(f"failed: {event.path}: {event.reason}"), file=sys.stderr)
+                return
             if event.reason == UNREAD:
                 # Often hundreds (camera raw files beside their JPEGs): one
                 # note at the end, each file only with --verbose.
@@ -429,6 +436,8 @@ def _line(result: Result) -> str:
 
 def format_summary(s: Summary) -> str:
     head = f"{s.converted} converted, {s.skipped} skipped, {s.failed} failed"
+    if s.unread_folders:
+        head += f", {_count(len(s.unread_folders), 'folder')} not read"
     if s.interrupted:
         head += " (interrupted)"
     head += f" in {s.wall_seconds:.1f} s"

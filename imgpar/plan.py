@@ -37,6 +37,7 @@ from imgpar.spec import (
     OutputSpec,
     Result,
     Task,
+    as_template,
     could_be_sized,
     filled_in,
     fixed_head,
@@ -456,7 +457,8 @@ class Planner:
                 source=display,
                 status="failed",
                 error=f"output name collides with another source's output:"
-                f" {os.path.join(here.dest, taken)} (from another SOURCE folder, or a name"
+                f" {as_template(os.path.join(here.dest, taken))} (from another SOURCE folder,"
+                " or a name"
                 " that differs only in case)",
             )
         self._claimed.update(claims)

@@ -91,6 +91,11 @@ def sized(path: str, size: tuple[int, int]) -> str:
     return path.replace(WIDTH_FIELD, str(size[0])).replace(HEIGHT_FIELD, str(size[1]))
 
 
+def as_template(planned: str) -> str:
+    """A planned output path as a user reads it: `{width}` for its size marker."""
+    return planned.replace(WIDTH_FIELD, "{width}").replace(HEIGHT_FIELD, "{height}")
+
+
 def fixed_head(planned: str) -> str:
     """What every path `sized` may make of `planned` begins with."""
     return _size_split(planned)[0]

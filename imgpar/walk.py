@@ -37,6 +37,9 @@ class Folder(NamedTuple):
 class Skipped(NamedTuple):
     path: str
     reason: str
+    # A folder that cannot be read: its images, unseen, are not converted,
+    # and the exit status says so.
+    failed: bool = False
 
 
 def walk(
@@ -116,7 +119,7 @@ def _walk_folder(
         with os.scandir(here) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
-        yield Skipped(here, f"cannot read folder: {exc.strerror or exc}")
+        yield Skipped(here, f"cannot read folder: {exc.strerror or exc}", failed=True)
         return
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.

@@ -671,6 +671,29 @@ def test_an_unreadable_named_file_fails_alone(tmp_path: Path, command: str) -> N
         ]
 
 
+def test_an_unreadable_folder_fails_the_run(tmp_path: Path) -> None:
+    # Its images go unseen: a note and exit 0 let a CI step pass without them.
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "a.jpg")
+    make_camera_jpeg(src / "locked" / "b.jpg")
+    (src / "locked").chmod(0)
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to", "webp"]
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        check = subprocess.run(
+            [*argv, "--check"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        )
+    finally:
+        (src / "locked").chmod(0o755)
+    assert run.returncode == 1, run.stderr
+    reason = "src/locked: cannot read folder: Permission denied"
+    assert f"failed: {reason}" in run.stderr.splitlines()
+    assert run.stdout.startswith("1 converted, 0 skipped, 0 failed, 1 folder not read in ")
+    assert check.returncode == 1
+    assert f"failing: {reason}" in check.stdout.splitlines()
+    assert sorted(p.name for p in src.rglob("*.webp")) == ["a.webp"]
+
+
 def test_a_name_with_a_newline_or_an_escape_prints_on_one_line(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

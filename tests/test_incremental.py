@@ -782,6 +782,13 @@ def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
         " only in case)"
     )
     assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
+    # A name sized by the image is told as its template, not in imgpar's markers.
+    sized = runner.invoke(app, [*base, "--width", "10,20"])
+    assert (
+        f"failed: {src / 'pic.jpg'}: output name collides with another source's output:"
+        f" {out / 'pic.jpg-{width}.webp'} (from another SOURCE folder, or a name that"
+        " differs only in case)"
+    ) in sized.stderr.splitlines()
 
 
 def test_failed_files_are_never_recorded_as_done(site: Path, tmp_path: Path) -> None:
