@@ -8,6 +8,7 @@ passes over for a reason the user should hear about.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
@@ -59,7 +60,12 @@ def walk(
     files: dict[str, list[str]] = {}
     for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
-            yield from _walk_folder(source, "", excluded, outputs, ancestors=())
+            # Links to folders last: a folder is walked under its own name,
+            # and a link to one of the tree's is only noted.
+            seen: dict[tuple[int, int], str] = {}
+            links: deque[str] = deque([""])
+            while links:
+                yield from _walk_folder(source, links.popleft(), excluded, outputs, seen, links)
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
@@ -104,13 +110,22 @@ def _walk_folder(
     rel: str,
     excluded: tuple[int, int] | None,
     outputs: bool,
-    ancestors: tuple[tuple[int, int], ...],
+    seen: dict[tuple[int, int], str],
+    links: deque[str],
 ) -> Iterator[Folder | Skipped]:
     here = os.path.join(root, rel) if rel else root
     identity = _identity(here)
-    if identity is not None and identity in ancestors:
-        yield Skipped(here, "symlink loop: folder is its own ancestor, not followed")
+    if identity is not None and identity in seen:
+        first = seen[identity]
+        if here.startswith(os.path.join(first, "")):
+            yield Skipped(here, "symlink loop: folder is its own ancestor, not followed")
+        else:
+            # A link to a folder of the tree: its images once, not twice
+            # over (in place, into the very same outputs).
+            yield Skipped(here, f"the same folder as {first}, walked there")
         return
+    if identity is not None:
+        seen[identity] = here
     # The output folder is skipped unless it is the very SOURCE being walked
     # (converting a folder into itself is allowed; outputs are told apart by name).
     if rel and identity is not None and identity == excluded:
@@ -127,7 +142,7 @@ def _walk_folder(
         yield Skipped(here, OTHER_OUTPUTS)
         return
     names: list[str] = []
-    subfolders: list[str] = []
+    subfolders: list[tuple[bool, str]] = []
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -137,7 +152,7 @@ def _walk_folder(
         except OSError:
             is_dir = is_file = False
         if is_dir:
-            subfolders.append(entry.name)
+            subfolders.append((entry.is_symlink(), entry.name))
         elif is_file:
             if _is_image(entry.name):
                 names.append(entry.name)
@@ -147,11 +162,12 @@ def _walk_folder(
             yield Skipped(entry.path, "broken symlink, skipped")
     if names:
         yield Folder(root, rel, tuple(names))
-    chain = (*ancestors, identity) if identity is not None else ancestors
-    for name in subfolders:
-        yield from _walk_folder(
-            root, os.path.join(rel, name) if rel else name, excluded, outputs, chain
-        )
+    for link, name in subfolders:
+        below = os.path.join(rel, name) if rel else name
+        if link:
+            links.append(below)
+        else:
+            yield from _walk_folder(root, below, excluded, outputs, seen, links)
 
 
 def count_images(sources: Sequence[str], *, exclude: str | None = None) -> int:

@@ -141,6 +141,23 @@ def test_symlink_loop_ends_with_a_note(tree: Callable[..., Path]) -> None:
     assert all("loop" in n.reason for n in notes)
 
 
+def test_a_folder_linked_twice_in_a_tree_is_walked_once_by_its_name(
+    tree: Callable[..., Path],
+) -> None:
+    # Walked by both names, its images were converted twice, in place into
+    # the very same outputs.
+    root = tree({"real/r.jpg": b"", "a/b.jpg": b""})
+    (root / "a" / "alias").symlink_to(root / "real", target_is_directory=True)
+    (root / "linkdir").symlink_to(root / "real", target_is_directory=True)
+    items = list(walk([str(root)]))
+    assert found(items) == ["a/b.jpg", "real/r.jpg"]
+    notes = {os.path.relpath(n.path, root): n.reason for n in skipped(items)}
+    assert notes == {
+        "a/alias": f"the same folder as {root / 'real'}, walked there",
+        "linkdir": f"the same folder as {root / 'real'}, walked there",
+    }
+
+
 def test_broken_link_noted(tree: Callable[..., Path]) -> None:
     root = tree({"a.jpg": b""})
     (root / "gone.jpg").symlink_to(root / "missing.jpg")
