@@ -780,17 +780,19 @@ class Planner:
     def _replaced(self, name: str, names: Sequence[str]) -> frozenset[int]:
         """The outputs (named `names`) of a source already in a target's
         format that would take its place: that target's, with its own stem,
-        beside it (resized `a.jpg` over `a.jpg`, or `a.jpg` beside `a.JPEG`).
-        A name that differs (`{stem}-web.{ext}`, several widths, `a.png.png`
-        beside `a.jpg`) converts it."""
+        beside it (resized `a.jpg` over `a.jpg`, or `a.jpg` beside `a.JPEG`),
+        or its own name for a stem (`a.png.png` beside `a.jpg`: the same
+        image in the same format, as if the sibling were not there). A name
+        that differs (`{stem}-web.{ext}`, several widths) converts it."""
         own, ext = os.path.splitext(name)
         if ext.lower() not in self._target_exts:
             return frozenset()
+        itself = {fold(own), fold(name)}
         outputs = zip(self._targets, names, strict=True)
         return frozenset(
             i
             for i, (target, output) in enumerate(outputs)
-            if ext.lower() in _extensions(target) and fold(os.path.splitext(output)[0]) == fold(own)
+            if ext.lower() in _extensions(target) and fold(os.path.splitext(output)[0]) in itself
         )
 
 
