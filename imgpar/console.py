@@ -49,9 +49,10 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
         elif isinstance(item, Result):
             why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
             echo_line(f"{item.source}: skipped: {why}")
+        elif item.failed:
+            echo_line(f"{item.path}: would fail: {item.reason}")
         else:
-            said = "would fail" if item.failed else "note"
-            echo_line(f"{said}: {item.path}: {item.reason}", err=True)
+            echo_line(f"note: {item.path}: {item.reason}", err=True)
     if prune:
         for path in job.orphans(remade):
             echo_line(f"would prune: {path}")
