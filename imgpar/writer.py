@@ -60,7 +60,18 @@ def _running(pid: int) -> bool:
         return False
     except OSError:
         return True  # another user's, or not ours to ask: alive all the same
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` has ended and only waits to be reaped: the workers of
+    a run killed outright linger so for a second or two in a container."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fp:
+            # "PID (COMMAND) STATE ...": the command may hold spaces and parentheses.
+            return fp.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False  # no /proc (macOS): kill(pid, 0) has the last word
 
 
 def save_options(

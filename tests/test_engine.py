@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from imgpar.limits import CHUNK_BYTES, CHUNK_FILES
 from imgpar.pipeline import HANG_ENV
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
 from imgpar.walk import Skipped
+from imgpar.writer import abandoned_temp_files, temp_prefix
 
 TARGETS = "webp,jpeg,png,avif,tiff"
 START_METHODS = [None, "spawn"]  # the platform default, and what macOS/Windows use
@@ -277,3 +281,20 @@ def test_a_submission_to_a_broken_pool_fails_its_chunk_not_the_run(
             later.result(timeout=5)
     finally:
         workers.kill([])
+
+
+def test_a_dead_process_awaiting_its_reaper_left_its_temp_files(tmp_path: Path) -> None:
+    # The workers of a run killed outright stay zombies for a second or two
+    # in a container; a re-run then took their half-written files for live.
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])  # never waited for: a zombie
+    live = tmp_path / f"{temp_prefix(os.getpid())}live.webp"
+    dead = tmp_path / f"{temp_prefix(ended.pid)}dead.webp"
+    for path in (live, dead):
+        path.write_bytes(b"half")
+    try:
+        deadline = time.monotonic() + 30
+        while abandoned_temp_files(str(tmp_path)) == [] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert abandoned_temp_files(str(tmp_path)) == [str(dead)]
+    finally:
+        ended.wait()
