@@ -216,6 +216,20 @@ class Job:
         finally:
             self._close_caches()
 
+    def _outputs_of_others(self) -> set[str]:
+        """The real paths of the outputs that other in-place runs' caches,
+        which this run read (a subfolder converted on its own, the tree
+        above), record as made now: another run's, never pruned by this one."""
+        found: set[str] = set()
+        for cache in self.planner.read_caches.values() if self.planner is not None else ():
+            try:
+                for _, entry in cache.items():
+                    found.update(os.path.realpath(os.path.join(cache.root, o.path))
+                                 for o in entry.outputs)  # fmt: skip
+            finally:
+                cache.close()
+        return found
+
     def prune(self, *, dry_run: bool = False) -> list[str]:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
@@ -225,6 +239,7 @@ class Job:
         folders = [s for s in self.sources if os.path.isdir(s)]
         cache_roots = [self.out] if self.out is not None else folders
         removed: list[str] = []
+        theirs = self._outputs_of_others()
         for cache_root in cache_roots:
             name = os.path.basename(os.path.abspath(cache_root))
             cache = Cache(cache_root, home=None if self.out is not None else name)
@@ -254,6 +269,8 @@ class Job:
                         # nor one changed since imgpar wrote it.
                         if output.path in kept or as_recorded(path, output.bytes) is None:
                             continue
+                        if theirs and os.path.realpath(path) in theirs:
+                            continue
                         removed.append(path)
                         if not dry_run:
                             os.unlink(path)
@@ -265,6 +282,7 @@ class Job:
                     # Not if another source's output now has that name, nor
                     # once something else has been written there.
                     ours = relative not in kept and file_state(path) == (size, mtime_ns)
+                    ours = ours and not (theirs and os.path.realpath(path) in theirs)
                     if ours:
                         removed.append(path)
                     if not dry_run:

@@ -485,6 +485,30 @@ def test_nested_in_place_runs_in_other_formats_and_an_out_run_over_them(tmp_path
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize("pruned", ["sub", "tree"])
+def test_prune_spares_what_another_in_place_run_makes_now(tmp_path: Path, pruned: str) -> None:
+    """A subfolder and its tree converted in place to PNG, each with its own
+    cache; then one of them to WebP with --prune: its PNGs there are
+    superseded for it, but the other run's outputs now, and stay."""
+    tree = tmp_path / "photos"
+    sub = tree / "sub"
+    _photo(tree / "t.jpg", (300, 200))
+    _photo(sub / "a.jpg", (300, 200), 1)
+    first, second = (sub, tree) if pruned == "sub" else (tree, sub)
+    imgpar.convert([first], to="png", jobs=1)
+    imgpar.convert([second], to="png", jobs=1, force=True)
+    runner = CliRunner()
+    target = sub if pruned == "sub" else tree
+    result = runner.invoke(app, ["convert", str(target), "--to", "webp", "--prune"])
+    assert result.exit_code == 0, result.output
+    assert (sub / "a.png").is_file()
+    other = tree if pruned == "sub" else sub
+    checked = runner.invoke(app, ["convert", str(other), "--to", "png", "--check"])
+    assert checked.exit_code == 0, checked.output
+    if pruned == "tree":
+        assert "pruned: " + str(tree / "t.png") in result.stderr.splitlines()
+
+
 @pytest.mark.parametrize("in_place", [False, True])
 def test_an_output_a_new_source_makes_under_a_gone_ones_name_is_kept(
     tmp_path: Path, in_place: bool
