@@ -89,6 +89,7 @@ class Job:
         self.tune_malloc = False
         # Told each output folder another run holds, before this run waits for it.
         self.waiting: Callable[[str], None] | None = None
+        self.waited = 0.0  # seconds the run waited for other runs, no part of its time
 
     def plan(self, *, read_only: bool = False) -> Iterator[Task | Result | Skipped]:
         """Every source's fate before any pixel work: a task, a result
@@ -146,7 +147,7 @@ class Job:
         Another run on the same output folder is waited for (`waiting` is told)."""
         from imgpar.cache import exclusive
 
-        with exclusive(self._output_roots(), self.waiting):
+        with exclusive(self._output_roots(), self.waiting) as self.waited:
             stream = self._run(self._launched(self.plan()))
             try:
                 for event in stream:
@@ -717,4 +718,5 @@ def convert(sources: Sources, **options: Any) -> Report:
         elif event.failed:
             collector.unread(event.path)
     collector.jobs = job.jobs
+    collector.waited(job.waited)
     return Report(files=files, summary=collector.summary())

@@ -42,20 +42,24 @@ _LOOKUP_KEYS = 500
 
 
 @contextlib.contextmanager
-def exclusive(roots: Iterable[str], waiting: Callable[[str], None] | None = None) -> Iterator[None]:
+def exclusive(
+    roots: Iterable[str], waiting: Callable[[str], None] | None = None
+) -> Iterator[float]:
     """Hold each output root's lock file (`.imgpar-lock`) for a run: a second
     run on the same folder waits for the first, then finds its work done,
     rather than encoding every file again beside it. `waiting` is told each
-    root it waits for. Where no lock is to be had (Windows, a filesystem
-    without locks, a folder that cannot be written), the run goes on
-    unlocked. The kernel releases a lock when its process ends, however it
-    ends. (Not the cache file itself: on NFS, flock becomes an fcntl lock,
-    which would stand in the way of SQLite's own.)"""
+    root it waits for, and the seconds waited in all are given. Where no
+    lock is to be had (Windows, a filesystem without locks, a folder that
+    cannot be written), the run goes on unlocked. The kernel releases a
+    lock when its process ends, however it ends. (Not the cache file
+    itself: on NFS, flock becomes an fcntl lock, which would stand in the
+    way of SQLite's own.)"""
     try:
         import fcntl
     except ImportError:
-        yield
+        yield 0.0
         return
+    waited = 0.0
     with contextlib.ExitStack() as held:
         for root in sorted(set(roots)):
             try:
@@ -68,10 +72,12 @@ def exclusive(roots: Iterable[str], waiting: Callable[[str], None] | None = None
             except BlockingIOError:
                 if waiting is not None:
                     waiting(root)
+                start = time.monotonic()
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                waited += time.monotonic() - start
             except OSError:
                 continue
-        yield
+        yield waited
 
 
 def digest_file(path: str) -> str:

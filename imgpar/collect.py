@@ -104,6 +104,11 @@ class Collector:
             self._source_bytes += result.source_bytes
             self._output_bytes += sum(o.bytes for o in result.outputs)
 
+    def waited(self, seconds: float) -> None:
+        """Leave out of the wall time the wait for another run on the same
+        folders: the speedup is this run's."""
+        self._started += seconds
+
     def unread(self, folder: str) -> None:
         """A folder whose images could not be listed, so were not converted."""
         self._unread.append(folder)

@@ -218,6 +218,7 @@ def run(
     for warning in job.cache_warnings():
         echo_line(f"warning: {warning}", err=True)
     collector.jobs = job.jobs
+    collector.waited(job.waited)
     summary = collector.summary(interrupted=interrupted is not None)
     for writer in list(writers):
         try:

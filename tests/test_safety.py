@@ -490,6 +490,8 @@ def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path
     assert f"note: waiting for another imgpar run on {out} to finish" in second.stderr
     # It found the first run's work done: only the file that run failed is new.
     assert "1 converted, 4 skipped, 0 failed" in second.stdout
+    # Its time is its own, not the seconds it waited for the first.
+    assert re.search(r"failed in 0\.\d s\n", second.stdout), second.stdout
     assert "converted: " in second.stderr and "stall.jpg" in second.stderr
 
 
