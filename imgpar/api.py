@@ -3,7 +3,6 @@ both (and the CLI) build on. Keyword names are the CLI's option names."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import time
@@ -161,7 +160,7 @@ class Job:
                 # temporary files at once, also when the consumer stops early.
                 stream.close()
                 if self.planner is not None:
-                    self.planner.landed()
+                    self.planner.end_flights()
                 self._close_caches()
 
     def _launched(
@@ -235,7 +234,7 @@ class Job:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
         returns their paths. Only files imgpar recorded are ever touched."""
-        from imgpar.writer import abandoned_temp_files
+        from imgpar.writer import abandoned_temp_files, remove_abandoned
 
         folders = [s for s in self.sources if os.path.isdir(s)]
         cache_roots = [self.out] if self.out is not None else folders
@@ -299,12 +298,11 @@ class Job:
                     if folder == here or below(folder, here):
                         place = os.path.relpath(folder, here)
                         places.add("" if place == os.curdir else place)
-                for place in sorted(places):
-                    for path in abandoned_temp_files(os.path.join(cache_root, place)):
-                        removed.append(path)
-                        if not dry_run:
-                            with contextlib.suppress(OSError):
-                                os.unlink(path)
+                folders = [os.path.join(cache_root, place) for place in places]
+                if dry_run:
+                    removed += [p for f in sorted(folders) for p in abandoned_temp_files(f)]
+                else:
+                    removed += remove_abandoned(folders)
                 if not dry_run and self.out is not None:
                     # Not in place: a folder emptied there may be the user's.
                     _remove_emptied(removed, cache_root)

@@ -24,7 +24,7 @@ import sqlite3
 import stat
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
 from imgpar.spec import OutputRecord
@@ -334,17 +334,20 @@ class Cache:
             return []  # an older cache, only read
         return [(key, path, since) for key, outputs, since in rows for path in json.loads(outputs)]
 
-    def clear_in_flight(self, since: int | None = None) -> None:
-        """Forget what was in flight: a run's own (`since` its start) once
-        every output it wrote is recorded or removed; all of it once a later
-        run has taken it in."""
+    def clear_in_flight(self, since: int, *, but: Collection[str] = ()) -> None:
+        """Forget what a run (started at `since`) had in flight, but the
+        sources at keys `but`: once it ends, or once a later run has taken
+        in what it left."""
         db = self._connect(create=False)
         if db is None:
             return
-        if since is None:
-            self._write(db, "DELETE FROM flying", ())
-        else:
+        if not but:
             self._write(db, "DELETE FROM flying WHERE since = ?", (since,))
+            return
+        keys = [k for (k,) in db.execute("SELECT key FROM flying WHERE since = ?", (since,))]
+        for key in keys:
+            if key not in but:
+                self._write(db, "DELETE FROM flying WHERE key = ?", (key,))
 
     def _may_create(self) -> bool:
         """Whether a hint (a failure, what is in flight) may make the cache:

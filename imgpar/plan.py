@@ -5,7 +5,6 @@ outputs are up to date, and never aim an output at a source."""
 from __future__ import annotations
 
 import bisect
-import contextlib
 import functools
 import glob
 import os
@@ -186,7 +185,7 @@ class Planner:
         # files there are outputs of in-place runs, not sources.
         self.read_caches: dict[str, Cache] = {}
         self._in_place_at: dict[str, tuple[str, ...]] = {}  # _in_place_caches_of
-        self._flying: set[Cache] = set()  # those `launch` recorded in flight in
+        self._flying: set[Cache] = set()  # the caches `launch` wrote to
         # Every file of a folder asks for the same few absolute folders: worth
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
@@ -247,7 +246,7 @@ class Planner:
             # is skipped by a JPEG run, but its .webp is still no source);
             # the cache tells them apart from the user's own files.
             imgpars = self._imgpars_here(folder, cache, prefix, recorded)
-            theirs = self._theirs(folder, cache)
+            theirs = self._other_in_place_outputs(folder, cache)
             if theirs:
                 imgpars = sorted(imgpars + theirs)
             ours = {fold(n) for n, _ in imgpars}
@@ -262,7 +261,7 @@ class Planner:
         else:
             # An --out run over a tree converted in place: the outputs of
             # that are imgpar's too, never sources.
-            theirs = {fold(n) for n, _ in self._theirs(folder)}
+            theirs = {fold(n) for n, _ in self._other_in_place_outputs(folder)}
             if theirs:
                 names = tuple(n for n in names if fold(n) not in theirs)
         parent = os.path.basename(self._absolute(folder.path))
@@ -308,7 +307,7 @@ class Planner:
         self._below[(cache.root, prefix)] = below
         return sorted(own + self._gathered(cache, prefix, place))
 
-    def _theirs(self, folder: Folder, own: Cache | None = None) -> list[Owned]:
+    def _other_in_place_outputs(self, folder: Folder, own: Cache | None = None) -> list[Owned]:
         """imgpar's files in `folder` that other in-place runs recorded
         there: a subfolder converted on its own, the tree above it (every
         in-place cache at or above it but the run's own, `own`)."""
@@ -347,11 +346,14 @@ class Planner:
             cache.mark_in_flight(rows, self._started_ns)
             self._flying.add(cache)
 
-    def landed(self) -> None:
-        """Every output this run wrote is recorded, or removed with its
-        worker: what it had in flight is forgotten."""
+    def end_flights(self) -> None:
+        """The run is over: what it had in flight and recorded is forgotten.
+        A source launched and never recorded (the run stopped early) stays
+        in flight: its worker may have written outputs no one removed (a
+        chunk's results given up, a Dask worker finishing its file)."""
+        still = {p.key for p in self.pending.values()}
         for cache in self._flying:
-            cache.clear_in_flight(self._started_ns)
+            cache.clear_in_flight(self._started_ns, but=still)
 
     def _in_place_caches_of(self, path: str) -> tuple[str, ...]:
         """The folders at or above `path` whose caches were kept in place,
@@ -375,8 +377,8 @@ class Planner:
         if names is None:
             rel = os.path.join(here.folder.rel, place[len(here.recorded_dest) :])
             below = Folder(here.folder.root, rel, ())
-            names = sorted(self._gathered(here.cache, here.prefix, place))
-            names = sorted(names + self._theirs(below, here.cache))
+            gathered = self._gathered(here.cache, here.prefix, place)
+            names = sorted(gathered + self._other_in_place_outputs(below, here.cache))
             self._imgpars_below[key] = names
         return names
 
@@ -730,18 +732,22 @@ class Planner:
         found = []
         for key, planned, since in flying:
             entry = recorded.get(key)
-            mine = {o.path for o in entry.outputs} if entry is not None else set()
+            mine = {o.path: o.bytes for o in entry.outputs} if entry is not None else {}
             for path in filled_in(os.path.join(cache.root, planned)):
                 relative = _relative(path, cache.root)
                 state = file_state(path)
-                # Recorded since (the run had put it), or older: the user's.
-                if state is not None and state[1] >= since and relative not in mine:
+                # Recorded as it is (the run had put it), or older: the user's.
+                if state is not None and state[1] >= since and mine.get(relative) != state[0]:
                     found.append((relative, *state))
         if not self._read_only and cache in self.caches.values():
             for row in found:
                 cache.supersede(*row)
-            cache.clear_in_flight()
-            _remove_abandoned_writes(cache.root, [planned for _, planned, _ in flying])
+            for since in {since for _, _, since in flying}:
+                cache.clear_in_flight(since)
+            from imgpar.writer import remove_abandoned
+
+            folders = {os.path.dirname(os.path.join(cache.root, p)) for _, p, _ in flying}
+            remove_abandoned(f for pattern in folders for f in glob.glob(sized_glob(pattern)))
         return found
 
     def _cache(self, folder: Folder) -> Cache:
@@ -849,18 +855,6 @@ def _made_with(options: str) -> tuple[list[str], int | None]:
     tokens = options.split(" ")[1:]
     scales = [int(t[1:]) for t in tokens if t.startswith("x")]
     return [t for t in tokens if t.startswith("s")], scales[0] if scales else None
-
-
-def _remove_abandoned_writes(root: str, planned: Iterable[str]) -> None:
-    """Delete the temporary files that the killed workers of a run left in
-    the folders of its `planned` outputs (from `root`)."""
-    from imgpar.writer import abandoned_temp_files
-
-    patterns = {sized_glob(os.path.dirname(os.path.join(root, p)) or ".") for p in planned}
-    for folder in {f for pattern in patterns for f in glob.glob(pattern)}:
-        for path in abandoned_temp_files(folder):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
 
 
 def _supersede(cache: Cache, output: OutputRecord) -> None:

@@ -133,6 +133,9 @@ def _walk_folder(
     try:
         with os.scandir(here) as it:
             entries = sorted(it, key=lambda e: e.name)
+    except FileNotFoundError:
+        yield Skipped(here, "folder gone while the tree was walked")
+        return
     except OSError as exc:
         yield Skipped(here, f"cannot read folder: {exc.strerror or exc}", failed=True)
         return
@@ -144,7 +147,8 @@ def _walk_folder(
     names: list[str] = []
     subfolders: list[tuple[bool, str]] = []
     for entry in entries:
-        if entry.name.startswith("."):
+        # Hidden, or a file system's own (lost+found, unreadable but to root).
+        if entry.name.startswith(".") or entry.name == "lost+found":
             continue
         try:
             is_dir = entry.is_dir()

@@ -8,6 +8,7 @@ import os
 import socket
 import time
 import zlib
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
@@ -51,6 +52,17 @@ def abandoned_temp_files(folder: str) -> list[str]:
         if old or (host == HOST and pid.isdigit() and not _running(int(pid))):
             found.append(path)
     return sorted(found)
+
+
+def remove_abandoned(folders: Iterable[str]) -> list[str]:
+    """Delete the abandoned temporary files in `folders`; returns their paths."""
+    removed = []
+    for folder in sorted(set(folders)):
+        for path in abandoned_temp_files(folder):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed.append(path)
+    return removed
 
 
 def _running(pid: int) -> bool:

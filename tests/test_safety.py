@@ -17,6 +17,7 @@ import pytest
 from hostile import make_hostile_tree
 from PIL import Image
 
+import imgpar
 from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE
 from imgpar.writer import temp_prefix
@@ -889,6 +890,51 @@ def test_a_source_a_killed_run_left_alone_is_still_a_source(tmp_path: Path) -> N
     with Image.open(src / "a.webp") as im:
         assert im.size == (20, 20)
         assert im.convert("RGB").getpixel((10, 10))[2] > 150
+
+
+def test_a_killed_run_that_remade_a_changed_sources_output(tmp_path: Path) -> None:
+    # The new a.webp was taken for the user's: the old row records a.webp at
+    # its old size, and every later run refused to write over it.
+    src = tmp_path / "p"
+    src.mkdir()
+    Image.new("RGB", (60, 40), (200, 0, 0)).save(src / "a.jpg")
+    assert _run("convert", src, "--to", "webp").returncode == 0
+    before = (src / "a.webp").stat()
+    Image.effect_noise((90, 60), 50).convert("RGB").save(src / "a.jpg")  # edited
+    Image.new("RGB", (4, 4)).save(src / "stall.png")
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(src), "--to", "webp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while (src / "a.webp").stat().st_size == before.st_size and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    for _ in range(2):
+        again = _run("convert", src, "--to", "webp")
+        assert again.returncode == 0, again.stderr
+    with Image.open(src / "a.webp") as im:
+        assert im.size == (90, 60)
+
+
+def test_a_consumer_that_stops_early_leaves_no_outputs_to_take_for_sources(
+    tmp_path: Path,
+) -> None:
+    # A chunk's results come back together: stopping after the first few
+    # leaves the rest of its outputs written, and in flight for the next run.
+    src = tmp_path / "icons"
+    src.mkdir()
+    for i in range(200):
+        Image.effect_noise((48, 48), 40 + i % 50).convert("RGB").save(src / f"i{i:04d}.png")
+    for n, _ in enumerate(imgpar.iter_convert([src], to="webp", jobs=2)):
+        if n == 2:
+            break
+    report = imgpar.convert([src], to="webp", jobs=2)
+    assert {f.status for f in report.files} <= {"converted", "skipped"}
+    assert len(report.files) == 200
+    assert sorted(p.name for p in src.glob("*.webp")) == [f"i{i:04d}.webp" for i in range(200)]
 
 
 @pytest.mark.parametrize(

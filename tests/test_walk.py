@@ -158,6 +158,15 @@ def test_a_folder_linked_twice_in_a_tree_is_walked_once_by_its_name(
     }
 
 
+def test_a_disks_lost_and_found_is_not_walked(tree: Callable[..., Path]) -> None:
+    # Readable by root alone: as a folder that cannot be read, it failed
+    # every run over a disk.
+    root = tree({"a.jpg": b"", "lost+found/b.jpg": b"", ".hidden/c.jpg": b""})
+    items = list(walk([str(root)]))
+    assert found(items) == ["a.jpg"]
+    assert skipped(items) == []
+
+
 def test_broken_link_noted(tree: Callable[..., Path]) -> None:
     root = tree({"a.jpg": b""})
     (root / "gone.jpg").symlink_to(root / "missing.jpg")
