@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -808,6 +809,21 @@ def test_ctrl_c_in_place_leaves_no_output_it_did_not_report(tmp_path: Path) -> N
     assert len(list(src.glob("*.webp"))) == 600
 
 
+def _killed_once(argv: list[str], done: Callable[[], bool]) -> int:
+    """Run imgpar with `argv`, a file named `stall*` hanging its worker, and
+    kill it outright (SIGKILL, as the OOM killer does) once `done()`; its pid."""
+    proc = subprocess.Popen(
+        [*IMGPAR, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    return proc.pid
+
+
 @pytest.mark.parametrize(
     ("options", "made"),
     [
@@ -839,19 +855,11 @@ def test_in_place_outputs_a_killed_run_never_recorded_stay_imgpars(
     def outputs() -> set[str]:
         return {p.relative_to(src).as_posix() for p in src.rglob("a*.webp")}
 
-    proc = subprocess.Popen(
-        [*IMGPAR, "convert", *sources, "--to", "webp", *options],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, HANG_ENV: "stall"},
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while outputs() != expected and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.kill()
-    proc.wait()
+    argv = ["convert", *sources, "--to", "webp", *options]
+    pid = _killed_once(argv, lambda: outputs() == expected)
     assert outputs() == expected
     # What a killed worker was writing: the next run on its cache removes it.
-    abandoned = (src / min(expected)).parent / f"{temp_prefix(proc.pid)}0000.webp"
+    abandoned = (src / min(expected)).parent / f"{temp_prefix(pid)}0000.webp"
     abandoned.write_bytes(b"half an image")
     rerun = [str(tree)] if sources == [str(src)] else sources
     again = _run("convert", *rerun, "--to", "webp", *options)
@@ -874,16 +882,7 @@ def test_a_source_a_killed_run_left_alone_is_still_a_source(tmp_path: Path) -> N
     src.mkdir()
     Image.new("RGB", (60, 40), (200, 0, 0)).save(src / "a.jpg")
     Image.new("RGB", (4, 4)).save(src / "stall.png")
-    proc = subprocess.Popen(
-        [*IMGPAR, "convert", str(src), "--to", "jpg,webp"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, HANG_ENV: "stall"},
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not (src / "a.webp").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.kill()
-    proc.wait()
+    _killed_once(["convert", str(src), "--to", "jpg,webp"], (src / "a.webp").exists)
     Image.new("RGB", (20, 20), (0, 0, 200)).save(src / "a.jpg")
     again = _run("convert", src, "--to", "jpg,webp")
     assert again.returncode == 0, again.stderr
@@ -902,16 +901,10 @@ def test_a_killed_run_that_remade_a_changed_sources_output(tmp_path: Path) -> No
     before = (src / "a.webp").stat()
     Image.effect_noise((90, 60), 50).convert("RGB").save(src / "a.jpg")  # edited
     Image.new("RGB", (4, 4)).save(src / "stall.png")
-    proc = subprocess.Popen(
-        [*IMGPAR, "convert", str(src), "--to", "webp"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, HANG_ENV: "stall"},
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while (src / "a.webp").stat().st_size == before.st_size and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.kill()
-    proc.wait()
+    _killed_once(
+        ["convert", str(src), "--to", "webp"],
+        lambda: (src / "a.webp").stat().st_size != before.st_size,
+    )
     for _ in range(2):
         again = _run("convert", src, "--to", "webp")
         assert again.returncode == 0, again.stderr
