@@ -3,6 +3,7 @@ both (and the CLI) build on. Keyword names are the CLI's option names."""
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import time
@@ -699,9 +700,16 @@ def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:
     `options` are `prepare()`'s keywords (the CLI's options, spelled with `_`).
     """
     job = prepare(sources, **options)
-    for event in job.events():
-        if isinstance(event, Result):
-            yield event
+    events = job.events()
+    # Left unfinished by a program that exits, it is closed while Python
+    # still works: workers stopped, temporary files removed, cache written.
+    atexit.register(events.close)
+    try:
+        for event in events:
+            if isinstance(event, Result):
+                yield event
+    finally:
+        atexit.unregister(events.close)
 
 
 def convert(sources: Sources, **options: Any) -> Report:

@@ -26,8 +26,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
-from imgpar.spec import ConvertSpec, Result, Task, filled_in, sized_glob
-from imgpar.writer import temp_prefix
+from imgpar.spec import ConvertSpec, Result, Task, filled_in
+from imgpar.writer import temp_file_places, temp_prefix
 
 # Items that are not tasks (results decided up front, walker notes) pass
 # through an engine unchanged, as soon as they arrive.
@@ -419,19 +419,6 @@ class _Workers:
         pids = {p.pid for p in processes if p.pid is not None}
         remove_temp_files(temp_file_places(held), pids)
         remove_unreported(held, self._started_ns)
-
-
-def temp_file_places(tasks: Iterable[Task]) -> set[str]:
-    """Glob patterns of the folders the tasks' temporary files are written in.
-
-    A folder named from the output's size (`--name "{width}/{stem}.{ext}"`)
-    is known only to the worker: any folder in its place matches.
-    """
-    places = set()
-    for task in tasks:
-        for path in task.outputs:
-            places.add(sized_glob(os.path.dirname(path) or "."))
-    return places
 
 
 def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:

@@ -34,11 +34,11 @@ from imgpar.engine import (
     refill,
     remove_temp_files,
     scheduled,
-    temp_file_places,
 )
 from imgpar.errors import ClusterError, UsageError
 from imgpar.limits import DEFAULT_TIMEOUT
 from imgpar.spec import ConvertSpec, Result, Task
+from imgpar.writer import temp_file_places
 
 if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin

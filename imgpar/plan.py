@@ -41,7 +41,6 @@ from imgpar.spec import (
     filled_in,
     fixed_head,
     sized,
-    sized_glob,
 )
 from imgpar.walk import Folder, images_in
 
@@ -186,6 +185,7 @@ class Planner:
         self.read_caches: dict[str, Cache] = {}
         self._in_place_at: dict[str, tuple[str, ...]] = {}  # _in_place_caches_of
         self._flying: set[Cache] = set()  # the caches `launch` wrote to
+        self._written_in: set[str] = set()  # glob patterns of the folders launched tasks write in
         # Every file of a folder asks for the same few absolute folders: worth
         # remembering on a 100,000-file tree (per planner: the cwd may change).
         self._absolute = functools.lru_cache(maxsize=1024)(os.path.abspath)
@@ -333,6 +333,10 @@ class Planner:
     def launch(self, tasks: Iterable[Task]) -> None:
         """Record the outputs in-place `tasks` will write as in flight,
         before any worker may write them (`Cache.mark_in_flight`)."""
+        from imgpar.writer import temp_file_places
+
+        tasks = list(tasks)
+        self._written_in.update(temp_file_places(tasks))
         launched: dict[Cache, list[tuple[str, list[str]]]] = {}
         for task in tasks:
             pending = self.pending.get(task.display)
@@ -350,10 +354,16 @@ class Planner:
         """The run is over: what it had in flight and recorded is forgotten.
         A source launched and never recorded (the run stopped early) stays
         in flight: its worker may have written outputs no one removed (a
-        chunk's results given up, a Dask worker finishing its file)."""
+        chunk's results given up, a Dask worker finishing its file). The
+        temporary files of workers gone (a run killed outright before it)
+        are removed from the folders it wrote in."""
         still = {p.key for p in self.pending.values()}
         for cache in self._flying:
             cache.clear_in_flight(self._started_ns, but=still)
+        if self._written_in:
+            from imgpar.writer import remove_abandoned
+
+            remove_abandoned(f for pattern in self._written_in for f in glob.glob(pattern))
 
     def _in_place_caches_of(self, path: str) -> tuple[str, ...]:
         """The folders at or above `path` whose caches were kept in place,
@@ -744,10 +754,6 @@ class Planner:
                 cache.supersede(*row)
             for since in {since for _, _, since in flying}:
                 cache.clear_in_flight(since)
-            from imgpar.writer import remove_abandoned
-
-            folders = {os.path.dirname(os.path.join(cache.root, p)) for _, p, _ in flying}
-            remove_abandoned(f for pattern in folders for f in glob.glob(sized_glob(pattern)))
         return found
 
     def _cache(self, folder: Folder) -> Cache:

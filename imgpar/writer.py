@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 from imgpar import isobmff
 from imgpar.formats import Target
 from imgpar.paths import file_in_the_way
+from imgpar.spec import Task, sized_glob
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -52,6 +53,19 @@ def abandoned_temp_files(folder: str) -> list[str]:
         if old or (host == HOST and pid.isdigit() and not _running(int(pid))):
             found.append(path)
     return sorted(found)
+
+
+def temp_file_places(tasks: Iterable[Task]) -> set[str]:
+    """Glob patterns of the folders the tasks' temporary files are written in.
+
+    A folder named from the output's size (`--name "{width}/{stem}.{ext}"`)
+    is known only to the worker: any folder in its place matches.
+    """
+    places = set()
+    for task in tasks:
+        for path in task.outputs:
+            places.add(sized_glob(os.path.dirname(path) or "."))
+    return places
 
 
 def remove_abandoned(folders: Iterable[str]) -> list[str]:

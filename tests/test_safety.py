@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import temp_leftovers
 from hostile import make_hostile_tree
 from PIL import Image
 
@@ -858,7 +859,7 @@ def test_in_place_outputs_a_killed_run_never_recorded_stay_imgpars(
     argv = ["convert", *sources, "--to", "webp", *options]
     pid = _killed_once(argv, lambda: outputs() == expected)
     assert outputs() == expected
-    # What a killed worker was writing: the next run on its cache removes it.
+    # What a killed worker was writing: the next run writing there removes it.
     abandoned = (src / min(expected)).parent / f"{temp_prefix(pid)}0000.webp"
     abandoned.write_bytes(b"half an image")
     rerun = [str(tree)] if sources == [str(src)] else sources
@@ -867,12 +868,26 @@ def test_in_place_outputs_a_killed_run_never_recorded_stay_imgpars(
     assert "same name" not in again.stderr
     assert "7 converted, 0 skipped, 0 failed" in again.stdout
     assert outputs() == expected
-    assert abandoned.exists() == (tree != src)  # the tree's run only reads the subfolder's cache
+    assert not abandoned.exists()
     for name in expected:
         with Image.open(src / name) as im:
             assert im.format == "WEBP"
             assert im.width in ((32, 48) if options[:1] == ["--width"] else (64,))
     assert "0 converted, 7 skipped" in _run("convert", *rerun, "--to", "webp", *options).stdout
+
+
+def test_an_out_run_killed_leaves_nothing_after_the_next(tmp_path: Path) -> None:
+    src, out = tmp_path / "icons", tmp_path / "out"
+    src.mkdir()
+    for i in range(4):
+        Image.effect_noise((64, 64), 40 + i).convert("RGB").save(src / f"a{i}.png")
+    Image.new("RGB", (4, 4)).save(src / "stall.png")
+    argv = ["convert", str(src), "--to", "webp", "--out", str(out)]
+    pid = _killed_once(argv, lambda: len(list(out.glob("a*.webp"))) == 4)
+    (out / f"{temp_prefix(pid)}0000.webp").write_bytes(b"half an image")
+    assert _run(*argv).returncode == 0
+    assert temp_leftovers(out) == []
+    assert _run(*argv, "--check").returncode == 0
 
 
 def test_a_source_a_killed_run_left_alone_is_still_a_source(tmp_path: Path) -> None:
@@ -928,6 +943,17 @@ def test_a_consumer_that_stops_early_leaves_no_outputs_to_take_for_sources(
     assert {f.status for f in report.files} <= {"converted", "skipped"}
     assert len(report.files) == 200
     assert sorted(p.name for p in src.glob("*.webp")) == [f"i{i:04d}.webp" for i in range(200)]
+    # Nor a program that exits with one unfinished: it was closed as Python
+    # tore itself down, and failed halfway with a traceback.
+    for p in src.glob("*.webp"):
+        p.unlink()
+    code = f"import imgpar; it = imgpar.iter_convert([{str(src)!r}], to='jpeg'); next(it)"
+    left = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert left.returncode == 0 and left.stderr == ""
+    assert temp_leftovers(src) == []
+    again = _run("convert", src, "--to", "jpeg")
+    assert again.returncode == 0, again.stderr
+    assert "same name" not in again.stderr
 
 
 @pytest.mark.parametrize(
