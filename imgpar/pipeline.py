@@ -195,6 +195,8 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         bits = imaging.stored_bits(im)
         if 8 < bits <= 16 and not im.mode.startswith("I;16"):
             notes.append(f"{bits}-bit colour read at 8 bits: Pillow keeps 16 bits for gray only")
+        if im.format == "PNG" and "exif" not in im.info:
+            _check_sizes_either_way(task, spec, im.size)
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
@@ -310,6 +312,20 @@ def _to_make(
         if not task.keep >> i & 1:
             todo.append(_Output(TARGETS[out.target], size, box, out.resize, final))
     return todo
+
+
+def _check_sizes_either_way(task: Task, spec: ConvertSpec, size: tuple[int, int]) -> None:
+    """Refuse an output too large for its format however the image turns:
+    before a PNG is decoded, as its getexif() decodes every pixel, looking
+    for an EXIF chunk after them (a 30000x4000 panorama: 480 MiB, to fail)."""
+    try:
+        _check_sizes(_to_make(task, spec, [geometry.layout(size, o.resize) for o in spec.outputs]))
+    except ImageRejected as stored:
+        turned = [geometry.layout((size[1], size[0]), o.resize) for o in spec.outputs]
+        try:
+            _check_sizes(_to_make(task, spec, turned))
+        except ImageRejected:
+            raise stored from None
 
 
 def _check_sizes(todo: list[_Output]) -> None:

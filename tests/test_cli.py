@@ -339,6 +339,8 @@ def test_an_output_past_its_formats_size_limit_fails_before_decoding(tmp_path: P
     data = (src / "pano.jpg").read_bytes()
     (src / "pano.jpg").write_bytes(data[: len(data) // 2])
     Image.new("RGB", (17_000, 40), (20, 90, 160)).save(src / "strip.png")
+    # A PNG's EXIF may follow its pixels: its header alone, all the same.
+    png_header_only(src / "wide.png", (20_000, 100))
     out = tmp_path / "out"
     reason = (
         "too large for webp: {}x{}, over its limit of 16,383 pixels a side"
@@ -348,6 +350,7 @@ def test_an_output_past_its_formats_size_limit_fails_before_decoding(tmp_path: P
     assert result.exit_code == 1
     assert f"failed: {src / 'pano.jpg'}: {reason.format(20000, 1000)}" in result.stderr
     assert f"failed: {src / 'strip.png'}: {reason.format(17000, 40)}" in result.stderr
+    assert f"failed: {src / 'wide.png'}: {reason.format(20000, 100)}" in result.stderr
     dry = invoke("convert", src, "--to", "webp", "--out", out, "--dry-run")
     assert f"{src / 'strip.png'}: would fail: {reason.format(17000, 40)}" in dry.stdout
     fitted = invoke("convert", src / "strip.png", "--to", "webp", "--out", out, "--max-size=16383")
