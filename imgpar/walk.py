@@ -44,17 +44,10 @@ class Skipped(NamedTuple):
 
 
 def walk(
-    sources: Sequence[str],
-    *,
-    exclude: str | None = None,
-    outputs: bool = False,
-    in_place: bool = False,
+    sources: Sequence[str], *, exclude: str | None = None, outputs: bool = False
 ) -> Iterator[Folder | Skipped]:
     """Walk `sources` (files and folders), never entering `exclude` (the output
     folder), nor another run's output folder unless `outputs` (`info` looks).
-    Converting `in_place`, a link to a folder outside a SOURCE is walked as
-    a SOURCE of its own: its outputs, written there, are then recorded in a
-    cache there, which a run on that folder itself reads.
 
     A file named directly is taken whatever its extension: the user asked for
     it. Files named in one folder come together, after the folders, so their
@@ -70,15 +63,9 @@ def walk(
             # Links to folders last: a folder is walked under its own name,
             # and a link to one of the tree's is only noted.
             seen: dict[tuple[int, int], str] = {}
-            links: deque[tuple[str, str]] = deque([(source, "")])
-            inside = os.path.join(os.path.realpath(source), "")
+            links: deque[str] = deque([""])
             while links:
-                root, rel = links.popleft()
-                if in_place and rel and not os.path.realpath(os.path.join(root, rel)).startswith(
-                    inside
-                ):
-                    root, rel = os.path.join(root, rel), ""
-                yield from _walk_folder(root, rel, excluded, outputs, seen, links)
+                yield from _walk_folder(source, links.popleft(), excluded, outputs, seen, links)
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
@@ -124,7 +111,7 @@ def _walk_folder(
     excluded: tuple[int, int] | None,
     outputs: bool,
     seen: dict[tuple[int, int], str],
-    links: deque[tuple[str, str]],
+    links: deque[str],
 ) -> Iterator[Folder | Skipped]:
     here = os.path.join(root, rel) if rel else root
     identity = _identity(here)
@@ -182,7 +169,7 @@ def _walk_folder(
     for link, name in subfolders:
         below = os.path.join(rel, name) if rel else name
         if link:
-            links.append((root, below))
+            links.append(below)
         else:
             yield from _walk_folder(root, below, excluded, outputs, seen, links)
 

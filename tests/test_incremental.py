@@ -485,28 +485,6 @@ def test_nested_in_place_runs_in_other_formats_and_an_out_run_over_them(tmp_path
     ]  # fmt: skip
 
 
-def test_a_folder_linked_into_a_tree_from_outside_keeps_its_own_cache(tmp_path: Path) -> None:
-    """In place, its outputs go beside its images, recorded in a cache
-    there: a run on that folder itself then knows them for imgpar's (it took
-    them for sources: a.webp -> a.webp.jpg, a.jpg -> a.jpg.webp)."""
-    tree, ext = tmp_path / "tree", tmp_path / "ext"
-    _photo(tree / "t.jpg", (300, 200))
-    _photo(ext / "a.jpg", (300, 200), 1)
-    (tree / "linked").symlink_to(ext, target_is_directory=True)
-    first = imgpar.convert([tree], to="webp", jobs=1)
-    assert sorted(Path(f.source).name for f in first.files if f.status == "converted") == [
-        "a.jpg", "t.jpg"
-    ]  # fmt: skip
-    again = imgpar.convert([ext], to="webp", jobs=1)
-    assert [(Path(f.source).name, f.status) for f in again.files] == [("a.jpg", "skipped")]
-    imgpar.convert([ext], to="png", jobs=1)
-    assert sorted(outputs_in(ext)) == ["a.jpg", "a.png", "a.webp"]
-    # With --out, it is a folder of the tree like any other.
-    out = tmp_path / "web"
-    imgpar.convert([tree], to="webp", out=out, jobs=1)
-    assert sorted(outputs_in(out)) == ["linked/a.webp", "t.webp"]
-
-
 @pytest.mark.parametrize("pruned", ["sub", "tree"])
 def test_prune_spares_what_another_in_place_run_makes_now(tmp_path: Path, pruned: str) -> None:
     """A subfolder and its tree converted in place to PNG, each with its own
