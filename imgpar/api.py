@@ -220,13 +220,16 @@ class Job:
     def _outputs_of_others(self) -> set[str]:
         """The real paths of the outputs that other in-place runs' caches,
         which this run read (a subfolder converted on its own, the tree
-        above), record as made now: another run's, never pruned by this one."""
+        above), record for sources still there: another run's, never pruned
+        by this one."""
         found: set[str] = set()
         for cache in self.planner.read_caches.values() if self.planner is not None else ():
             try:
-                for _, entry in cache.items():
-                    found.update(os.path.realpath(os.path.join(cache.root, o.path))
-                                 for o in entry.outputs)  # fmt: skip
+                for key, entry in cache.items():
+                    # In place, keys are the home's name, then the source's path.
+                    if os.path.exists(os.path.join(cache.root, key.partition("/")[2])):
+                        found.update(os.path.realpath(os.path.join(cache.root, o.path))
+                                     for o in entry.outputs)  # fmt: skip
             finally:
                 cache.close()
         return found
@@ -235,12 +238,18 @@ class Job:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
         returns their paths. Only files imgpar recorded are ever touched."""
-        from imgpar.writer import abandoned_temp_files, remove_abandoned
+        from imgpar.writer import remove_abandoned
 
         folders = [s for s in self.sources if os.path.isdir(s)]
         cache_roots = [self.out] if self.out is not None else folders
         removed: list[str] = []
-        theirs = self._outputs_of_others()
+        theirs: set[str] | None = None  # read only once something may be removed
+
+        def anothers(path: str) -> bool:
+            nonlocal theirs
+            if theirs is None:
+                theirs = self._outputs_of_others()
+            return os.path.realpath(path) in theirs
         for cache_root in cache_roots:
             name = os.path.basename(os.path.abspath(cache_root))
             cache = Cache(cache_root, home=None if self.out is not None else name)
@@ -270,7 +279,7 @@ class Job:
                         # nor one changed since imgpar wrote it.
                         if output.path in kept or as_recorded(path, output.bytes) is None:
                             continue
-                        if theirs and os.path.realpath(path) in theirs:
+                        if anothers(path):
                             continue
                         removed.append(path)
                         if not dry_run:
@@ -283,7 +292,7 @@ class Job:
                     # Not if another source's output now has that name, nor
                     # once something else has been written there.
                     ours = relative not in kept and file_state(path) == (size, mtime_ns)
-                    ours = ours and not (theirs and os.path.realpath(path) in theirs)
+                    ours = ours and not anothers(path)
                     if ours:
                         removed.append(path)
                     if not dry_run:
@@ -299,11 +308,8 @@ class Job:
                     if folder == here or below(folder, here):
                         place = os.path.relpath(folder, here)
                         places.add("" if place == os.curdir else place)
-                folders = [os.path.join(cache_root, place) for place in places]
-                if dry_run:
-                    removed += [p for f in sorted(folders) for p in abandoned_temp_files(f)]
-                else:
-                    removed += remove_abandoned(folders)
+                written_in = [os.path.join(cache_root, place) for place in places]
+                removed += remove_abandoned(written_in, dry_run=dry_run)
                 if not dry_run and self.out is not None:
                     # Not in place: a folder emptied there may be the user's.
                     _remove_emptied(removed, cache_root)
@@ -701,15 +707,22 @@ def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:
     """
     job = prepare(sources, **options)
     events = job.events()
-    # Left unfinished by a program that exits, it is closed while Python
-    # still works: workers stopped, temporary files removed, cache written.
-    atexit.register(events.close)
+    owner = os.getpid()
+
+    def at_exit() -> None:
+        # Left unfinished by a program that exits, it is closed while Python
+        # still works: workers stopped, temporary files removed, cache
+        # written. Not by a child the program forked, nor from another thread.
+        if os.getpid() == owner and not events.gi_running:
+            events.close()
+
+    atexit.register(at_exit)
     try:
         for event in events:
             if isinstance(event, Result):
                 yield event
     finally:
-        atexit.unregister(events.close)
+        atexit.unregister(at_exit)
 
 
 def convert(sources: Sources, **options: Any) -> Report:

@@ -347,7 +347,7 @@ class Cache:
         keys = [k for (k,) in db.execute("SELECT key FROM flying WHERE since = ?", (since,))]
         for key in keys:
             if key not in but:
-                self._write(db, "DELETE FROM flying WHERE key = ?", (key,))
+                self._write(db, "DELETE FROM flying WHERE key = ? AND since = ?", (key, since))
 
     def _may_create(self) -> bool:
         """Whether a hint (a failure, what is in flight) may make the cache:

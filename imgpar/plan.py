@@ -357,9 +357,11 @@ class Planner:
         chunk's results given up, a Dask worker finishing its file). The
         temporary files of workers gone (a run killed outright before it)
         are removed from the folders it wrote in."""
-        still = {p.key for p in self.pending.values()}
+        still: dict[Cache, set[str]] = {}
+        for pending in self.pending.values():
+            still.setdefault(pending.cache, set()).add(pending.key)
         for cache in self._flying:
-            cache.clear_in_flight(self._started_ns, but=still)
+            cache.clear_in_flight(self._started_ns, but=still.get(cache, set()))
         if self._written_in:
             from imgpar.writer import remove_abandoned
 

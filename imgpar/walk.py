@@ -147,8 +147,10 @@ def _walk_folder(
     names: list[str] = []
     subfolders: list[tuple[bool, str]] = []
     for entry in entries:
-        # Hidden, or a file system's own (lost+found, unreadable but to root).
-        if entry.name.startswith(".") or entry.name == "lost+found":
+        if entry.name.startswith("."):
+            continue
+        # A file system's own, at its top and readable by root alone.
+        if entry.name == "lost+found" and os.path.ismount(here):
             continue
         try:
             is_dir = entry.is_dir()

@@ -68,13 +68,15 @@ def temp_file_places(tasks: Iterable[Task]) -> set[str]:
     return places
 
 
-def remove_abandoned(folders: Iterable[str]) -> list[str]:
-    """Delete the abandoned temporary files in `folders`; returns their paths."""
+def remove_abandoned(folders: Iterable[str], *, dry_run: bool = False) -> list[str]:
+    """Delete the abandoned temporary files in `folders` (with `dry_run`,
+    only find them); returns their paths."""
     removed = []
     for folder in sorted(set(folders)):
         for path in abandoned_temp_files(folder):
             with contextlib.suppress(OSError):
-                os.unlink(path)
+                if not dry_run:
+                    os.unlink(path)
                 removed.append(path)
     return removed
 

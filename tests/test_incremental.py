@@ -509,6 +509,26 @@ def test_prune_spares_what_another_in_place_run_makes_now(tmp_path: Path, pruned
         assert "pruned: " + str(tree / "t.png") in result.stderr.splitlines()
 
 
+
+@pytest.mark.parametrize("first", ["sub", "tree"])
+def test_an_output_both_nested_runs_record_is_pruned_once_its_source_goes(
+    tmp_path: Path, first: str
+) -> None:
+    tree = tmp_path / "photos"
+    sub = tree / "sub"
+    _photo(tree / "t.jpg", (300, 200))
+    _photo(sub / "a.jpg", (300, 200), 1)
+    for folder in (sub, tree) if first == "sub" else (tree, sub):
+        imgpar.convert([folder], to="webp", jobs=1, force=True)
+    (sub / "a.jpg").unlink()
+    runner = CliRunner()
+    checked = runner.invoke(app, ["convert", str(sub), "--to", "webp", "--check"])
+    assert checked.exit_code == 1
+    assert f"orphan: {sub / 'a.webp'} (no source makes it now" in checked.stdout
+    runner.invoke(app, ["convert", str(sub), "--to", "webp", "--prune"])
+    assert not (sub / "a.webp").exists()
+
+
 @pytest.mark.parametrize("in_place", [False, True])
 def test_an_output_a_new_source_makes_under_a_gone_ones_name_is_kept(
     tmp_path: Path, in_place: bool
