@@ -488,6 +488,8 @@ def prepare(
                 " sources (give an --out of its own)",
                 option="out",
             )
+    if out_path is None or any(same_folder(out_path, p) for p in paths):
+        _check_nested_sources(seen)
     spec = ConvertSpec(
         outputs=outputs,
         quality=quality,
@@ -663,6 +665,19 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     if not targets:
         raise UsageError("needs a format", option="to")
     return tuple(targets)
+
+
+def _check_nested_sources(sources: dict[str, str]) -> None:
+    """Refuse, in place, a SOURCE inside a SOURCE folder (`sources`: path by
+    real path): its files would be converted twice, into the same folder,
+    the second time under longer names (`a.jpg.webp` beside `a.webp`)."""
+    for real, path in sources.items():
+        outer = next((p for r, p in sources.items() if below(real, r)), None)
+        if outer is not None:
+            raise UsageError(
+                f"{path} is inside SOURCE {outer}: converting in place, its files would be"
+                " converted twice (name one of them)"
+            )
 
 
 def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:

@@ -735,3 +735,19 @@ def test_an_out_that_is_one_of_several_sources_is_refused(tmp_path: Path) -> Non
     assert listing(tmp_path) == before
     # Alone, a folder still converts into itself.
     assert invoke("convert", one, "--to", "webp", "--out", one).exit_code == 0
+
+
+def test_a_source_inside_another_is_refused_in_place(tmp_path: Path) -> None:
+    # Its files were converted twice into one folder: a.webp, then a.jpg.webp.
+    src = build_tree(tmp_path / "p", {"t.jpg": "small_jpeg", "s/a.jpg": "small_jpeg"})
+    before = listing(tmp_path)
+    for inner in (src / "s", src / "s" / "a.jpg"):
+        result = invoke("convert", src, inner, "--to", "webp")
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            f"imgpar: error: {inner} is inside SOURCE {src}: converting in place, its"
+            " files would be converted twice (name one of them)"
+        )
+    assert listing(tmp_path) == before
+    # Into an --out, each maps its own way.
+    assert invoke("convert", src, src / "s", "--to", "webp", "--out", tmp_path / "o").exit_code == 0
