@@ -103,7 +103,10 @@ class Job:
             read_only=read_only,
             previews=self.previews,
         )
-        items: Iterable[Folder | Skipped] = walk(self.sources, exclude=self.out)
+        in_place = self.out is None or any(same_folder(self.out, s) for s in self.sources)
+        items: Iterable[Folder | Skipped] = walk(
+            self.sources, exclude=self.out, in_place=in_place
+        )
         if "/" in self.template:
             # Outputs in subfolders of the tree being walked: listed first,
             # the tree does not yet hold those this run writes, which would

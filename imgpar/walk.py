@@ -44,10 +44,16 @@ class Skipped(NamedTuple):
 
 
 def walk(
-    sources: Sequence[str], *, exclude: str | None = None, outputs: bool = False
+    sources: Sequence[str],
+    *,
+    exclude: str | None = None,
+    outputs: bool = False,
+    in_place: bool = False,
 ) -> Iterator[Folder | Skipped]:
     """Walk `sources` (files and folders), never entering `exclude` (the output
     folder), nor another run's output folder unless `outputs` (`info` looks).
+    Each folder is walked once per SOURCE, or once in all `in_place`, where a
+    folder reached twice would be converted twice into itself.
 
     A file named directly is taken whatever its extension: the user asked for
     it. Files named in one folder come together, after the folders, so their
@@ -58,19 +64,37 @@ def walk(
     """
     excluded = _identity(exclude) if exclude else None
     files: dict[str, list[str]] = {}
+    shared: dict[tuple[int, int], str] = {}
+    linked: list[tuple[str, dict[tuple[int, int], str], deque[str]]] = []
     for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
-            # Links to folders last: a folder is walked under its own name,
-            # and a link to one of the tree's is only noted.
-            seen: dict[tuple[int, int], str] = {}
-            links: deque[str] = deque([""])
-            while links:
-                yield from _walk_folder(source, links.popleft(), excluded, outputs, seen, links)
+            # Links to folders last (in place, after every SOURCE's own
+            # folders): a folder is walked under its own name, and a link to
+            # one already walked is only noted.
+            seen = shared if in_place else {}
+            links: deque[str] = deque()
+            yield from _walk_folder(source, "", excluded, outputs, seen, links)
+            linked.append((source, seen, links))
+            if not in_place:
+                yield from _walk_links(*linked.pop(), excluded, outputs)
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
+    for source, seen, links in linked:
+        yield from _walk_links(source, seen, links, excluded, outputs)
     for folder, names in sorted(files.items()):
         yield Folder(folder, "", tuple(sorted(set(names))), named=True)
+
+
+def _walk_links(
+    root: str,
+    seen: dict[tuple[int, int], str],
+    links: deque[str],
+    excluded: tuple[int, int] | None,
+    outputs: bool,
+) -> Iterator[Folder | Skipped]:
+    while links:
+        yield from _walk_folder(root, links.popleft(), excluded, outputs, seen, links)
 
 
 def _holds_cache(entries: Sequence[os.DirEntry[str]]) -> bool:

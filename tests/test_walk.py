@@ -158,6 +158,24 @@ def test_a_folder_linked_twice_in_a_tree_is_walked_once_by_its_name(
     }
 
 
+def test_in_place_a_source_reached_through_another_is_walked_once(
+    tree: Callable[..., Path],
+) -> None:
+    # Converted twice, in place into the same outputs, by two workers at once.
+    root = tree({"a/t.jpg": b"", "x/r.jpg": b""})
+    (root / "a" / "lnk").symlink_to(root / "x", target_is_directory=True)
+    sources = [str(root / "a"), str(root / "x")]
+    items = list(walk(sources, in_place=True))
+    assert [os.path.join(f.root, f.rel, n) for f in folders(items) for n in f.names] == [
+        str(root / "a" / "t.jpg"), str(root / "x" / "r.jpg")
+    ]  # fmt: skip
+    assert [(n.path, n.reason) for n in skipped(items)] == [
+        (str(root / "a" / "lnk"), f"the same folder as {root / 'x'}, walked there")
+    ]
+    # Into an --out, each SOURCE maps its folders its own way.
+    assert len(found(walk(sources))) == 3
+
+
 def test_a_disks_lost_and_found_is_not_walked(
     tree: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
