@@ -235,7 +235,8 @@ def run(
         echo_line(f"warning: {warning}", err=True)
     if prune and complete:
         for path in job.prune():
-            echo_line(f"pruned: {path}", err=True)
+            if not quiet:
+                echo_line(f"pruned: {path}", err=True)
     typer.echo(format_summary(summary))
     if not quiet:
         # What --prune would delete now: outputs of sources that are gone,

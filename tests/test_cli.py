@@ -751,3 +751,15 @@ def test_a_source_inside_another_is_refused_in_place(tmp_path: Path) -> None:
     assert listing(tmp_path) == before
     # Into an --out, each maps its own way.
     assert invoke("convert", src, src / "s", "--to", "webp", "--out", tmp_path / "o").exit_code == 0
+
+
+def test_quiet_prunes_without_a_line_per_file(tmp_path: Path) -> None:
+    # --quiet promises failures and the summary only.
+    src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "b.jpg": "small_jpeg"})
+    out = tmp_path / "out"
+    assert invoke("convert", src, "--to", "webp", "--out", out).exit_code == 0
+    (src / "b.jpg").unlink()
+    quiet = invoke("convert", src, "--to", "webp", "--out", out, "--prune", "--quiet")
+    assert quiet.exit_code == 0
+    assert quiet.stderr == ""
+    assert not (out / "b.webp").exists() and (out / "a.webp").is_file()
