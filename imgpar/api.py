@@ -66,10 +66,12 @@ class Job:
         scheduler: str | None = None,
         previews: int = 0,
         in_process: bool = True,
+        in_place: bool = True,
     ) -> None:
         self.sources = sources
         self.spec = spec
         self.out = out
+        self.in_place = in_place  # outputs beside their sources
         self.template = template
         self.force = force
         self.jobs = jobs
@@ -103,9 +105,8 @@ class Job:
             read_only=read_only,
             previews=self.previews,
         )
-        in_place = self.out is None or any(same_folder(self.out, s) for s in self.sources)
         items: Iterable[Folder | Skipped] = walk(
-            self.sources, exclude=self.out, in_place=in_place
+            self.sources, exclude=self.out, in_place=self.in_place
         )
         if "/" in self.template:
             # Outputs in subfolders of the tree being walked: listed first,
@@ -491,7 +492,9 @@ def prepare(
                 " sources (give an --out of its own)",
                 option="out",
             )
-    if out_path is None or any(same_folder(out_path, p) for p in paths):
+    # No --out, or one that is the SOURCE: outputs beside their sources.
+    in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
+    if in_place:
         _check_nested_sources(seen)
     spec = ConvertSpec(
         outputs=outputs,
@@ -518,6 +521,7 @@ def prepare(
         scheduler=scheduler,
         previews=_previews(jobs) if thumbnails else 0,
         in_process=asked is not None,
+        in_place=in_place,
     )
 
 

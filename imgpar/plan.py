@@ -751,7 +751,7 @@ class Planner:
                 # Recorded as it is (the run had put it), or older: the user's.
                 if state is not None and state[1] >= since and mine.get(relative) != state[0]:
                     found.append((relative, *state))
-        if not self._read_only and cache in self.caches.values():
+        if not self._read_only and self.caches.get(cache.root) is cache:  # not another run's
             for row in found:
                 cache.supersede(*row)
             for since in {since for _, _, since in flying}:

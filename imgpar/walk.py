@@ -64,34 +64,35 @@ def walk(
     """
     excluded = _identity(exclude) if exclude else None
     files: dict[str, list[str]] = {}
-    shared: dict[tuple[int, int], str] = {}
-    linked: list[tuple[str, dict[tuple[int, int], str], deque[str]]] = []
+    seen_in_all: dict[tuple[int, int], str] = {}
+    linked_last: list[tuple[str, deque[str]]] = []
     for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
             # Links to folders last (in place, after every SOURCE's own
             # folders): a folder is walked under its own name, and a link to
             # one already walked is only noted.
-            seen = shared if in_place else {}
+            seen = seen_in_all if in_place else {}
             links: deque[str] = deque()
             yield from _walk_folder(source, "", excluded, outputs, seen, links)
-            linked.append((source, seen, links))
-            if not in_place:
-                yield from _walk_links(*linked.pop(), excluded, outputs)
+            if in_place:
+                linked_last.append((source, links))
+            else:
+                yield from _walk_links(source, links, excluded, outputs, seen)
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
-    for source, seen, links in linked:
-        yield from _walk_links(source, seen, links, excluded, outputs)
+    for source, links in linked_last:
+        yield from _walk_links(source, links, excluded, outputs, seen_in_all)
     for folder, names in sorted(files.items()):
         yield Folder(folder, "", tuple(sorted(set(names))), named=True)
 
 
 def _walk_links(
     root: str,
-    seen: dict[tuple[int, int], str],
     links: deque[str],
     excluded: tuple[int, int] | None,
     outputs: bool,
+    seen: dict[tuple[int, int], str],
 ) -> Iterator[Folder | Skipped]:
     while links:
         yield from _walk_folder(root, links.popleft(), excluded, outputs, seen, links)
