@@ -529,15 +529,17 @@ def info(
 
 
 def _image_paths(sources: list[Path]) -> Iterator[str]:
-    """Files as named, and the images in folders' trees, as convert finds them;
-    what the walk passes over is noted on stderr."""
+    """Files as named, and the images in folders' trees, as convert finds them,
+    in the order the user named them; what the walk passes over is noted on
+    stderr."""
     from imgpar.walk import Folder, walk
 
-    for item in walk([str(source) for source in sources], outputs=True):
-        if isinstance(item, Folder):
-            yield from (item.file(name) for name in item.names)
-        else:
-            console.echo_line(f"note: {item.path}: {item.reason}", err=True)
+    for source in sources:
+        for item in walk([str(source)], outputs=True):
+            if isinstance(item, Folder):
+                yield from (item.file(name) for name in item.names)
+            else:
+                console.echo_line(f"note: {item.path}: {item.reason}", err=True)
 
 
 @app.command()

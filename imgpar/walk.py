@@ -31,8 +31,11 @@ class Folder(NamedTuple):
         return os.path.join(self.root, self.rel) if self.rel else self.root
 
     def file(self, name: str) -> str:
-        """One of its files' paths as the user would write it: `a.jpg`, not `./a.jpg`."""
-        return name if self.path == os.curdir else os.path.join(self.path, name)
+        """One of its files' paths as the user would write it: `a.jpg` and
+        `sub/a.jpg`, not `./a.jpg` and `./sub/a.jpg`."""
+        if self.root == os.curdir:
+            return os.path.join(self.rel, name) if self.rel else name
+        return os.path.join(self.path, name)
 
 
 class Skipped(NamedTuple):

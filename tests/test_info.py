@@ -153,6 +153,25 @@ def test_folders_show_every_image_in_their_tree(tmp_path: Path) -> None:
     assert f"note: {tmp_path / 'shoot' / 'gone.jpg'}: broken symlink, skipped" in result.stderr
 
 
+def test_files_come_in_the_order_named_with_paths_as_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_rgba_png(tmp_path / "z.png")
+    camera_jpeg(tmp_path / "sub" / "b.jpg")
+    make_rgba_png(tmp_path / "sub" / "a.png")
+    monkeypatch.chdir(tmp_path)
+
+    def paths(*named: str) -> list[str]:
+        result = info(*named, "--json")
+        assert result.exit_code == 0, result.output
+        return [r["path"] for r in json.loads(result.stdout)]
+
+    assert paths("z.png", "sub/b.jpg", "sub/a.png") == ["z.png", "sub/b.jpg", "sub/a.png"]
+    assert paths("sub/b.jpg", "z.png") == ["sub/b.jpg", "z.png"]
+    assert paths(".") == ["z.png", "sub/a.png", "sub/b.jpg"]
+    assert paths("sub", "z.png") == ["sub/a.png", "sub/b.jpg", "z.png"]
+
+
 def test_a_broken_symlink_is_named_so(tmp_path: Path) -> None:
     link = tmp_path / "broken.jpg"
     link.symlink_to(tmp_path / "nowhere.jpg")
