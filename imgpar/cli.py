@@ -289,10 +289,7 @@ def convert(
         written = [("report", r) for r in reports]
         if run.get("manifest"):
             written.append(("manifest", str(run["manifest"])))
-        for kind, path in written:
-            # Before --out is made: a run refused for this leaves nothing.
-            if (blocker := file_in_the_way(path)) is not None:
-                raise UsageError(f"cannot write the {kind} {path}: {blocker} is a file, not a folder")
+        _check_written(written, paths)
         if "out" in options:
             options["out"] = str(options["out"])
         read_only = bool(run.get("dry_run") or run.get("check"))
@@ -331,6 +328,28 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
+
+
+def _check_written(written: list[tuple[str, str]], sources: list[str]) -> None:
+    """Refuse, before --out is made (a run refused leaves nothing), a report
+    or manifest that cannot be written or would write over what it must not:
+    each is written whole over whatever has its name."""
+    seen: dict[str, str] = {}
+    for kind, path in written:
+        if kind == "manifest" and os.path.splitext(path)[1].lower() != ".json":
+            # Its name is all that keeps it off an image: `--manifest photos/a.jpg`.
+            raise UsageError(
+                f"{path}: name it .json (it is written over whatever is there)",
+                option="manifest",
+            )
+        if (blocker := file_in_the_way(path)) is not None:
+            raise UsageError(f"cannot write the {kind} {path}: {blocker} is a file, not a folder")
+        key = os.path.realpath(path)
+        if key in seen:
+            raise UsageError(f"the {kind} {path} is also the {seen[key]}: give each its own file")
+        seen[key] = f"{kind} {path}"
+        if any(os.path.realpath(source) == key for source in sources):
+            raise UsageError(f"the {kind} {path} is a SOURCE: it would be written over")
 
 
 def _from_config(error: UsageError, origins: dict[str, str]) -> str:
