@@ -222,7 +222,9 @@ def _from_cmyk(
 def _from_gray(
     im: Image.Image, icc: bytes | None, target: Target, *, srgb: bool
 ) -> tuple[Image.Image, bytes | None]:
-    stays_gray = "L" in target.modes
+    # Gray with alpha stays gray only where the target holds LA: WebP and
+    # AVIF store it as RGBA (JPEG flattens it to L, keeping it gray).
+    stays_gray = "LA" in target.modes if im.mode == "LA" and target.alpha else "L" in target.modes
     if im.mode == "I" and target.high_bit_depth:
         # sRGB is an RGB profile and cannot describe gray samples; converting
         # would cost 16-bit gray its tonal range, so it keeps its own profile.

@@ -193,6 +193,28 @@ def test_gray_into_webp_converts_through_its_profile(tmp_path: Path) -> None:
     assert is_srgb(im.info.get("icc_profile"))
 
 
+def gray_alpha_png(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("LA", (32, 32), (GRAY, 200)).save(path, "PNG", icc_profile=gray_profile())
+    return path
+
+
+@pytest.mark.parametrize("target", ALPHA_TARGETS)
+def test_gray_with_alpha_is_gray_only_where_the_target_keeps_it(
+    tmp_path: Path, target: str
+) -> None:
+    # WebP and AVIF store gray with alpha as RGBA, which a gray profile
+    # cannot describe: those pixels go to sRGB, as they look.
+    im = written(run(gray_alpha_png(tmp_path / "ga.png"), target))
+    if "LA" in TARGETS[target].modes:
+        assert im.mode == "LA" and im.info["icc_profile"] == gray_profile()
+        assert centre(im) == (GRAY, 200)
+    else:
+        assert im.mode == "RGBA" and is_srgb(im.info.get("icc_profile"))
+        expected = (*reference((GRAY,), gray_profile(), "L"), 200)
+        assert near(centre(im), expected, TOLERANCE[target])
+
+
 def test_gray_with_srgb_becomes_untagged_srgb_gray(tmp_path: Path) -> None:
     im = written(run(gray_jpeg(tmp_path / "g.jpg"), "png", srgb=True))
     assert im.mode == "L" and "icc_profile" not in im.info
