@@ -222,13 +222,11 @@ def _from_cmyk(
 def _from_gray(
     im: Image.Image, icc: bytes | None, target: Target, *, srgb: bool
 ) -> tuple[Image.Image, bytes | None]:
-    # Gray with alpha stays gray only where the target holds LA: WebP and
-    # AVIF store it as RGBA (JPEG flattens it to L, keeping it gray).
-    stays_gray = "LA" in target.modes if im.mode == "LA" and target.alpha else "L" in target.modes
     if im.mode == "I" and target.high_bit_depth:
         # sRGB is an RGB profile and cannot describe gray samples; converting
         # would cost 16-bit gray its tonal range, so it keeps its own profile.
         return im, icc
+    stays_gray = stores_gray(im.mode, target)
     if icc is None:
         # Untagged gray is read as sRGB gray; an RGB target gets sRGB embedded
         # when asked, a gray one has no profile that could say so.
@@ -249,6 +247,16 @@ def _from_gray(
     if alpha is not None:
         rgb.putalpha(alpha)
     return rgb, profile
+
+
+def stores_gray(mode: str, target: Target) -> bool:
+    """Whether `target` stores gray pixels of `mode` (L, LA, I) as gray, where
+    a gray profile still describes them. Gray with alpha stays gray only
+    where the target holds LA: WebP and AVIF store it as RGBA (JPEG flattens
+    it to L)."""
+    if mode == "LA" and target.alpha:
+        return "LA" in target.modes
+    return "L" in target.modes or (mode == "I" and target.high_bit_depth)
 
 
 def _convert(im: Image.Image, icc: bytes, out_mode: str) -> Image.Image:

@@ -146,7 +146,13 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
     elif 8 < facts["bits"] <= 16:
         actions.append(f"{facts['bits']}-bit → 8-bit for every target (decoded at 8 bits)")
     if usable and not colour.is_srgb(usable) and im.mode != "CMYK":
-        actions.append(f"keep the {facts['icc']!r} profile (--srgb converts to sRGB)")
+        mode = imaging.working_mode_of(im)
+        gray = colour.profile_space(usable) == b"GRAY"
+        if gray and (to_rgb := _targets(lambda t: not colour.stores_gray(mode, t))):
+            actions.append(f"gray → sRGB, through its ICC profile, for {to_rgb}")
+        if kept := _targets(lambda t: not gray or colour.stores_gray(mode, t)):
+            every = "" if kept == _targets(lambda t: True) else f" for {kept}"
+            actions.append(f"keep the {facts['icc']!r} profile{every} (--srgb converts to sRGB)")
     if facts["gps"]:
         actions.append("drop GPS and location (default --metadata no-gps)")
     return actions

@@ -22,7 +22,7 @@ from conftest import (
     truncated_copy,
     written,
 )
-from iccprofiles import cmyk_profile, display_p3
+from iccprofiles import cmyk_profile, display_p3, gray_profile
 from PIL import Image, PngImagePlugin
 from typer.testing import CliRunner
 
@@ -219,6 +219,24 @@ def test_a_profile_convert_drops_is_not_promised(
     result = convert_one(path, tmp_path / "out", "webp")
     assert "warning: ICC profile does not match the pixels: not copied" in result.notes
     assert "icc_profile" not in written(result).info
+
+
+@pytest.mark.parametrize(
+    ("mode", "converted", "kept"),
+    [("L", "webp", "jpeg/png/avif/tiff"), ("LA", "webp/avif", "jpeg/png/tiff")],
+)
+def test_a_gray_profile_is_kept_only_where_the_pixels_stay_gray(
+    mode: str, converted: str, kept: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "g.png"
+    Image.new(mode, (16, 16), (128,) * len(mode)).save(path, icc_profile=gray_profile())
+    facts = record(path)
+    name = facts["icc"]
+    assert f"gray → sRGB, through its ICC profile, for {converted}" in facts["convert"]
+    assert f"keep the {name!r} profile for {kept} (--srgb converts to sRGB)" in facts["convert"]
+    for target in (*converted.split("/"), *kept.split("/")):
+        out = written(convert_one(path, tmp_path / target, target))
+        assert (out.info.get("icc_profile") == gray_profile()) == (target in kept), target
 
 
 def test_sources_without_a_profile_say_how_they_are_read(tmp_path: Path) -> None:
