@@ -86,6 +86,9 @@ class Job:
         self.in_process = in_process
         self.options_key = run_key(spec, template)
         self.planner: Planner | None = None
+        # From the last prune(): SOURCE folders none of whose recorded sources
+        # is there now, with how many outputs were kept for that reason.
+        self.unpruned: dict[str, int] = {}
         # Whether the serial engine may tune this process's malloc for images
         # (heap.py): the command's own process, not a program's that calls this.
         self.tune_malloc = False
@@ -247,6 +250,7 @@ class Job:
         folders = [s for s in self.sources if os.path.isdir(s)]
         cache_roots = [self.out] if self.out is not None else folders
         removed: list[str] = []
+        self.unpruned = {}
         theirs: set[str] | None = None  # read only once something may be removed
 
         def anothers(path: str) -> bool:
@@ -268,13 +272,26 @@ class Job:
                 kept: set[str] = set()  # outputs of sources still there
                 places: set[str] = set()  # folders imgpar writes in, relative to the root
                 gone: list[tuple[str, Entry]] = []
+                present: set[str] = set()  # SOURCES with a recorded source still there
                 for key, entry in list(cache.items()):
                     places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
                     if head not in roots or os.path.exists(os.path.join(roots[head], rest)):
                         kept.update(o.path for o in entry.outputs)
+                        present.add(head)
                     else:
                         gone.append((key, entry))
+                if self.out is not None:
+                    # A SOURCE that has lost every source is far likelier a
+                    # drive not mounted, or a build step that made nothing,
+                    # than a folder emptied on purpose: its outputs stay, and
+                    # are told. (In place its cache is in it: it is there.)
+                    for key, entry in gone:
+                        if (head := key.partition("/")[0]) not in present:
+                            held = self.unpruned.get(roots[head], 0)
+                            self.unpruned[roots[head]] = held + len(entry.outputs)
+                            kept.update(o.path for o in entry.outputs)
+                    gone = [(k, e) for k, e in gone if k.partition("/")[0] in present]
                 for key, entry in gone:
                     for output in entry.outputs:
                         path = os.path.join(cache_root, output.path)

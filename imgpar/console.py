@@ -56,7 +56,19 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     if prune:
         for path in job.orphans(remade):
             echo_line(f"would prune: {path}")
+        for line in _unpruned(job):
+            echo_line(f"note: {line}", err=True)
     return ExitStatus.OK
+
+
+def _unpruned(job: Job) -> list[str]:
+    """Why the last prune kept the outputs of SOURCES that lost every source."""
+    return [
+        f"{source}: none of the sources recorded for it is there now (a drive not"
+        f" mounted?), so --prune leaves its outputs ({n}); delete them yourself if"
+        " they should go"
+        for source, n in job.unpruned.items()
+    ]
 
 
 def _outlook(job: Job, task: Task) -> tuple[str, ...] | str:
@@ -102,6 +114,7 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
         elif not isinstance(item, Result) and item.failed:
             failing.append(f"{item.path}: {item.reason}")
     orphans = job.orphans(remade)
+    failing += _unpruned(job)
     # With something stale, a run rewrites the manifest anyway.
     if listing is not None and not stale and not failing and not listing.is_current():
         stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
@@ -139,12 +152,14 @@ def run(
     job.waiting = _say_waiting
 
     writers = _open_reports(reports)
-    unwritten: list[str] = []  # reports and a manifest given up on: a full disk
+    # What fails a run that converted every file: a report or manifest given
+    # up on (a full disk), outputs --prune kept back.
+    warned: list[str] = []
 
     def give_up(writer: ReportWriter, exc: OSError) -> None:
         writers.remove(writer)
         writer.discard()
-        unwritten.append(f"report {writer.path} not written ({exc.strerror or exc})")
+        warned.append(f"report {writer.path} not written ({exc.strerror or exc})")
 
     listing = _open_manifest(manifest, job) if manifest else None
     show_bar = not quiet and sys.stderr.isatty()
@@ -230,13 +245,14 @@ def run(
         try:
             listing.write()
         except OSError as exc:
-            unwritten.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
-    for warning in unwritten:
-        echo_line(f"warning: {warning}", err=True)
+            warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
     if prune and complete:
         for path in job.prune():
             if not quiet:
                 echo_line(f"pruned: {path}", err=True)
+        warned += _unpruned(job)
+    for warning in warned:
+        echo_line(f"warning: {warning}", err=True)
     typer.echo(format_summary(summary))
     if not quiet:
         # What --prune would delete now: outputs of sources that are gone,
@@ -246,8 +262,8 @@ def run(
             typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
-    if unwritten and summary.exit_status == ExitStatus.OK:
-        return ExitStatus.FAILED  # a CI step reading the report must not pass without it
+    if warned and summary.exit_status == ExitStatus.OK:
+        return ExitStatus.FAILED  # a CI step must not pass without its report
     return summary.exit_status
 
 

@@ -69,6 +69,7 @@ def walk(
     files: dict[str, list[str]] = {}
     seen_in_all: dict[tuple[int, int], str] = {}
     linked_last: list[tuple[str, deque[str]]] = []
+    found: dict[str, int] = {}  # per SOURCE folder: images, and folders it could not read
     for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
             # Links to folders last (in place, after every SOURCE's own
@@ -76,18 +77,35 @@ def walk(
             # one already walked is only noted.
             seen = seen_in_all if in_place else {}
             links: deque[str] = deque()
-            yield from _walk_folder(source, "", excluded, outputs, seen, links)
+            found[source] = 0
+            yield from _counted(
+                _walk_folder(source, "", excluded, outputs, seen, links), found, source
+            )
             if in_place:
                 linked_last.append((source, links))
             else:
-                yield from _walk_links(source, links, excluded, outputs, seen)
+                yield from _counted(
+                    _walk_links(source, links, excluded, outputs, seen), found, source
+                )
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
     for source, links in linked_last:
-        yield from _walk_links(source, links, excluded, outputs, seen_in_all)
+        linked = _walk_links(source, links, excluded, outputs, seen_in_all)
+        yield from _counted(linked, found, source)
+    # Said, not failed: an empty folder is no error, but an unmounted drive
+    # or a build step that made nothing looks just like one.
+    yield from (Skipped(source, "no images found in it") for source, n in found.items() if not n)
     for folder, names in sorted(files.items()):
         yield Folder(folder, "", tuple(sorted(set(names))), named=True)
+
+
+def _counted(
+    items: Iterator[Folder | Skipped], found: dict[str, int], source: str
+) -> Iterator[Folder | Skipped]:
+    for item in items:
+        found[source] += len(item.names) if isinstance(item, Folder) else item.failed
+        yield item
 
 
 def _walk_links(

@@ -665,6 +665,46 @@ def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     assert (out / "mine.txt").read_text() == "not imgpar's"
 
 
+def test_prune_keeps_the_outputs_of_a_source_that_lost_every_source(
+    site: Path, tmp_path: Path
+) -> None:
+    # An asset drive not mounted: the SOURCE is there, empty.
+    out = tmp_path / "out"
+    base = ["convert", str(site), "--to", "webp", "--out", str(out)]
+    runner = CliRunner()
+    assert runner.invoke(app, base).exit_code == 0
+    made = _bytes(out)
+    site.rename(tmp_path / "away")
+    site.mkdir()
+    warning = (
+        f"{site}: none of the sources recorded for it is there now (a drive not mounted?),"
+        f" so --prune leaves its outputs ({len(made)}); delete them yourself if they should go"
+    )
+
+    plain = runner.invoke(app, base)
+    assert plain.exit_code == 0
+    assert plain.stderr == f"note: {site}: no images found in it\n"
+    check = runner.invoke(app, [*base, "--check"])
+    assert check.exit_code == 1
+    assert check.stdout == f"failing: {warning}\n"
+    dry = runner.invoke(app, [*base, "--prune", "--dry-run"])
+    assert (dry.exit_code, dry.stdout) == (0, "")
+    assert f"note: {warning}\n" in dry.stderr
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert pruned.exit_code == 1
+    assert f"warning: {warning}\n" in pruned.stderr
+    assert _bytes(out) == made
+
+    # With one source back, the others that are gone are pruned as ever.
+    site.rmdir()
+    (tmp_path / "away").rename(site)
+    (site / "team" / "ann.jpg").unlink()
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "warning" not in pruned.stderr
+    assert set(made) - set(_bytes(out)) == {"team/ann.webp"}
+
+
 def test_prune_removes_unfinished_writes_no_process_will_finish(
     site: Path, tmp_path: Path
 ) -> None:
