@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from imgpar.spec import Result, Task
     from imgpar.walk import Skipped
 
+WARNING = "warning: "  # how a file's warnings begin among its notes
+SHOWN_WARNINGS = 3  # kinds of warning named at the end of a run; the rest counted
+
 
 def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     from imgpar.plan import IN_TARGET_FORMAT
@@ -344,7 +347,16 @@ def _end_notes(
             f"{_count(unread.total(), 'file')} in formats imgpar does not read,"
             f" left alone ({kinds})"
         )
+    # Metadata or a profile left out, damaged data read past: a photographer's
+    # credit must not vanish unsaid because the run was not --verbose.
+    warned = Counter({n[len(WARNING) :]: c for n, c in noted.items() if n.startswith(WARNING)})
+    if warned and not each_shown:
+        kinds = [f"{w} ({_count(n, 'file')})" for w, n in warned.most_common(SHOWN_WARNINGS)]
+        if len(warned) > SHOWN_WARNINGS:
+            kinds.append(f"{_count(len(warned) - SHOWN_WARNINGS, 'other warning')}")
+        notes.append(f"converted with warnings (--verbose names the files): {'; '.join(kinds)}")
     return notes
+
 
 
 def _count_into(bar: tqdm[Any], job: Job) -> None:

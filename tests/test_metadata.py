@@ -325,6 +325,26 @@ def test_oversized_makernote_is_left_out_of_a_jpeg(tmp_path: Path) -> None:
     assert "warning: EXIF MakerNote too large for JPEG: not copied" in result.notes
 
 
+def test_metadata_left_out_is_said_at_the_end_of_a_plain_run(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[EXIF_IFD] = {0x927C: b"M" * 70_000}
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(src / name, exif=exif.tobytes())
+    Image.new("RGB", (8, 8)).save(src / "plain.png")
+    args = ["convert", str(src), "--to", "jpeg", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "note: converted with warnings (--verbose names the files):"
+        " EXIF MakerNote too large for JPEG: not copied (2 files)\n"
+    )
+    verbose = CliRunner().invoke(app, [*args, "--force", "--verbose"]).stderr
+    assert "b.png -> " in verbose and "warning: EXIF MakerNote too large" in verbose
+    assert "note: converted with warnings" not in verbose
+
+
 def test_damaged_exif_is_warned_of_in_one_clean_line(tmp_path: Path) -> None:
     # An IFD that promises one 12-byte entry and holds 2 bytes of it: Pillow's
     # own words come with a double space and a trailing one.
