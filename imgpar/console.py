@@ -174,7 +174,9 @@ def run(
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     interrupted: KeyboardInterrupt | None = None
     noted: Counter[str] = Counter()  # files' planning notes, told once at the end
-    kept_example: list[str] = []  # the first source that keeps its extension, "a.png -> a.png.webp"
+    # The first source by path that keeps its extension, ("a.png", "a.png -> a.png.webp"):
+    # by path, not by which worker finished first, so runs tell the same one.
+    kept_example: list[tuple[str, str]] = []
     unread: Counter[str] = Counter()  # files left alone, by extension
     events = job.events()
 
@@ -207,9 +209,10 @@ def run(
             bar.write(one_line(_line(event)), file=sys.stderr)
         if event.status != "failed":  # the end notes tell of outputs made or kept
             noted.update(event.notes)
-            if not kept_example and KEPT_EXTENSION in event.notes and event.outputs:
+            if KEPT_EXTENSION in event.notes and event.outputs:
                 name = os.path.basename(event.outputs[0].path)
-                kept_example.append(f"{os.path.basename(event.source)} -> {name}")
+                example = (event.source, f"{os.path.basename(event.source)} -> {name}")
+                kept_example[:] = [min([example, *kept_example])]
         bar.update(1)
 
     with StopSignals(exiting=True) as signals:
@@ -303,7 +306,7 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
 
 def _end_notes(
     noted: Counter[str],
-    kept_example: list[str],
+    kept_example: list[tuple[str, str]],
     unread: Counter[str],
     left: int,
     *,
@@ -336,7 +339,7 @@ def _end_notes(
         notes.append(
             f"{_count(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
             " outputs keep the source extension"
-            + "".join(f" ({example})" for example in kept_example)
+            + "".join(f" ({example})" for _, example in kept_example)
         )
     if left:
         notes.append(f"{_count(left, 'earlier output')} no source makes now;"

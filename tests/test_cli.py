@@ -18,6 +18,8 @@ from conftest import (
     build_tree,
     listing,
     make_camera_jpeg,
+    make_rgba_png,
+    make_small_jpeg,
     outputs_in,
     png_header_only,
     temp_leftovers,
@@ -553,6 +555,18 @@ def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> Non
     verbose = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", "1", "--verbose")
     assert "note: 2 outputs" not in verbose.stderr
     assert verbose.stderr.count("output keeps the source extension") == 2  # each file's line
+    # The example is the first by path, not the first a worker finished:
+    # the big pair is converted last, the tiny one first.
+    big = build_tree(tmp_path / "big", {"b.jpg": "small_jpeg", "b.png": "rgba_png"})
+    make_small_jpeg(big / "a.jpg", (1600, 1200))
+    make_rgba_png(big / "a.png", (1200, 900))
+    for _ in range(3):
+        shuffled = invoke("convert", big, "--to", "webp", "--out", tmp_path / "big-out",
+                          "--jobs", "2", "--force")  # fmt: skip
+        assert shuffled.stderr.strip().splitlines() == [
+            "note: 4 sources with another of the same name: outputs keep the source extension"
+            " (a.jpg -> a.jpg.webp)"
+        ]
     # A source that fails makes no output to name.
     (src / "a.gif").write_bytes(b"GIF89a, cut short")
     failing = invoke("convert", src, "--to", "webp", "--out", tmp_path / "f", "--jobs", "1")
