@@ -511,8 +511,7 @@ def prepare(
             )
     # No --out, or one that is the SOURCE: outputs beside their sources.
     in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
-    if in_place:
-        _check_nested_sources(seen)
+    _check_nested_sources(seen, in_place=in_place)
     spec = ConvertSpec(
         outputs=outputs,
         quality=quality,
@@ -691,16 +690,21 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     return tuple(targets)
 
 
-def _check_nested_sources(sources: dict[str, str]) -> None:
-    """Refuse, in place, a SOURCE inside a SOURCE folder (`sources`: path by
-    real path): its files would be converted twice, into the same folder,
-    the second time under longer names (`a.jpg.webp` beside `a.webp`)."""
+def _check_nested_sources(sources: dict[str, str], *, in_place: bool) -> None:
+    """Refuse a SOURCE inside a SOURCE folder (`sources`: path by real path)
+    whose files would be converted twice: in place, into the same folder,
+    the second time under longer names (`a.jpg.webp` beside `a.webp`); into
+    an --out, a file named as well as its folder. (A folder inside another
+    maps into an --out its own way, by design.)"""
     for real, path in sources.items():
+        if not in_place and os.path.isdir(real):
+            continue
         outer = next((p for r, p in sources.items() if below(real, r)), None)
         if outer is not None:
+            how = "converting in place, its files" if in_place else "it"
             raise UsageError(
-                f"{path} is inside SOURCE {outer}: converting in place, its files would be"
-                " converted twice (name one of them)"
+                f"{path} is inside SOURCE {outer}: {how} would be converted twice"
+                " (name one of them)"
             )
 
 

@@ -776,7 +776,7 @@ def test_an_out_that_is_one_of_several_sources_is_refused(tmp_path: Path) -> Non
     assert invoke("convert", one, "--to", "webp", "--out", one).exit_code == 0
 
 
-def test_a_source_inside_another_is_refused_in_place(tmp_path: Path) -> None:
+def test_a_source_inside_another_converted_twice_is_refused(tmp_path: Path) -> None:
     # Its files were converted twice into one folder: a.webp, then a.jpg.webp.
     src = build_tree(tmp_path / "p", {"t.jpg": "small_jpeg", "s/a.jpg": "small_jpeg"})
     before = listing(tmp_path)
@@ -788,7 +788,17 @@ def test_a_source_inside_another_is_refused_in_place(tmp_path: Path) -> None:
             " files would be converted twice (name one of them)"
         )
     assert listing(tmp_path) == before
-    # Into an --out, each maps its own way.
+    # Into an --out, a file named as well as its folder was converted twice
+    # too (o/s/a.webp and o/a.webp; o/t.webp and o/t.jpg.webp).
+    for inner in (src / "t.jpg", src / "s" / "a.jpg"):
+        result = invoke("convert", inner, src, "--to", "webp", "--out", tmp_path / "o")
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            f"imgpar: error: {inner} is inside SOURCE {src}: it would be converted twice"
+            " (name one of them)"
+        )
+    assert listing(tmp_path) == before
+    # A folder inside maps its own way.
     assert invoke("convert", src, src / "s", "--to", "webp", "--out", tmp_path / "o").exit_code == 0
 
 
