@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -46,6 +47,10 @@ ENGINES = ("local", "dask")
 
 # What SOURCES a run takes: one path, or several.
 Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+# Where worker processes' shared memory lives, as a note names it.
+SHARED_MEMORY = "/dev/shm" if sys.platform.startswith("linux") else "shared memory"
 
 
 class Job:
@@ -89,6 +94,9 @@ class Job:
         # From the last prune(): SOURCE folders none of whose recorded sources
         # is there now, with how many outputs were kept for that reason.
         self.unpruned: dict[str, int] = {}
+        # Said when this machine cannot run worker processes and the files
+        # are converted in this process instead.
+        self.fallback: Skipped | None = None
         # Whether the serial engine may tune this process's malloc for images
         # (heap.py): the command's own process, not a program's that calls this.
         self.tune_malloc = False
@@ -140,8 +148,17 @@ class Job:
                 out=self.out,
                 timeout=self.timeout,
             )
-        from imgpar.engine import ProcessEngine, SerialEngine
+        from imgpar.engine import ProcessEngine, SerialEngine, shared_memory_problem
 
+        if self.engine_label == "process" and (
+            problem := shared_memory_problem(self.start_method)
+        ):
+            self.jobs, self.in_process = 1, True
+            self.fallback = Skipped(
+                SHARED_MEMORY,
+                f"{problem}: worker processes cannot start, so files are converted in"
+                " this process, on one core",
+            )
         if self.engine_label == "serial":
             return SerialEngine(self.spec, tune_malloc=self.tune_malloc)
         return ProcessEngine(
@@ -208,6 +225,8 @@ class Job:
         for item in items:
             if isinstance(item, Task):
                 engine = self.engine()
+                if self.fallback is not None:
+                    yield self.fallback
                 try:
                     yield from engine.run(itertools.chain([item], items))
                 finally:
@@ -779,6 +798,6 @@ def convert(sources: Sources, **options: Any) -> Report:
             files.append(event)
         elif event.failed:
             collector.unread(event.path)
-    collector.jobs = job.jobs
+    collector.jobs, collector.engine = job.jobs, job.engine_label
     collector.waited(job.waited)
     return Report(files=files, summary=collector.summary())

@@ -238,7 +238,7 @@ def run(
             bar.close()
     for warning in job.cache_warnings():
         echo_line(f"warning: {warning}", err=True)
-    collector.jobs = job.jobs
+    collector.jobs, collector.engine = job.jobs, job.engine_label
     collector.waited(job.waited)
     summary = collector.summary(interrupted=interrupted is not None)
     for writer in list(writers):

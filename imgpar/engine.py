@@ -307,6 +307,19 @@ class ProcessEngine:
             pool.kill(held)
 
 
+def shared_memory_problem(start_method: str | None) -> str | None:
+    """Why a pool cannot start here, if it cannot: its queues and its clock
+    live in shared memory (/dev/shm on Linux), which some sandboxes lack or
+    mount read-only (AWS Lambda)."""
+    context = multiprocessing.get_context(start_method)
+    try:
+        context.Lock()
+        context.RawArray("d", 1)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def _cannot_start(result: Result) -> bool:
     error = result.error or ""
     return error.startswith("worker process died") and "(signal" not in error

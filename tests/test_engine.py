@@ -298,3 +298,37 @@ def test_a_dead_process_awaiting_its_reaper_left_its_temp_files(tmp_path: Path) 
         assert abandoned_temp_files(str(tmp_path)) == [str(dead)]
     finally:
         ended.wait()
+
+
+def _without_shared_memory(script: str, *args: object) -> subprocess.CompletedProcess[str]:
+    """Run `script` in a fresh interpreter that sees /dev/shm mounted
+    read-only, as in some sandboxes (in a mount namespace of its own)."""
+    mounted = "mount -t tmpfs -o ro tmpfs /dev/shm && exec \"$@\""
+    argv = ["unshare", "-m", "--map-root-user", "sh", "-c", mounted, "sh"]
+    probe = subprocess.run([*argv, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount over /dev/shm here: {probe.stderr.strip()}")
+    command = [*argv, sys.executable, "-c", script, *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mount namespaces are Linux's")
+def test_without_shared_memory_files_are_converted_in_this_process(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {f"p{i}.jpg": "camera_jpeg" for i in range(3)})
+    out = tmp_path / "out"
+    script = (
+        "import sys\n"
+        "from imgpar.cli import main\n"
+        "sys.argv = ['imgpar', 'convert', sys.argv[1], '--to', 'webp', '--out', sys.argv[2],"
+        " '--jobs', '2']\n"
+        "main()\n"
+    )
+    done = _without_shared_memory(script, src, out)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "note: /dev/shm: Read-only file system: worker processes cannot start, so files are"
+        " converted in this process, on one core"
+    ]
+    assert "3 converted, 0 skipped, 0 failed" in done.stdout
+    assert "on 1 job" in done.stdout
+    assert sorted(outputs_in(out)) == ["p0.webp", "p1.webp", "p2.webp"]
