@@ -759,7 +759,9 @@ def _check_out(out: str, *, create: bool) -> None:
     except OSError as exc:
         raise UsageError(f"{out} cannot be created: {exc.strerror or exc}", option="out") from None
     if not os.access(out, os.W_OK | os.X_OK):
-        raise UsageError(f"{out} cannot be written to: permission denied", option="out")
+        read_only = hasattr(os, "statvfs") and os.statvfs(out).f_flag & os.ST_RDONLY
+        why = "it is on a read-only file system" if read_only else "permission denied"
+        raise UsageError(f"{out} cannot be written to: {why}", option="out")
 
 
 def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:

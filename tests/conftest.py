@@ -339,6 +339,22 @@ def fresh_python(code: str, *args: object, cwd: Path | None = None) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def under_read_only_mount(folder: str, argv: list[Any]) -> subprocess.CompletedProcess[str]:
+    """Run `argv` where `folder` is an empty read-only file system (a mount
+    namespace of its own); skips the test where one cannot be made."""
+    mounted = f'mount -t tmpfs -o ro tmpfs "{folder}" && exec "$@"'
+    wrap = ["unshare", "-m", "--map-root-user", "sh", "-c", mounted, "sh"]
+    try:
+        probe = subprocess.run([*wrap, "true"], capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("no unshare here")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount over {folder} here: {probe.stderr.strip()}")
+    return subprocess.run(
+        [*wrap, *map(str, argv)], capture_output=True, text=True, timeout=120
+    )
+
+
 def convert_one(
     source: Path,
     out: Path,

@@ -23,6 +23,7 @@ from conftest import (
     outputs_in,
     png_header_only,
     temp_leftovers,
+    under_read_only_mount,
     unprivileged,
 )
 from PIL import Image
@@ -236,6 +237,24 @@ def test_a_report_or_manifest_never_writes_over_an_image(
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"imgpar: error: {error}")
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == images
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mount namespaces are Linux's")
+def test_an_out_that_cannot_be_written_says_why(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    run = [sys.executable, "-m", "imgpar", "convert", src, "--to", "webp", "--out", mount]
+    done = under_read_only_mount(str(mount), run)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"imgpar: error: --out {mount} cannot be written to: it is on a read-only file system\n"
+    )
+    mount.chmod(0o500)
+    argv = [*unprivileged(), *map(str, run)]
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    denied = f"imgpar: error: --out {mount} cannot be written to: permission denied\n"
+    assert refused.stderr == denied
 
 
 def test_usage_error_is_one_line(tmp_path: Path) -> None:

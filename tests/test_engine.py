@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers
+from conftest import (
+    build_tree,
+    make_camera_jpeg,
+    outputs_in,
+    temp_leftovers,
+    under_read_only_mount,
+)
 
 import imgpar
 from imgpar.engine import Passed, ProcessEngine, SerialEngine, scheduled
@@ -300,18 +306,6 @@ def test_a_dead_process_awaiting_its_reaper_left_its_temp_files(tmp_path: Path) 
         ended.wait()
 
 
-def _without_shared_memory(script: str, *args: object) -> subprocess.CompletedProcess[str]:
-    """Run `script` in a fresh interpreter that sees /dev/shm mounted
-    read-only, as in some sandboxes (in a mount namespace of its own)."""
-    mounted = "mount -t tmpfs -o ro tmpfs /dev/shm && exec \"$@\""
-    argv = ["unshare", "-m", "--map-root-user", "sh", "-c", mounted, "sh"]
-    probe = subprocess.run([*argv, "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot mount over /dev/shm here: {probe.stderr.strip()}")
-    command = [*argv, sys.executable, "-c", script, *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mount namespaces are Linux's")
 def test_without_shared_memory_files_are_converted_in_this_process(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {f"p{i}.jpg": "camera_jpeg" for i in range(3)})
@@ -323,7 +317,7 @@ def test_without_shared_memory_files_are_converted_in_this_process(tmp_path: Pat
         " '--jobs', '2']\n"
         "main()\n"
     )
-    done = _without_shared_memory(script, src, out)
+    done = under_read_only_mount("/dev/shm", [sys.executable, "-c", script, src, out])
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [
         "note: /dev/shm: Read-only file system: worker processes cannot start, so files are"
