@@ -606,20 +606,25 @@ def _resizes(
     for option, values in pixels.items():
         if any(v < 1 for v in values):
             raise UsageError("must be a positive number of pixels", option=option)
-    given = [flag(option) for option, values in pixels.items() if values]
+    given = [option for option, values in pixels.items() if values]
     if scale is not None:
-        given.append("--scale")
+        given.append("scale")
     if scale is not None and scale <= 0:
         raise UsageError("must be a positive percentage", option="scale")
     if fit not in FITS:
         raise UsageError(f"must be one of {', '.join(FITS)}", option="fit")
     if gravity not in GRAVITIES:
         raise UsageError(f"must be one of {', '.join(GRAVITIES)}", option="gravity")
-    exclusive = {"--max-size", "--long-edge", "--short-edge", "--scale"}
+    exclusive = {"max_size", "long_edge", "short_edge", "scale"}
     if len(given) > 1 and (exclusive & set(given)):
-        raise UsageError(f"{' and '.join(given)} cannot be combined: give one way to size")
+        raise UsageError(
+            f"{' and '.join(map(flag, given))} cannot be combined: give one way to size",
+            mentions=tuple(given),
+        )
     if fit != "contain" and not (widths and height):
-        raise UsageError(f"{fit} needs both --width and --height", option="fit")
+        raise UsageError(
+            f"{fit} needs both --width and --height", option="fit", mentions=("width", "height")
+        )
     common: dict[str, Any] = {"fit": fit, "gravity": gravity, "upscale": upscale}
     if max_sizes:
         return [Resize(width=n, height=n, **common) for n in max_sizes]

@@ -18,16 +18,24 @@ class UsageError(Exception):
 
     `option` is the setting at fault as the Python API and a config file name
     it (`max_size`), and `problem` what is wrong with it. The message names the
-    setting that way (`max_size must be ...`); `on_command_line()` names it as
-    a flag (`--max-size must be ...`)."""
+    setting that way (`max_size must be ...`), and the others it mentions
+    (`cover needs both width and height`); `on_command_line()` names them as
+    flags (`--max-size must be ...`)."""
 
-    def __init__(self, problem: str, *, option: str | None = None) -> None:
+    def __init__(
+        self, problem: str, *, option: str | None = None, mentions: tuple[str, ...] = ()
+    ) -> None:
+        # `problem` names other settings as flags (`--width`); `mentions`
+        # lists them, to be named as keywords everywhere but the command line.
+        self._flagged = problem
+        for name in mentions:
+            problem = problem.replace(flag(name), name)
         super().__init__(f"{option} {problem}" if option else problem)
         self.problem = problem
         self.option = option
 
     def on_command_line(self) -> str:
-        return f"{flag(self.option)} {self.problem}" if self.option else self.problem
+        return f"{flag(self.option)} {self._flagged}" if self.option else self._flagged
 
 
 class ClusterError(Exception):

@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 
 import imgpar
 from imgpar.cli import app
+from imgpar.errors import UsageError, flag
 from imgpar.formats import READ_EXTENSIONS
 from imgpar.pipeline import HANG_ENV
 from imgpar.plan import IN_TARGET_FORMAT
@@ -609,6 +610,28 @@ def test_resize_options(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         with Image.open(out / "a.png") as im:
             assert im.size == size, option
+
+
+@pytest.mark.parametrize(
+    ("options", "api", "command_line"),
+    [
+        ({"fit": "cover", "width": 10}, "fit cover needs both width and height",
+         "--fit cover needs both --width and --height"),
+        ({"max_size": 5, "scale": 50}, "max_size and scale cannot be combined",
+         "--max-size and --scale cannot be combined"),
+    ],
+)  # fmt: skip
+def test_sizing_errors_name_settings_as_each_caller_writes_them(
+    tmp_path: Path, options: dict[str, Any], api: str, command_line: str
+) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    with pytest.raises(UsageError) as raised:
+        imgpar.convert(src, to="webp", out=tmp_path / "out", **options)
+    assert str(raised.value).startswith(api)
+    flags = [arg for name, value in options.items() for arg in (flag(name), str(value))]
+    result = invoke("convert", src, "--to", "webp", "--out", tmp_path / "out", *flags)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"imgpar: error: {command_line}")
 
 
 def test_second_run_skips_up_to_date_and_force_redoes(tmp_path: Path) -> None:
