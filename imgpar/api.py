@@ -25,7 +25,7 @@ from imgpar.limits import (
     default_jobs,
 )
 from imgpar.paths import below, same_folder
-from imgpar.plan import Planner, check_template, default_template
+from imgpar.plan import Planner, check_template, default_template, sample_name
 from imgpar.spec import (
     FILTERS,
     FITS,
@@ -36,6 +36,7 @@ from imgpar.spec import (
     Resize,
     Result,
     Task,
+    as_template,
 )
 from imgpar.walk import Folder, Skipped, walk
 
@@ -560,9 +561,14 @@ def prepare(
     )
 
 
+# The options that give a size; without one, nothing is resampled.
+SIZE_OPTIONS = ("max_size", "width", "height", "long_edge", "short_edge", "scale")
+
+
 def idle_options(**options: Any) -> list[str]:
     """What in `options` (prepare()'s keywords, already valid) has no effect
-    on this job, in words: set by hand, each is probably a mistake."""
+    on this job, or names its outputs against their format, in words: set by
+    hand, each is probably a mistake."""
     targets = _targets(options.get("to") or ())
     idle = []
     if options.get("gravity") not in (None, "center") and options.get("fit") != "cover":
@@ -572,6 +578,23 @@ def idle_options(**options: Any) -> list[str]:
         idle.append(f"--quality: {names} {'keeps' if len(targets) == 1 else 'keep'} every pixel")
     if options.get("all_pages") and not any(t.name == "tiff" for t in targets):
         idle.append("--all-pages keeps pages only in tiff output")
+    if options.get("lossless") and all(t.lossless == "always" for t in targets):
+        names = " and ".join(t.name for t in targets)
+        idle.append(f"--lossless: {names} {'is' if len(targets) == 1 else 'are'} always lossless")
+    if not any(options.get(size) for size in SIZE_OPTIONS):
+        if options.get("upscale"):
+            idle.append("--upscale enlarges only to a size given (--width, --max-size...)")
+        if options.get("filter") not in (None, "lanczos"):
+            idle.append("--filter resamples only when a size is given (--width, --max-size...)")
+    for target in targets if options.get("name") else ():
+        # An output's extension is what a browser or a CDN goes by.
+        sample = sample_name(options["name"], target)
+        ext = os.path.splitext(sample)[1].lower().lstrip(".")
+        if ext not in (target.ext.lstrip("."), target.name):
+            idle.append(
+                f"--name {options['name']!r} names {target.name} outputs like"
+                f" {as_template(os.path.basename(sample))!r}: not their format's extension"
+            )
     return idle
 
 

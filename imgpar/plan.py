@@ -86,7 +86,7 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
     if unknown:
         known = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
         return f"{template!r}: unknown field {{{sorted(unknown)[0]}}} (use {known})"
-    sample = _render(template, stem="a", target=TARGETS["webp"], src_ext="jpg", parent="p")
+    sample = sample_name(template, TARGETS["webp"])
     parts = sample.replace("\\", "/").split("/")
     if os.path.isabs(sample) or ".." in parts or "" in parts:
         return f"{template!r} could write outside the output folder"
@@ -95,6 +95,12 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
     if len(outputs) > len({o.target for o in outputs}) and not fields & {"width", "height"}:
         return f"{template!r} needs {{width}} or {{height}}: several sizes share a name"
     return None
+
+
+def sample_name(template: str, target: Target) -> str:
+    """`template` filled in for a source `p/a.jpg` and `target`, with the
+    size fields left as markers."""
+    return _render(template, stem="a", target=target, src_ext="jpg", parent="p")
 
 
 def _fields(template: str) -> set[str]:

@@ -418,6 +418,35 @@ def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
     ]
     fitting = invoke(*args, "--all-pages", "--width", "4", "--height", "4", "--fit", "cover")
     assert not [line for line in fitting.stderr.splitlines() if line.startswith("note: ")]
+    unsized = invoke(*args, "--lossless", "--upscale", "--filter", "box")
+    assert [line for line in unsized.stderr.splitlines() if line.startswith("note: ")] == [
+        "note: --lossless: png and tiff are always lossless",
+        "note: --upscale enlarges only to a size given (--width, --max-size...)",
+        "note: --filter resamples only when a size is given (--width, --max-size...)",
+    ]
+    sized = invoke(*args, "--upscale", "--filter", "box", "--width", "16")
+    assert not [line for line in sized.stderr.splitlines() if line.startswith("note: ")]
+
+
+@pytest.mark.parametrize(
+    ("name", "to", "noted"),
+    [
+        ("{stem}.{src_ext}", "webp", "'{stem}.{src_ext}' names webp outputs like 'a.jpg'"),
+        ("{width}/{stem}", "webp", "'{width}/{stem}' names webp outputs like 'a'"),
+        ("{stem}.{ext}", "webp,jpeg", None),
+        ("{stem}.jpeg", "jpeg", None),
+        ("{stem}-{width}.tiff", "tiff", None),
+    ],
+)
+def test_a_name_against_the_outputs_format_is_noted(
+    tmp_path: Path, name: str, to: str, noted: str | None
+) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    args = ["convert", tmp_path, "--to", to, "--out", tmp_path / "o", "--name", name]
+    result = invoke(*args, "--width", "4", "--dry-run")
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    expected = f"note: --name {noted}: not their format's extension"
+    assert notes == ([expected] if noted else [])
 
 
 @pytest.mark.parametrize("option", ["--width", "--max-size"])
