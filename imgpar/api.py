@@ -92,8 +92,8 @@ class Job:
         self.in_process = in_process
         self.options_key = run_key(spec, template)
         self.planner: Planner | None = None
-        # From the last prune(): SOURCE folders none of whose recorded sources
-        # is there now, with how many outputs were kept for that reason.
+        # From the last prune(): SOURCE folders with no image now, and how
+        # many of their outputs it kept for that reason.
         self.unpruned: dict[str, int] = {}
         # Said when this machine cannot run worker processes and the files
         # are converted in this process instead.
@@ -261,6 +261,37 @@ class Job:
                 cache.close()
         return found
 
+    def _held_back(
+        self,
+        gone: list[tuple[str, Entry]],
+        present: set[str],
+        roots: dict[str, str],
+        cache_root: str,
+        kept: set[str],
+    ) -> list[tuple[str, Entry]]:
+        """The entries of `gone` sources to prune, less those of a SOURCE with
+        no image at all now, recorded or new: far likelier a drive not
+        mounted, or a build step that made nothing, than a folder emptied on
+        purpose. Their outputs still there as imgpar wrote them stay (added
+        to `kept`) and are counted in `unpruned`; deleted by hand, they go
+        from the cache."""
+        empty: dict[str, bool] = {}
+        pruned = []
+        for key, entry in gone:
+            head = key.partition("/")[0]
+            if head not in present and head not in empty:
+                empty[head] = not _holds_images(roots[head], exclude=self.out)
+            there = [
+                o for o in entry.outputs
+                if as_recorded(os.path.join(cache_root, o.path), o.bytes) is not None
+            ]  # fmt: skip
+            if head in present or not empty[head] or not there:
+                pruned.append((key, entry))
+                continue
+            self.unpruned[roots[head]] = self.unpruned.get(roots[head], 0) + len(there)
+            kept.update(o.path for o in entry.outputs)
+        return pruned
+
     def prune(self, *, dry_run: bool = False) -> list[str]:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
@@ -278,6 +309,7 @@ class Job:
             if theirs is None:
                 theirs = self._outputs_of_others()
             return os.path.realpath(path) in theirs
+
         for cache_root in cache_roots:
             name = os.path.basename(os.path.abspath(cache_root))
             cache = Cache(cache_root, home=None if self.out is not None else name)
@@ -301,17 +333,8 @@ class Job:
                         present.add(head)
                     else:
                         gone.append((key, entry))
-                if self.out is not None:
-                    # A SOURCE that has lost every source is far likelier a
-                    # drive not mounted, or a build step that made nothing,
-                    # than a folder emptied on purpose: its outputs stay, and
-                    # are told. (In place its cache is in it: it is there.)
-                    for key, entry in gone:
-                        if (head := key.partition("/")[0]) not in present:
-                            held = self.unpruned.get(roots[head], 0)
-                            self.unpruned[roots[head]] = held + len(entry.outputs)
-                            kept.update(o.path for o in entry.outputs)
-                    gone = [(k, e) for k, e in gone if k.partition("/")[0] in present]
+                if not self.in_place:  # in place the cache is in the SOURCE: it is there
+                    gone = self._held_back(gone, present, roots, cache_root, kept)
                 for key, entry in gone:
                     for output in entry.outputs:
                         path = os.path.join(cache_root, output.path)
@@ -775,6 +798,11 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
             " of the same name (give an empty folder, or one outside the SOURCES)",
             option="out",
         )
+
+
+def _holds_images(folder: str, *, exclude: str | None) -> bool:
+    """Whether a walk of `folder` finds an image (it stops at the first)."""
+    return any(isinstance(i, Folder) and i.names for i in walk([folder], exclude=exclude))
 
 
 def _check_out(out: str, *, create: bool) -> None:

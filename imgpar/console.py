@@ -65,11 +65,10 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
 
 
 def _unpruned(job: Job) -> list[str]:
-    """Why the last prune kept the outputs of SOURCES that lost every source."""
+    """Why the last prune kept the outputs of SOURCES with no image now."""
     return [
-        f"{source}: none of the sources recorded for it is there now (a drive not"
-        f" mounted?), so --prune leaves its outputs ({n}); delete them yourself if"
-        " they should go"
+        f"{source}: no images in it now (a drive not mounted?): --prune keeps its"
+        f" {_count(n, 'output')}; delete them yourself if they should go"
         for source, n in job.unpruned.items()
     ]
 
@@ -269,7 +268,8 @@ def run(
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
     if warned and summary.exit_status == ExitStatus.OK:
-        return ExitStatus.FAILED  # a CI step must not pass without its report
+        # A CI step must not pass without its report, nor on an empty SOURCE.
+        return ExitStatus.FAILED
     return summary.exit_status
 
 

@@ -665,7 +665,7 @@ def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     assert (out / "mine.txt").read_text() == "not imgpar's"
 
 
-def test_prune_keeps_the_outputs_of_a_source_that_lost_every_source(
+def test_prune_keeps_the_outputs_of_a_source_with_no_images_now(
     site: Path, tmp_path: Path
 ) -> None:
     # An asset drive not mounted: the SOURCE is there, empty.
@@ -677,8 +677,8 @@ def test_prune_keeps_the_outputs_of_a_source_that_lost_every_source(
     site.rename(tmp_path / "away")
     site.mkdir()
     warning = (
-        f"{site}: none of the sources recorded for it is there now (a drive not mounted?),"
-        f" so --prune leaves its outputs ({len(made)}); delete them yourself if they should go"
+        f"{site}: no images in it now (a drive not mounted?): --prune keeps its"
+        f" {len(made)} outputs; delete them yourself if they should go"
     )
 
     plain = runner.invoke(app, base)
@@ -695,14 +695,45 @@ def test_prune_keeps_the_outputs_of_a_source_that_lost_every_source(
     assert f"warning: {warning}\n" in pruned.stderr
     assert _bytes(out) == made
 
-    # With one source back, the others that are gone are pruned as ever.
-    site.rmdir()
-    (tmp_path / "away").rename(site)
-    (site / "team" / "ann.jpg").unlink()
+    # Deleted by hand, as the warning says, they are gone for good.
+    (out / "hero.webp").unlink()
+    again = runner.invoke(app, [*base, "--prune"])
+    assert f"--prune keeps its {len(made) - 1} outputs" in again.stderr
+    shutil.rmtree(out / "team")
+    cleared = runner.invoke(app, [*base, "--prune"])
+    assert cleared.exit_code == 0, cleared.output
+    assert runner.invoke(app, [*base, "--check"]).exit_code == 0
+
+
+def test_a_source_whose_files_were_all_renamed_is_pruned(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    base = ["convert", str(site), "--to", "webp", "--out", str(out)]
+    runner = CliRunner()
+    assert runner.invoke(app, base).exit_code == 0
+    for path in [p for p in site.rglob("*.jpg")]:
+        path.rename(path.with_name("new-" + path.name))
+    # --check and --prune --dry-run tell what --prune does: the new files
+    # are images, if not yet recorded ones.
+    check = runner.invoke(app, [*base, "--check"])
+    assert "failing" not in check.stdout
+    assert check.stdout.count("orphan: ") == 3
+    dry = runner.invoke(app, [*base, "--prune", "--dry-run"])
+    assert dry.stdout.count("would prune: ") == 3
     pruned = runner.invoke(app, [*base, "--prune"])
     assert pruned.exit_code == 0, pruned.output
-    assert "warning" not in pruned.stderr
-    assert set(made) - set(_bytes(out)) == {"team/ann.webp"}
+    assert pruned.stderr.count("pruned: ") == 3
+    assert sorted(_bytes(out)) == ["new-hero.webp", "team/new-ann.webp", "team/new-bob.webp"]
+
+
+def test_an_out_that_is_its_source_prunes_as_in_place(site: Path, tmp_path: Path) -> None:
+    base = ["convert", str(site), "--to", "webp", "--out", str(site)]
+    runner = CliRunner()
+    assert runner.invoke(app, base).exit_code == 0
+    for path in site.rglob("*.jpg"):
+        path.unlink()
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert pruned.exit_code == 0, pruned.output
+    assert not list(site.rglob("*.webp"))
 
 
 def test_prune_removes_unfinished_writes_no_process_will_finish(
