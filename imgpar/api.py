@@ -8,6 +8,7 @@ import itertools
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -841,8 +842,16 @@ def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:
         for event in events:
             if isinstance(event, Result):
                 yield event
+            elif event is job.fallback:
+                _warn(event)
     finally:
         atexit.unregister(at_exit)
+
+
+def _warn(note: Skipped) -> None:
+    # A program has no terminal to read notes on, and converting on one
+    # core instead of many is worth Python's own warning.
+    warnings.warn(f"{note.path}: {note.reason}", RuntimeWarning, stacklevel=3)
 
 
 def convert(sources: Sources, **options: Any) -> Report:
@@ -856,6 +865,8 @@ def convert(sources: Sources, **options: Any) -> Report:
             files.append(event)
         elif event.failed:
             collector.unread(event.path)
+        elif event is job.fallback:
+            _warn(event)
     collector.jobs, collector.engine = job.jobs, job.engine_label
     collector.waited(job.waited)
     return Report(files=files, summary=collector.summary())

@@ -21,8 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from imgpar.api import Job, prepare
+from imgpar.api import SHARED_MEMORY, Job, prepare
 from imgpar.collect import Collector, Summary
+from imgpar.engine import shared_memory_problem
 from imgpar.errors import UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, default_jobs
 from imgpar.spec import STAGES, Result
@@ -104,6 +105,13 @@ def bench(
         raise UsageError("must be at least 1", option="repeat")
     make = functools.partial(prepare, force=True, **options)
     found = image_paths(make(sources, jobs=1).sources)
+    if max(ladder) > 1 and (problem := shared_memory_problem(options.get("start_method"))):
+        # A run would fall back to one core at every value: the rows would lie.
+        raise UsageError(
+            f"cannot be timed above 1 here: worker processes cannot start ({SHARED_MEMORY}:"
+            f" {problem})",
+            option="jobs",
+        )
     chosen = evenly_spaced(found, sample)
     if not chosen:
         raise UsageError("no images found in SOURCES")

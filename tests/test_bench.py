@@ -6,10 +6,12 @@ Nothing here asserts a speed: timings on a shared test machine are noise.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import under_read_only_mount
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -206,3 +208,18 @@ def test_a_failed_file_has_no_stages(tmp_path: Path) -> None:
     [result] = imgpar.convert([tmp_path / "bad.jpg"], to="webp", out=tmp_path / "out").files
     assert result.status == "failed"
     assert result.stages == ()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mount namespaces are Linux's")
+def test_bench_without_shared_memory_refuses_rows_it_cannot_time(tmp_path: Path) -> None:
+    # Every row would have run on one core, speedups and all.
+    src = make_sources(tmp_path / "src")
+    command = [sys.executable, "-m", "imgpar", "bench", src, "--to", "webp", "--repeat", "1"]
+    refused = under_read_only_mount("/dev/shm", [*command, "--jobs", "1,2"])
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "imgpar: error: --jobs cannot be timed above 1 here: worker processes cannot start"
+        " (/dev/shm: Read-only file system)\n"
+    )
+    alone = under_read_only_mount("/dev/shm", [*command, "--jobs", "1"])
+    assert alone.returncode == 0, alone.stderr

@@ -326,3 +326,22 @@ def test_without_shared_memory_files_are_converted_in_this_process(tmp_path: Pat
     assert "3 converted, 0 skipped, 0 failed" in done.stdout
     assert "on 1 job" in done.stdout
     assert sorted(outputs_in(out)) == ["p0.webp", "p1.webp", "p2.webp"]
+    # A program calling the API gets Python's warning, and a summary that says so.
+    api = (
+        "import sys, warnings, imgpar\n"
+        "warnings.simplefilter('error', RuntimeWarning)\n"
+        "try:\n"
+        "    imgpar.convert(sys.argv[1], to='png', out=sys.argv[2], jobs=2)\n"
+        "except RuntimeWarning as warning:\n"
+        "    print(warning)\n"
+        "warnings.simplefilter('ignore', RuntimeWarning)\n"
+        "r = imgpar.convert(sys.argv[1], to='png', out=sys.argv[2], jobs=2)\n"
+        "print(r.summary.converted, r.summary.jobs, r.summary.engine)\n"
+    )
+    called = under_read_only_mount("/dev/shm", [sys.executable, "-c", api, src, tmp_path / "png"])
+    assert called.returncode == 0, called.stderr
+    assert called.stdout.splitlines() == [
+        "/dev/shm: Read-only file system: worker processes cannot start, so files are"
+        " converted in this process, on one core",
+        "3 1 serial",
+    ]
