@@ -585,6 +585,7 @@ def prepare(
     )
 
 
+_NO_FORMAT = "\0src"  # a source extension for sample names: no format's
 # The options that give a size; without one, nothing is resampled.
 SIZE_OPTIONS = ("max_size", "width", "height", "long_edge", "short_edge", "scale")
 
@@ -611,10 +612,18 @@ def idle_options(**options: Any) -> list[str]:
         if options.get("filter") not in (None, "lanczos"):
             idle.append("--filter resamples only when a size is given (--width, --max-size...)")
     for target in targets if options.get("name") else ():
-        # An output's extension is what a browser or a CDN goes by.
-        sample = sample_name(options["name"], target)
+        # An output's extension is what a browser or a CDN goes by. Named
+        # by the source's ({src_ext}), it is the format's only for sources
+        # already in that format: told apart by a source extension no
+        # format has.
+        sample = sample_name(options["name"], target, src_ext=_NO_FORMAT)
         ext = os.path.splitext(sample)[1].lower().lstrip(".")
-        if ext not in (target.ext.lstrip("."), target.name):
+        if ext == _NO_FORMAT:
+            idle.append(
+                f"--name {options['name']!r} gives {target.name} outputs their source's"
+                " extension (a.png holding another format)"
+            )
+        elif ext not in (target.ext.lstrip("."), target.name):
             idle.append(
                 f"--name {options['name']!r} names {target.name} outputs like"
                 f" {as_template(os.path.basename(sample))!r}: not their format's extension"

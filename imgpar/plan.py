@@ -97,10 +97,10 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
     return None
 
 
-def sample_name(template: str, target: Target) -> str:
-    """`template` filled in for a source `p/a.jpg` and `target`, with the
+def sample_name(template: str, target: Target, src_ext: str = "jpg") -> str:
+    """`template` filled in for a source `p/a.SRC_EXT` and `target`, with the
     size fields left as markers."""
-    return _render(template, stem="a", target=target, src_ext="jpg", parent="p")
+    return _render(template, stem="a", target=target, src_ext=src_ext, parent="p")
 
 
 def _fields(template: str) -> set[str]:
