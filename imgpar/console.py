@@ -67,8 +67,9 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
 def _unpruned(job: Job) -> list[str]:
     """Why the last prune kept the outputs of SOURCES with no image now."""
     return [
-        f"{source}: no images in it now (a drive not mounted?): --prune keeps its"
-        f" {_count(n, 'output')}; delete them yourself if they should go"
+        f"{source}: no images in it now (a drive not mounted?), yet"
+        f" {_count(n, 'output')} of its sources {'is' if n == 1 else 'are'} there:"
+        " --prune keeps them; delete them yourself if they should go"
         for source, n in job.unpruned.items()
     ]
 
@@ -93,6 +94,7 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
     write it."""
     from imgpar.manifest import Manifest
     from imgpar.spec import Result, Task
+    from imgpar.walk import NO_IMAGES
 
     listing = None
     if manifest:
@@ -115,6 +117,8 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
             listing.add(item)
         elif not isinstance(item, Result) and item.failed:
             failing.append(f"{item.path}: {item.reason}")
+        elif not isinstance(item, Result) and item.reason == NO_IMAGES:
+            echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
     orphans = job.orphans(remade)
     failing += _unpruned(job)
     # With something stale, a run rewrites the manifest anyway.
@@ -146,7 +150,7 @@ def run(
     from imgpar.collect import Collector
     from imgpar.plan import KEPT_EXTENSION
     from imgpar.spec import Result
-    from imgpar.walk import UNREAD
+    from imgpar.walk import NO_IMAGES, UNREAD
 
     # This is the command's own process (a program calling the API keeps its
     # malloc as it is): --jobs 1 converts here, tuned as a worker is.
@@ -177,6 +181,7 @@ def run(
     # by path, not by which worker finished first, so runs tell the same one.
     kept_example: list[tuple[str, str]] = []
     unread: Counter[str] = Counter()  # files left alone, by extension
+    empty: list[str] = []  # SOURCE folders with no image in them
     events = job.events()
 
     def take(event: Result | Skipped) -> None:
@@ -187,6 +192,8 @@ def run(
                 collector.unread(event.path)
                 bar.write(one_line(f"failed: {event.path}: {event.reason}"), file=sys.stderr)
                 return
+            if event.reason == NO_IMAGES:
+                empty.append(event.path)
             if event.reason == UNREAD:
                 # Often hundreds (camera raw files beside their JPEGs): one
                 # note at the end, each file only with --verbose.
@@ -246,16 +253,26 @@ def run(
         except OSError as exc:
             give_up(writer, exc)
     complete = interrupted is None and summary.stopped is None
+    # A SOURCE with no image now, whose outputs are still there: an
+    # unmounted drive, most likely. The run fails, and its manifest, which
+    # would drop every one of them, is left as it was.
+    if complete and empty:
+        job.prune(dry_run=True)  # which fills job.unpruned
+    held = _unpruned(job)
     if listing is not None and complete:
         try:
-            listing.write()
+            if held:
+                warned.append(f"manifest {listing.path} not rewritten: a SOURCE has no images")
+            else:
+                listing.write()
         except OSError as exc:
             warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
     if prune and complete:
         for path in job.prune():
             if not quiet:
                 echo_line(f"pruned: {path}", err=True)
-        warned += _unpruned(job)
+        held = _unpruned(job)
+    warned += held
     for warning in warned:
         echo_line(f"warning: {warning}", err=True)
     typer.echo(format_summary(summary))

@@ -16,6 +16,7 @@ from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
 
 UNREAD = "an image format imgpar does not read, left alone"
+NO_IMAGES = "no images found in it"  # said of a SOURCE folder
 OTHER_OUTPUTS = "another run's output folder (it holds that run's cache): outputs, not converted"
 
 
@@ -95,7 +96,7 @@ def walk(
         yield from _counted(linked, found, source)
     # Said, not failed: an empty folder is no error, but an unmounted drive
     # or a build step that made nothing looks just like one.
-    yield from (Skipped(source, "no images found in it") for source, n in found.items() if not n)
+    yield from (Skipped(source, NO_IMAGES) for source, n in found.items() if not n)
     for folder, names in sorted(files.items()):
         yield Folder(folder, "", tuple(sorted(set(names))), named=True)
 
@@ -103,6 +104,8 @@ def walk(
 def _counted(
     items: Iterator[Folder | Skipped], found: dict[str, int], source: str
 ) -> Iterator[Folder | Skipped]:
+    """`items`, counting into `found[source]` the images and the folders
+    that could not be read (which may hold some)."""
     for item in items:
         found[source] += len(item.names) if isinstance(item, Folder) else item.failed
         yield item

@@ -670,20 +670,27 @@ def test_prune_keeps_the_outputs_of_a_source_with_no_images_now(
 ) -> None:
     # An asset drive not mounted: the SOURCE is there, empty.
     out = tmp_path / "out"
+    manifest = tmp_path / "m.json"
     base = ["convert", str(site), "--to", "webp", "--out", str(out)]
     runner = CliRunner()
-    assert runner.invoke(app, base).exit_code == 0
-    made = _bytes(out)
+    assert runner.invoke(app, [*base, "--manifest", str(manifest)]).exit_code == 0
+    made, listed = _bytes(out), manifest.read_text()
     site.rename(tmp_path / "away")
     site.mkdir()
     warning = (
-        f"{site}: no images in it now (a drive not mounted?): --prune keeps its"
-        f" {len(made)} outputs; delete them yourself if they should go"
+        f"{site}: no images in it now (a drive not mounted?), yet {len(made)} outputs of"
+        " its sources are there: --prune keeps them; delete them yourself if they should go"
     )
 
-    plain = runner.invoke(app, base)
-    assert plain.exit_code == 0
-    assert plain.stderr == f"note: {site}: no images found in it\n"
+    # A build without --prune fails too, and keeps the manifest it would empty.
+    plain = runner.invoke(app, [*base, "--manifest", str(manifest)])
+    assert plain.exit_code == 1
+    assert plain.stderr == (
+        f"note: {site}: no images found in it\n"
+        f"warning: manifest {manifest} not rewritten: a SOURCE has no images\n"
+        f"warning: {warning}\n"
+    )
+    assert manifest.read_text() == listed
     check = runner.invoke(app, [*base, "--check"])
     assert check.exit_code == 1
     assert check.stdout == f"failing: {warning}\n"
@@ -698,11 +705,13 @@ def test_prune_keeps_the_outputs_of_a_source_with_no_images_now(
     # Deleted by hand, as the warning says, they are gone for good.
     (out / "hero.webp").unlink()
     again = runner.invoke(app, [*base, "--prune"])
-    assert f"--prune keeps its {len(made) - 1} outputs" in again.stderr
+    assert f"yet {len(made) - 1} outputs of its sources are there" in again.stderr
     shutil.rmtree(out / "team")
     cleared = runner.invoke(app, [*base, "--prune"])
     assert cleared.exit_code == 0, cleared.output
-    assert runner.invoke(app, [*base, "--check"]).exit_code == 0
+    checked = runner.invoke(app, [*base, "--check"])
+    assert checked.exit_code == 0
+    assert checked.stderr == f"note: {site}: no images found in it\neverything is up to date\n"
 
 
 def test_a_source_whose_files_were_all_renamed_is_pruned(site: Path, tmp_path: Path) -> None:
