@@ -395,15 +395,20 @@ class Job:
             self._close_caches()
         return len(self.prune(dry_run=True))
 
-    def orphans(self, remade: Iterable[str]) -> list[str]:
+    def orphans(self, remade: Iterable[str], failing: Iterable[str] = ()) -> list[str]:
         """What `--prune` would delete after a run that writes `remade` (the
-        stale sources' outputs, planned by stale()): outputs no source makes
-        now, and those the stale sources would no longer make."""
+        stale sources' outputs, planned by stale()) and fails the stale
+        sources `failing` (display paths): outputs no source makes now, and
+        those the other stale sources would no longer make. A source that
+        fails keeps its recorded outputs."""
         remade = {os.path.normpath(p) for p in remade}
         orphans = [p for p in self.prune(dry_run=True) if os.path.normpath(p) not in remade]
         if self.planner is not None:
             # What the stale sources, and those that make nothing now, made before.
-            earlier = [(p.cache, p.earlier) for p in self.planner.pending.values()]
+            failing = set(failing)
+            earlier = [
+                (p.cache, p.earlier) for d, p in self.planner.pending.items() if d not in failing
+            ]
             for cache, outputs in self.planner.unmade + earlier:
                 for output in outputs:
                     path = os.path.join(cache.root, output.path)

@@ -37,10 +37,12 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     from imgpar.spec import Result, Task
 
     remade: list[str] = []
+    failing: list[str] = []
     for item in job.stale():
         if isinstance(item, Task):
             outputs = _outlook(job, item)
             if isinstance(outputs, str):
+                failing.append(item.display)
                 echo_line(f"{item.display}: would fail: {outputs}")
             else:
                 remade += outputs
@@ -57,7 +59,7 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
         else:
             echo_line(f"note: {item.path}: {item.reason}", err=True)
     if prune:
-        for path in job.orphans(remade):
+        for path in job.orphans(remade, failing):
             echo_line(f"would prune: {path}")
         for line in _unpruned(job):
             echo_line(f"note: {line}", err=True)
@@ -103,10 +105,12 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
     stale: list[str] = []
     failing: list[str] = []  # a name collision, or a header that cannot be read
     remade: list[str] = []
+    kept: list[str] = []  # stale sources that would fail, keeping their outputs
     for item in job.stale():
         if isinstance(item, Task):
             outputs = _outlook(job, item)
             if isinstance(outputs, str):
+                kept.append(item.display)
                 failing.append(f"{item.display}: {outputs}")
             else:
                 stale.append(item.display)
@@ -119,7 +123,7 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
             failing.append(f"{item.path}: {item.reason}")
         elif not isinstance(item, Result) and item.reason == NO_IMAGES:
             echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
-    orphans = job.orphans(remade)
+    orphans = job.orphans(remade, kept)
     failing += _unpruned(job)
     # With something stale, a run rewrites the manifest anyway.
     if listing is not None and not stale and not failing and not listing.is_current():

@@ -888,6 +888,32 @@ def test_check_dry_run_and_prune_name_the_same_orphans(tmp_path: Path) -> None:
     assert runner.invoke(app, [*web, "--check"]).exit_code == 0
 
 
+def test_a_source_that_now_fails_keeps_its_outputs_in_every_mode(tmp_path: Path) -> None:
+    # A broken upload over a good source: the run fails it and keeps what it
+    # made before, and --check and --dry-run call none of that an orphan.
+    src = tmp_path / "logos"
+    for i in range(2):
+        _photo(src / f"l{i}.png", (300, 200), 40 * i)
+    out = tmp_path / "out"
+    base = ["convert", str(src), "--to", "webp", "--width", "100,200", "--out", str(out)]
+    runner = CliRunner()
+    assert runner.invoke(app, base).exit_code == 0
+    made = _bytes(out)
+    (src / "l1.png").write_text("<html>oops</html>")
+    checked = runner.invoke(app, [*base, "--check"])
+    assert checked.exit_code == 1
+    assert checked.stdout == (
+        f"failing: {src / 'l1.png'}: not an image imgpar can read (unknown or unsupported"
+        " format)\n"
+    )
+    dry = runner.invoke(app, [*base, "--prune", "--dry-run"])
+    assert "would prune" not in dry.stdout
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert pruned.exit_code == 1
+    assert "pruned: " not in pruned.stderr
+    assert _bytes(out) == made
+
+
 def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
     src = tmp_path / "coll"
     src.mkdir()
