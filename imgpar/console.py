@@ -372,8 +372,12 @@ def _end_notes(
             f" left alone ({kinds})"
         )
     # Metadata or a profile left out, damaged data read past: a photographer's
-    # credit must not vanish unsaid because the run was not --verbose.
-    warned = Counter({n[len(WARNING) :]: c for n, c in noted.items() if n.startswith(WARNING)})
+    # credit must not vanish unsaid because the run was not --verbose. By
+    # kind: the detail in brackets (which bytes) is each file's own.
+    warned: Counter[str] = Counter()
+    for note, n in noted.items():
+        if note.startswith(WARNING):
+            warned[note[len(WARNING) :].split(" (", 1)[0]] += n
     if warned and not each_shown:
         kinds = [f"{w} ({_count(n, 'file')})" for w, n in warned.most_common(SHOWN_WARNINGS)]
         if len(warned) > SHOWN_WARNINGS:

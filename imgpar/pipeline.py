@@ -587,6 +587,8 @@ def describe_warning(message: Warning | str) -> str:
     double spaces, trailing blanks and full stops, and calls damage
     corruption; the detail is kept."""
     text = " ".join(str(message).split())[:200].rstrip(".")
+    if text == "Truncated File Read":  # Pillow's, for tags whose data ends early
+        return "damaged EXIF data (cut short)"
     damaged = _DAMAGED_EXIF.fullmatch(text)
     if damaged is None:
         return text

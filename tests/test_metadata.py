@@ -358,6 +358,35 @@ def test_damaged_exif_is_warned_of_in_one_clean_line(tmp_path: Path) -> None:
     assert inspect(str(path))["warnings"] == [said]
 
 
+def test_exif_whose_tag_data_lies_past_its_end_is_damaged_exif(tmp_path: Path) -> None:
+    # Pillow's own words for it are "Truncated File Read", about the file.
+    entry = struct.pack("<HHII", ARTIST, 2, 10, 1000)  # 10 ASCII bytes, far past the block
+    ifd = struct.pack("<H", 1) + entry + struct.pack("<I", 0)
+    path = tmp_path / "cut-tag.jpg"
+    quadrant_picture((32, 24)).save(path, exif=b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd)
+    result = run(path, "webp")
+    notes = [note for note in result.notes if note.startswith("warning:")]
+    assert notes == ["warning: damaged EXIF data (cut short)"]
+    assert inspect(str(path))["warnings"] == ["damaged EXIF data (cut short)"]
+
+
+def test_warnings_are_counted_by_kind_at_the_end_of_a_run(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for size in (2, 4, 6):  # three details of one kind
+        ifd = struct.pack("<H", size) + struct.pack("<H", ARTIST)
+        quadrant_picture((32, 24)).save(
+            src / f"cut{size}.jpg", exif=b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd
+        )
+    args = ["convert", str(src), "--to", "webp", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "note: converted with warnings (--verbose names the files): damaged EXIF data"
+        " (3 files)\n"
+    )
+
+
 def test_formats_says_what_each_target_carries() -> None:
     result = CliRunner().invoke(app, ["formats"])
     assert result.exit_code == 0
