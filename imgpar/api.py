@@ -39,7 +39,7 @@ from imgpar.spec import (
     Task,
     as_template,
 )
-from imgpar.walk import Folder, Skipped, walk
+from imgpar.walk import Folder, Skipped, walk, walked_to
 
 if TYPE_CHECKING:
     from imgpar.engine import Passed, ProcessEngine, SerialEngine
@@ -781,10 +781,22 @@ def _check_nested_sources(sources: dict[str, str], *, in_place: bool) -> None:
     the second time under longer names (`a.jpg.webp` beside `a.webp`); into
     an --out, a file named as well as its folder. (A folder inside another
     maps into an --out its own way, by design.)"""
+    folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
     for real, path in sources.items():
-        if not in_place and os.path.isdir(real):
-            continue
-        outer = next((p for r, p in sources.items() if below(real, r)), None)
+        if real in folders:
+            if not in_place:
+                continue
+            where = real
+        else:
+            # Where it is named, not where a link leads: the walk of a folder
+            # above takes it there, under that name, if it takes it at all.
+            where = os.path.join(os.path.realpath(os.path.dirname(path) or "."),
+                                 os.path.basename(path))  # fmt: skip
+        outer = next(
+            (p for r, p in folders.items()
+             if below(where, r) and (real in folders or walked_to(os.path.relpath(where, r)))),
+            None,
+        )  # fmt: skip
         if outer is not None:
             how = "converting in place, its files" if in_place else "it"
             raise UsageError(

@@ -135,6 +135,13 @@ def images_in(folder: str) -> tuple[str, ...]:
         return ()
 
 
+def walked_to(rel: str) -> bool:
+    """Whether a walk of a folder takes the file at `rel` below it by its
+    name and path: an image's extension, and nothing hidden on the way."""
+    parts = os.path.normpath(rel).split(os.sep)
+    return _is_image(parts[-1]) and not any(p.startswith(".") for p in parts)
+
+
 def _is_image(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in READ_EXTENSIONS
 

@@ -871,7 +871,20 @@ def test_a_source_inside_another_converted_twice_is_refused(tmp_path: Path) -> N
             f"imgpar: error: {inner} is inside SOURCE {src}: it would be converted twice"
             " (name one of them)"
         )
-    assert listing(tmp_path) == before
+    # So was a link named with its folder, whatever it leads to.
+    elsewhere = build_tree(tmp_path / "else", {"x.jpg": "small_jpeg"})
+    (src / "link.jpg").symlink_to(elsewhere / "x.jpg")
+    linked = invoke("convert", src, src / "link.jpg", "--to", "webp", "--out", tmp_path / "o")
+    assert linked.exit_code == 2
+    assert f"{src / 'link.jpg'} is inside SOURCE {src}" in linked.stderr
+    assert not (tmp_path / "o").exists()
+    (src / "link.jpg").unlink()
+    # What the walk of the folder never takes is converted once: fine.
+    build_tree(src, {".hidden/h.png": "rgba_png"})
+    (src / "r.json").write_bytes((src / "t.jpg").read_bytes())
+    for named in (src / ".hidden" / "h.png", src / "r.json"):
+        once = invoke("convert", src, named, "--to", "webp", "--out", tmp_path / named.name)
+        assert once.exit_code == 0, once.output
     # A folder inside maps its own way.
     assert invoke("convert", src, src / "s", "--to", "webp", "--out", tmp_path / "o").exit_code == 0
 
