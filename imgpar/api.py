@@ -547,6 +547,9 @@ def prepare(
     asked = jobs
     engine, scheduler, jobs = _engine(engine, scheduler, jobs)
     out_path = os.fspath(out) if out is not None else None
+    # No --out, or one that is the SOURCE: outputs beside their sources.
+    in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
+    _check_nested_sources(seen, in_place=in_place)
     if out_path is not None:
         _check_out_among_sources(out_path, seen)
         _check_out(out_path, create=create_out)
@@ -558,9 +561,6 @@ def prepare(
                 " sources (give an --out of its own)",
                 option="out",
             )
-    # No --out, or one that is the SOURCE: outputs beside their sources.
-    in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
-    _check_nested_sources(seen, in_place=in_place)
     spec = ConvertSpec(
         outputs=outputs,
         quality=quality,
