@@ -553,12 +553,16 @@ def _image_paths(sources: list[Path]) -> Iterator[str]:
     stderr."""
     from imgpar.walk import Folder, walk
 
+    shown: set[str] = set()  # each file once, however often it is named
     for source in sources:
         for item in walk([str(source)], outputs=True):
-            if isinstance(item, Folder):
-                yield from (item.file(name) for name in item.names)
-            else:
+            if not isinstance(item, Folder):
                 console.echo_line(f"note: {item.path}: {item.reason}", err=True)
+                continue
+            for path in map(item.file, item.names):
+                if os.path.abspath(path) not in shown:
+                    shown.add(os.path.abspath(path))
+                    yield path
 
 
 @app.command()

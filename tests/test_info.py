@@ -170,6 +170,7 @@ def test_files_come_in_the_order_named_with_paths_as_typed(
     assert paths("sub/b.jpg", "z.png") == ["sub/b.jpg", "z.png"]
     assert paths(".") == ["z.png", "sub/a.png", "sub/b.jpg"]
     assert paths("sub", "z.png") == ["sub/a.png", "sub/b.jpg", "z.png"]
+    assert paths("z.png", "sub/a.png", "./z.png", ".") == ["z.png", "sub/a.png", "sub/b.jpg"]
 
 
 def test_a_broken_symlink_is_named_so(tmp_path: Path) -> None:
