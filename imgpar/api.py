@@ -152,9 +152,7 @@ class Job:
             )
         from imgpar.engine import ProcessEngine, SerialEngine, shared_memory_problem
 
-        if self.engine_label == "process" and (
-            problem := shared_memory_problem(self.start_method)
-        ):
+        if self.engine_label == "process" and (problem := shared_memory_problem(self.start_method)):
             self.jobs, self.in_process = 1, True
             self.fallback = Skipped(
                 SHARED_MEMORY,

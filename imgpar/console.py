@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from imgpar.spec import Result, Task
     from imgpar.walk import Skipped
 
-WARNING = "warning: "  # how a file's warnings begin among its notes
 SHOWN_WARNINGS = 3  # kinds of warning named at the end of a run; the rest counted
 
 
@@ -338,6 +337,7 @@ def _end_notes(
     that change what was written, files left alone, and outputs of earlier
     runs left behind, which would otherwise sit there with old pixels."""
     from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION, KEPT_OUTPUTS, PARTLY_IN_TARGET
+    from imgpar.spec import WARNING
 
     notes = []
     if noted[PARTLY_IN_TARGET] and not each_shown:
@@ -384,7 +384,6 @@ def _end_notes(
             kinds.append(f"{_count(len(warned) - SHOWN_WARNINGS, 'other warning')}")
         notes.append(f"converted with warnings (--verbose names the files): {'; '.join(kinds)}")
     return notes
-
 
 
 def _count_into(bar: tqdm[Any], job: Job) -> None:

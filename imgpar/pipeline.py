@@ -27,7 +27,7 @@ from imgpar.formats import (
     Target,
     signature,
 )
-from imgpar.spec import ConvertSpec, OutputRecord, Resize, Result, Task, sized
+from imgpar.spec import WARNING, ConvertSpec, OutputRecord, Resize, Result, Task, sized
 
 try:
     import resource
@@ -136,7 +136,7 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
-    warned = tuple(dict.fromkeys(f"warning: {describe_warning(w.message)}" for w in caught))[:3]
+    warned = tuple(dict.fromkeys(WARNING + describe_warning(w.message) for w in caught))[:3]
     common = {
         "source": task.display, "source_bytes": task.source_bytes, "started": started,
         "worker": os.getpid(),

@@ -161,6 +161,10 @@ class OutputRecord(NamedTuple):
     bytes: int
 
 
+# How a file's warnings begin among its notes (`warning: XMP too large ...`).
+WARNING = "warning: "
+
+
 class Result(NamedTuple):
     source: str  # display path
     status: Status
