@@ -716,7 +716,8 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
     if jobs is not None:
         raise UsageError(
             "--jobs sizes a run on this machine; with --scheduler the cluster's workers "
-            "decide (dask worker --nthreads N)"
+            "decide (dask worker --nthreads N)",
+            mentions=("jobs", "scheduler"),
         )
     from imgpar.engine_dask import cluster_threads
 

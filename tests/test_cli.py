@@ -651,6 +651,9 @@ def test_resize_options(tmp_path: Path) -> None:
          "--fit cover needs both --width and --height"),
         ({"max_size": 5, "scale": 50}, "max_size and scale cannot be combined",
          "--max-size and --scale cannot be combined"),
+        ({"scheduler": "tcp://127.0.0.1:1", "jobs": 2},
+         "jobs sizes a run on this machine; with scheduler the cluster's",
+         "--jobs sizes a run on this machine; with --scheduler the cluster's"),
     ],
 )  # fmt: skip
 def test_sizing_errors_name_settings_as_each_caller_writes_them(
