@@ -656,7 +656,7 @@ def test_resize_options(tmp_path: Path) -> None:
          "--jobs sizes a run on this machine; with --scheduler the cluster's"),
     ],
 )  # fmt: skip
-def test_sizing_errors_name_settings_as_each_caller_writes_them(
+def test_errors_name_other_settings_as_each_caller_writes_them(
     tmp_path: Path, options: dict[str, Any], api: str, command_line: str
 ) -> None:
     src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
