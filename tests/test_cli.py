@@ -222,6 +222,7 @@ def test_a_file_where_a_report_folder_should_be(tmp_path: Path, option: str) -> 
         (["--manifest", "out/a.webp"], "--manifest out/a.webp: name it .json"),
         (["--manifest", "m.json", "--report", "m.json"], "the manifest m.json is also the report"),
         (["--report", "r.json"], "the report r.json is a SOURCE"),
+        (["--report", "src/a.png"], "--report src/a.png: name it .json, .csv or .html"),
     ],
 )
 def test_a_report_or_manifest_never_writes_over_an_image(
