@@ -478,8 +478,7 @@ class Planner:
                 status="failed",
                 error=f"output name collides with another source's output:"
                 f" {as_template(os.path.join(here.dest, taken))} (from another SOURCE folder,"
-                " or a name"
-                " that differs only in case)",
+                " or a name that differs only in case or Unicode form)",
             )
         self._claimed.update(claims)
         notes = (KEPT_EXTENSION,) if stem == name else ()

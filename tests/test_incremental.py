@@ -937,7 +937,7 @@ def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
     assert (
         f"failed: {src / 'pic.jpg'}: output name collides with another source's output:"
         f" {out / 'pic.jpg-{width}.webp'} (from another SOURCE folder, or a name that"
-        " differs only in case)"
+        " differs only in case or Unicode form)"
     ) in sized.stderr.splitlines()
 
 
