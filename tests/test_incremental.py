@@ -929,7 +929,7 @@ def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
     assert failing == (
         f"failing: {src / 'pic.jpg'}: output name collides with another source's output:"
         f" {out / 'pic.jpg.webp'} (from another SOURCE folder, or a name that differs"
-        " only in case)"
+        " only in case or Unicode form)"
     )
     assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
     # A name sized by the image is told as its template, not in imgpar's markers.
