@@ -264,30 +264,39 @@ class Job:
         self,
         gone: list[tuple[str, Entry]],
         present: set[str],
-        roots: dict[str, str],
+        roots: dict[str, list[str]],
         cache_root: str,
         kept: set[str],
     ) -> list[tuple[str, Entry]]:
-        """The entries of `gone` sources to prune, less those of a SOURCE with
-        no image at all now, recorded or new: far likelier a drive not
-        mounted, or a build step that made nothing, than a folder emptied on
-        purpose. Their outputs still there as imgpar wrote them stay (added
-        to `kept`) and are counted in `unpruned`; deleted by hand, they go
-        from the cache."""
-        empty: dict[str, bool] = {}
+        """The entries of `gone` sources to prune, less those that may be of a
+        SOURCE with no image at all now, recorded or new: far likelier a drive
+        not mounted, or a build step that made nothing, than a folder emptied
+        on purpose. (`present`: SOURCE folders a recorded source is still in.
+        Of SOURCES that share a name, any one empty holds back the name's.)
+        Their outputs still there as imgpar wrote them stay (added to `kept`)
+        and are counted in `unpruned`; deleted by hand, they go from the
+        cache. An --out inside its SOURCE would be gone with it."""
+        out = os.path.realpath(self.out) if self.out is not None else None
+        empty: dict[str, bool] = {}  # by SOURCE folder, walked once at most
         pruned = []
         for key, entry in gone:
-            head = key.partition("/")[0]
-            if head not in present and head not in empty:
-                empty[head] = not _holds_images(roots[head], exclude=self.out)
+            for root in roots[key.partition("/")[0]]:
+                if root not in empty:
+                    empty[root] = not (
+                        root in present
+                        or (out is not None and below(out, os.path.realpath(root)))
+                        or _holds_images(root, exclude=self.out)
+                    )
+            emptied = [r for r in roots[key.partition("/")[0]] if empty[r]]
             there = [
                 o for o in entry.outputs
-                if as_recorded(os.path.join(cache_root, o.path), o.bytes) is not None
+                if emptied and as_recorded(os.path.join(cache_root, o.path), o.bytes) is not None
             ]  # fmt: skip
-            if head in present or not empty[head] or not there:
+            if not there:
                 pruned.append((key, entry))
                 continue
-            self.unpruned[roots[head]] = self.unpruned.get(roots[head], 0) + len(there)
+            source = ", ".join(emptied)
+            self.unpruned[source] = self.unpruned.get(source, 0) + len(there)
             kept.update(o.path for o in entry.outputs)
         return pruned
 
@@ -299,6 +308,14 @@ class Job:
 
         folders = [s for s in self.sources if os.path.isdir(s)]
         cache_roots = [self.out] if self.out is not None else folders
+        # The keys of files named as SOURCES, which begin with their folder's
+        # name: one named elsewhere (other/photos/x.jpg) is no photos/x.jpg gone.
+        named = {
+            f"{os.path.basename(os.path.abspath(os.path.dirname(s) or os.curdir))}/"
+            f"{os.path.basename(s)}"
+            for s in self.sources
+            if not os.path.isdir(s)
+        }
         removed: list[str] = []
         self.unpruned = {}
         theirs: set[str] | None = None  # read only once something may be removed
@@ -312,24 +329,30 @@ class Job:
         for cache_root in cache_roots:
             name = os.path.basename(os.path.abspath(cache_root))
             cache = Cache(cache_root, home=None if self.out is not None else name)
-            # Keys begin with their SOURCE folder's name; in place, with the
-            # one it had when its cache was made.
-            roots = (
-                {os.path.basename(os.path.abspath(s)): s for s in folders}
-                if self.out is not None
-                else {cache.home() or name: cache_root}
-            )
+            # Keys begin with their SOURCE folder's name, which SOURCES that
+            # share one --out tree may share too (cam1/trip, cam2/trip); in
+            # place, with the one it had when its cache was made.
+            roots: dict[str, list[str]] = {}
+            for folder in folders if self.out is not None else ():
+                roots.setdefault(os.path.basename(os.path.abspath(folder)), []).append(folder)
+            if self.out is None:
+                roots[cache.home() or name] = [cache_root]
             try:
                 kept: set[str] = set()  # outputs of sources still there
                 places: set[str] = set()  # folders imgpar writes in, relative to the root
                 gone: list[tuple[str, Entry]] = []
-                present: set[str] = set()  # SOURCES with a recorded source still there
+                present: set[str] = set()  # SOURCE folders a recorded source is still in
                 for key, entry in list(cache.items()):
                     places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
-                    if head not in roots or os.path.exists(os.path.join(roots[head], rest)):
+                    found = head not in roots or key in named
+                    for root in [] if found else roots[head]:
+                        if os.path.exists(os.path.join(root, rest)):
+                            found = True
+                            present.add(root)
+                            break
+                    if found:
                         kept.update(o.path for o in entry.outputs)
-                        present.add(head)
                     else:
                         gone.append((key, entry))
                 if not self.in_place:  # in place the cache is in the SOURCE: it is there
@@ -827,8 +850,11 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
 
 
 def _holds_images(folder: str, *, exclude: str | None) -> bool:
-    """Whether a walk of `folder` finds an image (it stops at the first)."""
-    return any(isinstance(i, Folder) and i.names for i in walk([folder], exclude=exclude))
+    """Whether a walk of `folder` finds an image, or a folder it cannot read,
+    which may hold some (it stops at the first)."""
+    return any(
+        i.names if isinstance(i, Folder) else i.failed for i in walk([folder], exclude=exclude)
+    )
 
 
 def _check_out(out: str, *, create: bool) -> None:

@@ -714,6 +714,55 @@ def test_prune_keeps_the_outputs_of_a_source_with_no_images_now(
     assert checked.stderr == f"note: {site}: no images found in it\neverything is up to date\n"
 
 
+def test_sources_that_share_a_folder_name_are_pruned_by_what_is_in_each(
+    tmp_path: Path,
+) -> None:
+    # cam1/trip and cam2/trip share one --out tree, and their cache keys.
+    cam1, cam2 = tmp_path / "cam1" / "trip", tmp_path / "cam2" / "trip"
+    _photo(cam1 / "x.jpg", (60, 40))
+    _photo(cam2 / "y.jpg", (60, 40))
+    _photo(cam2 / "z.jpg", (60, 40))
+    _photo(tmp_path / "other" / "trip" / "w.jpg", (60, 40))
+    out = tmp_path / "out"
+    base = ["convert", str(cam1), str(cam2), "--to", "webp", "--out", str(out)]
+    runner = CliRunner()
+    assert runner.invoke(app, base).exit_code == 0
+    for args in ([*base, "--check"], [*base, "--prune"]):
+        result = runner.invoke(app, args)
+        assert "orphan" not in result.stdout and "pruned" not in result.stderr, args
+    # A file named as a SOURCE, from a folder of that name elsewhere.
+    named = ["convert", str(cam2), str(tmp_path / "other" / "trip" / "w.jpg"), "--to", "webp",
+             "--out", str(tmp_path / "out2")]  # fmt: skip
+    assert runner.invoke(app, named).exit_code == 0
+    kept = runner.invoke(app, [*named, "--prune"])
+    assert "pruned" not in kept.stderr
+    assert sorted(_bytes(tmp_path / "out2")) == ["w.webp", "y.webp", "z.webp"]
+    # One of them emptied (its drive not mounted): what may be its outputs stay.
+    (cam1 / "x.jpg").rename(tmp_path / "x.jpg")
+    (cam2 / "y.jpg").unlink()
+    held = runner.invoke(app, [*base, "--prune"])
+    assert held.exit_code == 1
+    assert f"warning: {cam1}: no images in it now" in held.stderr
+    assert sorted(_bytes(out)) == ["x.webp", "y.webp", "z.webp"]
+    (tmp_path / "x.jpg").rename(cam1 / "x.jpg")
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.stderr == f"pruned: {out / 'y.webp'}\n"
+
+
+def test_an_out_inside_its_source_is_pruned_as_ever(tmp_path: Path) -> None:
+    # Were its SOURCE's drive gone, the outputs would be gone with it.
+    src = tmp_path / "a"
+    _photo(src / "p.jpg", (60, 40))
+    base = ["convert", str(src), "--to", "webp", "--out", str(src / "web")]
+    runner = CliRunner()
+    assert runner.invoke(app, base).exit_code == 0
+    (src / "p.jpg").unlink()
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert pruned.exit_code == 0, pruned.output
+    assert not (src / "web" / "p.webp").exists()
+
+
 def test_a_source_whose_files_were_all_renamed_is_pruned(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     base = ["convert", str(site), "--to", "webp", "--out", str(out)]
