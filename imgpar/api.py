@@ -171,6 +171,7 @@ class Job:
         Another run on the same output folder is waited for (`waiting` is told)."""
         from imgpar.cache import exclusive
 
+        owner = os.getpid()
         with exclusive(self._output_roots(), self.waiting) as self.waited:
             stream = self._run(self._launched(self.plan()))
             try:
@@ -183,10 +184,14 @@ class Job:
             finally:
                 # Closing the engine kills its workers and removes their
                 # temporary files at once, also when the consumer stops early.
-                stream.close()
-                if self.planner is not None:
-                    self.planner.end_flights()
-                self._close_caches()
+                # Not in a process the program forked meanwhile, whose copy
+                # of this generator ends with it: the workers, the caches and
+                # the run are its parent's.
+                if os.getpid() == owner:
+                    stream.close()
+                    if self.planner is not None:
+                        self.planner.end_flights()
+                    self._close_caches()
 
     def _launched(
         self, items: Iterable[Task | Result | Skipped]

@@ -66,7 +66,8 @@ def exclusive(
                 fd = os.open(os.path.join(root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
             except OSError:
                 continue
-            held.callback(os.close, fd)
+            _locks.add(fd)
+            held.callback(_release, fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -78,6 +79,30 @@ def exclusive(
             except OSError:
                 continue
         yield waited
+
+
+# The lock files this process holds open. A process forked meanwhile (a
+# worker, or the program's own child) shares their locks, and would hold
+# them past the run for as long as it lives: it closes its copies at once,
+# which leaves the locks to this process.
+_locks: set[int] = set()
+
+
+def _release(fd: int) -> None:
+    if fd in _locks:  # not closed already, as a forked child does
+        _locks.discard(fd)
+        os.close(fd)
+
+
+def _close_inherited_locks() -> None:
+    for fd in _locks:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 def digest_file(path: str) -> str:

@@ -175,6 +175,7 @@ class ProcessEngine:
         pending: deque[list[Task]] = deque()
         chunks = scheduled(items, self.jobs)
         pool: _Workers | None = None
+        owner = os.getpid()  # a forked copy of this generator has no workers of its own
         flights: dict[Future[list[Result]], _Flight] = {}
         worked = False  # some worker has returned a result
         try:
@@ -262,7 +263,7 @@ class ProcessEngine:
                         return
                     yield result
         finally:
-            if pool is not None:
+            if pool is not None and os.getpid() == owner:
                 pool.kill([t for flight in flights.values() for t in flight.tasks])
 
     def _workers(self, count: int) -> _Workers:

@@ -956,6 +956,35 @@ def test_a_consumer_that_stops_early_leaves_no_outputs_to_take_for_sources(
     assert "same name" not in again.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
+def test_a_child_the_program_forks_mid_run_takes_nothing_of_the_run(tmp_path: Path) -> None:
+    # It shared the folder's lock, kept it while it lived, and at its exit
+    # tried to stop its parent's workers.
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        Image.effect_noise((64, 64), 30 + i).convert("RGB").save(src / f"p{i:02d}.png")
+    code = (
+        "import fcntl, os, sys, time, imgpar\n"
+        "run = imgpar.iter_convert(sys.argv[1], to='webp', out=sys.argv[2], jobs=2)\n"
+        "next(run)\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    time.sleep(3)\n"
+        "    sys.exit(0)\n"
+        "list(run)\n"
+        "fd = os.open(os.path.join(sys.argv[2], '.imgpar-lock'), os.O_RDWR)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while the child holds it\n"
+        "print(os.waitpid(child, 0)[1])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, src, tmp_path / "out"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
+    assert "imgpar" not in done.stderr
+    assert len(list((tmp_path / "out").glob("*.webp"))) == 40
+
+
 @pytest.mark.parametrize(
     ("theirs", "options"),
     [
