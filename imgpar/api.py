@@ -6,7 +6,6 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,10 +48,6 @@ ENGINES = ("local", "dask")
 
 # What SOURCES a run takes: one path, or several.
 Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-
-
-# Where worker processes' shared memory lives, as a note names it.
-SHARED_MEMORY = "/dev/shm" if sys.platform.startswith("linux") else "shared memory"
 
 
 class Job:
@@ -150,14 +145,15 @@ class Job:
                 out=self.out,
                 timeout=self.timeout,
             )
-        from imgpar.engine import ProcessEngine, SerialEngine, shared_memory_problem
+        from imgpar.engine import ProcessEngine, SerialEngine, pool_problem
 
-        if self.engine_label == "process" and (problem := shared_memory_problem(self.start_method)):
+        if self.engine_label == "process" and (problem := pool_problem(self.start_method)):
             self.jobs, self.in_process = 1, True
+            where, why = problem
             self.fallback = Skipped(
-                SHARED_MEMORY,
-                f"{problem}: worker processes cannot start, so files are converted in"
-                " this process, on one core",
+                where,
+                f"{why}: worker processes cannot start, so files are converted in this"
+                " process, on one core",
             )
         if self.engine_label == "serial":
             return SerialEngine(self.spec, tune_malloc=self.tune_malloc)

@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from imgpar.api import SHARED_MEMORY, Job, prepare
+from imgpar.api import Job, prepare
 from imgpar.collect import Collector, Summary
-from imgpar.engine import shared_memory_problem
+from imgpar.engine import pool_problem
 from imgpar.errors import UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, default_jobs
 from imgpar.spec import STAGES, Result
@@ -76,6 +76,7 @@ class BenchResult:
     cores: int  # CPUs this process may use
     scratch: str  # the folder the scratch folder was made in
     failures: tuple[str, ...] = ()  # "PATH: reason" for each sample image that failed
+    notes: tuple[str, ...] = ()  # what limited the timing, e.g. why only jobs=1 ran
 
     @property
     def peak_worker_rss(self) -> int:
@@ -105,13 +106,13 @@ def bench(
         raise UsageError("must be at least 1", option="repeat")
     make = functools.partial(prepare, force=True, **options)
     found = image_paths(make(sources, jobs=1).sources)
-    if max(ladder) > 1 and (problem := shared_memory_problem(options.get("start_method"))):
-        # A run would fall back to one core at every value: the rows would lie.
-        raise UsageError(
-            f"cannot be timed above 1 here: worker processes cannot start ({SHARED_MEMORY}:"
-            f" {problem})",
-            option="jobs",
-        )
+    notes: tuple[str, ...] = ()
+    if max(ladder) > 1 and (problem := pool_problem(options.get("start_method"))):
+        # Every run would fall back to one core: rows above 1 would lie.
+        why = f"worker processes cannot start ({': '.join(problem)})"
+        if jobs is not None:
+            raise UsageError(f"cannot be timed above 1 here: {why}", option="jobs")
+        ladder, notes = (1,), (f"only jobs=1 is timed: {why}",)
     chosen = evenly_spaced(found, sample)
     if not chosen:
         raise UsageError("no images found in SOURCES")
@@ -141,6 +142,7 @@ def bench(
         cores=default_jobs(),
         scratch=parent or tempfile.gettempdir(),
         failures=tuple(f"{path}: {reason}" for path, reason in sorted(failures.items())),
+        notes=notes,
     )
 
 

@@ -588,6 +588,7 @@ def format_bench(r: BenchResult) -> str:
     if r.failures:
         lines += [f"failed: {failure}" for failure in r.failures]
         lines.append(f"{_count(len(r.failures), 'image')} failed, timed in as failures")
+    lines += [f"note: {note}" for note in r.notes]
     lines.append("speedup: jobs=1's wall time over each row's")
     lines.append(f"outputs: {r.scratch} (removed)")
     return "\n".join(lines)

@@ -308,16 +308,23 @@ class ProcessEngine:
             pool.kill(held)
 
 
-def shared_memory_problem(start_method: str | None) -> str | None:
-    """Why a pool cannot start here, if it cannot: its queues and its clock
-    live in shared memory (/dev/shm on Linux), which some sandboxes lack or
-    mount read-only (AWS Lambda)."""
+# Where worker processes' shared memory lives, as a note names it.
+SHARED_MEMORY = "/dev/shm" if sys.platform.startswith("linux") else "shared memory"
+
+
+def pool_problem(start_method: str | None) -> tuple[str, str] | None:
+    """Where and why a pool cannot start in this process, if it cannot: a
+    daemonic process (a multiprocessing pool's worker, a program's own)
+    may start none; and a pool's queues and clock live in shared memory,
+    which some sandboxes lack or mount read-only (AWS Lambda)."""
+    if multiprocessing.current_process().daemon:
+        return "this process", "a daemonic process (a multiprocessing pool's worker)"
     context = multiprocessing.get_context(start_method)
     try:
         context.Lock()
         context.RawArray("d", 1)
     except OSError as exc:
-        return exc.strerror or str(exc)
+        return SHARED_MEMORY, exc.strerror or str(exc)
     return None
 
 

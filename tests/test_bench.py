@@ -223,3 +223,12 @@ def test_bench_without_shared_memory_refuses_rows_it_cannot_time(tmp_path: Path)
     )
     alone = under_read_only_mount("/dev/shm", [*command, "--jobs", "1"])
     assert alone.returncode == 0, alone.stderr
+    # Not asked for any: jobs=1 alone, and why.
+    default = under_read_only_mount("/dev/shm", command)
+    assert default.returncode == 0, default.stderr
+    rows = [line.split()[0] for line in default.stdout.splitlines() if line[:4].strip().isdigit()]
+    assert rows == ["1"]
+    assert (
+        "note: only jobs=1 is timed: worker processes cannot start (/dev/shm: Read-only file"
+        " system)"
+    ) in default.stdout.splitlines()

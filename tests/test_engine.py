@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import signal
@@ -344,4 +345,28 @@ def test_without_shared_memory_files_are_converted_in_this_process(tmp_path: Pat
         "/dev/shm: Read-only file system: worker processes cannot start, so files are"
         " converted in this process, on one core",
         "3 1 serial",
+    ]
+
+
+def _convert_in_a_pool_worker(paths: tuple[str, str]) -> tuple[int, int, str, list[str]]:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = imgpar.convert(paths[0], to="png", out=paths[1], jobs=2).summary
+    return summary.converted, summary.jobs, summary.engine, [str(w.message) for w in caught]
+
+
+def test_a_pools_own_worker_converts_in_its_own_process(tmp_path: Path) -> None:
+    # A daemonic process may start none: the pool's submission failed with
+    # an AssertionError, after --out was made.
+    src = build_tree(tmp_path / "src", {f"p{i}.jpg": "camera_jpeg" for i in range(3)})
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        ((converted, jobs, engine, said),) = pool.map(
+            _convert_in_a_pool_worker, [(str(src), str(tmp_path / "out"))]
+        )
+    assert (converted, jobs, engine) == (3, 1, "serial")
+    assert said == [
+        "this process: a daemonic process (a multiprocessing pool's worker): worker processes"
+        " cannot start, so files are converted in this process, on one core"
     ]
