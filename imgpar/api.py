@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import math
 import os
 import time
 import warnings
@@ -538,6 +539,21 @@ def prepare(
     _kind("jobs", jobs, int)
     _kind("timeout", timeout, (int, float))
     _kind("scale", scale, (int, float))
+    for option, value in (
+        ("upscale", upscale), ("lossless", lossless), ("srgb", srgb), ("all_pages", all_pages),
+        ("force", force), ("allow_truncated", allow_truncated), ("thumbnails", thumbnails),
+    ):  # fmt: skip
+        # "false" is true to Python: a program's string must not force a run.
+        if not isinstance(value, bool):
+            raise UsageError(f"must be True or False, not {value!r}", option=option)
+    if scale is not None and not math.isfinite(scale):
+        raise UsageError(f"must be a positive percentage, not {scale!r}", option="scale")
+    if start_method is not None:
+        import multiprocessing
+
+        if start_method not in multiprocessing.get_all_start_methods():
+            methods = ", ".join(multiprocessing.get_all_start_methods())
+            raise UsageError(f"must be one of {methods}", option="start_method")
     if quality is not None and not 1 <= quality <= 100:
         raise UsageError("must be between 1 and 100", option="quality")
     if filter not in FILTERS:
@@ -548,7 +564,7 @@ def prepare(
         raise UsageError("must be positive", option="max_pixels")
     if jobs is not None and jobs < 1:
         raise UsageError("must be at least 1", option="jobs")
-    if not timeout > 0:
+    if not (timeout > 0 and math.isfinite(timeout)):
         raise UsageError("must be a positive number of seconds", option="timeout")
     sizes = _resizes(
         max_size=max_size,
@@ -739,9 +755,10 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
         return engine, None, default_jobs() if jobs is None else jobs
     if jobs is not None:
         raise UsageError(
-            "--jobs sizes a run on this machine; with --scheduler the cluster's workers "
+            "sizes a run on this machine; with --scheduler the cluster's workers "
             "decide (dask worker --nthreads N)",
-            mentions=("jobs", "scheduler"),
+            option="jobs",
+            mentions=("scheduler",),
         )
     from imgpar.engine_dask import cluster_threads
 
@@ -764,9 +781,9 @@ def _path(option: str, value: object) -> None:
 def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     if value is None:
         return []
-    if isinstance(value, int):
-        _kind(option, value, int)
-        return [value]
+    if not isinstance(value, (str, list, tuple)):
+        _kind(option, value, int)  # a float, a bool or anything else is refused
+        return [value]  # type: ignore[list-item]
     if isinstance(value, str):
         try:
             return sorted({int(v) for v in value.split(",") if v.strip()})

@@ -670,6 +670,30 @@ def test_errors_name_other_settings_as_each_caller_writes_them(
     assert result.stderr.startswith(f"imgpar: error: {command_line}")
 
 
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"force": "false"}, "force"),  # true to Python: it forced a run
+        ({"lossless": "no"}, "lossless"),  # every file failed with a TypeError
+        ({"upscale": 1}, "upscale"),
+        ({"scale": float("nan")}, "scale"),  # every file failed
+        ({"timeout": float("inf")}, "timeout"),  # an internal error
+        ({"max_size": 1.5}, "max_size"),  # a TypeError
+        ({"start_method": "bogus"}, "start_method"),  # a ValueError at run time
+        ({"scheduler": "tcp://127.0.0.1:1", "jobs": 2}, "jobs"),
+    ],
+)
+def test_a_bad_value_from_a_program_is_a_usage_error_naming_it(
+    tmp_path: Path, options: dict[str, Any], option: str
+) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    with pytest.raises(UsageError) as raised:
+        imgpar.convert(src, to="webp", out=tmp_path / "out", **options)
+    assert raised.value.option == option
+    assert str(raised.value).startswith(f"{option} ")
+    assert not (tmp_path / "out").exists()
+
+
 def test_second_run_skips_up_to_date_and_force_redoes(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
     out = tmp_path / "out"
