@@ -191,6 +191,9 @@ class Planner:
         self.read_caches: dict[str, Cache] = {}
         self._in_place_at: dict[str, tuple[str, ...]] = {}  # _in_place_caches_of
         self._flying: set[Cache] = set()  # the caches `launch` wrote to
+        # Per cache, the keys of sources failed with no worker behind the
+        # result (timed out, lost with the cluster): still in flight at the end.
+        self._unlanded: dict[Cache, set[str]] = {}
         self._written_in: set[str] = set()  # glob patterns of the folders launched tasks write in
         # Every file of a folder asks for the same few absolute folders: worth
         # remembering on a 100,000-file tree (per planner: the cwd may change).
@@ -358,12 +361,14 @@ class Planner:
 
     def end_flights(self) -> None:
         """The run is over: what it had in flight and recorded is forgotten.
-        A source launched and never recorded (the run stopped early) stays
-        in flight: its worker may have written outputs no one removed (a
-        chunk's results given up, a Dask worker finishing its file). The
+        A source launched and never recorded (the run stopped early), or
+        failed with no worker behind its result, stays in flight: its worker
+        may have written outputs no one removed (a chunk's results given up,
+        a Dask worker finishing its file after a timeout or a lost
+        scheduler). The
         temporary files of workers gone (a run killed outright before it)
         are removed from the folders it wrote in."""
-        still: dict[Cache, set[str]] = {}
+        still: dict[Cache, set[str]] = {c: set(keys) for c, keys in self._unlanded.items()}
         for pending in self.pending.values():
             still.setdefault(pending.cache, set()).add(pending.key)
         for cache in self._flying:
@@ -535,6 +540,11 @@ class Planner:
         # timeout, a dead worker, a lost cluster (no worker behind those
         # results) or a full disk, which another run may not meet.
         judged = result.status == "failed" and result.worker and not result.fatal
+        if pending is not None and result.status == "failed" and not result.worker:
+            # A Dask worker that could not be stopped, or one the lost
+            # scheduler no longer speaks for, may still write its outputs:
+            # they stay in flight, for the next run to take as imgpar's.
+            self._unlanded.setdefault(pending.cache, set()).add(pending.key)
         if pending is not None and judged:
             pending.cache.fail(pending.key, pending.size, pending.mtime_ns, self._options_key,
                                result.error or "")  # fmt: skip

@@ -956,6 +956,29 @@ def test_a_consumer_that_stops_early_leaves_no_outputs_to_take_for_sources(
     assert "same name" not in again.stderr
 
 
+def test_outputs_written_after_their_source_timed_out_are_never_taken_for_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Dask worker that a restart does not stop in time, or one whose
+    # scheduler is lost, writes its file after the run has failed it. In
+    # place, the next run took that output for a source: stall.png.webp.
+    src = tmp_path / "p"
+    src.mkdir()
+    Image.new("RGB", (40, 30), (200, 0, 0)).save(src / "stall.png")
+    Image.new("RGB", (40, 30), (0, 200, 0)).save(src / "b.png")
+    monkeypatch.setenv(HANG_ENV, "stall")
+    report = imgpar.convert([src], to="webp", jobs=2, timeout=1)
+    assert [f.error for f in report.files if f.status == "failed"] == ["timed out after 1 s"]
+    Image.new("RGB", (40, 30), (200, 0, 0)).save(src / "stall.webp")  # the late write
+    monkeypatch.delenv(HANG_ENV)
+    again = _run("convert", src, "--to", "webp")
+    assert again.returncode == 0, again.stderr
+    assert "same name" not in again.stderr
+    assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [
+        "b.png", "b.webp", "stall.png", "stall.webp"
+    ]  # fmt: skip
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
 def test_a_child_the_program_forks_mid_run_takes_nothing_of_the_run(tmp_path: Path) -> None:
     # It shared the folder's lock, kept it while it lived, and at its exit
