@@ -659,17 +659,17 @@ def idle_options(**options: Any) -> list[str]:
         # by the source's ({src_ext}), it is the format's only for sources
         # already in that format: told apart by a source extension no
         # format has.
-        sample = sample_name(options["name"], target, src_ext=_NO_FORMAT)
-        ext = os.path.splitext(sample)[1].lower().lstrip(".")
-        if ext == _NO_FORMAT:
+        ext = os.path.splitext(sample_name(options["name"], target, src_ext=_NO_FORMAT))[1]
+        shown = as_template(os.path.basename(sample_name(options["name"], target)))
+        if ext.lower().lstrip(".") == _NO_FORMAT:
             idle.append(
                 f"--name {options['name']!r} gives {target.name} outputs their source's"
                 " extension (a.png holding another format)"
             )
-        elif ext not in (target.ext.lstrip("."), target.name):
+        elif ext.lower().lstrip(".") not in (target.ext.lstrip("."), target.name):
             idle.append(
                 f"--name {options['name']!r} names {target.name} outputs like"
-                f" {as_template(os.path.basename(sample))!r}: not their format's extension"
+                f" {shown!r}: not their format's extension"
             )
     return idle
 

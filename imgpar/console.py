@@ -5,6 +5,7 @@ imgpar.collect; this module only renders it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from imgpar.walk import Skipped
 
 SHOWN_WARNINGS = 3  # kinds of warning named at the end of a run; the rest counted
+# A warning's detail, which differs file by file: "(expecting to read 12 bytes ...)"
+# at its end, not a bracket inside its kind, as in "HDR (PQ) colour read as sRGB".
+_DETAIL = re.compile(r" \([^()]*\)$")
 
 
 def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
@@ -377,7 +381,7 @@ def _end_notes(
     warned: Counter[str] = Counter()
     for note, n in noted.items():
         if note.startswith(WARNING):
-            warned[note[len(WARNING) :].split(" (", 1)[0]] += n
+            warned[_DETAIL.sub("", note[len(WARNING) :])] += n
     if warned and not each_shown:
         kinds = [f"{w} ({_count(n, 'file')})" for w, n in warned.most_common(SHOWN_WARNINGS)]
         if len(warned) > SHOWN_WARNINGS:

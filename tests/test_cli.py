@@ -437,6 +437,7 @@ def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
         ("{stem}.{src_ext}", "jpeg", "'{stem}.{src_ext}' gives jpeg outputs their source's"
          " extension (a.png holding another format)"),
         ("{width}/{stem}", "webp", "'{width}/{stem}' names webp outputs like 'a'"),
+        ("{stem}-{src_ext}", "webp", "'{stem}-{src_ext}' names webp outputs like 'a-jpg'"),
         ("{stem}.{ext}", "webp,jpeg", None),
         ("{stem}.jpeg", "jpeg", None),
         ("{stem}-{width}.tiff", "tiff", None),

@@ -367,6 +367,12 @@ def _cut_exif(entries: int) -> Callable[[Path], None]:
     return make
 
 
+def _hdr_png(path: Path) -> None:
+    said = PngImagePlugin.PngInfo()
+    said.add(b"cICP", bytes((9, 16, 0, 1)))  # BT.2020 with the PQ curve
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(path, pnginfo=said)
+
+
 @pytest.mark.parametrize(
     ("made", "to", "said"),
     [
@@ -374,6 +380,9 @@ def _cut_exif(entries: int) -> Callable[[Path], None]:
          "jpeg", "EXIF MakerNote too large for JPEG: not copied (2 files)"),
         # By kind: each file's detail (which bytes) differs.
         ({f"cut{n}.jpg": _cut_exif(n) for n in (2, 4, 6)}, "webp", "damaged EXIF data (3 files)"),
+        # A bracket inside a kind is no detail.
+        ({"h1.png": _hdr_png, "h2.png": _hdr_png}, "webp",
+         "HDR (PQ) colour read as sRGB: no tone mapping (2 files)"),
     ],
 )  # fmt: skip
 def test_warnings_are_told_at_the_end_of_a_plain_run(
