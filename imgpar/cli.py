@@ -306,7 +306,7 @@ def convert(
     try:
         if run.get("check"):
             manifest = str(run["manifest"]) if run.get("manifest") else None
-            status = console.check(job, manifest=manifest)
+            status = console.check(job, manifest=manifest, quiet=bool(run.get("quiet")))
         elif run.get("dry_run"):
             status = console.dry_run(job, prune=bool(run.get("prune")))
         else:

@@ -38,9 +38,11 @@ _DETAIL = re.compile(r" \([^()]*\)$")
 def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result, Task
+    from imgpar.walk import NO_IMAGES
 
     remade: list[str] = []
     failing: list[str] = []
+    empty = False  # a SOURCE folder with no image in it
     for item in job.stale():
         if isinstance(item, Task):
             outputs = _outlook(job, item)
@@ -60,23 +62,33 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
         elif item.failed:
             echo_line(f"{item.path}: would fail: {item.reason}")
         else:
+            empty = empty or item.reason == NO_IMAGES
             echo_line(f"note: {item.path}: {item.reason}", err=True)
     if prune:
-        for path in job.orphans(remade, failing):
+        for path in job.orphans(remade, failing):  # which fills job.unpruned
             echo_line(f"would prune: {path}")
-        for line in _unpruned(job):
-            echo_line(f"note: {line}", err=True)
+    for source, why in _unpruned(job) if prune else _held(job) if empty else []:
+        echo_line(f"{source}: would fail: {why}")
     return ExitStatus.OK
 
 
-def _unpruned(job: Job) -> list[str]:
-    """Why the last prune kept the outputs of SOURCES with no image now."""
+def _unpruned(job: Job) -> list[tuple[str, str]]:
+    """The SOURCES with no image now whose outputs the last prune kept, and why."""
     return [
-        f"{source}: no images in it now (a drive not mounted?), yet"
-        f" {_count(n, 'output')} of its sources {'is' if n == 1 else 'are'} there:"
-        " --prune keeps them; delete them yourself if they should go"
+        (
+            source,
+            f"no images in it now (a drive not mounted?), yet {_count(n, 'output')} of its"
+            f" sources {'is' if n == 1 else 'are'} there: --prune keeps them; delete them"
+            " yourself if they should go",
+        )
         for source, n in job.unpruned.items()
     ]
+
+
+def _held(job: Job) -> list[tuple[str, str]]:
+    """What `--prune` would keep back now, as `_unpruned` tells it."""
+    job.prune(dry_run=True)
+    return _unpruned(job)
 
 
 def _outlook(job: Job, task: Task) -> tuple[str, ...] | str:
@@ -93,7 +105,7 @@ def _outlook(job: Job, task: Task) -> tuple[str, ...] | str:
     return outputs
 
 
-def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
+def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> ExitStatus:
     """Exit 1 listing every source whose outputs would be (re)made, the
     outputs --prune would delete, and a manifest that is not as a run would
     write it."""
@@ -124,10 +136,10 @@ def check(job: Job, *, manifest: str | None = None) -> ExitStatus:
             listing.add(item)
         elif not isinstance(item, Result) and item.failed:
             failing.append(f"{item.path}: {item.reason}")
-        elif not isinstance(item, Result) and item.reason == NO_IMAGES:
+        elif not isinstance(item, Result) and item.reason == NO_IMAGES and not quiet:
             echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
     orphans = job.orphans(remade, kept)
-    failing += _unpruned(job)
+    failing += [f"{source}: {why}" for source, why in _unpruned(job)]
     # With something stale, a run rewrites the manifest anyway.
     if listing is not None and not stale and not failing and not listing.is_current():
         stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
@@ -254,22 +266,23 @@ def run(
     collector.jobs, collector.engine = job.jobs, job.engine_label
     collector.waited(job.waited)
     summary = collector.summary(interrupted=interrupted is not None)
+    complete = interrupted is None and summary.stopped is None
+    # A SOURCE with no image now, whose outputs are still there: an
+    # unmounted drive, most likely. The run fails, says why in its reports,
+    # and leaves its manifest, which would drop every one of them, as it was.
+    held = _held(job) if complete and empty else []
     for writer in list(writers):
         try:
+            for source, why in held:
+                writer.note(source, why)
             writer.close(summary)
         except OSError as exc:
             give_up(writer, exc)
-    complete = interrupted is None and summary.stopped is None
-    # A SOURCE with no image now, whose outputs are still there: an
-    # unmounted drive, most likely. The run fails, and its manifest, which
-    # would drop every one of them, is left as it was.
-    if complete and empty:
-        job.prune(dry_run=True)  # which fills job.unpruned
-    held = _unpruned(job)
     if listing is not None and complete:
         try:
             if held:
-                warned.append(f"manifest {listing.path} not rewritten: a SOURCE has no images")
+                again = "rewritten" if os.path.exists(listing.path) else "written"
+                warned.append(f"manifest {listing.path} not {again}: a SOURCE has no images")
             else:
                 listing.write()
         except OSError as exc:
@@ -279,7 +292,7 @@ def run(
             if not quiet:
                 echo_line(f"pruned: {path}", err=True)
         held = _unpruned(job)
-    warned += held
+    warned += [f"{source}: {why}" for source, why in held]
     for warning in warned:
         echo_line(f"warning: {warning}", err=True)
     typer.echo(format_summary(summary))

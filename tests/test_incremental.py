@@ -694,13 +694,16 @@ def test_prune_keeps_the_outputs_of_a_source_with_no_images_now(
     check = runner.invoke(app, [*base, "--check"])
     assert check.exit_code == 1
     assert check.stdout == f"failing: {warning}\n"
-    dry = runner.invoke(app, [*base, "--prune", "--dry-run"])
-    assert (dry.exit_code, dry.stdout) == (0, "")
-    assert f"note: {warning}\n" in dry.stderr
-    pruned = runner.invoke(app, [*base, "--prune"])
+    for dry_run in (["--dry-run"], ["--prune", "--dry-run"]):
+        dry = runner.invoke(app, [*base, *dry_run])
+        assert (dry.exit_code, dry.stdout) == (0, f"{warning.replace(': ', ': would fail: ', 1)}\n")
+    report = tmp_path / "r.json"
+    pruned = runner.invoke(app, [*base, "--prune", "--report", str(report)])
     assert pruned.exit_code == 1
     assert f"warning: {warning}\n" in pruned.stderr
     assert _bytes(out) == made
+    told = json.loads(report.read_text())["notes"]
+    assert f"{told[-1]['path']}: {told[-1]['reason']}" == warning
 
     # Deleted by hand, as the warning says, they are gone for good.
     (out / "hero.webp").unlink()
@@ -712,6 +715,8 @@ def test_prune_keeps_the_outputs_of_a_source_with_no_images_now(
     checked = runner.invoke(app, [*base, "--check"])
     assert checked.exit_code == 0
     assert checked.stderr == f"note: {site}: no images found in it\neverything is up to date\n"
+    quiet = runner.invoke(app, [*base, "--check", "--quiet"])
+    assert "note" not in quiet.stderr
 
 
 def test_sources_that_share_a_folder_name_are_pruned_by_what_is_in_each(
