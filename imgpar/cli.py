@@ -334,19 +334,18 @@ def _check_written(written: list[tuple[str, str]], sources: list[str]) -> None:
     """Refuse, before --out is made (a run refused leaves nothing), a report
     or manifest that cannot be written or would write over what it must not:
     each is written whole over whatever has its name."""
-    from imgpar.report import REPORTS
+    from imgpar.report import misnamed
 
     seen: dict[str, str] = {}
     for kind, path in written:
-        ext = os.path.splitext(path)[1].lower()
-        if kind == "manifest" and ext != ".json":
+        if kind == "manifest" and os.path.splitext(path)[1].lower() != ".json":
             # Its name is all that keeps it off an image: `--manifest photos/a.jpg`.
             raise UsageError(
                 f"{path}: name it .json (it is written over whatever is there)",
                 option="manifest",
             )
-        if kind == "report" and ext not in REPORTS:
-            raise UsageError(f"{path}: name it .json, .csv or .html", option="report")
+        if kind == "report" and (problem := misnamed(path)) is not None:
+            raise UsageError(problem, option="report")
         if (blocker := file_in_the_way(path)) is not None:
             raise UsageError(f"cannot write the {kind} {path}: {blocker} is a file, not a folder")
         key = os.path.realpath(path)

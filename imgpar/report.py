@@ -175,8 +175,15 @@ REPORTS: dict[str, Callable[[str, Sequence[str]], ReportWriter]] = {
 }
 
 
+def misnamed(path: str) -> str | None:
+    """Why `path` cannot be a report's name, if it cannot."""
+    if os.path.splitext(path)[1].lower() in REPORTS:
+        return None
+    *others, last = REPORTS
+    return f"{path}: name it {', '.join(others)} or {last}"
+
+
 def open_report(path: str, argv: Sequence[str]) -> ReportWriter:
-    kind = REPORTS.get(os.path.splitext(path)[1].lower())
-    if kind is None:
-        raise ValueError(f"report {path!r}: name it .json, .csv or .html")
-    return kind(path, argv)
+    if (problem := misnamed(path)) is not None:
+        raise ValueError(problem)
+    return REPORTS[os.path.splitext(path)[1].lower()](path, argv)
