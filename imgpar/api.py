@@ -587,7 +587,7 @@ def prepare(
     out_path = os.fspath(out) if out is not None else None
     # No --out, or one that is the SOURCE: outputs beside their sources.
     in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
-    _check_nested_sources(seen, in_place=in_place)
+    _check_nested_sources(seen, in_place=in_place, out=out_path)
     if out_path is not None:
         _check_out_among_sources(out_path, seen)
         _check_out(out_path, create=create_out)
@@ -815,26 +815,28 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     return tuple(targets)
 
 
-def _check_nested_sources(sources: dict[str, str], *, in_place: bool) -> None:
+def _check_nested_sources(
+    sources: dict[str, str], *, in_place: bool, out: str | None
+) -> None:
     """Refuse a SOURCE inside a SOURCE folder (`sources`: path by real path)
     whose files would be converted twice: in place, into the same folder,
     the second time under longer names (`a.jpg.webp` beside `a.webp`); into
-    an --out, a file named as well as its folder. (A folder inside another
-    maps into an --out its own way, by design.)"""
+    an --out, a file named as well as a folder whose walk takes it. (A
+    folder inside another maps into an --out its own way, by design.)"""
     folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
     for real, path in sources.items():
-        if real in folders:
-            if not in_place:
-                continue
-            where = real
-        else:
-            # Where it is named, not where a link leads: the walk of a folder
-            # above takes it there, under that name, if it takes it at all.
-            where = os.path.join(os.path.realpath(os.path.dirname(path) or "."),
-                                 os.path.basename(path))  # fmt: skip
+        if real in folders and not in_place:
+            continue
+        # As named (the walk goes through links to folders on the way) and
+        # as it really is (a folder SOURCE may be a link itself).
+        places = [real] if real in folders else [
+            os.path.abspath(path),
+            os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path)),
+        ]  # fmt: skip
         outer = next(
-            (p for r, p in folders.items()
-             if below(where, r) and (real in folders or walked_to(os.path.relpath(where, r)))),
+            (p for r, p in folders.items() for base in (r, os.path.abspath(p)) for where in places
+             if below(where, base)
+             and (real in folders or walked_to(base, os.path.relpath(where, base), exclude=out))),
             None,
         )  # fmt: skip
         if outer is not None:

@@ -135,11 +135,25 @@ def images_in(folder: str) -> tuple[str, ...]:
         return ()
 
 
-def walked_to(rel: str) -> bool:
-    """Whether a walk of a folder takes the file at `rel` below it by its
-    name and path: an image's extension, and nothing hidden on the way."""
+def walked_to(folder: str, rel: str, *, exclude: str | None = None) -> bool:
+    """Whether a walk of `folder` takes the file at `rel` below it, as
+    `walk` decides: an image's extension, nothing hidden on the way, and no
+    folder on the way that it passes over (`exclude`, the run's --out;
+    another run's --out; a file system's lost+found)."""
     parts = os.path.normpath(rel).split(os.sep)
-    return _is_image(parts[-1]) and not any(p.startswith(".") for p in parts)
+    if not _is_image(parts[-1]) or any(p.startswith(".") for p in parts):
+        return False
+    excluded = _identity(exclude) if exclude else None
+    here = folder
+    for part in parts[:-1]:
+        if part == "lost+found" and os.path.ismount(here):
+            return False
+        here = os.path.join(here, part)
+        if excluded is not None and _identity(here) == excluded:
+            return False
+        if os.path.exists(os.path.join(here, CACHE_NAME)) and kind_of_cache(here) == "out":
+            return False
+    return True
 
 
 def _is_image(name: str) -> bool:

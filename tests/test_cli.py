@@ -908,10 +908,18 @@ def test_a_source_inside_another_converted_twice_is_refused(tmp_path: Path) -> N
     assert f"{src / 'link.jpg'} is inside SOURCE {src}" in linked.stderr
     assert not (tmp_path / "o").exists()
     (src / "link.jpg").unlink()
+    # And a file named through a link to a folder, which the walk follows.
+    (src / "linked").symlink_to(elsewhere)
+    through = invoke("convert", src, src / "linked" / "x.jpg", "--to", "webp", "--out",
+                     tmp_path / "o")  # fmt: skip
+    assert through.exit_code == 2
+    assert f"{src / 'linked' / 'x.jpg'} is inside SOURCE {src}" in through.stderr
+    (src / "linked").unlink()
     # What the walk of the folder never takes is converted once: fine.
     build_tree(src, {".hidden/h.png": "rgba_png"})
     (src / "r.json").write_bytes((src / "t.jpg").read_bytes())
-    for named in (src / ".hidden" / "h.png", src / "r.json"):
+    assert invoke("convert", src, "--to", "png", "--out", src / "thumbs").exit_code == 0
+    for named in (src / ".hidden" / "h.png", src / "r.json", src / "thumbs" / "t.png"):
         once = invoke("convert", src, named, "--to", "webp", "--out", tmp_path / named.name)
         assert once.exit_code == 0, once.output
     # A folder inside maps its own way.
