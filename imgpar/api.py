@@ -310,12 +310,13 @@ class Job:
 
         folders = [s for s in self.sources if os.path.isdir(s)]
         cache_roots = [self.out] if self.out is not None else folders
-        # The keys of files named as SOURCES, which begin with their folder's
-        # name: one named elsewhere (other/photos/x.jpg) is no photos/x.jpg gone.
+        # Into an --out, the keys of files named as SOURCES, which begin with
+        # their folder's name: one named elsewhere (other/photos/x.jpg) is no
+        # photos/x.jpg gone. (In place each folder has a cache of its own.)
         named = {
             f"{os.path.basename(os.path.abspath(os.path.dirname(s) or os.curdir))}/"
             f"{os.path.basename(s)}"
-            for s in self.sources
+            for s in (self.sources if self.out is not None else ())
             if not os.path.isdir(s)
         }
         removed: list[str] = []
@@ -781,7 +782,7 @@ def _path(option: str, value: object) -> None:
 def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     if value is None:
         return []
-    if not isinstance(value, (str, list, tuple)):
+    if not isinstance(value, (str, Sequence)):
         _kind(option, value, int)  # a float, a bool or anything else is refused
         return [value]  # type: ignore[list-item]
     if isinstance(value, str):

@@ -66,8 +66,8 @@ def exclusive(
                 fd = os.open(os.path.join(root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
             except OSError:
                 continue
-            _locks.add(fd)
-            held.callback(_release, fd)
+            token = _locks[fd] = object()
+            held.callback(_release, fd, token)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -81,16 +81,18 @@ def exclusive(
         yield waited
 
 
-# The lock files this process holds open. A process forked meanwhile (a
-# worker, or the program's own child) shares their locks, and would hold
-# them past the run for as long as it lives: it closes its copies at once,
-# which leaves the locks to this process.
-_locks: set[int] = set()
+# The lock files this process holds open, each with a token of its opening.
+# A process forked meanwhile (a worker, or the program's own child) shares
+# their locks, and would hold them past the run for as long as it lives: it
+# closes its copies at once, which leaves the locks to this process; its
+# copy of the run, ending later, then finds no token of its own, and leaves
+# alone whatever lock of the child's has come to have that number.
+_locks: dict[int, object] = {}
 
 
-def _release(fd: int) -> None:
-    if fd in _locks:  # not closed already, as a forked child does
-        _locks.discard(fd)
+def _release(fd: int, token: object) -> None:
+    if _locks.get(fd) is token:
+        del _locks[fd]
         os.close(fd)
 
 

@@ -270,7 +270,9 @@ def convert(
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
     origins: dict[str, str] = {}  # where each setting from a config file came from
     try:
-        known = frozenset(inspect.signature(prepare).parameters) | _CLI_ONLY
+        # Not what the command decides itself (thumbnails for an HTML report).
+        internal = {"thumbnails", "create_out"}
+        known = frozenset(inspect.signature(prepare).parameters) - internal | _CLI_ONLY
         settings, origins = settings_file.load(
             str(config) if config else None, preset, known - {"config", "preset"}
         )

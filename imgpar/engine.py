@@ -333,9 +333,12 @@ def _cannot_start(result: Result) -> bool:
     return error.startswith("worker process died") and "(signal" not in error
 
 
-def failed(task: Task, error: str, *, fatal: bool = False, ran: float = 0.0) -> Result:
+def failed(
+    task: Task, error: str, *, fatal: bool = False, ran: float = 0.0, loose: bool = False
+) -> Result:
     """The result of a file its worker could not report on itself; `ran`:
-    the seconds a worker spent on it, up to now, where known."""
+    the seconds a worker spent on it, up to now, where known; `loose`: that
+    worker may still be writing its outputs."""
     now = time.time()
     return Result(
         source=task.display,
@@ -347,6 +350,7 @@ def failed(task: Task, error: str, *, fatal: bool = False, ran: float = 0.0) -> 
         seconds=ran,
         started=now - ran if ran else 0.0,
         ended=now if ran else 0.0,
+        loose=loose,
     )
 
 

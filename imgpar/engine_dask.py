@@ -133,6 +133,7 @@ class DaskEngine:
         pending: deque[list[Task]] = deque()
         flights: dict[Future[list[Result]], _Flight] = {}
         cluster: _Cluster | None = None
+        owner = os.getpid()  # a forked copy of this generator has no cluster of its own
         done: Any = None
         counted_at = time.monotonic()  # when the cluster's threads were last counted
         try:
@@ -186,7 +187,9 @@ class DaskEngine:
                                 # each is retried alone, with a clock of its own.
                                 pending.extend([task] for task in chunk)
                             else:
-                                yield failed(chunk[0], f"timed out after {self.timeout:g} s")
+                                # Its worker is restarted, not killed at once.
+                                why = f"timed out after {self.timeout:g} s"
+                                yield failed(chunk[0], why, loose=True)
                     continue
                 # The outcome tells what happened, not the future's status:
                 # that can change after the result is in hand, when the
@@ -217,7 +220,7 @@ class DaskEngine:
                     yield from _stop(chunk, flights, pending, why)
                     return
         finally:
-            if cluster is not None:
+            if cluster is not None and os.getpid() == owner:
                 cluster.close(list(flights))
 
     def _start(self) -> _Cluster:
@@ -358,12 +361,14 @@ def _stop(
 ) -> Iterator[Result]:
     """Every file still to come back fails with `why`, the last stopping the
     run; the flights are forgotten, so closing cancels them."""
+    # Workers the lost scheduler no longer speaks for may finish those in
+    # flight; those never sent are not loose.
+    flying = {id(t) for t in chunk} | {id(t) for f in flights.values() for t in f.tasks}
     lost = [*chunk, *(t for f in flights.values() for t in f.tasks)]
     lost += [t for c in pending for t in c]
     flights.clear()
-    for task in lost[:-1]:
-        yield failed(task, why)
-    yield failed(lost[-1], why, fatal=True)
+    for i, task in enumerate(lost):
+        yield failed(task, why, fatal=i == len(lost) - 1, loose=id(task) in flying)
 
 
 def _wait_ready(done: Any, deadline: float) -> bool:

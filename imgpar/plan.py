@@ -191,8 +191,8 @@ class Planner:
         self.read_caches: dict[str, Cache] = {}
         self._in_place_at: dict[str, tuple[str, ...]] = {}  # _in_place_caches_of
         self._flying: set[Cache] = set()  # the caches `launch` wrote to
-        # Per cache, the keys of sources failed with no worker behind the
-        # result (timed out, lost with the cluster): still in flight at the end.
+        # Per cache, the keys of sources failed while their worker may still
+        # write (`Result.loose`): still in flight at the end.
         self._unlanded: dict[Cache, set[str]] = {}
         self._written_in: set[str] = set()  # glob patterns of the folders launched tasks write in
         # Every file of a folder asks for the same few absolute folders: worth
@@ -362,10 +362,10 @@ class Planner:
     def end_flights(self) -> None:
         """The run is over: what it had in flight and recorded is forgotten.
         A source launched and never recorded (the run stopped early), or
-        failed with no worker behind its result, stays in flight: its worker
-        may have written outputs no one removed (a chunk's results given up,
-        a Dask worker finishing its file after a timeout or a lost
-        scheduler). The
+        failed while its worker may still write (`Result.loose`), stays in
+        flight: its worker may have written outputs no one removed (a
+        chunk's results given up, a Dask worker finishing its file after a
+        timeout or a lost scheduler). The
         temporary files of workers gone (a run killed outright before it)
         are removed from the folders it wrote in."""
         still: dict[Cache, set[str]] = {c: set(keys) for c, keys in self._unlanded.items()}
@@ -540,7 +540,7 @@ class Planner:
         # timeout, a dead worker, a lost cluster (no worker behind those
         # results) or a full disk, which another run may not meet.
         judged = result.status == "failed" and result.worker and not result.fatal
-        if pending is not None and result.status == "failed" and not result.worker:
+        if pending is not None and result.loose:
             # A Dask worker that could not be stopped, or one the lost
             # scheduler no longer speaks for, may still write its outputs:
             # they stay in flight, for the next run to take as imgpar's.

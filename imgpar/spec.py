@@ -188,3 +188,6 @@ class Result(NamedTuple):
     # The JPEG scale (1, 2, 4, 8) it was decoded at, which its outputs'
     # pixels depend on; 0 for formats decoded whole.
     shrink: int = 0
+    # Failed while a worker that could not be stopped (a Dask task) may
+    # still write its outputs.
+    loose: bool = False

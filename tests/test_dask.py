@@ -334,6 +334,31 @@ def test_file_that_hangs_its_worker_times_out(
 
 
 @needs_dask
+def test_in_place_a_timed_out_files_late_output_is_never_taken_for_a_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A restarted Dask worker may finish the file after the run has failed
+    # it. The next run in place took that output for a source.
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "hang-me.jpg", displayed=(1400, 2100), noise=80, quality=100)
+    make_camera_jpeg(src / "fine.jpg")
+    monkeypatch.setenv(HANG_ENV, "hang-me")
+    report = imgpar.convert([src], to="webp", engine="dask", jobs=2, timeout=2)
+    assert [f.error for f in report.files if f.status == "failed"] == ["timed out after 2 s"]
+    Image.new("RGB", (30, 20)).save(src / "hang-me.webp")  # as the worker would, late
+    monkeypatch.delenv(HANG_ENV)
+    again = imgpar.convert([src], to="webp", jobs=2)
+    assert {os.path.basename(f.source): f.status for f in again.files} == {
+        "hang-me.jpg": "converted", "fine.jpg": "skipped"
+    }  # fmt: skip
+    assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [
+        "fine.jpg", "fine.webp", "hang-me.jpg", "hang-me.webp"
+    ]  # fmt: skip
+    with Image.open(src / "hang-me.webp") as im:
+        assert im.size == (1400, 2100)
+
+
+@needs_dask
 def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
     src = _noise_tree(tmp_path / "src", 40)
     out = tmp_path / "out"
