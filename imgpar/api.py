@@ -26,7 +26,7 @@ from imgpar.limits import (
     default_jobs,
 )
 from imgpar.paths import below, same_folder
-from imgpar.plan import Planner, check_template, default_template, sample_name
+from imgpar.plan import Planner, check_template, default_template, sample_name, source_name
 from imgpar.spec import (
     FILTERS,
     FITS,
@@ -89,9 +89,6 @@ class Job:
         self.in_process = in_process
         self.options_key = run_key(spec, template)
         self.planner: Planner | None = None
-        # From the last prune(): SOURCE folders with no image now, and how
-        # many of their outputs it kept for that reason.
-        self.unpruned: dict[str, int] = {}
         # Said when this machine cannot run worker processes and the files
         # are converted in this process instead.
         self.fallback: Skipped | None = None
@@ -269,6 +266,7 @@ class Job:
         roots: dict[str, list[str]],
         cache_root: str,
         kept: set[str],
+        held: dict[str, int],
     ) -> list[tuple[str, Entry]]:
         """The entries of `gone` sources to prune, less those that may be of a
         SOURCE with no image at all now, recorded or new: far likelier a drive
@@ -276,36 +274,37 @@ class Job:
         on purpose. (`present`: SOURCE folders a recorded source is still in.
         Of SOURCES that share a name, any one empty holds back the name's.)
         Their outputs still there as imgpar wrote them stay (added to `kept`)
-        and are counted in `unpruned`; deleted by hand, they go from the
-        cache. An --out inside its SOURCE would be gone with it."""
+        and are counted in `held`, by SOURCE; deleted by hand, they go from
+        the cache. An --out inside its SOURCE would be gone with it."""
         out = os.path.realpath(self.out) if self.out is not None else None
         empty: dict[str, bool] = {}  # by SOURCE folder, walked once at most
         pruned = []
         for key, entry in gone:
-            for root in roots[key.partition("/")[0]]:
+            named = roots[key.partition("/")[0]]
+            for root in named:
                 if root not in empty:
                     empty[root] = not (
                         root in present
                         or (out is not None and below(out, os.path.realpath(root)))
                         or _holds_images(root, exclude=self.out)
                     )
-            emptied = [r for r in roots[key.partition("/")[0]] if empty[r]]
-            there = [
-                o for o in entry.outputs
-                if emptied and as_recorded(os.path.join(cache_root, o.path), o.bytes) is not None
-            ]  # fmt: skip
+            emptied = [r for r in named if empty[r]]
+            there = [o for o in entry.outputs if emptied and as_recorded(
+                os.path.join(cache_root, o.path), o.bytes) is not None]  # fmt: skip
             if not there:
                 pruned.append((key, entry))
                 continue
             source = ", ".join(emptied)
-            self.unpruned[source] = self.unpruned.get(source, 0) + len(there)
+            held[source] = held.get(source, 0) + len(there)
             kept.update(o.path for o in entry.outputs)
         return pruned
 
-    def prune(self, *, dry_run: bool = False) -> list[str]:
+    def prune(self, *, dry_run: bool = False, held: dict[str, int] | None = None) -> list[str]:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
-        returns their paths. Only files imgpar recorded are ever touched."""
+        returns their paths. Only files imgpar recorded are ever touched.
+        `held` is told the SOURCE folders with no image now whose outputs
+        stay, and how many (`_held_back`)."""
         from imgpar.writer import remove_abandoned
 
         folders = [s for s in self.sources if os.path.isdir(s)]
@@ -314,13 +313,12 @@ class Job:
         # their folder's name: one named elsewhere (other/photos/x.jpg) is no
         # photos/x.jpg gone. (In place each folder has a cache of its own.)
         named = {
-            f"{os.path.basename(os.path.abspath(os.path.dirname(s) or os.curdir))}/"
-            f"{os.path.basename(s)}"
+            f"{source_name(os.path.dirname(s) or os.curdir)}/{os.path.basename(s)}"
             for s in (self.sources if self.out is not None else ())
             if not os.path.isdir(s)
         }
         removed: list[str] = []
-        self.unpruned = {}
+        held = {} if held is None else held
         theirs: set[str] | None = None  # read only once something may be removed
 
         def anothers(path: str) -> bool:
@@ -330,14 +328,14 @@ class Job:
             return os.path.realpath(path) in theirs
 
         for cache_root in cache_roots:
-            name = os.path.basename(os.path.abspath(cache_root))
+            name = source_name(cache_root)
             cache = Cache(cache_root, home=None if self.out is not None else name)
             # Keys begin with their SOURCE folder's name, which SOURCES that
             # share one --out tree may share too (cam1/trip, cam2/trip); in
             # place, with the one it had when its cache was made.
             roots: dict[str, list[str]] = {}
             for folder in folders if self.out is not None else ():
-                roots.setdefault(os.path.basename(os.path.abspath(folder)), []).append(folder)
+                roots.setdefault(source_name(folder), []).append(folder)
             if self.out is None:
                 roots[cache.home() or name] = [cache_root]
             try:
@@ -359,7 +357,7 @@ class Job:
                     else:
                         gone.append((key, entry))
                 if not self.in_place:  # in place the cache is in the SOURCE: it is there
-                    gone = self._held_back(gone, present, roots, cache_root, kept)
+                    gone = self._held_back(gone, present, roots, cache_root, kept, held)
                 for key, entry in gone:
                     for output in entry.outputs:
                         path = os.path.join(cache_root, output.path)
@@ -419,14 +417,21 @@ class Job:
             self._close_caches()
         return len(self.prune(dry_run=True))
 
-    def orphans(self, remade: Iterable[str], failing: Iterable[str] = ()) -> list[str]:
+    def orphans(
+        self,
+        remade: Iterable[str],
+        failing: Iterable[str] = (),
+        held: dict[str, int] | None = None,
+    ) -> list[str]:
         """What `--prune` would delete after a run that writes `remade` (the
         stale sources' outputs, planned by stale()) and fails the stale
         sources `failing` (display paths): outputs no source makes now, and
         those the other stale sources would no longer make. A source that
-        fails keeps its recorded outputs."""
+        fails keeps its recorded outputs. `held`: as for `prune`."""
         remade = {os.path.normpath(p) for p in remade}
-        orphans = [p for p in self.prune(dry_run=True) if os.path.normpath(p) not in remade]
+        orphans = [
+            p for p in self.prune(dry_run=True, held=held) if os.path.normpath(p) not in remade
+        ]
         if self.planner is not None:
             # What the stale sources, and those that make nothing now, made before.
             failing = set(failing)
@@ -825,6 +830,8 @@ def _check_nested_sources(
     an --out, a file named as well as a folder whose walk takes it. (A
     folder inside another maps into an --out its own way, by design.)"""
     folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
+    # Each folder SOURCE as it really is and as named, with its name.
+    bases = [(base, p) for r, p in folders.items() for base in (r, os.path.abspath(p))]
     for real, path in sources.items():
         if real in folders and not in_place:
             continue
@@ -834,18 +841,15 @@ def _check_nested_sources(
             os.path.abspath(path),
             os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path)),
         ]  # fmt: skip
-        outer = next(
-            (p for r, p in folders.items() for base in (r, os.path.abspath(p)) for where in places
-             if below(where, base)
-             and (real in folders or walked_to(base, os.path.relpath(where, base), exclude=out))),
-            None,
-        )  # fmt: skip
-        if outer is not None:
-            how = "converting in place, its files" if in_place else "it"
-            raise UsageError(
-                f"{path} is inside SOURCE {outer}: {how} would be converted twice"
-                " (name one of them)"
-            )
+        for (base, outer), where in itertools.product(bases, places):
+            if below(where, base) and (
+                real in folders or walked_to(base, os.path.relpath(where, base), exclude=out)
+            ):
+                how = "converting in place, its files" if in_place else "it"
+                raise UsageError(
+                    f"{path} is inside SOURCE {outer}: {how} would be converted twice"
+                    " (name one of them)"
+                )
 
 
 def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:

@@ -566,8 +566,8 @@ def _image_paths(sources: list[Path]) -> Iterator[str]:
                 console.echo_line(f"note: {item.path}: {item.reason}", err=True)
                 continue
             for path in map(item.file, item.names):
-                if os.path.abspath(path) not in shown:
-                    shown.add(os.path.abspath(path))
+                if (where := os.path.abspath(path)) not in shown:
+                    shown.add(where)
                     yield path
 
 

@@ -64,16 +64,20 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
         else:
             empty = empty or item.reason == NO_IMAGES
             echo_line(f"note: {item.path}: {item.reason}", err=True)
+    held: dict[str, int] = {}
     if prune:
-        for path in job.orphans(remade, failing):  # which fills job.unpruned
+        for path in job.orphans(remade, failing, held):
             echo_line(f"would prune: {path}")
-    for source, why in _unpruned(job) if prune else _held(job) if empty else []:
+    elif empty:
+        job.prune(dry_run=True, held=held)
+    for source, why in _held_why(held):
         echo_line(f"{source}: would fail: {why}")
     return ExitStatus.OK
 
 
-def _unpruned(job: Job) -> list[tuple[str, str]]:
-    """The SOURCES with no image now whose outputs the last prune kept, and why."""
+def _held_why(held: dict[str, int]) -> list[tuple[str, str]]:
+    """Each SOURCE with no image now whose outputs `--prune` keeps (as
+    `Job.prune` tells them), and why."""
     return [
         (
             source,
@@ -81,14 +85,8 @@ def _unpruned(job: Job) -> list[tuple[str, str]]:
             f" sources {'is' if n == 1 else 'are'} there: --prune keeps them; delete them"
             " yourself if they should go",
         )
-        for source, n in job.unpruned.items()
+        for source, n in held.items()
     ]
-
-
-def _held(job: Job) -> list[tuple[str, str]]:
-    """What `--prune` would keep back now, as `_unpruned` tells it."""
-    job.prune(dry_run=True)
-    return _unpruned(job)
 
 
 def _outlook(job: Job, task: Task) -> tuple[str, ...] | str:
@@ -138,8 +136,9 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
             failing.append(f"{item.path}: {item.reason}")
         elif not isinstance(item, Result) and item.reason == NO_IMAGES and not quiet:
             echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
-    orphans = job.orphans(remade, kept)
-    failing += [f"{source}: {why}" for source, why in _unpruned(job)]
+    held: dict[str, int] = {}
+    orphans = job.orphans(remade, kept, held)
+    failing += [f"{source}: {why}" for source, why in _held_why(held)]
     # With something stale, a run rewrites the manifest anyway.
     if listing is not None and not stale and not failing and not listing.is_current():
         stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
@@ -198,12 +197,13 @@ def run(
     noted: Counter[str] = Counter()  # files' planning notes, told once at the end
     # The first source by path that keeps its extension, ("a.png", "a.png -> a.png.webp"):
     # by path, not by which worker finished first, so runs tell the same one.
-    kept_example: list[tuple[str, str]] = []
+    kept_example: tuple[str, str] | None = None
     unread: Counter[str] = Counter()  # files left alone, by extension
     empty: list[str] = []  # SOURCE folders with no image in them
     events = job.events()
 
     def take(event: Result | Skipped) -> None:
+        nonlocal kept_example
         if not isinstance(event, Result):
             for writer in writers:
                 writer.note(event.path, event.reason)
@@ -237,7 +237,7 @@ def run(
             if KEPT_EXTENSION in event.notes and event.outputs:
                 name = os.path.basename(event.outputs[0].path)
                 example = (event.source, f"{os.path.basename(event.source)} -> {name}")
-                kept_example[:] = [min([example, *kept_example])]
+                kept_example = min(example, kept_example or example)
         bar.update(1)
 
     with StopSignals(exiting=True) as signals:
@@ -270,10 +270,13 @@ def run(
     # A SOURCE with no image now, whose outputs are still there: an
     # unmounted drive, most likely. The run fails, says why in its reports,
     # and leaves its manifest, which would drop every one of them, as it was.
-    held = _held(job) if complete and empty else []
+    held: dict[str, int] = {}
+    if complete and empty:
+        job.prune(dry_run=True, held=held)
+    told = _held_why(held)
     for writer in list(writers):
         try:
-            for source, why in held:
+            for source, why in told:
                 writer.note(source, why)
             writer.close(summary)
         except OSError as exc:
@@ -288,11 +291,12 @@ def run(
         except OSError as exc:
             warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
     if prune and complete:
-        for path in job.prune():
+        held = {}
+        for path in job.prune(held=held):
             if not quiet:
                 echo_line(f"pruned: {path}", err=True)
-        held = _unpruned(job)
-    warned += [f"{source}: {why}" for source, why in held]
+        told = _held_why(held)
+    warned += [f"{source}: {why}" for source, why in told]
     for warning in warned:
         echo_line(f"warning: {warning}", err=True)
     typer.echo(format_summary(summary))
@@ -300,7 +304,8 @@ def run(
         # What --prune would delete now: outputs of sources that are gone,
         # and those their sources no longer make.
         left = job.left_behind() if complete and not prune else 0
-        for note in _end_notes(noted, kept_example, unread, left, each_shown=verbose):
+        example = kept_example[1] if kept_example else None
+        for note in _end_notes(noted, example, unread, left, each_shown=verbose):
             typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
@@ -343,7 +348,7 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
 
 def _end_notes(
     noted: Counter[str],
-    kept_example: list[tuple[str, str]],
+    kept_example: str | None,
     unread: Counter[str],
     left: int,
     *,
@@ -377,7 +382,7 @@ def _end_notes(
         notes.append(
             f"{_count(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
             " outputs keep the source extension"
-            + "".join(f" ({example})" for _, example in kept_example)
+            + (f" ({kept_example})" if kept_example else "")
         )
     if left:
         notes.append(f"{_count(left, 'earlier output')} no source makes now;"

@@ -97,6 +97,12 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
     return None
 
 
+def source_name(root: str) -> str:
+    """What the cache keys of a SOURCE folder's files begin with: its name,
+    so keys survive moving or restoring the tree."""
+    return os.path.basename(os.path.abspath(root))
+
+
 def sample_name(template: str, target: Target, src_ext: str = "jpg") -> str:
     """`template` filled in for a source `p/a.SRC_EXT` and `target`, with the
     size fields left as markers."""
@@ -779,7 +785,7 @@ class Planner:
         if cache is None:
             # An --out that is the SOURCE itself is converting in place.
             elsewhere = self._out is not None and not same_folder(self._out, folder.root)
-            home = None if elsewhere else self._source_name(folder)
+            home = None if elsewhere else source_name(folder.root)
             cache = self.caches[root] = Cache(root or ".", home=home)
         return cache
 
@@ -799,12 +805,9 @@ class Planner:
         """What leads a source's key in the cache: its SOURCE folder's name (in
         place, the cache's home) and the folder under it, so keys survive
         moving the tree or restoring it."""
-        parts = (cache.home() or self._source_name(folder), folder.rel)
+        parts = (cache.home() or source_name(folder.root), folder.rel)
         prefix = "/".join(p for p in parts if p).replace(os.sep, "/")
         return prefix + "/" if prefix else ""
-
-    def _source_name(self, folder: Folder) -> str:
-        return os.path.basename(self._absolute(folder.root))
 
     def _replaced(self, name: str, names: Sequence[str]) -> frozenset[int]:
         """The outputs (named `names`) of a source already in a target's

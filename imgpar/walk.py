@@ -140,13 +140,13 @@ def walked_to(folder: str, rel: str, *, exclude: str | None = None) -> bool:
     `walk` decides: an image's extension, nothing hidden on the way, and no
     folder on the way that it passes over (`exclude`, the run's --out;
     another run's --out; a file system's lost+found)."""
-    parts = os.path.normpath(rel).split(os.sep)
-    if not _is_image(parts[-1]) or any(p.startswith(".") for p in parts):
+    *folders, name = os.path.normpath(rel).split(os.sep)
+    if not _is_image(name):
         return False
     excluded = _identity(exclude) if exclude else None
     here = folder
-    for part in parts[:-1]:
-        if part == "lost+found" and os.path.ismount(here):
+    for part in folders:
+        if _passed_over(here, part):
             return False
         here = os.path.join(here, part)
         if excluded is not None and _identity(here) == excluded:
@@ -154,6 +154,12 @@ def walked_to(folder: str, rel: str, *, exclude: str | None = None) -> bool:
         if os.path.exists(os.path.join(here, CACHE_NAME)) and kind_of_cache(here) == "out":
             return False
     return True
+
+
+def _passed_over(folder: str, name: str) -> bool:
+    """Whether the walk leaves `name` in `folder` alone, unsaid: hidden, or
+    a file system's own lost+found (at its top, readable by root alone)."""
+    return name.startswith(".") or (name == "lost+found" and os.path.ismount(folder))
 
 
 def _is_image(name: str) -> bool:
@@ -217,10 +223,7 @@ def _walk_folder(
     names: list[str] = []
     subfolders: list[tuple[bool, str]] = []
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        # A file system's own, at its top and readable by root alone.
-        if entry.name == "lost+found" and os.path.ismount(here):
+        if _passed_over(here, entry.name):
             continue
         try:
             is_dir = entry.is_dir()
