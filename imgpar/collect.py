@@ -28,6 +28,9 @@ class Summary(NamedTuple):
     interrupted: bool = False
     stopped: str | None = None  # why the run ended before every file was done
     unread_folders: tuple[str, ...] = ()  # folders that could not be read
+    # SOURCE folders with no image now whose outputs are still there: an
+    # unmounted drive, most likely; they are kept, and the run fails.
+    held_back: tuple[str, ...] = ()
 
     @property
     def speedup(self) -> float:
@@ -46,7 +49,8 @@ class Summary(NamedTuple):
     def exit_status(self) -> ExitStatus:
         if self.interrupted:
             return ExitStatus.INTERRUPTED
-        return ExitStatus.FAILED if self.failed or self.unread_folders else ExitStatus.OK
+        failed = self.failed or self.unread_folders or self.held_back
+        return ExitStatus.FAILED if failed else ExitStatus.OK
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -74,6 +78,8 @@ class Summary(NamedTuple):
             data["stopped"] = self.stopped
         if self.unread_folders:
             data["unread_folders"] = list(self.unread_folders)
+        if self.held_back:
+            data["held_back"] = list(self.held_back)
         return data
 
 

@@ -274,6 +274,7 @@ def run(
     if complete and empty:
         job.prune(dry_run=True, held=held)
     told = _held_why(held)
+    summary = summary._replace(held_back=tuple(held))
     for writer in list(writers):
         try:
             for source, why in told:
@@ -518,6 +519,8 @@ def format_summary(s: Summary) -> str:
     head = f"{s.converted} converted, {s.skipped} skipped, {s.failed} failed"
     if s.unread_folders:
         head += f", {_count(len(s.unread_folders), 'folder')} not read"
+    if s.held_back:
+        head += f", {_count(len(s.held_back), 'SOURCE')} empty"
     if s.interrupted:
         head += " (interrupted)"
     head += f" in {s.wall_seconds:.1f} s"

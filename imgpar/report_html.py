@@ -183,6 +183,12 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
             f'<p class="banner bad"><a href="#failures">{s.failed} {noun} failed</a>: '
             "the reasons are listed below.</p>"
         )
+    if s.held_back:
+        names = ", ".join(s.held_back)
+        parts.append(
+            f'<p class="banner bad"><a href="#notes">No images in {e(names)}</a>, yet outputs'
+            " of its sources are there: they were kept, and the run failed.</p>"
+        )
     cards = [
         _card("Files", str(s.files), key="files"),
         _card("Converted", str(s.converted), key="converted", tone="ok"),
@@ -232,7 +238,8 @@ def _notes_html(notes: list[dict[str, str]]) -> str:
         f"<li><code>{html.escape(n['path'])}</code> {html.escape(n['reason'])}</li>" for n in notes
     )
     return (
-        '<section id="notes"><h2>Notes</h2><p class="muted">Paths the walker passed over.</p>'
+        '<section id="notes"><h2>Notes</h2><p class="muted">Paths the walker passed over,'
+        " and SOURCES with no images.</p>"
         f'<ul class="notes">{items}</ul></section>\n'
     )
 

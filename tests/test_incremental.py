@@ -691,19 +691,22 @@ def test_prune_keeps_the_outputs_of_a_source_with_no_images_now(
         f"warning: {warning}\n"
     )
     assert manifest.read_text() == listed
+    assert plain.stdout.startswith("0 converted, 0 skipped, 0 failed, 1 SOURCE empty in ")
     check = runner.invoke(app, [*base, "--check"])
     assert check.exit_code == 1
     assert check.stdout == f"failing: {warning}\n"
     for dry_run in (["--dry-run"], ["--prune", "--dry-run"]):
         dry = runner.invoke(app, [*base, *dry_run])
         assert (dry.exit_code, dry.stdout) == (0, f"{warning.replace(': ', ': would fail: ', 1)}\n")
-    report = tmp_path / "r.json"
-    pruned = runner.invoke(app, [*base, "--prune", "--report", str(report)])
+    report, page = tmp_path / "r.json", tmp_path / "r.html"
+    pruned = runner.invoke(app, [*base, "--prune", "--report", str(report), "--report", str(page)])
     assert pruned.exit_code == 1
     assert f"warning: {warning}\n" in pruned.stderr
     assert _bytes(out) == made
-    told = json.loads(report.read_text())["notes"]
-    assert f"{told[-1]['path']}: {told[-1]['reason']}" == warning
+    told = json.loads(report.read_text())
+    assert f"{told['notes'][-1]['path']}: {told['notes'][-1]['reason']}" == warning
+    assert told["summary"]["held_back"] == [str(site)]
+    assert f'<a href="#notes">No images in {site}</a>' in page.read_text()
 
     # Deleted by hand, as the warning says, they are gone for good.
     (out / "hero.webp").unlink()
