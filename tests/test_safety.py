@@ -405,6 +405,16 @@ def test_truncated_fails_by_default_and_converts_when_allowed(tmp_path: Path) ->
     notes = {Path(f["source"]).name: f["notes"] for f in _report(report)["files"]}
     assert notes["cut.jpg"] == [TRUNCATED_NOTE]
     assert notes["whole.jpg"] == []
+    # Kept once, such an output is up to date without the flag; --force
+    # remakes what the flag would refuse, and so fails it.
+    again = _run("convert", src, "--to", "png", "--out", tmp_path / "b")
+    assert again.returncode == 0
+    assert again.stdout.startswith("0 converted, 2 skipped, 0 failed")
+    forced = _run("convert", src, "--to", "png", "--out", tmp_path / "b", "--force")
+    assert forced.returncode == 1
+    assert "cut.jpg: truncated file" in forced.stderr
+    with Image.open(tmp_path / "b" / "cut.png") as im:
+        assert im.size == (600, 400)
 
 
 def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
