@@ -225,6 +225,9 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             )
             if len(frames) > 1 and not animate:
                 notes.append(f"{len(frames)} frames: first frame written to {target.name}")
+            elif animate and timing is not None and timing[1] and target.name == "avif":
+                # Pillow's AVIF writer has no loop count: its sequences repeat.
+                notes.append(f"loop count {timing[1]} not kept: avif loops for ever")
             first = _Page(size, box, displayed, stored)
             pages = _pages(frames, timing is None, first, rule, orientation)
             upright = scaled.setdefault(pages, [])
@@ -248,6 +251,10 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             options.update(metadata.save_options(carried, target))
             if animate:
                 options.update(save_all=True, append_images=[frame for frame, _ in rendered[1:]])
+                # Transparent, as browsers take it: Pillow would make a GIF's
+                # background index opaque black, and viewers that honour it
+                # (ImageMagick) fill a sticker's transparent parts with it.
+                options.update(background=(0, 0, 0, 0))
                 if timing is not None:
                     options.update(duration=timing[0], loop=timing[1])
             written, in_filesystem = writer.write_atomic(pixels, final, target, options)
@@ -401,7 +408,8 @@ def _frames(
         durations.append(int(frame.info.get("duration", 100)))
     if not animated:
         return frames, None
-    return frames, (durations, int(im.info.get("loop", 0)))
+    # A GIF with no loop count plays once; 0 would loop it for ever.
+    return frames, (durations, int(im.info.get("loop", 1)))
 
 
 class _Page(NamedTuple):

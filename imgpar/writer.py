@@ -197,6 +197,8 @@ def write_atomic(
             im.save(fp, format=target.pil_format, **options)
             if options.get("save_all") and target.pil_format == "AVIF":
                 _clear_timestamps_in(raw)
+            elif options.get("save_all") and target.pil_format == "WEBP":
+                _flag_transparency(raw, [im, *options["append_images"]])
             size = raw.tell()
             saved = time.perf_counter()
         try:
@@ -218,6 +220,29 @@ def _clear_timestamps_in(fp: IO[bytes]) -> None:
     isobmff.clear_timestamps(data)
     fp.seek(0)
     fp.write(data)
+
+
+# The VP8X chunk's flags byte, and its bit for "frames hold transparency".
+_VP8X_FLAGS = 20
+_ALPHA_FLAG = 0x10
+
+
+def _flag_transparency(fp: IO[bytes], frames: list[Image.Image]) -> None:
+    """Mark an animated WebP as transparent where its frames are. libwebp
+    crops opaque frames to the part that changes and leaves the rest of the
+    canvas clear, but sets the flag only for frames that carry alpha
+    themselves; readers that trust it (Pillow) then show a sticker's
+    transparent parts black, where browsers show them clear."""
+    if not any(f.mode == "RGBA" and f.getextrema()[3][0] < 255 for f in frames):
+        return
+    fp.seek(12)
+    if fp.read(4) != b"VP8X":
+        return
+    fp.seek(_VP8X_FLAGS)
+    flags = fp.read(1)[0]
+    fp.seek(_VP8X_FLAGS)
+    fp.write(bytes([flags | _ALPHA_FLAG]))
+    fp.seek(0, os.SEEK_END)
 
 
 class OutputRefused(Exception):

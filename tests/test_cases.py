@@ -199,6 +199,47 @@ def test_animation_timing_and_loop_are_kept(target: str, tmp_path: Path) -> None
         assert im.info.get("loop") == 2
 
 
+def test_avif_says_it_loops_for_ever(tmp_path: Path) -> None:
+    source = tmp_path / "a.gif"
+    _animated("GIF")(source)
+    _, result = _convert(source, "avif", tmp_path)
+    assert "loop count 2 not kept: avif loops for ever" in result.notes
+
+
+@pytest.mark.parametrize("target", ["webp", "png"])
+def test_a_gif_that_plays_once_still_plays_once(target: str, tmp_path: Path) -> None:
+    source = tmp_path / "once.gif"
+    frames = _frames()
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=100)
+    with Image.open(source) as im:
+        assert "loop" not in im.info  # no NETSCAPE block: browsers play it once
+    out, _ = _convert(source, target, tmp_path)
+    with Image.open(out) as im:
+        assert im.info.get("loop") == 1
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+def test_a_transparent_sticker_stays_transparent_in_an_animated_webp(
+    lossless: bool, tmp_path: Path
+) -> None:
+    # Opaque shapes on a clear canvas, as every GIF's alpha is all or nothing.
+    frames = []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        frame = Image.new("RGBA", (80, 60), (0, 0, 0, 0))
+        frame.paste((*colour, 255), (10 + 10 * i, 10, 50 + 10 * i, 50))
+        frames.append(frame)
+    source = tmp_path / "sticker.gif"
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=100, disposal=2)
+    out, _ = _convert(source, "webp", tmp_path, lossless=lossless)
+    with Image.open(out) as im:
+        assert im.mode == "RGBA"
+        assert im.info["background"] == (0, 0, 0, 0)
+        for i, frame in enumerate(ImageSequence.Iterator(im)):
+            pixels = frame.convert("RGBA")
+            assert pixels.getpixel((1, 1))[3] == 0, i
+            assert pixels.getpixel((30 + 10 * i, 30))[3] == 255, i
+
+
 def test_two_page_tiff_first_page_unless_all_pages(tmp_path: Path) -> None:
     source = tmp_path / "scan.tif"
     pages = _frames()[:2]
