@@ -166,6 +166,7 @@ class Cache:
         self._failures: bool | None = None  # whether the failed table has rows
         self._db: sqlite3.Connection | None = None
         self._unwritable = False
+        self._damaged = False  # unreadable, and not yet rebuilt
         self._rows: list[tuple[str, tuple[object, ...]]] = []
         self._since = 0.0
 
@@ -175,7 +176,7 @@ class Cache:
         warning tells; the run goes on without one."""
         if self._db is not None or self._unwritable:
             return self._db
-        if not create and not os.path.exists(self.path):
+        if not create and (self._damaged or not os.path.exists(self.path)):
             return None
         try:
             try:
@@ -183,7 +184,12 @@ class Cache:
             except sqlite3.OperationalError:
                 raise  # the file may be sound: never deleted for this
             except sqlite3.DatabaseError as exc:
-                self._unreadable(exc)
+                self._unreadable(exc, rebuilt=create)
+                if not create:
+                    # Read as no cache and left alone until a run records
+                    # something: --check and --dry-run write nothing.
+                    self._damaged = True
+                    return None
                 with contextlib.suppress(OSError):
                     os.unlink(self.path)
                 self._db = self._open()
@@ -426,8 +432,11 @@ class Cache:
         if db is not None:
             self._write(db, "UPDATE sources SET mtime_ns = ? WHERE key = ?", (mtime_ns, key))
 
-    def _unreadable(self, exc: Exception) -> None:
-        self.warning = f"cache {self.path} unreadable ({exc}); rebuilding everything"
+    def _unreadable(self, exc: Exception, *, rebuilt: bool = False) -> None:
+        then = "rebuilding everything" if rebuilt else "everything is taken as stale"
+        if self._home is not None:
+            then += ": outputs made before it are taken for sources"
+        self.warning = f"cache {self.path} unreadable ({exc}); {then}"
 
     def _cannot_write(self, exc: Exception, *, reading: bool = False) -> None:
         # A full disk, a cache gone read-only: the outputs are whole, and only

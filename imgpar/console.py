@@ -72,7 +72,13 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
         job.prune(dry_run=True, held=held)
     for source, why in _held_why(held):
         echo_line(f"{source}: would fail: {why}")
+    _warn_of_caches(job)
     return ExitStatus.OK
+
+
+def _warn_of_caches(job: Job) -> None:
+    for warning in job.cache_warnings():
+        echo_line(f"warning: {warning}", err=True)
 
 
 def _held_why(held: dict[str, int]) -> list[tuple[str, str]]:
@@ -148,6 +154,7 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
         echo_line(f"failing: {line}")
     for path in orphans:
         echo_line(f"orphan: {path} (no source makes it now; --prune deletes it)")
+    _warn_of_caches(job)
     if stale or failing or orphans:
         counts = f"{len(stale)} stale, {len(failing)} failing, {len(orphans)} orphaned outputs"
         typer.echo(counts, err=True)
@@ -261,8 +268,7 @@ def run(
         finally:
             events.close()
             bar.close()
-    for warning in job.cache_warnings():
-        echo_line(f"warning: {warning}", err=True)
+    _warn_of_caches(job)
     collector.jobs, collector.engine = job.jobs, job.engine_label
     collector.waited(job.waited)
     summary = collector.summary(interrupted=interrupted is not None)

@@ -518,9 +518,12 @@ def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Ima
         raise ImageRejected(f"image has no pixels ({width}x{height})")
     if width * height * frames > max_pixels:
         im.close()
-        size = f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
-        raise ImageRejected(_too_many_pixels(max_pixels, size))
+        raise ImageRejected(_too_many_pixels(max_pixels, _size(width, height, frames)))
     return im
+
+
+def _size(width: int, height: int, frames: int) -> str:
+    return f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
 
 
 def _open(
@@ -531,8 +534,10 @@ def _open(
     try:
         return _pillow_open(fp or path, formats, max_pixels)
     except Image.DecompressionBombError:
-        # Pillow's own backstop fired at twice our limit; say it in our words.
-        raise ImageRejected(_too_many_pixels(max_pixels)) from None
+        # Pillow's own backstop fired at twice our limit, without the size:
+        # the header, read again without it, gives the size to say it as
+        # our own check does.
+        raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(path, fp, formats))) from None
     except OSError as exc:
         # A header cut short, where --allow-truncated cannot help.
         if not _truncated(exc):
@@ -556,6 +561,22 @@ def _pillow_open(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(source, formats=formats)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _bomb_size(path: str, fp: IO[bytes] | None, formats: tuple[str, ...]) -> str:
+    """The size a file's header declares, read without Pillow's pixel limit
+    (opening reads the header alone); "" where it cannot be read."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        if fp is not None:
+            fp.seek(0)
+        with Image.open(fp or path, formats=formats) as im:
+            return _size(*im.size, getattr(im, "n_frames", 1))
+    except Exception:  # a reason without a size is still the reason
+        return ""
     finally:
         Image.MAX_IMAGE_PIXELS = saved
 

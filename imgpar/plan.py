@@ -27,7 +27,7 @@ from imgpar.cache import (
 )
 from imgpar.formats import TARGETS, Target
 from imgpar.keys import settings_key
-from imgpar.paths import same_folder
+from imgpar.paths import below, same_folder
 from imgpar.spec import (
     HEIGHT_FIELD,
     WIDTH_FIELD,
@@ -155,6 +155,9 @@ class Pending(NamedTuple):
     kept: tuple[OutputRecord, ...]  # its outputs that are up to date, not made again
 
 
+_OTHER_NAMES = " (give --name a pattern that makes other names)"
+
+
 class Planner:
     def __init__(
         self,
@@ -166,8 +169,11 @@ class Planner:
         options_key: str,
         read_only: bool = False,
         previews: int = 0,
+        inside: dict[str, str] | None = None,
     ) -> None:
         self._outputs = spec.outputs
+        # SOURCES inside --out, by real path: no output may land in one.
+        self._inside = inside or {}
         # What it launches is in flight from then: a file's time comes from a
         # coarser clock, which may lag time.time_ns() taken just before it.
         self._started_ns = spec.started_ns or time.time_ns()
@@ -447,6 +453,27 @@ class Planner:
             found = self._below[(cache.root, prefix)] = _by_place(cache.in_folder(prefix).values())
         return found
 
+    def _into_a_source(self, here: _Here, written: Iterable[str]) -> str | None:
+        """Why an output of `written` may not be written, where it lands in
+        a SOURCE inside --out (`--out photos --name '2024/{stem}.{ext}'` of
+        `photos/2024`): over a source, or beside them, where a later run
+        would take it for one."""
+        dest = self._real(here.absolute_dest)
+        for name in written:
+            path = os.path.join(dest, name)
+            for real, source in self._inside.items():
+                shown = os.path.join(here.dest, name)
+                if path == real:
+                    return f"its output would overwrite a source: {shown}{_OTHER_NAMES}"
+                if below(path, real) and os.path.lexists(path):
+                    return f"its output would overwrite {shown}, in SOURCE {source}{_OTHER_NAMES}"
+                if below(path, real):
+                    return (
+                        f"its output would be written inside SOURCE {source}, where a later"
+                        f" run would take it for a source: {shown}{_OTHER_NAMES}"
+                    )
+        return None
+
     def _plan_file(self, here: _Here, name: str, stem: str, ext: str) -> Task | Result:
         source = os.path.join(here.folder.path, name)
         display = os.path.normpath(source)
@@ -479,8 +506,11 @@ class Planner:
                 status="failed",
                 error="its output would overwrite a source:"
                 f" {os.path.join(here.dest, _spelled(here.folder.path, source_hit))}"
-                " (give --name a pattern that makes other names)",
+                + _OTHER_NAMES,
             )
+        trespass = self._into_a_source(here, written) if self._inside else None
+        if trespass is not None:
+            return Result(source=display, status="failed", error=trespass)
         if not self._claimed.isdisjoint(claims):
             taken = next(n for n in written if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip

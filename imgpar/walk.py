@@ -146,7 +146,7 @@ def walked_to(folder: str, rel: str, *, exclude: str | None = None) -> bool:
     excluded = _identity(exclude) if exclude else None
     here = folder
     for part in folders:
-        if _passed_over(here, part):
+        if passed_over(here, part):
             return False
         here = os.path.join(here, part)
         if excluded is not None and _identity(here) == excluded:
@@ -156,7 +156,7 @@ def walked_to(folder: str, rel: str, *, exclude: str | None = None) -> bool:
     return True
 
 
-def _passed_over(folder: str, name: str) -> bool:
+def passed_over(folder: str, name: str) -> bool:
     """Whether the walk leaves `name` in `folder` alone, unsaid: hidden, or
     a file system's own lost+found (at its top, readable by root alone)."""
     return name.startswith(".") or (name == "lost+found" and os.path.ismount(folder))
@@ -223,7 +223,7 @@ def _walk_folder(
     names: list[str] = []
     subfolders: list[tuple[bool, str]] = []
     for entry in entries:
-        if _passed_over(here, entry.name):
+        if passed_over(here, entry.name):
             continue
         try:
             is_dir = entry.is_dir()

@@ -1012,13 +1012,29 @@ def test_failed_files_are_never_recorded_as_done(site: Path, tmp_path: Path) -> 
 def test_damaged_cache_means_full_rebuild_with_warning(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     imgpar.convert([site], to="webp", out=out, jobs=1)
-    (out / CACHE_NAME).write_bytes(b"this is not sqlite" * 100)
-    result = CliRunner().invoke(app, ["convert", str(site), "--to", "webp", "--out", str(out)])
+    damaged = b"this is not sqlite" * 100
+    (out / CACHE_NAME).write_bytes(damaged)
+    base = ["convert", str(site), "--to", "webp", "--out", str(out)]
+    # Looking writes nothing, and says why everything looks stale.
+    warning = f"warning: cache {out / CACHE_NAME} unreadable (file is not a database); "
+    for look in ("--check", "--dry-run"):
+        looked = CliRunner().invoke(app, [*base, look])
+        assert f"{warning}everything is taken as stale\n" in looked.stderr, look
+        assert (out / CACHE_NAME).read_bytes() == damaged
+    result = CliRunner().invoke(app, base)
     assert result.exit_code == 0
     assert "3 converted" in result.output
-    assert "warning: cache" in result.output
+    assert f"{warning}rebuilding everything\n" in result.stderr
     again = CliRunner().invoke(app, ["convert", str(site), "--to", "webp", "--out", str(out)])
     assert "3 skipped" in again.output
+    # In place, the cache is what tells outputs from sources: the warning says so.
+    CliRunner().invoke(app, ["convert", str(site), "--to", "webp"])
+    (site / CACHE_NAME).write_bytes(damaged)
+    in_place = CliRunner().invoke(app, ["convert", str(site), "--to", "webp", "--check"])
+    assert (
+        f"{warning.replace(str(out), str(site))}everything is taken as stale: outputs made before"
+        " it are taken for sources\n"
+    ) in in_place.stderr
 
 
 def test_outputs_are_byte_identical_across_runs_and_jobs(site: Path, tmp_path: Path) -> None:

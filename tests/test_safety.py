@@ -424,6 +424,9 @@ def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
     proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--max-pixels", "100000")
     assert proc.returncode == 1
     assert "too many pixels: 400x300, over --max-pixels 100,000" in proc.stderr
+    # Over twice the limit, Pillow's own check fires first: the same words.
+    proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--max-pixels", "50000")
+    assert "too many pixels: 400x300, over --max-pixels 50,000" in proc.stderr
 
 
 def test_sources_are_never_modified(tmp_path: Path) -> None:
@@ -1120,3 +1123,52 @@ def test_in_place_a_name_sized_by_the_image_checks_before_any_write(tmp_path: Pa
     for width in (320, 480, 640):
         with Image.open(src / f"a-{width}.webp") as im:
             assert im.size == (width, width * 3 // 4)
+
+
+def test_no_output_lands_in_a_source_inside_out(tmp_path: Path) -> None:
+    # --out photos of SOURCE photos/2024: a name template leads back into it.
+    source = tmp_path / "photos" / "2024"
+    source.mkdir(parents=True)
+    _photo(source / "a.jpg", (300, 200))
+    original = (source / "a.jpg").read_bytes()
+    out = tmp_path / "photos"
+    over = _run("convert", source, "--to", "jpeg", "--max-size", "100", "--out", out,
+                "--name", "2024/{stem}.{ext}")  # fmt: skip
+    assert over.returncode == 1
+    assert f"failed: {source / 'a.jpg'}: its output would overwrite {source / 'a.jpg'}, in SOURCE" \
+        in over.stderr  # fmt: skip
+    beside = _run("convert", source, "--to", "webp", "--out", out, "--name", "2024/{stem}.{ext}")
+    assert beside.returncode == 1
+    assert f"inside SOURCE {source}, where a later run would take it for a source" in beside.stderr
+    named = _run("convert", source / "a.jpg", "--to", "jpeg", "--out", out,
+                 "--name", "2024/{stem}.{ext}")  # fmt: skip
+    assert f"its output would overwrite a source: {source / 'a.jpg'}" in named.stderr
+    assert sorted(p.name for p in source.iterdir()) == ["a.jpg"]
+    assert (source / "a.jpg").read_bytes() == original
+    # Outside the SOURCE, as ever.
+    fine = _run("convert", source, "--to", "webp", "--out", out)
+    assert fine.returncode == 0, fine.stderr
+    assert (out / "a.webp").exists()
+
+
+def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "x"
+    (out / "y").mkdir(parents=True)
+    _photo(out / "a.jpg", (300, 200), seed=1)
+    _photo(out / "y" / "a.jpg", (300, 200), seed=2)
+    yours = (out / "a.jpg").read_bytes()
+    for source in (out / "y", out / "y" / "a.jpg"):
+        refused = _run("convert", source, "--to", "jpeg", "--max-size", "100", "--out", out)
+        assert refused.returncode == 2
+        assert refused.stderr == (
+            f"imgpar: error: --out {out} holds SOURCE {source} and other images, but is no"
+            f" imgpar output folder ({out / 'a.jpg'}): outputs of the same name would replace"
+            " them (give an empty folder, or one outside the SOURCES)\n"
+        )
+    assert (out / "a.jpg").read_bytes() == yours
+    # With nothing else in it, it becomes imgpar's, as any --out.
+    (out / "a.jpg").unlink()
+    made = _run("convert", out / "y", "--to", "jpeg", "--max-size", "100", "--out", out)
+    assert made.returncode == 0, made.stderr
+    with Image.open(out / "a.jpg") as im:
+        assert im.size == (100, 67)
