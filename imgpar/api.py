@@ -25,7 +25,7 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.paths import below, same_folder
+from imgpar.paths import below, may_exist, same_folder
 from imgpar.plan import Planner, check_template, default_template, sample_name, source_name
 from imgpar.spec import (
     FILTERS,
@@ -261,7 +261,7 @@ class Job:
             try:
                 for key, entry in cache.items():
                     # In place, keys are the home's name, then the source's path.
-                    if os.path.exists(os.path.join(cache.root, key.partition("/")[2])):
+                    if may_exist(os.path.join(cache.root, key.partition("/")[2])):
                         found.update(os.path.realpath(os.path.join(cache.root, o.path))
                                      for o in entry.outputs)  # fmt: skip
             finally:
@@ -357,7 +357,7 @@ class Job:
                     head, _, rest = key.partition("/")
                     found = head not in roots or key in named
                     for root in [] if found else roots[head]:
-                        if os.path.exists(os.path.join(root, rest)):
+                        if may_exist(os.path.join(root, rest)):
                             found = True
                             present.add(root)
                             break
@@ -534,8 +534,10 @@ def prepare(
     if not paths:
         raise UsageError("no SOURCES given")
     for path in paths:
-        if not os.path.exists(path):
+        if not may_exist(path):
             raise UsageError(f"no such file or folder: {path}")
+        if not os.path.exists(path):
+            raise UsageError(f"cannot read {path}: permission denied on a folder on the way")
     # One folder named twice (`photos photos/`, a link to it) is one source:
     # twice, every file would be converted twice, or collide with itself.
     seen: dict[str, str] = {}

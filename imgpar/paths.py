@@ -20,6 +20,19 @@ def below(path: str, folder: str) -> bool:
     return path.startswith(os.path.join(folder, ""))
 
 
+def may_exist(path: str) -> bool:
+    """Whether `path` may be there: False only where the system says it is
+    not, not where a folder on the way cannot be searched (os.path.exists
+    says False to both, and a source unseen is not a source gone)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def file_in_the_way(path: str) -> str | None:
     """The file that stands where a folder above `path` should be, if any."""
     folder = os.path.dirname(path)

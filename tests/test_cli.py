@@ -844,6 +844,50 @@ def test_an_unreadable_folder_fails_the_run(tmp_path: Path) -> None:
     assert sorted(p.name for p in src.rglob("*.webp")) == ["a.webp"]
 
 
+@pytest.mark.parametrize("into", [["--out", "out"], []], ids=["out", "in place"])
+def test_prune_keeps_the_outputs_of_a_folder_it_cannot_read(
+    tmp_path: Path, into: list[str]
+) -> None:
+    # Unseen is not gone: its sources may all be there.
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "a.jpg")
+    make_camera_jpeg(src / "locked" / "b.jpg")
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to", "webp",
+            *into]  # fmt: skip
+    assert subprocess.run(argv, cwd=tmp_path, timeout=120).returncode == 0
+    made = tmp_path / ("out" if into else "src") / "locked" / "b.webp"
+    (src / "locked").chmod(0)
+    try:
+        pruned = subprocess.run(
+            [*argv, "--prune"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        )
+    finally:
+        (src / "locked").chmod(0o755)
+    assert pruned.returncode == 1
+    assert "pruned" not in pruned.stderr
+    assert made.exists()
+    again = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert again.stdout.startswith("0 converted, 2 skipped, 0 failed"), again.stderr
+    assert sorted(p.name for p in made.parent.iterdir() if not p.name.startswith(".")) == (
+        ["b.jpg", "b.webp"] if not into else ["b.webp"]
+    )
+
+
+def test_a_file_in_a_folder_that_cannot_be_searched_is_no_missing_file(tmp_path: Path) -> None:
+    make_camera_jpeg(tmp_path / "locked" / "c.jpg")
+    (tmp_path / "locked").chmod(0)
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "locked/c.jpg", "--to",
+            "webp", "--out", "o"]  # fmt: skip
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert run.returncode == 2
+    assert run.stderr == (
+        "imgpar: error: cannot read locked/c.jpg: permission denied on a folder on the way\n"
+    )
+
+
 def test_a_name_with_a_newline_or_an_escape_prints_on_one_line(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
