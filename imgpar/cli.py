@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Annotated, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -20,6 +20,9 @@ from imgpar import __version__, console
 from imgpar.errors import ClusterError, ExitStatus, Terminated, UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from imgpar.paths import file_in_the_way
+
+if TYPE_CHECKING:
+    from imgpar.walk import Skipped
 
 app = typer.Typer(
     add_completion=False,
@@ -538,6 +541,10 @@ def info(
     failed = False
     records = []
     for path in _image_paths(files):
+        if not isinstance(path, str):
+            failed = True  # a folder it cannot read: its images go unseen
+            console.echo_line(f"imgpar: error: {path.path}: {path.reason}", err=True)
+            continue
         record = inspect(path)
         if record["error"]:
             failed = True
@@ -553,17 +560,20 @@ def info(
     raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))
 
 
-def _image_paths(sources: list[Path]) -> Iterator[str]:
+def _image_paths(sources: list[Path]) -> "Iterator[str | Skipped]":
     """Files as named, and the images in folders' trees, as convert finds them,
-    in the order the user named them; what the walk passes over is noted on
-    stderr."""
+    in the order the user named them, and the folders it cannot read; what
+    else the walk passes over is noted on stderr."""
     from imgpar.walk import Folder, walk
 
     shown: set[str] = set()  # each file once, however often it is named
     for source in sources:
         for item in walk([str(source)], outputs=True):
             if not isinstance(item, Folder):
-                console.echo_line(f"note: {item.path}: {item.reason}", err=True)
+                if item.failed:
+                    yield item
+                else:
+                    console.echo_line(f"note: {item.path}: {item.reason}", err=True)
                 continue
             for path in map(item.file, item.names):
                 if (where := os.path.abspath(path)) not in shown:

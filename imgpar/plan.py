@@ -8,6 +8,7 @@ import bisect
 import functools
 import glob
 import os
+import stat
 import string
 import time
 import unicodedata
@@ -42,7 +43,7 @@ from imgpar.spec import (
     fixed_head,
     sized,
 )
-from imgpar.walk import Folder, images_in
+from imgpar.walk import NOT_REGULAR, Folder, images_in
 
 KEPT_EXTENSION = "output keeps the source extension: another source has the same name"
 IN_TARGET_FORMAT = (
@@ -533,6 +534,10 @@ class Planner:
                 status="failed",
                 error=f"cannot read the file: {exc.strerror or exc}",
             )
+        if not stat.S_ISREG(st.st_mode):
+            # Named as a SOURCE: reading a FIFO waits for a writer, and a
+            # device never ends.
+            return Result(source=display, status="failed", error=NOT_REGULAR)
         cache, key = here.cache, here.keys[name]
         entry = here.entries.get(key)
         kept: dict[int, OutputRecord] = {}

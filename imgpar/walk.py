@@ -7,6 +7,7 @@ passes over for a reason the user should hear about.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,7 @@ from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
 
 UNREAD = "an image format imgpar does not read, left alone"
 NO_IMAGES = "no images found in it"  # said of a SOURCE folder
+NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
 OTHER_OUTPUTS = "another run's output folder (it holds that run's cache): outputs, not converted"
 
 
@@ -173,6 +175,15 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+def _link_trouble(path: str) -> str:
+    """Why a link that is neither a file nor a folder is skipped."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return "symlink loop, skipped" if exc.errno == errno.ELOOP else "broken symlink, skipped"
+    return f"{NOT_REGULAR}, skipped"
+
+
 def _identity(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -238,7 +249,7 @@ def _walk_folder(
             elif os.path.splitext(entry.name)[1].lower() in UNREAD_EXTENSIONS:
                 yield Skipped(entry.path, UNREAD)
         elif entry.is_symlink():
-            yield Skipped(entry.path, "broken symlink, skipped")
+            yield Skipped(entry.path, _link_trouble(entry.path))
     if names:
         yield Folder(root, rel, tuple(names))
     for link, name in subfolders:

@@ -842,6 +842,15 @@ def test_an_unreadable_folder_fails_the_run(tmp_path: Path) -> None:
     assert check.returncode == 1
     assert f"failing: {reason}" in check.stdout.splitlines()
     assert sorted(p.name for p in src.rglob("*.webp")) == ["a.webp"]
+    # info too: what it cannot see is no success.
+    (src / "locked").chmod(0)
+    try:
+        info = subprocess.run([*argv[:-4], "info", "src"], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120)  # fmt: skip
+    finally:
+        (src / "locked").chmod(0o755)
+    assert info.returncode == 1
+    assert f"imgpar: error: {reason}" in info.stderr.splitlines()
 
 
 @pytest.mark.parametrize("into", [["--out", "out"], []], ids=["out", "in place"])

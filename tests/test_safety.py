@@ -1172,3 +1172,22 @@ def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path
     assert made.returncode == 0, made.stderr
     with Image.open(out / "a.jpg") as im:
         assert im.size == (100, 67)
+
+
+def test_a_fifo_or_a_device_named_as_a_source_fails_at_once(tmp_path: Path) -> None:
+    # Reading a FIFO waits for a writer; a device never ends.
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    out = tmp_path / "o"
+    reason = "not a regular file (a FIFO, socket or device)"
+    for source in (fifo, Path("/dev/zero")):
+        run = _run("convert", source, "--to", "webp", "--out", out, timeout=30)
+        assert run.returncode == 1
+        assert f"failed: {source}: {reason}\n" in run.stderr
+        assert run.stdout.startswith("0 converted, 0 skipped, 1 failed")
+    check = _run("convert", fifo, "--to", "webp", "--out", out, "--check", timeout=30)
+    assert (check.returncode, check.stdout) == (1, f"failing: {fifo}: {reason}\n")
+    dry = _run("convert", fifo, "--to", "webp", "--out", out, "--dry-run", timeout=30)
+    assert dry.stdout == f"{fifo}: would fail: {reason}\n"
+    info = _run("info", fifo, timeout=30)
+    assert (info.returncode, info.stderr) == (1, f"imgpar: error: {fifo}: {reason}\n")

@@ -141,6 +141,21 @@ def test_symlink_loop_ends_with_a_note(tree: Callable[..., Path]) -> None:
     assert all("loop" in n.reason for n in notes)
 
 
+def test_links_to_no_file_say_what_they_are(tree: Callable[..., Path]) -> None:
+    root = tree({"a.jpg": b""})
+    (root / "l1").symlink_to(root / "l2")
+    (root / "l2").symlink_to(root / "l1")
+    (root / "gone.jpg").symlink_to(root / "nowhere.jpg")
+    (root / "z.png").symlink_to("/dev/null")
+    notes = {os.path.basename(n.path): n.reason for n in skipped(list(walk([str(root)])))}
+    assert notes == {
+        "gone.jpg": "broken symlink, skipped",
+        "l1": "symlink loop, skipped",
+        "l2": "symlink loop, skipped",
+        "z.png": "not a regular file (a FIFO, socket or device), skipped",
+    }
+
+
 def test_a_folder_linked_twice_in_a_tree_is_walked_once_by_its_name(
     tree: Callable[..., Path],
 ) -> None:
