@@ -205,6 +205,12 @@ def write_atomic(
             os.replace(temp, path)
         except IsADirectoryError as exc:
             raise OutputRefused(f"cannot write {path}: a folder has that name") from exc
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            raise OutputRefused(
+                f"cannot write {path}: its name is too long for the file system"
+            ) from exc
     except BaseException:
         _remove_quietly(temp)
         raise

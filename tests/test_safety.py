@@ -1191,3 +1191,17 @@ def test_a_fifo_or_a_device_named_as_a_source_fails_at_once(tmp_path: Path) -> N
     assert dry.stdout == f"{fifo}: would fail: {reason}\n"
     info = _run("info", fifo, timeout=30)
     assert (info.returncode, info.stderr) == (1, f"imgpar: error: {fifo}: {reason}\n")
+
+
+def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    stem = "x" * 251  # .jpg fits in 255 bytes; .webp does not
+    _photo(src / f"{stem}.jpg", (60, 40))
+    run = _run("convert", src, "--to", "webp")
+    assert run.returncode == 1
+    assert run.stderr == (
+        f"failed: {src / stem}.jpg: cannot write {src / stem}.webp: its name is too long for"
+        " the file system\n"
+    )
+    assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [f"{stem}.jpg"]
