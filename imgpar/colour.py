@@ -225,6 +225,12 @@ def _from_gray(
     if im.mode == "I" and target.high_bit_depth:
         # sRGB is an RGB profile and cannot describe gray samples; converting
         # would cost 16-bit gray its tonal range, so it keeps its own profile.
+        if srgb and icc:
+            warnings.warn(
+                f"16-bit gray keeps its gray ICC profile in {target.name}: --srgb converts it"
+                " only for 8-bit formats",
+                stacklevel=2,
+            )
         return im, icc
     stays_gray = stores_gray(im.mode, target)
     if icc is None:

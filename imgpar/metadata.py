@@ -30,6 +30,8 @@ EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
 DATETIME_ORIGINAL = 0x9003
 INTEROP_IFD = 0xA005
+COLOR_SPACE = 0xA001  # in the EXIF IFD: 1 sRGB, 2 Adobe RGB, 0xFFFF uncalibrated
+INTEROP_INDEX = 0x0001  # in the interoperability IFD: "R98" sRGB, "R03" Adobe RGB
 _MAKERNOTE = 0x927C
 _XMP_TAG = 700
 
@@ -124,8 +126,9 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
     )
 
 
-def save_options(carried: Carried, target: Target) -> dict[str, Any]:
-    """The save() keywords that write `carried` into `target`.
+def save_options(carried: Carried, target: Target, *, srgb: bool = False) -> dict[str, Any]:
+    """The save() keywords that write `carried` into `target`; `srgb`: the
+    pixels were converted to sRGB, which EXIF's colour space then says.
 
     Keywords are returned even when empty, so that no encoder falls back on
     metadata it finds on the image object itself.
@@ -136,6 +139,8 @@ def save_options(carried: Carried, target: Target) -> dict[str, Any]:
             if "exif" not in target.metadata:
                 continue  # a writer that keeps only EXIF's first IFD (see formats.py)
             value = dict(value)  # the JPEG size limit below may trim it
+            if tag == EXIF_IFD and srgb:
+                _say_srgb(value)
         out_exif[tag] = value
     xmp = carried.xmp
     if target.name == "jpeg":
@@ -155,6 +160,18 @@ def save_options(carried: Carried, target: Target) -> dict[str, Any]:
     if target.name == "jpeg":
         options["comment"] = carried.comment
     return options
+
+
+def _say_srgb(ifd: dict[int, Any]) -> None:
+    """Make an EXIF IFD say sRGB where it said Adobe RGB (ColorSpace 2, or
+    uncalibrated with the interoperability index R03, as cameras write it):
+    converted pixels with the old words are read as Adobe RGB again by
+    anything that reads EXIF, or by imgpar once a CDN strips the profile."""
+    if COLOR_SPACE in ifd:
+        ifd[COLOR_SPACE] = 1
+    interop = ifd.get(INTEROP_IFD)
+    if isinstance(interop, dict) and interop.get(INTEROP_INDEX) == "R03":
+        ifd[INTEROP_IFD] = {**interop, INTEROP_INDEX: "R98"}
 
 
 def _comment(im: Image.Image) -> bytes:

@@ -248,7 +248,8 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 lossless=spec.lossless,
                 icc_profile=profile,
             )
-            options.update(metadata.save_options(carried, target))
+            # A profile other than the source's: the pixels went to sRGB.
+            options.update(metadata.save_options(carried, target, srgb=profile is not icc))
             if animate:
                 options.update(save_all=True, append_images=[frame for frame, _ in rendered[1:]])
                 # Transparent, as browsers take it: Pillow would make a GIF's

@@ -193,6 +193,21 @@ def test_gray_into_webp_converts_through_its_profile(tmp_path: Path) -> None:
     assert is_srgb(im.info.get("icc_profile"))
 
 
+def test_16_bit_gray_keeps_its_profile_in_png_even_with_srgb_and_says_so(tmp_path: Path) -> None:
+    source = tmp_path / "scan.png"
+    gray = Image.new("I;16", (32, 32))
+    gray.paste(Image.new("I;16", (32, 32), 20000))
+    gray.save(source, icc_profile=gray_profile())
+    result = run(source, "png", srgb=True)
+    im = written(result)
+    assert im.mode == "I;16" and im.info["icc_profile"] == gray_profile()
+    assert im.getpixel((5, 5)) == 20000
+    assert result.notes == (
+        "warning: 16-bit gray keeps its gray ICC profile in png: --srgb converts it only for"
+        " 8-bit formats",
+    )
+
+
 def gray_alpha_png(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("LA", (32, 32), (GRAY, 200)).save(path, "PNG", icc_profile=gray_profile())
@@ -329,6 +344,11 @@ def test_exif_adobe_rgb_is_tagged_or_converted(
     # Adobe RGB's green lies outside sRGB: converted, the numbers spread further.
     assert spread(expected) > spread((60, 170, 90)) + 20
     assert near(centre(converted), expected, TOLERANCE["jpeg"]), (centre(converted), expected)
+    # EXIF says what the pixels are now, and still is where they were kept.
+    for im, says in ((kept, (space, index)), (converted, (1, "R98" if index else None))):
+        ifd = im.getexif().get_ifd(0x8769)
+        interop = im.getexif().get_ifd(0xA005)
+        assert (ifd[0xA001], interop.get(1)) == says
 
 
 @pytest.mark.parametrize(("space", "index"), [(1, None), (0xFFFF, None), (0xFFFF, "R98")])
