@@ -312,7 +312,7 @@ def run(
         # and those their sources no longer make.
         left = job.left_behind() if complete and not prune else 0
         example = kept_example[1] if kept_example else None
-        for note in _end_notes(noted, example, unread, left, each_shown=verbose):
+        for note in _end_notes(noted, example, unread, left, verbose=verbose):
             typer.echo(f"note: {note}", err=True)
     if isinstance(interrupted, Terminated):
         return ExitStatus.TERMINATED
@@ -359,42 +359,47 @@ def _end_notes(
     unread: Counter[str],
     left: int,
     *,
-    each_shown: bool,
+    verbose: bool,
 ) -> list[str]:
-    """What a run tells once, after its summary, rather than file by file
-    (with --verbose each file's line has said it already): planning notes
+    """What a run tells once, after its summary, counted (with --verbose,
+    each file's line has said it too, somewhere far up): planning notes
     that change what was written, files left alone, and outputs of earlier
     runs left behind, which would otherwise sit there with old pixels."""
     from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION, KEPT_OUTPUTS, PARTLY_IN_TARGET
-    from imgpar.spec import WARNING
+    from imgpar.spec import NOT_ENLARGED, WARNING
 
     notes = []
-    if noted[PARTLY_IN_TARGET] and not each_shown:
+    if noted[PARTLY_IN_TARGET]:
         notes.append(
             f"{_count(noted[PARTLY_IN_TARGET], 'source')} already in one of the target formats:"
             " that output, which would replace it, is not made; --out DIR or --name"
             " '{stem}-web.{ext}' makes it"
         )
-    if noted[KEPT_OUTPUTS] and not each_shown:
+    if noted[KEPT_OUTPUTS]:
         notes.append(
             f"{_count(noted[KEPT_OUTPUTS], 'source')} made only some outputs:"
             " the others were up to date"
         )
-    if noted[IN_TARGET_FORMAT] and not each_shown:
+    if noted[IN_TARGET_FORMAT]:
         notes.append(
             f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format;"
             " --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes them"
         )
-    if noted[KEPT_EXTENSION] and not each_shown:
+    if noted[KEPT_EXTENSION]:
         notes.append(
             f"{_count(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
             " outputs keep the source extension"
             + (f" ({kept_example})" if kept_example else "")
         )
+    if noted[NOT_ENLARGED]:
+        notes.append(
+            f"{_count(noted[NOT_ENLARGED], 'source')} smaller than the size asked for:"
+            " not enlarged; --upscale enlarges them"
+        )
     if left:
         notes.append(f"{_count(left, 'earlier output')} no source makes now;"
                      " --prune deletes them")  # fmt: skip
-    if unread and not each_shown:
+    if unread:
         kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
         notes.append(
             f"{_count(unread.total(), 'file')} in formats imgpar does not read,"
@@ -407,11 +412,12 @@ def _end_notes(
     for note, n in noted.items():
         if note.startswith(WARNING):
             warned[_DETAIL.sub("", note[len(WARNING) :])] += n
-    if warned and not each_shown:
+    if warned:
         kinds = [f"{w} ({_count(n, 'file')})" for w, n in warned.most_common(SHOWN_WARNINGS)]
         if len(warned) > SHOWN_WARNINGS:
             kinds.append(f"{_count(len(warned) - SHOWN_WARNINGS, 'other warning')}")
-        notes.append(f"converted with warnings (--verbose names the files): {'; '.join(kinds)}")
+        named = "" if verbose else " (--verbose names the files)"
+        notes.append(f"converted with warnings{named}: {'; '.join(kinds)}")
     return notes
 
 

@@ -41,6 +41,19 @@ def layout(size: tuple[int, int], resize: Resize | None) -> tuple[tuple[int, int
     return (max(1, round(w * scale)), max(1, round(h * scale))), None
 
 
+def held_small(size: tuple[int, int], resize: Resize | None) -> bool:
+    """Whether `resize` asks a source of `size` for more pixels than it has,
+    which it does not get without --upscale."""
+    if resize is None or resize.upscale:
+        return False
+    w, h = size
+    if resize.width and resize.height and resize.fit != "contain":
+        bw, bh = resize.width, resize.height
+        return bw > w or bh > h if resize.fit == "fill" else max(bw / w, bh / h) > 1
+    scale = _scale(size, resize)
+    return scale is not None and scale > 1
+
+
 def _scale(size: tuple[int, int], resize: Resize) -> float | None:
     w, h = size
     if resize.long_edge:

@@ -27,7 +27,16 @@ from imgpar.formats import (
     Target,
     signature,
 )
-from imgpar.spec import WARNING, ConvertSpec, OutputRecord, Resize, Result, Task, sized
+from imgpar.spec import (
+    NOT_ENLARGED,
+    WARNING,
+    ConvertSpec,
+    OutputRecord,
+    Resize,
+    Result,
+    Task,
+    sized,
+)
 
 try:
     import resource
@@ -201,6 +210,8 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         orientation = metadata.pending_orientation(im, exif)
         displayed = geometry.stored_size(im.size, orientation)
         layouts, todo = _planned(task, spec, displayed)
+        if any(geometry.held_small(displayed, o.resize) for o in spec.outputs):
+            notes.append(NOT_ENLARGED)
         # The stored size before shrink-on-load: crop boxes refer to it.
         stored = im.size
         shrink = 0

@@ -45,6 +45,9 @@ class HtmlReport(ReportWriter):
         self._bars = 0
         self._failed = 0
         self._failures_listed = 0
+        # For a page read without JavaScript (a CI server's artifact viewer
+        # blocks scripts): the listed failures, written as plain HTML.
+        self._failures: list[tuple[str, str]] = []
 
     def discard(self) -> None:
         self._spool.close()
@@ -63,6 +66,8 @@ class HtmlReport(ReportWriter):
             return
         self._bars += on_timeline
         self._failures_listed += listed
+        if listed:
+            self._failures.append((result.source, result.error or "failed"))
         record: dict[str, Any] = {
             "source": result.source,
             "status": result.status,
@@ -107,6 +112,7 @@ class HtmlReport(ReportWriter):
         out.write(_page_head(summary, self._opened))
         out.write(_summary_html(summary, self.argv, self._opened))
         out.write(_notes_html(self.notes))
+        out.write(_failures_html(sorted(self._failures), self._failed))
         out.write(_BODY)
         out.write('<script type="application/json" id="imgpar-data">')
         # The spooled records are spliced into the data object, a chunk at a time.
@@ -244,12 +250,29 @@ def _notes_html(notes: list[dict[str, str]]) -> str:
     )
 
 
+def _failures_html(failures: list[tuple[str, str]], total: int) -> str:
+    """The failures section: filled and folded by the script, and listed
+    plainly for a page read without it."""
+    if not failures:
+        return '<section id="failures" hidden></section>\n'
+    items = "".join(
+        f'<li><code>{html.escape(source)}</code> <span class="why">{html.escape(why)}</span></li>'
+        for source, why in failures
+    )
+    more = (
+        f'<p class="muted">The first {len(failures):,} of {total:,} failures; the JSON report'
+        " lists them all.</p>"
+        if total > len(failures)
+        else ""
+    )
+    return (
+        f'<section id="failures">\n<h2>Failed <span class="count">({total:,})</span></h2>\n'
+        f'<ol class="failures"></ol>\n<p class="muted cap"></p>\n'
+        f'<noscript><ol class="failures">{items}</ol>{more}</noscript>\n</section>\n'
+    )
+
+
 _BODY = """\
-<section id="failures" hidden>
-<h2>Failed <span class="count"></span></h2>
-<ol class="failures"></ol>
-<p class="muted cap"></p>
-</section>
 <section id="timeline-section">
 <h2>Worker timeline</h2>
 <p class="muted">One lane per worker process, one bar per file from start to end.

@@ -163,6 +163,8 @@ class OutputRecord(NamedTuple):
 
 # How a file's warnings begin among its notes (`warning: XMP too large ...`).
 WARNING = "warning: "
+# A file's note where a size asked for is beyond its own (no --upscale).
+NOT_ENLARGED = "smaller than the size asked for: not enlarged (--upscale enlarges it)"
 
 
 class Result(NamedTuple):

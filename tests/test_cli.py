@@ -607,8 +607,11 @@ def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> Non
         " (a.jpg -> a.jpg.jpg)"
     ]
     verbose = invoke("convert", src, "--to", "webp", "--out", out, "--jobs", "1", "--verbose")
-    assert "note: 2 outputs" not in verbose.stderr
     assert verbose.stderr.count("output keeps the source extension") == 2  # each file's line
+    assert verbose.stderr.endswith(  # and counted at the end, far below them on a big tree
+        "note: 2 sources with another of the same name: outputs keep the source extension"
+        " (a.jpg -> a.jpg.webp)\n"
+    )
     # The example is the first by path, not the first a worker finished:
     # the big pair is converted last, the tiny one first.
     big = build_tree(tmp_path / "big", {"b.jpg": "small_jpeg", "b.png": "rgba_png"})
@@ -989,3 +992,26 @@ def test_quiet_prunes_without_a_line_per_file(tmp_path: Path) -> None:
     assert quiet.exit_code == 0
     assert quiet.stderr == ""
     assert not (out / "b.webp").exists() and (out / "a.webp").is_file()
+
+
+def test_a_source_smaller_than_asked_is_not_enlarged_and_the_run_says_so(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (10, 8), (200, 40, 40)).save(src / "t.png")
+    Image.new("RGB", (1000, 800), (40, 40, 200)).save(src / "big.png")
+    asks = (["--scale", "300"], ["--width", "640", "--height", "640", "--fit", "cover"])
+    for n, (ask, sizes) in enumerate(zip(asks, ([(10, 8), (1000, 800)], [(8, 8), (640, 640)]),
+                                         strict=True)):  # fmt: skip
+        out = tmp_path / f"out{n}"
+        result = invoke("convert", src, "--to", "webp", "--out", out, *ask)
+        assert result.exit_code == 0, result.output
+        said = 2 if ask[0] == "--scale" else 1
+        assert result.stderr == (
+            f"note: {said} source{'s' if said > 1 else ''} smaller than the size asked for:"
+            " not enlarged; --upscale enlarges them\n"
+        )
+        assert [Image.open(out / f"{s}.webp").size for s in ("t", "big")] == sizes
+    upscaled = invoke("convert", src, "--to", "webp", "--out", tmp_path / "up", "--scale", "300",
+                      "--upscale")  # fmt: skip
+    assert upscaled.stderr == ""
+    assert Image.open(tmp_path / "up" / "t.webp").size == (30, 24)

@@ -126,6 +126,16 @@ def test_page_data_matches_the_json_report(batch: Batch) -> None:
         assert shown and int(shown.group(1)) == report["summary"][key], key
 
 
+def test_failures_are_listed_without_javascript_too(batch: Batch) -> None:
+    # An artifact viewer that blocks scripts (Jenkins) must still say why.
+    failed = next(f for f in batch.report["files"] if f["status"] == "failed")
+    listed = re.search(r"<noscript><ol class=\"failures\">(.*?)</ol>", batch.text)
+    assert listed is not None
+    assert listed.group(1) == (
+        f'<li><code>{failed["source"]}</code> <span class="why">{failed["error"]}</span></li>'
+    )
+
+
 def test_file_names_are_text_not_markup(batch: Batch) -> None:
     assert "<x>" not in batch.text
     assert any(f["source"].endswith(ODD_NAME) for f in batch.data["files"])
