@@ -239,9 +239,10 @@ class DaskEngine:
                 n_workers=self.jobs,
                 threads_per_worker=1,
                 processes=True,
-                # imgpar has its own progress bar; and no port to collide
-                # with a dashboard that is already running.
-                dashboard_address=None,
+                # Any free port: None means Dask's 8787, and where that is
+                # taken (another cluster, a second CI job) Dask warns in
+                # four lines before it takes another anyway.
+                dashboard_address=":0",
                 # Worker crashes are reported per file, not as log lines
                 # through the progress bar.
                 silence_logs=logging.CRITICAL,

@@ -267,6 +267,25 @@ def test_local_cluster_matches_local_engine(
 
 
 @needs_dask
+def test_a_taken_dashboard_port_is_no_warning(tmp_path: Path) -> None:
+    # Two CI jobs on one runner: the second finds Dask's 8787 taken.
+    src = _mixed_tree(tmp_path / "src")
+    with socket.socket() as taken:
+        try:
+            taken.bind(("", 8787))
+        except OSError:
+            pass  # taken already, as wanted
+        else:
+            taken.listen()
+        run = subprocess.run(
+            [sys.executable, "-m", "imgpar", "convert", str(src), "--to", "webp", "--out",
+             str(tmp_path / "out"), "--engine", "dask", "--jobs", "2", "--quiet"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert "Port 8787" not in run.stderr and "Warning" not in run.stderr, run.stderr
+
+
+@needs_dask
 def test_file_that_kills_its_workers_is_reported_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
