@@ -537,7 +537,9 @@ def format_summary(s: Summary) -> str:
         head += " (interrupted)"
     head += f" in {s.wall_seconds:.1f} s"
     # Its own line: a reason is long (`lost the Dask scheduler at ...`).
-    lines = [head, f"stopped: {s.stopped}"] if s.stopped else [head]
+    # The files not reached appear nowhere else: say that they wait.
+    stop = f"stopped: {s.stopped}; the files not reached were left for the next run"
+    lines = [head, stop] if s.stopped else [head]
     if s.converted:
         before, after = format_bytes(s.source_bytes), format_bytes(s.output_bytes)
         lines.append(f"{before} -> {after} ({format_change(s.size_change)})")

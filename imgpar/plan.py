@@ -271,7 +271,16 @@ class Planner:
             theirs = self._other_in_place_outputs(folder, cache)
             if theirs:
                 imgpars = sorted(imgpars + theirs)
-            ours = {fold(n) for n, _ in imgpars}
+            # Changed since imgpar wrote it (another size), an output is the
+            # user's: a source now, as a later run would find it; one in a
+            # target's format would be skipped as a source, and stays out,
+            # so the source that would write over it fails and says so.
+            ours = {
+                fold(n)
+                for n, size in imgpars
+                if os.path.splitext(n)[1].lower() in self._target_exts
+                or as_recorded(os.path.join(folder.path, n), size) is not None
+            }
             names = tuple(n for n in names if fold(n) not in ours)
             # Beside files named as SOURCES, the folder's other images are
             # the user's all the same: never written over, and named around

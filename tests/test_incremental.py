@@ -463,6 +463,23 @@ def test_a_subfolder_and_its_tree_converted_in_place_in_turn(
     assert (sub / f"{place}b.webp").read_bytes().startswith(b"the user's own")
 
 
+def test_an_earlier_output_you_replaced_is_a_source_at_once(tmp_path: Path) -> None:
+    # In place, a.png was imgpar's (--to png); you saved your own over it.
+    folder = tmp_path / "p"
+    _photo(folder / "a.jpg", (60, 40))
+    imgpar.convert([folder], to="png", jobs=1)
+    Image.new("RGB", (50, 50), (0, 0, 255)).save(folder / "a.png")
+    runner = CliRunner()
+    run = runner.invoke(app, ["convert", str(folder), "--to", "webp"])
+    assert run.exit_code == 0, run.output
+    assert run.stdout.startswith("2 converted, 0 skipped, 0 failed")
+    assert sorted(outputs_in(folder)) == ["a.jpg", "a.jpg.webp", "a.png", "a.png.webp"]
+    with Image.open(folder / "a.png.webp") as im:
+        assert im.size == (50, 50)
+    check = runner.invoke(app, ["convert", str(folder), "--to", "webp", "--check"])
+    assert check.exit_code == 0, check.output
+
+
 def test_nested_in_place_runs_in_other_formats_and_an_out_run_over_them(tmp_path: Path) -> None:
     """A subfolder, then its tree, then the subfolder again, each to another
     format: no run converts another's outputs, nor does an --out run over

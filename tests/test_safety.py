@@ -769,7 +769,10 @@ def test_a_full_disk_before_the_cache_is_made(tmp_path: Path, tiny_disk: Path) -
     # The reason has a line of its own, not a summary line wrapped in two.
     head, reason = proc.stdout.splitlines()[:2]
     assert re.fullmatch(r"\d+ converted, 0 skipped, 1 failed in [\d.]+ s", head), head
-    assert reason == "stopped: disk full: no space left for the output"
+    assert reason == (
+        "stopped: disk full: no space left for the output; the files not reached were left for"
+        " the next run"
+    )
     assert not _stray(tiny_disk)
     for png in tiny_disk.glob("*.png"):
         with Image.open(png) as im:
