@@ -239,10 +239,11 @@ class DaskEngine:
                 n_workers=self.jobs,
                 threads_per_worker=1,
                 processes=True,
-                # Any free port: None means Dask's 8787, and where that is
-                # taken (another cluster, a second CI job) Dask warns in
-                # four lines before it takes another anyway.
-                dashboard_address=":0",
+                # Any free port, on this machine only: None means Dask's
+                # 8787, and where that is taken (another cluster, a second
+                # CI job) Dask warns in four lines before it takes another
+                # anyway; an empty host would listen on every interface.
+                dashboard_address="127.0.0.1:0",
                 # Worker crashes are reported per file, not as log lines
                 # through the progress bar.
                 silence_logs=logging.CRITICAL,

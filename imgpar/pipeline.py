@@ -420,8 +420,9 @@ def _frames(
         durations.append(int(frame.info.get("duration", 100)))
     if not animated:
         return frames, None
-    # A GIF with no loop count plays once; 0 would loop it for ever.
-    return frames, (durations, int(im.info.get("loop", 1)))
+    # A GIF with no loop count plays once; an AVIF's, which Pillow does not
+    # report, loop for ever (0), as do the other formats' by default.
+    return frames, (durations, int(im.info.get("loop", 1 if im.format == "GIF" else 0)))
 
 
 class _Page(NamedTuple):

@@ -206,6 +206,18 @@ def test_avif_says_it_loops_for_ever(tmp_path: Path) -> None:
     assert "loop count 2 not kept: avif loops for ever" in result.notes
 
 
+def test_an_avif_sequence_still_loops_for_ever(tmp_path: Path) -> None:
+    source = tmp_path / "a.avif"
+    frames = _frames()
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=100)
+    for target in ("webp", "png", "avif"):
+        out, result = _convert(source, target, tmp_path)
+        assert not [n for n in result.notes if "loop" in n], target
+        with Image.open(out) as im:
+            assert im.n_frames == 4
+            assert im.info.get("loop", 0) == 0, target
+
+
 @pytest.mark.parametrize("target", ["webp", "png"])
 def test_a_gif_that_plays_once_still_plays_once(target: str, tmp_path: Path) -> None:
     source = tmp_path / "once.gif"

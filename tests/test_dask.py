@@ -283,6 +283,24 @@ def test_a_taken_dashboard_port_is_no_warning(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     assert "Port 8787" not in run.stderr and "Warning" not in run.stderr, run.stderr
+    assert run.returncode == 1  # the tree's one broken file
+    assert run.stdout.startswith("7 converted, 0 skipped, 1 failed")
+
+
+@needs_dask
+def test_a_local_cluster_listens_on_this_machine_only() -> None:
+    from imgpar.engine_dask import DaskEngine
+
+    spec = ConvertSpec(outputs=(OutputSpec(target="webp"),))
+    cluster = DaskEngine(spec, scheduler=None, jobs=1)._start()
+    try:
+        assert cluster.local is not None
+        scheduler = cluster.local.scheduler
+        bound = {s.getsockname()[0] for s in scheduler.http_server._sockets.values()}
+        assert bound == {"127.0.0.1"}
+        assert scheduler.address.startswith("tcp://127.0.0.1:")
+    finally:
+        cluster.close([])
 
 
 @needs_dask
