@@ -39,7 +39,7 @@ from imgpar.spec import (
     Task,
     as_template,
 )
-from imgpar.walk import Folder, Skipped, images_in, passed_over, walk, walked_to
+from imgpar.walk import Folder, Skipped, walk, walked_to
 
 if TYPE_CHECKING:
     from imgpar.engine import Passed, ProcessEngine, SerialEngine
@@ -607,7 +607,6 @@ def prepare(
     _check_nested_sources(seen, in_place=in_place, out=out_path)
     if out_path is not None:
         _check_out_among_sources(out_path, seen)
-        _check_sources_inside_out(out_path, seen)
         _check_out(out_path, create=create_out)
         if len(paths) > 1 and any(same_folder(out_path, p) for p in paths if os.path.isdir(p)):
             # A folder converts into itself, told apart from its outputs; the
@@ -884,35 +883,6 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
             " of the same name (give an empty folder, or one outside the SOURCES)",
             option="out",
         )
-
-
-def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
-    """Refuse SOURCES inside an --out that holds other images and is no
-    output folder (`--out x` of `x/y`, with your own `x/a.jpg`): an output
-    of that name would replace it. Once imgpar has made it, it is imgpar's,
-    as any --out is."""
-    top = os.path.realpath(out)
-    inner = {real for real in sources if below(real, top)}
-    if not inner or not os.path.isdir(out):
-        return
-    if os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place":
-        return
-    for folder, subfolders, _ in os.walk(out):
-        subfolders[:] = sorted(
-            name
-            for name in subfolders
-            if not passed_over(folder, name)
-            and os.path.realpath(os.path.join(folder, name)) not in inner
-        )
-        for name in images_in(folder):
-            found = os.path.join(folder, name)
-            if os.path.realpath(found) not in inner:
-                raise UsageError(
-                    f"{out} holds SOURCE {sources[min(inner)]} and other images, but is no"
-                    f" imgpar output folder ({found}): outputs of the same name would replace"
-                    " them (give an empty folder, or one outside the SOURCES)",
-                    option="out",
-                )
 
 
 def _holds_images(folder: str, *, exclude: str | None) -> bool:

@@ -463,16 +463,20 @@ class Planner:
             found = self._below[(cache.root, prefix)] = _by_place(cache.in_folder(prefix).values())
         return found
 
-    def _into_a_source(self, here: _Here, written: Iterable[str]) -> str | None:
-        """Why an output of `written` may not be written, where it lands in
-        a SOURCE inside --out (`--out photos --name '2024/{stem}.{ext}'` of
-        `photos/2024`): over a source, or beside them, where a later run
-        would take it for one."""
+    def _trespass(self, here: _Here, key: str, written: Sequence[str]) -> str | None:
+        """Why an output of `written` may not be written where a SOURCE is
+        inside --out, so that --out holds the user's files: into that SOURCE
+        (`--out photos --name '2024/{stem}.{ext}'` of `photos/2024`), over
+        a source or where a later run would take it for one; or over a file
+        there that imgpar did not write (`--out x` of `x/y`, beside your own
+        `x/a.jpg`), as in place. Those it wrote are this source's recorded
+        outputs and the superseded ones."""
         dest = self._real(here.absolute_dest)
+        mine: set[str] | None = None
         for name in written:
             path = os.path.join(dest, name)
+            shown = os.path.join(here.dest, name)
             for real, source in self._inside.items():
-                shown = os.path.join(here.dest, name)
                 if path == real:
                     return f"its output would overwrite a source: {shown}{_OTHER_NAMES}"
                 if below(path, real) and os.path.lexists(path):
@@ -482,7 +486,24 @@ class Planner:
                         f"its output would be written inside SOURCE {source}, where a later"
                         f" run would take it for a source: {shown}{_OTHER_NAMES}"
                     )
+            for there in filled_in(os.path.join(here.absolute_dest, name)):
+                if not os.path.lexists(there):
+                    continue
+                if mine is None:
+                    mine = self._written_by_imgpar(here, key)
+                if _relative(there, here.cache.root) not in mine:
+                    theirs = os.path.join(here.dest, os.path.relpath(there, here.absolute_dest))
+                    return f"its output would overwrite a file imgpar did not write: {theirs}"
         return None
+
+    def _written_by_imgpar(self, here: _Here, key: str) -> set[str]:
+        """The files `key`'s source recorded as its outputs, and the
+        superseded outputs there are, relative to the cache's root."""
+        entry = here.cache.lookup([key]).get(key)
+        found = {o.path for o in entry.outputs} if entry is not None else set()
+        for place in self._superseded_in(here.cache).values():
+            found.update(relative for relative, _, _ in place)
+        return found
 
     def _plan_file(self, here: _Here, name: str, stem: str, ext: str) -> Task | Result:
         source = os.path.join(here.folder.path, name)
@@ -518,7 +539,7 @@ class Planner:
                 f" {os.path.join(here.dest, _spelled(here.folder.path, source_hit))}"
                 + _OTHER_NAMES,
             )
-        trespass = self._into_a_source(here, written) if self._inside else None
+        trespass = self._trespass(here, here.keys[name], written) if self._inside else None
         if trespass is not None:
             return Result(source=display, status="failed", error=trespass)
         if not self._claimed.isdisjoint(claims):

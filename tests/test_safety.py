@@ -1154,27 +1154,30 @@ def test_no_output_lands_in_a_source_inside_out(tmp_path: Path) -> None:
     assert (out / "a.webp").exists()
 
 
-def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path) -> None:
+def test_a_source_inside_an_out_never_writes_over_your_files_there(tmp_path: Path) -> None:
     out = tmp_path / "x"
     (out / "y").mkdir(parents=True)
     _photo(out / "a.jpg", (300, 200), seed=1)
+    _photo(out / "b.jpg", (300, 200), seed=1)
     _photo(out / "y" / "a.jpg", (300, 200), seed=2)
+    _photo(out / "y" / "c.jpg", (300, 200), seed=3)
     yours = (out / "a.jpg").read_bytes()
     for source in (out / "y", out / "y" / "a.jpg"):
-        refused = _run("convert", source, "--to", "jpeg", "--max-size", "100", "--out", out)
-        assert refused.returncode == 2
-        assert refused.stderr == (
-            f"imgpar: error: --out {out} holds SOURCE {source} and other images, but is no"
-            f" imgpar output folder ({out / 'a.jpg'}): outputs of the same name would replace"
-            " them (give an empty folder, or one outside the SOURCES)\n"
-        )
+        run = _run("convert", source, "--to", "jpeg", "--max-size", "100", "--out", out)
+        assert run.returncode == 1
+        assert f"failed: {out / 'y' / 'a.jpg'}: its output would overwrite a file imgpar did" \
+            f" not write: {out / 'a.jpg'}\n" in run.stderr  # fmt: skip
     assert (out / "a.jpg").read_bytes() == yours
-    # With nothing else in it, it becomes imgpar's, as any --out.
-    (out / "a.jpg").unlink()
-    made = _run("convert", out / "y", "--to", "jpeg", "--max-size", "100", "--out", out)
-    assert made.returncode == 0, made.stderr
-    with Image.open(out / "a.jpg") as im:
+    with Image.open(out / "c.jpg") as im:  # what is in no one's way is made
         assert im.size == (100, 67)
+    # What it wrote is its own to write again; your b.jpg is in no one's way.
+    again = _run("convert", out / "y", "--to", "jpeg", "--max-size", "100", "--out", out,
+                 "--force")  # fmt: skip
+    assert "c.jpg" not in again.stderr
+    assert (out / "b.jpg").exists() and (out / "a.jpg").read_bytes() == yours
+    # Into a folder of its own, a file named as a SOURCE converts beside yours.
+    named = _run("convert", out / "y" / "c.jpg", "--to", "webp", "--out", out)
+    assert named.returncode == 0, named.stderr
 
 
 def test_a_fifo_or_a_device_named_as_a_source_fails_at_once(tmp_path: Path) -> None:
