@@ -25,7 +25,7 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.paths import below, may_exist, same_folder
+from imgpar.paths import below, may_exist, not_there, same_folder
 from imgpar.plan import Planner, check_template, default_template, sample_name, source_name
 from imgpar.spec import (
     FILTERS,
@@ -39,7 +39,7 @@ from imgpar.spec import (
     Task,
     as_template,
 )
-from imgpar.walk import Folder, Skipped, walk, walked_to
+from imgpar.walk import NO_IMAGES, Folder, Skipped, walk, walked_to
 
 if TYPE_CHECKING:
     from imgpar.engine import Passed, ProcessEngine, SerialEngine
@@ -275,7 +275,7 @@ class Job:
         roots: dict[str, list[str]],
         cache_root: str,
         kept: set[str],
-        held: dict[str, int],
+        held: Held,
     ) -> list[tuple[str, Entry]]:
         """The entries of `gone` sources to prune, less those that may be of a
         SOURCE with no image at all now, recorded or new: far likelier a drive
@@ -283,7 +283,7 @@ class Job:
         on purpose. (`present`: SOURCE folders a recorded source is still in.
         Of SOURCES that share a name, any one empty holds back the name's.)
         Their outputs still there as imgpar wrote them stay (added to `kept`)
-        and are counted in `held`, by SOURCE; deleted by hand, they go from
+        and are counted in `held`, by SOURCES; deleted by hand, they go from
         the cache. An --out inside its SOURCE would be gone with it."""
         out = os.path.realpath(self.out) if self.out is not None else None
         empty: dict[str, bool] = {}  # by SOURCE folder, walked once at most
@@ -303,12 +303,12 @@ class Job:
             if not there:
                 pruned.append((key, entry))
                 continue
-            source = ", ".join(emptied)
-            held[source] = held.get(source, 0) + len(there)
+            sources = tuple(emptied)
+            held[sources] = held.get(sources, 0) + len(there)
             kept.update(o.path for o in entry.outputs)
         return pruned
 
-    def prune(self, *, dry_run: bool = False, held: dict[str, int] | None = None) -> list[str]:
+    def prune(self, *, dry_run: bool = False, held: Held | None = None) -> list[str]:
         """Delete the outputs recorded in the cache whose source is gone, and
         those their source no longer makes (other options, a smaller source);
         returns their paths. Only files imgpar recorded are ever touched.
@@ -430,7 +430,7 @@ class Job:
         self,
         remade: Iterable[str],
         failing: Iterable[str] = (),
-        held: dict[str, int] | None = None,
+        held: Held | None = None,
     ) -> list[str]:
         """What `--prune` would delete after a run that writes `remade` (the
         stale sources' outputs, planned by stale()) and fails the stale
@@ -534,10 +534,8 @@ def prepare(
     if not paths:
         raise UsageError("no SOURCES given")
     for path in paths:
-        if not may_exist(path):
-            raise UsageError(f"no such file or folder: {path}")
-        if not os.path.exists(path):
-            raise UsageError(f"cannot read {path}: permission denied on a folder on the way")
+        if (why := not_there(path)) is not None:
+            raise UsageError(why)
     # One folder named twice (`photos photos/`, a link to it) is one source:
     # twice, every file would be converted twice, or collide with itself.
     seen: dict[str, str] = {}
@@ -908,6 +906,16 @@ def _check_out(out: str, *, create: bool) -> None:
         raise UsageError(f"{out} cannot be written to: {why}", option="out")
 
 
+# SOURCE folders with no image now (several where they share a name, and
+# so their cache keys) and how many of their outputs are held back.
+Held = dict[tuple[str, ...], int]
+
+
+def held_back(held: Held) -> tuple[str, ...]:
+    """The SOURCES `held` names, each once: the summary's `held_back`."""
+    return tuple(dict.fromkeys(source for sources in held for source in sources))
+
+
 def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:
     """Convert and yield each file's `Result` as it completes.
 
@@ -946,6 +954,7 @@ def convert(sources: Sources, **options: Any) -> Report:
     job = prepare(sources, **options)
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     files = []
+    empty = False  # a SOURCE folder with no image in it
     for event in job.events():
         if isinstance(event, Result):
             collector.add(event)
@@ -954,6 +963,11 @@ def convert(sources: Sources, **options: Any) -> Report:
             collector.unread(event.path)
         elif event is job.fallback:
             _warn(event)
+        else:
+            empty = empty or event.reason == NO_IMAGES
     collector.jobs, collector.engine = job.jobs, job.engine_label
     collector.waited(job.waited)
-    return Report(files=files, summary=collector.summary())
+    held: Held = {}
+    if empty:
+        job.prune(dry_run=True, held=held)  # the CLI's check: a drive not mounted?
+    return Report(files=files, summary=collector.summary()._replace(held_back=held_back(held)))

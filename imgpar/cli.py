@@ -19,7 +19,7 @@ import typer
 from imgpar import __version__, console
 from imgpar.errors import ClusterError, ExitStatus, Terminated, UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
-from imgpar.paths import file_in_the_way
+from imgpar.paths import file_in_the_way, not_there
 
 if TYPE_CHECKING:
     from imgpar.walk import Skipped
@@ -535,9 +535,10 @@ def info(
 
     from imgpar.info import inspect
 
-    missing = next((f for f in files if not os.path.lexists(f)), None)
+    # A broken link is there, and fails as a file: as convert names it.
+    missing = next((why for f in files if (why := not_there(str(f), follow=False))), None)
     if missing is not None:
-        raise _fail(f"no such file or folder: {missing}")
+        raise _fail(missing)
     failed = False
     records = []
     for path in _image_paths(files):

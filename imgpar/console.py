@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from tqdm import tqdm
 
-    from imgpar.api import Job
+    from imgpar.api import Held, Job
     from imgpar.bench import BenchResult
     from imgpar.collect import Summary
     from imgpar.manifest import Manifest
@@ -64,7 +64,7 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
         else:
             empty = empty or item.reason == NO_IMAGES
             echo_line(f"note: {item.path}: {item.reason}", err=True)
-    held: dict[str, int] = {}
+    held: Held = {}
     if prune:
         for path in job.orphans(remade, failing, held):
             echo_line(f"would prune: {path}")
@@ -81,17 +81,17 @@ def _warn_of_caches(job: Job) -> None:
         echo_line(f"warning: {warning}", err=True)
 
 
-def _held_why(held: dict[str, int]) -> list[tuple[str, str]]:
+def _held_why(held: Held) -> list[tuple[str, str]]:
     """Each SOURCE with no image now whose outputs `--prune` keeps (as
     `Job.prune` tells them), and why."""
     return [
         (
-            source,
+            ", ".join(sources),
             f"no images in it now (a drive not mounted?), yet {_count(n, 'output')} of its"
             f" sources {'is' if n == 1 else 'are'} there: --prune keeps them; delete them"
             " yourself if they should go",
         )
-        for source, n in held.items()
+        for sources, n in held.items()
     ]
 
 
@@ -142,7 +142,7 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
             failing.append(f"{item.path}: {item.reason}")
         elif not isinstance(item, Result) and item.reason == NO_IMAGES and not quiet:
             echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
-    held: dict[str, int] = {}
+    held: Held = {}
     orphans = job.orphans(remade, kept, held)
     failing += [f"{source}: {why}" for source, why in _held_why(held)]
     # With something stale, a run rewrites the manifest anyway.
@@ -172,6 +172,7 @@ def run(
     quiet: bool,
     verbose: bool,
 ) -> ExitStatus:
+    from imgpar.api import held_back
     from imgpar.collect import Collector
     from imgpar.plan import KEPT_EXTENSION
     from imgpar.spec import Result
@@ -276,11 +277,11 @@ def run(
     # A SOURCE with no image now, whose outputs are still there: an
     # unmounted drive, most likely. The run fails, says why in its reports,
     # and leaves its manifest, which would drop every one of them, as it was.
-    held: dict[str, int] = {}
+    held: Held = {}
     if complete and empty:
         job.prune(dry_run=True, held=held)
     told = _held_why(held)
-    summary = summary._replace(held_back=tuple(held))
+    summary = summary._replace(held_back=held_back(held))
     for writer in list(writers):
         try:
             for source, why in told:

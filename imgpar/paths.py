@@ -26,11 +26,25 @@ def may_exist(path: str) -> bool:
     says False to both, and a source unseen is not a source gone)."""
     try:
         os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):
         return False
     except OSError:
         return True
     return True
+
+
+def not_there(path: str, *, follow: bool = True) -> str | None:
+    """Why `path`, named by the user, cannot be taken, in a few words; None
+    where it is there (with `follow` False, a link counts, broken or not)."""
+    try:
+        os.stat(path) if follow else os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return f"no such file or folder: {path}"
+    except PermissionError:
+        return f"cannot read {path}: permission denied on a folder on the way"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return None
 
 
 def file_in_the_way(path: str) -> str | None:

@@ -307,8 +307,29 @@ def _planned(
     layouts = [geometry.layout(displayed, out.resize) for out in spec.outputs]
     todo = _to_make(task, spec, layouts)
     _check_sizes(todo)
+    _check_names(todo)
     _check_places(task, todo, spec.started_ns)
     return layouts, todo
+
+
+def _check_names(todo: list[_Output]) -> None:
+    """Refuse, before writing any, an output whose name the file system
+    cannot hold: written in turn, the others would be left behind, and in
+    place taken for sources by the next run."""
+    for out in todo:
+        folder, name = os.path.split(out.path)
+        if len(os.fsencode(name)) > _longest_name(folder):
+            raise ImageRejected(
+                f"cannot write {out.path}: its name is too long for the file system"
+            )
+
+
+@functools.lru_cache(maxsize=64)
+def _longest_name(folder: str) -> int:
+    try:
+        return os.pathconf(folder or os.curdir, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255  # nearly every file system's; a folder to make asks nothing yet
 
 
 def _to_make(

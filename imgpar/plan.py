@@ -275,10 +275,12 @@ class Planner:
             # user's: a source now, as a later run would find it; one in a
             # target's format would be skipped as a source, and stays out,
             # so the source that would write over it fails and says so.
+            here_now = {fold(n) for n in names}
             ours = {
                 fold(n)
                 for n, size in imgpars
-                if os.path.splitext(n)[1].lower() in self._target_exts
+                if fold(n) not in here_now
+                or os.path.splitext(n)[1].lower() in self._target_exts
                 or as_recorded(os.path.join(folder.path, n), size) is not None
             }
             names = tuple(n for n in names if fold(n) not in ours)

@@ -769,6 +769,17 @@ def test_sources_that_share_a_folder_name_are_pruned_by_what_is_in_each(
     assert held.exit_code == 1
     assert f"warning: {cam1}: no images in it now" in held.stderr
     assert sorted(_bytes(out)) == ["x.webp", "y.webp", "z.webp"]
+    # Both emptied: each named in the summary, and through the API too.
+    (cam2 / "z.jpg").rename(tmp_path / "z.jpg")
+    both = runner.invoke(app, [*base, "--report", str(tmp_path / "r.json")])
+    assert both.stdout.startswith("0 converted, 0 skipped, 0 failed, 2 SOURCEs empty in ")
+    said = json.loads((tmp_path / "r.json").read_text())["summary"]["held_back"]
+    assert said == [str(cam1), str(cam2)]
+    report = imgpar.convert([cam1, cam2], to="webp", out=out)
+    assert report.summary.held_back == (str(cam1), str(cam2))
+    assert report.summary.exit_status == 1
+    assert report.summary.as_dict()["held_back"] == [str(cam1), str(cam2)]
+    (tmp_path / "z.jpg").rename(cam2 / "z.jpg")
     (tmp_path / "x.jpg").rename(cam1 / "x.jpg")
     pruned = runner.invoke(app, [*base, "--prune"])
     assert pruned.exit_code == 0, pruned.output

@@ -426,6 +426,7 @@ def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
     assert "too many pixels: 400x300, over --max-pixels 100,000" in proc.stderr
     # Over twice the limit, Pillow's own check fires first: the same words.
     proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--max-pixels", "50000")
+    assert proc.returncode == 1
     assert "too many pixels: 400x300, over --max-pixels 50,000" in proc.stderr
 
 
@@ -1211,3 +1212,16 @@ def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: P
         " the file system\n"
     )
     assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [f"{stem}.jpg"]
+
+
+def test_a_name_too_long_for_one_format_writes_none_of_them(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    stem = "x" * 251  # as .jpg it fits in 255 bytes; as .webp it does not
+    _photo(src / f"{stem}.png", (60, 40))
+    run = _run("convert", src, "--to", "jpeg,webp")
+    assert run.returncode == 1
+    assert "its name is too long for the file system" in run.stderr
+    assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [f"{stem}.png"]
+    again = _run("convert", src, "--to", "jpeg,webp")
+    assert again.stdout.startswith("0 converted, 0 skipped, 1 failed"), again.stderr
