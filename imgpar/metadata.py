@@ -64,6 +64,12 @@ _PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"
 _IPTC_CORE = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
 _IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _XMP_DM = "http://ns.adobe.com/xmp/1.0/DynamicMedia/"
+# What XMP says of the colour space, as EXIF's ColorSpace and a Photoshop
+# document's profile name, with the words for sRGB.
+_SAYS_SRGB = {
+    "{http://ns.adobe.com/exif/1.0/}ColorSpace": "1",
+    f"{{{_PHOTOSHOP}}}ICCProfile": "sRGB IEC61966-2.1",
+}
 
 # Where a picture was taken, beyond any property whose name starts with "GPS"
 # (exif:GPSLatitude, drone-dji:GpsLongitude...). The creator's own contact
@@ -128,7 +134,7 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
 
 def save_options(carried: Carried, target: Target, *, srgb: bool = False) -> dict[str, Any]:
     """The save() keywords that write `carried` into `target`; `srgb`: the
-    pixels were converted to sRGB, which EXIF's colour space then says.
+    pixels were converted to sRGB, which EXIF's and XMP's colour space then say.
 
     Keywords are returned even when empty, so that no encoder falls back on
     metadata it finds on the image object itself.
@@ -143,6 +149,8 @@ def save_options(carried: Carried, target: Target, *, srgb: bool = False) -> dic
                 _say_srgb(value)
         out_exif[tag] = value
     xmp = carried.xmp
+    if srgb and xmp and (b"ColorSpace" in xmp or b"ICCProfile" in xmp):
+        xmp = _xmp_says_srgb(xmp)
     if target.name == "jpeg":
         out_exif, xmp = _fit_jpeg(out_exif, xmp)
     if target.name == "tiff":
@@ -258,6 +266,26 @@ def filter_xmp(data: bytes | None, policy: MetadataPolicy) -> bytes | None:
         properties += len(description) + sum(not _is_rdf(name) for name in description.attrib)
     if not properties:
         return None
+    return _packet(root, namespaces)
+
+
+def _xmp_says_srgb(data: bytes) -> bytes:
+    """A filtered packet (`filter_xmp`) whose colour space words say sRGB,
+    as EXIF's do for pixels converted to it (see _say_srgb)."""
+    parsed = _parse(data)
+    if parsed is None:
+        return data
+    root, namespaces = parsed
+    for description in root.iter(_DESCRIPTION):
+        for name, srgb in _SAYS_SRGB.items():
+            if name in description.attrib:
+                description.attrib[name] = srgb
+            for child in description.iter(name):
+                child.text = srgb
+    return _packet(root, namespaces)
+
+
+def _packet(root: ET.Element, namespaces: dict[str, str]) -> bytes:
     import xml.etree.ElementTree as ET
 
     for uri, prefix in namespaces.items():

@@ -351,6 +351,25 @@ def test_exif_adobe_rgb_is_tagged_or_converted(
         assert (ifd[0xA001], interop.get(1)) == says
 
 
+def test_xmp_says_srgb_once_the_pixels_are(tmp_path: Path) -> None:
+    source = camera_adobe_jpeg(tmp_path / "_MG_0004.jpg")
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description'
+        ' xmlns:exif="http://ns.adobe.com/exif/1.0/"'
+        ' xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" exif:ColorSpace="65535">'
+        "<photoshop:ICCProfile>Adobe RGB (1998)</photoshop:ICCProfile>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    with Image.open(source) as im:
+        im.save(tmp_path / "xmp.jpg", quality=95, exif=im.info["exif"], xmp=xmp.encode())
+    kept = written(run(tmp_path / "xmp.jpg", "webp")).info["xmp"]
+    assert b'exif:ColorSpace="65535"' in kept and b">Adobe RGB (1998)<" in kept
+    converted = written(convert_one(tmp_path / "xmp.jpg", tmp_path / "srgb", "webp", srgb=True))
+    said = converted.info["xmp"]
+    assert b'exif:ColorSpace="1"' in said and b">sRGB IEC61966-2.1<" in said, said
+
+
 @pytest.mark.parametrize(("space", "index"), [(1, None), (0xFFFF, None), (0xFFFF, "R98")])
 def test_exif_srgb_or_unsaid_stays_untagged(space: int, index: str | None, tmp_path: Path) -> None:
     im = written(run(camera_adobe_jpeg(tmp_path / "IMG_0001.jpg", space, index), "webp"))
