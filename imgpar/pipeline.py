@@ -319,15 +319,16 @@ def _check_names(todo: list[_Output]) -> None:
     for out in todo:
         # Any file system holds 143 bytes (eCryptfs's limit, the lowest in
         # use), and a character is at most 4: most names need no question,
-        # which costs an encoding and a system call per folder.
-        folder, _, name = out.path.rpartition(os.sep)
-        if len(name) * 4 <= _SURELY_HELD:
-            continue
-        length = len(os.fsencode(name))
-        if length > _SURELY_HELD and length > _longest_name(folder):
-            raise ImageRejected(
-                f"cannot write {out.path}: its name is too long for the file system"
-            )
+        # which costs an encoding and a system call per folder. The folders
+        # a name template makes count as much as the file's own name.
+        for part in out.path.split(os.sep):
+            if len(part) * 4 <= _SURELY_HELD:
+                continue
+            length = len(os.fsencode(part))
+            if length > _SURELY_HELD and length > _longest_name(os.path.dirname(out.path)):
+                raise ImageRejected(
+                    f"cannot write {out.path}: its name is too long for the file system"
+                )
 
 
 _SURELY_HELD = 143
@@ -335,10 +336,17 @@ _SURELY_HELD = 143
 
 @functools.lru_cache(maxsize=64)
 def _longest_name(folder: str) -> int:
-    try:
-        return os.pathconf(folder or os.curdir, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        return 255  # nearly every file system's; a folder to make asks nothing yet
+    """The longest name, in bytes, the file system of `folder` (or of the
+    nearest folder above it there is: it may be made yet) holds."""
+    while True:
+        try:
+            return os.pathconf(folder or os.curdir, "PC_NAME_MAX")
+        except FileNotFoundError:
+            if not folder or os.path.dirname(folder) == folder:
+                return 255
+            folder = os.path.dirname(folder)
+        except (OSError, ValueError, AttributeError):
+            return 255  # nearly every file system's
 
 
 def _to_make(

@@ -277,7 +277,8 @@ class Planner:
             # user's: a source now, as a later run would find it; one in a
             # target's format would be skipped as a source, and stays out,
             # so the source that would write over it fails and says so.
-            here_now = {fold(n) for n in names}
+            listed = images_in(folder.path) if folder.named else names
+            here_now = {fold(n) for n in listed}
             ours = {
                 fold(n)
                 for n, size in imgpars
@@ -295,9 +296,7 @@ class Planner:
             # the user's all the same: never written over, and named around
             # as a run on the whole folder would.
             if folder.named:
-                others = tuple(
-                    n for n in images_in(folder.path) if n not in names and fold(n) not in ours
-                )
+                others = tuple(n for n in listed if n not in names and fold(n) not in ours)
         else:
             # An --out run over a tree converted in place: the outputs of
             # that are imgpar's too, never sources.
@@ -522,47 +521,34 @@ class Planner:
             found = self._below[(cache.root, prefix)] = _by_place(cache.in_folder(prefix).values())
         return found
 
-    def _trespass(self, here: _Here, key: str, written: Sequence[str]) -> str | None:
-        """Why an output of `written` may not be written where a SOURCE is
-        inside --out, so that --out holds the user's files: into that SOURCE
-        (`--out photos --name '2024/{stem}.{ext}'` of `photos/2024`), over
-        a source or where a later run would take it for one; or over a file
-        there that imgpar did not write (`--out x` of `x/y`, beside your own
-        `x/a.jpg`), as in place. Those it wrote are this source's recorded
-        outputs and the superseded ones."""
-        dest = self._real(here.absolute_dest)
-        mine: set[str] | None = None
+    def _into_a_source(self, here: _Here, written: Sequence[str]) -> str | None:
+        """Why an output of `written` may not be written, where it lands in
+        a SOURCE inside --out (`--out photos --name '2024/{stem}.{ext}'` of
+        `photos/2024`, through a link, or a folder named by the size): over
+        a source, or beside them, where a later run would take it for one."""
         for name in written:
-            path = os.path.join(dest, name)
+            folder, base = os.path.split(os.path.join(here.absolute_dest, name))
+            sized_folder = WIDTH_FIELD in folder or HEIGHT_FIELD in folder
+            # The folder as the system resolves it (a link inside --out);
+            # one named by the size, as far as its fixed part goes.
+            real = folder if sized_folder else self._real(folder)
+            path = os.path.join(real, base)
             shown = os.path.join(here.dest, name)
-            for real, source in self._inside.items():
-                if path == real:
+            for inner, source in self._inside.items():
+                if path == inner:
                     return f"its output would overwrite a source: {shown}{_OTHER_NAMES}"
-                if below(path, real) and os.path.lexists(path):
+                inside = below(path, inner) or (
+                    sized_folder
+                    and (could_be_sized(inner, real) or below(fixed_head(real), inner))
+                )
+                if inside and not sized_folder and os.path.lexists(path):
                     return f"its output would overwrite {shown}, in SOURCE {source}{_OTHER_NAMES}"
-                if below(path, real):
+                if inside:
                     return (
                         f"its output would be written inside SOURCE {source}, where a later"
                         f" run would take it for a source: {shown}{_OTHER_NAMES}"
                     )
-            for there in filled_in(os.path.join(here.absolute_dest, name)):
-                if not os.path.lexists(there):
-                    continue
-                if mine is None:
-                    mine = self._written_by_imgpar(here, key)
-                if _relative(there, here.cache.root) not in mine:
-                    theirs = os.path.join(here.dest, os.path.relpath(there, here.absolute_dest))
-                    return f"its output would overwrite a file imgpar did not write: {theirs}"
         return None
-
-    def _written_by_imgpar(self, here: _Here, key: str) -> set[str]:
-        """The files `key`'s source recorded as its outputs, and the
-        superseded outputs there are, relative to the cache's root."""
-        entry = here.cache.lookup([key]).get(key)
-        found = {o.path for o in entry.outputs} if entry is not None else set()
-        for place in self._superseded_in(here.cache).values():
-            found.update(relative for relative, _, _ in place)
-        return found
 
     def _plan_file(self, here: _Here, name: str, stem: str, ext: str) -> Task | Result:
         source = os.path.join(here.folder.path, name)
@@ -598,7 +584,7 @@ class Planner:
                 f" {os.path.join(here.dest, _spelled(here.folder.path, source_hit))}"
                 + _OTHER_NAMES,
             )
-        trespass = self._trespass(here, here.keys[name], written) if self._inside else None
+        trespass = self._into_a_source(here, written) if self._inside else None
         if trespass is not None:
             return Result(source=display, status="failed", error=trespass)
         if not self._claimed.isdisjoint(claims):

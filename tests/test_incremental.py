@@ -508,6 +508,14 @@ def test_an_earlier_output_you_replaced_is_a_source_at_once(tmp_path: Path) -> N
         assert im.size == (50, 50)
     check = runner.invoke(app, ["convert", str(folder), "--to", "webp", "--check"])
     assert check.exit_code == 0, check.output
+    # A file named alone is named as a run on its folder names it.
+    other = tmp_path / "q"
+    _photo(other / "a.jpg", (60, 40))
+    imgpar.convert([other], to="png", jobs=1)
+    Image.new("RGB", (50, 50), (0, 0, 255)).save(other / "a.png")
+    named = runner.invoke(app, ["convert", str(other / "a.jpg"), "--to", "webp"])
+    assert named.exit_code == 0, named.output
+    assert sorted(outputs_in(other)) == ["a.jpg", "a.jpg.webp", "a.png"]
 
 
 def test_nested_in_place_runs_in_other_formats_and_an_out_run_over_them(tmp_path: Path) -> None:

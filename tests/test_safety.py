@@ -1153,32 +1153,51 @@ def test_no_output_lands_in_a_source_inside_out(tmp_path: Path) -> None:
     fine = _run("convert", source, "--to", "webp", "--out", out)
     assert fine.returncode == 0, fine.stderr
     assert (out / "a.webp").exists()
+    # Through a link inside --out, or a folder named by the size.
+    (out / "web").symlink_to(source, target_is_directory=True)
+    linked = _run("convert", source, "--to", "webp", "--out", out, "--name", "web/{stem}.{ext}")
+    assert f"where a later run would take it for a source: {out / 'web' / 'a.webp'}" \
+        in linked.stderr  # fmt: skip
+    sized = tmp_path / "s" / "300"
+    sized.mkdir(parents=True)
+    _photo(sized / "a.jpg", (300, 200))
+    by_size = _run("convert", sized, "--to", "webp", "--width", "320", "--out", sized.parent,
+                   "--name", "{width}/{stem}.{ext}")  # fmt: skip
+    assert by_size.returncode == 1
+    assert f"inside SOURCE {sized}, where a later run" in by_size.stderr
+    assert sorted(p.name for p in source.iterdir()) == ["a.jpg"]
+    assert sorted(p.name for p in sized.iterdir()) == ["a.jpg"]
 
 
-def test_a_source_inside_an_out_never_writes_over_your_files_there(tmp_path: Path) -> None:
+def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "x"
     (out / "y").mkdir(parents=True)
     _photo(out / "a.jpg", (300, 200), seed=1)
-    _photo(out / "b.jpg", (300, 200), seed=1)
     _photo(out / "y" / "a.jpg", (300, 200), seed=2)
     _photo(out / "y" / "c.jpg", (300, 200), seed=3)
     yours = (out / "a.jpg").read_bytes()
     for source in (out / "y", out / "y" / "a.jpg"):
-        run = _run("convert", source, "--to", "jpeg", "--max-size", "100", "--out", out)
-        assert run.returncode == 1
-        assert f"failed: {out / 'y' / 'a.jpg'}: its output would overwrite a file imgpar did" \
-            f" not write: {out / 'a.jpg'}\n" in run.stderr  # fmt: skip
+        refused = _run("convert", source, "--to", "jpeg", "--max-size", "100", "--out", out)
+        assert refused.returncode == 2
+        assert refused.stderr == (
+            f"imgpar: error: --out {out} holds SOURCE {source} and images of yours, but is no"
+            f" imgpar output folder ({out / 'a.jpg'}): outputs of the same name would replace"
+            " them (give an empty folder, or one outside the SOURCES)\n"
+        )
     assert (out / "a.jpg").read_bytes() == yours
-    with Image.open(out / "c.jpg") as im:  # what is in no one's way is made
-        assert im.size == (100, 67)
-    # What it wrote is its own to write again; your b.jpg is in no one's way.
-    again = _run("convert", out / "y", "--to", "jpeg", "--max-size", "100", "--out", out,
-                 "--force")  # fmt: skip
-    assert "c.jpg" not in again.stderr
-    assert (out / "b.jpg").exists() and (out / "a.jpg").read_bytes() == yours
-    # Into a folder of its own, a file named as a SOURCE converts beside yours.
+    # A file named whose stem none of yours has: nothing of yours is in its way.
     named = _run("convert", out / "y" / "c.jpg", "--to", "webp", "--out", out)
     assert named.returncode == 0, named.stderr
+    (out / "a.jpg").unlink()
+    (out / "c.webp").unlink()
+    (out / ".imgpar-cache.sqlite").unlink()
+    # Another run's output folder inside it holds its outputs, not yours.
+    thumbs = _run("convert", out / "y", "--to", "webp", "--out", out / "thumbs")
+    assert thumbs.returncode == 0, thumbs.stderr
+    made = _run("convert", out / "y", "--to", "jpeg", "--max-size", "100", "--out", out)
+    assert made.returncode == 0, made.stderr
+    with Image.open(out / "a.jpg") as im:
+        assert im.size == (100, 67)
 
 
 def test_a_fifo_or_a_device_named_as_a_source_fails_at_once(tmp_path: Path) -> None:
@@ -1225,3 +1244,16 @@ def test_a_name_too_long_for_one_format_writes_none_of_them(tmp_path: Path) -> N
     assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [f"{stem}.png"]
     again = _run("convert", src, "--to", "jpeg,webp")
     assert again.stdout.startswith("0 converted, 0 skipped, 1 failed"), again.stderr
+
+
+def test_a_folder_name_too_long_writes_none_of_the_outputs(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    stem = "x" * 250  # stem-xx80 fits in 255 bytes, stem-xx250 does not
+    _photo(src / f"{stem}.png", (300, 200))
+    out = tmp_path / "out"
+    run = _run("convert", src, "--to", "webp", "--width", "80,250", "--out", out,
+               "--name", "{stem}-xx{width}/x.{ext}")  # fmt: skip
+    assert run.returncode == 1
+    assert "its name is too long for the file system" in run.stderr
+    assert not [p for p in out.rglob("*") if p.suffix == ".webp"]
