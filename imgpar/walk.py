@@ -250,6 +250,8 @@ def _walk_folder(
                 yield Skipped(entry.path, UNREAD)
         elif entry.is_symlink():
             yield Skipped(entry.path, _link_trouble(entry.path))
+        elif _is_image(entry.name):  # a FIFO, socket or device under an image's name
+            yield Skipped(entry.path, f"{NOT_REGULAR}, skipped")
     if names:
         yield Folder(root, rel, tuple(names))
     for link, name in subfolders:

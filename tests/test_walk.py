@@ -147,12 +147,15 @@ def test_links_to_no_file_say_what_they_are(tree: Callable[..., Path]) -> None:
     (root / "l2").symlink_to(root / "l1")
     (root / "gone.jpg").symlink_to(root / "nowhere.jpg")
     (root / "z.png").symlink_to("/dev/null")
+    os.mkfifo(root / "fifo.jpg")
+    os.mkfifo(root / "fifo.txt")  # no image's name: not ours to mention
     notes = {os.path.basename(n.path): n.reason for n in skipped(list(walk([str(root)])))}
     assert notes == {
         "gone.jpg": "broken symlink, skipped",
         "l1": "symlink loop, skipped",
         "l2": "symlink loop, skipped",
         "z.png": "not a regular file (a FIFO, socket or device), skipped",
+        "fifo.jpg": "not a regular file (a FIFO, socket or device), skipped",
     }
 
 
