@@ -696,6 +696,8 @@ def describe(exc: BaseException) -> str:
         if isinstance(exc.filename, str) and os.path.islink(exc.filename):
             return "broken symlink: its target does not exist"
         return "file disappeared before it could be read"
+    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+        return "symlink loop: no file at the end of its links"
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         return "disk full: no space left for the output"
     message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""

@@ -183,6 +183,16 @@ def test_a_broken_symlink_is_named_so(tmp_path: Path) -> None:
     assert convert_one(link, tmp_path / "out", "webp").error == reason
 
 
+def test_a_symlink_loop_is_named_so(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    result = info(str(loop))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"imgpar: error: {loop}: symlink loop: no file at the end of its links"
+    )
+
+
 def test_a_missing_source_is_a_usage_error(tmp_path: Path) -> None:
     typo = tmp_path / "typo.png"
     result = info(str(make_rgba_png(tmp_path / "a.png")), str(typo))
