@@ -28,7 +28,7 @@ from imgpar.cache import (
 )
 from imgpar.formats import TARGETS, Target
 from imgpar.keys import settings_key
-from imgpar.paths import below, may_exist, same_folder
+from imgpar.paths import below, same_folder
 from imgpar.spec import (
     HEIGHT_FIELD,
     WIDTH_FIELD,
@@ -222,8 +222,6 @@ class Planner:
         self._below: dict[tuple[str, str], dict[str, list[Owned]]] = {}
         # In place, per (cache root, key prefix, folder below): _imgpars.
         self._imgpars_below: dict[tuple[str, str, str], list[Owned]] = {}
-        # Per cache root: _outputs_by_name.
-        self._by_name: dict[str, dict[tuple[str, int], list[tuple[str, int]]]] = {}
         # Per (cache root, folder named by the size): the folders that fit
         # it (_places_fitting).
         self._fitting: dict[tuple[str, str], list[str]] = {}
@@ -287,11 +285,6 @@ class Planner:
                 or as_recorded(os.path.join(folder.path, n), size) is not None
             }
             names = tuple(n for n in names if fold(n) not in ours)
-            moved = self._moved_here(folder, cache, names)
-            if moved:
-                imgpars = sorted(imgpars + moved)
-                gone = {n for n, _ in moved}
-                names = tuple(n for n in names if n not in gone)
             # Beside files named as SOURCES, the folder's other images are
             # the user's all the same: never written over, and named around
             # as a run on the whole folder would.
@@ -332,56 +325,6 @@ class Planner:
         for output in entry.outputs:
             _supersede(cache, output)
         cache.forget(key)
-
-    def _moved_here(self, folder: Folder, cache: Cache, names: Sequence[str]) -> list[Owned]:
-        """In place, imgpar's outputs that came into `folder` with their
-        source, moved from a folder whose key the cache no longer matches (a
-        subfolder renamed, a file moved with its output): unrecorded here,
-        named as an output of a source beside it (`b.webp` beside `b.png`),
-        and just as one the cache records for a source now gone, at the size
-        it wrote, of a source of that size. Recorded as superseded, they stay
-        imgpar's, never sources. Asked only where such a pair is unrecorded,
-        so the cache is read whole once at most."""
-        stems = Counter(fold(os.path.splitext(n)[0]) for n in names)
-        pairs = [
-            n for n in names
-            if stems[fold(os.path.splitext(n)[0])] > 1
-            and os.path.splitext(n)[1].lower() in _WRITTEN_EXTENSIONS
-        ]
-        if not pairs:
-            return []
-        recorded = self._outputs_by_name(cache)
-        moved: list[Owned] = []
-        for name in pairs:
-            size = _size_of(folder, name)
-            stem = fold(os.path.splitext(name)[0])
-            beside = {
-                _size_of(folder, n)
-                for n in names
-                if n != name and fold(os.path.splitext(n)[0]) == stem
-            }
-            for key, source_size in recorded.get((fold(name), size), ()):
-                if source_size in beside and not may_exist(
-                    os.path.join(cache.root, key.partition("/")[2])
-                ):
-                    moved.append((name, size))
-                    if not self._read_only:
-                        relative = _relative(os.path.join(folder.path, name), cache.root)
-                        _supersede(cache, OutputRecord(relative, "", None, None, size))
-                    break
-        return moved
-
-    def _outputs_by_name(self, cache: Cache) -> dict[tuple[str, int], list[tuple[str, int]]]:
-        """Every recorded output's (folded name, size): the keys and sizes
-        of the sources that made it; read once per cache."""
-        found = self._by_name.get(cache.root)
-        if found is None:
-            found = self._by_name[cache.root] = {}
-            for key, entry in cache.items():
-                for output in entry.outputs:
-                    name = fold(os.path.basename(output.path))
-                    found.setdefault((name, output.bytes), []).append((key, entry.size))
-        return found
 
     def _imgpars_here(
         self, folder: Folder, cache: Cache, prefix: str, recorded: dict[str, Entry]
@@ -1004,17 +947,6 @@ def _supersede(cache: Cache, output: OutputRecord) -> None:
 def _extensions(target: Target) -> tuple[str, ...]:
     aliases = {".jpg": (".jpg", ".jpeg", ".jpe", ".jfif"), ".tif": (".tif", ".tiff")}
     return aliases.get(target.ext, (target.ext,))
-
-
-# What an output of any run may be named.
-_WRITTEN_EXTENSIONS = frozenset(e for t in TARGETS.values() for e in _extensions(t))
-
-
-def _size_of(folder: Folder, name: str) -> int:
-    try:
-        return os.lstat(os.path.join(folder.path, name)).st_size
-    except OSError:
-        return -1
 
 
 def is_text(path: str) -> bool:

@@ -463,36 +463,6 @@ def test_a_subfolder_and_its_tree_converted_in_place_in_turn(
     assert (sub / f"{place}b.webp").read_bytes().startswith(b"the user's own")
 
 
-def test_a_subfolder_moved_in_place_takes_its_outputs_along(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    _photo(site / "blog" / "b.jpg", (60, 40), 1)
-    _photo(site / "blog" / "c.png", (60, 40), 2)
-    _photo(site / "top.jpg", (60, 40), 3)
-    runner = CliRunner()
-    base = ["convert", str(site), "--to", "webp"]
-    assert runner.invoke(app, base).exit_code == 0
-    made = (site / "blog" / "b.webp").read_bytes()
-    (site / "blog").rename(site / "posts")
-    # A file moved with its output, into another folder of the tree.
-    (site / "posts" / "c.png").rename(site / "c.png")
-    (site / "posts" / "c.webp").rename(site / "c.webp")
-    check = runner.invoke(app, [*base, "--check"])
-    assert check.stdout.splitlines() == [
-        f"stale: {site / 'c.png'}", f"stale: {site / 'posts' / 'b.jpg'}"
-    ]
-    run = runner.invoke(app, [*base, "--prune"])
-    assert run.exit_code == 0, run.output
-    assert run.stdout.startswith("2 converted, 1 skipped, 0 failed")
-    assert sorted(outputs_in(site)) == [
-        "c.png", "c.webp", "posts/b.jpg", "posts/b.webp", "top.jpg", "top.webp"
-    ]
-    assert (site / "posts" / "b.webp").read_bytes() == made  # made again, the same
-    assert runner.invoke(app, [*base, "--check"]).exit_code == 0
-    avif = runner.invoke(app, ["convert", str(site), "--to", "avif", "--prune"])
-    assert avif.exit_code == 0, avif.output
-    assert sorted(outputs_in(site / "posts")) == ["b.avif", "b.jpg"]
-
-
 def test_an_earlier_output_you_replaced_is_a_source_at_once(tmp_path: Path) -> None:
     # In place, a.png was imgpar's (--to png); you saved your own over it.
     folder = tmp_path / "p"
