@@ -26,7 +26,7 @@ from imgpar.limits import (
     default_jobs,
 )
 from imgpar.paths import below, may_exist, not_there, same_folder
-from imgpar.plan import Planner, check_template, default_template, fold, sample_name, source_name
+from imgpar.plan import Planner, check_template, default_template, sample_name, source_name
 from imgpar.spec import (
     FILTERS,
     FITS,
@@ -39,7 +39,7 @@ from imgpar.spec import (
     Task,
     as_template,
 )
-from imgpar.walk import NO_IMAGES, Folder, Skipped, images_in, passed_over, walk, walked_to
+from imgpar.walk import NO_IMAGES, Folder, Skipped, images_in, walk, walked_to
 
 if TYPE_CHECKING:
     from imgpar.engine import Passed, ProcessEngine, SerialEngine
@@ -887,39 +887,34 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
 def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
     """Refuse SOURCES inside an --out that holds the user's images and is no
     output folder yet (`--out x` of `x/y`, with your own `x/a.jpg`): outputs
-    of their names would replace them. Named files put their outputs in the
-    top folder, under their own stems: only images of those stems there
-    count for them. Once imgpar has made it, the folder is imgpar's, as any
-    --out is."""
+    written there, wherever a name template puts them, could replace them.
+    Hidden folders and links count, as outputs may go there. Once imgpar has
+    made it, the folder is imgpar's, as any --out is."""
     top = os.path.realpath(out)
     inner = {real: path for real, path in sources.items() if below(real, top)}
     if not inner or not os.path.isdir(out):
         return
     if os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place":
         return
-    folders = [real for real in inner if os.path.isdir(real)]
-    stems = {fold(os.path.splitext(os.path.basename(r))[0]) for r in inner if r not in folders}
-    for folder, subfolders, _ in os.walk(out):
+    seen: set[str] = set()  # real paths: links may lead in circles
+    for folder, subfolders, _ in os.walk(out, followlinks=True):
+        seen.add(os.path.realpath(folder))
         subfolders[:] = sorted(
             name
             for name in subfolders
-            if not passed_over(folder, name)
-            and os.path.realpath(os.path.join(folder, name)) not in inner
+            if (real := os.path.realpath(os.path.join(folder, name))) not in inner
+            and real not in seen
             and not _another_out(os.path.join(folder, name))
         )
         for name in images_in(folder):
             found = os.path.join(folder, name)
-            if os.path.realpath(found) in inner:
-                continue
-            if folders or fold(os.path.splitext(name)[0]) in stems:
+            if os.path.realpath(found) not in inner:
                 raise UsageError(
                     f"{out} holds SOURCE {inner[min(inner)]} and images of yours, but is no"
-                    f" imgpar output folder ({found}): outputs of the same name would"
-                    " replace them (give an empty folder, or one outside the SOURCES)",
+                    f" imgpar output folder ({found}): outputs written there could replace"
+                    " them (give an empty folder, or one outside the SOURCES)",
                     option="out",
                 )
-        if not folders:
-            return  # named files write in the top folder alone
 
 
 def _another_out(folder: str) -> bool:

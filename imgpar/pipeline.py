@@ -313,19 +313,24 @@ def _planned(
 
 
 def _check_names(todo: list[_Output]) -> None:
-    """Refuse, before writing any, an output whose name the file system
-    cannot hold: written in turn, the others would be left behind, and in
-    place taken for sources by the next run."""
+    """Refuse, before writing any, an output whose name, or a folder its
+    name template makes, the file system cannot hold: written in turn, the
+    others would be left behind, and in place taken for sources."""
     for out in todo:
         # Any file system holds 143 bytes (eCryptfs's limit, the lowest in
-        # use), and a character is at most 4: most names need no question,
-        # which costs an encoding and a system call per folder. The folders
-        # a name template makes count as much as the file's own name.
-        for part in out.path.split(os.sep):
-            if len(part) * 4 <= _SURELY_HELD:
-                continue
+        # use), and a character is at most 4: most paths need no question,
+        # which costs an encoding, and a system call per folder.
+        if all(len(part) * 4 <= _SURELY_HELD for part in out.path.split(os.sep)):
+            continue
+        folder, name = os.path.split(out.path)
+        made = [name]  # folders already there are the file system's business
+        while folder and not os.path.isdir(folder):
+            folder, part = os.path.split(folder)
+            made.append(part)
+        longest = _longest_name(folder)
+        for part in made:
             length = len(os.fsencode(part))
-            if length > _SURELY_HELD and length > _longest_name(os.path.dirname(out.path)):
+            if length > _SURELY_HELD and length > longest:
                 raise ImageRejected(
                     f"cannot write {out.path}: its name is too long for the file system"
                 )
@@ -336,17 +341,11 @@ _SURELY_HELD = 143
 
 @functools.lru_cache(maxsize=64)
 def _longest_name(folder: str) -> int:
-    """The longest name, in bytes, the file system of `folder` (or of the
-    nearest folder above it there is: it may be made yet) holds."""
-    while True:
-        try:
-            return os.pathconf(folder or os.curdir, "PC_NAME_MAX")
-        except FileNotFoundError:
-            if not folder or os.path.dirname(folder) == folder:
-                return 255
-            folder = os.path.dirname(folder)
-        except (OSError, ValueError, AttributeError):
-            return 255  # nearly every file system's
+    """The longest name, in bytes, the file system of `folder` holds."""
+    try:
+        return os.pathconf(folder or os.curdir, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255  # nearly every file system's
 
 
 def _to_make(

@@ -8,6 +8,7 @@ import bisect
 import functools
 import glob
 import os
+import re
 import stat
 import string
 import time
@@ -175,6 +176,18 @@ class Planner:
         self._outputs = spec.outputs
         # SOURCES inside --out, by real path: no output may land in one.
         self._inside = inside or {}
+        # The largest size an output may have, for a folder named by it;
+        # None where a scale, or no size, leaves it open.
+        asked = [
+            [r.width, r.height, r.long_edge, r.short_edge]
+            for r in (o.resize for o in spec.outputs)
+            if r is not None and r.scale is None and not r.upscale
+        ]
+        self._largest_asked = (
+            max((n for sizes in asked for n in sizes if n), default=None)
+            if len(asked) == len(spec.outputs)
+            else None
+        )
         # What it launches is in flight from then: a file's time comes from a
         # coarser clock, which may lag time.time_ns() taken just before it.
         self._started_ns = spec.started_ns or time.time_ns()
@@ -471,18 +484,24 @@ class Planner:
         a source, or beside them, where a later run would take it for one."""
         for name in written:
             folder, base = os.path.split(os.path.join(here.absolute_dest, name))
+            # The folder as the system resolves it (a link inside --out); one
+            # named by the size, as far as its fixed part goes, and then by
+            # the sizes it may be filled with (`{width}/` of `photos/300`,
+            # not of `photos/2024` at --width 320).
             sized_folder = WIDTH_FIELD in folder or HEIGHT_FIELD in folder
-            # The folder as the system resolves it (a link inside --out);
-            # one named by the size, as far as its fixed part goes.
-            real = folder if sized_folder else self._real(folder)
+            head = fixed_head(folder)
+            real = self._real(head if sized_folder else folder)
             path = os.path.join(real, base)
-            shown = os.path.join(here.dest, name)
+            shown = as_template(os.path.join(here.dest, name))
             for inner, source in self._inside.items():
                 if path == inner:
                     return f"its output would overwrite a source: {shown}{_OTHER_NAMES}"
                 inside = below(path, inner) or (
                     sized_folder
-                    and (could_be_sized(inner, real) or below(fixed_head(real), inner))
+                    and (
+                        below(real + os.sep, inner)
+                        or self._sized_as(os.path.join(real, folder[len(head) :]), inner)
+                    )
                 )
                 if inside and not sized_folder and os.path.lexists(path):
                     return f"its output would overwrite {shown}, in SOURCE {source}{_OTHER_NAMES}"
@@ -492,6 +511,18 @@ class Planner:
                         f" run would take it for a source: {shown}{_OTHER_NAMES}"
                     )
         return None
+
+    def _sized_as(self, folder: str, inner: str) -> bool:
+        """Whether a folder named by the size (`folder`, with its markers)
+        may come out as `inner` or a folder inside it, at a size this run may
+        write: at most the largest asked for, or any where a scale is asked."""
+        if not any(could_be_sized(inner, f) for f in _and_above(folder)):
+            return False
+        most = self._largest_asked
+        if most is None:
+            return True
+        numbers = [int(n) for n in re.findall(r"\d+", inner[len(fixed_head(folder)) :])]
+        return any(n <= most for n in numbers)
 
     def _plan_file(self, here: _Here, name: str, stem: str, ext: str) -> Task | Result:
         source = os.path.join(here.folder.path, name)
@@ -942,6 +973,16 @@ def _supersede(cache: Cache, output: OutputRecord) -> None:
     state = as_recorded(os.path.join(cache.root, output.path), output.bytes)
     if state is not None:
         cache.supersede(output.path, *state)
+
+
+def _and_above(path: str) -> Iterator[str]:
+    """`path` and the folders above it, up to the root."""
+    while True:
+        yield path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
 
 
 def _extensions(target: Target) -> tuple[str, ...]:

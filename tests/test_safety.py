@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -1165,6 +1166,14 @@ def test_no_output_lands_in_a_source_inside_out(tmp_path: Path) -> None:
                    "--name", "{width}/{stem}.{ext}")  # fmt: skip
     assert by_size.returncode == 1
     assert f"inside SOURCE {sized}, where a later run" in by_size.stderr
+    # A folder named by a number no output can have is no output's folder.
+    year = tmp_path / "p" / "2024"
+    year.mkdir(parents=True)
+    _photo(year / "a.jpg", (600, 400))
+    by_year = _run("convert", year, "--to", "webp", "--width", "320", "--out", year.parent,
+                   "--name", "{width}/{stem}.{ext}")  # fmt: skip
+    assert by_year.returncode == 0, by_year.stderr
+    assert (year.parent / "320" / "a.webp").exists()
     assert sorted(p.name for p in source.iterdir()) == ["a.jpg"]
     assert sorted(p.name for p in sized.iterdir()) == ["a.jpg"]
 
@@ -1176,21 +1185,29 @@ def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path
     _photo(out / "y" / "a.jpg", (300, 200), seed=2)
     _photo(out / "y" / "c.jpg", (300, 200), seed=3)
     yours = (out / "a.jpg").read_bytes()
-    for source in (out / "y", out / "y" / "a.jpg"):
+    for source in (out / "y", out / "y" / "c.jpg"):
         refused = _run("convert", source, "--to", "jpeg", "--max-size", "100", "--out", out)
         assert refused.returncode == 2
         assert refused.stderr == (
             f"imgpar: error: --out {out} holds SOURCE {source} and images of yours, but is no"
-            f" imgpar output folder ({out / 'a.jpg'}): outputs of the same name would replace"
+            f" imgpar output folder ({out / 'a.jpg'}): outputs written there could replace"
             " them (give an empty folder, or one outside the SOURCES)\n"
         )
     assert (out / "a.jpg").read_bytes() == yours
-    # A file named whose stem none of yours has: nothing of yours is in its way.
-    named = _run("convert", out / "y" / "c.jpg", "--to", "webp", "--out", out)
-    assert named.returncode == 0, named.stderr
+    # Where a template may write: hidden folders, and folders a link leads to.
     (out / "a.jpg").unlink()
-    (out / "c.webp").unlink()
-    (out / ".imgpar-cache.sqlite").unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _photo(elsewhere / "b.jpg", (60, 40))
+    (out / ".thumbs").mkdir()
+    _photo(out / ".thumbs" / "c.webp", (60, 40))
+    hidden = _run("convert", out / "y", "--to", "webp", "--out", out)
+    assert f"({out / '.thumbs' / 'c.webp'})" in hidden.stderr and hidden.returncode == 2
+    shutil.rmtree(out / ".thumbs")
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+    linked = _run("convert", out / "y", "--to", "webp", "--out", out)
+    assert f"({out / 'sub' / 'b.jpg'})" in linked.stderr and linked.returncode == 2
+    (out / "sub").unlink()
     # Another run's output folder inside it holds its outputs, not yours.
     thumbs = _run("convert", out / "y", "--to", "webp", "--out", out / "thumbs")
     assert thumbs.returncode == 0, thumbs.stderr
