@@ -4,6 +4,7 @@ both (and the CLI) build on. Keyword names are the CLI's option names."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import math
 import os
@@ -607,6 +608,16 @@ def prepare(
         _check_out_among_sources(out_path, seen)
         _check_sources_inside_out(out_path, seen)
         _check_out(out_path, create=create_out)
+        if create_out and not in_place and not os.path.exists(os.path.join(out_path, CACHE_NAME)):
+            # A first run killed before it records anything must leave an
+            # --out that later runs know for imgpar's, not for images of yours.
+            first = Cache(out_path)
+            first.create()
+            first.close()
+            if first.warning is not None:  # a full disk: as if never tried
+                for leftover in (first.path, f"{first.path}-journal"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
         if len(paths) > 1 and any(same_folder(out_path, p) for p in paths if os.path.isdir(p)):
             # A folder converts into itself, told apart from its outputs; the
             # other SOURCES' outputs would land among its sources.

@@ -478,6 +478,11 @@ class Cache:
     def items(self) -> Iterator[tuple[str, Entry]]:
         yield from self._entries("ORDER BY key", ()).items()
 
+    def create(self) -> None:
+        """Make the cache file now, rather than at the first record: an
+        --out is marked as one (meta `out`) before any worker writes in it."""
+        self._connect(create=True)
+
     def close(self) -> None:
         if self._db is not None:
             self._flush()

@@ -18,7 +18,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import imgpar
-from imgpar.cache import CACHE_NAME
+from imgpar.api import prepare
+from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.cli import app
 from imgpar.colour import is_srgb
 from imgpar.plan import KEPT_OUTPUTS
@@ -1259,3 +1260,16 @@ def test_name_template_is_validated_up_front(site: Path, tmp_path: Path) -> None
     )
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "o" / "team" / "team" / "ann_51x64.webp").exists()
+
+
+def test_an_out_is_marked_before_any_output_is_written(site: Path, tmp_path: Path) -> None:
+    # A first run killed before its first record left an --out no later run
+    # knew for imgpar's: its outputs looked like your images.
+    out = tmp_path / "out"
+    prepare([site], to="webp", out=out)
+    assert kind_of_cache(str(out)) == "out"
+    looked = tmp_path / "looked"
+    prepare([site], to="webp", out=looked, create_out=False)
+    assert not looked.exists()
+    prepare([site], to="webp")  # in place: a cache of its own, made when it records
+    assert not (site / CACHE_NAME).exists()
