@@ -4,7 +4,6 @@ both (and the CLI) build on. Keyword names are the CLI's option names."""
 from __future__ import annotations
 
 import atexit
-import contextlib
 import itertools
 import math
 import os
@@ -93,6 +92,7 @@ class Job:
         # Said when this machine cannot run worker processes and the files
         # are converted in this process instead.
         self.fallback: Skipped | None = None
+        self.emptied = False  # the run's walk found a SOURCE folder with no image
         # Whether the serial engine may tune this process's malloc for images
         # (heap.py): the command's own process, not a program's that calls this.
         self.tune_malloc = False
@@ -111,7 +111,7 @@ class Job:
             options_key=self.options_key,
             read_only=read_only,
             previews=self.previews,
-            inside=self._sources_inside_out(),
+            inside={} if self.in_place else sources_inside(self.out, self.sources),
         )
         items: Iterable[Folder | Skipped] = walk(
             self.sources, exclude=self.out, in_place=self.in_place
@@ -126,14 +126,6 @@ class Job:
                 yield from self.planner.plan(item)
             else:
                 yield item
-
-    def _sources_inside_out(self) -> dict[str, str]:
-        """The SOURCES inside --out (`--out photos` of `photos/2024`), by real
-        path: a name template can lead outputs back into them."""
-        if self.out is None or self.in_place:
-            return {}
-        out = os.path.realpath(self.out)
-        return {real: s for s in self.sources if below(real := os.path.realpath(s), out)}
 
     @property
     def engine_label(self) -> str:
@@ -182,6 +174,8 @@ class Job:
                 for event in stream:
                     if isinstance(event, Result) and self.planner is not None:
                         event = self.planner.record(event)
+                    elif isinstance(event, Skipped) and event.reason == NO_IMAGES:
+                        self.emptied = True
                     yield event
                     if isinstance(event, Result) and event.fatal:
                         return  # e.g. a full disk: every further write would fail too
@@ -308,6 +302,16 @@ class Job:
             held[sources] = held.get(sources, 0) + len(there)
             kept.update(o.path for o in entry.outputs)
         return pruned
+
+    def held(self) -> Held:
+        """After a complete run: the SOURCES with no image now whose outputs
+        are still there (a drive not mounted?), and how many, which `--prune`
+        keeps and the run fails for; found by a dry prune, only when the walk
+        met such a SOURCE."""
+        held: Held = {}
+        if self.emptied:
+            self.prune(dry_run=True, held=held)
+        return held
 
     def prune(self, *, dry_run: bool = False, held: Held | None = None) -> list[str]:
         """Delete the outputs recorded in the cache whose source is gone, and
@@ -614,10 +618,6 @@ def prepare(
             first = Cache(out_path)
             first.create()
             first.close()
-            if first.warning is not None:  # a full disk: as if never tried
-                for leftover in (first.path, f"{first.path}-journal"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
         if len(paths) > 1 and any(same_folder(out_path, p) for p in paths if os.path.isdir(p)):
             # A folder converts into itself, told apart from its outputs; the
             # other SOURCES' outputs would land among its sources.
@@ -901,8 +901,7 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
     written there, wherever a name template puts them, could replace them.
     Hidden folders and links count, as outputs may go there. Once imgpar has
     made it, the folder is imgpar's, as any --out is."""
-    top = os.path.realpath(out)
-    inner = {real: path for real, path in sources.items() if below(real, top)}
+    inner = sources_inside(out, sources.values())
     if not inner or not os.path.isdir(out):
         return
     if os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place":
@@ -915,7 +914,7 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
             for name in subfolders
             if (real := os.path.realpath(os.path.join(folder, name))) not in inner
             and real not in seen
-            and not _another_out(os.path.join(folder, name))
+            and kind_of_cache(os.path.join(folder, name)) != "out"  # another run's: outputs
         )
         for name in images_in(folder):
             found = os.path.join(folder, name)
@@ -928,9 +927,14 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
                 )
 
 
-def _another_out(folder: str) -> bool:
-    """Whether `folder` is another run's --out: its files are outputs."""
-    return os.path.exists(os.path.join(folder, CACHE_NAME)) and kind_of_cache(folder) == "out"
+def sources_inside(out: str | None, sources: Iterable[str]) -> dict[str, str]:
+    """The SOURCES inside --out (`--out photos` of `photos/2024`), as named,
+    by real path: they hold the user's files, and a name template can lead
+    outputs back into them."""
+    if out is None:
+        return {}
+    top = os.path.realpath(out)
+    return {real: s for s in sources if below(real := os.path.realpath(s), top)}
 
 
 def _holds_images(folder: str, *, exclude: str | None) -> bool:
@@ -1004,7 +1008,6 @@ def convert(sources: Sources, **options: Any) -> Report:
     job = prepare(sources, **options)
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
     files = []
-    empty = False  # a SOURCE folder with no image in it
     for event in job.events():
         if isinstance(event, Result):
             collector.add(event)
@@ -1013,12 +1016,8 @@ def convert(sources: Sources, **options: Any) -> Report:
             collector.unread(event.path)
         elif event is job.fallback:
             _warn(event)
-        else:
-            empty = empty or event.reason == NO_IMAGES
     collector.jobs, collector.engine = job.jobs, job.engine_label
     collector.waited(job.waited)
     summary = collector.summary()
-    held: Held = {}
-    if empty and summary.stopped is None:
-        job.prune(dry_run=True, held=held)  # the CLI's check: a drive not mounted?
+    held = job.held() if summary.stopped is None else {}
     return Report(files=files, summary=summary._replace(held_back=held_back(held)))

@@ -480,8 +480,16 @@ class Cache:
 
     def create(self) -> None:
         """Make the cache file now, rather than at the first record: an
-        --out is marked as one (meta `out`) before any worker writes in it."""
+        --out is marked as one (meta `out`) before any worker writes in it.
+        Where it cannot be made (a full disk), nothing of it is left, as if
+        never tried; the first record meets the same trouble and says so."""
+        made = not os.path.exists(self.path)
         self._connect(create=True)
+        if self._unwritable and made:
+            self.close()
+            for leftover in (self.path, f"{self.path}-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
 
     def close(self) -> None:
         if self._db is not None:
@@ -493,8 +501,11 @@ class Cache:
 def kind_of_cache(folder: str) -> str | None:
     """What the cache in `folder` says the folder is: "out" (an --out),
     "in place" (sources converted where they are, its home recorded), or
-    None where it cannot be read or says neither."""
-    uri = "file:" + urllib.parse.quote(os.path.abspath(os.path.join(folder, CACHE_NAME)))
+    None where there is none, it cannot be read or says neither."""
+    path = os.path.abspath(os.path.join(folder, CACHE_NAME))
+    if not os.path.exists(path):  # most folders: no connection to try
+        return None
+    uri = "file:" + urllib.parse.quote(path)
     try:
         db = sqlite3.connect(uri + "?mode=ro", uri=True)
         try:

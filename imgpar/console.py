@@ -176,7 +176,7 @@ def run(
     from imgpar.collect import Collector
     from imgpar.plan import KEPT_EXTENSION
     from imgpar.spec import Result
-    from imgpar.walk import NO_IMAGES, UNREAD
+    from imgpar.walk import UNREAD
 
     # This is the command's own process (a program calling the API keeps its
     # malloc as it is): --jobs 1 converts here, tuned as a worker is.
@@ -207,7 +207,6 @@ def run(
     # by path, not by which worker finished first, so runs tell the same one.
     kept_example: tuple[str, str] | None = None
     unread: Counter[str] = Counter()  # files left alone, by extension
-    empty: list[str] = []  # SOURCE folders with no image in them
     events = job.events()
 
     def take(event: Result | Skipped) -> None:
@@ -219,8 +218,6 @@ def run(
                 collector.unread(event.path)
                 bar.write(one_line(f"failed: {event.path}: {event.reason}"), file=sys.stderr)
                 return
-            if event.reason == NO_IMAGES:
-                empty.append(event.path)
             if event.reason == UNREAD:
                 # Often hundreds (camera raw files beside their JPEGs): one
                 # note at the end, each file only with --verbose.
@@ -277,9 +274,7 @@ def run(
     # A SOURCE with no image now, whose outputs are still there: an
     # unmounted drive, most likely. The run fails, says why in its reports,
     # and leaves its manifest, which would drop every one of them, as it was.
-    held: Held = {}
-    if complete and empty:
-        job.prune(dry_run=True, held=held)
+    held = job.held() if complete else {}
     told = _held_why(held)
     summary = summary._replace(held_back=held_back(held))
     for writer in list(writers):

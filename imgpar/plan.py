@@ -19,7 +19,6 @@ from typing import NamedTuple, TypeVar
 
 from imgpar import geometry
 from imgpar.cache import (
-    CACHE_NAME,
     Cache,
     Entry,
     as_recorded,
@@ -421,7 +420,7 @@ class Planner:
         if found is None:
             above = os.path.dirname(path)
             found = self._in_place_caches_of(above) if above != path else ()
-            if os.path.exists(os.path.join(path, CACHE_NAME)) and kind_of_cache(path) == "in place":
+            if kind_of_cache(path) == "in place":
                 found = (path, *found)
             self._in_place_at[path] = found
         return found

@@ -153,7 +153,7 @@ def walked_to(folder: str, rel: str, *, exclude: str | None = None) -> bool:
         here = os.path.join(here, part)
         if excluded is not None and _identity(here) == excluded:
             return False
-        if os.path.exists(os.path.join(here, CACHE_NAME)) and kind_of_cache(here) == "out":
+        if kind_of_cache(here) == "out":
             return False
     return True
 
