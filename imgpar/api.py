@@ -99,6 +99,9 @@ class Job:
         # Told each output folder another run holds, before this run waits for it.
         self.waiting: Callable[[str], None] | None = None
         self.waited = 0.0  # seconds the run waited for other runs, no part of its time
+        # The files the run writes besides its outputs (the command's reports
+        # and manifest), by what they are: an output named like one fails.
+        self.own_files: dict[str, str] = {}
 
     def plan(self, *, read_only: bool = False) -> Iterator[Task | Result | Skipped]:
         """Every source's fate before any pixel work: a task, a result
@@ -112,6 +115,7 @@ class Job:
             read_only=read_only,
             previews=self.previews,
             inside={} if self.in_place else sources_inside(self.out, self.sources),
+            own_files=self.own_files,
         )
         items: Iterable[Folder | Skipped] = walk(
             self.sources, exclude=self.out, in_place=self.in_place

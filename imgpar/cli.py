@@ -304,6 +304,7 @@ def convert(
             thumbnails=any(r.lower().endswith(".html") for r in reports),
             **options,
         )
+        job.own_files = {path: kind for kind, path in written}
     except UsageError as exc:
         raise _fail(_from_config(exc, origins)) from None
     for idle in idle_options(**options):

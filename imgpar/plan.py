@@ -171,8 +171,16 @@ class Planner:
         read_only: bool = False,
         previews: int = 0,
         inside: dict[str, str] | None = None,
+        own_files: dict[str, str] | None = None,
     ) -> None:
         self._outputs = spec.outputs
+        # The run's reports and manifest, as output claims ("the report PATH"):
+        # written at the end over whatever has their name.
+        self._own_files = {
+            claim: f"{kind} {path}"
+            for path, kind in (own_files or {}).items()
+            for claim in self._claims("", [os.path.abspath(path), os.path.realpath(path)])
+        }
         # SOURCES inside --out, by real path: no output may land in one.
         self._inside = inside or {}
         # The largest size an output may have, for a folder named by it;
@@ -560,6 +568,13 @@ class Planner:
         trespass = self._into_a_source(here, written) if self._inside else None
         if trespass is not None:
             return Result(source=display, status="failed", error=trespass)
+        own = next((self._own_files[c] for c in claims if c in self._own_files), None)
+        if own is not None:
+            return Result(
+                source=display,
+                status="failed",
+                error=f"its output would be overwritten by the run's {own}{_OTHER_NAMES}",
+            )
         if not self._claimed.isdisjoint(claims):
             taken = next(n for n in written if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip

@@ -241,6 +241,31 @@ def test_a_report_or_manifest_never_writes_over_an_image(
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == images
 
 
+@pytest.mark.parametrize("through_a_link", [False, True])
+def test_an_output_named_like_the_report_fails_and_the_report_stays_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_a_link: bool
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    build_tree(tmp_path / "src", {"a.png": "rgba_png", "b.png": "rgba_png"})
+    (tmp_path / "out").mkdir()
+    (tmp_path / "link").symlink_to("out")
+    report = ("link" if through_a_link else "out") + "/a.json"
+
+    result = invoke(
+        "convert", "src", "--to", "webp", "--out", "out", "--name", "{stem}.json",
+        "--report", report,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert f"failed: src/a.png: its output would be overwritten by the run's report {report}" in (
+        result.stderr
+    )
+    entries = {f["source"]: f for f in json.loads((tmp_path / report).read_text())["files"]}
+    assert entries["src/a.png"]["status"] == "failed"
+    assert entries["src/b.png"]["status"] == "converted"
+    with Image.open(tmp_path / "out" / "b.json") as im:
+        assert (im.format, im.size) == ("WEBP", (64, 48))
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mount namespaces are Linux's")
 def test_an_out_that_cannot_be_written_says_why(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
