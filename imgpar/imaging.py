@@ -80,6 +80,8 @@ def working_mode(im: Image.Image) -> Image.Image:
 def working_mode_of(im: Image.Image) -> str:
     """The mode working_mode() brings `im` to, known without its pixels."""
     mode = im.mode
+    if mode in ("L", "RGB") and _colour_key(im) is not None:
+        return mode + "A"
     if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
         return mode
     if mode == "P" or mode == "PA":
@@ -91,6 +93,17 @@ def working_mode_of(im: Image.Image) -> str:
     if mode in ("La", "RGBa"):
         return mode.upper()
     return "RGBA" if "A" in mode else "RGB"
+
+
+def _colour_key(im: Image.Image) -> int | tuple[int, ...] | None:
+    """The one value (gray) or colour (RGB) a PNG's tRNS chunk makes
+    transparent, as optimisers write for logos and icons; None if none."""
+    key = im.info.get("transparency")
+    if im.mode == "L" and isinstance(key, int):
+        return key
+    if im.mode == "RGB" and isinstance(key, tuple) and len(key) == 3:
+        return key
+    return None
 
 
 def _to_16_bit_range(im: Image.Image) -> Image.Image:

@@ -154,6 +154,28 @@ def make_palette_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
     return path
 
 
+def make_colour_key_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """RGB PNG whose tRNS chunk makes one colour transparent (as optimisers
+    write them): left half opaque blue, right half the key, red."""
+    w, h = size
+    im = Image.new("RGB", size, RED)
+    im.paste((0, 0, 255), (0, 0, w // 2, h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG", transparency=RED)
+    return path
+
+
+def make_gray_key_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """Gray PNG whose tRNS chunk makes one value transparent: left half
+    opaque dark gray (60), right half the key, black."""
+    w, h = size
+    im = Image.new("L", size, 0)
+    im.paste(60, (0, 0, w // 2, h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG", transparency=0)
+    return path
+
+
 def make_gray16_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
     """16-bit grayscale (I;16): left half 60000, right half 30000."""
     w, h = size
@@ -478,6 +500,16 @@ def bilevel_png(tmp_path: Path) -> Path:
 @pytest.fixture
 def la_png(tmp_path: Path) -> Path:
     return make_la_png(tmp_path / "src" / "la.png")
+
+
+@pytest.fixture
+def colour_key_png(tmp_path: Path) -> Path:
+    return make_colour_key_png(tmp_path / "src" / "key.png")
+
+
+@pytest.fixture
+def gray_key_png(tmp_path: Path) -> Path:
+    return make_gray_key_png(tmp_path / "src" / "graykey.png")
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def test_every_rotation_made_upright(orientation: int, tmp_path: Path) -> None:
 # -- transparency ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fixture", ["rgba_png", "palette_png"])
+@pytest.mark.parametrize("fixture", ["rgba_png", "palette_png", "colour_key_png"])
 def test_transparency_flattened_on_white_for_jpeg(
     fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -137,7 +137,7 @@ def test_transparency_flattened_on_white_for_jpeg(
 
 
 @pytest.mark.parametrize("target", ALPHA_TARGETS)
-@pytest.mark.parametrize("fixture", ["rgba_png", "palette_png"])
+@pytest.mark.parametrize("fixture", ["rgba_png", "palette_png", "colour_key_png"])
 def test_transparency_kept_where_the_format_has_alpha(
     fixture: str, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -150,16 +150,22 @@ def test_transparency_kept_where_the_format_has_alpha(
     assert close_to(half(im, "left")[:3], (0, 0, 255), 40)
 
 
-def test_gray_alpha_flattened_on_white_for_jpeg(la_png: Path, tmp_path: Path) -> None:
-    im = written(convert_one(la_png, tmp_path / "out", "jpeg"))
+@pytest.mark.parametrize("fixture", ["la_png", "gray_key_png"])
+def test_gray_alpha_flattened_on_white_for_jpeg(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    im = written(convert_one(request.getfixturevalue(fixture), tmp_path / "out", "jpeg"))
     assert im.mode in ("L", "RGB")
     assert close_to(half(im.convert("L"), "right"), (255,), 12)  # not the hidden black
     assert close_to(half(im.convert("L"), "left"), (60,), 12)
 
 
 @pytest.mark.parametrize("target", ALPHA_TARGETS)
-def test_gray_alpha_keeps_alpha(target: str, la_png: Path, tmp_path: Path) -> None:
-    im = written(convert_one(la_png, tmp_path / "out", target))
+@pytest.mark.parametrize("fixture", ["la_png", "gray_key_png"])
+def test_gray_alpha_keeps_alpha(
+    fixture: str, target: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    im = written(convert_one(request.getfixturevalue(fixture), tmp_path / "out", target))
     assert im.mode in ("LA", "RGBA")
     rgba = im.convert("RGBA")
     assert half(rgba, "right")[3] <= 8
