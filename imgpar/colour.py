@@ -46,6 +46,9 @@ _CACHE_SIZE = 32
 _transforms: dict[tuple[bytes, str, str], ImageCms.ImageCmsTransform | None] = {}
 
 
+DAMAGED = "ICC profile is damaged: not copied, colours taken as sRGB"
+
+
 class ProfileError(Exception):
     """littleCMS could not read a profile, or build or apply a transform."""
 
@@ -148,6 +151,22 @@ def profile_space(icc: bytes | None) -> bytes | None:
     return icc[16:20]
 
 
+def intact(icc: bytes) -> bool:
+    """Whether every tag an ICC profile lists lies within its bytes: a
+    profile cut short (a JPEG's APP2 chunk lost, a truncated file) keeps a
+    valid header, and without this would be copied into every output."""
+    if profile_space(icc) is None or len(icc) < 132:
+        return False
+    (count,) = struct.unpack_from(">I", icc, 128)
+    if count == 0 or 132 + 12 * count > len(icc):
+        return False
+    for i in range(count):
+        _, offset, size = struct.unpack_from(">4sII", icc, 132 + 12 * i)
+        if offset + size > len(icc):
+            return False
+    return True
+
+
 def fits(icc: bytes, mode: str) -> bool:
     """Whether `icc` can describe pixels in `mode`, a working mode (see
     imaging.working_mode). A profile made for other pixels (a CMYK profile
@@ -184,13 +203,16 @@ def for_target(
     space = _SPACE.get(im.mode)
     if space is None:
         return im, icc
-    if icc and not fits(icc, im.mode):
+    if icc and not intact(icc):
+        warnings.warn(DAMAGED, stacklevel=2)
+        icc = None
+    elif icc and not fits(icc, im.mode):
         warnings.warn("ICC profile does not match the pixels: not copied", stacklevel=2)
         icc = None
     try:
         return _for_target(im, icc, space, target, srgb=srgb)
     except (ProfileError, OSError):
-        warnings.warn("ICC profile is damaged: colours taken as sRGB", stacklevel=2)
+        warnings.warn(DAMAGED, stacklevel=2)
         return _for_target(im, None, space, target, srgb=srgb)
 
 

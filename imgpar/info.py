@@ -129,7 +129,8 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
     """What `convert` would do with default options, in the order it happens."""
     actions = []
     # convert's own test, on the mode it works in, so the two never disagree.
-    usable = icc if icc and colour.fits(icc, imaging.working_mode_of(im)) else None
+    intact = icc is not None and colour.intact(icc)
+    usable = icc if intact and colour.fits(icc, imaging.working_mode_of(im)) else None
     if facts["orientation"] in TURNS:
         actions.append(f"{TURNS[facts['orientation']]} (written with Orientation 1)")
     if facts["frames"] > 1:
@@ -139,7 +140,9 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
             actions.append("first page only (--all-pages keeps every page in a TIFF)")
     if im.mode in _ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
         actions.append(f"flatten alpha on white for {_targets(lambda t: not t.alpha)}")
-    if icc and not usable:
+    if icc and not intact:
+        actions.append(f"drop the {facts['icc']!r} profile: it is damaged")
+    elif icc and not usable:
         actions.append(f"drop the {facts['icc']!r} profile: it does not match the pixels")
     if im.mode == "CMYK":
         how = "through its ICC profile" if usable else "plain conversion (no ICC profile)"

@@ -216,20 +216,32 @@ def test_says_what_convert_would_do(make: Any, expected: str, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    ("profile", "shown"),
-    [(b"not an ICC profile" * 10, "unreadable"), (cmyk_profile(), "Test CMYK on cream paper")],
+    ("profile", "shown", "why", "note"),
+    [
+        (b"not an ICC profile" * 10, "unreadable", "it is damaged", "is damaged: not copied"),
+        # Cut short with its header whole, as a lost APP2 chunk leaves it.
+        (display_p3()[:300], "unreadable", "it is damaged", "is damaged: not copied"),
+        (display_p3()[:-8], "Test Display P3 (gamma 2.2)", "it is damaged", "is damaged"),
+        (
+            cmyk_profile(),
+            "Test CMYK on cream paper",
+            "it does not match the pixels",
+            "does not match the pixels: not copied",
+        ),
+    ],
 )
 def test_a_profile_convert_drops_is_not_promised(
-    profile: bytes, shown: str, tmp_path: Path
+    profile: bytes, shown: str, why: str, note: str, tmp_path: Path
 ) -> None:
-    path = tmp_path / "rgb.jpg"
+    path = tmp_path / "rgb.png"
     Image.new("RGB", (16, 16), (200, 80, 60)).save(path, icc_profile=profile)
     facts = record(path)
     assert facts["icc"] == shown
-    assert facts["convert"] == [f"drop the {shown!r} profile: it does not match the pixels"]
-    result = convert_one(path, tmp_path / "out", "webp")
-    assert "warning: ICC profile does not match the pixels: not copied" in result.notes
-    assert "icc_profile" not in written(result).info
+    assert facts["convert"] == [f"drop the {shown!r} profile: {why}"]
+    for target in ("webp", "jpeg", "png"):
+        result = convert_one(path, tmp_path / "out", target)
+        assert any(n.startswith(f"warning: ICC profile {note}") for n in result.notes)
+        assert "icc_profile" not in written(result).info
 
 
 @pytest.mark.parametrize(
