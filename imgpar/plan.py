@@ -26,7 +26,7 @@ from imgpar.cache import (
     file_state,
     kind_of_cache,
 )
-from imgpar.formats import TARGETS, Target
+from imgpar.formats import TARGETS, Target, signature
 from imgpar.keys import settings_key
 from imgpar.paths import below, same_folder
 from imgpar.spec import (
@@ -540,6 +540,8 @@ class Planner:
         # In place, a source already in a target's format does not make the
         # output that would take its place.
         replaced = self._replaced(name, names) if here.sources else frozenset()
+        if replaced and (misnamed := self._misnamed(source, name, replaced)) is not None:
+            return Result(source=display, status="failed", error=misnamed)
         if len(replaced) == len(self._outputs):
             key = here.keys[name]
             self._unmade(here.cache, key, here.entries.get(key))
@@ -924,6 +926,41 @@ class Planner:
             for i, (target, output) in enumerate(outputs)
             if ext.lower() in _extensions(target) and fold(os.path.splitext(output)[0]) in itself
         )
+
+
+    def _misnamed(self, source: str, name: str, replaced: frozenset[int]) -> str | None:
+        """Why a source named as in a target's format, whose output would
+        take its place, is no such file (HEIC from a phone under a `.jpg`
+        name): not converted, it would pass for done. None when its first
+        bytes agree, or tell nothing."""
+        try:
+            # Not blocking: a FIFO under an image's name fails later, at its stat.
+            fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            try:
+                found = signature(os.read(fd, 16))
+            finally:
+                os.close(fd)
+        except OSError:
+            return None
+        for i in replaced:
+            made = self._targets[i].pil_format
+            # An AVIF may carry HEIF's brand first: the two are not told apart here.
+            if found is None or found == made or {found, made} <= {"AVIF", "HEIF"}:
+                continue
+            stem, ext = os.path.splitext(name)
+            return (
+                f"holds {found} data under a {ext} name: its {self._targets[i].name} output"
+                f" would replace it (rename it {stem}{_PROPER[found]}, or use --out DIR"
+                " or --name '{stem}-web.{ext}')"
+            )
+        return None
+
+
+# The usual extension of what a misnamed file holds.
+_PROPER = {
+    "JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp",
+    "HEIF": ".heic", "AVIF": ".avif",
+}  # fmt: skip
 
 
 def _name(owned: Owned) -> str:

@@ -515,6 +515,35 @@ def test_in_place_conversion(tmp_path: Path) -> None:
     assert sorted(outputs_in(src)) == ["a.png", "a.webp", "sub/b.jpg", "sub/b.webp"]
 
 
+def test_in_place_a_file_named_in_the_target_format_but_holding_another_fails(
+    tmp_path: Path,
+) -> None:
+    # What phones and downloads hand out: PNG bytes under a .jpg name.
+    src = build_tree(
+        tmp_path / "src",
+        {"real.jpg": "small_jpeg", "shot.jpg": "rgba_png", "photo.png": "small_jpeg"},
+    )
+    before = listing(src)
+    error = (
+        "holds PNG data under a .jpg name: its jpeg output would replace it"
+        " (rename it shot.png, or use --out DIR or --name '{stem}-web.{ext}')"
+    )
+
+    check = invoke("convert", src, "--to", "jpeg", "--check")
+    assert check.exit_code == 1, check.output
+    assert f"failing: {src / 'shot.jpg'}: {error}" in check.stdout
+
+    result = invoke("convert", src, "--to", "jpeg,webp", "--jobs", "1")
+    assert result.exit_code == 1, result.output
+    assert f"failed: {src / 'shot.jpg'}: {error}" in result.stderr
+    # It fails whole, as a source with any output it cannot make does.
+    assert sorted(outputs_in(src)) == ["photo.jpg", "photo.png", "photo.webp", "real.jpg",
+                                       "real.webp", "shot.jpg"]  # fmt: skip
+    assert {k: v for k, v in listing(src).items() if k in before} == before
+    with Image.open(src / "photo.jpg") as im:
+        assert im.format == "JPEG"
+
+
 def test_in_place_a_source_in_one_target_format_still_makes_the_others(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "b.png": "rgba_png"})
     before = listing(src)
