@@ -14,7 +14,14 @@ import time
 import warnings
 from typing import IO, NamedTuple
 
-from PIL import Image, ImageFile, ImageSequence, TiffImagePlugin, UnidentifiedImageError
+from PIL import (
+    Image,
+    ImageFile,
+    ImageSequence,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
@@ -235,10 +242,12 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 target.animation if timing is not None else target.name == "tiff"
             )
             if len(frames) > 1 and not animate:
-                notes.append(f"{len(frames)} frames: first frame written to {target.name}")
+                kind = "frame" if timing is not None else "page"
+                notes.append(f"{len(frames)} {kind}s: first {kind} written to {target.name}")
             elif animate and timing is not None and timing[1] and target.name == "avif":
                 # Pillow's AVIF writer has no loop count: its sequences repeat.
-                notes.append(f"loop count {timing[1]} not kept: avif loops for ever")
+                plays = "once" if timing[1] == 1 else f"{timing[1]} times"
+                notes.append(f"plays {plays} in the source, not kept: avif loops for ever")
             first = _Page(size, box, displayed, stored)
             pages = _pages(frames, timing is None, first, rule, orientation)
             upright = scaled.setdefault(pages, [])
@@ -450,16 +459,39 @@ def _frames(
         return [imaging.working_mode(im)], None
     frames: list[Image.Image] = []
     durations: list[int] = []
-    for frame in ImageSequence.Iterator(im):
+    # An APNG's default image, shown by viewers that cannot animate, is no
+    # frame of its animation.
+    fallback = animated and im.format == "PNG" and bool(im.info.get("default_image"))
+    for index, frame in enumerate(ImageSequence.Iterator(im)):
+        if fallback and index == 0:
+            continue
         # Frames after the first may differ in mode; a uniform one keeps
         # the encoders from re-quantising each frame differently.
-        frames.append(imaging.working_mode(frame.convert("RGBA" if animated else frame.mode)))
+        converted = imaging.working_mode(frame.convert("RGBA" if animated else frame.mode))
+        # Else Pillow's APNG writer takes the first frame for a default image.
+        converted.info.pop("default_image", None)
+        frames.append(converted)
         durations.append(int(frame.info.get("duration", 100)))
     if not animated:
         return frames, None
-    # A GIF with no loop count plays once; an AVIF's, which Pillow does not
-    # report, loop for ever (0), as do the other formats' by default.
-    return frames, (durations, int(im.info.get("loop", 1 if im.format == "GIF" else 0)))
+    return frames, (durations, _plays(im))
+
+
+def _plays(im: Image.Image) -> int:
+    """How many times an animation plays, 0 for ever, as WebP and APNG
+    count. A GIF counts the repeats after the first play (browsers play a
+    loop count of 2 three times), and with no count at all plays once. An
+    AVIF's, which Pillow does not report, loops for ever, as do the other
+    formats' by default."""
+    loop = im.info.get("loop")
+    if im.format != "GIF":
+        return int(loop or 0)
+    if loop is None:
+        return 1
+    return min(int(loop) + 1, _MOST_PLAYS) if loop else 0
+
+
+_MOST_PLAYS = 65535  # a 16-bit field in WebP and APNG alike
 
 
 class _Page(NamedTuple):
@@ -563,6 +595,13 @@ def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Ima
         im = _open(path, fp, HEIF_FORMATS, max_pixels)
     width, height = im.size
     frames = getattr(im, "n_frames", 1)
+    if isinstance(im, WebPImagePlugin.WebPImageFile) and frames > 1 and im.rawmode == "RGBX":
+        # libwebp crops an animation's opaque frames to what changes and
+        # leaves the rest of the canvas clear, mostly without marking the
+        # file transparent; browsers show it clear, and Pillow, trusting the
+        # mark, black. Its decoder gives the alpha all the same: read it.
+        im.rawmode = "RGBA"
+        im._mode = "RGBA"
     if width < 1 or height < 1:
         im.close()
         raise ImageRejected(f"image has no pixels ({width}x{height})")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_upright, convert_one, outputs_in, quadrant_picture
+from conftest import assert_upright, close_to, convert_one, outputs_in, quadrant_picture
 from PIL import Image, ImageChops, ImageCms, ImageFilter, ImageOps, ImageSequence, ImageStat
 
 import imgpar
@@ -185,25 +185,54 @@ def test_no_colour_leaks_from_under_transparency_into_jpeg(tmp_path: Path) -> No
         assert min(r, g, b) >= 245, (r, g, b)  # white, not red
 
 
+def _durations(im: Image.Image) -> list[int]:
+    durations = []
+    for frame in ImageSequence.Iterator(im):
+        frame.load()  # WebP sets a frame's duration only once it is decoded
+        durations.append(frame.info.get("duration"))
+    return durations
+
+
+# Saved with loop=2: a GIF's count is of repeats (browsers play it three
+# times), WebP's and APNG's of plays.
+@pytest.mark.parametrize(("source_format", "plays"), [("GIF", 3), ("WEBP", 2), ("PNG", 2)])
 @pytest.mark.parametrize("target", ["webp", "png"])
-def test_animation_timing_and_loop_are_kept(target: str, tmp_path: Path) -> None:
-    source = tmp_path / "a.gif"
-    _animated("GIF")(source)
+def test_animation_timing_and_plays_are_kept(
+    source_format: str, plays: int, target: str, tmp_path: Path
+) -> None:
+    source = tmp_path / f"a.{source_format.lower()}"
+    _animated(source_format)(source)
     out, _ = _convert(source, target, tmp_path)
     with Image.open(out) as im:
-        durations = []
-        for frame in ImageSequence.Iterator(im):
-            frame.load()  # WebP sets a frame's duration only once it is decoded
-            durations.append(frame.info.get("duration"))
-        assert durations == [80, 120, 160, 200]
-        assert im.info.get("loop") == 2
+        assert _durations(im) == [80, 120, 160, 200]
+        assert im.info.get("loop") == plays
 
 
 def test_avif_says_it_loops_for_ever(tmp_path: Path) -> None:
     source = tmp_path / "a.gif"
     _animated("GIF")(source)
     _, result = _convert(source, "avif", tmp_path)
-    assert "loop count 2 not kept: avif loops for ever" in result.notes
+    assert "plays 3 times in the source, not kept: avif loops for ever" in result.notes
+
+
+def test_an_apngs_default_image_is_no_frame(tmp_path: Path) -> None:
+    # The image viewers that cannot animate show, before the animation's frames.
+    source = tmp_path / "a.png"
+    still, *frames = _frames()
+    still.save(source, save_all=True, append_images=frames, default_image=True,
+               duration=[80, 120, 160, 200], loop=0)  # fmt: skip
+    with Image.open(source) as im:
+        assert im.n_frames == 4 and im.info["default_image"]
+        shown = [f.convert("RGB").getpixel((0, 0)) for f in ImageSequence.Iterator(im)][1:]
+        played = _durations(im)[1:]
+    for target in ("webp", "png"):
+        out, _ = _convert(source, target, tmp_path)
+        with Image.open(out) as im:
+            assert not im.info.get("default_image"), target
+            got = [f.convert("RGB").getpixel((0, 0)) for f in ImageSequence.Iterator(im)]
+            assert len(got) == 3 and _durations(im) == played, target
+            for frame, expected in zip(got, shown, strict=True):
+                assert close_to(frame, expected, 4), target
 
 
 def test_an_avif_sequence_still_loops_for_ever(tmp_path: Path) -> None:
@@ -252,6 +281,30 @@ def test_a_transparent_sticker_stays_transparent_in_an_animated_webp(
             assert pixels.getpixel((30 + 10 * i, 30))[3] == 255, i
 
 
+@pytest.mark.parametrize("target", ["webp", "png"])
+def test_an_animated_webp_on_a_clear_canvas_unmarked_stays_clear(
+    target: str, tmp_path: Path
+) -> None:
+    # As libwebp writes opaque shapes moving on a clear canvas: each frame
+    # cropped to its shape, the canvas clear, no alpha flag on the file.
+    frames = []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        frame = Image.new("RGBA", (60, 40), (0, 0, 0, 0))
+        frame.paste((*colour, 255), (20 * i, 0, 20 * i + 20, 40))
+        frames.append(frame)
+    source = tmp_path / "sticker.webp"
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=80, lossless=True)
+    with Image.open(source) as im:
+        assert im.mode == "RGB"  # Pillow trusts the missing flag
+    out, _ = _convert(source, target, tmp_path)
+    with Image.open(out) as im:
+        for i, frame in enumerate(ImageSequence.Iterator(im)):
+            pixels = frame.convert("RGBA")
+            for j in range(3):
+                shown = pixels.getpixel((20 * j + 10, 20))
+                assert shown[3] == (255 if i == j else 0), (i, j, shown)
+
+
 def test_two_page_tiff_first_page_unless_all_pages(tmp_path: Path) -> None:
     source = tmp_path / "scan.tif"
     pages = _frames()[:2]
@@ -266,6 +319,8 @@ def test_two_page_tiff_first_page_unless_all_pages(tmp_path: Path) -> None:
     out, _ = _convert(source, "tiff", tmp_path, all_pages=True)
     with Image.open(out) as im:
         assert im.n_frames == 2
+    _, result = _convert(source, "webp", tmp_path, all_pages=True)
+    assert "2 pages: first page written to webp" in result.notes
 
 
 def _pages_of(path: Path) -> list[Image.Image]:
