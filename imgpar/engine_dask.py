@@ -516,9 +516,14 @@ def _remote_path(path: str, here: str) -> str:
 
 
 def _there(task: Task, here: str) -> Task:
+    """`task` with every path absolute: a worker's working folder is its own."""
+    replaceable = task.replaceable
+    if replaceable is not None:
+        replaceable = tuple((_remote_path(path, here), size) for path, size in replaceable)
     return task._replace(
         source=_remote_path(task.source, here),
         outputs=tuple(_remote_path(path, here) for path in task.outputs),
+        replaceable=replaceable,
     )
 
 

@@ -267,6 +267,22 @@ def test_local_cluster_matches_local_engine(
 
 
 @needs_dask
+def test_in_place_a_rerun_on_dask_rewrites_its_own_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A relative SOURCE, as typed: the files the workers may write over
+    # travel absolute, like the outputs, or every output was refused.
+    monkeypatch.chdir(tmp_path)
+    build_tree(Path("src"), {"a.png": "rgba_png", "b.jpg": "small_jpeg"})
+    first = imgpar.convert(["src"], to="webp", engine="dask", jobs=2)
+    assert first.summary.converted == 2
+    sizes = {p.name: p.stat().st_size for p in Path("src").glob("*.webp")}
+    again = imgpar.convert(["src"], to="webp", quality=20, engine="dask", jobs=2)
+    assert [(f.status, f.error) for f in again.files] == [("converted", None)] * 2
+    assert {p.name: p.stat().st_size for p in Path("src").glob("*.webp")} != sizes
+
+
+@needs_dask
 def test_a_taken_dashboard_port_is_no_warning(tmp_path: Path) -> None:
     # Two CI jobs on one runner: the second finds Dask's 8787 taken.
     src = _mixed_tree(tmp_path / "src")
