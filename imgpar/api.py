@@ -780,9 +780,10 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
         scheduler = os.environ.get("IMGPAR_SCHEDULER") or None
     if scheduler is None:
         if engine == "dask":
-            from imgpar.engine_dask import require_distributed
+            from imgpar.engine_dask import require_distributed, require_main_guard
 
             require_distributed()
+            require_main_guard()
         return engine, None, default_jobs() if jobs is None else jobs
     if jobs is not None:
         raise UsageError(

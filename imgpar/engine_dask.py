@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections import deque
@@ -44,6 +45,12 @@ if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin
 
 INSTALL_HINT = "pip install 'imgpar[dask]'"
+# Every worker process of a local cluster starts by importing the program's
+# main script again, as Python's spawn does.
+UNGUARDED = (
+    "a local Dask cluster's worker processes import your script again, and it"
+    " converts as it is imported: call imgpar under `if __name__ == \"__main__\":`"
+)
 # Seconds to reach a scheduler, and then for at least one worker to be there
 # (at the start, and whenever every worker has left during a run).
 CONNECT_TIMEOUT = 30
@@ -63,6 +70,19 @@ def require_distributed() -> None:
     # Found, not imported: --check and --dry-run never start the engine.
     if importlib.util.find_spec("distributed") is None:
         raise UsageError(f"the dask engine needs Dask distributed: {INSTALL_HINT}")
+
+
+def require_main_guard() -> None:
+    """End a local cluster's worker process that is starting, saying why:
+    it imports the program's main script again (Python's spawn), and one
+    that converts as it is imported would start a cluster of its own, wait
+    for the output folder its parent holds, and never start. Ended, it
+    fails the parent's cluster at once (ClusterError there)."""
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        print(f"imgpar: {UNGUARDED}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def cluster_threads(address: str) -> int:
@@ -235,19 +255,22 @@ class DaskEngine:
         # at 1.0 a worker holds just the file it converts and the rest wait
         # in the scheduler's queue, so a crash takes no bystander with it.
         with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-            local = LocalCluster(
-                n_workers=self.jobs,
-                threads_per_worker=1,
-                processes=True,
-                # Any free port, on this machine only: None means Dask's
-                # 8787, and where that is taken (another cluster, a second
-                # CI job) Dask warns in four lines before it takes another
-                # anyway; an empty host would listen on every interface.
-                dashboard_address="127.0.0.1:0",
-                # Worker crashes are reported per file, not as log lines
-                # through the progress bar.
-                silence_logs=logging.CRITICAL,
-            )
+            try:
+                local = LocalCluster(
+                    n_workers=self.jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    # Any free port, on this machine only: None means Dask's
+                    # 8787, and where that is taken (another cluster, a second
+                    # CI job) Dask warns in four lines before it takes another
+                    # anyway; an empty host would listen on every interface.
+                    dashboard_address="127.0.0.1:0",
+                    # Worker crashes are reported per file, not as log lines
+                    # through the progress bar.
+                    silence_logs=logging.CRITICAL,
+                )
+            except RuntimeError as exc:  # its workers said why, if they could
+                raise ClusterError(f"could not start a local Dask cluster: {exc}") from None
         try:
             client = Client(local, set_as_default=False)
             client.register_plugin(_local_worker_setup(), name="imgpar-local-worker")

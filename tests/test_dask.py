@@ -283,6 +283,25 @@ def test_in_place_a_rerun_on_dask_rewrites_its_own_outputs(
 
 
 @needs_dask
+def test_a_script_that_converts_as_it_is_imported_is_told_the_guard(tmp_path: Path) -> None:
+    # Each worker process of a local cluster imports the main script again:
+    # without `if __name__ == "__main__":` its workers waited for the lock
+    # of the output folder their parent held, and the run never ended.
+    build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    script = tmp_path / "build.py"
+    script.write_text('import imgpar\nimgpar.convert("src", to="webp", out="out", engine="dask")\n')
+    done = subprocess.run(
+        [sys.executable, script], cwd=tmp_path, capture_output=True, text=True,
+        timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "call imgpar under `if __name__ == \"__main__\":`" in done.stderr
+    assert done.stderr.strip().endswith(
+        "imgpar.errors.ClusterError: could not start a local Dask cluster: Nanny failed to start."
+    )
+
+
+@needs_dask
 def test_a_taken_dashboard_port_is_no_warning(tmp_path: Path) -> None:
     # Two CI jobs on one runner: the second finds Dask's 8787 taken.
     src = _mixed_tree(tmp_path / "src")
