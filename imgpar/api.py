@@ -675,6 +675,9 @@ def idle_options(**options: Any) -> list[str]:
     if options.get("quality") is not None and not any(t.quality for t in targets):
         names = " and ".join(t.name for t in targets)
         idle.append(f"--quality: {names} {'keeps' if len(targets) == 1 else 'keep'} every pixel")
+    local = options.get("engine") in (None, "local") and not options.get("scheduler")
+    if options.get("timeout") is not None and options.get("jobs") == 1 and local:
+        idle.append("--timeout: --jobs 1 converts in this process, where no file can be stopped")
     if options.get("all_pages") and not any(t.name == "tiff" for t in targets):
         idle.append("--all-pages keeps pages only in tiff output")
     if options.get("lossless") and all(t.lossless == "always" for t in targets):

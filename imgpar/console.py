@@ -245,11 +245,21 @@ def run(
                 kept_example = min(example, kept_example or example)
         bar.update(1)
 
+    # With --jobs 1 the file in hand converts in this process, where a
+    # signal could only throw its finished output away: it ends first.
+    in_hand = job.engine_label == "serial"
     with StopSignals(exiting=True) as signals:
         try:
-            for event in events:
+            while True:
                 # A signal stops the wait for the next file at once, but
                 # never cuts the recording of a file in half.
+                signals.hold, signals.finishing = in_hand, in_hand
+                try:
+                    event = next(events)
+                except StopIteration:
+                    break
+                finally:
+                    signals.finishing = False
                 signals.hold = True
                 try:
                     take(event)
@@ -266,56 +276,62 @@ def run(
         finally:
             events.close()
             bar.close()
-    _warn_of_caches(job)
-    collector.jobs, collector.engine = job.jobs, job.engine_label
-    collector.waited(job.waited)
-    summary = collector.summary(interrupted=interrupted is not None)
-    complete = interrupted is None and summary.stopped is None
-    # A SOURCE with no image now, whose outputs are still there: an
-    # unmounted drive, most likely. The run fails, says why in its reports,
-    # and leaves its manifest, which would drop every one of them, as it was.
-    held = job.held() if complete else {}
-    told = _held_why(held)
-    summary = summary._replace(held_back=held_back(held))
-    for writer in list(writers):
-        try:
-            for source, why in told:
-                writer.note(source, why)
-            writer.close(summary)
-        except OSError as exc:
-            give_up(writer, exc)
-    if listing is not None and complete:
-        try:
-            if held:
-                again = "rewritten" if os.path.exists(listing.path) else "written"
-                warned.append(f"manifest {listing.path} not {again}: a SOURCE has no images")
-            else:
-                listing.write()
-        except OSError as exc:
-            warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
-    if prune and complete:
-        held = {}
-        for path in job.prune(held=held):
-            if not quiet:
-                echo_line(f"pruned: {path}", err=True)
+        # Every file is recorded and the workers are gone: a signal now
+        # changes nothing, and the reports, the manifest, --prune and the
+        # summary are written whole.
+        signals.hold = True
+        _warn_of_caches(job)
+        collector.jobs, collector.engine = job.jobs, job.engine_label
+        collector.waited(job.waited)
+        summary = collector.summary(interrupted=interrupted is not None)
+        complete = interrupted is None and summary.stopped is None
+        # A SOURCE with no image now, whose outputs are still there: an
+        # unmounted drive, most likely. The run fails, says why in its reports,
+        # and leaves its manifest, which would drop every one of them, as it was.
+        held = job.held() if complete else {}
         told = _held_why(held)
-    warned += [f"{source}: {why}" for source, why in told]
-    for warning in warned:
-        echo_line(f"warning: {warning}", err=True)
-    typer.echo(format_summary(summary))
-    if not quiet:
-        # What --prune would delete now: outputs of sources that are gone,
-        # and those their sources no longer make.
-        left = job.left_behind() if complete and not prune else 0
-        example = kept_example[1] if kept_example else None
-        for note in _end_notes(noted, example, unread, left, verbose=verbose):
-            typer.echo(f"note: {note}", err=True)
-    if isinstance(interrupted, Terminated):
-        return ExitStatus.TERMINATED
-    if warned and summary.exit_status == ExitStatus.OK:
-        # A CI step must not pass without its report, nor on an empty SOURCE.
-        return ExitStatus.FAILED
-    return summary.exit_status
+        summary = summary._replace(held_back=held_back(held))
+        for writer in list(writers):
+            try:
+                for source, why in told:
+                    writer.note(source, why)
+                writer.close(summary)
+            except OSError as exc:
+                give_up(writer, exc)
+        if listing is not None and complete:
+            try:
+                if held:
+                    again = "rewritten" if os.path.exists(listing.path) else "written"
+                    warned.append(f"manifest {listing.path} not {again}: a SOURCE has no images")
+                else:
+                    listing.write()
+            except OSError as exc:
+                warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
+        if prune and complete:
+            held = {}
+            for path in job.prune(held=held):
+                if not quiet:
+                    echo_line(f"pruned: {path}", err=True)
+            told = _held_why(held)
+        warned += [f"{source}: {why}" for source, why in told]
+        for warning in warned:
+            echo_line(f"warning: {warning}", err=True)
+        typer.echo(format_summary(summary))
+        if not quiet:
+            # What --prune would delete now: outputs of sources that are gone,
+            # and those their sources no longer make.
+            left = job.left_behind() if complete and not prune else 0
+            example = kept_example[1] if kept_example else None
+            for note in _end_notes(noted, example, unread, left, verbose=verbose):
+                typer.echo(f"note: {note}", err=True)
+            if signals.received is not None and interrupted is None:
+                typer.echo("note: the stop came after the last file: the run is complete", err=True)
+        if isinstance(interrupted, Terminated):
+            return ExitStatus.TERMINATED
+        if warned and summary.exit_status == ExitStatus.OK:
+            # A CI step must not pass without its report, nor on an empty SOURCE.
+            return ExitStatus.FAILED
+        return summary.exit_status
 
 
 def _say_waiting(root: str) -> None:
@@ -467,6 +483,9 @@ class StopSignals:
         self._exiting = exiting
         self.received: int | None = None
         self.hold = False  # while True, a signal is only remembered
+        # While True, this process converts a file (--jobs 1): a signal
+        # says it waits for that file's end.
+        self.finishing = False
         self._raised = False
         self._previous: dict[int, Any] = {}
 
@@ -481,6 +500,8 @@ class StopSignals:
             signal.signal(signum, signal.SIG_IGN if stopped else handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.finishing and self.received is None:
+            echo_line("note: stopping once the file in hand is converted", err=True)
         self.received = signum
         if not self._raised and not self.hold and not _in_finalizer(frame):
             self.raise_if_received()

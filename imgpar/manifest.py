@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from imgpar.spec import Result
+from imgpar.writer import remove_abandoned, temp_prefix
 
 
 class Manifest:
@@ -32,14 +33,17 @@ class Manifest:
         if probe:
             # Written only at the end of a complete run, so a place it cannot
             # be written must be found now, before the work, not after it.
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+            remove_abandoned([folder])  # a killed run's, named as a worker's
             with open(self._temp, "w"):
                 pass
             os.unlink(self._temp)
 
     @property
     def _temp(self) -> str:
-        return f"{self.path}.imgpar-tmp-{os.getpid()}"
+        folder, name = os.path.split(self.path)
+        return os.path.join(folder, f"{temp_prefix(os.getpid())}manifest-{name}")
 
     def add(self, result: Result) -> None:
         if result.status == "failed" or not result.outputs:

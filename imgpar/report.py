@@ -13,6 +13,7 @@ from typing import IO, Any
 from imgpar import __version__
 from imgpar.collect import Summary
 from imgpar.spec import Result
+from imgpar.writer import remove_abandoned, temp_prefix
 
 CSV_COLUMNS = (
     "source",
@@ -69,7 +70,10 @@ class ReportWriter:
         self.argv = list(argv)
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        name = f".imgpar-tmp-report-{os.getpid()}-{os.path.basename(path)}"
+        # Named as a worker's, so a killed run's is known for abandoned and
+        # removed: here, and by --prune and the runs that write its folder.
+        remove_abandoned([folder])
+        name = f"{temp_prefix(os.getpid())}report-{os.path.basename(path)}"
         self._temp = os.path.join(folder, name)
         # A path that is not valid UTF-8 (a failure's) is written as its
         # escape, `caf\udce9.jpg`, which JSON reads back as it was.

@@ -452,6 +452,12 @@ def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
     ]
     sized = invoke(*args, "--upscale", "--filter", "box", "--width", "16")
     assert not [line for line in sized.stderr.splitlines() if line.startswith("note: ")]
+    in_process = invoke(*args, "--timeout", "5", "--jobs", "1")
+    assert [line for line in in_process.stderr.splitlines() if line.startswith("note: ")] == [
+        "note: --timeout: --jobs 1 converts in this process, where no file can be stopped"
+    ]
+    stoppable = invoke(*args, "--timeout", "5", "--jobs", "2")
+    assert not [line for line in stoppable.stderr.splitlines() if line.startswith("note: ")]
 
 
 @pytest.mark.parametrize(

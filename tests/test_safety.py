@@ -384,6 +384,86 @@ def test_ctrl_c_pressed_again_during_cleanup_still_cleans_up(tmp_path: Path) -> 
     assert not _stray(out)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_after_the_last_file_changes_nothing(tmp_path: Path, sig: int) -> None:
+    # A CI timeout or a Ctrl-C in the last moments, as the report is being
+    # written: it left no report (only its temporary file), no manifest and
+    # no summary, or with SIGTERM killed the run outright.
+    _tree(tmp_path / "src", 2, (64, 48))
+    out = tmp_path / "out"
+    stop_while_reporting = (
+        "import os, sys, imgpar.report as r\n"
+        "close = r.JsonReport.close\n"
+        f"def closing(self, summary):\n    os.kill(os.getpid(), {int(sig)})\n"
+        "    close(self, summary)\n"
+        "r.JsonReport.close = closing\n"
+        "from imgpar.cli import main\n"
+        "sys.argv[0] = 'imgpar'\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", stop_while_reporting, "convert", str(tmp_path / "src"), "--to",
+         "webp", "--out", str(out), "--report", str(out / "r.json"), "--manifest",
+         str(out / "m.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("2 converted, 0 skipped, 0 failed in ")
+    assert "note: the stop came after the last file: the run is complete" in done.stderr
+    report = _report(out / "r.json")
+    assert "interrupted" not in report["summary"] and len(report["files"]) == 2
+    assert sorted(_report(out / "m.json")) != []
+    assert not _stray(out)
+
+
+def test_a_killed_runs_report_and_manifest_leftovers_are_removed(tmp_path: Path) -> None:
+    # Killed while writing them (SIGKILL, a closed terminal), a run left its
+    # report's and manifest's temporary files for ever, the manifest's not
+    # even hidden: next to the site's files, to be deployed with them.
+    _tree(tmp_path / "src", 1, (64, 48))
+    dead = subprocess.Popen(["true"])  # its process id is no process's now
+    dead.wait()
+    reports, out = tmp_path / "reports", tmp_path / "out"
+    reports.mkdir()
+    out.mkdir()
+    left = [reports / f"{temp_prefix(dead.pid)}report-r.json",
+            out / f"{temp_prefix(dead.pid)}manifest-m.json"]  # fmt: skip
+    for path in left:
+        path.write_text("{half")
+    done = _run("convert", tmp_path / "src", "--to", "webp", "--out", out,
+                "--report", reports / "r.json", "--manifest", out / "m.json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [p for p in left if p.exists()] == []
+    assert sorted(p.name for p in reports.iterdir()) == ["r.json"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".imgpar-")) == [
+        "m.json", "p00.webp"
+    ]  # fmt: skip
+
+
+def test_ctrl_c_with_one_job_keeps_the_file_in_hand(tmp_path: Path) -> None:
+    # --jobs 1 converts in this process, where the file cannot be stopped:
+    # the run said nothing while it finished, then threw the output away.
+    src = tmp_path / "src"
+    _tree(src, 3, (4000, 3000))
+    out = tmp_path / "out"
+    argv = [*IMGPAR, "convert", str(src), "--to", "webp", "--out", str(out), "--jobs", "1",
+            "--report", str(tmp_path / "r.json")]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _stray(out) and time.monotonic() < deadline:
+        time.sleep(0.005)  # until the first photo is being written
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "note: stopping once the file in hand is converted" in stderr
+    assert stdout.startswith("1 converted, 0 skipped, 0 failed (interrupted)")
+    (written,) = out.glob("*.webp")
+    with Image.open(written) as im:
+        assert im.size == (4000, 3000)
+    assert [f["status"] for f in _report(tmp_path / "r.json")["files"]] == ["converted"]
+    assert not _stray(out)
+
+
 def test_truncated_fails_by_default_and_converts_when_allowed(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
