@@ -678,6 +678,11 @@ def idle_options(**options: Any) -> list[str]:
     local = options.get("engine") in (None, "local") and not options.get("scheduler")
     if options.get("timeout") is not None and options.get("jobs") == 1 and local:
         idle.append("--timeout: --jobs 1 converts in this process, where no file can be stopped")
+    if local and (options.get("jobs") or 0) > (cpus := default_jobs()):
+        idle.append(
+            f"--jobs {options['jobs']}: this process may use {cpus} CPU{'s' * (cpus > 1)};"
+            " the other workers wait their turn, and the speedup counts the wait as work"
+        )
     if options.get("all_pages") and not any(t.name == "tiff" for t in targets):
         idle.append("--all-pages keeps pages only in tiff output")
     if options.get("lossless") and all(t.lossless == "always" for t in targets):

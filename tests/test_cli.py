@@ -33,6 +33,7 @@ import imgpar
 from imgpar.cli import app
 from imgpar.errors import UsageError, flag
 from imgpar.formats import READ_EXTENSIONS
+from imgpar.limits import default_jobs
 from imgpar.pipeline import HANG_ENV
 from imgpar.plan import IN_TARGET_FORMAT
 
@@ -458,6 +459,12 @@ def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
     ]
     stoppable = invoke(*args, "--timeout", "5", "--jobs", "2")
     assert not [line for line in stoppable.stderr.splitlines() if line.startswith("note: ")]
+    cpus = default_jobs()
+    crowded = invoke(*args, "--jobs", str(cpus + 1))
+    assert [line for line in crowded.stderr.splitlines() if line.startswith("note: ")] == [
+        f"note: --jobs {cpus + 1}: this process may use {cpus} CPU{'s' * (cpus > 1)}; the"
+        " other workers wait their turn, and the speedup counts the wait as work"
+    ]
 
 
 @pytest.mark.parametrize(
