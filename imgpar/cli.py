@@ -56,7 +56,38 @@ def _fail(message: str, status: ExitStatus = ExitStatus.USAGE) -> typer.Exit:
 
 
 def _opt(*names: str, help: str) -> typer.models.OptionInfo:
-    return typer.Option(*names, help=help, show_default=False)
+    return typer.Option(*names, help=help, show_default=False, metavar=_METAVARS.get(names[0]))
+
+
+# What --help shows for each option's value: the words its help uses, not
+# the Python type.
+_METAVARS = {
+    "--to": "FORMAT",
+    "--out": "DIR",
+    "--max-size": "N",
+    "--width": "N",
+    "--height": "N",
+    "--fit": "MODE",
+    "--gravity": "SIDE",
+    "--long-edge": "N",
+    "--short-edge": "N",
+    "--scale": "PERCENT",
+    "--filter": "NAME",
+    "--quality": "1-100",
+    "--metadata": "KEEP",
+    "--name": "TEMPLATE",
+    "--jobs": "N",
+    "--engine": "NAME",
+    "--scheduler": "ADDRESS",
+    "--report": "FILE",
+    "--manifest": "FILE",
+    "--max-pixels": "N",
+    "--timeout": "SECONDS",
+    "--config": "FILE",
+    "--preset": "NAME",
+    "--sample": "N",
+    "--repeat": "N",
+}
 
 
 # Options that shape the run in the terminal rather than the conversion; the
@@ -85,6 +116,7 @@ def convert(
         list[Path] | None,
         typer.Argument(
             help="Image files and folders (or `sources` in the config).",
+            metavar="SOURCES...",
             show_default=False,
             readable=False,  # an unreadable file fails alone, not the whole command
         ),
@@ -418,7 +450,9 @@ def bench(
     ctx: typer.Context,
     sources: Annotated[
         list[Path],
-        typer.Argument(help="Image files and folders.", show_default=False, readable=False),
+        typer.Argument(
+            help="Image files and folders.", metavar="SOURCES...", show_default=False, readable=False
+        ),
     ],
     to: Annotated[str, _opt("--to", "-t", help="Target format(s), as for convert.")],
     max_size: Annotated[str | None, _opt("--max-size", help="Fit inside N x N pixels.")] = None,
@@ -520,6 +554,7 @@ def info(
         list[Path],
         typer.Argument(
             help="Image files, and folders: every image in their trees.",
+            metavar="FILES...",
             show_default=False,
             readable=False,
         ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -96,6 +97,23 @@ def test_help_shows_commands() -> None:
         assert f"  {command} " in result.output
     commands = result.output.split("Commands:")[1]
     assert "..." not in commands  # no summary cut short
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        ("convert", "convert [OPTIONS] [SOURCES...]"),
+        ("bench", "bench [OPTIONS] {SOURCES...}"),
+        ("info", "info [OPTIONS] {FILES...}"),
+    ],
+)
+def test_help_names_values_in_words(command: str, usage: str) -> None:
+    # Not the Python types (`--to <str>`) nor a parameter's name (`{files}`).
+    shown = invoke(command, "--help").stdout
+    assert shown.splitlines()[0].endswith(f" {usage}")
+    assert not re.search(r"<(str|int|float|path)>", shown), shown
+    if command == "convert":
+        assert "-t, --to FORMAT" in shown and "-o, --out DIR" in shown
 
 
 def test_converts_every_sample(tmp_path: Path) -> None:
