@@ -26,8 +26,7 @@ from imgpar.collect import Collector, Summary
 from imgpar.engine import pool_problem
 from imgpar.errors import UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, default_jobs
-from imgpar.spec import STAGES, Result
-from imgpar.walk import Folder, walk
+from imgpar.spec import STAGES, Result, Task
 
 # RAM-backed on Linux: outputs written there never wait on a disk.
 SHM = "/dev/shm"
@@ -105,7 +104,7 @@ def bench(
     if repeat < 1:
         raise UsageError("must be at least 1", option="repeat")
     make = functools.partial(prepare, force=True, **options)
-    found = image_paths(make(sources, jobs=1).sources)
+    found = image_paths(make(sources, jobs=1))
     notes: tuple[str, ...] = ()
     if max(ladder) > 1 and (problem := pool_problem(options.get("start_method"))):
         # Every run would fall back to one core: rows above 1 would lie.
@@ -159,13 +158,13 @@ def jobs_ladder(jobs: Sequence[int] | None) -> tuple[int, ...]:
     return tuple(sorted(values | {1}))
 
 
-def image_paths(sources: Sequence[str]) -> list[str]:
-    """Every image the walker finds in `sources`, sorted by path."""
+def image_paths(job: Job) -> list[str]:
+    """The images `job` takes for sources, sorted by path: not the outputs
+    that in-place runs wrote beside them, which its caches record."""
     return sorted(
-        item.file(name)
-        for item in walk(sources)
-        if isinstance(item, Folder)
-        for name in item.names
+        item.source
+        for item in job.stale()
+        if isinstance(item, (Task, Result))
     )
 
 

@@ -620,9 +620,12 @@ def format_bench(r: BenchResult) -> str:
 
     from imgpar.spec import STAGES
 
-    picked = f"{r.sample} of {r.found}" if r.sample < r.found else f"all {r.sample}"
+    if r.sample < r.found:
+        picked = f"{r.sample} of {_count(r.found, 'image')}"
+    else:
+        picked = "the one image" if r.sample == 1 else f"all {r.sample} images"
     lines = [
-        f"{picked} images ({format_bytes(r.sample_bytes)}), "
+        f"{picked} ({format_bytes(r.sample_bytes)}), "
         + (f"median of {r.repeat} runs each" if r.repeat > 1 else "one run each")
         + f"; {_count(r.cores, 'CPU core')}",
         "",

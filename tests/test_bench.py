@@ -83,6 +83,16 @@ def test_bench_command_prints_the_table_and_leaves_nothing(tmp_path: Path, shm: 
     assert listing(src) == before
 
 
+def test_bench_times_sources_not_the_outputs_beside_them(tmp_path: Path, shm: Path) -> None:
+    # A folder converted in place holds its outputs too: bench timed them as
+    # sources, two thirds of its sample being already-converted files.
+    src = make_sources(tmp_path / "src")
+    assert imgpar.convert([src], to="webp,png", width=[16, 32]).summary.converted == 4
+    assert len(list(src.rglob("*-*.webp"))) == 8
+    result = bench([src], to="webp", max_size=32, jobs=[1], repeat=1)
+    assert (result.found, result.sample) == (4, 4)
+
+
 def test_bench_with_failing_images_says_so_and_exits_1(tmp_path: Path, shm: Path) -> None:
     src = make_sources(tmp_path / "src")
     (src / "broken.jpg").write_text("not a picture")
