@@ -676,8 +676,9 @@ def run(args: list[str] | None = None) -> int:
 
 class _UntilUnread:
     """A standard stream that goes quiet once nobody reads it (`| head` has
-    exited): a closed pipe must not stop a batch, whose outputs, reports and
-    exit status are what matter."""
+    exited, the terminal closed) or it cannot be written (`> /dev/full`): it
+    must not stop a batch, whose outputs, reports and exit status are what
+    matter."""
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
@@ -685,14 +686,14 @@ class _UntilUnread:
     def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
+        except OSError:  # a closed pipe; a terminal gone (EIO); a full disk
             self._stream = open(os.devnull, "w")  # noqa: SIM115  (lives as long as the process)
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
+        except OSError:
             self._stream = open(os.devnull, "w")  # noqa: SIM115
 
     def __getattr__(self, name: str) -> Any:

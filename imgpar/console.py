@@ -490,7 +490,7 @@ class StopSignals:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOPPING:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
@@ -510,9 +510,15 @@ class StopSignals:
         if self.received is None:
             return
         self._raised = True
-        if self.received == signal.SIGTERM:
+        if self.received != signal.SIGINT:
             raise Terminated
         raise KeyboardInterrupt
+
+
+# A closed terminal (or a dropped ssh session) stops the run as SIGTERM does.
+_STOPPING = (signal.SIGINT, signal.SIGTERM) + (
+    (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+)
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:

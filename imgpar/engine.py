@@ -57,8 +57,11 @@ _worker_clock: tuple[Any, int] | None = None
 
 def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None) -> None:
     _die_with(parent)
-    # Only the parent decides what Ctrl-C means; a worker must not die mid-write.
+    # Only the parent decides what Ctrl-C, or a closed terminal, means; a
+    # worker must not die mid-write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Under fork a worker inherits the parent's SIGTERM handler; it must not.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # C decoders (libtiff above all) print warnings about damaged files straight

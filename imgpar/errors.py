@@ -10,7 +10,7 @@ class ExitStatus(enum.IntEnum):
     FAILED = 1  # at least one file failed; the others were still converted
     USAGE = 2  # bad option or missing source, found before any work
     INTERRUPTED = 130  # Ctrl-C: finished outputs kept, no partial files left
-    TERMINATED = 143  # SIGTERM: as for Ctrl-C
+    TERMINATED = 143  # SIGTERM, or SIGHUP: as for Ctrl-C
 
 
 class UsageError(Exception):
@@ -43,7 +43,7 @@ class ClusterError(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so it unwinds exactly like Ctrl-C."""
+    """SIGTERM or SIGHUP, raised in the main thread so it unwinds exactly like Ctrl-C."""
 
 
 def flag(option: str) -> str:

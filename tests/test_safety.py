@@ -276,7 +276,9 @@ def test_on_one_cpu_the_default_still_stops_a_stuck_file(tmp_path: Path) -> None
     assert "on 1 job" in proc.stdout
 
 
-@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 143)]
+)
 def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
     tmp_path: Path, sig: signal.Signals, status: int
 ) -> None:
@@ -302,12 +304,16 @@ def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while len(list(out.glob("*.webp"))) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     sent = time.monotonic()
-    proc.send_signal(sig)
+    if sig == signal.SIGHUP:
+        os.killpg(proc.pid, sig)  # a closed terminal's: to the workers too
+    else:
+        proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 2.0
     assert proc.returncode == status, stderr
