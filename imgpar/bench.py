@@ -162,7 +162,7 @@ def image_paths(job: Job) -> list[str]:
     """The images `job` takes for sources, sorted by path: not the outputs
     that in-place runs wrote beside them, which its caches record."""
     return sorted(
-        item.source
+        item.display if isinstance(item, Task) else item.source
         for item in job.stale()
         if isinstance(item, (Task, Result))
     )
