@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -21,4 +22,6 @@ def __getattr__(name: str) -> Any:
         from imgpar import api
 
         return getattr(api, name)
+    if name in ("api", "errors"):  # as README names them: imgpar.api.prepare()
+        return importlib.import_module(f"imgpar.{name}")
     raise AttributeError(name)

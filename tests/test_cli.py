@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import (
     build_tree,
+    fresh_python,
     listing,
     make_camera_jpeg,
     make_rgba_png,
@@ -88,6 +89,17 @@ def test_a_writer_missing_from_this_pillow_is_named(tmp_path: Path) -> None:
     done = _run("-c", script, "convert", str(src), "--to", "webp", "--out", out, cwd=tmp_path)
     assert "STATUS 0" in done.stdout, done.stderr
     assert (tmp_path / "out" / "a.webp").is_file()
+
+
+def test_import_imgpar_reaches_the_modules_readme_names_without_pillow() -> None:
+    # `imgpar.api.prepare()` and `imgpar.errors.UsageError`, as README names
+    # them: `import imgpar` alone raised AttributeError for both.
+    code = (
+        "import sys, imgpar\n"
+        "before = 'PIL' in sys.modules\n"
+        "print(before, imgpar.api.prepare.__name__, imgpar.errors.UsageError.__name__)\n"
+    )
+    assert fresh_python(code) == "False prepare UsageError"
 
 
 def test_help_shows_commands() -> None:
