@@ -800,8 +800,9 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
             option="jobs",
             mentions=("scheduler",),
         )
-    from imgpar.engine_dask import cluster_threads
+    from imgpar.engine_dask import check_address, cluster_threads
 
+    check_address(scheduler)
     return "dask", scheduler, cluster_threads(scheduler)
 
 

@@ -85,6 +85,37 @@ def require_main_guard() -> None:
         raise SystemExit(1)
 
 
+# The address schemes Dask's schedulers listen on.
+_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss", "inproc")
+
+
+def check_address(address: str) -> None:
+    """Raise UsageError for a scheduler address that is no address at all,
+    before any connection: an empty one (an unset CI variable), another
+    scheme (http://), no port, or a port out of range."""
+    example = "tcp://HOST:8786"
+    if not address.strip():
+        raise UsageError(f"is empty: give the Dask scheduler's address ({example})",
+                         option="scheduler")  # fmt: skip
+    scheme, found, rest = address.partition("://")
+    if not found:
+        scheme, rest = "tcp", address
+    if scheme not in _SCHEMES:
+        raise UsageError(
+            f"{address!r}: Dask schedulers listen on {', '.join(s + '://' for s in _SCHEMES)}"
+            f" addresses ({example})",
+            option="scheduler",
+        )
+    if scheme in ("inproc", "ucx"):
+        return
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"{address!r} has no port ({example})", option="scheduler")
+    if not 0 < int(port) < 65536:
+        raise UsageError(f"{address!r}: port {port} is out of range (1-65535)",
+                         option="scheduler")  # fmt: skip
+
+
 def cluster_threads(address: str) -> int:
     """The worker threads of the cluster at `address`: the run's `jobs`.
 

@@ -551,6 +551,29 @@ def test_workers_must_see_the_files(programs: DaskPrograms, tmp_path: Path) -> N
     assert not out.joinpath("a.webp").exists()
 
 
+@pytest.mark.parametrize(
+    ("address", "error"),
+    [
+        ("", "--scheduler is empty: give the Dask scheduler's address (tcp://HOST:8786)"),
+        ("tcp://127.0.0.1:99999", "--scheduler 'tcp://127.0.0.1:99999': port 99999 is out of"
+         " range (1-65535)"),
+        ("http://127.0.0.1:8786", "--scheduler 'http://127.0.0.1:8786': Dask schedulers listen"
+         " on tcp://, tls://, ucx://, ws://, wss://, inproc:// addresses (tcp://HOST:8786)"),
+        ("10.0.0.1", "--scheduler '10.0.0.1' has no port (tcp://HOST:8786)"),
+    ],
+)  # fmt: skip
+def test_a_scheduler_address_that_is_none_is_a_usage_error(
+    tmp_path: Path, address: str, error: str
+) -> None:
+    # Said before any connection: an unset CI variable, a pasted dashboard URL.
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    result = CliRunner().invoke(
+        app, ["convert", str(tmp_path), "--to", "webp", "--scheduler", address]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"imgpar: error: {error}"
+
+
 @needs_dask
 def test_a_wrong_scheduler_address_fails_fast_and_clearly(tmp_path: Path) -> None:
     src = str(_mixed_tree(tmp_path / "src"))
