@@ -172,28 +172,41 @@ class Job:
         from imgpar.cache import exclusive
 
         owner = os.getpid()
-        with exclusive(self._output_roots(), self.waiting) as self.waited:
-            stream = self._run(self._launched(self.plan()))
-            try:
-                for event in stream:
-                    if isinstance(event, Result) and self.planner is not None:
-                        event = self.planner.record(event)
-                    elif isinstance(event, Skipped) and event.reason == NO_IMAGES:
-                        self.emptied = True
-                    yield event
-                    if isinstance(event, Result) and event.fatal:
-                        return  # e.g. a full disk: every further write would fail too
-            finally:
-                # Closing the engine kills its workers and removes their
-                # temporary files at once, also when the consumer stops early.
-                # Not in a process the program forked meanwhile, whose copy
-                # of this generator ends with it: the workers, the caches and
-                # the run are its parent's.
-                if os.getpid() == owner:
-                    stream.close()
-                    if self.planner is not None:
-                        self.planner.end_flights()
-                    self._close_caches()
+        began: list[float] = []  # while the run waits: when it began to
+
+        def waiting(root: str) -> None:
+            began.append(time.monotonic())
+            if self.waiting is not None:
+                self.waiting(root)
+
+        try:
+            with exclusive(self._output_roots(), waiting) as self.waited:
+                began.clear()
+                stream = self._run(self._launched(self.plan()))
+                try:
+                    for event in stream:
+                        if isinstance(event, Result) and self.planner is not None:
+                            event = self.planner.record(event)
+                        elif isinstance(event, Skipped) and event.reason == NO_IMAGES:
+                            self.emptied = True
+                        yield event
+                        if isinstance(event, Result) and event.fatal:
+                            return  # e.g. a full disk: every further write would fail too
+                finally:
+                    # Closing the engine kills its workers and removes their
+                    # temporary files at once, also when the consumer stops early.
+                    # Not in a process the program forked meanwhile, whose copy
+                    # of this generator ends with it: the workers, the caches and
+                    # the run are its parent's.
+                    if os.getpid() == owner:
+                        stream.close()
+                        if self.planner is not None:
+                            self.planner.end_flights()
+                        self._close_caches()
+        except BaseException:
+            if began:  # stopped while it waited: no part of its time either
+                self.waited = time.monotonic() - began[0]
+            raise
 
     def _launched(
         self, items: Iterable[Task | Result | Skipped]

@@ -599,6 +599,37 @@ def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path
     assert "converted: " in second.stderr and "stall.jpg" in second.stderr
 
 
+def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(tmp_path: Path) -> None:
+    _tree(tmp_path / "src", 1, (60, 40))
+    out = tmp_path / "out"
+    out.mkdir()
+    # Another run's lock, held by a process of its own.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
+         str(out / ".imgpar-lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        proc = subprocess.Popen(
+            [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        told = proc.stderr.readline()
+        assert told == f"note: waiting for another imgpar run on {out} to finish\n"
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 130
+    assert re.search(r"\(interrupted\) in 0\.\d s\n", stdout), stdout
+
+
 def test_a_timeout_of_nothing_is_a_usage_error(tmp_path: Path) -> None:
     proc = _run("convert", tmp_path, "--to", "webp", "--timeout", "0")
     assert proc.returncode == 2
