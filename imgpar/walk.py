@@ -36,9 +36,16 @@ class Folder(NamedTuple):
     def file(self, name: str) -> str:
         """One of its files' paths as the user would write it: `a.jpg` and
         `sub/a.jpg`, not `./a.jpg` and `./sub/a.jpg`."""
-        if self.root == os.curdir:
-            return os.path.join(self.rel, name) if self.rel else name
-        return os.path.join(self.path, name)
+        return _as_written(self.root, self.rel, name)
+
+
+def _as_written(root: str, rel: str, name: str = "") -> str:
+    """A path in the tree of SOURCE `root` as the user would write it: under
+    `.`, `sub/a.jpg`, not `./sub/a.jpg`."""
+    inner = os.path.join(rel, name) if rel and name else rel or name
+    if root == os.curdir and inner:
+        return inner
+    return os.path.join(root, inner) if inner else root
 
 
 class Skipped(NamedTuple):
@@ -205,11 +212,13 @@ def _walk_folder(
     if identity is not None and identity in seen:
         first = seen[identity]
         if here.startswith(os.path.join(first, "")):
-            yield Skipped(here, "symlink loop: folder is its own ancestor, not followed")
+            yield Skipped(
+                _as_written(root, rel), "symlink loop: folder is its own ancestor, not followed"
+            )
         else:
             # A link to a folder of the tree: its images once, not twice
             # over (in place, into the very same outputs).
-            yield Skipped(here, f"the same folder as {first}, walked there")
+            yield Skipped(_as_written(root, rel), f"the same folder as {first}, walked there")
         return
     if identity is not None:
         seen[identity] = here
@@ -221,15 +230,17 @@ def _walk_folder(
         with os.scandir(here) as it:
             entries = sorted(it, key=lambda e: e.name)
     except FileNotFoundError:
-        yield Skipped(here, "folder gone while the tree was walked")
+        yield Skipped(_as_written(root, rel), "folder gone while the tree was walked")
         return
     except OSError as exc:
-        yield Skipped(here, f"cannot read folder: {exc.strerror or exc}", failed=True)
+        yield Skipped(
+            _as_written(root, rel), f"cannot read folder: {exc.strerror or exc}", failed=True
+        )
         return
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.
     if rel and not outputs and _holds_cache(entries) and kind_of_cache(here) == "out":
-        yield Skipped(here, OTHER_OUTPUTS)
+        yield Skipped(_as_written(root, rel), OTHER_OUTPUTS)
         return
     names: list[str] = []
     subfolders: list[tuple[bool, str]] = []
@@ -247,11 +258,11 @@ def _walk_folder(
             if _is_image(entry.name):
                 names.append(entry.name)
             elif os.path.splitext(entry.name)[1].lower() in UNREAD_EXTENSIONS:
-                yield Skipped(entry.path, UNREAD)
+                yield Skipped(_as_written(root, rel, entry.name), UNREAD)
         elif entry.is_symlink():
-            yield Skipped(entry.path, _link_trouble(entry.path))
+            yield Skipped(_as_written(root, rel, entry.name), _link_trouble(entry.path))
         elif _is_image(entry.name):  # a FIFO, socket or device under an image's name
-            yield Skipped(entry.path, f"{NOT_REGULAR}, skipped")
+            yield Skipped(_as_written(root, rel, entry.name), f"{NOT_REGULAR}, skipped")
     if names:
         yield Folder(root, rel, tuple(names))
     for link, name in subfolders:

@@ -159,6 +159,21 @@ def test_links_to_no_file_say_what_they_are(tree: Callable[..., Path]) -> None:
     }
 
 
+def test_under_the_current_folder_notes_name_files_as_its_images_are_named(
+    tree: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `imgpar info .` said `a.jpg` of an image and `./gone.jpg` of a link.
+    root = tree({"a.jpg": b"", "sub/b.jpg": b""})
+    (root / "gone.jpg").symlink_to(root / "nowhere.jpg")
+    (root / "sub" / "gone.png").symlink_to(root / "nowhere.png")
+    (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
+    monkeypatch.chdir(root)
+    items = list(walk(["."]))
+    files = [f.file(n) for f in items if isinstance(f, Folder) for n in f.names]
+    assert files == ["a.jpg", "sub/b.jpg"]
+    assert sorted(n.path for n in skipped(items)) == ["gone.jpg", "sub/gone.png", "sub/loop"]
+
+
 def test_a_folder_linked_twice_in_a_tree_is_walked_once_by_its_name(
     tree: Callable[..., Path],
 ) -> None:
