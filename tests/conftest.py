@@ -467,49 +467,24 @@ def _pillow_globals() -> Iterator[None]:
     Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
-@pytest.fixture
-def camera_jpeg(tmp_path: Path) -> Path:
-    return make_camera_jpeg(tmp_path / "src" / "IMG_0001.JPG")
+def _source_fixture(make: Callable[[Path], Path], name: str) -> Callable[[Path], Path]:
+    """A fixture: one test image made by `make` as src/`name`."""
+
+    def made(tmp_path: Path) -> Path:
+        return make(tmp_path / "src" / name)
+
+    return pytest.fixture(made)
 
 
-@pytest.fixture
-def rgba_png(tmp_path: Path) -> Path:
-    return make_rgba_png(tmp_path / "src" / "rgba.png")
-
-
-@pytest.fixture
-def palette_png(tmp_path: Path) -> Path:
-    return make_palette_png(tmp_path / "src" / "palette.png")
-
-
-@pytest.fixture
-def gray16_png(tmp_path: Path) -> Path:
-    return make_gray16_png(tmp_path / "src" / "gray16.png")
-
-
-@pytest.fixture
-def cmyk_jpeg(tmp_path: Path) -> Path:
-    return make_cmyk_jpeg(tmp_path / "src" / "cmyk.jpg")
-
-
-@pytest.fixture
-def bilevel_png(tmp_path: Path) -> Path:
-    return make_bilevel_png(tmp_path / "src" / "bilevel.png")
-
-
-@pytest.fixture
-def la_png(tmp_path: Path) -> Path:
-    return make_la_png(tmp_path / "src" / "la.png")
-
-
-@pytest.fixture
-def colour_key_png(tmp_path: Path) -> Path:
-    return make_colour_key_png(tmp_path / "src" / "key.png")
-
-
-@pytest.fixture
-def gray_key_png(tmp_path: Path) -> Path:
-    return make_gray_key_png(tmp_path / "src" / "graykey.png")
+camera_jpeg = _source_fixture(make_camera_jpeg, "IMG_0001.JPG")
+rgba_png = _source_fixture(make_rgba_png, "rgba.png")
+palette_png = _source_fixture(make_palette_png, "palette.png")
+gray16_png = _source_fixture(make_gray16_png, "gray16.png")
+cmyk_jpeg = _source_fixture(make_cmyk_jpeg, "cmyk.jpg")
+bilevel_png = _source_fixture(make_bilevel_png, "bilevel.png")
+la_png = _source_fixture(make_la_png, "la.png")
+colour_key_png = _source_fixture(make_colour_key_png, "key.png")
+gray_key_png = _source_fixture(make_gray_key_png, "graykey.png")
 
 
 @pytest.fixture
