@@ -4,6 +4,7 @@ both (and the CLI) build on. Keyword names are the CLI's option names."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import math
 import os
@@ -99,6 +100,9 @@ class Job:
         # Told each output folder another run holds, before this run waits for it.
         self.waiting: Callable[[str], None] | None = None
         self.waited = 0.0  # seconds the run waited for other runs, no part of its time
+        # Entered while this process converts a file (--jobs 1): the command
+        # holds a signal to the file's end there.
+        self.in_hand: Callable[[], contextlib.AbstractContextManager[None]] | None = None
         # The files the run writes besides its outputs (the command's reports
         # and manifest), by what they are: an output named like one fails.
         self.own_files: dict[str, str] = {}
@@ -160,7 +164,7 @@ class Job:
                 " process, on one core",
             )
         if self.engine_label == "serial":
-            return SerialEngine(self.spec, tune_malloc=self.tune_malloc)
+            return SerialEngine(self.spec, tune_malloc=self.tune_malloc, in_hand=self.in_hand)
         return ProcessEngine(
             self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
         )

@@ -7,6 +7,7 @@ string on every run (a third of its start-up).
 """
 
 import contextlib
+import errno
 import inspect
 import os
 import sys
@@ -676,40 +677,56 @@ def run(args: list[str] | None = None) -> int:
 
 class _UntilUnread:
     """A standard stream that goes quiet once nobody reads it (`| head` has
-    exited, the terminal closed) or it cannot be written (`> /dev/full`): it
-    must not stop a batch, whose outputs, reports and exit status are what
-    matter."""
+    exited, the terminal closed): it must not stop a batch, whose outputs,
+    reports and exit status are what matter."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], name: str) -> None:
         self._stream = stream
+        self._name = name
+        # Why it could not be written, told when the command ends: raised
+        # here, click's own probes of the stream would swallow it.
+        self.failed: str | None = None
 
     def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
-        except OSError:  # a closed pipe; a terminal gone (EIO); a full disk
-            self._stream = open(os.devnull, "w")  # noqa: SIM115  (lives as long as the process)
+        except OSError as exc:
+            self._unread(exc)
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except OSError:
-            self._stream = open(os.devnull, "w")  # noqa: SIM115
+        except OSError as exc:
+            self._unread(exc)
+
+    def _unread(self, exc: OSError) -> None:
+        # A closed pipe, or a terminal gone (EIO, after SIGHUP). Any other
+        # error (a full disk under `> listing.json`) is the command's to report.
+        if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EIO:
+            self.failed = self.failed or f"cannot write to {self._name}: {exc.strerror or exc}"
+        self._stream = open(os.devnull, "w")  # noqa: SIM115  (lives as long as the process)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
 def main() -> NoReturn:
-    sys.stdout = _UntilUnread(sys.stdout)  # type: ignore[assignment]
-    sys.stderr = _UntilUnread(sys.stderr)  # type: ignore[assignment]
+    streams = _UntilUnread(sys.stdout, "stdout"), _UntilUnread(sys.stderr, "stderr")
+    sys.stdout, sys.stderr = streams  # type: ignore[assignment]
     status = run()
+    for stream in streams:
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    if failed := [s.failed for s in streams if s.failed]:
+        # A full disk under `> listing.json`: the command did not do its job.
+        for why in failed:
+            with contextlib.suppress(OSError):
+                os.write(2, f"imgpar: error: {why}\n".encode())
+        status = status or int(ExitStatus.FAILED)
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(status)  # a profiler or coverage tool writes its data at exit
     # Every output, report and cache is closed and the workers are gone by
     # now. Tearing down the interpreter's modules would add ~40 ms to every
     # run, a no-op re-run's included, and do nothing for the user.
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
     os._exit(status)

@@ -4,12 +4,14 @@ imgpar.collect; this module only renders it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -245,21 +247,12 @@ def run(
                 kept_example = min(example, kept_example or example)
         bar.update(1)
 
-    # With --jobs 1 the file in hand converts in this process, where a
-    # signal could only throw its finished output away: it ends first.
-    in_hand = job.engine_label == "serial"
     with StopSignals(exiting=True) as signals:
+        job.in_hand = signals.in_hand
         try:
-            while True:
+            for event in events:
                 # A signal stops the wait for the next file at once, but
                 # never cuts the recording of a file in half.
-                signals.hold, signals.finishing = in_hand, in_hand
-                try:
-                    event = next(events)
-                except StopIteration:
-                    break
-                finally:
-                    signals.finishing = False
                 signals.hold = True
                 try:
                     take(event)
@@ -491,6 +484,8 @@ class StopSignals:
 
     def __enter__(self) -> StopSignals:
         for signum in _STOPPING:
+            if signum != signal.SIGINT and signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # `nohup imgpar ...`: asked to go on without a terminal
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
@@ -500,11 +495,31 @@ class StopSignals:
             signal.signal(signum, signal.SIG_IGN if stopped else handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.finishing and self.received is None:
-            echo_line("note: stopping once the file in hand is converted", err=True)
+        if self.finishing:
+            if self.received is None:
+                self.received = signum
+                echo_line(
+                    "note: stopping once the file in hand is converted (Ctrl-C again stops"
+                    " it now)",
+                    err=True,
+                )
+                return
+            # A second signal: the file in hand (a stuck one) is given up.
+            self.finishing = self.hold = False
         self.received = signum
         if not self._raised and not self.hold and not _in_finalizer(frame):
             self.raise_if_received()
+
+    @contextlib.contextmanager
+    def in_hand(self) -> Iterator[None]:
+        """While this process converts a file (--jobs 1), where a signal
+        could only throw its finished output away: the first is held to the
+        file's end, a second stops it."""
+        self.hold = self.finishing = True
+        try:
+            yield
+        finally:
+            self.hold = self.finishing = False
 
     def raise_if_received(self) -> None:
         if self.received is None:

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
@@ -35,9 +35,17 @@ Passed = TypeVar("Passed")
 
 
 class SerialEngine:
-    def __init__(self, spec: ConvertSpec, *, tune_malloc: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ConvertSpec,
+        *,
+        tune_malloc: bool = False,
+        in_hand: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+    ) -> None:
         self.spec = spec
         self.tune_malloc = tune_malloc
+        # Entered around each file: nothing can stop it from outside.
+        self.in_hand = in_hand or contextlib.nullcontext
 
     def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
         from imgpar.heap import keep_freed_memory
@@ -47,7 +55,12 @@ class SerialEngine:
             keep_freed_memory()
         configure_worker(self.spec)
         for item in items:
-            yield convert_file(item, self.spec) if isinstance(item, Task) else item
+            if not isinstance(item, Task):
+                yield item
+                continue
+            with self.in_hand():
+                result = convert_file(item, self.spec)
+            yield result
 
 
 _worker_spec: ConvertSpec | None = None

@@ -446,6 +446,46 @@ def test_a_killed_runs_report_and_manifest_leftovers_are_removed(tmp_path: Path)
     ]  # fmt: skip
 
 
+def test_ctrl_c_twice_with_one_job_stops_a_stuck_file(tmp_path: Path) -> None:
+    # The first Ctrl-C waits for the file in hand; one that never ends must
+    # still be stoppable without SIGKILL, which leaves no report.
+    _tree(tmp_path / "src", 1, (60, 40))
+    _photo(tmp_path / "src" / "stall.jpg", (60, 40))
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out",
+         str(tmp_path / "out"), "--jobs", "1", "--report", str(tmp_path / "r.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    time.sleep(1.5)  # start-up, the small photo, into the stall
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith("note: stopping once the file in hand is converted")
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "(interrupted)" in stdout
+    assert _report(tmp_path / "r.json")["summary"]["interrupted"] is True
+    assert not _stray(tmp_path / "out")
+
+
+def test_nohup_keeps_a_run_going_when_the_terminal_closes(tmp_path: Path) -> None:
+    _tree(tmp_path / "src", 6, (400, 300))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup does
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(out.glob("*.webp")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGHUP)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert stdout.startswith("6 converted, 0 skipped, 0 failed in ")
+
+
 def test_ctrl_c_with_one_job_keeps_the_file_in_hand(tmp_path: Path) -> None:
     # --jobs 1 converts in this process, where the file cannot be stopped:
     # the run said nothing while it finished, then threw the output away.
@@ -558,6 +598,24 @@ def test_reports_and_manifests_that_cannot_be_written_stop_before_work(tmp_path:
         assert not any(out.rglob("*.webp")), "converted before finding it could not report"
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("command", ["convert", "info"])
+def test_stdout_on_a_full_disk_fails_the_command_in_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    # `imgpar info --json > listing.json` on a full disk: a traceback, or
+    # (quiet, as for a closed pipe) exit 0 with nothing written.
+    _tree(tmp_path / "src", 2, (60, 40))
+    argv = [*IMGPAR, command, str(tmp_path / "src")]
+    argv += ["--json"] if command == "info" else ["--to", "webp", "--out", str(tmp_path / "o")]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == "imgpar: error: cannot write to stdout: No space left on device\n"
+    if command == "convert":
+        assert len(list((tmp_path / "o").glob("*.webp"))) == 2
+
+
 def test_a_closed_pipe_on_stderr_does_not_stop_the_batch(tmp_path: Path) -> None:
     # `imgpar ... 2>&1 >/dev/null | head -1`: the reader of the lines goes away.
     src = tmp_path / "src"
@@ -599,7 +657,10 @@ def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path
     assert "converted: " in second.stderr and "stall.jpg" in second.stderr
 
 
-def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["2", "1"])
+def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(
+    tmp_path: Path, jobs: str
+) -> None:
     _tree(tmp_path / "src", 1, (60, 40))
     out = tmp_path / "out"
     out.mkdir()
@@ -614,7 +675,8 @@ def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(tmp_path: 
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         proc = subprocess.Popen(
-            [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out)],
+            [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out),
+             "--jobs", jobs],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert proc.stderr is not None
@@ -622,7 +684,7 @@ def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(tmp_path: 
         assert told == f"note: waiting for another imgpar run on {out} to finish\n"
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=30)
+        stdout, _ = proc.communicate(timeout=10)  # at once: no file is in hand
     finally:
         holder.kill()
         holder.wait()
