@@ -540,9 +540,9 @@ class Planner:
         # In place, a source already in a target's format does not make the
         # output that would take its place.
         replaced = self._replaced(name, names) if here.sources else frozenset()
-        if replaced and (misnamed := self._misnamed(source, name, replaced)) is not None:
-            return Result(source=display, status="failed", error=misnamed)
         if len(replaced) == len(self._outputs):
+            if (misnamed := self._misnamed(source, name, replaced)) is not None:
+                return Result(source=display, status="failed", error=misnamed)
             key = here.keys[name]
             self._unmade(here.cache, key, here.entries.get(key))
             return Result(source=display, status="skipped", notes=(IN_TARGET_FORMAT,))
@@ -570,7 +570,11 @@ class Planner:
         trespass = self._into_a_source(here, written) if self._inside else None
         if trespass is not None:
             return Result(source=display, status="failed", error=trespass)
-        own = next((self._own_files[c] for c in claims if c in self._own_files), None)
+        own = None
+        if self._own_files:
+            # Spelled, and as the system resolves the folder (`--out` a link).
+            real = self._claims(self._real(here.absolute_dest), written)
+            own = next((self._own_files[c] for c in claims | real if c in self._own_files), None)
         if own is not None:
             return Result(
                 source=display,
@@ -606,7 +610,14 @@ class Planner:
         cache, key = here.cache, here.keys[name]
         entry = here.entries.get(key)
         kept: dict[int, OutputRecord] = {}
-        if entry is not None and not self._force and self._unchanged(cache, key, entry, source, st):
+        unchanged = (
+            entry is not None and not self._force and self._unchanged(cache, key, entry, source, st)
+        )
+        # Read when its other outputs were made, a source unchanged since is
+        # what its name says: a no-op re-run reads nothing of it.
+        if replaced and not unchanged and (misnamed := self._misnamed(source, name, replaced)):
+            return Result(source=display, status="failed", error=misnamed)
+        if unchanged and entry is not None:
             done = self._current_outputs(here, names, entry)
             if done is None:
                 kept = self._reusable(here, names, entry)

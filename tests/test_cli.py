@@ -272,18 +272,18 @@ def test_a_report_or_manifest_never_writes_over_an_image(
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == images
 
 
-@pytest.mark.parametrize("through_a_link", [False, True])
+@pytest.mark.parametrize(("out", "report"), [("out", "out"), ("out", "link"), ("link", "out")])
 def test_an_output_named_like_the_report_fails_and_the_report_stays_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_a_link: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, report: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     build_tree(tmp_path / "src", {"a.png": "rgba_png", "b.png": "rgba_png"})
     (tmp_path / "out").mkdir()
     (tmp_path / "link").symlink_to("out")
-    report = ("link" if through_a_link else "out") + "/a.json"
+    report = f"{report}/a.json"
 
     result = invoke(
-        "convert", "src", "--to", "webp", "--out", "out", "--name", "{stem}.json",
+        "convert", "src", "--to", "webp", "--out", out, "--name", "{stem}.json",
         "--report", report,
     )  # fmt: skip
     assert result.exit_code == 1, result.output
@@ -585,6 +585,29 @@ def test_in_place_a_file_named_in_the_target_format_but_holding_another_fails(
     assert {k: v for k, v in listing(src).items() if k in before} == before
     with Image.open(src / "photo.jpg") as im:
         assert im.format == "JPEG"
+
+
+def test_a_no_op_rerun_in_place_reads_no_source(tmp_path: Path) -> None:
+    # The check of a file's first bytes against its name ran before the
+    # cache's: every re-run opened and read every source in a target's format.
+    src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "b.jpg": "small_jpeg"})
+    args = ("convert", src, "--to", "webp,jpeg", "--jobs", "1")
+    assert invoke(*args).exit_code == 0
+    opened: list[str] = []
+    recording = [True]  # an audit hook cannot be removed: it stops recording
+
+    def hook(event: str, details: tuple[Any, ...]) -> None:
+        if recording and event == "open":
+            opened.append(str(details[0]))
+
+    sys.addaudithook(hook)
+    try:
+        again = invoke(*args)
+    finally:
+        recording.clear()
+    assert again.exit_code == 0, again.output
+    assert "0 converted, 2 skipped" in again.stdout
+    assert not [path for path in opened if path.endswith(".jpg")]
 
 
 def test_in_place_a_source_in_one_target_format_still_makes_the_others(tmp_path: Path) -> None:
