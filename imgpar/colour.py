@@ -152,19 +152,32 @@ def profile_space(icc: bytes | None) -> bytes | None:
 
 
 def intact(icc: bytes) -> bool:
-    """Whether every tag an ICC profile lists lies within its bytes: a
-    profile cut short (a JPEG's APP2 chunk lost, a truncated file) keeps a
-    valid header, and without this would be copied into every output."""
+    """Whether the tags that say what an ICC profile's colours are lie
+    within its bytes: a profile cut short (a JPEG's APP2 chunk lost, a
+    truncated file) keeps a valid header, and without this would be copied
+    into every output. One that lost only a text (its copyright) is whole
+    for colour, as littleCMS reads it."""
     if profile_space(icc) is None or len(icc) < 132:
         return False
     (count,) = struct.unpack_from(">I", icc, 128)
     if count == 0 or 132 + 12 * count > len(icc):
         return False
+    found = False
     for i in range(count):
-        _, offset, size = struct.unpack_from(">4sII", icc, 132 + 12 * i)
-        if offset + size > len(icc):
-            return False
-    return True
+        signature, offset, size = struct.unpack_from(">4sII", icc, 132 + 12 * i)
+        if signature in _COLOUR_TAGS:
+            found = True
+            if offset + size > len(icc):
+                return False
+    return found
+
+
+# The tags from which colour management computes colours: a matrix profile's
+# colourants, curves and white, a gray one's curve, a LUT profile's tables.
+_COLOUR_TAGS = frozenset(
+    {b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC", b"kTRC", b"wtpt", b"chad",
+     b"A2B0", b"A2B1", b"A2B2", b"B2A0", b"B2A1", b"B2A2"}
+)  # fmt: skip
 
 
 def fits(icc: bytes, mode: str) -> bool:

@@ -32,7 +32,6 @@ TURNS = {
     7: "rotate 90° counter-clockwise and flip left-right",
     8: "rotate 90° counter-clockwise",
 }
-_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _GPS_VERSION = 0  # present in GPS blocks that hold no position at all
 
 
@@ -138,7 +137,7 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
             actions.append(f"first frame only for {_targets(lambda t: not t.animation)}")
         elif im.format == "TIFF":
             actions.append("first page only (--all-pages keeps every page in a TIFF)")
-    if im.mode in _ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
+    if imaging.working_mode_of(im) in ("RGBA", "LA"):  # a palette's or a colour key's too
         actions.append(f"flatten alpha on white for {_targets(lambda t: not t.alpha)}")
     if icc and not intact:
         actions.append(f"drop the {facts['icc']!r} profile: it is damaged")

@@ -247,6 +247,22 @@ def test_profile_of_another_colour_space_is_dropped_with_a_note(tmp_path: Path) 
     assert any("ICC profile does not match" in note for note in result.notes)
 
 
+def test_a_profile_is_damaged_when_what_says_its_colours_is_cut_off() -> None:
+    from imgpar.colour import intact
+
+    whole = display_p3()
+    assert intact(whole)
+    # Its last tags, the curves, cut short: the colours are not known.
+    assert not intact(whole[:-8])
+    # A copyright text said to run past the end: the colours are all there,
+    # as littleCMS reads them.
+    table = 132 + 12 * [struct.unpack_from(">4s", whole, 132 + 12 * i)[0]
+                        for i in range(9)].index(b"cprt")  # fmt: skip
+    cut_text = bytearray(whole)
+    struct.pack_into(">I", cut_text, table + 8, len(whole))
+    assert intact(bytes(cut_text))
+
+
 def test_damaged_profile_is_read_as_srgb_with_a_note(tmp_path: Path) -> None:
     damaged = bytearray(display_p3())
     damaged[128:] = bytes(len(damaged) - 128)  # header kept, tag table gone

@@ -14,6 +14,7 @@ from conftest import (
     camera_exif,
     convert_one,
     make_cmyk_jpeg,
+    make_colour_key_png,
     make_gray16_png,
     make_palette_png,
     make_rgba_png,
@@ -206,6 +207,7 @@ def test_a_missing_source_is_a_usage_error(tmp_path: Path) -> None:
     [
         (make_rgba_png, "flatten alpha on white for jpeg"),
         (make_palette_png, "flatten alpha on white for jpeg"),
+        (make_colour_key_png, "flatten alpha on white for jpeg"),
         (make_cmyk_jpeg, "CMYK → RGB, plain conversion (no ICC profile), for webp/jpeg/png/avif"),
         (make_gray16_png, "16-bit → 8-bit for webp/jpeg/avif"),
     ],
