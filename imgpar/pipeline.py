@@ -228,13 +228,13 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             # run that makes them all.
             shrink = _shrink_on_load(im, displayed, orientation, layouts)
         icc = colour.source_profile(im, exif, fp)
-        frames, timing = _frames(im, spec, notes)
+        frames, timing, still = _frames(im, spec, notes)
         carried = metadata.carry(im, exif, spec.metadata)
         lap = time.perf_counter()
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
         records: list[OutputRecord] = []
         # Several formats at one size share the crop, resize and rotation.
-        scaled: dict[tuple[_Page, ...], list[Image.Image]] = {}
+        scaled: dict[tuple[tuple[_Page, ...], bool], list[Image.Image]] = {}
         smallest: tuple[Image.Image, bytes | None] | None = None  # pixels, profile
         for target, size, box, rule, final in todo:
             # Animations go to targets that animate; pages only into a TIFF.
@@ -243,16 +243,19 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             )
             if len(frames) > 1 and not animate:
                 kind = "frame" if timing is not None else "page"
-                notes.append(f"{len(frames)} {kind}s: first {kind} written to {target.name}")
+                shown = f"first {kind}" if still is None else "its still image"
+                notes.append(f"{len(frames)} {kind}s: {shown} written to {target.name}")
             elif animate and timing is not None and timing[1] and target.name == "avif":
                 # Pillow's AVIF writer has no loop count: its sequences repeat.
                 plays = "once" if timing[1] == 1 else f"{timing[1]} times"
                 notes.append(f"plays {plays} in the source, not kept: avif loops for ever")
             first = _Page(size, box, displayed, stored)
-            pages = _pages(frames, timing is None, first, rule, orientation)
-            upright = scaled.setdefault(pages, [])
-            for i in range(len(upright), len(frames) if animate else 1):
-                upright.append(_scale(frames[i], pages[i], orientation, spec))
+            # A target that cannot animate gets an APNG's still image.
+            shown_frames = [still] if still is not None and not animate else frames
+            pages = _pages(shown_frames, timing is None, first, rule, orientation)
+            upright = scaled.setdefault((pages, shown_frames[0] is still), [])
+            for i in range(len(upright), len(shown_frames) if animate else 1):
+                upright.append(_scale(shown_frames[i], pages[i], orientation, spec))
             rendered = [
                 _for_target(frame, icc, target, spec)
                 for frame in (upright if animate else upright[:1])
@@ -441,8 +444,11 @@ def _shrink_on_load(
 
 def _frames(
     im: Image.Image, spec: ConvertSpec, notes: list[str]
-) -> tuple[list[Image.Image], tuple[list[int], int] | None]:
-    """The decoded frames in a working mode, with (durations, loop) for animations.
+) -> tuple[list[Image.Image], tuple[list[int], int] | None, Image.Image | None]:
+    """The decoded frames in a working mode, with (durations, loop) for
+    animations, and an APNG's default image: shown by viewers that cannot
+    animate, no frame of its animation, and what a target that cannot
+    animate gets.
 
     A still image gives one frame. Animations keep every frame; a multi-page
     TIFF keeps its pages only with --all-pages.
@@ -456,15 +462,10 @@ def _frames(
         )
     if not animated and not (count > 1 and im.format == "TIFF" and spec.all_pages):
         im.load()
-        return [imaging.working_mode(im)], None
+        return [imaging.working_mode(im)], None, None
     frames: list[Image.Image] = []
     durations: list[int] = []
-    # An APNG's default image, shown by viewers that cannot animate, is no
-    # frame of its animation.
-    fallback = animated and im.format == "PNG" and bool(im.info.get("default_image"))
-    for index, frame in enumerate(ImageSequence.Iterator(im)):
-        if fallback and index == 0:
-            continue
+    for frame in ImageSequence.Iterator(im):
         # Frames after the first may differ in mode; a uniform one keeps
         # the encoders from re-quantising each frame differently.
         converted = imaging.working_mode(frame.convert("RGBA" if animated else frame.mode))
@@ -473,8 +474,11 @@ def _frames(
         frames.append(converted)
         durations.append(int(frame.info.get("duration", 100)))
     if not animated:
-        return frames, None
-    return frames, (durations, _plays(im))
+        return frames, None, None
+    still = None
+    if im.format == "PNG" and im.info.get("default_image"):
+        still, frames, durations = frames[0], frames[1:], durations[1:]
+    return frames, (durations, _plays(im)), still
 
 
 def _plays(im: Image.Image) -> int:

@@ -14,6 +14,7 @@ from conftest import assert_upright, close_to, convert_one, outputs_in, quadrant
 from PIL import Image, ImageChops, ImageCms, ImageFilter, ImageOps, ImageSequence, ImageStat
 
 import imgpar
+from imgpar.info import inspect
 from imgpar.spec import Resize, Result
 
 TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
@@ -233,6 +234,12 @@ def test_an_apngs_default_image_is_no_frame(tmp_path: Path) -> None:
             assert len(got) == 3 and _durations(im) == played, target
             for frame, expected in zip(got, shown, strict=True):
                 assert close_to(frame, expected, 4), target
+    # What viewers that cannot animate show is what a still format gets.
+    out, result = _convert(source, "jpeg", tmp_path)
+    assert "3 frames: its still image written to jpeg" in result.notes
+    with Image.open(out) as im:
+        assert close_to(im.getpixel((0, 0)), still.getpixel((0, 0)), 4)
+    assert inspect(str(source))["frames"] == 3
 
 
 def test_an_avif_sequence_still_loops_for_ever(tmp_path: Path) -> None:
