@@ -100,9 +100,13 @@ class Job:
         # Told each output folder another run holds, before this run waits for it.
         self.waiting: Callable[[str], None] | None = None
         self.waited = 0.0  # seconds the run waited for other runs, no part of its time
-        # Entered while this process converts a file (--jobs 1): the command
-        # holds a signal to the file's end there.
+        # Entered while this process converts a file (--jobs 1), and while a
+        # result is recorded or the run closes its caches: the command holds
+        # a signal to the end of those (its StopSignals).
         self.in_hand: Callable[[], contextlib.AbstractContextManager[None]] | None = None
+        self.recording: Callable[[], contextlib.AbstractContextManager[None]] = (
+            contextlib.nullcontext
+        )
         # The files the run writes besides its outputs (the command's reports
         # and manifest), by what they are: an output named like one fails.
         self.own_files: dict[str, str] = {}
@@ -189,11 +193,12 @@ class Job:
                 stream = self._run(self._launched(self.plan()))
                 try:
                     for event in stream:
-                        if isinstance(event, Result) and self.planner is not None:
-                            event = self.planner.record(event)
-                        elif isinstance(event, Skipped) and event.reason == NO_IMAGES:
-                            self.emptied = True
-                        yield event
+                        with self.recording():
+                            if isinstance(event, Result) and self.planner is not None:
+                                event = self.planner.record(event)
+                            elif isinstance(event, Skipped) and event.reason == NO_IMAGES:
+                                self.emptied = True
+                            yield event
                         if isinstance(event, Result) and event.fatal:
                             return  # e.g. a full disk: every further write would fail too
                 finally:
@@ -203,10 +208,11 @@ class Job:
                     # of this generator ends with it: the workers, the caches and
                     # the run are its parent's.
                     if os.getpid() == owner:
-                        stream.close()
-                        if self.planner is not None:
-                            self.planner.end_flights()
-                        self._close_caches()
+                        with self.recording():
+                            stream.close()
+                            if self.planner is not None:
+                                self.planner.end_flights()
+                            self._close_caches()
         except BaseException:
             if began:  # stopped while it waited: no part of its time either
                 self.waited = time.monotonic() - began[0]

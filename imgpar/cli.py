@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from imgpar import __version__, console
-from imgpar.errors import ClusterError, ExitStatus, Terminated, UsageError
+from imgpar.errors import ClusterError, ExitStatus, HungUp, Terminated, UsageError
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from imgpar.paths import file_in_the_way, not_there
 
@@ -536,6 +536,8 @@ def bench(
             signals.raise_if_received()
         except UsageError as exc:
             raise _fail(exc.on_command_line()) from None
+        except HungUp:
+            raise typer.Exit(int(ExitStatus.HUNG_UP)) from None
         except Terminated:
             raise typer.Exit(int(ExitStatus.TERMINATED)) from None
         except KeyboardInterrupt:
@@ -702,8 +704,10 @@ class _UntilUnread:
 
     def _unread(self, exc: OSError) -> None:
         # A closed pipe, or a terminal gone (EIO, after SIGHUP). Any other
-        # error (a full disk under `> listing.json`) is the command's to report.
-        if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EIO:
+        # error on stdout (a full disk under `> listing.json`) is the
+        # command's to report; stderr's notes are no part of its job.
+        gone = isinstance(exc, BrokenPipeError) or exc.errno == errno.EIO
+        if not gone and self._name == "stdout":
             self.failed = self.failed or f"cannot write to {self._name}: {exc.strerror or exc}"
         self._stream = open(os.devnull, "w")  # noqa: SIM115  (lives as long as the process)
 
@@ -712,7 +716,11 @@ class _UntilUnread:
 
 
 def main() -> NoReturn:
-    streams = _UntilUnread(sys.stdout, "stdout"), _UntilUnread(sys.stderr, "stderr")
+    # Closed (`>&-`), a stream is None: as good as a pipe nobody reads.
+    streams = tuple(
+        _UntilUnread(stream or open(os.devnull, "w"), name)  # noqa: SIM115
+        for stream, name in ((sys.stdout, "stdout"), (sys.stderr, "stderr"))
+    )
     sys.stdout, sys.stderr = streams  # type: ignore[assignment]
     status = run()
     for stream in streams:

@@ -155,9 +155,13 @@ def intact(icc: bytes) -> bool:
     """Whether the tags that say what an ICC profile's colours are lie
     within its bytes: a profile cut short (a JPEG's APP2 chunk lost, a
     truncated file) keeps a valid header, and without this would be copied
-    into every output. One that lost only a text (its copyright) is whole
-    for colour, as littleCMS reads it."""
+    into every output. One whose text (its copyright) is said to run past
+    its end, all its bytes there, is whole for colour, as littleCMS reads it."""
     if profile_space(icc) is None or len(icc) < 132:
+        return False
+    # Shorter than its header says: cut short, which browsers' colour
+    # management (skcms) refuses whole.
+    if struct.unpack_from(">I", icc, 0)[0] > len(icc):
         return False
     (count,) = struct.unpack_from(">I", icc, 128)
     if count == 0 or 132 + 12 * count > len(icc):

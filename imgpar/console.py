@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from imgpar.errors import ExitStatus, Terminated, UsageError
+from imgpar.errors import ExitStatus, HungUp, Terminated, UsageError
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -248,7 +248,7 @@ def run(
         bar.update(1)
 
     with StopSignals(exiting=True) as signals:
-        job.in_hand = signals.in_hand
+        job.in_hand, job.recording = signals.in_hand, signals.held
         try:
             for event in events:
                 # A signal stops the wait for the next file at once, but
@@ -259,7 +259,6 @@ def run(
                 finally:
                     signals.hold = False
                 signals.raise_if_received()
-            signals.raise_if_received()
         except KeyboardInterrupt as exc:
             interrupted = exc
         except BaseException:
@@ -319,6 +318,8 @@ def run(
                 typer.echo(f"note: {note}", err=True)
             if signals.received is not None and interrupted is None:
                 typer.echo("note: the stop came after the last file: the run is complete", err=True)
+        if isinstance(interrupted, HungUp):
+            return ExitStatus.HUNG_UP
         if isinstance(interrupted, Terminated):
             return ExitStatus.TERMINATED
         if warned and summary.exit_status == ExitStatus.OK:
@@ -498,35 +499,42 @@ class StopSignals:
         if self.finishing:
             if self.received is None:
                 self.received = signum
-                echo_line(
-                    "note: stopping once the file in hand is converted (Ctrl-C again stops"
-                    " it now)",
-                    err=True,
-                )
+                echo_line("note: stopping once the file in hand is converted", err=True)
                 return
-            # A second signal: the file in hand (a stuck one) is given up.
+            # A second signal: the file in hand (a stuck one) is given up,
+            # as soon as Pillow hands control back.
             self.finishing = self.hold = False
         self.received = signum
         if not self._raised and not self.hold and not _in_finalizer(frame):
             self.raise_if_received()
 
     @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Signals only remembered from here until the command has recorded
+        the next event and releases them (`hold = False`): a result on its
+        way to the cache and the reports, the run's closing of its caches."""
+        self.hold = True
+        yield
+
+    @contextlib.contextmanager
     def in_hand(self) -> Iterator[None]:
         """While this process converts a file (--jobs 1), where a signal
         could only throw its finished output away: the first is held to the
-        file's end, a second stops it."""
+        file's end, and on until its result is recorded; a second stops it."""
         self.hold = self.finishing = True
         try:
             yield
         finally:
-            self.hold = self.finishing = False
+            self.finishing = False
 
     def raise_if_received(self) -> None:
         if self.received is None:
             return
         self._raised = True
-        if self.received != signal.SIGINT:
+        if self.received == signal.SIGTERM:
             raise Terminated
+        if self.received != signal.SIGINT:
+            raise HungUp
         raise KeyboardInterrupt
 
 

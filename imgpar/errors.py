@@ -10,7 +10,8 @@ class ExitStatus(enum.IntEnum):
     FAILED = 1  # at least one file failed; the others were still converted
     USAGE = 2  # bad option or missing source, found before any work
     INTERRUPTED = 130  # Ctrl-C: finished outputs kept, no partial files left
-    TERMINATED = 143  # SIGTERM, or SIGHUP: as for Ctrl-C
+    TERMINATED = 143  # SIGTERM: as for Ctrl-C
+    HUNG_UP = 129  # SIGHUP (the terminal closed): as for Ctrl-C
 
 
 class UsageError(Exception):
@@ -43,7 +44,11 @@ class ClusterError(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised in the main thread so it unwinds exactly like Ctrl-C."""
+    """SIGTERM, raised in the main thread so it unwinds exactly like Ctrl-C."""
+
+
+class HungUp(Terminated):
+    """SIGHUP: the terminal closed, an ssh session dropped."""
 
 
 def flag(option: str) -> str:

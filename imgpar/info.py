@@ -136,7 +136,8 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
         actions.append(f"{TURNS[facts['orientation']]} (written with Orientation 1)")
     if facts["frames"] > 1:
         if facts["animated"]:
-            actions.append(f"first frame only for {_targets(lambda t: not t.animation)}")
+            shown = "still image" if im.info.get("default_image") else "first frame"
+            actions.append(f"{shown} only for {_targets(lambda t: not t.animation)}")
         elif im.format == "TIFF":
             actions.append("first page only (--all-pages keeps every page in a TIFF)")
     if imaging.working_mode_of(im) in ("RGBA", "LA"):  # a palette's or a colour key's too

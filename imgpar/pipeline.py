@@ -250,8 +250,9 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 plays = "once" if timing[1] == 1 else f"{timing[1]} times"
                 notes.append(f"plays {plays} in the source, not kept: avif loops for ever")
             first = _Page(size, box, displayed, stored)
-            # A target that cannot animate gets an APNG's still image.
-            shown_frames = [still] if still is not None and not animate else frames
+            # A target that cannot animate gets an APNG's still image; one
+            # that can, its animation, even of one frame.
+            shown_frames = [still] if still is not None and not target.animation else frames
             pages = _pages(shown_frames, timing is None, first, rule, orientation)
             upright = scaled.setdefault((pages, shown_frames[0] is still), [])
             for i in range(len(upright), len(shown_frames) if animate else 1):

@@ -540,9 +540,11 @@ class Planner:
         # In place, a source already in a target's format does not make the
         # output that would take its place.
         replaced = self._replaced(name, names) if here.sources else frozenset()
+        # Read on every run: a cache row says nothing of an earlier run's
+        # targets (`--to webp`, then `--to jpeg,webp`).
+        if replaced and (misnamed := self._misnamed(source, name, replaced)) is not None:
+            return Result(source=display, status="failed", error=misnamed)
         if len(replaced) == len(self._outputs):
-            if (misnamed := self._misnamed(source, name, replaced)) is not None:
-                return Result(source=display, status="failed", error=misnamed)
             key = here.keys[name]
             self._unmade(here.cache, key, here.entries.get(key))
             return Result(source=display, status="skipped", notes=(IN_TARGET_FORMAT,))
@@ -610,14 +612,7 @@ class Planner:
         cache, key = here.cache, here.keys[name]
         entry = here.entries.get(key)
         kept: dict[int, OutputRecord] = {}
-        unchanged = (
-            entry is not None and not self._force and self._unchanged(cache, key, entry, source, st)
-        )
-        # Read when its other outputs were made, a source unchanged since is
-        # what its name says: a no-op re-run reads nothing of it.
-        if replaced and not unchanged and (misnamed := self._misnamed(source, name, replaced)):
-            return Result(source=display, status="failed", error=misnamed)
-        if unchanged and entry is not None:
+        if entry is not None and not self._force and self._unchanged(cache, key, entry, source, st):
             done = self._current_outputs(here, names, entry)
             if done is None:
                 kept = self._reusable(here, names, entry)

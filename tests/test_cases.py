@@ -239,7 +239,19 @@ def test_an_apngs_default_image_is_no_frame(tmp_path: Path) -> None:
     assert "3 frames: its still image written to jpeg" in result.notes
     with Image.open(out) as im:
         assert close_to(im.getpixel((0, 0)), still.getpixel((0, 0)), 4)
-    assert inspect(str(source))["frames"] == 3
+    facts = inspect(str(source))
+    assert facts["frames"] == 3 and "still image only for jpeg/tiff" in facts["convert"]
+
+
+def test_an_apng_of_one_frame_and_a_still_image_animates_its_frame(tmp_path: Path) -> None:
+    source = tmp_path / "a.png"
+    still, frame = _frames()[:2]
+    still.save(source, save_all=True, append_images=[frame], default_image=True)
+    for target, expected in (("webp", frame), ("png", frame), ("jpeg", still)):
+        out, _ = _convert(source, target, tmp_path)
+        with Image.open(out) as im:
+            shown = im.convert("RGB").getpixel((0, 0))
+            assert close_to(shown, expected.getpixel((0, 0)), 4), target
 
 
 def test_an_avif_sequence_still_loops_for_ever(tmp_path: Path) -> None:

@@ -558,6 +558,15 @@ def test_in_place_conversion(tmp_path: Path) -> None:
     assert sorted(outputs_in(src)) == ["a.png", "a.webp", "sub/b.jpg", "sub/b.webp"]
 
 
+def test_in_place_a_misnamed_file_fails_after_a_run_without_its_format(tmp_path: Path) -> None:
+    src = build_tree(tmp_path / "src", {"shot.jpg": "rgba_png"})
+    assert invoke("convert", src, "--to", "webp").exit_code == 0
+    again = invoke("convert", src, "--to", "jpeg,webp")
+    assert again.exit_code == 1, again.output
+    assert f"failed: {src / 'shot.jpg'}: holds PNG data under a .jpg name" in again.stderr
+    assert invoke("convert", src, "--to", "jpeg,webp", "--check").exit_code == 1
+
+
 def test_in_place_a_file_named_in_the_target_format_but_holding_another_fails(
     tmp_path: Path,
 ) -> None:
@@ -588,10 +597,10 @@ def test_in_place_a_file_named_in_the_target_format_but_holding_another_fails(
 
 
 def test_a_no_op_rerun_in_place_reads_no_source(tmp_path: Path) -> None:
-    # The check of a file's first bytes against its name ran before the
-    # cache's: every re-run opened and read every source in a target's format.
+    # Only a file named in a target's format has its first bytes read on
+    # every run (its name is all that says it is in that format).
     src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "b.jpg": "small_jpeg"})
-    args = ("convert", src, "--to", "webp,jpeg", "--jobs", "1")
+    args = ("convert", src, "--to", "webp", "--jobs", "1")
     assert invoke(*args).exit_code == 0
     opened: list[str] = []
     recording = [True]  # an audit hook cannot be removed: it stops recording

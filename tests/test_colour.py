@@ -254,6 +254,9 @@ def test_a_profile_is_damaged_when_what_says_its_colours_is_cut_off() -> None:
     assert intact(whole)
     # Its last tags, the curves, cut short: the colours are not known.
     assert not intact(whole[:-8])
+    # Cut where no colour tag lies (its tags in another order): shorter
+    # than its header says, which browsers refuse.
+    assert not intact(struct.pack(">I", len(whole) + 60) + whole[4:])
     # A copyright text said to run past the end: the colours are all there,
     # as littleCMS reads them.
     table = 132 + 12 * [struct.unpack_from(">4s", whole, 132 + 12 * i)[0]

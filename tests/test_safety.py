@@ -277,7 +277,7 @@ def test_on_one_cpu_the_default_still_stops_a_stuck_file(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    ("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 143)]
+    ("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 )
 def test_interrupt_stops_fast_keeps_finished_and_rerun_completes(
     tmp_path: Path, sig: signal.Signals, status: int
@@ -391,26 +391,34 @@ def test_ctrl_c_pressed_again_during_cleanup_still_cleans_up(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_stop_after_the_last_file_changes_nothing(tmp_path: Path, sig: int) -> None:
-    # A CI timeout or a Ctrl-C in the last moments, as the report is being
-    # written: it left no report (only its temporary file), no manifest and
-    # no summary, or with SIGTERM killed the run outright.
+@pytest.mark.parametrize(
+    ("module", "method"),
+    [("imgpar.report", "JsonReport.close"), ("imgpar.api", "Job._close_caches")],
+)
+def test_a_stop_after_the_last_file_changes_nothing(
+    tmp_path: Path, sig: int, module: str, method: str
+) -> None:
+    # A CI timeout or a Ctrl-C in the last moments, as the run closes its
+    # caches or writes its report: it left no report (only its temporary
+    # file), no manifest and no summary, or with SIGTERM killed the run
+    # outright; as the caches closed, their last batch was lost.
     _tree(tmp_path / "src", 2, (64, 48))
     out = tmp_path / "out"
-    stop_while_reporting = (
-        "import os, sys, imgpar.report as r\n"
-        "close = r.JsonReport.close\n"
-        f"def closing(self, summary):\n    os.kill(os.getpid(), {int(sig)})\n"
-        "    close(self, summary)\n"
-        "r.JsonReport.close = closing\n"
+    owner, name = method.split(".")
+    stop_there = (
+        f"import os, sys, {module} as m\n"
+        f"original = m.{method}\n"
+        f"def stopped(*args):\n    os.kill(os.getpid(), {int(sig)})\n"
+        "    return original(*args)\n"
+        f"m.{owner}.{name} = stopped\n"
         "from imgpar.cli import main\n"
         "sys.argv[0] = 'imgpar'\n"
         "main()\n"
     )
+    args = ["convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out)]
     done = subprocess.run(
-        [sys.executable, "-c", stop_while_reporting, "convert", str(tmp_path / "src"), "--to",
-         "webp", "--out", str(out), "--report", str(out / "r.json"), "--manifest",
-         str(out / "m.json")],
+        [sys.executable, "-c", stop_there, *args, "--report", str(out / "r.json"),
+         "--manifest", str(out / "m.json")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -420,6 +428,7 @@ def test_a_stop_after_the_last_file_changes_nothing(tmp_path: Path, sig: int) ->
     assert "interrupted" not in report["summary"] and len(report["files"]) == 2
     assert sorted(_report(out / "m.json")) != []
     assert not _stray(out)
+    assert _run(*args).stdout.startswith("0 converted, 2 skipped")  # the cache has both
 
 
 def test_a_killed_runs_report_and_manifest_leftovers_are_removed(tmp_path: Path) -> None:
@@ -614,6 +623,23 @@ def test_stdout_on_a_full_disk_fails_the_command_in_one_line(
     assert done.stderr == "imgpar: error: cannot write to stdout: No space left on device\n"
     if command == "convert":
         assert len(list((tmp_path / "o").glob("*.webp"))) == 2
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_notes_that_cannot_be_written_or_a_closed_stdout_fail_nothing(tmp_path: Path) -> None:
+    # `2>/dev/full` failed a run that converted every file; `>&-` (no stdout
+    # at all) was an AttributeError.
+    _tree(tmp_path / "src", 2, (60, 40))
+    argv = [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--verbose", "--out"]
+    with open("/dev/full", "w") as full:
+        noted = subprocess.run([*argv, str(tmp_path / "a")], stdout=subprocess.PIPE, stderr=full,
+                               text=True, timeout=120)  # fmt: skip
+    assert noted.returncode == 0
+    assert noted.stdout.startswith("2 converted, 0 skipped, 0 failed")
+    closed = subprocess.run(" ".join([*argv, str(tmp_path / "b")]) + " >&-", shell=True,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert closed.returncode == 0, closed.stderr
+    assert len(list((tmp_path / "b").glob("*.webp"))) == 2
 
 
 def test_a_closed_pipe_on_stderr_does_not_stop_the_batch(tmp_path: Path) -> None:
