@@ -466,12 +466,16 @@ def test_ctrl_c_twice_with_one_job_stops_a_stuck_file(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, HANG_ENV: "stall"},
     )  # fmt: skip
-    time.sleep(1.5)  # start-up, the small photo, into the stall
-    proc.send_signal(signal.SIGINT)
-    assert proc.stderr is not None
-    assert proc.stderr.readline().startswith("note: stopping once the file in hand is converted")
-    proc.send_signal(signal.SIGINT)
-    stdout, _ = proc.communicate(timeout=30)
+    try:
+        time.sleep(1.5)  # start-up, the small photo, into the stall
+        proc.send_signal(signal.SIGINT)
+        assert proc.stderr is not None
+        told = proc.stderr.readline()
+        assert told.startswith("note: stopping once the file in hand is converted")
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()  # never left asleep for an hour when the test fails
     assert proc.returncode == 130
     assert "(interrupted)" in stdout
     assert _report(tmp_path / "r.json")["summary"]["interrupted"] is True
