@@ -170,6 +170,11 @@ _BRANDS = {
 }
 
 
+# Why a file that no decoder takes fails, by what its first bytes say.
+EMPTY_FILE = "empty file (0 bytes)"
+UNKNOWN_FORMAT = "not an image imgpar can read (unknown or unsupported format)"
+
+
 def signature(head: bytes) -> str | None:
     """The format a file's first bytes announce ("HEIF" for HEIC and HEIF
     brands), or None; only the formats imgpar reads are known."""

@@ -27,10 +27,12 @@ from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
 from imgpar.errors import not_imgpars
 from imgpar.formats import (
+    EMPTY_FILE,
     HEIF_EXTENSIONS,
     HEIF_FORMATS,
     READ_FORMATS,
     TARGETS,
+    UNKNOWN_FORMAT,
     Target,
     signature,
 )
@@ -100,7 +102,6 @@ def _register_heif() -> bool:
 CRASH_ENV = "IMGPAR_TEST_CRASH_ON"
 HANG_ENV = "IMGPAR_TEST_HANG_ON"
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
-UNKNOWN_FORMAT = "not an image imgpar can read (unknown or unsupported format)"
 
 
 # Read once per worker (configure_worker): looking the variables up for every
@@ -689,7 +690,7 @@ def _signature(path: str, fp: IO[bytes] | None) -> str | None:
 def _unreadable(found: str | None) -> str:
     """Why no decoder took a file whose first bytes announce `found`."""
     if found == "":
-        return "empty file (0 bytes)"
+        return EMPTY_FILE
     if found is None:
         return UNKNOWN_FORMAT
     return f"damaged {found} file: its header cannot be read (truncated or corrupt)"

@@ -26,7 +26,7 @@ from imgpar.cache import (
     file_state,
     kind_of_cache,
 )
-from imgpar.formats import TARGETS, Target, signature
+from imgpar.formats import EMPTY_FILE, TARGETS, UNKNOWN_FORMAT, Target, signature
 from imgpar.keys import settings_key
 from imgpar.paths import below, same_folder
 from imgpar.spec import (
@@ -937,22 +937,29 @@ class Planner:
     def _misnamed(self, source: str, name: str, replaced: frozenset[int]) -> str | None:
         """Why a source named as in a target's format, whose output would
         take its place, is no such file (HEIC from a phone under a `.jpg`
-        name): not converted, it would pass for done. None when its first
-        bytes agree, or tell nothing."""
+        name, an empty file): not converted, it would pass for done. None
+        when its first bytes agree."""
         try:
             # Not blocking: a FIFO under an image's name fails later, at its stat.
             fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
             try:
-                found = signature(os.read(fd, 16))
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None
+                head = os.read(fd, 16)
             finally:
                 os.close(fd)
         except OSError:
             return None
+        if not head:
+            return EMPTY_FILE
+        found = signature(head)
         for i in replaced:
             made = self._targets[i].pil_format
-            # An AVIF may carry HEIF's brand first: the two are not told apart here.
-            if found is None or found == made or {found, made} <= {"AVIF", "HEIF"}:
+            # An AVIF's first brand may be HEIF's, or one not known here.
+            if found == made or (made == "AVIF" and found in (None, "HEIF")):
                 continue
+            if found is None:
+                return UNKNOWN_FORMAT
             stem, ext = os.path.splitext(name)
             return (
                 f"holds {found} data under a {ext} name: its {self._targets[i].name} output"

@@ -558,6 +558,23 @@ def test_in_place_conversion(tmp_path: Path) -> None:
     assert sorted(outputs_in(src)) == ["a.png", "a.webp", "sub/b.jpg", "sub/b.webp"]
 
 
+def test_in_place_a_file_named_in_the_target_format_that_is_no_image_fails(
+    tmp_path: Path,
+) -> None:
+    # Skipped as "already in the target format", an empty or garbled file
+    # passed a CI's --check that a run into --out fails.
+    src = build_tree(tmp_path / "src", {"empty.jpg": b"", "noise.jpg": b"not a picture",
+                                        "real.jpg": "small_jpeg"})  # fmt: skip
+    result = invoke("convert", src, "--to", "jpeg")
+    assert result.exit_code == 1, result.output
+    assert f"failed: {src / 'empty.jpg'}: empty file (0 bytes)" in result.stderr
+    assert (
+        f"failed: {src / 'noise.jpg'}: not an image imgpar can read (unknown or unsupported"
+        " format)" in result.stderr
+    )
+    assert "0 converted, 1 skipped, 2 failed" in result.stdout
+
+
 def test_in_place_a_misnamed_file_fails_after_a_run_without_its_format(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"shot.jpg": "rgba_png"})
     assert invoke("convert", src, "--to", "webp").exit_code == 0
