@@ -154,6 +154,10 @@ class Pending(NamedTuple):
     # What the cache recorded for it before, less what it keeps.
     earlier: tuple[OutputRecord, ...]
     kept: tuple[OutputRecord, ...]  # its outputs that are up to date, not made again
+    # The spec's output each of `kept` is, and each of those made: the
+    # result lists them all in the spec's order, whichever were kept.
+    kept_at: tuple[int, ...] = ()
+    made_at: tuple[int, ...] = ()
 
 
 _OTHER_NAMES = " (give --name a pattern that makes other names)"
@@ -628,9 +632,16 @@ class Planner:
                     height=entry.height,
                     notes=notes,
                 )
-        keeps = tuple(dict.fromkeys(kept.values()))
+        first_at: dict[OutputRecord, int] = {}
+        for i, record in sorted(kept.items()):
+            first_at.setdefault(record, i)
+        keeps = tuple(first_at)
         earlier = tuple(o for o in entry.outputs if o not in keeps) if entry is not None else ()
-        self.pending[display] = Pending(cache, key, st.st_size, st.st_mtime_ns, earlier, keeps)
+        made_at = tuple(i for i in range(len(self._outputs)) if i not in kept and i not in replaced)
+        self.pending[display] = Pending(
+            cache, key, st.st_size, st.st_mtime_ns, earlier, keeps, tuple(first_at.values()),
+            made_at,
+        )  # fmt: skip
         self._previews -= 1
         outputs = tuple(os.path.join(here.dest, n) for n in names)
         return Task(
@@ -684,8 +695,13 @@ class Planner:
                 _supersede(pending.cache, old)
         if not pending.kept:
             return result
-        kept = tuple(_placed(root, o) for o in pending.kept)
-        return result._replace(outputs=kept + result.outputs, notes=(*result.notes, KEPT_OUTPUTS))
+        placed = [*zip(pending.kept_at, (_placed(root, o) for o in pending.kept), strict=True)]
+        if len(pending.made_at) == len(result.outputs):
+            placed += zip(pending.made_at, result.outputs, strict=True)
+            ordered = tuple(o for _, o in sorted(placed, key=lambda p: p[0]))
+        else:  # not every output made (none should be missing): as they came
+            ordered = tuple(o for _, o in placed) + result.outputs
+        return result._replace(outputs=ordered, notes=(*result.notes, KEPT_OUTPUTS))
 
     def known_failure(self, task: Task) -> str | None:
         """Why a planned task failed last time, if its source is unchanged since."""

@@ -636,6 +636,24 @@ def test_a_no_op_rerun_in_place_reads_no_source(tmp_path: Path) -> None:
     assert not [path for path in opened if path.endswith(".jpg")]
 
 
+def test_a_partial_rerun_lists_outputs_as_a_fresh_run_does(tmp_path: Path) -> None:
+    # Kept outputs came first: a report's order changed with what was kept.
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    args = ["convert", src, "--to", "webp,avif", "--width", "20,40", "--out", tmp_path / "o"]
+
+    def listed() -> list[str]:
+        report = json.loads((tmp_path / "r.json").read_text())
+        return [o["path"] for o in report["files"][0]["outputs"]]
+
+    assert invoke(*args, "--report", tmp_path / "r.json").exit_code == 0
+    fresh = listed()
+    (tmp_path / "o" / "a-20.avif").unlink()
+    (tmp_path / "o" / "a-40.webp").unlink()
+    again = invoke(*args, "--report", tmp_path / "r.json")
+    assert "1 converted" in again.stdout
+    assert listed() == fresh
+
+
 def test_in_place_a_source_in_one_target_format_still_makes_the_others(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "b.png": "rgba_png"})
     before = listing(src)
