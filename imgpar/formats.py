@@ -170,9 +170,18 @@ _BRANDS = {
 }
 
 
-# Why a file that no decoder takes fails, by what its first bytes say.
-EMPTY_FILE = "empty file (0 bytes)"
 UNKNOWN_FORMAT = "not an image imgpar can read (unknown or unsupported format)"
+
+
+def unreadable(head: bytes) -> str:
+    """Why a file that no decoder takes, or that is not what its name
+    says, fails, by what its first bytes (`head`) announce."""
+    if not head:
+        return "empty file (0 bytes)"
+    found = signature(head)
+    if found is None:
+        return UNKNOWN_FORMAT
+    return f"damaged {found} file: its header cannot be read (truncated or corrupt)"
 
 
 def signature(head: bytes) -> str | None:

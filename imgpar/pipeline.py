@@ -4,6 +4,7 @@ becomes part of the returned `Result`."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -12,6 +13,7 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from typing import IO, NamedTuple
 
 from PIL import (
@@ -27,7 +29,6 @@ from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
 from imgpar.errors import not_imgpars
 from imgpar.formats import (
-    EMPTY_FILE,
     HEIF_EXTENSIONS,
     HEIF_FORMATS,
     READ_FORMATS,
@@ -35,6 +36,7 @@ from imgpar.formats import (
     UNKNOWN_FORMAT,
     Target,
     signature,
+    unreadable,
 )
 from imgpar.spec import (
     NOT_ENLARGED,
@@ -595,9 +597,9 @@ def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Ima
     try:
         im = _open(path, fp, READ_FORMATS + HEIF_FORMATS if heif else READ_FORMATS, max_pixels)
     except UnidentifiedImageError:
-        found = _signature(path, fp)
-        if found != "HEIF" or heif:
-            raise ImageRejected(_unreadable(found)) from None
+        head = _head(path, fp)
+        if signature(head) != "HEIF" or heif:
+            raise ImageRejected(unreadable(head)) from None
         im = _open(path, fp, HEIF_FORMATS, max_pixels)
     width, height = im.size
     frames = getattr(im, "n_frames", 1)
@@ -637,7 +639,7 @@ def _open(
         # A header cut short, where --allow-truncated cannot help.
         if not _truncated(exc):
             raise
-        found = _signature(path, fp) or "image"
+        found = signature(_head(path, fp)) or "image"
         raise ImageRejected(f"truncated {found} file: it ends within its header") from None
 
 
@@ -650,50 +652,43 @@ def _pillow_open(
     the command's process, where Pillow keeps its defaults."""
     if max_pixels == Image.MAX_IMAGE_PIXELS:
         return Image.open(source, formats=formats)
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(source, formats=formats)
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
+    with _pixel_limit(max_pixels):
+        return Image.open(source, formats=formats)
 
 
 def _bomb_size(path: str, fp: IO[bytes] | None, formats: tuple[str, ...]) -> str:
     """The size a file's header declares, read without Pillow's pixel limit
     (opening reads the header alone); "" where it cannot be read."""
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
     try:
         if fp is not None:
             fp.seek(0)
-        with Image.open(fp or path, formats=formats) as im:
+        with _pixel_limit(None), Image.open(fp or path, formats=formats) as im:
             return _size(*im.size, getattr(im, "n_frames", 1))
     except Exception:  # a reason without a size is still the reason
         return ""
+
+
+@contextlib.contextmanager
+def _pixel_limit(limit: int | None) -> Iterator[None]:
+    """Pillow's pixel limit set to `limit` (None: none), without its
+    warning above it, for as long as the block runs."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
     finally:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def _signature(path: str, fp: IO[bytes] | None) -> str | None:
-    """The format the file's first bytes announce; "" for an empty file."""
+def _head(path: str, fp: IO[bytes] | None) -> bytes:
+    """The file's first bytes, which tell its format (formats.signature)."""
     if fp is None:
         with open(path, "rb") as own:
-            head = own.read(16)
-    else:
-        fp.seek(0)
-        head = fp.read(16)
-    return signature(head) if head else ""
-
-
-def _unreadable(found: str | None) -> str:
-    """Why no decoder took a file whose first bytes announce `found`."""
-    if found == "":
-        return EMPTY_FILE
-    if found is None:
-        return UNKNOWN_FORMAT
-    return f"damaged {found} file: its header cannot be read (truncated or corrupt)"
+            return own.read(16)
+    fp.seek(0)
+    return fp.read(16)
 
 
 def _too_many_pixels(max_pixels: int, size: str = "") -> str:

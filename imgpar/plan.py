@@ -26,7 +26,7 @@ from imgpar.cache import (
     file_state,
     kind_of_cache,
 )
-from imgpar.formats import EMPTY_FILE, TARGETS, UNKNOWN_FORMAT, Target, signature
+from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
 from imgpar.paths import below, same_folder
 from imgpar.spec import (
@@ -966,16 +966,14 @@ class Planner:
                 os.close(fd)
         except OSError:
             return None
-        if not head:
-            return EMPTY_FILE
         found = signature(head)
         for i in replaced:
             made = self._targets[i].pil_format
             # An AVIF's first brand may be HEIF's, or one not known here.
-            if found == made or (made == "AVIF" and found in (None, "HEIF")):
+            if head and (found == made or (made == "AVIF" and found in (None, "HEIF"))):
                 continue
             if found is None:
-                return UNKNOWN_FORMAT
+                return unreadable(head)
             stem, ext = os.path.splitext(name)
             return (
                 f"holds {found} data under a {ext} name: its {self._targets[i].name} output"

@@ -208,17 +208,16 @@ def _walk_folder(
     links: deque[str],
 ) -> Iterator[Folder | Skipped]:
     here = os.path.join(root, rel) if rel else root
+    shown = _as_written(root, rel)  # `here` in a note, as the user writes it
     identity = _identity(here)
     if identity is not None and identity in seen:
         first = seen[identity]
         if here.startswith(os.path.join(first, "")):
-            yield Skipped(
-                _as_written(root, rel), "symlink loop: folder is its own ancestor, not followed"
-            )
+            yield Skipped(shown, "symlink loop: folder is its own ancestor, not followed")
         else:
             # A link to a folder of the tree: its images once, not twice
             # over (in place, into the very same outputs).
-            yield Skipped(_as_written(root, rel), f"the same folder as {first}, walked there")
+            yield Skipped(shown, f"the same folder as {first}, walked there")
         return
     if identity is not None:
         seen[identity] = here
@@ -230,17 +229,15 @@ def _walk_folder(
         with os.scandir(here) as it:
             entries = sorted(it, key=lambda e: e.name)
     except FileNotFoundError:
-        yield Skipped(_as_written(root, rel), "folder gone while the tree was walked")
+        yield Skipped(shown, "folder gone while the tree was walked")
         return
     except OSError as exc:
-        yield Skipped(
-            _as_written(root, rel), f"cannot read folder: {exc.strerror or exc}", failed=True
-        )
+        yield Skipped(shown, f"cannot read folder: {exc.strerror or exc}", failed=True)
         return
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.
     if rel and not outputs and _holds_cache(entries) and kind_of_cache(here) == "out":
-        yield Skipped(_as_written(root, rel), OTHER_OUTPUTS)
+        yield Skipped(shown, OTHER_OUTPUTS)
         return
     names: list[str] = []
     subfolders: list[tuple[bool, str]] = []
