@@ -278,16 +278,22 @@ def test_a_gif_that_plays_once_still_plays_once(target: str, tmp_path: Path) -> 
         assert im.info.get("loop") == 1
 
 
+def _sticker(size: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> list[Image.Image]:
+    """A frame per box: an opaque red, green or blue shape there, the rest clear."""
+    frames = []
+    for box, colour in zip(boxes, [(255, 0, 0), (0, 255, 0), (0, 0, 255)], strict=True):
+        frame = Image.new("RGBA", size, (0, 0, 0, 0))
+        frame.paste((*colour, 255), box)
+        frames.append(frame)
+    return frames
+
+
 @pytest.mark.parametrize("lossless", [False, True])
 def test_a_transparent_sticker_stays_transparent_in_an_animated_webp(
     lossless: bool, tmp_path: Path
 ) -> None:
     # Opaque shapes on a clear canvas, as every GIF's alpha is all or nothing.
-    frames = []
-    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
-        frame = Image.new("RGBA", (80, 60), (0, 0, 0, 0))
-        frame.paste((*colour, 255), (10 + 10 * i, 10, 50 + 10 * i, 50))
-        frames.append(frame)
+    frames = _sticker((80, 60), [(10 + 10 * i, 10, 50 + 10 * i, 50) for i in range(3)])
     source = tmp_path / "sticker.gif"
     frames[0].save(source, save_all=True, append_images=frames[1:], duration=100, disposal=2)
     out, _ = _convert(source, "webp", tmp_path, lossless=lossless)
@@ -306,11 +312,7 @@ def test_an_animated_webp_on_a_clear_canvas_unmarked_stays_clear(
 ) -> None:
     # As libwebp writes opaque shapes moving on a clear canvas: each frame
     # cropped to its shape, the canvas clear, no alpha flag on the file.
-    frames = []
-    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
-        frame = Image.new("RGBA", (60, 40), (0, 0, 0, 0))
-        frame.paste((*colour, 255), (20 * i, 0, 20 * i + 20, 40))
-        frames.append(frame)
+    frames = _sticker((60, 40), [(20 * i, 0, 20 * i + 20, 40) for i in range(3)])
     source = tmp_path / "sticker.webp"
     frames[0].save(source, save_all=True, append_images=frames[1:], duration=80, lossless=True)
     with Image.open(source) as im:
