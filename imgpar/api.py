@@ -224,7 +224,12 @@ class Job:
         """`items`, tasks in batches recorded as in flight before any of them
         can start (`Planner.launch`); others at once. The first batch is a
         chunk's worth, so work starts soon; later ones grow to the engine's
-        look-ahead, as each is a transaction (~2 ms on a disk)."""
+        look-ahead, as each is a transaction (~2 ms on a disk).
+
+        A batch comes out largest first. It is known whole before any of it
+        starts, and the engine starts the first task it sees at once: in
+        walk order that was a small file, while the batch's biggest waited
+        for a worker and then kept one core busy alone at the end."""
         batch: list[Task] = []
         size = CHUNK_FILES
         for item in itertools.chain(items, [None]):
@@ -238,7 +243,7 @@ class Job:
             if batch:
                 assert self.planner is not None  # made as plan() starts
                 self.planner.launch(batch)
-                yield from batch
+                yield from sorted(batch, key=lambda t: t.source_bytes, reverse=True)
                 batch, size = [], min(2 * size, LOOKAHEAD)
 
     def _output_roots(self) -> list[str]:

@@ -370,3 +370,23 @@ def test_a_pools_own_worker_converts_in_its_own_process(tmp_path: Path) -> None:
         "this process: a daemonic process (a multiprocessing pool's worker): worker processes"
         " cannot start, so files are converted in this process, on one core"
     ]
+
+
+def test_each_batch_starts_with_its_biggest_file(tmp_path: Path) -> None:
+    # Walked first, small files; the big photo in a folder walked last. A
+    # batch is planned whole before any of it starts, so its biggest goes
+    # first, and does not start late to keep one core busy alone at the end.
+    src = build_tree(
+        tmp_path / "src",
+        {
+            "a.png": "rgba_png",
+            "b.png": "la_png",
+            "c.jpg": "small_jpeg",
+            "z/big.jpg": lambda p: make_camera_jpeg(p, displayed=(900, 1200)),
+        },
+    )
+    job = imgpar.api.prepare([str(src)], to="webp", out=str(tmp_path / "out"), jobs=1)
+    order = [Path(e.source).name for e in job.events() if isinstance(e, Result)]
+    assert order[0] == "big.jpg"
+    sizes = [next(src.rglob(name)).stat().st_size for name in order]
+    assert sizes == sorted(sizes, reverse=True)
