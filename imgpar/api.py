@@ -563,11 +563,14 @@ def prepare(
 ) -> Job:
     """Validate options and build a `Job`; raises `UsageError` before any work."""
     # One path is a source, not a sequence of one-letter ones.
-    paths = (
-        (os.fspath(sources),)
-        if isinstance(sources, (str, os.PathLike))
-        else tuple(os.fspath(s) for s in sources)
+    given: tuple[object, ...] = (
+        tuple(sources)
+        if isinstance(sources, Iterable) and not isinstance(sources, (str, os.PathLike))
+        else (sources,)
     )
+    if not all(isinstance(s, (str, os.PathLike)) for s in given):
+        raise UsageError(f"SOURCES must be paths, or a list of them, not {sources!r}")
+    paths = tuple(os.fspath(s) for s in given)  # type: ignore[arg-type]
     if not paths:
         raise UsageError("no SOURCES given")
     for path in paths:
@@ -587,9 +590,9 @@ def prepare(
             raise UsageError(f"{target.name} has no lossless mode (use webp, png or tiff)")
     # A program may pass anything: a value of the wrong kind is named too.
     _kind("quality", quality, int)
-    _kind("max_pixels", max_pixels, int)
+    _kind("max_pixels", max_pixels, int, optional=False)
     _kind("jobs", jobs, int)
-    _kind("timeout", timeout, (int, float))
+    _kind("timeout", timeout, (int, float), optional=False)
     _kind("scale", scale, (int, float))
     for option, value in (
         ("upscale", upscale), ("lossless", lossless), ("srgb", srgb), ("all_pages", all_pages),
@@ -772,6 +775,12 @@ def _resizes(
     for option, values in pixels.items():
         if any(v < 1 for v in values):
             raise UsageError("must be a positive number of pixels", option=option)
+        if len(values) > 1 and option not in ("max_size", "width"):
+            raise UsageError(f"takes one number of pixels, not {values}", option=option)
+    # What was parsed, not what was given: a program may pass "300" or [300].
+    height, long_edge, short_edge = (
+        next(iter(pixels[o]), None) for o in ("height", "long_edge", "short_edge")
+    )
     given = [option for option, values in pixels.items() if values]
     if scale is not None:
         given.append("scale")
@@ -834,9 +843,14 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
     return "dask", scheduler, cluster_threads(scheduler)
 
 
-def _kind(option: str, value: object, kind: type | tuple[type, ...]) -> None:
-    """Raise UsageError unless `value` is None or of `kind` (never a bool)."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+def _kind(
+    option: str, value: object, kind: type | tuple[type, ...], *, optional: bool = True
+) -> None:
+    """Raise UsageError unless `value` is of `kind` (never a bool), or None
+    where the setting is `optional`."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, kind):
         wanted = "a whole number" if kind is int else "text" if kind is str else "a number"
         raise UsageError(f"must be {wanted}, not {value!r}", option=option)
 
@@ -869,7 +883,7 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     names = to.split(",") if isinstance(to, str) else to if isinstance(to, (list, tuple)) else [to]
     targets: list[Target] = []
     for given in names:
-        _kind("to", given, str)
+        _kind("to", given, str, optional=False)
         name = given.strip()
         try:
             target = resolve_target(name)

@@ -208,6 +208,12 @@ class Planner:
         self._template = template or default_template(spec.outputs)
         # Whether output names hold their size ({width}, {height}).
         self._sized_names = bool({"width", "height"} & _fields(self._template))
+        # Why two sources' outputs would share a name (`_plan_file`'s collisions).
+        self._collides = (
+            " (from another SOURCE folder, or a name that differs only in case or Unicode form)"
+            if "stem" in _fields(self._template)
+            else f" (--name {self._template!r} has no {{stem}}: sources share the names it makes)"
+        )
         self._options_key = options_key
         # The settings each output is made with (keys.py). A cache row holds
         # the run's key, those settings (its outputs were all made with them,
@@ -594,8 +600,7 @@ class Planner:
                 source=display,
                 status="failed",
                 error=f"output name collides with another source's output:"
-                f" {as_template(os.path.join(here.dest, taken))} (from another SOURCE folder,"
-                " or a name that differs only in case or Unicode form)",
+                f" {as_template(os.path.join(here.dest, taken))}{self._collides}",
             )
         self._claimed.update(claims)
         notes = (KEPT_EXTENSION,) if stem == name else ()

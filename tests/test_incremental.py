@@ -1033,6 +1033,16 @@ def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
         f" {out / 'pic.jpg-{width}.webp'} (from another SOURCE folder, or a name that"
         " differs only in case or Unicode form)"
     ) in sized.stderr.splitlines()
+    # A pattern with no {stem} gives every source of a folder one name:
+    # the reason says so, not a case or a folder that is not there.
+    fixed = runner.invoke(app, [*base, "--name", "hero.{ext}", "--force"])
+    assert fixed.exit_code == 1
+    assert [line for line in fixed.stderr.splitlines() if line.startswith("failed: ")] == [
+        f"failed: {src / name}: output name collides with another source's output:"
+        f" {out / 'hero.webp'} (--name 'hero.{{ext}}' has no {{stem}}: sources share the"
+        " names it makes)"
+        for name in ("pic.jpg", "pic.png")
+    ]
 
 
 def test_failed_files_are_never_recorded_as_done(site: Path, tmp_path: Path) -> None:

@@ -241,11 +241,21 @@ def test_unknown_policy_is_a_usage_error(tmp_path: Path) -> None:
     # The format, the name template and the output folder too.
     (tmp_path / "file").write_text("")
     bad_values = (("to", "gif"), ("name", "{bogus}"), ("out", tmp_path / "file"), ("to", 5),
-                  ("to", ["webp", 3]), ("name", 5), ("out", 5), ("out", ""))  # fmt: skip
+                  ("to", ["webp", 3]), ("name", 5), ("out", 5), ("out", ""), ("to", None),
+                  ("max_pixels", None), ("timeout", None), ("height", [100, 200]),
+                  ("long_edge", "400,500"), ("short_edge", ["300"]))  # fmt: skip
     for option, value in bad_values:
         with pytest.raises(UsageError, match=f"^{option} ") as bad:
             prepare([source], **{"to": "webp", option: value})
         assert bad.value.option == option
+    # Sizes given as text are read as the command line reads them, and used
+    # as read: "30" once reached the resize as text and failed every file.
+    for option in ("height", "long_edge", "short_edge"):
+        resize = prepare([source], to="webp", **{option: "30"}).spec.outputs[0].resize
+        assert getattr(resize, option) == 30
+    for sources in (5, None, [source, None]):
+        with pytest.raises(UsageError, match="^SOURCES must be paths, or a list of them, not "):
+            prepare(sources, to="webp")  # type: ignore[arg-type]
     result = CliRunner().invoke(app, ["convert", str(source), "--to", "webp", "--metadata", "x"])
     assert result.exit_code == 2
     assert "--metadata must be one of" in result.output
