@@ -31,6 +31,8 @@ GPS_IFD = 0x8825
 DATETIME_ORIGINAL = 0x9003
 INTEROP_IFD = 0xA005
 COLOR_SPACE = 0xA001  # in the EXIF IFD: 1 sRGB, 2 Adobe RGB, 0xFFFF uncalibrated
+PIXEL_X = 0xA002  # in the EXIF IFD: the width and height of the picture
+PIXEL_Y = 0xA003
 INTEROP_INDEX = 0x0001  # in the interoperability IFD: "R98" sRGB, "R03" Adobe RGB
 _MAKERNOTE = 0x927C
 _XMP_TAG = 700
@@ -66,10 +68,17 @@ _IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _XMP_DM = "http://ns.adobe.com/xmp/1.0/DynamicMedia/"
 # What XMP says of the colour space, as EXIF's ColorSpace and a Photoshop
 # document's profile name, with the words for sRGB.
+_EXIF_NS = "http://ns.adobe.com/exif/1.0/"
+_TIFF_NS = "http://ns.adobe.com/tiff/1.0/"
 _SAYS_SRGB = {
-    "{http://ns.adobe.com/exif/1.0/}ColorSpace": "1",
+    f"{{{_EXIF_NS}}}ColorSpace": "1",
     f"{{{_PHOTOSHOP}}}ICCProfile": "sRGB IEC61966-2.1",
 }
+# The picture's size, as cameras and editors write it: (width, height) names.
+_XMP_SIZES = (
+    (f"{{{_EXIF_NS}}}PixelXDimension", f"{{{_EXIF_NS}}}PixelYDimension"),
+    (f"{{{_TIFF_NS}}}ImageWidth", f"{{{_TIFF_NS}}}ImageLength"),
+)
 
 # Where a picture was taken, beyond any property whose name starts with "GPS"
 # (exif:GPSLatitude, drone-dji:GpsLongitude...). The creator's own contact
@@ -132,9 +141,14 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
     )
 
 
-def save_options(carried: Carried, target: Target, *, srgb: bool = False) -> dict[str, Any]:
-    """The save() keywords that write `carried` into `target`; `srgb`: the
-    pixels were converted to sRGB, which EXIF's and XMP's colour space then say.
+def save_options(
+    carried: Carried, target: Target, size: tuple[int, int], *, srgb: bool = False
+) -> dict[str, Any]:
+    """The save() keywords that write `carried` into `target`; `size`: the
+    output's pixels, which EXIF's and XMP's own size fields then say (a
+    photo resized or turned upright kept its camera's 6000 x 4000); `srgb`:
+    the pixels were converted to sRGB, which EXIF's and XMP's colour space
+    then say.
 
     Keywords are returned even when empty, so that no encoder falls back on
     metadata it finds on the image object itself.
@@ -145,12 +159,19 @@ def save_options(carried: Carried, target: Target, *, srgb: bool = False) -> dic
             if "exif" not in target.metadata:
                 continue  # a writer that keeps only EXIF's first IFD (see formats.py)
             value = dict(value)  # the JPEG size limit below may trim it
-            if tag == EXIF_IFD and srgb:
-                _say_srgb(value)
+            if tag == EXIF_IFD:
+                for field, pixels in ((PIXEL_X, size[0]), (PIXEL_Y, size[1])):
+                    if field in value:
+                        value[field] = pixels
+                if srgb:
+                    _say_srgb(value)
         out_exif[tag] = value
     xmp = carried.xmp
+    if xmp and (b"Dimension" in xmp or b"ImageWidth" in xmp or b"ImageLength" in xmp):
+        said = {n: str(v) for names in _XMP_SIZES for n, v in zip(names, size, strict=True)}
+        xmp = _xmp_says(xmp, said)
     if srgb and xmp and (b"ColorSpace" in xmp or b"ICCProfile" in xmp):
-        xmp = _xmp_says_srgb(xmp)
+        xmp = _xmp_says(xmp, _SAYS_SRGB)
     if target.name == "jpeg":
         out_exif, xmp = _fit_jpeg(out_exif, xmp)
     if target.name == "tiff":
@@ -269,19 +290,20 @@ def filter_xmp(data: bytes | None, policy: MetadataPolicy) -> bytes | None:
     return _packet(root, namespaces)
 
 
-def _xmp_says_srgb(data: bytes) -> bytes:
-    """A filtered packet (`filter_xmp`) whose colour space words say sRGB,
-    as EXIF's do for pixels converted to it (see _say_srgb)."""
+def _xmp_says(data: bytes, values: dict[str, str]) -> bytes:
+    """A filtered packet (`filter_xmp`) whose properties named in `values`
+    say those values where they are present: an sRGB colour space for
+    pixels converted to it (as EXIF's, see _say_srgb), an output's size."""
     parsed = _parse(data)
     if parsed is None:
         return data
     root, namespaces = parsed
     for description in root.iter(_DESCRIPTION):
-        for name, srgb in _SAYS_SRGB.items():
+        for name, value in values.items():
             if name in description.attrib:
-                description.attrib[name] = srgb
+                description.attrib[name] = value
             for child in description.iter(name):
-                child.text = srgb
+                child.text = value
     return _packet(root, namespaces)
 
 

@@ -276,7 +276,9 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 icc_profile=profile,
             )
             # A profile other than the source's: the pixels went to sRGB.
-            options.update(metadata.save_options(carried, target, srgb=profile is not icc))
+            options.update(
+                metadata.save_options(carried, target, pixels.size, srgb=profile is not icc)
+            )
             if animate:
                 options.update(save_all=True, append_images=[frame for frame, _ in rendered[1:]])
                 # Transparent, as browsers take it: Pillow would make a GIF's

@@ -37,7 +37,8 @@ from imgpar.cli import app
 from imgpar.errors import UsageError
 from imgpar.formats import TARGETS
 from imgpar.info import inspect
-from imgpar.spec import METADATA_POLICIES, Result
+from imgpar.metadata import PIXEL_X, PIXEL_Y
+from imgpar.spec import METADATA_POLICIES, Resize, Result
 
 ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
 XMP_TAG = 700
@@ -254,7 +255,7 @@ def test_unknown_policy_is_a_usage_error(tmp_path: Path) -> None:
         resize = prepare([source], to="webp", **{option: "30"}).spec.outputs[0].resize
         assert getattr(resize, option) == 30
     for sources in (5, None, [source, None]):
-        with pytest.raises(UsageError, match="^SOURCES must be paths, or a list of them, not "):
+        with pytest.raises(UsageError, match=r"^SOURCES must be paths, or a list of them, not "):
             prepare(sources, to="webp")  # type: ignore[arg-type]
     result = CliRunner().invoke(app, ["convert", str(source), "--to", "webp", "--metadata", "x"])
     assert result.exit_code == 2
@@ -272,6 +273,34 @@ def test_rotated_source_is_written_upright_with_orientation_1(
         assert_upright(im)
         assert_orientation_one(im, target)
         assert properties(im)["tiff:Orientation"] == "1"
+
+
+def test_size_fields_say_the_output_size(tmp_path: Path) -> None:
+    # A camera writes its sensor's size into the Exif IFD and XMP; resized
+    # and turned upright, the output kept saying 90 x 60 about 30 x 45 pixels.
+    exif = camera_exif(6)
+    exif[EXIF_IFD] = {DATETIME_ORIGINAL: "2024:05:01 12:00:00", PIXEL_X: 90, PIXEL_Y: 60}
+    xmp = XMP.replace(
+        b'tiff:Orientation="6"',
+        b'tiff:Orientation="6" exif:PixelXDimension="90" exif:PixelYDimension="60"',
+    ).replace(b"<dc:creator>", b"<tiff:ImageWidth>90</tiff:ImageWidth><dc:creator>")
+    path = tmp_path / "cam.jpg"
+    stored_for_orientation(quadrant_picture((60, 90)), 6).save(path, exif=exif, xmp=xmp)
+    result = convert_one(path, tmp_path / "out", "webp", "jpeg", "png", resize=Resize(width=30))
+    for index in range(3):
+        im = written(result, index)
+        assert im.size == (30, 45)
+        ifd = im.getexif().get_ifd(EXIF_IFD)
+        assert (ifd[PIXEL_X], ifd[PIXEL_Y]) == (30, 45)
+        assert ifd[DATETIME_ORIGINAL] == "2024:05:01 12:00:00"
+        said = properties(im)
+        assert (said["exif:PixelXDimension"], said["exif:PixelYDimension"]) == ("30", "45")
+        assert said["tiff:ImageWidth"] == "30"
+        assert "tiff:ImageLength" not in said  # said where the source said it, only
+    # A file that gives no size gets none.
+    plain = written(run(tagged_jpeg(tmp_path / "plain.jpg"), "webp"))
+    assert not {PIXEL_X, PIXEL_Y} & set(plain.getexif().get_ifd(EXIF_IFD))
+    assert "exif:PixelXDimension" not in properties(plain)
 
 
 def test_orientation_only_in_xmp_is_applied_and_reset(tmp_path: Path) -> None:
