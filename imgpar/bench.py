@@ -25,14 +25,17 @@ from imgpar.api import Job, prepare
 from imgpar.collect import Collector, Summary
 from imgpar.engine import pool_problem
 from imgpar.errors import UsageError
+from imgpar.formats import TARGETS
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, default_jobs
 from imgpar.spec import STAGES, Result, Task
 
 # RAM-backed on Linux: outputs written there never wait on a disk.
 SHM = "/dev/shm"
-# Room wanted in SHM per source byte. Only one run's outputs exist at a time,
-# but a lossless output can be several times the size of a JPEG source.
+# Room wanted in SHM per source byte for each lossy output (only one run's
+# outputs exist at a time). A lossless one is bounded by its pixels instead,
+# at 8 bytes each (16-bit RGBA): a PNG of a JPEG photo is ten times its size.
 SHM_ROOM_PER_BYTE = 4
+LOSSLESS_BYTES_PER_PIXEL = 8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,7 +107,8 @@ def bench(
     if repeat < 1:
         raise UsageError("must be at least 1", option="repeat")
     make = functools.partial(prepare, force=True, **options)
-    found = image_paths(make(sources, jobs=1))
+    listed = make(sources, jobs=1)
+    found = image_paths(listed)
     notes: tuple[str, ...] = ()
     if max(ladder) > 1 and (problem := pool_problem(options.get("start_method"))):
         # Every run would fall back to one core: rows above 1 would lie.
@@ -116,7 +120,7 @@ def bench(
     if not chosen:
         raise UsageError("no images found in SOURCES")
     sample_bytes = sum(os.path.getsize(path) for path in chosen)
-    parent = _scratch_parent(sample_bytes)
+    parent = _scratch_parent(_room_needed(chosen, listed))
     runs: dict[int, list[Summary]] = {j: [] for j in ladder}
     failures: dict[str, str] = {}  # the user's path -> reason
     with tempfile.TemporaryDirectory(prefix="imgpar-bench-", dir=parent) as scratch:
@@ -176,23 +180,44 @@ def evenly_spaced(paths: Sequence[str], n: int) -> list[str]:
     return [paths[(2 * i + 1) * len(paths) // (2 * n)] for i in range(n)]
 
 
-def _scratch_parent(sample_bytes: int) -> str | None:
-    """SHM when it exists with room to spare, else None: the system temp folder."""
+def _room_needed(paths: Sequence[str], job: Job) -> int:
+    """What one run may write for `paths` with `job`'s outputs, in bytes."""
+    from PIL import Image
+
+    lossless = sum(
+        TARGETS[o.target].lossless == "always" or job.spec.lossless for o in job.spec.outputs
+    )
+    lossy = len(job.spec.outputs) - lossless
+    room = 0
+    for path in paths:
+        pixels = 0
+        if lossless:
+            # The header only; one that does not read fails in every run.
+            with contextlib.suppress(Exception), Image.open(path) as im:
+                pixels = im.width * im.height
+        room += lossy * SHM_ROOM_PER_BYTE * os.path.getsize(path)
+        room += lossless * LOSSLESS_BYTES_PER_PIXEL * pixels
+    return room
+
+
+def _scratch_parent(room: int) -> str | None:
+    """SHM when it exists with `room` to spare, else None: the system temp folder."""
     try:
         free = shutil.disk_usage(SHM).free
     except OSError:
         return None
-    roomy = free > SHM_ROOM_PER_BYTE * sample_bytes
-    return SHM if roomy and os.access(SHM, os.W_OK | os.X_OK) else None
+    return SHM if free > room and os.access(SHM, os.W_OK | os.X_OK) else None
 
 
 def _link_sample(paths: Sequence[str], folder: str) -> str:
     """Gather the sample in one folder under numbered names, so that files of
-    the same name from different folders cannot collide in the output."""
+    the same name from different folders cannot collide in the output. The
+    number and extension only: a prefix on a name of 250 bytes made it too
+    long for the file system."""
     os.mkdir(folder)
     digits = len(str(len(paths)))
     for i, path in enumerate(paths):
-        link = os.path.join(folder, f"{i:0{digits}d}-{os.path.basename(path)}")
+        link = os.path.join(folder, f"{i:0{digits}d}{os.path.splitext(path)[1]}")
         try:
             os.symlink(os.path.abspath(path), link)
         except OSError:  # Windows allows symlinks only in developer mode
@@ -211,7 +236,7 @@ def _warm(paths: Sequence[str]) -> None:
 
 def _original(chosen: Sequence[str], linked: str) -> str:
     """The user's path of a sample file, from its numbered name in the sample folder."""
-    return chosen[int(os.path.basename(linked).split("-", 1)[0])]
+    return chosen[int(os.path.splitext(os.path.basename(linked))[0])]
 
 
 def _run_once(job: Job) -> tuple[Summary, list[tuple[str, str]]]:

@@ -299,22 +299,11 @@ def convert(
 
     Example: imgpar convert ./photos --to webp --max-size 2048 --out ./web
     """
-    from imgpar import config as settings_file
     from imgpar.api import idle_options, prepare
 
-    # Unset options are None (an unset list argument is empty): the config fills them.
-    given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
     origins: dict[str, str] = {}  # where each setting from a config file came from
     try:
-        # Not what the command decides itself (thumbnails for an HTML report).
-        internal = {"thumbnails", "create_out"}
-        known = frozenset(inspect.signature(prepare).parameters) - internal | _CLI_ONLY
-        settings, origins = settings_file.load(
-            str(config) if config else None, preset, known - {"config", "preset"}
-        )
-        options = _as_parsed(ctx, settings, origins)
-        origins = {k: v for k, v in origins.items() if k not in given}
-        options.update(given)
+        options, origins = _settings(ctx, config, preset)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
         reports = [str(r) for r in run.get("report") or []]
         paths = [str(p) for p in run.get("sources") or []]
@@ -367,6 +356,28 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
+
+
+def _settings(
+    ctx: typer.Context, config: Path | None, preset: str | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The command's options: those on its command line over those of the
+    settings file (`--config`, or imgpar.toml / [tool.imgpar] found upward),
+    and where each one the file gave came from."""
+    from imgpar import config as settings_file
+    from imgpar.api import prepare
+
+    # Unset options are None (an unset list argument is empty): the file fills them.
+    given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
+    # Not what the command decides itself (thumbnails for an HTML report).
+    internal = {"thumbnails", "create_out"}
+    known = frozenset(inspect.signature(prepare).parameters) - internal | _CLI_ONLY
+    settings, origins = settings_file.load(
+        str(config) if config else None, preset, known - {"config", "preset"}
+    )
+    options = _as_parsed(ctx, settings, origins)
+    options.update(given)
+    return options, {k: v for k, v in origins.items() if k not in given}
 
 
 def _check_written(written: list[tuple[str, str]], sources: list[str]) -> None:
@@ -450,16 +461,20 @@ _TOML_KINDS: dict[str, tuple[str, tuple[type, ...]]] = {
 def bench(
     ctx: typer.Context,
     sources: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
-            help="Image files and folders.", metavar="SOURCES...", show_default=False, readable=False
+            help="Image files and folders (or `sources` in the config).",
+            metavar="SOURCES...",
+            show_default=False,
+            readable=False,
         ),
-    ],
-    to: Annotated[str, _opt("--to", "-t", help="Target format(s), as for convert.")],
+    ] = None,
+    to: Annotated[str | None, _opt("--to", "-t", help="Target format(s), as for convert.")] = None,
     max_size: Annotated[str | None, _opt("--max-size", help="Fit inside N x N pixels.")] = None,
     width: Annotated[str | None, _opt("--width", help="Output width.")] = None,
     height: Annotated[int | None, _opt("--height", help="Output height.")] = None,
     fit: Annotated[str | None, _opt("--fit", help="contain, cover or fill.")] = None,
+    gravity: Annotated[str | None, _opt("--gravity", help="Where --fit cover crops.")] = None,
     long_edge: Annotated[int | None, _opt("--long-edge", help="Longer side in pixels.")] = None,
     short_edge: Annotated[int | None, _opt("--short-edge", help="Shorter side in pixels.")] = None,
     scale: Annotated[float | None, _opt("--scale", help="PERCENT of the source size.")] = None,
@@ -474,6 +489,16 @@ def bench(
     max_pixels: Annotated[
         int | None, _opt("--max-pixels", help="Refuse images with more pixels.")
     ] = None,
+    all_pages: Annotated[
+        bool | None, _opt("--all-pages/--first-page", help="Every page of a multi-page TIFF.")
+    ] = None,
+    allow_truncated: Annotated[
+        bool | None, _opt("--allow-truncated", help="Convert truncated files as far as they go.")
+    ] = None,
+    config: Annotated[
+        Path | None, _opt("--config", help="Settings file, as for convert.")
+    ] = None,
+    preset: Annotated[str | None, _opt("--preset", help="A preset of the settings file.")] = None,
     jobs: Annotated[
         str | None,
         _opt(
@@ -501,7 +526,8 @@ def bench(
     """Time a sample of your images at several --jobs values: the real speedup.
 
     Outputs go to a temporary folder (in RAM under /dev/shm when there is
-    room) that is removed at the end: nothing is left behind.
+    room) that is removed at the end: nothing is left behind. The settings
+    file's conversion options apply, as for convert.
 
     Example: imgpar bench ./photos --to webp --max-size 2048 --jobs 1,2,4
     """
@@ -510,8 +536,20 @@ def bench(
     from imgpar.bench import bench as run_bench
     from imgpar.heap import keep_freed_memory
 
-    own = {"ctx", "sources", "jobs", "sample", "repeat"}
-    options = {k: v for k, v in ctx.params.items() if k not in own and v is not None}
+    # What bench decides itself, whatever the command line or the file says.
+    own = {"sources", "jobs", "sample", "repeat", "config", "preset"}
+    origins: dict[str, str] = {}
+    try:
+        settings, origins = _settings(ctx, config, preset)
+        paths = [str(p) for p in settings.get("sources") or []]
+        if not paths:
+            raise UsageError("no SOURCES given (on the command line or as `sources` in a config)")
+        if "to" not in settings:
+            raise UsageError("--to is required (or `to` in a config)")
+    except UsageError as exc:
+        raise _fail(_from_config(exc, origins)) from None
+    takes = {p.name for p in ctx.command.params} - own
+    options = {k: v for k, v in settings.items() if k in takes}
     try:
         ladder = [int(j) for j in jobs.split(",")] if jobs else None
     except ValueError:
@@ -526,7 +564,7 @@ def bench(
     with console.StopSignals(exiting=True) as signals:
         try:
             result = run_bench(
-                [str(s) for s in sources],
+                paths,
                 jobs=ladder,
                 sample=sample,
                 repeat=repeat,
@@ -535,13 +573,17 @@ def bench(
             )
             signals.raise_if_received()
         except UsageError as exc:
-            raise _fail(exc.on_command_line()) from None
-        except HungUp:
-            raise typer.Exit(int(ExitStatus.HUNG_UP)) from None
-        except Terminated:
-            raise typer.Exit(int(ExitStatus.TERMINATED)) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+            raise _fail(_from_config(exc, origins)) from None
+        except KeyboardInterrupt as exc:
+            bar.close()
+            # Silence would read as a crash; a table of part of the runs would mislead.
+            typer.echo("interrupted: no table, as not every run was done", err=True)
+            status = (
+                ExitStatus.HUNG_UP if isinstance(exc, HungUp)
+                else ExitStatus.TERMINATED if isinstance(exc, Terminated)
+                else ExitStatus.INTERRUPTED
+            )  # fmt: skip
+            raise typer.Exit(int(status)) from None
         finally:
             bar.close()
     typer.echo(console.format_bench(result))

@@ -6,8 +6,12 @@ Nothing here asserts a speed: timings on a shared test machine are noise.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -242,3 +246,68 @@ def test_bench_without_shared_memory_refuses_rows_it_cannot_time(tmp_path: Path)
         "note: only jobs=1 is timed: worker processes cannot start (/dev/shm: Read-only file"
         " system)"
     ) in default.stdout.splitlines()
+
+
+def test_bench_takes_long_names_and_the_settings_file(
+    tmp_path: Path, shm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_sources(tmp_path / "src")
+    # A name near the file system's limit: bench's own prefix made it too long.
+    long = src / ("x" * 250 + ".jpg")
+    Image.new("RGB", (40, 30)).save(long)
+    (src / "broken.jpg").write_text("not a picture")
+    monkeypatch.chdir(tmp_path)
+    # What convert would run here: SOURCES, --to and a limit that fails
+    # every image bigger than 40 x 30, all from the project's settings.
+    (tmp_path / "imgpar.toml").write_text(
+        'sources = ["src"]\nto = "webp"\nmax_pixels = 1200\nout = "dist"\nname = "{stem}.{ext}"\n'
+    )
+    result = CliRunner().invoke(app, ["bench", "--jobs", "1", "--repeat", "1"])
+    assert result.exit_code == 1, result.output
+    failed = sorted(line for line in result.output.splitlines() if line.startswith("failed: "))
+    assert [line.split(": ")[1] for line in failed] == [
+        "src/a/same.jpg", "src/b/same.jpg", "src/broken.jpg", "src/logo.png",
+        "src/sideways.jpg",
+    ]  # fmt: skip
+    assert "all 6 images" in result.output
+    assert not (tmp_path / "dist").exists()
+    # The settings file's mistakes are named as its own.
+    (tmp_path / "imgpar.toml").write_text('to = "webp"\nquality = 200\n')
+    wrong = CliRunner().invoke(app, ["bench", "src", "--jobs", "1"])
+    assert wrong.exit_code == 2
+    assert "imgpar.toml: setting 'quality': must be between 1 and 100" in wrong.output
+    assert list(shm.iterdir()) == []
+
+
+def test_bench_keeps_lossless_outputs_out_of_a_small_ram_disk(
+    tmp_path: Path, shm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PNG of a JPEG photo is ten times its size: counted by the source's
+    # bytes, a 64 MB /dev/shm filled up and the run timed "disk full" failures.
+    src = make_sources(tmp_path / "src")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    free = shutil.disk_usage(shm).free
+    monkeypatch.setattr(bench_module, "LOSSLESS_BYTES_PER_PIXEL", free // 120 // 80 + 1)
+    lossy = bench([src], to="webp", jobs=[1], repeat=1)
+    assert lossy.scratch == str(shm)
+    lossless = bench([src], to="png", jobs=[1], repeat=1)
+    assert lossless.scratch == str(temp)
+    assert bench([src], to="webp", lossless=True, jobs=[1], repeat=1).scratch == str(temp)
+    assert list(shm.iterdir()) == [] and list(temp.iterdir()) == []
+
+
+def test_bench_interrupted_says_so(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imgpar", "bench", str(src), "--to", "webp", "--jobs", "1,2",
+         "--repeat", "500"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert out == ""
+    assert err.splitlines()[-1] == "interrupted: no table, as not every run was done"
