@@ -115,7 +115,7 @@ def test_help_shows_commands() -> None:
     ("command", "usage"),
     [
         ("convert", "convert [OPTIONS] [SOURCES...]"),
-        ("bench", "bench [OPTIONS] {SOURCES...}"),
+        ("bench", "bench [OPTIONS] [SOURCES...]"),
         ("info", "info [OPTIONS] {FILES...}"),
     ],
 )
