@@ -318,6 +318,8 @@ def run(
                 typer.echo(f"note: {note}", err=True)
             if signals.received is not None and interrupted is None:
                 typer.echo("note: the stop came after the last file: the run is complete", err=True)
+            if (waited := waited_note(summary)) is not None:
+                typer.echo(f"note: {waited}", err=True)
         if isinstance(interrupted, HungUp):
             return ExitStatus.HUNG_UP
         if isinstance(interrupted, Terminated):
@@ -357,6 +359,34 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
                 raise UsageError(str(exc)) from None
             raise UsageError(f"cannot write the report {path}: {exc.strerror or exc}") from None
     return writers
+
+
+# Below this share of their time on a CPU, the workers' waits make the
+# speedup a claim: file reads and writes from the page cache are CPU time,
+# so a quiet machine stays above it.
+CPU_SHARE_NOTED = 0.8
+WAIT_NOTED_SECONDS = 2.0  # of work: a short run's figures are noise anyway
+
+
+def waited_note(s: Summary) -> str | None:
+    """Why a run's speedup overstates its gain, when it does: its workers
+    waited for a CPU (other programs busy) or the disk, and the speedup
+    (work over wall time) counts the wait as work. Not said for more jobs
+    than CPUs, which the run's first note has said."""
+    from imgpar.limits import default_jobs
+
+    if s.work_seconds < WAIT_NOTED_SECONDS or not s.cpu_seconds:
+        return None
+    if s.engine != "dask" and s.jobs > default_jobs():
+        return None
+    share = s.cpu_seconds / s.work_seconds
+    if share >= CPU_SHARE_NOTED:
+        return None
+    return (
+        f"the workers ran on a CPU {share:.0%} of their work time and waited the rest,"
+        " for other programs or the disk: the speedup counts the wait as work"
+        " (imgpar bench times the real gain)"
+    )
 
 
 def _end_notes(

@@ -132,7 +132,7 @@ def peak_rss() -> int:
 
 def convert_file(task: Task, spec: ConvertSpec) -> Result:
     started = time.time()
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), time.thread_time()
     # Pillow's warnings about damaged metadata belong to this file's result,
     # not to stderr where they would tear through the progress bar.
     with warnings.catch_warnings(record=True) as caught:
@@ -163,13 +163,15 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
     if made is None:
         return Result(
             **common, status="failed", error=describe(error), notes=task.notes + warned,
-            seconds=time.perf_counter() - clock, ended=time.time(), peak_rss=peak_rss(),
+            seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
+            ended=time.time(), peak_rss=peak_rss(),
             fatal=isinstance(error, OSError) and error.errno in DISK_FULL,
         )
     return Result(
         **common, status="converted", outputs=made.outputs, width=made.displayed[0],
         height=made.displayed[1], notes=task.notes + made.notes + warned,
-        seconds=time.perf_counter() - clock, ended=time.time(), stages=made.stages,
+        seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
+        ended=time.time(), stages=made.stages,
         peak_rss=peak_rss(), thumbnail=made.preview, digest=digest, shrink=made.shrink,
     )
 

@@ -175,6 +175,9 @@ class Result(NamedTuple):
     width: int | None = None  # as displayed, after EXIF orientation
     height: int | None = None
     seconds: float = 0.0
+    # The worker thread's CPU time on the file: below `seconds` by the time
+    # it waited for a CPU (other programs busy) or for the disk.
+    cpu_seconds: float = 0.0
     error: str | None = None
     notes: tuple[str, ...] = ()
     started: float = 0.0  # time.time() in the worker

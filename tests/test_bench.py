@@ -23,7 +23,8 @@ import imgpar
 from imgpar import bench as bench_module
 from imgpar.bench import bench, evenly_spaced, jobs_ladder
 from imgpar.cli import app
-from imgpar.console import format_summary
+from imgpar.collect import Summary
+from imgpar.console import format_summary, waited_note
 from imgpar.errors import UsageError
 from imgpar.limits import default_jobs
 from imgpar.spec import STAGES
@@ -208,8 +209,10 @@ def test_results_carry_stage_timings_and_peak_memory(tmp_path: Path, jobs: int) 
         assert len(result.stages) == len(STAGES)
         assert all(seconds >= 0 for seconds in result.stages)
         assert sum(result.stages) <= result.seconds
+        assert 0 < result.cpu_seconds <= result.seconds + 0.005
         assert result.peak_rss > 0
     summary = report.summary
+    assert summary.cpu_seconds == pytest.approx(sum(r.cpu_seconds for r in report.files))
     assert summary.peak_worker_rss == max(r.peak_rss for r in report.files) > 0
     assert summary.as_dict()["peak_worker_rss"] == summary.peak_worker_rss
     assert "MiB/worker" in format_summary(summary)
@@ -311,3 +314,24 @@ def test_bench_interrupted_says_so(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert out == ""
     assert err.splitlines()[-1] == "interrupted: no table, as not every run was done"
+
+
+def test_a_run_whose_workers_waited_says_its_speedup_counts_the_wait() -> None:
+    def run(work: float, cpu: float, jobs: int = 1, engine: str = "process") -> Summary:
+        return Summary(files=10, converted=10, skipped=0, failed=0, source_bytes=1,
+                       output_bytes=1, wall_seconds=work / 1.9, work_seconds=work, jobs=jobs,
+                       cpu_seconds=cpu, engine=engine)  # fmt: skip
+
+    # Two CPU-bound programs beside a --jobs 2 run: it claimed 1.90x, and gained 1.51x.
+    note = waited_note(run(20.0, 10.4))
+    assert note == (
+        "the workers ran on a CPU 52% of their work time and waited the rest, for other"
+        " programs or the disk: the speedup counts the wait as work (imgpar bench times the"
+        " real gain)"
+    )
+    assert waited_note(run(20.0, 19.0)) is None  # a quiet machine
+    assert waited_note(run(1.0, 0.1)) is None  # too short to tell
+    assert waited_note(run(20.0, 0.0)) is None  # nothing measured
+    # More jobs than CPUs were noted when the run began.
+    assert waited_note(run(20.0, 5.0, jobs=default_jobs() + 1)) is None
+    assert waited_note(run(20.0, 5.0, jobs=default_jobs() + 1, engine="dask")) is not None
