@@ -39,6 +39,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -216,10 +217,17 @@ def make_corpus(corpus: Corpus, folder: str) -> list[str]:
     done = os.path.join(folder, f".complete-v{CORPUS_VERSION}")
     if not os.path.exists(done):
         os.makedirs(folder, exist_ok=True)
-        with Pool() as pool:
+        with Pool(initializer=_quiet_on_stop) as pool:
             pool.map(corpus.maker, [(p, i) for i, p in enumerate(paths)], chunksize=1)
         open(done, "w").close()
     return paths
+
+
+def _quiet_on_stop() -> None:
+    # The parent stops on Ctrl-C or SIGTERM and ends the pool, which sends
+    # its workers SIGTERM: they end there, without a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # ---------------------------------------------------------------- the tools
@@ -475,10 +483,21 @@ def run(plan: Plan, work: str) -> dict[str, float]:
     with open(log, "w"):
         pass  # each run's log starts empty, so a failure shows its own cause
     spec = {"commands": plan.commands, "parallel": plan.parallel, "env": plan.env, "log": log}
-    done = subprocess.run(
-        [sys.executable, runner], input=json.dumps(spec), capture_output=True, text=True, check=True
-    )
-    return json.loads(done.stdout)
+    # A process group of its own, killed whole if this script stops: the
+    # tools it started must not write on into a scratch folder being removed.
+    with subprocess.Popen(
+        [sys.executable, runner],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    ) as proc:  # fmt: skip
+        try:
+            out, err = proc.communicate(json.dumps(spec))
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, out, err)
+    return json.loads(out)
 
 
 def _log_tail(work: str, lines: int = 6) -> str:
@@ -550,7 +569,8 @@ def measure(
             tool = chosen[(i + round_) % len(chosen)]
             os.mkdir(out)
             plan = tool.plan(Context(corpus, files, src, out, work, procs))
-            quiet = settle <= 0 or wait_for_quiet(settle)
+            # With --settle 0 nothing waits, but a busy start is still counted.
+            quiet = wait_for_quiet(max(settle, 0))
             figures = run(plan, work)
             count, size = _outputs(out)
             shutil.rmtree(out)
@@ -587,7 +607,8 @@ def _mib(n: int) -> str:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    # Icon sets weigh a fraction of a MB: 0.1 MB against 0.1 MB hid a 20% gap.
+    return f"{n / 1e6:.1f} MB" if n >= 10**7 else f"{n / 1e3:.0f} KB"
 
 
 def peers_table(
@@ -703,40 +724,92 @@ def main(argv: Sequence[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n")[1],
     )
+    known = {t.key: t for t in tools(2)}
+    names = list(corpora(False, None))
     parser.add_argument("--quick", action="store_true", help="a much smaller corpus")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are quoted")
-    parser.add_argument("--corpus", default="photos,web,icons", help="which corpora")
     parser.add_argument(
-        "--icons", type=int, metavar="N", help="icons in that corpus (default 1000; --quick 200)"
+        "--repeat", type=_positive, default=3, help="rounds; medians are quoted (default 3)"
+    )
+    parser.add_argument(
+        "--corpus",
+        type=_among(names),
+        default=names,
+        help=f"which corpora (default {','.join(names)})",
+    )
+    parser.add_argument(
+        "--icons",
+        type=_positive,
+        metavar="N",
+        help="icons in that corpus (default 1000; --quick 200)",
     )
     parser.add_argument(
         "--tools",
-        help="which tools (default: all installed): " + ", ".join(t.key for t in tools(2)),
+        type=_among(list(known)),
+        help="which tools (default: all installed): " + ", ".join(known),
     )
     parser.add_argument(
         "--procs",
-        type=int,
+        type=_positive,
         default=usable_cores(),
         help="processes for imgpar, the bare script and the xN peers (default: usable cores)",
     )
-    parser.add_argument("--jobs", help="instead of peers: imgpar's scaling over these --jobs")
+    parser.add_argument(
+        "--jobs", type=_jobs, help="instead of peers: imgpar's scaling over these --jobs (1,2,4)"
+    )
     parser.add_argument("--keep", metavar="DIR", help="make the corpus in DIR, keep and reuse it")
     parser.add_argument(
         "--settle",
         type=float,
         default=30,
         metavar="S",
-        help="before each run, wait up to S seconds for other programs to go idle (0: never)",
+        help="before each run, wait up to S seconds for other programs to go idle"
+        " (default 30; 0: never, busy starts are still counted)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM ends the run as Ctrl-C does: through the scratch folder's cleanup.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        _main(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
 
-    chosen_corpora = [corpora(args.quick, args.icons)[name] for name in args.corpus.split(",")]
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _jobs(text: str) -> list[int]:
+    return sorted({_positive(j) for j in text.split(",")})
+
+
+def _among(allowed: list[str]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        names = text.split(",")
+        unknown = [n for n in names if n not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown: {', '.join(unknown)} (choose from {', '.join(allowed)})"
+            )
+        return names
+
+    return parse
+
+
+def _main(args: argparse.Namespace) -> None:
+    chosen_corpora = [corpora(args.quick, args.icons)[name] for name in args.corpus]
     if args.jobs:
-        jobs = sorted({int(j) for j in args.jobs.split(",")})
+        jobs = args.jobs
         chosen = [Tool(f"imgpar{j}", f"imgpar --jobs {j}", None, _imgpar(j)) for j in jobs]
     else:
         known = {t.key: t for t in tools(args.procs)}
-        keys = args.tools.split(",") if args.tools else list(known)
+        keys = args.tools or list(known)
         chosen = [known[k] for k in keys if known[k].needs is None or shutil.which(known[k].needs)]
         missing = [k for k in keys if known[k] not in chosen]
         if missing:

@@ -335,3 +335,26 @@ def test_a_run_whose_workers_waited_says_its_speedup_counts_the_wait() -> None:
     # More jobs than CPUs were noted when the run began.
     assert waited_note(run(20.0, 5.0, jobs=default_jobs() + 1)) is None
     assert waited_note(run(20.0, 5.0, jobs=default_jobs() + 1, engine="dask")) is not None
+
+
+def test_bench_peers_script_prints_its_table_and_leaves_nothing() -> None:
+    script = Path(__file__).parent.parent / "scripts" / "bench_peers.py"
+    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    before = set(shm.glob("imgpar-peers-*"))
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--corpus", "icons", "--icons", "12",
+         "--tools", "imgpar,bare", "--repeat", "1", "--settle", "0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "icons: 12 64x64 PNG icons" in lines
+    rows = [line.split() for line in lines if line.startswith(("  imgpar --jobs", "  Pillow"))]
+    assert len(rows) == 2 and rows[0][4] == "1.00x"
+    assert all(row[-1] == "KB" for row in rows)  # both wrote every icon, sized alike
+    assert set(shm.glob("imgpar-peers-*")) == before
+    wrong = subprocess.run(
+        [sys.executable, str(script), "--tools", "imgpar,gimp"], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2
+    assert "argument --tools: unknown: gimp (choose from imgpar, bare," in wrong.stderr
