@@ -675,7 +675,6 @@ def format_bytes(n: int) -> str:
 
 
 def format_bench(r: BenchResult) -> str:
-    import textwrap
 
     from imgpar.spec import STAGES
 
@@ -700,9 +699,22 @@ def format_bench(r: BenchResult) -> str:
         )
     lines.append("")
     if r.peak_worker_rss:
-        # Per row: with jobs=1 the "worker" is this process, bench and all.
-        peaks = ", ".join(f"{format_mib(row.peak_worker_rss)} (jobs={row.jobs})" for row in r.rows)
-        lines += textwrap.wrap(f"peak worker memory: {peaks}", 79, subsequent_indent="  ")
+        # Per row: with jobs=1 the "worker" is this process, bench and all,
+        # which says so: it read like a worker heavier than the others.
+        peaks = [
+            f"{format_mib(row.peak_worker_rss)} (jobs={row.jobs}"
+            + (", in this process with imgpar's own)" if row.jobs == 1 else ")")
+            for row in r.rows
+        ]
+        # Wrapped between figures, never inside one.
+        line = "peak worker memory:"
+        for i, peak in enumerate(peaks):
+            peak += "," if i < len(peaks) - 1 else ""
+            if len(line) + 1 + len(peak) > 79:
+                lines.append(line)
+                line = " "
+            line += " " + peak
+        lines.append(line)
     if r.failures:
         lines += [f"failed: {failure}" for failure in r.failures]
         lines.append(f"{_count(len(r.failures), 'image')} failed, timed in as failures")

@@ -82,7 +82,8 @@ def test_bench_command_prints_the_table_and_leaves_nothing(tmp_path: Path, shm: 
     assert "all 4 images (" in result.output and "one run each" in result.output
     cores = default_jobs()
     assert f"{cores} CPU {'core' if cores == 1 else 'cores'}" in result.output
-    assert "peak worker memory" in result.output
+    assert "peak worker memory: " in result.output
+    assert "(jobs=1, in this process with imgpar's own)" in result.output.replace("\n  ", " ")
     assert "failed" not in result.output
     assert list(shm.iterdir()) == []
     assert listing(src) == before
