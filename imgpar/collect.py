@@ -22,7 +22,9 @@ class Summary(NamedTuple):
     wall_seconds: float
     work_seconds: float
     jobs: int
-    cpu_seconds: float = 0.0  # the workers' CPU time on files: work less their waits
+    # The files' time off a CPU, waiting for one (other programs busy) or
+    # for the disk: work less CPU time, for the files that measured it.
+    waited_seconds: float = 0.0
     engine: str = "process"  # serial (--jobs 1), process or dask
     peak_worker_rss: int = 0  # bytes: the peak of the largest worker; 0 where unknown
     stage_seconds: tuple[float, ...] = tuple(0.0 for _ in STAGES)  # work per STAGES entry
@@ -63,7 +65,7 @@ class Summary(NamedTuple):
             "output_bytes": self.output_bytes,
             "wall_seconds": round(self.wall_seconds, 3),
             "work_seconds": round(self.work_seconds, 3),
-            "cpu_seconds": round(self.cpu_seconds, 3),
+            "waited_seconds": round(self.waited_seconds, 3),
             "jobs": self.jobs,
             "engine": self.engine,
             "speedup": round(self.speedup, 2),
@@ -94,7 +96,7 @@ class Collector:
         self._source_bytes = 0
         self._output_bytes = 0
         self._work = 0.0
-        self._cpu = 0.0
+        self._waited = 0.0
         self._peak_rss = 0
         self._stages = [0.0] * len(STAGES)
         self._stopped: str | None = None
@@ -105,7 +107,10 @@ class Collector:
         if result.fatal:
             self._stopped = result.error
         self._work += result.seconds
-        self._cpu += result.cpu_seconds
+        if result.cpu_seconds:
+            # Not a file whose worker was killed (a timeout): its time is
+            # work, but nothing says how much of it it waited.
+            self._waited += max(0.0, result.seconds - result.cpu_seconds)
         self._peak_rss = max(self._peak_rss, result.peak_rss)
         for i, seconds in enumerate(result.stages):
             self._stages[i] += seconds
@@ -134,7 +139,7 @@ class Collector:
             wall_seconds=time.perf_counter() - self._started,
             work_seconds=self._work,
             jobs=self.jobs,
-            cpu_seconds=self._cpu,
+            waited_seconds=self._waited,
             engine=self.engine,
             peak_worker_rss=self._peak_rss,
             stage_seconds=tuple(self._stages),

@@ -361,10 +361,10 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
     return writers
 
 
-# Below this share of their time on a CPU, the workers' waits make the
-# speedup a claim: file reads and writes from the page cache are CPU time,
-# so a quiet machine stays above it.
-CPU_SHARE_NOTED = 0.8
+# From this share of their work time spent waiting, the workers' waits make
+# the speedup a claim: file reads and writes from the page cache are CPU
+# time, so a quiet machine stays below it.
+WAITED_SHARE_NOTED = 0.2
 WAIT_NOTED_SECONDS = 2.0  # of work: a short run's figures are noise anyway
 
 
@@ -375,17 +375,17 @@ def waited_note(s: Summary) -> str | None:
     than CPUs, which the run's first note has said."""
     from imgpar.limits import default_jobs
 
-    if s.work_seconds < WAIT_NOTED_SECONDS or not s.cpu_seconds:
+    if s.work_seconds < WAIT_NOTED_SECONDS:
         return None
     if s.engine != "dask" and s.jobs > default_jobs():
         return None
-    share = s.cpu_seconds / s.work_seconds
-    if share >= CPU_SHARE_NOTED:
+    share = s.waited_seconds / s.work_seconds
+    if share < WAITED_SHARE_NOTED:
         return None
     return (
-        f"the workers ran on a CPU {share:.0%} of their work time and waited the rest,"
-        " for other programs or the disk: the speedup counts the wait as work"
-        " (imgpar bench times the real gain)"
+        f"the workers waited {share:.0%} of their work time, for a CPU (other programs"
+        " busy) or the disk: the speedup counts the wait as work (imgpar bench times the"
+        " real gain)"
     )
 
 

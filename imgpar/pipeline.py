@@ -62,6 +62,12 @@ class ImageRejected(Exception):
 def configure_worker(spec: ConvertSpec) -> None:
     """Process-wide Pillow settings; run once in every worker before any task."""
     load_plugins()
+    # libavif decodes on as many threads as there are cores unless told:
+    # N workers would start N each, and Result.cpu_seconds, the worker
+    # thread's, would leave theirs out.
+    from PIL import AvifImagePlugin
+
+    AvifImagePlugin.DEFAULT_MAX_THREADS = 1
     # Our own check in open_checked gives the clear message; Pillow's bomb
     # check stays as a backstop at the same limit.
     Image.MAX_IMAGE_PIXELS = spec.max_pixels
@@ -88,13 +94,16 @@ def load_plugins() -> None:
 
 
 @functools.cache
-def _register_heif() -> bool:
+def register_heif() -> bool:
     """Register pillow-heif's decoder, once per process; False without the extra."""
     try:
-        from pillow_heif import register_heif_opener
+        from pillow_heif import options, register_heif_opener
     except ImportError:
         return False
     register_heif_opener()
+    # One thread, as every decoder and encoder here: N workers use N cores,
+    # and a file's CPU time (Result.cpu_seconds) is its worker thread's.
+    options.DECODE_THREADS = 1
     return True
 
 
@@ -630,7 +639,7 @@ def _size(width: int, height: int, frames: int) -> str:
 def _open(
     path: str, fp: IO[bytes] | None, formats: tuple[str, ...], max_pixels: int
 ) -> Image.Image:
-    if "HEIF" in formats and not _register_heif():
+    if "HEIF" in formats and not register_heif():
         raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
     try:
         return _pillow_open(fp or path, formats, max_pixels)

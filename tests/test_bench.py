@@ -213,7 +213,8 @@ def test_results_carry_stage_timings_and_peak_memory(tmp_path: Path, jobs: int) 
         assert 0 < result.cpu_seconds <= result.seconds + 0.005
         assert result.peak_rss > 0
     summary = report.summary
-    assert summary.cpu_seconds == pytest.approx(sum(r.cpu_seconds for r in report.files))
+    waits = [r.seconds - r.cpu_seconds for r in report.files]
+    assert summary.waited_seconds == pytest.approx(sum(max(0.0, w) for w in waits))
     assert summary.peak_worker_rss == max(r.peak_rss for r in report.files) > 0
     assert summary.as_dict()["peak_worker_rss"] == summary.peak_worker_rss
     assert "MiB/worker" in format_summary(summary)
@@ -318,24 +319,22 @@ def test_bench_interrupted_says_so(tmp_path: Path) -> None:
 
 
 def test_a_run_whose_workers_waited_says_its_speedup_counts_the_wait() -> None:
-    def run(work: float, cpu: float, jobs: int = 1, engine: str = "process") -> Summary:
+    def run(work: float, waited: float, jobs: int = 1, engine: str = "process") -> Summary:
         return Summary(files=10, converted=10, skipped=0, failed=0, source_bytes=1,
                        output_bytes=1, wall_seconds=work / 1.9, work_seconds=work, jobs=jobs,
-                       cpu_seconds=cpu, engine=engine)  # fmt: skip
+                       waited_seconds=waited, engine=engine)  # fmt: skip
 
     # Two CPU-bound programs beside a --jobs 2 run: it claimed 1.90x, and gained 1.51x.
-    note = waited_note(run(20.0, 10.4))
+    note = waited_note(run(20.0, 9.6))
     assert note == (
-        "the workers ran on a CPU 52% of their work time and waited the rest, for other"
-        " programs or the disk: the speedup counts the wait as work (imgpar bench times the"
-        " real gain)"
+        "the workers waited 48% of their work time, for a CPU (other programs busy) or the"
+        " disk: the speedup counts the wait as work (imgpar bench times the real gain)"
     )
-    assert waited_note(run(20.0, 19.0)) is None  # a quiet machine
-    assert waited_note(run(1.0, 0.1)) is None  # too short to tell
-    assert waited_note(run(20.0, 0.0)) is None  # nothing measured
+    assert waited_note(run(20.0, 1.0)) is None  # a quiet machine
+    assert waited_note(run(1.0, 0.9)) is None  # too short to tell
     # More jobs than CPUs were noted when the run began.
-    assert waited_note(run(20.0, 5.0, jobs=default_jobs() + 1)) is None
-    assert waited_note(run(20.0, 5.0, jobs=default_jobs() + 1, engine="dask")) is not None
+    assert waited_note(run(20.0, 15.0, jobs=default_jobs() + 1)) is None
+    assert waited_note(run(20.0, 15.0, jobs=default_jobs() + 1, engine="dask")) is not None
 
 
 def test_bench_peers_script_prints_its_table_and_leaves_nothing() -> None:

@@ -40,7 +40,7 @@ SUMMARY_KEYS = {
     "output_bytes": int,
     "wall_seconds": (int, float),
     "work_seconds": (int, float),
-    "cpu_seconds": (int, float),
+    "waited_seconds": (int, float),
     "jobs": int,
     "speedup": (int, float),
     "efficiency": (int, float),
@@ -152,8 +152,8 @@ def test_json_report_summary(tmp_path: Path, reported: tuple[Any, list[str]]) ->
     assert summary["jobs"] == 1
     assert summary["work_seconds"] == pytest.approx(sum(f["seconds"] for f in files), abs=0.01)
     assert 0 < summary["work_seconds"] <= summary["wall_seconds"] + 0.01
-    # The workers' CPU time on the files: their time less any wait.
-    assert 0 < summary["cpu_seconds"] <= summary["work_seconds"] + 0.01
+    # The files' time off a CPU: a part of their time, on a quiet machine a small one.
+    assert 0 <= summary["waited_seconds"] <= summary["work_seconds"]
     speedup = summary["work_seconds"] / summary["wall_seconds"]
     assert summary["speedup"] == pytest.approx(speedup, abs=0.02)
     assert summary["efficiency"] == pytest.approx(summary["speedup"] / summary["jobs"], abs=0.02)
