@@ -17,10 +17,12 @@ import os
 import shutil
 import statistics
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from imgpar import geometry
 from imgpar.api import Job, prepare
 from imgpar.collect import Collector, Summary
 from imgpar.engine import pool_problem
@@ -181,22 +183,35 @@ def evenly_spaced(paths: Sequence[str], n: int) -> list[str]:
 
 
 def _room_needed(paths: Sequence[str], job: Job) -> int:
-    """What one run may write for `paths` with `job`'s outputs, in bytes."""
+    """What one run may write for `paths` with `job`'s outputs, in bytes: a
+    lossy output a few times its source, a lossless one its pixels at their
+    output size, every frame or page it keeps."""
     from PIL import Image
 
-    lossless = sum(
-        TARGETS[o.target].lossless == "always" or job.spec.lossless for o in job.spec.outputs
-    )
-    lossy = len(job.spec.outputs) - lossless
+    from imgpar.pipeline import register_heif
+
+    register_heif()
+    spec = job.spec
     room = 0
     for path in paths:
-        pixels = 0
-        if lossless:
-            # The header only; one that does not read fails in every run.
-            with contextlib.suppress(Exception), Image.open(path) as im:
-                pixels = im.width * im.height
-        room += lossy * SHM_ROOM_PER_BYTE * os.path.getsize(path)
-        room += lossless * LOSSLESS_BYTES_PER_PIXEL * pixels
+        source_bytes = os.path.getsize(path)
+        try:
+            # The header only; Pillow's warning of a big image is not for
+            # bench to print (imgpar's own limit applies in the runs).
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    shape, frames = im.size, getattr(im, "n_frames", 1)
+        except Exception:  # fails in every run, or takes far more pixels than the limit
+            shape, frames = None, 1
+        for output in spec.outputs:
+            target = TARGETS[output.target]
+            if shape is None or not (target.lossless == "always" or spec.lossless):
+                room += SHM_ROOM_PER_BYTE * source_bytes
+                continue
+            width, height = geometry.fit(shape, output.resize)
+            kept = frames if target.animation or (target.name == "tiff" and spec.all_pages) else 1
+            room += LOSSLESS_BYTES_PER_PIXEL * width * height * kept
     return room
 
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+import zlib
 from pathlib import Path
 
 import pytest
@@ -358,3 +360,44 @@ def test_bench_peers_script_prints_its_table_and_leaves_nothing() -> None:
     )
     assert wrong.returncode == 2
     assert "argument --tools: unknown: gimp (choose from imgpar, bare," in wrong.stderr
+
+
+def test_bench_counts_every_page_kept_and_each_output_size(
+    tmp_path: Path, shm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 12 pages kept by --all-pages, or an output enlarged 4x: counted by the
+    # first page or the source's size, each filled a small RAM disk.
+    src = tmp_path / "src"
+    src.mkdir()
+    pages = [Image.new("RGB", (100, 100), (i * 20, 0, 0)) for i in range(12)]
+    pages[0].save(src / "scan.tif", save_all=True, append_images=pages[1:])
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    free = shutil.disk_usage(shm).free
+    # Room for one page's pixels at the source size, with a little to spare.
+    monkeypatch.setattr(bench_module, "LOSSLESS_BYTES_PER_PIXEL", free // (100 * 100) // 3)
+    assert bench([src], to="tiff", jobs=[1], repeat=1).scratch == str(shm)
+    assert bench([src], to="tiff", all_pages=True, jobs=[1], repeat=1).scratch == str(temp)
+    enlarged = bench([src], to="tiff", width=200, upscale=True, jobs=[1], repeat=1)
+    assert enlarged.scratch == str(temp)
+    assert list(shm.iterdir()) == [] and list(temp.iterdir()) == []
+
+
+def test_bench_room_for_a_big_image_says_nothing_of_pillow_s_limit(
+    tmp_path: Path, shm: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    # Above the pixel limit Pillow warns at (its 89 MP, or the 160 MP an
+    # earlier run in this process set): a header only.
+    Image.new("L", (1, 1)).save(src / "big.png")
+    data = bytearray((src / "big.png").read_bytes())
+    data[16:24] = (13_000).to_bytes(4, "big") * 2
+    data[29:33] = zlib.crc32(data[12:29]).to_bytes(4, "big")
+    (src / "big.png").write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = bench([src], to="png", jobs=[1], repeat=1)
+    assert result.rows[0].failed == 1
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]

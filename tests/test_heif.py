@@ -117,3 +117,19 @@ def test_info_names_the_nclx_colour(tmp_path: Path) -> None:
     assert facts["icc"] == "Display P3 (sRGB curve, nclx)"
     keep = "keep the 'Display P3 (sRGB curve, nclx)' profile (--srgb converts to sRGB)"
     assert keep in facts["convert"]
+
+
+def test_bench_counts_a_heic_s_pixels_for_lossless_outputs(tmp_path: Path) -> None:
+    # Unread by bench's own process (no opener registered there yet), a HEIC
+    # counted for nothing, and a small RAM disk took its PNGs and filled up.
+    (tmp_path / "src").mkdir()
+    source = _heic(tmp_path / "src" / "IMG_1.HEIC")
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    code = (
+        "import shutil, sys, imgpar.bench as b\n"
+        "b.SHM = sys.argv[1]\n"
+        "b.LOSSLESS_BYTES_PER_PIXEL = shutil.disk_usage(sys.argv[1]).free // (90 * 60) + 1\n"
+        "print(b.bench([sys.argv[2]], to='png', jobs=[1], repeat=1).scratch)"
+    )
+    assert fresh_python(code, shm, source) != str(shm)
