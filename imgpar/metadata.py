@@ -59,7 +59,9 @@ _JPEG_XMP_LIMIT = 65504
 
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _DESCRIPTION = f"{{{_RDF}}}Description"
-_TIFF_ORIENTATION = "{http://ns.adobe.com/tiff/1.0/}Orientation"
+_EXIF_NS = "http://ns.adobe.com/exif/1.0/"
+_TIFF_NS = "http://ns.adobe.com/tiff/1.0/"
+_TIFF_ORIENTATION = f"{{{_TIFF_NS}}}Orientation"
 _DC = "http://purl.org/dc/elements/1.1/"
 _XMP_RIGHTS = "http://ns.adobe.com/xap/1.0/rights/"
 _PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"
@@ -68,8 +70,6 @@ _IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _XMP_DM = "http://ns.adobe.com/xmp/1.0/DynamicMedia/"
 # What XMP says of the colour space, as EXIF's ColorSpace and a Photoshop
 # document's profile name, with the words for sRGB.
-_EXIF_NS = "http://ns.adobe.com/exif/1.0/"
-_TIFF_NS = "http://ns.adobe.com/tiff/1.0/"
 _SAYS_SRGB = {
     f"{{{_EXIF_NS}}}ColorSpace": "1",
     f"{{{_PHOTOSHOP}}}ICCProfile": "sRGB IEC61966-2.1",
@@ -167,11 +167,13 @@ def save_options(
                     _say_srgb(value)
         out_exif[tag] = value
     xmp = carried.xmp
+    said: dict[str, str] = {}
     if xmp and (b"Dimension" in xmp or b"ImageWidth" in xmp or b"ImageLength" in xmp):
         said = {n: str(v) for names in _XMP_SIZES for n, v in zip(names, size, strict=True)}
-        xmp = _xmp_says(xmp, said)
     if srgb and xmp and (b"ColorSpace" in xmp or b"ICCProfile" in xmp):
-        xmp = _xmp_says(xmp, _SAYS_SRGB)
+        said.update(_SAYS_SRGB)
+    if xmp and said:
+        xmp = _xmp_says(xmp, said)
     if target.name == "jpeg":
         out_exif, xmp = _fit_jpeg(out_exif, xmp)
     if target.name == "tiff":
@@ -292,17 +294,20 @@ def filter_xmp(data: bytes | None, policy: MetadataPolicy) -> bytes | None:
 
 def _xmp_says(data: bytes, values: dict[str, str]) -> bytes:
     """A filtered packet (`filter_xmp`) whose properties named in `values`
-    say those values where they are present: an sRGB colour space for
-    pixels converted to it (as EXIF's, see _say_srgb), an output's size."""
+    say those values where the picture's own description has them: an sRGB
+    colour space for pixels converted to it (as EXIF's, see _say_srgb), an
+    output's size. Not those of documents it describes inside itself (a
+    logo's record in xmpMM:Pantry keeps the logo's size)."""
     parsed = _parse(data)
     if parsed is None:
         return data
     root, namespaces = parsed
-    for description in root.iter(_DESCRIPTION):
+    rdf = root if root.tag == f"{{{_RDF}}}RDF" else root.find(f"{{{_RDF}}}RDF")
+    for description in [] if rdf is None else rdf.findall(_DESCRIPTION):
         for name, value in values.items():
             if name in description.attrib:
                 description.attrib[name] = value
-            for child in description.iter(name):
+            for child in description.findall(name):
                 child.text = value
     return _packet(root, namespaces)
 

@@ -51,6 +51,7 @@ NS = {
     "exif": "http://ns.adobe.com/exif/1.0/",
     "tiff": "http://ns.adobe.com/tiff/1.0/",
     "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+    "xmpMM": "http://ns.adobe.com/xap/1.0/mm/",
     "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
     "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
 }
@@ -123,7 +124,8 @@ def run(source: Path, *targets: str, policy: str | None = None) -> Result:
 
 def properties(im: Image.Image) -> dict[str, str | None]:
     """The output's XMP properties as "prefix:name" -> text (attribute value or
-    element text); {} when it has no XMP."""
+    element text), those of the picture's own descriptions (not of documents
+    described inside them); {} when it has no XMP."""
     data = im.info.get("xmp")
     if not data:
         return {}
@@ -135,7 +137,7 @@ def properties(im: Image.Image) -> dict[str, str | None]:
 
     found: dict[str, str | None] = {}
     root = ET.fromstring(data.rstrip(b"\0 "))
-    for description in root.iter(f"{{{NS['rdf']}}}Description"):
+    for description in root.iterfind(f"{{{NS['rdf']}}}RDF/{{{NS['rdf']}}}Description"):
         for name, value in description.attrib.items():
             if not name.startswith(f"{{{NS['rdf']}}}"):
                 found[short(name)] = value
@@ -283,7 +285,14 @@ def test_size_fields_say_the_output_size(tmp_path: Path) -> None:
     xmp = XMP.replace(
         b'tiff:Orientation="6"',
         b'tiff:Orientation="6" exif:PixelXDimension="90" exif:PixelYDimension="60"',
-    ).replace(b"<dc:creator>", b"<tiff:ImageWidth>90</tiff:ImageWidth><dc:creator>")
+    ).replace(
+        b"<dc:creator>",
+        b"<tiff:ImageWidth>90</tiff:ImageWidth>"
+        # An embedded logo's record: its size is the logo's, not the photo's.
+        b'<xmpMM:Pantry xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/"><rdf:Bag>'
+        b'<rdf:li><rdf:Description exif:PixelXDimension="320" tiff:ImageWidth="320"/>'
+        b"</rdf:li></rdf:Bag></xmpMM:Pantry><dc:creator>",
+    )
     path = tmp_path / "cam.jpg"
     stored_for_orientation(quadrant_picture((60, 90)), 6).save(path, exif=exif, xmp=xmp)
     result = convert_one(path, tmp_path / "out", "webp", "jpeg", "png", resize=Resize(width=30))
@@ -297,6 +306,7 @@ def test_size_fields_say_the_output_size(tmp_path: Path) -> None:
         assert (said["exif:PixelXDimension"], said["exif:PixelYDimension"]) == ("30", "45")
         assert said["tiff:ImageWidth"] == "30"
         assert "tiff:ImageLength" not in said  # said where the source said it, only
+        assert b'exif:PixelXDimension="320" tiff:ImageWidth="320"' in im.info["xmp"]
     # A file that gives no size gets none.
     plain = written(run(tagged_jpeg(tmp_path / "plain.jpg"), "webp"))
     assert not {PIXEL_X, PIXEL_Y} & set(plain.getexif().get_ifd(EXIF_IFD))
