@@ -568,8 +568,9 @@ def prepare(
         if isinstance(sources, Iterable) and not isinstance(sources, (str, os.PathLike))
         else (sources,)
     )
-    if not all(isinstance(s, (str, os.PathLike)) for s in given):
-        raise UsageError(f"SOURCES must be paths, or a list of them, not {sources!r}")
+    wrong = [s for s in given if not isinstance(s, (str, os.PathLike))]
+    if wrong:
+        raise UsageError(f"SOURCES must be paths, or a list of them, not {wrong[0]!r}")
     paths = tuple(os.fspath(s) for s in given)  # type: ignore[arg-type]
     if not paths:
         raise UsageError("no SOURCES given")

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from imgpar import __version__, console
-from imgpar.errors import ClusterError, ExitStatus, HungUp, Terminated, UsageError
+from imgpar.errors import ClusterError, ExitStatus, UsageError, stop_status
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from imgpar.paths import file_in_the_way, not_there
 
@@ -533,6 +533,7 @@ def bench(
     """
     from tqdm import tqdm
 
+    from imgpar.api import idle_options
     from imgpar.bench import bench as run_bench
     from imgpar.heap import keep_freed_memory
 
@@ -546,10 +547,13 @@ def bench(
             raise UsageError("no SOURCES given (on the command line or as `sources` in a config)")
         if "to" not in settings:
             raise UsageError("--to is required (or `to` in a config)")
+        takes = {p.name for p in ctx.command.params} - own
+        options = {k: v for k, v in settings.items() if k in takes}
+        idle = idle_options(**options)
     except UsageError as exc:
         raise _fail(_from_config(exc, origins)) from None
-    takes = {p.name for p in ctx.command.params} - own
-    options = {k: v for k, v in settings.items() if k in takes}
+    for note in idle:
+        typer.echo(f"note: {note}", err=True)
     try:
         ladder = [int(j) for j in jobs.split(",")] if jobs else None
     except ValueError:
@@ -578,12 +582,7 @@ def bench(
             bar.close()
             # Silence would read as a crash; a table of part of the runs would mislead.
             typer.echo("interrupted: no table, as not every run was done", err=True)
-            status = (
-                ExitStatus.HUNG_UP if isinstance(exc, HungUp)
-                else ExitStatus.TERMINATED if isinstance(exc, Terminated)
-                else ExitStatus.INTERRUPTED
-            )  # fmt: skip
-            raise typer.Exit(int(status)) from None
+            raise typer.Exit(int(stop_status(exc))) from None
         finally:
             bar.close()
     typer.echo(console.format_bench(result))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from imgpar.errors import ExitStatus, HungUp, Terminated, UsageError
+from imgpar.errors import ExitStatus, HungUp, Terminated, UsageError, stop_status
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -320,10 +320,8 @@ def run(
                 typer.echo("note: the stop came after the last file: the run is complete", err=True)
             if (waited := waited_note(summary)) is not None:
                 typer.echo(f"note: {waited}", err=True)
-        if isinstance(interrupted, HungUp):
-            return ExitStatus.HUNG_UP
-        if isinstance(interrupted, Terminated):
-            return ExitStatus.TERMINATED
+        if interrupted is not None:
+            return stop_status(interrupted)
         if warned and summary.exit_status == ExitStatus.OK:
             # A CI step must not pass without its report, nor on an empty SOURCE.
             return ExitStatus.FAILED
@@ -675,7 +673,6 @@ def format_bytes(n: int) -> str:
 
 
 def format_bench(r: BenchResult) -> str:
-
     from imgpar.spec import STAGES
 
     if r.sample < r.found:

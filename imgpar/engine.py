@@ -514,10 +514,11 @@ def scheduled(
     """Tasks in chunks to submit, largest first; other items pass straight through.
 
     Order: a big file started last keeps one core busy while the others idle;
-    started first, the small files fill in around it. The order matters at the
-    end of a batch, not at its start: the window starts empty, so the first
-    task goes at once, and holds back half the tasks seen so far until it
-    reaches `lookahead`, which keeps memory flat on a huge tree.
+    started first, the small files fill in around it. The window starts
+    empty, so the first task goes at once, and holds back half the tasks
+    seen so far until it reaches `lookahead`, which keeps memory flat on a
+    huge tree. A stream that comes in batches known whole, largest first
+    (`Job._launched`), so starts with its first batch's biggest file.
 
     Chunks: a file of CHUNK_BYTES or more travels alone; smaller ones travel
     together up to CHUNK_BYTES or CHUNK_FILES, so per-task costs vanish on

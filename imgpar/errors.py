@@ -51,6 +51,15 @@ class HungUp(Terminated):
     """SIGHUP: the terminal closed, an ssh session dropped."""
 
 
+def stop_status(stop: KeyboardInterrupt) -> ExitStatus:
+    """The exit status of a command that `stop` ended: SIGHUP, SIGTERM or Ctrl-C."""
+    if isinstance(stop, HungUp):
+        return ExitStatus.HUNG_UP
+    if isinstance(stop, Terminated):
+        return ExitStatus.TERMINATED
+    return ExitStatus.INTERRUPTED
+
+
 def flag(option: str) -> str:
     """The command-line spelling of an API keyword: `max_size` is `--max-size`."""
     return "--" + option.replace("_", "-")

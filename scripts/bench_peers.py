@@ -763,16 +763,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=30,
         metavar="S",
         help="before each run, wait up to S seconds for other programs to go idle"
-        " (default 30; 0: never, busy starts are still counted)",
+        " (default 30; 0: no wait, but a half-second look still counts busy starts)",
     )
     args = parser.parse_args(argv)
     # SIGTERM ends the run as Ctrl-C does: through the scratch folder's cleanup.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         _main(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(143 if isinstance(stop, _Terminated) else 130)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, unwinding as Ctrl-C does."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def _positive(text: str) -> int:

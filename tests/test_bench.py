@@ -307,12 +307,24 @@ def test_bench_keeps_lossless_outputs_out_of_a_small_ram_disk(
 
 def test_bench_interrupted_says_so(tmp_path: Path) -> None:
     src = make_sources(tmp_path / "src")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    shm = Path(bench_module.SHM)
+    places = [temp, shm] if shm.is_dir() else [temp]
+    before = {p for place in places for p in place.glob("imgpar-bench-*")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "imgpar", "bench", str(src), "--to", "webp", "--jobs", "1,2",
          "--repeat", "500"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
     )  # fmt: skip
-    time.sleep(2)
+    # Stopped once it times, not while Python starts (no handler of its own yet).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if {p for place in places for p in place.glob("imgpar-bench-*")} - before:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
