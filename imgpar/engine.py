@@ -241,7 +241,10 @@ class ProcessEngine:
                 if overdue and not broken:
                     # The late files are known: they fail, and the pool that
                     # cannot stop them goes; the other files in flight go
-                    # back in the queue, with no suspicion on them.
+                    # back in the queue, with no suspicion on them. The
+                    # workers' peak memory goes with the failures: a file
+                    # that outgrew --timeout may well have outgrown the rest.
+                    peak = pool.peak_rss()
                     pool.kill([t for flight in flights.values() for t in flight.tasks])
                     pool = None
                     for flight in flights.values():
@@ -250,7 +253,8 @@ class ProcessEngine:
                             pending.append(rest)
                     flights.clear()
                     for task, ran in overdue.items():
-                        yield failed(task, f"timed out after {self.timeout:g} s", ran=ran)
+                        result = failed(task, f"timed out after {self.timeout:g} s", ran=ran)
+                        yield result._replace(peak_rss=peak)
                     continue
                 now = time.monotonic()
                 if not broken and all(f.deadline > now for f in flights.values()):
@@ -430,6 +434,16 @@ class _Workers:
             self._processes.update(getattr(self._pool, "_processes", None) or {})
         self._chunks[number] = future
         return future
+
+    def peak_rss(self) -> int:
+        """The largest peak resident memory of the live workers, in bytes;
+        0 where the system does not say (Linux's /proc does)."""
+        peaks = [0]
+        for process in self._processes.values():
+            status = f"/proc/{process.pid}/status"
+            with contextlib.suppress(OSError, ValueError), open(status) as fp:
+                peaks += [int(line.split()[1]) * 1024 for line in fp if line.startswith("VmHWM:")]
+        return max(peaks)
 
     def death_cause(self) -> str | None:
         # A broken pool terminates the surviving workers (SIGTERM): the one

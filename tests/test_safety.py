@@ -8,10 +8,12 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -1487,3 +1489,31 @@ def test_a_folder_name_too_long_writes_none_of_the_outputs(tmp_path: Path) -> No
     assert run.returncode == 1
     assert "its name is too long for the file system" in run.stderr
     assert not [p for p in out.rglob("*") if p.suffix == ".webp"]
+
+
+def test_a_timed_out_file_s_memory_counts_in_the_peak(tmp_path: Path) -> None:
+    # 144 MP of gray zeros: 140 KB on disk, 144 MB decoded, and its WebP
+    # encode far outlasts --timeout. The worker killed with it held the
+    # run's largest memory, and the summary said 29 MiB.
+    src = tmp_path / "src"
+    src.mkdir()
+    side = 12_000
+    rows = zlib.compressobj(9)
+    data = b"".join(rows.compress(b"\0" * (side + 1)) for _ in range(side)) + rows.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    (src / "huge.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    _photo(src / "small.jpg", (64, 48))
+    proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "out", "--timeout", "3",
+                "--jobs", "2", "--report", tmp_path / "r.json")  # fmt: skip
+    assert proc.returncode == 1
+    report = _report(tmp_path / "r.json")
+    by_name = {Path(f["source"]).name: f for f in report["files"]}
+    assert by_name["huge.png"]["error"] == "timed out after 3 s"
+    assert report["summary"]["peak_worker_rss"] > side * side
