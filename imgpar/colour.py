@@ -95,6 +95,9 @@ def source_profile(im: Image.Image, exif: Image.Exif, source: IO[bytes]) -> byte
     """
     icc = im.info.get("icc_profile")
     embedded = icc if isinstance(icc, bytes) and icc else None
+    if im.format == "PNG" and "icc_profile" in im.info and icc is None:
+        # Pillow's mark of an iCCP chunk whose data does not inflate.
+        warnings.warn(DAMAGED, stacklevel=2)
     try:
         return _named_or(embedded, im, exif, source)
     except profiles.Unsupported as exc:

@@ -7,6 +7,7 @@ import base64
 import io
 import random
 import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -275,6 +276,25 @@ def test_damaged_profile_is_read_as_srgb_with_a_note(tmp_path: Path) -> None:
     im = written(result)
     assert centre(im) == P3_COLOUR and is_srgb(im.info["icc_profile"])
     assert any("ICC profile is damaged" in note for note in result.notes)
+
+
+def test_a_png_profile_that_does_not_inflate_is_damaged_with_a_note(tmp_path: Path) -> None:
+    # Pillow drops an iCCP chunk whose data is not zlib's without a word:
+    # the file read as sRGB, and nothing said its profile was lost.
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (16, 16), P3_COLOUR).save(plain)
+    data = plain.read_bytes()
+    body = b"Display P3\0\0" + b"\x78\x9cnot zlib at all"
+    iccp = struct.pack(">I", len(body)) + b"iCCP" + body
+    iccp += struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    at = data.index(b"IDAT") - 4
+    path = tmp_path / "garbled.png"
+    path.write_bytes(data[:at] + iccp + data[at:])
+    result = run(path, "webp")
+    im = written(result)
+    assert "icc_profile" not in im.info or not im.info["icc_profile"]
+    assert "ICC profile is damaged: not copied, colours taken as sRGB" in result.notes[-1]
+    assert not any("damaged" in note for note in run(plain, "webp").notes)
 
 
 def test_profiles_passed_through_never_load_littlecms(tmp_path: Path) -> None:
