@@ -185,7 +185,8 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
     )
 
 
-TRUNCATED_NOTE = "truncated: converted as far as its data goes (the rest is filled gray)"
+# What is missing is left as the decoder leaves it: gray for JPEG, black for PNG.
+TRUNCATED_NOTE = "truncated: converted as far as its data goes (the rest is left blank)"
 
 
 def _truncated(exc: OSError) -> bool:
