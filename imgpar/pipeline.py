@@ -651,10 +651,20 @@ def _open(
         raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(path, fp, formats))) from None
     except OSError as exc:
         # A header cut short, where --allow-truncated cannot help.
-        if not _truncated(exc):
-            raise
-        found = signature(_head(path, fp)) or "image"
-        raise ImageRejected(f"truncated {found} file: it ends within its header") from None
+        head = _head(path, fp)
+        found = signature(head) or "image"
+        if _truncated(exc):
+            raise ImageRejected(f"truncated {found} file: it ends within its header") from None
+        # libwebp opens nothing of a file cut short ("could not create decoder
+        # object"); its RIFF header says how long the file should be.
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            expected = int.from_bytes(head[4:8], "little") + 8
+            size = os.fstat(fp.fileno()).st_size if fp is not None else os.path.getsize(path)
+            if size < expected:
+                raise ImageRejected(
+                    f"truncated {found} file: it ends early ({size:,} of {expected:,} bytes)"
+                ) from None
+        raise
 
 
 def _pillow_open(
@@ -763,4 +773,9 @@ def describe(exc: BaseException) -> str:
         return "a metadata chunk decompresses to more than Pillow's safety limit"
     if isinstance(exc, MemoryError):
         return "out of memory while decoding"
+    if isinstance(exc, ValueError) and message.startswith("Invalid input: "):
+        # libheif's words, through pillow-heif: a HEIC cut short, or damaged.
+        if "Unexpected end of file" in message:
+            return "truncated HEIF file: it ends early"
+        return f"damaged HEIF file ({message.removeprefix('Invalid input: ')})"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

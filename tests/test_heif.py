@@ -133,3 +133,15 @@ def test_bench_counts_a_heic_s_pixels_for_lossless_outputs(tmp_path: Path) -> No
         "print(b.bench([sys.argv[2]], to='png', jobs=[1], repeat=1).scratch)"
     )
     assert fresh_python(code, shm, source) != str(shm)
+
+
+def test_a_heic_cut_short_is_called_truncated(tmp_path: Path) -> None:
+    # Its header whole, its image data cut: libheif's own words were the reason.
+    pillow_heif.register_heif_opener()
+    Image.effect_noise((400, 300), 60).convert("RGB").save(tmp_path / "whole.heic")
+    whole = (tmp_path / "whole.heic").read_bytes()
+    cut = tmp_path / "src" / "cut.heic"
+    cut.parent.mkdir()
+    cut.write_bytes(whole[: len(whole) // 2])
+    [result] = imgpar.convert([cut], to="png", out=tmp_path / "out", jobs=1).files
+    assert (result.status, result.error) == ("failed", "truncated HEIF file: it ends early")

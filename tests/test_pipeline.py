@@ -455,7 +455,7 @@ def test_bad_file_reason_says_what_is_wrong(
         ("PNG", 20, "truncated PNG file: it ends within its header"),
         ("GIF", 8, "damaged GIF file: its header cannot be read (truncated or corrupt)"),
         ("TIFF", 6, "damaged TIFF file: its header cannot be read (truncated or corrupt)"),
-        ("WEBP", 14, "damaged WEBP file: its header cannot be read (truncated or corrupt)"),
+        ("WEBP", 14, "truncated WEBP file: it ends early (14 of 86 bytes)"),
         ("AVIF", 40, "damaged AVIF file: its header cannot be read (truncated or corrupt)"),
         ("BMP", 10, "not an image imgpar can read (unknown or unsupported format)"),
     ],
@@ -471,6 +471,22 @@ def test_a_header_cut_short_is_named_by_its_format(
     source.write_bytes(whole.read_bytes()[:cut])
     result = convert_one(source, tmp_path / "out", "png")
     assert (result.status, result.error) == ("failed", reason)
+
+
+def test_a_webp_cut_short_is_called_truncated(tmp_path: Path) -> None:
+    # libwebp opens nothing of it: "corrupt image data (could not create
+    # decoder object)" said nothing of a copy that stopped half way.
+    whole = tmp_path / "whole"
+    Image.effect_noise((200, 150), 60).convert("RGB").save(whole, "WEBP")
+    data = whole.read_bytes()
+    source = tmp_path / "src" / "cut.webp"
+    source.parent.mkdir()
+    source.write_bytes(data[: len(data) // 2])
+    result = convert_one(source, tmp_path / "out", "png")
+    assert (result.status, result.error) == (
+        "failed",
+        f"truncated WEBP file: it ends early ({len(data) // 2:,} of {len(data):,} bytes)",
+    )
 
 
 def test_failed_output_leaves_an_existing_output_whole(tmp_path: Path) -> None:
