@@ -39,6 +39,8 @@ def not_there(path: str, *, follow: bool = True) -> str | None:
     try:
         os.stat(path) if follow else os.lstat(path)
     except (FileNotFoundError, NotADirectoryError, ValueError):
+        if os.path.islink(path):  # there, and named: "no such file" would mislead
+            return f"{path}: broken symlink: its target does not exist"
         return f"no such file or folder: {path}"
     except PermissionError:
         return f"cannot read {path}: permission denied on a folder on the way"

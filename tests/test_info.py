@@ -182,6 +182,10 @@ def test_a_broken_symlink_is_named_so(tmp_path: Path) -> None:
     reason = "broken symlink: its target does not exist"
     assert result.stderr.strip() == f"imgpar: error: {link}: {reason}"
     assert convert_one(link, tmp_path / "out", "webp").error == reason
+    # Named as a SOURCE of convert, it is a usage error, told the same way.
+    named = CliRunner().invoke(app, ["convert", str(link), "--to", "webp"])
+    assert named.exit_code == 2
+    assert named.stderr.strip() == f"imgpar: error: {link}: {reason}"
 
 
 def test_a_symlink_loop_is_named_so(tmp_path: Path) -> None:
