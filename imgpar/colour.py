@@ -95,6 +95,12 @@ def source_profile(im: Image.Image, exif: Image.Exif, source: IO[bytes]) -> byte
     """
     icc = im.info.get("icc_profile")
     embedded = icc if isinstance(icc, bytes) and icc else None
+    if embedded is not None and len(embedded) >= 4:
+        declared = struct.unpack_from(">I", embedded)[0]
+        if 128 <= declared < len(embedded):
+            # Bytes past the size its header gives: no reader looks at them,
+            # and every output would carry them (3 MB on a 588-byte profile).
+            embedded = embedded[:declared]
     if im.format == "PNG" and "icc_profile" in im.info and icc is None:
         # Pillow's mark of an iCCP chunk whose data does not inflate.
         warnings.warn(DAMAGED, stacklevel=2)

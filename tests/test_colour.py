@@ -278,6 +278,17 @@ def test_damaged_profile_is_read_as_srgb_with_a_note(tmp_path: Path) -> None:
     assert any("ICC profile is damaged" in note for note in result.notes)
 
 
+def test_a_profile_padded_past_its_size_is_carried_without_the_padding(tmp_path: Path) -> None:
+    path = tmp_path / "padded.png"
+    padded = bytes(display_p3()) + bytes(100_000)
+    Image.new("RGB", (16, 16), P3_COLOUR).save(path, icc_profile=padded)
+    for target in ("webp", "png", "jpeg"):
+        result = run(path, target)
+        assert written(result).info["icc_profile"] == bytes(display_p3())
+        assert result.outputs[0].bytes < 10_000
+        assert not result.notes
+
+
 def test_a_png_profile_that_does_not_inflate_is_damaged_with_a_note(tmp_path: Path) -> None:
     # Pillow drops an iCCP chunk whose data is not zlib's without a word:
     # the file read as sRGB, and nothing said its profile was lost.
