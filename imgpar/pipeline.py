@@ -222,7 +222,7 @@ ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG", "AVIF"})
 def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
     notes: list[str] = []
     start = time.perf_counter()
-    with open_checked(task.source, spec.max_pixels, fp) as im:
+    with open_checked(task.source, spec.max_pixels, fp, all_pages=spec.all_pages) as im:
         bits = imaging.stored_bits(im)
         if 8 < bits <= 16 and not im.mode.startswith("I;16"):
             notes.append(f"{bits}-bit colour read at 8 bits: Pillow keeps 16 bits for gray only")
@@ -588,7 +588,7 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
     the source's own. When the header cannot be read, converting would fail
     the file: the reason, as the run would give it."""
     try:
-        with open_checked(task.source, spec.max_pixels) as im:
+        with open_checked(task.source, spec.max_pixels, all_pages=spec.all_pages) as im:
             # A PNG's getexif() decodes every pixel, looking for an eXIf
             # chunk after them; a header read takes what comes before.
             exif = im.getexif() if im.format != "PNG" or "exif" in im.info else Image.Exif()
@@ -602,9 +602,13 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
     return tuple(out.path for out in todo)
 
 
-def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Image.Image:
+def open_checked(
+    path: str, max_pixels: int, fp: IO[bytes] | None = None, *, all_pages: bool = False
+) -> Image.Image:
     """`path` (read from `fp` when given) opened lazily with only imgpar's
-    decoders, its pixel count checked before anything is allocated."""
+    decoders, its pixel count checked before anything is allocated: the
+    pixels of every frame that will be decoded (`_frames`), an animation's
+    all, a multi-page TIFF's first page unless `all_pages`."""
     # pillow-heif is loaded only for what needs it: by name, or, for HEIC
     # from a phone renamed .jpg, once no other decoder took the file.
     heif = os.path.splitext(path)[1].lower() in HEIF_EXTENSIONS
@@ -617,6 +621,10 @@ def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Ima
         im = _open(path, fp, HEIF_FORMATS, max_pixels)
     width, height = im.size
     frames = getattr(im, "n_frames", 1)
+    if im.format not in ANIMATED_FORMATS and not (im.format == "TIFF" and all_pages):
+        # A 20-page scan at 300 dpi was refused a first-page JPEG for the
+        # pages it would never decode.
+        frames = 1
     if isinstance(im, WebPImagePlugin.WebPImageFile) and frames > 1 and im.rawmode == "RGBX":
         # libwebp crops an animation's opaque frames to what changes and
         # leaves the rest of the canvas clear, mostly without marking the
@@ -629,12 +637,14 @@ def open_checked(path: str, max_pixels: int, fp: IO[bytes] | None = None) -> Ima
         raise ImageRejected(f"image has no pixels ({width}x{height})")
     if width * height * frames > max_pixels:
         im.close()
-        raise ImageRejected(_too_many_pixels(max_pixels, _size(width, height, frames)))
+        raise ImageRejected(_too_many_pixels(max_pixels, _size(im, frames)))
     return im
 
 
-def _size(width: int, height: int, frames: int) -> str:
-    return f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
+def _size(im: Image.Image, frames: int) -> str:
+    """`im`'s size as a reason gives it: 400x300, 400x300 x 3 frames (or pages)."""
+    kind = "pages" if im.format == "TIFF" else "frames"
+    return f"{im.width}x{im.height}" + (f" x {frames} {kind}" if frames > 1 else "")
 
 
 def _open(
@@ -687,7 +697,7 @@ def _bomb_size(path: str, fp: IO[bytes] | None, formats: tuple[str, ...]) -> str
         if fp is not None:
             fp.seek(0)
         with _pixel_limit(None), Image.open(fp or path, formats=formats) as im:
-            return _size(*im.size, getattr(im, "n_frames", 1))
+            return _size(im, 1)
     except Exception:  # a reason without a size is still the reason
         return ""
 

@@ -473,6 +473,26 @@ def test_a_header_cut_short_is_named_by_its_format(
     assert (result.status, result.error) == ("failed", reason)
 
 
+def test_the_pixel_limit_counts_the_pages_that_are_decoded(tmp_path: Path) -> None:
+    # A 20-page scan was refused a first-page JPEG for its 20 pages, though
+    # only the first is ever decoded; --all-pages decodes them all.
+    pages = [Image.new("L", (100, 100), 40 * i) for i in range(3)]
+    source = tmp_path / "src" / "scan.tif"
+    source.parent.mkdir()
+    pages[0].save(source, save_all=True, append_images=pages[1:])
+    first = convert_one(source, tmp_path / "out", "jpeg", max_pixels=25_000)
+    assert first.status == "converted", first.error
+    every = convert_one(source, tmp_path / "all", "tiff", max_pixels=25_000, all_pages=True)
+    assert every.error == (
+        "too many pixels: 100x100 x 3 pages, over --max-pixels 25,000"
+        " (possible decompression bomb)"
+    )
+    # An animation's frames are all decoded, whatever the target.
+    gif = tmp_path / "src" / "anim.gif"
+    pages[0].save(gif, save_all=True, append_images=pages[1:], duration=100)
+    assert convert_one(gif, tmp_path / "gif", "jpeg", max_pixels=25_000).status == "failed"
+
+
 def test_a_webp_cut_short_is_called_truncated(tmp_path: Path) -> None:
     # libwebp opens nothing of it: "corrupt image data (could not create
     # decoder object)" said nothing of a copy that stopped half way.
