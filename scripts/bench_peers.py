@@ -608,7 +608,7 @@ def _mib(n: int) -> str:
 
 def _mb(n: int) -> str:
     # Icon sets weigh a fraction of a MB: 0.1 MB against 0.1 MB hid a 20% gap.
-    return f"{n / 1e6:.1f} MB" if n >= 10**7 else f"{n / 1e3:.0f} KB"
+    return f"{n / 1e6:.1f} MB" if n >= 10**6 else f"{n / 1e3:.0f} KB"
 
 
 def peers_table(
