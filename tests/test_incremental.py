@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ from imgpar.api import prepare
 from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.cli import app
 from imgpar.colour import is_srgb
+from imgpar.manifest import Manifest
 from imgpar.plan import KEPT_OUTPUTS
+from imgpar.spec import OutputRecord, Result
 from imgpar.writer import temp_prefix
 
 
@@ -652,6 +655,41 @@ def test_manifest_keys_keep_several_sources_apart(tmp_path: Path) -> None:
         with Image.open(out / path) as im:
             blue = im.getpixel((10, 10))[2] > 150
         assert blue == key.startswith("content")
+
+
+def test_a_manifest_holds_little_per_source_and_reads_as_it_always_did(tmp_path: Path) -> None:
+    # As dicts of dicts, 100,000 sources held 455 MB of the parent's memory
+    # until the manifest was written; the file itself must not change.
+    (tmp_path / "src").mkdir()
+    listing = Manifest(str(tmp_path / "m.json"), sources=[str(tmp_path / "src")], out=None)
+    outputs = (
+        OutputRecord(str(tmp_path / "src" / "a-320.webp"), "WEBP", 320, 240, 9000),
+        OutputRecord(str(tmp_path / "src" / "a-640.webp"), "WEBP", 640, 480, 30000),
+        OutputRecord(str(tmp_path / "src" / "a-320.avif"), "AVIF", 320, 240, 7000),
+    )
+    names = [f"d{i % 7}/é {i:05d}.jpg" for i in range(2000)]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for name in names:
+        source = str(tmp_path / "src" / name)
+        listing.add(Result(source=source, status="converted", outputs=outputs,
+                           source_bytes=50_000, width=640, height=480))  # fmt: skip
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert held / len(names) < 1500  # bytes per source; 4.3 KB as dicts
+    listing.write()
+    text = (tmp_path / "m.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert sorted(data["sources"]) == sorted(names)
+    entry = data["sources"][names[0]]
+    assert entry["formats"]["webp"]["srcset"] == "a-320.webp 320w, a-640.webp 640w"
+    assert listing.is_current()
+    (tmp_path / "m.json").write_text(text + " ", encoding="utf-8")
+    assert not listing.is_current()
+    empty = Manifest(str(tmp_path / "e.json"), sources=[str(tmp_path)], out=None)
+    empty.write()
+    assert (tmp_path / "e.json").read_text() == '{\n  "imgpar_manifest": 1,\n  "sources": {}\n}\n'
 
 
 def test_srcset_urls_are_escaped(tmp_path: Path) -> None:
