@@ -389,7 +389,7 @@ class Job:
                 places: set[str] = set()  # folders imgpar writes in, relative to the root
                 gone: list[tuple[str, Entry]] = []
                 present: set[str] = set()  # SOURCE folders a recorded source is still in
-                for key, entry in list(cache.items()):
+                for key, entry in cache.items():
                     places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
                     found = head not in roots or key in named

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from PIL import Image
 
 import imgpar
 from imgpar.api import Report, prepare
-from imgpar.cache import CACHE_NAME
+from imgpar.cache import CACHE_NAME, Cache, Entry
 from imgpar.plan import KEPT_EXTENSION, fold
-from imgpar.spec import Result, Task
+from imgpar.spec import OutputRecord, Result, Task
 from imgpar.walk import Skipped
 
 
@@ -343,3 +344,19 @@ def test_only_the_first_tasks_carry_a_thumbnail(tmp_path: Path, tree: Callable[.
     # Without an HTML report no task makes one.
     job = prepare([photos], to="webp", out=tmp_path / "out2", create_out=False)
     assert not any(t.preview for t in job.plan() if isinstance(t, Task))
+
+
+def test_reading_a_whole_cache_holds_a_batch_not_the_tree(tmp_path: Path) -> None:
+    # --check and --prune read every entry; all at once, they held 1 KB a
+    # source of a 100,000-file tree until the end.
+    cache = Cache(str(tmp_path))
+    output = (OutputRecord("d/p.webp", "WEBP", 16, 16, 100),)
+    for i in range(5000):
+        cache.put(f"src/d{i // 250}/p{i:05d}.png", Entry(100, i, "x" * 64, "k", output, 16, 16))
+    cache.close()
+    tracemalloc.start()
+    count = sum(1 for _ in Cache(str(tmp_path)).items())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 5000
+    assert peak < 1_000_000  # a few hundred bytes an entry, for one batch
