@@ -148,7 +148,11 @@ class Job:
 
     def engine(self) -> SerialEngine | ProcessEngine | DaskEngine:
         if self.engine_label == "dask":
-            from imgpar.engine_dask import DaskEngine
+            from imgpar.engine_dask import DaskEngine, cluster_threads
+
+            if self.scheduler is not None and not self.jobs:
+                # UsageError where the cluster cannot be reached or has no worker.
+                self.jobs = cluster_threads(self.scheduler)
 
             return DaskEngine(
                 self.spec,
@@ -640,6 +644,12 @@ def prepare(
         raise UsageError(problem, option="name")
     asked = jobs
     engine, scheduler, jobs = _engine(engine, scheduler, jobs)
+    if scheduler is not None and create_out:
+        # A run: the cluster answers now, before --out is made, so a run
+        # refused leaves nothing (a read-only one never asks it).
+        from imgpar.engine_dask import cluster_threads
+
+        jobs = cluster_threads(scheduler)
     out_path = os.fspath(out) if out is not None else None
     # No --out, or one that is the SOURCE: outputs beside their sources.
     in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
@@ -685,7 +695,7 @@ def prepare(
         start_method=start_method,
         engine=engine,
         scheduler=scheduler,
-        previews=_previews(jobs) if thumbnails else 0,
+        previews=_previews(jobs or default_jobs()) if thumbnails else 0,
         in_process=asked is not None,
         in_place=in_place,
     )
@@ -819,7 +829,9 @@ def _resizes(
 
 def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, str | None, int]:
     """The engine, its scheduler address (None: a cluster of its own) and
-    the worker threads the run has: `--jobs`, or a cluster's own count."""
+    the worker threads the run has: `--jobs`, or 0 for a scheduler's, which
+    the caller asks the cluster where a run needs it (`--check` and
+    `--dry-run` need no cluster up), else `Job.engine()` does."""
     if engine not in ENGINES:
         raise UsageError(f"must be {' or '.join(ENGINES)}", option="engine")
     if scheduler is None and engine == "dask":
@@ -838,10 +850,11 @@ def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, 
             option="jobs",
             mentions=("scheduler",),
         )
-    from imgpar.engine_dask import check_address, cluster_threads
+    from imgpar.engine_dask import check_address, require_distributed
 
+    require_distributed()
     check_address(scheduler)
-    return "dask", scheduler, cluster_threads(scheduler)
+    return "dask", scheduler, 0
 
 
 def _kind(

@@ -605,6 +605,32 @@ def test_a_wrong_scheduler_address_fails_fast_and_clearly(tmp_path: Path) -> Non
 
 
 @needs_dask
+def test_check_and_dry_run_need_no_cluster_up(tmp_path: Path) -> None:
+    # A CI step that checks a cluster run's outputs failed (exit 2) whenever
+    # the cluster was down, or waited a minute for a worker.
+    src = str(_mixed_tree(tmp_path / "src"))
+    out = str(tmp_path / "out")
+    runner = CliRunner()
+    assert runner.invoke(app, ["convert", src, "--to", "webp", "--out", out]).exit_code == 1
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        down = f"tcp://127.0.0.1:{closed.getsockname()[1]}"
+    base = ["convert", src, "--to", "webp", "--out", out, "--scheduler", down]
+    checked = runner.invoke(app, [*base, "--check"])
+    assert checked.exit_code == 1  # broken.jpg fails, as without a scheduler
+    assert checked.stdout.startswith("failing: ")
+    assert "cannot reach" not in checked.output
+    dry = runner.invoke(app, [*base, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "cannot reach" not in dry.output
+    # A run needs the cluster: it says so, before anything is written.
+    fresh = runner.invoke(app, [*base[:-3], str(tmp_path / "fresh"), "--scheduler", down])
+    assert fresh.exit_code == 2
+    assert "cannot reach the Dask scheduler" in fresh.stderr
+    assert not (tmp_path / "fresh").exists()
+
+
+@needs_dask
 def test_a_run_whose_workers_all_leave_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
