@@ -224,11 +224,11 @@ class DaskEngine:
                         chunk = flight.tasks
                         if future.key not in running:
                             flight.deadline = now + self.timeout  # still queued
-                        elif not flight.held:
+                        elif not flight.held_at:
                             # Held by a worker, perhaps still behind another
                             # chunk there: one chunk's worth of slack, as the
                             # local engine gives.
-                            flight.held = True
+                            flight.held_at = now
                             flight.deadline = now + self.timeout * (len(chunk) + 1)
                         else:
                             del flights[future]
@@ -240,7 +240,8 @@ class DaskEngine:
                             else:
                                 # Its worker is restarted, not killed at once.
                                 why = f"timed out after {self.timeout:g} s"
-                                yield failed(chunk[0], why, loose=True)
+                                # Its time held is work, as on one machine.
+                                yield failed(chunk[0], why, loose=True, ran=now - flight.held_at)
                     continue
                 # The outcome tells what happened, not the future's status:
                 # that can change after the result is in hand, when the
@@ -339,7 +340,7 @@ class _Flight:
 
     tasks: list[Task]
     deadline: float
-    held: bool = False  # seen held by a worker: the deadline counts from then
+    held_at: float = 0.0  # when first seen held by a worker: the deadline counts from then
 
 
 @dataclass(slots=True)

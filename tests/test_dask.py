@@ -400,6 +400,9 @@ def test_file_that_hangs_its_worker_times_out(
     failed = {os.path.basename(r.source): r.error for r in report.files if r.status == "failed"}
     assert set(failed) == {"broken.jpg", "hang-me.jpg"}
     assert failed["hang-me.jpg"] == "timed out after 2 s"
+    # Its time held by the worker is work, as on one machine (it counted none).
+    hung = next(r for r in report.files if r.source.endswith("hang-me.jpg"))
+    assert hung.seconds >= 2 and hung.ended - hung.started == pytest.approx(hung.seconds)
     assert report.summary.converted == 7
     assert not (tmp_path / "out" / "hang-me.webp").exists()
     assert not temp_leftovers(tmp_path / "out")
