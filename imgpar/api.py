@@ -561,7 +561,7 @@ def prepare(
     allow_truncated: bool = False,
     thumbnails: bool = False,
     start_method: str | None = None,
-    engine: str = "local",
+    engine: str | None = None,
     scheduler: str | None = None,
     create_out: bool = True,
 ) -> Job:
@@ -827,13 +827,23 @@ def _resizes(
     return [None]
 
 
-def _engine(engine: str, scheduler: str | None, jobs: int | None) -> tuple[str, str | None, int]:
+def _engine(
+    engine: str | None, scheduler: str | None, jobs: int | None
+) -> tuple[str, str | None, int]:
     """The engine, its scheduler address (None: a cluster of its own) and
     the worker threads the run has: `--jobs`, or 0 for a scheduler's, which
     the caller asks the cluster where a run needs it (`--check` and
     `--dry-run` need no cluster up), else `Job.engine()` does."""
-    if engine not in ENGINES:
+    if engine is not None and engine not in ENGINES:
         raise UsageError(f"must be {' or '.join(ENGINES)}", option="engine")
+    if engine == "local" and scheduler is not None:
+        # Asked for both: which one was meant is not for imgpar to guess.
+        raise UsageError(
+            "runs on Dask: --engine local asks for this machine's processes (give one)",
+            option="scheduler",
+            mentions=("engine",),
+        )
+    engine = engine or ("dask" if scheduler is not None else "local")
     if scheduler is None and engine == "dask":
         scheduler = os.environ.get("IMGPAR_SCHEDULER") or None
     if scheduler is None:

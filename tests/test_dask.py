@@ -246,6 +246,14 @@ def test_engine_options_are_checked(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--nthreads" in result.output
+    # Both engines asked for: the run said "dask" and warned of nothing.
+    both = runner.invoke(app, ["convert", src, "--to", "webp", "--engine", "local",
+                               "--scheduler", "tcp://127.0.0.1:1"])  # fmt: skip
+    assert both.exit_code == 2
+    assert both.stderr == (
+        "imgpar: error: --scheduler runs on Dask: --engine local asks for this machine's"
+        " processes (give one)\n"
+    )
 
 
 @needs_dask
