@@ -22,11 +22,13 @@ import operator
 import os
 import sqlite3
 import stat
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
+from imgpar.errors import UsageError
 from imgpar.spec import OutputRecord
 
 CACHE_NAME = ".imgpar-cache.sqlite"
@@ -69,8 +71,17 @@ def exclusive(
             token = _locks[fd] = object()
             held.callback(_release, fd, token)
             try:
+                lock = os.fstat(fd)
+                key = (lock.st_dev, lock.st_ino)
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if _holders.get(key) == threading.get_ident():
+                    # This thread holds it, in a run it has not finished (an
+                    # iter_convert() kept in a variable): waiting would be for ever.
+                    raise UsageError(
+                        f"{root} is held by a run this thread has not finished (an"
+                        " iter_convert() not yet closed): close that run first"
+                    ) from None
                 if waiting is not None:
                     waiting(root)
                 start = time.monotonic()
@@ -78,6 +89,8 @@ def exclusive(
                 waited += time.monotonic() - start
             except OSError:
                 continue
+            _holders[key] = threading.get_ident()
+            held.callback(_holders.pop, key, None)
         yield waited
 
 
@@ -88,6 +101,8 @@ def exclusive(
 # copy of the run, ending later, then finds no token of its own, and leaves
 # alone whatever lock of the child's has come to have that number.
 _locks: dict[int, object] = {}
+# The thread of this process that holds each lock file, by (device, inode).
+_holders: dict[tuple[int, int], int] = {}
 
 
 def _release(fd: int, token: object) -> None:
@@ -101,6 +116,7 @@ def _close_inherited_locks() -> None:
         with contextlib.suppress(OSError):
             os.close(fd)
     _locks.clear()
+    _holders.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -23,6 +23,7 @@ from hostile import make_hostile_tree
 from PIL import Image
 
 import imgpar
+from imgpar.errors import UsageError
 from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE
 from imgpar.writer import temp_prefix
@@ -1517,3 +1518,28 @@ def test_a_timed_out_file_s_memory_counts_in_the_peak(tmp_path: Path) -> None:
     by_name = {Path(f["source"]).name: f for f in report["files"]}
     assert by_name["huge.png"]["error"] == "timed out after 3 s"
     assert report["summary"]["peak_worker_rss"] > side * side
+
+
+def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: Path) -> None:
+    # An iter_convert() kept in a variable holds its folder's lock until
+    # closed: a convert() of the same folder in the same thread waited for
+    # it for ever, in silence. From another thread, waiting is right.
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.new("RGB", (32, 24), (i * 80, 90, 30)).save(src / f"p{i}.png")
+    out = tmp_path / "out"
+    run = imgpar.iter_convert([src], to="webp", out=out, jobs=1)
+    assert next(run).status == "converted"
+    with pytest.raises(UsageError, match=r"is held by a run this thread has not finished"):
+        imgpar.convert([src], to="webp", out=out, jobs=1)
+    other: list[int] = []
+    waiter = threading.Thread(
+        target=lambda: other.append(imgpar.convert([src], to="webp", out=out, jobs=1).summary.files)
+    )
+    waiter.start()
+    time.sleep(0.5)
+    assert waiter.is_alive()  # waiting its turn
+    rest = list(run)
+    waiter.join(timeout=60)
+    assert len(rest) == 2 and other == [3]
