@@ -672,6 +672,12 @@ def format_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _share(fraction: float) -> str:
+    """A percentage that says something below 10%: at --jobs 64 on 2 cores
+    an efficiency of 0.5% read as 0%."""
+    return f"{fraction:.0%}" if fraction >= 0.1 or not fraction else f"{fraction:.1%}"
+
+
 def format_bench(r: BenchResult) -> str:
     from imgpar.spec import STAGES
 
@@ -691,7 +697,7 @@ def format_bench(r: BenchResult) -> str:
     for row in r.rows:
         lines.append(
             f"{row.jobs:>4}  {row.wall_seconds:>7.2f}  {row.images_per_second:>8.1f}  "
-            f"{row.speedup:>6.2f}x  {row.efficiency:>10.0%}  "
+            f"{row.speedup:>6.2f}x  {_share(row.efficiency):>10}  "
             + " ".join(f"{share:>6.0%}" for share in row.stage_shares)
         )
     lines.append("")

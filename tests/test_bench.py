@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 
 import imgpar
 from imgpar import bench as bench_module
-from imgpar.bench import bench, evenly_spaced, jobs_ladder
+from imgpar.bench import BenchResult, BenchRow, bench, evenly_spaced, jobs_ladder
 from imgpar.cli import app
 from imgpar.collect import Summary
-from imgpar.console import format_summary, waited_note
+from imgpar.console import format_bench, format_summary, waited_note
 from imgpar.errors import UsageError
 from imgpar.limits import default_jobs
 from imgpar.spec import STAGES
@@ -413,3 +413,15 @@ def test_bench_room_for_a_big_image_says_nothing_of_pillow_s_limit(
         result = bench([src], to="png", jobs=[1], repeat=1)
     assert result.rows[0].failed == 1
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_bench_efficiency_below_ten_percent_keeps_a_decimal() -> None:
+    # --jobs 64 on 2 cores: 0.5% efficiency read as "0%".
+    common = {"wall_seconds": 1.0, "images": 4, "failed": 0, "work_seconds": 1.0,
+              "stage_seconds": (0.25,) * len(STAGES), "peak_worker_rss": 0}  # fmt: skip
+    row = BenchRow(jobs=64, speedup=0.32, **common)
+    base = BenchRow(jobs=1, speedup=1.0, **common)
+    table = format_bench(BenchResult(rows=(base, row), found=4, sample=4, sample_bytes=1,
+                                     repeat=1, cores=2, scratch="/tmp"))  # fmt: skip
+    assert "    0.32x        0.5%" in table
+    assert "    1.00x        100%" in table
