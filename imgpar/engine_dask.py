@@ -446,6 +446,13 @@ def _connect(address: str) -> Client:
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except Exception as exc:
+        if address.startswith("tls://") and "ssl_context" in str(exc):
+            # Dask's words blame the scheduler; this client has no TLS settings.
+            raise ClusterError(
+                f"{address} asks for TLS, and this machine's Dask config has no TLS"
+                " settings for a client (distributed.comm.tls.ca-file, .client.cert,"
+                " .client.key); a scheduler without TLS is tcp://"
+            ) from None
         # Whatever answered may not speak Dask at all (MemoryError from a
         # frame length read out of another protocol's bytes).
         raise _unreachable(address, f"{type(exc).__name__}: {exc}") from None

@@ -606,6 +606,12 @@ def test_a_wrong_scheduler_address_fails_fast_and_clearly(tmp_path: Path) -> Non
         f"imgpar: error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"
         " (Connection refused): is `dask scheduler` running?"
     )
+    # tls:// with no TLS settings here: Dask's TypeError blamed the scheduler.
+    assert refused("tls://127.0.0.1:1") == (
+        "imgpar: error: tls://127.0.0.1:1 asks for TLS, and this machine's Dask config has no"
+        " TLS settings for a client (distributed.comm.tls.ca-file, .client.cert,"
+        " .client.key); a scheduler without TLS is tcp://"
+    )
     # A server that waits to be spoken to, as a dashboard's web server does.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
