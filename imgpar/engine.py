@@ -194,6 +194,7 @@ class ProcessEngine:
         owner = os.getpid()  # a forked copy of this generator has no workers of its own
         flights: dict[Future[list[Result]], _Flight] = {}
         worked = False  # some worker has returned a result
+        started_ns = time.time_ns()
         try:
             while True:
                 for chunk in refill(pending, chunks, self._window - len(flights)):
@@ -216,12 +217,12 @@ class ProcessEngine:
                         return_when=FIRST_COMPLETED,
                     )
                 broken = False
-                finished: list[Result] = []
+                finished: list[tuple[Result, Task]] = []
                 unexpected: BaseException | None = None
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
                     try:
-                        finished += future.result()
+                        finished += zip(future.result(), flight.tasks, strict=True)
                         worked = True
                     except BrokenProcessPool:
                         broken = True
@@ -230,7 +231,16 @@ class ProcessEngine:
                         unexpected = exc
                 # A fatal result (a full disk) or an error ends the run: what
                 # the workers finished comes first, to be reported and recorded.
-                yield from sorted(finished, key=lambda r: r.fatal)
+                finished.sort(key=lambda done: done[0].fatal)
+                for i, (result, _) in enumerate(finished):
+                    try:
+                        yield result
+                    except GeneratorExit:
+                        # Stopped (Ctrl-C) between results that came back
+                        # together: the rest are never reported, so their
+                        # outputs go, as a killed worker's unreported ones do.
+                        remove_unreported([task for _, task in finished[i + 1 :]], started_ns)
+                        raise
                 if unexpected is not None:
                     raise unexpected
                 overdue = {

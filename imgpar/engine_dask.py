@@ -34,6 +34,7 @@ from imgpar.engine import (
     failed,
     refill,
     remove_temp_files,
+    remove_unreported,
     scheduled,
 )
 from imgpar.errors import ClusterError, UsageError
@@ -187,6 +188,7 @@ class DaskEngine:
         owner = os.getpid()  # a forked copy of this generator has no cluster of its own
         done: Any = None
         counted_at = time.monotonic()  # when the cluster's threads were last counted
+        started_ns = time.time_ns()
         try:
             while True:
                 for chunk in refill(pending, chunks, self._window - len(flights)):
@@ -254,8 +256,14 @@ class DaskEngine:
                     continue  # given up on above; its late result is dropped
                 chunk = flights.pop(future).tasks
                 if isinstance(outcome, list):
-                    for result, task in zip(outcome, chunk, strict=True):
-                        yield _back(result, task, here)
+                    for i, (result, task) in enumerate(zip(outcome, chunk, strict=True)):
+                        try:
+                            yield _back(result, task, here)
+                        except GeneratorExit:
+                            # As the local engine: the rest of a chunk that
+                            # came back together is never reported, nor kept.
+                            remove_unreported(chunk[i + 1 :], started_ns)
+                            raise
                 elif not isinstance(outcome, CancelledError):
                     error = outcome[1]  # (type, exception, traceback)
                     if isinstance(error, KilledWorker) and len(chunk) > 1:

@@ -22,6 +22,7 @@ from conftest import (
     temp_leftovers,
     under_read_only_mount,
 )
+from PIL import Image
 
 import imgpar
 from imgpar.engine import Passed, ProcessEngine, SerialEngine, scheduled
@@ -390,3 +391,25 @@ def test_each_batch_starts_with_its_biggest_file(tmp_path: Path) -> None:
     assert order[0] == "big.jpg"
     sizes = [next(src.rglob(name)).stat().st_size for name in order]
     assert sizes == sorted(sizes, reverse=True)
+
+
+def test_a_run_stopped_between_results_that_came_back_together_leaves_only_reported_outputs(
+    tmp_path: Path,
+) -> None:
+    # Ten icons travel in one chunk and come back together. Ctrl-C after the
+    # first was reported left the other nine on disk, in no report and no
+    # cache: in place, the next run took them for sources.
+    src = tmp_path / "src"
+    src.mkdir()
+    tasks = []
+    for i in range(10):
+        Image.new("RGB", (32, 32), (i * 20, 80, 160)).save(src / f"i{i}.png")
+        made = str(tmp_path / "out" / f"i{i}.png")
+        tasks.append(Task(source=str(src / f"i{i}.png"), display=f"i{i}.png",
+                          outputs=(made,), source_bytes=100))  # fmt: skip
+    (tmp_path / "out").mkdir()
+    results = ProcessEngine(_spec(), jobs=1).run(tasks)
+    first = next(results)
+    assert isinstance(first, Result) and first.status == "converted"
+    results.close()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [first.source]
