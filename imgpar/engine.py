@@ -239,7 +239,11 @@ class ProcessEngine:
                         # Stopped (Ctrl-C) between results that came back
                         # together: the rest are never reported, so their
                         # outputs go, as a killed worker's unreported ones do.
-                        remove_unreported([task for _, task in finished[i + 1 :]], started_ns)
+                        # Not by a forked copy of this generator, whose run
+                        # goes on in its parent.
+                        if os.getpid() == owner:
+                            rest = [task for _, task in finished[i + 1 :]]
+                            remove_unreported(rest, started_ns)
                         raise
                 if unexpected is not None:
                     raise unexpected

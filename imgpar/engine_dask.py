@@ -262,7 +262,8 @@ class DaskEngine:
                         except GeneratorExit:
                             # As the local engine: the rest of a chunk that
                             # came back together is never reported, nor kept.
-                            remove_unreported(chunk[i + 1 :], started_ns)
+                            if os.getpid() == owner:
+                                remove_unreported(chunk[i + 1 :], started_ns)
                             raise
                 elif not isinstance(outcome, CancelledError):
                     error = outcome[1]  # (type, exception, traceback)
