@@ -62,6 +62,7 @@ def exclusive(
         yield 0.0
         return
     waited = 0.0
+    mine: set[tuple[int, int]] = set()  # the lock files this call holds
     with contextlib.ExitStack() as held:
         for root in sorted(set(roots)):
             try:
@@ -73,6 +74,8 @@ def exclusive(
             try:
                 lock = os.fstat(fd)
                 key = (lock.st_dev, lock.st_ino)
+                if key in mine:
+                    continue  # one folder named two ways (`.` and its full path): held
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if _holders.get(key) == threading.get_ident():
@@ -91,6 +94,7 @@ def exclusive(
                 continue
             _holders[key] = threading.get_ident()
             held.callback(_holders.pop, key, None)
+            mine.add(key)
         yield waited
 
 

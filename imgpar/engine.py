@@ -194,7 +194,6 @@ class ProcessEngine:
         owner = os.getpid()  # a forked copy of this generator has no workers of its own
         flights: dict[Future[list[Result]], _Flight] = {}
         worked = False  # some worker has returned a result
-        started_ns = time.time_ns()
         try:
             while True:
                 for chunk in refill(pending, chunks, self._window - len(flights)):
@@ -242,8 +241,7 @@ class ProcessEngine:
                         # Not by a forked copy of this generator, whose run
                         # goes on in its parent.
                         if os.getpid() == owner:
-                            rest = [task for _, task in finished[i + 1 :]]
-                            remove_unreported(rest, started_ns)
+                            remove_made([result for result, _ in finished[i + 1 :]])
                         raise
                 if unexpected is not None:
                     raise unexpected
@@ -488,6 +486,17 @@ class _Workers:
         pids = {p.pid for p in processes if p.pid is not None}
         remove_temp_files(temp_file_places(held), pids)
         remove_unreported(held, self._started_ns)
+
+
+def remove_made(results: Iterable[Result]) -> None:
+    """Delete the outputs `results` say their workers made: results that
+    came back but will never be reported (the run stopped between them).
+    Their own paths, not the tasks' planned names, whose sizes are patterns
+    that can match another file's (`a{width}` matches a1's `a1100.webp`)."""
+    for result in results:
+        for output in result.outputs:
+            with contextlib.suppress(OSError):
+                os.unlink(output.path)
 
 
 def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:

@@ -33,8 +33,8 @@ from imgpar.engine import (
     Passed,
     failed,
     refill,
+    remove_made,
     remove_temp_files,
-    remove_unreported,
     scheduled,
 )
 from imgpar.errors import ClusterError, UsageError
@@ -188,7 +188,6 @@ class DaskEngine:
         owner = os.getpid()  # a forked copy of this generator has no cluster of its own
         done: Any = None
         counted_at = time.monotonic()  # when the cluster's threads were last counted
-        started_ns = time.time_ns()
         try:
             while True:
                 for chunk in refill(pending, chunks, self._window - len(flights)):
@@ -256,14 +255,15 @@ class DaskEngine:
                     continue  # given up on above; its late result is dropped
                 chunk = flights.pop(future).tasks
                 if isinstance(outcome, list):
-                    for i, (result, task) in enumerate(zip(outcome, chunk, strict=True)):
+                    back = [_back(r, task, here) for r, task in zip(outcome, chunk, strict=True)]
+                    for i, result in enumerate(back):
                         try:
-                            yield _back(result, task, here)
+                            yield result
                         except GeneratorExit:
                             # As the local engine: the rest of a chunk that
                             # came back together is never reported, nor kept.
                             if os.getpid() == owner:
-                                remove_unreported(chunk[i + 1 :], started_ns)
+                                remove_made(back[i + 1 :])
                             raise
                 elif not isinstance(outcome, CancelledError):
                     error = outcome[1]  # (type, exception, traceback)

@@ -1543,3 +1543,36 @@ def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: P
     rest = list(run)
     waiter.join(timeout=60)
     assert len(rest) == 2 and other == [3]
+
+
+def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(tmp_path: Path) -> None:
+    # The unreported files' planned names are patterns where they hold a
+    # size: a's `a{width}.webp` matched a1's reported `a1100.webp`, and
+    # stopping after a1's result deleted it.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.effect_noise((300, 200), 60).convert("RGB").save(src / "a1.png")  # bigger: first
+    Image.new("RGB", (300, 200), (20, 90, 160)).save(src / "a.png")
+    out = tmp_path / "out"
+    run = imgpar.iter_convert([src], to="webp", width=[100], name="{stem}{width}.{ext}",
+                              out=out, jobs=2)  # fmt: skip
+    first = next(run)
+    run.close()
+    assert first.source.endswith("a1.png") and first.status == "converted"
+    assert [Path(o.path).name for o in first.outputs] == ["a1100.webp"]
+    assert sorted(p.name for p in out.glob("*.webp")) == ["a1100.webp"]
+
+
+def test_one_folder_named_two_ways_is_one_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `cd photos; imgpar convert a.png $PWD/b.png`: the roots `.` and the full
+    # path are one folder, whose lock the run waited on for ever (then,
+    # after the same-thread check, was refused as held by itself).
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (20, 20), (10, 120, 200)).save(photos / name)
+    monkeypatch.chdir(photos)
+    report = imgpar.convert(["a.png", str(photos / "b.png")], to="webp", jobs=1)
+    assert report.summary.converted == 2
