@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import functools
 import glob
+import itertools
 import os
 import re
 import stat
@@ -95,6 +96,14 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
         return f"{template!r} needs {{ext}}: several formats would share a name"
     if len(outputs) > len({o.target for o in outputs}) and not fields & {"width", "height"}:
         return f"{template!r} needs {{width}} or {{height}}: several sizes share a name"
+    parts = list(string.Formatter().parse(template))
+    for (_, before, _, _), (between, after, _, _) in itertools.pairwise(parts):
+        if before and after and not between and {before, after} & {"width", "height"}:
+            # a.png at 1100 and a1.png at 100 would both be a1100.webp.
+            return (
+                f"{template!r}: put a separator between {{{before}}} and {{{after}}}"
+                f" ({{{before}}}-{{{after}}}): a number beside a name can read two ways"
+            )
     return None
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 import imgpar
 from imgpar.api import Report, prepare
 from imgpar.cache import CACHE_NAME, Cache, Entry
+from imgpar.errors import UsageError
 from imgpar.plan import KEPT_EXTENSION, fold
 from imgpar.spec import OutputRecord, Result, Task
 from imgpar.walk import Skipped
@@ -360,3 +361,15 @@ def test_reading_a_whole_cache_holds_a_batch_not_the_tree(tmp_path: Path) -> Non
     tracemalloc.stop()
     assert count == 5000
     assert peak < 1_000_000  # a few hundred bytes an entry, for one batch
+
+
+def test_a_size_beside_another_field_without_a_separator_is_refused() -> None:
+    # a.png at 1100 and a1.png at 100 were both a1100.webp, and no collision
+    # was found: the names' templates differ until the sizes fill them in.
+    with pytest.raises(UsageError, match=r"put a separator between \{stem\} and \{width\}"):
+        prepare(["."], to="webp", width=[100, 1100], name="{stem}{width}.{ext}", create_out=False)
+    with pytest.raises(UsageError, match=r"between \{height\} and \{parent\}"):
+        prepare(["."], to="webp", height=100, name="{height}{parent}.{ext}", create_out=False)
+    apart = prepare(["."], to="webp", width=[100, 1100], name="{stem}-{width}.{ext}",
+                    create_out=False)  # fmt: skip
+    assert len(apart.spec.outputs) == 2
