@@ -1546,21 +1546,22 @@ def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: P
 
 
 def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(tmp_path: Path) -> None:
-    # The unreported files' planned names are patterns where they hold a
-    # size: a's `a{width}.webp` matched a1's reported `a1100.webp`, and
-    # stopping after a1's result deleted it.
+    # Stopped after a1's result, with a's come back in the same chunk: a's
+    # output goes (never reported), a1's stays. (Removed by the tasks'
+    # planned names, `{stem}{width}` once let a's pattern take a1's file;
+    # such a name is refused now, and the results' own paths are removed.)
     src = tmp_path / "src"
     src.mkdir()
     Image.effect_noise((300, 200), 60).convert("RGB").save(src / "a1.png")  # bigger: first
     Image.new("RGB", (300, 200), (20, 90, 160)).save(src / "a.png")
     out = tmp_path / "out"
-    run = imgpar.iter_convert([src], to="webp", width=[100], name="{stem}{width}.{ext}",
+    run = imgpar.iter_convert([src], to="webp", width=[100], name="{stem}-{width}.{ext}",
                               out=out, jobs=2)  # fmt: skip
     first = next(run)
     run.close()
     assert first.source.endswith("a1.png") and first.status == "converted"
-    assert [Path(o.path).name for o in first.outputs] == ["a1100.webp"]
-    assert sorted(p.name for p in out.glob("*.webp")) == ["a1100.webp"]
+    assert [Path(o.path).name for o in first.outputs] == ["a1-100.webp"]
+    assert sorted(p.name for p in out.glob("*.webp")) == ["a1-100.webp"]
 
 
 def test_one_folder_named_two_ways_is_one_lock(
