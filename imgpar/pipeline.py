@@ -460,6 +460,13 @@ def _shrink_on_load(
     return round(stored[0] / drafted[1][2]) if drafted else 1
 
 
+def _every_frame_decoded(im: Image.Image, all_pages: bool) -> bool:
+    """Whether converting `im` decodes all its frames (an animation's, or a
+    TIFF's pages under --all-pages) or its first alone (an MPO's preview,
+    a HEIF burst, a TIFF's other pages)."""
+    return im.format in ANIMATED_FORMATS or (im.format == "TIFF" and all_pages)
+
+
 def _frames(
     im: Image.Image, spec: ConvertSpec, notes: list[str]
 ) -> tuple[list[Image.Image], tuple[list[int], int] | None, Image.Image | None]:
@@ -478,7 +485,7 @@ def _frames(
         notes.append(
             f"{count} pages: first page written (--all-pages keeps them all in TIFF output)"
         )
-    if not animated and not (count > 1 and im.format == "TIFF" and spec.all_pages):
+    if count == 1 or not _every_frame_decoded(im, spec.all_pages):
         im.load()
         return [imaging.working_mode(im)], None, None
     frames: list[Image.Image] = []
@@ -620,11 +627,9 @@ def open_checked(
             raise ImageRejected(unreadable(head)) from None
         im = _open(path, fp, HEIF_FORMATS, max_pixels)
     width, height = im.size
-    frames = getattr(im, "n_frames", 1)
-    if im.format not in ANIMATED_FORMATS and not (im.format == "TIFF" and all_pages):
-        # A 20-page scan at 300 dpi was refused a first-page JPEG for the
-        # pages it would never decode.
-        frames = 1
+    # Only the frames `_frames` decodes count: a 20-page scan at 300 dpi was
+    # refused a first-page JPEG for the pages it would never decode.
+    frames = getattr(im, "n_frames", 1) if _every_frame_decoded(im, all_pages) else 1
     if isinstance(im, WebPImagePlugin.WebPImageFile) and frames > 1 and im.rawmode == "RGBX":
         # libwebp crops an animation's opaque frames to what changes and
         # leaves the rest of the canvas clear, mostly without marking the
