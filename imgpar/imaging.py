@@ -3,7 +3,7 @@ orientation and mode conversion."""
 
 from __future__ import annotations
 
-from PIL import Image
+from PIL import Image, ImageMath
 
 from imgpar.formats import Target
 
@@ -74,6 +74,8 @@ def working_mode(im: Image.Image) -> Image.Image:
     if im.mode in ("I", "F"):
         return _to_16_bit_range(im)
     mode = working_mode_of(im)
+    if mode == "LA" and im.mode.startswith("I;16"):
+        return _keyed_gray_16(im)
     return im if mode == im.mode else im.convert(mode)
 
 
@@ -82,6 +84,10 @@ def working_mode_of(im: Image.Image) -> str:
     mode = im.mode
     if mode in ("L", "RGB") and _colour_key(im) is not None:
         return mode + "A"
+    if mode.startswith("I;16") and _colour_key(im) is not None:
+        # Pillow has no 16-bit mode with alpha: a logo's transparency
+        # matters more than its depth.
+        return "LA"
     if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
         return mode
     if mode == "P" or mode == "PA":
@@ -99,11 +105,20 @@ def _colour_key(im: Image.Image) -> int | tuple[int, ...] | None:
     """The one value (gray) or colour (RGB) a PNG's tRNS chunk makes
     transparent, as optimisers write for logos and icons; None if none."""
     key = im.info.get("transparency")
-    if im.mode == "L" and isinstance(key, int):
+    if (im.mode == "L" or im.mode.startswith("I;16")) and isinstance(key, int):
         return key
     if im.mode == "RGB" and isinstance(key, tuple) and len(key) == 3:
         return key
     return None
+
+
+def _keyed_gray_16(im: Image.Image) -> Image.Image:
+    """16-bit gray whose tRNS value is transparent, as 8-bit LA."""
+    key = _colour_key(im)
+    wide = im.convert("I")
+    alpha = ImageMath.lambda_eval(lambda a: (a["v"] != key) * 255, v=wide)
+    gray = wide.point(lambda v: v / 257)
+    return Image.merge("LA", (gray.convert("L"), alpha.convert("L")))
 
 
 def _to_16_bit_range(im: Image.Image) -> Image.Image:

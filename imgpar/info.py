@@ -149,7 +149,9 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
     if im.mode == "CMYK":
         how = "through its ICC profile" if usable else "plain conversion (no ICC profile)"
         actions.append(f"CMYK → RGB, {how}, for {_targets(lambda t: 'CMYK' not in t.modes)}")
-    if im.mode.startswith("I;16"):
+    if im.mode.startswith("I;16") and imaging.working_mode_of(im) == "LA":
+        actions.append("16-bit → 8-bit for every target, to keep its colour key as alpha")
+    elif im.mode.startswith("I;16"):
         actions.append(f"16-bit → 8-bit for {_targets(lambda t: not t.high_bit_depth)}")
     elif 8 < facts["bits"] <= 16:
         actions.append(f"{facts['bits']}-bit → 8-bit for every target (decoded at 8 bits)")

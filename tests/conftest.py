@@ -176,6 +176,17 @@ def make_gray_key_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
     return path
 
 
+def make_gray16_key_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """16-bit gray PNG whose tRNS chunk makes one value transparent: left half
+    opaque dark gray (60 x 257), right half the key, 1000."""
+    w, h = size
+    im = Image.new("I;16", size, 1000)
+    im.paste(Image.new("I;16", (w // 2, h), 60 * 257), (0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "PNG", transparency=1000)
+    return path
+
+
 def make_gray16_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
     """16-bit grayscale (I;16): left half 60000, right half 30000."""
     w, h = size
@@ -485,6 +496,7 @@ bilevel_png = _source_fixture(make_bilevel_png, "bilevel.png")
 la_png = _source_fixture(make_la_png, "la.png")
 colour_key_png = _source_fixture(make_colour_key_png, "key.png")
 gray_key_png = _source_fixture(make_gray_key_png, "graykey.png")
+gray16_key_png = _source_fixture(make_gray16_key_png, "gray16key.png")
 
 
 @pytest.fixture

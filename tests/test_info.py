@@ -15,6 +15,7 @@ from conftest import (
     convert_one,
     make_cmyk_jpeg,
     make_colour_key_png,
+    make_gray16_key_png,
     make_gray16_png,
     make_palette_png,
     make_rgba_png,
@@ -214,6 +215,8 @@ def test_a_missing_source_is_a_usage_error(tmp_path: Path) -> None:
         (make_colour_key_png, "flatten alpha on white for jpeg"),
         (make_cmyk_jpeg, "CMYK → RGB, plain conversion (no ICC profile), for webp/jpeg/png/avif"),
         (make_gray16_png, "16-bit → 8-bit for webp/jpeg/avif"),
+        (make_gray16_key_png, "16-bit → 8-bit for every target, to keep its colour key as alpha"),
+        (make_gray16_key_png, "flatten alpha on white for jpeg"),
     ],
 )
 def test_says_what_convert_would_do(make: Any, expected: str, tmp_path: Path) -> None:

@@ -150,7 +150,7 @@ def test_transparency_kept_where_the_format_has_alpha(
     assert close_to(half(im, "left")[:3], (0, 0, 255), 40)
 
 
-@pytest.mark.parametrize("fixture", ["la_png", "gray_key_png"])
+@pytest.mark.parametrize("fixture", ["la_png", "gray_key_png", "gray16_key_png"])
 def test_gray_alpha_flattened_on_white_for_jpeg(
     fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -161,7 +161,7 @@ def test_gray_alpha_flattened_on_white_for_jpeg(
 
 
 @pytest.mark.parametrize("target", ALPHA_TARGETS)
-@pytest.mark.parametrize("fixture", ["la_png", "gray_key_png"])
+@pytest.mark.parametrize("fixture", ["la_png", "gray_key_png", "gray16_key_png"])
 def test_gray_alpha_keeps_alpha(
     fixture: str, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
