@@ -78,7 +78,7 @@ def exclusive(
                     continue  # one folder named two ways (`.` and its full path): held
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if _holders.get(key) == threading.get_ident():
+                if _holders.get(key) is threading.current_thread():
                     # This thread holds it, in a run it has not finished (an
                     # iter_convert() kept in a variable): waiting would be for ever.
                     raise UsageError(
@@ -92,7 +92,7 @@ def exclusive(
                 waited += time.monotonic() - start
             except OSError:
                 continue
-            _holders[key] = threading.get_ident()
+            _holders[key] = threading.current_thread()
             held.callback(_holders.pop, key, None)
             mine.add(key)
         yield waited
@@ -105,8 +105,9 @@ def exclusive(
 # copy of the run, ending later, then finds no token of its own, and leaves
 # alone whatever lock of the child's has come to have that number.
 _locks: dict[int, object] = {}
-# The thread of this process that holds each lock file, by (device, inode).
-_holders: dict[tuple[int, int], int] = {}
+# The thread of this process that holds each lock file, by (device, inode):
+# the thread itself, as Linux gives a new thread the id of one just ended.
+_holders: dict[tuple[int, int], threading.Thread] = {}
 
 
 def _release(fd: int, token: object) -> None:
@@ -224,7 +225,9 @@ class Cache:
         # the lock for long, and a killed run loses at most a batch, which only
         # means converting those files again. No fsync either: a cache that a
         # power cut damages is detected and rebuilt, like any damaged cache.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # Not tied to this thread: a run's generator may be resumed, or
+        # closed at exit, by another; a generator never runs in two at once.
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA busy_timeout = 30000")
             db.execute("PRAGMA synchronous = OFF")

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ import imgpar
 from imgpar.errors import UsageError
 from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE
+from imgpar.spec import Result
 from imgpar.writer import temp_prefix
 
 IMGPAR = [sys.executable, "-m", "imgpar"]
@@ -1543,6 +1544,40 @@ def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: P
     rest = list(run)
     waiter.join(timeout=60)
     assert len(rest) == 2 and other == [3]
+
+
+def test_a_run_left_open_by_a_finished_thread_is_waited_for(tmp_path: Path) -> None:
+    # Linux reuses a finished thread's id at once: a run left open by a
+    # thread that has ended looked like the new thread's own, and was refused.
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.new("RGB", (32, 24), (i * 80, 90, 30)).save(src / f"p{i}.png")
+    out = tmp_path / "out"
+    runs: list[Iterator[Result]] = []
+
+    def start() -> None:
+        runs.append(imgpar.iter_convert([src], to="webp", out=out, jobs=1))
+        next(runs[0])
+
+    opener = threading.Thread(target=start)
+    opener.start()
+    opener.join()
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            outcome.append(imgpar.convert([src], to="webp", out=out, jobs=1).summary.files)
+        except UsageError as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    time.sleep(0.5)
+    assert waiter.is_alive() and outcome == []  # waiting its turn, not refused
+    assert len(list(runs[0])) == 2
+    waiter.join(timeout=60)
+    assert outcome == [3]
 
 
 def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(tmp_path: Path) -> None:
