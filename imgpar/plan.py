@@ -98,11 +98,13 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
         return f"{template!r} needs {{width}} or {{height}}: several sizes share a name"
     parts = list(string.Formatter().parse(template))
     for (_, before, _, _), (between, after, _, _) in itertools.pairwise(parts):
-        if before and after and not between and {before, after} & {"width", "height"}:
+        joined = not between.strip(string.digits)  # digits join as the size's own would
+        if before and after and joined and {before, after} & {"width", "height"}:
             # a.png at 1100 and a1.png at 100 would both be a1100.webp.
             return (
-                f"{template!r}: put a separator between {{{before}}} and {{{after}}}"
-                f" ({{{before}}}-{{{after}}}): a number beside a name can read two ways"
+                f"{template!r}: put a separator that is not a digit between {{{before}}}"
+                f" and {{{after}}} ({{{before}}}-{{{after}}}): a number beside a name can"
+                " read two ways"
             )
     return None
 

@@ -366,8 +366,11 @@ def test_reading_a_whole_cache_holds_a_batch_not_the_tree(tmp_path: Path) -> Non
 def test_a_size_beside_another_field_without_a_separator_is_refused() -> None:
     # a.png at 1100 and a1.png at 100 were both a1100.webp, and no collision
     # was found: the names' templates differ until the sizes fill them in.
-    with pytest.raises(UsageError, match=r"put a separator between \{stem\} and \{width\}"):
+    with pytest.raises(UsageError, match=r"not a digit between \{stem\} and \{width\}"):
         prepare(["."], to="webp", width=[100, 1100], name="{stem}{width}.{ext}", create_out=False)
+    # Digits between them join as the size's own: a + 1 + 1100 is a1 + 1 + 100.
+    with pytest.raises(UsageError, match=r"not a digit between \{stem\} and \{width\}"):
+        prepare(["."], to="webp", width=[100, 1100], name="{stem}1{width}.{ext}", create_out=False)
     with pytest.raises(UsageError, match=r"between \{height\} and \{parent\}"):
         prepare(["."], to="webp", height=100, name="{height}{parent}.{ext}", create_out=False)
     apart = prepare(["."], to="webp", width=[100, 1100], name="{stem}-{width}.{ext}",
