@@ -358,7 +358,7 @@ class Job:
         from imgpar.writer import remove_abandoned
 
         folders = [s for s in self.sources if os.path.isdir(s)]
-        cache_roots = [self.out] if self.out is not None else folders
+        cache_roots = list(dict.fromkeys(self._output_roots()))
         # Into an --out, the keys of files named as SOURCES, which begin with
         # their folder's name: one named elsewhere (other/photos/x.jpg) is no
         # photos/x.jpg gone. (In place each folder has a cache of its own.)
@@ -386,7 +386,9 @@ class Job:
             roots: dict[str, list[str]] = {}
             for folder in folders if self.out is not None else ():
                 roots.setdefault(source_name(folder), []).append(folder)
-            if self.out is None:
+            if self.out is None and cache_root in folders:
+                # Not a file SOURCE's folder: the user named that file, not
+                # the others, as into an --out.
                 roots[cache.home() or name] = [cache_root]
             try:
                 kept: set[str] = set()  # outputs of sources still there

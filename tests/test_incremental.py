@@ -544,6 +544,27 @@ def test_prune_spares_what_another_in_place_run_makes_now(tmp_path: Path, pruned
 
 
 
+def test_in_place_a_file_sources_folder_is_pruned_for_that_file(tmp_path: Path) -> None:
+    # Its cache is its folder's, which --prune, --check and the count of
+    # outputs left behind never read: a.webp stayed. Another source gone
+    # from the folder is not the named file's business, as into an --out.
+    src = tmp_path / "src"
+    _photo(src / "a.jpg", (100, 50))
+    _photo(src / "b.jpg", (100, 50))
+    imgpar.convert([src], to="webp", jobs=1)
+    (src / "b.jpg").unlink()
+    runner = CliRunner()
+    checked = runner.invoke(app, ["convert", str(src / "a.jpg"), "--to", "png", "--check"])
+    assert checked.exit_code == 1
+    assert f"orphan: {src / 'a.webp'}" in checked.stdout
+    result = runner.invoke(app, ["convert", str(src / "a.jpg"), "--to", "png", "--prune"])
+    assert result.exit_code == 0, result.output
+    assert f"pruned: {src / 'a.webp'}" in result.stderr.splitlines()
+    assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [
+        "a.jpg", "a.png", "b.webp"
+    ]
+
+
 @pytest.mark.parametrize("first", ["sub", "tree"])
 def test_an_output_both_nested_runs_record_is_pruned_once_its_source_goes(
     tmp_path: Path, first: str
