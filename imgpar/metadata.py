@@ -9,6 +9,7 @@ is colour.py's business: it follows `--srgb`, never the policy here.
 from __future__ import annotations
 
 import re
+import struct
 import warnings
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -118,6 +119,27 @@ def pending_orientation(im: Image.Image, exif: Image.Exif) -> int:
     upright; turning them again would undo it.
     """
     return 1 if im.format == "TIFF" else orientation(exif)
+
+
+def late_png_exif(path: str) -> Image.Exif:
+    """The EXIF of a PNG whose eXIf chunk follows its pixels, found by
+    stepping from chunk header to chunk header, where Pillow's getexif()
+    decodes every pixel to reach it. Empty if there is none to read."""
+    exif = Image.Exif()
+    try:
+        with open(path, "rb") as fp:
+            fp.seek(8)
+            while len(head := fp.read(8)) == 8:
+                length, kind = struct.unpack(">I4s", head)
+                if kind == b"eXIf":
+                    exif.load(fp.read(length))
+                    break
+                if kind == b"IEND":
+                    break
+                fp.seek(length + 4, 1)  # the data and its CRC
+    except Exception:  # damaged: read as none
+        return Image.Exif()
+    return exif
 
 
 class Carried(NamedTuple):

@@ -595,11 +595,15 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
     the source's own. When the header cannot be read, converting would fail
     the file: the reason, as the run would give it."""
     try:
-        with open_checked(task.source, spec.max_pixels, all_pages=spec.all_pages) as im:
-            # A PNG's getexif() decodes every pixel, looking for an eXIf
-            # chunk after them; a header read takes what comes before.
-            exif = im.getexif() if im.format != "PNG" or "exif" in im.info else Image.Exif()
-            displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
+        # Pillow's warnings (corrupt EXIF) are the run's notes, not the listing's.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with open_checked(task.source, spec.max_pixels, all_pages=spec.all_pages) as im:
+                # A PNG's getexif() decodes every pixel, looking for an eXIf
+                # chunk after them; a header read skips to it instead.
+                late = im.format == "PNG" and "exif" not in im.info
+                exif = metadata.late_png_exif(task.source) if late else im.getexif()
+                displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)
     try:

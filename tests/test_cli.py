@@ -11,6 +11,8 @@ import struct
 import subprocess
 import sys
 import termios
+import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -415,6 +417,37 @@ def test_dry_run_names_outputs_by_their_real_sizes(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     said = {p for outputs in lines.values() for p in outputs}
     assert said == {str(p) for p in out.glob("*.webp")}
+
+
+def test_dry_run_and_check_turn_a_png_whose_exif_follows_its_pixels(tmp_path: Path) -> None:
+    # Its eXIf chunk after IDAT, as some tools write it: the dry run read it
+    # as upright and named p-200x50.webp where converting writes
+    # p-50x200.webp, which --check then called an orphan. A corrupt EXIF
+    # elsewhere printed Pillow's warning through the listing.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (400, 100)).save(src / "p.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    body = b"eXIf" + exif.tobytes()
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    png = (src / "p.png").read_bytes()
+    end = png.rindex(b"IEND") - 4
+    (src / "p.png").write_bytes(png[:end] + chunk + png[end:])
+    Image.new("RGB", (40, 30)).save(src / "j.jpg", exif=b"Exif\0\0II*\0\x08\0\0\0\xff\xff\x01\x02")
+    out = tmp_path / "out"
+    options = ["--to", "webp", "--max-size", "200", "--name", "{stem}-{width}x{height}.{ext}"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dry = invoke("convert", src, *options, "--out", out, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"{src / 'p.png'} -> {out / 'p-50x200.webp'}" in dry.stdout.splitlines()
+    assert [str(w.message) for w in caught] == []
+    done = invoke("convert", src, *options, "--out", out)
+    assert done.exit_code == 0, done.output
+    assert (out / "p-50x200.webp").is_file()
+    checked = invoke("convert", src, *options, "--out", out, "--check")
+    assert checked.exit_code == 0, checked.output
 
 
 def test_header_reads_use_imgpars_pixel_limit_not_pillows(tmp_path: Path) -> None:
