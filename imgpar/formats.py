@@ -192,6 +192,8 @@ def signature(head: bytes) -> str | None:
             return name
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
+    if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0":  # "BM" alone starts text too
+        return "BMP"
     return _BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 

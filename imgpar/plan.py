@@ -1002,7 +1002,7 @@ class Planner:
 # The usual extension of what a misnamed file holds.
 _PROPER = {
     "JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp",
-    "HEIF": ".heic", "AVIF": ".avif",
+    "HEIF": ".heic", "AVIF": ".avif", "BMP": ".bmp",
 }  # fmt: skip
 
 

@@ -617,6 +617,20 @@ def test_in_place_a_misnamed_file_fails_after_a_run_without_its_format(tmp_path:
     assert invoke("convert", src, "--to", "jpeg,webp", "--check").exit_code == 1
 
 
+def test_in_place_bmp_data_under_a_jpg_name_is_named_as_bmp(tmp_path: Path) -> None:
+    # BMP was missing from the formats known by their first bytes: "not an
+    # image imgpar can read", of a picture imgpar reads.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(src / "scan.jpg", "BMP")
+    result = invoke("convert", src, "--to", "jpeg")
+    assert result.exit_code == 1, result.output
+    assert (
+        f"failed: {src / 'scan.jpg'}: holds BMP data under a .jpg name: its jpeg output"
+        " would replace it (rename it scan.bmp," in result.stderr
+    )
+
+
 def test_in_place_a_file_named_in_the_target_format_but_holding_another_fails(
     tmp_path: Path,
 ) -> None:

@@ -457,7 +457,8 @@ def test_bad_file_reason_says_what_is_wrong(
         ("TIFF", 6, "damaged TIFF file: its header cannot be read (truncated or corrupt)"),
         ("WEBP", 14, "truncated WEBP file: it ends early (14 of 86 bytes)"),
         ("AVIF", 40, "damaged AVIF file: its header cannot be read (truncated or corrupt)"),
-        ("BMP", 10, "not an image imgpar can read (unknown or unsupported format)"),
+        ("BMP", 10, "damaged BMP file: its header cannot be read (truncated or corrupt)"),
+        ("BMP", 20, "truncated BMP file: it ends within its header"),
     ],
 )
 def test_a_header_cut_short_is_named_by_its_format(
