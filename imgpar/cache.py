@@ -326,12 +326,11 @@ class Cache:
         if self._failures is None:
             self._failures = db.execute("SELECT 1 FROM failed LIMIT 1").fetchone() is not None
         if self._failures:
-            self._write(db, "DELETE FROM failed WHERE key = ?", (key,))
+            self._write("DELETE FROM failed WHERE key = ?", (key,))
         outputs = json.dumps(
             [[o.path, o.format, o.width, o.height, o.bytes] for o in entry.outputs]
         )
         self._write(
-            db,
             "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
@@ -351,7 +350,7 @@ class Cache:
         if db is None:
             return
         self._failures = True
-        self._write(db, "INSERT OR REPLACE INTO failed VALUES (?, ?, ?, ?, ?)",
+        self._write("INSERT OR REPLACE INTO failed VALUES (?, ?, ?, ?, ?)",
                     (key, size, mtime_ns, options, error))  # fmt: skip
 
     def failure(self, key: str, size: int, mtime_ns: int, options: str) -> str | None:
@@ -375,7 +374,7 @@ class Cache:
             return
         for key, outputs in launched:
             sql = "INSERT OR REPLACE INTO flying VALUES (?, ?, ?)"
-            self._write(db, sql, (key, json.dumps(outputs), since))
+            self._write(sql, (key, json.dumps(outputs), since))
         self._flush()
 
     def in_flight(self) -> list[tuple[str, str, int]]:
@@ -398,12 +397,12 @@ class Cache:
         if db is None:
             return
         if not but:
-            self._write(db, "DELETE FROM flying WHERE since = ?", (since,))
+            self._write("DELETE FROM flying WHERE since = ?", (since,))
             return
         keys = [k for (k,) in db.execute("SELECT key FROM flying WHERE since = ?", (since,))]
         for key in keys:
             if key not in but:
-                self._write(db, "DELETE FROM flying WHERE key = ? AND since = ?", (key, since))
+                self._write("DELETE FROM flying WHERE key = ? AND since = ?", (key, since))
 
     def _may_create(self) -> bool:
         """Whether a hint (a failure, what is in flight) may make the cache:
@@ -417,7 +416,7 @@ class Cache:
         if db is None:
             return
         sql = "INSERT OR REPLACE INTO superseded VALUES (?, ?, ?)"
-        self._write(db, sql, (path, size, mtime_ns))
+        self._write(sql, (path, size, mtime_ns))
 
     def count(self, head: str) -> int:
         """How many sources are recorded under the SOURCE folder named `head`
@@ -447,13 +446,13 @@ class Cache:
     def forget_superseded(self, path: str) -> None:
         db = self._connect(create=False)
         if db is not None:
-            self._write(db, "DELETE FROM superseded WHERE path = ?", (path,))
+            self._write("DELETE FROM superseded WHERE path = ?", (path,))
 
     def touch(self, key: str, mtime_ns: int) -> None:
         """Record a new mtime for content that did not change."""
         db = self._connect(create=False)
         if db is not None:
-            self._write(db, "UPDATE sources SET mtime_ns = ? WHERE key = ?", (mtime_ns, key))
+            self._write("UPDATE sources SET mtime_ns = ? WHERE key = ?", (mtime_ns, key))
 
     def _unreadable(self, exc: Exception, *, rebuilt: bool = False) -> None:
         then = "rebuilding everything" if rebuilt else "everything is taken as stale"
@@ -475,9 +474,9 @@ class Cache:
     def forget(self, key: str) -> None:
         db = self._connect(create=False)
         if db is not None:
-            self._write(db, "DELETE FROM sources WHERE key = ?", (key,))
+            self._write("DELETE FROM sources WHERE key = ?", (key,))
 
-    def _write(self, db: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> None:
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
         # Rows wait here, not in an open transaction, so another run is never
         # locked out while this one converts a slow file.
         if not self._rows:

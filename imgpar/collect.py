@@ -1,6 +1,6 @@
 """Fold per-file results into counts, totals and the exit status.
 
-This is data only: rendering it (progress bar, summary lines) is the CLI's job.
+This is data only: console.py renders it (progress bar, summary lines).
 """
 
 from __future__ import annotations

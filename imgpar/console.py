@@ -1,6 +1,8 @@
-"""What a run shows in the terminal: the progress bar, a line per failed file,
-the summary, and the bench and info tables. Data comes from imgpar.api and
-imgpar.collect; this module only renders it."""
+"""A command-line run and what it shows in the terminal: `run` drives a
+conversion (signals, reports, the manifest, `--prune`, the exit status) and
+renders the progress bar, a line per failed file and the summary; the bench
+and info tables are drawn here too. The data comes from imgpar.api and
+imgpar.collect."""
 
 from __future__ import annotations
 
@@ -486,7 +488,7 @@ class _NoBar:
 
 
 class StopSignals:
-    """Ctrl-C (SIGINT) and SIGTERM as exceptions in the main thread, and
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP as exceptions in the main thread, and
     remembered: Python prints and drops an exception raised inside a
     finalizer (`__del__`; Dask's clients and futures have one), so a signal
     that lands there is only remembered, and the run asks
@@ -665,11 +667,11 @@ def format_mib(n: int) -> str:
 
 def format_bytes(n: int) -> str:
     size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
+    for unit in ("B", "KB", "MB"):
+        if size < 1000:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
-    return f"{n} B"
+    return f"{size:.1f} GB"
 
 
 def _share(fraction: float) -> str:

@@ -146,17 +146,14 @@ def stored_size(displayed: tuple[int, int], orientation: int) -> tuple[int, int]
 
 def stored_box(box: Box, displayed: tuple[int, int], orientation: int) -> Box:
     """Map a box on the upright picture to the same region of the stored pixels."""
-    w, h = displayed
     sw, sh = stored_size(displayed, orientation)
     x0, y0, x1, y1 = box
-    corners = [_to_stored(x, y, w, h, sw, sh, orientation) for x, y in ((x0, y0), (x1, y1))]
+    corners = [_to_stored(x, y, sw, sh, orientation) for x, y in ((x0, y0), (x1, y1))]
     xs, ys = sorted(c[0] for c in corners), sorted(c[1] for c in corners)
     return xs[0], ys[0], xs[1], ys[1]
 
 
-def _to_stored(
-    x: float, y: float, w: float, h: float, sw: float, sh: float, orientation: int
-) -> tuple[float, float]:
+def _to_stored(x: float, y: float, sw: float, sh: float, orientation: int) -> tuple[float, float]:
     return {
         2: (sw - x, y),
         3: (sw - x, sh - y),

@@ -1,8 +1,9 @@
 """The small frozen records that cross process boundaries.
 
-Workers get a `ConvertSpec` once (at start-up) and `Task`s (paths only); they
-send back `Result`s (paths, sizes, seconds, an error string). No pixels and no
-display settings ever travel.
+Workers get a `ConvertSpec` once (at start-up) and `Task`s (paths and what
+the plan decided of them); they send back `Result`s (paths, sizes, seconds,
+an error string). No decoded pixels travel: an HTML report's results bring
+back only a small WebP preview.
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def write_atomic(
                 _clear_timestamps_in(raw)
             elif options.get("save_all") and target.pil_format == "WEBP":
                 _flag_transparency(raw, [im, *options["append_images"]])
-            size = raw.tell()
+            size = raw.seek(0, os.SEEK_END)
             saved = time.perf_counter()
         try:
             os.replace(temp, path)
@@ -248,7 +248,6 @@ def _flag_transparency(fp: IO[bytes], frames: list[Image.Image]) -> None:
     flags = fp.read(1)[0]
     fp.seek(_VP8X_FLAGS)
     fp.write(bytes([flags | _ALPHA_FLAG]))
-    fp.seek(0, os.SEEK_END)
 
 
 class OutputRefused(Exception):
