@@ -122,7 +122,7 @@ class Job:
             options_key=self.options_key,
             read_only=read_only,
             previews=self.previews,
-            inside={} if self.in_place else sources_inside(self.out, self.sources),
+            sources={} if self.in_place else {os.path.realpath(s): s for s in self.sources},
             own_files=self.own_files,
         )
         items: Iterable[Folder | Skipped] = walk(

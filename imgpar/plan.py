@@ -185,7 +185,7 @@ class Planner:
         options_key: str,
         read_only: bool = False,
         previews: int = 0,
-        inside: dict[str, str] | None = None,
+        sources: dict[str, str] | None = None,
         own_files: dict[str, str] | None = None,
     ) -> None:
         self._outputs = spec.outputs
@@ -196,8 +196,10 @@ class Planner:
             for path, kind in (own_files or {}).items()
             for claim in self._claims("", [os.path.abspath(path), os.path.realpath(path)])
         }
-        # SOURCES inside --out, by real path: no output may land in one.
-        self._inside = inside or {}
+        # The SOURCES by real path, into an --out: no output may land in one
+        # (through a link in --out, or --out a folder that holds SOURCES),
+        # save in that --out where a SOURCE holds it, as its walk skips it.
+        self._sources = sources or {}
         # The largest size an output may have, for a folder named by it;
         # None where a scale, or no size, leaves it open.
         asked = [
@@ -215,6 +217,8 @@ class Planner:
         self._started_ns = spec.started_ns or time.time_ns()
         self._targets = tuple(TARGETS[o.target] for o in spec.outputs)
         self._out = out
+        self._real_out = os.path.realpath(out) if out is not None else None
+        self._clear = functools.lru_cache(maxsize=256)(self._clear_of)
         self._force = force
         self._template = template or default_template(spec.outputs)
         # Whether output names hold their size ({width}, {height}).
@@ -507,11 +511,15 @@ class Planner:
 
     def _into_a_source(self, here: _Here, written: Sequence[str]) -> str | None:
         """Why an output of `written` may not be written, where it lands in
-        a SOURCE inside --out (`--out photos --name '2024/{stem}.{ext}'` of
-        `photos/2024`, through a link, or a folder named by the size): over
-        a source, or beside them, where a later run would take it for one."""
+        a SOURCE (`--out photos --name '2024/{stem}.{ext}'` of `photos/2024`,
+        a link in --out to a SOURCE's folder, or a folder named by the size):
+        over a source, or beside them, where a later run would take it for one."""
         for name in written:
+            if "/" not in name and os.sep not in name and self._clear(here.absolute_dest):
+                continue  # the usual case, told apart cheaply
             folder, base = os.path.split(os.path.join(here.absolute_dest, name))
+            if WIDTH_FIELD not in folder and HEIGHT_FIELD not in folder and self._clear(folder):
+                continue
             # The folder as the system resolves it (a link inside --out); one
             # named by the size, as far as its fixed part goes, and then by
             # the sizes it may be filled with (`{width}/` of `photos/300`,
@@ -521,9 +529,11 @@ class Planner:
             real = self._real(head if sized_folder else folder)
             path = os.path.join(real, base)
             shown = as_template(os.path.join(here.dest, name))
-            for inner, source in self._inside.items():
+            linked = real != os.path.abspath(head if sized_folder else folder)
+            hint = " (through a link in the output folder)" if linked else _OTHER_NAMES
+            for inner, source in self._sources.items():
                 if path == inner:
-                    return f"its output would overwrite a source: {shown}{_OTHER_NAMES}"
+                    return f"its output would overwrite a source: {shown}{hint}"
                 inside = below(path, inner) or (
                     sized_folder
                     and (
@@ -531,14 +541,34 @@ class Planner:
                         or self._sized_as(os.path.join(real, folder[len(head) :]), inner)
                     )
                 )
+                if inside and self._skipped_in(inner, real):
+                    continue
                 if inside and not sized_folder and os.path.lexists(path):
-                    return f"its output would overwrite {shown}, in SOURCE {source}{_OTHER_NAMES}"
+                    return f"its output would overwrite {shown}, in SOURCE {source}{hint}"
                 if inside:
                     return (
                         f"its output would be written inside SOURCE {source}, where a later"
-                        f" run would take it for a source: {shown}{_OTHER_NAMES}"
+                        f" run would take it for a source: {shown}{hint}"
                     )
         return None
+
+    def _clear_of(self, folder: str) -> bool:
+        """Whether no output in `folder` can land in a SOURCE: neither it
+        nor a folder above it is one (as the system resolves it), save the
+        --out a SOURCE's walk skips, and no SOURCE file is in it. Most
+        folders are; the rest are looked at output by output."""
+        real = self._real(folder)
+        return all(
+            os.path.dirname(inner) != real
+            and (not (real == inner or below(real, inner)) or self._skipped_in(inner, real))
+            for inner in self._sources
+        )
+
+    def _skipped_in(self, inner: str, real: str) -> bool:
+        """Whether the folder `real` is in the --out, itself in SOURCE
+        `inner`, whose walk skips it (`--out site/_gen` of `site`)."""
+        out = self._real_out
+        return out is not None and below(out, inner) and (real == out or below(real, out))
 
     def _sized_as(self, folder: str, inner: str) -> bool:
         """Whether a folder named by the size (`folder`, with its markers)
@@ -590,7 +620,7 @@ class Planner:
                 f" {os.path.join(here.dest, _spelled(here.folder.path, source_hit))}"
                 + _OTHER_NAMES,
             )
-        trespass = self._into_a_source(here, written) if self._inside else None
+        trespass = self._into_a_source(here, written) if self._sources else None
         if trespass is not None:
             return Result(source=display, status="failed", error=trespass)
         own = None

@@ -1395,6 +1395,40 @@ def test_no_output_lands_in_a_source_inside_out(tmp_path: Path) -> None:
     assert sorted(p.name for p in sized.iterdir()) == ["a.jpg"]
 
 
+def test_no_output_lands_in_a_source_through_a_link_in_out(tmp_path: Path) -> None:
+    # web/img a link to src/img: the outputs were written in the SOURCE,
+    # and each later run took them for sources, a level deeper each time.
+    src = tmp_path / "src"
+    (src / "img").mkdir(parents=True)
+    _photo(src / "img" / "a.jpg", (300, 200))
+    _photo(src / "b.jpg", (300, 200))
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "img").symlink_to(src / "img", target_is_directory=True)
+    for _ in range(2):
+        proc = _run("convert", src, "--to", "webp", "--out", web)
+        assert proc.returncode == 1
+        assert (
+            f"failed: {src / 'img' / 'a.jpg'}: its output would be written inside SOURCE"
+            f" {src}, where a later run would take it for a source: {web / 'img' / 'a.webp'}"
+            " (through a link in the output folder)" in proc.stderr
+        )
+        assert sorted(p.name for p in (src / "img").iterdir()) == ["a.jpg"]
+    assert (web / "b.webp").is_file()
+    # An --out inside its SOURCE is skipped by the walk: outputs go there,
+    # but not through a link of its own back into the SOURCE.
+    gen = src / "_gen"
+    first = _run("convert", src, "--to", "webp", "--out", gen)
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(gen / "img")
+    (gen / "img").symlink_to(src / "img", target_is_directory=True)
+    inner = _run("convert", src, "--to", "webp", "--out", gen)
+    assert inner.returncode == 1
+    assert f"inside SOURCE {src}, where a later run would take it for a source:" in inner.stderr
+    assert (gen / "b.webp").is_file()
+    assert sorted(p.name for p in (src / "img").iterdir()) == ["a.jpg"]
+
+
 def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "x"
     (out / "y").mkdir(parents=True)
