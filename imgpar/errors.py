@@ -65,6 +65,11 @@ def flag(option: str) -> str:
     return "--" + option.replace("_", "-")
 
 
+# How a file that cannot be read fails: its permissions, not its pixels,
+# so the cache does not replay it (a chmod changes neither size nor mtime).
+UNREADABLE = "cannot read the file"
+
+
 def not_imgpars(path: str) -> str:
     """Why an output is not written in place: a file imgpar did not write is there."""
     return (

@@ -27,7 +27,7 @@ from PIL import (
 
 from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
-from imgpar.errors import not_imgpars
+from imgpar.errors import UNREADABLE, not_imgpars
 from imgpar.formats import (
     HEIF_EXTENSIONS,
     HEIF_FORMATS,
@@ -772,7 +772,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, Image.DecompressionBombError):
         return "too many pixels (possible decompression bomb)"
     if isinstance(exc, PermissionError):
-        return "cannot read the file: permission denied"
+        return f"{UNREADABLE}: permission denied"
     if isinstance(exc, FileNotFoundError):
         # A link to nothing is there to be seen: saying the file went would mislead.
         if isinstance(exc.filename, str) and os.path.islink(exc.filename):

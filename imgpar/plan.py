@@ -27,6 +27,7 @@ from imgpar.cache import (
     file_state,
     kind_of_cache,
 )
+from imgpar.errors import UNREADABLE
 from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
 from imgpar.paths import below, same_folder
@@ -230,6 +231,9 @@ class Planner:
             else f" (--name {self._template!r} has no {{stem}}: sources share the names it makes)"
         )
         self._options_key = options_key
+        # A failure is replayed only under the limits it met: a file over
+        # --max-pixels, or cut short, may convert under others.
+        self._failure_key = f"{options_key} {spec.max_pixels} {spec.allow_truncated:d}"
         # The settings each output is made with (keys.py). A cache row holds
         # the run's key, those settings (its outputs were all made with them,
         # or kept because they had been) and the JPEG scale they were decoded
@@ -653,7 +657,7 @@ class Planner:
             return Result(
                 source=display,
                 status="failed",
-                error=f"cannot read the file: {exc.strerror or exc}",
+                error=f"{UNREADABLE}: {exc.strerror or exc}",
             )
         if not stat.S_ISREG(st.st_mode):
             # Named as a SOURCE: reading a FIFO waits for a writer, and a
@@ -709,13 +713,14 @@ class Planner:
         # timeout, a dead worker, a lost cluster (no worker behind those
         # results) or a full disk, which another run may not meet.
         judged = result.status == "failed" and result.worker and not result.fatal
+        judged = judged and not (result.error or "").startswith(UNREADABLE)
         if pending is not None and result.loose:
             # A Dask worker that could not be stopped, or one the lost
             # scheduler no longer speaks for, may still write its outputs:
             # they stay in flight, for the next run to take as imgpar's.
             self._unlanded.setdefault(pending.cache, set()).add(pending.key)
         if pending is not None and judged:
-            pending.cache.fail(pending.key, pending.size, pending.mtime_ns, self._options_key,
+            pending.cache.fail(pending.key, pending.size, pending.mtime_ns, self._failure_key,
                                result.error or "")  # fmt: skip
         if pending is None or result.status != "converted" or not result.digest:
             return result
@@ -755,7 +760,7 @@ class Planner:
         if pending is None:
             return None
         return pending.cache.failure(pending.key, pending.size, pending.mtime_ns,
-                                     self._options_key)  # fmt: skip
+                                     self._failure_key)  # fmt: skip
 
     def may_leave_outputs(self) -> bool:
         """Whether outputs no source makes now may be left, found cheaply:

@@ -380,6 +380,13 @@ def test_check_calls_a_file_whose_pixels_failed_failing(tmp_path: Path) -> None:
     ]
     dry = invoke("convert", src, "--to", "webp", "--out", out, "--dry-run")
     assert f"{src / 'cut.jpg'}: would fail: {reason} (as the last run found)" in dry.stdout
+    # Under limits it did not meet, it may convert: only stale.
+    lenient = invoke("convert", src, "--to", "webp", "--out", out, "--check", "--allow-truncated")
+    assert lenient.stdout.splitlines() == [f"stale: {src / 'cut.jpg'}"]
+    tight = invoke("convert", src, "--to", "webp", "--out", out, "--max-pixels", "100")
+    assert tight.exit_code == 1 and "over --max-pixels 100" in tight.stderr
+    again = invoke("convert", src, "--to", "webp", "--out", out, "--check")
+    assert again.stdout.splitlines() == [f"stale: {src / 'cut.jpg'}"]  # not "over 100"
     # Mended, it is only stale; converted, it is nothing.
     make_camera_jpeg(src / "cut.jpg")
     mended = invoke("convert", src, "--to", "webp", "--out", out, "--check")
