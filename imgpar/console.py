@@ -149,9 +149,12 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     held: Held = {}
     orphans = job.orphans(remade, kept, held)
     failing += [f"{source}: {why}" for source, why in _held_why(held)]
-    # With something stale, a run rewrites the manifest anyway.
-    if listing is not None and not stale and not failing and not listing.is_current():
-        stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
+    if listing is not None:
+        # With something stale, what a run would write is not known here
+        # (it rewrites the manifest anyway): only a missing one is told.
+        known = not stale and not failing
+        if not listing.is_current() if known else not os.path.exists(listing.path):
+            stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
     for path in stale:
         echo_line(f"stale: {path}")
     for line in failing:

@@ -283,6 +283,13 @@ def test_widths_and_formats_from_one_decode_with_manifest(site: Path, tmp_path: 
             f"stale: {tmp_path / 'm.json'} (the manifest: missing or not what a run writes)"
         ]
     assert not (tmp_path / "m.json").exists()  # --check writes nothing
+    # Missing, it is told beside stale sources too.
+    _photo(site / "new.jpg", (300, 200))
+    checked = runner.invoke(app, [*args, "--check"])
+    assert checked.stdout.splitlines() == [
+        f"stale: {site / 'new.jpg'}",
+        f"stale: {tmp_path / 'm.json'} (the manifest: missing or not what a run writes)",
+    ]
 
 
 def test_a_new_format_or_width_makes_only_what_is_new(site: Path, tmp_path: Path) -> None:
