@@ -517,6 +517,26 @@ class Cache:
         except sqlite3.DatabaseError as exc:
             self._unreadable(exc)
 
+    def outputs_beyond(self, heads: Collection[str]) -> list[tuple[OutputRecord, ...]]:
+        """The outputs recorded for sources whose keys begin with none of
+        `heads` (SOURCE folder names): in an --out that runs of other SOURCE
+        folders share, theirs. The keys are sifted by SQLite, so a cache of
+        one SOURCE's sources costs a scan of its keys and nothing more."""
+        db = self._connect(create=False)
+        if db is None or not heads:
+            return []
+        marks = ", ".join("?" * len(heads))
+        try:
+            rows = db.execute(
+                "SELECT outputs FROM sources"
+                f" WHERE substr(key, 1, instr(key, '/') - 1) NOT IN ({marks})",
+                tuple(heads),
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._unreadable(exc)
+            return []
+        return [_records(outputs) for (outputs,) in rows]
+
     def create(self) -> None:
         """Make the cache file now, rather than at the first record: an
         --out is marked as one (meta `out`) before any worker writes in it.

@@ -220,6 +220,10 @@ class Planner:
         self._out = out
         self._real_out = os.path.realpath(out) if out is not None else None
         self._clear = functools.lru_cache(maxsize=256)(self._clear_of)
+        # In an --out that runs of other SOURCE folders share, the outputs
+        # their sources have, by folded folder: claimed as this run's own
+        # claims are. Read at the first file.
+        self._theirs: dict[str, set[str]] | None = None
         self._force = force
         self._template = template or default_template(spec.outputs)
         # Whether output names hold their size ({width}, {height}).
@@ -556,6 +560,40 @@ class Planner:
                     )
         return None
 
+    def _theirs_in(self, here: _Here, written: Sequence[str]) -> str | None:
+        """The first of the outputs named `written` that a source of another
+        SOURCE folder has in a shared --out (`convert assets --out web`, then
+        `convert content --out web`, each with a logo.png), or None."""
+        if self._theirs is None:
+            self._theirs = self._outputs_of_other_sources(here.cache)
+        if not self._theirs:
+            return None
+        for name in written:
+            folder, base = os.path.split(os.path.join(here.absolute_dest, name))
+            names = self._theirs.get(fold(folder))
+            if not names:
+                continue
+            base = fold(base)
+            sized_base = WIDTH_FIELD in base or HEIGHT_FIELD in base
+            if base in names or (sized_base and any(could_be_sized(n, base) for n in names)):
+                return name
+        return None
+
+    def _outputs_of_other_sources(self, cache: Cache) -> dict[str, set[str]]:
+        if self._out is None or not self._sources:
+            return {}
+        heads = {
+            source_name(s if os.path.isdir(s) else os.path.dirname(s) or os.curdir)
+            for s in self._sources.values()
+        }
+        root = self._absolute(cache.root)
+        theirs: dict[str, set[str]] = {}
+        for outputs in cache.outputs_beyond(heads):
+            for output in outputs:
+                folder, base = os.path.split(os.path.join(root, output.path))
+                theirs.setdefault(fold(folder), set()).add(fold(base))
+        return theirs
+
     def _clear_of(self, folder: str) -> bool:
         """Whether no output in `folder` can land in a SOURCE: neither it
         nor a folder above it is one (as the system resolves it), save the
@@ -605,7 +643,8 @@ class Planner:
             return Result(source=display, status="skipped", notes=(IN_TARGET_FORMAT,))
         written = _written(names, replaced) if replaced else names
         claims = self._claims(here.absolute_dest, written)
-        if not self._claimed.isdisjoint(claims) and stem != name:
+        taken = not self._claimed.isdisjoint(claims) or self._theirs_in(here, written) is not None
+        if taken and stem != name:
             stem = name
             names = self._names(here, stem, ext)
             if replaced:
@@ -638,8 +677,9 @@ class Planner:
                 status="failed",
                 error=f"its output would be overwritten by the run's {own}{_OTHER_NAMES}",
             )
-        if not self._claimed.isdisjoint(claims):
-            taken = next(n for n in written if not self._claimed.isdisjoint(
+        theirs = self._theirs_in(here, written)
+        if theirs is not None or not self._claimed.isdisjoint(claims):
+            taken = theirs or next(n for n in written if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip
             return Result(
                 source=display,

@@ -866,6 +866,38 @@ def test_sources_that_share_a_folder_name_are_pruned_by_what_is_in_each(
     assert pruned.stderr == f"pruned: {out / 'y.webp'}\n"
 
 
+def test_runs_of_other_sources_into_one_out_keep_each_others_outputs(tmp_path: Path) -> None:
+    # Two build steps, one --out: the second run wrote its logo.webp over the
+    # first's, in silence, and the two went on overwriting each other.
+    assets, content = tmp_path / "assets", tmp_path / "content"
+    for folder, colour in ((assets, (250, 0, 0)), (content, (0, 0, 250))):
+        folder.mkdir()
+        Image.new("RGB", (64, 48), colour).save(folder / "logo.png")
+    web = tmp_path / "web"
+    runner = CliRunner()
+    for source in (assets, content, assets, content):
+        run = runner.invoke(app, ["convert", str(source), "--to", "webp", "--out", str(web)])
+        assert run.exit_code == 0, run.output
+    assert sorted(p.name for p in web.iterdir() if not p.name.startswith(".")) == [
+        "logo.png.webp", "logo.webp"
+    ]
+    with Image.open(web / "logo.webp") as im:
+        assert im.convert("RGB").getpixel((5, 5))[0] > 200  # assets', red
+    with Image.open(web / "logo.png.webp") as im:
+        assert im.convert("RGB").getpixel((5, 5))[2] > 200  # content's, blue
+    for source in (assets, content):
+        checked = runner.invoke(app, ["convert", str(source), "--to", "webp", "--out", str(web),
+                                      "--check"])  # fmt: skip
+        assert checked.exit_code == 0, checked.output
+    # As one run of both names them.
+    both = runner.invoke(app, ["convert", str(assets), str(content), "--to", "webp", "--out",
+                               str(tmp_path / "web2")])  # fmt: skip
+    assert both.exit_code == 0, both.output
+    assert sorted(p.name for p in (tmp_path / "web2").glob("*.webp")) == [
+        "logo.png.webp", "logo.webp"
+    ]
+
+
 def test_an_out_inside_its_source_is_pruned_as_ever(tmp_path: Path) -> None:
     # Were its SOURCE's drive gone, the outputs would be gone with it.
     src = tmp_path / "a"
