@@ -339,6 +339,17 @@ class Job:
             kept.update(o.path for o in entry.outputs)
         return pruned
 
+    def summary(self, collector: Collector, *, interrupted: bool = False) -> tuple[Summary, Held]:
+        """The run's summary from what `collector` gathered, and what only
+        the job knows (the jobs a cluster had, the wait for another run's
+        lock); after a complete run, the SOURCES held back (`held`), also
+        given on their own."""
+        collector.jobs, collector.engine = self.jobs, self.engine_label
+        collector.waited(self.waited)
+        summary = collector.summary(interrupted=interrupted)
+        held = self.held() if not interrupted and summary.stopped is None else {}
+        return summary._replace(held_back=held_back(held)), held
+
     def held(self) -> Held:
         """After a complete run: the SOURCES with no image now whose outputs
         are still there (a drive not mounted?), and how many, which `--prune`
@@ -965,7 +976,7 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
     holder = next((p for real, p in sources.items() if below(inside, real)), None)
     if holder is None or not os.path.isdir(holder) or not os.path.isdir(out):
         return
-    if os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place":
+    if _made_by_imgpar(out):
         return
     found = next((f.file(f.names[0]) for f in walk([out]) if isinstance(f, Folder)), None)
     if found is not None:
@@ -977,6 +988,12 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
         )
 
 
+def _made_by_imgpar(out: str) -> bool:
+    """Whether `out` is an --out imgpar made: its cache is not an in-place
+    one (a damaged one is still imgpar's file)."""
+    return os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place"
+
+
 def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
     """Refuse SOURCES inside an --out that holds the user's images and is no
     output folder yet (`--out x` of `x/y`, with your own `x/a.jpg`): outputs
@@ -986,7 +1003,7 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
     inner = sources_inside(out, sources.values())
     if not inner or not os.path.isdir(out):
         return
-    if os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place":
+    if _made_by_imgpar(out):
         return
     seen: set[str] = set()  # real paths: links may lead in circles
     for folder, subfolders, _ in os.walk(out, followlinks=True):
@@ -1098,8 +1115,5 @@ def convert(sources: Sources, **options: Any) -> Report:
             collector.unread(event.path)
         elif event is job.fallback:
             _warn(event)
-    collector.jobs, collector.engine = job.jobs, job.engine_label
-    collector.waited(job.waited)
-    summary = collector.summary()
-    held = job.held() if summary.stopped is None else {}
-    return Report(files=files, summary=summary._replace(held_back=held_back(held)))
+    summary, _ = job.summary(collector)
+    return Report(files=files, summary=summary)

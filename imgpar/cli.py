@@ -304,13 +304,9 @@ def convert(
     origins: dict[str, str] = {}  # where each setting from a config file came from
     try:
         options, origins = _settings(ctx, config, preset)
+        paths = _required(options)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
         reports = [str(r) for r in run.get("report") or []]
-        paths = [str(p) for p in run.get("sources") or []]
-        if not paths:
-            raise UsageError("no SOURCES given (on the command line or as `sources` in a config)")
-        if "to" not in options:
-            raise UsageError("--to is required (or `to` in a config)")
         if run.get("quiet") and run.get("verbose"):
             raise UsageError("--quiet and --verbose ask for opposite things: choose one")
         written = [("report", r) for r in reports]
@@ -356,6 +352,17 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
+
+
+def _required(settings: dict[str, Any]) -> list[str]:
+    """The SOURCES a command's settings name; UsageError without them, or
+    without a format to convert to."""
+    paths = [str(p) for p in settings.get("sources") or []]
+    if not paths:
+        raise UsageError("no SOURCES given (on the command line or as `sources` in a config)")
+    if "to" not in settings:
+        raise UsageError("--to is required (or `to` in a config)")
+    return paths
 
 
 def _settings(
@@ -542,11 +549,7 @@ def bench(
     origins: dict[str, str] = {}
     try:
         settings, origins = _settings(ctx, config, preset)
-        paths = [str(p) for p in settings.get("sources") or []]
-        if not paths:
-            raise UsageError("no SOURCES given (on the command line or as `sources` in a config)")
-        if "to" not in settings:
-            raise UsageError("--to is required (or `to` in a config)")
+        paths = _required(settings)
         takes = {p.name for p in ctx.command.params} - own
         options = {k: v for k, v in settings.items() if k in takes}
         idle = idle_options(**options)

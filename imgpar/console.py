@@ -179,7 +179,6 @@ def run(
     quiet: bool,
     verbose: bool,
 ) -> ExitStatus:
-    from imgpar.api import held_back
     from imgpar.collect import Collector
     from imgpar.plan import KEPT_EXTENSION
     from imgpar.spec import Result
@@ -278,16 +277,12 @@ def run(
         # summary are written whole.
         signals.hold = True
         _warn_of_caches(job)
-        collector.jobs, collector.engine = job.jobs, job.engine_label
-        collector.waited(job.waited)
-        summary = collector.summary(interrupted=interrupted is not None)
-        complete = interrupted is None and summary.stopped is None
         # A SOURCE with no image now, whose outputs are still there: an
         # unmounted drive, most likely. The run fails, says why in its reports,
         # and leaves its manifest, which would drop every one of them, as it was.
-        held = job.held() if complete else {}
+        summary, held = job.summary(collector, interrupted=interrupted is not None)
+        complete = interrupted is None and summary.stopped is None
         told = _held_why(held)
-        summary = summary._replace(held_back=held_back(held))
         for writer in list(writers):
             try:
                 for source, why in told:
