@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
@@ -231,18 +231,7 @@ class ProcessEngine:
                 # A fatal result (a full disk) or an error ends the run: what
                 # the workers finished comes first, to be reported and recorded.
                 finished.sort(key=lambda done: done[0].fatal)
-                for i, (result, _) in enumerate(finished):
-                    try:
-                        yield result
-                    except GeneratorExit:
-                        # Stopped (Ctrl-C) between results that came back
-                        # together: the rest are never reported, so their
-                        # outputs go, as a killed worker's unreported ones do.
-                        # Not by a forked copy of this generator, whose run
-                        # goes on in its parent.
-                        if os.getpid() == owner:
-                            remove_made([result for result, _ in finished[i + 1 :]])
-                        raise
+                yield from deliver([result for result, _ in finished], owner)
                 if unexpected is not None:
                     raise unexpected
                 overdue = {
@@ -488,15 +477,24 @@ class _Workers:
         remove_unreported(held, self._started_ns)
 
 
-def remove_made(results: Iterable[Result]) -> None:
-    """Delete the outputs `results` say their workers made: results that
-    came back but will never be reported (the run stopped between them).
-    Their own paths, not the tasks' planned names, whose sizes are patterns
-    that can match another file's (`a{width}` matches a1's `a1100.webp`)."""
-    for result in results:
-        for output in result.outputs:
-            with contextlib.suppress(OSError):
-                os.unlink(output.path)
+def deliver(results: Sequence[Result], owner: int) -> Iterator[Result]:
+    """Yield `results`, which came back together (a chunk's). Stopped
+    between them (Ctrl-C), the rest are never reported: their outputs go,
+    as a killed worker's unreported ones do, by the paths the results give,
+    not the tasks' planned names, whose sizes are patterns that can match
+    another file's (`a{width}` matches a1's `a1100.webp`). Not by a forked
+    copy of the generator (a pid other than `owner`), whose run goes on in
+    its parent."""
+    for i, result in enumerate(results):
+        try:
+            yield result
+        except GeneratorExit:
+            if os.getpid() == owner:
+                for unreported in results[i + 1 :]:
+                    for output in unreported.outputs:
+                        with contextlib.suppress(OSError):
+                            os.unlink(output.path)
+            raise
 
 
 def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 from imgpar import __version__
 from imgpar.engine import (
     Passed,
+    deliver,
     failed,
     refill,
-    remove_made,
     remove_temp_files,
     scheduled,
 )
@@ -256,15 +256,7 @@ class DaskEngine:
                 chunk = flights.pop(future).tasks
                 if isinstance(outcome, list):
                     back = [_back(r, task, here) for r, task in zip(outcome, chunk, strict=True)]
-                    for i, result in enumerate(back):
-                        try:
-                            yield result
-                        except GeneratorExit:
-                            # As the local engine: the rest of a chunk that
-                            # came back together is never reported, nor kept.
-                            if os.getpid() == owner:
-                                remove_made(back[i + 1 :])
-                            raise
+                    yield from deliver(back, owner)
                 elif not isinstance(outcome, CancelledError):
                     error = outcome[1]  # (type, exception, traceback)
                     if isinstance(error, KilledWorker) and len(chunk) > 1:
