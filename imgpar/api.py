@@ -275,7 +275,7 @@ class Job:
                 return
             yield item
 
-    def stale(self) -> Iterator[Task | Result | Skipped]:
+    def dry_plan(self) -> Iterator[Task | Result | Skipped]:
         """What a run would do, writing nothing: for `--check`."""
         try:
             yield from self.plan(read_only=True)
@@ -487,7 +487,7 @@ class Job:
         held: Held | None = None,
     ) -> list[str]:
         """What `--prune` would delete after a run that writes `remade` (the
-        stale sources' outputs, planned by stale()) and fails the stale
+        stale sources' outputs, planned by dry_plan()) and fails the stale
         sources `failing` (display paths): outputs no source makes now, and
         those the other stale sources would no longer make. A source that
         fails keeps its recorded outputs. `held`: as for `prune`."""

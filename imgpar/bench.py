@@ -169,7 +169,7 @@ def image_paths(job: Job) -> list[str]:
     that in-place runs wrote beside them, which its caches record."""
     return sorted(
         item.display if isinstance(item, Task) else item.source
-        for item in job.stale()
+        for item in job.dry_plan()
         if isinstance(item, (Task, Result))
     )
 
@@ -209,7 +209,7 @@ def _room_needed(paths: Sequence[str], job: Job) -> int:
             if shape is None or not (target.lossless == "always" or spec.lossless):
                 room += SHM_ROOM_PER_BYTE * source_bytes
                 continue
-            width, height = geometry.fit(shape, output.resize)
+            width, height = geometry.output_size(shape, output.resize)
             kept = frames if target.animation or (target.name == "tiff" and spec.all_pages) else 1
             room += LOSSLESS_BYTES_PER_PIXEL * width * height * kept
     return room

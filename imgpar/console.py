@@ -47,7 +47,7 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     remade: list[str] = []
     failing: list[str] = []
     empty = False  # a SOURCE folder with no image in it
-    for item in job.stale():
+    for item in job.dry_plan():
         if isinstance(item, Task):
             outputs = _outlook(job, item)
             if isinstance(outputs, str):
@@ -129,7 +129,7 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     failing: list[str] = []  # a name collision, or a header that cannot be read
     remade: list[str] = []
     kept: list[str] = []  # stale sources that would fail, keeping their outputs
-    for item in job.stale():
+    for item in job.dry_plan():
         if isinstance(item, Task):
             outputs = _outlook(job, item)
             if isinstance(outputs, str):

@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
-from imgpar.spec import ConvertSpec, Result, Task, filled_in
+from imgpar.spec import ConvertSpec, Result, Task, on_disk
 from imgpar.writer import temp_file_places, temp_prefix
 
 # Items that are not tasks (results decided up front, walker notes) pass
@@ -254,7 +254,7 @@ class ProcessEngine:
                             pending.append(rest)
                     flights.clear()
                     for task, ran in overdue.items():
-                        result = failed(task, f"timed out after {self.timeout:g} s", ran=ran)
+                        result = failed_result(task, f"timed out after {self.timeout:g} s", ran=ran)
                         yield result._replace(peak_rss=peak)
                     continue
                 now = time.monotonic()
@@ -322,9 +322,9 @@ class ProcessEngine:
                 held = []
                 return result
             except BrokenProcessPool:
-                return failed(task, pool.death_cause() or cause or "worker process died")
+                return failed_result(task, pool.death_cause() or cause or "worker process died")
             except TimeoutError:
-                return failed(task, f"timed out after {self.timeout:g} s")
+                return failed_result(task, f"timed out after {self.timeout:g} s")
         finally:
             pool.kill(held)
 
@@ -354,7 +354,7 @@ def _cannot_start(result: Result) -> bool:
     return error.startswith("worker process died") and "(signal" not in error
 
 
-def failed(
+def failed_result(
     task: Task, error: str, *, fatal: bool = False, ran: float = 0.0, loose: bool = False
 ) -> Result:
     """The result of a file its worker could not report on itself; `ran`:
@@ -506,7 +506,7 @@ def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:
         for i, planned in enumerate(task.outputs):
             if task.keep >> i & 1:
                 continue
-            for path in filled_in(planned):
+            for path in on_disk(planned):
                 with contextlib.suppress(OSError):
                     if os.stat(path).st_mtime_ns >= since_ns:
                         os.unlink(path)

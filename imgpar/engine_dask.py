@@ -32,7 +32,7 @@ from imgpar import __version__
 from imgpar.engine import (
     Passed,
     deliver,
-    failed,
+    failed_result,
     refill,
     remove_temp_files,
     scheduled,
@@ -242,7 +242,8 @@ class DaskEngine:
                                 # Its worker is restarted, not killed at once.
                                 why = f"timed out after {self.timeout:g} s"
                                 # Its time held is work, as on one machine.
-                                yield failed(chunk[0], why, loose=True, ran=now - flight.held_at)
+                                ran = now - flight.held_at
+                                yield failed_result(chunk[0], why, loose=True, ran=ran)
                     continue
                 # The outcome tells what happened, not the future's status:
                 # that can change after the result is in hand, when the
@@ -265,7 +266,7 @@ class DaskEngine:
                         pending.extend([task] for task in chunk)
                         continue
                     for task in chunk:
-                        yield failed(task, _reason(error))
+                        yield failed_result(task, _reason(error))
                 else:
                     # Cancelled, and not by us: the scheduler is gone, and
                     # with it every file still in flight.
@@ -426,7 +427,7 @@ def _stop(
     lost += [t for c in pending for t in c]
     flights.clear()
     for i, task in enumerate(lost):
-        yield failed(task, why, fatal=i == len(lost) - 1, loose=id(task) in flying)
+        yield failed_result(task, why, fatal=i == len(lost) - 1, loose=id(task) in flying)
 
 
 def _wait_ready(done: Any, deadline: float) -> bool:

@@ -23,7 +23,7 @@ _GRAVITY = {
 }
 
 
-def fit(size: tuple[int, int], resize: Resize | None) -> tuple[int, int]:
+def output_size(size: tuple[int, int], resize: Resize | None) -> tuple[int, int]:
     """The displayed size of the output made from a source of displayed `size`."""
     return layout(size, resize)[0]
 

@@ -41,8 +41,8 @@ from imgpar.spec import (
     Task,
     as_template,
     could_be_sized,
-    filled_in,
     fixed_head,
+    on_disk,
     sized,
 )
 from imgpar.walk import NOT_REGULAR, Folder, images_in
@@ -498,7 +498,7 @@ class Planner:
         places = self._fitting.get(key)
         if places is None:
             root = here.cache.root
-            found = filled_in(os.path.join(root, folder))
+            found = on_disk(os.path.join(root, folder))
             places = sorted(os.path.relpath(p, root) for p in found if os.path.isdir(p))
             self._fitting[key] = places
         return places
@@ -979,7 +979,7 @@ class Planner:
         for key, planned, since in flying:
             entry = recorded.get(key)
             mine = {o.path: o.bytes for o in entry.outputs} if entry is not None else {}
-            for path in filled_in(os.path.join(cache.root, planned)):
+            for path in on_disk(os.path.join(cache.root, planned)):
                 relative = _relative(path, cache.root)
                 state = file_state(path)
                 # Recorded as it is (the run had put it), or older: the user's.

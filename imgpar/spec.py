@@ -119,7 +119,7 @@ def sized_glob(planned: str) -> str:
     return glob.escape(planned).replace(WIDTH_FIELD, "*").replace(HEIGHT_FIELD, "*")
 
 
-def filled_in(planned: str) -> list[str]:
+def on_disk(planned: str) -> list[str]:
     """The paths there are whose names are `planned` with its size markers filled in."""
     if WIDTH_FIELD not in planned and HEIGHT_FIELD not in planned:
         return [planned]

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from imgpar.geometry import draft_request, fit, jpeg_scale, layout, stored_size
+from imgpar.geometry import draft_request, jpeg_scale, layout, output_size, stored_size
 from imgpar.spec import GRAVITIES, Gravity, Resize
 
 sides = st.integers(min_value=1, max_value=20_000)
@@ -32,7 +32,7 @@ boxes = st.integers(min_value=1, max_value=5_000)
     ],
 )
 def test_fit(size: tuple[int, int], resize: Resize | None, expected: tuple[int, int]) -> None:
-    assert fit(size, resize) == expected
+    assert output_size(size, resize) == expected
 
 
 @pytest.mark.parametrize(
@@ -45,17 +45,17 @@ def test_fit(size: tuple[int, int], resize: Resize | None, expected: tuple[int, 
     ],
 )
 def test_fit_never_enlarges(resize: Resize) -> None:
-    assert fit((640, 480), resize) == (640, 480)
-    assert fit((64, 48), resize) == (64, 48)
+    assert output_size((640, 480), resize) == (640, 480)
+    assert output_size((64, 48), resize) == (64, 48)
 
 
 def test_fit_enlarges_only_when_asked() -> None:
-    assert fit((64, 48), Resize(width=128, upscale=True)) == (128, 96)
+    assert output_size((64, 48), Resize(width=128, upscale=True)) == (128, 96)
 
 
 @given(w=sides, h=sides, bw=boxes, bh=boxes)
 def test_fit_stays_inside_the_box_and_keeps_aspect(w: int, h: int, bw: int, bh: int) -> None:
-    fw, fh = fit((w, h), Resize(width=bw, height=bh))
+    fw, fh = output_size((w, h), Resize(width=bw, height=bh))
     assert 1 <= fw <= w
     assert 1 <= fh <= h
     assert fw <= bw or (fw, fh) == (w, h)
@@ -69,7 +69,7 @@ def test_fit_stays_inside_the_box_and_keeps_aspect(w: int, h: int, bw: int, bh: 
 
 @given(w=sides, h=sides, bw=boxes)
 def test_fit_width_only_leaves_height_free(w: int, h: int, bw: int) -> None:
-    fw, fh = fit((w, h), Resize(width=bw))
+    fw, fh = output_size((w, h), Resize(width=bw))
     assert fw == min(w, bw)
     assert fh <= h
 
@@ -167,7 +167,7 @@ def test_square_box_would_lose_the_reduction_on_a_3_2_photo() -> None:
     """Why draft_request takes the fitted target, not the box: with a 400 x 264
     photo fitted into 200 x 200, the square box only allows 1/1 (264 // 200 = 1)
     while the real target 200 x 132 allows 1/2."""
-    target = fit((400, 264), Resize(width=200, height=200))
+    target = output_size((400, 264), Resize(width=200, height=200))
     assert target == (200, 132)
     request = draft_request((400, 264), target)
     assert request == (200, 132)
