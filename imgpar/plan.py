@@ -681,12 +681,14 @@ class Planner:
         if theirs is not None or not self._claimed.isdisjoint(claims):
             taken = theirs or next(n for n in written if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip
-            return Result(
-                source=display,
-                status="failed",
-                error=f"output name collides with another source's output:"
-                f" {as_template(os.path.join(here.dest, taken))}{self._collides}",
+            shown = as_template(os.path.join(here.dest, taken))
+            # Sizes are known once decoded: the name is told as its pattern.
+            what = (
+                "output names collide with another source's outputs, at every size:"
+                if WIDTH_FIELD in taken or HEIGHT_FIELD in taken
+                else "output name collides with another source's output:"
             )
+            return Result(source=display, status="failed", error=f"{what} {shown}{self._collides}")
         self._claimed.update(claims)
         notes = (KEPT_EXTENSION,) if stem == name else ()
         if replaced:

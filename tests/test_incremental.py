@@ -1129,11 +1129,11 @@ def test_check_agrees_with_a_run_on_name_collisions(tmp_path: Path) -> None:
         " only in case or Unicode form)"
     )
     assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
-    # A name sized by the image is told as its template, not in imgpar's markers.
+    # A name sized by the image is told as its pattern, not in imgpar's markers.
     sized = runner.invoke(app, [*base, "--width", "10,20"])
     assert (
-        f"failed: {src / 'pic.jpg'}: output name collides with another source's output:"
-        f" {out / 'pic.jpg-{width}.webp'} (from another SOURCE folder, or a name that"
+        f"failed: {src / 'pic.jpg'}: output names collide with another source's outputs, at"
+        f" every size: {out / 'pic.jpg-{width}.webp'} (from another SOURCE folder, or a name that"
         " differs only in case or Unicode form)"
     ) in sized.stderr.splitlines()
     # A pattern with no {stem} gives every source of a folder one name:
