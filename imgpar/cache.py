@@ -517,25 +517,44 @@ class Cache:
         except sqlite3.DatabaseError as exc:
             self._unreadable(exc)
 
-    def outputs_beyond(self, heads: Collection[str]) -> list[tuple[OutputRecord, ...]]:
-        """The outputs recorded for sources whose keys begin with none of
+    def outputs_beyond(
+        self, heads: Collection[str]
+    ) -> Iterator[tuple[int, tuple[OutputRecord, ...]]]:
+        """(row id, outputs) of the sources whose keys begin with none of
         `heads` (SOURCE folder names): in an --out that runs of other SOURCE
-        folders share, theirs. The keys are sifted by SQLite, so a cache of
-        one SOURCE's sources costs a scan of its keys and nothing more."""
+        folders share, theirs. SQLite sifts the keys, so a cache of one
+        SOURCE's sources costs a scan of its keys and nothing more. Nothing
+        may be written to the cache until it ends."""
         db = self._connect(create=False)
         if db is None or not heads:
-            return []
+            return
         marks = ", ".join("?" * len(heads))
         try:
             rows = db.execute(
-                "SELECT outputs FROM sources"
+                "SELECT rowid, outputs FROM sources"
                 f" WHERE substr(key, 1, instr(key, '/') - 1) NOT IN ({marks})",
                 tuple(heads),
-            ).fetchall()
+            )
+            while batch := rows.fetchmany(_LOOKUP_KEYS):
+                for rowid, outputs in batch:
+                    yield rowid, _records(outputs)
         except sqlite3.DatabaseError as exc:
             self._unreadable(exc)
-            return []
-        return [_records(outputs) for (outputs,) in rows]
+
+    def row(self, rowid: int) -> Entry | None:
+        """The entry of row `rowid` (from outputs_beyond), if it is still there."""
+        db = self._connect(create=False)
+        if db is None:
+            return None
+        found = db.execute(
+            "SELECT size, mtime_ns, digest, options, outputs, width, height FROM sources"
+            " WHERE rowid = ?",
+            (rowid,),
+        ).fetchone()
+        if found is None:
+            return None
+        size, mtime_ns, digest, options, outputs, width, height = found
+        return Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
 
     def create(self) -> None:
         """Make the cache file now, rather than at the first record: an

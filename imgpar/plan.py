@@ -110,6 +110,24 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
     return None
 
 
+_MARKERS = re.compile(f"{WIDTH_FIELD}|{HEIGHT_FIELD}")
+
+
+@functools.lru_cache(maxsize=64)
+def _size_numbers(width: int, height: int) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\d)(?:{width}|{height})(?!\d)")
+
+
+def _unsized(path: str, size: tuple[int | None, int | None]) -> str:
+    """`path`, an output's, with its `size` as a name pattern's markers are
+    in `_MARKERS`' place (`#`): `a-320.webp` at 320 px and `a-{width}.webp`
+    are both `a-#.webp`."""
+    width, height = size
+    if width is None or height is None or (str(width) not in path and str(height) not in path):
+        return path
+    return _size_numbers(width, height).sub("#", path)
+
+
 def source_name(root: str) -> str:
     """What the cache keys of a SOURCE folder's files begin with: its name,
     so keys survive moving or restoring the tree."""
@@ -219,11 +237,13 @@ class Planner:
         self._targets = tuple(TARGETS[o.target] for o in spec.outputs)
         self._out = out
         self._real_out = os.path.realpath(out) if out is not None else None
-        self._clear = functools.lru_cache(maxsize=256)(self._clear_of)
+        # Whether outputs in a folder (a destination and a folder of a name
+        # below it) may land in a SOURCE: judged once each (`_clear_of`).
+        self._clear_at: dict[tuple[str, str], bool] = {}
         # In an --out that runs of other SOURCE folders share, the outputs
         # their sources have, by folded folder: claimed as this run's own
         # claims are. Read at the first file.
-        self._theirs: dict[str, set[str]] | None = None
+        self._theirs: dict[int, tuple[int, ...]] | None = None
         self._force = force
         self._template = template or default_template(spec.outputs)
         # Whether output names hold their size ({width}, {height}).
@@ -523,11 +543,14 @@ class Planner:
         a link in --out to a SOURCE's folder, or a folder named by the size):
         over a source, or beside them, where a later run would take it for one."""
         for name in written:
-            if "/" not in name and os.sep not in name and self._clear(here.absolute_dest):
+            sub = os.path.dirname(name)
+            clear = self._clear_at.get((here.absolute_dest, sub))
+            if clear is None:
+                folder = os.path.join(here.absolute_dest, sub) if sub else here.absolute_dest
+                clear = self._clear_at[(here.absolute_dest, sub)] = self._clear_of(folder)
+            if clear:
                 continue  # the usual case, told apart cheaply
             folder, base = os.path.split(os.path.join(here.absolute_dest, name))
-            if WIDTH_FIELD not in folder and HEIGHT_FIELD not in folder and self._clear(folder):
-                continue
             # The folder as the system resolves it (a link inside --out); one
             # named by the size, as far as its fixed part goes, and then by
             # the sizes it may be filled with (`{width}/` of `photos/300`,
@@ -537,8 +560,11 @@ class Planner:
             real = self._real(head if sized_folder else folder)
             path = os.path.join(real, base)
             shown = as_template(os.path.join(here.dest, name))
-            linked = real != os.path.abspath(head if sized_folder else folder)
-            hint = " (through a link in the output folder)" if linked else _OTHER_NAMES
+            hint = (
+                " (through a link in the output folder)"
+                if self._linked(head if sized_folder else folder, real)
+                else _OTHER_NAMES
+            )
             for inner, source in self._sources.items():
                 if path == inner:
                     return f"its output would overwrite a source: {shown}{hint}"
@@ -560,51 +586,84 @@ class Planner:
                     )
         return None
 
-    def _theirs_in(self, here: _Here, written: Sequence[str]) -> str | None:
+    def _theirs_in(self, here: _Here, source: str, written: Sequence[str]) -> str | None:
         """The first of the outputs named `written` that a source of another
         SOURCE folder has in a shared --out (`convert assets --out web`, then
-        `convert content --out web`, each with a logo.png), or None."""
+        `convert content --out web`, each with a logo.png), or None. Not an
+        output gone or changed since, nor one of the same image (a SOURCE
+        folder renamed): that one is taken over."""
         if self._theirs is None:
             self._theirs = self._outputs_of_other_sources(here.cache)
         if not self._theirs:
             return None
+        digest: list[str] = []  # this source's, read only on a clash
         for name in written:
-            folder, base = os.path.split(os.path.join(here.absolute_dest, name))
-            names = self._theirs.get(fold(folder))
-            if not names:
-                continue
-            base = fold(base)
-            sized_base = WIDTH_FIELD in base or HEIGHT_FIELD in base
-            if base in names or (sized_base and any(could_be_sized(n, base) for n in names)):
-                return name
+            planned = fold(here.recorded_dest + name)
+            rows = self._theirs.get(hash(_MARKERS.sub("#", planned)), ())
+            for rowid in rows:
+                entry = here.cache.row(rowid)
+                for output in entry.outputs if entry is not None else ():
+                    if not could_be_sized(fold(output.path), planned):
+                        continue
+                    path = os.path.join(here.cache.root, output.path)
+                    if as_recorded(path, output.bytes) is None:
+                        continue
+                    if not digest:
+                        try:
+                            digest.append(digest_file(source))
+                        except OSError:
+                            digest.append("")
+                    if entry is not None and digest[0] != entry.digest:
+                        return name
         return None
 
-    def _outputs_of_other_sources(self, cache: Cache) -> dict[str, set[str]]:
+    def _outputs_of_other_sources(self, cache: Cache) -> dict[int, tuple[int, ...]]:
+        """The rows of other SOURCE folders' sources in the --out's cache, by
+        their outputs' folded paths, with their sizes as a name pattern's
+        markers are: a few bytes an output."""
         if self._out is None or not self._sources:
             return {}
         heads = {
             source_name(s if os.path.isdir(s) else os.path.dirname(s) or os.curdir)
             for s in self._sources.values()
         }
-        root = self._absolute(cache.root)
-        theirs: dict[str, set[str]] = {}
-        for outputs in cache.outputs_beyond(heads):
+        theirs: dict[int, tuple[int, ...]] = {}
+        for rowid, outputs in cache.outputs_beyond(heads):
             for output in outputs:
-                folder, base = os.path.split(os.path.join(root, output.path))
-                theirs.setdefault(fold(folder), set()).add(fold(base))
+                path = fold(output.path)  # from the cache's root, as recorded_dest
+                for form in {path, _unsized(path, (output.width, output.height))}:
+                    rows = theirs.get(hash(form), ())
+                    if rowid not in rows:
+                        theirs[hash(form)] = (*rows, rowid)
         return theirs
 
     def _clear_of(self, folder: str) -> bool:
-        """Whether no output in `folder` can land in a SOURCE: neither it
-        nor a folder above it is one (as the system resolves it), save the
-        --out a SOURCE's walk skips, and no SOURCE file is in it. Most
-        folders are; the rest are looked at output by output."""
-        real = self._real(folder)
-        return all(
-            os.path.dirname(inner) != real
-            and (not (real == inner or below(real, inner)) or self._skipped_in(inner, real))
-            for inner in self._sources
-        )
+        """Whether no output in `folder` (one named by the size included)
+        can land in a SOURCE: neither it nor a folder above it is one (as the
+        system resolves it), save the --out a SOURCE's walk skips, and no
+        SOURCE file is in it. Most folders are; the rest are looked at output
+        by output."""
+        sized = WIDTH_FIELD in folder or HEIGHT_FIELD in folder
+        head = fixed_head(folder) if sized else folder
+        real = self._real(head)
+        for inner in self._sources:
+            if os.path.dirname(inner) == real:
+                return False
+            inside = real == inner or below(real, inner)
+            if sized:
+                filled = os.path.join(real, folder[len(head) :])
+                inside = inside or below(real + os.sep, inner) or self._sized_as(filled, inner)
+            if inside and not self._skipped_in(inner, real):
+                return False
+        return True
+
+    def _linked(self, folder: str, real: str) -> bool:
+        """Whether a link in the --out leads `folder` (absolute) to `real`,
+        rather than one on the way to the --out (macOS's /tmp)."""
+        if self._out is None or self._real_out is None:
+            return False
+        inside_out = os.path.relpath(folder, self._absolute(self._out))
+        return real != os.path.normpath(os.path.join(self._real_out, inside_out))
 
     def _skipped_in(self, inner: str, real: str) -> bool:
         """Whether the folder `real` is in the --out, itself in SOURCE
@@ -643,8 +702,8 @@ class Planner:
             return Result(source=display, status="skipped", notes=(IN_TARGET_FORMAT,))
         written = _written(names, replaced) if replaced else names
         claims = self._claims(here.absolute_dest, written)
-        taken = not self._claimed.isdisjoint(claims) or self._theirs_in(here, written) is not None
-        if taken and stem != name:
+        theirs = self._theirs_in(here, source, written)
+        if (theirs is not None or not self._claimed.isdisjoint(claims)) and stem != name:
             stem = name
             names = self._names(here, stem, ext)
             if replaced:
@@ -652,6 +711,7 @@ class Planner:
                 replaced = self._replaced(name, names)
             written = _written(names, replaced)
             claims = self._claims(here.absolute_dest, written)
+            theirs = self._theirs_in(here, source, written)
         source_hit = next((n for n in written if fold(n) in here.sources), None)
         if source_hit is not None:
             # A name template that gives a source's own name: written, it
@@ -677,7 +737,6 @@ class Planner:
                 status="failed",
                 error=f"its output would be overwritten by the run's {own}{_OTHER_NAMES}",
             )
-        theirs = self._theirs_in(here, written)
         if theirs is not None or not self._claimed.isdisjoint(claims):
             taken = theirs or next(n for n in written if not self._claimed.isdisjoint(
                 self._claims(here.absolute_dest, [n])))  # fmt: skip

@@ -12,6 +12,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import API_CONVERT, fresh_python, outputs_in
@@ -44,6 +45,10 @@ def site(tmp_path: Path) -> Path:
     _photo(src / "team" / "ann.jpg", (800, 1000), 40)
     _photo(src / "team" / "bob.jpg", (300, 200), 80)
     return src
+
+
+def invoke_convert(source: Path, *args: str | Path) -> Any:
+    return CliRunner().invoke(app, ["convert", str(source), "--to", "webp", *map(str, args)])
 
 
 def _statuses(report: imgpar.api.Report) -> dict[str, str]:
@@ -896,6 +901,50 @@ def test_runs_of_other_sources_into_one_out_keep_each_others_outputs(tmp_path: P
     assert sorted(p.name for p in (tmp_path / "web2").glob("*.webp")) == [
         "logo.png.webp", "logo.webp"
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "theirs", "mine"),
+    [
+        ("{stem}-{width}.{ext}", "logo-32.webp", "logo.png-32.webp"),
+        ("{width}/{stem}.{ext}", "32/logo.webp", "32/logo.png.webp"),
+    ],
+)
+def test_runs_of_other_sources_into_one_out_keep_each_others_sized_outputs(
+    name: str, theirs: str, mine: str, tmp_path: Path
+) -> None:
+    assets, content = tmp_path / "assets", tmp_path / "content"
+    for folder, colour in ((assets, (250, 0, 0)), (content, (0, 0, 250))):
+        folder.mkdir()
+        Image.new("RGB", (64, 48), colour).save(folder / "logo.png")
+    web = tmp_path / "web"
+    for source in (assets, content):
+        run = invoke_convert(source, "--out", web, "--width", "32", "--name", name)
+        assert run.exit_code == 0, run.output
+    with Image.open(web / theirs) as im:
+        assert im.convert("RGB").getpixel((5, 5))[0] > 200  # assets', red
+    with Image.open(web / mine) as im:
+        assert im.convert("RGB").getpixel((5, 5))[2] > 200  # content's, blue
+
+
+def test_a_renamed_source_folder_takes_its_outputs_over(tmp_path: Path) -> None:
+    # The same image under another SOURCE name (assets moved to static) is
+    # no other source's: its outputs keep their names; so does a file whose
+    # recorded output has gone since.
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    Image.new("RGB", (64, 48), (250, 0, 0)).save(assets / "logo.png")
+    Image.new("RGB", (64, 48), (0, 250, 0)).save(assets / "icon.png")
+    web = tmp_path / "web"
+    assert invoke_convert(assets, "--out", web).exit_code == 0
+    static = tmp_path / "static"
+    assets.rename(static)
+    Image.new("RGB", (64, 48), (0, 0, 250)).save(static / "icon.png")  # changed since
+    (web / "icon.webp").unlink()  # and its output gone
+    moved = invoke_convert(static, "--out", web)
+    assert moved.exit_code == 0, moved.output
+    assert sorted(p.name for p in web.glob("*.webp")) == ["icon.webp", "logo.webp"]
+    assert "keep the source extension" not in moved.stderr
 
 
 def test_an_out_inside_its_source_is_pruned_as_ever(tmp_path: Path) -> None:
