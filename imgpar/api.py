@@ -1000,7 +1000,7 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
     written there, wherever a name template puts them, could replace them.
     Hidden folders and links count, as outputs may go there. Once imgpar has
     made it, the folder is imgpar's, as any --out is."""
-    inner = sources_inside(out, sources.values())
+    inner = _sources_inside(out, sources.values())
     if not inner or not os.path.isdir(out):
         return
     if _made_by_imgpar(out):
@@ -1026,12 +1026,9 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
                 )
 
 
-def sources_inside(out: str | None, sources: Iterable[str]) -> dict[str, str]:
+def _sources_inside(out: str, sources: Iterable[str]) -> dict[str, str]:
     """The SOURCES inside --out (`--out photos` of `photos/2024`), as named,
-    by real path: they hold the user's files, and a name template can lead
-    outputs back into them."""
-    if out is None:
-        return {}
+    by real path."""
     top = os.path.realpath(out)
     return {real: s for s in sources if below(real := os.path.realpath(s), top)}
 

@@ -78,7 +78,7 @@ def exclusive(
                     continue  # one folder named two ways (`.` and its full path): held
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if _holders.get(key) is threading.current_thread():
+                if _holders.get(key) is _this_thread():
                     # This thread holds it, in a run it has not finished (an
                     # iter_convert() kept in a variable): waiting would be for ever.
                     raise UsageError(
@@ -92,7 +92,7 @@ def exclusive(
                 waited += time.monotonic() - start
             except OSError:
                 continue
-            _holders[key] = threading.current_thread()
+            _holders[key] = _this_thread()
             held.callback(_holders.pop, key, None)
             mine.add(key)
         yield waited
@@ -105,9 +105,18 @@ def exclusive(
 # copy of the run, ending later, then finds no token of its own, and leaves
 # alone whatever lock of the child's has come to have that number.
 _locks: dict[int, object] = {}
-# The thread of this process that holds each lock file, by (device, inode):
-# the thread itself, as Linux gives a new thread the id of one just ended.
-_holders: dict[tuple[int, int], threading.Thread] = {}
+# The thread of this process that holds each lock file, by (device, inode),
+# as a token of its own: Linux gives a new thread the id of one just ended,
+# and Python the same Thread object to threads it did not start.
+_holders: dict[tuple[int, int], object] = {}
+_threads = threading.local()
+
+
+def _this_thread() -> object:
+    token = getattr(_threads, "token", None)
+    if token is None:
+        token = _threads.token = object()
+    return token
 
 
 def _release(fd: int, token: object) -> None:

@@ -152,8 +152,11 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     if listing is not None:
         # With something stale, what a run would write is not known here
         # (it rewrites the manifest anyway): only a missing one is told.
-        known = not stale and not failing
-        if not listing.is_current() if known else not os.path.exists(listing.path):
+        if stale or failing:
+            outdated = not os.path.exists(listing.path)
+        else:
+            outdated = not listing.is_current()
+        if outdated:
             stale.append(f"{listing.path} (the manifest: missing or not what a run writes)")
     for path in stale:
         echo_line(f"stale: {path}")

@@ -121,6 +121,10 @@ def pending_orientation(im: Image.Image, exif: Image.Exif) -> int:
     return 1 if im.format == "TIFF" else orientation(exif)
 
 
+# A length past any real EXIF: a damaged or hostile chunk is not read whole.
+_MOST_EXIF = 1 << 24
+
+
 def late_png_exif(path: str) -> Image.Exif:
     """The EXIF of a PNG whose eXIf chunk follows its pixels, found by
     stepping from chunk header to chunk header, where Pillow's getexif()
@@ -132,7 +136,8 @@ def late_png_exif(path: str) -> Image.Exif:
             while len(head := fp.read(8)) == 8:
                 length, kind = struct.unpack(">I4s", head)
                 if kind == b"eXIf":
-                    exif.load(fp.read(length))
+                    if length <= _MOST_EXIF:
+                        exif.load(fp.read(length))
                     break
                 if kind == b"IEND":
                     break

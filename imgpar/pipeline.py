@@ -601,8 +601,12 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
             with open_checked(task.source, spec.max_pixels, all_pages=spec.all_pages) as im:
                 # A PNG's getexif() decodes every pixel, looking for an eXIf
                 # chunk after them; a header read skips to it instead.
-                late = im.format == "PNG" and "exif" not in im.info
-                exif = metadata.late_png_exif(task.source) if late else im.getexif()
+                if im.format != "PNG" or "exif" in im.info:
+                    exif = im.getexif()
+                elif "Raw profile type exif" in im.info:  # ImageMagick's text chunk
+                    exif = Image.Image.getexif(im)  # the base reads it without the pixels
+                else:
+                    exif = metadata.late_png_exif(task.source)
                 displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)

@@ -30,7 +30,7 @@ from conftest import (
     under_read_only_mount,
     unprivileged,
 )
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from typer.testing import CliRunner
 
 import imgpar
@@ -442,6 +442,11 @@ def test_dry_run_and_check_turn_a_png_whose_exif_follows_its_pixels(tmp_path: Pa
     end = png.rindex(b"IEND") - 4
     (src / "p.png").write_bytes(png[:end] + chunk + png[end:])
     Image.new("RGB", (40, 30)).save(src / "j.jpg", exif=b"Exif\0\0II*\0\x08\0\0\0\xff\xff\x01\x02")
+    # ImageMagick keeps EXIF in a text chunk, read with the header.
+    raw = b"Exif\0\0" + exif.tobytes()
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Raw profile type exif", f"\nexif\n{len(raw):8}\n{raw.hex()}\n", zip=True)
+    Image.new("RGB", (400, 100)).save(src / "r.png", pnginfo=text)
     out = tmp_path / "out"
     options = ["--to", "webp", "--max-size", "200", "--name", "{stem}-{width}x{height}.{ext}"]
     with warnings.catch_warnings(record=True) as caught:
@@ -449,10 +454,11 @@ def test_dry_run_and_check_turn_a_png_whose_exif_follows_its_pixels(tmp_path: Pa
         dry = invoke("convert", src, *options, "--out", out, "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert f"{src / 'p.png'} -> {out / 'p-50x200.webp'}" in dry.stdout.splitlines()
+    assert f"{src / 'r.png'} -> {out / 'r-50x200.webp'}" in dry.stdout.splitlines()
     assert [str(w.message) for w in caught] == []
     done = invoke("convert", src, *options, "--out", out)
     assert done.exit_code == 0, done.output
-    assert (out / "p-50x200.webp").is_file()
+    assert (out / "p-50x200.webp").is_file() and (out / "r-50x200.webp").is_file()
     checked = invoke("convert", src, *options, "--out", out, "--check")
     assert checked.exit_code == 0, checked.output
 

@@ -31,7 +31,9 @@ boxes = st.integers(min_value=1, max_value=5_000)
         ((5000, 2), Resize(width=10, height=10), (10, 1)),  # never 0 pixels
     ],
 )
-def test_fit(size: tuple[int, int], resize: Resize | None, expected: tuple[int, int]) -> None:
+def test_output_size(
+    size: tuple[int, int], resize: Resize | None, expected: tuple[int, int]
+) -> None:
     assert output_size(size, resize) == expected
 
 
@@ -44,17 +46,19 @@ def test_fit(size: tuple[int, int], resize: Resize | None, expected: tuple[int, 
         Resize(width=640, height=480),
     ],
 )
-def test_fit_never_enlarges(resize: Resize) -> None:
+def test_output_size_never_enlarges(resize: Resize) -> None:
     assert output_size((640, 480), resize) == (640, 480)
     assert output_size((64, 48), resize) == (64, 48)
 
 
-def test_fit_enlarges_only_when_asked() -> None:
+def test_output_size_enlarges_only_when_asked() -> None:
     assert output_size((64, 48), Resize(width=128, upscale=True)) == (128, 96)
 
 
 @given(w=sides, h=sides, bw=boxes, bh=boxes)
-def test_fit_stays_inside_the_box_and_keeps_aspect(w: int, h: int, bw: int, bh: int) -> None:
+def test_output_size_stays_inside_the_box_and_keeps_aspect(
+    w: int, h: int, bw: int, bh: int
+) -> None:
     fw, fh = output_size((w, h), Resize(width=bw, height=bh))
     assert 1 <= fw <= w
     assert 1 <= fh <= h
@@ -68,7 +72,7 @@ def test_fit_stays_inside_the_box_and_keeps_aspect(w: int, h: int, bw: int, bh: 
 
 
 @given(w=sides, h=sides, bw=boxes)
-def test_fit_width_only_leaves_height_free(w: int, h: int, bw: int) -> None:
+def test_output_size_width_only_leaves_height_free(w: int, h: int, bw: int) -> None:
     fw, fh = output_size((w, h), Resize(width=bw))
     assert fw == min(w, bw)
     assert fh <= h
