@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -861,10 +862,10 @@ def _engine(
         scheduler = os.environ.get("IMGPAR_SCHEDULER") or None
     if scheduler is None:
         if engine == "dask":
-            from imgpar.engine_dask import require_distributed, require_main_guard
+            from imgpar.engine_dask import require_distributed
 
             require_distributed()
-            require_main_guard()
+        _require_main_guard()
         return engine, None, default_jobs() if jobs is None else jobs
     if jobs is not None:
         raise UsageError(
@@ -1039,6 +1040,28 @@ def _holds_images(folder: str, *, exclude: str | None) -> bool:
     return any(
         i.names if isinstance(i, Folder) else i.failed for i in walk([folder], exclude=exclude)
     )
+
+
+# Worker processes started by spawn or forkserver (macOS's default, and
+# Linux's from Python 3.14), and a local Dask cluster's, import the
+# program's main script again before they take any work.
+UNGUARDED = (
+    "imgpar's worker processes import your script again, and it converts as it"
+    ' is imported: call imgpar under `if __name__ == "__main__":`'
+)
+
+
+def _require_main_guard() -> None:
+    """End a worker process that is starting, saying why, where the
+    program's main script converts as it is imported: it would start a run
+    of its own and wait for ever for the output folder its parent holds.
+    Ended, it fails the parent's pool or cluster at once."""
+    multiprocessing = sys.modules.get("multiprocessing")  # a worker has it
+    if multiprocessing is not None and getattr(
+        multiprocessing.current_process(), "_inheriting", False
+    ):
+        print(f"imgpar: {UNGUARDED}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def _check_out(out: str, *, create: bool) -> None:

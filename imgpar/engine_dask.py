@@ -19,7 +19,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import tempfile
 import time
 from collections import deque
@@ -46,12 +45,6 @@ if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin
 
 INSTALL_HINT = "pip install 'imgpar[dask]'"
-# Every worker process of a local cluster starts by importing the program's
-# main script again, as Python's spawn does.
-UNGUARDED = (
-    "a local Dask cluster's worker processes import your script again, and it"
-    " converts as it is imported: call imgpar under `if __name__ == \"__main__\":`"
-)
 # Seconds to reach a scheduler, and then for at least one worker to be there
 # (at the start, and whenever every worker has left during a run).
 CONNECT_TIMEOUT = 30
@@ -71,19 +64,6 @@ def require_distributed() -> None:
     # Found, not imported: --check and --dry-run never start the engine.
     if importlib.util.find_spec("distributed") is None:
         raise UsageError(f"the dask engine needs Dask distributed: {INSTALL_HINT}")
-
-
-def require_main_guard() -> None:
-    """End a local cluster's worker process that is starting, saying why:
-    it imports the program's main script again (Python's spawn), and one
-    that converts as it is imported would start a cluster of its own, wait
-    for the output folder its parent holds, and never start. Ended, it
-    fails the parent's cluster at once (ClusterError there)."""
-    import multiprocessing
-
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        print(f"imgpar: {UNGUARDED}", file=sys.stderr)
-        raise SystemExit(1)
 
 
 # The address schemes Dask's schedulers listen on.

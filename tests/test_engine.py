@@ -133,6 +133,33 @@ def _missing_task(folder: Path, i: int, size: int = 100) -> Task:
     )
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_script_that_converts_as_it_is_imported_is_told_the_guard(
+    method: str, tmp_path: Path
+) -> None:
+    # Spawn (macOS's default) and forkserver (Linux's from Python 3.14)
+    # workers import the main script again: without `if __name__ ==
+    # "__main__":` each started a run of its own, waited for the output
+    # folder its parent held, and the script never ended.
+    (tmp_path / "src").mkdir()
+    for i in range(3):
+        Image.new("RGB", (60, 40), (i * 80, 20, 20)).save(tmp_path / "src" / f"a{i}.jpg")
+    script = tmp_path / "build.py"
+    script.write_text(
+        "import multiprocessing\n"
+        f"multiprocessing.set_start_method({method!r}, force=True)\n"
+        "import imgpar\n"
+        'report = imgpar.convert("src", to="webp", out="out", jobs=2)\n'
+        "print(report.summary.converted, [f.error for f in report.files])\n"
+    )
+    done = subprocess.run([sys.executable, script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0 ['worker processes cannot start"), done.stdout
+    assert "call imgpar under `if __name__ == \"__main__\":`" in done.stderr
+    assert not list((tmp_path / "out").glob("*.webp"))
+
+
 @pytest.mark.parametrize("engine", ["serial", "process"])
 def test_non_tasks_pass_through_unchanged(engine: str, tmp_path: Path) -> None:
     note = Skipped(str(tmp_path / "loop"), "symlink loop")
