@@ -126,15 +126,15 @@ def bench(
     runs: dict[int, list[Summary]] = {j: [] for j in ladder}
     failures: dict[str, str] = {}  # the user's path -> reason
     with tempfile.TemporaryDirectory(prefix="imgpar-bench-", dir=parent) as scratch:
-        folder = _link_sample(chosen, os.path.join(scratch, "sample"))
+        linked = _link_sample(chosen, os.path.join(scratch, "sample"))
         out = os.path.join(scratch, "out")
         _warm(chosen)
         for _ in range(repeat):
             for j in ladder:
-                summary, failed = _run_once(make([folder], out=out, jobs=j))
+                summary, failed = _run_once(make(linked, out=out, jobs=j))
                 runs[j].append(summary)
-                for linked, reason in failed:
-                    failures.setdefault(_original(chosen, linked), reason)
+                for link, reason in failed:
+                    failures.setdefault(_original(chosen, link), reason)
                 shutil.rmtree(out)
                 if progress is not None:
                     progress(sum(map(len, runs.values())), repeat * len(ladder))
@@ -224,20 +224,24 @@ def _scratch_parent(room: int) -> str | None:
     return SHM if free > room and os.access(SHM, os.W_OK | os.X_OK) else None
 
 
-def _link_sample(paths: Sequence[str], folder: str) -> str:
+def _link_sample(paths: Sequence[str], folder: str) -> list[str]:
     """Gather the sample in one folder under numbered names, so that files of
     the same name from different folders cannot collide in the output. The
     number and extension only: a prefix on a name of 250 bytes made it too
-    long for the file system."""
+    long for the file system. The runs name them one by one, as a walk of
+    the folder would pass over those with no image's extension, which the
+    user named as SOURCES."""
     os.mkdir(folder)
     digits = len(str(len(paths)))
+    links = []
     for i, path in enumerate(paths):
         link = os.path.join(folder, f"{i:0{digits}d}{os.path.splitext(path)[1]}")
         try:
             os.symlink(os.path.abspath(path), link)
         except OSError:  # Windows allows symlinks only in developer mode
             shutil.copyfile(path, link)
-    return folder
+        links.append(link)
+    return links
 
 
 def _warm(paths: Sequence[str]) -> None:

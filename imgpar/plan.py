@@ -749,7 +749,7 @@ class Planner:
             )
             return Result(source=display, status="failed", error=f"{what} {shown}{self._collides}")
         self._claimed.update(claims)
-        notes = (KEPT_EXTENSION,) if stem == name else ()
+        notes = (KEPT_EXTENSION,) if stem == name and ext else ()  # not a name with none
         if replaced:
             notes += (PARTLY_IN_TARGET,)
         try:

@@ -101,6 +101,15 @@ def test_bench_times_sources_not_the_outputs_beside_them(tmp_path: Path, shm: Pa
     assert (result.found, result.sample) == (4, 4)
 
 
+def test_bench_times_a_named_file_with_no_image_extension(tmp_path: Path, shm: Path) -> None:
+    # convert takes a file named as a SOURCE whatever its name; bench's runs
+    # walked their sample folder, passed over it, and timed nothing.
+    Image.new("RGB", (120, 80), (200, 40, 40)).save(tmp_path / "export", "JPEG")
+    result = bench([tmp_path / "export"], to="webp", jobs=[1], repeat=1)
+    assert result.sample == 1
+    assert [row.images for row in result.rows] == [1]
+
+
 def test_bench_with_failing_images_says_so_and_exits_1(tmp_path: Path, shm: Path) -> None:
     src = make_sources(tmp_path / "src")
     (src / "broken.jpg").write_text("not a picture")

@@ -824,6 +824,10 @@ def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> Non
         "note: 2 sources with another of the same name: outputs keep the source extension"
         " (a.jpg -> a.jpg.webp)"
     ]
+    # A file named with no extension at all keeps nothing: no note.
+    make_small_jpeg(tmp_path / "export")
+    lone = invoke("convert", tmp_path / "export", "--to", "webp", "--out", tmp_path / "lone")
+    assert lone.exit_code == 0 and lone.stderr == "", lone.output
     jpeg = invoke("convert", src, "--to", "jpeg", "--out", tmp_path / "jpeg", "--jobs", "1")
     assert sorted(outputs_in(tmp_path / "jpeg")) == ["a.jpg.jpg", "a.png.jpg"]
     assert jpeg.stderr.strip().splitlines() == [
