@@ -580,16 +580,13 @@ def prepare(
     create_out: bool = True,
 ) -> Job:
     """Validate options and build a `Job`; raises `UsageError` before any work."""
-    # One path is a source, not a sequence of one-letter ones.
-    given: tuple[object, ...] = (
-        tuple(sources)
-        if isinstance(sources, Iterable) and not isinstance(sources, (str, os.PathLike))
-        else (sources,)
-    )
-    wrong = [s for s in given if not isinstance(s, (str, os.PathLike))]
+    # One path is a source, not a sequence of one-letter ones (or of bytes).
+    one = isinstance(sources, (str, bytes, os.PathLike)) or not isinstance(sources, Iterable)
+    given: tuple[object, ...] = (sources,) if one else tuple(sources)
+    wrong = [s for s in given if not isinstance(s, (str, bytes, os.PathLike))]
     if wrong:
         raise UsageError(f"SOURCES must be paths, or a list of them, not {wrong[0]!r}")
-    paths = tuple(os.fspath(s) for s in given)  # type: ignore[arg-type]
+    paths = tuple(os.fsdecode(s) for s in given)  # type: ignore[call-overload]
     if not paths:
         raise UsageError("no SOURCES given")
     for path in paths:
@@ -902,7 +899,7 @@ def _path(option: str, value: object) -> None:
 def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     if value is None:
         return []
-    if not isinstance(value, (str, Sequence)):
+    if isinstance(value, (bytes, bytearray)) or not isinstance(value, (str, Sequence)):
         _kind(option, value, int)  # a float, a bool or anything else is refused
         return [value]  # type: ignore[list-item]
     if isinstance(value, str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -246,7 +247,8 @@ def test_unknown_policy_is_a_usage_error(tmp_path: Path) -> None:
     bad_values = (("to", "gif"), ("name", "{bogus}"), ("out", tmp_path / "file"), ("to", 5),
                   ("to", ["webp", 3]), ("name", 5), ("out", 5), ("out", ""), ("to", None),
                   ("max_pixels", None), ("timeout", None), ("height", [100, 200]),
-                  ("long_edge", "400,500"), ("short_edge", ["300"]))  # fmt: skip
+                  ("long_edge", "400,500"), ("short_edge", ["300"]),
+                  ("width", b"300"))  # fmt: skip  (bytes read as [51, 48, 48] made 3 widths)
     for option, value in bad_values:
         with pytest.raises(UsageError, match=f"^{option} ") as bad:
             prepare([source], **{"to": "webp", option: value})
@@ -259,6 +261,9 @@ def test_unknown_policy_is_a_usage_error(tmp_path: Path) -> None:
     for sources in (5, None, [source, None]):
         with pytest.raises(UsageError, match=r"^SOURCES must be paths, or a list of them, not "):
             prepare(sources, to="webp")  # type: ignore[arg-type]
+    # A path in bytes is a path, as os takes it: not a list of numbers.
+    for sources in (os.fsencode(source), [os.fsencode(source)]):
+        assert prepare(sources, to="webp").sources == (str(source),)
     result = CliRunner().invoke(app, ["convert", str(source), "--to", "webp", "--metadata", "x"])
     assert result.exit_code == 2
     assert "--metadata must be one of" in result.output
