@@ -899,7 +899,7 @@ def _path(option: str, value: object) -> None:
 def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     if value is None:
         return []
-    if isinstance(value, (bytes, bytearray)) or not isinstance(value, (str, Sequence)):
+    if isinstance(value, (bytes, bytearray, memoryview)) or not isinstance(value, (str, Sequence)):
         _kind(option, value, int)  # a float, a bool or anything else is refused
         return [value]  # type: ignore[list-item]
     if isinstance(value, str):

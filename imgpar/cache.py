@@ -531,22 +531,25 @@ class Cache:
     ) -> Iterator[tuple[int, tuple[OutputRecord, ...]]]:
         """(row id, outputs) of the sources whose keys begin with none of
         `heads` (SOURCE folder names): in an --out that runs of other SOURCE
-        folders share, theirs. SQLite sifts the keys, so a cache of one
-        SOURCE's sources costs a scan of its keys and nothing more. Nothing
-        may be written to the cache until it ends."""
+        folders share, theirs. Read between the heads' ranges of keys
+        (`head/` up to `head0`, "0" following "/"), on the key's index: a
+        cache of one SOURCE's sources costs two look-ups. Nothing may be
+        written to the cache until it ends."""
         db = self._connect(create=False)
         if db is None or not heads:
             return
-        marks = ", ".join("?" * len(heads))
+        starts = sorted(f"{head}/" for head in heads)
+        bounds = [""] + [b for start in starts for b in (start, f"{start[:-1]}0")]
         try:
-            rows = db.execute(
-                "SELECT rowid, outputs FROM sources"
-                f" WHERE substr(key, 1, instr(key, '/') - 1) NOT IN ({marks})",
-                tuple(heads),
-            )
-            while batch := rows.fetchmany(_LOOKUP_KEYS):
-                for rowid, outputs in batch:
-                    yield rowid, _records(outputs)
+            for low, high in itertools.zip_longest(bounds[::2], bounds[1::2]):
+                rows = db.execute(
+                    "SELECT rowid, outputs FROM sources WHERE key >= ?"
+                    + (" AND key < ?" if high is not None else ""),
+                    (low,) if high is None else (low, high),
+                )
+                while batch := rows.fetchmany(_LOOKUP_KEYS):
+                    for rowid, outputs in batch:
+                        yield rowid, _records(outputs)
         except sqlite3.DatabaseError as exc:
             self._unreadable(exc)
 

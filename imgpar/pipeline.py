@@ -603,10 +603,12 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
                 # chunk after them; a header read skips to it instead.
                 if im.format != "PNG" or "exif" in im.info:
                     exif = im.getexif()
-                elif "Raw profile type exif" in im.info:  # ImageMagick's text chunk
-                    exif = Image.Image.getexif(im)  # the base reads it without the pixels
                 else:
-                    exif = metadata.late_png_exif(task.source)
+                    # The base reads what the header holds (ImageMagick's EXIF
+                    # text chunk, XMP's orientation) without the pixels.
+                    exif = Image.Image.getexif(im)
+                    if metadata.ORIENTATION not in exif:
+                        exif = metadata.late_png_exif(task.source)
                 displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)

@@ -118,14 +118,30 @@ def _size_numbers(width: int, height: int) -> re.Pattern[str]:
     return re.compile(rf"(?<!\d)(?:{width}|{height})(?!\d)")
 
 
-def _unsized(path: str, size: tuple[int | None, int | None]) -> str:
-    """`path`, an output's, with its `size` as a name pattern's markers are
-    in `_MARKERS`' place (`#`): `a-320.webp` at 320 px and `a-{width}.webp`
-    are both `a-#.webp`."""
+def _unsized(path: str, size: tuple[int | None, int | None]) -> set[str]:
+    """`path`, an output's, as the name patterns that may have made it, with
+    `#` in their markers' place (`_MARKERS`): itself, and each choice of the
+    runs of digits that are its width or height as `#` (`IMG_320-320.webp`
+    at 320 px is `IMG_320-#.webp`, as `IMG_320-{width}.webp` makes it)."""
     width, height = size
     if width is None or height is None or (str(width) not in path and str(height) not in path):
-        return path
-    return _size_numbers(width, height).sub("#", path)
+        return {path}
+    runs = [m.span() for m in _size_numbers(width, height).finditer(path)][:4]
+    forms = set()
+    for masked in itertools.product((False, True), repeat=len(runs)):
+        parts, end = [], 0
+        for (start, stop), mask in zip(runs, masked, strict=True):
+            parts += [path[end:start], "#" if mask else path[start:stop]]
+            end = stop
+        forms.add("".join(parts) + path[end:])
+    return forms
+
+
+def _resolved(real: str, head: str, folder: str) -> str:
+    """`folder`, a folder named by the size, with its fixed part `head` as
+    the system resolves it (`real`): `v{width}` stays one name (`v320`)."""
+    rest = folder[len(head) :]
+    return os.path.join(real, rest) if head.endswith(os.sep) else real + rest
 
 
 def source_name(root: str) -> str:
@@ -241,8 +257,8 @@ class Planner:
         # below it) may land in a SOURCE: judged once each (`_clear_of`).
         self._clear_at: dict[tuple[str, str], bool] = {}
         # In an --out that runs of other SOURCE folders share, the outputs
-        # their sources have, by folded folder: claimed as this run's own
-        # claims are. Read at the first file.
+        # their sources have (`_outputs_of_other_sources`): claimed as this
+        # run's own claims are. Read at the first file.
         self._theirs: dict[int, tuple[int, ...]] | None = None
         self._force = force
         self._template = template or default_template(spec.outputs)
@@ -546,6 +562,8 @@ class Planner:
             sub = os.path.dirname(name)
             clear = self._clear_at.get((here.absolute_dest, sub))
             if clear is None:
+                if len(self._clear_at) > 4096:  # a huge tree: forget the folders behind
+                    self._clear_at.clear()
                 folder = os.path.join(here.absolute_dest, sub) if sub else here.absolute_dest
                 clear = self._clear_at[(here.absolute_dest, sub)] = self._clear_of(folder)
             if clear:
@@ -572,7 +590,7 @@ class Planner:
                     sized_folder
                     and (
                         below(real + os.sep, inner)
-                        or self._sized_as(os.path.join(real, folder[len(head) :]), inner)
+                        or self._sized_as(_resolved(real, head, folder), inner)
                     )
                 )
                 if inside and self._skipped_in(inner, real):
@@ -586,41 +604,55 @@ class Planner:
                     )
         return None
 
-    def _theirs_in(self, here: _Here, source: str, written: Sequence[str]) -> str | None:
+    def _theirs_in(self, here: _Here, name: str, written: Sequence[str]) -> str | None:
         """The first of the outputs named `written` that a source of another
         SOURCE folder has in a shared --out (`convert assets --out web`, then
-        `convert content --out web`, each with a logo.png), or None. Not an
-        output gone or changed since, nor one of the same image (a SOURCE
-        folder renamed): that one is taken over."""
+        `convert content --out web`, each with a logo.png), as its cache row
+        records them, or None. Not one of the same image made with the same
+        options: the same bytes, which both may have (a logo in two folders,
+        a SOURCE folder renamed)."""
         if self._theirs is None:
             self._theirs = self._outputs_of_other_sources(here.cache)
         if not self._theirs:
             return None
-        digest: list[str] = []  # this source's, read only on a clash
-        for name in written:
-            planned = fold(here.recorded_dest + name)
-            rows = self._theirs.get(hash(_MARKERS.sub("#", planned)), ())
-            for rowid in rows:
+        for output in written:
+            planned = fold(here.recorded_dest + output)
+            for rowid in self._theirs.get(hash(_MARKERS.sub("#", planned)), ()):
                 entry = here.cache.row(rowid)
-                for output in entry.outputs if entry is not None else ():
-                    if not could_be_sized(fold(output.path), planned):
-                        continue
-                    path = os.path.join(here.cache.root, output.path)
-                    if as_recorded(path, output.bytes) is None:
-                        continue
-                    if not digest:
-                        try:
-                            digest.append(digest_file(source))
-                        except OSError:
-                            digest.append("")
-                    if entry is not None and digest[0] != entry.digest:
-                        return name
+                if entry is None or not any(
+                    could_be_sized(fold(o.path), planned) for o in entry.outputs
+                ):
+                    continue
+                if entry.options.startswith(self._options_key) and self._same_image(
+                    here, name, entry
+                ):
+                    continue
+                return output
         return None
+
+    def _same_image(self, here: _Here, name: str, other: Entry) -> bool:
+        """Whether the source `name` holds the image `other` records: by its
+        own row's digest where it is unchanged, else read (only where the
+        sizes agree)."""
+        try:
+            st = os.stat(os.path.join(here.folder.path, name))
+        except OSError:
+            return False
+        if st.st_size != other.size:
+            return False
+        own = here.entries.get(here.keys[name])
+        if own is not None and (own.size, own.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            return own.digest == other.digest
+        try:
+            return digest_file(os.path.join(here.folder.path, name)) == other.digest
+        except OSError:
+            return False
 
     def _outputs_of_other_sources(self, cache: Cache) -> dict[int, tuple[int, ...]]:
         """The rows of other SOURCE folders' sources in the --out's cache, by
-        their outputs' folded paths, with their sizes as a name pattern's
-        markers are: a few bytes an output."""
+        the hashes of their outputs' folded paths, as recorded and as the
+        patterns that may have made them (`_unsized`): about 300 bytes and
+        a few microseconds an output, once a run."""
         if self._out is None or not self._sources:
             return {}
         heads = {
@@ -631,7 +663,7 @@ class Planner:
         for rowid, outputs in cache.outputs_beyond(heads):
             for output in outputs:
                 path = fold(output.path)  # from the cache's root, as recorded_dest
-                for form in {path, _unsized(path, (output.width, output.height))}:
+                for form in _unsized(path, (output.width, output.height)):
                     rows = theirs.get(hash(form), ())
                     if rowid not in rows:
                         theirs[hash(form)] = (*rows, rowid)
@@ -651,7 +683,7 @@ class Planner:
                 return False
             inside = real == inner or below(real, inner)
             if sized:
-                filled = os.path.join(real, folder[len(head) :])
+                filled = _resolved(real, head, folder)
                 inside = inside or below(real + os.sep, inner) or self._sized_as(filled, inner)
             if inside and not self._skipped_in(inner, real):
                 return False
@@ -702,7 +734,7 @@ class Planner:
             return Result(source=display, status="skipped", notes=(IN_TARGET_FORMAT,))
         written = _written(names, replaced) if replaced else names
         claims = self._claims(here.absolute_dest, written)
-        theirs = self._theirs_in(here, source, written)
+        theirs = self._theirs_in(here, name, written)
         if (theirs is not None or not self._claimed.isdisjoint(claims)) and stem != name:
             stem = name
             names = self._names(here, stem, ext)
@@ -711,7 +743,7 @@ class Planner:
                 replaced = self._replaced(name, names)
             written = _written(names, replaced)
             claims = self._claims(here.absolute_dest, written)
-            theirs = self._theirs_in(here, source, written)
+            theirs = self._theirs_in(here, name, written)
         source_hit = next((n for n in written if fold(n) in here.sources), None)
         if source_hit is not None:
             # A name template that gives a source's own name: written, it

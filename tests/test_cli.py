@@ -447,6 +447,12 @@ def test_dry_run_and_check_turn_a_png_whose_exif_follows_its_pixels(tmp_path: Pa
     text = PngImagePlugin.PngInfo()
     text.add_text("Raw profile type exif", f"\nexif\n{len(raw):8}\n{raw.hex()}\n", zip=True)
     Image.new("RGB", (400, 100)).save(src / "r.png", pnginfo=text)
+    # And XMP's orientation, which the run's getexif() reads too.
+    xmp = PngImagePlugin.PngInfo()
+    xmp.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf='
+                 '"http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff='
+                 '"http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    Image.new("RGB", (400, 100)).save(src / "x.png", pnginfo=xmp)
     out = tmp_path / "out"
     options = ["--to", "webp", "--max-size", "200", "--name", "{stem}-{width}x{height}.{ext}"]
     with warnings.catch_warnings(record=True) as caught:
@@ -455,10 +461,13 @@ def test_dry_run_and_check_turn_a_png_whose_exif_follows_its_pixels(tmp_path: Pa
     assert dry.exit_code == 0, dry.output
     assert f"{src / 'p.png'} -> {out / 'p-50x200.webp'}" in dry.stdout.splitlines()
     assert f"{src / 'r.png'} -> {out / 'r-50x200.webp'}" in dry.stdout.splitlines()
+    assert f"{src / 'x.png'} -> {out / 'x-50x200.webp'}" in dry.stdout.splitlines()
     assert [str(w.message) for w in caught] == []
     done = invoke("convert", src, *options, "--out", out)
     assert done.exit_code == 0, done.output
-    assert (out / "p-50x200.webp").is_file() and (out / "r-50x200.webp").is_file()
+    assert {p.name for p in out.glob("[prx]-*.webp")} == {
+        "p-50x200.webp", "r-50x200.webp", "x-50x200.webp"
+    }
     checked = invoke("convert", src, *options, "--out", out, "--check")
     assert checked.exit_code == 0, checked.output
 

@@ -904,19 +904,21 @@ def test_runs_of_other_sources_into_one_out_keep_each_others_outputs(tmp_path: P
 
 
 @pytest.mark.parametrize(
-    ("name", "theirs", "mine"),
+    ("stem", "name", "theirs", "mine"),
     [
-        ("{stem}-{width}.{ext}", "logo-32.webp", "logo.png-32.webp"),
-        ("{width}/{stem}.{ext}", "32/logo.webp", "32/logo.png.webp"),
+        ("logo", "{stem}-{width}.{ext}", "logo-32.webp", "logo.png-32.webp"),
+        ("logo", "{width}/{stem}.{ext}", "32/logo.webp", "32/logo.png.webp"),
+        # The size's digits in the name too: IMG_32-32.webp is IMG_32-{width}'s.
+        ("IMG_32", "{stem}-{width}.{ext}", "IMG_32-32.webp", "IMG_32.png-32.webp"),
     ],
 )
 def test_runs_of_other_sources_into_one_out_keep_each_others_sized_outputs(
-    name: str, theirs: str, mine: str, tmp_path: Path
+    stem: str, name: str, theirs: str, mine: str, tmp_path: Path
 ) -> None:
     assets, content = tmp_path / "assets", tmp_path / "content"
     for folder, colour in ((assets, (250, 0, 0)), (content, (0, 0, 250))):
         folder.mkdir()
-        Image.new("RGB", (64, 48), colour).save(folder / "logo.png")
+        Image.new("RGB", (64, 48), colour).save(folder / f"{stem}.png")
     web = tmp_path / "web"
     for source in (assets, content):
         run = invoke_convert(source, "--out", web, "--width", "32", "--name", name)
@@ -927,10 +929,11 @@ def test_runs_of_other_sources_into_one_out_keep_each_others_sized_outputs(
         assert im.convert("RGB").getpixel((5, 5))[2] > 200  # content's, blue
 
 
-def test_a_renamed_source_folder_takes_its_outputs_over(tmp_path: Path) -> None:
-    # The same image under another SOURCE name (assets moved to static) is
-    # no other source's: its outputs keep their names; so does a file whose
-    # recorded output has gone since.
+def test_the_same_image_with_the_same_options_shares_its_name(tmp_path: Path) -> None:
+    # The same image under another SOURCE name (assets moved to static, a
+    # logo in two folders) makes the same bytes: its outputs keep their
+    # names. Changed since, or made at another size, it is another's, and
+    # re-runs of both stay as they are.
     assets = tmp_path / "assets"
     assets.mkdir()
     Image.new("RGB", (64, 48), (250, 0, 0)).save(assets / "logo.png")
@@ -938,13 +941,25 @@ def test_a_renamed_source_folder_takes_its_outputs_over(tmp_path: Path) -> None:
     web = tmp_path / "web"
     assert invoke_convert(assets, "--out", web).exit_code == 0
     static = tmp_path / "static"
-    assets.rename(static)
-    Image.new("RGB", (64, 48), (0, 0, 250)).save(static / "icon.png")  # changed since
-    (web / "icon.webp").unlink()  # and its output gone
-    moved = invoke_convert(static, "--out", web)
-    assert moved.exit_code == 0, moved.output
-    assert sorted(p.name for p in web.glob("*.webp")) == ["icon.webp", "logo.webp"]
-    assert "keep the source extension" not in moved.stderr
+    shutil.copytree(assets, static)
+    Image.new("RGB", (64, 48), (0, 0, 250)).save(static / "icon.png")  # changed
+    for _ in range(2):
+        moved = invoke_convert(static, "--out", web)
+        assert moved.exit_code == 0, moved.output
+        assert sorted(p.name for p in web.glob("*.webp")) == [
+            "icon.png.webp", "icon.webp", "logo.webp"
+        ]
+    assert invoke_convert(static, "--out", web).stdout.startswith("0 converted")
+    # At another size, the same logo's bytes differ: no run writes over the other's.
+    for _ in range(2):
+        for source, width in ((assets, "32"), (static, "16")):
+            run = invoke_convert(source, "--out", tmp_path / "sized", "--width", width)
+            assert run.exit_code == 0, run.output
+    assert invoke_convert(assets, "--out", tmp_path / "sized", "--width", "32").stdout.startswith(
+        "0 converted"
+    )
+    with Image.open(tmp_path / "sized" / "logo.webp") as im:
+        assert im.size == (32, 24)
 
 
 def test_an_out_inside_its_source_is_pruned_as_ever(tmp_path: Path) -> None:

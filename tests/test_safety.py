@@ -1383,6 +1383,15 @@ def test_no_output_lands_in_a_source_inside_out(tmp_path: Path) -> None:
                    "--name", "{width}/{stem}.{ext}")  # fmt: skip
     assert by_size.returncode == 1
     assert f"inside SOURCE {sized}, where a later run" in by_size.stderr
+    # A folder named by the size after a fixed part (`v{width}`) as well.
+    prefixed = tmp_path / "v" / "v300"
+    prefixed.mkdir(parents=True)
+    _photo(prefixed / "a.jpg", (300, 200))
+    by_prefix = _run("convert", prefixed, "--to", "webp", "--width", "320", "--out",
+                     prefixed.parent, "--name", "v{width}/{stem}.{ext}")  # fmt: skip
+    assert by_prefix.returncode == 1
+    assert f"inside SOURCE {prefixed}, where a later run" in by_prefix.stderr
+    assert sorted(p.name for p in prefixed.iterdir()) == ["a.jpg"]
     # A folder named by a number no output can have is no output's folder.
     year = tmp_path / "p" / "2024"
     year.mkdir(parents=True)
