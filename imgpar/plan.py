@@ -127,6 +127,9 @@ def _unsized(path: str, size: tuple[int | None, int | None]) -> set[str]:
     if width is None or height is None or (str(width) not in path and str(height) not in path):
         return {path}
     runs = [m.span() for m in _size_numbers(width, height).finditer(path)][:4]
+    if len(runs) == 1:  # the usual case
+        (start, stop), *_ = runs
+        return {path, f"{path[:start]}#{path[stop:]}"}
     forms = set()
     for masked in itertools.product((False, True), repeat=len(runs)):
         parts, end = [], 0
@@ -664,9 +667,9 @@ class Planner:
             for output in outputs:
                 path = fold(output.path)  # from the cache's root, as recorded_dest
                 for form in _unsized(path, (output.width, output.height)):
-                    rows = theirs.get(hash(form), ())
+                    rows = theirs.get(key := hash(form), ())
                     if rowid not in rows:
-                        theirs[hash(form)] = (*rows, rowid)
+                        theirs[key] = (*rows, rowid)
         return theirs
 
     def _clear_of(self, folder: str) -> bool:
