@@ -113,25 +113,28 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
 _MARKERS = re.compile(f"{WIDTH_FIELD}|{HEIGHT_FIELD}")
 
 
-@functools.lru_cache(maxsize=64)
-def _size_numbers(width: int, height: int) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\d)(?:{width}|{height})(?!\d)")
+_DIGITS = re.compile(r"\d+")
+# Past this many runs of digits in a name, only each alone and all at once
+# are taken for sizes: 2 ** n forms would cost more than such names are worth.
+_MOST_RUNS = 4
 
 
-def _unsized(path: str, size: tuple[int | None, int | None]) -> set[str]:
-    """`path`, an output's, as the name patterns that may have made it, with
-    `#` in their markers' place (`_MARKERS`): itself, and each choice of the
-    runs of digits that are its width or height as `#` (`IMG_320-320.webp`
-    at 320 px is `IMG_320-#.webp`, as `IMG_320-{width}.webp` makes it)."""
-    width, height = size
-    if width is None or height is None or (str(width) not in path and str(height) not in path):
+def _unsized(path: str) -> set[str]:
+    """`path`, an output's, as the name patterns that may make it, with `#`
+    in their markers' place (`_MARKERS`): itself, and with each choice of
+    its runs of digits as `#`, any of which a pattern's size may fill
+    (`IMG_320-320.webp` is `IMG_320-#.webp`, as `IMG_320-{width}.webp`
+    makes it; `logo-64.webp`, whatever size it was made at, `logo-#.webp`)."""
+    runs = [m.span() for m in _DIGITS.finditer(path)]
+    if not runs:
         return {path}
-    runs = [m.span() for m in _size_numbers(width, height).finditer(path)][:4]
-    if len(runs) == 1:  # the usual case
-        (start, stop), *_ = runs
-        return {path, f"{path[:start]}#{path[stop:]}"}
-    forms = set()
-    for masked in itertools.product((False, True), repeat=len(runs)):
+    if len(runs) > _MOST_RUNS:
+        choices = [tuple(i == j for j in range(len(runs))) for i in range(len(runs))]
+        choices.append((True,) * len(runs))
+    else:
+        choices = list(itertools.product((False, True), repeat=len(runs)))
+    forms = {path}
+    for masked in choices:
         parts, end = [], 0
         for (start, stop), mask in zip(runs, masked, strict=True):
             parts += [path[end:start], "#" if mask else path[start:stop]]
@@ -262,7 +265,7 @@ class Planner:
         # In an --out that runs of other SOURCE folders share, the outputs
         # their sources have (`_outputs_of_other_sources`): claimed as this
         # run's own claims are. Read at the first file.
-        self._theirs: dict[int, tuple[int, ...]] | None = None
+        self._theirs: dict[int, list[int]] | None = None
         self._force = force
         self._template = template or default_template(spec.outputs)
         # Whether output names hold their size ({width}, {height}).
@@ -619,11 +622,12 @@ class Planner:
         if not self._theirs:
             return None
         for output in written:
-            planned = fold(here.recorded_dest + output)
+            planned = fold(os.path.normpath(here.recorded_dest + output))
             for rowid in self._theirs.get(hash(_MARKERS.sub("#", planned)), ()):
                 entry = here.cache.row(rowid)
                 if entry is None or not any(
-                    could_be_sized(fold(o.path), planned) for o in entry.outputs
+                    could_be_sized(fold(os.path.normpath(o.path)), planned)
+                    for o in entry.outputs
                 ):
                     continue
                 if entry.options.startswith(self._options_key) and self._same_image(
@@ -651,7 +655,7 @@ class Planner:
         except OSError:
             return False
 
-    def _outputs_of_other_sources(self, cache: Cache) -> dict[int, tuple[int, ...]]:
+    def _outputs_of_other_sources(self, cache: Cache) -> dict[int, list[int]]:
         """The rows of other SOURCE folders' sources in the --out's cache, by
         the hashes of their outputs' folded paths, as recorded and as the
         patterns that may have made them (`_unsized`): about 300 bytes and
@@ -662,14 +666,14 @@ class Planner:
             source_name(s if os.path.isdir(s) else os.path.dirname(s) or os.curdir)
             for s in self._sources.values()
         }
-        theirs: dict[int, tuple[int, ...]] = {}
+        theirs: dict[int, list[int]] = {}
         for rowid, outputs in cache.outputs_beyond(heads):
             for output in outputs:
-                path = fold(output.path)  # from the cache's root, as recorded_dest
-                for form in _unsized(path, (output.width, output.height)):
-                    rows = theirs.get(key := hash(form), ())
-                    if rowid not in rows:
-                        theirs[key] = (*rows, rowid)
+                # From the cache's root, as recorded_dest.
+                for form in _unsized(fold(os.path.normpath(output.path))):
+                    rows = theirs.setdefault(hash(form), [])
+                    if not rows or rows[-1] != rowid:  # a row's outputs come together
+                        rows.append(rowid)
         return theirs
 
     def _clear_of(self, folder: str) -> bool:

@@ -929,6 +929,29 @@ def test_runs_of_other_sources_into_one_out_keep_each_others_sized_outputs(
         assert im.convert("RGB").getpixel((5, 5))[2] > 200  # content's, blue
 
 
+def test_a_claim_holds_whatever_size_or_spelling_makes_the_name(tmp_path: Path) -> None:
+    # a2's logo-64.png made logo-64.webp at 32 px; c2's logo.png at 64 px
+    # under {stem}-{width} makes that name too. And `./{stem}.{ext}` names
+    # a2's logo.webp, spelled another way.
+    a2, c2 = tmp_path / "a2", tmp_path / "c2"
+    a2.mkdir()
+    c2.mkdir()
+    Image.new("RGB", (64, 48), (250, 0, 0)).save(a2 / "logo-64.png")
+    Image.new("RGB", (64, 48), (250, 0, 0)).save(a2 / "logo.png")
+    Image.new("RGB", (128, 96), (0, 0, 250)).save(c2 / "logo.png")
+    web = tmp_path / "web"
+    assert invoke_convert(a2, "--out", web, "--width", "32").exit_code == 0
+    for name in ("{stem}-{width}.{ext}", "./{stem}.{ext}"):
+        run = invoke_convert(c2, "--out", web, "--width", "64", "--name", name)
+        assert run.exit_code == 0, run.output
+    assert sorted(p.name for p in web.glob("*.webp")) == [
+        "logo-64.webp", "logo.png-64.webp", "logo.png.webp", "logo.webp"
+    ]
+    for made in ("logo-64.webp", "logo.webp"):
+        with Image.open(web / made) as im:
+            assert im.size == (32, 24)  # a2's, not written over
+
+
 def test_the_same_image_with_the_same_options_shares_its_name(tmp_path: Path) -> None:
     # The same image under another SOURCE name (assets moved to static, a
     # logo in two folders) makes the same bytes: its outputs keep their
