@@ -665,6 +665,8 @@ def prepare(
     # No --out, or one that is the SOURCE: outputs beside their sources.
     in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
     _check_nested_sources(seen, in_place=in_place, out=out_path)
+    if in_place:
+        _check_not_an_out(paths)
     if out_path is not None:
         _check_out_among_sources(out_path, seen)
         _check_sources_inside_out(out_path, seen)
@@ -984,6 +986,21 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
             " of the same name (give an empty folder, or one outside the SOURCES)",
             option="out",
         )
+
+
+def _check_not_an_out(paths: Iterable[str]) -> None:
+    """Refuse to convert in place a folder that is another run's --out: its
+    cache records that run's sources, whose keys an in-place run would take
+    for its own (a `logo.png` dropped in beside `assets`' `logo.webp` was
+    taken for assets/logo.png changed, and its output written over)."""
+    for path in paths:
+        folder = path if os.path.isdir(path) else os.path.dirname(path) or os.curdir
+        if kind_of_cache(folder) == "out":
+            raise UsageError(
+                f"{folder} is another run's output folder (it holds that run's cache):"
+                " in place, this run would take that run's records for its own; give"
+                " --out another folder"
+            )
 
 
 def _made_by_imgpar(out: str) -> bool:

@@ -1438,6 +1438,25 @@ def test_no_output_lands_in_a_source_through_a_link_in_out(tmp_path: Path) -> No
     assert sorted(p.name for p in (src / "img").iterdir()) == ["a.jpg"]
 
 
+def test_another_runs_out_is_not_converted_in_place(tmp_path: Path) -> None:
+    # Its cache records the other run's sources: in place, a logo.png dropped
+    # into it was taken for assets/logo.png changed, and assets' logo.webp
+    # was written over.
+    assets, web = tmp_path / "assets", tmp_path / "web"
+    assets.mkdir()
+    Image.new("RGB", (64, 48), (250, 0, 0)).save(assets / "logo.png")
+    assert _run("convert", assets, "--to", "webp", "--out", web).returncode == 0
+    Image.new("RGB", (64, 48), (0, 0, 250)).save(web / "logo.png")
+    before = (web / "logo.webp").read_bytes()
+    for args in ([web], [web, "--out", web], [web / "logo.png"]):
+        refused = _run("convert", *args, "--to", "webp")
+        assert refused.returncode == 2
+        assert f"imgpar: error: {web} is another run's output folder" in refused.stderr
+    assert (web / "logo.webp").read_bytes() == before
+    into = _run("convert", web, "--to", "png", "--out", tmp_path / "thumbs")
+    assert into.returncode == 0, into.stderr
+
+
 def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "x"
     (out / "y").mkdir(parents=True)
