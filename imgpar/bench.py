@@ -109,7 +109,7 @@ def bench(
     if repeat < 1:
         raise UsageError("must be at least 1", option="repeat")
     make = functools.partial(prepare, force=True, **options)
-    listed = make(sources, jobs=1)
+    listed = make(sources, jobs=1, listing=True)
     found = image_paths(listed)
     notes: tuple[str, ...] = ()
     if max(ladder) > 1 and (problem := pool_problem(options.get("start_method"))):

@@ -1448,13 +1448,17 @@ def test_another_runs_out_is_not_converted_in_place(tmp_path: Path) -> None:
     assert _run("convert", assets, "--to", "webp", "--out", web).returncode == 0
     Image.new("RGB", (64, 48), (0, 0, 250)).save(web / "logo.png")
     before = (web / "logo.webp").read_bytes()
-    for args in ([web], [web, "--out", web], [web / "logo.png"]):
+    for args in ([web], [web, "--out", web], [web / "logo.png"], [web, "--check"],
+                 [web, "--dry-run"]):  # fmt: skip
         refused = _run("convert", *args, "--to", "webp")
         assert refused.returncode == 2
         assert f"imgpar: error: {web} is another run's output folder" in refused.stderr
     assert (web / "logo.webp").read_bytes() == before
     into = _run("convert", web, "--to", "png", "--out", tmp_path / "thumbs")
     assert into.returncode == 0, into.stderr
+    # bench only lists it, to time runs into a folder of its own.
+    timed = _run("bench", assets, "--to", "png", "--jobs", "1", "--repeat", "1")
+    assert timed.returncode == 0, timed.stderr
 
 
 def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path) -> None:
