@@ -309,24 +309,29 @@ class Cache:
         )
 
     def _entries(self, where: str, params: Sequence[object]) -> dict[str, Entry]:
-        """The entries of the sources `where` (an SQL clause) picks, by key;
-        none from a cache that cannot be read, which the warning tells."""
+        """The entries of the sources `where` (an SQL clause) picks, by key."""
+        return dict(self._selected(where, params))
+
+    def _selected(self, where: str, params: Sequence[object]) -> Iterator[tuple[str, Entry]]:
+        """(key, entry) of the sources `where` picks, read a batch of rows at
+        a time; none from a cache that cannot be read, which the warning
+        tells. Nothing may be written to the cache until it ends."""
         db = self._connect(create=False)
         if db is None:
-            return {}
+            return
         try:
             rows = db.execute(
                 "SELECT key, size, mtime_ns, digest, options, outputs, width, height"
                 f" FROM sources {where}",
                 params,
-            ).fetchall()
+            )
+            while batch := rows.fetchmany(_LOOKUP_KEYS):
+                for key, size, mtime_ns, digest, options, outputs, width, height in batch:
+                    yield key, Entry(
+                        size, mtime_ns, digest, options, _records(outputs), width, height
+                    )
         except sqlite3.DatabaseError as exc:
             self._unreadable(exc)
-            return {}
-        return {
-            key: Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
-            for key, size, mtime_ns, digest, options, outputs, width, height in rows
-        }
 
     def put(self, key: str, entry: Entry) -> None:
         db = self._connect(create=True)
@@ -507,24 +512,9 @@ class Cache:
         self._rows.clear()
 
     def items(self) -> Iterator[tuple[str, Entry]]:
-        """Every source's entry, by key, read a batch of rows at a time: all
-        at once, --check and --prune held 1 KB a source of a 100,000-file
-        tree. Nothing may be written to the cache until it ends."""
-        db = self._connect(create=False)
-        if db is None:
-            return
-        try:
-            rows = db.execute(
-                "SELECT key, size, mtime_ns, digest, options, outputs, width, height"
-                " FROM sources ORDER BY key"
-            )
-            while batch := rows.fetchmany(_LOOKUP_KEYS):
-                for key, size, mtime_ns, digest, options, outputs, width, height in batch:
-                    yield key, Entry(
-                        size, mtime_ns, digest, options, _records(outputs), width, height
-                    )
-        except sqlite3.DatabaseError as exc:
-            self._unreadable(exc)
+        """Every source's entry, by key, streamed (`_selected`): all at once,
+        --check and --prune held 1 KB a source of a 100,000-file tree."""
+        return self._selected("ORDER BY key", ())
 
     def outputs_beyond(
         self, heads: Collection[str]
@@ -555,18 +545,7 @@ class Cache:
 
     def row(self, rowid: int) -> Entry | None:
         """The entry of row `rowid` (from outputs_beyond), if it is still there."""
-        db = self._connect(create=False)
-        if db is None:
-            return None
-        found = db.execute(
-            "SELECT size, mtime_ns, digest, options, outputs, width, height FROM sources"
-            " WHERE rowid = ?",
-            (rowid,),
-        ).fetchone()
-        if found is None:
-            return None
-        size, mtime_ns, digest, options, outputs, width, height = found
-        return Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
+        return next((entry for _, entry in self._selected("WHERE rowid = ?", (rowid,))), None)
 
     def create(self) -> None:
         """Make the cache file now, rather than at the first record: an

@@ -216,12 +216,12 @@ class ProcessEngine:
                         return_when=FIRST_COMPLETED,
                     )
                 broken = False
-                finished: list[tuple[Result, Task]] = []
+                finished: list[Result] = []
                 unexpected: BaseException | None = None
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
                     try:
-                        finished += zip(future.result(), flight.tasks, strict=True)
+                        finished += future.result()
                         worked = True
                     except BrokenProcessPool:
                         broken = True
@@ -230,8 +230,8 @@ class ProcessEngine:
                         unexpected = exc
                 # A fatal result (a full disk) or an error ends the run: what
                 # the workers finished comes first, to be reported and recorded.
-                finished.sort(key=lambda done: done[0].fatal)
-                yield from deliver([result for result, _ in finished], owner)
+                finished.sort(key=lambda result: result.fatal)
+                yield from deliver(finished, owner)
                 if unexpected is not None:
                     raise unexpected
                 overdue = {

@@ -9,12 +9,12 @@ is colour.py's business: it follows `--srgb`, never the policy here.
 from __future__ import annotations
 
 import re
-import struct
 import warnings
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from PIL import Image, PngImagePlugin
 
+from imgpar import profiles
 from imgpar.formats import Target
 from imgpar.spec import MetadataPolicy
 
@@ -125,23 +125,15 @@ def pending_orientation(im: Image.Image, exif: Image.Exif) -> int:
 _MOST_EXIF = 1 << 24
 
 
-def late_png_exif(path: str) -> Image.Exif:
+def late_png_exif(fp: IO[bytes]) -> Image.Exif:
     """The EXIF of a PNG whose eXIf chunk follows its pixels, found by
     stepping from chunk header to chunk header, where Pillow's getexif()
     decodes every pixel to reach it. Empty if there is none to read."""
     exif = Image.Exif()
+    data = profiles.png_chunk(fp, b"eXIf", until=b"IEND", most=_MOST_EXIF)
     try:
-        with open(path, "rb") as fp:
-            fp.seek(8)
-            while len(head := fp.read(8)) == 8:
-                length, kind = struct.unpack(">I4s", head)
-                if kind == b"eXIf":
-                    if length <= _MOST_EXIF:
-                        exif.load(fp.read(length))
-                    break
-                if kind == b"IEND":
-                    break
-                fp.seek(length + 4, 1)  # the data and its CRC
+        if data:
+            exif.load(data)
     except Exception:  # damaged: read as none
         return Image.Exif()
     return exif

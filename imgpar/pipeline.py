@@ -608,7 +608,7 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
                     # text chunk, XMP's orientation) without the pixels.
                     exif = Image.Image.getexif(im)
                     if metadata.ORIENTATION not in exif:
-                        exif = metadata.late_png_exif(task.source)
+                        exif = metadata.late_png_exif(im.fp)  # the file already open
                 displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)

@@ -262,9 +262,9 @@ class Planner:
         self._targets = tuple(TARGETS[o.target] for o in spec.outputs)
         self._out = out
         self._real_out = os.path.realpath(out) if out is not None else None
-        # Whether outputs in a folder (a destination and a folder of a name
-        # below it) may land in a SOURCE: judged once each (`_clear_of`).
-        self._clear_at: dict[tuple[str, str], bool] = {}
+        # Where outputs in a folder (a destination, and a folder of a name
+        # below it) land, and in which SOURCE: judged once each (`_landing`).
+        self._landings: dict[tuple[str, str], tuple[str, str | None] | None] = {}
         # In an --out that runs of other SOURCE folders share, the outputs
         # their sources have (`_outputs_of_other_sources`): claimed as this
         # run's own claims are. Read at the first file.
@@ -568,50 +568,59 @@ class Planner:
         a link in --out to a SOURCE's folder, or a folder named by the size):
         over a source, or beside them, where a later run would take it for one."""
         for name in written:
-            sub = os.path.dirname(name)
-            clear = self._clear_at.get((here.absolute_dest, sub))
-            if clear is None:
-                if len(self._clear_at) > 4096:  # a huge tree: forget the folders behind
-                    self._clear_at.clear()
-                folder = os.path.join(here.absolute_dest, sub) if sub else here.absolute_dest
-                clear = self._clear_at[(here.absolute_dest, sub)] = self._clear_of(folder)
-            if clear:
-                continue  # the usual case, told apart cheaply
+            at = (here.absolute_dest, os.path.dirname(name))
+            if at not in self._landings:
+                if len(self._landings) > 4096:  # a huge tree: forget the folders behind
+                    self._landings.clear()
+                self._landings[at] = self._landing(os.path.join(*at) if at[1] else at[0])
+            landing = self._landings[at]
+            if landing is None:
+                continue  # the usual case, told apart once a folder
+            real, holder = landing
             folder, base = os.path.split(os.path.join(here.absolute_dest, name))
-            # The folder as the system resolves it (a link inside --out); one
-            # named by the size, as far as its fixed part goes, and then by
-            # the sizes it may be filled with (`{width}/` of `photos/300`,
-            # not of `photos/2024` at --width 320).
             sized_folder = WIDTH_FIELD in folder or HEIGHT_FIELD in folder
-            head = fixed_head(folder)
-            real = self._real(head if sized_folder else folder)
             path = os.path.join(real, base)
             shown = as_template(os.path.join(here.dest, name))
             hint = (
                 " (through a link in the output folder)"
-                if self._linked(head if sized_folder else folder, real)
+                if self._linked(fixed_head(folder) if sized_folder else folder, real)
                 else _OTHER_NAMES
             )
-            for inner, source in self._sources.items():
-                if path == inner:
-                    return f"its output would overwrite a source: {shown}{hint}"
-                inside = below(path, inner) or (
-                    sized_folder
-                    and (
-                        below(real + os.sep, inner)
-                        or self._sized_as(_resolved(real, head, folder), inner)
-                    )
-                )
-                if inside and self._skipped_in(inner, real):
-                    continue
-                if inside and not sized_folder and os.path.lexists(path):
-                    return f"its output would overwrite {shown}, in SOURCE {source}{hint}"
-                if inside:
-                    return (
-                        f"its output would be written inside SOURCE {source}, where a later"
-                        f" run would take it for a source: {shown}{hint}"
-                    )
+            if path in self._sources:
+                return f"its output would overwrite a source: {shown}{hint}"
+            if holder is None:
+                continue
+            source = self._sources[holder]
+            if not sized_folder and os.path.lexists(path):
+                return f"its output would overwrite {shown}, in SOURCE {source}{hint}"
+            return (
+                f"its output would be written inside SOURCE {source}, where a later"
+                f" run would take it for a source: {shown}{hint}"
+            )
         return None
+
+    def _landing(self, folder: str) -> tuple[str, str | None] | None:
+        """Where outputs in `folder` (absolute; one named by the size too)
+        land, as the system resolves it (a link inside --out; a folder named
+        by the size, as far as its fixed part goes, and then by the sizes it
+        may be filled with: `{width}/` of `photos/300`, not of `photos/2024`
+        at --width 320), and the SOURCE (real path) they land in, if any;
+        None where no output there can touch a SOURCE, which most folders are.
+        Not the --out a SOURCE holds, which its walk skips."""
+        sized = WIDTH_FIELD in folder or HEIGHT_FIELD in folder
+        head = fixed_head(folder) if sized else folder
+        real = self._real(head)
+        holder = None
+        for inner in self._sources:
+            inside = real == inner or below(real, inner)
+            if sized:
+                filled = _resolved(real, head, folder)
+                inside = inside or below(real + os.sep, inner) or self._sized_as(filled, inner)
+            if inside and not self._skipped_in(inner, real):
+                holder = inner
+                break
+        beside = any(os.path.dirname(inner) == real for inner in self._sources)  # a file's
+        return None if holder is None and not beside else (real, holder)
 
     def _theirs_in(self, here: _Here, name: str, written: Sequence[str]) -> str | None:
         """The first of the outputs named `written` that a source of another
@@ -678,26 +687,6 @@ class Planner:
                     if not rows or rows[-1] != rowid:  # a row's outputs come together
                         rows.append(rowid)
         return theirs
-
-    def _clear_of(self, folder: str) -> bool:
-        """Whether no output in `folder` (one named by the size included)
-        can land in a SOURCE: neither it nor a folder above it is one (as the
-        system resolves it), save the --out a SOURCE's walk skips, and no
-        SOURCE file is in it. Most folders are; the rest are looked at output
-        by output."""
-        sized = WIDTH_FIELD in folder or HEIGHT_FIELD in folder
-        head = fixed_head(folder) if sized else folder
-        real = self._real(head)
-        for inner in self._sources:
-            if os.path.dirname(inner) == real:
-                return False
-            inside = real == inner or below(real, inner)
-            if sized:
-                filled = _resolved(real, head, folder)
-                inside = inside or below(real + os.sep, inner) or self._sized_as(filled, inner)
-            if inside and not self._skipped_in(inner, real):
-                return False
-        return True
 
     def _linked(self, folder: str, real: str) -> bool:
         """Whether a link in the --out leads `folder` (absolute) to `real`,

@@ -159,22 +159,29 @@ def read_png_cicp(fp: IO[bytes]) -> dict[str, int] | None:
     """The code points of a PNG's cICP chunk (PNG's third edition: the same
     H.273 numbers as nclx), which Pillow does not report; None when there is
     none before the pixel data. The file position is kept."""
+    data = png_chunk(fp, b"cICP", until=b"IDAT", most=4)
+    if data is None or len(data) != 4:
+        return None
+    primaries, transfer = data[:2]
+    return {"color_primaries": primaries, "transfer_characteristics": transfer}
+
+
+def png_chunk(fp: IO[bytes], wanted: bytes, *, until: bytes, most: int) -> bytes | None:
+    """The data of a PNG's first `wanted` chunk before an `until` chunk,
+    found by stepping from chunk header to chunk header (no pixel is
+    decoded); None where there is none, or it is longer than `most` bytes
+    (damaged, or hostile). The file position is kept."""
     position = fp.tell()
     try:
         fp.seek(8)  # past the signature
-        while True:
-            head = fp.read(8)
-            if len(head) < 8:
-                return None
+        while len(head := fp.read(8)) == 8:
             length, kind = struct.unpack(">I4s", head)
-            if kind == b"IDAT":
+            if kind == wanted:
+                return fp.read(length) if length <= most else None
+            if kind == until:
                 return None
-            if kind == b"cICP":
-                if length != 4:
-                    return None
-                primaries, transfer = fp.read(2)
-                return {"color_primaries": primaries, "transfer_characteristics": transfer}
             fp.seek(length + 4, 1)  # the data and its CRC
+        return None
     except (struct.error, ValueError, OSError):
         return None
     finally:

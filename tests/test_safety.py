@@ -1587,15 +1587,20 @@ def test_a_timed_out_file_s_memory_counts_in_the_peak(tmp_path: Path) -> None:
     assert report["summary"]["peak_worker_rss"] > side * side
 
 
-def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: Path) -> None:
-    # An iter_convert() kept in a variable holds its folder's lock until
-    # closed: a convert() of the same folder in the same thread waited for
-    # it for ever, in silence. From another thread, waiting is right.
+def _three_pngs(tmp_path: Path) -> tuple[Path, Path]:
+    """A SOURCE of three small PNGs, and an --out for them."""
     src = tmp_path / "src"
     src.mkdir()
     for i in range(3):
         Image.new("RGB", (32, 24), (i * 80, 90, 30)).save(src / f"p{i}.png")
-    out = tmp_path / "out"
+    return src, tmp_path / "out"
+
+
+def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: Path) -> None:
+    # An iter_convert() kept in a variable holds its folder's lock until
+    # closed: a convert() of the same folder in the same thread waited for
+    # it for ever, in silence. From another thread, waiting is right.
+    src, out = _three_pngs(tmp_path)
     run = imgpar.iter_convert([src], to="webp", out=out, jobs=1)
     assert next(run).status == "converted"
     with pytest.raises(UsageError, match=r"is held by a run this thread has not finished"):
@@ -1615,11 +1620,7 @@ def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: P
 def test_a_run_left_open_by_a_finished_thread_is_waited_for(tmp_path: Path) -> None:
     # Linux reuses a finished thread's id at once: a run left open by a
     # thread that has ended looked like the new thread's own, and was refused.
-    src = tmp_path / "src"
-    src.mkdir()
-    for i in range(3):
-        Image.new("RGB", (32, 24), (i * 80, 90, 30)).save(src / f"p{i}.png")
-    out = tmp_path / "out"
+    src, out = _three_pngs(tmp_path)
     runs: list[Iterator[Result]] = []
 
     def start() -> None:
