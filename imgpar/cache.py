@@ -313,9 +313,10 @@ class Cache:
         return dict(self._selected(where, params))
 
     def _selected(self, where: str, params: Sequence[object]) -> Iterator[tuple[str, Entry]]:
-        """(key, entry) of the sources `where` picks, read a batch of rows at
-        a time; none from a cache that cannot be read, which the warning
-        tells. Nothing may be written to the cache until it ends."""
+        """(key, entry) of the sources `where` picks, as SQLite steps through
+        them (never all at once); none from a cache that cannot be read,
+        which the warning tells. Nothing may be written to the cache until it
+        ends."""
         db = self._connect(create=False)
         if db is None:
             return
@@ -325,11 +326,8 @@ class Cache:
                 f" FROM sources {where}",
                 params,
             )
-            while batch := rows.fetchmany(_LOOKUP_KEYS):
-                for key, size, mtime_ns, digest, options, outputs, width, height in batch:
-                    yield key, Entry(
-                        size, mtime_ns, digest, options, _records(outputs), width, height
-                    )
+            for key, size, mtime_ns, digest, options, outputs, width, height in rows:
+                yield key, Entry(size, mtime_ns, digest, options, _records(outputs), width, height)
         except sqlite3.DatabaseError as exc:
             self._unreadable(exc)
 
