@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
+from numbers import Number
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from PIL import Image, PngImagePlugin
+from PIL import ExifTags, Image, PngImagePlugin, TiffTags
 
 from imgpar import profiles
 from imgpar.formats import Target
@@ -37,6 +39,49 @@ PIXEL_Y = 0xA003
 INTEROP_INDEX = 0x0001  # in the interoperability IFD: "R98" sRGB, "R03" Adobe RGB
 _MAKERNOTE = 0x927C
 _XMP_TAG = 700
+
+# The Exif IFD's fields by their type in the EXIF 2.32 standard. Pillow's
+# table holds four of them and guesses the others' types from the values it
+# decoded: a UserComment (UNDEFINED) would be written back as BYTE, a
+# positive exposure bias (signed) as unsigned, and text as ASCII with every
+# other character turned into "?".
+_EXIF_TYPES = {
+    TiffTags.ASCII: (
+        0x8824, 0x9003, 0x9004, 0x9010, 0x9011, 0x9012, 0x9290, 0x9291, 0x9292,
+        0xA004, 0xA420, 0xA430, 0xA431, 0xA433, 0xA434, 0xA435,
+    ),
+    TiffTags.SHORT: (
+        0x8822, 0x8827, 0x8830, 0x9207, 0x9208, 0x9209, 0x9214, 0xA001, 0xA210, 0xA214,
+        0xA217, 0xA401, 0xA402, 0xA403, 0xA405, 0xA406, 0xA407, 0xA408, 0xA409, 0xA40A,
+        0xA40C, 0xA460, 0xA461,
+    ),
+    TiffTags.LONG: (0x8831, 0x8832, 0x8833, 0x8834, 0x8835),
+    TiffTags.RATIONAL: (
+        0x829A, 0x829D, 0x9102, 0x9202, 0x9205, 0x9206, 0x920A, 0x9401, 0x9402, 0x9404,
+        0xA20B, 0xA20E, 0xA20F, 0xA215, 0xA404, 0xA432, 0xA500,
+    ),
+    TiffTags.SIGNED_RATIONAL: (0x9201, 0x9203, 0x9204, 0x9400, 0x9403, 0x9405),
+    TiffTags.UNDEFINED: (0x8828, 0x9101, 0x927C, 0x9286, 0xA20C, 0xA300, 0xA301, 0xA40B, 0xA462),
+}  # fmt: skip
+for _kind, _tags in _EXIF_TYPES.items():
+    for _tag in _tags:
+        # Pillow looks types up in this table as it writes each IFD; reading
+        # goes by the types stored in the file.
+        TiffTags.TAGS_V2_GROUPS[EXIF_IFD].setdefault(
+            _tag, TiffTags.TagInfo(_tag, ExifTags.TAGS.get(_tag, "unknown"), _kind)
+        )
+_TEXT = (TiffTags.ASCII, TiffTags.UNDEFINED)
+# The numbers each numeric type holds: (kind of number, least, past the most).
+_RANGES: dict[int, tuple[type, float, float]] = {
+    TiffTags.SHORT: (int, 0, 1 << 16),
+    TiffTags.LONG: (int, 0, 1 << 32),
+    TiffTags.SIGNED_SHORT: (int, -(1 << 15), 1 << 15),
+    TiffTags.SIGNED_LONG: (int, -(1 << 31), 1 << 31),
+    TiffTags.RATIONAL: (Number, 0, float("inf")),
+    TiffTags.SIGNED_RATIONAL: (Number, float("-inf"), float("inf")),
+    TiffTags.FLOAT: (Number, float("-inf"), float("inf")),
+    TiffTags.DOUBLE: (Number, float("-inf"), float("inf")),
+}
 
 # TIFF sources report their own layout (strips, sample format, compression...)
 # through getexif(); copied into another file these describe the wrong pixels.
@@ -69,6 +114,7 @@ _PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"
 _IPTC_CORE = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
 _IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _XMP_DM = "http://ns.adobe.com/xmp/1.0/DynamicMedia/"
+_DJI = "http://www.dji.com/drone-dji/1.0/"
 # What XMP says of the colour space, as EXIF's ColorSpace and a Photoshop
 # document's profile name, with the words for sRGB.
 _SAYS_SRGB = {
@@ -99,6 +145,7 @@ _LOCATION = frozenset(
         f"{{{_IPTC_EXT}}}CountryName",
         f"{{{_IPTC_EXT}}}CountryCode",
         f"{{{_XMP_DM}}}shotLocation",
+        f"{{{_DJI}}}AbsoluteAltitude",  # height above sea level: exif:GPSAltitude again
     }
 )
 _CREDITS = frozenset({f"{{{_DC}}}creator", f"{{{_DC}}}rights"})
@@ -234,10 +281,9 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
     if policy == "none":
         return out
     if policy == "copyright":
-        for tag in (ARTIST, COPYRIGHT):
-            if tag in exif:
-                out[tag] = exif[tag]
+        out.update(_as_stored({t: exif[t] for t in (ARTIST, COPYRIGHT) if t in exif}, None))
         return out
+    kept = {}
     for tag, value in exif.items():
         if tag in _NOT_COPIED or (tag == GPS_IFD and policy == "no-gps"):
             continue
@@ -245,7 +291,8 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
             value = _sub_ifd(exif, tag)
             if not value:
                 continue
-        out[tag] = value
+        kept[tag] = value
+    out.update(_as_stored(kept, None))
     if ORIENTATION in out:
         out[ORIENTATION] = 1
     return out
@@ -253,15 +300,56 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
 
 def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
     value = exif[tag]
-    ifd = dict(value if isinstance(value, dict) else exif.get_ifd(tag))
+    ifd = _as_stored(value if isinstance(value, dict) else exif.get_ifd(tag), tag)
     if tag == EXIF_IFD and INTEROP_IFD in ifd:
         # An offset into the source file; the interoperability IFD itself goes along.
-        interop = exif.get_ifd(INTEROP_IFD)
+        interop = _as_stored(exif.get_ifd(INTEROP_IFD), INTEROP_IFD)
         if interop:
-            ifd[INTEROP_IFD] = dict(interop)
+            ifd[INTEROP_IFD] = interop
         else:
             del ifd[INTEROP_IFD]
     return ifd
+
+
+def _as_stored(fields: Mapping[int, Any], group: int | None) -> dict[int, Any]:
+    """An IFD's decoded `fields` (of IFD0 where `group` is None, else of
+    that sub-IFD) as Pillow must be given them to write back the bytes the
+    source holds, in the types EXIF gives them.
+
+    Pillow decodes text as Latin-1 and would write it as ASCII: a UTF-8
+    credit (what Lightroom and exiftool write) is given back as its bytes.
+    A field whose value cannot be of its standard type (a damaged file's)
+    is left out, where Pillow would fail the whole save on it."""
+    stored = {}
+    for tag, value in fields.items():
+        kind = TiffTags.lookup(tag, group).type
+        if isinstance(value, str) and kind in _TEXT and not value.isascii():
+            value = _latin1(value)
+        if isinstance(value, dict) or _fits(value, kind):  # a dict: a sub-IFD, done
+            stored[tag] = value
+    return stored
+
+
+def _latin1(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:  # not decoded by Pillow: text of imgpar's own
+        return text.encode("utf-8")
+
+
+def _fits(value: Any, kind: int | None) -> bool:
+    """Whether Pillow can write `value`, one value or a tuple, as a field of type `kind`."""
+    if kind in _TEXT:
+        return isinstance(value, (str, bytes))
+    if kind not in _RANGES:  # BYTE (Pillow decodes it to bytes), or a type Pillow guesses
+        return True
+    number, least, past = _RANGES[kind]
+    values = value if isinstance(value, tuple) else (value,)
+    return bool(values) and all(
+        # Negated: an unknown rational (x/0) is NaN, and is written as Pillow read it.
+        isinstance(v, number) and not isinstance(v, bool) and not (v < least or v >= past)
+        for v in values
+    )
 
 
 def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[Image.Exif, bytes | None]:
@@ -271,11 +359,28 @@ def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[Image.Exif, bytes | 
             del ifd[_MAKERNOTE]
             warnings.warn("EXIF MakerNote too large for JPEG: not copied", stacklevel=3)
         if len(exif.tobytes()) > _JPEG_EXIF_LIMIT:
-            warnings.warn("EXIF too large for JPEG: not copied", stacklevel=3)
-            exif = Image.Exif()
+            # The credits, at least, fit: a photographer's name must not go
+            # with a bulky UserComment.
+            credits = Image.Exif()
+            credits.update({tag: exif[tag] for tag in (ARTIST, COPYRIGHT) if tag in exif})
+            if credits and len(credits.tobytes()) <= _JPEG_EXIF_LIMIT:
+                warnings.warn("EXIF too large for JPEG: only Artist and Copyright copied",
+                              stacklevel=3)  # fmt: skip
+                exif = credits
+            else:
+                warnings.warn("EXIF too large for JPEG: not copied", stacklevel=3)
+                exif = Image.Exif()
     if xmp and len(xmp) > _JPEG_XMP_LIMIT:
-        warnings.warn("XMP too large for JPEG: not copied", stacklevel=3)
-        xmp = None
+        # An edited master's history (xmpMM:History, photoshop:DocumentAncestors)
+        # can pass 64 KB on its own; its creator and rights still fit.
+        credits_xmp = filter_xmp(xmp, "copyright")
+        if credits_xmp and len(credits_xmp) <= _JPEG_XMP_LIMIT:
+            warnings.warn("XMP too large for JPEG: only its creator and rights copied",
+                          stacklevel=3)  # fmt: skip
+        else:
+            warnings.warn("XMP too large for JPEG: not copied", stacklevel=3)
+            credits_xmp = None
+        xmp = credits_xmp
     return exif, xmp
 
 

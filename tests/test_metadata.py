@@ -55,6 +55,7 @@ NS = {
     "xmpMM": "http://ns.adobe.com/xap/1.0/mm/",
     "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
     "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    "drone-dji": "http://www.dji.com/drone-dji/1.0/",
 }
 
 # Location both as attributes and as elements, nested in a structure too;
@@ -470,3 +471,162 @@ def test_jpeg_comment_follows_the_policy(tmp_path: Path, policy: str, kept: bool
     imgpar.convert([source], to="jpeg", out=out, jobs=1, metadata=policy, max_size=20)
     with Image.open(out / "c.jpg") as im:
         assert (im.info.get("comment") == b"shot at 51.5N 0.1W") is kept
+
+
+# EXIF field types (TIFF 6.0): how a reader must take a field's bytes.
+BYTE, ASCII, SHORT, LONG, RATIONAL, UNDEFINED, SRATIONAL = 1, 2, 3, 4, 5, 7, 10
+_NUMBERS = {SHORT: "H", LONG: "I", RATIONAL: "II", SRATIONAL: "ii"}
+_SIZES = {BYTE: 1, ASCII: 1, UNDEFINED: 1, **{k: struct.calcsize(f) for k, f in _NUMBERS.items()}}
+Field = tuple[int, int, bytes]  # type, count, the value's bytes (little-endian)
+
+
+def exif_block(ifd0: dict[int, Field], exif_ifd: dict[int, Field]) -> bytes:
+    """Little-endian EXIF with IFD0 and an Exif IFD, each field of the type
+    given, as a camera or Lightroom writes them (no Pillow in the way)."""
+
+    def ifd(fields: dict[int, Field], at: int) -> tuple[bytes, bytes]:
+        data_at = at + 2 + 12 * len(fields) + 4
+        entries, data = b"", b""
+        for tag, (kind, count, value) in sorted(fields.items()):
+            if len(value) <= 4:
+                entries += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0")
+            else:
+                entries += struct.pack("<HHII", tag, kind, count, data_at + len(data))
+                data += value + b"\0" * (len(value) % 2)
+        return struct.pack("<H", len(fields)) + entries + struct.pack("<I", 0), data
+
+    placeholder = (LONG, 1, b"\0\0\0\0")
+    first, first_data = ifd({**ifd0, EXIF_IFD: placeholder}, 8)
+    second_at = 8 + len(first) + len(first_data)
+    first, first_data = ifd({**ifd0, EXIF_IFD: (LONG, 1, struct.pack("<I", second_at))}, 8)
+    second, second_data = ifd(exif_ifd, second_at)
+    return b"Exif\0\0II*\0" + struct.pack("<I", 8) + first + first_data + second + second_data
+
+
+def exif_fields(data: bytes) -> dict[str, dict[int, Field]]:
+    """IFD0's and the Exif IFD's fields as stored: the reader's side of
+    exif_block, taking either byte order (numbers come back little-endian)."""
+    tiff = data.removeprefix(b"Exif\0\0")
+    order = "<" if tiff[:2] == b"II" else ">"
+
+    def ifd(at: int) -> dict[int, Field]:
+        (count,) = struct.unpack_from(order + "H", tiff, at)
+        fields = {}
+        for n in range(count):
+            tag, kind, items, raw = struct.unpack_from(order + "HHI4s", tiff, at + 2 + 12 * n)
+            size = _SIZES.get(kind, 1) * items
+            if size > 4:
+                (offset,) = struct.unpack(order + "I", raw)
+                raw = tiff[offset : offset + size]
+            raw = raw[:size]
+            if kind in _NUMBERS:
+                form = _NUMBERS[kind] * items
+                raw = struct.pack("<" + form, *struct.unpack(order + form, raw))
+            fields[tag] = (kind, items, raw)
+        return fields
+
+    first = ifd(struct.unpack_from(order + "I", tiff, 4)[0])
+    found = {"ifd0": first}
+    if EXIF_IFD in first:
+        found["exif"] = ifd(struct.unpack("<I", first[EXIF_IFD][2])[0])
+    return found
+
+
+def ascii_field(text: str) -> Field:
+    value = text.encode("utf-8") + b"\0"
+    return ASCII, len(value), value
+
+
+@pytest.mark.parametrize("target", ALL_TARGETS)
+def test_exif_fields_keep_their_bytes_and_types(target: str, tmp_path: Path) -> None:
+    # Lightroom and exiftool write credits in UTF-8; EXIF readers take
+    # UNDEFINED and signed fields by their type, which must not change.
+    credits = {ARTIST: ascii_field("Jürgen Müller"), COPYRIGHT: ascii_field("© 2024 Jürgen")}
+    exposure = {
+        0x9286: (UNDEFINED, 13, b"ASCII\0\0\0hello"),  # UserComment
+        0x9101: (UNDEFINED, 4, b"\1\2\3\0"),  # ComponentsConfiguration
+        0x9204: (SRATIONAL, 1, struct.pack("<ii", 1, 3)),  # ExposureBiasValue, +1/3
+        0xA434: ascii_field("Planar 1,4/50 — Zeiß"),  # LensModel
+        DATETIME_ORIGINAL: ascii_field("2024:05:01 12:00:00"),
+    }
+    source = tmp_path / "credits.jpg"
+    quadrant_picture((32, 24)).save(source, exif=exif_block(credits, exposure))
+    result = run(source, target, policy="all")
+    output = Path(result.outputs[0].path)
+    with Image.open(output) as im:
+        data = output.read_bytes() if target == "tiff" else im.info["exif"]
+    fields = exif_fields(data)
+    for tag, field in credits.items():
+        assert fields["ifd0"][tag] == field
+    if target != "tiff":  # its writer keeps IFD0 only (formats.py)
+        for tag, field in exposure.items():
+            assert fields["exif"][tag] == field
+
+
+def test_oversized_xmp_leaves_its_credits_in_a_jpeg(tmp_path: Path) -> None:
+    # An edited master's history passes 64 KB on its own; JPEG holds no more.
+    history = "".join(f"<rdf:li>xmp.did:{n:032x}</rdf:li>" for n in range(1500))
+    bulky = XMP.replace(
+        b"</rdf:Description>",
+        b"<photoshop:DocumentAncestors><rdf:Bag>" + history.encode()
+        + b"</rdf:Bag></photoshop:DocumentAncestors></rdf:Description>",
+    )  # fmt: skip
+    path = tmp_path / "master.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", bulky.decode())
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    result = run(path, "jpeg", "webp")
+    jpeg, webp = (Image.open(o.path) for o in result.outputs)
+    assert set(properties(jpeg)) == CREDITS
+    assert "photoshop:DocumentAncestors" in properties(webp)
+    assert "warning: XMP too large for JPEG: only its creator and rights copied" in result.notes
+
+
+def test_oversized_exif_leaves_its_credits_in_a_jpeg(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[ARTIST] = CAMERA_ARTIST
+    exif[COPYRIGHT] = CAMERA_COPYRIGHT
+    exif[MAKE] = "imgpar test camera"
+    exif[EXIF_IFD] = {0x9286: b"ASCII\0\0\0" + b"c" * 70_000}  # a UserComment past 64 KB
+    path = tmp_path / "comment.png"
+    Image.new("RGB", (8, 8)).save(path, exif=exif.tobytes())
+    result = run(path, "jpeg")
+    kept = written(result).getexif()
+    assert dict(kept) == {ARTIST: CAMERA_ARTIST, COPYRIGHT: CAMERA_COPYRIGHT}
+    assert "warning: EXIF too large for JPEG: only Artist and Copyright copied" in result.notes
+
+
+def test_no_gps_drops_a_drones_position_and_altitude(tmp_path: Path) -> None:
+    xmp = XMP.replace(
+        b'xmlns:dc="',
+        f'xmlns:drone-dji="{NS["drone-dji"]}" drone-dji:GpsLatitude="52.52"'
+        ' drone-dji:GpsLongtitude="13.4" drone-dji:AbsoluteAltitude="+50.0"'
+        ' drone-dji:FlightYawDegree="+90.0" xmlns:dc="'.encode(),
+    )  # fmt: skip
+    path = tmp_path / "drone.jpg"
+    quadrant_picture((32, 24)).save(path, xmp=xmp)
+    kept = properties(written(run(path, "webp")))
+    assert "drone-dji:FlightYawDegree" in kept
+    position = {"GpsLatitude", "GpsLongtitude", "AbsoluteAltitude"}  # sic: DJI's spelling
+    assert not {f"drone-dji:{name}" for name in position} & set(kept)
+
+
+def test_exif_fields_of_another_type_than_the_standards_do_not_fail_the_file(
+    tmp_path: Path,
+) -> None:
+    # As damaged or odd cameras write them: Pillow cannot write these back
+    # in their standard types, and would fail the whole save on them.
+    odd = {
+        0x829A: ascii_field("1/250"),  # ExposureTime, RATIONAL
+        0x829D: (SRATIONAL, 1, struct.pack("<ii", -28, 10)),  # FNumber, RATIONAL
+        0x8827: (LONG, 1, struct.pack("<I", 102_400)),  # ISO, SHORT
+        0x9206: (RATIONAL, 1, struct.pack("<II", 1, 0)),  # SubjectDistance, unknown: 1/0
+        DATETIME_ORIGINAL: ascii_field("2024:05:01 12:00:00"),
+    }
+    source = tmp_path / "odd.jpg"
+    quadrant_picture((32, 24)).save(source, exif=exif_block({ARTIST: ascii_field("Ada")}, odd))
+    for target in ("webp", "jpeg"):
+        result = run(source, target, policy="all")
+        fields = exif_fields(written(result).info["exif"])
+        assert fields["ifd0"][ARTIST] == ascii_field("Ada")
+        assert set(fields["exif"]) == {0x9206, DATETIME_ORIGINAL}
