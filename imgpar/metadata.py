@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
 ORIENTATION = 0x0112
+X_RESOLUTION = 0x011A
 ARTIST = 0x013B
 COPYRIGHT = 0x8298
 MAKE = 0x010F
@@ -192,19 +193,54 @@ class Carried(NamedTuple):
     exif: Image.Exif  # filtered, Orientation 1, sub-IFDs as dicts
     xmp: bytes | None
     comment: bytes  # JPEG's COM marker
+    dpi: tuple[float, float] | None  # print resolution, whatever the policy
+
+
+# PNG's own text keywords for the credits, and the EXIF fields that say the same.
+_PNG_CREDITS = {"Author": ARTIST, "Copyright": COPYRIGHT}
 
 
 def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
-    """`im`'s EXIF, XMP and comment as `policy` keeps them.
+    """`im`'s EXIF, XMP, comment and print resolution as `policy` keeps them.
 
     `exif` is `im.getexif()`, read before the pixels were loaded. A comment can
-    hold anything, location included, so only `all` keeps it.
+    hold anything, location included, so only `all` keeps it. A PNG's Author
+    and Copyright text go into EXIF's Artist and Copyright where EXIF has
+    none: only EXIF and XMP travel to every target.
     """
+    kept = _exif(exif, policy)
+    if im.format == "PNG" and policy != "none":
+        for keyword, tag in _PNG_CREDITS.items():
+            text = im.info.get(keyword)
+            if isinstance(text, str) and text.strip() and tag not in kept:
+                kept[tag] = text.encode("utf-8")
     return Carried(
-        exif=_exif(exif, policy),
+        exif=kept,
         xmp=filter_xmp(source_xmp(im), policy),
         comment=_comment(im) if policy == "all" else b"",
+        dpi=_dpi(im, exif),
     )
+
+
+def _dpi(im: Image.Image, exif: Image.Exif) -> tuple[float, float] | None:
+    """The print resolution the source states, as its writer meant it: PNG
+    stores dots per metre, so Pillow reads 300 dpi back as 299.9994. None
+    where it states none, though Pillow then says 72 dpi (a JPEG with EXIF)
+    or 1 (a TIFF)."""
+    stated = (
+        im.format not in ("JPEG", "MPO", "TIFF")
+        or im.info.get("jfif_unit") in (1, 2)  # dots per inch, per centimetre
+        or X_RESOLUTION in exif
+    )
+    value = im.info.get("dpi")
+    if not (stated and isinstance(value, tuple) and len(value) == 2):
+        return None
+    if not _fits(value, TiffTags.DOUBLE):
+        return None
+    if not all(0 < v < 1e6 for v in value):  # none given (JPEG's 0), or nonsense
+        return None
+    x, y = (round(v) if abs(v - round(v)) < 0.01 else v for v in value)
+    return x, y
 
 
 def save_options(
@@ -242,11 +278,13 @@ def save_options(
         xmp = _xmp_says(xmp, said)
     if target.name == "jpeg":
         out_exif, xmp = _fit_jpeg(out_exif, xmp)
+    # WebP and AVIF have no field of their own for it (EXIF's may say it).
+    dpi = {"dpi": carried.dpi} if carried.dpi and target.name in ("jpeg", "png", "tiff") else {}
     if target.name == "tiff":
         if xmp:
             out_exif[_XMP_TAG] = xmp
-        return {"exif": out_exif}
-    options: dict[str, Any] = {"exif": out_exif.tobytes() if out_exif else b""}
+        return {"exif": out_exif, **dpi}
+    options: dict[str, Any] = {"exif": out_exif.tobytes() if out_exif else b"", **dpi}
     if target.name == "png":
         info = PngImagePlugin.PngInfo()
         if xmp:

@@ -630,3 +630,47 @@ def test_exif_fields_of_another_type_than_the_standards_do_not_fail_the_file(
         fields = exif_fields(written(result).info["exif"])
         assert fields["ifd0"][ARTIST] == ascii_field("Ada")
         assert set(fields["exif"]) == {0x9206, DATETIME_ORIGINAL}
+
+
+@pytest.mark.parametrize(("source", "saved"), [
+    ("print.jpg", {"dpi": (300, 300)}),  # JFIF's density
+    ("print.png", {"dpi": (300, 300)}),  # pHYs, in dots per metre
+    ("print.tif", {"dpi": (300, 300)}),
+])  # fmt: skip
+def test_print_resolution_is_kept_whatever_the_policy(
+    tmp_path: Path, source: str, saved: dict[str, object]
+) -> None:
+    path = tmp_path / source
+    quadrant_picture((60, 40)).save(path, **saved)
+    for target in ("jpeg", "png", "tiff"):
+        out = written(run(path, target, policy="none"))
+        assert out.info["dpi"] == pytest.approx((300, 300), abs=0.001)
+
+
+def test_no_print_resolution_is_made_up(tmp_path: Path) -> None:
+    # Pillow says 72 dpi for a JPEG with EXIF and no resolution in it, 1 for a TIFF.
+    jpeg = tmp_path / "camera.jpg"
+    quadrant_picture((60, 40)).save(jpeg, exif=camera_exif(1))
+    tiff = tmp_path / "scan.tif"
+    quadrant_picture((60, 40)).save(tiff)
+    for source in (jpeg, tiff):
+        as_jpeg, as_png = (written(run(source, target)) for target in ("jpeg", "png"))
+        assert as_jpeg.info["jfif_unit"] == 0  # an aspect ratio only: no resolution
+        assert "dpi" not in as_png.info
+
+
+@pytest.mark.parametrize("policy", METADATA_POLICIES)
+def test_png_credits_travel_as_exif(tmp_path: Path, policy: str) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Author", "Jürgen Müller")
+    info.add_text("Copyright", "(c) 2024 Jürgen Müller")
+    path = tmp_path / "logo.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    for target in ("webp", "tiff"):
+        fields = written(run(path, target, policy=policy)).getexif()
+        if policy == "none":
+            assert ARTIST not in fields and COPYRIGHT not in fields
+        else:
+            # Text in EXIF is read back as Latin-1; the bytes are UTF-8.
+            assert fields[ARTIST].encode("latin-1").decode() == "Jürgen Müller"
+            assert fields[COPYRIGHT].encode("latin-1").decode() == "(c) 2024 Jürgen Müller"
