@@ -910,14 +910,23 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
         return [value]  # type: ignore[list-item]
     if isinstance(value, str):
         try:
-            return sorted({int(v) for v in value.split(",") if v.strip()})
+            sizes = sorted({int(v) for v in value.split(",") if v.strip()})
         except ValueError:
             raise UsageError(
                 f"takes pixels, or several separated by commas (320,640): {value!r}", option=option
             ) from None
-    for item in value:
-        _kind(option, item, int)
-    return sorted(set(value))
+    else:
+        for item in value:
+            _kind(option, item, int)
+        sizes = sorted(set(value))
+    if not sizes:
+        # An unset CI variable (`--width "$WIDTHS"`): full-size outputs under
+        # other names, which --prune would then make the only ones.
+        raise UsageError(
+            f"is empty: give pixels, or several separated by commas (320,640): {value!r}",
+            option=option,
+        )
+    return sizes
 
 
 def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:

@@ -34,6 +34,7 @@ from PIL import Image, PngImagePlugin
 from typer.testing import CliRunner
 
 import imgpar
+from imgpar.api import prepare
 from imgpar.cli import app
 from imgpar.errors import UsageError, flag
 from imgpar.formats import READ_EXTENSIONS
@@ -585,6 +586,22 @@ def test_a_size_that_is_no_number_names_its_option(tmp_path: Path, option: str) 
         f"imgpar: error: {option} takes pixels, or several separated by commas (320,640):"
         " '320,abc'"
     )
+
+
+@pytest.mark.parametrize("given", ["", ",,", " "])
+@pytest.mark.parametrize("option", ["--width", "--max-size"])
+def test_an_empty_size_list_is_a_usage_error(tmp_path: Path, option: str, given: str) -> None:
+    # An unset CI variable (`--width "$WIDTHS"`) must not mean full size.
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    result = invoke("convert", tmp_path, "--to", "webp", option, given, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"imgpar: error: {option} is empty: give pixels, or several separated by commas"
+        f" (320,640): {given!r}"
+    )
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(UsageError, match=r"^width is empty"):
+        prepare([str(tmp_path)], to="webp", width=[])
 
 
 def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
