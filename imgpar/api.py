@@ -499,16 +499,29 @@ class Job:
         if self.planner is not None:
             # What the stale sources, and those that make nothing now, made before.
             failing = set(failing)
-            earlier = [
-                (p.cache, p.earlier) for d, p in self.planner.pending.items() if d not in failing
+            released = [
+                (p.cache, p.key, p.earlier)
+                for d, p in self.planner.pending.items()
+                if d not in failing
             ]
-            for cache, outputs in self.planner.unmade + earlier:
+            released += self.planner.unmade
+            claims: dict[tuple[str, str], set[str]] | None = None
+            let_go = {(c.root, key, o.path) for c, key, outputs in released for o in outputs}
+            for cache, _, outputs in released:
                 for output in outputs:
                     path = os.path.join(cache.root, output.path)
                     if os.path.normpath(path) in remade or path in orphans:
                         continue
-                    if as_recorded(path, output.bytes) is not None:
-                        orphans.append(path)
+                    if as_recorded(path, output.bytes) is None:
+                        continue
+                    if claims is None:
+                        claims = _claims({c.root: c for c, _, _ in released}.values())
+                    holders = claims.get((cache.root, output.path), set())
+                    # Another source's output too (the same image, shared):
+                    # it stays, as --prune leaves it.
+                    if any((cache.root, key, output.path) not in let_go for key in holders):
+                        continue
+                    orphans.append(path)
         return orphans
 
     def _close_caches(self) -> None:
@@ -520,6 +533,16 @@ class Job:
         if self.planner is None:
             return []
         return [c.warning for c in self.planner.caches.values() if c.warning]
+
+
+def _claims(caches: Iterable[Cache]) -> dict[tuple[str, str], set[str]]:
+    """(cache root, output path) -> the keys of the sources whose records name it."""
+    claims: dict[tuple[str, str], set[str]] = {}
+    for cache in caches:
+        for key, entry in cache.items():
+            for output in entry.outputs:
+                claims.setdefault((cache.root, output.path), set()).add(key)
+    return claims
 
 
 def _remove_emptied(removed: Iterable[str], root: str) -> None:

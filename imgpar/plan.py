@@ -314,7 +314,8 @@ class Planner:
         self.places: set[str] = set()  # the folders outputs are planned in, absolute
         # Under --check: what sources that make nothing now made before, to
         # be superseded by a run.
-        self.unmade: list[tuple[Cache, tuple[OutputRecord, ...]]] = []
+        # (cache, key, outputs) of sources that will no longer make those outputs.
+        self.unmade: list[tuple[Cache, str, tuple[OutputRecord, ...]]] = []
         # In place, per (cache root, key prefix of a folder): the names of its
         # sources' outputs in the folders below it, by folder.
         self._below: dict[tuple[str, str], dict[str, list[Owned]]] = {}
@@ -418,7 +419,7 @@ class Planner:
         if entry is None or not entry.outputs:
             return
         if self._read_only:
-            self.unmade.append((cache, entry.outputs))
+            self.unmade.append((cache, key, entry.outputs))
             return
         for output in entry.outputs:
             _supersede(cache, output)
@@ -1001,7 +1002,7 @@ class Planner:
         dropped = tuple(o for o in entry.outputs if o not in outputs)
         if self._read_only:
             if dropped:
-                self.unmade.append((cache, dropped))
+                self.unmade.append((cache, key, dropped))
         else:
             for output in dropped:
                 _supersede(cache, output)

@@ -985,6 +985,29 @@ def test_the_same_image_with_the_same_options_shares_its_name(tmp_path: Path) ->
         assert im.size == (32, 24)
 
 
+def test_a_shared_output_is_no_orphan_once_one_sharer_changes(tmp_path: Path) -> None:
+    # assets' and content's logos were the same image and share logo.webp;
+    # content's is edited: --check and --prune --dry-run say what --prune does.
+    assets, content = tmp_path / "assets", tmp_path / "content"
+    for folder in (assets, content):
+        folder.mkdir()
+        Image.new("RGB", (64, 48), (250, 0, 0)).save(folder / "logo.png")
+    web = tmp_path / "web"
+    for source in (assets, content):
+        assert invoke_convert(source, "--out", web).exit_code == 0
+    Image.new("RGB", (64, 48), (0, 0, 250)).save(content / "logo.png")
+    checked = invoke_convert(content, "--out", web, "--check")
+    assert checked.exit_code == 1
+    assert checked.stdout.splitlines() == [f"stale: {content / 'logo.png'}"]
+    preview = invoke_convert(content, "--out", web, "--prune", "--dry-run")
+    assert "would prune" not in preview.stdout
+    assert invoke_convert(content, "--out", web, "--prune").exit_code == 0
+    with Image.open(web / "logo.webp") as im:
+        assert im.convert("RGB").getpixel((5, 5))[0] > 200  # assets', red, still there
+    for source in (assets, content):
+        assert invoke_convert(source, "--out", web, "--check").exit_code == 0
+
+
 def test_an_out_inside_its_source_is_pruned_as_ever(tmp_path: Path) -> None:
     # Were its SOURCE's drive gone, the outputs would be gone with it.
     src = tmp_path / "a"
