@@ -884,7 +884,8 @@ def _engine(
             mentions=("engine",),
         )
     engine = engine or ("dask" if scheduler is not None else "local")
-    if scheduler is None and engine == "dask":
+    from_env = scheduler is None and engine == "dask"
+    if from_env:
         scheduler = os.environ.get("IMGPAR_SCHEDULER") or None
     if scheduler is None:
         if engine == "dask":
@@ -903,7 +904,13 @@ def _engine(
     from imgpar.engine_dask import check_address, require_distributed
 
     require_distributed()
-    check_address(scheduler)
+    try:
+        check_address(scheduler)
+    except UsageError as exc:
+        if not from_env:
+            raise
+        # Named as it was given: no --scheduler is on the command line.
+        raise UsageError(f"$IMGPAR_SCHEDULER {exc.problem}") from None
     return "dask", scheduler, 0
 
 

@@ -327,6 +327,10 @@ def convert(
         raise _fail(_from_config(exc, origins)) from None
     for idle in idle_options(**options):
         typer.echo(f"note: {idle}", err=True)
+    if read_only and reports:
+        # A CI step that keeps the report of its --check would find none.
+        mode = "--check" if run.get("check") else "--dry-run"
+        typer.echo(f"note: --report writes nothing with {mode}: a report is a run's", err=True)
     try:
         if run.get("check"):
             manifest = str(run["manifest"]) if run.get("manifest") else None

@@ -352,6 +352,16 @@ def _failure(src: Path, name: str) -> str:
     return result.files[0].error or ""
 
 
+@pytest.mark.parametrize("mode", ["--check", "--dry-run"])
+def test_a_report_asked_of_a_run_that_writes_nothing_is_noted(tmp_path: Path, mode: str) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    report = tmp_path / "r.json"
+    result = invoke("convert", tmp_path, "--to", "webp", "--out", tmp_path / "o", mode,
+                    "--report", report)  # fmt: skip
+    assert f"note: --report writes nothing with {mode}: a report is a run's" in result.stderr
+    assert not report.exists()
+
+
 def test_check_calls_a_file_that_cannot_convert_failing(tmp_path: Path) -> None:
     src = _tree_with_one_corrupt_file(tmp_path / "src")
     out = tmp_path / "out"

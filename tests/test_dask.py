@@ -586,6 +586,19 @@ def test_a_scheduler_address_that_is_none_is_a_usage_error(
 
 
 @needs_dask
+def test_a_bad_scheduler_from_the_environment_is_named_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    monkeypatch.setenv("IMGPAR_SCHEDULER", "garbage")
+    result = CliRunner().invoke(app, ["convert", str(tmp_path), "--to", "webp", "--engine", "dask"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "imgpar: error: $IMGPAR_SCHEDULER 'garbage' has no port (tcp://HOST:8786)"
+    )
+
+
+@needs_dask
 def test_a_wrong_scheduler_address_fails_fast_and_clearly(tmp_path: Path) -> None:
     src = str(_mixed_tree(tmp_path / "src"))
     runner = CliRunner()
