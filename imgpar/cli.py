@@ -304,7 +304,7 @@ def convert(
     origins: dict[str, str] = {}  # where each setting from a config file came from
     try:
         options, origins = _settings(ctx, config, preset)
-        paths = _required(options)
+        paths = _required(options, origins)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
         reports = [str(r) for r in run.get("report") or []]
         if run.get("quiet") and run.get("verbose"):
@@ -358,12 +358,18 @@ def convert(
     raise typer.Exit(int(status))
 
 
-def _required(settings: dict[str, Any]) -> list[str]:
+def _required(settings: dict[str, Any], origins: dict[str, str]) -> list[str]:
     """The SOURCES a command's settings name; UsageError without them, or
-    without a format to convert to."""
+    without a format to convert to. One that a config file names and is not
+    there is that file's setting to fix (`origins`: where settings came from)."""
+    from imgpar.paths import not_there
+
     paths = [str(p) for p in settings.get("sources") or []]
     if not paths:
         raise UsageError("no SOURCES given (on the command line or as `sources` in a config)")
+    for path in paths if "sources" in origins else ():
+        if (why := not_there(path)) is not None:
+            raise UsageError(why, option="sources")
     if "to" not in settings:
         raise UsageError("--to is required (or `to` in a config)")
     return paths
@@ -553,7 +559,7 @@ def bench(
     origins: dict[str, str] = {}
     try:
         settings, origins = _settings(ctx, config, preset)
-        paths = _required(settings)
+        paths = _required(settings, origins)
         takes = {p.name for p in ctx.command.params} - own
         options = {k: v for k, v in settings.items() if k in takes}
         idle = idle_options(**options)

@@ -1422,11 +1422,19 @@ def test_config_paths_kinds_and_syntax(
         ("quality = 500", "'quality': must be between 1 and 100"),
         ('fit = "stretch"', "'fit': must be one of contain, cover, fill"),
         ("width = [320, 0]", "'width': must be a positive number of pixels"),
+        ("width = []", "'width': is empty: give pixels, or several separated by commas"
+         " (320,640): ''"),
     ]:
         config.write_text(f'sources = ["assets"]\nto = "webp"\n{setting}\n')
         typed = runner.invoke(app, ["convert", "--dry-run"])
         assert typed.exit_code == 2, typed.output
         assert typed.stderr.strip() == f"imgpar: error: {config}: setting {message}"
+    # A SOURCE it names that is not there is its setting too.
+    config.write_text('sources = ["assets", "gone"]\nto = "webp"\n')
+    missing = runner.invoke(app, ["convert", "--dry-run"])
+    assert missing.stderr.strip() == (
+        f"imgpar: error: {config}: setting 'sources': no such file or folder: ../gone"
+    )
     config.write_text('sources = ["assets"]\nto = ["webp"]\nwidth = [100, 200]\nquality = 70\n')
     assert runner.invoke(app, ["convert", "--dry-run"]).exit_code == 0
     # A preset's setting is named with its preset.
