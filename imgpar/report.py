@@ -28,6 +28,7 @@ CSV_COLUMNS = (
     "source_height",
     "seconds",
     "error",
+    "notes",  # the file's notes and warnings, "; " between them
 )
 
 
@@ -143,6 +144,7 @@ class CsvReport(ReportWriter):
             result.height,
             round(result.seconds, 4),
             result.error or "",
+            "; ".join(result.notes),
         )
         if not result.outputs:
             self._csv.writerow((result.source, result.status, "", "", "", "", "", *common))

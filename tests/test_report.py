@@ -204,6 +204,21 @@ def test_csv_report_one_row_per_output(tmp_path: Path, reported: tuple[Any, list
     assert failed["error"]
     json_data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert len(rows) == sum(max(1, len(f["outputs"])) for f in json_data["files"])
+    notes = {f["source"]: "; ".join(f["notes"]) for f in json_data["files"]}
+    assert all(row["notes"] == notes[row["source"]] for row in rows)
+
+
+def test_csv_report_rows_carry_their_files_notes(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (16, 12), c) for c in ((250, 0, 0), (0, 0, 250))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    report = tmp_path / "r.csv"
+    result = CliRunner().invoke(app, ["convert", str(tmp_path / "anim.gif"), "--to", "jpeg,png",
+                                      "--out", str(tmp_path / "o"), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    with open(report, newline="", encoding="utf-8") as fp:
+        rows = list(csv.DictReader(fp))
+    assert len(rows) == 2  # one per output, each with the file's notes
+    assert {row["notes"] for row in rows} == {"2 frames: first frame written to jpeg"}
 
 
 def _result(tmp_path: Path) -> Result:
