@@ -47,6 +47,7 @@ _transforms: dict[tuple[bytes, str, str], ImageCms.ImageCmsTransform | None] = {
 
 
 DAMAGED = "ICC profile is damaged: not copied, colours taken as sRGB"
+MISMATCHED = "ICC profile does not match the pixels: not copied, colours taken as sRGB"
 
 
 class ProfileError(Exception):
@@ -233,7 +234,7 @@ def for_target(
         warnings.warn(DAMAGED, stacklevel=2)
         icc = None
     elif icc and not fits(icc, im.mode):
-        warnings.warn("ICC profile does not match the pixels: not copied", stacklevel=2)
+        warnings.warn(MISMATCHED, stacklevel=2)
         icc = None
     try:
         return _for_target(im, icc, space, target, srgb=srgb)

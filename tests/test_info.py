@@ -235,7 +235,7 @@ def test_says_what_convert_would_do(make: Any, expected: str, tmp_path: Path) ->
             cmyk_profile(),
             "Test CMYK on cream paper",
             "it does not match the pixels",
-            "does not match the pixels: not copied",
+            "does not match the pixels: not copied, colours taken as sRGB",
         ),
     ],
 )
