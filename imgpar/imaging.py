@@ -121,13 +121,20 @@ def _keyed_gray_16(im: Image.Image) -> Image.Image:
     return Image.merge("LA", (gray.convert("L"), alpha.convert("L")))
 
 
-def _to_16_bit_range(im: Image.Image) -> Image.Image:
+def wide_gray_range(im: Image.Image) -> str:
+    """The range 32-bit gray (I or F) is read in, which the file does not
+    say: the smallest usual one that holds every value."""
     low, high = im.getextrema()
     if im.mode == "F" and low >= 0 and high <= 1.0:
-        return im.point(lambda v: v * 65535).convert("I")
+        return "0-1"
     if low >= 0 and high <= 255:
-        return im.point(lambda v: v * 257).convert("I")
-    return im.convert("I")
+        return "0-255"
+    return "0-65535"
+
+
+def _to_16_bit_range(im: Image.Image) -> Image.Image:
+    scale = {"0-1": 65535, "0-255": 257}.get(wide_gray_range(im))
+    return im.point(lambda v: v * scale).convert("I") if scale else im.convert("I")
 
 
 def target_mode(im: Image.Image, target: Target) -> Image.Image:

@@ -487,6 +487,13 @@ def _frames(
         )
     if count == 1 or not _every_frame_decoded(im, spec.all_pages):
         im.load()
+        if im.mode in ("I", "F"):
+            # Why a picture whose brightest value is 300 comes out dark.
+            low, high = im.getextrema()
+            notes.append(
+                f"32-bit gray read as {imaging.wide_gray_range(im)}, as the file does not"
+                f" say its range (its values run {low:g} to {high:g})"
+            )
         return [imaging.working_mode(im)], None, None
     frames: list[Image.Image] = []
     durations: list[int] = []

@@ -217,6 +217,27 @@ def test_16_bit_colour_is_read_at_8_bits_and_said(target: str, tmp_path: Path) -
     assert "16-bit colour read at 8 bits: Pillow keeps 16 bits for gray only" in result.notes
 
 
+@pytest.mark.parametrize(
+    ("mode", "values", "read_as", "shown"),
+    [
+        ("F", (0.0, 0.5), "0-1", 0.5 * 255),
+        ("I", (0, 200), "0-255", 200),
+        ("I", (0, 300), "0-65535", 300 / 257),  # the brightest 300: dark, and said why
+    ],
+)
+def test_32_bit_gray_is_read_in_the_smallest_usual_range_and_said(
+    tmp_path: Path, mode: str, values: tuple[float, float], read_as: str, shown: float
+) -> None:
+    source = tmp_path / "scan.tif"
+    im = Image.new(mode, (40, 30), values[0])
+    im.paste(values[1], (20, 0, 40, 30))
+    im.save(source)
+    result = convert_one(source, tmp_path / "out", "webp")
+    assert abs(written(result).convert("L").getpixel((30, 15)) - shown) <= 2
+    said = f"32-bit gray read as {read_as}, as the file does not say its range"
+    assert f"{said} (its values run {values[0]:g} to {values[1]:g})" in result.notes
+
+
 @pytest.mark.parametrize("target", ["webp", "jpeg", "png", "avif"])
 def test_cmyk_becomes_rgb(target: str, cmyk_jpeg: Path, tmp_path: Path) -> None:
     im = written(convert_one(cmyk_jpeg, tmp_path / "out", target))
