@@ -20,7 +20,6 @@ from imgpar import colour, geometry, imaging, metadata, pipeline
 from imgpar.formats import TARGETS, Target
 from imgpar.limits import DEFAULT_MAX_PIXELS
 from imgpar.plan import is_text, not_text
-from imgpar.walk import NOT_REGULAR
 
 # What the pipeline does to the stored pixels for each EXIF orientation.
 TURNS = {
@@ -54,9 +53,10 @@ def inspect(path: str) -> dict[str, Any]:
 
 
 def _inspect(path: str) -> dict[str, Any]:
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise pipeline.ImageRejected(NOT_REGULAR)  # a FIFO would block the open
-    with open(path, "rb") as fp, pipeline.open_checked(path, DEFAULT_MAX_PIXELS, fp) as im:
+    with (
+        pipeline.open_source(path) as fp,
+        pipeline.open_checked(path, DEFAULT_MAX_PIXELS, fp) as im,
+    ):
         bits = imaging.stored_bits(im)  # before getexif(), which may decode a PNG
         try:
             exif = im.getexif()

@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import signal
+import stat
 import sys
 import time
 import warnings
@@ -48,6 +49,7 @@ from imgpar.spec import (
     Task,
     sized,
 )
+from imgpar.walk import NOT_REGULAR
 
 try:
     import resource
@@ -139,6 +141,20 @@ def peak_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # Linux counts KiB
 
 
+def open_source(path: str) -> IO[bytes]:
+    """`path` open for reading, if it is a regular file: the walk saw one,
+    but a FIFO or a link to /dev/urandom put in its place since would block
+    the open, or never end (ImageRejected)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ImageRejected(NOT_REGULAR)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def convert_file(task: Task, spec: ConvertSpec) -> Result:
     started = time.time()
     clock, cpu = time.perf_counter(), time.thread_time()
@@ -151,7 +167,7 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
             _inject_faults(task.source)
             # Hashed through the file the decoder reads: a second open and
             # read cost an icon more than hashing it.
-            with open(task.source, "rb") as fp:
+            with open_source(task.source) as fp:
                 digest = digest_stream(fp)
                 fp.seek(0)
                 try:

@@ -23,10 +23,11 @@ from hostile import make_hostile_tree
 from PIL import Image
 
 import imgpar
+from imgpar.api import prepare
 from imgpar.errors import UsageError
 from imgpar.limits import CHUNK_BYTES
-from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE
-from imgpar.spec import Result
+from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE, convert_file
+from imgpar.spec import Result, Task
 from imgpar.writer import temp_prefix
 
 IMGPAR = [sys.executable, "-m", "imgpar"]
@@ -1517,6 +1518,33 @@ def test_a_fifo_or_a_device_named_as_a_source_fails_at_once(tmp_path: Path) -> N
     assert dry.stdout == f"{fifo}: would fail: {reason}\n"
     info = _run("info", fifo, timeout=30)
     assert (info.returncode, info.stderr) == (1, f"imgpar: error: {fifo}: {reason}\n")
+
+
+@pytest.mark.parametrize("swapped_in", ["fifo", "/dev/urandom"])
+def test_a_source_swapped_for_a_fifo_or_device_after_planning_fails_at_once(
+    tmp_path: Path, swapped_in: str
+) -> None:
+    # The walk saw a file; what the worker opens is a FIFO (no writer: the
+    # open blocks) or an endless device, put there since.
+    source = tmp_path / "src" / "a.jpg"
+    source.parent.mkdir()
+    _photo(source, (60, 40))
+    job = prepare([str(tmp_path / "src")], to="webp", out=str(tmp_path / "o"), jobs=1)
+    (task,) = [t for t in job.plan() if isinstance(t, Task)]
+    source.unlink()
+    if swapped_in == "fifo":
+        os.mkfifo(source)
+    else:
+        source.symlink_to(swapped_in)
+    results: list[Result] = []
+    worker = threading.Thread(target=lambda: results.append(convert_file(task, job.spec)),
+                              daemon=True)  # fmt: skip
+    worker.start()
+    worker.join(10)
+    assert results, "the worker is still reading"
+    assert (results[0].status, results[0].error) == (
+        "failed", "not a regular file (a FIFO, socket or device)"
+    )
 
 
 def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: Path) -> None:
