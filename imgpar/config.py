@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from imgpar.errors import UsageError
+from imgpar.paths import open_regular
 
 CONFIG_FILES = ("imgpar.toml", "pyproject.toml")
 
@@ -46,7 +47,10 @@ def _read(path: str) -> dict[str, Any]:
     else:
         import tomli as tomllib
     try:
-        with open(path, "rb") as fp:
+        fp = open_regular(path)
+        if fp is None:
+            raise UsageError(f"cannot read config {path}: not a regular file")
+        with fp:
             return tomllib.load(fp)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read config {path}: {exc}") from None

@@ -1,9 +1,11 @@
 """How paths stand to each other: one folder, one below another, a file
-where a folder should be. Only os.path: every run loads it."""
+where a folder should be. Only os and os.path: every run loads it."""
 
 from __future__ import annotations
 
 import os
+import stat
+from typing import IO
 
 
 def same_folder(a: str, b: str) -> bool:
@@ -58,3 +60,18 @@ def file_in_the_way(path: str) -> str | None:
             break
         folder = parent
     return folder if folder and os.path.lexists(folder) and not os.path.isdir(folder) else None
+
+
+def open_regular(path: str) -> IO[bytes] | None:
+    """`path` open for reading if it is a regular file; None if it is a FIFO,
+    socket or device, whose open would block (a FIFO with no writer) or
+    whose data never ends (/dev/zero). OSError as open() raises it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None

@@ -10,7 +10,6 @@ import functools
 import os
 import re
 import signal
-import stat
 import sys
 import time
 import warnings
@@ -39,6 +38,7 @@ from imgpar.formats import (
     signature,
     unreadable,
 )
+from imgpar.paths import open_regular
 from imgpar.spec import (
     NOT_ENLARGED,
     WARNING,
@@ -145,14 +145,10 @@ def open_source(path: str) -> IO[bytes]:
     """`path` open for reading, if it is a regular file: the walk saw one,
     but a FIFO or a link to /dev/urandom put in its place since would block
     the open, or never end (ImageRejected)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ImageRejected(NOT_REGULAR)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    fp = open_regular(path)
+    if fp is None:
+        raise ImageRejected(NOT_REGULAR)
+    return fp
 
 
 def convert_file(task: Task, spec: ConvertSpec) -> Result:

@@ -1547,6 +1547,18 @@ def test_a_source_swapped_for_a_fifo_or_device_after_planning_fails_at_once(
     )
 
 
+def test_a_config_that_is_a_fifo_or_device_is_refused_at_once(tmp_path: Path) -> None:
+    # Read whole, /dev/zero grew to gigabytes; a FIFO waited for a writer.
+    fifo = tmp_path / "imgpar.toml"
+    os.mkfifo(fifo)
+    _photo(tmp_path / "a.jpg", (60, 40))
+    for config in (fifo, Path("/dev/zero")):
+        run = _run("convert", tmp_path / "a.jpg", "--to", "webp", "--config", config, timeout=30)
+        assert (run.returncode, run.stderr) == (
+            2, f"imgpar: error: cannot read config {config}: not a regular file\n"
+        )
+
+
 def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
