@@ -1148,6 +1148,9 @@ class Planner:
                 head = os.read(fd, 16)
             finally:
                 os.close(fd)
+        except PermissionError as exc:
+            # Unread, it cannot pass for done: it fails as any unreadable file.
+            return f"{UNREADABLE}: {exc.strerror or exc}"
         except OSError:
             return None
         found = signature(head)

@@ -1120,6 +1120,26 @@ def test_an_unreadable_folder_fails_the_run(tmp_path: Path) -> None:
     assert f"imgpar: error: {reason}" in info.stderr.splitlines()
 
 
+def test_an_unreadable_source_in_the_target_format_fails_in_place(tmp_path: Path) -> None:
+    # Unread, it cannot be told a JPEG: skipped, it would pass for done.
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "a.jpg")
+    (src / "a.jpg").chmod(0)
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to", "jpeg"]
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        check = subprocess.run(
+            [*argv, "--check"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        )
+    finally:
+        (src / "a.jpg").chmod(0o644)
+    reason = "src/a.jpg: cannot read the file: Permission denied"
+    assert (run.returncode, run.stderr) == (1, f"failed: {reason}\n")
+    assert (check.returncode, check.stdout) == (1, f"failing: {reason}\n")
+    again = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert again.returncode == 0, again.stderr  # readable again: in the target format, skipped
+
+
 @pytest.mark.parametrize("into", [["--out", "out"], []], ids=["out", "in place"])
 def test_prune_keeps_the_outputs_of_a_folder_it_cannot_read(
     tmp_path: Path, into: list[str]
