@@ -694,6 +694,8 @@ def prepare(
     _check_nested_sources(seen, in_place=in_place, out=out_path)
     if in_place and not listing:
         _check_not_an_out(paths)
+    if in_place and create_out:
+        _check_caches_in_place(paths)
     if out_path is not None:
         _check_out_among_sources(out_path, seen)
         _check_sources_inside_out(out_path, seen)
@@ -1119,6 +1121,26 @@ def _require_main_guard() -> None:
     ):
         print(f"imgpar: {UNGUARDED}", file=sys.stderr)
         raise SystemExit(1)
+
+
+def _check_caches_in_place(paths: Sequence[str]) -> None:
+    """Refuse an in-place run whose SOURCE folder holds a cache this process
+    cannot read and write (left by a run as another user: sudo): the
+    outputs it could not record, the next run would take for sources, and
+    convert again as `b.jpg.png`."""
+    for path in paths:
+        cache = os.path.join(path if os.path.isdir(path) else os.path.dirname(path), CACHE_NAME)
+        try:
+            os.close(os.open(cache, os.O_RDWR))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise UsageError(
+                f"cache {cache} cannot be read and written ({exc.strerror or exc}): in place,"
+                " outputs it does not record are taken for sources by the next run; make it"
+                " this user's again (a run as another user, such as sudo, made it) or give"
+                " an --out"
+            ) from None
 
 
 def _check_out(out: str, *, create: bool) -> None:

@@ -1140,6 +1140,32 @@ def test_an_unreadable_source_in_the_target_format_fails_in_place(tmp_path: Path
     assert again.returncode == 0, again.stderr  # readable again: in the target format, skipped
 
 
+def test_in_place_a_cache_this_user_cannot_write_stops_the_run(tmp_path: Path) -> None:
+    # Left by a run under sudo: outputs it cannot record, the next run would
+    # take for sources (b.jpg -> b.jpg.png).
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "a.jpg")
+    Image.new("RGB", (8, 8)).save(src / "b.png")
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to"]
+    assert subprocess.run([*argv, "webp"], cwd=tmp_path, timeout=120).returncode == 0
+    cache = src / ".imgpar-cache.sqlite"
+    cache.chmod(0o444)
+    try:
+        run = subprocess.run([*argv, "webp,jpeg"], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120)  # fmt: skip
+        check = subprocess.run([*argv, "webp", "--check"], capture_output=True, text=True,
+                               cwd=tmp_path, timeout=120)  # fmt: skip
+    finally:
+        cache.chmod(0o644)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"imgpar: error: cache src/{cache.name} cannot be read and"
+                                 " written (Permission denied): in place, outputs")  # fmt: skip
+    assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [
+        "a.jpg", "a.webp", "b.png", "b.webp"
+    ]
+    assert check.returncode == 0, check.stderr  # reading it is all --check does
+
+
 @pytest.mark.parametrize("into", [["--out", "out"], []], ids=["out", "in place"])
 def test_prune_keeps_the_outputs_of_a_folder_it_cannot_read(
     tmp_path: Path, into: list[str]
