@@ -182,11 +182,14 @@ def write_atomic(
         fd = _create(temp, folder)
     except OSError as exc:
         if exc.errno in _REFUSED:
-            reason = (exc.strerror or "refused").lower()
-            raise OutputRefused(f"cannot write to {folder}: {reason}") from exc
+            # The folder that refused: the first one there, where those
+            # below it were still to be made.
+            raise OutputRefused(f"cannot write to {_existing(folder)}: {_reason(exc)}") from exc
         blocker = file_in_the_way(path) if exc.errno == errno.ENOTDIR else None
         if blocker is not None:
             raise OutputRefused(f"cannot write {path}: {blocker} is a file, not a folder") from exc
+        if exc.errno == errno.ENAMETOOLONG:
+            raise OutputRefused(f"cannot write {path}: {_TOO_LONG}") from exc
         raise
     opened = time.perf_counter()
     try:
@@ -206,11 +209,12 @@ def write_atomic(
         except IsADirectoryError as exc:
             raise OutputRefused(f"cannot write {path}: a folder has that name") from exc
         except OSError as exc:
-            if exc.errno != errno.ENAMETOOLONG:
-                raise
-            raise OutputRefused(
-                f"cannot write {path}: its name is too long for the file system"
-            ) from exc
+            if exc.errno == errno.ENAMETOOLONG:
+                raise OutputRefused(f"cannot write {path}: {_TOO_LONG}") from exc
+            if exc.errno in _REFUSED:
+                # Another user's file in a shared (sticky) folder, an immutable one.
+                raise OutputRefused(f"cannot write {path}: {_reason(exc)}") from exc
+            raise
     except BaseException:
         _remove_quietly(temp)
         raise
@@ -257,6 +261,21 @@ class OutputRefused(Exception):
 
 
 _REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+_TOO_LONG = "its name is too long for the file system"
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or "refused").lower()
+
+
+def _existing(folder: str) -> str:
+    """`folder`, or the nearest folder above it that is there."""
+    while folder and not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder or "."
 
 
 def _create(temp: str, folder: str) -> int:

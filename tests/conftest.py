@@ -350,14 +350,16 @@ API_CONVERT = (
 )
 
 
-def unprivileged() -> list[str]:
+def unprivileged(*also: str) -> list[str]:
     """A command prefix under which file permissions apply, even to root
-    (who keeps being root, minus the power to read and search anything)."""
+    (who keeps being root, minus the power to read and search anything, and
+    the capabilities named in `also`, such as "fowner")."""
     if os.geteuid() != 0:
         return []
     if shutil.which("setpriv") is None:
         pytest.skip("root reads every file, and setpriv is not here to stop that")
-    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+    dropped = ",".join(f"-{cap}" for cap in ("dac_override", "dac_read_search", *also))
+    return ["setpriv", "--bounding-set", dropped, "--"]
 
 
 def fresh_python(code: str, *args: object, cwd: Path | None = None) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import temp_leftovers
+from conftest import temp_leftovers, unprivileged
 from hostile import make_hostile_tree
 from PIL import Image
 
@@ -1571,6 +1571,61 @@ def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: P
         " the file system\n"
     )
     assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [f"{stem}.jpg"]
+
+
+def test_an_output_path_too_long_for_the_system_is_said_plainly(tmp_path: Path) -> None:
+    # Each name fits; the whole path passes PATH_MAX (4,096 bytes on Linux).
+    out = tmp_path.joinpath(*["d" * 200] * 20)
+    out.mkdir(parents=True)
+    src = tmp_path / "src" / ("e" * 200)
+    src.mkdir(parents=True)
+    _photo(src / "x.jpg", (60, 40))
+    run = _run("convert", tmp_path / "src", "--to", "webp", "--out", out)
+    assert run.returncode == 1
+    made = out / src.name / "x.webp"
+    too_long = f"cannot write {made}: its name is too long for the file system"
+    assert f"failed: {src / 'x.jpg'}: {too_long}" in run.stderr.splitlines()
+
+
+def _as_user(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """imgpar run where permissions apply, the sticky bit's included."""
+    argv = [*unprivileged("fowner"), *IMGPAR, *map(str, args)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def test_an_output_another_user_holds_in_a_sticky_folder_is_no_unreadable_source(
+    tmp_path: Path,
+) -> None:
+    # A shared folder (mode 1777, as /tmp): the rename over another user's
+    # output is refused; the source reads as well as ever.
+    src = tmp_path / "src"
+    src.mkdir()
+    _photo(src / "a.jpg", (60, 40))
+    shared = tmp_path / "shared"
+    assert _run("convert", src, "--to", "webp", "--out", shared).returncode == 0
+    for path in (shared, *shared.iterdir()):
+        os.chown(path, 65534, 65534)
+    shared.chmod(0o1777)
+    for path in shared.iterdir():
+        path.chmod(0o666)
+    run = _as_user("convert", src, "--to", "webp", "--out", shared, "-q", "50")
+    assert run.returncode == 1
+    refused = f"failed: {src / 'a.jpg'}: cannot write {shared / 'a.webp'}: operation not permitted"
+    assert refused in run.stderr.splitlines()  # beside a warning: the cache is the other's too
+
+
+def test_a_folder_that_refuses_is_the_one_named(tmp_path: Path) -> None:
+    # Not deep/x/y, which was still to be made, but deep, which refused it.
+    src = tmp_path / "src"
+    (src / "x" / "y").mkdir(parents=True)
+    _photo(src / "x" / "y" / "c.jpg", (60, 40))
+    out = tmp_path / "out"
+    (out / "x").mkdir(parents=True)
+    (out / "x").chmod(0o555)
+    run = _as_user("convert", src, "--to", "webp", "--out", out)
+    assert run.returncode == 1
+    denied = f"failed: {src / 'x/y/c.jpg'}: cannot write to {out / 'x'}: permission denied"
+    assert run.stderr.splitlines() == [denied]
 
 
 def test_a_name_too_long_for_one_format_writes_none_of_them(tmp_path: Path) -> None:
