@@ -43,6 +43,20 @@ _BATCH_SECONDS = 1.0
 _LOOKUP_KEYS = 500
 
 
+def _lock_file(path: str) -> int | None:
+    """A descriptor of the lock file to flock: made where it is missing, and
+    read-only where it is another user's (a run under sudo left it), as
+    flock needs no more; None where there is none to be had."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        pass
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+
+
 @contextlib.contextmanager
 def exclusive(
     roots: Iterable[str], waiting: Callable[[str], None] | None = None
@@ -65,9 +79,8 @@ def exclusive(
     mine: set[tuple[int, int]] = set()  # the lock files this call holds
     with contextlib.ExitStack() as held:
         for root in sorted(set(roots)):
-            try:
-                fd = os.open(os.path.join(root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError:
+            fd = _lock_file(os.path.join(root, LOCK_NAME))
+            if fd is None:
                 continue
             token = _locks[fd] = object()
             held.callback(_release, fd, token)

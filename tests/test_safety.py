@@ -696,6 +696,38 @@ def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path
     assert "converted: " in second.stderr and "stall.jpg" in second.stderr
 
 
+def test_a_lock_file_another_user_owns_still_locks(tmp_path: Path) -> None:
+    # Left read-only by a run under sudo: flock needs no more than reading.
+    _tree(tmp_path / "src", 1, (60, 40))
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / ".imgpar-lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
+         str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        lock.chmod(0o444)
+        proc = subprocess.Popen(
+            [*unprivileged(), *IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp",
+             "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        told = proc.stderr.readline()
+        assert told == f"note: waiting for another imgpar run on {out} to finish\n"
+    finally:
+        holder.kill()
+        holder.wait()
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert stdout.startswith("1 converted")
+
+
 @pytest.mark.parametrize("jobs", ["2", "1"])
 def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(
     tmp_path: Path, jobs: str
