@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import signal
+import stat
 import sys
 import time
 import warnings
@@ -451,6 +452,8 @@ def _check_places(task: Task, todo: list[_Output], started_ns: int | None) -> No
             continue
         if (path, st.st_size) in task.replaceable:
             continue
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageRejected(f"cannot write {path}: a folder has that name")
         if started_ns is None or st.st_mtime_ns < started_ns:
             raise ImageRejected(not_imgpars(path))
 

@@ -32,6 +32,7 @@ from conftest import (
 )
 from PIL import Image, ImageChops, ImageOps
 
+import imgpar
 from imgpar.pipeline import configure_worker, convert_file
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Task
 
@@ -564,14 +565,17 @@ def test_a_file_where_the_output_folder_should_be(below: str, tmp_path: Path) ->
     assert temp_leftovers(tmp_path) == []
 
 
-def test_a_folder_where_the_output_should_be(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_folder_where_the_output_should_be(tmp_path: Path, in_place: bool) -> None:
     source = tmp_path / "b.png"
     quadrant_picture((32, 24)).save(source)
-    (tmp_path / "out" / "b.webp").mkdir(parents=True)
-    result = convert_one(source, tmp_path / "out", "webp")
-    assert (result.status, result.error) == (
+    out = tmp_path if in_place else tmp_path / "out"
+    (out / "b.webp").mkdir(parents=True)
+    result = imgpar.convert([tmp_path], to="webp", out=None if in_place else out, jobs=1)
+    (failed,) = result.files
+    assert (failed.status, failed.error) == (
         "failed",
-        f"cannot write {tmp_path / 'out' / 'b.webp'}: a folder has that name",
+        f"cannot write {out / 'b.webp'}: a folder has that name",
     )
     assert temp_leftovers(tmp_path) == []
 
