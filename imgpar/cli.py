@@ -20,7 +20,7 @@ import typer
 from imgpar import __version__, console
 from imgpar.errors import ClusterError, ExitStatus, UsageError, stop_status
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
-from imgpar.paths import file_in_the_way, not_there
+from imgpar.paths import file_in_the_way, nearest_folder, not_there
 
 if TYPE_CHECKING:
     from imgpar.walk import Skipped
@@ -415,6 +415,10 @@ def _check_written(written: list[tuple[str, str]], sources: list[str]) -> None:
             raise UsageError(problem, option="report")
         if (blocker := file_in_the_way(path)) is not None:
             raise UsageError(f"cannot write the {kind} {path}: {blocker} is a file, not a folder")
+        # Written at the end, through a new file beside it: its folder decides.
+        folder = nearest_folder(os.path.dirname(path))
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write the {kind} {path}: {folder} cannot be written to")
         key = os.path.realpath(path)
         if key in seen:
             raise UsageError(f"the {kind} {path} is also the {seen[key]}: give each its own file")

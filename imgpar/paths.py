@@ -75,3 +75,14 @@ def open_regular(path: str) -> IO[bytes] | None:
         raise
     os.close(fd)
     return None
+
+
+def nearest_folder(folder: str) -> str:
+    """`folder`, or the nearest folder above it that is there: the one that
+    decides whether `folder` can be made."""
+    while folder and not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder or "."

@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
 from imgpar.formats import Target
-from imgpar.paths import file_in_the_way
+from imgpar.paths import file_in_the_way, nearest_folder
 from imgpar.spec import Task, sized_glob
 
 if TYPE_CHECKING:
@@ -184,7 +184,8 @@ def write_atomic(
         if exc.errno in _REFUSED:
             # The folder that refused: the first one there, where those
             # below it were still to be made.
-            raise OutputRefused(f"cannot write to {_existing(folder)}: {_reason(exc)}") from exc
+            refusing = nearest_folder(folder)
+            raise OutputRefused(f"cannot write to {refusing}: {_reason(exc)}") from exc
         blocker = file_in_the_way(path) if exc.errno == errno.ENOTDIR else None
         if blocker is not None:
             raise OutputRefused(f"cannot write {path}: {blocker} is a file, not a folder") from exc
@@ -266,16 +267,6 @@ _TOO_LONG = "its name is too long for the file system"
 
 def _reason(exc: OSError) -> str:
     return (exc.strerror or "refused").lower()
-
-
-def _existing(folder: str) -> str:
-    """`folder`, or the nearest folder above it that is there."""
-    while folder and not os.path.isdir(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    return folder or "."
 
 
 def _create(temp: str, folder: str) -> int:

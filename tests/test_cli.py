@@ -318,6 +318,26 @@ def test_an_out_that_cannot_be_written_says_why(tmp_path: Path) -> None:
     assert refused.stderr == denied
 
 
+@pytest.mark.parametrize("kind", ["report", "manifest"])
+def test_a_report_that_cannot_be_written_stops_the_run_before_any_work(
+    tmp_path: Path, kind: str
+) -> None:
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    out = tmp_path / "new" / "out"
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", str(src), "--to",
+            "webp", "--out", str(out), f"--{kind}", str(locked / "deep" / "r.json")]  # fmt: skip
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        f"imgpar: error: cannot write the {kind} {locked / 'deep' / 'r.json'}: {locked} cannot"
+        " be written to\n"
+    )
+    assert not (tmp_path / "new").exists()  # refused before --out was made
+
+
 def test_usage_error_is_one_line(tmp_path: Path) -> None:
     result = invoke("convert", tmp_path / "nope", "--to", "webp")
     lines = [line for line in result.output.splitlines() if line.strip()]
