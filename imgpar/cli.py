@@ -325,6 +325,10 @@ def convert(
         job.own_files = {path: kind for kind, path in written}
     except UsageError as exc:
         raise _fail(_from_config(exc, origins)) from None
+    except KeyboardInterrupt as exc:
+        # While a cluster is asked its size, say: exit 130 alone reads as a crash.
+        typer.echo("interrupted: nothing was converted", err=True)
+        raise typer.Exit(int(stop_status(exc))) from None
     for idle in idle_options(**options):
         typer.echo(f"note: {idle}", err=True)
     if read_only and reports:

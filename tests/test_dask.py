@@ -140,8 +140,9 @@ class DaskPrograms:
                     "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard",
                     "--death-timeout", "60s",
                 )
-            with self.client() as client:
-                client.wait_for_workers(self.workers, timeout=START_TIMEOUT)
+            if self.workers:
+                with self.client() as client:
+                    client.wait_for_workers(self.workers, timeout=START_TIMEOUT)
         except BaseException:
             self.__exit__()
             raise
@@ -658,6 +659,22 @@ def test_check_and_dry_run_need_no_cluster_up(tmp_path: Path) -> None:
     assert fresh.exit_code == 2
     assert "cannot reach the Dask scheduler" in fresh.stderr
     assert not (tmp_path / "fresh").exists()
+
+
+@needs_dask
+def test_ctrl_c_while_a_scheduler_has_no_worker_yet_says_so(tmp_path: Path) -> None:
+    src = _noise_tree(tmp_path / "src", 2)
+    with DaskPrograms(tmp_path / "cluster", workers=0) as cluster:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "imgpar", "convert", str(src), "--to", "webp", "--out",
+             str(tmp_path / "out"), "--scheduler", cluster.address],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(3)  # waiting for a worker to join, as for a minute
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=30)
+    assert (run.returncode, stderr) == (130, "interrupted: nothing was converted\n")
+    assert not (tmp_path / "out").exists()
 
 
 @needs_dask
