@@ -9,12 +9,13 @@ is colour.py's business: it follows `--srgb`, never the policy here.
 from __future__ import annotations
 
 import re
+import struct
 import warnings
 from collections.abc import Mapping
 from numbers import Number
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from PIL import ExifTags, Image, PngImagePlugin, TiffTags
+from PIL import Image, PngImagePlugin, TiffImagePlugin, TiffTags
 
 from imgpar import profiles
 from imgpar.formats import Target
@@ -43,9 +44,8 @@ _XMP_TAG = 700
 
 # The Exif IFD's fields by their type in the EXIF 2.32 standard. Pillow's
 # table holds four of them and guesses the others' types from the values it
-# decoded: a UserComment (UNDEFINED) would be written back as BYTE, a
-# positive exposure bias (signed) as unsigned, and text as ASCII with every
-# other character turned into "?".
+# decoded: a UserComment (UNDEFINED) would be written back as BYTE, and a
+# positive exposure bias (signed) as unsigned.
 _EXIF_TYPES = {
     TiffTags.ASCII: (
         0x8824, 0x9003, 0x9004, 0x9010, 0x9011, 0x9012, 0x9290, 0x9291, 0x9292,
@@ -64,16 +64,11 @@ _EXIF_TYPES = {
     TiffTags.SIGNED_RATIONAL: (0x9201, 0x9203, 0x9204, 0x9400, 0x9403, 0x9405),
     TiffTags.UNDEFINED: (0x8828, 0x9101, 0x927C, 0x9286, 0xA20C, 0xA300, 0xA301, 0xA40B, 0xA462),
 }  # fmt: skip
-for _kind, _tags in _EXIF_TYPES.items():
-    for _tag in _tags:
-        # Pillow looks types up in this table as it writes each IFD; reading
-        # goes by the types stored in the file.
-        TiffTags.TAGS_V2_GROUPS[EXIF_IFD].setdefault(
-            _tag, TiffTags.TagInfo(_tag, ExifTags.TAGS.get(_tag, "unknown"), _kind)
-        )
+_EXIF_IFD_TYPES = {tag: kind for kind, tags in _EXIF_TYPES.items() for tag in tags}
 _TEXT = (TiffTags.ASCII, TiffTags.UNDEFINED)
 # The numbers each numeric type holds: (kind of number, least, past the most).
 _RANGES: dict[int, tuple[type, float, float]] = {
+    TiffTags.BYTE: (int, 0, 1 << 8),
     TiffTags.SHORT: (int, 0, 1 << 16),
     TiffTags.LONG: (int, 0, 1 << 32),
     TiffTags.SIGNED_SHORT: (int, -(1 << 15), 1 << 15),
@@ -276,15 +271,24 @@ def save_options(
         said.update(_SAYS_SRGB)
     if xmp and said:
         xmp = _xmp_says(xmp, said)
+    if target.name == "avif":
+        # Pillow's AVIF writer takes an Orientation out into its own boxes,
+        # decoding and encoding the EXIF again on the way (its text as
+        # ASCII); 1, upright, is what no Orientation says.
+        out_exif.pop(ORIENTATION, None)
     if target.name == "jpeg":
         out_exif, xmp = _fit_jpeg(out_exif, xmp)
     # WebP and AVIF have no field of their own for it (EXIF's may say it).
     dpi = {"dpi": carried.dpi} if carried.dpi and target.name in ("jpeg", "png", "tiff") else {}
     if target.name == "tiff":
+        # Pillow's TIFF writer types IFD0's fields by its own table: only
+        # the text needs to be given as its bytes.
+        tiff_exif = Image.Exif()
+        tiff_exif.update({tag: typed(tag, None, value)[1] for tag, value in out_exif.items()})
         if xmp:
-            out_exif[_XMP_TAG] = xmp
-        return {"exif": out_exif, **dpi}
-    options: dict[str, Any] = {"exif": out_exif.tobytes() if out_exif else b"", **dpi}
+            tiff_exif[_XMP_TAG] = xmp
+        return {"exif": tiff_exif, **dpi}
+    options: dict[str, Any] = {"exif": exif_bytes(out_exif), **dpi}
     if target.name == "png":
         info = PngImagePlugin.PngInfo()
         if xmp:
@@ -319,9 +323,10 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
     if policy == "none":
         return out
     if policy == "copyright":
-        out.update(_as_stored({t: exif[t] for t in (ARTIST, COPYRIGHT) if t in exif}, None))
+        for tag in (ARTIST, COPYRIGHT):
+            if tag in exif:
+                out[tag] = exif[tag]
         return out
-    kept = {}
     for tag, value in exif.items():
         if tag in _NOT_COPIED or (tag == GPS_IFD and policy == "no-gps"):
             continue
@@ -329,8 +334,7 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
             value = _sub_ifd(exif, tag)
             if not value:
                 continue
-        kept[tag] = value
-    out.update(_as_stored(kept, None))
+        out[tag] = value
     if ORIENTATION in out:
         out[ORIENTATION] = 1
     return out
@@ -338,48 +342,99 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
 
 def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
     value = exif[tag]
-    ifd = _as_stored(value if isinstance(value, dict) else exif.get_ifd(tag), tag)
+    ifd = dict(value if isinstance(value, dict) else exif.get_ifd(tag))
     if tag == EXIF_IFD and INTEROP_IFD in ifd:
         # An offset into the source file; the interoperability IFD itself goes along.
-        interop = _as_stored(exif.get_ifd(INTEROP_IFD), INTEROP_IFD)
+        interop = exif.get_ifd(INTEROP_IFD)
         if interop:
-            ifd[INTEROP_IFD] = interop
+            ifd[INTEROP_IFD] = dict(interop)
         else:
             del ifd[INTEROP_IFD]
     return ifd
 
 
-def _as_stored(fields: Mapping[int, Any], group: int | None) -> dict[int, Any]:
-    """An IFD's decoded `fields` (of IFD0 where `group` is None, else of
-    that sub-IFD) as Pillow must be given them to write back the bytes the
-    source holds, in the types EXIF gives them.
-
-    Pillow decodes text as Latin-1 and would write it as ASCII: a UTF-8
-    credit (what Lightroom and exiftool write) is given back as its bytes.
-    A field whose value cannot be of its standard type (a damaged file's)
-    is left out, where Pillow would fail the whole save on it."""
-    stored = {}
-    for tag, value in fields.items():
-        kind = TiffTags.lookup(tag, group).type
-        if isinstance(value, str) and kind in _TEXT and not value.isascii():
-            value = _latin1(value)
-        if isinstance(value, dict) or _fits(value, kind):  # a dict: a sub-IFD, done
-            stored[tag] = value
-    return stored
+# Where an EXIF block written here begins its first IFD: little-endian, at byte 8.
+_HEAD = b"II*\x00\x08\x00\x00\x00"
 
 
-def _latin1(text: str) -> bytes:
+def exif_bytes(exif: Mapping[int, Any]) -> bytes:
+    """The EXIF block that holds `exif` (IFD0's fields, sub-IFDs as dicts),
+    as the source stored it: each field in its standard type where its
+    value is of that type, else in the type the value shows; text as the
+    bytes it was read from (Pillow decodes text as Latin-1 and would write
+    it as ASCII, turning the © of a UTF-8 credit into "?"). Pillow's own
+    Exif.tobytes() guesses every sub-IFD field's type from its value."""
+    if not exif:
+        return b""
     try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:  # not decoded by Pillow: text of imgpar's own
-        return text.encode("utf-8")
+        return b"Exif\x00\x00" + _HEAD + _ifd_bytes(exif, None, 8)
+    except (TypeError, ValueError, struct.error) as exc:  # a value no type can hold
+        warnings.warn(f"EXIF could not be written ({exc}): not copied", stacklevel=3)
+        return b""
+
+
+def _ifd_bytes(fields: Mapping[int, Any], group: int | None, at: int) -> bytes:
+    """`fields` as an IFD that starts `at` bytes into the TIFF data, its
+    sub-IFDs after it."""
+    subs = {tag: value for tag, value in fields.items() if isinstance(value, dict)}
+    flat = {tag: 0 if tag in subs else value for tag, value in fields.items()}
+    own = len(_ifd(flat, group, subs).tobytes(at))  # its size, whatever the offsets
+    tail = b""
+    for tag, sub in subs.items():
+        flat[tag] = at + own + len(tail)
+        tail += _ifd_bytes(sub, tag, flat[tag])
+    return _ifd(flat, group, subs).tobytes(at) + tail
+
+
+def _ifd(
+    fields: Mapping[int, Any], group: int | None, pointers: Mapping[int, Any]
+) -> TiffImagePlugin.ImageFileDirectory_v2:
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=_HEAD, group=group)
+    for tag, value in fields.items():
+        kind, value = (TiffTags.LONG, value) if tag in pointers else typed(tag, group, value)
+        if kind is not None:
+            ifd.tagtype[tag] = kind
+        ifd[tag] = value
+    return ifd
+
+
+def typed(tag: int, group: int | None, value: Any) -> tuple[int | None, Any]:
+    """The type to write a field of IFD `group` (None: IFD0) in, and its
+    value as that type holds it; None for a type left to Pillow."""
+    standard = _EXIF_IFD_TYPES.get(tag) if group == EXIF_IFD else None
+    standard = standard or TiffTags.lookup(tag, group).type
+    kind = standard if standard is not None and _fits(value, standard) else _shown(value)
+    if isinstance(value, str) and kind in _TEXT and not value.isascii():
+        value = value.encode("latin-1")  # the bytes Pillow decoded it from
+    return kind, value
+
+
+def _shown(value: Any) -> int | None:
+    """The type a value read from EXIF shows it was stored in, as Pillow
+    would guess it for a field it knows no type for."""
+    if isinstance(value, str):
+        return TiffTags.ASCII
+    if isinstance(value, bytes):
+        return TiffTags.BYTE  # Pillow reads BYTE fields as bytes too
+    values = value if isinstance(value, tuple) else (value,)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        kinds = (TiffTags.SHORT, TiffTags.LONG, TiffTags.SIGNED_SHORT, TiffTags.SIGNED_LONG)
+    elif all(isinstance(v, TiffImagePlugin.IFDRational) for v in values):
+        kinds = (TiffTags.RATIONAL, TiffTags.SIGNED_RATIONAL)
+    elif all(isinstance(v, float) for v in values):
+        kinds = (TiffTags.DOUBLE,)
+    else:
+        return None
+    return next((kind for kind in kinds if _fits(value, kind)), None)
 
 
 def _fits(value: Any, kind: int | None) -> bool:
     """Whether Pillow can write `value`, one value or a tuple, as a field of type `kind`."""
     if kind in _TEXT:
         return isinstance(value, (str, bytes))
-    if kind not in _RANGES:  # BYTE (Pillow decodes it to bytes), or a type Pillow guesses
+    if kind == TiffTags.BYTE and isinstance(value, bytes):  # as Pillow reads BYTE fields
+        return True
+    if kind not in _RANGES:  # a type left to Pillow
         return True
     number, least, past = _RANGES[kind]
     values = value if isinstance(value, tuple) else (value,)
@@ -391,17 +446,17 @@ def _fits(value: Any, kind: int | None) -> bool:
 
 
 def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[Image.Exif, bytes | None]:
-    if exif and len(exif.tobytes()) > _JPEG_EXIF_LIMIT:
+    if exif and len(exif_bytes(exif)) > _JPEG_EXIF_LIMIT:
         ifd = exif.get(EXIF_IFD)
         if isinstance(ifd, dict) and _MAKERNOTE in ifd:
             del ifd[_MAKERNOTE]
             warnings.warn("EXIF MakerNote too large for JPEG: not copied", stacklevel=3)
-        if len(exif.tobytes()) > _JPEG_EXIF_LIMIT:
+        if len(exif_bytes(exif)) > _JPEG_EXIF_LIMIT:
             # The credits, at least, fit: a photographer's name must not go
             # with a bulky UserComment.
             credits = Image.Exif()
             credits.update({tag: exif[tag] for tag in (ARTIST, COPYRIGHT) if tag in exif})
-            if credits and len(credits.tobytes()) <= _JPEG_EXIF_LIMIT:
+            if credits and len(exif_bytes(credits)) <= _JPEG_EXIF_LIMIT:
                 warnings.warn("EXIF too large for JPEG: only Artist and Copyright copied",
                               stacklevel=3)  # fmt: skip
                 exif = credits

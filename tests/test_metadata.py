@@ -474,8 +474,8 @@ def test_jpeg_comment_follows_the_policy(tmp_path: Path, policy: str, kept: bool
 
 
 # EXIF field types (TIFF 6.0): how a reader must take a field's bytes.
-BYTE, ASCII, SHORT, LONG, RATIONAL, UNDEFINED, SRATIONAL = 1, 2, 3, 4, 5, 7, 10
-_NUMBERS = {SHORT: "H", LONG: "I", RATIONAL: "II", SRATIONAL: "ii"}
+BYTE, ASCII, SHORT, LONG, RATIONAL, UNDEFINED, SSHORT, SRATIONAL = 1, 2, 3, 4, 5, 7, 8, 10
+_NUMBERS = {SHORT: "H", LONG: "I", RATIONAL: "II", SSHORT: "h", SRATIONAL: "ii"}
 _SIZES = {BYTE: 1, ASCII: 1, UNDEFINED: 1, **{k: struct.calcsize(f) for k, f in _NUMBERS.items()}}
 Field = tuple[int, int, bytes]  # type, count, the value's bytes (little-endian)
 
@@ -542,6 +542,8 @@ def test_exif_fields_keep_their_bytes_and_types(target: str, tmp_path: Path) -> 
     # Lightroom and exiftool write credits in UTF-8; EXIF readers take
     # UNDEFINED and signed fields by their type, which must not change.
     credits = {ARTIST: ascii_field("Jürgen Müller"), COPYRIGHT: ascii_field("© 2024 Jürgen")}
+    # Upright already: Pillow's AVIF writer re-encodes EXIF that has one.
+    orientation = {ORIENTATION: (SHORT, 1, struct.pack("<H", 1))}
     exposure = {
         0x9286: (UNDEFINED, 13, b"ASCII\0\0\0hello"),  # UserComment
         0x9101: (UNDEFINED, 4, b"\1\2\3\0"),  # ComponentsConfiguration
@@ -550,7 +552,7 @@ def test_exif_fields_keep_their_bytes_and_types(target: str, tmp_path: Path) -> 
         DATETIME_ORIGINAL: ascii_field("2024:05:01 12:00:00"),
     }
     source = tmp_path / "credits.jpg"
-    quadrant_picture((32, 24)).save(source, exif=exif_block(credits, exposure))
+    quadrant_picture((32, 24)).save(source, exif=exif_block(credits | orientation, exposure))
     result = run(source, target, policy="all")
     output = Path(result.outputs[0].path)
     with Image.open(output) as im:
@@ -611,15 +613,15 @@ def test_no_gps_drops_a_drones_position_and_altitude(tmp_path: Path) -> None:
     assert not {f"drone-dji:{name}" for name in position} & set(kept)
 
 
-def test_exif_fields_of_another_type_than_the_standards_do_not_fail_the_file(
+def test_exif_fields_of_another_type_than_the_standards_keep_the_one_stored(
     tmp_path: Path,
 ) -> None:
-    # As damaged or odd cameras write them: Pillow cannot write these back
-    # in their standard types, and would fail the whole save on them.
+    # As odd cameras write them: no standard type holds these values.
     odd = {
         0x829A: ascii_field("1/250"),  # ExposureTime, RATIONAL
         0x829D: (SRATIONAL, 1, struct.pack("<ii", -28, 10)),  # FNumber, RATIONAL
         0x8827: (LONG, 1, struct.pack("<I", 102_400)),  # ISO, SHORT
+        0x9207: (SSHORT, 1, struct.pack("<h", -1)),  # MeteringMode, SHORT
         0x9206: (RATIONAL, 1, struct.pack("<II", 1, 0)),  # SubjectDistance, unknown: 1/0
         DATETIME_ORIGINAL: ascii_field("2024:05:01 12:00:00"),
     }
@@ -629,7 +631,8 @@ def test_exif_fields_of_another_type_than_the_standards_do_not_fail_the_file(
         result = run(source, target, policy="all")
         fields = exif_fields(written(result).info["exif"])
         assert fields["ifd0"][ARTIST] == ascii_field("Ada")
-        assert set(fields["exif"]) == {0x9206, DATETIME_ORIGINAL}
+        assert {tag: fields["exif"][tag] for tag in odd} == odd
+        assert not [note for note in result.notes if "EXIF" in note]
 
 
 @pytest.mark.parametrize(("source", "saved"), [
@@ -674,3 +677,19 @@ def test_png_credits_travel_as_exif(tmp_path: Path, policy: str) -> None:
             # Text in EXIF is read back as Latin-1; the bytes are UTF-8.
             assert fields[ARTIST].encode("latin-1").decode() == "Jürgen Müller"
             assert fields[COPYRIGHT].encode("latin-1").decode() == "(c) 2024 Jürgen Müller"
+
+
+def test_pillow_is_left_as_it_was_for_the_program_around_imgpar(tmp_path: Path) -> None:
+    # In-process runs (jobs=1, the API) share Pillow with their program,
+    # whose own EXIF must save as before: an ISO past SHORT's range included.
+    source = tmp_path / "odd.jpg"
+    iso = {0x8827: (LONG, 1, struct.pack("<I", 102_400))}
+    quadrant_picture((32, 24)).save(source, exif=exif_block({ARTIST: ascii_field("Ada")}, iso))
+    run(source, "webp", policy="all")
+    exif = Image.Exif()
+    exif[EXIF_IFD] = {0x8827: 102_400}
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "JPEG", exif=exif)
+    buffer.seek(0)
+    with Image.open(buffer) as im:
+        assert im.getexif().get_ifd(EXIF_IFD)[0x8827] == 102_400
