@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import itertools
 import math
 import os
@@ -694,7 +695,7 @@ def prepare(
     _check_nested_sources(seen, in_place=in_place, out=out_path)
     if in_place and not listing:
         _check_not_an_out(paths)
-    if in_place and create_out:
+    if in_place and create_out and not listing:
         _check_caches_in_place(paths)
     if out_path is not None:
         _check_out_among_sources(out_path, seen)
@@ -934,6 +935,10 @@ def _path(option: str, value: object) -> None:
         raise UsageError(f"must be a folder's path, not {value!r}", option=option)
 
 
+# The sizes that take a list: one output for each.
+LISTS = ("max_size", "width")
+
+
 def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     if value is None:
         return []
@@ -954,10 +959,8 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     if not sizes:
         # An unset CI variable (`--width "$WIDTHS"`): full-size outputs under
         # other names, which --prune would then make the only ones.
-        raise UsageError(
-            f"is empty: give pixels, or several separated by commas (320,640): {value!r}",
-            option=option,
-        )
+        several = ", or several separated by commas (320,640)" if option in LISTS else ""
+        raise UsageError(f"is empty: give pixels{several}: {value!r}", option=option)
     return sizes
 
 
@@ -1128,13 +1131,16 @@ def _check_caches_in_place(paths: Sequence[str]) -> None:
     cannot read and write (left by a run as another user: sudo): the
     outputs it could not record, the next run would take for sources, and
     convert again as `b.jpg.png`."""
-    for path in paths:
-        cache = os.path.join(path if os.path.isdir(path) else os.path.dirname(path), CACHE_NAME)
+    folders = {path if os.path.isdir(path) else os.path.dirname(path) for path in paths}
+    for folder in sorted(folders):  # `imgpar convert *.jpg`: one folder, many SOURCES
+        cache = os.path.join(folder, CACHE_NAME)
         try:
             os.close(os.open(cache, os.O_RDWR))
         except FileNotFoundError:
             continue
         except OSError as exc:
+            if exc.errno == errno.EROFS:
+                continue  # nothing can be written there: each file says so
             raise UsageError(
                 f"cache {cache} cannot be read and written ({exc.strerror or exc}): in place,"
                 " outputs it does not record are taken for sources by the next run; make it"

@@ -312,10 +312,10 @@ def convert(
         written = [("report", r) for r in reports]
         if run.get("manifest"):
             written.append(("manifest", str(run["manifest"])))
-        _check_written(written, paths)
+        read_only = bool(run.get("dry_run") or run.get("check"))
+        _check_written(written, paths, read_only=read_only)
         if "out" in options:
             options["out"] = str(options["out"])
-        read_only = bool(run.get("dry_run") or run.get("check"))
         job = prepare(
             paths,
             create_out=not read_only,
@@ -366,8 +366,6 @@ def _required(settings: dict[str, Any], origins: dict[str, str]) -> list[str]:
     """The SOURCES a command's settings name; UsageError without them, or
     without a format to convert to. One that a config file names and is not
     there is that file's setting to fix (`origins`: where settings came from)."""
-    from imgpar.paths import not_there
-
     paths = [str(p) for p in settings.get("sources") or []]
     if not paths:
         raise UsageError("no SOURCES given (on the command line or as `sources` in a config)")
@@ -401,7 +399,9 @@ def _settings(
     return options, {k: v for k, v in origins.items() if k not in given}
 
 
-def _check_written(written: list[tuple[str, str]], sources: list[str]) -> None:
+def _check_written(
+    written: list[tuple[str, str]], sources: list[str], *, read_only: bool = False
+) -> None:
     """Refuse, before --out is made (a run refused leaves nothing), a report
     or manifest that cannot be written or would write over what it must not:
     each is written whole over whatever has its name."""
@@ -419,9 +419,10 @@ def _check_written(written: list[tuple[str, str]], sources: list[str]) -> None:
             raise UsageError(problem, option="report")
         if (blocker := file_in_the_way(path)) is not None:
             raise UsageError(f"cannot write the {kind} {path}: {blocker} is a file, not a folder")
-        # Written at the end, through a new file beside it: its folder decides.
+        # Written at the end, through a new file beside it: its folder decides
+        # (--check only reads a manifest, and writes no report).
         folder = nearest_folder(os.path.dirname(path))
-        if not os.access(folder, os.W_OK | os.X_OK):
+        if not read_only and not os.access(folder, os.W_OK | os.X_OK):
             raise UsageError(f"cannot write the {kind} {path}: {folder} cannot be written to")
         key = os.path.realpath(path)
         if key in seen:

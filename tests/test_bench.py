@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import under_read_only_mount
+from conftest import under_read_only_mount, unprivileged
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -99,6 +99,18 @@ def test_bench_times_sources_not_the_outputs_beside_them(tmp_path: Path, shm: Pa
     assert len(list(src.rglob("*-*.webp"))) == 8
     result = bench([src], to="webp", max_size=32, jobs=[1], repeat=1)
     assert (result.found, result.sample) == (4, 4)
+
+
+def test_bench_times_a_folder_whose_cache_it_cannot_write(tmp_path: Path) -> None:
+    # Converted in place under sudo, say: bench writes only into a folder of its own.
+    src = make_sources(tmp_path / "src")
+    assert imgpar.convert([src], to="webp").summary.converted == 4
+    (src / ".imgpar-cache.sqlite").chmod(0o444)
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", "bench", str(src), "--to", "webp",
+            "--jobs", "1", "--repeat", "1"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "all 4 images (" in done.stdout
 
 
 def test_bench_times_a_named_file_with_no_image_extension(tmp_path: Path, shm: Path) -> None:

@@ -338,6 +338,24 @@ def test_a_report_that_cannot_be_written_stops_the_run_before_any_work(
     assert not (tmp_path / "new").exists()  # refused before --out was made
 
 
+def test_check_reads_a_manifest_in_a_folder_it_cannot_write(tmp_path: Path) -> None:
+    # A CI checkout mounted read-only: --check only reads the manifest.
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    site = tmp_path / "site"
+    argv = [sys.executable, "-m", "imgpar", "convert", str(src), "--to", "webp", "--out",
+            str(site), "--manifest", str(site / "m.json")]  # fmt: skip
+    assert subprocess.run(argv, capture_output=True, timeout=120).returncode == 0
+    site.chmod(0o500)
+    try:
+        checked = subprocess.run([*unprivileged(), *argv, "--check", "--report",
+                                  str(site / "r.json")], capture_output=True, text=True,
+                                 timeout=120)  # fmt: skip
+    finally:
+        site.chmod(0o755)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr.endswith("everything is up to date\n")
+
+
 def test_usage_error_is_one_line(tmp_path: Path) -> None:
     result = invoke("convert", tmp_path / "nope", "--to", "webp")
     lines = [line for line in result.output.splitlines() if line.strip()]
