@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 ORIENTATION = 0x0112
 X_RESOLUTION = 0x011A
+Y_RESOLUTION = 0x011B
+RESOLUTION_UNIT = 0x0128
 ARTIST = 0x013B
 COPYRIGHT = 0x8298
 MAKE = 0x010F
@@ -218,24 +220,34 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
 
 
 def _dpi(im: Image.Image, exif: Image.Exif) -> tuple[float, float] | None:
-    """The print resolution the source states, as its writer meant it: PNG
-    stores dots per metre, so Pillow reads 300 dpi back as 299.9994. None
-    where it states none, though Pillow then says 72 dpi (a JPEG with EXIF)
-    or 1 (a TIFF)."""
-    stated = (
-        im.format not in ("JPEG", "MPO", "TIFF")
-        or im.info.get("jfif_unit") in (1, 2)  # dots per inch, per centimetre
-        or X_RESOLUTION in exif
-    )
-    value = im.info.get("dpi")
-    if not (stated and isinstance(value, tuple) and len(value) == 2):
+    """The print resolution the source states, as its writer meant it; None
+    where it states none, though Pillow then says 72 dpi (a JPEG with EXIF
+    but no resolution unit) or 1 (a TIFF)."""
+    if im.format in ("JPEG", "MPO") and im.info.get("jfif_unit") not in (1, 2):
+        value = _exif_dpi(exif)  # JFIF gives only an aspect ratio
+    elif im.format == "TIFF" and X_RESOLUTION not in exif:
         return None
-    if not _fits(value, TiffTags.DOUBLE):
+    else:
+        value = im.info.get("dpi")
+    if not (isinstance(value, tuple) and len(value) == 2 and _fits(value, TiffTags.DOUBLE)):
         return None
-    if not all(0 < v < 1e6 for v in value):  # none given (JPEG's 0), or nonsense
+    if not all(0 < v < 1e6 for v in value):  # none given (0), unknown (0/0), or nonsense
         return None
-    x, y = (round(v) if abs(v - round(v)) < 0.01 else v for v in value)
+    # PNG and BMP store dots per metre: 300 dpi reads back as 299.9994, and
+    # half a dot per metre is 0.0127 dpi.
+    x, y = (round(v) if abs(v - round(v)) < 0.015 else v for v in value)
     return x, y
+
+
+def _exif_dpi(exif: Image.Exif) -> tuple[Any, Any] | None:
+    """EXIF's resolution in dots per inch: its unit is inches unless it says
+    centimetres (3), and none at all (1) states no print size."""
+    x = exif.get(X_RESOLUTION)
+    y = exif.get(Y_RESOLUTION, x)
+    if exif.get(RESOLUTION_UNIT, 2) not in (2, 3) or not _fits((x, y), TiffTags.DOUBLE):
+        return None
+    per_inch = 2.54 if exif.get(RESOLUTION_UNIT) == 3 else 1
+    return x * per_inch, y * per_inch
 
 
 def save_options(

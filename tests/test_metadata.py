@@ -650,6 +650,34 @@ def test_print_resolution_is_kept_whatever_the_policy(
         assert out.info["dpi"] == pytest.approx((300, 300), abs=0.001)
 
 
+@pytest.mark.parametrize(
+    ("fields", "dpi"),
+    [
+        ({0x011A: (RATIONAL, 1, struct.pack("<II", 300, 1))}, (300, 300)),  # inches unsaid
+        ({0x011A: (RATIONAL, 1, struct.pack("<II", 11811, 100)), 0x0128: (SHORT, 1,
+          struct.pack("<H", 3))}, (300, 300)),  # per centimetre
+        ({0x011A: (RATIONAL, 1, struct.pack("<II", 0, 0))}, None),  # unknown
+        ({0x011A: (RATIONAL, 1, struct.pack("<II", 300, 1)), 0x0128: (SHORT, 1,
+          struct.pack("<H", 1))}, None),  # no unit: no print size
+    ],
+)  # fmt: skip
+def test_print_resolution_in_exif_alone_is_read_as_exif_says(
+    tmp_path: Path, fields: dict[int, Field], dpi: tuple[int, int] | None
+) -> None:
+    source = tmp_path / "exif-dpi.jpg"
+    quadrant_picture((60, 40)).save(source, exif=exif_block(fields, {}))
+    assert written(run(source, "png", policy="none")).info.get("dpi") == (
+        pytest.approx(dpi, abs=0.02) if dpi else None
+    )
+
+
+def test_a_png_resolution_stays_a_whole_number(tmp_path: Path) -> None:
+    # 96 dpi is 3779.5 dots per metre, stored as 3780: 96.012 read back.
+    source = tmp_path / "screen.png"
+    quadrant_picture((60, 40)).save(source, dpi=(96, 96))
+    assert written(run(source, "tiff")).info["dpi"] == (96, 96)
+
+
 def test_no_print_resolution_is_made_up(tmp_path: Path) -> None:
     # Pillow says 72 dpi for a JPEG with EXIF and no resolution in it, 1 for a TIFF.
     jpeg = tmp_path / "camera.jpg"
