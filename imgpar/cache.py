@@ -29,6 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
 from imgpar.errors import UsageError
+from imgpar.paths import regular_fd
 from imgpar.spec import OutputRecord
 
 CACHE_NAME = ".imgpar-cache.sqlite"
@@ -52,7 +53,7 @@ def _lock_file(path: str) -> int | None:
     except OSError:
         pass
     try:
-        return os.open(path, os.O_RDONLY)
+        return regular_fd(path)  # a FIFO put there would block a plain open
     except OSError:
         return None
 

@@ -121,11 +121,11 @@ def _keyed_gray_16(im: Image.Image) -> Image.Image:
     return Image.merge("LA", (gray.convert("L"), alpha.convert("L")))
 
 
-def wide_gray_range(im: Image.Image) -> str:
-    """The range 32-bit gray (I or F) is read in, which the file does not
-    say: the smallest usual one that holds every value."""
-    low, high = im.getextrema()
-    if im.mode == "F" and low >= 0 and high <= 1.0:
+def wide_gray_range(mode: str, extrema: tuple[float, float]) -> str:
+    """The range 32-bit gray (I or F) with these extrema is read in, which
+    the file does not say: the smallest usual one that holds every value."""
+    low, high = extrema
+    if mode == "F" and low >= 0 and high <= 1.0:
         return "0-1"
     if low >= 0 and high <= 255:
         return "0-255"
@@ -133,7 +133,7 @@ def wide_gray_range(im: Image.Image) -> str:
 
 
 def _to_16_bit_range(im: Image.Image) -> Image.Image:
-    scale = {"0-1": 65535, "0-255": 257}.get(wide_gray_range(im))
+    scale = {"0-1": 65535, "0-255": 257}.get(wide_gray_range(im.mode, im.getextrema()))
     return im.point(lambda v: v * scale).convert("I") if scale else im.convert("I")
 
 

@@ -1,5 +1,6 @@
 """How paths stand to each other: one folder, one below another, a file
-where a folder should be. Only os and os.path: every run loads it."""
+where a folder should be; and opening only what is a regular file. Only
+os and stat: every run loads it."""
 
 from __future__ import annotations
 
@@ -66,10 +67,18 @@ def open_regular(path: str) -> IO[bytes] | None:
     """`path` open for reading if it is a regular file; None if it is a FIFO,
     socket or device, whose open would block (a FIFO with no writer) or
     whose data never ends (/dev/zero). OSError as open() raises it."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    fd = regular_fd(path)
+    return None if fd is None else os.fdopen(fd, "rb")
+
+
+def regular_fd(path: str, flags: int = os.O_RDONLY) -> int | None:
+    """A descriptor of `path` opened with `flags` if it is a regular file,
+    else None (see open_regular); it blocks as any other."""
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):
-            return os.fdopen(fd, "rb")
+            os.set_blocking(fd, True)
+            return fd
     except BaseException:
         os.close(fd)
         raise

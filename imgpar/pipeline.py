@@ -506,8 +506,8 @@ def _frames(
             # Why a picture whose brightest value is 300 comes out dark.
             low, high = im.getextrema()
             notes.append(
-                f"32-bit gray read as {imaging.wide_gray_range(im)}, as the file does not"
-                f" say its range (its values run {low:g} to {high:g})"
+                f"32-bit gray read as {imaging.wide_gray_range(im.mode, (low, high))}, as the"
+                f" file does not say its range (its values run {low:g} to {high:g})"
             )
         return [imaging.working_mode(im)], None, None
     frames: list[Image.Image] = []

@@ -728,6 +728,20 @@ def test_a_lock_file_another_user_owns_still_locks(tmp_path: Path) -> None:
     assert stdout.startswith("1 converted")
 
 
+def test_a_fifo_where_the_lock_file_belongs_is_no_lock(tmp_path: Path) -> None:
+    # Another user's, in a shared folder: read-only, its open would wait
+    # for a writer for ever.
+    _tree(tmp_path / "src", 1, (60, 40))
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / ".imgpar-lock", 0o444)
+    argv = [*unprivileged(), *IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp",
+            "--out", str(out)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 converted")
+
+
 @pytest.mark.parametrize("jobs", ["2", "1"])
 def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(
     tmp_path: Path, jobs: str
