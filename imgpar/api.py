@@ -506,24 +506,24 @@ class Job:
                 if d not in failing
             ]
             released += self.planner.unmade
-            claims: dict[tuple[str, str], set[str]] | None = None
-            let_go = {(c.root, key, o.path) for c, key, outputs in released for o in outputs}
+            found: list[tuple[Cache, str, str]] = []  # cache, output as recorded, path
             for cache, _, outputs in released:
                 for output in outputs:
                     path = os.path.join(cache.root, output.path)
                     if os.path.normpath(path) in remade or path in orphans:
                         continue
-                    if as_recorded(path, output.bytes) is None:
-                        continue
-                    if claims is None:
-                        claims = _claims({c.root: c for c, _, _ in released}.values())
-                    holders = claims.get((cache.root, output.path), set())
-                    # Another source's output too (the same image, shared):
-                    # it stays, as --prune leaves it.
-                    if any((cache.root, key, output.path) not in let_go for key in holders):
-                        continue
+                    if as_recorded(path, output.bytes) is not None:
+                        found.append((cache, output.path, path))
+            let_go = {(c.root, key, o.path) for c, key, outputs in released for o in outputs}
+            caches = {cache.root: cache for cache, _, _ in found}.values()
+            holders = _holders(caches, {(cache.root, output) for cache, output, _ in found})
+            for cache, output, path in found:
+                # Another source's output too (the same image, shared): it
+                # stays, as --prune leaves it.
+                keys = holders.get((cache.root, output), set())
+                if all((cache.root, key, output) in let_go for key in keys):
                     orphans.append(path)
-        return orphans
+        return list(dict.fromkeys(orphans))
 
     def _close_caches(self) -> None:
         if self.planner is not None:
@@ -536,14 +536,18 @@ class Job:
         return [c.warning for c in self.planner.caches.values() if c.warning]
 
 
-def _claims(caches: Iterable[Cache]) -> dict[tuple[str, str], set[str]]:
-    """(cache root, output path) -> the keys of the sources whose records name it."""
-    claims: dict[tuple[str, str], set[str]] = {}
-    for cache in caches:
+def _holders(
+    caches: Iterable[Cache], wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], set[str]]:
+    """(cache root, output path) -> the keys of the sources whose records
+    name it, for the outputs `wanted` only: the caches are read as a stream."""
+    holders: dict[tuple[str, str], set[str]] = {}
+    for cache in caches if wanted else ():
         for key, entry in cache.items():
             for output in entry.outputs:
-                claims.setdefault((cache.root, output.path), set()).add(key)
-    return claims
+                if (cache.root, output.path) in wanted:
+                    holders.setdefault((cache.root, output.path), set()).add(key)
+    return holders
 
 
 def _remove_emptied(removed: Iterable[str], root: str) -> None:
