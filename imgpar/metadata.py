@@ -296,11 +296,11 @@ def save_options(
         # Pillow's TIFF writer types IFD0's fields by its own table: only
         # the text needs to be given as its bytes.
         tiff_exif = Image.Exif()
-        tiff_exif.update({tag: typed(tag, None, value)[1] for tag, value in out_exif.items()})
+        tiff_exif.update({tag: _typed(tag, None, value)[1] for tag, value in out_exif.items()})
         if xmp:
             tiff_exif[_XMP_TAG] = xmp
         return {"exif": tiff_exif, **dpi}
-    options: dict[str, Any] = {"exif": exif_bytes(out_exif), **dpi}
+    options: dict[str, Any] = {"exif": _exif_bytes(out_exif), **dpi}
     if target.name == "png":
         info = PngImagePlugin.PngInfo()
         if xmp:
@@ -369,7 +369,7 @@ def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
 _HEAD = b"II*\x00\x08\x00\x00\x00"
 
 
-def exif_bytes(exif: Mapping[int, Any]) -> bytes:
+def _exif_bytes(exif: Mapping[int, Any]) -> bytes:
     """The EXIF block that holds `exif` (IFD0's fields, sub-IFDs as dicts),
     as the source stored it: each field in its standard type where its
     value is of that type, else in the type the value shows; text as the
@@ -403,14 +403,14 @@ def _ifd(
 ) -> TiffImagePlugin.ImageFileDirectory_v2:
     ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=_HEAD, group=group)
     for tag, value in fields.items():
-        kind, value = (TiffTags.LONG, value) if tag in pointers else typed(tag, group, value)
+        kind, value = (TiffTags.LONG, value) if tag in pointers else _typed(tag, group, value)
         if kind is not None:
             ifd.tagtype[tag] = kind
         ifd[tag] = value
     return ifd
 
 
-def typed(tag: int, group: int | None, value: Any) -> tuple[int | None, Any]:
+def _typed(tag: int, group: int | None, value: Any) -> tuple[int | None, Any]:
     """The type to write a field of IFD `group` (None: IFD0) in, and its
     value as that type holds it; None for a type left to Pillow."""
     standard = _EXIF_IFD_TYPES.get(tag) if group == EXIF_IFD else None
@@ -458,17 +458,17 @@ def _fits(value: Any, kind: int | None) -> bool:
 
 
 def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[Image.Exif, bytes | None]:
-    if exif and len(exif_bytes(exif)) > _JPEG_EXIF_LIMIT:
+    if exif and len(_exif_bytes(exif)) > _JPEG_EXIF_LIMIT:
         ifd = exif.get(EXIF_IFD)
         if isinstance(ifd, dict) and _MAKERNOTE in ifd:
             del ifd[_MAKERNOTE]
             warnings.warn("EXIF MakerNote too large for JPEG: not copied", stacklevel=3)
-        if len(exif_bytes(exif)) > _JPEG_EXIF_LIMIT:
+        if len(_exif_bytes(exif)) > _JPEG_EXIF_LIMIT:
             # The credits, at least, fit: a photographer's name must not go
             # with a bulky UserComment.
             credits = Image.Exif()
             credits.update({tag: exif[tag] for tag in (ARTIST, COPYRIGHT) if tag in exif})
-            if credits and len(exif_bytes(credits)) <= _JPEG_EXIF_LIMIT:
+            if credits and len(_exif_bytes(credits)) <= _JPEG_EXIF_LIMIT:
                 warnings.warn("EXIF too large for JPEG: only Artist and Copyright copied",
                               stacklevel=3)  # fmt: skip
                 exif = credits
