@@ -1126,20 +1126,30 @@ def test_an_unreadable_named_file_fails_alone(tmp_path: Path, command: str) -> N
         ]
 
 
+def _run_and_check_unreadable(
+    argv: list[str], cwd: Path, locked: Path
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """`argv` run, then with --check, while `locked` can be neither read
+    nor searched; its permissions are given back after."""
+    mode = locked.stat().st_mode
+    locked.chmod(0)
+    try:
+        run, check = (
+            subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=120)
+            for args in (argv, [*argv, "--check"])
+        )
+    finally:
+        locked.chmod(mode)
+    return run, check
+
+
 def test_an_unreadable_folder_fails_the_run(tmp_path: Path) -> None:
     # Its images go unseen: a note and exit 0 let a CI step pass without them.
     src = tmp_path / "src"
     make_camera_jpeg(src / "a.jpg")
     make_camera_jpeg(src / "locked" / "b.jpg")
-    (src / "locked").chmod(0)
     argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to", "webp"]
-    try:
-        run = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
-        check = subprocess.run(
-            [*argv, "--check"], capture_output=True, text=True, cwd=tmp_path, timeout=120
-        )
-    finally:
-        (src / "locked").chmod(0o755)
+    run, check = _run_and_check_unreadable(argv, tmp_path, src / "locked")
     assert run.returncode == 1, run.stderr
     reason = "src/locked: cannot read folder: Permission denied"
     assert f"failed: {reason}" in run.stderr.splitlines()
@@ -1162,15 +1172,8 @@ def test_an_unreadable_source_in_the_target_format_fails_in_place(tmp_path: Path
     # Unread, it cannot be told a JPEG: skipped, it would pass for done.
     src = tmp_path / "src"
     make_camera_jpeg(src / "a.jpg")
-    (src / "a.jpg").chmod(0)
     argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to", "jpeg"]
-    try:
-        run = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
-        check = subprocess.run(
-            [*argv, "--check"], capture_output=True, text=True, cwd=tmp_path, timeout=120
-        )
-    finally:
-        (src / "a.jpg").chmod(0o644)
+    run, check = _run_and_check_unreadable(argv, tmp_path, src / "a.jpg")
     reason = "src/a.jpg: cannot read the file: Permission denied"
     assert (run.returncode, run.stderr) == (1, f"failed: {reason}\n")
     assert (check.returncode, check.stdout) == (1, f"failing: {reason}\n")
