@@ -356,6 +356,23 @@ def test_check_reads_a_manifest_in_a_folder_it_cannot_write(tmp_path: Path) -> N
     assert checked.stderr.endswith("everything is up to date\n")
 
 
+def test_ctrl_c_while_the_command_loads_is_no_traceback() -> None:
+    # As if Ctrl-C came while typer is imported, the first ~40 ms of a run.
+    code = (
+        "import sys\n"
+        "class Interrupted:\n"
+        "    def find_spec(self, name, *args):\n"
+        "        if name == 'typer':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupted())\n"
+        "from imgpar.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stderr) == (130, "")
+
+
 def test_usage_error_is_one_line(tmp_path: Path) -> None:
     result = invoke("convert", tmp_path / "nope", "--to", "webp")
     lines = [line for line in result.output.splitlines() if line.strip()]
