@@ -8,11 +8,12 @@ is colour.py's business: it follows `--srgb`, never the policy here.
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import warnings
 from collections.abc import Mapping
-from numbers import Number
+from numbers import Real
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from PIL import Image, PngImagePlugin, TiffImagePlugin, TiffTags
@@ -68,18 +69,22 @@ _EXIF_TYPES = {
 }  # fmt: skip
 _EXIF_IFD_TYPES = {tag: kind for kind, tags in _EXIF_TYPES.items() for tag in tags}
 _TEXT = (TiffTags.ASCII, TiffTags.UNDEFINED)
-# The numbers each numeric type holds: (kind of number, least, past the most).
-_RANGES: dict[int, tuple[type, float, float]] = {
-    TiffTags.BYTE: (int, 0, 1 << 8),
-    TiffTags.SHORT: (int, 0, 1 << 16),
-    TiffTags.LONG: (int, 0, 1 << 32),
-    TiffTags.SIGNED_SHORT: (int, -(1 << 15), 1 << 15),
-    TiffTags.SIGNED_LONG: (int, -(1 << 31), 1 << 31),
-    TiffTags.RATIONAL: (Number, 0, float("inf")),
-    TiffTags.SIGNED_RATIONAL: (Number, float("-inf"), float("inf")),
-    TiffTags.FLOAT: (Number, float("-inf"), float("inf")),
-    TiffTags.DOUBLE: (Number, float("-inf"), float("inf")),
+# The whole numbers each integer type holds, and each rational type's
+# numerator and denominator: least, and past the most.
+_RANGES: dict[int, tuple[int, int]] = {
+    TiffTags.BYTE: (0, 1 << 8),
+    TiffTags.SHORT: (0, 1 << 16),
+    TiffTags.LONG: (0, 1 << 32),
+    TiffTags.SIGNED_SHORT: (-(1 << 15), 1 << 15),
+    TiffTags.SIGNED_LONG: (-(1 << 31), 1 << 31),
+    TiffTags.RATIONAL: (0, 1 << 32),
+    TiffTags.SIGNED_RATIONAL: (-(1 << 31), 1 << 31),
 }
+_RATIONALS = (TiffTags.RATIONAL, TiffTags.SIGNED_RATIONAL)
+_FLOATS = (TiffTags.FLOAT, TiffTags.DOUBLE)
+# Types Pillow's table gives fields of IFD0 it does not know: PrintIM, which
+# cameras write, is UNDEFINED.
+_IFD0_TYPES = {0xC4A5: TiffTags.UNDEFINED}
 
 # TIFF sources report their own layout (strips, sample format, compression...)
 # through getexif(); copied into another file these describe the wrong pixels.
@@ -288,19 +293,23 @@ def save_options(
         # decoding and encoding the EXIF again on the way (its text as
         # ASCII); 1, upright, is what no Orientation says.
         out_exif.pop(ORIENTATION, None)
-    if target.name == "jpeg":
-        out_exif, xmp = _fit_jpeg(out_exif, xmp)
     # WebP and AVIF have no field of their own for it (EXIF's may say it).
     dpi = {"dpi": carried.dpi} if carried.dpi and target.name in ("jpeg", "png", "tiff") else {}
     if target.name == "tiff":
-        # Pillow's TIFF writer types IFD0's fields by its own table: only
-        # the text needs to be given as its bytes.
+        # Pillow's TIFF writer types IFD0's fields by its own table: the
+        # text of those it knows for text is given as its bytes.
         tiff_exif = Image.Exif()
-        tiff_exif.update({tag: _typed(tag, None, value)[1] for tag, value in out_exif.items()})
+        for tag, value in out_exif.items():
+            kind, typed = _typed(tag, None, value)
+            tiff_exif[tag] = typed if kind == TiffTags.lookup(tag).type else value
         if xmp:
             tiff_exif[_XMP_TAG] = xmp
         return {"exif": tiff_exif, **dpi}
-    options: dict[str, Any] = {"exif": _exif_bytes(out_exif), **dpi}
+    if target.name == "jpeg":
+        exif, xmp = _fit_jpeg(out_exif, xmp)
+    else:
+        exif = _exif_bytes(out_exif)
+    options: dict[str, Any] = {"exif": exif, **dpi}
     if target.name == "png":
         info = PngImagePlugin.PngInfo()
         if xmp:
@@ -370,12 +379,13 @@ _HEAD = b"II*\x00\x08\x00\x00\x00"
 
 
 def _exif_bytes(exif: Mapping[int, Any]) -> bytes:
-    """The EXIF block that holds `exif` (IFD0's fields, sub-IFDs as dicts),
-    as the source stored it: each field in its standard type where its
-    value is of that type, else in the type the value shows; text as the
-    bytes it was read from (Pillow decodes text as Latin-1 and would write
-    it as ASCII, turning the © of a UTF-8 credit into "?"). Pillow's own
-    Exif.tobytes() guesses every sub-IFD field's type from its value."""
+    """The EXIF block that holds `exif` (IFD0's fields, sub-IFDs as dicts):
+    each field in its standard type where its value is of that type, else
+    in the type the value shows (the smallest that holds it, as Pillow
+    would guess); text as the bytes it was read from (Pillow decodes text
+    as Latin-1 and would write it as ASCII, turning the © of a UTF-8 credit
+    into "?"). Pillow's own Exif.tobytes() guesses every sub-IFD field's
+    type from its value: a UserComment would become BYTE."""
     if not exif:
         return b""
     try:
@@ -389,13 +399,13 @@ def _ifd_bytes(fields: Mapping[int, Any], group: int | None, at: int) -> bytes:
     """`fields` as an IFD that starts `at` bytes into the TIFF data, its
     sub-IFDs after it."""
     subs = {tag: value for tag, value in fields.items() if isinstance(value, dict)}
-    flat = {tag: 0 if tag in subs else value for tag, value in fields.items()}
-    own = len(_ifd(flat, group, subs).tobytes(at))  # its size, whatever the offsets
+    ifd = _ifd({tag: 0 if tag in subs else value for tag, value in fields.items()}, group, subs)
+    own = len(ifd.tobytes(at))  # its size, whatever its sub-IFDs' offsets
     tail = b""
     for tag, sub in subs.items():
-        flat[tag] = at + own + len(tail)
-        tail += _ifd_bytes(sub, tag, flat[tag])
-    return _ifd(flat, group, subs).tobytes(at) + tail
+        ifd[tag] = at + own + len(tail)
+        tail += _ifd_bytes(sub, tag, ifd[tag])
+    return ifd.tobytes(at) + tail
 
 
 def _ifd(
@@ -404,17 +414,21 @@ def _ifd(
     ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=_HEAD, group=group)
     for tag, value in fields.items():
         kind, value = (TiffTags.LONG, value) if tag in pointers else _typed(tag, group, value)
-        if kind is not None:
-            ifd.tagtype[tag] = kind
+        if kind is None:
+            # Pillow would fail the whole block on it, credits and all.
+            warnings.warn(f"EXIF field 0x{tag:04X} holds what no EXIF type can: not copied",
+                          stacklevel=5)  # fmt: skip
+            continue
+        ifd.tagtype[tag] = kind
         ifd[tag] = value
     return ifd
 
 
 def _typed(tag: int, group: int | None, value: Any) -> tuple[int | None, Any]:
     """The type to write a field of IFD `group` (None: IFD0) in, and its
-    value as that type holds it; None for a type left to Pillow."""
-    standard = _EXIF_IFD_TYPES.get(tag) if group == EXIF_IFD else None
-    standard = standard or TiffTags.lookup(tag, group).type
+    value as that type holds it; None where no type holds it."""
+    ours = _EXIF_IFD_TYPES if group == EXIF_IFD else _IFD0_TYPES if group is None else {}
+    standard = ours.get(tag) or TiffTags.lookup(tag, group).type
     kind = standard if standard is not None and _fits(value, standard) else _shown(value)
     if isinstance(value, str) and kind in _TEXT and not value.isascii():
         value = value.encode("latin-1")  # the bytes Pillow decoded it from
@@ -446,35 +460,55 @@ def _fits(value: Any, kind: int | None) -> bool:
         return isinstance(value, (str, bytes))
     if kind == TiffTags.BYTE and isinstance(value, bytes):  # as Pillow reads BYTE fields
         return True
+    values = value if isinstance(value, tuple) else (value,)
+    if kind in _FLOATS:
+        return bool(values) and all(_number(v) for v in values)
     if kind not in _RANGES:  # a type left to Pillow
         return True
-    number, least, past = _RANGES[kind]
-    values = value if isinstance(value, tuple) else (value,)
+    least, past = _RANGES[kind]
     return bool(values) and all(
-        # Negated: an unknown rational (x/0) is NaN, and is written as Pillow read it.
-        isinstance(v, number) and not isinstance(v, bool) and not (v < least or v >= past)
-        for v in values
+        parts is not None and all(least <= part < past for part in parts)
+        for parts in (_parts(v, kind) for v in values)
     )
 
 
-def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[Image.Exif, bytes | None]:
-    if exif and len(_exif_bytes(exif)) > _JPEG_EXIF_LIMIT:
+def _number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _parts(value: Any, kind: int) -> tuple[float, ...] | None:
+    """The numbers `value` is written as in a field of type `kind`: a
+    rational's numerator and denominator (x/0 stands for an unknown value);
+    None where it cannot be written as that type at all."""
+    if kind not in _RATIONALS:
+        return (value,) if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, TiffImagePlugin.IFDRational):
+        return value.numerator, value.denominator
+    if _number(value) and math.isfinite(value):
+        return (value,)  # Pillow finds the fraction
+    return None
+
+
+def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[bytes, bytes | None]:
+    """The EXIF block and XMP packet for a JPEG, each in its 64 KB."""
+    data = _exif_bytes(exif)
+    if len(data) > _JPEG_EXIF_LIMIT:
         ifd = exif.get(EXIF_IFD)
         if isinstance(ifd, dict) and _MAKERNOTE in ifd:
             del ifd[_MAKERNOTE]
             warnings.warn("EXIF MakerNote too large for JPEG: not copied", stacklevel=3)
-        if len(_exif_bytes(exif)) > _JPEG_EXIF_LIMIT:
+            data = _exif_bytes(exif)
+        if len(data) > _JPEG_EXIF_LIMIT:
             # The credits, at least, fit: a photographer's name must not go
             # with a bulky UserComment.
-            credits = Image.Exif()
-            credits.update({tag: exif[tag] for tag in (ARTIST, COPYRIGHT) if tag in exif})
-            if credits and len(_exif_bytes(credits)) <= _JPEG_EXIF_LIMIT:
+            credits = {tag: exif[tag] for tag in (ARTIST, COPYRIGHT) if tag in exif}
+            data = _exif_bytes(credits)
+            if credits and len(data) <= _JPEG_EXIF_LIMIT:
                 warnings.warn("EXIF too large for JPEG: only Artist and Copyright copied",
                               stacklevel=3)  # fmt: skip
-                exif = credits
             else:
                 warnings.warn("EXIF too large for JPEG: not copied", stacklevel=3)
-                exif = Image.Exif()
+                data = b""
     if xmp and len(xmp) > _JPEG_XMP_LIMIT:
         # An edited master's history (xmpMM:History, photoshop:DocumentAncestors)
         # can pass 64 KB on its own; its creator and rights still fit.
@@ -486,7 +520,7 @@ def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[Image.Exif, bytes | 
             warnings.warn("XMP too large for JPEG: not copied", stacklevel=3)
             credits_xmp = None
         xmp = credits_xmp
-    return exif, xmp
+    return data, xmp
 
 
 def source_xmp(im: Image.Image) -> bytes | None:

@@ -74,10 +74,12 @@ def open_regular(path: str) -> IO[bytes] | None:
 def regular_fd(path: str, flags: int = os.O_RDONLY) -> int | None:
     """A descriptor of `path` opened with `flags` if it is a regular file,
     else None (see open_regular); it blocks as any other."""
-    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    nonblocking = getattr(os, "O_NONBLOCK", 0)  # Windows has no FIFOs to fear
+    fd = os.open(path, flags | nonblocking)
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):
-            os.set_blocking(fd, True)
+            if nonblocking:
+                os.set_blocking(fd, True)
             return fd
     except BaseException:
         os.close(fd)

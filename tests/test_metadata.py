@@ -623,6 +623,7 @@ def test_exif_fields_of_another_type_than_the_standards_keep_the_one_stored(
         0x8827: (LONG, 1, struct.pack("<I", 102_400)),  # ISO, SHORT
         0x9207: (SSHORT, 1, struct.pack("<h", -1)),  # MeteringMode, SHORT
         0x9206: (RATIONAL, 1, struct.pack("<II", 1, 0)),  # SubjectDistance, unknown: 1/0
+        0x9205: (SRATIONAL, 1, struct.pack("<ii", -1, 0)),  # MaxApertureValue, RATIONAL
         DATETIME_ORIGINAL: ascii_field("2024:05:01 12:00:00"),
     }
     source = tmp_path / "odd.jpg"
@@ -705,6 +706,19 @@ def test_png_credits_travel_as_exif(tmp_path: Path, policy: str) -> None:
             # Text in EXIF is read back as Latin-1; the bytes are UTF-8.
             assert fields[ARTIST].encode("latin-1").decode() == "Jürgen Müller"
             assert fields[COPYRIGHT].encode("latin-1").decode() == "(c) 2024 Jürgen Müller"
+
+
+def test_an_exif_field_no_type_holds_goes_alone(tmp_path: Path) -> None:
+    # A 64-bit number (TIFF's LONG8, which EXIF has not): Pillow would fail
+    # the whole block on it, the credits with it.
+    huge = {0xC000: (16, 1, struct.pack("<Q", 1 << 40))}
+    source = tmp_path / "huge.jpg"
+    quadrant_picture((32, 24)).save(source, exif=exif_block({ARTIST: ascii_field("Ada")}, huge))
+    result = run(source, "webp", policy="all")
+    fields = exif_fields(written(result).info["exif"])
+    assert fields["ifd0"][ARTIST] == ascii_field("Ada")
+    assert 0xC000 not in fields["exif"]
+    assert "warning: EXIF field 0xC000 holds what no EXIF type can: not copied" in result.notes
 
 
 def test_pillow_is_left_as_it_was_for_the_program_around_imgpar(tmp_path: Path) -> None:
