@@ -1131,12 +1131,15 @@ def _require_main_guard() -> None:
 
 
 def _check_caches_in_place(paths: Sequence[str]) -> None:
-    """Refuse an in-place run whose SOURCE folder holds a cache this process
-    cannot read and write (left by a run as another user: sudo): the
-    outputs it could not record, the next run would take for sources, and
-    convert again as `b.jpg.png`."""
+    """Refuse an in-place run whose SOURCE folder this process can write to
+    but whose cache there it cannot read and write (left by a run as another
+    user: sudo): the outputs it could not record, the next run would take
+    for sources, and convert again as `b.jpg.png`. A folder it cannot write
+    to gets no output to mistake."""
     folders = {path if os.path.isdir(path) else os.path.dirname(path) for path in paths}
     for folder in sorted(folders):  # `imgpar convert *.jpg`: one folder, many SOURCES
+        if not os.access(folder or os.curdir, os.W_OK):
+            continue  # no output can be written there either: each file says so
         cache = os.path.join(folder, CACHE_NAME)
         try:
             os.close(os.open(cache, os.O_RDWR))
@@ -1144,7 +1147,7 @@ def _check_caches_in_place(paths: Sequence[str]) -> None:
             continue
         except OSError as exc:
             if exc.errno == errno.EROFS:
-                continue  # nothing can be written there: each file says so
+                continue  # a read-only mount, which os.access may not see
             raise UsageError(
                 f"cache {cache} cannot be read and written ({exc.strerror or exc}): in place,"
                 " outputs it does not record are taken for sources by the next run; make it"

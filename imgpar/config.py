@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from imgpar.errors import UsageError
-from imgpar.paths import open_regular
 
 CONFIG_FILES = ("imgpar.toml", "pyproject.toml")
+# Bytes a settings file may have: a pyproject.toml is a few KB.
+_MOST = 1 << 20
 
 
 def find_config(start: str = ".") -> str | None:
@@ -47,12 +48,14 @@ def _read(path: str) -> dict[str, Any]:
     else:
         import tomli as tomllib
     try:
-        fp = open_regular(path)
-        if fp is None:
-            raise UsageError(f"cannot read config {path}: not a regular file")
-        with fp:
-            return tomllib.load(fp)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        # A pipe may be given (`--config <(...)`, /dev/stdin); /dev/zero
+        # would be read into all memory.
+        with open(path, "rb") as fp:
+            data = fp.read(_MOST + 1)
+        if len(data) > _MOST:
+            raise UsageError(f"cannot read config {path}: over {_MOST >> 20} MiB, no settings file")
+        return tomllib.loads(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read config {path}: {exc}") from None
 
 

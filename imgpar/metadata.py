@@ -220,8 +220,14 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
         exif=kept,
         xmp=filter_xmp(source_xmp(im), policy),
         comment=_comment(im) if policy == "all" else b"",
-        dpi=_dpi(im, exif),
+        dpi=_upright_dpi(_dpi(im, exif), pending_orientation(im, exif)),
     )
+
+
+def _upright_dpi(dpi: tuple[float, float] | None, orientation: int) -> tuple[float, float] | None:
+    """The resolution of the pixels turned upright: turned a quarter, a
+    scan's 200 x 100 dpi are 100 x 200."""
+    return dpi[::-1] if dpi and orientation in (5, 6, 7, 8) else dpi
 
 
 def _dpi(im: Image.Image, exif: Image.Exif) -> tuple[float, float] | None:

@@ -415,6 +415,12 @@ def test_a_report_asked_of_a_run_that_writes_nothing_is_noted(tmp_path: Path, mo
                     "--report", report)  # fmt: skip
     assert f"note: --report writes nothing with {mode}: a report is a run's" in result.stderr
     assert not report.exists()
+    # Asked for by a settings file, it is the runs': nothing to say.
+    (tmp_path / "imgpar.toml").write_text('to = "webp"\nreport = "r.json"\n')
+    configured = invoke("convert", tmp_path, "--out", tmp_path / "o", mode,
+                        "--config", tmp_path / "imgpar.toml")  # fmt: skip
+    assert str(tmp_path / "a.png") in configured.stdout  # stale, or planned: the file was read
+    assert "--report" not in configured.stderr
 
 
 def test_check_calls_a_file_that_cannot_convert_failing(tmp_path: Path) -> None:
@@ -1222,6 +1228,17 @@ def test_in_place_a_cache_this_user_cannot_write_stops_the_run(tmp_path: Path) -
         "a.jpg", "a.webp", "b.png", "b.webp"
     ]
     assert check.returncode == 0, check.stderr  # reading it is all --check does
+    # One who may only read the folder can write no output there to mistake.
+    src.chmod(0o555)
+    cache.chmod(0o444)
+    try:
+        reader = subprocess.run([*argv, "webp"], capture_output=True, text=True,
+                                cwd=tmp_path, timeout=120)  # fmt: skip
+    finally:
+        src.chmod(0o755)
+        cache.chmod(0o644)
+    assert reader.returncode == 0, reader.stderr
+    assert reader.stdout.startswith("0 converted, 2 skipped, 0 failed")
 
 
 @pytest.mark.parametrize("into", [["--out", "out"], []], ids=["out", "in place"])

@@ -735,3 +735,15 @@ def test_pillow_is_left_as_it_was_for_the_program_around_imgpar(tmp_path: Path) 
     buffer.seek(0)
     with Image.open(buffer) as im:
         assert im.getexif().get_ifd(EXIF_IFD)[0x8827] == 102_400
+
+
+def test_an_uneven_resolution_turns_with_the_pixels(tmp_path: Path) -> None:
+    # Stored on its side at 200 x 100 dpi: upright, 100 x 200, so it prints
+    # as the camera framed it.
+    source = tmp_path / "sideways.jpg"
+    stored_for_orientation(quadrant_picture((40, 60)), 6).save(
+        source, dpi=(200, 100), exif=camera_exif(6)
+    )
+    out = written(run(source, "png"))
+    assert out.size == (40, 60)
+    assert out.info["dpi"] == pytest.approx((100, 200), abs=0.02)

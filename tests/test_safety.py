@@ -1593,16 +1593,25 @@ def test_a_source_swapped_for_a_fifo_or_device_after_planning_fails_at_once(
     )
 
 
-def test_a_config_that_is_a_fifo_or_device_is_refused_at_once(tmp_path: Path) -> None:
-    # Read whole, /dev/zero grew to gigabytes; a FIFO waited for a writer.
-    fifo = tmp_path / "imgpar.toml"
+def test_a_config_from_a_pipe_is_read_and_an_endless_one_refused(tmp_path: Path) -> None:
+    # `--config <(make-settings)` is a pipe; /dev/zero grew to gigabytes.
+    fifo = tmp_path / "settings.toml"
     os.mkfifo(fifo)
     _photo(tmp_path / "a.jpg", (60, 40))
-    for config in (fifo, Path("/dev/zero")):
-        run = _run("convert", tmp_path / "a.jpg", "--to", "webp", "--config", config, timeout=30)
-        assert (run.returncode, run.stderr) == (
-            2, f"imgpar: error: cannot read config {config}: not a regular file\n"
-        )
+
+    def write_settings() -> None:
+        with open(fifo, "w") as pipe:
+            pipe.write('to = "webp"\nwidth = 20\n')
+
+    writer = threading.Thread(target=write_settings, daemon=True)
+    writer.start()
+    dry = _run("convert", tmp_path / "a.jpg", "--config", fifo, "--dry-run", timeout=30)
+    writer.join(10)
+    assert (dry.returncode, dry.stdout) == (0, f"{tmp_path / 'a.jpg'} -> {tmp_path / 'a.webp'}\n")
+    run = _run("convert", tmp_path / "a.jpg", "--to", "webp", "--config", "/dev/zero", timeout=30)
+    assert (run.returncode, run.stderr) == (
+        2, "imgpar: error: cannot read config /dev/zero: over 1 MiB, no settings file\n"
+    )
 
 
 def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: Path) -> None:
