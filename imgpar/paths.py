@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import IO
 
 
 def same_folder(a: str, b: str) -> bool:
@@ -63,19 +62,13 @@ def file_in_the_way(path: str) -> str | None:
     return folder if folder and os.path.lexists(folder) and not os.path.isdir(folder) else None
 
 
-def open_regular(path: str) -> IO[bytes] | None:
-    """`path` open for reading if it is a regular file; None if it is a FIFO,
-    socket or device, whose open would block (a FIFO with no writer) or
-    whose data never ends (/dev/zero). OSError as open() raises it."""
-    fd = regular_fd(path)
-    return None if fd is None else os.fdopen(fd, "rb")
-
-
-def regular_fd(path: str, flags: int = os.O_RDONLY) -> int | None:
-    """A descriptor of `path` opened with `flags` if it is a regular file,
-    else None (see open_regular); it blocks as any other."""
+def regular_fd(path: str) -> int | None:
+    """A descriptor of `path` open for reading if it is a regular file; None
+    if it is a FIFO, socket or device, whose open would block (a FIFO with
+    no writer) or whose data never ends (/dev/zero). OSError as os.open()
+    raises it. The descriptor blocks as any other."""
     nonblocking = getattr(os, "O_NONBLOCK", 0)  # Windows has no FIFOs to fear
-    fd = os.open(path, flags | nonblocking)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | nonblocking)
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):
             if nonblocking:

@@ -39,7 +39,7 @@ from imgpar.formats import (
     signature,
     unreadable,
 )
-from imgpar.paths import open_regular
+from imgpar.paths import regular_fd
 from imgpar.spec import (
     NOT_ENLARGED,
     WARNING,
@@ -146,10 +146,10 @@ def open_source(path: str) -> IO[bytes]:
     """`path` open for reading, if it is a regular file: the walk saw one,
     but a FIFO or a link to /dev/urandom put in its place since would block
     the open, or never end (ImageRejected)."""
-    fp = open_regular(path)
-    if fp is None:
+    fd = regular_fd(path)
+    if fd is None:
         raise ImageRejected(NOT_REGULAR)
-    return fp
+    return os.fdopen(fd, "rb")
 
 
 def convert_file(task: Task, spec: ConvertSpec) -> Result:
