@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
 import itertools
 import math
 import os
@@ -1146,8 +1145,6 @@ def _check_caches_in_place(paths: Sequence[str]) -> None:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            if exc.errno == errno.EROFS:
-                continue  # a read-only mount, which os.access may not see
             raise UsageError(
                 f"cache {cache} cannot be read and written ({exc.strerror or exc}): in place,"
                 " outputs it does not record are taken for sources by the next run; make it"

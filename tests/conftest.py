@@ -374,10 +374,18 @@ def fresh_python(code: str, *args: object, cwd: Path | None = None) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def under_read_only_mount(folder: str, argv: list[Any]) -> subprocess.CompletedProcess[str]:
-    """Run `argv` where `folder` is an empty read-only file system (a mount
-    namespace of its own); skips the test where one cannot be made."""
-    mounted = f'mount -t tmpfs -o ro tmpfs "{folder}" && exec "$@"'
+def under_read_only_mount(
+    folder: str, argv: list[Any], *, keep: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` where `folder` is an empty read-only file system, or with
+    `keep` the folder as it is, made read-only (a mount namespace of its
+    own); skips the test where one cannot be made."""
+    mount = (
+        f'mount --bind "{folder}" "{folder}" && mount -o remount,bind,ro "{folder}"'
+        if keep
+        else f'mount -t tmpfs -o ro tmpfs "{folder}"'
+    )
+    mounted = f'{mount} && exec "$@"'
     wrap = ["unshare", "-m", "--map-root-user", "sh", "-c", mounted, "sh"]
     try:
         probe = subprocess.run([*wrap, "true"], capture_output=True, text=True)

@@ -1241,6 +1241,21 @@ def test_in_place_a_cache_this_user_cannot_write_stops_the_run(tmp_path: Path) -
     assert reader.stdout.startswith("0 converted, 2 skipped, 0 failed")
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mount namespaces are Linux's")
+def test_in_place_on_read_only_media_each_file_says_so(tmp_path: Path) -> None:
+    # A card or a read-only share converted before: its cache cannot be
+    # written, nor can any output, so nothing is mistaken and nothing is refused.
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "a.jpg")
+    argv = [sys.executable, "-m", "imgpar", "convert", str(src), "--to"]
+    assert subprocess.run([*argv, "webp"], timeout=120).returncode == 0
+    same = under_read_only_mount(str(src), [*argv, "webp"], keep=True)
+    assert (same.returncode, same.stdout[:29]) == (0, "0 converted, 1 skipped, 0 fai"), same.stderr
+    more = under_read_only_mount(str(src), [*argv, "webp,png"], keep=True)
+    assert more.returncode == 1
+    assert f"cannot write to {src}: read-only file system" in more.stderr
+
+
 @pytest.mark.parametrize("into", [["--out", "out"], []], ids=["out", "in place"])
 def test_prune_keeps_the_outputs_of_a_folder_it_cannot_read(
     tmp_path: Path, into: list[str]
