@@ -286,6 +286,11 @@ def save_options(
                 if srgb:
                     _say_srgb(value)
         out_exif[tag] = value
+    if carried.dpi and X_RESOLUTION in out_exif:
+        # Said once for the output: a JFIF density and an EXIF resolution
+        # that disagree leave readers to pick, and a turned photo's are turned.
+        x, y = (TiffImagePlugin.IFDRational(v) for v in carried.dpi)
+        out_exif.update({X_RESOLUTION: x, Y_RESOLUTION: y, RESOLUTION_UNIT: 2})
     xmp = carried.xmp
     said: dict[str, str] = {}
     if xmp and (b"Dimension" in xmp or b"ImageWidth" in xmp or b"ImageLength" in xmp):

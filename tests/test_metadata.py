@@ -747,3 +747,18 @@ def test_an_uneven_resolution_turns_with_the_pixels(tmp_path: Path) -> None:
     out = written(run(source, "png"))
     assert out.size == (40, 60)
     assert out.info["dpi"] == pytest.approx((100, 200), abs=0.02)
+
+
+def test_exif_resolution_says_what_the_output_s_density_says(tmp_path: Path) -> None:
+    # JFIF 300 dpi, EXIF 72 (as some cameras leave it), stored sideways at
+    # an uneven 200 x 100: the output says one thing, upright, in both.
+    exif = camera_exif(6)
+    exif.update({0x011A: 72.0, 0x011B: 72.0, 0x0128: 2})
+    source = tmp_path / "two-dpis.jpg"
+    stored_for_orientation(quadrant_picture((40, 60)), 6).save(
+        source, dpi=(200, 100), exif=exif
+    )
+    out = written(run(source, "jpeg"))
+    fields = out.getexif()
+    assert out.info["dpi"] == (100, 200)
+    assert (fields[0x011A], fields[0x011B], fields[0x0128]) == (100, 200, 2)
