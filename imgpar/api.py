@@ -27,7 +27,7 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.paths import below, may_exist, not_there, same_folder
+from imgpar.paths import below, folder_of, may_exist, not_there, same_folder
 from imgpar.plan import Planner, check_template, default_template, sample_name, source_name
 from imgpar.spec import (
     FILTERS,
@@ -256,7 +256,7 @@ class Job:
         SOURCE folder (a file's own folder)."""
         if self.out is not None:
             return [self.out]
-        return [s if os.path.isdir(s) else os.path.dirname(s) or "." for s in self.sources]
+        return [folder_of(s) for s in self.sources]
 
     def _run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
         """The engine's stream over `items`, started at the first task: a
@@ -697,9 +697,11 @@ def prepare(
     in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
     _check_nested_sources(seen, in_place=in_place, out=out_path)
     if in_place and not listing:
-        _check_not_an_out(paths)
-    if in_place and create_out and not listing:
-        _check_caches_in_place(paths)
+        # `imgpar convert *.jpg`: one folder, however many SOURCES.
+        folders = sorted({folder_of(p) for p in paths})
+        _check_not_an_out(folders)
+        if create_out:
+            _check_caches_in_place(folders)
     if out_path is not None:
         _check_out_among_sources(out_path, seen)
         _check_sources_inside_out(out_path, seen)
@@ -1039,13 +1041,12 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
         )
 
 
-def _check_not_an_out(paths: Iterable[str]) -> None:
+def _check_not_an_out(folders: Iterable[str]) -> None:
     """Refuse to convert in place a folder that is another run's --out: its
     cache records that run's sources, whose keys an in-place run would take
     for its own (a `logo.png` dropped in beside `assets`' `logo.webp` was
     taken for assets/logo.png changed, and its output written over)."""
-    for path in paths:
-        folder = path if os.path.isdir(path) else os.path.dirname(path) or os.curdir
+    for folder in folders:
         if kind_of_cache(folder) == "out":
             raise UsageError(
                 f"{folder} is another run's output folder (it holds that run's cache):"
@@ -1129,15 +1130,14 @@ def _require_main_guard() -> None:
         raise SystemExit(1)
 
 
-def _check_caches_in_place(paths: Sequence[str]) -> None:
+def _check_caches_in_place(folders: Iterable[str]) -> None:
     """Refuse an in-place run whose SOURCE folder this process can write to
     but whose cache there it cannot read and write (left by a run as another
     user: sudo): the outputs it could not record, the next run would take
     for sources, and convert again as `b.jpg.png`. A folder it cannot write
     to gets no output to mistake."""
-    folders = {path if os.path.isdir(path) else os.path.dirname(path) for path in paths}
-    for folder in sorted(folders):  # `imgpar convert *.jpg`: one folder, many SOURCES
-        if not os.access(folder or os.curdir, os.W_OK):
+    for folder in folders:
+        if not os.access(folder, os.W_OK):
             continue  # no output can be written there either: each file says so
         cache = os.path.join(folder, CACHE_NAME)
         try:

@@ -422,9 +422,10 @@ def _check_written(
             raise UsageError(f"cannot write the {kind} {path}: {blocker} is a file, not a folder")
         # Written at the end, through a new file beside it: its folder decides
         # (--check only reads a manifest, and writes no report).
-        folder = nearest_folder(os.path.dirname(path))
-        if not read_only and not os.access(folder, os.W_OK | os.X_OK):
-            raise UsageError(f"cannot write the {kind} {path}: {folder} cannot be written to")
+        if not read_only:
+            folder = nearest_folder(os.path.dirname(path))
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise UsageError(f"cannot write the {kind} {path}: {folder} cannot be written to")
         key = os.path.realpath(path)
         if key in seen:
             raise UsageError(f"the {kind} {path} is also the {seen[key]}: give each its own file")

@@ -72,7 +72,7 @@ def working_mode(im: Image.Image) -> Image.Image:
     bit depth sources, so that 8-bit targets can scale rather than clip.
     """
     if im.mode in ("I", "F"):
-        return _to_16_bit_range(im)
+        return wide_gray(im)[0]
     mode = working_mode_of(im)
     if mode == "LA" and im.mode.startswith("I;16"):
         return _keyed_gray_16(im)
@@ -121,20 +121,16 @@ def _keyed_gray_16(im: Image.Image) -> Image.Image:
     return Image.merge("LA", (gray.convert("L"), alpha.convert("L")))
 
 
-def wide_gray_range(mode: str, extrema: tuple[float, float]) -> str:
-    """The range 32-bit gray (I or F) with these extrema is read in, which
-    the file does not say: the smallest usual one that holds every value."""
-    low, high = extrema
-    if mode == "F" and low >= 0 and high <= 1.0:
-        return "0-1"
+def wide_gray(im: Image.Image) -> tuple[Image.Image, str, tuple[float, float]]:
+    """32-bit gray (I or F) as I holding 0..65535, the range it was read in
+    (which the file does not say: the smallest usual one that holds every
+    value), and its extrema."""
+    low, high = extrema = im.getextrema()
+    if im.mode == "F" and low >= 0 and high <= 1.0:
+        return im.point(lambda v: v * 65535).convert("I"), "0-1", extrema
     if low >= 0 and high <= 255:
-        return "0-255"
-    return "0-65535"
-
-
-def _to_16_bit_range(im: Image.Image) -> Image.Image:
-    scale = {"0-1": 65535, "0-255": 257}.get(wide_gray_range(im.mode, im.getextrema()))
-    return im.point(lambda v: v * scale).convert("I") if scale else im.convert("I")
+        return im.point(lambda v: v * 257).convert("I"), "0-255", extrema
+    return im.convert("I"), "0-65535", extrema
 
 
 def target_mode(im: Image.Image, target: Target) -> Image.Image:

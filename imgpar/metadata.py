@@ -175,10 +175,21 @@ def pending_orientation(im: Image.Image, exif: Image.Exif) -> int:
 _MOST_EXIF = 1 << 24
 
 
-def late_png_exif(fp: IO[bytes]) -> Image.Exif:
-    """The EXIF of a PNG whose eXIf chunk follows its pixels, found by
-    stepping from chunk header to chunk header, where Pillow's getexif()
-    decodes every pixel to reach it. Empty if there is none to read."""
+def header_exif(im: Image.Image) -> Image.Exif:
+    """`im`'s EXIF, read without its pixels: a PNG's getexif() decodes them
+    all, looking for an eXIf chunk after them, where stepping from chunk
+    header to chunk header reaches it."""
+    if im.format != "PNG" or "exif" in im.info:
+        return im.getexif()
+    # The base reads what the header holds (ImageMagick's EXIF text chunk,
+    # XMP's orientation) without the pixels.
+    exif = Image.Image.getexif(im)
+    return exif if ORIENTATION in exif else _late_png_exif(im.fp)
+
+
+def _late_png_exif(fp: IO[bytes]) -> Image.Exif:
+    """The EXIF of a PNG whose eXIf chunk follows its pixels; empty if there
+    is none to read."""
     exif = Image.Exif()
     data = profiles.png_chunk(fp, b"eXIf", until=b"IEND", most=_MOST_EXIF)
     try:
@@ -216,11 +227,17 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
             text = im.info.get(keyword)
             if isinstance(text, str) and text.strip() and tag not in kept:
                 kept[tag] = text.encode("utf-8")
+    dpi = _upright_dpi(_dpi(im, exif), pending_orientation(im, exif))
+    if dpi and X_RESOLUTION in kept:
+        # Said once for the outputs: a JFIF density and an EXIF resolution
+        # that disagree leave readers to pick, and a turned photo's are turned.
+        x, y = (TiffImagePlugin.IFDRational(v) for v in dpi)
+        kept.update({X_RESOLUTION: x, Y_RESOLUTION: y, RESOLUTION_UNIT: 2})
     return Carried(
         exif=kept,
         xmp=filter_xmp(source_xmp(im), policy),
         comment=_comment(im) if policy == "all" else b"",
-        dpi=_upright_dpi(_dpi(im, exif), pending_orientation(im, exif)),
+        dpi=dpi,
     )
 
 
@@ -286,11 +303,6 @@ def save_options(
                 if srgb:
                     _say_srgb(value)
         out_exif[tag] = value
-    if carried.dpi and X_RESOLUTION in out_exif:
-        # Said once for the output: a JFIF density and an EXIF resolution
-        # that disagree leave readers to pick, and a turned photo's are turned.
-        x, y = (TiffImagePlugin.IFDRational(v) for v in carried.dpi)
-        out_exif.update({X_RESOLUTION: x, Y_RESOLUTION: y, RESOLUTION_UNIT: 2})
     xmp = carried.xmp
     said: dict[str, str] = {}
     if xmp and (b"Dimension" in xmp or b"ImageWidth" in xmp or b"ImageLength" in xmp):

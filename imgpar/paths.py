@@ -8,6 +8,11 @@ import os
 import stat
 
 
+def folder_of(source: str) -> str:
+    """The folder a SOURCE converts in, in place: itself, or a file's own."""
+    return source if os.path.isdir(source) else os.path.dirname(source) or os.curdir
+
+
 def same_folder(a: str, b: str) -> bool:
     """Whether `a` and `b` are one folder (by path where one does not exist)."""
     try:

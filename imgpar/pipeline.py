@@ -374,9 +374,7 @@ def _check_names(todo: list[_Output]) -> None:
         for part in made:
             length = len(os.fsencode(part))
             if length > _SURELY_HELD and length > longest:
-                raise ImageRejected(
-                    f"cannot write {out.path}: its name is too long for the file system"
-                )
+                raise ImageRejected(f"cannot write {out.path}: {writer.TOO_LONG}")
 
 
 _SURELY_HELD = 143
@@ -453,7 +451,7 @@ def _check_places(task: Task, todo: list[_Output], started_ns: int | None) -> No
         if (path, st.st_size) in task.replaceable:
             continue
         if stat.S_ISDIR(st.st_mode):
-            raise ImageRejected(f"cannot write {path}: a folder has that name")
+            raise ImageRejected(f"cannot write {path}: {writer.A_FOLDER}")
         if started_ns is None or st.st_mtime_ns < started_ns:
             raise ImageRejected(not_imgpars(path))
 
@@ -503,12 +501,13 @@ def _frames(
     if count == 1 or not _every_frame_decoded(im, spec.all_pages):
         im.load()
         if im.mode in ("I", "F"):
+            gray, read_as, (low, high) = imaging.wide_gray(im)
             # Why a picture whose brightest value is 300 comes out dark.
-            low, high = im.getextrema()
             notes.append(
-                f"32-bit gray read as {imaging.wide_gray_range(im.mode, (low, high))}, as the"
-                f" file does not say its range (its values run {low:g} to {high:g})"
+                f"32-bit gray read as {read_as}, as the file does not say its range"
+                f" (its values run {low:g} to {high:g})"
             )
+            return [gray], None, None
         return [imaging.working_mode(im)], None, None
     frames: list[Image.Image] = []
     durations: list[int] = []
@@ -620,17 +619,11 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
         # Pillow's warnings (corrupt EXIF) are the run's notes, not the listing's.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with open_checked(task.source, spec.max_pixels, all_pages=spec.all_pages) as im:
-                # A PNG's getexif() decodes every pixel, looking for an eXIf
-                # chunk after them; a header read skips to it instead.
-                if im.format != "PNG" or "exif" in im.info:
-                    exif = im.getexif()
-                else:
-                    # The base reads what the header holds (ImageMagick's EXIF
-                    # text chunk, XMP's orientation) without the pixels.
-                    exif = Image.Image.getexif(im)
-                    if metadata.ORIENTATION not in exif:
-                        exif = metadata.late_png_exif(im.fp)  # the file already open
+            with (
+                open_source(task.source) as fp,
+                open_checked(task.source, spec.max_pixels, fp, all_pages=spec.all_pages) as im,
+            ):
+                exif = metadata.header_exif(im)
                 displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
     except Exception as exc:
         return describe(exc)
@@ -642,9 +635,9 @@ def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
 
 
 def open_checked(
-    path: str, max_pixels: int, fp: IO[bytes] | None = None, *, all_pages: bool = False
+    path: str, max_pixels: int, fp: IO[bytes], *, all_pages: bool = False
 ) -> Image.Image:
-    """`path` (read from `fp` when given) opened lazily with only imgpar's
+    """`path`, read from `fp` (open_source), opened lazily with only imgpar's
     decoders, its pixel count checked before anything is allocated: the
     pixels of every frame that will be decoded (`_frames`), an animation's
     all, a multi-page TIFF's first page unless `all_pages`."""
@@ -654,7 +647,7 @@ def open_checked(
     try:
         im = _open(path, fp, READ_FORMATS + HEIF_FORMATS if heif else READ_FORMATS, max_pixels)
     except UnidentifiedImageError:
-        head = _head(path, fp)
+        head = _head(fp)
         if signature(head) != "HEIF" or heif:
             raise ImageRejected(unreadable(head)) from None
         im = _open(path, fp, HEIF_FORMATS, max_pixels)
@@ -684,21 +677,19 @@ def _size(im: Image.Image, frames: int) -> str:
     return f"{im.width}x{im.height}" + (f" x {frames} {kind}" if frames > 1 else "")
 
 
-def _open(
-    path: str, fp: IO[bytes] | None, formats: tuple[str, ...], max_pixels: int
-) -> Image.Image:
+def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -> Image.Image:
     if "HEIF" in formats and not register_heif():
         raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
     try:
-        return _pillow_open(fp or path, formats, max_pixels)
+        return _pillow_open(fp, formats, max_pixels)
     except Image.DecompressionBombError:
         # Pillow's own backstop fired at twice our limit, without the size:
         # the header, read again without it, gives the size to say it as
         # our own check does.
-        raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(path, fp, formats))) from None
+        raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(fp, formats))) from None
     except OSError as exc:
         # A header cut short, where --allow-truncated cannot help.
-        head = _head(path, fp)
+        head = _head(fp)
         found = signature(head) or "image"
         if _truncated(exc):
             raise ImageRejected(f"truncated {found} file: it ends within its header") from None
@@ -706,7 +697,7 @@ def _open(
         # object"); its RIFF header says how long the file should be.
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
             expected = int.from_bytes(head[4:8], "little") + 8
-            size = os.fstat(fp.fileno()).st_size if fp is not None else os.path.getsize(path)
+            size = os.fstat(fp.fileno()).st_size
             if size < expected:
                 raise ImageRejected(
                     f"truncated {found} file: it ends early ({size:,} of {expected:,} bytes)"
@@ -714,9 +705,7 @@ def _open(
         raise
 
 
-def _pillow_open(
-    source: str | IO[bytes], formats: tuple[str, ...], max_pixels: int
-) -> Image.Image:
+def _pillow_open(source: IO[bytes], formats: tuple[str, ...], max_pixels: int) -> Image.Image:
     """Image.open under Pillow's pixel limit set to ours, without its warning
     above that limit: open_checked gives its own reason. A worker has them
     set for good (configure_worker); `--check`, `--dry-run` and `info` run in
@@ -727,13 +716,12 @@ def _pillow_open(
         return Image.open(source, formats=formats)
 
 
-def _bomb_size(path: str, fp: IO[bytes] | None, formats: tuple[str, ...]) -> str:
+def _bomb_size(fp: IO[bytes], formats: tuple[str, ...]) -> str:
     """The size a file's header declares, read without Pillow's pixel limit
     (opening reads the header alone); "" where it cannot be read."""
     try:
-        if fp is not None:
-            fp.seek(0)
-        with _pixel_limit(None), Image.open(fp or path, formats=formats) as im:
+        fp.seek(0)
+        with _pixel_limit(None), Image.open(fp, formats=formats) as im:
             return _size(im, 1)
     except Exception:  # a reason without a size is still the reason
         return ""
@@ -753,11 +741,8 @@ def _pixel_limit(limit: int | None) -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def _head(path: str, fp: IO[bytes] | None) -> bytes:
+def _head(fp: IO[bytes]) -> bytes:
     """The file's first bytes, which tell its format (formats.signature)."""
-    if fp is None:
-        with open(path, "rb") as own:
-            return own.read(16)
     fp.seek(0)
     return fp.read(16)
 

@@ -30,7 +30,7 @@ from imgpar.cache import (
 from imgpar.errors import UNREADABLE
 from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
-from imgpar.paths import below, same_folder
+from imgpar.paths import below, folder_of, regular_fd, same_folder
 from imgpar.spec import (
     HEIGHT_FIELD,
     WIDTH_FIELD,
@@ -244,6 +244,8 @@ class Planner:
         # (through a link in --out, or --out a folder that holds SOURCES),
         # save in that --out where a SOURCE holds it, as its walk skips it.
         self._sources = sources or {}
+        # Folders that hold a SOURCE file: an output there lands beside it.
+        self._source_folders = {os.path.dirname(inner) for inner in self._sources}
         # The largest size an output may have, for a folder named by it;
         # None where a scale, or no size, leaves it open.
         asked = [
@@ -612,15 +614,19 @@ class Planner:
         head = fixed_head(folder) if sized else folder
         real = self._real(head)
         holder = None
-        for inner in self._sources:
-            inside = real == inner or below(real, inner)
-            if sized:
-                filled = _resolved(real, head, folder)
-                inside = inside or below(real + os.sep, inner) or self._sized_as(filled, inner)
-            if inside and not self._skipped_in(inner, real):
-                holder = inner
-                break
-        beside = any(os.path.dirname(inner) == real for inner in self._sources)  # a file's
+        if sized:
+            filled = _resolved(real, head, folder)
+            for inner in self._sources:
+                inside = real == inner or below(real, inner) or below(real + os.sep, inner)
+                if (inside or self._sized_as(filled, inner)) and not self._skipped_in(inner, real):
+                    holder = inner
+                    break
+        else:
+            # The SOURCE that holds `real` is one of its ancestors (SOURCES
+            # never nest): a look-up each, not a scan of every SOURCE.
+            holders = (a for a in _and_above(real) if a in self._sources)
+            holder = next((a for a in holders if not self._skipped_in(a, real)), None)
+        beside = real in self._source_folders  # a SOURCE file's
         return None if holder is None and not beside else (real, holder)
 
     def _theirs_in(self, here: _Here, name: str, written: Sequence[str]) -> str | None:
@@ -676,8 +682,7 @@ class Planner:
         if self._out is None or not self._sources:
             return {}
         heads = {
-            source_name(s if os.path.isdir(s) else os.path.dirname(s) or os.curdir)
-            for s in self._sources.values()
+            source_name(folder_of(s)) for s in self._sources.values()
         }
         theirs: dict[int, list[int]] = {}
         for rowid, outputs in cache.outputs_beyond(heads):
@@ -1140,11 +1145,10 @@ class Planner:
         name, an empty file): not converted, it would pass for done. None
         when its first bytes agree."""
         try:
-            # Not blocking: a FIFO under an image's name fails later, at its stat.
-            fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            fd = regular_fd(source)
+            if fd is None:
+                return None  # a FIFO under an image's name fails later, at its stat
             try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    return None
                 head = os.read(fd, 16)
             finally:
                 os.close(fd)

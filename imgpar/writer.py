@@ -190,7 +190,7 @@ def write_atomic(
         if blocker is not None:
             raise OutputRefused(f"cannot write {path}: {blocker} is a file, not a folder") from exc
         if exc.errno == errno.ENAMETOOLONG:
-            raise OutputRefused(f"cannot write {path}: {_TOO_LONG}") from exc
+            raise OutputRefused(f"cannot write {path}: {TOO_LONG}") from exc
         raise
     opened = time.perf_counter()
     try:
@@ -208,10 +208,10 @@ def write_atomic(
         try:
             os.replace(temp, path)
         except IsADirectoryError as exc:
-            raise OutputRefused(f"cannot write {path}: a folder has that name") from exc
+            raise OutputRefused(f"cannot write {path}: {A_FOLDER}") from exc
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:
-                raise OutputRefused(f"cannot write {path}: {_TOO_LONG}") from exc
+                raise OutputRefused(f"cannot write {path}: {TOO_LONG}") from exc
             if exc.errno in _REFUSED:
                 # Another user's file in a shared (sticky) folder, an immutable one.
                 raise OutputRefused(f"cannot write {path}: {_reason(exc)}") from exc
@@ -262,7 +262,9 @@ class OutputRefused(Exception):
 
 
 _REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
-_TOO_LONG = "its name is too long for the file system"
+# Why an output cannot be written where it belongs, as the run and --check say it.
+TOO_LONG = "its name is too long for the file system"
+A_FOLDER = "a folder has that name"
 
 
 def _reason(exc: OSError) -> str:
