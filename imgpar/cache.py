@@ -220,7 +220,8 @@ class Cache:
         warning tells; the run goes on without one."""
         if self._db is not None or self._unwritable:
             return self._db
-        if not create and (self._damaged or not os.path.exists(self.path)):
+        there = os.path.exists(self.path)
+        if not create and (self._damaged or not there):
             return None
         try:
             try:
@@ -240,6 +241,13 @@ class Cache:
         except (sqlite3.OperationalError, OSError) as exc:
             self._unwritable = True
             self._cannot_write(exc, reading=not create)
+            if not there:
+                # Made by this try (a full disk): nothing of it is left, as
+                # if never tried.
+                self.close()
+                for leftover in (self.path, f"{self.path}-journal"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
         return self._db
 
     def _open(self) -> sqlite3.Connection:
@@ -561,16 +569,8 @@ class Cache:
 
     def create(self) -> None:
         """Make the cache file now, rather than at the first record: an
-        --out is marked as one (meta `out`) before any worker writes in it.
-        Where it cannot be made (a full disk), nothing of it is left, as if
-        never tried; the first record meets the same trouble and says so."""
-        made = not os.path.exists(self.path)
+        --out is marked as one (meta `out`) before any worker writes in it."""
         self._connect(create=True)
-        if self._unwritable and made:
-            self.close()
-            for leftover in (self.path, f"{self.path}-journal"):
-                with contextlib.suppress(OSError):
-                    os.unlink(leftover)
 
     def close(self) -> None:
         if self._db is not None:

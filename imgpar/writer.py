@@ -179,7 +179,7 @@ def write_atomic(
     folder = os.path.dirname(path) or "."
     temp = os.path.join(folder, f"{temp_prefix(os.getpid())}{os.urandom(4).hex()}{target.ext}")
     try:
-        fd = _create(temp, folder)
+        fd, made = _create(temp, folder)
     except OSError as exc:
         if exc.errno in _REFUSED:
             # The folder that refused: the first one there, where those
@@ -218,6 +218,8 @@ def write_atomic(
             raise
     except BaseException:
         _remove_quietly(temp)
+        if made is not None:
+            _take_back(folder, made)
         raise
     in_file = fp.seconds if isinstance(fp, _TimedFile) else 0.0
     return size, (opened - start) + in_file + (time.perf_counter() - saved)
@@ -271,16 +273,46 @@ def _reason(exc: OSError) -> str:
     return (exc.strerror or "refused").lower()
 
 
-def _create(temp: str, folder: str) -> int:
+def _create(temp: str, folder: str) -> tuple[int, str | None]:
+    """The temporary file, open; and the topmost folder made for it, if any."""
     # os.open with 0o666 lets the umask decide permissions, as for any new file.
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
     try:
-        return os.open(temp, flags, 0o666)
+        return os.open(temp, flags, 0o666), None
     except FileNotFoundError:
-        # The folder is made by the first output into it, not checked for
-        # by every one: two system calls fewer per file on a folder of icons.
+        pass
+    # The folder is made by the first output into it, not checked for by
+    # every one: two system calls fewer per file on a folder of icons.
+    made = folder
+    while (parent := os.path.dirname(made)) and not os.path.isdir(parent):
+        made = parent
+    tries = 0
+    while True:
         os.makedirs(folder, exist_ok=True)
-        return os.open(temp, flags, 0o666)
+        try:
+            return os.open(temp, flags, 0o666), made
+        except FileNotFoundError:
+            # Another worker's failed write took the empty folder back.
+            tries += 1
+            if tries == _MAKE_TRIES:
+                raise
+
+
+_MAKE_TRIES = 3
+
+
+def _take_back(folder: str, made: str) -> None:
+    """Remove the folders a failed write made, up to `made`, where still
+    empty: a full disk or an image no encoder takes leaves no empty mirror
+    of the SOURCE tree behind."""
+    while True:
+        try:
+            os.rmdir(folder)
+        except OSError:  # another output is there, or on its way
+            return
+        if folder == made:
+            return
+        folder = os.path.dirname(folder)
 
 
 def _remove_quietly(path: str) -> None:

@@ -1020,12 +1020,7 @@ def _escaped(path: str) -> str:
 
 def test_a_full_disk_before_the_cache_is_made(tmp_path: Path, tiny_disk: Path) -> None:
     _tree(tmp_path / "src", 4, (60, 40))
-    with contextlib.suppress(OSError), open(tiny_disk / "filler", "wb") as fp:
-        while True:
-            fp.write(b"x" * 4096)
-            fp.flush()
-    # Room for an output or two, none for the cache.
-    os.truncate(tiny_disk / "filler", os.path.getsize(tiny_disk / "filler") - 8192)
+    _fill(tiny_disk, leave=8192)  # room for an output or two, none for the cache
     proc = _run("convert", tmp_path / "src", "--to", "png", "--out", tiny_disk, "--jobs", "1",
                 "--report", tmp_path / "r.json")  # fmt: skip
     assert proc.returncode == 1
@@ -1043,6 +1038,38 @@ def test_a_full_disk_before_the_cache_is_made(tmp_path: Path, tiny_disk: Path) -
     for png in tiny_disk.glob("*.png"):
         with Image.open(png) as im:
             im.load()
+
+
+def _fill(disk: Path, leave: int = 0) -> None:
+    with contextlib.suppress(OSError), open(disk / "filler", "wb") as fp:
+        while True:
+            fp.write(b"x" * 4096)
+            fp.flush()
+    os.truncate(disk / "filler", os.path.getsize(disk / "filler") - leave)
+
+
+def test_a_full_disk_leaves_no_empty_folders(tmp_path: Path, tiny_disk: Path) -> None:
+    for sub in ("a/b", "c"):
+        _tree(tmp_path / "src" / sub, 2, (400, 300))
+    out = tiny_disk / "out"
+    out.mkdir()
+    (out / "c").mkdir()  # the user's own, kept
+    _fill(tiny_disk)
+    proc = _run("convert", tmp_path / "src", "--to", "png", "--out", out, "--jobs", "1")
+    assert proc.returncode == 1
+    assert "disk full" in proc.stderr
+    assert sorted(p.name for p in out.rglob("*")) == [".imgpar-lock", "c"]
+
+
+def test_in_place_a_full_disk_leaves_no_cache(tiny_disk: Path) -> None:
+    _tree(tiny_disk / "src", 2, (400, 300))
+    _fill(tiny_disk)
+    proc = _run("convert", tiny_disk / "src", "--to", "png", "--jobs", "1")
+    assert proc.returncode == 1
+    assert "cache" in proc.stderr and "cannot be written" in proc.stderr
+    assert sorted(p.name for p in (tiny_disk / "src").iterdir()) == [
+        ".imgpar-lock", "p00.jpg", "p01.jpg"
+    ]
 
 
 @pytest.mark.parametrize("kind", ["report", "manifest"])
