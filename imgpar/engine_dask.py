@@ -268,30 +268,36 @@ class DaskEngine:
         # Dask counts a worker's death against every file the worker held;
         # at 1.0 a worker holds just the file it converts and the rest wait
         # in the scheduler's queue, so a crash takes no bystander with it.
-        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-            try:
-                local = LocalCluster(
-                    n_workers=self.jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    # Any free port, on this machine only: None means Dask's
-                    # 8787, and where that is taken (another cluster, a second
-                    # CI job) Dask warns in four lines before it takes another
-                    # anyway; an empty host would listen on every interface.
-                    dashboard_address="127.0.0.1:0",
-                    # Worker crashes are reported per file, not as log lines
-                    # through the progress bar.
-                    silence_logs=logging.CRITICAL,
-                )
-            except RuntimeError as exc:  # its workers said why, if they could
-                raise ClusterError(f"could not start a local Dask cluster: {exc}") from None
+        held = _hold_interrupts()
         try:
-            client = Client(local, set_as_default=False)
-            client.register_plugin(_local_worker_setup(), name="imgpar-local-worker")
-            return _Cluster(client, local)
-        except BaseException:
-            local.close(timeout=CLOSE_TIMEOUT)
-            raise
+            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+                try:
+                    local = LocalCluster(
+                        n_workers=self.jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        # Any free port, on this machine only: None means Dask's
+                        # 8787, and where that is taken (another cluster, a second
+                        # CI job) Dask warns in four lines before it takes another
+                        # anyway; an empty host would listen on every interface.
+                        dashboard_address="127.0.0.1:0",
+                        # Worker crashes are reported per file, not as log lines
+                        # through the progress bar.
+                        silence_logs=logging.CRITICAL,
+                    )
+                except RuntimeError as exc:  # its workers said why, if they could
+                    raise ClusterError(f"could not start a local Dask cluster: {exc}") from None
+            try:
+                _release_interrupts(held)  # a Ctrl-C held while workers started lands here
+                held = None
+                client = Client(local, set_as_default=False)
+                client.register_plugin(_local_worker_setup(), name="imgpar-local-worker")
+                return _Cluster(client, local)
+            except BaseException:
+                local.close(timeout=CLOSE_TIMEOUT)
+                raise
+        finally:
+            _release_interrupts(held)
 
     def _check_workers(self, client: Client, task: Task, here: str) -> None:
         """Stop before any work unless every worker runs this imgpar, reads
@@ -503,6 +509,28 @@ def _logs_silenced() -> Iterator[None]:
     finally:
         for handler, level in zip(handlers, levels, strict=True):
             handler.setLevel(level)
+
+
+def _hold_interrupts() -> set[signal.Signals] | None:
+    """Hold Ctrl-C back while a LocalCluster starts (the mask before, to give
+    back). Its worker processes inherit the mask, so they are born deaf to
+    it: one that came while they imported Dask printed a traceback from
+    each, and left semaphores behind. Held, it stops the run once the
+    cluster is up, which then closes in order."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no masks, no inheritance
+        return None
+    # Started here, not by the first worker's start: multiprocessing lets
+    # Ctrl-C through again in the thread that starts its resource tracker,
+    # the very thread that then starts the workers.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _release_interrupts(held: set[signal.Signals] | None) -> None:
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _local_worker_setup() -> WorkerPlugin:

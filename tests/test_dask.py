@@ -466,6 +466,47 @@ def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
     assert not temp_leftovers(out)
 
 
+def _wait_for_a_worker_process(run: subprocess.Popen[str]) -> None:
+    """Block until `run` has started a worker process: a Python Dask spawned,
+    still importing."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == run.pid and b"spawn_main" in command:
+                return
+        time.sleep(0.005)
+    raise AssertionError("no worker process started")
+
+
+@needs_dask
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers in /proc")
+def test_ctrl_c_while_the_local_cluster_starts_is_quiet(tmp_path: Path) -> None:
+    src = _noise_tree(tmp_path / "src", 2)
+    out = tmp_path / "out"
+    run = _imgpar("convert", str(src), "--to", "webp", "--out", str(out), "--engine", "dask",
+                  "--jobs", "2")  # fmt: skip
+    try:
+        _wait_for_a_worker_process(run)
+        os.killpg(run.pid, signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 130, stderr
+    # Not a traceback from each worker that was importing Dask, nor
+    # multiprocessing's warning of the semaphores they left.
+    assert stderr == "", stderr
+    assert "(interrupted)" in stdout
+    assert not temp_leftovers(out)
+
+
 @needs_dask
 def test_dask_programs_match_local_run(
     programs: DaskPrograms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
