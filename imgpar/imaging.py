@@ -121,16 +121,44 @@ def _keyed_gray_16(im: Image.Image) -> Image.Image:
     return Image.merge("LA", (gray.convert("L"), alpha.convert("L")))
 
 
-def wide_gray(im: Image.Image) -> tuple[Image.Image, str, tuple[float, float]]:
-    """32-bit gray (I or F) as I holding 0..65535, the range it was read in
-    (which the file does not say: the smallest usual one that holds every
-    value), and its extrema."""
-    low, high = extrema = im.getextrema()
-    if im.mode == "F" and low >= 0 and high <= 1.0:
-        return im.point(lambda v: v * 65535).convert("I"), "0-1", extrema
-    if low >= 0 and high <= 255:
-        return im.point(lambda v: v * 257).convert("I"), "0-255", extrema
-    return im.convert("I"), "0-65535", extrema
+def wide_gray(im: Image.Image) -> tuple[Image.Image, str]:
+    """32-bit gray (I or F) as I holding 0..65535, and how it was read: the
+    file does not say its range. Floats are read as 0-1, their convention,
+    where nearly all their values lie in it, the rest clipped (one stray
+    value past 1 read a picture as 0-255, black); otherwise the smallest
+    usual range that holds every value is taken, and values that fit none
+    (negative, past 65535) are stretched from their own range."""
+    low, high = im.getextrema()
+    values = f"its values run {low:g} to {high:g}"
+    if im.mode == "F" and _mostly_unit(im, low, high):
+        if low < 0 or high > 1:
+            im = ImageMath.lambda_eval(lambda a: a["min"](a["max"](a["v"], 0.0), 1.0), v=im)
+            values += ": those outside it clipped"
+        return _mapped(im, 65535, 0), f"read as 0-1, as the file does not say its range ({values})"
+    for top in (255, 65535):
+        if low >= 0 and high <= top:
+            return _mapped(im, 65535 / top, 0), (
+                f"read as 0-{top}, as the file does not say its range ({values})"
+            )
+    scale = 65535 / (high - low) if high > low else 0
+    return _mapped(im, scale, -low * scale), f"stretched from its own range ({values})"
+
+
+# How many of a float picture's values must lie in 0-1 for it to be read so.
+_UNIT_SHARE = 0.99
+
+
+def _mostly_unit(im: Image.Image, low: float, high: float) -> bool:
+    if low >= 0 and high <= 1:
+        return True
+    inside = sum(im.histogram(extrema=(0.0, 1.0)))  # values outside are not counted
+    return inside >= _UNIT_SHARE * im.width * im.height
+
+
+def _mapped(im: Image.Image, scale: float, offset: float) -> Image.Image:
+    if scale == 1 and offset == 0 and im.mode == "I":
+        return im
+    return im.point(lambda v: v * scale + offset).convert("I")
 
 
 def target_mode(im: Image.Image, target: Target) -> Image.Image:

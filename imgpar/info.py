@@ -153,6 +153,10 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
         actions.append("16-bit → 8-bit for every target, to keep its colour key as alpha")
     elif im.mode.startswith("I;16"):
         actions.append(f"16-bit → 8-bit for {_targets(lambda t: not t.high_bit_depth)}")
+    elif im.mode in ("I", "F") and (reading := _reading(im)):
+        actions.append(f"32-bit gray {reading}")
+        deep = _targets(lambda t: t.high_bit_depth)
+        actions.append(f"32-bit → 16-bit for {deep}, 8-bit for the rest")
     elif 8 < facts["bits"] <= 16:
         actions.append(f"{facts['bits']}-bit → 8-bit for every target (decoded at 8 bits)")
     if usable and not colour.is_srgb(usable) and im.mode != "CMYK":
@@ -166,6 +170,14 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
     if facts["gps"]:
         actions.append("drop GPS and location (default --metadata no-gps)")
     return actions
+
+
+def _reading(im: Image.Image) -> str | None:
+    """How convert reads 32-bit gray: its range is guessed from its pixels."""
+    try:
+        return imaging.wide_gray(im)[1]
+    except Exception:  # pixels that do not decode: the error says so
+        return None
 
 
 def _targets(keep: Callable[[Target], bool]) -> str:

@@ -501,12 +501,9 @@ def _frames(
     if count == 1 or not _every_frame_decoded(im, spec.all_pages):
         im.load()
         if im.mode in ("I", "F"):
-            gray, read_as, (low, high) = imaging.wide_gray(im)
+            gray, reading = imaging.wide_gray(im)
             # Why a picture whose brightest value is 300 comes out dark.
-            notes.append(
-                f"32-bit gray read as {read_as}, as the file does not say its range"
-                f" (its values run {low:g} to {high:g})"
-            )
+            notes.append(f"32-bit gray {reading}")
             return [gray], None, None
         return [imaging.working_mode(im)], None, None
     frames: list[Image.Image] = []

@@ -224,6 +224,17 @@ def test_says_what_convert_would_do(make: Any, expected: str, tmp_path: Path) ->
     assert expected in facts["convert"]
 
 
+def test_32_bit_gray_says_how_its_range_is_read(tmp_path: Path) -> None:
+    im = Image.new("F", (40, 30), -1.0)
+    im.paste(3.0, (20, 0, 40, 30))
+    im.save(tmp_path / "map.tif")
+    facts = record(tmp_path / "map.tif")
+    assert facts["convert"] == [
+        "32-bit gray stretched from its own range (its values run -1 to 3)",
+        "32-bit → 16-bit for png/tiff, 8-bit for the rest",
+    ]
+
+
 @pytest.mark.parametrize(
     ("profile", "shown", "why", "note"),
     [

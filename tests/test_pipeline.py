@@ -239,6 +239,46 @@ def test_32_bit_gray_is_read_in_the_smallest_usual_range_and_said(
     assert f"{said} (its values run {values[0]:g} to {values[1]:g})" in result.notes
 
 
+@pytest.mark.parametrize(
+    ("stray", "values"),
+    [(1.0001, "0 to 1.0001"), (-0.0001, "-0.0001 to 0.5"), (7.0, "0 to 7")],
+)
+def test_a_float_picture_with_stray_values_is_still_read_as_0_to_1(
+    tmp_path: Path, stray: float, values: str
+) -> None:
+    # Ringing or a highlight past 1 once read the whole picture as 0-255: black.
+    source = tmp_path / "scan.tif"
+    im = Image.new("F", (40, 30), 0.0)
+    im.paste(0.5, (20, 0, 40, 30))
+    im.putpixel((0, 0), stray)
+    im.save(source)
+    result = convert_one(source, tmp_path / "out", "png")
+    out = written(result)
+    assert out.mode.startswith("I")  # 16 bits kept
+    assert abs(out.getpixel((30, 15)) - 0.5 * 65535) <= 1
+    assert out.getpixel((0, 0)) == (65535 if stray > 0 else 0)  # clipped
+    said = "32-bit gray read as 0-1, as the file does not say its range"
+    assert f"{said} (its values run {values}: those outside it clipped)" in result.notes
+
+
+@pytest.mark.parametrize(("mode", "low", "high"), [("F", -1.0, 3.0), ("I", -5, 70000)])
+def test_32_bit_gray_that_fits_no_usual_range_is_stretched(
+    tmp_path: Path, mode: str, low: float, high: float
+) -> None:
+    source = tmp_path / "map.tif"
+    im = Image.new(mode, (40, 30), low)
+    im.paste(high, (20, 0, 40, 30))
+    im.paste((low + high) / 2 if mode == "F" else (low + high) // 2, (10, 0, 20, 30))
+    im.save(source)
+    result = convert_one(source, tmp_path / "out", "png")
+    out = written(result)
+    assert [out.getpixel((x, 15)) for x in (5, 30)] == [0, 65535]
+    assert abs(out.getpixel((15, 15)) - 65535 / 2) <= 1
+    assert f"32-bit gray stretched from its own range (its values run {low:g} to {high:g})" in (
+        result.notes
+    )
+
+
 @pytest.mark.parametrize("target", ["webp", "jpeg", "png", "avif"])
 def test_cmyk_becomes_rgb(target: str, cmyk_jpeg: Path, tmp_path: Path) -> None:
     im = written(convert_one(cmyk_jpeg, tmp_path / "out", target))
