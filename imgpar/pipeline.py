@@ -659,6 +659,12 @@ def open_checked(
         # mark, black. Its decoder gives the alpha all the same: read it.
         im.rawmode = "RGBA"
         im._mode = "RGBA"
+    key = im.info.get("transparency")
+    if im.mode == "RGB" and isinstance(key, tuple) and imaging.stored_bits(im) == 16:
+        # A 16-bit PNG's colour key is in 16-bit units, and Pillow decodes
+        # its pixels at 8: compared as they are, a colour the file never
+        # named turned transparent, and the one it named stayed opaque.
+        im.info["transparency"] = tuple(value >> 8 for value in key)
     if width < 1 or height < 1:
         im.close()
         raise ImageRejected(f"image has no pixels ({width}x{height})")

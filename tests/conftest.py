@@ -202,19 +202,27 @@ def make_rgb16_png(
     path: Path,
     size: tuple[int, int] = (64, 48),
     colour: tuple[int, int, int] = (60000, 30000, 5000),
+    *,
+    left: tuple[int, int, int] | None = None,
+    key: tuple[int, int, int] | None = None,
 ) -> Path:
-    """16-bit RGB, written by hand: Pillow cannot write it (and reads it at 8 bits)."""
+    """16-bit RGB, written by hand: Pillow cannot write it (and reads it at 8
+    bits). `left` colours the left half; `key` is a tRNS colour key."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     w, h = size
-    row = b"\x00" + struct.pack(">3H", *colour) * w  # filter byte "none", then samples
+    samples = struct.pack(">3H", *(left or colour)) * (w // 2) + struct.pack(">3H", *colour) * (
+        w - w // 2
+    )
+    row = b"\x00" + samples  # filter byte "none", then samples
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+        + (chunk(b"tRNS", struct.pack(">3H", *key)) if key else b"")
         + chunk(b"IDAT", zlib.compress(row * h))
         + chunk(b"IEND", b"")
     )

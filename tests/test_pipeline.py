@@ -218,6 +218,19 @@ def test_16_bit_colour_is_read_at_8_bits_and_said(target: str, tmp_path: Path) -
     assert "16-bit colour read at 8 bits: Pillow keeps 16 bits for gray only" in result.notes
 
 
+@pytest.mark.parametrize("target", ["png", "webp"])
+def test_a_16_bit_colour_key_keys_the_colour_it_names(tmp_path: Path, target: str) -> None:
+    # In 16-bit units the key (255, 0, 255) is a near-black, not the magenta
+    # that its number would name at 8 bits.
+    near_black = (255, 0, 255)
+    source = make_rgb16_png(tmp_path / "logo.png", (40, 30), (65535, 0, 65535), left=near_black,
+                            key=near_black)  # fmt: skip
+    im = written(convert_one(source, tmp_path / "out", target, lossless=True))
+    assert im.mode == "RGBA"
+    assert im.getpixel((5, 15))[3] == 0
+    assert im.getpixel((30, 15)) == (255, 0, 255, 255)
+
+
 @pytest.mark.parametrize(
     ("mode", "values", "read_as", "shown"),
     [
