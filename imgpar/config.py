@@ -76,10 +76,17 @@ def load(
             return {}, {}
     data = _read(path)
     if os.path.basename(path) == "pyproject.toml" or "tool" in data:
-        data = data.get("tool", {}).get("imgpar", {})
-    presets = data.pop("presets", {})
+        tool = _table(data.get("tool", {}), f"{path}: [tool]")
+        data = _table(tool.get("imgpar", {}), f"{path}: [tool.imgpar]")
+    presets = _table(data.pop("presets", {}), f"{path}: presets")
     settings = _normalise(data, known, path)
     origins = dict.fromkeys(settings, path)
+    # Every preset's keys, not only the chosen one's: a typo in the preset a
+    # release uses must not wait for the release to be found.
+    tables = {}
+    for name, table in presets.items():
+        where = f"{path} preset {name!r}"
+        tables[name] = _normalise(_table(table, where), known, where)
     if preset:
         if preset not in presets:
             names = ", ".join(sorted(presets)) or "none defined"
@@ -88,11 +95,13 @@ def load(
         # preset's run would overwrite the top-level job's with its own.
         for name in _PER_JOB:
             settings.pop(name, None)
-        where = f"{path} preset {preset!r}"
-        chosen = _normalise(presets[preset], known, where)
+        chosen = tables[preset]
         settings.update(chosen)
-        origins.update(dict.fromkeys(chosen, where))
-    return _from_folder(settings, os.path.dirname(os.path.abspath(path))), origins
+        origins.update(dict.fromkeys(chosen, f"{path} preset {preset!r}"))
+    # A pipe (`--config <(make-settings)`) lives in no folder of the job's:
+    # its paths read from where imgpar runs, as a command line's would.
+    folder = os.path.dirname(os.path.abspath(path)) if os.path.isfile(path) else os.curdir
+    return _from_folder(settings, folder), origins
 
 
 _PER_JOB = ("report", "manifest")
@@ -112,6 +121,12 @@ def _from_folder(settings: dict[str, Any], folder: str) -> dict[str, Any]:
         value = settings[name]
         settings[name] = [place(v) for v in value] if isinstance(value, list) else place(value)
     return settings
+
+
+def _table(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}: a table of settings, not {value!r}")
+    return value
 
 
 def _normalise(table: Mapping[str, Any], known: frozenset[str], where: str) -> dict[str, Any]:

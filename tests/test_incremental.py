@@ -1392,6 +1392,28 @@ def test_config_is_honoured_and_flags_win(
     assert "unknown setting 'qualty'" in bad.output
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("presets = 5\n", "imgpar.toml: presets: a table of settings, not 5"),
+        ("[presets]\nweb = 5\n", "imgpar.toml preset 'web': a table of settings, not 5"),
+        # A preset this run does not use: a release's typo found before the release.
+        ('[presets.web]\nto = "webp"\n[presets.thumbs]\nwdith = 200\n',
+         "imgpar.toml preset 'thumbs': unknown setting 'wdith'"),
+        ("[tool]\nimgpar = 5\n", "pyproject.toml: [tool.imgpar]: a table of settings, not 5"),
+    ],
+)  # fmt: skip
+def test_a_settings_file_of_the_wrong_shape_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, said: str
+) -> None:
+    name = "pyproject.toml" if "[tool]" in text else "imgpar.toml"
+    (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["convert", ".", "--to", "webp", "--preset", "web"])
+    assert result.exit_code == 2, result.output
+    assert f"imgpar: error: {tmp_path}/{said}\n" in result.output
+
+
 def test_config_paths_kinds_and_syntax(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

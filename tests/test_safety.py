@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import struct
@@ -1639,6 +1640,20 @@ def test_a_config_from_a_pipe_is_read_and_an_endless_one_refused(tmp_path: Path)
     assert (run.returncode, run.stderr) == (
         2, "imgpar: error: cannot read config /dev/zero: over 1 MiB, no settings file\n"
     )
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="process substitution is bash's")
+def test_a_piped_configs_paths_read_from_where_imgpar_runs(tmp_path: Path) -> None:
+    # They were read from the pipe's "folder", /dev/fd: ../../../fd/assets/img.
+    (tmp_path / "assets" / "img").mkdir(parents=True)
+    _photo(tmp_path / "assets" / "img" / "a.jpg", (60, 40))
+    command = " ".join(shlex.quote(part) for part in IMGPAR)
+    settings = 'sources = ["assets/img"]\nto = "webp"\nout = "dist"\n'
+    proc = subprocess.run(
+        ["bash", "-c", f"{command} convert --config <(printf '{settings}') --dry-run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "assets/img/a.jpg -> dist/a.webp\n"), proc.stderr
 
 
 def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: Path) -> None:
