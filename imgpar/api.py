@@ -680,6 +680,10 @@ def prepare(
         upscale=upscale,
     )
     outputs = tuple(OutputSpec(target=t.name, resize=r) for t in targets for r in sizes)
+    if name is not None and not name.strip():
+        # `--name "$TEMPLATE"` with the variable unset, as an empty --width.
+        raise UsageError(f"is empty: give a template ({{stem}}.{{ext}}), or leave it out: {name!r}",
+                         option="name")  # fmt: skip
     template = name or default_template(outputs)
     problem = check_template(template, outputs)
     if problem:
@@ -951,8 +955,12 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
         _kind(option, value, int)  # a float, a bool or anything else is refused
         return [value]  # type: ignore[list-item]
     if isinstance(value, str):
+        parts = [v.strip() for v in value.split(",")]
+        if "" in parts and any(parts):
+            # `--width "$SMALL,$LARGE"` with one of them unset: a size lost unsaid.
+            raise UsageError(f"has an empty entry: {value!r}", option=option)
         try:
-            sizes = sorted({int(v) for v in value.split(",") if v.strip()})
+            sizes = sorted({int(v) for v in parts if v})
         except ValueError:
             raise UsageError(
                 f"takes pixels, or several separated by commas (320,640): {value!r}", option=option

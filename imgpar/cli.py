@@ -123,11 +123,12 @@ def convert(
         ),
     ] = None,
     to: Annotated[
-        str | None,
+        list[str] | None,
         _opt(
             "--to",
             "-t",
-            help="Target format: webp, jpeg, png, avif, tiff; comma-separated for several.",
+            help="Target format: webp, jpeg, png, avif, tiff; comma-separated (or repeated)"
+            " for several.",
         ),
     ] = None,
     out: Annotated[
@@ -139,14 +140,14 @@ def convert(
         ),
     ] = None,
     max_size: Annotated[
-        str | None,
+        list[str] | None,
         _opt(
             "--max-size",
             help="Fit inside N x N pixels; a list (480,960) makes one output per size.",
         ),
     ] = None,
     width: Annotated[
-        str | None,
+        list[str] | None,
         _opt("--width", help="Output width; a list (320,640,1280) makes one output per width."),
     ] = None,
     height: Annotated[int | None, _opt("--height", help="Output height.")] = None,
@@ -329,9 +330,10 @@ def convert(
         # While a cluster is asked its size, say: exit 130 alone reads as a crash.
         typer.echo("interrupted: nothing was converted", err=True)
         raise typer.Exit(int(stop_status(exc))) from None
-    for idle in idle_options(**options):
+    quiet = bool(run.get("quiet"))
+    for idle in [] if quiet else idle_options(**options):
         typer.echo(f"note: {idle}", err=True)
-    if read_only and reports and "report" not in origins:
+    if read_only and reports and "report" not in origins and not quiet:
         # A CI step that keeps the report of its --check would find none.
         # (One a settings file asks for is a run's: --check leaves it be.)
         mode = "--check" if run.get("check") else "--dry-run"
@@ -339,7 +341,7 @@ def convert(
     try:
         if run.get("check"):
             manifest = str(run["manifest"]) if run.get("manifest") else None
-            status = console.check(job, manifest=manifest, quiet=bool(run.get("quiet")))
+            status = console.check(job, manifest=manifest, quiet=quiet)
         elif run.get("dry_run"):
             status = console.dry_run(job, prune=bool(run.get("prune")))
         else:
@@ -348,7 +350,7 @@ def convert(
                 reports=reports,
                 manifest=str(run["manifest"]) if run.get("manifest") else None,
                 prune=bool(run.get("prune")),
-                quiet=bool(run.get("quiet")),
+                quiet=quiet,
                 verbose=bool(run.get("verbose")),
             )
     except UsageError as exc:
@@ -378,6 +380,12 @@ def _required(settings: dict[str, Any], origins: dict[str, str]) -> list[str]:
     return paths
 
 
+# Options that take a list, comma-separated or repeated (`--to webp --to
+# jpeg`): a repeat that kept only the last value dropped the WebP outputs,
+# and --prune would then have deleted them.
+_REPEATABLE = frozenset({"to", "max_size", "width"})
+
+
 def _settings(
     ctx: typer.Context, config: Path | None, preset: str | None
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -397,6 +405,8 @@ def _settings(
     )
     options = _as_parsed(ctx, settings, origins)
     options.update(given)
+    for name in _REPEATABLE & options.keys():
+        options[name] = ",".join(options[name])
     return options, {k: v for k, v in origins.items() if k not in given}
 
 
@@ -497,9 +507,13 @@ def bench(
             readable=False,
         ),
     ] = None,
-    to: Annotated[str | None, _opt("--to", "-t", help="Target format(s), as for convert.")] = None,
-    max_size: Annotated[str | None, _opt("--max-size", help="Fit inside N x N pixels.")] = None,
-    width: Annotated[str | None, _opt("--width", help="Output width.")] = None,
+    to: Annotated[
+        list[str] | None, _opt("--to", "-t", help="Target format(s), as for convert.")
+    ] = None,
+    max_size: Annotated[
+        list[str] | None, _opt("--max-size", help="Fit inside N x N pixels.")
+    ] = None,
+    width: Annotated[list[str] | None, _opt("--width", help="Output width.")] = None,
     height: Annotated[int | None, _opt("--height", help="Output height.")] = None,
     fit: Annotated[str | None, _opt("--fit", help="contain, cover or fill.")] = None,
     gravity: Annotated[str | None, _opt("--gravity", help="Where --fit cover crops.")] = None,

@@ -91,8 +91,12 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
         return f"{template!r}: unknown field {{{sorted(unknown)[0]}}} (use {known})"
     sample = sample_name(template, TARGETS["webp"])
     parts = sample.replace("\\", "/").split("/")
-    if os.path.isabs(sample) or ".." in parts or "" in parts:
+    if os.path.isabs(sample) or ".." in parts:
         return f"{template!r} could write outside the output folder"
+    if parts[-1] == "":
+        return f"{template!r} ends in a folder: end it with a file's name ({{stem}}.{{ext}})"
+    if "" in parts:
+        return f"{template!r} has a folder with no name (//)"
     if len({o.target for o in outputs}) > 1 and "ext" not in fields:
         return f"{template!r} needs {{ext}}: several formats would share a name"
     if len(outputs) > len({o.target for o in outputs}) and not fields & {"width", "height"}:

@@ -675,6 +675,55 @@ def test_an_empty_size_list_is_a_usage_error(tmp_path: Path, option: str, given:
         prepare([str(tmp_path)], to="webp", width=[])
 
 
+@pytest.mark.parametrize("option", ["--width", "--max-size"])
+def test_a_size_list_with_an_empty_entry_is_a_usage_error(tmp_path: Path, option: str) -> None:
+    # `--width "$SMALL,$LARGE"` with one unset: a size lost unsaid.
+    result = invoke("convert", tmp_path, "--to", "webp", option, "320,,1280")
+    assert (result.exit_code, result.stderr) == (
+        2, f"imgpar: error: {option} has an empty entry: '320,,1280'\n"
+    )  # fmt: skip
+
+
+def test_list_options_may_be_repeated(tmp_path: Path) -> None:
+    # Only the last was kept: the WebP outputs dropped, and --prune deleted them.
+    Image.new("RGB", (80, 60)).save(tmp_path / "a.jpg")
+    out = tmp_path / "o"
+    result = invoke("convert", tmp_path / "a.jpg", "--to", "webp", "--to", "jpeg", "--width",
+                    "20", "--width", "40,10", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sizes = {}
+    for path in sorted(out.glob("a-*")):
+        with Image.open(path) as im:
+            sizes[path.name] = (im.format, im.width)
+    assert sizes == {
+        f"a-{w}.{ext}": (fmt, w) for w in (10, 20, 40) for ext, fmt in (("webp", "WEBP"),
+                                                                        ("jpg", "JPEG"))
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("", "--name is empty: give a template ({stem}.{ext}), or leave it out: ''"),
+        ("{stem}/", "--name '{stem}/' ends in a folder: end it with a file's name ({stem}.{ext})"),
+        ("a//{stem}.{ext}", "--name 'a//{stem}.{ext}' has a folder with no name (//)"),
+        ("../{stem}.{ext}", "--name '../{stem}.{ext}' could write outside the output folder"),
+    ],
+)
+def test_a_name_that_names_no_file_says_why(tmp_path: Path, name: str, said: str) -> None:
+    result = invoke("convert", tmp_path, "--to", "webp", "--name", name, "--out", tmp_path / "o")
+    assert (result.exit_code, result.stderr) == (2, f"imgpar: error: {said}\n")
+
+
+def test_quiet_prints_no_notes(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    result = invoke("convert", tmp_path, "--to", "png", "--out", tmp_path / "o", "--quiet",
+                    "--quality", "50", "--jobs", str(default_jobs() + 1), "--check",
+                    "--report", tmp_path / "r.json")  # fmt: skip
+    assert result.exit_code == 1  # stale: never converted
+    assert "note:" not in result.stderr
+
+
 def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke("convert", tmp_path, "--to", "webp", "--quiet", "--verbose")
     assert result.exit_code == 2
