@@ -29,7 +29,7 @@ from imgpar.engine import pool_problem
 from imgpar.errors import UsageError
 from imgpar.formats import TARGETS
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, default_jobs
-from imgpar.spec import STAGES, Result, Task
+from imgpar.spec import Result, Stages, Task
 
 # RAM-backed on Linux: outputs written there never wait on a disk.
 SHM = "/dev/shm"
@@ -50,7 +50,7 @@ class BenchRow:
     failed: int  # failed in the worst run
     speedup: float  # jobs=1's median wall time over this one's
     work_seconds: float  # all runs
-    stage_seconds: tuple[float, ...]  # all runs, per STAGES entry
+    stage_seconds: Stages  # all runs
     peak_worker_rss: int  # bytes, largest worker of any run
 
     @property
@@ -62,12 +62,12 @@ class BenchRow:
         return self.speedup / self.jobs
 
     @property
-    def stage_shares(self) -> tuple[float, ...]:
+    def stage_shares(self) -> Stages:
         """Each stage's share of worker time. They add up to a little under 1:
         reading the header and metadata before the decode is not a stage."""
         if self.work_seconds <= 0:
-            return tuple(0.0 for _ in STAGES)
-        return tuple(s / self.work_seconds for s in self.stage_seconds)
+            return Stages()
+        return Stages(*(s / self.work_seconds for s in self.stage_seconds))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,7 +287,7 @@ def _rows(runs: dict[int, list[Summary]]) -> tuple[BenchRow, ...]:
                 failed=max(r.failed for r in done),
                 speedup=base / wall if wall > 0 else 0.0,
                 work_seconds=sum(r.work_seconds for r in done),
-                stage_seconds=tuple(map(sum, stages)),
+                stage_seconds=Stages(*map(sum, stages)),
                 peak_worker_rss=max(r.peak_worker_rss for r in done),
             )
         )

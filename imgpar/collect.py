@@ -9,7 +9,7 @@ import time
 from typing import NamedTuple
 
 from imgpar.errors import ExitStatus
-from imgpar.spec import STAGES, Result
+from imgpar.spec import STAGES, Result, Stages
 
 
 class Summary(NamedTuple):
@@ -27,7 +27,7 @@ class Summary(NamedTuple):
     waited_seconds: float = 0.0
     engine: str = "process"  # serial (--jobs 1), process or dask
     peak_worker_rss: int = 0  # bytes: the peak of the largest worker; 0 where unknown
-    stage_seconds: tuple[float, ...] = tuple(0.0 for _ in STAGES)  # work per STAGES entry
+    stage_seconds: Stages = Stages()  # work per stage
     interrupted: bool = False
     stopped: str | None = None  # why the run ended before every file was done
     unread_folders: tuple[str, ...] = ()  # folders that could not be read
@@ -72,8 +72,7 @@ class Summary(NamedTuple):
             "efficiency": round(self.efficiency, 2),
             "peak_worker_rss": self.peak_worker_rss,
             "stage_seconds": {
-                stage: round(seconds, 3)
-                for stage, seconds in zip(STAGES, self.stage_seconds, strict=True)
+                stage: round(seconds, 3) for stage, seconds in self.stage_seconds._asdict().items()
             },
         }
         if self.interrupted:
@@ -142,7 +141,7 @@ class Collector:
             waited_seconds=self._waited,
             engine=self.engine,
             peak_worker_rss=self._peak_rss,
-            stage_seconds=tuple(self._stages),
+            stage_seconds=Stages(*self._stages),
             interrupted=interrupted,
             stopped=self._stopped,
             unread_folders=tuple(self._unread),

@@ -35,13 +35,22 @@ METADATA_POLICIES: tuple[MetadataPolicy, ...] = ("all", "copyright", "no-gps", "
 # is every pixel operation after it (resize, crop, orientation, conversion for
 # the target); write is the time blocked in the filesystem (creating, writing,
 # renaming the file); encode is the rest of saving.
-STAGES = ("decode", "resize", "encode", "write")
-
-
 # Every record here is a named tuple rather than a dataclass: a frozen
 # dataclass costs 1-3 ms to create at start-up (it compiles its methods), and
 # a run's start-up made fifteen of them. Build those with many fields by
 # keyword: a named tuple also takes its fields in order.
+class Stages(NamedTuple):
+    """Seconds (or shares of worker time) per stage, read by name."""
+
+    decode: float = 0.0
+    resize: float = 0.0
+    encode: float = 0.0
+    write: float = 0.0
+
+
+STAGES = Stages._fields
+
+
 class Resize(NamedTuple):
     """How an output's size follows from its source's (see geometry.py).
 

@@ -296,6 +296,14 @@ def test_a_program_calling_the_api_keeps_its_garbage_collector(tmp_path: Path) -
     assert gc.get_freeze_count() == 0
 
 
+def test_the_summary_stages_are_read_by_name(tmp_path: Path) -> None:
+    summary = imgpar.convert([_tree(tmp_path / "src")], to="webp", out=tmp_path / "out").summary
+    stages = summary.stage_seconds
+    assert stages._fields == ("decode", "resize", "encode", "write")
+    assert stages.encode > 0 and stages.decode > 0
+    assert sum(stages) <= summary.work_seconds
+
+
 def test_a_submission_to_a_broken_pool_fails_its_chunk_not_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
