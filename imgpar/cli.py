@@ -343,7 +343,7 @@ def convert(
             manifest = str(run["manifest"]) if run.get("manifest") else None
             status = console.check(job, manifest=manifest, quiet=quiet)
         elif run.get("dry_run"):
-            status = console.dry_run(job, prune=bool(run.get("prune")))
+            status = console.dry_run(job, prune=bool(run.get("prune")), quiet=quiet)
         else:
             status = console.run(
                 job,

@@ -39,13 +39,14 @@ SHOWN_WARNINGS = 3  # kinds of warning named at the end of a run; the rest count
 _DETAIL = re.compile(r" \([^()]*\)$")
 
 
-def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
+def dry_run(job: Job, *, prune: bool = False, quiet: bool = False) -> ExitStatus:
     from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result, Task
     from imgpar.walk import NO_IMAGES
 
     remade: list[str] = []
     failing: list[str] = []
+    converting = skipped = 0
     empty = False  # a SOURCE folder with no image in it
     for item in job.dry_plan():
         if isinstance(item, Task):
@@ -54,16 +55,20 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
                 failing.append(item.display)
                 echo_line(f"{item.display}: would fail: {outputs}")
             else:
+                converting += 1
                 remade += outputs
                 # A line per output: names may hold commas, and scripts read this.
                 for output in outputs:
                     echo_line(f"{item.display} -> {output}")
         elif isinstance(item, Result) and item.status == "failed":
+            failing.append(item.source)
             echo_line(f"{item.source}: would fail: {item.error}")
         elif isinstance(item, Result):
+            skipped += 1
             why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
             echo_line(f"{item.source}: skipped: {why}")
         elif item.failed:
+            failing.append(item.path)
             echo_line(f"{item.path}: would fail: {item.reason}")
         else:
             empty = empty or item.reason == NO_IMAGES
@@ -77,6 +82,13 @@ def dry_run(job: Job, *, prune: bool = False) -> ExitStatus:
     for source, why in _held_why(held):
         echo_line(f"{source}: would fail: {why}")
     _warn_of_caches(job)
+    if not quiet:
+        # On stderr: stdout is a line per output, for scripts.
+        echo_line(
+            f"would convert {_count(converting, 'file')} ({_count(len(remade), 'output')}),"
+            f" skip {skipped}, fail {len(failing) + len(held)}",
+            err=True,
+        )
     return ExitStatus.OK
 
 

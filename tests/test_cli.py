@@ -730,6 +730,21 @@ def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
     assert "--quiet and --verbose ask for opposite things" in result.stderr
 
 
+def test_dry_run_ends_with_its_counts(tmp_path: Path) -> None:
+    src = _tree_with_one_corrupt_file(tmp_path / "src")
+    args = ["convert", src, "--to", "webp", "--width", "20,40", "--out", tmp_path / "out"]
+    assert invoke(*args).exit_code == 1  # the corrupt file
+    make_rgba_png(src / "good" / "new.png")
+    result = invoke(*args, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.stdout.splitlines() if " -> " in line] == [
+        f"{src / 'good' / 'new.png'} -> {tmp_path / 'out' / 'good' / f'new-{w}.webp'}"
+        for w in (20, 40)
+    ]
+    assert result.stderr.splitlines()[-1] == "would convert 1 file (2 outputs), skip 3, fail 1"
+    assert "would convert" not in invoke(*args, "--dry-run", "--quiet").stderr
+
+
 def test_dry_run_in_place_writes_nothing(tmp_path: Path) -> None:
     src = _tree_with_one_corrupt_file(tmp_path / "src")
     before = listing(tmp_path)
