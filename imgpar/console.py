@@ -443,11 +443,11 @@ def _end_notes(
     if noted[NOT_ENLARGED]:
         notes.append(
             f"{_count(noted[NOT_ENLARGED], 'source')} smaller than the size asked for:"
-            " not enlarged; --upscale enlarges them"
+            f" not enlarged; --upscale enlarges {'it' if noted[NOT_ENLARGED] == 1 else 'them'}"
         )
     if left:
         notes.append(f"{_count(left, 'earlier output')} no source makes now;"
-                     " --prune deletes them")  # fmt: skip
+                     f" --prune deletes {'it' if left == 1 else 'them'}")  # fmt: skip
     if unread:
         kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
         notes.append(

@@ -1474,7 +1474,7 @@ def test_a_source_smaller_than_asked_is_not_enlarged_and_the_run_says_so(tmp_pat
         # (Other lines may come on a busy machine: the note of workers waiting.)
         assert (
             f"note: {said} source{'s' if said > 1 else ''} smaller than the size asked for:"
-            " not enlarged; --upscale enlarges them"
+            f" not enlarged; --upscale enlarges {'them' if said > 1 else 'it'}"
         ) in result.stderr.splitlines()
         assert [Image.open(out / f"{s}.webp").size for s in ("t", "big")] == sizes
     upscaled = invoke("convert", src, "--to", "webp", "--out", tmp_path / "up", "--scale", "300",

@@ -759,7 +759,7 @@ def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     assert "team/ann.webp" in orphaned.output
     # A run without --prune says what it leaves behind.
     left = runner.invoke(app, base)
-    assert left.stderr.strip() == "note: 1 earlier output no source makes now; --prune deletes them"
+    assert left.stderr.strip() == "note: 1 earlier output no source makes now; --prune deletes it"
     pruned = runner.invoke(app, [*base, "--prune"])
     assert pruned.exit_code == 0
     assert not (out / "team" / "ann.webp").exists()
