@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from imgpar import __version__, console
-from imgpar.errors import ClusterError, ExitStatus, UsageError, stop_status
+from imgpar.errors import ClusterError, ExitStatus, UsageError, flag, stop_status
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from imgpar.paths import file_in_the_way, nearest_folder, not_there
 
@@ -305,11 +305,10 @@ def convert(
     origins: dict[str, str] = {}  # where each setting from a config file came from
     try:
         options, origins = _settings(ctx, config, preset)
+        _settle_conflicts(options, origins)
         paths = _required(options, origins)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
         reports = [str(r) for r in run.get("report") or []]
-        if run.get("quiet") and run.get("verbose"):
-            raise UsageError("--quiet and --verbose ask for opposite things: choose one")
         written = [("report", r) for r in reports]
         if run.get("manifest"):
             written.append(("manifest", str(run["manifest"])))
@@ -363,6 +362,31 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
+
+
+# Options that ask for opposite things, and why: one silently won.
+_CONFLICTS = {
+    ("quiet", "verbose"): "ask for opposite things",
+    ("check", "dry_run"): "are two previews (--check fails on what is stale, --dry-run lists"
+    " what a run would write)",
+    ("check", "force"): "ask for opposite things (--check converts nothing, --force everything)",
+    ("check", "prune"): "ask for opposite things (--check deletes nothing; its orphans are what"
+    " --prune deletes)",
+}
+
+
+def _settle_conflicts(options: dict[str, Any], origins: dict[str, str]) -> None:
+    """Refuse two options that contradict each other, unless one comes from
+    the settings file: the command line's then wins (`prune = true` in a
+    file, and `imgpar convert --check` in CI)."""
+    for (a, b), why in _CONFLICTS.items():
+        if not (options.get(a) and options.get(b)):
+            continue
+        from_file = [name for name in (a, b) if name in origins]
+        if len(from_file) == 1:
+            del options[from_file[0]]
+        else:
+            raise UsageError(f"{flag(a)} and {flag(b)} {why}: choose one")
 
 
 def _required(settings: dict[str, Any], origins: dict[str, str]) -> list[str]:

@@ -724,10 +724,40 @@ def test_quiet_prints_no_notes(tmp_path: Path) -> None:
     assert "note:" not in result.stderr
 
 
-def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
-    result = invoke("convert", tmp_path, "--to", "webp", "--quiet", "--verbose")
+@pytest.mark.parametrize(
+    ("first", "second", "why"),
+    [
+        ("--quiet", "--verbose", "ask for opposite things"),
+        ("--check", "--dry-run", "are two previews"),
+        ("--check", "--force", "ask for opposite things (--check converts nothing"),
+        ("--check", "--prune", "ask for opposite things (--check deletes nothing"),
+    ],
+)
+def test_options_that_contradict_each_other_are_a_usage_error(
+    tmp_path: Path, first: str, second: str, why: str
+) -> None:
+    # One of them silently won: --check --force said everything was stale.
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    result = invoke("convert", tmp_path, "--to", "webp", first, second)
     assert result.exit_code == 2
-    assert "--quiet and --verbose ask for opposite things" in result.stderr
+    assert result.stderr.startswith(f"imgpar: error: {first} and {second} {why}")
+    assert result.stderr.rstrip().endswith(": choose one")
+    assert sorted(listing(tmp_path)) == ["a.jpg"]
+
+
+def test_the_command_line_wins_over_a_contradicting_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A build's `prune = true`, and CI's `imgpar convert --check`.
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    (tmp_path / "imgpar.toml").write_text('to = "webp"\nprune = true\nquiet = true\n')
+    monkeypatch.chdir(tmp_path)
+    checked = invoke("convert", ".", "--check")
+    assert checked.exit_code == 1, checked.output  # stale: never converted
+    assert checked.stdout == "stale: a.jpg\n"
+    shown = invoke("convert", ".", "--verbose")
+    assert shown.exit_code == 0, shown.output
+    assert "converted: a.jpg -> a.webp (" in shown.stderr
 
 
 def test_dry_run_ends_with_its_counts(tmp_path: Path) -> None:
