@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -268,7 +269,7 @@ class DaskEngine:
         # Dask counts a worker's death against every file the worker held;
         # at 1.0 a worker holds just the file it converts and the rest wait
         # in the scheduler's queue, so a crash takes no bystander with it.
-        held = _hold_interrupts()
+        held = _InterruptsHeld()
         try:
             with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
                 try:
@@ -288,8 +289,7 @@ class DaskEngine:
                 except RuntimeError as exc:  # its workers said why, if they could
                     raise ClusterError(f"could not start a local Dask cluster: {exc}") from None
             try:
-                _release_interrupts(held)  # a Ctrl-C held while workers started lands here
-                held = None
+                held.release()  # a Ctrl-C held while the workers started lands here
                 client = Client(local, set_as_default=False)
                 client.register_plugin(_local_worker_setup(), name="imgpar-local-worker")
                 return _Cluster(client, local)
@@ -297,7 +297,7 @@ class DaskEngine:
                 local.close(timeout=CLOSE_TIMEOUT)
                 raise
         finally:
-            _release_interrupts(held)
+            held.release()
 
     def _check_workers(self, client: Client, task: Task, here: str) -> None:
         """Stop before any work unless every worker runs this imgpar, reads
@@ -511,26 +511,56 @@ def _logs_silenced() -> Iterator[None]:
             handler.setLevel(level)
 
 
-def _hold_interrupts() -> set[signal.Signals] | None:
-    """Hold Ctrl-C back while a LocalCluster starts (the mask before, to give
-    back). Its worker processes inherit the mask, so they are born deaf to
-    it: one that came while they imported Dask printed a traceback from
-    each, and left semaphores behind. Held, it stops the run once the
-    cluster is up, which then closes in order."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no masks, no inheritance
-        return None
-    # Started here, not by the first worker's start: multiprocessing lets
-    # Ctrl-C through again in the thread that starts its resource tracker,
-    # the very thread that then starts the workers.
-    from multiprocessing import resource_tracker
+class _InterruptsHeld:
+    """Ctrl-C held back while a LocalCluster starts, then raised.
 
-    resource_tracker.ensure_running()
-    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    The worker processes inherit this thread's blocked mask, so they are born
+    deaf to it: one that came while they imported Dask printed a traceback
+    from each and left semaphores behind. A Ctrl-C reaches this process
+    through whichever thread does not block it (a progress bar's, a host
+    program's), so it is noted by a handler rather than left pending, and
+    raised once the cluster is up, which then closes in order. A second one
+    is not held: a start that hangs can still be stopped.
+    """
 
+    def __init__(self) -> None:
+        self._mask: set[signal.Signals] | None = None
+        self._handler: Any = None  # the handler before, while ours stands
+        self._noted = False
+        if hasattr(signal, "pthread_sigmask"):  # Windows: no masks, no inheritance
+            # Started here, not by the first worker's start: multiprocessing
+            # lets Ctrl-C through again in the thread that starts its
+            # resource tracker, the very thread that then starts the workers.
+            from multiprocessing import resource_tracker
 
-def _release_interrupts(held: set[signal.Signals] | None) -> None:
-    if held is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            resource_tracker.ensure_running()
+            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        before = signal.getsignal(signal.SIGINT)
+        if before is not None and threading.current_thread() is threading.main_thread():
+            self._handler = before
+            signal.signal(signal.SIGINT, self._note)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if self._noted:
+            self._noted = False
+            self._give_back()
+            raise KeyboardInterrupt
+        self._noted = True
+
+    def release(self) -> None:
+        """Give the mask and the handler back; raise a Ctrl-C noted meanwhile."""
+        self._give_back()
+        if self._noted:
+            self._noted = False
+            signal.raise_signal(signal.SIGINT)
+
+    def _give_back(self) -> None:
+        if self._handler is not None:
+            signal.signal(signal.SIGINT, self._handler)
+            self._handler = None
+        if self._mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+            self._mask = None
 
 
 def _local_worker_setup() -> WorkerPlugin:

@@ -4,6 +4,7 @@ programs of their own on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -466,22 +467,25 @@ def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
     assert not temp_leftovers(out)
 
 
-def _wait_for_a_worker_process(run: subprocess.Popen[str]) -> None:
-    """Block until `run` has started a worker process: a Python Dask spawned,
-    still importing."""
+def _wait_for_a_worker_process(run: int) -> None:
+    """Block until process `run` has started a worker process: a Python Dask
+    spawned, still importing."""
     deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                command = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == run.pid and b"spawn_main" in command:
-                return
+    while not _workers_of(run):
+        if time.monotonic() > deadline:
+            raise AssertionError("no worker process started")
         time.sleep(0.005)
-    raise AssertionError("no worker process started")
+
+
+def _workers_of(pid: int) -> list[str]:
+    """The worker processes Dask has started for process `pid`."""
+    found = []
+    for child in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            parent = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid and b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+    return found
 
 
 @needs_dask
@@ -492,7 +496,7 @@ def test_ctrl_c_while_the_local_cluster_starts_is_quiet(tmp_path: Path) -> None:
     run = _imgpar("convert", str(src), "--to", "webp", "--out", str(out), "--engine", "dask",
                   "--jobs", "2")  # fmt: skip
     try:
-        _wait_for_a_worker_process(run)
+        _wait_for_a_worker_process(run.pid)
         os.killpg(run.pid, signal.SIGINT)
         stdout, stderr = run.communicate(timeout=RUN_TIMEOUT)
     finally:
@@ -505,6 +509,44 @@ def test_ctrl_c_while_the_local_cluster_starts_is_quiet(tmp_path: Path) -> None:
     assert stderr == "", stderr
     assert "(interrupted)" in stdout
     assert not temp_leftovers(out)
+
+
+_CALLER_WITH_A_THREAD = """
+import sys, threading, time
+import imgpar
+if __name__ == "__main__":
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # a GUI's, say
+    try:
+        imgpar.convert(sys.argv[1], to="webp", out=sys.argv[2], engine="dask", jobs=2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    time.sleep(60)  # alive, as a host program stays: its cluster must not
+"""
+
+
+@needs_dask
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers in /proc")
+def test_ctrl_c_while_the_local_cluster_starts_in_a_program_with_threads(tmp_path: Path) -> None:
+    # Another thread took the signal, where the main thread's mask held it
+    # back: the cluster was cut off mid-start, and its workers lived on.
+    script = tmp_path / "host.py"
+    script.write_text(_CALLER_WITH_A_THREAD)
+    src = _noise_tree(tmp_path / "src", 2)
+    host = subprocess.Popen([sys.executable, str(script), str(src), str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        _wait_for_a_worker_process(host.pid)
+        host.send_signal(signal.SIGINT)
+        assert host.stdout is not None
+        assert host.stdout.readline() == "interrupted\n"
+        deadline = time.monotonic() + 15
+        while _workers_of(host.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _workers_of(host.pid)
+    finally:
+        host.kill()
+        _, stderr = host.communicate()
+    assert "Traceback" not in stderr, stderr
 
 
 @needs_dask
