@@ -3,6 +3,8 @@ orientation and mode conversion."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from PIL import Image, ImageMath
 
 from imgpar.formats import Target
@@ -121,44 +123,99 @@ def _keyed_gray_16(im: Image.Image) -> Image.Image:
     return Image.merge("LA", (gray.convert("L"), alpha.convert("L")))
 
 
-def wide_gray(im: Image.Image) -> tuple[Image.Image, str]:
-    """32-bit gray (I or F) as I holding 0..65535, and how it was read: the
-    file does not say its range. Floats are read as 0-1, their convention,
-    where nearly all their values lie in it, the rest clipped (one stray
-    value past 1 read a picture as 0-255, black); otherwise the smallest
-    usual range that holds every value is taken, and values that fit none
-    (negative, past 65535) are stretched from their own range."""
+class GrayReading(NamedTuple):
+    """How 32-bit gray (I or F) is read, which the file does not say: its
+    values clipped to `low`..`high` (where `clipped`: some lie outside, or
+    are NaN), then mapped to 0..65535 as value x `scale` + `offset`; `said`
+    tells which range and why."""
+
+    low: float
+    high: float
+    scale: float
+    offset: float
+    said: str
+    clipped: bool
+
+
+def read_gray(im: Image.Image) -> GrayReading:
+    """Floats are read as 0-1, their convention, where nearly all their
+    values lie in it, the rest clipped (one stray value past 1 read a picture
+    as 0-255, black); otherwise the smallest usual range that holds every
+    value is taken, and values that fit none (negative, past 65535: a
+    difference map) are stretched from their own range. NaN, which
+    scientific TIFFs write for "no data", reads as the lowest value, and so
+    does -inf; +inf as the highest."""
     low, high = im.getextrema()
-    values = f"its values run {low:g} to {high:g}"
-    if im.mode == "F" and _mostly_unit(im, low, high):
-        if low < 0 or high > 1:
-            im = ImageMath.lambda_eval(lambda a: a["min"](a["max"](a["v"], 0.0), 1.0), v=im)
-            values += ": those outside it clipped"
-        return _mapped(im, 65535, 0), f"read as 0-1, as the file does not say its range ({values})"
+    odd = 0
+    if im.mode == "F":
+        finite = ImageMath.lambda_eval(lambda a: abs(a["v"]) < _BEYOND, v=im)  # NaN < x: false
+        odd = finite.convert("L").histogram()[0]
+        if odd:
+            # Pillow takes a first pixel's NaN for both extrema, and counts infinities.
+            low, high = _finite_extrema(im, finite)
+    said = [f"its values run {low:g} to {high:g}"]
+    if odd:
+        said.append(f"{odd} NaN or infinite, read as the lowest (+inf: the highest)")
+    if im.mode == "F" and _mostly_unit(im, low, high, odd):
+        clipped = low < 0 or high > 1
+        if clipped:
+            said[0] += ": those outside it clipped"
+        read = f"read as 0-1, {_UNSAID} ({'; '.join(said)})"
+        return GrayReading(0.0, 1.0, 65535, 0, read, clipped or bool(odd))
+    values = "; ".join(said)
     for top in (255, 65535):
         if low >= 0 and high <= top:
-            return _mapped(im, 65535 / top, 0), (
-                f"read as 0-{top}, as the file does not say its range ({values})"
-            )
+            read = f"read as 0-{top}, {_UNSAID} ({values})"
+            return GrayReading(low, high, 65535 / top, 0, read, bool(odd))
     scale = 65535 / (high - low) if high > low else 0
-    return _mapped(im, scale, -low * scale), f"stretched from its own range ({values})"
+    # One value throughout, past every usual range, shows at its end.
+    offset = -low * scale if scale else 65535 * (low > 0)
+    read = f"stretched from its own range ({values})"
+    return GrayReading(low, high, scale, offset, read, bool(odd))
 
 
-# How many of a float picture's values must lie in 0-1 for it to be read so.
+_UNSAID = "as the file does not say its range"
+# Past any float32 value: where NaN and the infinities are put out of the way.
+_BEYOND = 1e38
+
+
+def _finite_extrema(im: Image.Image, finite: Image.Image) -> tuple[float, float]:
+    """The lowest and highest finite values; 0, 0 where there are none."""
+    # min and max give NaN their other argument: every value is then finite.
+    bounded = ImageMath.lambda_eval(lambda a: a["min"](a["max"](a["v"], -_BEYOND), _BEYOND), v=im)
+    away = ImageMath.lambda_eval(lambda a: (1 - a["f"]) * 3 * _BEYOND, f=finite)
+    low = ImageMath.lambda_eval(lambda a: a["b"] + a["w"], b=bounded, w=away).getextrema()[0]
+    high = ImageMath.lambda_eval(lambda a: a["b"] - a["w"], b=bounded, w=away).getextrema()[1]
+    return (low, high) if low <= high else (0.0, 0.0)
+
+
+# How many of a float picture's finite values must lie in 0-1 for it to be
+# read so. A stray 1% (ringing, hot pixels) is clipped; more past 1 is data
+# of another range. (A sparse 0-255 picture, stars on black, is read as 0-1
+# all the same, its stars clipped: read as 0-255 it would be near black.)
 _UNIT_SHARE = 0.99
 
 
-def _mostly_unit(im: Image.Image, low: float, high: float) -> bool:
+def _mostly_unit(im: Image.Image, low: float, high: float, odd: int) -> bool:
     if low >= 0 and high <= 1:
         return True
-    inside = sum(im.histogram(extrema=(0.0, 1.0)))  # values outside are not counted
-    return inside >= _UNIT_SHARE * im.width * im.height
+    # Bounded, NaN and the infinities fall outside 0-1 (values within a 255th
+    # of it count as in: they clip to the same).
+    bounded = ImageMath.lambda_eval(lambda a: a["min"](a["max"](a["v"], -2.0), 2.0), v=im)
+    inside = sum(bounded.histogram(extrema=(0.0, 1.0)))
+    return inside >= _UNIT_SHARE * (im.width * im.height - odd)
 
 
-def _mapped(im: Image.Image, scale: float, offset: float) -> Image.Image:
-    if scale == 1 and offset == 0 and im.mode == "I":
-        return im
-    return im.point(lambda v: v * scale + offset).convert("I")
+def wide_gray(im: Image.Image) -> tuple[Image.Image, str]:
+    """32-bit gray (I or F) as I holding 0..65535, and how it was read."""
+    reading = read_gray(im)
+    if reading.clipped:  # min and max give NaN their bound
+        im = ImageMath.lambda_eval(
+            lambda a: a["min"](a["max"](a["v"], reading.low), reading.high), v=im
+        )
+    elif reading.scale == 1 and reading.offset == 0 and im.mode == "I":
+        return im, reading.said
+    return im.point(lambda v: v * reading.scale + reading.offset).convert("I"), reading.said
 
 
 def target_mode(im: Image.Image, target: Target) -> Image.Image:

@@ -175,7 +175,7 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
 def _reading(im: Image.Image) -> str | None:
     """How convert reads 32-bit gray: its range is guessed from its pixels."""
     try:
-        return imaging.wide_gray(im)[1]
+        return imaging.read_gray(im).said
     except Exception:  # pixels that do not decode: the error says so
         return None
 

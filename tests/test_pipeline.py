@@ -274,6 +274,54 @@ def test_a_float_picture_with_stray_values_is_still_read_as_0_to_1(
     assert f"{said} (its values run {values}: those outside it clipped)" in result.notes
 
 
+@pytest.mark.parametrize(("strays", "read_as_unit"), [(20, True), (60, False)])
+def test_a_float_picture_is_read_as_0_to_1_when_99_percent_of_it_is(
+    tmp_path: Path, strays: int, read_as_unit: bool
+) -> None:
+    # 4,000 values: 20 past 1 is half a percent, 60 is one and a half.
+    source = tmp_path / "scan.tif"
+    im = Image.new("F", (100, 40), 0.5)
+    for i in range(strays):
+        im.putpixel((i, 0), 5.0)
+    im.save(source)
+    result = convert_one(source, tmp_path / "out", "png")
+    shown = written(result).getpixel((50, 20))
+    assert shown == (32767 if read_as_unit else 128)
+    assert ("read as 0-1" if read_as_unit else "read as 0-255") in result.notes[-1]
+
+
+@pytest.mark.parametrize(
+    ("base", "odd", "where", "said", "expected"),
+    [
+        # "No data" in a corner, as elevation models write it: the first
+        # pixel's NaN made Pillow's extrema NaN, and the picture black.
+        ((-50.0, 120.0), float("nan"), (0, 0), "stretched from its own range (its values run -50"
+         " to 120; 16 NaN or infinite, read as the lowest (+inf: the highest))", (0, 0, 65535)),
+        ((10.0, 200.0), float("inf"), (8, 8), "read as 0-255, as the file does not say its range"
+         " (its values run 10 to 200; 16 NaN or infinite", (2570, 51400, 51400)),
+        ((0.0, 0.5), float("nan"), (0, 0), "read as 0-1, as the file does not say its range (its"
+         " values run 0 to 0.5; 16 NaN or infinite", (0, 0, 32767)),
+    ],
+)  # fmt: skip
+def test_nan_and_infinity_in_a_float_picture_are_read_at_its_ends(
+    tmp_path: Path,
+    base: tuple[float, float],
+    odd: float,
+    where: tuple[int, int],
+    said: str,
+    expected: tuple[int, int, int],
+) -> None:
+    source = tmp_path / "dem.tif"
+    im = Image.new("F", (40, 30), base[0])
+    im.paste(base[1], (20, 0, 40, 30))
+    im.paste(odd, (*where, where[0] + 4, where[1] + 4))
+    im.save(source)
+    result = convert_one(source, tmp_path / "out", "png")
+    out = written(result)
+    assert (out.getpixel((12, 20)), out.getpixel(where), out.getpixel((30, 20))) == expected
+    assert said in result.notes[-1]
+
+
 @pytest.mark.parametrize(("mode", "low", "high"), [("F", -1.0, 3.0), ("I", -5, 70000)])
 def test_32_bit_gray_that_fits_no_usual_range_is_stretched(
     tmp_path: Path, mode: str, low: float, high: float
