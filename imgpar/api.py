@@ -27,7 +27,7 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.paths import below, folder_of, may_exist, not_there, same_folder
+from imgpar.paths import below, folder_of, may_exist, not_there, remove_empty, same_folder
 from imgpar.plan import Planner, check_template, default_template, sample_name, source_name
 from imgpar.spec import (
     FILTERS,
@@ -552,14 +552,8 @@ def _holders(
 def _remove_emptied(removed: Iterable[str], root: str) -> None:
     """Remove the folders below `root` that deleting `removed` left empty
     (`320/` of `--name '{width}/{stem}.{ext}'`), as a fresh run has none."""
-    top = os.path.abspath(root)
     for folder in sorted({os.path.dirname(os.path.abspath(p)) for p in removed}, reverse=True):
-        while below(folder, top):
-            try:
-                os.rmdir(folder)  # only ever an empty one
-            except OSError:
-                break
-            folder = os.path.dirname(folder)
+        remove_empty(folder, root)
 
 
 class Report(NamedTuple):

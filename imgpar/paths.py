@@ -95,3 +95,18 @@ def nearest_folder(folder: str) -> str:
             break
         folder = parent
     return folder or "."
+
+
+def remove_empty(folder: str, top: str) -> None:
+    """Remove `folder` and each folder above it, up to `top` (kept), while
+    they are empty: what a failed write made, or deleted outputs emptied.
+    One that is not there is passed over (a write failed making it)."""
+    folder, top = os.path.abspath(folder), os.path.abspath(top)
+    while below(folder, top):
+        try:
+            os.rmdir(folder)  # only ever an empty one
+        except FileNotFoundError:
+            pass
+        except OSError:  # something is in it, or on its way
+            return
+        folder = os.path.dirname(folder)

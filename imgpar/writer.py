@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
 from imgpar.formats import Target
-from imgpar.paths import file_in_the_way, nearest_folder
+from imgpar.paths import file_in_the_way, nearest_folder, remove_empty
 from imgpar.spec import Task, sized_glob
 
 if TYPE_CHECKING:
@@ -191,6 +191,8 @@ def write_atomic(
             raise OutputRefused(f"cannot write {path}: {blocker} is a file, not a folder") from exc
         if exc.errno == errno.ENAMETOOLONG:
             raise OutputRefused(f"cannot write {path}: {TOO_LONG}") from exc
+        if exc.errno == errno.ENOENT:  # the folder made, and removed again, each try
+            raise OutputRefused(f"cannot write {path}: its folder keeps being removed") from exc
         raise
     opened = time.perf_counter()
     try:
@@ -219,7 +221,7 @@ def write_atomic(
     except BaseException:
         _remove_quietly(temp)
         if made is not None:
-            _take_back(folder, made)
+            remove_empty(folder, os.path.dirname(made))
         raise
     in_file = fp.seconds if isinstance(fp, _TimedFile) else 0.0
     return size, (opened - start) + in_file + (time.perf_counter() - saved)
@@ -274,7 +276,9 @@ def _reason(exc: OSError) -> str:
 
 
 def _create(temp: str, folder: str) -> tuple[int, str | None]:
-    """The temporary file, open; and the topmost folder made for it, if any."""
+    """The temporary file, open; and the topmost of its folders that was
+    missing, if any: made for it (here or by another worker), to be taken
+    back, where still empty, if the write fails."""
     # os.open with 0o666 lets the umask decide permissions, as for any new file.
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
     try:
@@ -287,32 +291,22 @@ def _create(temp: str, folder: str) -> tuple[int, str | None]:
     while (parent := os.path.dirname(made)) and not os.path.isdir(parent):
         made = parent
     tries = 0
-    while True:
-        os.makedirs(folder, exist_ok=True)
-        try:
-            return os.open(temp, flags, 0o666), made
-        except FileNotFoundError:
-            # Another worker's failed write took the empty folder back.
-            tries += 1
-            if tries == _MAKE_TRIES:
-                raise
+    try:
+        while True:
+            os.makedirs(folder, exist_ok=True)
+            try:
+                return os.open(temp, flags, 0o666), made
+            except FileNotFoundError:
+                # Another worker's failed write took the empty folder back.
+                tries += 1
+                if tries == _MAKE_TRIES:
+                    raise
+    except BaseException:
+        remove_empty(folder, os.path.dirname(made))  # a full disk may stop makedirs halfway
+        raise
 
 
 _MAKE_TRIES = 3
-
-
-def _take_back(folder: str, made: str) -> None:
-    """Remove the folders a failed write made, up to `made`, where still
-    empty: a full disk or an image no encoder takes leaves no empty mirror
-    of the SOURCE tree behind."""
-    while True:
-        try:
-            os.rmdir(folder)
-        except OSError:  # another output is there, or on its way
-            return
-        if folder == made:
-            return
-        folder = os.path.dirname(folder)
 
 
 def _remove_quietly(path: str) -> None:

@@ -1050,16 +1050,42 @@ def _fill(disk: Path, leave: int = 0) -> None:
 
 
 def test_a_full_disk_leaves_no_empty_folders(tmp_path: Path, tiny_disk: Path) -> None:
-    for sub in ("a/b", "c"):
-        _tree(tmp_path / "src" / sub, 2, (400, 300))
+    _tree(tmp_path / "src" / "a" / "b" / "c", 2, (400, 300))
     out = tiny_disk / "out"
-    out.mkdir()
-    (out / "c").mkdir()  # the user's own, kept
+    (out / "a").mkdir(parents=True)  # the user's own, kept
     _fill(tiny_disk)
     proc = _run("convert", tmp_path / "src", "--to", "png", "--out", out, "--jobs", "1")
     assert proc.returncode == 1
     assert "disk full" in proc.stderr
-    assert sorted(p.name for p in out.rglob("*")) == [".imgpar-lock", "c"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [".imgpar-lock", "a"]
+
+
+def test_folders_a_full_disk_stopped_halfway_are_taken_back(tmp_path: Path) -> None:
+    # Out of inodes: makedirs made out/a, and could not make out/a/b.
+    mount = tmp_path / "few"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,nr_inodes=32", "tmpfs",
+                           str(mount)], capture_output=True)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        _tree(tmp_path / "src" / "a" / "b", 1, (60, 40))
+        out = mount / "out"
+        out.mkdir()
+        (out / ".imgpar-lock").touch()
+        fillers = []
+        with contextlib.suppress(OSError):
+            while True:
+                fillers.append(mount / f"f{len(fillers)}")
+                fillers[-1].touch()
+        fillers.pop().unlink(missing_ok=True)
+        fillers.pop().unlink()  # one inode for out/a, none for out/a/b
+        proc = _run("convert", tmp_path / "src", "--to", "png", "--out", out, "--jobs", "1")
+        assert proc.returncode == 1
+        assert "disk full" in proc.stderr
+        assert not (out / "a").exists()
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_in_place_a_full_disk_leaves_no_cache(tiny_disk: Path) -> None:
