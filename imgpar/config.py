@@ -38,7 +38,8 @@ def _has_section(path: str) -> bool:
         return False
     # One that names imgpar but does not parse is an error, not "no config":
     # a run that silently ignores the settings it was given does the wrong work.
-    return "imgpar" in _read(path).get("tool", {})
+    tool = _read(path).get("tool", {})
+    return isinstance(tool, dict) and "imgpar" in tool  # `tool = "imgpar"` is not imgpar's
 
 
 def _read(path: str) -> dict[str, Any]:
@@ -98,10 +99,20 @@ def load(
         chosen = tables[preset]
         settings.update(chosen)
         origins.update(dict.fromkeys(chosen, f"{path} preset {preset!r}"))
-    # A pipe (`--config <(make-settings)`) lives in no folder of the job's:
-    # its paths read from where imgpar runs, as a command line's would.
-    folder = os.path.dirname(os.path.abspath(path)) if os.path.isfile(path) else os.curdir
-    return _from_folder(settings, folder), origins
+    return _from_folder(settings, _folder_of(path)), origins
+
+
+def _folder_of(path: str) -> str:
+    """The folder a settings file's paths are read from: its own. A pipe
+    (`--config <(make-settings)`) lives in no folder of the job's: its paths
+    read from where imgpar runs, as a command line's would; `/dev/stdin`
+    redirected from a file reads from that file's."""
+    if not os.path.isfile(path):
+        return os.curdir
+    absolute = os.path.abspath(path)
+    if absolute.startswith(("/dev/", "/proc/")):
+        absolute = os.path.realpath(path)
+    return os.path.dirname(absolute)
 
 
 _PER_JOB = ("report", "manifest")

@@ -1414,6 +1414,16 @@ def test_a_settings_file_of_the_wrong_shape_is_a_usage_error(
     assert f"imgpar: error: {tmp_path}/{said}\n" in result.output
 
 
+def test_a_pyproject_whose_tool_is_no_table_is_not_imgpars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("tool = 5  # imgpar\n")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["convert", ".", "--to", "webp", "--dry-run"])
+    assert (result.exit_code, result.stdout) == (0, "a.jpg -> a.webp\n")
+
+
 def test_config_paths_kinds_and_syntax(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

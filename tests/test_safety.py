@@ -1680,6 +1680,15 @@ def test_a_piped_configs_paths_read_from_where_imgpar_runs(tmp_path: Path) -> No
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert (proc.returncode, proc.stdout) == (0, "assets/img/a.jpg -> dist/a.webp\n"), proc.stderr
+    # Redirected from a file, /dev/stdin is that file: its paths read from its folder.
+    (tmp_path / "site" / "assets" / "img").mkdir(parents=True)
+    _photo(tmp_path / "site" / "assets" / "img" / "b.jpg", (60, 40))
+    (tmp_path / "site" / "imgpar.toml").write_text(settings.replace("\\n", "\n"))
+    with open(tmp_path / "site" / "imgpar.toml") as settings_file:
+        proc = subprocess.run([*IMGPAR, "convert", "--config", "/dev/stdin", "--dry-run"],
+                              stdin=settings_file, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "site/assets/img/b.jpg -> site/dist/b.webp\n")
 
 
 def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: Path) -> None:
