@@ -46,13 +46,14 @@ def dry_run(job: Job, *, prune: bool = False, quiet: bool = False) -> ExitStatus
 
     remade: list[str] = []
     failing: list[str] = []
-    converting = skipped = 0
+    converting = skipped = failed = 0
     empty = False  # a SOURCE folder with no image in it
     for item in job.dry_plan():
         if isinstance(item, Task):
             outputs = _outlook(job, item)
             if isinstance(outputs, str):
                 failing.append(item.display)
+                failed += 1
                 echo_line(f"{item.display}: would fail: {outputs}")
             else:
                 converting += 1
@@ -61,18 +62,19 @@ def dry_run(job: Job, *, prune: bool = False, quiet: bool = False) -> ExitStatus
                 for output in outputs:
                     echo_line(f"{item.display} -> {output}")
         elif isinstance(item, Result) and item.status == "failed":
-            failing.append(item.source)
+            failed += 1
             echo_line(f"{item.source}: would fail: {item.error}")
         elif isinstance(item, Result):
             skipped += 1
             why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
             echo_line(f"{item.source}: skipped: {why}")
         elif item.failed:
-            failing.append(item.path)
+            failed += 1
             echo_line(f"{item.path}: would fail: {item.reason}")
         else:
             empty = empty or item.reason == NO_IMAGES
-            echo_line(f"note: {item.path}: {item.reason}", err=True)
+            if not quiet:
+                echo_line(f"note: {item.path}: {item.reason}", err=True)
     held: Held = {}
     if prune:
         for path in job.orphans(remade, failing, held):
@@ -82,13 +84,12 @@ def dry_run(job: Job, *, prune: bool = False, quiet: bool = False) -> ExitStatus
     for source, why in _held_why(held):
         echo_line(f"{source}: would fail: {why}")
     _warn_of_caches(job)
-    if not quiet:
-        # On stderr: stdout is a line per output, for scripts.
-        echo_line(
-            f"would convert {_count(converting, 'file')} ({_count(len(remade), 'output')}),"
-            f" skip {skipped}, fail {len(failing) + len(held)}",
-            err=True,
-        )
+    # On stderr: stdout is a line per output, for scripts.
+    echo_line(
+        f"would convert {_count(converting, 'file')} ({_count(len(remade), 'output')}),"
+        f" skip {skipped}, fail {failed + len(held)}",
+        err=True,
+    )
     return ExitStatus.OK
 
 
