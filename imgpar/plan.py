@@ -93,7 +93,7 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
     parts = sample.replace("\\", "/").split("/")
     if os.path.isabs(sample) or ".." in parts:
         return f"{template!r} could write outside the output folder"
-    if parts[-1] == "":
+    if parts[-1] in ("", "."):
         return f"{template!r} ends in a folder: end it with a file's name ({{stem}}.{{ext}})"
     if "" in parts:
         return f"{template!r} has a folder with no name (//)"

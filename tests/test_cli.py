@@ -706,6 +706,8 @@ def test_list_options_may_be_repeated(tmp_path: Path) -> None:
     [
         ("", "--name is empty: give a template ({stem}.{ext}), or leave it out: ''"),
         ("{stem}/", "--name '{stem}/' ends in a folder: end it with a file's name ({stem}.{ext})"),
+        ("{stem}/.", "--name '{stem}/.' ends in a folder: end it with a file's name"
+         " ({stem}.{ext})"),
         ("a//{stem}.{ext}", "--name 'a//{stem}.{ext}' has a folder with no name (//)"),
         ("../{stem}.{ext}", "--name '../{stem}.{ext}' could write outside the output folder"),
     ],
