@@ -237,14 +237,14 @@ class Cache:
                     return None
                 with contextlib.suppress(OSError):
                     os.unlink(self.path)
+                there = False  # the new one is this try's
                 self._db = self._open()
         except (sqlite3.OperationalError, OSError) as exc:
             self._unwritable = True
             self._cannot_write(exc, reading=not create)
             if not there:
                 # Made by this try (a full disk): nothing of it is left, as
-                # if never tried.
-                self.close()
+                # if never tried. (_open closed its connection.)
                 for leftover in (self.path, f"{self.path}-journal"):
                     with contextlib.suppress(OSError):
                         os.unlink(leftover)

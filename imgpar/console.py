@@ -105,8 +105,8 @@ def _held_why(held: Held) -> list[tuple[str, str]]:
         (
             ", ".join(sources),
             f"no images in it now (a drive not mounted?), yet {_count(n, 'output')} of its"
-            f" sources {'is' if n == 1 else 'are'} there: --prune keeps them; delete them"
-            " yourself if they should go",
+            f" sources {'is' if n == 1 else 'are'} there: --prune keeps {_them(n)}; delete"
+            f" {_them(n)} yourself if {'it' if n == 1 else 'they'} should go",
         )
         for sources, n in held.items()
     ]
@@ -433,7 +433,8 @@ def _end_notes(
     if noted[IN_TARGET_FORMAT]:
         notes.append(
             f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format;"
-            " --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes them"
+            " --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes "
+            + _them(noted[IN_TARGET_FORMAT])
         )
     if noted[KEPT_EXTENSION]:
         notes.append(
@@ -444,11 +445,11 @@ def _end_notes(
     if noted[NOT_ENLARGED]:
         notes.append(
             f"{_count(noted[NOT_ENLARGED], 'source')} smaller than the size asked for:"
-            f" not enlarged; --upscale enlarges {'it' if noted[NOT_ENLARGED] == 1 else 'them'}"
+            f" not enlarged; --upscale enlarges {_them(noted[NOT_ENLARGED])}"
         )
     if left:
         notes.append(f"{_count(left, 'earlier output')} no source makes now;"
-                     f" --prune deletes {'it' if left == 1 else 'them'}")  # fmt: skip
+                     f" --prune deletes {_them(left)}")  # fmt: skip
     if unread:
         kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
         notes.append(
@@ -655,6 +656,10 @@ def format_change(fraction: float) -> str:
 
 def _count(n: int, thing: str) -> str:
     return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def _them(n: int) -> str:
+    return "it" if n == 1 else "them"
 
 
 def _fit(line: str, width: int = 80) -> str:

@@ -30,17 +30,17 @@ FILTERS = ("lanczos", "bicubic", "bilinear", "hamming", "box", "nearest")
 MetadataPolicy = Literal["all", "copyright", "no-gps", "none"]
 METADATA_POLICIES: tuple[MetadataPolicy, ...] = ("all", "copyright", "no-gps", "none")
 
-# The parts of a worker's time on one file, in `Result.stages` order: decode is
-# open to pixels in memory in a working mode (shrink-on-load included); resize
-# is every pixel operation after it (resize, crop, orientation, conversion for
-# the target); write is the time blocked in the filesystem (creating, writing,
-# renaming the file); encode is the rest of saving.
 # Every record here is a named tuple rather than a dataclass: a frozen
 # dataclass costs 1-3 ms to create at start-up (it compiles its methods), and
 # a run's start-up made fifteen of them. Build those with many fields by
 # keyword: a named tuple also takes its fields in order.
 class Stages(NamedTuple):
-    """Seconds (or shares of worker time) per stage, read by name."""
+    """Seconds (or shares of worker time) per part of a worker's time on a
+    file: decode is open to pixels in memory in a working mode
+    (shrink-on-load included); resize is every pixel operation after it
+    (resize, crop, orientation, conversion for the target); write is the
+    time blocked in the filesystem (creating, writing, renaming the file);
+    encode is the rest of saving."""
 
     decode: float = 0.0
     resize: float = 0.0
@@ -48,7 +48,7 @@ class Stages(NamedTuple):
     write: float = 0.0
 
 
-STAGES = Stages._fields
+STAGES = Stages._fields  # the order of `Result.stages`
 
 
 class Resize(NamedTuple):
