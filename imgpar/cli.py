@@ -143,12 +143,16 @@ def convert(
         list[str] | None,
         _opt(
             "--max-size",
-            help="Fit inside N x N pixels; a list (480,960) makes one output per size.",
+            help="Fit inside N x N pixels; a list (480,960, or repeated) makes one output per"
+            " size.",
         ),
     ] = None,
     width: Annotated[
         list[str] | None,
-        _opt("--width", help="Output width; a list (320,640,1280) makes one output per width."),
+        _opt(
+            "--width",
+            help="Output width; a list (320,640,1280, or repeated) makes one output per width.",
+        ),
     ] = None,
     height: Annotated[int | None, _opt("--height", help="Output height.")] = None,
     fit: Annotated[
