@@ -695,7 +695,8 @@ def info(
         record = inspect(path)
         if record["error"]:
             failed = True
-            console.echo_line(f"imgpar: error: {path}: {record['error']}", err=True)
+            if as_json or "format" not in record:  # else its facts end `convert  fails: ...`
+                console.echo_line(f"imgpar: error: {path}: {record['error']}", err=True)
         if as_json:
             records.append(record)
         elif "format" in record:

@@ -134,7 +134,7 @@ def test_pixels_that_do_not_decode_fail_with_the_facts_shown(tmp_path: Path, kin
     assert reason
     result = info(str(cut), str(whole))
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"imgpar: error: {cut}: {reason}"
+    assert result.stderr == ""  # said once, where the facts end
     shown = result.stdout.split("\n\n")[0]
     assert shown.startswith(f"{cut}\n  format       {kind.upper()}\n")
     assert shown.endswith(f"  convert      fails: {reason}")
@@ -355,10 +355,11 @@ def test_names_that_could_act_on_a_terminal_or_are_no_text(tmp_path: Path) -> No
     assert f"{tmp_path}/two\\nlines.jpg\n  format       JPEG\n" in out
     assert f"imgpar: error: {tmp_path}/red\\x1b[31m.jpg: not an image" in err
     # As convert fails it, and named as the run and the reports name it.
-    assert (
-        f"imgpar: error: {tmp_path}/caf\\udce9.jpg: its path is not valid UTF-8"
-        f" ({os.fsencode(odd)!r}): rename it to convert it"
-    ) in err.splitlines()
+    shown = out.split(f"{tmp_path}/caf\\udce9.jpg\n", 1)[1].split("\n\n", 1)[0]
+    assert shown.endswith(
+        f"  convert      fails: its path is not valid UTF-8 ({os.fsencode(odd)!r}): rename it to"
+        " convert it"
+    )
     listed = subprocess.run([sys.executable, "-m", "imgpar", "info", "--json", str(odd)],
                             capture_output=True, check=False)  # fmt: skip
     assert json.loads(listed.stdout)[0]["path"] == str(odd)
