@@ -442,7 +442,8 @@ class Job:
                     path = os.path.join(cache_root, relative)
                     # Not if another source's output now has that name, nor
                     # once something else has been written there.
-                    ours = relative not in kept and file_state(path) == (size, mtime_ns)
+                    ours = os.path.normpath(relative) not in kept
+                    ours = ours and file_state(path) == (size, mtime_ns)
                     ours = ours and not anothers(path)
                     if ours:
                         removed.append(path)

@@ -611,7 +611,9 @@ def _settle_home(db: sqlite3.Connection, name: str) -> str:
 
 
 def _records(text: str) -> tuple[OutputRecord, ...]:
+    # Normalised as the planner names outputs: a row a `./{stem}.{ext}` run
+    # wrote is the same file as the name the default template gives.
     return tuple(
-        OutputRecord(path=p, format=f, width=w, height=h, bytes=b)
+        OutputRecord(path=os.path.normpath(p), format=f, width=w, height=h, bytes=b)
         for p, f, w, h, b in json.loads(text)
     )

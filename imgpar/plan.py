@@ -1107,8 +1107,13 @@ class Planner:
     def _names(self, here: _Here, stem: str, ext: str) -> tuple[str, ...]:
         """The outputs' paths relative to their destination folder."""
         src_ext = ext.lstrip(".")
+        # Normalised (`./{stem}.{ext}` names a.webp): the cache and --prune
+        # compare paths as text, and o/./a.webp, another spelling of
+        # o/a.webp, was pruned as the orphan of the file just written.
         return tuple(
-            _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=here.parent)
+            os.path.normpath(
+                _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=here.parent)
+            )
             for t in self._targets
         )
 

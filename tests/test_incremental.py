@@ -1414,6 +1414,29 @@ def test_a_settings_file_of_the_wrong_shape_is_a_usage_error(
     assert f"imgpar: error: {tmp_path}/{said}\n" in result.output
 
 
+@pytest.mark.parametrize(
+    ("dotted", "plain", "made"),
+    [("./{stem}.{ext}", "{stem}.{ext}", "a.webp"),
+     ("{stem}/./{stem}.{ext}", "{stem}/{stem}.{ext}", "a/a.webp")],
+)  # fmt: skip
+def test_a_name_spelled_with_a_dot_folder_is_the_same_output(
+    tmp_path: Path, dotted: str, plain: str, made: str
+) -> None:
+    # o/./a.webp and o/a.webp are one file: --prune deleted the one just written.
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "a.png")
+    out = tmp_path / "o"
+    runner = CliRunner()
+    args = ["convert", str(tmp_path / "a.png"), "--to", "webp", "--out", str(out), "--name"]
+    for first, then in ((dotted, plain), (plain, dotted)):
+        assert runner.invoke(app, [*args, first, "--force"]).exit_code == 0
+        result = runner.invoke(app, [*args, then, "--prune"])
+        assert result.exit_code == 0, result.output
+        assert "pruned" not in result.output
+        assert [p.relative_to(out).as_posix() for p in out.rglob("*.webp")] == [made]
+        with Image.open(out / made) as im:
+            assert im.size == (40, 30)
+
+
 def test_a_pyproject_whose_tool_is_no_table_is_not_imgpars(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
