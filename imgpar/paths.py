@@ -101,7 +101,9 @@ def remove_empty(folder: str, top: str) -> None:
     """Remove `folder` and each folder above it, up to `top` (kept), while
     they are empty: what a failed write made, or deleted outputs emptied.
     One that is not there is passed over (a write failed making it)."""
-    folder, top = os.path.abspath(folder), os.path.abspath(top)
+    # Real paths: `--out link/../x` is where the kernel takes `..`, past the
+    # link, not where the text says.
+    folder, top = os.path.realpath(folder), os.path.realpath(top)
     while below(folder, top):
         try:
             os.rmdir(folder)  # only ever an empty one

@@ -1060,6 +1060,25 @@ def test_a_full_disk_leaves_no_empty_folders(tmp_path: Path, tiny_disk: Path) ->
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [".imgpar-lock", "a"]
 
 
+def test_a_full_disk_takes_back_the_folders_where_the_kernel_made_them(
+    tmp_path: Path, tiny_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `link/../x` is tiny/x to the kernel, ./x to the text: the user's own
+    # empty ./x/a/b went, and the run's own empty tiny/x/a/b stayed.
+    _tree(tmp_path / "src" / "a" / "b", 1, (800, 600))
+    (tiny_disk / "deep").mkdir()
+    (tiny_disk / "x").mkdir()
+    (tmp_path / "link").symlink_to(tiny_disk / "deep")
+    (tmp_path / "x" / "a" / "b").mkdir(parents=True)
+    _fill(tiny_disk)
+    monkeypatch.chdir(tmp_path)
+    proc = _run("convert", "src", "--to", "png", "--out", "link/../x", "--jobs", "1")
+    assert proc.returncode == 1
+    assert "disk full" in proc.stderr
+    assert (tmp_path / "x" / "a" / "b").is_dir()
+    assert not (tiny_disk / "x" / "a").exists()
+
+
 def test_folders_a_full_disk_stopped_halfway_are_taken_back(tmp_path: Path) -> None:
     # Out of inodes: makedirs made out/a, and could not make out/a/b.
     mount = tmp_path / "few"
