@@ -259,45 +259,20 @@ class DaskEngine:
                 cluster.close(list(flights))
 
     def _start(self) -> _Cluster:
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         if self.scheduler is not None:
             client = _connected(self.scheduler)
             del _clients[self.scheduler]  # this run's now: it closes it
             return _Cluster(client)
-        # Dask counts a worker's death against every file the worker held;
-        # at 1.0 a worker holds just the file it converts and the rest wait
-        # in the scheduler's queue, so a crash takes no bystander with it.
-        held = _InterruptsHeld()
+        local = _local_cluster(self.jobs)
         try:
-            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-                try:
-                    local = LocalCluster(
-                        n_workers=self.jobs,
-                        threads_per_worker=1,
-                        processes=True,
-                        # Any free port, on this machine only: None means Dask's
-                        # 8787, and where that is taken (another cluster, a second
-                        # CI job) Dask warns in four lines before it takes another
-                        # anyway; an empty host would listen on every interface.
-                        dashboard_address="127.0.0.1:0",
-                        # Worker crashes are reported per file, not as log lines
-                        # through the progress bar.
-                        silence_logs=logging.CRITICAL,
-                    )
-                except RuntimeError as exc:  # its workers said why, if they could
-                    raise ClusterError(f"could not start a local Dask cluster: {exc}") from None
-            try:
-                held.release()  # a Ctrl-C held while the workers started lands here
-                client = Client(local, set_as_default=False)
-                client.register_plugin(_local_worker_setup(), name="imgpar-local-worker")
-                return _Cluster(client, local)
-            except BaseException:
-                local.close(timeout=CLOSE_TIMEOUT)
-                raise
-        finally:
-            held.release()
+            client = Client(local, set_as_default=False)
+            client.register_plugin(_local_worker_setup(), name="imgpar-local-worker")
+            return _Cluster(client, local)
+        except BaseException:
+            local.close(timeout=CLOSE_TIMEOUT)
+            raise
 
     def _check_workers(self, client: Client, task: Task, here: str) -> None:
         """Stop before any work unless every worker runs this imgpar, reads
@@ -511,56 +486,123 @@ def _logs_silenced() -> Iterator[None]:
             handler.setLevel(level)
 
 
-class _InterruptsHeld:
-    """Ctrl-C held back while a LocalCluster starts, then raised.
+def _local_cluster(jobs: int) -> LocalCluster:
+    """A LocalCluster of `jobs` single-threaded worker processes, started
+    so that Ctrl-C cannot cut them off half made.
 
-    The worker processes inherit this thread's blocked mask, so they are born
-    deaf to it: one that came while they imported Dask printed a traceback
-    from each and left semaphores behind. A Ctrl-C reaches this process
-    through whichever thread does not block it (a progress bar's, a host
-    program's), so it is noted by a handler rather than left pending, and
-    raised once the cluster is up, which then closes in order. A second one
-    is not held: a start that hangs can still be stopped.
+    It is built in a thread that blocks SIGINT: the threads Dask starts from
+    it, and the worker processes they start, inherit the mask, where one
+    that came while they imported Dask printed a traceback from each and
+    left semaphores behind. This thread waits, interruptible: a first
+    Ctrl-C is noted and delivered once the cluster is up (it is then closed
+    in order); a second, or SIGTERM, gives the start up and kills the
+    workers it began, a start that hangs included.
     """
+    from multiprocessing import active_children, resource_tracker
+
+    masks = hasattr(signal, "pthread_sigmask")  # Windows: no masks, no inheritance
+    if masks:
+        # Started here, not by the first worker's start: multiprocessing
+        # unblocks SIGINT in the thread that starts its resource tracker,
+        # the very thread that then starts the workers.
+        resource_tracker.ensure_running()
+    before = set(active_children())
+    built: list[LocalCluster] = []
+    failed: list[BaseException] = []
+    lock = threading.Lock()
+    abandoned = False
+
+    def build() -> None:
+        import dask
+        from distributed import LocalCluster
+
+        if masks:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # Dask counts a worker's death against every file the worker held;
+        # at 1.0 a worker holds just the file it converts and the rest wait
+        # in the scheduler's queue, so a crash takes no bystander with it.
+        try:
+            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+                cluster = LocalCluster(
+                    n_workers=jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    # Any free port, on this machine only: None means Dask's
+                    # 8787, and where that is taken (another cluster, a second
+                    # CI job) Dask warns in four lines before it takes another
+                    # anyway; an empty host would listen on every interface.
+                    dashboard_address="127.0.0.1:0",
+                    # Worker crashes are reported per file, not as log lines
+                    # through the progress bar.
+                    silence_logs=logging.CRITICAL,
+                )
+        except BaseException as exc:
+            failed.append(exc)
+            return
+        with lock:
+            if not abandoned:
+                built.append(cluster)
+                return
+        cluster.close(timeout=CLOSE_TIMEOUT)
+
+    interrupts = _NotedInterrupts()
+    builder = threading.Thread(target=build, name="imgpar-cluster-start", daemon=True)
+    try:
+        builder.start()
+        while builder.is_alive():
+            builder.join(0.1)  # signal handlers run between waits
+    except BaseException:  # a second Ctrl-C, SIGTERM, SIGHUP
+        with lock:
+            abandoned = True
+            made = list(built)
+        for cluster in made:
+            cluster.close(timeout=CLOSE_TIMEOUT)
+        for child in set(active_children()) - before:
+            child.kill()
+        raise
+    finally:
+        interrupts.restore()
+    if failed:
+        if isinstance(failed[0], RuntimeError):  # its workers said why, if they could
+            raise ClusterError(f"could not start a local Dask cluster: {failed[0]}")
+        raise failed[0]
+    try:
+        interrupts.deliver()
+    except BaseException:
+        built[0].close(timeout=CLOSE_TIMEOUT)
+        raise
+    return built[0]
+
+
+class _NotedInterrupts:
+    """Ctrl-C, noted while it stands rather than raised: the first is
+    delivered later, as the handler before would have had it; a second is
+    delivered at once. Only a Python handler is stood in for, in the main
+    thread: a program that ignores Ctrl-C goes on ignoring it."""
 
     def __init__(self) -> None:
-        self._mask: set[signal.Signals] | None = None
-        self._handler: Any = None  # the handler before, while ours stands
-        self._noted = False
-        if hasattr(signal, "pthread_sigmask"):  # Windows: no masks, no inheritance
-            # Started here, not by the first worker's start: multiprocessing
-            # lets Ctrl-C through again in the thread that starts its
-            # resource tracker, the very thread that then starts the workers.
-            from multiprocessing import resource_tracker
-
-            resource_tracker.ensure_running()
-            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        before = signal.getsignal(signal.SIGINT)
-        if before is not None and threading.current_thread() is threading.main_thread():
-            self._handler = before
-            signal.signal(signal.SIGINT, self._note)
+        self._before: Any = None
+        self._noted = 0
+        if threading.current_thread() is threading.main_thread():
+            before = signal.getsignal(signal.SIGINT)
+            if callable(before):
+                self._before = before
+                signal.signal(signal.SIGINT, self._note)
 
     def _note(self, signum: int, frame: Any) -> None:
-        if self._noted:
-            self._noted = False
-            self._give_back()
-            raise KeyboardInterrupt
-        self._noted = True
+        self._noted += 1
+        if self._noted > 1:
+            self._before(signum, frame)
 
-    def release(self) -> None:
-        """Give the mask and the handler back; raise a Ctrl-C noted meanwhile."""
-        self._give_back()
-        if self._noted:
-            self._noted = False
-            signal.raise_signal(signal.SIGINT)
+    def restore(self) -> None:
+        if self._before is not None and signal.getsignal(signal.SIGINT) == self._note:
+            signal.signal(signal.SIGINT, self._before)
 
-    def _give_back(self) -> None:
-        if self._handler is not None:
-            signal.signal(signal.SIGINT, self._handler)
-            self._handler = None
-        if self._mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
-            self._mask = None
+    def deliver(self) -> None:
+        """The Ctrl-C noted, if one was, to the handler before."""
+        if self._noted == 1 and self._before is not None:
+            self._noted = 0
+            self._before(signal.SIGINT, None)
 
 
 def _local_worker_setup() -> WorkerPlugin:

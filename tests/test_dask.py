@@ -511,6 +511,42 @@ def test_ctrl_c_while_the_local_cluster_starts_is_quiet(tmp_path: Path) -> None:
     assert not temp_leftovers(out)
 
 
+@needs_dask
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers in /proc")
+def test_a_second_ctrl_c_stops_a_cluster_start_that_hangs(tmp_path: Path) -> None:
+    # Every thread blocked the signal: a start that hung could not be stopped.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import sys, time\n"
+        "if '--multiprocessing-fork' in sys.orig_argv:  # a worker, importing\n"
+        "    time.sleep(120)\n"
+    )
+    src = _noise_tree(tmp_path / "src", 2)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "imgpar", "convert", str(src), "--to", "webp", "--out",
+         str(tmp_path / "out"), "--engine", "dask", "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(hook)}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for_a_worker_process(run.pid)
+        workers = _workers_of(run.pid)
+        run.send_signal(signal.SIGINT)  # held: the start goes on
+        with pytest.raises(subprocess.TimeoutExpired):
+            run.wait(timeout=2)
+        run.send_signal(signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=30)  # the workers sleep 120 s
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 130, stderr
+    assert "(interrupted)" in stdout
+    assert "Traceback" not in stderr, stderr
+    assert workers and not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+
 _CALLER_WITH_A_THREAD = """
 import sys, threading, time
 import imgpar
@@ -533,18 +569,24 @@ def test_ctrl_c_while_the_local_cluster_starts_in_a_program_with_threads(tmp_pat
     script.write_text(_CALLER_WITH_A_THREAD)
     src = _noise_tree(tmp_path / "src", 2)
     host = subprocess.Popen([sys.executable, str(script), str(src), str(tmp_path / "out")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
     try:
         _wait_for_a_worker_process(host.pid)
         host.send_signal(signal.SIGINT)
-        assert host.stdout is not None
-        assert host.stdout.readline() == "interrupted\n"
+        said: queue.Queue[str] = queue.Queue()
+        out = host.stdout
+        assert out is not None
+        reader = threading.Thread(target=lambda: said.put(out.readline()))
+        reader.daemon = True
+        reader.start()
+        assert said.get(timeout=RUN_TIMEOUT) == "interrupted\n"
         deadline = time.monotonic() + 15
         while _workers_of(host.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _workers_of(host.pid)
     finally:
-        host.kill()
+        os.killpg(host.pid, signal.SIGKILL)
         _, stderr = host.communicate()
     assert "Traceback" not in stderr, stderr
 
