@@ -142,21 +142,25 @@ def read_gray(im: Image.Image) -> GrayReading:
     values lie in it, the rest clipped (one stray value past 1 read a picture
     as 0-255, black); otherwise the smallest usual range that holds every
     value is taken, and values that fit none (negative, past 65535: a
-    difference map) are stretched from their own range. NaN, which
-    scientific TIFFs write for "no data", reads as the lowest value, and so
-    does -inf; +inf as the highest."""
+    difference map) are stretched from their own range. Values that are no
+    data (NaN, as scientific TIFFs write it, infinities, values past +-1e38,
+    as some GIS tools write it, and a TIFF's GDAL_NODATA value) are left out
+    of the range, and shown black (+inf white), in every range."""
+    return _read(_no_data_marked(im))
+
+
+def _read(im: Image.Image) -> GrayReading:
     low, high = im.getextrema()
-    odd = 0
-    if im.mode == "F":
-        finite = ImageMath.lambda_eval(lambda a: abs(a["v"]) < _BEYOND, v=im)  # NaN < x: false
-        odd = finite.convert("L").histogram()[0]
-        if odd:
-            # Pillow takes a first pixel's NaN for both extrema, and counts infinities.
-            low, high = _finite_extrema(im, finite)
-    said = [f"its values run {low:g} to {high:g}"]
+    pixels = im.width * im.height
+    # Pillow's float histogram counts only the values in its range: never NaN.
+    odd = pixels - sum(im.histogram(extrema=(-_NO_DATA, _NO_DATA))) if im.mode == "F" else 0
     if odd:
-        said.append(f"{odd} NaN or infinite, read as the lowest (+inf: the highest)")
-    if im.mode == "F" and _mostly_unit(im, low, high, odd):
+        # Pillow takes a first pixel's NaN for both extrema, and counts infinities.
+        low, high = _data_extrema(im)
+    said = [f"its values run {low + 0.0:g} to {high + 0.0:g}" if odd < pixels else "no value"]
+    if odd:
+        said.append(f"{odd} no data (NaN, infinite or past 1e38), shown black (+inf white)")
+    if im.mode == "F" and _mostly_unit(im, low, high, pixels - odd):
         clipped = low < 0 or high > 1
         if clipped:
             said[0] += ": those outside it clipped"
@@ -166,7 +170,7 @@ def read_gray(im: Image.Image) -> GrayReading:
     for top in (255, 65535):
         if low >= 0 and high <= top:
             read = f"read as 0-{top}, {_UNSAID} ({values})"
-            return GrayReading(low, high, 65535 / top, 0, read, bool(odd))
+            return GrayReading(0.0, top, 65535 / top, 0, read, bool(odd))
     scale = 65535 / (high - low) if high > low else 0
     # One value throughout, past every usual range, shows at its end.
     offset = -low * scale if scale else 65535 * (low > 0)
@@ -175,40 +179,58 @@ def read_gray(im: Image.Image) -> GrayReading:
 
 
 _UNSAID = "as the file does not say its range"
-# Past any float32 value: where NaN and the infinities are put out of the way.
-_BEYOND = 1e38
+# Values past it are no data: NaN, the infinities, and float32's extremes,
+# which GIS tools write for "no data" (-3.4e38).
+_NO_DATA = 1e38
 
 
-def _finite_extrema(im: Image.Image, finite: Image.Image) -> tuple[float, float]:
-    """The lowest and highest finite values; 0, 0 where there are none."""
-    # min and max give NaN their other argument: every value is then finite.
-    bounded = ImageMath.lambda_eval(lambda a: a["min"](a["max"](a["v"], -_BEYOND), _BEYOND), v=im)
-    away = ImageMath.lambda_eval(lambda a: (1 - a["f"]) * 3 * _BEYOND, f=finite)
+# The TIFF tag where GDAL writes a raster's "no data" value, as text.
+GDAL_NODATA = 42113
+
+
+def _no_data_marked(im: Image.Image) -> Image.Image:
+    """A float picture whose GDAL_NODATA value (-9999 in an elevation model)
+    is moved past the data's range, as no data: stretched with the rest, it
+    flattened the terrain to white."""
+    tags = getattr(im, "tag_v2", None)
+    try:
+        mark = float(str(tags.get(GDAL_NODATA)).strip("\0 ")) if tags is not None else None
+    except ValueError:
+        return im
+    if im.mode != "F" or mark is None or mark != mark:  # NaN marks itself
+        return im
+    return ImageMath.lambda_eval(lambda a: a["v"] - (a["v"] == mark) * 3e38, v=im)
+
+
+def _data_extrema(im: Image.Image) -> tuple[float, float]:
+    """The lowest and highest values that are data; 0, 0 where none are."""
+    data = ImageMath.lambda_eval(lambda a: abs(a["v"]) <= _NO_DATA, v=im)  # NaN <= x: false
+    # min and max give NaN their other argument: every value is then a number.
+    bounded = ImageMath.lambda_eval(lambda a: a["min"](a["max"](a["v"], -_NO_DATA), _NO_DATA), v=im)
+    away = ImageMath.lambda_eval(lambda a: (1 - a["d"]) * 3 * _NO_DATA, d=data)
     low = ImageMath.lambda_eval(lambda a: a["b"] + a["w"], b=bounded, w=away).getextrema()[0]
     high = ImageMath.lambda_eval(lambda a: a["b"] - a["w"], b=bounded, w=away).getextrema()[1]
     return (low, high) if low <= high else (0.0, 0.0)
 
 
-# How many of a float picture's finite values must lie in 0-1 for it to be
+# How many of a float picture's values (data) must lie in 0-1 for it to be
 # read so. A stray 1% (ringing, hot pixels) is clipped; more past 1 is data
 # of another range. (A sparse 0-255 picture, stars on black, is read as 0-1
 # all the same, its stars clipped: read as 0-255 it would be near black.)
 _UNIT_SHARE = 0.99
 
 
-def _mostly_unit(im: Image.Image, low: float, high: float, odd: int) -> bool:
+def _mostly_unit(im: Image.Image, low: float, high: float, data: int) -> bool:
     if low >= 0 and high <= 1:
         return True
-    # Bounded, NaN and the infinities fall outside 0-1 (values within a 255th
-    # of it count as in: they clip to the same).
-    bounded = ImageMath.lambda_eval(lambda a: a["min"](a["max"](a["v"], -2.0), 2.0), v=im)
-    inside = sum(bounded.histogram(extrema=(0.0, 1.0)))
-    return inside >= _UNIT_SHARE * (im.width * im.height - odd)
+    # Values within a 255th outside 0-1 count as in: they clip to the same.
+    return sum(im.histogram(extrema=(0.0, 1.0))) >= _UNIT_SHARE * data
 
 
 def wide_gray(im: Image.Image) -> tuple[Image.Image, str]:
     """32-bit gray (I or F) as I holding 0..65535, and how it was read."""
-    reading = read_gray(im)
+    im = _no_data_marked(im)
+    reading = _read(im)
     if reading.clipped:  # min and max give NaN their bound
         im = ImageMath.lambda_eval(
             lambda a: a["min"](a["max"](a["v"], reading.low), reading.high), v=im

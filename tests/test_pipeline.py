@@ -296,11 +296,19 @@ def test_a_float_picture_is_read_as_0_to_1_when_99_percent_of_it_is(
         # "No data" in a corner, as elevation models write it: the first
         # pixel's NaN made Pillow's extrema NaN, and the picture black.
         ((-50.0, 120.0), float("nan"), (0, 0), "stretched from its own range (its values run -50"
-         " to 120; 16 NaN or infinite, read as the lowest (+inf: the highest))", (0, 0, 65535)),
+         " to 120; 16 no data (NaN, infinite or past 1e38), shown black (+inf white))",
+         (0, 0, 65535)),
+        ((10.0, 200.0), float("nan"), (8, 8), "read as 0-255, as the file does not say its range"
+         " (its values run 10 to 200; 16 no data", (2570, 0, 51400)),
         ((10.0, 200.0), float("inf"), (8, 8), "read as 0-255, as the file does not say its range"
-         " (its values run 10 to 200; 16 NaN or infinite", (2570, 51400, 51400)),
+         " (its values run 10 to 200; 16 no data", (2570, 65535, 51400)),
         ((0.0, 0.5), float("nan"), (0, 0), "read as 0-1, as the file does not say its range (its"
-         " values run 0 to 0.5; 16 NaN or infinite", (0, 0, 32767)),
+         " values run 0 to 0.5; 16 no data", (0, 0, 32767)),
+        # As GIS tools write "no data" in float32.
+        ((0.0, 0.5), -3.4028234e38, (8, 8), "read as 0-1, as the file does not say its range (its"
+         " values run 0 to 0.5; 16 no data", (0, 0, 32767)),
+        ((float("nan"), float("nan")), float("inf"), (8, 8), "read as 0-1, as the file does not"
+         " say its range (no value; 1200 no data", (0, 65535, 0)),
     ],
 )  # fmt: skip
 def test_nan_and_infinity_in_a_float_picture_are_read_at_its_ends(
@@ -320,6 +328,24 @@ def test_nan_and_infinity_in_a_float_picture_are_read_at_its_ends(
     out = written(result)
     assert (out.getpixel((12, 20)), out.getpixel(where), out.getpixel((30, 20))) == expected
     assert said in result.notes[-1]
+
+
+@pytest.mark.parametrize("mark", [-9999.0, 500.0])
+def test_an_elevation_models_no_data_value_is_no_data(tmp_path: Path, mark: float) -> None:
+    # Stretched from -9999 with the rest, the terrain (100-120 m) was flat white.
+    from PIL import TiffImagePlugin
+
+    source = tmp_path / "dem.tif"
+    im = Image.new("F", (40, 30), mark)
+    im.paste(100.0, (10, 0, 25, 30))
+    im.paste(120.0, (25, 0, 40, 30))
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[42113] = f"{mark:g}"  # GDAL_NODATA, as GDAL writes it: text
+    im.save(source, tiffinfo=tags)
+    result = convert_one(source, tmp_path / "out", "png")
+    out = written(result)
+    assert [out.getpixel((x, 15)) for x in (5, 15, 30)] == [0, 100 * 257, 120 * 257]
+    assert "(its values run 100 to 120; 300 no data" in result.notes[-1]
 
 
 @pytest.mark.parametrize(("mode", "low", "high"), [("F", -1.0, 3.0), ("I", -5, 70000)])
