@@ -5,6 +5,7 @@ Keys are the `convert` option names; options given on the command line win."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -104,15 +105,20 @@ def load(
 
 def _folder_of(path: str) -> str:
     """The folder a settings file's paths are read from: its own. A pipe
-    (`--config <(make-settings)`) lives in no folder of the job's: its paths
-    read from where imgpar runs, as a command line's would; `/dev/stdin`
-    redirected from a file reads from that file's."""
-    if not os.path.isfile(path):
+    (`--config <(make-settings)`), a heredoc (a deleted file) or a file gone
+    since lives in no folder of the job's: its paths read from where imgpar
+    runs, as a command line's would; `/dev/stdin` redirected from a file
+    reads from that file's."""
+    try:
+        st = os.stat(path)
+    except OSError:
         return os.curdir
-    absolute = os.path.abspath(path)
-    if absolute.startswith(("/dev/", "/proc/")):
-        absolute = os.path.realpath(path)
-    return os.path.dirname(absolute)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink == 0:
+        return os.curdir
+    if path == "/dev/stdin" or path.startswith(("/dev/fd/", "/proc/")):
+        real = os.path.realpath(path)
+        return os.curdir if real.startswith(("/dev/", "/proc/")) else os.path.dirname(real)
+    return os.path.dirname(os.path.abspath(path))
 
 
 _PER_JOB = ("report", "manifest")

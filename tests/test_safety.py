@@ -12,6 +12,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -1687,7 +1688,10 @@ def test_a_config_from_a_pipe_is_read_and_an_endless_one_refused(tmp_path: Path)
     )
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="process substitution is bash's")
+@pytest.mark.skipif(
+    shutil.which("bash") is None or not os.path.isdir("/proc/self/fd"),
+    reason="process substitution is bash's; /dev/stdin a link to the file, Linux's",
+)
 def test_a_piped_configs_paths_read_from_where_imgpar_runs(tmp_path: Path) -> None:
     # They were read from the pipe's "folder", /dev/fd: ../../../fd/assets/img.
     (tmp_path / "assets" / "img").mkdir(parents=True)
@@ -1708,6 +1712,14 @@ def test_a_piped_configs_paths_read_from_where_imgpar_runs(tmp_path: Path) -> No
                               stdin=settings_file, cwd=tmp_path, capture_output=True, text=True,
                               timeout=60)  # fmt: skip
     assert (proc.returncode, proc.stdout) == (0, "site/assets/img/b.jpg -> site/dist/b.webp\n")
+    # A heredoc is a deleted file: no folder of the job's, as a pipe.
+    with tempfile.TemporaryFile("w+", dir=tmp_path / "site") as heredoc:
+        heredoc.write(settings.replace("\\n", "\n"))
+        heredoc.seek(0)
+        proc = subprocess.run([*IMGPAR, "convert", "--config", "/dev/stdin", "--dry-run"],
+                              stdin=heredoc, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "assets/img/a.jpg -> dist/a.webp\n"), proc.stderr
 
 
 def test_an_output_name_too_long_for_the_file_system_is_said_plainly(tmp_path: Path) -> None:
