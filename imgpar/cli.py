@@ -380,15 +380,22 @@ _CONFLICTS = {
 
 
 def _settle_conflicts(options: dict[str, Any], origins: dict[str, str]) -> None:
-    """Refuse two options that contradict each other, unless one comes from
-    the settings file: the command line's then wins (`prune = true` in a
-    file, and `imgpar convert --check` in CI)."""
+    """Refuse two options that contradict each other where they come from one
+    place; otherwise the nearer wins: the command line over a preset, a
+    preset over its file's top level (`prune = true` in a file, and
+    `imgpar convert --check` in CI)."""
+
+    def rank(name: str) -> int:
+        where = origins.get(name)
+        return 2 if where is None else 1 if " preset " in where else 0
+
     for (a, b), why in _CONFLICTS.items():
         if not (options.get(a) and options.get(b)):
             continue
-        from_file = [name for name in (a, b) if name in origins]
-        if len(from_file) == 1:
-            del options[from_file[0]]
+        if rank(a) != rank(b):
+            del options[min((a, b), key=rank)]
+        elif a in origins:
+            raise UsageError(f"{origins[a]}: settings {a!r} and {b!r} {why}: choose one")
         else:
             raise UsageError(f"{flag(a)} and {flag(b)} {why}: choose one")
 

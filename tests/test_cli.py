@@ -763,6 +763,16 @@ def test_the_command_line_wins_over_a_contradicting_setting(
     shown = invoke("convert", ".", "--verbose")
     assert shown.exit_code == 0, shown.output
     assert "converted: a.jpg -> a.webp (" in shown.stderr
+    # A preset over its file's top level; one place at odds with itself is an error.
+    (tmp_path / "imgpar.toml").write_text(
+        'to = "webp"\nprune = true\nquiet = true\n[presets.ci]\ncheck = true\nverbose = true\n'
+        '[presets.odd]\ncheck = true\nforce = true\n'
+    )
+    assert invoke("convert", ".", "--preset", "ci").exit_code == 0  # up to date: check passes
+    odd = invoke("convert", ".", "--preset", "odd")
+    assert (odd.exit_code, odd.stderr) == (2, f"imgpar: error: {tmp_path / 'imgpar.toml'} preset"
+        " 'odd': settings 'check' and 'force' ask for opposite things (--check converts nothing,"
+        " --force everything): choose one\n")  # fmt: skip
 
 
 def test_dry_run_ends_with_its_counts(tmp_path: Path) -> None:
