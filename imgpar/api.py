@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from imgpar.cache import CACHE_NAME, Cache, Entry, as_recorded, file_state, kind_of_cache
 from imgpar.collect import Collector, Summary
 from imgpar.errors import UsageError, flag
-from imgpar.formats import Target, resolve_target, target_available
+from imgpar.formats import TARGETS, Target, resolve_target, target_available
 from imgpar.keys import run_key
 from imgpar.limits import (
     CHUNK_FILES,
@@ -974,6 +974,11 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
 
 def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     names = to.split(",") if isinstance(to, str) else to if isinstance(to, (list, tuple)) else [to]
+    given = [n.strip() for n in names if isinstance(n, str)]
+    if given and not any(given):
+        raise UsageError(f"is empty: give a format ({', '.join(TARGETS)}): {to!r}", option="to")
+    if "" in given:
+        raise UsageError(f"has an empty entry: {to!r}", option="to")
     targets: list[Target] = []
     for given in names:
         _kind("to", given, str, optional=False)

@@ -684,6 +684,16 @@ def test_a_size_list_with_an_empty_entry_is_a_usage_error(tmp_path: Path, option
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [("", "is empty: give a format (webp, jpeg, png, avif, tiff): ''"),
+     ("webp,", "has an empty entry: 'webp,'")],
+)  # fmt: skip
+def test_an_empty_format_is_said_as_an_empty_size_is(tmp_path: Path, given: str, said: str) -> None:
+    result = invoke("convert", tmp_path, "--to", given)
+    assert (result.exit_code, result.stderr) == (2, f"imgpar: error: --to {said}\n")
+
+
 def test_list_options_may_be_repeated(tmp_path: Path) -> None:
     # Only the last was kept: the WebP outputs dropped, and --prune deleted them.
     Image.new("RGB", (80, 60)).save(tmp_path / "a.jpg")
