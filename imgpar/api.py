@@ -684,7 +684,7 @@ def prepare(
     if problem:
         raise UsageError(problem, option="name")
     asked = jobs
-    engine, scheduler, jobs = _engine(engine, scheduler, jobs)
+    engine, scheduler, jobs = _engine(engine, scheduler, jobs, run=create_out)
     if scheduler is not None and create_out:
         # A run: the cluster answers now, before --out is made, so a run
         # refused leaves nothing (a read-only one never asks it).
@@ -875,12 +875,13 @@ def _resizes(
 
 
 def _engine(
-    engine: str | None, scheduler: str | None, jobs: int | None
+    engine: str | None, scheduler: str | None, jobs: int | None, *, run: bool = True
 ) -> tuple[str, str | None, int]:
     """The engine, its scheduler address (None: a cluster of its own) and
     the worker threads the run has: `--jobs`, or 0 for a scheduler's, which
     the caller asks the cluster where a run needs it (`--check` and
-    `--dry-run` need no cluster up), else `Job.engine()` does."""
+    `--dry-run` need no cluster up, nor Dask installed: not a `run`), else
+    `Job.engine()` does."""
     if engine is not None and engine not in ENGINES:
         raise UsageError(f"must be {' or '.join(ENGINES)}", option="engine")
     if engine == "local" and scheduler is not None:
@@ -895,7 +896,7 @@ def _engine(
     if from_env:
         scheduler = os.environ.get("IMGPAR_SCHEDULER") or None
     if scheduler is None:
-        if engine == "dask":
+        if engine == "dask" and run:
             from imgpar.engine_dask import require_distributed
 
             require_distributed()
@@ -910,7 +911,6 @@ def _engine(
         )
     from imgpar.engine_dask import check_address, require_distributed
 
-    require_distributed()
     try:
         check_address(scheduler)
     except UsageError as exc:
@@ -918,6 +918,8 @@ def _engine(
             raise
         # Named as it was given: no --scheduler is on the command line.
         raise UsageError(f"$IMGPAR_SCHEDULER {exc.problem}") from None
+    if run:
+        require_distributed()
     return "dask", scheduler, 0
 
 

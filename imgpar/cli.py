@@ -421,6 +421,14 @@ def _required(settings: dict[str, Any], origins: dict[str, str]) -> list[str]:
 _REPEATABLE = frozenset({"to", "max_size", "width"})
 
 
+# Options naming one thing, and what: given empty, they are errors, not unset.
+_NAMES_A_FILE = {
+    "config": "a settings file",
+    "preset": "a preset's name",
+    "manifest": "a file name (FILE.json)",
+}
+
+
 def _settings(
     ctx: typer.Context, config: Path | None, preset: str | None
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -428,6 +436,13 @@ def _settings(
     settings file (`--config`, or imgpar.toml / [tool.imgpar] found upward),
     and where each one the file gave came from."""
     from imgpar import config as settings_file
+
+    for name, what in _NAMES_A_FILE.items():
+        value = ctx.params.get(name)
+        if isinstance(value, str | Path) and not str(value).strip():
+            # `--preset "$PRESET"` with the variable unset ran the file's
+            # top-level job, and `--manifest "$M"` wrote none: CI went green.
+            raise UsageError(f"{flag(name)} is empty: give {what}")
     from imgpar.api import prepare
 
     # Unset options are None (an unset list argument is empty): the file fills them.

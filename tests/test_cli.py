@@ -685,6 +685,29 @@ def test_a_size_list_with_an_empty_entry_is_a_usage_error(tmp_path: Path, option
 
 
 @pytest.mark.parametrize(
+    ("option", "what"),
+    [("--preset", "a preset's name"), ("--manifest", "a file name (FILE.json)"),
+     ("--config", "a settings file")],
+)  # fmt: skip
+def test_an_empty_preset_manifest_or_config_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str, what: str
+) -> None:
+    # `--preset "$PRESET"` unset ran the file's top-level job; `--manifest
+    # "$M"` wrote no manifest, and --check passed without one.
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    (tmp_path / "imgpar.toml").write_text(
+        'to = "jpeg"\nout = "top"\n[presets.web]\nto = "webp"\nout = "web"\n'
+        'manifest = "web.json"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    for args in (["--check"], []):
+        result = invoke("convert", ".", "--preset", "web", option, "", *args)
+        assert (result.exit_code, result.stderr) == (2, f"imgpar: error: {option} is empty: give"
+                                                     f" {what}\n")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "imgpar.toml"]
+
+
+@pytest.mark.parametrize(
     ("given", "said"),
     [("", "is empty: give a format (webp, jpeg, png, avif, tiff): ''"),
      ("webp,", "has an empty entry: 'webp,'")],

@@ -237,6 +237,26 @@ def test_missing_extra_names_it(tmp_path: Path, options: list[str]) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("mode", "status"), [("--check", 1), ("--dry-run", 0)])
+def test_check_and_dry_run_need_no_dask_installed(tmp_path: Path, mode: str, status: int) -> None:
+    # A CI check step of a cluster's outputs, on a plain install: refused, exit 2.
+    src = _mixed_tree(tmp_path / "src")
+    for options in (["--scheduler", "tcp://10.0.0.1:8786"], ["--engine", "dask"]):
+        done = subprocess.run(
+            [sys.executable, "-c", WITHOUT_DASK, "convert", str(src), "--to", "webp",
+             "--out", str(tmp_path / "out"), *options, mode],
+            capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        )  # fmt: skip
+        assert done.returncode == status, done.stderr
+        assert HINT not in done.stderr
+    empty = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DASK, "convert", str(src), "--to", "webp", "--scheduler",
+         ""], capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert (empty.returncode, empty.stderr) == (2, "imgpar: error: --scheduler is empty: give"
+                                                " the Dask scheduler's address (tcp://HOST:8786)\n")
+
+
 def test_engine_options_are_checked(tmp_path: Path) -> None:
     src = str(_mixed_tree(tmp_path / "src"))
     runner = CliRunner()
