@@ -421,6 +421,35 @@ def _required(settings: dict[str, Any], origins: dict[str, str]) -> list[str]:
 _REPEATABLE = frozenset({"to", "max_size", "width"})
 
 
+# The command line run() was given: click keeps only the last of an option
+# given twice, which its parsed values cannot tell.
+_ARGS: list[str] | None = None
+
+
+def _refuse_repeats(command: Any) -> None:
+    """Refuse an option that takes one value given twice (`--preset web
+    --preset og` checked og alone, green): lists take repeats, flags may."""
+    if _ARGS is None:
+        return
+    single = {
+        name: param.opts[0]
+        for param in command.params
+        if isinstance(param, typer.core.TyperOption) and not param.multiple
+        and not param.is_flag and not param.count
+        for name in param.opts
+    }  # fmt: skip
+    seen: dict[str, int] = {}
+    for token in _ARGS[_ARGS.index(command.name) + 1 :] if command.name in _ARGS else ():
+        if token == "--":
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token[:2]
+        if name in single:
+            seen[single[name]] = seen.get(single[name], 0) + 1
+    for name, times in seen.items():
+        if times > 1:
+            raise UsageError(f"{name} is given {times} times: it takes one value")
+
+
 # Options naming one thing, and what: given empty, they are errors, not unset.
 _NAMES_A_FILE = {
     "config": "a settings file",
@@ -437,6 +466,7 @@ def _settings(
     and where each one the file gave came from."""
     from imgpar import config as settings_file
 
+    _refuse_repeats(ctx.command)
     for name, what in _NAMES_A_FILE.items():
         value = ctx.params.get(name)
         if isinstance(value, str | Path) and not str(value).strip():
@@ -797,6 +827,8 @@ def _carries(metadata: frozenset[str]) -> str:
 
 def run(args: list[str] | None = None) -> int:
     """Run the command line (`sys.argv` by default) and return its exit status."""
+    global _ARGS
+    _ARGS = list(sys.argv[1:] if args is None else args)
     try:
         app(args=args, prog_name="imgpar")
     except SystemExit as stop:
@@ -804,6 +836,8 @@ def run(args: list[str] | None = None) -> int:
             return stop.code or 0
         print(stop.code, file=sys.stderr)
         return 1
+    finally:
+        _ARGS = None
     return 0
 
 

@@ -685,6 +685,27 @@ def test_a_size_list_with_an_empty_entry_is_a_usage_error(tmp_path: Path, option
 
 
 @pytest.mark.parametrize(
+    ("given", "said"),
+    [(["--preset", "web", "--preset", "og"], "--preset is given 2 times"),
+     (["-o", "a", "--out=b"], "--out is given 2 times"),
+     (["-q", "50", "-q60", "--quality", "70"], "--quality is given 3 times")],
+)  # fmt: skip
+def test_an_option_of_one_value_given_twice_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: list[str], said: str
+) -> None:
+    # Click keeps the last: `--preset web --preset og --check` checked og alone.
+    from imgpar.cli import run
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    status = run(["convert", str(tmp_path), "--to", "webp", *given, "--dry-run"])
+    assert (status, capsys.readouterr().err) == (2, f"imgpar: error: {said}: it takes one value\n")
+    # Lists and flags may be repeated.
+    status = run(["convert", str(tmp_path), "--to", "webp", "--to", "png", "--force", "--force",
+                  "--out", str(tmp_path / "o"), "--dry-run"])  # fmt: skip
+    assert status == 0
+
+
+@pytest.mark.parametrize(
     ("option", "what"),
     [("--preset", "a preset's name"), ("--manifest", "a file name (FILE.json)"),
      ("--config", "a settings file")],
