@@ -102,6 +102,10 @@ class Manifest:
         yield "\n  }\n}\n"
 
     def write(self) -> None:
+        if self.is_current():
+            # Left as it is, its time too: a make rule or a site generator's
+            # watcher keyed on it would rebuild after every no-op run.
+            return
         temp = self._temp
         try:
             with open(temp, "w", encoding="utf-8") as fp:

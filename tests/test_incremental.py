@@ -273,8 +273,12 @@ def test_widths_and_formats_from_one_decode_with_manifest(site: Path, tmp_path: 
     assert list(manifest["sources"]) == sorted(manifest["sources"])
     # A no-op run writes the same manifest: skipped outputs come from the cache.
     first = (tmp_path / "m.json").read_text()
+    before = (tmp_path / "m.json").stat()
     assert runner.invoke(app, args).exit_code == 0
     assert (tmp_path / "m.json").read_text() == first
+    # Not rewritten at all: a make rule or a watcher keyed on it stays still.
+    after = (tmp_path / "m.json").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     # --check holds the manifest to what a run would write.
     assert runner.invoke(app, [*args, "--check"]).exit_code == 0
     for damage in ("", first.replace('"bytes"', '"byte"', 1), None):
