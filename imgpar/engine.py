@@ -218,8 +218,10 @@ class ProcessEngine:
                 broken = False
                 finished: list[Result] = []
                 unexpected: BaseException | None = None
+                landed: list[Task] = []  # the tasks of the results finished
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
+                    landed += flight.tasks
                     try:
                         finished += future.result()
                         worked = True
@@ -231,7 +233,7 @@ class ProcessEngine:
                 # A fatal result (a full disk) or an error ends the run: what
                 # the workers finished comes first, to be reported and recorded.
                 finished.sort(key=lambda result: result.fatal)
-                yield from deliver(finished, owner)
+                yield from deliver(finished, owner, landed)
                 if unexpected is not None:
                     raise unexpected
                 overdue = {
@@ -477,38 +479,50 @@ class _Workers:
         remove_unreported(held, self._started_ns)
 
 
-def deliver(results: Sequence[Result], owner: int) -> Iterator[Result]:
-    """Yield `results`, which came back together (a chunk's). Stopped
-    between them (Ctrl-C), the rest are never reported: their outputs go,
-    as a killed worker's unreported ones do, by the paths the results give,
-    not the tasks' planned names, whose sizes are patterns that can match
-    another file's (`a{width}` matches a1's `a1100.webp`). Not by a forked
-    copy of the generator (a pid other than `owner`), whose run goes on in
-    its parent."""
+def deliver(
+    results: Sequence[Result], owner: int, tasks: Iterable[Task] = ()
+) -> Iterator[Result]:
+    """Yield `results`, which came back together (a chunk's, of `tasks`).
+    Stopped between them (Ctrl-C), the rest are never reported: their
+    outputs go, as a killed worker's unreported ones do, by the paths the
+    results give, not the tasks' planned names, whose sizes are patterns
+    that can match another file's (`a{width}` matches a1's `a1100.webp`);
+    not those written over an earlier run's (`Task.earlier`). Not by a
+    forked copy of the generator (a pid other than `owner`), whose run goes
+    on in its parent."""
     for i, result in enumerate(results):
         try:
             yield result
         except GeneratorExit:
             if os.getpid() == owner:
+                kept = _earlier(tasks)
                 for unreported in results[i + 1 :]:
                     for output in unreported.outputs:
-                        with contextlib.suppress(OSError):
-                            os.unlink(output.path)
+                        if os.path.abspath(output.path) not in kept:
+                            with contextlib.suppress(OSError):
+                                os.unlink(output.path)
             raise
+
+
+def _earlier(tasks: Iterable[Task]) -> set[str]:
+    return {os.path.abspath(path) for task in tasks for path in task.earlier}
 
 
 def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:
     """Delete the outputs of `tasks` written since `since_ns`: a worker
     killed with a chunk of small files had finished some, whole, but their
     results died with it. Unrecorded, in place, the next run would take
-    them for sources; removed, it makes them again."""
+    them for sources; removed, it makes them again. One written over an
+    earlier run's output (`Task.earlier`) stays: removed, a site lost an
+    image it had before the run."""
     for task in tasks:
+        kept = _earlier([task])
         for i, planned in enumerate(task.outputs):
             if task.keep >> i & 1:
                 continue
             for path in on_disk(planned):
                 with contextlib.suppress(OSError):
-                    if os.stat(path).st_mtime_ns >= since_ns:
+                    if os.stat(path).st_mtime_ns >= since_ns and os.path.abspath(path) not in kept:
                         os.unlink(path)
 
 

@@ -238,7 +238,7 @@ class DaskEngine:
                 chunk = flights.pop(future).tasks
                 if isinstance(outcome, list):
                     back = [_back(r, task, here) for r, task in zip(outcome, chunk, strict=True)]
-                    yield from deliver(back, owner)
+                    yield from deliver(back, owner, chunk)
                 elif not isinstance(outcome, CancelledError):
                     error = outcome[1]  # (type, exception, traceback)
                     if isinstance(error, KilledWorker) and len(chunk) > 1:

@@ -358,7 +358,9 @@ class Planner:
             entries = {key: recorded[key] for key in keys.values() if key in recorded}
         else:
             texts = [k for k in keys.values() if k.isascii() or is_text(k)]
-            entries = {} if self._force else cache.lookup(texts)
+            # Under --force too: what each source made before is the
+            # engine's to keep if a Ctrl-C stops its rewrite (Task.earlier).
+            entries = cache.lookup(texts)
         head = prefix.split("/", 1)[0]
         tally = self._tally.get((cache.root, head))
         if tally is None:
@@ -845,6 +847,9 @@ class Planner:
             preview=self._previews >= 0,
             keep=sum(1 << i for i in kept.keys() | replaced) if kept or replaced else 0,
             replaceable=self._replaceable(here, written) if here.sources else None,
+            earlier=tuple(os.path.join(cache.root, o.path) for o in earlier)
+            if not here.sources
+            else (),
         )
 
     def record(self, result: Result) -> Result:

@@ -1928,6 +1928,25 @@ def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(tmp_path: P
     assert sorted(p.name for p in out.glob("*.webp")) == ["a1-100.webp"]
 
 
+def test_a_stopped_rewrite_keeps_what_an_earlier_run_made(tmp_path: Path) -> None:
+    # A --force (or new --quality) run stopped with a's output written over
+    # and not yet reported removed it: the site lost an image it had.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.effect_noise((300, 200), 60).convert("RGB").save(src / "a1.png")  # bigger: first
+    Image.new("RGB", (300, 200), (20, 90, 160)).save(src / "a.png")
+    out = tmp_path / "out"
+    options = {"to": "webp", "width": [100], "name": "{stem}-{width}.{ext}", "out": out}
+    assert imgpar.convert([src], **options).summary.converted == 2
+    run = imgpar.iter_convert([src], force=True, jobs=2, **options)
+    first = next(run)
+    run.close()
+    assert first.source.endswith("a1.png") and first.status == "converted"
+    assert sorted(p.name for p in out.glob("*.webp")) == ["a-100.webp", "a1-100.webp"]
+    with Image.open(out / "a-100.webp") as im:
+        assert im.size == (100, 67)
+
+
 def test_one_folder_named_two_ways_is_one_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
