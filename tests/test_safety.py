@@ -1909,42 +1909,34 @@ def test_a_run_left_open_by_a_finished_thread_is_waited_for(tmp_path: Path) -> N
     assert outcome == [3]
 
 
-def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("made_before", [False, True])
+def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(
+    tmp_path: Path, made_before: bool
+) -> None:
     # Stopped after a1's result, with a's come back in the same chunk: a's
     # output goes (never reported), a1's stays. (Removed by the tasks'
     # planned names, `{stem}{width}` once let a's pattern take a1's file;
     # such a name is refused now, and the results' own paths are removed.)
-    src = tmp_path / "src"
-    src.mkdir()
-    Image.effect_noise((300, 200), 60).convert("RGB").save(src / "a1.png")  # bigger: first
-    Image.new("RGB", (300, 200), (20, 90, 160)).save(src / "a.png")
-    out = tmp_path / "out"
-    run = imgpar.iter_convert([src], to="webp", width=[100], name="{stem}-{width}.{ext}",
-                              out=out, jobs=2)  # fmt: skip
-    first = next(run)
-    run.close()
-    assert first.source.endswith("a1.png") and first.status == "converted"
-    assert [Path(o.path).name for o in first.outputs] == ["a1-100.webp"]
-    assert sorted(p.name for p in out.glob("*.webp")) == ["a1-100.webp"]
-
-
-def test_a_stopped_rewrite_keeps_what_an_earlier_run_made(tmp_path: Path) -> None:
-    # A --force (or new --quality) run stopped with a's output written over
-    # and not yet reported removed it: the site lost an image it had.
+    # Unless an earlier run made it: a --force run stopped so removed an
+    # image a site had before the run.
     src = tmp_path / "src"
     src.mkdir()
     Image.effect_noise((300, 200), 60).convert("RGB").save(src / "a1.png")  # bigger: first
     Image.new("RGB", (300, 200), (20, 90, 160)).save(src / "a.png")
     out = tmp_path / "out"
     options = {"to": "webp", "width": [100], "name": "{stem}-{width}.{ext}", "out": out}
-    assert imgpar.convert([src], **options).summary.converted == 2
-    run = imgpar.iter_convert([src], force=True, jobs=2, **options)
+    if made_before:
+        assert imgpar.convert([src], **options).summary.converted == 2
+    run = imgpar.iter_convert([src], force=made_before, jobs=2, **options)
     first = next(run)
     run.close()
     assert first.source.endswith("a1.png") and first.status == "converted"
-    assert sorted(p.name for p in out.glob("*.webp")) == ["a-100.webp", "a1-100.webp"]
-    with Image.open(out / "a-100.webp") as im:
-        assert im.size == (100, 67)
+    assert [Path(o.path).name for o in first.outputs] == ["a1-100.webp"]
+    left = ["a-100.webp", "a1-100.webp"] if made_before else ["a1-100.webp"]
+    assert sorted(p.name for p in out.glob("*.webp")) == left
+    for path in out.glob("*.webp"):
+        with Image.open(path) as im:
+            assert im.size == (100, 67)
 
 
 def test_one_folder_named_two_ways_is_one_lock(
