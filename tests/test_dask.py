@@ -564,7 +564,18 @@ def test_a_second_ctrl_c_stops_a_cluster_start_that_hangs(tmp_path: Path) -> Non
     assert run.returncode == 130, stderr
     assert "(interrupted)" in stdout
     assert "Traceback" not in stderr, stderr
-    assert workers and not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+    deadline = time.monotonic() + 10
+    while any(map(_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # killed, they may wait a moment to be reaped
+    assert workers and not any(map(_running, workers))
+
+
+def _running(pid: str) -> bool:
+    """Whether process `pid` is there and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 _CALLER_WITH_A_THREAD = """
