@@ -34,6 +34,7 @@ class Summary(NamedTuple):
     # SOURCE folders with no image now whose outputs are still there: an
     # unmounted drive, most likely; they are kept, and the run fails.
     held_back: tuple[str, ...] = ()
+    pruned: tuple[str, ...] = ()  # what --prune deleted: a CDN's purge list
 
     @property
     def speedup(self) -> float:
@@ -83,6 +84,8 @@ class Summary(NamedTuple):
             data["unread_folders"] = list(self.unread_folders)
         if self.held_back:
             data["held_back"] = list(self.held_back)
+        if self.pruned:
+            data["pruned"] = list(self.pruned)
         return data
 
 

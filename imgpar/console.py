@@ -299,6 +299,14 @@ def run(
         summary, held = job.summary(collector, interrupted=interrupted is not None)
         complete = interrupted is None and summary.stopped is None
         told = _held_why(held)
+        if prune and complete:
+            # Before the reports close, which list what it deleted.
+            kept_back: Held = {}
+            pruned = job.prune(held=kept_back)
+            if not quiet:
+                for path in pruned:
+                    echo_line(f"pruned: {path}", err=True)
+            summary = summary._replace(pruned=tuple(pruned))
         for writer in list(writers):
             try:
                 for source, why in told:
@@ -316,11 +324,7 @@ def run(
             except OSError as exc:
                 warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
         if prune and complete:
-            held = {}
-            for path in job.prune(held=held):
-                if not quiet:
-                    echo_line(f"pruned: {path}", err=True)
-            told = _held_why(held)
+            told = _held_why(kept_back)
         warned += [f"{source}: {why}" for source, why in told]
         for warning in warned:
             echo_line(f"warning: {warning}", err=True)
@@ -624,6 +628,8 @@ def format_summary(s: Summary) -> str:
         head += f", {_count(len(s.unread_folders), 'folder')} not read"
     if s.held_back:
         head += f", {_count(len(s.held_back), 'SOURCE')} empty"
+    if s.pruned:
+        head += f", {len(s.pruned)} pruned"
     if s.interrupted:
         head += " (interrupted)"
     head += f" in {s.wall_seconds:.1f} s"

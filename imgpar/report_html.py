@@ -195,6 +195,12 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
             f'<p class="banner bad"><a href="#notes">No images in {e(names)}</a>, yet outputs'
             " of its sources are there: they were kept, and the run failed.</p>"
         )
+    if s.pruned:
+        noun = "output" if len(s.pruned) == 1 else "outputs"
+        parts.append(
+            f'<p class="banner">--prune deleted {len(s.pruned)} {noun} no source makes now:'
+            f" {e(', '.join(s.pruned))}.</p>"
+        )
     cards = [
         _card("Files", str(s.files), key="files"),
         _card("Converted", str(s.converted), key="converted", tone="ok"),

@@ -764,8 +764,15 @@ def test_check_and_prune(site: Path, tmp_path: Path) -> None:
     # A run without --prune says what it leaves behind.
     left = runner.invoke(app, base)
     assert left.stderr.strip() == "note: 1 earlier output no source makes now; --prune deletes it"
-    pruned = runner.invoke(app, [*base, "--prune"])
+    # Quiet, as CI runs it: the summary and the report say what went, for a CDN to purge.
+    report = tmp_path / "r.json"
+    pruned = runner.invoke(app, [*base, "--prune", "--quiet", "--report", str(report),
+                                 "--report", str(tmp_path / "r.html")])  # fmt: skip
     assert pruned.exit_code == 0
+    assert pruned.stderr == ""
+    assert pruned.stdout.startswith("0 converted, 2 skipped, 0 failed, 1 pruned in ")
+    assert json.loads(report.read_text())["summary"]["pruned"] == [str(out / "team" / "ann.webp")]
+    assert "--prune deleted 1 output no source makes now" in (tmp_path / "r.html").read_text()
     assert not (out / "team" / "ann.webp").exists()
     assert (out / "team" / "bob.webp").exists()
     assert (out / "mine.txt").read_text() == "not imgpar's"
