@@ -423,6 +423,7 @@ class Job:
                 if not self.in_place:  # in place the cache is in the SOURCE: it is there
                     gone = self._held_back(gone, present, roots, cache_root, kept, held)
                 for key, entry in gone:
+                    stuck = False  # an output that would not go: tried again next time
                     for output in entry.outputs:
                         path = os.path.join(cache_root, output.path)
                         # Not one a source still there writes now (UP.JPG
@@ -432,10 +433,11 @@ class Job:
                             continue
                         if anothers(path):
                             continue
+                        if not (dry_run or _unlinked(path)):
+                            stuck = True
+                            continue
                         removed.append(path)
-                        if not dry_run:
-                            os.unlink(path)
-                    if not dry_run:
+                    if not dry_run and not stuck:
                         cache.forget(key)
                 for relative, size, mtime_ns in cache.superseded():
                     places.add(os.path.dirname(relative))
@@ -445,11 +447,10 @@ class Job:
                     ours = os.path.normpath(relative) not in kept
                     ours = ours and file_state(path) == (size, mtime_ns)
                     ours = ours and not anothers(path)
-                    if ours:
+                    gone_now = ours and (dry_run or _unlinked(path))
+                    if gone_now:
                         removed.append(path)
-                    if not dry_run:
-                        if ours:
-                            os.unlink(path)
+                    if not dry_run and (gone_now or not ours):
                         cache.forget_superseded(relative)
                 # Unfinished writes of a run or worker killed outright.
                 # And where this run planned outputs: a first run killed
@@ -548,6 +549,16 @@ def _holders(
                 if (cache.root, output.path) in wanted:
                     holders.setdefault((cache.root, output.path), set()).add(key)
     return holders
+
+
+def _unlinked(path: str) -> bool:
+    """Delete `path`; False where it cannot be (its folder read-only, the
+    file immutable): the rest of --prune goes on."""
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 def _remove_emptied(removed: Iterable[str], root: str) -> None:

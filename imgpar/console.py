@@ -299,14 +299,21 @@ def run(
         summary, held = job.summary(collector, interrupted=interrupted is not None)
         complete = interrupted is None and summary.stopped is None
         told = _held_why(held)
+        kept_back: Held = {}
         if prune and complete:
-            # Before the reports close, which list what it deleted.
-            kept_back: Held = {}
-            pruned = job.prune(held=kept_back)
+            from imgpar.paths import temporary
+
+            # Before the reports close, which list what it deleted (its
+            # outputs: not the temporary files killed runs left).
+            try:
+                pruned = job.prune(held=kept_back)
+            except OSError as exc:
+                pruned = []
+                warned.append(f"--prune stopped: {exc.strerror or exc}")
             if not quiet:
                 for path in pruned:
                     echo_line(f"pruned: {path}", err=True)
-            summary = summary._replace(pruned=tuple(pruned))
+            summary = summary._replace(pruned=tuple(p for p in pruned if not temporary(p)))
         for writer in list(writers):
             try:
                 for source, why in told:

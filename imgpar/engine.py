@@ -487,7 +487,7 @@ def deliver(
     outputs go, as a killed worker's unreported ones do, by the paths the
     results give, not the tasks' planned names, whose sizes are patterns
     that can match another file's (`a{width}` matches a1's `a1100.webp`);
-    not those written over an earlier run's (`Task.earlier`). Not by a
+    not those written over an earlier run's as it was (`_as_before`). Not by a
     forked copy of the generator (a pid other than `owner`), whose run goes
     on in its parent."""
     for i, result in enumerate(results):
@@ -495,17 +495,27 @@ def deliver(
             yield result
         except GeneratorExit:
             if os.getpid() == owner:
-                kept = _earlier(tasks)
+                earlier = {task.display: task for task in tasks}
                 for unreported in results[i + 1 :]:
+                    task = earlier.get(unreported.source)
                     for output in unreported.outputs:
-                        if os.path.abspath(output.path) not in kept:
+                        if task is None or not _as_before(output.path, task):
                             with contextlib.suppress(OSError):
                                 os.unlink(output.path)
             raise
 
 
-def _earlier(tasks: Iterable[Task]) -> set[str]:
-    return {os.path.abspath(path) for task in tasks for path in task.earlier}
+def _as_before(path: str, task: Task) -> bool:
+    """Whether `path` is an output an earlier run recorded for `task`'s
+    source, written over with the same size: the same output (--force),
+    which a stopped run keeps, where it removes one it changed, which
+    nothing would then know for imgpar's."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return False
+    where = os.path.abspath(path)
+    return any(os.path.abspath(p) == where and size == n for p, n in task.earlier)
 
 
 def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:
@@ -513,16 +523,15 @@ def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:
     killed with a chunk of small files had finished some, whole, but their
     results died with it. Unrecorded, in place, the next run would take
     them for sources; removed, it makes them again. One written over an
-    earlier run's output (`Task.earlier`) stays: removed, a site lost an
-    image it had before the run."""
+    earlier run's output as it was (`_as_before`) stays: removed, a site
+    lost an image it had before the run."""
     for task in tasks:
-        kept = _earlier([task])
         for i, planned in enumerate(task.outputs):
             if task.keep >> i & 1:
                 continue
             for path in on_disk(planned):
                 with contextlib.suppress(OSError):
-                    if os.stat(path).st_mtime_ns >= since_ns and os.path.abspath(path) not in kept:
+                    if os.stat(path).st_mtime_ns >= since_ns and not _as_before(path, task):
                         os.unlink(path)
 
 

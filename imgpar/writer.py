@@ -13,13 +13,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
 from imgpar.formats import Target
-from imgpar.paths import file_in_the_way, nearest_folder, remove_empty
+from imgpar.paths import TEMP_PREFIX, file_in_the_way, nearest_folder, remove_empty
 from imgpar.spec import Task, sized_glob
 
 if TYPE_CHECKING:
     from PIL import Image
 
-TEMP_PREFIX = ".imgpar-tmp-"
 # This host, in the names of the temporary files its processes write: in a
 # folder shared by a cluster, a process id alone does not say whose file it is.
 HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
