@@ -429,22 +429,34 @@ _ARGS: list[str] | None = None
 def _refuse_repeats(command: Any) -> None:
     """Refuse an option that takes one value given twice (`--preset web
     --preset og` checked og alone, green): lists take repeats, flags may."""
-    if _ARGS is None:
+    if _ARGS is None or command.name not in _ARGS:
         return
-    single = {
-        name: param.opts[0]
-        for param in command.params
-        if isinstance(param, typer.core.TyperOption) and not param.multiple
-        and not param.is_flag and not param.count
-        for name in param.opts
-    }  # fmt: skip
+    options = [p for p in command.params if isinstance(p, typer.core.TyperOption)]
+    valued = {name: p for p in options if not p.is_flag and not p.count for name in p.opts}
     seen: dict[str, int] = {}
-    for token in _ARGS[_ARGS.index(command.name) + 1 :] if command.name in _ARGS else ():
+
+    def given(name: str) -> None:
+        option = valued.get(name)
+        if option is not None and not option.multiple:
+            seen[option.opts[0]] = seen.get(option.opts[0], 0) + 1
+
+    tokens = iter(_ARGS[_ARGS.index(command.name) + 1 :])
+    for token in tokens:
         if token == "--":
             break
-        name = token.split("=", 1)[0] if token.startswith("--") else token[:2]
-        if name in single:
-            seen[single[name]] = seen.get(single[name], 0) + 1
+        if token.startswith("--"):
+            name, joined, _ = token.partition("=")
+            given(name)
+            if name in valued and not joined:
+                next(tokens, None)  # its value, whatever it looks like
+        elif token.startswith("-") and len(token) > 1:
+            # Short options run together, as click reads them: `-vq50`.
+            for i, letter in enumerate(token[1:], 1):
+                given(f"-{letter}")
+                if f"-{letter}" in valued:
+                    if i == len(token) - 1:
+                        next(tokens, None)
+                    break
     for name, times in seen.items():
         if times > 1:
             raise UsageError(f"{name} is given {times} times: it takes one value")

@@ -699,10 +699,15 @@ def test_an_option_of_one_value_given_twice_is_a_usage_error(
     Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
     status = run(["convert", str(tmp_path), "--to", "webp", *given, "--dry-run"])
     assert (status, capsys.readouterr().err) == (2, f"imgpar: error: {said}: it takes one value\n")
-    # Lists and flags may be repeated.
+    # Lists and flags may be repeated; a value that looks like an option is a value.
     status = run(["convert", str(tmp_path), "--to", "webp", "--to", "png", "--force", "--force",
-                  "--out", str(tmp_path / "o"), "--dry-run"])  # fmt: skip
+                  "--out", str(tmp_path / "o"), "--name", "-o{stem}.{ext}",
+                  "--dry-run"])  # fmt: skip
     assert status == 0
+    capsys.readouterr()
+    assert run(["convert", str(tmp_path), "--to", "webp", "-vq50", "-q60", "--dry-run"]) == 2
+    said = capsys.readouterr().err
+    assert said == "imgpar: error: --quality is given 2 times: it takes one value\n"
 
 
 @pytest.mark.parametrize(
