@@ -119,7 +119,8 @@ class Manifest:
     def is_current(self) -> bool:
         """Whether the file on disk says what this manifest says."""
         try:
-            with open(self.path, encoding="utf-8") as fp:
+            # newline="": a copy with CRLF line ends is not what a run writes.
+            with open(self.path, encoding="utf-8", newline="") as fp:
                 same = all(fp.read(len(piece)) == piece for piece in self._text())
                 return same and not fp.read(1)
         except (OSError, UnicodeDecodeError):
