@@ -508,11 +508,13 @@ class Job:
             ]
             released += self.planner.unmade
             found: list[tuple[Cache, str, str]] = []  # cache, output as recorded, path
+            seen = set(orphans)
             for cache, _, outputs in released:
                 for output in outputs:
                     path = os.path.join(cache.root, output.path)
-                    if os.path.normpath(path) in remade or path in orphans:
+                    if os.path.normpath(path) in remade or path in seen:
                         continue
+                    seen.add(path)
                     if as_recorded(path, output.bytes) is not None:
                         found.append((cache, output.path, path))
             let_go = {(c.root, key, o.path) for c, key, outputs in released for o in outputs}
@@ -543,7 +545,7 @@ def _holders(
     """(cache root, output path) -> the keys of the sources whose records
     name it, for the outputs `wanted` only: the caches are read as a stream."""
     holders: dict[tuple[str, str], set[str]] = {}
-    for cache in caches if wanted else ():
+    for cache in caches:
         for key, entry in cache.items():
             for output in entry.outputs:
                 if (cache.root, output.path) in wanted:
@@ -963,12 +965,9 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
         _kind(option, value, int)  # a float, a bool or anything else is refused
         return [value]  # type: ignore[list-item]
     if isinstance(value, str):
-        parts = [v.strip() for v in value.split(",")]
-        if "" in parts and any(parts):
-            # `--width "$SMALL,$LARGE"` with one of them unset: a size lost unsaid.
-            raise UsageError(f"has an empty entry: {value!r}", option=option)
+        entries = _entries(option, value)
         try:
-            sizes = sorted({int(v) for v in parts if v})
+            sizes = sorted({int(v) for v in entries})
         except ValueError:
             raise UsageError(
                 f"takes pixels, or several separated by commas (320,640): {value!r}", option=option
@@ -985,17 +984,25 @@ def _listed(option: str, value: int | Sequence[int] | str | None) -> list[int]:
     return sizes
 
 
+def _entries(option: str, value: str) -> list[str]:
+    """The comma-separated entries of `value`, stripped; [] where it is
+    empty. One empty among others is refused: `--width "$SMALL,$LARGE"`
+    with one of them unset lost a size unsaid."""
+    parts = [v.strip() for v in value.split(",")]
+    if "" in parts and any(parts):
+        raise UsageError(f"has an empty entry: {value!r}", option=option)
+    return [p for p in parts if p]
+
+
 def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
-    names = to.split(",") if isinstance(to, str) else to if isinstance(to, (list, tuple)) else [to]
-    given = [n.strip() for n in names if isinstance(n, str)]
-    if given and not any(given):
+    names = to if isinstance(to, (list, tuple)) else [to]
+    for name in names:
+        _kind("to", name, str, optional=False)
+    entries = _entries("to", ",".join(names))
+    if not entries:
         raise UsageError(f"is empty: give a format ({', '.join(TARGETS)}): {to!r}", option="to")
-    if "" in given:
-        raise UsageError(f"has an empty entry: {to!r}", option="to")
     targets: list[Target] = []
-    for given in names:
-        _kind("to", given, str, optional=False)
-        name = given.strip()
+    for name in entries:
         try:
             target = resolve_target(name)
         except ValueError as exc:
@@ -1004,8 +1011,6 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
             raise UsageError(f"{target.name}: this install of Pillow cannot write it", option="to")
         if target not in targets:
             targets.append(target)
-    if not targets:
-        raise UsageError("needs a format", option="to")
     return tuple(targets)
 
 

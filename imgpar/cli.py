@@ -421,15 +421,13 @@ def _required(settings: dict[str, Any], origins: dict[str, str]) -> list[str]:
 _REPEATABLE = frozenset({"to", "max_size", "width"})
 
 
-# The command line run() was given: click keeps only the last of an option
-# given twice, which its parsed values cannot tell.
-_ARGS: list[str] | None = None
-
-
-def _refuse_repeats(command: Any) -> None:
+def _refuse_repeats(ctx: typer.Context) -> None:
     """Refuse an option that takes one value given twice (`--preset web
-    --preset og` checked og alone, green): lists take repeats, flags may."""
-    if _ARGS is None or command.name not in _ARGS:
+    --preset og` checked og alone, green): lists take repeats, flags may.
+    Read from the command line run() was given (the root context's object):
+    click keeps only the last value, which the parsed ones cannot tell."""
+    args, command = ctx.find_root().obj, ctx.command
+    if not isinstance(args, list) or command.name not in args:
         return
     options = [p for p in command.params if isinstance(p, typer.core.TyperOption)]
     valued = {name: p for p in options if not p.is_flag and not p.count for name in p.opts}
@@ -440,7 +438,7 @@ def _refuse_repeats(command: Any) -> None:
         if option is not None and not option.multiple:
             seen[option.opts[0]] = seen.get(option.opts[0], 0) + 1
 
-    tokens = iter(_ARGS[_ARGS.index(command.name) + 1 :])
+    tokens = iter(args[args.index(command.name) + 1 :])
     for token in tokens:
         if token == "--":
             break
@@ -478,7 +476,7 @@ def _settings(
     and where each one the file gave came from."""
     from imgpar import config as settings_file
 
-    _refuse_repeats(ctx.command)
+    _refuse_repeats(ctx)
     for name, what in _NAMES_A_FILE.items():
         value = ctx.params.get(name)
         if isinstance(value, str | Path) and not str(value).strip():
@@ -839,17 +837,13 @@ def _carries(metadata: frozenset[str]) -> str:
 
 def run(args: list[str] | None = None) -> int:
     """Run the command line (`sys.argv` by default) and return its exit status."""
-    global _ARGS
-    _ARGS = list(sys.argv[1:] if args is None else args)
     try:
-        app(args=args, prog_name="imgpar")
+        app(args=args, prog_name="imgpar", obj=list(sys.argv[1:] if args is None else args))
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0
         print(stop.code, file=sys.stderr)
         return 1
-    finally:
-        _ARGS = None
     return 0
 
 

@@ -499,21 +499,18 @@ def deliver(
                 for unreported in results[i + 1 :]:
                     task = earlier.get(unreported.source)
                     for output in unreported.outputs:
-                        if task is None or not _as_before(output.path, task):
-                            with contextlib.suppress(OSError):
+                        with contextlib.suppress(OSError):
+                            size = os.stat(output.path).st_size
+                            if task is None or not _as_before(output.path, size, task):
                                 os.unlink(output.path)
             raise
 
 
-def _as_before(path: str, task: Task) -> bool:
-    """Whether `path` is an output an earlier run recorded for `task`'s
-    source, written over with the same size: the same output (--force),
-    which a stopped run keeps, where it removes one it changed, which
-    nothing would then know for imgpar's."""
-    try:
-        size = os.stat(path).st_size
-    except OSError:
-        return False
+def _as_before(path: str, size: int, task: Task) -> bool:
+    """Whether `path`, of `size` bytes, is an output an earlier run recorded
+    for `task`'s source, written over with the same size: the same output
+    (--force), which a stopped run keeps, where it removes one it changed,
+    which nothing would then know for imgpar's."""
     where = os.path.abspath(path)
     return any(os.path.abspath(p) == where and size == n for p, n in task.earlier)
 
@@ -531,7 +528,8 @@ def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:
                 continue
             for path in on_disk(planned):
                 with contextlib.suppress(OSError):
-                    if os.stat(path).st_mtime_ns >= since_ns and not _as_before(path, task):
+                    st = os.stat(path)
+                    if st.st_mtime_ns >= since_ns and not _as_before(path, st.st_size, task):
                         os.unlink(path)
 
 

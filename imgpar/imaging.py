@@ -146,7 +146,13 @@ def read_gray(im: Image.Image) -> GrayReading:
     data (NaN, as scientific TIFFs write it, infinities, values past +-1e38,
     as some GIS tools write it, and a TIFF's GDAL_NODATA value) are left out
     of the range, and shown black (+inf white), in every range."""
-    return _read(_no_data_marked(im))
+    return _marked(im)[1]
+
+
+def _marked(im: Image.Image) -> tuple[Image.Image, GrayReading]:
+    """`im` with its GDAL_NODATA value marked as no data, and how it reads."""
+    im = _no_data_marked(im)
+    return im, _read(im)
 
 
 def _read(im: Image.Image) -> GrayReading:
@@ -193,11 +199,14 @@ def _no_data_marked(im: Image.Image) -> Image.Image:
     is moved past the data's range, as no data: stretched with the rest, it
     flattened the terrain to white."""
     tags = getattr(im, "tag_v2", None)
+    text = tags.get(GDAL_NODATA) if im.mode == "F" and tags is not None else None
+    if text is None:
+        return im
     try:
-        mark = float(str(tags.get(GDAL_NODATA)).strip("\0 ")) if tags is not None else None
+        mark = float(str(text).strip("\0 "))
     except ValueError:
         return im
-    if im.mode != "F" or mark is None or mark != mark:  # NaN marks itself
+    if mark != mark:  # NaN marks itself
         return im
     return ImageMath.lambda_eval(lambda a: a["v"] - (a["v"] == mark) * 3e38, v=im)
 
@@ -229,8 +238,7 @@ def _mostly_unit(im: Image.Image, low: float, high: float, data: int) -> bool:
 
 def wide_gray(im: Image.Image) -> tuple[Image.Image, str]:
     """32-bit gray (I or F) as I holding 0..65535, and how it was read."""
-    im = _no_data_marked(im)
-    reading = _read(im)
+    im, reading = _marked(im)
     if reading.clipped:  # min and max give NaN their bound
         im = ImageMath.lambda_eval(
             lambda a: a["min"](a["max"](a["v"], reading.low), reading.high), v=im

@@ -423,6 +423,8 @@ def _ifd_bytes(fields: Mapping[int, Any], group: int | None, at: int) -> bytes:
     sub-IFDs after it."""
     subs = {tag: value for tag, value in fields.items() if isinstance(value, dict)}
     ifd = _ifd({tag: 0 if tag in subs else value for tag, value in fields.items()}, group, subs)
+    if not subs:  # GPS, interop, most Exif IFDs: no offsets to learn first
+        return ifd.tobytes(at)
     own = len(ifd.tobytes(at))  # its size, whatever its sub-IFDs' offsets
     tail = b""
     for tag, sub in subs.items():

@@ -28,7 +28,7 @@ from PIL import (
 
 from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
-from imgpar.errors import UNREADABLE, not_imgpars
+from imgpar.errors import NOT_REGULAR, UNREADABLE, not_imgpars
 from imgpar.formats import (
     HEIF_EXTENSIONS,
     HEIF_FORMATS,
@@ -50,7 +50,6 @@ from imgpar.spec import (
     Task,
     sized,
 )
-from imgpar.walk import NOT_REGULAR
 
 try:
     import resource

@@ -27,7 +27,7 @@ from imgpar.cache import (
     file_state,
     kind_of_cache,
 )
-from imgpar.errors import UNREADABLE
+from imgpar.errors import NOT_REGULAR, UNREADABLE
 from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
 from imgpar.paths import below, folder_of, regular_fd, same_folder
@@ -45,7 +45,7 @@ from imgpar.spec import (
     on_disk,
     sized,
 )
-from imgpar.walk import NOT_REGULAR, Folder, images_in
+from imgpar.walk import Folder, images_in
 
 KEPT_EXTENSION = "output keeps the source extension: another source has the same name"
 IN_TARGET_FORMAT = (

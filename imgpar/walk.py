@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from imgpar.cache import CACHE_NAME, kind_of_cache
+from imgpar.errors import NOT_REGULAR
 from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
 
 UNREAD = "an image format imgpar does not read, left alone"
 NO_IMAGES = "no images found in it"  # said of a SOURCE folder
-NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
 OTHER_OUTPUTS = "another run's output folder (it holds that run's cache): outputs, not converted"
 
 

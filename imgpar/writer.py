@@ -178,7 +178,7 @@ def write_atomic(
     folder = os.path.dirname(path) or "."
     temp = os.path.join(folder, f"{temp_prefix(os.getpid())}{os.urandom(4).hex()}{target.ext}")
     try:
-        fd, made = _create(temp, folder)
+        fd, top = _create(temp, folder)
     except OSError as exc:
         if exc.errno in _REFUSED:
             # The folder that refused: the first one there, where those
@@ -219,8 +219,8 @@ def write_atomic(
             raise
     except BaseException:
         _remove_quietly(temp)
-        if made is not None:
-            remove_empty(folder, os.path.dirname(made))
+        if top is not None:
+            remove_empty(folder, top)
         raise
     in_file = fp.seconds if isinstance(fp, _TimedFile) else 0.0
     return size, (opened - start) + in_file + (time.perf_counter() - saved)
@@ -275,9 +275,10 @@ def _reason(exc: OSError) -> str:
 
 
 def _create(temp: str, folder: str) -> tuple[int, str | None]:
-    """The temporary file, open; and the topmost of its folders that was
-    missing, if any: made for it (here or by another worker), to be taken
-    back, where still empty, if the write fails."""
+    """The temporary file, open; and, where its folder was missing, the
+    nearest one there was: the folders below it were made for it (here or
+    by another worker), to be taken back, where still empty, if the write
+    fails."""
     # os.open with 0o666 lets the umask decide permissions, as for any new file.
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
     try:
@@ -286,22 +287,20 @@ def _create(temp: str, folder: str) -> tuple[int, str | None]:
         pass
     # The folder is made by the first output into it, not checked for by
     # every one: two system calls fewer per file on a folder of icons.
-    made = folder
-    while (parent := os.path.dirname(made)) and not os.path.isdir(parent):
-        made = parent
+    top = nearest_folder(os.path.dirname(folder))
     tries = 0
     try:
         while True:
             os.makedirs(folder, exist_ok=True)
             try:
-                return os.open(temp, flags, 0o666), made
+                return os.open(temp, flags, 0o666), top
             except FileNotFoundError:
                 # Another worker's failed write took the empty folder back.
                 tries += 1
                 if tries == _MAKE_TRIES:
                     raise
     except BaseException:
-        remove_empty(folder, os.path.dirname(made))  # a full disk may stop makedirs halfway
+        remove_empty(folder, top)  # a full disk may stop makedirs halfway
         raise
 
 
