@@ -13,6 +13,7 @@ workers; that file is reported failed.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib.util
 import logging
@@ -507,10 +508,7 @@ def _local_cluster(jobs: int) -> LocalCluster:
         # the very thread that then starts the workers.
         resource_tracker.ensure_running()
     before = set(active_children())
-    built: list[LocalCluster] = []
-    failed: list[BaseException] = []
-    lock = threading.Lock()
-    abandoned = False
+    started: concurrent.futures.Future[LocalCluster] = concurrent.futures.Future()
 
     def build() -> None:
         import dask
@@ -537,41 +535,38 @@ def _local_cluster(jobs: int) -> LocalCluster:
                     silence_logs=logging.CRITICAL,
                 )
         except BaseException as exc:
-            failed.append(exc)
-            return
-        with lock:
-            if not abandoned:
-                built.append(cluster)
-                return
-        cluster.close(timeout=CLOSE_TIMEOUT)
+            started.set_exception(exc)
+        else:
+            started.set_result(cluster)
 
     interrupts = _NotedInterrupts()
-    builder = threading.Thread(target=build, name="imgpar-cluster-start", daemon=True)
     try:
-        builder.start()
-        while builder.is_alive():
-            builder.join(0.1)  # signal handlers run between waits
+        threading.Thread(target=build, name="imgpar-cluster-start", daemon=True).start()
+        while not started.done():
+            concurrent.futures.wait([started], timeout=0.1)  # signal handlers run between
     except BaseException:  # a second Ctrl-C, SIGTERM, SIGHUP
-        with lock:
-            abandoned = True
-            made = list(built)
-        for cluster in made:
-            cluster.close(timeout=CLOSE_TIMEOUT)
+        # Closed once it is up, if ever: at once where it is already.
+        started.add_done_callback(_close_if_up)
         for child in set(active_children()) - before:
             child.kill()
         raise
     finally:
         interrupts.restore()
-    if failed:
-        if isinstance(failed[0], RuntimeError):  # its workers said why, if they could
-            raise ClusterError(f"could not start a local Dask cluster: {failed[0]}")
-        raise failed[0]
+    try:
+        cluster = started.result()
+    except RuntimeError as exc:  # its workers said why, if they could
+        raise ClusterError(f"could not start a local Dask cluster: {exc}") from None
     try:
         interrupts.deliver()
     except BaseException:
-        built[0].close(timeout=CLOSE_TIMEOUT)
+        cluster.close(timeout=CLOSE_TIMEOUT)
         raise
-    return built[0]
+    return cluster
+
+
+def _close_if_up(started: concurrent.futures.Future[LocalCluster]) -> None:
+    if started.exception() is None:
+        started.result().close(timeout=CLOSE_TIMEOUT)
 
 
 class _NotedInterrupts:
