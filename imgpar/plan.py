@@ -30,7 +30,7 @@ from imgpar.cache import (
 from imgpar.errors import NOT_REGULAR, UNREADABLE
 from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
-from imgpar.paths import below, folder_of, regular_fd, same_folder
+from imgpar.paths import below, regular_fd, same_folder
 from imgpar.spec import (
     HEIGHT_FIELD,
     WIDTH_FIELD,
@@ -271,10 +271,10 @@ class Planner:
         # Where outputs in a folder (a destination, and a folder of a name
         # below it) land, and in which SOURCE: judged once each (`_landing`).
         self._landings: dict[tuple[str, str], tuple[str, str | None] | None] = {}
-        # In an --out that runs of other SOURCE folders share, the outputs
-        # their sources have (`_outputs_of_other_sources`): claimed as this
-        # run's own claims are. Read at the first file.
-        self._theirs: dict[int, list[int]] | None = None
+        # In an --out that other SOURCE folders share, the outputs their
+        # sources have (`_outputs_of_other_sources`): claimed as this run's
+        # own claims are. Read at a SOURCE's first file, by its keys' head.
+        self._theirs: dict[str, dict[int, list[int]]] = {}
         self._force = force
         self._template = template or default_template(spec.outputs)
         # Whether output names hold their size ({width}, {height}).
@@ -642,13 +642,15 @@ class Planner:
         records them, or None. Not one of the same image made with the same
         options: the same bytes, which both may have (a logo in two folders,
         a SOURCE folder renamed)."""
-        if self._theirs is None:
-            self._theirs = self._outputs_of_other_sources(here.cache)
-        if not self._theirs:
+        head = here.prefix.partition("/")[0]
+        theirs = self._theirs.get(head)
+        if theirs is None:
+            theirs = self._theirs[head] = self._outputs_of_other_sources(here.cache, head)
+        if not theirs:
             return None
         for output in written:
             planned = fold(os.path.normpath(here.recorded_dest + output))
-            for rowid in self._theirs.get(hash(_MARKERS.sub("#", planned)), ()):
+            for rowid in theirs.get(hash(_MARKERS.sub("#", planned)), ()):
                 entry = here.cache.row(rowid)
                 if entry is None or not any(
                     could_be_sized(fold(os.path.normpath(o.path)), planned)
@@ -680,18 +682,17 @@ class Planner:
         except OSError:
             return False
 
-    def _outputs_of_other_sources(self, cache: Cache) -> dict[int, list[int]]:
-        """The rows of other SOURCE folders' sources in the --out's cache, by
-        the hashes of their outputs' folded paths, as recorded and as the
-        patterns that may make them (`_unsized`): about half a kilobyte and
-        15 us an output, once a run."""
+    def _outputs_of_other_sources(self, cache: Cache, head: str) -> dict[int, list[int]]:
+        """The rows of SOURCE folders other than `head` (its keys' head) in the
+        --out's cache, by the hashes of their outputs' folded paths, as
+        recorded and as the patterns that may make them (`_unsized`): about
+        half a kilobyte and 15 us an output, once a SOURCE. Those of the
+        run's other SOURCES too: a file new to one must not take a name
+        another's file has on the site because it is walked first."""
         if self._out is None or not self._sources:
             return {}
-        heads = {
-            source_name(folder_of(s)) for s in self._sources.values()
-        }
         theirs: dict[int, list[int]] = {}
-        for rowid, outputs in cache.outputs_beyond(heads):
+        for rowid, outputs in cache.outputs_beyond({head}):
             for output in outputs:
                 # From the cache's root, as recorded_dest.
                 for form in _unsized(fold(os.path.normpath(output.path))):

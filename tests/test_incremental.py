@@ -914,6 +914,26 @@ def test_runs_of_other_sources_into_one_out_keep_each_others_outputs(tmp_path: P
     ]
 
 
+def test_a_new_file_of_one_source_leaves_another_sources_recorded_name(tmp_path: Path) -> None:
+    # One run of both SOURCES: content's logo.webp was on the site; a logo
+    # added to assets, walked first, took that name and content's moved.
+    assets, content = tmp_path / "assets", tmp_path / "content"
+    assets.mkdir()
+    content.mkdir()
+    Image.new("RGB", (64, 48), (0, 0, 250)).save(content / "logo.png")
+    web = tmp_path / "web"
+    assert invoke_convert(assets, content, "--out", web).exit_code == 0
+    Image.new("RGB", (64, 48), (250, 0, 0)).save(assets / "logo.png")
+    for _ in range(2):
+        run = invoke_convert(assets, content, "--out", web)
+        assert run.exit_code == 0, run.output
+        with Image.open(web / "logo.webp") as im:
+            assert im.convert("RGB").getpixel((5, 5))[2] > 200  # content's, blue
+        with Image.open(web / "logo.png.webp") as im:
+            assert im.convert("RGB").getpixel((5, 5))[0] > 200  # assets', red
+    assert invoke_convert(assets, content, "--out", web, "--check").exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("stem", "name", "theirs", "mine"),
     [
