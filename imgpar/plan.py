@@ -848,9 +848,7 @@ class Planner:
             preview=self._previews >= 0,
             keep=sum(1 << i for i in kept.keys() | replaced) if kept or replaced else 0,
             replaceable=self._replaceable(here, written) if here.sources else None,
-            earlier=tuple((os.path.join(cache.root, o.path), o.bytes) for o in earlier)
-            if not here.sources
-            else (),
+            earlier=tuple((os.path.join(cache.root, o.path), o.bytes) for o in earlier),
         )
 
     def record(self, result: Result) -> Result:

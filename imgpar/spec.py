@@ -161,9 +161,9 @@ class Task(NamedTuple):
     # the size imgpar wrote; None: any. The worker checks every output's
     # final name, sized by the image, before writing anything.
     replaceable: tuple[tuple[str, int], ...] | None = None
-    # Into an --out, the outputs an earlier run recorded for this source,
-    # with their sizes: one its worker writes over as it was (--force), then
-    # never reports (Ctrl-C), stays, where a new one is removed.
+    # The outputs an earlier run recorded for this source, with their sizes:
+    # one its worker writes over as it was (--force), then never reports
+    # (Ctrl-C), stays, still recorded, where a new one is removed.
     earlier: tuple[tuple[str, int], ...] = ()
 
 

@@ -16,7 +16,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,27 +205,37 @@ def make_rgb16_png(
     *,
     left: tuple[int, int, int] | None = None,
     key: tuple[int, int, int] | None = None,
+    frames: Sequence[tuple[int, int, int]] = (),
 ) -> Path:
     """16-bit RGB, written by hand: Pillow cannot write it (and reads it at 8
-    bits). `left` colours the left half; `key` is a tRNS colour key."""
+    bits). `left` colours the left half; `key` is a tRNS colour key. With
+    `frames`, an animation (APNG) of frames whose left halves have those
+    colours, 10 ms each."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
+    def pixels(left: tuple[int, int, int]) -> bytes:
+        samples = struct.pack(">3H", *left) * (w // 2) + struct.pack(">3H", *colour) * (w - w // 2)
+        return zlib.compress((b"\x00" + samples) * h)  # filter byte "none", then samples
+
     w, h = size
-    samples = struct.pack(">3H", *(left or colour)) * (w // 2) + struct.pack(">3H", *colour) * (
-        w - w // 2
-    )
-    row = b"\x00" + samples  # filter byte "none", then samples
+    data = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+    if frames:
+        data += chunk(b"acTL", struct.pack(">II", len(frames), 0))
+    data += chunk(b"tRNS", struct.pack(">3H", *key)) if key else b""
+    if not frames:
+        data += chunk(b"IDAT", pixels(left or colour))
+    for i, shade in enumerate(frames):
+        sequence = 2 * i - (i > 0)  # fcTL and fdAT chunks share one count
+        data += chunk(b"fcTL", struct.pack(">IIIIIHHBB", sequence, w, h, 0, 0, 1, 100, 0, 0))
+        if i == 0:
+            data += chunk(b"IDAT", pixels(shade))
+        else:
+            data += chunk(b"fdAT", struct.pack(">I", sequence + 1) + pixels(shade))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-        + (chunk(b"tRNS", struct.pack(">3H", *key)) if key else b"")
-        + chunk(b"IDAT", zlib.compress(row * h))
-        + chunk(b"IEND", b"")
-    )
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + data + chunk(b"IEND", b""))
     return path
 
 

@@ -30,7 +30,7 @@ from conftest import (
     truncated_copy,
     written,
 )
-from PIL import Image, ImageChops, ImageOps
+from PIL import Image, ImageChops, ImageOps, ImageSequence
 
 import imgpar
 from imgpar.pipeline import configure_worker, convert_file
@@ -229,6 +229,18 @@ def test_a_16_bit_colour_key_keys_the_colour_it_names(tmp_path: Path, target: st
     assert im.mode == "RGBA"
     assert im.getpixel((5, 15))[3] == 0
     assert im.getpixel((30, 15)) == (255, 0, 255, 255)
+
+
+def test_a_16_bit_colour_key_keys_every_frame_of_an_animation(tmp_path: Path) -> None:
+    near_black, blue = (255, 0, 255), (0, 0, 60000)
+    source = make_rgb16_png(tmp_path / "sticker.png", (40, 30), (65535, 0, 65535),
+                            key=near_black, frames=[near_black, blue, near_black])  # fmt: skip
+    result = convert_one(source, tmp_path / "out", "webp", lossless=True)
+    with Image.open(result.outputs[0].path) as im:
+        assert im.n_frames == 3
+        shown = [f.convert("RGBA").getpixel((5, 15)) for f in ImageSequence.Iterator(im)]
+    assert [alpha for *_, alpha in shown] == [0, 255, 0]
+    assert shown[1] == (0, 0, 234, 255)  # 60000 at 8 bits
 
 
 @pytest.mark.parametrize(

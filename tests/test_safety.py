@@ -1909,10 +1909,11 @@ def test_a_run_left_open_by_a_finished_thread_is_waited_for(tmp_path: Path) -> N
     assert outcome == [3]
 
 
+@pytest.mark.parametrize("in_place", [False, True])
 @pytest.mark.parametrize(("made_before", "again"), [(False, {}), (True, {"force": True}),
                                                     (True, {"quality": 30})])  # fmt: skip
 def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(
-    tmp_path: Path, made_before: bool, again: dict[str, object]
+    tmp_path: Path, made_before: bool, again: dict[str, object], in_place: bool
 ) -> None:
     # Stopped after a1's result, with a's come back in the same chunk: a's
     # output goes (never reported), a1's stays. (Removed by the tasks'
@@ -1920,13 +1921,15 @@ def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(
     # such a name is refused now, and the results' own paths are removed.)
     # Unless an earlier run made it as it is now: a --force run stopped so
     # removed an image a site had before the run. (One changed, at another
-    # quality, goes: kept, nothing would know it for imgpar's.)
+    # quality, goes: kept, nothing would know it for imgpar's.) In place
+    # as into an --out.
     src = tmp_path / "src"
     src.mkdir()
     Image.effect_noise((300, 200), 60).convert("RGB").save(src / "a1.png")  # bigger: first
     Image.new("RGB", (300, 200), (20, 90, 160)).save(src / "a.png")
-    out = tmp_path / "out"
-    options = {"to": "webp", "width": [100], "name": "{stem}-{width}.{ext}", "out": out}
+    out = src if in_place else tmp_path / "out"
+    options = {"to": "webp", "width": [100], "name": "{stem}-{width}.{ext}",
+               "out": None if in_place else out}  # fmt: skip
     if made_before:
         assert imgpar.convert([src], **options).summary.converted == 2
     run = imgpar.iter_convert([src], jobs=2, **options, **again)  # type: ignore[arg-type]
@@ -1939,6 +1942,11 @@ def test_a_stopped_run_removes_only_the_unreported_files_own_outputs(
     for path in out.glob("*.webp"):
         with Image.open(path) as im:
             assert im.size == (100, 67)
+    # What was kept is still the source's output, never a source itself.
+    rerun = imgpar.convert([src], jobs=1, **options, **{k: v for k, v in again.items()
+                                                       if k != "force"})  # fmt: skip
+    assert sorted(Path(r.source).name for r in rerun.files) == ["a.png", "a1.png"]
+    assert sorted(p.name for p in out.glob("*.webp")) == ["a-100.webp", "a1-100.webp"]
 
 
 def test_an_output_prune_cannot_delete_stays_recorded_and_the_reports_are_written(
