@@ -193,7 +193,8 @@ class Job:
                 self.waiting(root)
 
         try:
-            with exclusive(self._output_roots(), waiting) as self.waited:
+            with exclusive(self._output_roots(), waiting) as locks:
+                self.waited = locks.waited
                 began.clear()
                 stream = self._run(self._launched(self.plan()))
                 try:
@@ -204,6 +205,7 @@ class Job:
                             elif isinstance(event, Skipped) and event.reason == NO_IMAGES:
                                 self.emptied = True
                             yield event
+                            locks.follow()  # resumed, maybe in another thread
                         if isinstance(event, Result) and event.fatal:
                             return  # e.g. a full disk: every further write would fail too
                 finally:

@@ -58,14 +58,30 @@ def _lock_file(path: str) -> int | None:
         return None
 
 
+class Locks:
+    """The lock files a run holds (`exclusive`), and the seconds it waited for them."""
+
+    def __init__(self) -> None:
+        self.waited = 0.0
+        self.keys: set[tuple[int, int]] = set()
+
+    def follow(self) -> None:
+        """The thread that calls this drives the run now (a generator read
+        on in another thread than the one that began it): a second run in
+        that thread is refused, one in any other waits."""
+        me = _this_thread()
+        for key in self.keys:
+            _holders[key] = me
+
+
 @contextlib.contextmanager
 def exclusive(
     roots: Iterable[str], waiting: Callable[[str], None] | None = None
-) -> Iterator[float]:
+) -> Iterator[Locks]:
     """Hold each output root's lock file (`.imgpar-lock`) for a run: a second
     run on the same folder waits for the first, then finds its work done,
     rather than encoding every file again beside it. `waiting` is told each
-    root it waits for, and the seconds waited in all are given. Where no
+    root it waits for; the seconds waited in all are in what it gives. Where no
     lock is to be had (Windows, a filesystem without locks, a folder that
     cannot be written), the run goes on unlocked. The kernel releases a
     lock when its process ends, however it ends. (Not the cache file
@@ -74,10 +90,9 @@ def exclusive(
     try:
         import fcntl
     except ImportError:
-        yield 0.0
+        yield Locks()
         return
-    waited = 0.0
-    mine: set[tuple[int, int]] = set()  # the lock files this call holds
+    mine = Locks()
     with contextlib.ExitStack() as held:
         for root in sorted(set(roots)):
             fd = _lock_file(os.path.join(root, LOCK_NAME))
@@ -88,7 +103,7 @@ def exclusive(
             try:
                 lock = os.fstat(fd)
                 key = (lock.st_dev, lock.st_ino)
-                if key in mine:
+                if key in mine.keys:
                     continue  # one folder named two ways (`.` and its full path): held
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -103,13 +118,13 @@ def exclusive(
                     waiting(root)
                 start = time.monotonic()
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                waited += time.monotonic() - start
+                mine.waited += time.monotonic() - start
             except OSError:
                 continue
             _holders[key] = _this_thread()
             held.callback(_holders.pop, key, None)
-            mine.add(key)
-        yield waited
+            mine.keys.add(key)
+        yield mine
 
 
 # The lock files this process holds open, each with a token of its opening.

@@ -1879,6 +1879,40 @@ def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: P
     assert len(rest) == 2 and other == [3]
 
 
+def test_a_run_read_on_in_another_thread_is_that_threads(tmp_path: Path) -> None:
+    # Begun in this thread, read on in another: that other's own convert()
+    # of the folder waited for ever on the run it drives, and this thread's,
+    # which should wait its turn, was refused.
+    src, out = _three_pngs(tmp_path)
+    run = imgpar.iter_convert([src], to="webp", out=out, jobs=1)
+    assert next(run).status == "converted"
+    outcome: list[object] = []
+
+    def reader() -> None:
+        outcome.append(next(run).status)
+        try:
+            imgpar.convert([src], to="webp", out=out, jobs=1)
+        except UsageError as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert outcome[0] == "converted"
+    assert "is held by a run this thread has not finished" in str(outcome[1])
+    rest: list[Result] = []
+
+    def closer() -> None:
+        time.sleep(0.5)
+        rest.extend(run)
+
+    threading.Thread(target=closer).start()
+    # Another thread drives the run: this one waits for it, as for any other.
+    assert imgpar.convert([src], to="webp", out=out, jobs=1).summary.skipped == 3
+    assert len(rest) == 1
+
+
 def test_a_run_left_open_by_a_finished_thread_is_waited_for(tmp_path: Path) -> None:
     # Linux reuses a finished thread's id at once: a run left open by a
     # thread that has ended looked like the new thread's own, and was refused.
