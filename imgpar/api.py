@@ -615,12 +615,8 @@ def prepare(
     engine: str | None = None,
     scheduler: str | None = None,
     create_out: bool = True,
-    listing: bool = False,
 ) -> Job:
-    """Validate options and build a `Job`; raises `UsageError` before any work.
-
-    `listing`: the job only lists what a run would take for sources (bench's
-    sample), and never runs."""
+    """Validate options and build a `Job`; raises `UsageError` before any work."""
     # One path is a source, not a sequence of one-letter ones (or of bytes).
     one = isinstance(sources, (str, bytes, os.PathLike)) or not isinstance(sources, Iterable)
     given: tuple[object, ...] = (sources,) if one else tuple(sources)
@@ -710,7 +706,7 @@ def prepare(
     # No --out, or one that is the SOURCE: outputs beside their sources.
     in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
     _check_nested_sources(seen, in_place=in_place, out=out_path)
-    if in_place and not listing:
+    if in_place:
         # `imgpar convert *.jpg`: one folder, however many SOURCES.
         folders = sorted({folder_of(p) for p in paths})
         _check_not_an_out(folders)

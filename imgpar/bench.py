@@ -109,7 +109,10 @@ def bench(
     if repeat < 1:
         raise UsageError("must be at least 1", option="repeat")
     make = functools.partial(prepare, force=True, **options)
-    listed = make(sources, jobs=1, listing=True)
+    # Listed as for the runs, into a folder of their own (never made here):
+    # in place, a folder another run wrote into (dist/img) held no source.
+    unmade = os.path.join(tempfile.gettempdir(), f"imgpar-bench-{os.getpid()}-listing")
+    listed = make(sources, jobs=1, out=unmade, create_out=False)
     found = image_paths(listed)
     notes: tuple[str, ...] = ()
     if max(ladder) > 1 and (problem := pool_problem(options.get("start_method"))):

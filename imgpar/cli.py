@@ -488,7 +488,7 @@ def _settings(
     # Unset options are None (an unset list argument is empty): the file fills them.
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
     # Not what the command decides itself (thumbnails for an HTML report).
-    internal = {"thumbnails", "create_out", "listing"}
+    internal = {"thumbnails", "create_out"}
     known = frozenset(inspect.signature(prepare).parameters) - internal | _CLI_ONLY
     settings, origins = settings_file.load(
         str(config) if config else None, preset, known - {"config", "preset"}

@@ -101,6 +101,19 @@ def test_bench_times_sources_not_the_outputs_beside_them(tmp_path: Path, shm: Pa
     assert (result.found, result.sample) == (4, 4)
 
 
+def test_bench_times_the_images_a_run_wrote_into_an_out(tmp_path: Path, shm: Path) -> None:
+    # A site's converted images (dist/img) are sources to a run, or to bench,
+    # into another folder: bench listed them as a run in place would, found
+    # them all imgpar's outputs, and said there was no image.
+    web = tmp_path / "web"
+    assert imgpar.convert([make_sources(tmp_path / "src")], to="webp", out=web).summary.files == 4
+    result = bench([web], to="avif", jobs=[1], repeat=1)
+    assert (result.found, result.sample) == (4, 4)
+    one = bench([web / "logo.webp"], to="avif", jobs=[1], repeat=1)
+    assert (one.found, one.failures) == (1, ())
+    assert list(shm.iterdir()) == []
+
+
 def test_bench_times_a_folder_whose_cache_it_cannot_write(tmp_path: Path) -> None:
     # Converted in place under sudo, say: bench writes only into a folder of its own.
     src = make_sources(tmp_path / "src")
