@@ -1206,8 +1206,12 @@ def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:
     """Convert and yield each file's `Result` as it completes.
 
     `options` are `prepare()`'s keywords (the CLI's options, spelled with `_`).
+    A bad one raises `UsageError` here, not at the first result.
     """
-    job = prepare(sources, **options)
+    return _results(prepare(sources, **options))
+
+
+def _results(job: Job) -> Iterator[Result]:
     events = job.events()
     owner = os.getpid()
 

@@ -13,6 +13,7 @@ import sys
 import termios
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -1182,12 +1183,15 @@ def test_errors_name_other_settings_as_each_caller_writes_them(
         ({"scheduler": "tcp://127.0.0.1:1", "jobs": 2}, "jobs"),
     ],
 )
+@pytest.mark.parametrize("call", [imgpar.convert, imgpar.iter_convert])
 def test_a_bad_value_from_a_program_is_a_usage_error_naming_it(
-    tmp_path: Path, options: dict[str, Any], option: str
+    tmp_path: Path, options: dict[str, Any], option: str, call: Callable[..., object]
 ) -> None:
+    # Raised by the call: iter_convert()'s came at the first next(), inside
+    # the program's `with closing(...)` or loop rather than at its call.
     src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
     with pytest.raises(UsageError) as raised:
-        imgpar.convert(src, to="webp", out=tmp_path / "out", **options)
+        call(src, to="webp", out=tmp_path / "out", **options)
     assert raised.value.option == option
     assert str(raised.value).startswith(f"{option} ")
     assert not (tmp_path / "out").exists()
