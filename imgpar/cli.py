@@ -346,7 +346,9 @@ def convert(
             manifest = str(run["manifest"]) if run.get("manifest") else None
             status = console.check(job, manifest=manifest, quiet=quiet)
         elif run.get("dry_run"):
-            status = console.dry_run(job, prune=bool(run.get("prune")), quiet=quiet)
+            status = console.dry_run(
+                job, prune=bool(run.get("prune")), quiet=quiet, verbose=bool(run.get("verbose"))
+            )
         else:
             status = console.run(
                 job,

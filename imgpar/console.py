@@ -39,7 +39,9 @@ SHOWN_WARNINGS = 3  # kinds of warning named at the end of a run; the rest count
 _DETAIL = re.compile(r" \([^()]*\)$")
 
 
-def dry_run(job: Job, *, prune: bool = False, quiet: bool = False) -> ExitStatus:
+def dry_run(
+    job: Job, *, prune: bool = False, quiet: bool = False, verbose: bool = False
+) -> ExitStatus:
     from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result, Task
     from imgpar.walk import NO_IMAGES
@@ -66,8 +68,9 @@ def dry_run(job: Job, *, prune: bool = False, quiet: bool = False) -> ExitStatus
             echo_line(f"{item.source}: would fail: {item.error}")
         elif isinstance(item, Result):
             skipped += 1
-            why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
-            echo_line(f"{item.source}: skipped: {why}")
+            if verbose:  # as a run names them: a line per source of a big tree
+                why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
+                echo_line(f"{item.source}: skipped: {why}")
         elif item.failed:
             failed += 1
             echo_line(f"{item.path}: would fail: {item.reason}")

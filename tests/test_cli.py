@@ -859,7 +859,11 @@ def test_dry_run_in_place_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert listing(tmp_path) == before
     assert str(src / "c.jpg") in result.output
-    skipped = [line for line in result.stdout.splitlines() if ": skipped: " in line]
+    # What it would not touch is named only with --verbose, as a run names it.
+    assert ": skipped: " not in result.output
+    assert "skip 2, fail 0" in result.stderr
+    verbose = invoke("convert", src, "--to", "jpeg", "--dry-run", "--verbose")
+    skipped = [line for line in verbose.stdout.splitlines() if ": skipped: " in line]
     assert sorted(skipped) == [
         f"{src / name}: skipped: {IN_TARGET_FORMAT}" for name in ("corrupt.jpg", "good/a.jpg")
     ]
