@@ -409,12 +409,23 @@ class Job:
                 places: set[str] = set()  # folders imgpar writes in, relative to the root
                 gone: list[tuple[str, Entry]] = []
                 present: set[str] = set()  # SOURCE folders a recorded source is still in
+                # In place, a source gone may have left its name to another's
+                # output (a.png deleted, a.jpg's PNG output now a.png).
+                outputs_at = {
+                    os.path.normpath(o.path): (key, o.bytes)
+                    for key, entry in (cache.items() if self.out is None else ())
+                    for o in entry.outputs
+                }
                 for key, entry in cache.items():
                     places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
                     found = head not in roots or key in named
                     for root in [] if found else roots[head]:
-                        if may_exist(os.path.join(root, rest)):
+                        path = os.path.join(root, rest)
+                        made = outputs_at.get(os.path.normpath(rest))
+                        if made is not None and made[0] != key and as_recorded(path, made[1]):
+                            continue
+                        if may_exist(path):
                             found = True
                             present.add(root)
                             break

@@ -367,6 +367,7 @@ class Planner:
             tally = self._tally[(cache.root, head)] = [cache.count(head), 0]
         tally[1] += len(entries)
         names = folder.names
+        parent = os.path.basename(self._absolute(folder.path))
         imgpars: list[Owned] = []
         others: tuple[str, ...] = ()  # in place, the folder's images not named as SOURCES
         if in_place:
@@ -379,17 +380,16 @@ class Planner:
             if theirs:
                 imgpars = sorted(imgpars + theirs)
             # Changed since imgpar wrote it (another size), an output is the
-            # user's: a source now, as a later run would find it; one in a
-            # target's format would be skipped as a source, and stays out,
-            # so the source that would write over it fails and says so.
+            # user's: a source now, as a later run would find it, save most
+            # in a target's format (`_stays_out`).
             listed = images_in(folder.path) if folder.named else names
             here_now = {fold(n) for n in listed}
             ours = {
                 fold(n)
                 for n, size in imgpars
                 if fold(n) not in here_now
-                or os.path.splitext(n)[1].lower() in self._target_exts
                 or as_recorded(os.path.join(folder.path, n), size) is not None
+                or self._stays_out(n, parent)
             }
             names = tuple(n for n in names if fold(n) not in ours)
             # Beside files named as SOURCES, the folder's other images are
@@ -403,7 +403,6 @@ class Planner:
             theirs = {fold(n) for n, _ in self._other_in_place_outputs(folder)}
             if theirs:
                 names = tuple(n for n in names if fold(n) not in theirs)
-        parent = os.path.basename(self._absolute(folder.path))
         sources = frozenset(fold(n) for n in (*names, *others)) if in_place else frozenset()
         absolute_dest = self._absolute(dest)
         recorded_dest = os.path.relpath(absolute_dest, self._absolute(cache.root))
@@ -1108,15 +1107,31 @@ class Planner:
             cache = self.caches[root] = Cache(root or ".", home=home)
         return cache
 
+    def _stays_out(self, name: str, parent: str) -> bool:
+        """Whether `name`, an output the user changed, stays out of the
+        sources: one in a target's format, save where its output in that
+        format would take its own place and it makes others (`--to
+        png,webp`: `a.png`). As a source, one would make nothing, and one
+        under a name by the size (`320/a.webp`) outputs of outputs; left
+        out, the source that would write over it fails and says so."""
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in self._target_exts:
+            return False
+        replaced = self._replaced(name, self._rendered(parent, stem, ext))
+        return not 0 < len(replaced) < len(self._outputs)
+
     def _names(self, here: _Here, stem: str, ext: str) -> tuple[str, ...]:
         """The outputs' paths relative to their destination folder."""
+        return self._rendered(here.parent, stem, ext)
+
+    def _rendered(self, parent: str, stem: str, ext: str) -> tuple[str, ...]:
         src_ext = ext.lstrip(".")
         # Normalised (`./{stem}.{ext}` names a.webp): the cache and --prune
         # compare paths as text, and o/./a.webp, another spelling of
         # o/a.webp, was pruned as the orphan of the file just written.
         return tuple(
             os.path.normpath(
-                _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=here.parent)
+                _render(self._template, stem=stem, target=t, src_ext=src_ext, parent=parent)
             )
             for t in self._targets
         )

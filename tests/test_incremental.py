@@ -914,6 +914,55 @@ def test_runs_of_other_sources_into_one_out_keep_each_others_outputs(tmp_path: P
     ]
 
 
+def test_prune_takes_a_gone_sources_outputs_when_its_name_is_anothers_output(
+    tmp_path: Path,
+) -> None:
+    # a.png deleted, a.jpg's PNG output took its name: the gone a.png's
+    # a.png.webp was taken for a live source's, kept by --prune and --check.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (8, 8), "red").save(src / "a.jpg")
+    Image.new("RGB", (10, 10), "blue").save(src / "a.png")
+    args = ["--to", "webp", "--to", "png"]
+    assert invoke_convert(src, *args).exit_code == 0
+    assert (src / "a.png.webp").exists()
+    (src / "a.png").unlink()
+    pruned = invoke_convert(src, *args, "--prune")
+    assert pruned.exit_code == 0, pruned.output
+    assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [
+        "a.jpg", "a.png", "a.webp"
+    ]
+    with Image.open(src / "a.png") as im:
+        assert im.size == (8, 8)  # a.jpg's
+    checked = invoke_convert(src, *args, "--check")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_your_image_saved_over_an_output_of_a_format_the_run_writes_is_a_source(
+    tmp_path: Path,
+) -> None:
+    # In place, --to png,webp: a.jpg made a.png, then your own a.png went
+    # over it. It was left out of the run, uncounted, its WebP never made.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (8, 8), "red").save(src / "a.jpg")
+    args = ["--to", "png", "--to", "webp"]
+    assert invoke_convert(src, *args).exit_code == 0
+    Image.new("RGB", (12, 12), "green").save(src / "a.png")
+    run = invoke_convert(src, *args, "--prune")
+    assert run.exit_code == 0, run.output
+    assert "2 converted, 0 skipped, 0 failed, 1 pruned" in run.output
+    with Image.open(src / "a.png.webp") as im:
+        assert im.size == (12, 12)
+    with Image.open(src / "a.png") as im:
+        assert im.size == (12, 12)  # yours, as you saved it
+    for name in ("a.jpg.png", "a.jpg.webp"):
+        with Image.open(src / name) as im:
+            assert im.size == (8, 8)
+    assert not (src / "a.webp").exists()  # a.jpg's under its old name, pruned
+    assert invoke_convert(src, *args, "--check").exit_code == 0
+
+
 def test_a_new_file_of_one_source_leaves_another_sources_recorded_name(tmp_path: Path) -> None:
     # One run of both SOURCES: content's logo.webp was on the site; a logo
     # added to assets, walked first, took that name and content's moved.
