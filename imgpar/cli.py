@@ -309,7 +309,7 @@ def convert(
     origins: dict[str, str] = {}  # where each setting from a config file came from
     try:
         options, origins = _settings(ctx, config, preset)
-        _settle_conflicts(options, origins)
+        _settle_conflicts(options, origins, preset)
         paths = _required(options, origins)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
         reports = [str(r) for r in run.get("report") or []]
@@ -381,15 +381,18 @@ _CONFLICTS = {
 }
 
 
-def _settle_conflicts(options: dict[str, Any], origins: dict[str, str]) -> None:
+def _settle_conflicts(
+    options: dict[str, Any], origins: dict[str, str], preset: str | None
+) -> None:
     """Refuse two options that contradict each other where they come from one
     place; otherwise the nearer wins: the command line over a preset, a
     preset over its file's top level (`prune = true` in a file, and
     `imgpar convert --check` in CI)."""
+    from_preset = f" preset {preset!r}"
 
     def rank(name: str) -> int:
         where = origins.get(name)
-        return 2 if where is None else 1 if " preset " in where else 0
+        return 2 if where is None else 1 if preset and where.endswith(from_preset) else 0
 
     for (a, b), why in _CONFLICTS.items():
         if not (options.get(a) and options.get(b)):

@@ -810,10 +810,15 @@ def test_options_that_contradict_each_other_are_a_usage_error(
     assert sorted(listing(tmp_path)) == ["a.jpg"]
 
 
+@pytest.mark.parametrize("folder", ["site", "my preset files"])
 def test_the_command_line_wins_over_a_contradicting_setting(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str
 ) -> None:
-    # A build's `prune = true`, and CI's `imgpar convert --check`.
+    # A build's `prune = true`, and CI's `imgpar convert --check`. (In a
+    # folder named "... preset ...", the file's own settings passed for a
+    # preset's, and the preset's no longer won.)
+    tmp_path = tmp_path / folder
+    tmp_path.mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
     (tmp_path / "imgpar.toml").write_text('to = "webp"\nprune = true\nquiet = true\n')
     monkeypatch.chdir(tmp_path)
