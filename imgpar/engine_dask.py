@@ -51,8 +51,10 @@ INSTALL_HINT = "pip install 'imgpar[dask]'"
 # (at the start, and whenever every worker has left during a run).
 CONNECT_TIMEOUT = 30
 WORKERS_TIMEOUT = 60
-# Seconds for a scheduler to greet a new connection: it does so at once.
+# Seconds for a scheduler to greet a new connection: it does so at once;
+# and to say which workers it has, while a run waits for the first.
 GREETING_TIMEOUT = 5
+ASK_TIMEOUT = 5
 # How often a run waiting for results asks whether any worker is left.
 WORKERS_CHECK = 5.0
 # Bounds the shutdown of a client or a LocalCluster, so an exit never hangs.
@@ -178,7 +180,7 @@ class DaskEngine:
                         continue
                     if cluster is None:
                         cluster = self._start()
-                        self._check_workers(cluster.client, chunk[0], here)
+                        cluster.seen = self._check_workers(cluster.client, chunk[0], here)
                         done = as_completed(
                             loop=cluster.client.loop, with_results=True, raise_errors=False
                         )
@@ -186,6 +188,8 @@ class DaskEngine:
                     flights[future] = _Flight(chunk, time.monotonic() + self.timeout)
                     done.add(future)
                 if not flights:
+                    if cluster is not None:  # those that joined since the last count too
+                        self.peak_threads = max(self.peak_threads, cluster.threads() or 0)
                     return
                 assert cluster is not None
                 if time.monotonic() >= counted_at + WORKERS_CHECK:
@@ -242,6 +246,11 @@ class DaskEngine:
                     yield from deliver(back, owner, chunk)
                 elif not isinstance(outcome, CancelledError):
                     error = outcome[1]  # (type, exception, traceback)
+                    if isinstance(error, Unshared):
+                        # A worker that joined since the start, and cannot
+                        # see the files: it would fail every one it takes.
+                        yield from _stop(chunk, flights, pending, str(error))
+                        return
                     if isinstance(error, KilledWorker) and len(chunk) > 1:
                         # Dask cannot tell which file of a chunk killed its
                         # workers: each is retried alone.
@@ -275,9 +284,10 @@ class DaskEngine:
             local.close(timeout=CLOSE_TIMEOUT)
             raise
 
-    def _check_workers(self, client: Client, task: Task, here: str) -> None:
+    def _check_workers(self, client: Client, task: Task, here: str) -> tuple[str, str]:
         """Stop before any work unless every worker runs this imgpar, reads
-        the first source and writes where the outputs go."""
+        the first source and writes where the outputs go; those two paths,
+        for a worker that joins later to check (`convert_chunk`)."""
         source = _remote_path(task.source, here)
         folder = _remote_path(self.out or os.path.dirname(task.source) or ".", here)
         try:
@@ -294,7 +304,8 @@ class DaskEngine:
                     "install the same version on every worker"
                 )
             if problem:
-                raise ClusterError(f"worker {address} {problem}: is the folder shared?")
+                raise ClusterError(_unshared(address, problem))
+        return source, folder
 
 
 @dataclass(slots=True)
@@ -318,11 +329,14 @@ class _Cluster:
     # told from another run's by their process id, and removed.
     folders: set[str] = field(default_factory=set)
     alone_since: float | None = None  # when the cluster was last seen without a worker
+    # What the workers there at the start were found to see, for those that
+    # join later to check (`DaskEngine._check_workers`).
+    seen: tuple[str, str] = ("", "")
 
     def submit(self, tasks: list[Task], spec: ConvertSpec) -> Future[list[Result]]:
         if self.local is not None:
             self.folders.update(temp_file_places(tasks))
-        return self.client.submit(convert_chunk, tasks, spec, pure=False)
+        return self.client.submit(convert_chunk, tasks, spec, self.seen, pure=False)
 
     def threads(self) -> int | None:
         """The worker threads the cluster has now; None when it cannot say."""
@@ -420,15 +434,47 @@ def _connect(address: str) -> Client:
         # Whatever answered may not speak Dask at all (MemoryError from a
         # frame length read out of another protocol's bytes).
         raise _unreachable(address, f"{type(exc).__name__}: {exc}") from None
-    try:
-        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
-    except TimeoutError:
-        client.close(timeout=CLOSE_TIMEOUT)
-        raise ClusterError(
-            f"no worker joined the Dask scheduler at {address} within {WORKERS_TIMEOUT} s: "
-            f"start some with `dask worker {address}`"
-        ) from None
+    # Waited for here rather than by wait_for_workers(), which, were the
+    # scheduler to stop meanwhile, would try to reconnect for 30 s and then
+    # raise Dask's own errors.
+    deadline = time.monotonic() + WORKERS_TIMEOUT
+    while not _workers_of(client):
+        why = None
+        if client.status != "running" and not _answers(address, client):
+            why = f"lost the Dask scheduler at {address} while waiting for a worker to join"
+        elif time.monotonic() >= deadline:
+            why = (
+                f"no worker joined the Dask scheduler at {address} within {WORKERS_TIMEOUT} s:"
+                f" start some with `dask worker {address}`"
+            )
+        if why is not None:
+            with _logs_silenced():
+                client.close(timeout=CLOSE_TIMEOUT)
+            raise ClusterError(why)
+        time.sleep(0.25)
     return client
+
+
+def _workers_of(client: Client) -> dict[str, Any]:
+    """The workers the scheduler has now; none when it does not answer in a
+    few seconds (gone, or reconnecting)."""
+    try:
+        info = client.sync(client.scheduler.identity, n_workers=-1, callback_timeout=ASK_TIMEOUT)
+    except Exception:
+        return {}
+    return dict(info.get("workers") or {})
+
+
+def _answers(address: str, client: Client) -> bool:
+    """Whether the scheduler a client lost its connection to is still there
+    to reconnect to: not a closed client, nor a refused connection."""
+    if client.status in ("closing", "closed"):
+        return False
+    try:
+        _check_greeting(address)
+    except ClusterError:
+        return False
+    return True
 
 
 def _unreachable(address: str, why: str) -> ClusterError:
@@ -623,14 +669,33 @@ def _local_worker_setup() -> WorkerPlugin:
 _configured: ConvertSpec | None = None
 
 
-def convert_chunk(tasks: list[Task], spec: ConvertSpec) -> list[Result]:
+def convert_chunk(tasks: list[Task], spec: ConvertSpec, seen: tuple[str, str]) -> list[Result]:
+    """Convert `tasks` on a worker. Its first chunk of a run checks what the
+    workers there at the start were checked for (`seen`: the first source,
+    the output folder), as one that joined since was not: Unshared, where
+    this worker sees neither that source nor any of the chunk's (a node
+    without the share mounted would fail them all, each one "gone")."""
     from imgpar.pipeline import configure_worker, convert_file
 
     global _configured
     if _configured != spec:
+        source, folder = seen
+        problem = probe(source, folder)[1]
+        if problem and not any(os.path.exists(task.source) for task in tasks):
+            from distributed import get_worker
+
+            raise Unshared(_unshared(get_worker().address, problem))
         configure_worker(spec)
         _configured = spec
     return [convert_file(task, spec) for task in tasks]
+
+
+class Unshared(Exception):
+    """A worker cannot read the run's files or write its outputs."""
+
+
+def _unshared(address: str, problem: str) -> str:
+    return f"worker {address} {problem}: is the folder shared?"
 
 
 def probe(source: str, folder: str) -> tuple[str, str | None]:
