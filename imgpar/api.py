@@ -925,11 +925,12 @@ def _engine(
         _require_main_guard()
         return engine, None, default_jobs() if jobs is None else jobs
     if jobs is not None:
+        given = "$IMGPAR_SCHEDULER" if from_env else "--scheduler"
         raise UsageError(
-            "sizes a run on this machine; with --scheduler the cluster's workers "
+            f"sizes a run on this machine; with {given} the cluster's workers "
             "decide (dask worker --nthreads N)",
             option="jobs",
-            mentions=("scheduler",),
+            mentions=() if from_env else ("scheduler",),
         )
     from imgpar.engine_dask import check_address, require_distributed
 

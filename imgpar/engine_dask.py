@@ -207,6 +207,10 @@ class DaskEngine:
                 if _wait_ready(done, min(deadline, time.monotonic() + WORKERS_CHECK)):
                     now = time.monotonic()
                     running = cluster.running()
+                    if running is None:
+                        why = f"lost the Dask scheduler at {cluster.client.scheduler.address}"
+                        yield from _stop([], flights, pending, why)
+                        return
                     for future, flight in [(f, v) for f, v in flights.items() if v.deadline <= now]:
                         chunk = flight.tasks
                         if future.key not in running:
@@ -355,17 +359,27 @@ class _Cluster:
             self.alone_since = None if workers else now
         return self.alone_since is not None and now - self.alone_since >= limit
 
-    def running(self) -> set[str]:
-        """The keys of the tasks the workers hold now."""
-        return {key for keys in self.client.processing().values() for key in keys}
+    def running(self) -> set[str] | None:
+        """The keys of the tasks the workers hold now; None when the
+        scheduler is gone (Dask's CommClosedError, as it stops)."""
+        try:
+            processing = self.client.processing()
+        except Exception:
+            return None
+        return {key for keys in processing.values() for key in keys}
 
     def stop(self, future: Future[list[Result]]) -> None:
         """Give up on a chunk that outlasted its deadline. Dask cannot stop a
         running task, so the worker that holds it is restarted by its nanny
         (a worker started without one stays busy until the task ends)."""
         client = self.client
-        workers = [w for w, keys in client.processing().items() if future.key in keys]
-        client.cancel([future])
+        try:
+            holders = client.processing()
+        except Exception:  # the scheduler is gone: the run learns it next
+            holders = {}
+        workers = [w for w, keys in holders.items() if future.key in keys]
+        with contextlib.suppress(Exception):
+            client.cancel([future])
         future.release()
         if workers:
             with contextlib.suppress(Exception):

@@ -754,6 +754,14 @@ def test_a_bad_scheduler_from_the_environment_is_named_as_given(
     assert result.stderr.strip() == (
         "imgpar: error: $IMGPAR_SCHEDULER 'garbage' has no port (tcp://HOST:8786)"
     )
+    # No --scheduler was given: --jobs is refused for the variable's.
+    monkeypatch.setenv("IMGPAR_SCHEDULER", "tcp://127.0.0.1:1")
+    sized = CliRunner().invoke(app, ["convert", str(tmp_path), "--to", "webp", "--engine",
+                                     "dask", "--jobs", "2"])  # fmt: skip
+    assert sized.exit_code == 2
+    assert sized.stderr.startswith(
+        "imgpar: error: --jobs sizes a run on this machine; with $IMGPAR_SCHEDULER the cluster's"
+    ), sized.stderr
 
 
 @needs_dask
