@@ -552,29 +552,32 @@ class Cache:
         return self._selected("ORDER BY key", ())
 
     def outputs_beyond(
-        self, heads: Collection[str]
-    ) -> Iterator[tuple[int, tuple[OutputRecord, ...]]]:
-        """(row id, outputs) of the sources whose keys begin with none of
-        `heads` (SOURCE folder names): in an --out that runs of other SOURCE
-        folders share, theirs. Read between the heads' ranges of keys
-        (`head/` up to `head0`, "0" following "/"), on the key's index: a
-        cache of one SOURCE's sources costs two look-ups. Nothing may be
-        written to the cache until it ends."""
+        self, heads: Collection[str], *, within: bool = False
+    ) -> Iterator[tuple[int, str, tuple[OutputRecord, ...]]]:
+        """(row id, key, outputs) of the sources whose keys begin with none
+        of `heads` (SOURCE folder names): in an --out that runs of other
+        SOURCE folders share, theirs; `within`, of those whose keys begin
+        with one. Read between or in the heads' ranges of keys (`head/` up
+        to `head0`, "0" following "/"), on the key's index: a cache of one
+        SOURCE's sources costs two look-ups. Nothing may be written to the
+        cache until it ends."""
         db = self._connect(create=False)
         if db is None or not heads:
             return
         starts = sorted(f"{head}/" for head in heads)
-        bounds = [""] + [b for start in starts for b in (start, f"{start[:-1]}0")]
+        bounds = [b for start in starts for b in (start, f"{start[:-1]}0")]
+        if not within:
+            bounds = ["", *bounds]
         try:
             for low, high in itertools.zip_longest(bounds[::2], bounds[1::2]):
                 rows = db.execute(
-                    "SELECT rowid, outputs FROM sources WHERE key >= ?"
+                    "SELECT rowid, key, outputs FROM sources WHERE key >= ?"
                     + (" AND key < ?" if high is not None else ""),
                     (low,) if high is None else (low, high),
                 )
                 while batch := rows.fetchmany(_LOOKUP_KEYS):
-                    for rowid, outputs in batch:
-                        yield rowid, _records(outputs)
+                    for rowid, key, outputs in batch:
+                        yield rowid, key, _records(outputs)
         except sqlite3.DatabaseError as exc:
             self._unreadable(exc)
 

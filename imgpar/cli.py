@@ -511,8 +511,6 @@ def _check_written(
     """Refuse, before --out is made (a run refused leaves nothing), a report
     or manifest that cannot be written or would write over what it must not:
     each is written whole over whatever has its name."""
-    from imgpar.report import misnamed
-
     seen: dict[str, str] = {}
     for kind, path in written:
         if kind == "manifest" and os.path.splitext(path)[1].lower() != ".json":
@@ -521,8 +519,12 @@ def _check_written(
                 f"{path}: name it .json (it is written over whatever is there)",
                 option="manifest",
             )
-        if kind == "report" and (problem := misnamed(path)) is not None:
-            raise UsageError(problem, option="report")
+        if kind == "report":
+            # Only here: a run without a report never loads report code.
+            from imgpar.report import misnamed
+
+            if (problem := misnamed(path)) is not None:
+                raise UsageError(problem, option="report")
         if (blocker := file_in_the_way(path)) is not None:
             raise UsageError(f"cannot write the {kind} {path}: {blocker} is a file, not a folder")
         # Written at the end, through a new file beside it: its folder decides

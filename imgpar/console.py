@@ -133,12 +133,13 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     """Exit 1 listing every source whose outputs would be (re)made, the
     outputs --prune would delete, and a manifest that is not as a run would
     write it."""
-    from imgpar.manifest import Manifest
     from imgpar.spec import Result, Task
     from imgpar.walk import NO_IMAGES
 
     listing = None
     if manifest:
+        from imgpar.manifest import Manifest
+
         listing = Manifest(manifest, sources=job.sources, out=job.out, probe=False)
 
     stale: list[str] = []

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imgpar import __version__
 from imgpar.engine import (
@@ -288,9 +288,9 @@ class DaskEngine:
             local.close(timeout=CLOSE_TIMEOUT)
             raise
 
-    def _check_workers(self, client: Client, task: Task, here: str) -> tuple[str, str]:
+    def _check_workers(self, client: Client, task: Task, here: str) -> Seen:
         """Stop before any work unless every worker runs this imgpar, reads
-        the first source and writes where the outputs go; those two paths,
+        the first source and writes where the outputs go; what was checked,
         for a worker that joins later to check (`convert_chunk`)."""
         source = _remote_path(task.source, here)
         folder = _remote_path(self.out or os.path.dirname(task.source) or ".", here)
@@ -309,7 +309,7 @@ class DaskEngine:
                 )
             if problem:
                 raise ClusterError(_unshared(address, problem))
-        return source, folder
+        return Seen(source, folder, frozenset(answers))
 
 
 @dataclass(slots=True)
@@ -335,9 +335,10 @@ class _Cluster:
     alone_since: float | None = None  # when the cluster was last seen without a worker
     # What the workers there at the start were found to see, for those that
     # join later to check (`DaskEngine._check_workers`).
-    seen: tuple[str, str] = ("", "")
+    seen: Seen | None = None
 
     def submit(self, tasks: list[Task], spec: ConvertSpec) -> Future[list[Result]]:
+        assert self.seen is not None, "the workers are checked before any submit"
         if self.local is not None:
             self.folders.update(temp_file_places(tasks))
         return self.client.submit(convert_chunk, tasks, spec, self.seen, pure=False)
@@ -452,31 +453,34 @@ def _connect(address: str) -> Client:
     # scheduler to stop meanwhile, would try to reconnect for 30 s and then
     # raise Dask's own errors.
     deadline = time.monotonic() + WORKERS_TIMEOUT
-    while not _workers_of(client):
-        why = None
-        if client.status != "running" and not _answers(address, client):
-            why = f"lost the Dask scheduler at {address} while waiting for a worker to join"
-        elif time.monotonic() >= deadline:
-            why = (
-                f"no worker joined the Dask scheduler at {address} within {WORKERS_TIMEOUT} s:"
-                f" start some with `dask worker {address}`"
-            )
-        if why is not None:
-            with _logs_silenced():
-                client.close(timeout=CLOSE_TIMEOUT)
-            raise ClusterError(why)
-        time.sleep(0.25)
+    try:
+        while not _threads_of(client):
+            if client.status != "running" and not _answers(address, client):
+                raise ClusterError(
+                    f"lost the Dask scheduler at {address} while waiting for a worker to join"
+                )
+            if time.monotonic() >= deadline:
+                raise ClusterError(
+                    f"no worker joined the Dask scheduler at {address} within"
+                    f" {WORKERS_TIMEOUT} s: start some with `dask worker {address}`"
+                )
+            time.sleep(0.25)
+    except BaseException:  # Ctrl-C too: the client is no one else's to close
+        with _logs_silenced():
+            client.close(timeout=CLOSE_TIMEOUT)
+        raise
     return client
 
 
-def _workers_of(client: Client) -> dict[str, Any]:
-    """The workers the scheduler has now; none when it does not answer in a
-    few seconds (gone, or reconnecting)."""
+def _threads_of(client: Client) -> int:
+    """The worker threads the scheduler has now; none when it does not
+    answer in a few seconds (gone, or reconnecting)."""
+    if client.status != "running":
+        return 0
     try:
-        info = client.sync(client.scheduler.identity, n_workers=-1, callback_timeout=ASK_TIMEOUT)
-    except Exception:
-        return {}
-    return dict(info.get("workers") or {})
+        return sum(client.nthreads(callback_timeout=ASK_TIMEOUT).values())
+    except (TimeoutError, OSError):
+        return 0
 
 
 def _answers(address: str, client: Client) -> bool:
@@ -683,25 +687,33 @@ def _local_worker_setup() -> WorkerPlugin:
 _configured: ConvertSpec | None = None
 
 
-def convert_chunk(tasks: list[Task], spec: ConvertSpec, seen: tuple[str, str]) -> list[Result]:
-    """Convert `tasks` on a worker. Its first chunk of a run checks what the
-    workers there at the start were checked for (`seen`: the first source,
-    the output folder), as one that joined since was not: Unshared, where
-    this worker sees neither that source nor any of the chunk's (a node
-    without the share mounted would fail them all, each one "gone")."""
+def convert_chunk(tasks: list[Task], spec: ConvertSpec, seen: Seen) -> list[Result]:
+    """Convert `tasks` on a worker. A worker that joined since the run
+    began checks, at its first chunk, what those there were checked for:
+    Unshared, where it sees neither the first source nor any of the
+    chunk's (a node without the share mounted would fail them all, each
+    one "gone")."""
     from imgpar.pipeline import configure_worker, convert_file
 
     global _configured
     if _configured != spec:
-        source, folder = seen
-        problem = probe(source, folder)[1]
-        if problem and not any(os.path.exists(task.source) for task in tasks):
-            from distributed import get_worker
+        from distributed import get_worker
 
-            raise Unshared(_unshared(get_worker().address, problem))
+        address = get_worker().address
+        problem = None if address in seen.workers else probe(seen.source, seen.folder)[1]
+        if problem and not any(os.path.exists(task.source) for task in tasks):
+            raise Unshared(_unshared(address, problem))
         configure_worker(spec)
         _configured = spec
     return [convert_file(task, spec) for task in tasks]
+
+
+class Seen(NamedTuple):
+    """What the workers there at a run's start were checked for."""
+
+    source: str  # the first source, read
+    folder: str  # where the outputs go, written
+    workers: frozenset[str]  # their addresses
 
 
 class Unshared(Exception):

@@ -30,7 +30,7 @@ from imgpar.cache import (
 from imgpar.errors import NOT_REGULAR, UNREADABLE
 from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
-from imgpar.paths import below, regular_fd, same_folder
+from imgpar.paths import below, folder_of, regular_fd, same_folder
 from imgpar.spec import (
     HEIGHT_FIELD,
     WIDTH_FIELD,
@@ -150,6 +150,20 @@ def _unsized(path: str) -> set[str]:
     return forms
 
 
+def _forms(outputs: Iterable[OutputRecord]) -> Iterator[int]:
+    """The hashes of `outputs`' folded paths (from the cache's root) as the
+    name patterns that may make them (`_unsized`)."""
+    for output in outputs:
+        for form in _unsized(fold(os.path.normpath(output.path))):
+            yield hash(form)
+
+
+def _records(entry: Entry, planned: str) -> bool:
+    """Whether `entry` records an output `planned` (folded, from the cache's
+    root; its size markers may be filled) makes."""
+    return any(could_be_sized(fold(os.path.normpath(o.path)), planned) for o in entry.outputs)
+
+
 def _resolved(real: str, head: str, folder: str) -> str:
     """`folder`, a folder named by the size, with its fixed part `head` as
     the system resolves it (`real`): `v{width}` stays one name (`v320`)."""
@@ -248,6 +262,8 @@ class Planner:
         # (through a link in --out, or --out a folder that holds SOURCES),
         # save in that --out where a SOURCE holds it, as its walk skips it.
         self._sources = sources or {}
+        # Their names, which lead their files' keys in an --out's cache.
+        self._heads = frozenset(source_name(folder_of(s)) for s in self._sources.values())
         # Folders that hold a SOURCE file: an output there lands beside it.
         self._source_folders = {os.path.dirname(inner) for inner in self._sources}
         # The largest size an output may have, for a folder named by it;
@@ -271,10 +287,14 @@ class Planner:
         # Where outputs in a folder (a destination, and a folder of a name
         # below it) land, and in which SOURCE: judged once each (`_landing`).
         self._landings: dict[tuple[str, str], tuple[str, str | None] | None] = {}
-        # In an --out that other SOURCE folders share, the outputs their
-        # sources have (`_outputs_of_other_sources`): claimed as this run's
-        # own claims are. Read at a SOURCE's first file, by its keys' head.
-        self._theirs: dict[str, dict[int, list[int]]] = {}
+        # In an --out that runs of other SOURCE folders share, the outputs
+        # their sources have (`_outputs_of_other_sources`): claimed as this
+        # run's own claims are. Read at the first file.
+        self._theirs: dict[int, list[int]] | None = None
+        # Those of this run's SOURCES, each row with its SOURCE's name, where
+        # it has several: read at the first file whose own row does not
+        # record the name it is to take.
+        self._run_rows: dict[int, list[tuple[int, str]]] | None = None
         self._force = force
         self._template = template or default_template(spec.outputs)
         # Whether output names hold their size ({width}, {height}).
@@ -638,23 +658,26 @@ class Planner:
         """The first of the outputs named `written` that a source of another
         SOURCE folder has in a shared --out (`convert assets --out web`, then
         `convert content --out web`, each with a logo.png), as its cache row
-        records them, or None. Not one of the same image made with the same
-        options: the same bytes, which both may have (a logo in two folders,
-        a SOURCE folder renamed)."""
+        records them, or None; one of another of the run's SOURCES too, for
+        a file new to its own (walked first, it took the other's name on the
+        site). Not one of the same image made with the same options: the
+        same bytes, which both may have (a logo in two folders, a SOURCE
+        folder renamed)."""
+        if self._theirs is None:
+            self._theirs = self._outputs_of_other_sources(here.cache)
         head = here.prefix.partition("/")[0]
-        theirs = self._theirs.get(head)
-        if theirs is None:
-            theirs = self._theirs[head] = self._outputs_of_other_sources(here.cache, head)
-        if not theirs:
-            return None
+        own = here.entries.get(here.keys[name])
         for output in written:
             planned = fold(os.path.normpath(here.recorded_dest + output))
-            for rowid in theirs.get(hash(_MARKERS.sub("#", planned)), ()):
+            form = hash(_MARKERS.sub("#", planned))
+            rows = self._theirs.get(form, [])
+            if len(self._heads) > 1 and not (own is not None and _records(own, planned)):
+                if self._run_rows is None:
+                    self._run_rows = self._outputs_of_run_sources(here.cache)
+                rows = rows + [r for r, h in self._run_rows.get(form, ()) if h != head]
+            for rowid in rows:
                 entry = here.cache.row(rowid)
-                if entry is None or not any(
-                    could_be_sized(fold(os.path.normpath(o.path)), planned)
-                    for o in entry.outputs
-                ):
+                if entry is None or not _records(entry, planned):
                     continue
                 if entry.options.startswith(self._options_key) and self._same_image(
                     here, name, entry
@@ -681,24 +704,32 @@ class Planner:
         except OSError:
             return False
 
-    def _outputs_of_other_sources(self, cache: Cache, head: str) -> dict[int, list[int]]:
-        """The rows of SOURCE folders other than `head` (its keys' head) in the
-        --out's cache, by the hashes of their outputs' folded paths, as
-        recorded and as the patterns that may make them (`_unsized`): about
-        half a kilobyte and 15 us an output, once a SOURCE. Those of the
-        run's other SOURCES too: a file new to one must not take a name
-        another's file has on the site because it is walked first."""
+    def _outputs_of_other_sources(self, cache: Cache) -> dict[int, list[int]]:
+        """The rows of other SOURCE folders' sources in the --out's cache, by
+        the hashes of their outputs' folded paths, as recorded and as the
+        patterns that may make them (`_unsized`): about half a kilobyte and
+        15 us an output, once a run."""
         if self._out is None or not self._sources:
             return {}
         theirs: dict[int, list[int]] = {}
-        for rowid, outputs in cache.outputs_beyond({head}):
-            for output in outputs:
-                # From the cache's root, as recorded_dest.
-                for form in _unsized(fold(os.path.normpath(output.path))):
-                    rows = theirs.setdefault(hash(form), [])
-                    if not rows or rows[-1] != rowid:  # a row's outputs come together
-                        rows.append(rowid)
+        for rowid, _, outputs in cache.outputs_beyond(self._heads):
+            for form in _forms(outputs):
+                rows = theirs.setdefault(form, [])
+                if not rows or rows[-1] != rowid:  # a row's outputs come together
+                    rows.append(rowid)
         return theirs
+
+    def _outputs_of_run_sources(self, cache: Cache) -> dict[int, list[tuple[int, str]]]:
+        """As `_outputs_of_other_sources`, the rows of this run's SOURCES,
+        each with its SOURCE's name (its key's head)."""
+        rows: dict[int, list[tuple[int, str]]] = {}
+        for rowid, key, outputs in cache.outputs_beyond(self._heads, within=True):
+            head = key.partition("/")[0]
+            for form in _forms(outputs):
+                held = rows.setdefault(form, [])
+                if not held or held[-1][0] != rowid:
+                    held.append((rowid, head))
+        return rows
 
     def _linked(self, folder: str, real: str) -> bool:
         """Whether a link in the --out leads `folder` (absolute) to `real`,

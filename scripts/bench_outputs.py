@@ -53,17 +53,19 @@ def _compare(args: argparse.Namespace, folder: str) -> None:
     os.mkdir(os.path.join(folder, "out"))
     for i in range(args.photos):
         photo((6000, 4000), seed=20 + i).save(os.path.join(folder, f"p{i}.jpg"), quality=90)
-    seconds: dict[str, list[float]] = {args.before: [], args.after: []}
+    # By position: `. .` (a checkout against itself, the noise) times both.
+    trees = (args.before, args.after)
+    seconds: list[list[float]] = [[], []]
     for _ in range(args.repeat):
-        for tree in seconds:
+        for tree, times in zip(trees, seconds, strict=True):
             out = subprocess.run(
                 [sys.executable, "-c", RUN, os.path.abspath(tree), folder],
                 check=True,
                 capture_output=True,
                 text=True,
             ).stdout
-            seconds[tree].append(float(out))
-    before, after = (statistics.median(seconds[t]) for t in (args.before, args.after))
+            times.append(float(out))
+    before, after = (statistics.median(times) for times in seconds)
     print(
         f"{args.photos} x 24 MP JPEG -> webp, avif, jpeg at 480/960/1600 px "
         f"(median CPU of {args.repeat}): before {before:.2f} s, after {after:.2f} s, "

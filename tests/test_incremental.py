@@ -80,7 +80,8 @@ def test_second_run_skips_everything_without_decoding(site: Path, tmp_path: Path
 # What a module costs every run, a no-op re-run's included, if the command's
 # own process imports it: OpenSSL (hashlib, secrets), ctypes (malloc tuning),
 # Pillow and the engine.
-_HEAVY = ("_hashlib", "ctypes", "PIL.Image", "imgpar.engine", "concurrent.futures.process")
+_HEAVY = ("_hashlib", "ctypes", "PIL.Image", "imgpar.engine", "concurrent.futures.process",
+          "imgpar.report", "imgpar.manifest")  # fmt: skip
 
 _CLI_RUN = (
     "import sys\n"
