@@ -665,13 +665,16 @@ class Planner:
         folder renamed)."""
         if self._theirs is None:
             self._theirs = self._outputs_of_other_sources(here.cache)
+        several = len(self._heads) > 1
+        if not (self._theirs or several):
+            return None  # most runs: one SOURCE, alone in its --out
         head = here.prefix.partition("/")[0]
         own = here.entries.get(here.keys[name])
         for output in written:
             planned = fold(os.path.normpath(here.recorded_dest + output))
             form = hash(_MARKERS.sub("#", planned))
             rows = self._theirs.get(form, [])
-            if len(self._heads) > 1 and not (own is not None and _records(own, planned)):
+            if several and not (own is not None and _records(own, planned)):
                 if self._run_rows is None:
                     self._run_rows = self._outputs_of_run_sources(here.cache)
                 rows = rows + [r for r, h in self._run_rows.get(form, ()) if h != head]
