@@ -163,6 +163,16 @@ class DaskPrograms:
         self._procs.append(proc)
         return proc
 
+    def add_worker(self, *, wrap: tuple[str, ...] = ()) -> None:
+        """One more single-threaded worker, run through `wrap` (a namespace)."""
+        self._start("worker", "--scheduler-file", str(self.folder / "scheduler.json"),
+                    "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                    wrap=wrap)  # fmt: skip
+
+    def stop_workers(self) -> None:
+        for proc in self._procs[1:]:  # each worker and its nanny
+            self.stop(proc)
+
     def client(self) -> Client:
         from distributed import Client
 
@@ -842,6 +852,23 @@ def test_ctrl_c_while_a_scheduler_has_no_worker_yet_says_so(tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
+def _losing_its_worker(
+    cluster: DaskPrograms, src: Path, out: Path, *, then: tuple[str, ...] | None = None
+) -> list[Result]:
+    """The results of a run on `cluster` whose workers stop once the first
+    file is back; `then`, one joins in their place, run through it."""
+    job = prepare([src], to="webp", out=out, scheduler=cluster.address)
+    results: list[Result] = []
+    for event in job.events():
+        assert isinstance(event, Result)
+        results.append(event)
+        if len(results) == 1:
+            cluster.stop_workers()
+            if then is not None:
+                cluster.add_worker(wrap=then)
+    return results
+
+
 @needs_dask
 def test_a_run_whose_workers_all_leave_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -852,15 +879,8 @@ def test_a_run_whose_workers_all_leave_ends(
     monkeypatch.setattr(engine_dask, "WORKERS_CHECK", 0.5)
     src = _noise_tree(tmp_path / "src", 16)
     with DaskPrograms(tmp_path / "cluster", workers=1) as cluster:
-        job = prepare([src], to="webp", out=tmp_path / "out", scheduler=cluster.address)
-        results: list[Result] = []
         started = time.monotonic()
-        for event in job.events():
-            assert isinstance(event, Result)
-            results.append(event)
-            if len(results) == 1:
-                for worker in cluster._procs[1:]:  # the worker and its nanny
-                    cluster.stop(worker)
+        results = _losing_its_worker(cluster, src, tmp_path / "out")
         assert time.monotonic() - started < RUN_TIMEOUT
     failed = [r for r in results if r.status == "failed"]
     assert failed and failed[-1].fatal
@@ -884,12 +904,10 @@ def test_the_summary_counts_workers_that_join_during_the_run(
         job = prepare([src], to="webp", out=tmp_path / "out", scheduler=cluster.address)
         assert job.jobs == 1
         workers: set[int | None] = set()
-        info = str(cluster.folder / "scheduler.json")
         for event in job.events():
             assert isinstance(event, Result) and event.status == "converted"
             if not workers:
-                cluster._start("worker", "--scheduler-file", info, "--nthreads", "1",
-                               "--host", "127.0.0.1", "--no-dashboard")  # fmt: skip
+                cluster.add_worker()
             workers.add(event.worker)
         assert len(workers) == 2, "the second worker converted no file"
     # Two worker threads worked: the summary's efficiency is not over 100%.
@@ -906,17 +924,7 @@ def test_a_worker_that_joins_and_cannot_see_the_files_stops_the_run(tmp_path: Pa
     if subprocess.run([*wrap, "true"], capture_output=True).returncode != 0:
         pytest.skip(f"cannot mount over {src} here")
     with DaskPrograms(tmp_path / "cluster", workers=1) as cluster:
-        job = prepare([src], to="webp", out=tmp_path / "out", scheduler=cluster.address)
-        results: list[Result] = []
-        for event in job.events():
-            assert isinstance(event, Result)
-            results.append(event)
-            if len(results) == 1:
-                for worker in cluster._procs[1:]:  # the worker and its nanny
-                    cluster.stop(worker)
-                cluster._start("worker", "--scheduler-file", str(cluster.folder / "scheduler.json"),
-                               "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
-                               wrap=wrap)  # fmt: skip
+        results = _losing_its_worker(cluster, src, tmp_path / "out", then=wrap)
     failed = [r for r in results if r.status == "failed"]
     assert failed and failed[-1].fatal
     assert len({r.error for r in failed}) == 1
