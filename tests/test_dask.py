@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -683,13 +683,7 @@ def test_worker_killed_mid_run(programs: DaskPrograms, tmp_path: Path) -> None:
     src = _noise_tree(tmp_path / "src", 16)
     out = tmp_path / "out"
     victim = next(iter(programs.worker_pids().values()))
-    job = prepare([src], to="webp", out=out, scheduler=programs.address)
-    results: list[Result] = []
-    for event in job.events():
-        assert isinstance(event, Result)
-        results.append(event)
-        if len(results) == 2:
-            os.kill(victim, signal.SIGKILL)
+    results = _acting_during(programs.address, src, out, 2, lambda: os.kill(victim, signal.SIGKILL))
     # Dask moved the dead worker's files to the other worker (the nanny
     # restarts the dead one): every file ends up converted.
     assert sorted(r.source for r in results) == sorted(str(p) for p in src.iterdir())
@@ -852,21 +846,33 @@ def test_ctrl_c_while_a_scheduler_has_no_worker_yet_says_so(tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
+def _acting_during(
+    address: str, src: Path, out: Path, at: int, act: Callable[[], object]
+) -> list[Result]:
+    """The results of a run on the scheduler at `address`, with `act` done
+    once `at` files are back."""
+    job = prepare([src], to="webp", out=out, scheduler=address)
+    results: list[Result] = []
+    for event in job.events():
+        assert isinstance(event, Result)
+        results.append(event)
+        if len(results) == at:
+            act()
+    return results
+
+
 def _losing_its_worker(
     cluster: DaskPrograms, src: Path, out: Path, *, then: tuple[str, ...] | None = None
 ) -> list[Result]:
     """The results of a run on `cluster` whose workers stop once the first
     file is back; `then`, one joins in their place, run through it."""
-    job = prepare([src], to="webp", out=out, scheduler=cluster.address)
-    results: list[Result] = []
-    for event in job.events():
-        assert isinstance(event, Result)
-        results.append(event)
-        if len(results) == 1:
-            cluster.stop_workers()
-            if then is not None:
-                cluster.add_worker(wrap=then)
-    return results
+
+    def replace() -> None:
+        cluster.stop_workers()
+        if then is not None:
+            cluster.add_worker(wrap=then)
+
+    return _acting_during(cluster.address, src, out, 1, replace)
 
 
 @needs_dask
