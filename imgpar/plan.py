@@ -234,6 +234,7 @@ class Pending(NamedTuple):
 
 
 _OTHER_NAMES = " (give --name a pattern that makes other names)"
+_ONE_NAME = " (names that differ only in case are one name)"
 
 
 class Planner:
@@ -297,8 +298,9 @@ class Planner:
         self._run_rows: dict[int, list[tuple[int, str]]] | None = None
         self._force = force
         self._template = template or default_template(spec.outputs)
-        # Whether output names hold their size ({width}, {height}).
+        # Whether output names hold their size ({width}, {height}), and folders.
         self._sized_names = bool({"width", "height"} & _fields(self._template))
+        self._nested_names = "/" in self._template or os.sep in self._template
         # Why two sources' outputs would share a name (`_plan_file`'s collisions).
         self._collides = (
             " (from another SOURCE folder, or a name that differs only in case or Unicode form)"
@@ -321,6 +323,13 @@ class Planner:
         # Outputs claimed so far across all folders, as hashes of folded paths:
         # two SOURCES can map into one output folder, and memory must stay small.
         self._claimed: set[int] = set()
+        # The folders they go in, likewise, up to the cache's root: a file
+        # may not have a folder's name (`b.webp`, `B.webp/y.webp`), which a
+        # case-insensitive disk cannot hold beside it. Into an --out only:
+        # in place the folders are there already. The destinations whose
+        # folders are claimed.
+        self._folders: set[int] = set()
+        self._dests_claimed: set[str] = set()
         self.caches: dict[str, Cache] = {}
         # The in-place caches of other runs over this run's SOURCE trees (an
         # --out run's, or a subfolder's of an in-place run), only read: which
@@ -825,6 +834,23 @@ class Planner:
                 else "output name collides with another source's output:"
             )
             return Result(source=display, status="failed", error=f"{what} {shown}{self._collides}")
+        if not here.sources and not self._folders.isdisjoint(claims):
+            taken = next(n for n in written if not self._folders.isdisjoint(
+                self._claims(here.absolute_dest, [n])))  # fmt: skip
+            shown = as_template(os.path.join(here.dest, taken))
+            why = f"output name is a folder of another source's outputs: {shown}{_ONE_NAME}"
+            return Result(source=display, status="failed", error=why)
+        # In place, the folders are the SOURCE's own, there whatever it makes.
+        if not here.sources and (
+            self._nested_names or here.absolute_dest not in self._dests_claimed
+        ):
+            folders = self._output_folders(here, written)
+            taken_folder = next((f for h, f in folders if h in self._claimed), None)
+            if taken_folder is not None:
+                why = f"its output folder {taken_folder} has the name of another source's output"
+                return Result(source=display, status="failed", error=why + _ONE_NAME)
+            self._folders.update(h for h, _ in folders)
+            self._dests_claimed.add(here.absolute_dest)
         self._claimed.update(claims)
         notes = (KEPT_EXTENSION,) if stem == name and ext else ()  # not a name with none
         if replaced:
@@ -1169,6 +1195,22 @@ class Planner:
             )
             for t in self._targets
         )
+
+    def _output_folders(self, here: _Here, names: Sequence[str]) -> list[tuple[int, str]]:
+        """The folders outputs named `names` go in, up to the cache's root
+        (not claimed yet), each as its folded path's hash and as spelled."""
+        folders = {os.path.dirname(os.path.join(here.dest, n)) for n in names}
+        root = self._absolute(here.cache.root)
+        found: list[tuple[int, str]] = []
+        for folder in folders:
+            path = self._absolute(folder)
+            while path != root and below(path, root):
+                key = hash(fold(path))
+                if key in self._folders:
+                    break  # and those above it
+                found.append((key, folder))
+                path, folder = os.path.dirname(path), os.path.dirname(folder)
+        return found
 
     def _claims(self, absolute_dest: str, names: Sequence[str]) -> set[int]:
         """The outputs' identities on a case-insensitive, normalising filesystem."""

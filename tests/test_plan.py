@@ -100,6 +100,44 @@ def test_case_folding_collision(tmp_path: Path, tree: Callable[..., Path]) -> No
     }
 
 
+@pytest.mark.parametrize("folder", ["B.webp", "b.webp"])
+def test_a_folder_of_outputs_never_takes_the_name_of_an_output(
+    tmp_path: Path, tree: Callable[..., Path], folder: str
+) -> None:
+    """`b.png` and `B.webp/y.png`: a file and a folder of one name, which a
+    case-insensitive disk cannot hold side by side (the same name failed
+    only as it was written). The file, walked first, keeps the name."""
+    photos = tree({f"{folder}/y.png": b"x", "b.png": b"x", "c.png": b"x"})
+    dest = tmp_path / "out"
+    items = plan([photos], to="webp", out=dest)
+    assert tasks(items) == {
+        str(photos / "b.png"): (str(dest / "b.webp"),),
+        str(photos / "c.png"): (str(dest / "c.webp"),),
+    }
+    (failed,) = [i for i in items if isinstance(i, Result) and i.status == "failed"]
+    assert (failed.source, failed.error) == (
+        str(photos / folder / "y.png"),
+        f"its output folder {dest / folder} has the name of another source's output"
+        " (names that differ only in case are one name)",
+    )
+
+
+def test_an_output_never_takes_the_name_of_a_folder_of_outputs(
+    tmp_path: Path, tree: Callable[..., Path]
+) -> None:
+    x = tree({"B.webp/y.png": b"x"}, tmp_path / "x")
+    y = tree({"b.png": b"x"}, tmp_path / "y")
+    out = tmp_path / "out"
+    items = plan([y, x], to="webp", out=out)  # x's folder first, as SOURCES go by path
+    assert tasks(items) == {str(x / "B.webp" / "y.png"): (str(out / "B.webp" / "y.webp"),)}
+    (failed,) = [i for i in items if isinstance(i, Result) and i.status == "failed"]
+    assert (failed.source, failed.error) == (
+        str(y / "b.png"),
+        f"output name is a folder of another source's outputs: {out / 'b.webp'}"
+        " (names that differ only in case are one name)",
+    )
+
+
 def test_two_sources_into_one_out_never_share_an_output(
     tmp_path: Path, tree: Callable[..., Path]
 ) -> None:
