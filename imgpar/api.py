@@ -101,6 +101,7 @@ class Job:
         # Told each output folder another run holds, before this run waits for it.
         self.waiting: Callable[[str], None] | None = None
         self.waited = 0.0  # seconds the run waited for other runs, no part of its time
+        self._held = contextlib.ExitStack()  # the locks events(keep_locks=True) keeps
         # Entered while this process converts a file (--jobs 1), and while a
         # result is recorded or the run closes its caches: the command holds
         # a signal to the end of those (its StopSignals).
@@ -178,10 +179,13 @@ class Job:
             self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
         )
 
-    def events(self) -> Iterator[Result | Skipped]:
+    def events(self, *, keep_locks: bool = False) -> Iterator[Result | Skipped]:
         """Results in completion order, with walker notes as they are found.
         Each converted source is recorded in the cache as its result arrives.
-        Another run on the same output folder is waited for (`waiting` is told)."""
+        Another run on the same output folder is waited for (`waiting` is told).
+        `keep_locks`: the output folders stay held once it ends, until
+        `release()`: --prune deletes under them (a run that waited, let in
+        before it, listed what it then deleted, and failed on those)."""
         from imgpar.cache import exclusive
 
         owner = os.getpid()
@@ -192,8 +196,12 @@ class Job:
             if self.waiting is not None:
                 self.waiting(root)
 
+        held = contextlib.ExitStack()
         try:
-            with exclusive(self._output_roots(), waiting) as locks:
+            with held if not keep_locks else contextlib.nullcontext():
+                locks = held.enter_context(exclusive(self._output_roots(), waiting))
+                if keep_locks:
+                    self._held = held
                 self.waited = locks.waited
                 began.clear()
                 stream = self._run(self._launched(self.plan()))
@@ -224,6 +232,10 @@ class Job:
             if began:  # stopped while it waited: no part of its time either
                 self.waited = time.monotonic() - began[0]
             raise
+
+    def release(self) -> None:
+        """Let go of the output folders `events(keep_locks=True)` held."""
+        self._held.close()
 
     def _launched(
         self, items: Iterable[Task | Result | Skipped]

@@ -233,7 +233,7 @@ def run(
     # by path, not by which worker finished first, so runs tell the same one.
     kept_example: tuple[str, str] | None = None
     unread: Counter[str] = Counter()  # files left alone, by extension
-    events = job.events()
+    events = job.events(keep_locks=prune)
 
     def take(event: Result | Skipped) -> None:
         nonlocal kept_example
@@ -296,28 +296,31 @@ def run(
         # changes nothing, and the reports, the manifest, --prune and the
         # summary are written whole.
         signals.hold = True
-        _warn_of_caches(job)
-        # A SOURCE with no image now, whose outputs are still there: an
-        # unmounted drive, most likely. The run fails, says why in its reports,
-        # and leaves its manifest, which would drop every one of them, as it was.
-        summary, held = job.summary(collector, interrupted=interrupted is not None)
-        complete = interrupted is None and summary.stopped is None
-        told = _held_why(held)
-        kept_back: Held = {}
-        if prune and complete:
-            from imgpar.paths import temporary
+        try:
+            _warn_of_caches(job)
+            # A SOURCE with no image now, whose outputs are still there: an
+            # unmounted drive, most likely. The run fails, says why in its reports,
+            # and leaves its manifest, which would drop every one of them, as it was.
+            summary, held = job.summary(collector, interrupted=interrupted is not None)
+            complete = interrupted is None and summary.stopped is None
+            told = _held_why(held)
+            kept_back: Held = {}
+            if prune and complete:
+                from imgpar.paths import temporary
 
-            # Before the reports close, which list what it deleted (its
-            # outputs: not the temporary files killed runs left).
-            try:
-                pruned = job.prune(held=kept_back)
-            except OSError as exc:
-                pruned = []
-                warned.append(f"--prune stopped: {exc.strerror or exc}")
-            if not quiet:
-                for path in pruned:
-                    echo_line(f"pruned: {path}", err=True)
-            summary = summary._replace(pruned=tuple(p for p in pruned if not temporary(p)))
+                # Before the reports close, which list what it deleted (its
+                # outputs: not the temporary files killed runs left).
+                try:
+                    pruned = job.prune(held=kept_back)
+                except OSError as exc:
+                    pruned = []
+                    warned.append(f"--prune stopped: {exc.strerror or exc}")
+                if not quiet:
+                    for path in pruned:
+                        echo_line(f"pruned: {path}", err=True)
+                summary = summary._replace(pruned=tuple(p for p in pruned if not temporary(p)))
+        finally:
+            job.release()  # what the run and --prune do is done: another may start
         for writer in list(writers):
             try:
                 for source, why in told:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -18,14 +19,17 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import temp_leftovers, unprivileged
 from hostile import make_hostile_tree
 from PIL import Image
+from typer.testing import CliRunner
 
 import imgpar
 from imgpar.api import prepare
+from imgpar.cli import app
 from imgpar.errors import UsageError
 from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE, convert_file
@@ -672,6 +676,40 @@ def test_a_closed_pipe_on_stderr_does_not_stop_the_batch(tmp_path: Path) -> None
     assert len(list((tmp_path / "out").glob("*.webp"))) == 6
     summary = json.loads(report.read_text())["summary"]
     assert (summary["converted"], summary["failed"]) == (6, 3)
+
+
+def test_prune_deletes_under_the_runs_own_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --prune ran once the run had let go of the folder: a run that had
+    # waited for it, let in, listed files --prune then deleted, and failed
+    # on each ("cannot read the file").
+    src = tmp_path / "src"
+    _tree(src, 3, (300, 200))
+    assert _run("convert", src, "--to", "webp", "--max-size", "100,200").returncode == 0
+    held: list[bool] = []
+    prune = imgpar.api.Job.prune
+
+    def observed(job: imgpar.api.Job, **options: Any) -> list[str]:
+        fd = os.open(src / ".imgpar-lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(fd)
+        return prune(job, **options)
+
+    monkeypatch.setattr(imgpar.api.Job, "prune", observed)
+    result = CliRunner().invoke(app, ["convert", str(src), "--to", "webp", "--max-size", "100",
+                                      "--prune", "--jobs", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert held == [True]
+    assert sorted(p.name for p in src.glob("*.webp")) == ["p00.webp", "p01.webp", "p02.webp"]
+    # And let go of once it is done: a run after it goes on at once.
+    again = imgpar.convert([src], to="webp", max_size=[100], jobs=1)
+    assert again.summary.skipped == 3
 
 
 def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path) -> None:
