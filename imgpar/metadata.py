@@ -320,11 +320,18 @@ def save_options(
     dpi = {"dpi": carried.dpi} if carried.dpi and target.name in ("jpeg", "png", "tiff") else {}
     if target.name == "tiff":
         # Pillow's TIFF writer types IFD0's fields by its own table: the
-        # text of those it knows for text is given as its bytes.
+        # text of those it knows for text is given as its bytes. One whose
+        # value is not of its type there (a DocumentName stored as a
+        # number) libtiff refuses, failing the file, or crashes on.
         tiff_exif = Image.Exif()
         for tag, value in out_exif.items():
+            standard = TiffTags.lookup(tag).type
             kind, typed = _typed(tag, None, value)
-            tiff_exif[tag] = typed if kind == TiffTags.lookup(tag).type else value
+            if standard is not None and kind != standard and not _fits(value, standard):
+                warnings.warn(f"EXIF field 0x{tag:04X} is not of its type: not copied to tiff",
+                              stacklevel=2)  # fmt: skip
+                continue
+            tiff_exif[tag] = typed if kind == standard else value
         if xmp:
             tiff_exif[_XMP_TAG] = xmp
         return {"exif": tiff_exif, **dpi}
@@ -447,6 +454,20 @@ def _ifd(
         ifd.tagtype[tag] = kind
         ifd[tag] = value
     return ifd
+
+
+def credits_only(options: dict[str, Any]) -> dict[str, Any] | None:
+    """A TIFF's save options with only Artist, Copyright and the XMP of its
+    EXIF, where the TIFF writer refused the rest (a field libtiff defines
+    otherwise: a FreeOffsets stored as text); None where there was no more."""
+    exif = options.get("exif")
+    kept = {ARTIST, COPYRIGHT, _XMP_TAG}
+    if not isinstance(exif, Image.Exif) or set(exif) <= kept:
+        return None
+    credits = Image.Exif()
+    for tag in kept & set(exif):
+        credits[tag] = exif[tag]
+    return {**options, "exif": credits}
 
 
 def _typed(tag: int, group: int | None, value: Any) -> tuple[int | None, Any]:

@@ -311,7 +311,15 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 options.update(background=(0, 0, 0, 0))
                 if timing is not None:
                     options.update(duration=timing[0], loop=timing[1])
-            written, in_filesystem = writer.write_atomic(pixels, final, target, options)
+            try:
+                written, in_filesystem = writer.write_atomic(pixels, final, target, options)
+            except (ValueError, RuntimeError, SystemError) as exc:
+                fewer = metadata.credits_only(options) if target.name == "tiff" else None
+                if fewer is None:
+                    raise
+                warnings.warn(f"EXIF refused by the TIFF writer ({describe(exc)}): only"
+                              " Artist, Copyright and XMP copied", stacklevel=1)  # fmt: skip
+                written, in_filesystem = writer.write_atomic(pixels, final, target, fewer)
             lap = time.perf_counter()
             encode += lap - resized - in_filesystem
             write += in_filesystem

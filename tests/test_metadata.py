@@ -762,3 +762,52 @@ def test_exif_resolution_says_what_the_output_s_density_says(tmp_path: Path) -> 
     fields = out.getexif()
     assert out.info["dpi"] == (100, 200)
     assert (fields[0x011A], fields[0x011B], fields[0x0128]) == (100, 200, 2)
+
+
+def _jpeg_with_ifd0(path: Path, fields: list[tuple[int, int, int, bytes]]) -> Path:
+    """A JPEG whose EXIF IFD0 holds `fields`, written by hand as (tag, type,
+    count, value or offset): of types other than the standard's."""
+    data = b""
+    entries = b""
+    at = 8 + 2 + 12 * len(fields) + 4  # where values that need room go
+    for tag, kind, count, value in fields:
+        if len(value) <= 4:
+            entries += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0")
+        else:
+            entries += struct.pack("<HHII", tag, kind, count, at + len(data))
+            data += value
+    tiff = b"II*\0" + struct.pack("<IH", 8, len(fields)) + entries + b"\0\0\0\0" + data
+    app1 = b"Exif\0\0" + tiff
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (50, 100, 150)).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    path.write_bytes(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "said"),
+    [
+        # DocumentName as a number: libtiff crashed, the worker died.
+        ((0x010D, 3, 1, b"\1\0"), "EXIF field 0x010D is not of its type: not copied to tiff"),
+        ((0x0129, 2, 4, b"abc\0"), "EXIF field 0x0129 is not of its type: not copied to tiff"),
+        # FreeOffsets as a SHORT: of its type to Pillow, not to libtiff.
+        ((0x0120, 3, 1, b"\1\0"), "EXIF refused by the TIFF writer"),
+    ],
+)
+def test_a_field_not_of_its_type_is_left_out_of_a_tiff(
+    tmp_path: Path, field: tuple[int, int, int, bytes], said: str
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    credits = [(0x013B, 2, 11, b"Ann Smith\0\0"), (0x8298, 2, 10, b"(c) 2026\0\0")]
+    _jpeg_with_ifd0(src / "odd.jpg", sorted([field, *credits]))
+    report = imgpar.convert([src], to="tiff", out=tmp_path / "out", jobs=2)
+    (result,) = report.files
+    assert result.status == "converted", result.error
+    assert any(note.startswith(f"warning: {said}") for note in result.notes), result.notes
+    with Image.open(tmp_path / "out" / "odd.tif") as im:
+        assert im.size == (64, 48)
+        exif = im.getexif()
+        assert (exif.get(0x013B), exif.get(0x8298)) == ("Ann Smith", "(c) 2026")
+        assert field[0] not in exif
