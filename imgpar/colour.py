@@ -216,6 +216,10 @@ def description(icc: bytes) -> str | None:
         return None
 
 
+# The most profile a JPEG holds: 255 APP2 markers of 65,519 bytes each.
+_JPEG_ICC_LIMIT = 255 * 65519
+
+
 def for_target(
     im: Image.Image, icc: bytes | None, target: Target, *, srgb: bool
 ) -> tuple[Image.Image, bytes | None]:
@@ -230,6 +234,14 @@ def for_target(
     space = _SPACE.get(im.mode)
     if space is None:
         return im, icc
+    if icc and target.name == "jpeg" and len(icc) > _JPEG_ICC_LIMIT:
+        # Its APP2 markers count to 255: past that, a JPEG no reader takes
+        # the profile from, and the colours of another space shown as sRGB.
+        warnings.warn(
+            f"ICC profile too large for JPEG ({len(icc) / 2**20:.1f} MiB): the pixels"
+            " converted to sRGB", stacklevel=2,
+        )  # fmt: skip
+        srgb = True
     if icc and not intact(icc):
         warnings.warn(DAMAGED, stacklevel=2)
         icc = None

@@ -11,6 +11,7 @@ against published conversions.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 from imgpar.profiles import D50, assemble, d50_colourants, fixed, xyz_tag
 
@@ -50,13 +51,17 @@ def _common(description: str) -> list[tuple[bytes, bytes]]:
 
 
 def rgb_profile(
-    description: str, xy: tuple[tuple[float, float], ...], gamma: float = 2.2
+    description: str,
+    xy: tuple[tuple[float, float], ...],
+    gamma: float = 2.2,
+    extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> bytes:
-    """An ICC v2 display profile for an RGB space with a pure gamma tone curve."""
+    """An ICC v2 display profile for an RGB space with a pure gamma tone
+    curve, and `extra` tags (signature, data) a reader may skip."""
     (red, green, blue), _ = d50_colourants(xy)
     curve = _curve(gamma)
     tags = [(b"rXYZ", xyz_tag(red)), (b"gXYZ", xyz_tag(green)), (b"bXYZ", xyz_tag(blue))]
-    tags += [(b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    tags += [(b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve), *extra]
     return assemble(b"RGB ", _common(description) + tags, V2)
 
 
@@ -65,8 +70,8 @@ def gray_profile(description: str = "Test Gray Gamma 1.8", gamma: float = 1.8) -
     return assemble(b"GRAY", [*_common(description), (b"kTRC", _curve(gamma))], V2)
 
 
-def display_p3() -> bytes:
-    return rgb_profile("Test Display P3 (gamma 2.2)", DISPLAY_P3)
+def display_p3(extra: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+    return rgb_profile("Test Display P3 (gamma 2.2)", DISPLAY_P3, extra=extra)
 
 
 def srgb_decode(v: int) -> float:

@@ -562,3 +562,17 @@ def test_report_previews_show_wide_gamut_in_srgb(tmp_path: Path) -> None:
     encoded = base64.b64decode(result.thumbnail.split(",", 1)[1])
     with Image.open(io.BytesIO(encoded)) as preview:
         assert near(centre(preview.convert("RGB")), p3_in_srgb(P3_COLOUR), TOLERANCE["webp"])
+
+
+def test_a_profile_too_large_for_jpeg_is_converted_to_srgb(tmp_path: Path) -> None:
+    # 17 MB of private tag: a JPEG counts its profile's markers to 255, so
+    # the output wrapped them, and no reader found the profile it carried.
+    big = display_p3(extra=[(b"zzzz", b"zzzz\0\0\0\0" + bytes(17_000_000))])
+    source = tmp_path / "big.tif"  # PNG's limit on a chunk would refuse it
+    Image.new("RGB", (48, 32), P3_COLOUR).save(source, icc_profile=big)
+    result = run(source, "jpeg")
+    assert any("ICC profile too large for JPEG" in note for note in result.notes), result.notes
+    assert result.outputs[0].bytes < 100_000
+    im = written(result)
+    assert is_srgb(im.info.get("icc_profile"))
+    assert near(centre(im.convert("RGB")), reference(P3_COLOUR, display_p3(), "RGB"), 6)
