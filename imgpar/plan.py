@@ -1113,22 +1113,34 @@ class Planner:
         key = (cache.root, place)
         names = self._left.get(key)
         if names is None:
+            rows = self._superseded_in(cache).get(place, [])
+            if not self._ours(cache):
+                # Another run's, which may be converting now: what it has in
+                # flight is read as each folder is, after its listing, not
+                # once (an output it wrote since was a source here).
+                flying = self._left_in_flight(cache)
+                rows = rows + [row for row in flying if os.path.dirname(row[0]) == place]
             names = self._left[key] = [
                 (os.path.basename(relative), size)
-                for relative, size, mtime_ns in self._superseded_in(cache).get(place, ())
+                for relative, size, mtime_ns in rows
                 if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
             ]
         return names
 
     def _superseded_in(self, cache: Cache) -> dict[str, list[tuple[str, int, int]]]:
-        """The cache's superseded outputs (path, size, mtime) by folder, with
-        those a run killed outright left in flight; read once."""
+        """The cache's superseded outputs (path, size, mtime) by folder, with,
+        in the run's own, those a run killed outright left in flight; read once."""
         found = self._superseded.get(cache.root)
         if found is None:
             found = self._superseded[cache.root] = {}
-            for row in (*cache.superseded(), *self._left_in_flight(cache)):
+            flying = self._left_in_flight(cache) if self._ours(cache) else []
+            for row in (*cache.superseded(), *flying):
                 found.setdefault(os.path.dirname(row[0]), []).append(row)
         return found
+
+    def _ours(self, cache: Cache) -> bool:
+        """Whether `cache` is one this run writes (and holds the lock of)."""
+        return self.caches.get(cache.root) is cache
 
     def _left_in_flight(self, cache: Cache) -> list[tuple[str, int, int]]:
         """The files a run killed outright wrote and never recorded: named
@@ -1150,7 +1162,7 @@ class Planner:
                 # Recorded as it is (the run had put it), or older: the user's.
                 if state is not None and state[1] >= since and mine.get(relative) != state[0]:
                     found.append((relative, *state))
-        if not self._read_only and self.caches.get(cache.root) is cache:  # not another run's
+        if not self._read_only and self._ours(cache):  # not another run's
             for row in found:
                 cache.supersede(*row)
             for since in {since for _, _, since in flying}:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -414,3 +415,23 @@ def test_a_size_beside_another_field_without_a_separator_is_refused() -> None:
     apart = prepare(["."], to="webp", width=[100, 1100], name="{stem}-{width}.{ext}",
                     create_out=False)  # fmt: skip
     assert len(apart.spec.outputs) == 2
+
+
+def test_an_out_run_never_takes_what_an_in_place_run_has_in_flight_for_a_source(
+    tmp_path: Path,
+) -> None:
+    # An in-place run converting beside an --out run over the same tree: an
+    # output it put in flight after the --out run had read its cache was a
+    # source to that run (img.webp -> img.webp.webp), and stayed one.
+    src = tmp_path / "src"
+    build_tree(src, {"s0/a.png": "rgba_png"})
+    assert imgpar.convert([src], to="webp", jobs=1).summary.converted == 1
+    build_tree(src, {"s1/b.png": "rgba_png"})
+    items = prepare([src], to="webp", out=tmp_path / "out", jobs=1).plan()
+    first = next(items)
+    assert isinstance(first, Task) and first.display == str(src / "s0" / "a.png")
+    # Meanwhile the in-place run launches b.png, and its worker writes b.webp.
+    Cache(str(src), home="src").mark_in_flight([("src/s1/b.png", ["s1/b.webp"])], time.time_ns())
+    shutil.copy(src / "s0" / "a.webp", src / "s1" / "b.webp")
+    rest = [i for i in items if isinstance(i, (Task, Result))]
+    assert [Path(i.display if isinstance(i, Task) else i.source).name for i in rest] == ["b.png"]
