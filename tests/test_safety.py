@@ -585,6 +585,21 @@ def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
     assert "too many pixels: 400x300, over --max-pixels 50,000" in proc.stderr
 
 
+def test_max_pixels_counts_what_each_frame_costs_too(tmp_path: Path) -> None:
+    # Frames of one pixel passed a limit counted in pixels alone: two million
+    # of them held a worker at 1.8 GB. Each counts 256 pixels more.
+    src = tmp_path / "src"
+    src.mkdir()
+    frames = [Image.new("L", (1, 1), i % 2 * 255) for i in range(1000)]
+    frames[0].save(src / "dust.gif", save_all=True, append_images=frames[1:], duration=10)
+    frames[0].save(src / "few.gif", save_all=True, append_images=frames[1:100], duration=10)
+    proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--max-pixels", "100000")
+    assert proc.returncode == 1
+    assert "dust.gif: too many pixels: 1x1 x 1000 frames, over --max-pixels 100,000" in proc.stderr
+    with Image.open(tmp_path / "o" / "few.webp") as im:
+        assert im.n_frames == 100
+
+
 def test_sources_are_never_modified(tmp_path: Path) -> None:
     src = tmp_path / "src"
     paths = _tree(src, 3, (300, 200))
