@@ -183,7 +183,8 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
     }
     if made is None:
         return Result(
-            **common, status="failed", error=describe(error), notes=task.notes + warned,
+            **common, status="failed", error=describe(error, allow_truncated=spec.allow_truncated),
+            notes=task.notes + warned,
             seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
             ended=time.time(), peak_rss=peak_rss(),
             fatal=isinstance(error, OSError) and error.errno in DISK_FULL,
@@ -793,8 +794,9 @@ def describe_warning(message: Warning | str) -> str:
     return f"{said} ({'; '.join(sentences)})"
 
 
-def describe(exc: BaseException) -> str:
-    """One line that tells a user what went wrong with one file."""
+def describe(exc: BaseException, *, allow_truncated: bool = False) -> str:
+    """One line that tells a user what went wrong with one file (read with
+    `allow_truncated`, a cut file is not told to try it)."""
     if isinstance(exc, (ImageRejected, writer.OutputRefused)):
         return str(exc)
     if isinstance(exc, UnidentifiedImageError):
@@ -816,6 +818,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno is None:
         # Decoder errors: Pillow raises bare OSErrors for damaged image data.
         if _truncated(exc):
+            if allow_truncated:  # what is there cannot be read either (a frame count that lies)
+                return "truncated file: image data ends early, even read as far as it goes"
             return "truncated file: image data ends early (--allow-truncated accepts it)"
         return f"corrupt image data ({message or 'decoder error'})"
     if isinstance(exc, ValueError) and "Decompressed data too large" in message:

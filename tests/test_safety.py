@@ -572,6 +572,29 @@ def test_truncated_fails_by_default_and_converts_when_allowed(tmp_path: Path) ->
         assert im.size == (600, 400)
 
 
+def test_a_file_cut_where_allowing_it_cannot_help_says_so(tmp_path: Path) -> None:
+    # An APNG that claims three frames and holds one: it failed as truncated,
+    # "--allow-truncated accepts it", and with the flag, the same words.
+    src = tmp_path / "src"
+    src.mkdir()
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]
+    frames[0].save(src / "short.png", save_all=True, append_images=frames[1:], duration=50)
+    data = bytearray((src / "short.png").read_bytes())
+    at = data.index(b"acTL")
+    data[at + 4 : at + 8] = struct.pack(">I", 3)
+    data[at + 12 : at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 12])))
+    (src / "short.png").write_bytes(bytes(data))
+    strict = _run("convert", src, "--to", "webp", "--out", tmp_path / "a")
+    assert "short.png: truncated file: image data ends early (--allow-truncated accepts it)" in (
+        strict.stderr
+    )
+    allowed = _run("convert", src, "--to", "webp", "--out", tmp_path / "b", "--allow-truncated")
+    assert allowed.returncode == 1
+    assert "short.png: truncated file: image data ends early, even read as far as it goes" in (
+        allowed.stderr
+    ), allowed.stderr
+
+
 def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
