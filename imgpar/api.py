@@ -231,6 +231,7 @@ class Job:
         except BaseException:
             if began:  # stopped while it waited: no part of its time either
                 self.waited = time.monotonic() - began[0]
+            held.close()  # kept only for a run that ends: nothing follows one that fails
             raise
 
     def release(self) -> None:

@@ -426,6 +426,17 @@ class Cache:
             self._write(sql, (key, json.dumps(outputs), since))
         self._flush()
 
+    def version(self) -> int | None:
+        """A number that changes whenever another connection commits to the
+        cache (SQLite's data_version); None where it cannot be read."""
+        db = self._connect(create=False)
+        if db is None:
+            return None
+        try:
+            return int(db.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.DatabaseError:
+            return None
+
     def in_flight(self) -> list[tuple[str, str, int]]:
         """(key, planned path relative to the root and size markers and all,
         since) of the outputs a run killed outright left in flight."""

@@ -318,9 +318,10 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 fewer = metadata.credits_only(options) if target.name == "tiff" else None
                 if fewer is None:
                     raise
+                written, in_filesystem = writer.write_atomic(pixels, final, target, fewer)
+                # Only once it took the rest: a failure of its own is not the EXIF's.
                 warnings.warn(f"EXIF refused by the TIFF writer ({describe(exc)}): only"
                               " Artist, Copyright and XMP copied", stacklevel=1)  # fmt: skip
-                written, in_filesystem = writer.write_atomic(pixels, final, target, fewer)
             lap = time.perf_counter()
             encode += lap - resized - in_filesystem
             write += in_filesystem

@@ -233,6 +233,8 @@ class Pending(NamedTuple):
     made_at: tuple[int, ...] = ()
 
 
+# A cache's in-flight row: source key, planned output path, its run's start.
+Flying = tuple[str, str, int]
 _OTHER_NAMES = " (give --name a pattern that makes other names)"
 _ONE_NAME = " (names that differ only in case are one name)"
 
@@ -337,6 +339,8 @@ class Planner:
         self.read_caches: dict[str, Cache] = {}
         self._in_place_at: dict[str, tuple[str, ...]] = {}  # _in_place_caches_of
         self._flying: set[Cache] = set()  # the caches `launch` wrote to
+        # Per other run's cache: its version, and its in-flight rows by place.
+        self._theirs_flying: dict[str, tuple[int | None, dict[str, list[Flying]]]] = {}
         # Per cache, the keys of sources failed while their worker may still
         # write (`Result.loose`): still in flight at the end.
         self._unlanded: dict[Cache, set[str]] = {}
@@ -494,6 +498,9 @@ class Planner:
             rel = os.path.relpath(real, root)
             there = Folder(root, "" if rel == os.curdir else rel, folder.names)
             prefix = self._key_prefix(there, cache)
+            # What that run has in flight here first, and then what it
+            # recorded: a file it wrote is in one or the other.
+            self._left_in(cache, self._place(there, cache))
             found += self._imgpars_here(there, cache, prefix, cache.in_folder(prefix))
         return found
 
@@ -1118,8 +1125,7 @@ class Planner:
                 # Another run's, which may be converting now: what it has in
                 # flight is read as each folder is, after its listing, not
                 # once (an output it wrote since was a source here).
-                flying = self._left_in_flight(cache)
-                rows = rows + [row for row in flying if os.path.dirname(row[0]) == place]
+                rows = rows + self._left_in_flight(cache, self._flying_in(cache, place))
             names = self._left[key] = [
                 (os.path.basename(relative), size)
                 for relative, size, mtime_ns in rows
@@ -1142,13 +1148,29 @@ class Planner:
         """Whether `cache` is one this run writes (and holds the lock of)."""
         return self.caches.get(cache.root) is cache
 
-    def _left_in_flight(self, cache: Cache) -> list[tuple[str, int, int]]:
+    def _flying_in(self, cache: Cache, place: str) -> list[Flying]:
+        """Another run's cache's in-flight rows for outputs in `place`: read
+        again only once that cache has changed (a folder at a time, the
+        whole table each time, was quadratic on a big tree)."""
+        version = cache.version()
+        seen = self._theirs_flying.get(cache.root)
+        if seen is None or seen[0] != version or version is None:
+            rows: dict[str, list[Flying]] = {}
+            for row in cache.in_flight():
+                rows.setdefault(os.path.dirname(row[1]), []).append(row)
+            seen = self._theirs_flying[cache.root] = (version, rows)
+        return seen[1].get(place, [])
+
+    def _left_in_flight(
+        self, cache: Cache, flying: list[Flying] | None = None
+    ) -> list[tuple[str, int, int]]:
         """The files a run killed outright wrote and never recorded: named
-        as outputs it had in flight, written since it started, as they are
-        now (path, size, mtime). Taken in by a run that writes the cache as
-        superseded outputs: imgpar's while unchanged, for --prune, never
-        sources."""
-        flying = cache.in_flight()
+        as outputs it had in flight (`flying`, else all the cache has),
+        written since it started, as they are now (path, size, mtime).
+        Taken in by a run that writes the cache as superseded outputs:
+        imgpar's while unchanged, for --prune, never sources."""
+        if flying is None:
+            flying = cache.in_flight()
         if not flying:
             return []
         recorded = cache.lookup(list(dict.fromkeys(key for key, _, _ in flying)))

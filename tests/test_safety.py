@@ -748,6 +748,17 @@ def test_prune_deletes_under_the_runs_own_lock(
     # And let go of once it is done: a run after it goes on at once.
     again = imgpar.convert([src], to="webp", max_size=[100], jobs=1)
     assert again.summary.skipped == 3
+    # Also when the run fails: kept for a --prune that never comes, the lock
+    # refused every later run in the process.
+    def broken(*_: object) -> None:
+        raise RuntimeError("recording failed")
+
+    monkeypatch.setattr(imgpar.plan.Planner, "record", broken)
+    failed = CliRunner().invoke(app, ["convert", str(src), "--to", "webp", "--max-size", "100",
+                                      "--prune", "--jobs", "1", "--force"])  # fmt: skip
+    assert failed.exit_code != 0
+    monkeypatch.undo()
+    assert imgpar.convert([src], to="webp", max_size=[100], jobs=1).summary.files == 3
 
 
 def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path) -> None:
