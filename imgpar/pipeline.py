@@ -827,6 +827,11 @@ def describe(exc: BaseException, *, allow_truncated: bool = False) -> str:
         return "a metadata chunk decompresses to more than Pillow's safety limit"
     if isinstance(exc, MemoryError):
         return "out of memory while decoding"
+    if isinstance(exc, RuntimeError) and "Security limit exceeded" in message:
+        # libheif's own limit on a HEIF's stated size, met before imgpar's.
+        size = re.search(r"Image size (\d+x\d+)", message)
+        stated = f"{size.group(1)}, " if size else ""
+        return f"too many pixels: {stated}over libheif's own limit (possible decompression bomb)"
     if isinstance(exc, ValueError) and message.startswith("Invalid input: "):
         # libheif's words, through pillow-heif: a HEIC cut short, or damaged.
         if "Unexpected end of file" in message:

@@ -4,6 +4,7 @@ when the extra is missing."""
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,20 @@ def test_a_heic_cut_short_is_called_truncated(tmp_path: Path) -> None:
     cut.write_bytes(whole[: len(whole) // 2])
     [result] = imgpar.convert([cut], to="png", out=tmp_path / "out", jobs=1).files
     assert (result.status, result.error) == ("failed", "truncated HEIF file: it ends early")
+
+
+def test_a_heic_over_libheif_s_own_limit_is_too_many_pixels(tmp_path: Path) -> None:
+    # Its stated size patched to 60000x60000: libheif's own words were the reason.
+    pillow_heif.register_heif_opener()
+    Image.new("RGB", (64, 48), "red").save(tmp_path / "small.heic")
+    data = bytearray((tmp_path / "small.heic").read_bytes())
+    at = data.index(b"ispe") + 8  # after the box's version and flags
+    data[at : at + 8] = struct.pack(">II", 60000, 60000)
+    big = tmp_path / "src" / "big.heic"
+    big.parent.mkdir()
+    big.write_bytes(bytes(data))
+    [result] = imgpar.convert([big], to="png", out=tmp_path / "out", jobs=1).files
+    assert (result.status, result.error) == (
+        "failed",
+        "too many pixels: 60000x60000, over libheif's own limit (possible decompression bomb)",
+    )
