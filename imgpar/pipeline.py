@@ -827,6 +827,9 @@ def describe(exc: BaseException, *, allow_truncated: bool = False) -> str:
         return "a metadata chunk decompresses to more than Pillow's safety limit"
     if isinstance(exc, MemoryError):
         return "out of memory while decoding"
+    if isinstance(exc, SyntaxError):
+        # Pillow's plugins say a file breaks its format's rules so.
+        return f"corrupt image data ({message or 'not as its format says'})"
     if isinstance(exc, RuntimeError) and "Security limit exceeded" in message:
         # libheif's own limit on a HEIF's stated size, met before imgpar's.
         size = re.search(r"Image size (\d+x\d+)", message)

@@ -595,6 +595,23 @@ def test_a_file_cut_where_allowing_it_cannot_help_says_so(tmp_path: Path) -> Non
     ), allowed.stderr
 
 
+def test_a_frame_outside_its_canvas_is_corrupt_image_data(tmp_path: Path) -> None:
+    # Pillow's SyntaxError came out as it was: "SyntaxError: APNG contains invalid frames".
+    src = tmp_path / "src"
+    src.mkdir()
+    frames = [Image.new("RGB", (10, 10), colour) for colour in ("red", "blue")]
+    frames[0].save(src / "odd.png", save_all=True, append_images=frames[1:], duration=50)
+    data = bytearray((src / "odd.png").read_bytes())
+    at = data.index(b"fcTL", data.index(b"fcTL") + 4)  # the second frame's
+    data[at + 8 : at + 16] = struct.pack(">II", 30000, 30000)
+    data[at + 30 : at + 34] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 30])))
+    (src / "odd.png").write_bytes(bytes(data))
+    [result] = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=1).files
+    assert (result.status, result.error) == (
+        "failed", "corrupt image data (APNG contains invalid frames)"
+    )
+
+
 def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
