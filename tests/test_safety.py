@@ -572,18 +572,29 @@ def test_truncated_fails_by_default_and_converts_when_allowed(tmp_path: Path) ->
         assert im.size == (600, 400)
 
 
+def _apng_patched(path: Path, chunk: bytes, nth: int, at: int, value: bytes) -> Path:
+    """A two-frame APNG of 10x10 whose `nth` `chunk` (0: the first) has
+    `value` written `at` bytes into its data, its CRC made right again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = [Image.new("RGB", (10, 10), colour) for colour in ("red", "blue")]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=50)
+    data = bytearray(path.read_bytes())
+    start = -1
+    for _ in range(nth + 1):
+        start = data.index(chunk, start + 1)  # the chunk's type; its length is before it
+    length = struct.unpack(">I", data[start - 4 : start])[0]
+    data[start + 4 + at : start + 4 + at + len(value)] = value
+    end = start + 4 + length
+    data[end : end + 4] = struct.pack(">I", zlib.crc32(bytes(data[start:end])))
+    path.write_bytes(bytes(data))
+    return path
+
+
 def test_a_file_cut_where_allowing_it_cannot_help_says_so(tmp_path: Path) -> None:
-    # An APNG that claims three frames and holds one: it failed as truncated,
+    # An APNG that claims three frames and holds two: it failed as truncated,
     # "--allow-truncated accepts it", and with the flag, the same words.
     src = tmp_path / "src"
-    src.mkdir()
-    frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]
-    frames[0].save(src / "short.png", save_all=True, append_images=frames[1:], duration=50)
-    data = bytearray((src / "short.png").read_bytes())
-    at = data.index(b"acTL")
-    data[at + 4 : at + 8] = struct.pack(">I", 3)
-    data[at + 12 : at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 12])))
-    (src / "short.png").write_bytes(bytes(data))
+    _apng_patched(src / "short.png", b"acTL", 0, 0, struct.pack(">I", 3))
     strict = _run("convert", src, "--to", "webp", "--out", tmp_path / "a")
     assert "short.png: truncated file: image data ends early (--allow-truncated accepts it)" in (
         strict.stderr
@@ -598,14 +609,7 @@ def test_a_file_cut_where_allowing_it_cannot_help_says_so(tmp_path: Path) -> Non
 def test_a_frame_outside_its_canvas_is_corrupt_image_data(tmp_path: Path) -> None:
     # Pillow's SyntaxError came out as it was: "SyntaxError: APNG contains invalid frames".
     src = tmp_path / "src"
-    src.mkdir()
-    frames = [Image.new("RGB", (10, 10), colour) for colour in ("red", "blue")]
-    frames[0].save(src / "odd.png", save_all=True, append_images=frames[1:], duration=50)
-    data = bytearray((src / "odd.png").read_bytes())
-    at = data.index(b"fcTL", data.index(b"fcTL") + 4)  # the second frame's
-    data[at + 8 : at + 16] = struct.pack(">II", 30000, 30000)
-    data[at + 30 : at + 34] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 30])))
-    (src / "odd.png").write_bytes(bytes(data))
+    _apng_patched(src / "odd.png", b"fcTL", 1, 4, struct.pack(">II", 30000, 30000))
     [result] = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=1).files
     assert (result.status, result.error) == (
         "failed", "corrupt image data (APNG contains invalid frames)"
