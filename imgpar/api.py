@@ -196,12 +196,9 @@ class Job:
             if self.waiting is not None:
                 self.waiting(root)
 
-        held = contextlib.ExitStack()
         try:
-            with held if not keep_locks else contextlib.nullcontext():
+            with contextlib.ExitStack() as held:
                 locks = held.enter_context(exclusive(self._output_roots(), waiting))
-                if keep_locks:
-                    self._held = held
                 self.waited = locks.waited
                 began.clear()
                 stream = self._run(self._launched(self.plan()))
@@ -228,10 +225,11 @@ class Job:
                             if self.planner is not None:
                                 self.planner.end_flights()
                             self._close_caches()
+                if keep_locks:  # a run that ran to its end; one that failed lets go
+                    self._held = held.pop_all()
         except BaseException:
             if began:  # stopped while it waited: no part of its time either
                 self.waited = time.monotonic() - began[0]
-            held.close()  # kept only for a run that ends: nothing follows one that fails
             raise
 
     def release(self) -> None:

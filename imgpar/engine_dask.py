@@ -362,23 +362,25 @@ class _Cluster:
 
     def running(self) -> set[str] | None:
         """The keys of the tasks the workers hold now; None when the
+        scheduler is gone."""
+        holding = self._holding()
+        return None if holding is None else {key for keys in holding.values() for key in keys}
+
+    def _holding(self) -> dict[str, Any] | None:
+        """The keys each worker holds, by its address; None when the
         scheduler is gone (Dask's CommClosedError, as it stops)."""
         try:
-            processing = self.client.processing()
+            return dict(self.client.processing())
         except Exception:
             return None
-        return {key for keys in processing.values() for key in keys}
 
     def stop(self, future: Future[list[Result]]) -> None:
         """Give up on a chunk that outlasted its deadline. Dask cannot stop a
         running task, so the worker that holds it is restarted by its nanny
         (a worker started without one stays busy until the task ends)."""
         client = self.client
-        try:
-            holders = client.processing()
-        except Exception:  # the scheduler is gone: the run learns it next
-            holders = {}
-        workers = [w for w, keys in holders.items() if future.key in keys]
+        holding = self._holding() or {}  # none: the scheduler is gone, the run learns it next
+        workers = [w for w, keys in holding.items() if future.key in keys]
         with contextlib.suppress(Exception):
             client.cancel([future])
         future.release()

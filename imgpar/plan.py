@@ -150,12 +150,21 @@ def _unsized(path: str) -> set[str]:
     return forms
 
 
-def _forms(outputs: Iterable[OutputRecord]) -> Iterator[int]:
-    """The hashes of `outputs`' folded paths (from the cache's root) as the
-    name patterns that may make them (`_unsized`)."""
-    for output in outputs:
-        for form in _unsized(fold(os.path.normpath(output.path))):
-            yield hash(form)
+def _by_form(
+    rows: Iterable[tuple[int, str, tuple[OutputRecord, ...]]], row: Callable[[int, str], T]
+) -> dict[int, list[T]]:
+    """What `row` makes of each cache row (row id, key, outputs), by the
+    hashes of its outputs' folded paths (from the cache's root) as the name
+    patterns that may make them (`_unsized`)."""
+    found: dict[int, list[T]] = {}
+    for rowid, key, outputs in rows:
+        made = row(rowid, key)
+        for output in outputs:
+            for form in _unsized(fold(os.path.normpath(output.path))):
+                held = found.setdefault(hash(form), [])
+                if not held or held[-1] != made:  # a row's outputs come together
+                    held.append(made)
+    return found
 
 
 def _records(entry: Entry, planned: str) -> bool:
@@ -730,25 +739,13 @@ class Planner:
         15 us an output, once a run."""
         if self._out is None or not self._sources:
             return {}
-        theirs: dict[int, list[int]] = {}
-        for rowid, _, outputs in cache.outputs_beyond(self._heads):
-            for form in _forms(outputs):
-                rows = theirs.setdefault(form, [])
-                if not rows or rows[-1] != rowid:  # a row's outputs come together
-                    rows.append(rowid)
-        return theirs
+        return _by_form(cache.outputs_beyond(self._heads), lambda rowid, _: rowid)
 
     def _outputs_of_run_sources(self, cache: Cache) -> dict[int, list[tuple[int, str]]]:
         """As `_outputs_of_other_sources`, the rows of this run's SOURCES,
         each with its SOURCE's name (its key's head)."""
-        rows: dict[int, list[tuple[int, str]]] = {}
-        for rowid, key, outputs in cache.outputs_beyond(self._heads, within=True):
-            head = key.partition("/")[0]
-            for form in _forms(outputs):
-                held = rows.setdefault(form, [])
-                if not held or held[-1][0] != rowid:
-                    held.append((rowid, head))
-        return rows
+        rows = cache.outputs_beyond(self._heads, within=True)
+        return _by_form(rows, lambda rowid, key: (rowid, key.partition("/")[0]))
 
     def _linked(self, folder: str, real: str) -> bool:
         """Whether a link in the --out leads `folder` (absolute) to `real`,
@@ -781,7 +778,7 @@ class Planner:
         display = os.path.normpath(source)
         if not (name.isascii() or is_text(name)):
             return _not_text(display)
-        names = self._names(here, stem, ext)
+        names = self._names(here.parent, stem, ext)
         # In place, a source already in a target's format does not make the
         # output that would take its place.
         replaced = self._replaced(name, names) if here.sources else frozenset()
@@ -798,7 +795,7 @@ class Planner:
         theirs = self._theirs_in(here, name, written)
         if (theirs is not None or not self._claimed.isdisjoint(claims)) and stem != name:
             stem = name
-            names = self._names(here, stem, ext)
+            names = self._names(here.parent, stem, ext)
             if replaced:
                 # Under the longer name, an output may no longer replace it.
                 replaced = self._replaced(name, names)
@@ -831,8 +828,7 @@ class Planner:
                 error=f"its output would be overwritten by the run's {own}{_OTHER_NAMES}",
             )
         if theirs is not None or not self._claimed.isdisjoint(claims):
-            taken = theirs or next(n for n in written if not self._claimed.isdisjoint(
-                self._claims(here.absolute_dest, [n])))  # fmt: skip
+            taken = theirs or self._first_in(self._claimed, here, written)
             shown = as_template(os.path.join(here.dest, taken))
             # Sizes are known once decoded: the name is told as its pattern.
             what = (
@@ -842,8 +838,7 @@ class Planner:
             )
             return Result(source=display, status="failed", error=f"{what} {shown}{self._collides}")
         if not here.sources and not self._folders.isdisjoint(claims):
-            taken = next(n for n in written if not self._folders.isdisjoint(
-                self._claims(here.absolute_dest, [n])))  # fmt: skip
+            taken = self._first_in(self._folders, here, written)
             shown = as_template(os.path.join(here.dest, taken))
             why = f"output name is a folder of another source's outputs: {shown}{_ONE_NAME}"
             return Result(source=display, status="failed", error=why)
@@ -1211,14 +1206,12 @@ class Planner:
         stem, ext = os.path.splitext(name)
         if ext.lower() not in self._target_exts:
             return False
-        replaced = self._replaced(name, self._rendered(parent, stem, ext))
+        replaced = self._replaced(name, self._names(parent, stem, ext))
         return not 0 < len(replaced) < len(self._outputs)
 
-    def _names(self, here: _Here, stem: str, ext: str) -> tuple[str, ...]:
-        """The outputs' paths relative to their destination folder."""
-        return self._rendered(here.parent, stem, ext)
-
-    def _rendered(self, parent: str, stem: str, ext: str) -> tuple[str, ...]:
+    def _names(self, parent: str, stem: str, ext: str) -> tuple[str, ...]:
+        """The outputs' paths relative to their destination folder, whose
+        own name is `parent`."""
         src_ext = ext.lstrip(".")
         # Normalised (`./{stem}.{ext}` names a.webp): the cache and --prune
         # compare paths as text, and o/./a.webp, another spelling of
@@ -1245,6 +1238,12 @@ class Planner:
                 found.append((key, folder))
                 path, folder = os.path.dirname(path), os.path.dirname(folder)
         return found
+
+    def _first_in(self, claimed: set[int], here: _Here, written: Sequence[str]) -> str:
+        """The first of the outputs named `written` that `claimed` holds."""
+        return next(
+            n for n in written if not claimed.isdisjoint(self._claims(here.absolute_dest, [n]))
+        )
 
     def _claims(self, absolute_dest: str, names: Sequence[str]) -> set[int]:
         """The outputs' identities on a case-insensitive, normalising filesystem."""
