@@ -827,9 +827,6 @@ def describe(exc: BaseException, *, allow_truncated: bool = False) -> str:
         return "a metadata chunk decompresses to more than Pillow's safety limit"
     if isinstance(exc, MemoryError):
         return "out of memory while decoding"
-    if isinstance(exc, SyntaxError):
-        # Pillow's plugins say a file breaks its format's rules so.
-        return f"corrupt image data ({message or 'not as its format says'})"
     if isinstance(exc, RuntimeError) and "Security limit exceeded" in message:
         # libheif's own limit on a HEIF's stated size, met before imgpar's.
         size = re.search(r"Image size (\d+x\d+)", message)
@@ -840,4 +837,32 @@ def describe(exc: BaseException, *, allow_truncated: bool = False) -> str:
         if "Unexpected end of file" in message:
             return "truncated HEIF file: it ends early"
         return f"damaged HEIF file ({message.removeprefix('Invalid input: ')})"
+    if _raised_reading(exc):
+        # A key or an index is no reason to a user (KeyError: 256).
+        detail = "" if isinstance(exc, LookupError) else message
+        return f"corrupt image data ({detail or 'not as its format says'})"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+# Where Pillow and pillow-heif read a file: its header (a plugin's _open),
+# its other frames or pages (seek, _seek) and its pixels (load).
+_READERS = ("PIL.", "pillow_heif.")
+_READING = frozenset({"_open", "seek", "_seek", "load"})
+
+
+def _raised_reading(exc: BaseException) -> bool:
+    """Whether Pillow or pillow-heif raised `exc` while reading a file:
+    their plugins and codecs say that a file breaks its format's rules with
+    whatever comes to hand (SyntaxError, ValueError: Truncated IHDR chunk,
+    TypeError: Missing dimensions, RuntimeError from libavif). Raised
+    elsewhere (an encoder refusing metadata, imgpar's own code) it says
+    nothing of the source, and is shown as it is."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name in _READING and frame.f_globals.get(
+            "__name__", ""
+        ).startswith(_READERS):
+            return True
+        tb = tb.tb_next
+    return False

@@ -606,14 +606,77 @@ def test_a_file_cut_where_allowing_it_cannot_help_says_so(tmp_path: Path) -> Non
     ), allowed.stderr
 
 
-def test_a_frame_outside_its_canvas_is_corrupt_image_data(tmp_path: Path) -> None:
-    # Pillow's SyntaxError came out as it was: "SyntaxError: APNG contains invalid frames".
+def _short_ihdr(path: Path) -> None:
+    Image.new("RGB", (4, 4), "red").save(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"IHDR") - 4
+    data[at : at + 4] = struct.pack(">I", 12)  # a header of 13 bytes said to be 12
+    path.write_bytes(bytes(data))
+
+
+def _tiff_page_without_width(path: Path) -> None:
+    pages = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    data = bytearray(path.read_bytes())
+    first = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[first : first + 2])[0]
+    second = struct.unpack("<I", data[first + 2 + 12 * entries : first + 6 + 12 * entries])[0]
+    assert struct.unpack("<H", data[second + 2 : second + 4]) == (256,)  # ImageWidth
+    data[second + 2 : second + 4] = struct.pack("<H", 255)
+    path.write_bytes(bytes(data))
+
+
+def _avif_patched(path: Path, box: bytes, at: int, value: bytes) -> None:
+    Image.new("RGB", (16, 16), "red").save(path)
+    data = bytearray(path.read_bytes())
+    start = data.index(box) + 4 + at
+    data[start : start + len(value)] = value
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "detail"),
+    [
+        # Pillow's SyntaxError came out as it was: "SyntaxError: APNG contains invalid frames".
+        (
+            "odd.png",
+            lambda p: _apng_patched(p, b"fcTL", 1, 4, struct.pack(">II", 30000, 30000)),
+            "APNG contains invalid frames",
+        ),
+        ("short.png", _short_ihdr, "Truncated IHDR chunk"),  # was "ValueError: ..."
+        ("pages.tif", _tiff_page_without_width, "Missing dimensions"),  # "TypeError: ..."
+        # libavif's, through Pillow: "RuntimeError: Failed to decode ...".
+        (
+            "none.avif",
+            lambda p: _avif_patched(p, b"pitm", 5, b"\x02"),
+            "Failed to decode image: Missing or empty image item",
+        ),
+        (
+            "noise.avif",
+            lambda p: _avif_patched(p, b"mdat", 0, b"\xff" * 8),
+            "Failed to decode frame 0: Decoding of color planes failed",
+        ),
+    ],
+)
+def test_a_file_that_breaks_its_formats_rules_is_corrupt_image_data(
+    tmp_path: Path, name: str, make: Callable[[Path], Any], detail: str
+) -> None:
     src = tmp_path / "src"
-    _apng_patched(src / "odd.png", b"fcTL", 1, 4, struct.pack(">II", 30000, 30000))
-    [result] = imgpar.convert([src], to="webp", out=tmp_path / "out", jobs=1).files
-    assert (result.status, result.error) == (
-        "failed", "corrupt image data (APNG contains invalid frames)"
-    )
+    src.mkdir()
+    make(src / name)
+    Image.new("RGB", (8, 8), "green").save(src / "good.png")
+    reason = f"corrupt image data ({detail})"
+    results = {
+        Path(r.source).name: r for r in imgpar.convert([src], to="webp", out=tmp_path / "o").files
+    }
+    assert (results[name].status, results[name].error) == ("failed", reason)
+    assert results["good.png"].status == "converted"
+    with Image.open(tmp_path / "o" / "good.webp") as im:
+        assert im.size == (8, 8)
+    assert not (tmp_path / "o" / Path(name).with_suffix(".webp").name).exists()
+    # imgpar info reads it as the run does.
+    [facts] = json.loads(_run("info", src / name, "--json").stdout)
+    assert facts["error"] == reason
 
 
 def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
