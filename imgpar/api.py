@@ -95,9 +95,10 @@ class Job:
         # are converted in this process instead.
         self.fallback: Skipped | None = None
         self.emptied = False  # the run's walk found a SOURCE folder with no image
-        # Whether the serial engine may tune this process's malloc for images
-        # (heap.py): the command's own process, not a program's that calls this.
-        self.tune_malloc = False
+        # Whether the serial engine runs in the command's own process, not a
+        # program's that calls this: it may then tune malloc for images
+        # (heap.py) and take stderr while a file converts (cstderr.py).
+        self.own_process = False
         # Told each output folder another run holds, before this run waits for it.
         self.waiting: Callable[[str], None] | None = None
         self.waited = 0.0  # seconds the run waited for other runs, no part of its time
@@ -174,7 +175,7 @@ class Job:
                 " process, on one core",
             )
         if self.engine_label == "serial":
-            return SerialEngine(self.spec, tune_malloc=self.tune_malloc, in_hand=self.in_hand)
+            return SerialEngine(self.spec, own_process=self.own_process, in_hand=self.in_hand)
         return ProcessEngine(
             self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
         )

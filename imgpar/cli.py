@@ -748,6 +748,7 @@ def info(
     """
     import json
 
+    from imgpar.cstderr import Catcher
     from imgpar.info import inspect
 
     # A broken link is there, and fails as a file: as convert names it.
@@ -756,20 +757,21 @@ def info(
         raise _fail(missing)
     failed = False
     records = []
-    for path in _image_paths(files):
-        if not isinstance(path, str):
-            failed = True  # a folder it cannot read: its images go unseen
-            console.echo_line(f"imgpar: error: {path.path}: {path.reason}", err=True)
-            continue
-        record = inspect(path)
-        if record["error"]:
-            failed = True
-            if as_json or "format" not in record:  # else its facts end `convert  fails: ...`
-                console.echo_line(f"imgpar: error: {path}: {record['error']}", err=True)
-        if as_json:
-            records.append(record)
-        elif "format" in record:
-            typer.echo(console.format_info(record))
+    with Catcher(swap=True) as catcher:  # what libtiff prints of a file, told in its facts
+        for path in _image_paths(files):
+            if not isinstance(path, str):
+                failed = True  # a folder it cannot read: its images go unseen
+                console.echo_line(f"imgpar: error: {path.path}: {path.reason}", err=True)
+                continue
+            record = inspect(path, catcher)
+            if record["error"]:
+                failed = True
+                if as_json or "format" not in record:  # else its facts end `convert  fails: ...`
+                    console.echo_line(f"imgpar: error: {path}: {record['error']}", err=True)
+            if as_json:
+                records.append(record)
+            elif "format" in record:
+                typer.echo(console.format_info(record))
     if as_json:
         text = json.dumps(records, indent=2, ensure_ascii=False)
         # A path that is no text as its JSON escape (`caf\udce9.jpg`), as the reports write it.
@@ -892,11 +894,26 @@ class _UntilUnread:
         return getattr(self._stream, name)
 
 
+def _own_stderr(stream: IO[str] | None) -> IO[str] | None:
+    """`stream` (sys.stderr) on a descriptor of its own. Descriptor 2 is
+    left to C libraries: `--jobs 1` and `info` take it while they read a
+    file (cstderr.Catcher), where it would take the command's own words
+    too (a Ctrl-C's note, the progress bar's refresh from tqdm's thread)."""
+    if stream is None:
+        return None
+    try:
+        fd = os.dup(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # no descriptor: nothing would catch it
+        return stream
+    errors = getattr(stream, "errors", None) or "backslashreplace"
+    return open(fd, "w", buffering=1, encoding=stream.encoding, errors=errors)
+
+
 def main() -> NoReturn:
     # Closed (`>&-`), a stream is None: as good as a pipe nobody reads.
     streams = tuple(
         _UntilUnread(stream or open(os.devnull, "w"), name)  # noqa: SIM115
-        for stream, name in ((sys.stdout, "stdout"), (sys.stderr, "stderr"))
+        for stream, name in ((sys.stdout, "stdout"), (_own_stderr(sys.stderr), "stderr"))
     )
     sys.stdout, sys.stderr = streams  # type: ignore[assignment]
     status = run()

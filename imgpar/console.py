@@ -205,8 +205,8 @@ def run(
     from imgpar.walk import UNREAD
 
     # This is the command's own process (a program calling the API keeps its
-    # malloc as it is): --jobs 1 converts here, tuned as a worker is.
-    job.tune_malloc = True
+    # malloc and its stderr as they are): --jobs 1 converts here, as a worker.
+    job.own_process = True
     job.waiting = _say_waiting
 
     writers = _open_reports(reports)

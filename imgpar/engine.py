@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
+from imgpar.cstderr import Catcher
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import ConvertSpec, Result, Task, on_disk
 from imgpar.writer import temp_file_places, temp_prefix
@@ -39,11 +40,14 @@ class SerialEngine:
         self,
         spec: ConvertSpec,
         *,
-        tune_malloc: bool = False,
+        own_process: bool = False,
         in_hand: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
     ) -> None:
         self.spec = spec
-        self.tune_malloc = tune_malloc
+        # The command's own process, not a program's that calls imgpar: its
+        # malloc may be tuned for images, and its stderr taken while a file
+        # converts (another thread's log lines would go into a result).
+        self.own_process = own_process
         # Entered around each file: nothing can stop it from outside.
         self.in_hand = in_hand or contextlib.nullcontext
 
@@ -51,19 +55,21 @@ class SerialEngine:
         from imgpar.heap import keep_freed_memory
         from imgpar.pipeline import configure_worker, convert_file
 
-        if self.tune_malloc:
+        if self.own_process:
             keep_freed_memory()
         configure_worker(self.spec)
-        for item in items:
-            if not isinstance(item, Task):
-                yield item
-                continue
-            with self.in_hand():
-                result = convert_file(item, self.spec)
-            yield result
+        with Catcher(swap=True) if self.own_process else contextlib.nullcontext() as catcher:
+            for item in items:
+                if not isinstance(item, Task):
+                    yield item
+                    continue
+                with self.in_hand():
+                    result = convert_file(item, self.spec, catcher)
+                yield result
 
 
 _worker_spec: ConvertSpec | None = None
+_worker_catcher: Catcher | None = None
 # This worker's cells in its pool's _Clock: the shared cells and the first index.
 _worker_clock: tuple[Any, int] | None = None
 
@@ -77,20 +83,20 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Under fork a worker inherits the parent's SIGTERM handler; it must not.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # C decoders (libtiff above all) print warnings about damaged files straight
-    # to stderr, tearing through the progress bar; every problem a worker meets
-    # reaches the user as its file's result instead. Nor does a worker hold
-    # the run's stdout: a CI step reading it waits for every holder to close.
+    # C decoders (libtiff above all) print what they find wrong with a file
+    # straight to stderr, tearing through the progress bar: a worker's goes
+    # to its Catcher, which tells it in that file's result. Nor does a worker
+    # hold the run's stdout: a CI step reading it waits for every holder to close.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
     os.close(devnull)
     from imgpar.heap import keep_freed_memory
     from imgpar.pipeline import configure_worker
 
     keep_freed_memory()
-    global _worker_spec, _worker_clock
+    global _worker_spec, _worker_clock, _worker_catcher
     _worker_spec = spec
+    _worker_catcher = Catcher(swap=False)
     with claimed.get_lock():
         slot = claimed.value
         claimed.value += 1
@@ -133,7 +139,7 @@ def _run_chunk(tasks: list[Task], number: int) -> list[Result]:
     results = []
     for index, task in enumerate(tasks):
         _clock_in(number, index, time.monotonic())
-        results.append(convert_file(task, _worker_spec))
+        results.append(convert_file(task, _worker_spec, _worker_catcher))
     _clock_in(number, 0, 0.0)
     return results
 

@@ -9,6 +9,7 @@ from what `convert` does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 from PIL import Image, ImageSequence
 
 from imgpar import colour, geometry, imaging, metadata, pipeline
+from imgpar.cstderr import Catcher
 from imgpar.formats import TARGETS, Target
 from imgpar.limits import DEFAULT_MAX_PIXELS
 from imgpar.plan import is_text, not_text
@@ -34,17 +36,26 @@ TURNS = {
 _GPS_VERSION = 0  # present in GPS blocks that hold no position at all
 
 
-def inspect(path: str) -> dict[str, Any]:
+def inspect(path: str, catcher: Catcher | None = None) -> dict[str, Any]:
     """One file's facts as plain data (JSON-ready). Never raises for a bad
     file: `error` then holds a one-line reason, and the other facts are
-    present only if the header could be read (the pixels could not)."""
-    with warnings.catch_warnings(record=True) as caught:
+    present only if the header could be read (the pixels could not). With
+    `catcher`, what C libraries print meanwhile is told as convert tells it."""
+    failure: Exception | None
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        catcher.during() if catcher else contextlib.nullcontext(),
+    ):
         warnings.simplefilter("always")
         try:
-            record = _inspect(path)
+            record, failure = _inspect(path)
         except Exception as exc:
-            record = {"path": path, "error": pipeline.describe(exc)}
-    record["warnings"] = list(dict.fromkeys(pipeline.describe_warning(w.message) for w in caught))
+            record, failure = {"path": path}, exc
+    said = pipeline.library_lines(catcher.said()) if catcher else []
+    record["error"] = pipeline.describe(failure, said=said[-1] if said else "") if failure else None
+    warned = [pipeline.describe_warning(w.message) for w in caught]
+    warned += [line for line in said if line not in (record["error"] or "")]
+    record["warnings"] = list(dict.fromkeys(warned))
     # As convert fails it: by its name or its folder's, which its cache key holds.
     parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
     if not record["error"] and not (is_text(os.path.basename(path)) and is_text(parent)):
@@ -52,7 +63,8 @@ def inspect(path: str) -> dict[str, Any]:
     return record
 
 
-def _inspect(path: str) -> dict[str, Any]:
+def _inspect(path: str) -> tuple[dict[str, Any], Exception | None]:
+    """The facts, and why the pixels do not decode."""
     with (
         pipeline.open_source(path) as fp,
         pipeline.open_checked(path, DEFAULT_MAX_PIXELS, fp) as im,
@@ -62,7 +74,7 @@ def _inspect(path: str) -> dict[str, Any]:
             exif = im.getexif()
             damaged = None
         except Exception as exc:  # that decode met damaged pixels: the header still tells
-            exif, damaged = Image.Exif(), pipeline.describe(exc)
+            exif, damaged = Image.Exif(), exc
         orientation = metadata.orientation(exif)
         displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
         icc = colour.source_profile(im, exif, fp)
@@ -89,11 +101,10 @@ def _inspect(path: str) -> dict[str, Any]:
             "animated": frames > 1 and im.format in pipeline.ANIMATED_FORMATS,
         }
         facts["convert"] = _actions(im, facts, icc)
-        facts["error"] = damaged or _decode_error(im, facts["animated"])
-        return facts
+        return facts, damaged or _decode_error(im, facts["animated"])
 
 
-def _decode_error(im: Image.Image, animated: bool) -> str | None:
+def _decode_error(im: Image.Image, animated: bool) -> Exception | None:
     """Why the pixels do not decode, as `convert` (default options) would
     meet it: every frame of an animation, the first page of a TIFF."""
     try:
@@ -102,7 +113,7 @@ def _decode_error(im: Image.Image, animated: bool) -> str | None:
         for frame in ImageSequence.Iterator(im) if animated else [im]:
             frame.load()
     except Exception as exc:
-        return pipeline.describe(exc)
+        return exc
     return None
 
 

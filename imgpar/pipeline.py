@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import itertools
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ import stat
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, NamedTuple
 
 from PIL import (
@@ -28,6 +29,7 @@ from PIL import (
 
 from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
+from imgpar.cstderr import Catcher
 from imgpar.errors import NOT_REGULAR, UNREADABLE, not_imgpars
 from imgpar.formats import (
     HEIF_EXTENSIONS,
@@ -151,12 +153,17 @@ def open_source(path: str) -> IO[bytes]:
     return os.fdopen(fd, "rb")
 
 
-def convert_file(task: Task, spec: ConvertSpec) -> Result:
+def convert_file(task: Task, spec: ConvertSpec, catcher: Catcher | None = None) -> Result:
+    """`task` converted, never raising for a bad file; with `catcher`, what
+    C libraries print on stderr meanwhile is told in its result."""
     started = time.time()
     clock, cpu = time.perf_counter(), time.thread_time()
     # Pillow's warnings about damaged metadata belong to this file's result,
     # not to stderr where they would tear through the progress bar.
-    with warnings.catch_warnings(record=True) as caught:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        catcher.during() if catcher else contextlib.nullcontext(),
+    ):
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -176,26 +183,51 @@ def convert_file(task: Task, spec: ConvertSpec) -> Result:
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
+    said = library_lines(catcher.said()) if catcher else []
     warned = tuple(dict.fromkeys(WARNING + describe_warning(w.message) for w in caught))[:3]
     common = {
         "source": task.display, "source_bytes": task.source_bytes, "started": started,
         "worker": os.getpid(),
     }
     if made is None:
+        # A library's own words for what stopped its decoder, the last it
+        # said, over Pillow's "decoder error -2".
+        reason = describe(
+            error, allow_truncated=spec.allow_truncated, said=said[-1] if said else ""
+        )
         return Result(
-            **common, status="failed", error=describe(error, allow_truncated=spec.allow_truncated),
-            notes=task.notes + warned,
+            **common, status="failed", error=reason,
+            notes=task.notes + warned + _told(line for line in said if line not in reason),
             seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
             ended=time.time(), peak_rss=peak_rss(),
             fatal=isinstance(error, OSError) and error.errno in DISK_FULL,
         )
     return Result(
         **common, status="converted", outputs=made.outputs, width=made.displayed[0],
-        height=made.displayed[1], notes=task.notes + made.notes + warned,
+        height=made.displayed[1], notes=task.notes + made.notes + warned + _told(said),
         seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
         ended=time.time(), stages=made.stages,
         peak_rss=peak_rss(), thumbnail=made.preview, digest=digest, shrink=made.shrink,
     )
+
+
+def library_lines(lines: list[str]) -> list[str]:
+    """What C libraries said, worded as warnings are. Pillow hands libtiff
+    the name "tempfile.tif" for every file, which would only mislead, and
+    libtiff names some of its parts twice ("LZWDecode: LZWDecode: ...")."""
+    return [
+        describe_warning(_NAMED_TWICE.sub(r"\1", line.removeprefix("tempfile.tif: ")))
+        for line in lines
+    ]
+
+
+_NAMED_TWICE = re.compile(r"^(\w+: )\1")
+
+
+def _told(lines: Iterable[str]) -> tuple[str, ...]:
+    """Notes for what libraries said, three at most: a damaged TIFF can
+    make libtiff say the same thing for each of its thousand strips."""
+    return tuple(itertools.islice(dict.fromkeys(WARNING + line for line in lines), 3))
 
 
 # What is missing is left as the decoder leaves it: gray for JPEG, black for PNG.
@@ -795,9 +827,10 @@ def describe_warning(message: Warning | str) -> str:
     return f"{said} ({'; '.join(sentences)})"
 
 
-def describe(exc: BaseException, *, allow_truncated: bool = False) -> str:
+def describe(exc: BaseException, *, allow_truncated: bool = False, said: str = "") -> str:
     """One line that tells a user what went wrong with one file (read with
-    `allow_truncated`, a cut file is not told to try it)."""
+    `allow_truncated`, a cut file is not told to try it; `said`: what the
+    decoder's library last printed about it)."""
     if isinstance(exc, (ImageRejected, writer.OutputRefused)):
         return str(exc)
     if isinstance(exc, UnidentifiedImageError):
@@ -822,7 +855,7 @@ def describe(exc: BaseException, *, allow_truncated: bool = False) -> str:
             if allow_truncated:  # what is there cannot be read either (a frame count that lies)
                 return "truncated file: image data ends early, even read as far as it goes"
             return "truncated file: image data ends early (--allow-truncated accepts it)"
-        return f"corrupt image data ({message or 'decoder error'})"
+        return f"corrupt image data ({said or message or 'decoder error'})"
     if isinstance(exc, ValueError) and "Decompressed data too large" in message:
         return "a metadata chunk decompresses to more than Pillow's safety limit"
     if isinstance(exc, MemoryError):

@@ -679,6 +679,43 @@ def test_a_file_that_breaks_its_formats_rules_is_corrupt_image_data(
     assert facts["error"] == reason
 
 
+def _lzw_strip_cut(path: Path) -> None:
+    """An LZW TIFF whose one strip is said to be half as long as it is."""
+    Image.effect_noise((64, 64), 40).convert("RGB").save(path, compression="tiff_lzw")
+    data = bytearray(path.read_bytes())
+    first = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[first : first + 2])[0]):
+        entry = first + 2 + 12 * i
+        tag, kind, count, value = struct.unpack("<HHII", data[entry : entry + 12])
+        if tag == 279:  # StripByteCounts
+            assert (kind, count) == (4, 1)
+            data[entry + 8 : entry + 12] = struct.pack("<I", value // 2)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_what_libtiff_says_of_a_file_is_its_reason(tmp_path: Path, jobs: str) -> None:
+    # Pillow said "decoder error -2"; with --jobs 1 libtiff's own words tore
+    # through the terminal, and from a worker they were lost.
+    src = tmp_path / "src"
+    src.mkdir()
+    _lzw_strip_cut(src / "cut.tif")
+    Image.new("RGB", (8, 8), "green").save(src / "good.tif", compression="tiff_lzw")
+    proc = _run("convert", src, "--to", "png", "--out", tmp_path / "o", "--jobs", jobs)
+    assert proc.returncode == 1
+    reason = "corrupt image data (LZWDecode: Strip 0 not terminated with EOI code)"
+    said = [line for line in (proc.stdout + proc.stderr).splitlines() if "LZW" in line]
+    assert said == [f"failed: {src / 'cut.tif'}: {reason}"]
+    # imgpar info reads it as the run does.
+    info = _run("info", src / "cut.tif", "--json")
+    assert [facts["error"] for facts in json.loads(info.stdout)] == [reason]
+    assert [line for line in info.stderr.splitlines() if "LZW" in line] == [
+        f"imgpar: error: {src / 'cut.tif'}: {reason}"
+    ]
+    with Image.open(tmp_path / "o" / "good.png") as im:
+        assert im.getpixel((0, 0)) == (0, 128, 0)
+
+
 def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
