@@ -695,19 +695,27 @@ def convert_chunk(tasks: list[Task], spec: ConvertSpec, seen: Seen) -> list[Resu
     Unshared, where it sees neither the first source nor any of the
     chunk's (a node without the share mounted would fail them all, each
     one "gone")."""
+    from distributed import get_worker
+
     from imgpar.pipeline import configure_worker, convert_file
 
+    worker = get_worker()
     global _configured
     if _configured != spec:
-        from distributed import get_worker
-
-        address = get_worker().address
-        problem = None if address in seen.workers else probe(seen.source, seen.folder)[1]
+        problem = None if worker.address in seen.workers else probe(seen.source, seen.folder)[1]
         if problem and not any(os.path.exists(task.source) for task in tasks):
-            raise Unshared(_unshared(address, problem))
+            raise Unshared(_unshared(worker.address, problem))
         configure_worker(spec)
         _configured = spec
-    return [convert_file(task, spec) for task in tasks]
+    label = worker.address
+    if worker.state.nthreads > 1:
+        # One lane each in the report's timeline, numbered as they first convert.
+        label += f" #{_threads.setdefault(threading.get_ident(), len(_threads) + 1)}"
+    return [convert_file(task, spec)._replace(worker=label) for task in tasks]
+
+
+# This worker process's threads that converted files, numbered from 1.
+_threads: dict[int, int] = {}
 
 
 class Seen(NamedTuple):

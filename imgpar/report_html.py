@@ -281,7 +281,8 @@ def _failures_html(failures: list[tuple[str, str]], total: int) -> str:
 _BODY = """\
 <section id="timeline-section">
 <h2>Worker timeline</h2>
-<p class="muted">One lane per worker process, one bar per file from start to end.
+<p class="muted">One lane per worker process (on a Dask cluster, per worker thread),
+one bar per file from start to end.
 Gaps are idle time; the shaded start is the workers' start-up.
 Hover or tap a bar for its file and times.</p>
 <div class="legend"><span class="key converted"></span>converted
@@ -525,15 +526,17 @@ _SCRIPT = r"""
           width: Math.max(0, x(firstStart) - x(begin)), height: laneH}));
       }
       const percent = Math.round((100 * lane.busy) / span) + "% busy";
+      // A pid, or a Dask worker's address: too long for the lane, it is in each bar's tip.
+      const local = typeof lane.pid === "number";
       if (laneH >= 20) {
         const name = svg("text", {x: 0, y: y + laneH / 2 - 2});
-        name.textContent = "pid " + lane.pid;
+        name.textContent = local ? "pid " + lane.pid : "worker " + (i + 1);
         const busy = svg("text", {x: 0, y: y + laneH / 2 + 10});
         busy.textContent = percent;
         g.append(name, busy);
       } else {
         const name = svg("text", {x: 0, y: y + laneH - 2});
-        name.textContent = lane.pid + " " + percent.replace(" busy", "");
+        name.textContent = (local ? lane.pid : "w" + (i + 1)) + " " + percent.replace(" busy", "");
         g.append(name);
       }
       lane.group = g;
@@ -567,7 +570,8 @@ _SCRIPT = r"""
     if (!f) return;
     tip.replaceChildren(el("strong", {}, f.source), el("br"),
       document.createTextNode(f.status + " in " + fmtSec(f.end - f.start) +
-        " · pid " + f.worker + " · " + fmtSec(f.start) + " → " + fmtSec(f.end)));
+        (typeof f.worker === "number" ? " · pid " : " · ") + f.worker + " · " +
+        fmtSec(f.start) + " → " + fmtSec(f.end)));
     if (f.error) tip.append(el("br"), document.createTextNode(f.error));
     tip.hidden = false;
     const w = tip.offsetWidth, h = tip.offsetHeight;

@@ -196,7 +196,10 @@ class Result(NamedTuple):
     notes: tuple[str, ...] = ()
     started: float = 0.0  # time.time() in the worker
     ended: float = 0.0
-    worker: int = 0  # pid of the process that did the work
+    # What did the work: its process's pid; on a Dask cluster, whose workers'
+    # pids may repeat from host to host (containers), the worker's address,
+    # with its thread's number where it runs several files at once.
+    worker: int | str = 0
     # Worker seconds per STAGES entry; () when the file was not converted.
     stages: tuple[float, ...] = ()
     # The worker's peak resident memory so far, in bytes; 0 where unknown.

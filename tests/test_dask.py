@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import json
 import os
 import queue
@@ -163,10 +164,10 @@ class DaskPrograms:
         self._procs.append(proc)
         return proc
 
-    def add_worker(self, *, wrap: tuple[str, ...] = ()) -> None:
-        """One more single-threaded worker, run through `wrap` (a namespace)."""
+    def add_worker(self, *, wrap: tuple[str, ...] = (), nthreads: int = 1) -> None:
+        """One more worker, run through `wrap` (a namespace)."""
         self._start("worker", "--scheduler-file", str(self.folder / "scheduler.json"),
-                    "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                    "--nthreads", str(nthreads), "--host", "127.0.0.1", "--no-dashboard",
                     wrap=wrap)  # fmt: skip
 
     def stop_workers(self) -> None:
@@ -652,6 +653,36 @@ def test_dask_programs_match_local_run(
     assert _counts(Path("dask.json")) == _counts(Path("local.json"))
     assert json.loads(Path("dask.json").read_text())["summary"]["jobs"] == 2
     _same_outputs(tmp_path / "local", tmp_path / "dask")
+
+
+@needs_dask
+def test_a_worker_thread_is_a_lane_of_its_own(tmp_path: Path) -> None:
+    # The report named a Dask worker by its pid: a worker's threads shared a
+    # lane, their bars on top of each other, as did workers on two hosts
+    # (containers) whose pids were the same.
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(16):
+        Image.effect_noise((600, 400), 40 + i).convert("RGB").save(src / f"n{i:02d}.png")
+    with DaskPrograms(tmp_path / "dask", workers=0) as running:
+        running.add_worker(nthreads=2)
+        with running.client() as client:
+            client.wait_for_workers(1, timeout=START_TIMEOUT)
+            [address] = client.scheduler_info()["workers"]
+        result = CliRunner().invoke(app, [
+            "convert", str(src), "--to", "webp", "--out", str(tmp_path / "out"), "--quiet",
+            "--engine", "dask", "--scheduler", running.address,
+            "--report", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html"),
+        ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lanes: dict[str, list[tuple[float, float]]] = {}
+    for f in json.loads((tmp_path / "r.json").read_text())["files"]:
+        lanes.setdefault(f["worker"], []).append((f["started"], f["ended"]))
+    assert set(lanes) <= {f"{address} #1", f"{address} #2"}, lanes.keys()
+    for bars in lanes.values():
+        bars.sort()
+        assert all(end <= start for (_, end), (start, _) in itertools.pairwise(bars))
+    assert f'"worker":"{address} #1"' in (tmp_path / "r.html").read_text()
 
 
 @needs_dask

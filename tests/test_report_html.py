@@ -338,6 +338,36 @@ def test_caps_are_stated_on_the_page(
     )
 
 
+def test_dask_workers_are_lanes_named_in_their_tips(tmp_path: Path, browser: Chromium) -> None:
+    # A Dask worker is named by its address and thread (its pid may repeat
+    # from host to host): too long for the lane, it is in each bar's tip.
+    path = tmp_path / "dask.html"
+    writer = open_report(str(path), ["convert", "photos", "--engine", "dask"])
+    names = ["tcp://10.0.0.7:40123 #1", "tcp://10.0.0.7:40123 #2", "tcp://10.0.0.8:40123"]
+    for i in range(9):
+        writer.add(_result(i)._replace(worker=names[i % 3]))
+    writer.close(
+        Summary(files=9, converted=9, skipped=0, failed=0, source_bytes=1, output_bytes=1,
+                wall_seconds=1.0, work_seconds=1.0, jobs=3)
+    )  # fmt: skip
+    _open(browser, path, width=1280)
+    assert browser.errors() == []
+    lanes = browser.evaluate(
+        "Array.from(document.querySelectorAll('#timeline g.lane'))"
+        ".map((g) => [g.dataset.worker, g.querySelector('text').textContent])"
+    )
+    assert lanes == [[name, f"worker {i + 1}"] for i, name in enumerate(names)]
+    box = browser.evaluate(
+        "(() => { const r = document.querySelectorAll('#timeline g.lane')[1]"
+        ".querySelector('rect.bar').getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    browser.mouse("mouseMoved", box[0], box[1])
+    tip = browser.wait_for("!document.getElementById('tip').hidden && "
+                           "document.getElementById('tip').textContent")  # fmt: skip
+    assert f" · {names[1]} · " in tip and "pid" not in tip
+
+
 # -- the terminal side of the same work ------------------------------------------------
 
 
