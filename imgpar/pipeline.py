@@ -701,6 +701,16 @@ def open_checked(
         im.rawmode = "RGBA"
         im._mode = "RGBA"
     key = im.info.get("transparency")
+    if im.mode == "P" and isinstance(key, bytes) and len(key) > _PALETTE_MOST:
+        # An alpha per palette entry (PNG's tRNS), and a palette holds 256 at
+        # most: Pillow keeps the rest, and then fails the file ("palette
+        # index out of range"), where those it can use are all there.
+        im.info["transparency"] = key[:_PALETTE_MOST]
+        warnings.warn(
+            f"damaged transparency: the first {_PALETTE_MOST} alphas used ({len(key)}"
+            f" given, for a palette of at most {_PALETTE_MOST} colours)",
+            stacklevel=1,
+        )
     if im.mode == "RGB" and isinstance(key, tuple) and imaging.stored_bits(im) == 16:
         # A 16-bit PNG's colour key is in 16-bit units, and Pillow decodes
         # its pixels at 8: compared as they are, a colour the file never
@@ -714,6 +724,8 @@ def open_checked(
         raise ImageRejected(_too_many_pixels(max_pixels, _size(im, frames)))
     return im
 
+
+_PALETTE_MOST = 256
 
 # What a decoded frame costs beyond its pixels (Pillow's image object, its
 # timing, the list it is kept in), as pixels of 4 bytes: a 46 MB GIF of two

@@ -679,6 +679,36 @@ def test_a_file_that_breaks_its_formats_rules_is_corrupt_image_data(
     assert facts["error"] == reason
 
 
+def test_a_palette_with_more_alphas_than_colours_is_converted(tmp_path: Path) -> None:
+    # A tRNS of 300 alphas: Pillow kept them all, then failed the file
+    # ("ValueError: palette index out of range"); the first 256 are those a
+    # palette can use.
+    src = tmp_path / "src"
+    src.mkdir()
+    im = Image.new("P", (4, 2))
+    im.putpalette([255, 0, 0, 0, 0, 255])
+    im.putdata([0, 1, 0, 1, 1, 0, 1, 0])
+    im.save(src / "logo.png", transparency=bytes([0, 255]))
+    data = (src / "logo.png").read_bytes()
+    start = data.index(b"tRNS") - 4
+    alphas = bytes([0, 200]) + bytes(298)
+    chunk = b"tRNS" + alphas
+    (src / "logo.png").write_bytes(
+        data[:start] + struct.pack(">I", len(alphas)) + chunk
+        + struct.pack(">I", zlib.crc32(chunk)) + data[start + 14 :]
+    )  # fmt: skip
+    [result] = imgpar.convert([src], to="webp", out=tmp_path / "o", lossless=True).files
+    assert result.status == "converted", result.error
+    assert result.notes == (
+        "warning: damaged transparency: the first 256 alphas used"
+        " (300 given, for a palette of at most 256 colours)",
+    )
+    with Image.open(tmp_path / "o" / "logo.webp") as out:
+        assert out.mode == "RGBA"
+        assert out.getpixel((0, 0)) == (0, 0, 0, 0)  # fully transparent red, as stored
+        assert out.getpixel((1, 0)) == (0, 0, 255, 200)
+
+
 def _lzw_strip_cut(path: Path) -> None:
     """An LZW TIFF whose one strip is said to be half as long as it is."""
     Image.effect_noise((64, 64), 40).convert("RGB").save(path, compression="tiff_lzw")
