@@ -11,8 +11,20 @@ was said belongs to that file's result.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from collections.abc import Iterator
+from typing import NamedTuple
+
+
+class Said(NamedTuple):
+    lines: list[str]
+    # False where the pipe filled up: what came after was lost, and the
+    # last line kept is not the last that was said.
+    whole: bool
+
+
+_PIPE_BUF = 4096  # POSIX's least, and Linux's
 
 
 class Catcher:
@@ -24,6 +36,10 @@ class Catcher:
     def __init__(self, *, swap: bool) -> None:
         self._read, write = os.pipe()
         os.set_blocking(self._read, False)
+        try:
+            self._room = fcntl.fcntl(self._read, fcntl.F_GETPIPE_SZ)
+        except (AttributeError, OSError):  # not Linux: the least any pipe holds
+            self._room = _PIPE_BUF
         # A library that says a great deal loses the rest once the pipe's
         # 64 KiB are full, and never waits for a reader.
         os.set_blocking(write, False)
@@ -46,7 +62,7 @@ class Catcher:
             os.dup2(saved, 2)
             os.close(saved)
 
-    def said(self) -> list[str]:
+    def said(self) -> Said:
         """The lines written since the last call, blank ones left out."""
         chunks = []
         while True:
@@ -57,8 +73,10 @@ class Catcher:
             if not chunk:
                 break
             chunks.append(chunk)
-        text = b"".join(chunks).decode(errors="replace")
-        return [line for line in text.splitlines() if line.strip()]
+        data = b"".join(chunks)
+        lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
+        # A write of up to PIPE_BUF bytes fits whole or not at all.
+        return Said(lines, whole=len(data) <= self._room - _PIPE_BUF)
 
     def close(self) -> None:
         for fd in (self._read, self._write):

@@ -51,8 +51,8 @@ def inspect(path: str, catcher: Catcher | None = None) -> dict[str, Any]:
             record, failure = _inspect(path)
         except Exception as exc:
             record, failure = {"path": path}, exc
-    said = pipeline.library_lines(catcher.said()) if catcher else []
-    record["error"] = pipeline.describe(failure, said=said[-1] if said else "") if failure else None
+    said, last = pipeline.heard(catcher)
+    record["error"] = pipeline.describe(failure, said=last) if failure else None
     warned = [pipeline.describe_warning(w.message) for w in caught]
     warned += [line for line in said if line not in (record["error"] or "")]
     record["warnings"] = list(dict.fromkeys(warned))

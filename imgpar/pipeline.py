@@ -183,7 +183,7 @@ def convert_file(task: Task, spec: ConvertSpec, catcher: Catcher | None = None) 
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
-    said = library_lines(catcher.said()) if catcher else []
+    said, last = heard(catcher)
     warned = tuple(dict.fromkeys(WARNING + describe_warning(w.message) for w in caught))[:3]
     common = {
         "source": task.display, "source_bytes": task.source_bytes, "started": started,
@@ -192,9 +192,7 @@ def convert_file(task: Task, spec: ConvertSpec, catcher: Catcher | None = None) 
     if made is None:
         # A library's own words for what stopped its decoder, the last it
         # said, over Pillow's "decoder error -2".
-        reason = describe(
-            error, allow_truncated=spec.allow_truncated, said=said[-1] if said else ""
-        )
+        reason = describe(error, allow_truncated=spec.allow_truncated, said=last)
         return Result(
             **common, status="failed", error=reason,
             notes=task.notes + warned + _told(line for line in said if line not in reason),
@@ -211,14 +209,20 @@ def convert_file(task: Task, spec: ConvertSpec, catcher: Catcher | None = None) 
     )
 
 
-def library_lines(lines: list[str]) -> list[str]:
-    """What C libraries said, worded as warnings are. Pillow hands libtiff
-    the name "tempfile.tif" for every file, which would only mislead, and
-    libtiff names some of its parts twice ("LZWDecode: LZWDecode: ...")."""
-    return [
-        describe_warning(_NAMED_TWICE.sub(r"\1", line.removeprefix("tempfile.tif: ")))
-        for line in lines
+def heard(catcher: Catcher | None) -> tuple[list[str], str]:
+    """What C libraries said since `catcher` was last asked, worded as
+    warnings are, and its last line, the words for a decoder error ("" where
+    more was said than the catcher holds). Pillow hands libtiff the name
+    "tempfile.tif" for every file, which would only mislead, and libtiff
+    names some of its parts twice ("LZWDecode: LZWDecode: ...")."""
+    if catcher is None:
+        return [], ""
+    said = catcher.said()
+    lines = [
+        describe_warning(_NAMED_TWICE.sub(r"\1", line.replace("tempfile.tif: ", "")))
+        for line in said.lines
     ]
+    return lines, lines[-1] if lines and said.whole else ""
 
 
 _NAMED_TWICE = re.compile(r"^(\w+: )\1")
@@ -867,7 +871,7 @@ def describe(exc: BaseException, *, allow_truncated: bool = False, said: str = "
             if allow_truncated:  # what is there cannot be read either (a frame count that lies)
                 return "truncated file: image data ends early, even read as far as it goes"
             return "truncated file: image data ends early (--allow-truncated accepts it)"
-        return f"corrupt image data ({said or message or 'decoder error'})"
+        return _undecodable(said or message or "decoder error")
     if isinstance(exc, ValueError) and "Decompressed data too large" in message:
         return "a metadata chunk decompresses to more than Pillow's safety limit"
     if isinstance(exc, MemoryError):
@@ -883,10 +887,24 @@ def describe(exc: BaseException, *, allow_truncated: bool = False, said: str = "
             return "truncated HEIF file: it ends early"
         return f"damaged HEIF file ({message.removeprefix('Invalid input: ')})"
     if _raised_reading(exc):
+        if isinstance(exc, OSError):  # the system's (EIO from a failing disk), not the file's
+            return f"{UNREADABLE}: {(exc.strerror or message).lower()}"
         # A key or an index is no reason to a user (KeyError: 256).
         detail = "" if isinstance(exc, LookupError) else message
-        return f"corrupt image data ({detail or 'not as its format says'})"
+        return _undecodable(detail or "not as its format says")
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+# Decoders' words for data a valid file may hold that they cannot decode
+# (libtiff: "WEBP compression support is not configured").
+_UNSUPPORTED = re.compile(r"not configured|not implemented|unsupported", re.IGNORECASE)
+
+
+def _undecodable(detail: str) -> str:
+    """Why a decoder gave up, in its words: damage, or what it cannot do."""
+    if _UNSUPPORTED.search(detail):
+        return f"unsupported by its decoder ({detail})"
+    return f"corrupt image data ({detail})"
 
 
 # Where Pillow and pillow-heif read a file: its header (a plugin's _open),

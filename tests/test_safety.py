@@ -709,41 +709,74 @@ def test_a_palette_with_more_alphas_than_colours_is_converted(tmp_path: Path) ->
         assert out.getpixel((1, 0)) == (0, 0, 255, 200)
 
 
-def _lzw_strip_cut(path: Path) -> None:
-    """An LZW TIFF whose one strip is said to be half as long as it is."""
-    Image.effect_noise((64, 64), 40).convert("RGB").save(path, compression="tiff_lzw")
-    data = bytearray(path.read_bytes())
-    first = struct.unpack("<I", data[4:8])[0]
-    for i in range(struct.unpack("<H", data[first : first + 2])[0]):
-        entry = first + 2 + 12 * i
-        tag, kind, count, value = struct.unpack("<HHII", data[entry : entry + 12])
-        if tag == 279:  # StripByteCounts
-            assert (kind, count) == (4, 1)
-            data[entry + 8 : entry + 12] = struct.pack("<I", value // 2)
-    path.write_bytes(bytes(data))
+def _tiff_patched(
+    tag: int, change: Callable[[int], int], **options: Any
+) -> Callable[[Path], None]:
+    """A maker of a one-page TIFF of noise (saved with `options`) whose
+    `tag`, a single SHORT or LONG, has its value changed by `change`."""
+
+    def make(path: Path) -> None:
+        Image.effect_noise((64, 64), 40).convert("RGB").save(path, **options)
+        data = bytearray(path.read_bytes())
+        first = struct.unpack("<I", data[4:8])[0]
+        for i in range(struct.unpack("<H", data[first : first + 2])[0]):
+            entry = first + 2 + 12 * i
+            found, kind, count = struct.unpack("<HHI", data[entry : entry + 8])
+            if found == tag:
+                assert kind in (3, 4) and count == 1
+                form = "<H" if kind == 3 else "<I"
+                at = slice(entry + 8, entry + 8 + struct.calcsize(form))
+                data[at] = struct.pack(form, change(struct.unpack(form, data[at])[0]))
+        path.write_bytes(bytes(data))
+
+    return make
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_what_libtiff_says_of_a_file_is_its_reason(tmp_path: Path, jobs: str) -> None:
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (
+            # Its one strip said to be half as long as it is.
+            _tiff_patched(279, lambda n: n // 2, compression="tiff_lzw"),
+            "corrupt image data (LZWDecode: Strip 0 not terminated with EOI code)",
+        ),
+        (
+            # libtiff said "_TIFFVSetField: tempfile.tif: ...", Pillow's name for every file.
+            _tiff_patched(284, lambda _: 137, compression="packbits"),
+            'corrupt image data (_TIFFVSetField: Bad value 137 for "PlanarConfiguration" tag)',
+        ),
+        (
+            # A valid TIFF whose codec this libtiff lacks is not damaged.
+            _tiff_patched(259, lambda _: 50001, compression="tiff_adobe_deflate"),
+            "unsupported by its decoder (WEBP compression support is not configured)",
+        ),
+    ],
+    ids=["lzw-cut", "planar", "webp-codec"],
+)
+def test_what_libtiff_says_of_a_file_is_its_reason(
+    tmp_path: Path, jobs: str, make: Callable[[Path], None], reason: str
+) -> None:
     # Pillow said "decoder error -2"; with --jobs 1 libtiff's own words tore
     # through the terminal, and from a worker they were lost.
     src = tmp_path / "src"
     src.mkdir()
-    _lzw_strip_cut(src / "cut.tif")
+    make(src / "bad.tif")
     Image.new("RGB", (8, 8), "green").save(src / "good.tif", compression="tiff_lzw")
     proc = _run("convert", src, "--to", "png", "--out", tmp_path / "o", "--jobs", jobs)
     assert proc.returncode == 1
-    reason = "corrupt image data (LZWDecode: Strip 0 not terminated with EOI code)"
-    said = [line for line in (proc.stdout + proc.stderr).splitlines() if "LZW" in line]
-    assert said == [f"failed: {src / 'cut.tif'}: {reason}"]
-    # imgpar info reads it as the run does.
-    info = _run("info", src / "cut.tif", "--json")
-    assert [facts["error"] for facts in json.loads(info.stdout)] == [reason]
-    assert [line for line in info.stderr.splitlines() if "LZW" in line] == [
-        f"imgpar: error: {src / 'cut.tif'}: {reason}"
-    ]
+    detail = reason.split(" (", 1)[1][:12]
+    said = [line for line in (proc.stdout + proc.stderr).splitlines() if detail in line]
+    assert said == [f"failed: {src / 'bad.tif'}: {reason}"]
+    assert "tempfile" not in proc.stderr
     with Image.open(tmp_path / "o" / "good.png") as im:
         assert im.getpixel((0, 0)) == (0, 128, 0)
+    # imgpar info reads it as the run does.
+    info = _run("info", src / "bad.tif", "--json")
+    assert [facts["error"] for facts in json.loads(info.stdout)] == [reason]
+    assert [line for line in info.stderr.splitlines() if detail in line] == [
+        f"imgpar: error: {src / 'bad.tif'}: {reason}"
+    ]
 
 
 def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
