@@ -886,7 +886,8 @@ def describe(exc: BaseException, *, allow_truncated: bool = False, said: str = "
         if "Unexpected end of file" in message:
             return "truncated HEIF file: it ends early"
         return f"damaged HEIF file ({message.removeprefix('Invalid input: ')})"
-    if _raised_reading(exc):
+    # Python's words for a file read after it was closed: imgpar's bug, not the file's damage.
+    if _raised_reading(exc) and "closed file" not in message:
         if isinstance(exc, OSError):  # the system's (EIO from a failing disk), not the file's
             return f"{UNREADABLE}: {(exc.strerror or message).lower()}"
         # A key or an index is no reason to a user (KeyError: 256).

@@ -62,3 +62,14 @@ def test_a_disk_that_fails_mid_read_is_no_damage_to_the_file() -> None:
     with Image.open(_FailingDisk(data.getvalue())) as im, pytest.raises(OSError) as raised:
         im.load()
     assert describe(raised.value) == "cannot read the file: input/output error"
+
+
+def test_a_file_read_once_closed_is_a_bug_not_damage() -> None:
+    # Raised inside Pillow's load all the same, by the file object.
+    data = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(data, "PNG")
+    source = io.BytesIO(data.getvalue())
+    with Image.open(source) as im, pytest.raises(ValueError) as raised:
+        source.close()
+        im.load()
+    assert describe(raised.value) == "ValueError: I/O operation on closed file."
