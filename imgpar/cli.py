@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from imgpar import __version__, console
+from imgpar.cstderr import own_stderr
 from imgpar.errors import ClusterError, ExitStatus, UsageError, flag, stop_status
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from imgpar.paths import file_in_the_way, nearest_folder, not_there
@@ -894,26 +895,11 @@ class _UntilUnread:
         return getattr(self._stream, name)
 
 
-def _own_stderr(stream: IO[str] | None) -> IO[str] | None:
-    """`stream` (sys.stderr) on a descriptor of its own. Descriptor 2 is
-    left to C libraries: `--jobs 1` and `info` take it while they read a
-    file (cstderr.Catcher), where it would take the command's own words
-    too (a Ctrl-C's note, the progress bar's refresh from tqdm's thread)."""
-    if stream is None:
-        return None
-    try:
-        fd = os.dup(stream.fileno())
-    except (OSError, ValueError, AttributeError):  # no descriptor: nothing would catch it
-        return stream
-    errors = getattr(stream, "errors", None) or "backslashreplace"
-    return open(fd, "w", buffering=1, encoding=stream.encoding, errors=errors)
-
-
 def main() -> NoReturn:
     # Closed (`>&-`), a stream is None: as good as a pipe nobody reads.
     streams = tuple(
         _UntilUnread(stream or open(os.devnull, "w"), name)  # noqa: SIM115
-        for stream, name in ((sys.stdout, "stdout"), (_own_stderr(sys.stderr), "stderr"))
+        for stream, name in ((sys.stdout, "stdout"), (own_stderr(sys.stderr), "stderr"))
     )
     sys.stdout, sys.stderr = streams  # type: ignore[assignment]
     status = run()

@@ -4,87 +4,127 @@ libtiff above all writes what it finds wrong with a file straight to file
 descriptor 2: in a run's own process (`--jobs 1`) it tore through the
 progress bar, and from a worker, whose stderr went nowhere, it was lost,
 while Pillow's error for the same file said only "decoder error -2". Here
-descriptor 2 is a pipe while a file converts, read once it is done, so what
-was said belongs to that file's result.
+descriptor 2 is a temporary file while a file converts, read and emptied
+once it is done, so what was said belongs to that file's result. A file,
+not a pipe: a library's writes never block or fail, and the last line
+said, the one that tells why its decoder stopped, is always there.
+
+The command's own words go elsewhere (`own_stderr`), or they would be
+caught too: a Ctrl-C's note, the progress bar's refresh from tqdm's thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import IO
 
-
-class Said(NamedTuple):
-    lines: list[str]
-    # False where the pipe filled up: what came after was lost, and the
-    # last line kept is not the last that was said.
-    whole: bool
-
-
-_PIPE_BUF = 4096  # POSIX's least, and Linux's
+# What is read of a great deal said about one file: its start and its end.
+_KEPT = 4096
 
 
 class Catcher:
-    """A pipe that takes this process's descriptor 2: for good (`swap`
-    False, a worker, whose stderr has no reader), or only `during` each
-    file (the command's own process, whose stderr is the terminal, and
-    whose sys.stderr writes to a descriptor of its own: cli._own_stderr)."""
+    """A temporary file that takes this process's descriptor 2: for good
+    (`swap` False, a worker, whose stderr has no reader), or only `during`
+    each file (the command's own process, whose stderr is the terminal)."""
 
     def __init__(self, *, swap: bool) -> None:
-        self._read, write = os.pipe()
-        os.set_blocking(self._read, False)
-        try:
-            self._room = fcntl.fcntl(self._read, fcntl.F_GETPIPE_SZ)
-        except (AttributeError, OSError):  # not Linux: the least any pipe holds
-            self._room = _PIPE_BUF
-        # A library that says a great deal loses the rest once the pipe's
-        # 64 KiB are full, and never waits for a reader.
-        os.set_blocking(write, False)
-        self._write: int | None = write
+        _hold_two()  # else the temporary file could take its number
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the Catcher)
+        self._fd = self._file.fileno()
+        self._swap = swap
         if not swap:
-            os.dup2(write, 2)
-            os.close(write)
-            self._write = None
+            os.dup2(self._fd, 2)
 
     @contextlib.contextmanager
     def during(self) -> Iterator[None]:
-        if self._write is None:
+        if not self._swap:
             yield
             return
         saved = os.dup(2)
-        os.dup2(self._write, 2)
+        os.dup2(self._fd, 2)
         try:
             yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
 
-    def said(self) -> Said:
-        """The lines written since the last call, blank ones left out."""
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(self._read, 1 << 16)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        data = b"".join(chunks)
-        lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
-        # A write of up to PIPE_BUF bytes fits whole or not at all.
-        return Said(lines, whole=len(data) <= self._room - _PIPE_BUF)
+    def said(self) -> list[str]:
+        """The lines written since the last call, blank ones left out: the
+        first and the last few where a great deal was said."""
+        # Descriptor 2 and ours share one offset: it is how much was written.
+        end = os.lseek(self._fd, 0, os.SEEK_CUR)
+        if not end:
+            return []
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        data = os.read(self._fd, min(end, _KEPT))
+        if end > _KEPT:
+            os.lseek(self._fd, max(_KEPT, end - _KEPT), os.SEEK_SET)
+            data = data[: data.rfind(b"\n") + 1] + os.read(self._fd, _KEPT).partition(b"\n")[2]
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        return [line for line in data.decode(errors="replace").splitlines() if line.strip()]
 
     def close(self) -> None:
-        for fd in (self._read, self._write):
-            if fd is not None:
-                os.close(fd)
+        self._file.close()
 
     def __enter__(self) -> Catcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def listening(catcher: Catcher | None) -> Iterator[list[str]]:
+    """The lines C libraries print while the block runs, in the list this
+    yields once it ends; none without a `catcher`."""
+    said: list[str] = []
+    with catcher.during() if catcher else contextlib.nullcontext():
+        yield said
+    if catcher:
+        said.extend(catcher.said())
+
+
+# The descriptor of the command's own stderr (own_stderr).
+_own: int | None = None
+
+
+def own_stderr(stream: IO[str] | None) -> IO[str] | None:
+    """`stream` (sys.stderr) on a descriptor of its own, leaving descriptor
+    2 to C libraries, for a Catcher to take while a file is read."""
+    global _own
+    if stream is None:
+        _hold_two()
+        return None
+    try:
+        fd = os.dup(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # no descriptor: nothing would catch it
+        return stream
+    _own = fd
+    errors = getattr(stream, "errors", None) or "backslashreplace"
+    return open(fd, "w", buffering=1, encoding=stream.encoding, errors=errors)
+
+
+def _hold_two() -> None:
+    """Descriptor 2 open, on /dev/null where it was closed (`2>&-`): the
+    next file opened would take its number, and what C libraries print
+    would land in it (a cache, a report)."""
+    try:
+        os.fstat(2)
+    except OSError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        if null != 2:
+            os.dup2(null, 2)
+            os.close(null)
+
+
+def leave_own_stderr() -> None:
+    """In a worker forked from the command, once its Catcher holds
+    descriptor 2: the command's copy of stderr is the run's to hold (a CI
+    step reading it waits for every holder to close), so it goes where the
+    worker's descriptor 2 does."""
+    if _own is not None:
+        os.dup2(2, _own)

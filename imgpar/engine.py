@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
-from imgpar.cstderr import Catcher
+from imgpar.cstderr import Catcher, leave_own_stderr
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import ConvertSpec, Result, Task, on_disk
 from imgpar.writer import temp_file_places, temp_prefix
@@ -86,7 +86,8 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
     # C decoders (libtiff above all) print what they find wrong with a file
     # straight to stderr, tearing through the progress bar: a worker's goes
     # to its Catcher, which tells it in that file's result. Nor does a worker
-    # hold the run's stdout: a CI step reading it waits for every holder to close.
+    # hold the run's stdout or stderr: a CI step reading them waits for every
+    # holder to close.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
@@ -97,6 +98,7 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
     global _worker_spec, _worker_clock, _worker_catcher
     _worker_spec = spec
     _worker_catcher = Catcher(swap=False)
+    leave_own_stderr()
     with claimed.get_lock():
         slot = claimed.value
         claimed.value += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import importlib.util
+import itertools
 import logging
 import os
 import signal
@@ -710,12 +711,16 @@ def convert_chunk(tasks: list[Task], spec: ConvertSpec, seen: Seen) -> list[Resu
     label = worker.address
     if worker.state.nthreads > 1:
         # One lane each in the report's timeline, numbered as they first convert.
-        label += f" #{_threads.setdefault(threading.get_ident(), len(_threads) + 1)}"
+        if not hasattr(_thread, "number"):
+            _thread.number = next(_numbers)
+        label += f" #{_thread.number}"
     return [convert_file(task, spec)._replace(worker=label) for task in tasks]
 
 
-# This worker process's threads that converted files, numbered from 1.
-_threads: dict[int, int] = {}
+# This worker process's threads that converted files, numbered from 1
+# (next() on a count is atomic: two threads starting at once get two numbers).
+_thread = threading.local()
+_numbers = itertools.count(1)
 
 
 class Seen(NamedTuple):

@@ -9,7 +9,6 @@ from what `convert` does.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from collections.abc import Callable
@@ -17,8 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageSequence
 
-from imgpar import colour, geometry, imaging, metadata, pipeline
-from imgpar.cstderr import Catcher
+from imgpar import colour, cstderr, geometry, imaging, metadata, pipeline
 from imgpar.formats import TARGETS, Target
 from imgpar.limits import DEFAULT_MAX_PIXELS
 from imgpar.plan import is_text, not_text
@@ -36,25 +34,22 @@ TURNS = {
 _GPS_VERSION = 0  # present in GPS blocks that hold no position at all
 
 
-def inspect(path: str, catcher: Catcher | None = None) -> dict[str, Any]:
+def inspect(path: str, catcher: cstderr.Catcher | None = None) -> dict[str, Any]:
     """One file's facts as plain data (JSON-ready). Never raises for a bad
     file: `error` then holds a one-line reason, and the other facts are
     present only if the header could be read (the pixels could not). With
     `catcher`, what C libraries print meanwhile is told as convert tells it."""
     failure: Exception | None
-    with (
-        warnings.catch_warnings(record=True) as caught,
-        catcher.during() if catcher else contextlib.nullcontext(),
-    ):
+    with warnings.catch_warnings(record=True) as caught, cstderr.listening(catcher) as printed:
         warnings.simplefilter("always")
         try:
             record, failure = _inspect(path)
         except Exception as exc:
             record, failure = {"path": path}, exc
-    said, last = pipeline.heard(catcher)
-    record["error"] = pipeline.describe(failure, said=last) if failure else None
+    said = pipeline.library_words(printed)
+    record["error"] = pipeline.describe(failure, said=said) if failure else None
     warned = [pipeline.describe_warning(w.message) for w in caught]
-    warned += [line for line in said if line not in (record["error"] or "")]
+    warned += pipeline.besides(said, record["error"])
     record["warnings"] = list(dict.fromkeys(warned))
     # As convert fails it: by its name or its folder's, which its cache key holds.
     parent = os.path.basename(os.path.dirname(os.path.abspath(path)))

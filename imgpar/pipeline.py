@@ -15,7 +15,7 @@ import stat
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
 from PIL import (
@@ -27,9 +27,8 @@ from PIL import (
     WebPImagePlugin,
 )
 
-from imgpar import colour, geometry, heap, imaging, metadata, thumbnail, writer
+from imgpar import colour, cstderr, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
-from imgpar.cstderr import Catcher
 from imgpar.errors import NOT_REGULAR, UNREADABLE, not_imgpars
 from imgpar.formats import (
     HEIF_EXTENSIONS,
@@ -153,17 +152,16 @@ def open_source(path: str) -> IO[bytes]:
     return os.fdopen(fd, "rb")
 
 
-def convert_file(task: Task, spec: ConvertSpec, catcher: Catcher | None = None) -> Result:
+def convert_file(
+    task: Task, spec: ConvertSpec, catcher: cstderr.Catcher | None = None
+) -> Result:
     """`task` converted, never raising for a bad file; with `catcher`, what
     C libraries print on stderr meanwhile is told in its result."""
     started = time.time()
     clock, cpu = time.perf_counter(), time.thread_time()
     # Pillow's warnings about damaged metadata belong to this file's result,
     # not to stderr where they would tear through the progress bar.
-    with (
-        warnings.catch_warnings(record=True) as caught,
-        catcher.during() if catcher else contextlib.nullcontext(),
-    ):
+    with warnings.catch_warnings(record=True) as caught, cstderr.listening(catcher) as printed:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -183,19 +181,17 @@ def convert_file(task: Task, spec: ConvertSpec, catcher: Catcher | None = None) 
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
-    said, last = heard(catcher)
+    said = library_words(printed)
     warned = tuple(dict.fromkeys(WARNING + describe_warning(w.message) for w in caught))[:3]
     common = {
         "source": task.display, "source_bytes": task.source_bytes, "started": started,
         "worker": os.getpid(),
     }
     if made is None:
-        # A library's own words for what stopped its decoder, the last it
-        # said, over Pillow's "decoder error -2".
-        reason = describe(error, allow_truncated=spec.allow_truncated, said=last)
+        reason = describe(error, allow_truncated=spec.allow_truncated, said=said)
         return Result(
             **common, status="failed", error=reason,
-            notes=task.notes + warned + _told(line for line in said if line not in reason),
+            notes=task.notes + warned + _told(besides(said, reason)),
             seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
             ended=time.time(), peak_rss=peak_rss(),
             fatal=isinstance(error, OSError) and error.errno in DISK_FULL,
@@ -209,20 +205,19 @@ def convert_file(task: Task, spec: ConvertSpec, catcher: Catcher | None = None) 
     )
 
 
-def heard(catcher: Catcher | None) -> tuple[list[str], str]:
-    """What C libraries said since `catcher` was last asked, worded as
-    warnings are, and its last line, the words for a decoder error ("" where
-    more was said than the catcher holds). Pillow hands libtiff the name
-    "tempfile.tif" for every file, which would only mislead, and libtiff
-    names some of its parts twice ("LZWDecode: LZWDecode: ...")."""
-    if catcher is None:
-        return [], ""
-    said = catcher.said()
-    lines = [
+def library_words(lines: list[str]) -> list[str]:
+    """What C libraries printed, worded as warnings are. Pillow hands libtiff
+    the name "tempfile.tif" for every file, which would only mislead, and
+    libtiff names some of its parts twice ("LZWDecode: LZWDecode: ...")."""
+    return [
         describe_warning(_NAMED_TWICE.sub(r"\1", line.replace("tempfile.tif: ", "")))
-        for line in said.lines
+        for line in lines
     ]
-    return lines, lines[-1] if lines and said.whole else ""
+
+
+def besides(said: list[str], reason: str | None) -> list[str]:
+    """What libraries said that the file's reason does not already say."""
+    return [line for line in said if line not in (reason or "")]
 
 
 _NAMED_TWICE = re.compile(r"^(\w+: )\1")
@@ -843,10 +838,12 @@ def describe_warning(message: Warning | str) -> str:
     return f"{said} ({'; '.join(sentences)})"
 
 
-def describe(exc: BaseException, *, allow_truncated: bool = False, said: str = "") -> str:
+def describe(
+    exc: BaseException, *, allow_truncated: bool = False, said: Sequence[str] = ()
+) -> str:
     """One line that tells a user what went wrong with one file (read with
-    `allow_truncated`, a cut file is not told to try it; `said`: what the
-    decoder's library last printed about it)."""
+    `allow_truncated`, a cut file is not told to try it; `said`: what C
+    libraries printed meanwhile, library_words)."""
     if isinstance(exc, (ImageRejected, writer.OutputRefused)):
         return str(exc)
     if isinstance(exc, UnidentifiedImageError):
@@ -865,13 +862,21 @@ def describe(exc: BaseException, *, allow_truncated: bool = False, said: str = "
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         return "disk full: no space left for the output"
     message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    # Python's words for a file read after it was closed are imgpar's bug,
+    # never the file's damage, wherever they are raised.
+    raised = None if "closed file" in message else _raised_in(exc)
     if isinstance(exc, OSError) and exc.errno is None:
-        # Decoder errors: Pillow raises bare OSErrors for damaged image data.
+        # Codec errors: Pillow raises bare OSErrors for damaged image data.
         if _truncated(exc):
             if allow_truncated:  # what is there cannot be read either (a frame count that lies)
                 return "truncated file: image data ends early, even read as far as it goes"
             return "truncated file: image data ends early (--allow-truncated accepts it)"
-        return _undecodable(said or message or "decoder error")
+        if raised == "writing":
+            return f"the encoder failed ({message or 'encoder error'})"
+        # A library's own words for what stopped its decoder, the last it
+        # printed, over Pillow's "decoder error -2".
+        heard = said[-1] if said and raised == "reading" else ""
+        return _undecodable(heard or message or "decoder error")
     if isinstance(exc, ValueError) and "Decompressed data too large" in message:
         return "a metadata chunk decompresses to more than Pillow's safety limit"
     if isinstance(exc, MemoryError):
@@ -886,8 +891,7 @@ def describe(exc: BaseException, *, allow_truncated: bool = False, said: str = "
         if "Unexpected end of file" in message:
             return "truncated HEIF file: it ends early"
         return f"damaged HEIF file ({message.removeprefix('Invalid input: ')})"
-    # Python's words for a file read after it was closed: imgpar's bug, not the file's damage.
-    if _raised_reading(exc) and "closed file" not in message:
+    if raised == "reading":
         if isinstance(exc, OSError):  # the system's (EIO from a failing disk), not the file's
             return f"{UNREADABLE}: {(exc.strerror or message).lower()}"
         # A key or an index is no reason to a user (KeyError: 256).
@@ -908,25 +912,33 @@ def _undecodable(detail: str) -> str:
     return f"corrupt image data ({detail})"
 
 
-# Where Pillow and pillow-heif read a file: its header (a plugin's _open),
-# its other frames or pages (seek, _seek) and its pixels (load).
+# Where Pillow and pillow-heif read a file (an ImageFile's methods): its
+# header (a plugin's _open), its other frames or pages (seek, _seek) and
+# its pixels (load); and where Pillow writes one.
 _READERS = ("PIL.", "pillow_heif.")
 _READING = frozenset({"_open", "seek", "_seek", "load"})
 
 
-def _raised_reading(exc: BaseException) -> bool:
-    """Whether Pillow or pillow-heif raised `exc` while reading a file:
-    their plugins and codecs say that a file breaks its format's rules with
-    whatever comes to hand (SyntaxError, ValueError: Truncated IHDR chunk,
-    TypeError: Missing dimensions, RuntimeError from libavif). Raised
-    elsewhere (an encoder refusing metadata, imgpar's own code) it says
-    nothing of the source, and is shown as it is."""
+def _raised_in(exc: BaseException) -> str | None:
+    """Whether Pillow raised `exc` "reading" a file, or "writing" one
+    (Image.save); None where neither. Their plugins and codecs say that a
+    file breaks its format's rules with whatever comes to hand (SyntaxError,
+    ValueError: Truncated IHDR chunk, TypeError: Missing dimensions,
+    RuntimeError from libavif): raised elsewhere (an encoder refusing
+    metadata, imgpar's own code, Pillow's on pixels imgpar made) such an
+    error says nothing of the source, and is shown as it is."""
     tb = exc.__traceback__
     while tb is not None:
         frame = tb.tb_frame
-        if frame.f_code.co_name in _READING and frame.f_globals.get(
-            "__name__", ""
-        ).startswith(_READERS):
-            return True
+        module = frame.f_globals.get("__name__", "")
+        name = frame.f_code.co_name
+        if name == "save" and module == "PIL.Image":
+            return "writing"
+        if (
+            name in _READING
+            and module.startswith(_READERS)
+            and isinstance(frame.f_locals.get("self"), ImageFile.ImageFile)
+        ):
+            return "reading"
         tb = tb.tb_next
-    return False
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import subprocess
 import sys
@@ -33,7 +35,7 @@ from conftest import (
 from PIL import Image, ImageChops, ImageOps, ImageSequence
 
 import imgpar
-from imgpar.pipeline import configure_worker, convert_file
+from imgpar.pipeline import configure_worker, convert_file, describe
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Task
 
 ALL_TARGETS = ("webp", "jpeg", "png", "avif", "tiff")
@@ -751,3 +753,56 @@ def test_in_place_a_file_in_an_outputs_way_is_replaced_only_if_imgpars(tmp_path:
         result = convert_file(task._replace(replaceable=mine), spec)
         assert (result.status == "converted") is converted, result.error
         assert (made.read_bytes() == b"mine!") is not converted
+
+
+# -- what a failure is called --------------------------------------------------------
+
+
+class _FailingDisk(io.BytesIO):
+    """A file whose disk fails once its header has been read."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.tell() > 100:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return super().read(size)
+
+
+def test_a_disk_that_fails_mid_read_is_no_damage_to_the_file() -> None:
+    # Raised inside Pillow's load, EIO read "corrupt image data ([Errno 5] ...)".
+    data = io.BytesIO()
+    Image.effect_noise((256, 256), 40).convert("RGB").save(data, "PNG")
+    with Image.open(_FailingDisk(data.getvalue())) as im, pytest.raises(OSError) as raised:
+        im.load()
+    assert describe(raised.value) == "cannot read the file: input/output error"
+
+
+def test_a_file_read_once_closed_is_a_bug_not_damage() -> None:
+    # Raised inside Pillow's load all the same, by the file object.
+    data = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(data, "PNG")
+    source = io.BytesIO(data.getvalue())
+    with Image.open(source) as im, pytest.raises(ValueError) as raised:
+        source.close()
+        im.load()
+    assert describe(raised.value) == "ValueError: I/O operation on closed file."
+
+
+def test_what_the_decoder_printed_is_said_only_of_a_read() -> None:
+    data = io.BytesIO()
+    Image.effect_noise((64, 64), 40).convert("RGB").save(data, "PNG")
+    damaged = bytearray(data.getvalue())
+    start = damaged.index(b"IDAT") + 24
+    damaged[start : start + 40] = bytes(b ^ 0x55 for b in damaged[start : start + 40])
+    with Image.open(io.BytesIO(bytes(damaged))) as im, pytest.raises(OSError) as reading:
+        im.load()
+    said = ["zlib: invalid distance too far back"]
+    assert describe(reading.value) == (
+        "corrupt image data (broken data stream when reading image file)"
+    )
+    assert describe(reading.value, said=said) == f"corrupt image data ({said[0]})"
+    # An encoder's error, with a line a decoder printed before it: neither damage nor its words.
+    with pytest.raises(OSError) as writing:
+        Image.new("I;16", (4, 4)).save(io.BytesIO(), "JPEG")
+    assert describe(writing.value, said=said) == (
+        "the encoder failed (cannot write mode I;16 as JPEG)"
+    )
