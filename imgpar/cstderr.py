@@ -32,15 +32,25 @@ class Catcher:
 
     def __init__(self, *, swap: bool) -> None:
         _hold_two()  # else the temporary file could take its number
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the Catcher)
-        self._fd = self._file.fileno()
         self._swap = swap
+        self._file: IO[bytes] | None = None
+        try:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the Catcher)
+        except OSError:
+            # No temporary folder to write in: a worker's stderr goes nowhere,
+            # as it did before anything caught it, rather than the worker not start.
+            if not swap:
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 2)
+                os.close(null)
+            return
+        self._fd = self._file.fileno()
         if not swap:
             os.dup2(self._fd, 2)
 
     @contextlib.contextmanager
     def during(self) -> Iterator[None]:
-        if not self._swap:
+        if not self._swap or self._file is None:
             yield
             return
         saved = os.dup(2)
@@ -54,6 +64,8 @@ class Catcher:
     def said(self) -> list[str]:
         """The lines written since the last call, blank ones left out: the
         first and the last few where a great deal was said."""
+        if self._file is None:
+            return []
         # Descriptor 2 and ours share one offset: it is how much was written.
         end = os.lseek(self._fd, 0, os.SEEK_CUR)
         if not end:
@@ -68,7 +80,8 @@ class Catcher:
         return [line for line in data.decode(errors="replace").splitlines() if line.strip()]
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
     def __enter__(self) -> Catcher:
         return self

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,16 @@ def test_without_a_catcher_nothing_is_caught(capfd: pytest.CaptureFixture[str]) 
         os.write(2, b"a program's own line\n")
     assert printed == []
     assert capfd.readouterr().err == "a program's own line\n"
+
+
+def test_with_no_temporary_folder_nothing_is_caught_and_nothing_fails(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A worker whose Catcher could not start would stop the whole run.
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+        catcher = Catcher(swap=True)
+    with catcher, listening(catcher) as printed:
+        os.write(2, b"heard by no one but the terminal\n")
+    assert printed == []
+    assert capfd.readouterr().err == "heard by no one but the terminal\n"
