@@ -174,18 +174,25 @@ def _result(i: int, *, failed: bool = False) -> Result:
     )  # fmt: skip
 
 
+def _page(path: Path, results: list[Result]) -> Path:
+    """An HTML report of `results`, as a run of them on 4 jobs writes it."""
+    writer = open_report(str(path), ["convert", "photos"])
+    for result in results:
+        writer.add(result)
+    failed = sum(r.status == "failed" for r in results)
+    writer.close(
+        Summary(files=len(results), converted=len(results) - failed, skipped=0, failed=failed,
+                source_bytes=1, output_bytes=1, wall_seconds=1.0, work_seconds=1.0, jobs=4)
+    )  # fmt: skip
+    return path
+
+
 def test_caps_keep_the_page_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report_html, "TIMELINE_LIMIT", 1100)
     monkeypatch.setattr(report_html, "FAILURE_LIMIT", 12)
-    path = tmp_path / "big.html"
-    writer = open_report(str(path), ["convert", "photos"])
     total = 1250
-    for i in range(total):
-        writer.add(_result(i, failed=i % 100 == 7))
-    writer.close(
-        Summary(files=total, converted=total - 13, skipped=0, failed=13, source_bytes=1,
-                output_bytes=1, wall_seconds=1.0, work_seconds=1.0, jobs=4)
-    )  # fmt: skip
+    results = [_result(i, failed=i % 100 == 7) for i in range(total)]
+    path = _page(tmp_path / "big.html", results)
     data = page_data(path.read_text(encoding="utf-8"))
     files = data["files"]
     assert data["files_total"] == total and data["failed_total"] == 13
@@ -253,6 +260,18 @@ def _open(browser: Chromium, html: Path, *, width: int, height: int = 900) -> di
     return state
 
 
+def _tip(browser: Chromium, bar: str) -> str:
+    """The tip shown as the pointer rests on `bar` (a script's expression)."""
+    box = browser.evaluate(
+        f"(() => {{ const r = ({bar}).getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    browser.mouse("mouseMoved", box[0], box[1])
+    tip: str = browser.wait_for("!document.getElementById('tip').hidden && "
+                                "document.getElementById('tip').textContent")  # fmt: skip
+    return tip
+
+
 def test_page_renders_in_chromium(
     batch: Batch, browser: Chromium, artifacts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -283,15 +302,9 @@ def test_page_renders_in_chromium(
     assert state["overflow"] <= 0
 
     # Hovering a bar names its file.
-    box = browser.evaluate(
-        "(() => { const r = document.querySelector('#timeline rect.bar.converted')"
-        ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2,"
-        " document.querySelector('#timeline rect.bar.converted').dataset.index]; })()"
-    )
-    browser.mouse("mouseMoved", box[0], box[1])
-    tip = browser.wait_for("!document.getElementById('tip').hidden && "
-                           "document.getElementById('tip').textContent")  # fmt: skip
-    assert batch.data["files"][int(box[2])]["source"] in tip
+    bar = "document.querySelector('#timeline rect.bar.converted')"
+    index = int(browser.evaluate(f"{bar}.dataset.index"))
+    assert batch.data["files"][index]["source"] in _tip(browser, bar)
     desktop = browser.screenshot(artifacts / "report-desktop.png")
 
     # Sorting by saving, largest first; files that saved nothing go last.
@@ -317,14 +330,7 @@ def test_caps_are_stated_on_the_page(
 ) -> None:
     monkeypatch.setattr(report_html, "TABLE_LIMIT", 20)
     monkeypatch.setattr(report_html, "TIMELINE_LIMIT", 30)
-    path = tmp_path / "capped.html"
-    writer = open_report(str(path), ["convert", "photos"])
-    for i in range(50):
-        writer.add(_result(i, failed=i == 45))
-    writer.close(
-        Summary(files=50, converted=49, skipped=0, failed=1, source_bytes=1, output_bytes=1,
-                wall_seconds=1.0, work_seconds=1.0, jobs=4)
-    )  # fmt: skip
+    path = _page(tmp_path / "capped.html", [_result(i, failed=i == 45) for i in range(50)])
     _open(browser, path, width=1280)
     assert browser.errors() == []
     caps = browser.evaluate(
@@ -341,30 +347,16 @@ def test_caps_are_stated_on_the_page(
 def test_dask_workers_are_lanes_named_in_their_tips(tmp_path: Path, browser: Chromium) -> None:
     # A Dask worker is named by its address and thread (its pid may repeat
     # from host to host): too long for the lane, it is in each bar's tip.
-    path = tmp_path / "dask.html"
-    writer = open_report(str(path), ["convert", "photos", "--engine", "dask"])
     names = ["tcp://10.0.0.7:40123 #1", "tcp://10.0.0.7:40123 #2", "tcp://10.0.0.8:40123"]
-    for i in range(9):
-        writer.add(_result(i)._replace(worker=names[i % 3]))
-    writer.close(
-        Summary(files=9, converted=9, skipped=0, failed=0, source_bytes=1, output_bytes=1,
-                wall_seconds=1.0, work_seconds=1.0, jobs=3)
-    )  # fmt: skip
-    _open(browser, path, width=1280)
+    results = [_result(i)._replace(worker=names[i % 3]) for i in range(9)]
+    _open(browser, _page(tmp_path / "dask.html", results), width=1280)
     assert browser.errors() == []
     lanes = browser.evaluate(
         "Array.from(document.querySelectorAll('#timeline g.lane'))"
         ".map((g) => [g.dataset.worker, g.querySelector('text').textContent])"
     )
     assert lanes == [[name, f"worker {i + 1}"] for i, name in enumerate(names)]
-    box = browser.evaluate(
-        "(() => { const r = document.querySelectorAll('#timeline g.lane')[1]"
-        ".querySelector('rect.bar').getBoundingClientRect();"
-        " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-    )
-    browser.mouse("mouseMoved", box[0], box[1])
-    tip = browser.wait_for("!document.getElementById('tip').hidden && "
-                           "document.getElementById('tip').textContent")  # fmt: skip
+    tip = _tip(browser, "document.querySelectorAll('#timeline g.lane')[1].querySelector('.bar')")
     assert f" · {names[1]} · " in tip and "pid" not in tip
 
 
