@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import IO
 
@@ -34,6 +33,9 @@ class Catcher:
         _hold_two()  # else the temporary file could take its number
         self._swap = swap
         self._file: IO[bytes] | None = None
+        # Imported only as a file is converted: --help and a no-op run start without it.
+        import tempfile
+
         try:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the Catcher)
         except OSError:

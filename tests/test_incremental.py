@@ -79,9 +79,9 @@ def test_second_run_skips_everything_without_decoding(site: Path, tmp_path: Path
 
 # What a module costs every run, a no-op re-run's included, if the command's
 # own process imports it: OpenSSL (hashlib, secrets), ctypes (malloc tuning),
-# Pillow and the engine.
+# Pillow and the engine, tempfile (and random) for catching what C libraries print.
 _HEAVY = ("_hashlib", "ctypes", "PIL.Image", "imgpar.engine", "concurrent.futures.process",
-          "imgpar.report", "imgpar.manifest")  # fmt: skip
+          "imgpar.report", "imgpar.manifest", "tempfile")  # fmt: skip
 
 _CLI_RUN = (
     "import sys\n"
