@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from typing import IO
 
@@ -73,10 +74,14 @@ class Catcher:
         if not end:
             return []
         os.lseek(self._fd, 0, os.SEEK_SET)
-        data = os.read(self._fd, min(end, _KEPT))
-        if end > _KEPT:
-            os.lseek(self._fd, max(_KEPT, end - _KEPT), os.SEEK_SET)
-            data = data[: data.rfind(b"\n") + 1] + os.read(self._fd, _KEPT).partition(b"\n")[2]
+        if end <= 2 * _KEPT:
+            data = os.read(self._fd, end)
+        else:
+            head = os.read(self._fd, _KEPT)
+            # From the byte before the tail: the line that starts it is kept whole.
+            os.lseek(self._fd, end - _KEPT - 1, os.SEEK_SET)
+            tail = os.read(self._fd, _KEPT + 1).partition(b"\n")[2]
+            data = head[: head.rfind(b"\n") + 1] + tail
         os.ftruncate(self._fd, 0)
         os.lseek(self._fd, 0, os.SEEK_SET)
         return [line for line in data.decode(errors="replace").splitlines() if line.strip()]
@@ -136,10 +141,14 @@ def _hold_two() -> None:
             os.close(null)
 
 
-def leave_own_stderr() -> None:
-    """In a worker forked from the command, once its Catcher holds
-    descriptor 2: the command's copy of stderr is the run's to hold (a CI
-    step reading it waits for every holder to close), so it goes where the
-    worker's descriptor 2 does."""
+def quiet_python_stderr() -> None:
+    """In a worker, once its Catcher holds descriptor 2: what Python itself
+    writes on stderr goes nowhere, as it did before anything was caught.
+    Caught, it would be a note on whichever file came next (Pillow's logged
+    warnings are each file's already, pipeline.pillow_logs). A forked worker's
+    copy of the command's stderr goes too: it is the run's to hold, and a
+    CI step reading it waits for every holder to close."""
+    null = os.open(os.devnull, os.O_WRONLY)
     if _own is not None:
-        os.dup2(2, _own)
+        os.dup2(null, _own)
+    sys.stderr = open(null, "w", errors="backslashreplace")  # noqa: SIM115  (the worker's own)

@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
-from imgpar.cstderr import Catcher, leave_own_stderr
+from imgpar.cstderr import Catcher, quiet_python_stderr
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import ConvertSpec, Result, Task, on_disk
 from imgpar.writer import temp_file_places, temp_prefix
@@ -98,7 +98,7 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
     global _worker_spec, _worker_clock, _worker_catcher
     _worker_spec = spec
     _worker_catcher = Catcher(swap=False)
-    leave_own_stderr()
+    quiet_python_stderr()
     with claimed.get_lock():
         slot = claimed.value
         claimed.value += 1

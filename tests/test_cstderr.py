@@ -27,6 +27,14 @@ def test_what_is_printed_while_a_file_converts_is_caught_once(
     assert capfd.readouterr().err == "between files\n"
 
 
+def test_a_long_say_keeps_whole_lines_from_its_start_and_its_end() -> None:
+    # 200 lines of 64 bytes: the first 4 KiB, and the last 4 KiB from a line's start.
+    lines = [f"Lib: line {i:03d} ".ljust(63, ".") for i in range(200)]
+    with Catcher(swap=True) as catcher, listening(catcher) as printed:
+        os.write(2, "".join(line + "\n" for line in lines).encode())
+    assert printed == lines[:64] + lines[136:]
+
+
 def test_a_flood_keeps_its_first_lines_and_its_last() -> None:
     # The last line said tells why the decoder stopped: a pipe, once full,
     # lost it and kept a warning from the middle of the flood.

@@ -784,6 +784,31 @@ def test_what_libtiff_says_of_a_file_is_its_reason(
     ]
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_what_pillow_logs_of_a_file_is_its_warning(tmp_path: Path, jobs: str) -> None:
+    # Pillow logs a TIFF of 9 samples a pixel: Python's last resort printed
+    # it through the progress bar with --jobs 1, and a worker's went to the
+    # next file's notes (or nowhere).
+    src = tmp_path / "src"
+    src.mkdir()
+    _tiff_patched(277, lambda _: 9)(src / "nine.tif")
+    Image.new("RGB", (8, 8), "green").save(src / "good.png")
+    proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--jobs", jobs,
+                "--report", tmp_path / "r.json")  # fmt: skip
+    assert proc.returncode == 1
+    assert "samples" not in proc.stderr.replace(f"failed: {src / 'nine.tif'}", "")
+    notes = {Path(f["source"]).name: f["notes"] for f in _report(tmp_path / "r.json")["files"]}
+    assert notes == {
+        "nine.tif": ["warning: More samples per pixel than can be decoded: 9"],
+        "good.png": [],
+    }
+    info = _run("info", src / "nine.tif", "--json")
+    assert json.loads(info.stdout)[0]["warnings"] == [
+        "More samples per pixel than can be decoded: 9"
+    ]
+    assert "samples" not in info.stderr
+
+
 def test_with_stderr_closed_what_libtiff_said_is_still_heard(tmp_path: Path) -> None:
     # Run with `2>&-`, descriptor 2 is the next file opened: a catcher must
     # not take its number and lose what it catches, nor libtiff write into
