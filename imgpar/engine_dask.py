@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imgpar import __version__
+from imgpar.cstderr import Catcher
 from imgpar.engine import (
     Passed,
     deliver,
@@ -680,14 +681,28 @@ def _local_worker_setup() -> WorkerPlugin:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             # Dask keeps no record of a worker process once it has died.
             worker.log_event(WORKERS_TOPIC, os.getpid())
+            _catch_stderr()
 
     return LocalWorker()
+
+
+def _catch_stderr() -> None:
+    """In a local cluster's worker (one thread, its logs silenced, its
+    stderr the user's terminal), what libtiff prints is each file's, as in
+    the process engine. At module level: the plugin travels pickled by
+    value, and a global it set would be its copy's, not this module's."""
+    global _catcher
+    if _catcher is None:
+        _catcher = Catcher(swap=False)
 
 
 # What the workers run. A worker lives through many runs, each with its own
 # spec, and Pillow's settings are per process: they are set again only when
 # the spec changes.
 _configured: ConvertSpec | None = None
+# What C libraries print, caught: only on imgpar's own local cluster, as on
+# a user's a worker's stderr is its log, and its threads share it.
+_catcher: Catcher | None = None
 
 
 def convert_chunk(tasks: list[Task], spec: ConvertSpec, seen: Seen) -> list[Result]:
@@ -714,7 +729,7 @@ def convert_chunk(tasks: list[Task], spec: ConvertSpec, seen: Seen) -> list[Resu
         if not hasattr(_thread, "number"):
             _thread.number = next(_numbers)
         label += f" #{_thread.number}"
-    return [convert_file(task, spec)._replace(worker=label) for task in tasks]
+    return [convert_file(task, spec, _catcher)._replace(worker=label) for task in tasks]
 
 
 # This worker process's threads that converted files, numbered from 1

@@ -535,3 +535,26 @@ def tree(tmp_path: Path) -> Callable[..., Path]:
         return build_tree(root or tmp_path / "src", entries)
 
     return build
+
+
+def tiff_patched(
+    tag: int, change: Callable[[int], int], **options: Any
+) -> Callable[[Path], None]:
+    """A maker of a one-page TIFF of noise (saved with `options`) whose
+    `tag`, a single SHORT or LONG, has its value changed by `change`."""
+
+    def make(path: Path) -> None:
+        Image.effect_noise((64, 64), 40).convert("RGB").save(path, **options)
+        data = bytearray(path.read_bytes())
+        first = struct.unpack("<I", data[4:8])[0]
+        for i in range(struct.unpack("<H", data[first : first + 2])[0]):
+            entry = first + 2 + 12 * i
+            found, kind, count = struct.unpack("<HHI", data[entry : entry + 8])
+            if found == tag:
+                assert kind in (3, 4) and count == 1
+                form = "<H" if kind == 3 else "<I"
+                at = slice(entry + 8, entry + 8 + struct.calcsize(form))
+                data[at] = struct.pack(form, change(struct.unpack(form, data[at])[0]))
+        path.write_bytes(bytes(data))
+
+    return make

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers
+from conftest import build_tree, make_camera_jpeg, outputs_in, temp_leftovers, tiff_patched
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -306,6 +306,26 @@ def test_local_cluster_matches_local_engine(
     summary = dask.summary
     assert (summary.converted, summary.failed, summary.jobs) == (7, 1, 2)
     _same_outputs(tmp_path / "local", tmp_path / "dask")
+
+
+@needs_dask
+def test_on_its_own_local_cluster_what_libtiff_says_is_the_files(tmp_path: Path) -> None:
+    # The local cluster's workers print to the terminal, through the bar,
+    # and the file failed as "decoder error -2".
+    src = tmp_path / "src"
+    src.mkdir()
+    tiff_patched(279, lambda n: n // 2, compression="tiff_lzw")(src / "cut.tif")
+    Image.new("RGB", (8, 8), "green").save(src / "good.tif", compression="tiff_lzw")
+    proc = subprocess.run(
+        [sys.executable, "-m", "imgpar", "convert", str(src), "--to", "png", "--out",
+         str(tmp_path / "o"), "--engine", "dask", "--jobs", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "LZW" in line]
+    reason = "corrupt image data (LZWDecode: Strip 0 not terminated with EOI code)"
+    assert said == [f"failed: {src / 'cut.tif'}: {reason}"]
+    assert (tmp_path / "o" / "good.png").exists()
 
 
 @needs_dask

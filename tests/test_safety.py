@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import temp_leftovers, unprivileged
+from conftest import temp_leftovers, tiff_patched, unprivileged
 from hostile import make_hostile_tree
 from PIL import Image
 from typer.testing import CliRunner
@@ -710,46 +710,23 @@ def test_a_palette_with_more_alphas_than_colours_is_converted(tmp_path: Path) ->
         assert out.getpixel((1, 0)) == (0, 0, 255, 200)
 
 
-def _tiff_patched(
-    tag: int, change: Callable[[int], int], **options: Any
-) -> Callable[[Path], None]:
-    """A maker of a one-page TIFF of noise (saved with `options`) whose
-    `tag`, a single SHORT or LONG, has its value changed by `change`."""
-
-    def make(path: Path) -> None:
-        Image.effect_noise((64, 64), 40).convert("RGB").save(path, **options)
-        data = bytearray(path.read_bytes())
-        first = struct.unpack("<I", data[4:8])[0]
-        for i in range(struct.unpack("<H", data[first : first + 2])[0]):
-            entry = first + 2 + 12 * i
-            found, kind, count = struct.unpack("<HHI", data[entry : entry + 8])
-            if found == tag:
-                assert kind in (3, 4) and count == 1
-                form = "<H" if kind == 3 else "<I"
-                at = slice(entry + 8, entry + 8 + struct.calcsize(form))
-                data[at] = struct.pack(form, change(struct.unpack(form, data[at])[0]))
-        path.write_bytes(bytes(data))
-
-    return make
-
-
 @pytest.mark.parametrize("jobs", ["1", "2"])
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
         (
             # Its one strip said to be half as long as it is.
-            _tiff_patched(279, lambda n: n // 2, compression="tiff_lzw"),
+            tiff_patched(279, lambda n: n // 2, compression="tiff_lzw"),
             "corrupt image data (LZWDecode: Strip 0 not terminated with EOI code)",
         ),
         (
             # libtiff said "_TIFFVSetField: tempfile.tif: ...", Pillow's name for every file.
-            _tiff_patched(284, lambda _: 137, compression="packbits"),
+            tiff_patched(284, lambda _: 137, compression="packbits"),
             'corrupt image data (_TIFFVSetField: Bad value 137 for "PlanarConfiguration" tag)',
         ),
         (
             # A valid TIFF whose codec this libtiff lacks is not damaged.
-            _tiff_patched(259, lambda _: 50001, compression="tiff_adobe_deflate"),
+            tiff_patched(259, lambda _: 50001, compression="tiff_adobe_deflate"),
             "unsupported by its decoder (WEBP compression support is not configured)",
         ),
     ],
@@ -791,7 +768,7 @@ def test_what_pillow_logs_of_a_file_is_its_warning(tmp_path: Path, jobs: str) ->
     # next file's notes (or nowhere).
     src = tmp_path / "src"
     src.mkdir()
-    _tiff_patched(277, lambda _: 9)(src / "nine.tif")
+    tiff_patched(277, lambda _: 9)(src / "nine.tif")
     Image.new("RGB", (8, 8), "green").save(src / "good.png")
     proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--jobs", jobs,
                 "--report", tmp_path / "r.json")  # fmt: skip
@@ -815,7 +792,7 @@ def test_with_stderr_closed_what_libtiff_said_is_still_heard(tmp_path: Path) -> 
     # the run's cache or report.
     src = tmp_path / "src"
     src.mkdir()
-    _tiff_patched(279, lambda n: n // 2, compression="tiff_lzw")(src / "bad.tif")
+    tiff_patched(279, lambda n: n // 2, compression="tiff_lzw")(src / "bad.tif")
     Image.new("RGB", (8, 8), "green").save(src / "good.tif", compression="tiff_lzw")
     code = textwrap.dedent(f"""
         import imgpar
