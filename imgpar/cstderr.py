@@ -19,10 +19,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, NamedTuple
 
 # What is read of a great deal said about one file: its start and its end.
 _KEPT = 4096
+# Pillow's log records held for one file: past this many, those held are dropped.
+_LOGGED_MOST = 100
 
 
 class Catcher:
@@ -34,9 +36,18 @@ class Catcher:
         _hold_two()  # else the temporary file could take its number
         self._swap = swap
         self._file: IO[bytes] | None = None
-        # Imported only as a file is converted: --help and a no-op run start without it.
+        # Imported only as a file is converted: --help and a no-op run start without them.
+        import logging.handlers
         import tempfile
 
+        # What Pillow logs as a warning or worse (TIFF: "More samples per
+        # pixel than can be decoded"), Python's last resort would print on
+        # stderr: it is the file's, as its warnings.warn ones are. Held for
+        # the Catcher's life, not set up again for each file (11 us of an icon's).
+        self._log = logging.handlers.BufferingHandler(_LOGGED_MOST)
+        self._log.setLevel(logging.WARNING)
+        self._pillow = logging.getLogger("PIL")
+        self._pillow.addHandler(self._log)
         try:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the Catcher)
         except OSError:
@@ -86,7 +97,13 @@ class Catcher:
         os.lseek(self._fd, 0, os.SEEK_SET)
         return [line for line in data.decode(errors="replace").splitlines() if line.strip()]
 
+    def logged(self) -> list[str]:
+        """What Pillow logged since the last call."""
+        records, self._log.buffer = self._log.buffer, []
+        return [record.getMessage() for record in records]
+
     def close(self) -> None:
+        self._pillow.removeHandler(self._log)
         if self._file is not None:
             self._file.close()
 
@@ -97,15 +114,21 @@ class Catcher:
         self.close()
 
 
+class Heard(NamedTuple):
+    printed: list[str]  # by C libraries, on descriptor 2
+    logged: list[str]  # by Pillow, through Python's logging
+
+
 @contextlib.contextmanager
-def listening(catcher: Catcher | None) -> Iterator[list[str]]:
-    """The lines C libraries print while the block runs, in the list this
-    yields once it ends; none without a `catcher`."""
-    said: list[str] = []
+def listening(catcher: Catcher | None) -> Iterator[Heard]:
+    """What was printed and logged while the block runs, in the lists this
+    yields once it ends; nothing without a `catcher`."""
+    heard = Heard([], [])
     with catcher.during() if catcher else contextlib.nullcontext():
-        yield said
+        yield heard
     if catcher:
-        said.extend(catcher.said())
+        heard.printed.extend(catcher.said())
+        heard.logged.extend(catcher.logged())
 
 
 # The descriptor of the command's own stderr (own_stderr).
@@ -145,7 +168,7 @@ def quiet_python_stderr() -> None:
     """In a worker, once its Catcher holds descriptor 2: what Python itself
     writes on stderr goes nowhere, as it did before anything was caught.
     Caught, it would be a note on whichever file came next (Pillow's logged
-    warnings are each file's already, pipeline.pillow_logs). A forked worker's
+    warnings are each file's already, Catcher.logged). A forked worker's
     copy of the command's stderr goes too: it is the run's to hold, and a
     CI step reading it waits for every holder to close."""
     null = os.open(os.devnull, os.O_WRONLY)

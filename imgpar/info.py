@@ -40,20 +40,16 @@ def inspect(path: str, catcher: cstderr.Catcher | None = None) -> dict[str, Any]
     present only if the header could be read (the pixels could not). With
     `catcher`, what C libraries print meanwhile is told as convert tells it."""
     failure: Exception | None
-    with (
-        warnings.catch_warnings(record=True) as caught,
-        pipeline.pillow_logs() as logged,
-        cstderr.listening(catcher) as printed,
-    ):
+    with warnings.catch_warnings(record=True) as caught, cstderr.listening(catcher) as heard:
         warnings.simplefilter("always")
         try:
             record, failure = _inspect(path)
         except Exception as exc:
             record, failure = {"path": path}, exc
-    said = pipeline.library_words(printed)
+    said = pipeline.library_words(heard.printed)
     record["error"] = pipeline.describe(failure, said=said) if failure else None
     warned = [pipeline.describe_warning(w.message) for w in caught]
-    warned += [pipeline.describe_warning(m) for m in logged]
+    warned += pipeline.library_words(heard.logged)
     warned += pipeline.besides(said, record["error"])
     record["warnings"] = list(dict.fromkeys(warned))
     # As convert fails it: by its name or its folder's, which its cache key holds.

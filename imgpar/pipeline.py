@@ -8,7 +8,6 @@ import contextlib
 import errno
 import functools
 import itertools
-import logging
 import os
 import re
 import signal
@@ -162,11 +161,7 @@ def convert_file(
     clock, cpu = time.perf_counter(), time.thread_time()
     # Pillow's warnings about damaged metadata belong to this file's result,
     # not to stderr where they would tear through the progress bar.
-    with (
-        warnings.catch_warnings(record=True) as caught,
-        pillow_logs() as logged,
-        cstderr.listening(catcher) as printed,
-    ):
+    with warnings.catch_warnings(record=True) as caught, cstderr.listening(catcher) as heard:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -186,8 +181,8 @@ def convert_file(
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
-    said = library_words(printed)
-    told = [describe_warning(w.message) for w in caught] + [describe_warning(m) for m in logged]
+    said = library_words(heard.printed)
+    told = [describe_warning(w.message) for w in caught] + library_words(heard.logged)
     warned = tuple(dict.fromkeys(WARNING + text for text in told))[:3]
     common = {
         "source": task.display, "source_bytes": task.source_bytes, "started": started,
@@ -209,32 +204,6 @@ def convert_file(
         ended=time.time(), stages=made.stages,
         peak_rss=peak_rss(), thumbnail=made.preview, digest=digest, shrink=made.shrink,
     )
-
-
-class _Log(logging.Handler):
-    """The messages Pillow logs as warnings or worse."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextlib.contextmanager
-def pillow_logs() -> Iterator[list[str]]:
-    """What Pillow logs while the block runs (TIFF: "More samples per pixel
-    than can be decoded"): a file's warnings, as its warnings.warn ones
-    are. Else Python's last-resort handler printed them on stderr, through
-    the progress bar, or a worker's into nothing."""
-    log = _Log()
-    pillow = logging.getLogger("PIL")
-    pillow.addHandler(log)
-    try:
-        yield log.messages
-    finally:
-        pillow.removeHandler(log)
 
 
 def library_words(lines: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,42 +17,50 @@ def test_what_is_printed_while_a_file_converts_is_caught_once(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     with Catcher(swap=True) as catcher:
-        with listening(catcher) as printed:
+        with listening(catcher) as heard:
             os.write(2, b"tempfile.tif: Using code not yet in table.\n")
             os.write(2, b"\nLZWDecode: LZWDecode: cut.\n")
-        assert library_words(printed) == ["Using code not yet in table", "LZWDecode: cut"]
+        assert library_words(heard.printed) == ["Using code not yet in table", "LZWDecode: cut"]
         os.write(2, b"between files\n")  # descriptor 2 is this process's own again
-        with listening(catcher) as printed:
+        with listening(catcher) as heard:
             pass
-    assert printed == []
+    assert heard == ([], [])
     assert capfd.readouterr().err == "between files\n"
 
 
 def test_a_long_say_keeps_whole_lines_from_its_start_and_its_end() -> None:
     # 200 lines of 64 bytes: the first 4 KiB, and the last 4 KiB from a line's start.
     lines = [f"Lib: line {i:03d} ".ljust(63, ".") for i in range(200)]
-    with Catcher(swap=True) as catcher, listening(catcher) as printed:
+    with Catcher(swap=True) as catcher, listening(catcher) as heard:
         os.write(2, "".join(line + "\n" for line in lines).encode())
-    assert printed == lines[:64] + lines[136:]
+    assert heard.printed == lines[:64] + lines[136:]
 
 
 def test_a_flood_keeps_its_first_lines_and_its_last() -> None:
     # The last line said tells why the decoder stopped: a pipe, once full,
     # lost it and kept a warning from the middle of the flood.
-    with Catcher(swap=True) as catcher, listening(catcher) as printed:
+    with Catcher(swap=True) as catcher, listening(catcher) as heard:
         for i in range(3000):
             os.write(2, f"FloodLib: warning {i:05d} about this file\n".encode())
         os.write(2, b"FloodLib: the real error\n")
-    assert printed[0] == "FloodLib: warning 00000 about this file"
-    assert printed[-1] == "FloodLib: the real error"
-    assert len(printed) < 300
+    assert heard.printed[0] == "FloodLib: warning 00000 about this file"
+    assert heard.printed[-1] == "FloodLib: the real error"
+    assert len(heard.printed) < 300
 
 
-def test_without_a_catcher_nothing_is_caught(capfd: pytest.CaptureFixture[str]) -> None:
-    with listening(None) as printed:
+def test_what_pillow_logs_is_heard_only_by_a_catcher(capfd: pytest.CaptureFixture[str]) -> None:
+    pillow = logging.getLogger("PIL.TiffImagePlugin")
+    with Catcher(swap=True) as catcher, listening(catcher) as heard:
+        pillow.error("More samples per pixel than can be decoded: %s", 9)
+        pillow.debug("a detail no one asked for")
+    assert heard == ([], ["More samples per pixel than can be decoded: 9"])
+    # A program's own process, without one, keeps its stderr and its logging.
+    with listening(None) as heard:
+        pillow.error("no catcher here")
         os.write(2, b"a program's own line\n")
-    assert printed == []
+    assert heard == ([], [])
     assert capfd.readouterr().err == "a program's own line\n"
+    assert not [h for h in pillow.parent.handlers if h.__class__.__module__ == "logging.handlers"]
 
 
 def test_with_no_temporary_folder_nothing_is_caught_and_nothing_fails(
@@ -61,7 +70,7 @@ def test_with_no_temporary_folder_nothing_is_caught_and_nothing_fails(
     with monkeypatch.context() as patched:
         patched.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
         catcher = Catcher(swap=True)
-    with catcher, listening(catcher) as printed:
+    with catcher, listening(catcher) as heard:
         os.write(2, b"heard by no one but the terminal\n")
-    assert printed == []
+    assert heard.printed == []
     assert capfd.readouterr().err == "heard by no one but the terminal\n"
