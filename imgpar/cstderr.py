@@ -23,7 +23,7 @@ from typing import IO, NamedTuple
 
 # What is read of a great deal said about one file: its start and its end.
 _KEPT = 4096
-# Pillow's log records held for one file: past this many, those held are dropped.
+# Pillow's log messages kept for one file: the first ones.
 _LOGGED_MOST = 100
 
 
@@ -36,18 +36,10 @@ class Catcher:
         _hold_two()  # else the temporary file could take its number
         self._swap = swap
         self._file: IO[bytes] | None = None
-        # Imported only as a file is converted: --help and a no-op run start without them.
-        import logging.handlers
+        # Imported only as a file is converted: --help and a no-op run start without it.
         import tempfile
 
-        # What Pillow logs as a warning or worse (TIFF: "More samples per
-        # pixel than can be decoded"), Python's last resort would print on
-        # stderr: it is the file's, as its warnings.warn ones are. Held for
-        # the Catcher's life, not set up again for each file (11 us of an icon's).
-        self._log = logging.handlers.BufferingHandler(_LOGGED_MOST)
-        self._log.setLevel(logging.WARNING)
-        self._pillow = logging.getLogger("PIL")
-        self._pillow.addHandler(self._log)
+        self._log = _PillowLog()
         try:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the Catcher)
         except OSError:
@@ -91,7 +83,9 @@ class Catcher:
             head = os.read(self._fd, _KEPT)
             # From the byte before the tail: the line that starts it is kept whole.
             os.lseek(self._fd, end - _KEPT - 1, os.SEEK_SET)
-            tail = os.read(self._fd, _KEPT + 1).partition(b"\n")[2]
+            tail = os.read(self._fd, _KEPT + 1)
+            # The end of one long line, where it has no line's start.
+            tail = tail.partition(b"\n")[2] if b"\n" in tail[:-1] else tail[1:]
             data = head[: head.rfind(b"\n") + 1] + tail
         os.ftruncate(self._fd, 0)
         os.lseek(self._fd, 0, os.SEEK_SET)
@@ -99,11 +93,10 @@ class Catcher:
 
     def logged(self) -> list[str]:
         """What Pillow logged since the last call."""
-        records, self._log.buffer = self._log.buffer, []
-        return [record.getMessage() for record in records]
+        return self._log.take()
 
     def close(self) -> None:
-        self._pillow.removeHandler(self._log)
+        self._log.close()
         if self._file is not None:
             self._file.close()
 
@@ -112,6 +105,46 @@ class Catcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _PillowLog:
+    """What Pillow logs as a warning or worse (TIFF: "More samples per pixel
+    than can be decoded"), which Python's last resort printed on stderr: it
+    is the file's, as its warnings.warn ones are. Taken from Pillow's logger
+    for a Catcher's life, not set up again for each file (11 us of an
+    icon's), and kept from the process's own handlers, which would print
+    it (a program's `logging.basicConfig()`: into a worker's Catcher, twice)."""
+
+    def __init__(self) -> None:
+        # Imported only as a file is converted: --help and a no-op run start without it.
+        import logging
+
+        messages: list[str] = []
+        self._messages = messages
+
+        class Kept(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if len(messages) < _LOGGED_MOST:  # of a flood, the first
+                    try:
+                        messages.append(record.getMessage())
+                    except Exception:  # a log call whose arguments do not fit its format
+                        self.handleError(record)
+
+        self._handler = Kept(logging.WARNING)
+        self._logger = logging.getLogger("PIL")
+        self._propagated = self._logger.propagate
+        self._logger.addHandler(self._handler)
+        self._logger.propagate = False
+
+    def take(self) -> list[str]:
+        with self._handler.lock or contextlib.nullcontext():
+            taken = self._messages[:]
+            del self._messages[:]
+        return taken
+
+    def close(self) -> None:
+        self._logger.removeHandler(self._handler)
+        self._logger.propagate = self._propagated
 
 
 class Heard(NamedTuple):

@@ -687,13 +687,15 @@ def _local_worker_setup() -> WorkerPlugin:
 
 
 def _catch_stderr() -> None:
-    """In a local cluster's worker (one thread, its logs silenced, its
-    stderr the user's terminal), what libtiff prints is each file's, as in
-    the process engine. At module level: the plugin travels pickled by
-    value, and a global it set would be its copy's, not this module's."""
+    """In a local cluster's worker (one thread converting, its logs
+    silenced, its stderr the user's terminal), what libtiff prints is each
+    file's, as in the command's own process: descriptor 2 is taken only
+    while a file converts, as Dask's other threads write there too. At
+    module level: the plugin travels pickled by value, and a global it set
+    would be its copy's, not this module's."""
     global _catcher
     if _catcher is None:
-        _catcher = Catcher(swap=False)
+        _catcher = Catcher(swap=True)
 
 
 # What the workers run. A worker lives through many runs, each with its own

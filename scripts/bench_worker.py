@@ -59,8 +59,9 @@ def _compare(args: argparse.Namespace, root: Path) -> None:
     # 2026-12-07 have none.
     catcher = ()
     if "catcher" in inspect.signature(convert_file).parameters:
-        from imgpar.cstderr import Catcher
+        from imgpar.cstderr import Catcher, own_stderr
 
+        sys.stderr = own_stderr(sys.stderr)  # this script's own errors are still seen
         catcher = (Catcher(swap=False),)
 
     def imgpar() -> None:

@@ -36,6 +36,13 @@ def test_a_long_say_keeps_whole_lines_from_its_start_and_its_end() -> None:
     assert heard.printed == lines[:64] + lines[136:]
 
 
+def test_a_last_line_longer_than_what_is_kept_keeps_its_end() -> None:
+    with Catcher(swap=True) as catcher, listening(catcher) as heard:
+        os.write(2, b"Lib: first\n" + b"x" * 10_000 + b" why it stopped\n")
+    assert heard.printed[0] == "Lib: first"
+    assert heard.printed[-1].endswith("xxx why it stopped")
+
+
 def test_a_flood_keeps_its_first_lines_and_its_last() -> None:
     # The last line said tells why the decoder stopped: a pipe, once full,
     # lost it and kept a warning from the middle of the flood.
@@ -48,19 +55,21 @@ def test_a_flood_keeps_its_first_lines_and_its_last() -> None:
     assert len(heard.printed) < 300
 
 
-def test_what_pillow_logs_is_heard_only_by_a_catcher(capfd: pytest.CaptureFixture[str]) -> None:
+def test_what_pillow_logs_is_heard_only_by_a_catcher(caplog: pytest.LogCaptureFixture) -> None:
     pillow = logging.getLogger("PIL.TiffImagePlugin")
     with Catcher(swap=True) as catcher, listening(catcher) as heard:
         pillow.error("More samples per pixel than can be decoded: %s", 9)
+        pillow.error("a log call whose arguments do not fit: %d", "nine")
         pillow.debug("a detail no one asked for")
     assert heard == ([], ["More samples per pixel than can be decoded: 9"])
-    # A program's own process, without one, keeps its stderr and its logging.
+    # The process's own handlers (pytest's here, a program's basicConfig)
+    # do not print it too.
+    assert "More samples" not in caplog.text
+    # Without one, a program keeps its logging as it was.
     with listening(None) as heard:
         pillow.error("no catcher here")
-        os.write(2, b"a program's own line\n")
     assert heard == ([], [])
-    assert capfd.readouterr().err == "a program's own line\n"
-    assert not [h for h in pillow.parent.handlers if h.__class__.__module__ == "logging.handlers"]
+    assert "no catcher here" in caplog.text
 
 
 def test_with_no_temporary_folder_nothing_is_caught_and_nothing_fails(

@@ -786,6 +786,26 @@ def test_what_pillow_logs_of_a_file_is_its_warning(tmp_path: Path, jobs: str) ->
     assert "samples" not in info.stderr
 
 
+def test_a_programs_own_logging_gives_no_second_warning(tmp_path: Path) -> None:
+    # A program's basicConfig() writes Pillow's record to descriptor 2: in a
+    # worker, into its Catcher, a second note "ERROR:PIL.TiffImagePlugin:...".
+    src = tmp_path / "src"
+    src.mkdir()
+    tiff_patched(277, lambda _: 9)(src / "nine.tif")
+    code = textwrap.dedent(f"""
+        import logging
+        import imgpar
+        if __name__ == "__main__":
+            logging.basicConfig()
+            [result] = imgpar.convert([{str(src)!r}], to="webp", out={str(tmp_path / "o")!r},
+                                      jobs=2).files
+            print(list(result.notes))
+    """)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.stdout.strip() == str(["warning: More samples per pixel than can be decoded: 9"])
+
+
 def test_with_stderr_closed_what_libtiff_said_is_still_heard(tmp_path: Path) -> None:
     # Run with `2>&-`, descriptor 2 is the next file opened: a catcher must
     # not take its number and lose what it catches, nor libtiff write into
