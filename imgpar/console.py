@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from imgpar.cstderr import Catcher
 from imgpar.errors import ExitStatus, HungUp, Terminated, UsageError, stop_status
 
 if TYPE_CHECKING:
@@ -50,34 +51,37 @@ def dry_run(
     failing: list[str] = []
     converting = skipped = failed = 0
     empty = False  # a SOURCE folder with no image in it
-    for item in job.dry_plan():
-        if isinstance(item, Task):
-            outputs = _outlook(job, item)
-            if isinstance(outputs, str):
-                failing.append(item.display)
+    with contextlib.ExitStack() as stack:
+        catcher = None  # made at the first header to read, as a run's: not for a tree up to date
+        for item in job.dry_plan():
+            if isinstance(item, Task):
+                catcher = catcher or stack.enter_context(Catcher(swap=True))
+                outputs = _outlook(job, item, catcher)
+                if isinstance(outputs, str):
+                    failing.append(item.display)
+                    failed += 1
+                    echo_line(f"{item.display}: would fail: {outputs}")
+                else:
+                    converting += 1
+                    remade += outputs
+                    # A line per output: names may hold commas, and scripts read this.
+                    for output in outputs:
+                        echo_line(f"{item.display} -> {output}")
+            elif isinstance(item, Result) and item.status == "failed":
                 failed += 1
-                echo_line(f"{item.display}: would fail: {outputs}")
+                echo_line(f"{item.source}: would fail: {item.error}")
+            elif isinstance(item, Result):
+                skipped += 1
+                if verbose:  # as a run names them: a line per source of a big tree
+                    why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
+                    echo_line(f"{item.source}: skipped: {why}")
+            elif item.failed:
+                failed += 1
+                echo_line(f"{item.path}: would fail: {item.reason}")
             else:
-                converting += 1
-                remade += outputs
-                # A line per output: names may hold commas, and scripts read this.
-                for output in outputs:
-                    echo_line(f"{item.display} -> {output}")
-        elif isinstance(item, Result) and item.status == "failed":
-            failed += 1
-            echo_line(f"{item.source}: would fail: {item.error}")
-        elif isinstance(item, Result):
-            skipped += 1
-            if verbose:  # as a run names them: a line per source of a big tree
-                why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
-                echo_line(f"{item.source}: skipped: {why}")
-        elif item.failed:
-            failed += 1
-            echo_line(f"{item.path}: would fail: {item.reason}")
-        else:
-            empty = empty or item.reason == NO_IMAGES
-            if not quiet:
-                echo_line(f"note: {item.path}: {item.reason}", err=True)
+                empty = empty or item.reason == NO_IMAGES
+                if not quiet:
+                    echo_line(f"note: {item.path}: {item.reason}", err=True)
     held: Held = {}
     if prune:
         for path in job.orphans(remade, failing, held):
@@ -115,14 +119,14 @@ def _held_why(held: Held) -> list[tuple[str, str]]:
     ]
 
 
-def _outlook(job: Job, task: Task) -> tuple[str, ...] | str:
+def _outlook(job: Job, task: Task, catcher: Catcher) -> tuple[str, ...] | str:
     """What converting `task` would write, or why it would fail, without
     decoding: its header is read (names may hold the image's size, and a
     file that cannot be opened would fail), and the cache tells whether
     its pixels failed the last run, unchanged since."""
     from imgpar.pipeline import sized_outputs
 
-    outputs = sized_outputs(task, job.spec)
+    outputs = sized_outputs(task, job.spec, catcher)
     failed_before = job.planner.known_failure(task) if job.planner else None
     if isinstance(outputs, tuple) and failed_before is not None:
         return f"{failed_before} (as the last run found)"
@@ -146,23 +150,26 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     failing: list[str] = []  # a name collision, or a header that cannot be read
     remade: list[str] = []
     kept: list[str] = []  # stale sources that would fail, keeping their outputs
-    for item in job.dry_plan():
-        if isinstance(item, Task):
-            outputs = _outlook(job, item)
-            if isinstance(outputs, str):
-                kept.append(item.display)
-                failing.append(f"{item.display}: {outputs}")
-            else:
-                stale.append(item.display)
-                remade += outputs
-        elif isinstance(item, Result) and item.status == "failed":
-            failing.append(f"{item.source}: {item.error}")
-        elif isinstance(item, Result) and listing is not None:
-            listing.add(item)
-        elif not isinstance(item, Result) and item.failed:
-            failing.append(f"{item.path}: {item.reason}")
-        elif not isinstance(item, Result) and item.reason == NO_IMAGES and not quiet:
-            echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
+    with contextlib.ExitStack() as stack:
+        catcher = None  # made at the first header to read, as a run's: not for a tree up to date
+        for item in job.dry_plan():
+            if isinstance(item, Task):
+                catcher = catcher or stack.enter_context(Catcher(swap=True))
+                outputs = _outlook(job, item, catcher)
+                if isinstance(outputs, str):
+                    kept.append(item.display)
+                    failing.append(f"{item.display}: {outputs}")
+                else:
+                    stale.append(item.display)
+                    remade += outputs
+            elif isinstance(item, Result) and item.status == "failed":
+                failing.append(f"{item.source}: {item.error}")
+            elif isinstance(item, Result) and listing is not None:
+                listing.add(item)
+            elif not isinstance(item, Result) and item.failed:
+                failing.append(f"{item.path}: {item.reason}")
+            elif not isinstance(item, Result) and item.reason == NO_IMAGES and not quiet:
+                echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
     held: Held = {}
     orphans = job.orphans(remade, kept, held)
     failing += [f"{source}: {why}" for source, why in _held_why(held)]

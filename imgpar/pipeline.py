@@ -647,24 +647,30 @@ def _area(im: Image.Image) -> int:
     return im.width * im.height
 
 
-def sized_outputs(task: Task, spec: ConvertSpec) -> tuple[str, ...] | str:
+def sized_outputs(
+    task: Task, spec: ConvertSpec, catcher: cstderr.Catcher | None = None
+) -> tuple[str, ...] | str:
     """The paths `task` will write, sizes filled in, for `--dry-run` and
     `--check`: read from the image's header (and EXIF orientation) as the
     worker reads them, with the same one output for several widths beyond
     the source's own. When the header cannot be read, converting would fail
-    the file: the reason, as the run would give it."""
-    try:
-        # Pillow's warnings (corrupt EXIF) are the run's notes, not the listing's.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    the file: the reason, as the run would give it (with `catcher`, in
+    libtiff's words too)."""
+    failure = None
+    # Pillow's warnings (corrupt EXIF) are the run's notes, not the listing's.
+    with warnings.catch_warnings(), cstderr.listening(catcher) as heard:
+        warnings.simplefilter("ignore")
+        try:
             with (
                 open_source(task.source) as fp,
                 open_checked(task.source, spec.max_pixels, fp, all_pages=spec.all_pages) as im,
             ):
                 exif = metadata.header_exif(im)
                 displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
-    except Exception as exc:
-        return describe(exc)
+        except Exception as exc:
+            failure = exc
+    if failure is not None:
+        return describe(failure, said=library_words(heard.printed))
     try:
         _, todo = _planned(task, spec, displayed)
     except ImageRejected as exc:

@@ -784,6 +784,10 @@ def test_what_pillow_logs_of_a_file_is_its_warning(tmp_path: Path, jobs: str) ->
         "More samples per pixel than can be decoded: 9"
     ]
     assert "samples" not in info.stderr
+    # A listing tells no warnings: not this one either, raw on stderr.
+    listing = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--dry-run")
+    assert "nine.tif: would fail: damaged TIFF file" in listing.stdout
+    assert "samples" not in listing.stderr
 
 
 def test_a_programs_own_logging_gives_no_second_warning(tmp_path: Path) -> None:
