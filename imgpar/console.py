@@ -51,37 +51,33 @@ def dry_run(
     failing: list[str] = []
     converting = skipped = failed = 0
     empty = False  # a SOURCE folder with no image in it
-    with contextlib.ExitStack() as stack:
-        catcher = None  # made at the first header to read, as a run's: not for a tree up to date
-        for item in job.dry_plan():
-            if isinstance(item, Task):
-                catcher = catcher or stack.enter_context(Catcher(swap=True))
-                outputs = _outlook(job, item, catcher)
-                if isinstance(outputs, str):
-                    failing.append(item.display)
-                    failed += 1
-                    echo_line(f"{item.display}: would fail: {outputs}")
-                else:
-                    converting += 1
-                    remade += outputs
-                    # A line per output: names may hold commas, and scripts read this.
-                    for output in outputs:
-                        echo_line(f"{item.display} -> {output}")
-            elif isinstance(item, Result) and item.status == "failed":
+    for item, outputs in _outlooks(job):
+        if isinstance(item, Task):
+            if isinstance(outputs, str):
+                failing.append(item.display)
                 failed += 1
-                echo_line(f"{item.source}: would fail: {item.error}")
-            elif isinstance(item, Result):
-                skipped += 1
-                if verbose:  # as a run names them: a line per source of a big tree
-                    why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
-                    echo_line(f"{item.source}: skipped: {why}")
-            elif item.failed:
-                failed += 1
-                echo_line(f"{item.path}: would fail: {item.reason}")
+                echo_line(f"{item.display}: would fail: {outputs}")
             else:
-                empty = empty or item.reason == NO_IMAGES
-                if not quiet:
-                    echo_line(f"note: {item.path}: {item.reason}", err=True)
+                converting += 1
+                remade += outputs
+                # A line per output: names may hold commas, and scripts read this.
+                for output in outputs:
+                    echo_line(f"{item.display} -> {output}")
+        elif isinstance(item, Result) and item.status == "failed":
+            failed += 1
+            echo_line(f"{item.source}: would fail: {item.error}")
+        elif isinstance(item, Result):
+            skipped += 1
+            if verbose:  # as a run names them: a line per source of a big tree
+                why = IN_TARGET_FORMAT if IN_TARGET_FORMAT in item.notes else "up to date"
+                echo_line(f"{item.source}: skipped: {why}")
+        elif item.failed:
+            failed += 1
+            echo_line(f"{item.path}: would fail: {item.reason}")
+        else:
+            empty = empty or item.reason == NO_IMAGES
+            if not quiet:
+                echo_line(f"note: {item.path}: {item.reason}", err=True)
     held: Held = {}
     if prune:
         for path in job.orphans(remade, failing, held):
@@ -119,6 +115,23 @@ def _held_why(held: Held) -> list[tuple[str, str]]:
     ]
 
 
+def _outlooks(job: Job) -> Iterator[tuple[Task | Result | Skipped, tuple[str, ...] | str]]:
+    """The dry plan's items, each task with what converting it would write
+    or why it would fail (_outlook; the others with nothing), what Pillow
+    logs as a header is read caught as a run's is: by a Catcher made at the
+    first task, so that a tree up to date loads nothing more."""
+    from imgpar.spec import Task
+
+    with contextlib.ExitStack() as stack:
+        catcher = None
+        for item in job.dry_plan():
+            if isinstance(item, Task):
+                catcher = catcher or stack.enter_context(Catcher(swap=True))
+                yield item, _outlook(job, item, catcher)
+            else:
+                yield item, ()
+
+
 def _outlook(job: Job, task: Task, catcher: Catcher) -> tuple[str, ...] | str:
     """What converting `task` would write, or why it would fail, without
     decoding: its header is read (names may hold the image's size, and a
@@ -150,26 +163,22 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     failing: list[str] = []  # a name collision, or a header that cannot be read
     remade: list[str] = []
     kept: list[str] = []  # stale sources that would fail, keeping their outputs
-    with contextlib.ExitStack() as stack:
-        catcher = None  # made at the first header to read, as a run's: not for a tree up to date
-        for item in job.dry_plan():
-            if isinstance(item, Task):
-                catcher = catcher or stack.enter_context(Catcher(swap=True))
-                outputs = _outlook(job, item, catcher)
-                if isinstance(outputs, str):
-                    kept.append(item.display)
-                    failing.append(f"{item.display}: {outputs}")
-                else:
-                    stale.append(item.display)
-                    remade += outputs
-            elif isinstance(item, Result) and item.status == "failed":
-                failing.append(f"{item.source}: {item.error}")
-            elif isinstance(item, Result) and listing is not None:
-                listing.add(item)
-            elif not isinstance(item, Result) and item.failed:
-                failing.append(f"{item.path}: {item.reason}")
-            elif not isinstance(item, Result) and item.reason == NO_IMAGES and not quiet:
-                echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
+    for item, outputs in _outlooks(job):
+        if isinstance(item, Task):
+            if isinstance(outputs, str):
+                kept.append(item.display)
+                failing.append(f"{item.display}: {outputs}")
+            else:
+                stale.append(item.display)
+                remade += outputs
+        elif isinstance(item, Result) and item.status == "failed":
+            failing.append(f"{item.source}: {item.error}")
+        elif isinstance(item, Result) and listing is not None:
+            listing.add(item)
+        elif not isinstance(item, Result) and item.failed:
+            failing.append(f"{item.path}: {item.reason}")
+        elif not isinstance(item, Result) and item.reason == NO_IMAGES and not quiet:
+            echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
     held: Held = {}
     orphans = job.orphans(remade, kept, held)
     failing += [f"{source}: {why}" for source, why in _held_why(held)]
