@@ -77,7 +77,7 @@ def _inspect(path: str) -> tuple[dict[str, Any], Exception | None]:
         xmp = metadata.source_xmp(im)
         gps = any(tag != _GPS_VERSION for tag in exif.get_ifd(metadata.GPS_IFD))
         gps = gps or metadata.xmp_has_location(xmp)
-        frames = getattr(im, "n_frames", 1)
+        frames = pipeline.frame_count(im, all_pages=False)
         if im.format == "PNG" and frames > 1 and im.info.get("default_image"):
             frames -= 1  # an APNG's still image, for viewers that cannot animate
         facts: dict[str, Any] = {

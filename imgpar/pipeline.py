@@ -532,7 +532,7 @@ def _frames(
     A still image gives one frame. Animations keep every frame; a multi-page
     TIFF keeps its pages only with --all-pages.
     """
-    count = getattr(im, "n_frames", 1)
+    count = frame_count(im, all_pages=spec.all_pages)
     animated = count > 1 and im.format in ANIMATED_FORMATS
     if count > 1 and im.format == "TIFF" and not spec.all_pages:
         # --all-pages keeps pages in a TIFF only: no promise for other targets.
@@ -563,6 +563,22 @@ def _frames(
     if im.format == "PNG" and im.info.get("default_image"):
         still, frames, durations = frames[0], frames[1:], durations[1:]
     return frames, (durations, _plays(im)), still
+
+
+def frame_count(im: Image.Image, *, all_pages: bool) -> int:
+    """How many frames or pages `im` has. A TIFF whose later pages cannot
+    be read counts one, with a warning, unless `all_pages`: its first page
+    is all that is written (a scanner's damaged second page failed the
+    whole file)."""
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except Exception as exc:
+        if im.format != "TIFF" or all_pages or _raised_in(exc) != "reading":
+            raise
+        im.seek(0)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        warnings.warn(f"pages after the first cannot be read ({detail})", stacklevel=1)
+        return 1
 
 
 def _plays(im: Image.Image) -> int:

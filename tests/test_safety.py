@@ -627,6 +627,26 @@ def _tiff_page_without_width(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def test_a_tiff_whose_later_page_cannot_be_read_gives_its_first(tmp_path: Path) -> None:
+    # It failed whole, "TypeError: Missing dimensions", where only its
+    # first page is written; with --all-pages every page is asked for.
+    src = tmp_path / "src"
+    src.mkdir()
+    _tiff_page_without_width(src / "scan.tif")
+    [result] = imgpar.convert([src], to="png", out=tmp_path / "o").files
+    assert (result.status, result.notes) == (
+        "converted", ("warning: pages after the first cannot be read (Missing dimensions)",)
+    )  # fmt: skip
+    with Image.open(tmp_path / "o" / "scan.png") as im:
+        assert (im.size, im.getpixel((0, 0))) == ((8, 8), (255, 0, 0))
+    [every] = imgpar.convert([src], to="tiff", out=tmp_path / "p", all_pages=True).files
+    assert (every.status, every.error) == ("failed", "corrupt image data (Missing dimensions)")
+    [facts] = json.loads(_run("info", src / "scan.tif", "--json").stdout)
+    assert (facts["frames"], facts["error"], facts["warnings"]) == (
+        1, None, ["pages after the first cannot be read (Missing dimensions)"]
+    )  # fmt: skip
+
+
 def _avif_patched(path: Path, box: bytes, at: int, value: bytes) -> None:
     Image.new("RGB", (16, 16), "red").save(path)
     data = bytearray(path.read_bytes())
@@ -645,7 +665,6 @@ def _avif_patched(path: Path, box: bytes, at: int, value: bytes) -> None:
             "APNG contains invalid frames",
         ),
         ("short.png", _short_ihdr, "Truncated IHDR chunk"),  # was "ValueError: ..."
-        ("pages.tif", _tiff_page_without_width, "Missing dimensions"),  # "TypeError: ..."
         # libavif's, through Pillow: "RuntimeError: Failed to decode ...".
         (
             "none.avif",
