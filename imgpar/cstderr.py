@@ -1,4 +1,5 @@
-"""What C libraries print on stderr while this process converts a file.
+"""What a file's decoders say while this process reads it: what C libraries
+print on stderr, and what Pillow logs.
 
 libtiff above all writes what it finds wrong with a file straight to file
 descriptor 2: in a run's own process (`--jobs 1`) it tore through the
@@ -9,8 +10,10 @@ once it is done, so what was said belongs to that file's result. A file,
 not a pipe: a library's writes never block or fail, and the last line
 said, the one that tells why its decoder stopped, is always there.
 
-The command's own words go elsewhere (`own_stderr`), or they would be
-caught too: a Ctrl-C's note, the progress bar's refresh from tqdm's thread.
+Pillow's logged warnings, which Python's last resort printed on stderr,
+are taken as they are logged (`_PillowLog`). The command's own words go
+elsewhere (`own_stderr`), or they would be caught too: a Ctrl-C's note,
+the progress bar's refresh from tqdm's thread.
 """
 
 from __future__ import annotations
