@@ -25,6 +25,7 @@ from typing import Any
 from imgpar import geometry
 from imgpar.api import Job, prepare
 from imgpar.collect import Collector, Summary
+from imgpar.cstderr import Catcher, listening
 from imgpar.engine import pool_problem
 from imgpar.errors import UsageError
 from imgpar.formats import TARGETS
@@ -94,6 +95,7 @@ def bench(
     sample: int = BENCH_SAMPLE,
     repeat: int = BENCH_REPEAT,
     progress: Callable[[int, int], None] | None = None,
+    own_process: bool = False,
     **options: Any,
 ) -> BenchResult:
     """Time converting a sample of `sources` at each jobs value; leave nothing behind.
@@ -101,7 +103,8 @@ def bench(
     `options` are `prepare()`'s (`to`, `max_size`, `quality`, ...); bench
     chooses `out`, `force` and `jobs` itself. `jobs=1` is always timed, as the
     base of every speedup. `progress` is called with (runs done, runs in all)
-    after each run. Raises `UsageError` before any work.
+    after each run. With `own_process` (the command's), jobs=1 runs there as
+    `convert --jobs 1` does (Job.own_process). Raises `UsageError` before any work.
     """
     ladder = jobs_ladder(jobs)
     if sample < 1:
@@ -125,7 +128,14 @@ def bench(
     if not chosen:
         raise UsageError("no images found in SOURCES")
     sample_bytes = sum(os.path.getsize(path) for path in chosen)
-    parent = _scratch_parent(_room_needed(chosen, listed))
+    # The command's own process reads those headers as a run would: what
+    # Pillow logs of a damaged one is no line for bench to print.
+    with (
+        Catcher(swap=True) if own_process else contextlib.nullcontext() as catcher,
+        listening(catcher),
+    ):
+        needed = _room_needed(chosen, listed)
+    parent = _scratch_parent(needed)
     runs: dict[int, list[Summary]] = {j: [] for j in ladder}
     failures: dict[str, str] = {}  # the user's path -> reason
     with tempfile.TemporaryDirectory(prefix="imgpar-bench-", dir=parent) as scratch:
@@ -134,7 +144,9 @@ def bench(
         _warm(chosen)
         for _ in range(repeat):
             for j in ladder:
-                summary, failed = _run_once(make(linked, out=out, jobs=j))
+                job = make(linked, out=out, jobs=j)
+                job.own_process = own_process
+                summary, failed = _run_once(job)
                 runs[j].append(summary)
                 for link, reason in failed:
                     failures.setdefault(_original(chosen, link), reason)

@@ -709,6 +709,7 @@ def bench(
                 sample=sample,
                 repeat=repeat,
                 progress=progress,
+                own_process=True,
                 **options,
             )
             signals.raise_if_received()

@@ -276,7 +276,9 @@ def run(
         if listing is not None:
             listing.add(event)
         if event.status == "failed":
-            bar.write(one_line(f"failed: {event.source}: {event.error}"), file=sys.stderr)
+            # With --verbose, what else was said of it (a warning may tell more than the reason).
+            told = "".join(f"; {note}" for note in event.notes) if verbose else ""
+            bar.write(one_line(f"failed: {event.source}: {event.error}{told}"), file=sys.stderr)
         elif verbose:
             bar.write(one_line(_line(event)), file=sys.stderr)
         if event.status != "failed":  # the end notes tell of outputs made or kept

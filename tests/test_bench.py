@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import under_read_only_mount, unprivileged
+from conftest import tiff_patched, under_read_only_mount, unprivileged
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -89,6 +89,25 @@ def test_bench_command_prints_the_table_and_leaves_nothing(tmp_path: Path, shm: 
     assert "failed" not in result.output
     assert list(shm.iterdir()) == []
     assert listing(src) == before
+
+
+def test_bench_says_of_a_damaged_file_what_convert_says(tmp_path: Path) -> None:
+    # Its jobs=1 runs and its header pass printed libtiff's and Pillow's
+    # lines raw, and the TIFF failed as "decoder error -2".
+    src = make_sources(tmp_path / "src")
+    tiff_patched(279, lambda n: n // 2, compression="tiff_lzw")(src / "cut.tif")
+    tiff_patched(277, lambda _: 9)(src / "nine.tif")
+    proc = subprocess.run(
+        [sys.executable, "-m", "imgpar", "bench", str(src), "--to", "webp", "--jobs", "1,2",
+         "--repeat", "1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"failed: {src / 'cut.tif'}: corrupt image data (LZWDecode: Strip 0 not" in (
+        proc.stdout
+    )
+    assert f"failed: {src / 'nine.tif'}: damaged TIFF file" in proc.stdout
+    assert "LZWDecode" not in proc.stderr and "samples" not in proc.stderr, proc.stderr
 
 
 def test_bench_times_sources_not_the_outputs_beside_them(tmp_path: Path, shm: Path) -> None:

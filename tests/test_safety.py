@@ -803,6 +803,13 @@ def test_what_pillow_logs_of_a_file_is_its_warning(tmp_path: Path, jobs: str) ->
         "More samples per pixel than can be decoded: 9"
     ]
     assert "samples" not in info.stderr
+    # --verbose tells it with the reason, as it tells a converted file's notes.
+    told = _run("convert", src, "--to", "webp", "--out", tmp_path / "v", "--jobs", jobs,
+                "--verbose")  # fmt: skip
+    assert (
+        f"failed: {src / 'nine.tif'}: damaged TIFF file: its header cannot be read (truncated"
+        " or corrupt); warning: More samples per pixel than can be decoded: 9"
+    ) in told.stderr.splitlines()
     # A listing tells no warnings: not this one either, raw on stderr.
     listing = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--dry-run")
     assert "nine.tif: would fail: damaged TIFF file" in listing.stdout
