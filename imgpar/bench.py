@@ -25,7 +25,7 @@ from typing import Any
 from imgpar import geometry
 from imgpar.api import Job, prepare
 from imgpar.collect import Collector, Summary
-from imgpar.cstderr import Catcher, listening
+from imgpar.cstderr import in_own_process, listening
 from imgpar.engine import pool_problem
 from imgpar.errors import UsageError
 from imgpar.formats import TARGETS
@@ -131,7 +131,7 @@ def bench(
     # The command's own process reads those headers as a run would: what
     # Pillow logs of a damaged one is no line for bench to print.
     with (
-        Catcher(swap=True) if own_process else contextlib.nullcontext() as catcher,
+        in_own_process(own_process) as catcher,
         listening(catcher),
     ):
         needed = _room_needed(chosen, listed)

@@ -49,9 +49,7 @@ class Catcher:
             # No temporary folder to write in: a worker's stderr goes nowhere,
             # as it did before anything caught it, rather than the worker not start.
             if not swap:
-                null = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(null, 2)
-                os.close(null)
+                to_null(2)
             return
         self._fd = self._file.fileno()
         if not swap:
@@ -140,6 +138,8 @@ class _PillowLog:
         self._logger.propagate = False
 
     def take(self) -> list[str]:
+        if not self._messages:  # as for nearly every file: no lock to take
+            return []
         with self._handler.lock or contextlib.nullcontext():
             taken = self._messages[:]
             del self._messages[:]
@@ -148,6 +148,18 @@ class _PillowLog:
     def close(self) -> None:
         self._logger.removeHandler(self._handler)
         self._logger.propagate = self._propagated
+
+
+@contextlib.contextmanager
+def in_own_process(own: bool) -> Iterator[Catcher | None]:
+    """A Catcher that swaps descriptor 2 in for each file, where this is the
+    command's own process (`own`); none in a program's, whose stderr and
+    logging are its own."""
+    if not own:
+        yield None
+        return
+    with Catcher(swap=True) as catcher:
+        yield catcher
 
 
 class Heard(NamedTuple):
@@ -194,10 +206,15 @@ def _hold_two() -> None:
     try:
         os.fstat(2)
     except OSError:
-        null = os.open(os.devnull, os.O_WRONLY)
-        if null != 2:
-            os.dup2(null, 2)
-            os.close(null)
+        to_null(2)
+
+
+def to_null(fd: int) -> None:
+    """Descriptor `fd` on /dev/null."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    if null != fd:  # a closed fd is the lowest free one: it may be had already
+        os.dup2(null, fd)
+        os.close(null)
 
 
 def quiet_python_stderr() -> None:
@@ -207,7 +224,6 @@ def quiet_python_stderr() -> None:
     warnings are each file's already, Catcher.logged). A forked worker's
     copy of the command's stderr goes too: it is the run's to hold, and a
     CI step reading it waits for every holder to close."""
-    null = os.open(os.devnull, os.O_WRONLY)
     if _own is not None:
-        os.dup2(null, _own)
-    sys.stderr = open(null, "w", errors="backslashreplace")  # noqa: SIM115  (the worker's own)
+        to_null(_own)
+    sys.stderr = open(os.devnull, "w", errors="backslashreplace")  # noqa: SIM115  (the worker's own)

@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
-from imgpar.cstderr import Catcher, quiet_python_stderr
+from imgpar.cstderr import Catcher, in_own_process, quiet_python_stderr, to_null
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import ConvertSpec, Result, Task, on_disk
 from imgpar.writer import temp_file_places, temp_prefix
@@ -58,7 +58,7 @@ class SerialEngine:
         if self.own_process:
             keep_freed_memory()
         configure_worker(self.spec)
-        with Catcher(swap=True) if self.own_process else contextlib.nullcontext() as catcher:
+        with in_own_process(self.own_process) as catcher:
             for item in items:
                 if not isinstance(item, Task):
                     yield item
@@ -88,9 +88,7 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
     # to its Catcher, which tells it in that file's result. Nor does a worker
     # hold the run's stdout or stderr: a CI step reading them waits for every
     # holder to close.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+    to_null(1)
     from imgpar.heap import keep_freed_memory
     from imgpar.pipeline import configure_worker
 

@@ -46,10 +46,8 @@ def inspect(path: str, catcher: cstderr.Catcher | None = None) -> dict[str, Any]
             record, failure = _inspect(path)
         except Exception as exc:
             record, failure = {"path": path}, exc
-    said = pipeline.library_words(heard.printed)
+    said, warned = pipeline.hearsay(caught, heard)
     record["error"] = pipeline.describe(failure, said=said) if failure else None
-    warned = [pipeline.describe_warning(w.message) for w in caught]
-    warned += pipeline.library_words(heard.logged)
     warned += pipeline.besides(said, record["error"])
     record["warnings"] = list(dict.fromkeys(warned))
     # As convert fails it: by its name or its folder's, which its cache key holds.

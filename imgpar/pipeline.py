@@ -181,9 +181,8 @@ def convert_file(
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
-    said = library_words(heard.printed)
-    told = [describe_warning(w.message) for w in caught] + library_words(heard.logged)
-    warned = tuple(dict.fromkeys(WARNING + text for text in told))[:3]
+    said, told = hearsay(caught, heard)
+    warned = _told(told)
     common = {
         "source": task.display, "source_bytes": task.source_bytes, "started": started,
         "worker": os.getpid(),
@@ -204,6 +203,15 @@ def convert_file(
         ended=time.time(), stages=made.stages,
         peak_rss=peak_rss(), thumbnail=made.preview, digest=digest, shrink=made.shrink,
     )
+
+
+def hearsay(
+    caught: list[warnings.WarningMessage], heard: cstderr.Heard
+) -> tuple[list[str], list[str]]:
+    """What C libraries printed of a file (a decoder error's reason, in
+    `describe`), and its warnings: warned and logged, worded alike."""
+    said = library_words(heard.printed)
+    return said, [describe_warning(w.message) for w in caught] + library_words(heard.logged)
 
 
 def library_words(lines: list[str]) -> list[str]:
@@ -576,7 +584,7 @@ def frame_count(im: Image.Image, *, all_pages: bool) -> int:
         if im.format != "TIFF" or all_pages or _raised_in(exc) != "reading":
             raise
         im.seek(0)
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = _first_line(exc) or type(exc).__name__
         warnings.warn(f"pages after the first cannot be read ({detail})", stacklevel=1)
         return 1
 
@@ -714,7 +722,7 @@ def open_checked(
     width, height = im.size
     # Only the frames `_frames` decodes count: a 20-page scan at 300 dpi was
     # refused a first-page JPEG for the pages it would never decode.
-    frames = getattr(im, "n_frames", 1) if _every_frame_decoded(im, all_pages) else 1
+    frames = frame_count(im, all_pages=all_pages) if _every_frame_decoded(im, all_pages) else 1
     if isinstance(im, WebPImagePlugin.WebPImageFile) and frames > 1 and im.rawmode == "RGBX":
         # libwebp crops an animation's opaque frames to what changes and
         # leaves the rest of the canvas clear, mostly without marking the
@@ -884,7 +892,7 @@ def describe(
         return "symlink loop: no file at the end of its links"
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         return "disk full: no space left for the output"
-    message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    message = _first_line(exc)
     # Python's words for a file read after it was closed are imgpar's bug,
     # never the file's damage, wherever they are raised.
     raised = None if "closed file" in message else _raised_in(exc)
@@ -921,6 +929,12 @@ def describe(
         detail = "" if isinstance(exc, LookupError) else message
         return _undecodable(detail or "not as its format says")
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message, its first line, at most 200 characters."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ""
 
 
 # Decoders' words for data a valid file may hold that they cannot decode
