@@ -9,9 +9,10 @@ string on every run (a third of its start-up).
 import contextlib
 import errno
 import inspect
+import itertools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -310,7 +311,6 @@ def convert(
     origins: dict[str, str] = {}  # where each setting from a config file came from
     try:
         options, origins = _settings(ctx, config, preset)
-        _settle_conflicts(options, origins, preset)
         paths = _required(options, origins)
         run = {k: options.pop(k) for k in _CLI_ONLY if k in options}
         reports = [str(r) for r in run.get("report") or []]
@@ -404,6 +404,41 @@ def _settle_conflicts(
             raise UsageError(f"{origins[a]}: settings {a!r} and {b!r} {why}: choose one")
         else:
             raise UsageError(f"{flag(a)} and {flag(b)} {why}: choose one")
+    _settle_sizes(options, origins, rank)
+
+
+def _settle_sizes(
+    options: dict[str, Any], origins: dict[str, str], rank: Callable[[str], int]
+) -> None:
+    """Set aside a farther place's way to size where a nearer one gives
+    another (`--max-size 50` over the file's `width = [320, 640]`), with
+    that place's fit and gravity, which shaped only its own sizes; two ways
+    in one file are that file's error."""
+    from imgpar.api import SIZE_OPTIONS
+
+    sizes = [name for name in SIZE_OPTIONS if options.get(name) not in (None, [], ())]
+    aside = {
+        name
+        for name in sizes
+        for other in sizes
+        if rank(other) > rank(name) and _two_ways(name, other)
+    }
+    for name in aside:
+        del options[name]
+    for name in ("fit", "gravity"):
+        if name in options and any(rank(name) == rank(size) for size in aside):
+            del options[name]
+    for a, b in itertools.combinations([n for n in sizes if n not in aside], 2):
+        if _two_ways(a, b) and a in origins and b in origins:
+            raise UsageError(
+                f"{origins[a]}: settings {a!r} and {b!r} cannot be combined: give one way to size"
+            )
+
+
+def _two_ways(a: str, b: str) -> bool:
+    """Whether two size options are two ways to size: only a width and a
+    height make one together."""
+    return a != b and not {a, b} <= {"width", "height"}
 
 
 def _required(settings: dict[str, Any], origins: dict[str, str]) -> list[str]:
@@ -479,7 +514,8 @@ def _settings(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The command's options: those on its command line over those of the
     settings file (`--config`, or imgpar.toml / [tool.imgpar] found upward),
-    and where each one the file gave came from."""
+    the nearer winning where two contradict, and where each one the file
+    gave came from."""
     from imgpar import config as settings_file
 
     _refuse_repeats(ctx)
@@ -503,7 +539,9 @@ def _settings(
     options.update(given)
     for name in _REPEATABLE & options.keys():
         options[name] = ",".join(options[name])
-    return options, {k: v for k, v in origins.items() if k not in given}
+    origins = {k: v for k, v in origins.items() if k not in given}
+    _settle_conflicts(options, origins, preset)
+    return options, origins
 
 
 def _check_written(

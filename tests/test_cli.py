@@ -840,6 +840,41 @@ def test_the_command_line_wins_over_a_contradicting_setting(
         " --force everything): choose one\n")  # fmt: skip
 
 
+def test_a_nearer_way_to_size_sets_aside_a_farther_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--max-size 50` over the file's widths stopped with "--max-size and
+    # --width cannot be combined", naming the file's setting as a flag.
+    Image.new("RGB", (200, 100), "red").save(tmp_path / "a.jpg")
+    (tmp_path / "imgpar.toml").write_text(
+        'to = "png"\nwidth = [120, 160]\nheight = 90\nfit = "cover"\ngravity = "north"\n'
+        "[presets.small]\nmax_size = 50\n[presets.tall]\nheight = 40\n"
+        "[presets.odd]\nmax_size = 50\nscale = 20\n"
+    )
+    monkeypatch.chdir(tmp_path)
+
+    def sizes(*args: str) -> list[tuple[int, int]]:
+        for made in tmp_path.glob("a*.png"):
+            made.unlink()
+        result = invoke("convert", ".", *args)
+        assert result.exit_code == 0, result.output
+        return [Image.open(p).size for p in sorted(tmp_path.glob("a*.png"))]
+
+    assert sizes() == [(120, 90), (160, 90)]  # the file's own: cover crops
+    # The file's fit and gravity shaped its widths only: they go with them.
+    assert sizes("--max-size", "50") == [(50, 25)]
+    assert sizes("--preset", "small") == [(50, 25)]
+    assert sizes("--long-edge", "60", "--preset", "small") == [(60, 30)]
+    # A height goes with the file's widths: nothing contradicts.
+    assert sizes("--preset", "tall") == [(120, 40), (160, 40)]
+    odd = invoke("convert", ".", "--preset", "odd")
+    assert (odd.exit_code, odd.stderr) == (2, f"imgpar: error: {tmp_path / 'imgpar.toml'} preset"
+        " 'odd': settings 'max_size' and 'scale' cannot be combined: give one way to size\n")  # fmt: skip
+    both = invoke("convert", ".", "--max-size", "50", "--scale", "20")
+    assert both.exit_code == 2
+    assert both.stderr.startswith("imgpar: error: --max-size and --scale cannot be combined")
+
+
 def test_dry_run_ends_with_its_counts(tmp_path: Path) -> None:
     src = _tree_with_one_corrupt_file(tmp_path / "src")
     args = ["convert", src, "--to", "webp", "--width", "20,40", "--out", tmp_path / "out"]
