@@ -77,7 +77,7 @@ def load(
                 raise UsageError(f"--preset {preset}: no imgpar.toml or [tool.imgpar] found")
             return {}, {}
     data = _read(path)
-    if os.path.basename(path) == "pyproject.toml" or "tool" in data:
+    if _in_tool_table(path, data):
         tool = _table(data.get("tool", {}), f"{path}: [tool]")
         data = _table(tool.get("imgpar", {}), f"{path}: [tool.imgpar]")
     presets = _table(data.pop("presets", {}), f"{path}: presets")
@@ -101,6 +101,17 @@ def load(
         settings.update(chosen)
         origins.update(dict.fromkeys(chosen, f"{path} preset {preset!r}"))
     return _from_folder(settings, _folder_of(path)), origins
+
+
+def _in_tool_table(path: str, data: dict[str, Any]) -> bool:
+    """Whether a file's settings are in its `[tool.imgpar]`: a
+    pyproject.toml's are, and those of a pipe (`--config <(...)`) that has
+    one; an imgpar.toml's are at its top level, whatever tables it holds."""
+    name = os.path.basename(path)
+    if name in CONFIG_FILES:
+        return name == "pyproject.toml"
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "imgpar" in tool
 
 
 def _folder_of(path: str) -> str:

@@ -1482,6 +1482,9 @@ def test_config_is_honoured_and_flags_win(
         ('[presets.web]\nto = "webp"\n[presets.thumbs]\nwdith = 200\n',
          "imgpar.toml preset 'thumbs': unknown setting 'wdith'"),
         ("[tool]\nimgpar = 5\n", "pyproject.toml: [tool.imgpar]: a table of settings, not 5"),
+        # An imgpar.toml's settings are its top level: with a [tool.*] table
+        # they were all passed over for its [tool.imgpar], and none was read.
+        ('out = "dist"\n[tool.other]\nx = 1\n', "imgpar.toml: unknown setting 'tool'"),
     ],
 )  # fmt: skip
 def test_a_settings_file_of_the_wrong_shape_is_a_usage_error(
