@@ -223,7 +223,7 @@ def run(
     # This is the command's own process (a program calling the API keeps its
     # malloc and its stderr as they are): --jobs 1 converts here, as a worker.
     job.own_process = True
-    job.waiting = _say_waiting
+    job.waiting = None if quiet else _say_waiting
 
     writers = _open_reports(reports)
     # What fails a run that converted every file: a report or manifest given

@@ -1121,6 +1121,42 @@ def test_a_lock_file_another_user_owns_still_locks(tmp_path: Path) -> None:
     assert stdout.startswith("1 converted")
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs Linux's /proc/locks")
+def test_quiet_waits_for_another_run_without_a_note(tmp_path: Path) -> None:
+    _tree(tmp_path / "src", 1, (60, 40))
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
+         str(out / ".imgpar-lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        proc = subprocess.Popen(
+            [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out),
+             "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        # Blocked on the lock: the kernel lists a waiter ("->").
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open("/proc/locks") as locks:
+                if any("->" in line and f" {proc.pid} " in line for line in locks):
+                    break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the run never waited for the lock")
+    finally:
+        holder.kill()
+        holder.wait()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stderr) == (0, "")  # --quiet: failures and the summary only
+    assert stdout.startswith("1 converted")
+
+
 def test_a_fifo_where_the_lock_file_belongs_is_no_lock(tmp_path: Path) -> None:
     # Another user's, in a shared folder: read-only, its open would wait
     # for a writer for ever.
