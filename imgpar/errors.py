@@ -68,6 +68,8 @@ def flag(option: str) -> str:
 # How a file that cannot be read fails: its permissions, not its pixels,
 # so the cache does not replay it (a chmod changes neither size nor mtime).
 UNREADABLE = "cannot read the file"
+# How every reason an output could not be written begins (writer.OutputRefused).
+UNWRITABLE = "cannot write"
 # A FIFO, socket or device where a file should be: its open would block, or its data never end.
 NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
 

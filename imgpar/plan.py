@@ -27,7 +27,7 @@ from imgpar.cache import (
     file_state,
     kind_of_cache,
 )
-from imgpar.errors import NOT_REGULAR, UNREADABLE
+from imgpar.errors import NOT_REGULAR, UNREADABLE, UNWRITABLE
 from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
 from imgpar.paths import below, folder_of, regular_fd, same_folder
@@ -920,7 +920,7 @@ class Planner:
         # timeout, a dead worker, a lost cluster (no worker behind those
         # results) or a full disk, which another run may not meet.
         judged = result.status == "failed" and result.worker and not result.fatal
-        judged = judged and not (result.error or "").startswith(UNREADABLE)
+        judged = judged and not (result.error or "").startswith((UNREADABLE, UNWRITABLE))
         if pending is not None and result.loose:
             # A Dask worker that could not be stopped, or one the lost
             # scheduler no longer speaks for, may still write its outputs:

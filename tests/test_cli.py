@@ -436,6 +436,24 @@ def test_check_calls_a_file_that_cannot_convert_failing(tmp_path: Path) -> None:
     assert "0 stale, 1 failing, 0 orphaned outputs" in checked.stderr
 
 
+def test_check_calls_a_file_whose_output_could_not_be_written_stale(tmp_path: Path) -> None:
+    # Once the folder was mended, --check still said "failing: ... cannot
+    # write ... (as the last run found)", where a run converted it.
+    src = build_tree(tmp_path / "src", {"sub/a.png": "rgba_png"})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_text("in the way")
+    run = invoke("convert", src, "--to", "webp", "--out", out)
+    assert run.exit_code == 1
+    assert f"cannot write {out / 'sub' / 'a.webp'}: {out / 'sub'} is a file" in run.stderr
+    (out / "sub").unlink()
+    checked = invoke("convert", src, "--to", "webp", "--out", out, "--check")
+    assert (checked.exit_code, checked.stdout) == (1, f"stale: {src / 'sub' / 'a.png'}\n")
+    assert invoke("convert", src, "--to", "webp", "--out", out).exit_code == 0
+    with Image.open(out / "sub" / "a.webp") as im:
+        assert im.format == "WEBP"
+
+
 def test_check_calls_a_file_whose_pixels_failed_failing(tmp_path: Path) -> None:
     # Its header reads: only the last run's decode knows it fails.
     src = build_tree(tmp_path / "src", {"good.png": "rgba_png", "cut.jpg": "camera_jpeg"})
