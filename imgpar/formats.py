@@ -127,6 +127,7 @@ READ_EXTENSIONS = frozenset(
         ".jpeg",
         ".jpe",
         ".jfif",
+        ".mpo",  # a JPEG with more images after it (stereo cameras)
         ".png",
         ".apng",
         ".gif",
@@ -145,10 +146,13 @@ HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 # files beside their JPEGs, say): left alone, and said so, not silently.
 UNREAD_EXTENSIONS = frozenset(
     {
-        ".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dng", ".erf", ".iiq", ".kdc", ".mrw",
-        ".nef", ".nrw", ".orf", ".pef", ".raf", ".rw2", ".sr2", ".srf", ".srw", ".x3f",
-        ".eps", ".exr", ".hdr", ".icns", ".ico", ".j2k", ".jp2", ".jxl", ".psb", ".psd",
-        ".svg", ".tga", ".xcf",
+        ".3fr", ".arw", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dcs", ".dng", ".erf",
+        ".fff", ".gpr", ".iiq", ".k25", ".kdc", ".mef", ".mos", ".mrw", ".nef", ".nrw",
+        ".orf", ".pef", ".raf", ".raw", ".rw2", ".rwl", ".rwz", ".sr2", ".srf", ".srw",
+        ".x3f",
+        ".dds", ".eps", ".exr", ".hdp", ".hdr", ".icns", ".ico", ".j2k", ".jp2", ".jpf",
+        ".jpx", ".jxl", ".jxr", ".pbm", ".pcx", ".pgm", ".pnm", ".ppm", ".psb", ".psd",
+        ".qoi", ".svg", ".tga", ".wdp", ".xcf",
     }
 )  # fmt: skip
 

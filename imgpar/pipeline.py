@@ -547,6 +547,8 @@ def _frames(
         notes.append(
             f"{count} pages: first page written (--all-pages keeps them all in TIFF output)"
         )
+    if count > 1 and _other_pictures(im):
+        notes.append(f"{count} images (a stereo pair, a burst): first image written")
     if count == 1 or not _every_frame_decoded(im, spec.all_pages):
         im.load()
         if im.mode in ("I", "F"):
@@ -571,6 +573,21 @@ def _frames(
     if im.format == "PNG" and im.info.get("default_image"):
         still, frames, durations = frames[0], frames[1:], durations[1:]
     return frames, (durations, _plays(im)), still
+
+
+def _other_pictures(im: Image.Image) -> bool:
+    """Whether the images after an MPO's or a HEIF's first are pictures of
+    their own (a stereo camera's other eye, a burst's other shots), not
+    previews of it (a camera JPEG's MPF preview)."""
+    if im.format == "HEIF":
+        return True
+    if im.format != "MPO":
+        return False
+    entries = getattr(im, "mpinfo", {}).get(0xB002) or []
+    return any(
+        "Thumbnail" not in str(entry.get("Attribute", {}).get("MPType", ""))
+        for entry in entries[1:]
+    )
 
 
 def frame_count(im: Image.Image, *, all_pages: bool) -> int:

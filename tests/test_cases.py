@@ -5,6 +5,7 @@ and the resize modes. Each image is made here, small."""
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -342,6 +343,31 @@ def test_two_page_tiff_first_page_unless_all_pages(tmp_path: Path) -> None:
         assert im.n_frames == 2
     _, result = _convert(source, "webp", tmp_path, all_pages=True)
     assert "2 pages: first page written to webp" in result.notes
+
+
+@pytest.mark.parametrize(("second", "said"), [(0, True), (0x010002, False)])
+def test_a_stereo_mpo_says_its_other_image_is_left_out(
+    tmp_path: Path, second: int, said: bool
+) -> None:
+    # The other eye was lost without a word; a camera JPEG's MPF preview
+    # (MP type "Large Thumbnail") is no picture of its own.
+    source = tmp_path / "DSCF0001.MPO"
+    left, right = _frames()[:2]
+    left.save(source, format="MPO", save_all=True, append_images=[right])
+    data = bytearray(source.read_bytes())
+    # The MP Entry tag (0xB002) in the MPF segment's little-endian IFD: its
+    # value's offset counts from the segment's TIFF header.
+    header = data.index(b"MPF\x00II*\x00") + 4
+    tag = data.index(b"\x02\xb0\x07\x00", header)
+    (entries,) = struct.unpack_from("<L", data, tag + 8)
+    struct.pack_into("<L", data, header + entries + 16, second)  # the second entry's type
+    source.write_bytes(bytes(data))
+    out, result = _convert(source, "jpeg", tmp_path)
+    note = "2 images (a stereo pair, a burst): first image written"
+    assert (note in result.notes) == said, result.notes
+    assert not any(n.startswith("warning:") for n in result.notes)
+    with Image.open(out) as im:
+        assert _difference(im, left) < 2 < _difference(im, right)
 
 
 def _pages_of(path: Path) -> list[Image.Image]:

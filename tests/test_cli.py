@@ -887,7 +887,8 @@ def test_a_nearer_way_to_size_sets_aside_a_farther_one(
     assert sizes("--preset", "tall") == [(120, 40), (160, 40)]
     odd = invoke("convert", ".", "--preset", "odd")
     assert (odd.exit_code, odd.stderr) == (2, f"imgpar: error: {tmp_path / 'imgpar.toml'} preset"
-        " 'odd': settings 'max_size' and 'scale' cannot be combined: give one way to size\n")  # fmt: skip
+        " 'odd': settings 'max_size' and 'scale' cannot be combined: give one way to size\n"
+    )  # fmt: skip
     both = invoke("convert", ".", "--max-size", "50", "--scale", "20")
     assert both.exit_code == 2
     assert both.stderr.startswith("imgpar: error: --max-size and --scale cannot be combined")
@@ -1125,21 +1126,27 @@ def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path)
 def test_images_imgpar_does_not_read_are_named_once(tmp_path: Path) -> None:
     # Camera raw files beside their JPEGs: left alone, and said so.
     src = build_tree(tmp_path / "src", {"a.jpg": "small_jpeg", "notes.txt": b"hello"})
-    for name in ("IMG_1.CR2", "IMG_2.CR2", "sub/IMG_3.nef", "logo.svg"):
+    for name in ("IMG_1.CR2", "IMG_2.CR2", "sub/IMG_3.nef", "logo.svg", "L1000001.RWL"):
         (src / name).parent.mkdir(exist_ok=True)
         (src / name).write_bytes(b"not read")
+    # A stereo camera's MPO is a JPEG: it was passed over without a word.
+    left, right = Image.new("RGB", (60, 40), "red"), Image.new("RGB", (60, 40), "blue")
+    left.save(src / "DSCF0001.MPO", format="MPO", save_all=True, append_images=[right])
     out = tmp_path / "out"
     report = tmp_path / "r.json"
     result = invoke("convert", src, "--to", "webp", "--out", out, "--report", report)
     assert result.exit_code == 0, result.output
-    assert "1 converted, 0 skipped, 0 failed" in result.stdout
+    assert "2 converted, 0 skipped, 0 failed" in result.stdout
     assert result.stderr.strip().splitlines() == [
-        "note: 4 files in formats imgpar does not read, left alone (2 .cr2, 1 .svg, 1 .nef)"
+        "note: 5 files in formats imgpar does not read, left alone"
+        " (2 .cr2, 1 .rwl, 1 .svg, 1 .nef)"
     ]
     noted = json.loads(report.read_text())["notes"]
     assert sorted(Path(n["path"]).name for n in noted) == [
-        "IMG_1.CR2", "IMG_2.CR2", "IMG_3.nef", "logo.svg"
+        "IMG_1.CR2", "IMG_2.CR2", "IMG_3.nef", "L1000001.RWL", "logo.svg"
     ]  # fmt: skip
+    with Image.open(out / "DSCF0001.webp") as im:
+        assert (im.size, im.getpixel((30, 20))[0] > 200) == ((60, 40), True)  # the first, red
     verbose = invoke("convert", src, "--to", "webp", "--out", out, "--verbose")
     assert f"note: {src / 'logo.svg'}: an image format imgpar does not read" in verbose.stderr
 

@@ -163,3 +163,17 @@ def test_a_heic_over_libheif_s_own_limit_is_too_many_pixels(tmp_path: Path) -> N
         "failed",
         "too many pixels: 60000x60000, over libheif's own limit (possible decompression bomb)",
     )
+
+
+def test_a_heic_burst_says_its_other_shots_are_left_out(tmp_path: Path) -> None:
+    pillow_heif.register_heif_opener()
+    source = tmp_path / "burst.heic"
+    shots = [Image.new("RGB", (40, 30), colour) for colour in ("red", "blue", "green")]
+    shots[0].save(source, save_all=True, append_images=shots[1:], quality=95)
+    report = imgpar.convert([source], to="jpeg", out=tmp_path / "out", jobs=1)
+    result = report.files[0]
+    assert result.status == "converted", result.error
+    assert "3 images (a stereo pair, a burst): first image written" in result.notes
+    with Image.open(tmp_path / "out" / "burst.jpg") as im:
+        red, green, blue = im.convert("RGB").getpixel((20, 15))
+        assert red > 200 and green < 60 and blue < 60
