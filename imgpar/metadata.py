@@ -213,10 +213,12 @@ class Carried(NamedTuple):
 _PNG_CREDITS = {"Author": ARTIST, "Copyright": COPYRIGHT}
 
 
-def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
+def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy, turned: int) -> Carried:
     """`im`'s EXIF, XMP, comment and print resolution as `policy` keeps them.
 
-    `exif` is `im.getexif()`, read before the pixels were loaded. A comment can
+    `exif` is `im.getexif()`, read before the pixels were loaded, and
+    `turned` the orientation its pixels are turned by, whether Pillow (a
+    TIFF's, which then drops the tag) or imgpar turns them. A comment can
     hold anything, location included, so only `all` keeps it. A PNG's Author
     and Copyright text go into EXIF's Artist and Copyright where EXIF has
     none: only EXIF and XMP travel to every target.
@@ -227,7 +229,7 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy) -> Carried:
             text = im.info.get(keyword)
             if isinstance(text, str) and text.strip() and tag not in kept:
                 kept[tag] = text.encode("utf-8")
-    dpi = _upright_dpi(_dpi(im, exif), pending_orientation(im, exif))
+    dpi = _upright_dpi(_dpi(im, exif), turned)
     if dpi and X_RESOLUTION in kept:
         # Said once for the outputs: a JFIF density and an EXIF resolution
         # that disagree leave readers to pick, and a turned photo's are turned.

@@ -283,6 +283,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             _check_sizes_either_way(task, spec, im.size)
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
+        turned = metadata.orientation(exif)  # by imgpar, or by Pillow as a TIFF loads
         displayed = geometry.stored_size(im.size, orientation)
         layouts, todo = _planned(task, spec, displayed)
         if any(geometry.held_small(displayed, o.resize) for o in spec.outputs):
@@ -297,7 +298,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             shrink = _shrink_on_load(im, displayed, orientation, layouts)
         icc = colour.source_profile(im, exif, fp)
         frames, timing, still = _frames(im, spec, notes)
-        carried = metadata.carry(im, exif, spec.metadata)
+        carried = metadata.carry(im, exif, spec.metadata, turned)
         lap = time.perf_counter()
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
         records: list[OutputRecord] = []

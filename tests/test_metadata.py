@@ -737,16 +737,19 @@ def test_pillow_is_left_as_it_was_for_the_program_around_imgpar(tmp_path: Path) 
         assert im.getexif().get_ifd(EXIF_IFD)[0x8827] == 102_400
 
 
-def test_an_uneven_resolution_turns_with_the_pixels(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["jpg", "tif"])
+def test_an_uneven_resolution_turns_with_the_pixels(tmp_path: Path, kind: str) -> None:
     # Stored on its side at 200 x 100 dpi: upright, 100 x 200, so it prints
-    # as the camera framed it.
-    source = tmp_path / "sideways.jpg"
+    # as the camera framed it. (A TIFF's pixels, which Pillow turns as it
+    # loads them, kept the resolution as stored.)
+    source = tmp_path / f"sideways.{kind}"
     stored_for_orientation(quadrant_picture((40, 60)), 6).save(
-        source, dpi=(200, 100), exif=camera_exif(6)
+        source, dpi=(200, 100), exif=camera_exif(6).tobytes()
     )
-    out = written(run(source, "png"))
-    assert out.size == (40, 60)
-    assert out.info["dpi"] == pytest.approx((100, 200), abs=0.02)
+    for target in ("png", "tiff"):
+        out = written(run(source, target))
+        assert_upright(out)
+        assert out.info["dpi"] == pytest.approx((100, 200), abs=0.02)
 
 
 def test_exif_resolution_says_what_the_output_s_density_says(tmp_path: Path) -> None:
