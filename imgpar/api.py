@@ -27,7 +27,15 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.paths import below, folder_of, may_exist, not_there, remove_empty, same_folder
+from imgpar.paths import (
+    below,
+    folder_of,
+    make_folders,
+    may_exist,
+    not_there,
+    remove_empty,
+    same_folder,
+)
 from imgpar.plan import Planner, check_template, default_template, sample_name, source_name
 from imgpar.spec import (
     FILTERS,
@@ -1207,7 +1215,7 @@ def _check_out(out: str, *, create: bool) -> None:
     if not create:
         return
     try:
-        os.makedirs(out, exist_ok=True)
+        make_folders(out)
     except OSError as exc:
         raise UsageError(f"{out} cannot be created: {exc.strerror or exc}", option="out") from None
     if not os.access(out, os.W_OK | os.X_OK):

@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import IO, NamedTuple
 
 from imgpar.errors import UsageError
-from imgpar.paths import regular_fd
+from imgpar.paths import make_folders, regular_fd
 from imgpar.spec import OutputRecord
 
 CACHE_NAME = ".imgpar-cache.sqlite"
@@ -266,7 +266,7 @@ class Cache:
         return self._db
 
     def _open(self) -> sqlite3.Connection:
-        os.makedirs(self.root, exist_ok=True)
+        make_folders(self.root)
         # Rows are committed in small batches (see put): two runs never hold
         # the lock for long, and a killed run loses at most a batch, which only
         # means converting those files again. No fsync either: a cache that a

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from imgpar.paths import make_folders
 from imgpar.spec import Result
 from imgpar.writer import remove_abandoned, temp_prefix
 
@@ -36,7 +37,7 @@ class Manifest:
             # Written only at the end of a complete run, so a place it cannot
             # be written must be found now, before the work, not after it.
             folder = os.path.dirname(os.path.abspath(path))
-            os.makedirs(folder, exist_ok=True)
+            make_folders(folder)
             remove_abandoned([folder])  # a killed run's, named as a worker's
             with open(self._temp, "w"):
                 pass

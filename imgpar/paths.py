@@ -106,6 +106,25 @@ def nearest_folder(folder: str) -> str:
     return folder or "."
 
 
+def make_folders(folder: str) -> None:
+    """`os.makedirs(folder, exist_ok=True)`, in a loop: makedirs calls itself
+    for each folder it makes, and one 1,000 folders deep passed Python's
+    recursion limit."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+
+
 def remove_empty(folder: str, top: str) -> None:
     """Remove `folder` and each folder above it, up to `top` (kept), while
     they are empty: what a failed write made, or deleted outputs emptied.

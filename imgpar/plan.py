@@ -554,14 +554,21 @@ class Planner:
 
     def _in_place_caches_of(self, path: str) -> tuple[str, ...]:
         """The folders at or above `path` whose caches were kept in place,
-        nearest first; remembered per folder."""
-        found = self._in_place_at.get(path)
-        if found is None:
+        nearest first; remembered per folder. Up to the nearest folder
+        remembered, then down again: a loop, as a tree 1,000 folders deep
+        passed Python's recursion limit."""
+        unknown: list[str] = []
+        while (found := self._in_place_at.get(path)) is None:
+            unknown.append(path)
             above = os.path.dirname(path)
-            found = self._in_place_caches_of(above) if above != path else ()
-            if kind_of_cache(path) == "in place":
-                found = (path, *found)
-            self._in_place_at[path] = found
+            if above == path:
+                found = ()
+                break
+            path = above
+        for folder in reversed(unknown):
+            if kind_of_cache(folder) == "in place":
+                found = (folder, *found)
+            self._in_place_at[folder] = found
         return found
 
     def _imgpars(self, here: _Here, place: str) -> list[Owned]:

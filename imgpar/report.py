@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from imgpar import __version__
 from imgpar.collect import Summary
+from imgpar.paths import make_folders
 from imgpar.spec import Result
 from imgpar.writer import remove_abandoned, temp_prefix
 
@@ -70,7 +71,7 @@ class ReportWriter:
         self.path = path
         self.argv = list(argv)
         folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
+        make_folders(folder)
         # Named as a worker's, so a killed run's is known for abandoned and
         # removed: here, and by --prune and the runs that write its folder.
         remove_abandoned([folder])

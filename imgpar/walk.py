@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import NamedTuple
 
 from imgpar.cache import CACHE_NAME, kind_of_cache
@@ -89,7 +89,7 @@ def walk(
             links: deque[str] = deque()
             found[source] = 0
             yield from _counted(
-                _walk_folder(source, "", excluded, outputs, seen, links), found, source
+                _walk_tree(source, "", excluded, outputs, seen, links), found, source
             )
             if in_place:
                 linked_last.append((source, links))
@@ -128,7 +128,7 @@ def _walk_links(
     seen: dict[tuple[int, int], str],
 ) -> Iterator[Folder | Skipped]:
     while links:
-        yield from _walk_folder(root, links.popleft(), excluded, outputs, seen, links)
+        yield from _walk_tree(root, links.popleft(), excluded, outputs, seen, links)
 
 
 def _holds_cache(entries: Sequence[os.DirEntry[str]]) -> bool:
@@ -199,7 +199,7 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _walk_folder(
+def _walk_tree(
     root: str,
     rel: str,
     excluded: tuple[int, int] | None,
@@ -207,6 +207,25 @@ def _walk_folder(
     seen: dict[tuple[int, int], str],
     links: deque[str],
 ) -> Iterator[Folder | Skipped]:
+    """The folder `rel` of `root` and those below it, depth first in name
+    order; links to folders are put in `links`, to walk last. A loop, not
+    recursion: a tree 1,000 folders deep passed Python's recursion limit,
+    and the run stopped with an internal error."""
+    pending = [rel]
+    while pending:
+        below = yield from _walk_folder(root, pending.pop(), excluded, outputs, seen, links)
+        pending.extend(reversed(below))
+
+
+def _walk_folder(
+    root: str,
+    rel: str,
+    excluded: tuple[int, int] | None,
+    outputs: bool,
+    seen: dict[tuple[int, int], str],
+    links: deque[str],
+) -> Generator[Folder | Skipped, None, list[str]]:
+    """One folder's images and notes; returns its subfolders to walk."""
     here = os.path.join(root, rel) if rel else root
     shown = _as_written(root, rel)  # `here` in a note, as the user writes it
     identity = _identity(here)
@@ -218,27 +237,27 @@ def _walk_folder(
             # A link to a folder of the tree: its images once, not twice
             # over (in place, into the very same outputs).
             yield Skipped(shown, f"the same folder as {first}, walked there")
-        return
+        return []
     if identity is not None:
         seen[identity] = here
     # The output folder is skipped unless it is the very SOURCE being walked
     # (converting a folder into itself is allowed; outputs are told apart by name).
     if rel and identity is not None and identity == excluded:
-        return
+        return []
     try:
         with os.scandir(here) as it:
             entries = sorted(it, key=lambda e: e.name)
     except FileNotFoundError:
         yield Skipped(shown, "folder gone while the tree was walked")
-        return
+        return []
     except OSError as exc:
         yield Skipped(shown, f"cannot read folder: {exc.strerror or exc}", failed=True)
-        return
+        return []
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.
     if rel and not outputs and _holds_cache(entries) and kind_of_cache(here) == "out":
         yield Skipped(shown, OTHER_OUTPUTS)
-        return
+        return []
     names: list[str] = []
     subfolders: list[tuple[bool, str]] = []
     for entry in entries:
@@ -262,12 +281,11 @@ def _walk_folder(
             yield Skipped(_as_written(root, rel, entry.name), f"{NOT_REGULAR}, skipped")
     if names:
         yield Folder(root, rel, tuple(names))
+    below: list[str] = []
     for link, name in subfolders:
-        below = os.path.join(rel, name) if rel else name
-        if link:
-            links.append(below)
-        else:
-            yield from _walk_folder(root, below, excluded, outputs, seen, links)
+        path = os.path.join(rel, name) if rel else name
+        (links if link else below).append(path)
+    return below
 
 
 def count_images(sources: Sequence[str], *, exclude: str | None = None) -> int:

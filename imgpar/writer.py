@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
 from imgpar.formats import Target
-from imgpar.paths import TEMP_PREFIX, file_in_the_way, nearest_folder, remove_empty
+from imgpar.paths import TEMP_PREFIX, file_in_the_way, make_folders, nearest_folder, remove_empty
 from imgpar.spec import Task, sized_glob
 
 if TYPE_CHECKING:
@@ -291,7 +291,7 @@ def _create(temp: str, folder: str) -> tuple[int, str | None]:
     tries = 0
     try:
         while True:
-            os.makedirs(folder, exist_ok=True)
+            make_folders(folder)
             try:
                 return os.open(temp, flags, 0o666), top
             except FileNotFoundError:

@@ -2454,3 +2454,57 @@ def test_one_folder_named_two_ways_is_one_lock(
     monkeypatch.chdir(photos)
     report = imgpar.convert(["a.png", str(photos / "b.png")], to="webp", jobs=1)
     assert report.summary.converted == 2
+
+
+def _deep(root: Path, depth: int) -> Path:
+    """`root` with `depth` folders nested below it, made without a path
+    (os.makedirs recurses once a folder); the deepest one's path."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            below = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+    finally:
+        os.close(fd)
+    return root.joinpath(*["d"] * depth)
+
+
+def test_a_tree_1000_folders_deep_converts(tmp_path: Path) -> None:
+    # The walk, the in-place cache lookup and makedirs each called
+    # themselves once a folder: "internal error: RecursionError", nothing
+    # converted, and the deepest file failed with Python's words.
+    src = tmp_path / "src"
+    try:
+        deepest = _deep(src, 1000)  # a 2 KB path: well inside PATH_MAX
+        Image.new("RGB", (20, 10), "red").save(src / "top.jpg")
+        Image.new("RGB", (20, 10), "blue").save(deepest / "deep.jpg")
+        for out in (tmp_path / "out", None):
+            args = ["convert", src, "--to", "webp", *(["--out", out] if out else [])]
+            result = _run(*args)
+            assert result.returncode == 0, result.stderr[-300:]
+            assert result.stdout.startswith("2 converted, 0 skipped, 0 failed")
+            made = (out or src).joinpath(*["d"] * 1000, "deep.webp")
+            with Image.open(made) as im:
+                assert im.size == (20, 10) and im.getpixel((5, 5))[2] > 200
+            assert _run(*args, "--check").returncode == 0
+    finally:
+        # pytest's own clean-up of old temporary folders (shutil.rmtree)
+        # recurses too, and would fail on every later run.
+        _remove_tree(tmp_path)
+
+
+def _remove_tree(root: Path) -> None:
+    folders, pending = [], [str(root)]
+    while pending:
+        folder = pending.pop()
+        folders.append(folder)
+        for entry in os.scandir(folder):
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+            else:
+                os.unlink(entry.path)
+    for folder in reversed(folders):
+        os.rmdir(folder)
