@@ -776,7 +776,11 @@ def prepare(
     return Job(
         sources=paths,
         spec=spec,
-        out=out_path,
+        # An --out that is the SOURCE, however spelled (a link to it): in
+        # place, spelled as the SOURCE. Kept as the link's, its outputs were
+        # taken for sources by the next run, and the one after refused the
+        # folder as another run's --out.
+        out=None if in_place else out_path,
         template=template,
         force=force,
         jobs=jobs,

@@ -1579,6 +1579,25 @@ def test_an_out_that_is_one_of_several_sources_is_refused(tmp_path: Path) -> Non
     assert invoke("convert", one, "--to", "webp", "--out", one).exit_code == 0
 
 
+@pytest.mark.parametrize(("source", "out"), [("photos", "link"), ("link", "photos")])
+def test_an_out_that_is_the_source_through_a_link_converts_in_place(
+    tmp_path: Path, source: str, out: str
+) -> None:
+    # The second run took its own a.png for a source (a.jpg.png beside it),
+    # and the third refused the folder as another run's --out.
+    photos = build_tree(tmp_path / "photos", {"a.jpg": "small_jpeg"})
+    (tmp_path / "link").symlink_to(photos)
+    args = ["convert", tmp_path / source, "--to", "png", "--out", tmp_path / out]
+    for converted in (1, 0, 0):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith(f"{converted} converted, {1 - converted} skipped, 0 failed")
+    assert invoke("convert", photos, "--to", "png").stdout.startswith("0 converted, 1 skipped")
+    assert sorted(p.name for p in photos.iterdir() if p.name[0] != ".") == ["a.jpg", "a.png"]
+    with Image.open(photos / "a.png") as im:
+        assert im.format == "PNG"
+
+
 def test_a_source_inside_another_converted_twice_is_refused(tmp_path: Path) -> None:
     # Its files were converted twice into one folder: a.webp, then a.jpg.webp.
     src = build_tree(tmp_path / "p", {"t.jpg": "small_jpeg", "s/a.jpg": "small_jpeg"})
