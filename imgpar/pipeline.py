@@ -770,16 +770,46 @@ def open_checked(
     if (width * height + (FRAME_COST if frames > 1 else 0)) * frames > max_pixels:
         im.close()
         raise ImageRejected(_too_many_pixels(max_pixels, _size(im, frames)))
+    if im.format in ("JPEG", "MPO") and im.info.get("progressive") and _scans(fp) > MOST_SCANS:
+        im.close()
+        raise ImageRejected(
+            f"too many scans: a progressive JPEG of over {MOST_SCANS:,} (about 10 is usual,"
+            " and each is a pass over every pixel)"
+        )
     return im
+
+
+# A progressive JPEG's scans each pass over all its pixels: 25,000 one-byte
+# scans of an 8000 x 8000 picture, 525 KB, held a worker for minutes; 1,000
+# of 160 MP take some 15 s.
+MOST_SCANS = 1000
+
+
+def _scans(fp: IO[bytes]) -> int:
+    """A JPEG's start-of-scan markers, counted to MOST_SCANS + 1 at most.
+    In its coded data a 0xFF byte is always followed by 0x00 or a restart
+    marker: only metadata (an EXIF thumbnail's scan) can add to the count."""
+    at = fp.tell()
+    fp.seek(0)
+    count, last = 0, 0
+    try:
+        while count <= MOST_SCANS and (chunk := fp.read(1 << 20)):
+            count += chunk.count(b"\xff\xda") + (last == 0xFF and chunk[0] == 0xDA)
+            last = chunk[-1]
+    finally:
+        fp.seek(at)
+    return count
 
 
 _PALETTE_MOST = 256
 
 # What a decoded frame costs beyond its pixels (Pillow's image object, its
-# timing, the list it is kept in), as pixels of 4 bytes: a 46 MB GIF of two
-# million 1x1 frames held a worker at 1.8 GB for 80 s, well within a limit
-# counted in pixels alone.
-FRAME_COST = 256
+# timing, the list it is kept in, the WebP writer's time), as pixels: a 46 MB
+# GIF of two million 1x1 frames held a worker at 1.8 GB for 80 s, well within
+# a limit counted in pixels alone, and libwebp's animation writer takes time
+# that grows with the square of the frames (1x1 frames: 20,000 in 2 s,
+# 80,000 in 20 s). At this cost, 39,000 such frames at most.
+FRAME_COST = 4096
 
 
 def _size(im: Image.Image, frames: int) -> str:

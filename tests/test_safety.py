@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import re
@@ -914,15 +915,17 @@ def test_max_pixels_refuses_before_work(tmp_path: Path) -> None:
 
 def test_max_pixels_counts_what_each_frame_costs_too(tmp_path: Path) -> None:
     # Frames of one pixel passed a limit counted in pixels alone: two million
-    # of them held a worker at 1.8 GB. Each counts 256 pixels more.
+    # of them held a worker at 1.8 GB, and 80,000 took libwebp 20 s. Each
+    # counts 4,096 pixels more.
     src = tmp_path / "src"
     src.mkdir()
     frames = [Image.new("L", (1, 1), i % 2 * 255) for i in range(1000)]
     frames[0].save(src / "dust.gif", save_all=True, append_images=frames[1:], duration=10)
     frames[0].save(src / "few.gif", save_all=True, append_images=frames[1:100], duration=10)
-    proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--max-pixels", "100000")
+    proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--max-pixels", "1000000")
     assert proc.returncode == 1
-    assert "dust.gif: too many pixels: 1x1 x 1000 frames, over --max-pixels 100,000" in proc.stderr
+    too_many = "dust.gif: too many pixels: 1x1 x 1000 frames, over --max-pixels 1,000,000"
+    assert too_many in proc.stderr
     with Image.open(tmp_path / "o" / "few.webp") as im:
         assert im.n_frames == 100
 
@@ -2508,3 +2511,26 @@ def _remove_tree(root: Path) -> None:
                 os.unlink(entry.path)
     for folder in reversed(folders):
         os.rmdir(folder)
+
+
+def test_a_progressive_jpeg_of_too_many_scans_is_refused(tmp_path: Path) -> None:
+    # 25,000 one-byte scans of an 8000 x 8000 picture (525 KB) held a worker
+    # for minutes, and `imgpar info` for as long.
+    src = tmp_path / "src"
+    src.mkdir()
+    buffer = io.BytesIO()
+    Image.new("L", (800, 800), 128).save(buffer, "JPEG", progressive=True, quality=50)
+    head = buffer.getvalue()[:-2]  # up to its EOI
+    refine = b"\xff\xda" + struct.pack(">H", 8) + bytes([1, 1, 0, 0, 0, 0x10]) + b"\x00"
+    (src / "scans.jpg").write_bytes(head + refine * 1200 + b"\xff\xd9")
+    (src / "fine.jpg").write_bytes(head + refine * 20 + b"\xff\xd9")
+    proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"failed: {src / 'scans.jpg'}: too many scans: a progressive JPEG of over 1,000"
+        " (about 10 is usual, and each is a pass over every pixel)"
+    ]
+    with Image.open(tmp_path / "o" / "fine.webp") as im:
+        assert im.size == (800, 800)
+    info = _run("info", src / "scans.jpg")
+    assert "too many scans" in info.stdout + info.stderr
