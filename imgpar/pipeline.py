@@ -169,7 +169,10 @@ def convert_file(
             # Hashed through the file the decoder reads: a second open and
             # read cost an icon more than hashing it.
             with open_source(task.source) as fp:
-                digest = digest_stream(fp)
+                try:
+                    digest = digest_stream(fp)
+                except OSError as exc:
+                    raise _unreadable_source(exc) from None
                 fp.seek(0)
                 try:
                     made = _convert(task, fp, spec)
@@ -818,6 +821,13 @@ def _size(im: Image.Image, frames: int) -> str:
     return f"{im.width}x{im.height}" + (f" x {frames} {kind}" if frames > 1 else "")
 
 
+def _unreadable_source(exc: OSError) -> ImageRejected:
+    """The system's error reading a source open for reading (EIO from a
+    failing disk), as its reason: no fault of the file's, which the cache
+    does not record."""
+    return ImageRejected(f"{UNREADABLE}: {(exc.strerror or _first_line(exc)).lower()}")
+
+
 def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -> Image.Image:
     if "HEIF" in formats and not register_heif():
         raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
@@ -829,6 +839,8 @@ def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -
         # our own check does.
         raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(fp, formats))) from None
     except OSError as exc:
+        if exc.errno is not None:
+            raise _unreadable_source(exc) from None
         # A header cut short, where --allow-truncated cannot help.
         head = _head(fp)
         found = signature(head) or "image"

@@ -2534,3 +2534,20 @@ def test_a_progressive_jpeg_of_too_many_scans_is_refused(tmp_path: Path) -> None
         assert im.size == (800, 800)
     info = _run("info", src / "scans.jpg")
     assert "too many scans" in info.stdout + info.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux's /proc")
+def test_a_read_error_from_the_system_is_said_as_one(tmp_path: Path) -> None:
+    # EIO, as from a failing disk: /proc/self/mem is a regular file whose
+    # reads from the start fail so. convert said "OSError: [Errno 5] ...".
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mem.jpg").symlink_to("/proc/self/mem")
+    Image.new("RGB", (30, 20), "red").save(src / "ok.jpg")
+    for jobs in ("1", "2"):
+        proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--jobs", jobs)
+        assert proc.returncode == 1
+        assert f"failed: {src / 'mem.jpg'}: cannot read the file: input/output error" in proc.stderr
+    info = _run("info", src / "mem.jpg")
+    assert "cannot read the file: input/output error" in info.stderr
+    assert (tmp_path / "o" / "ok.webp").is_file()
