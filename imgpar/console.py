@@ -637,10 +637,12 @@ def _in_finalizer(frame: FrameType | None) -> bool:
 
 def one_line(text: str) -> str:
     """`text` as one printable line: a newline or a terminal escape in a
-    file's name is shown as its escape, never acted on."""
-    if text.isprintable():
+    file's name is shown as its escape, never acted on, and a backslash as
+    two, so that a name spelled `a\\nb.jpg` is not taken for one with a
+    newline."""
+    if text.isprintable() and "\\" not in text:
         return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in text)
 
 
 def echo_line(line: str, *, err: bool = False) -> None:

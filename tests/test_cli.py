@@ -1548,12 +1548,15 @@ def test_a_name_with_a_newline_or_an_escape_prints_on_one_line(tmp_path: Path) -
     src = tmp_path / "src"
     src.mkdir()
     Image.new("RGB", (40, 30), (20, 90, 160)).save(src / "two\nlines.jpg")
+    # Spelled with a backslash and an n: it printed as the one with a newline.
+    Image.new("RGB", (40, 30), (20, 90, 160)).save(src / "two\\nlines.jpg")
     (src / "red\x1b[31m.jpg").write_bytes(b"not an image")
     out = tmp_path / "out"
     result = invoke("convert", src, "--to", "webp", "--out", out, "--verbose")
     assert result.exit_code == 1
     assert "\x1b" not in result.stderr
     assert f"converted: {src}/two\\nlines.jpg -> {out}/two\\nlines.webp (" in result.stderr
+    assert f"converted: {src}/two\\\\nlines.jpg -> {out}/two\\\\nlines.webp (" in result.stderr
     assert f"failed: {src}/red\\x1b[31m.jpg: not an image imgpar can read" in result.stderr
     assert (out / "two\nlines.webp").is_file()  # the name itself is kept
     planned = invoke("convert", src, "--to", "webp", "--out", tmp_path / "o2", "--dry-run")
@@ -1561,6 +1564,7 @@ def test_a_name_with_a_newline_or_an_escape_prints_on_one_line(tmp_path: Path) -
         f"{src}/red\\x1b[31m.jpg: would fail: not an image imgpar can read (unknown or"
         " unsupported format)",
         f"{src}/two\\nlines.jpg -> {tmp_path}/o2/two\\nlines.webp",
+        f"{src}/two\\\\nlines.jpg -> {tmp_path}/o2/two\\\\nlines.webp",
     ]
 
 
