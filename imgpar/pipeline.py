@@ -148,8 +148,11 @@ def open_source(path: str) -> IO[bytes]:
     the open, or never end (ImageRejected)."""
     fd = regular_fd(path)
     if fd is None:
-        raise ImageRejected(NOT_REGULAR)
+        raise ImageRejected(_NOW_A_FOLDER if os.path.isdir(path) else NOT_REGULAR)
     return os.fdopen(fd, "rb")
+
+
+_NOW_A_FOLDER = "a folder now, where the walk found a file"
 
 
 def convert_file(

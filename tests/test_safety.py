@@ -2074,12 +2074,18 @@ def test_a_fifo_or_a_device_named_as_a_source_fails_at_once(tmp_path: Path) -> N
     assert (info.returncode, info.stderr) == (1, f"imgpar: error: {fifo}: {reason}\n")
 
 
-@pytest.mark.parametrize("swapped_in", ["fifo", "/dev/urandom"])
+@pytest.mark.parametrize(
+    ("swapped_in", "reason"),
+    [("fifo", "not a regular file (a FIFO, socket or device)"),
+     ("/dev/urandom", "not a regular file (a FIFO, socket or device)"),
+     # It was called a FIFO, socket or device too.
+     ("folder", "a folder now, where the walk found a file")],
+)  # fmt: skip
 def test_a_source_swapped_for_a_fifo_or_device_after_planning_fails_at_once(
-    tmp_path: Path, swapped_in: str
+    tmp_path: Path, swapped_in: str, reason: str
 ) -> None:
     # The walk saw a file; what the worker opens is a FIFO (no writer: the
-    # open blocks) or an endless device, put there since.
+    # open blocks), an endless device or a folder, put there since.
     source = tmp_path / "src" / "a.jpg"
     source.parent.mkdir()
     _photo(source, (60, 40))
@@ -2088,6 +2094,8 @@ def test_a_source_swapped_for_a_fifo_or_device_after_planning_fails_at_once(
     source.unlink()
     if swapped_in == "fifo":
         os.mkfifo(source)
+    elif swapped_in == "folder":
+        source.mkdir()
     else:
         source.symlink_to(swapped_in)
     results: list[Result] = []
@@ -2096,9 +2104,7 @@ def test_a_source_swapped_for_a_fifo_or_device_after_planning_fails_at_once(
     worker.start()
     worker.join(10)
     assert results, "the worker is still reading"
-    assert (results[0].status, results[0].error) == (
-        "failed", "not a regular file (a FIFO, socket or device)"
-    )
+    assert (results[0].status, results[0].error) == ("failed", reason)
 
 
 def test_a_config_from_a_pipe_is_read_and_an_endless_one_refused(tmp_path: Path) -> None:
