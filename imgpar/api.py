@@ -571,6 +571,10 @@ class Job:
             return []
         return [c.warning for c in self.planner.caches.values() if c.warning]
 
+    def records_lost(self) -> bool:
+        """Whether a cache could not record what this run made (a full disk)."""
+        return self.planner is not None and any(c.lost for c in self.planner.caches.values())
+
 
 def _holders(
     caches: Iterable[Cache], wanted: set[tuple[str, str]]

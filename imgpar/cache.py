@@ -221,6 +221,7 @@ class Cache:
         self.root = root
         self.path = os.path.join(root, CACHE_NAME)
         self.warning: str | None = None
+        self.lost = False  # what a run made could not be recorded
         self._home = home
         self._failures: bool | None = None  # whether the failed table has rows
         self._db: sqlite3.Connection | None = None
@@ -524,6 +525,7 @@ class Cache:
         # A full disk, a cache gone read-only: the outputs are whole, and only
         # the record of them is lost, which costs converting them again.
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        self.lost = self.lost or not reading
         self.warning = (
             f"cache {self.path} cannot be read ({reason}): everything is taken as stale"
             if reading

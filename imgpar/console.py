@@ -374,8 +374,9 @@ def run(
                 typer.echo(f"note: {waited}", err=True)
         if interrupted is not None:
             return stop_status(interrupted)
-        if warned and summary.exit_status == ExitStatus.OK:
-            # A CI step must not pass without its report, nor on an empty SOURCE.
+        if (warned or job.records_lost()) and summary.exit_status == ExitStatus.OK:
+            # A CI step must not pass without its report, nor on an empty
+            # SOURCE, nor with its cache unwritten (a full disk).
             return ExitStatus.FAILED
         return summary.exit_status
 

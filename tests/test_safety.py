@@ -1553,6 +1553,25 @@ def test_in_place_a_full_disk_leaves_no_cache(tiny_disk: Path) -> None:
     ]
 
 
+def test_a_cache_that_cannot_be_written_fails_the_run(tmp_path: Path) -> None:
+    # Every output whole, their record lost (a full disk, a cache gone
+    # read-only): the run exited 0, and the next one converts them again.
+    _tree(tmp_path / "src", 2, (60, 40))
+    out = tmp_path / "out"
+    args = ["convert", tmp_path / "src", "--to", "webp", "--out", out]
+    assert _run(*args).returncode == 0
+    (out / ".imgpar-cache.sqlite").chmod(0o444)
+    proc = subprocess.run(
+        [*unprivileged(), *IMGPAR, *map(str, args), "--force"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("2 converted, 0 skipped, 0 failed")
+    assert f"warning: cache {out}/.imgpar-cache.sqlite cannot be written (" in proc.stderr
+    with Image.open(out / "p00.webp") as im:
+        assert im.size == (60, 40)
+
+
 @pytest.mark.parametrize("kind", ["report", "manifest"])
 def test_a_report_that_cannot_be_written_is_a_warning(
     tmp_path: Path, tiny_disk: Path, kind: str
