@@ -1416,7 +1416,9 @@ def not_text(path: str) -> str:
     """Why a path that is no text cannot be converted: bytes no encoding was
     given for, where the cache, the reports and a web page's srcset all hold
     text."""
-    return f"its path is not valid UTF-8 ({os.fsencode(path)!r}): rename it to convert it"
+    raw = [f"0x{ord(c) - 0xDC00:02x}" for c in path if 0xDC80 <= ord(c) <= 0xDCFF]
+    which = "byte" if len(raw) == 1 else "bytes"
+    return f"its path is not valid UTF-8 ({which} {', '.join(raw)}): rename it to convert it"
 
 
 def _not_text(display: str) -> Result:

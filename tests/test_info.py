@@ -357,8 +357,7 @@ def test_names_that_could_act_on_a_terminal_or_are_no_text(tmp_path: Path) -> No
     # As convert fails it, and named as the run and the reports name it.
     shown = out.split(f"{tmp_path}/caf\\udce9.jpg\n", 1)[1].split("\n\n", 1)[0]
     assert shown.endswith(
-        f"  convert      fails: its path is not valid UTF-8 ({os.fsencode(odd)!r}): rename it to"
-        " convert it"
+        "  convert      fails: its path is not valid UTF-8 (byte 0xe9): rename it to convert it"
     )
     listed = subprocess.run([sys.executable, "-m", "imgpar", "info", "--json", str(odd)],
                             capture_output=True, check=False)  # fmt: skip
