@@ -211,10 +211,16 @@ def _walk_tree(
     order; links to folders are put in `links`, to walk last. A loop, not
     recursion: a tree 1,000 folders deep passed Python's recursion limit,
     and the run stopped with an internal error."""
-    pending = [rel]
+    pending = [(False, rel)]
     while pending:
-        below = yield from _walk_folder(root, pending.pop(), excluded, outputs, seen, links)
-        pending.extend(reversed(below))
+        link, folder = pending.pop()
+        if link:
+            # Put aside as the recursion did, when the walk reaches it: the
+            # order decides which spelling of a folder is walked.
+            links.append(folder)
+        else:
+            below = yield from _walk_folder(root, folder, excluded, outputs, seen)
+            pending.extend(reversed(below))
 
 
 def _walk_folder(
@@ -223,9 +229,9 @@ def _walk_folder(
     excluded: tuple[int, int] | None,
     outputs: bool,
     seen: dict[tuple[int, int], str],
-    links: deque[str],
-) -> Generator[Folder | Skipped, None, list[str]]:
-    """One folder's images and notes; returns its subfolders to walk."""
+) -> Generator[Folder | Skipped, None, list[tuple[bool, str]]]:
+    """One folder's images and notes; returns its subfolders, in name
+    order, each with whether it is a link."""
     here = os.path.join(root, rel) if rel else root
     shown = _as_written(root, rel)  # `here` in a note, as the user writes it
     identity = _identity(here)
@@ -281,11 +287,7 @@ def _walk_folder(
             yield Skipped(_as_written(root, rel, entry.name), f"{NOT_REGULAR}, skipped")
     if names:
         yield Folder(root, rel, tuple(names))
-    below: list[str] = []
-    for link, name in subfolders:
-        path = os.path.join(rel, name) if rel else name
-        (links if link else below).append(path)
-    return below
+    return [(link, os.path.join(rel, name) if rel else name) for link, name in subfolders]
 
 
 def count_images(sources: Sequence[str], *, exclude: str | None = None) -> int:

@@ -191,6 +191,22 @@ def test_a_folder_linked_twice_in_a_tree_is_walked_once_by_its_name(
     }
 
 
+def test_links_to_one_folder_are_walked_in_the_order_the_walk_reaches_them(
+    tree: Callable[..., Path],
+) -> None:
+    # a/la comes before b, depth first: the folder is walked as a/la, and
+    # its outputs stay where earlier runs put them (a loop over a stack once
+    # took b first, and orphaned them).
+    root = tree({"t/x.jpg": b"", "a/y.jpg": b""})
+    target = root.parent / f"{root.name}-target"
+    (root / "t").rename(target)
+    (root / "a" / "la").symlink_to(target, target_is_directory=True)
+    (root / "b").symlink_to(target, target_is_directory=True)
+    items = list(walk([str(root)]))
+    assert found(items) == ["a/y.jpg", "a/la/x.jpg"]
+    assert [os.path.relpath(n.path, root) for n in skipped(items)] == ["b"]
+
+
 def test_in_place_a_source_reached_through_another_is_walked_once(
     tree: Callable[..., Path],
 ) -> None:
