@@ -30,6 +30,8 @@ from imgpar.limits import (
 from imgpar.paths import (
     below,
     folder_of,
+    folders_below,
+    identity,
     make_folders,
     may_exist,
     not_there,
@@ -1136,16 +1138,17 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
         return
     if _made_by_imgpar(out):
         return
-    seen: set[str] = set()  # real paths: links may lead in circles
-    for folder, subfolders, _ in os.walk(out, followlinks=True):
-        seen.add(os.path.realpath(folder))
-        subfolders[:] = sorted(
-            name
-            for name in subfolders
-            if (real := os.path.realpath(os.path.join(folder, name))) not in inner
-            and real not in seen
-            and kind_of_cache(os.path.join(folder, name)) != "out"  # another run's: outputs
-        )
+    # Folders by identity, not by real path, which costs a system call per
+    # folder above it: links may lead in circles, and into SOURCES.
+    sources_inside = {identity(real) for real in inner}
+    seen: set[tuple[int, int] | None] = set()
+
+    def enter(path: str) -> bool:
+        here = identity(path)
+        return here not in sources_inside and here not in seen and kind_of_cache(path) != "out"
+
+    for folder in folders_below(out, enter):
+        seen.add(identity(folder))
         for name in images_in(folder):
             found = os.path.join(folder, name)
             if os.path.realpath(found) not in inner:

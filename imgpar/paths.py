@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 # How imgpar's temporary files are named (writer.write_atomic): never a
 # source, never an output.
@@ -104,6 +108,34 @@ def nearest_folder(folder: str) -> str:
             break
         folder = parent
     return folder or "."
+
+
+def identity(path: str) -> tuple[int, int] | None:
+    """What the system knows `path`'s file or folder by, however it is
+    spelled (links, `..`); None where it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def folders_below(top: str, enter: Callable[[str], bool]) -> Iterator[str]:
+    """`top` and the folders below it that `enter` lets in, links followed,
+    each before those below it, in name order. A loop: os.walk calls itself
+    for each level (before Python 3.12), and a tree 1,000 folders deep
+    passed Python's recursion limit. Folders that cannot be read are passed
+    over, as os.walk passes them."""
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        yield folder
+        try:
+            with os.scandir(folder) as it:
+                names = sorted(entry.name for entry in it if entry.is_dir())
+        except OSError:
+            continue
+        pending.extend(reversed([p for n in names if enter(p := os.path.join(folder, n))]))
 
 
 def make_folders(folder: str) -> None:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.errors import NOT_REGULAR
 from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
+from imgpar.paths import identity
 
 UNREAD = "an image format imgpar does not read, left alone"
 NO_IMAGES = "no images found in it"  # said of a SOURCE folder
@@ -75,7 +76,7 @@ def walk(
     (`cam1/trip`, `cam2/trip`), the first to claim a name keeps it, and
     `cam2 cam1` must name the outputs as `cam1 cam2` does.
     """
-    excluded = _identity(exclude) if exclude else None
+    excluded = identity(exclude) if exclude else None
     files: dict[str, list[str]] = {}
     seen_in_all: dict[tuple[int, int], str] = {}
     linked_last: list[tuple[str, deque[str]]] = []
@@ -152,13 +153,13 @@ def walked_to(folder: str, rel: str, *, exclude: str | None = None) -> bool:
     *folders, name = os.path.normpath(rel).split(os.sep)
     if not _is_image(name):
         return False
-    excluded = _identity(exclude) if exclude else None
+    excluded = identity(exclude) if exclude else None
     here = folder
     for part in folders:
         if passed_over(here, part):
             return False
         here = os.path.join(here, part)
-        if excluded is not None and _identity(here) == excluded:
+        if excluded is not None and identity(here) == excluded:
             return False
         if kind_of_cache(here) == "out":
             return False
@@ -189,14 +190,6 @@ def _link_trouble(path: str) -> str:
     except OSError as exc:
         return "symlink loop, skipped" if exc.errno == errno.ELOOP else "broken symlink, skipped"
     return f"{NOT_REGULAR}, skipped"
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _walk_tree(
@@ -234,7 +227,7 @@ def _walk_folder(
     order, each with whether it is a link."""
     here = os.path.join(root, rel) if rel else root
     shown = _as_written(root, rel)  # `here` in a note, as the user writes it
-    identity = _identity(here)
+    identity = identity(here)
     if identity is not None and identity in seen:
         first = seen[identity]
         if here.startswith(os.path.join(first, "")):

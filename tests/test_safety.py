@@ -2518,6 +2518,11 @@ def test_a_tree_1000_folders_deep_converts(tmp_path: Path) -> None:
             with Image.open(made) as im:
                 assert im.size == (20, 10) and im.getpixel((5, 5))[2] > 200
             assert _run(*args, "--check").returncode == 0
+        # An --out that holds its SOURCE is searched for images of yours.
+        _deep(tmp_path / "o" / "deep", 1000)
+        (src / "d").rename(tmp_path / "o" / "src")
+        inside = _run("convert", tmp_path / "o" / "src", "--to", "webp", "--out", tmp_path / "o")
+        assert inside.returncode == 0, inside.stderr[-300:]
     finally:
         # pytest's own clean-up of old temporary folders (shutil.rmtree)
         # recurses too, and would fail on every later run.
