@@ -227,9 +227,9 @@ def _walk_folder(
     order, each with whether it is a link."""
     here = os.path.join(root, rel) if rel else root
     shown = _as_written(root, rel)  # `here` in a note, as the user writes it
-    identity = identity(here)
-    if identity is not None and identity in seen:
-        first = seen[identity]
+    known_as = identity(here)
+    if known_as is not None and known_as in seen:
+        first = seen[known_as]
         if here.startswith(os.path.join(first, "")):
             yield Skipped(shown, "symlink loop: folder is its own ancestor, not followed")
         else:
@@ -237,11 +237,11 @@ def _walk_folder(
             # over (in place, into the very same outputs).
             yield Skipped(shown, f"the same folder as {first}, walked there")
         return []
-    if identity is not None:
-        seen[identity] = here
+    if known_as is not None:
+        seen[known_as] = here
     # The output folder is skipped unless it is the very SOURCE being walked
     # (converting a folder into itself is allowed; outputs are told apart by name).
-    if rel and identity is not None and identity == excluded:
+    if rel and known_as is not None and known_as == excluded:
         return []
     try:
         with os.scandir(here) as it:
