@@ -404,6 +404,15 @@ def _settle_conflicts(
             raise UsageError(f"{origins[a]}: settings {a!r} and {b!r} {why}: choose one")
         else:
             raise UsageError(f"{flag(a)} and {flag(b)} {why}: choose one")
+    # Where a run goes: this machine's processes, or a Dask scheduler's. Two
+    # such in one place are prepare()'s to refuse.
+    if options.get("scheduler"):
+        for other in ("jobs", "engine"):
+            at_odds = options.get(other) is not None and (
+                other == "jobs" or options[other] == "local"
+            )
+            if at_odds and rank(other) != rank("scheduler"):
+                del options[min((other, "scheduler"), key=rank)]
     _settle_sizes(options, origins, rank)
 
 
@@ -411,9 +420,9 @@ def _settle_sizes(
     options: dict[str, Any], origins: dict[str, str], rank: Callable[[str], int]
 ) -> None:
     """Set aside a farther place's way to size where a nearer one gives
-    another (`--max-size 50` over the file's `width = [320, 640]`), with
-    that place's fit and gravity, which shaped only its own sizes; two ways
-    in one file are that file's error."""
+    another (`--max-size 50` over the file's `width = [320, 640]`), and
+    with it a farther fit and gravity, which shaped only the sizes set
+    aside; two ways in one file are that file's error."""
     from imgpar.api import SIZE_OPTIONS
 
     sizes = [name for name in SIZE_OPTIONS if options.get(name) not in (None, [], ())]
@@ -425,10 +434,15 @@ def _settle_sizes(
     }
     for name in aside:
         del options[name]
-    for name in ("fit", "gravity"):
-        if name in options and any(rank(name) == rank(size) for size in aside):
-            del options[name]
-    for a, b in itertools.combinations([n for n in sizes if n not in aside], 2):
+    left = [name for name in sizes if name not in aside]
+    if left and not {"width", "height"} <= set(left):
+        # A fit needs a width and a height: one from farther than the sizes
+        # left shaped sizes set aside (a preset's, inheriting its file's fit).
+        nearest = max(rank(name) for name in left)
+        for name in ("fit", "gravity"):
+            if name in options and rank(name) < nearest:
+                del options[name]
+    for a, b in itertools.combinations(left, 2):
         if _two_ways(a, b) and a in origins and b in origins:
             raise UsageError(
                 f"{origins[a]}: settings {a!r} and {b!r} cannot be combined: give one way to size"

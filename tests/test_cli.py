@@ -867,7 +867,7 @@ def test_a_nearer_way_to_size_sets_aside_a_farther_one(
     (tmp_path / "imgpar.toml").write_text(
         'to = "png"\nwidth = [120, 160]\nheight = 90\nfit = "cover"\ngravity = "north"\n'
         "[presets.small]\nmax_size = 50\n[presets.tall]\nheight = 40\n"
-        "[presets.odd]\nmax_size = 50\nscale = 20\n"
+        "[presets.odd]\nmax_size = 50\nscale = 20\n[presets.box]\nwidth = 60\nheight = 60\n"
     )
     monkeypatch.chdir(tmp_path)
 
@@ -883,6 +883,9 @@ def test_a_nearer_way_to_size_sets_aside_a_farther_one(
     assert sizes("--max-size", "50") == [(50, 25)]
     assert sizes("--preset", "small") == [(50, 25)]
     assert sizes("--long-edge", "60", "--preset", "small") == [(60, 30)]
+    # The preset's box took the file's fit: set aside with it.
+    assert sizes("--preset", "box") == [(60, 60)]
+    assert sizes("--preset", "box", "--max-size", "50") == [(50, 25)]
     # A height goes with the file's widths: nothing contradicts.
     assert sizes("--preset", "tall") == [(120, 40), (160, 40)]
     odd = invoke("convert", ".", "--preset", "odd")
@@ -892,6 +895,27 @@ def test_a_nearer_way_to_size_sets_aside_a_farther_one(
     both = invoke("convert", ".", "--max-size", "50", "--scale", "20")
     assert both.exit_code == 2
     assert both.stderr.startswith("imgpar: error: --max-size and --scale cannot be combined")
+
+
+def test_where_a_run_goes_is_the_nearer_place_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file's jobs or local engine, and a --scheduler: "setting 'jobs':
+    # sizes a run on this machine", where the command line must win.
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    monkeypatch.chdir(tmp_path)
+    for settings, args in [
+        ('jobs = 4\nengine = "local"\n', ["--scheduler", "tcp://127.0.0.1:1"]),
+        ('scheduler = "tcp://127.0.0.1:1"\n', ["--jobs", "1"]),
+        ('scheduler = "tcp://127.0.0.1:1"\n', ["--engine", "local"]),
+    ]:
+        (tmp_path / "imgpar.toml").write_text('to = "webp"\n' + settings)
+        planned = invoke("convert", ".", *args, "--dry-run")
+        assert (planned.exit_code, planned.stdout) == (0, "a.jpg -> a.webp\n"), planned.output
+    (tmp_path / "imgpar.toml").write_text('to = "webp"\njobs = 4\nscheduler = "tcp://127.0.0.1:1"\n')
+    both = invoke("convert", ".", "--dry-run")
+    assert both.exit_code == 2
+    assert both.stderr.startswith(f"imgpar: error: {tmp_path / 'imgpar.toml'}: setting 'jobs'")
 
 
 def test_dry_run_ends_with_its_counts(tmp_path: Path) -> None:
