@@ -711,7 +711,9 @@ def sized_outputs(
         try:
             with (
                 open_source(task.source) as fp,
-                open_checked(task.source, spec.max_pixels, fp, all_pages=spec.all_pages) as im,
+                open_checked(
+                    task.source, spec.max_pixels, fp, all_pages=spec.all_pages, decoding=False
+                ) as im,
             ):
                 exif = metadata.header_exif(im)
                 displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
@@ -727,12 +729,14 @@ def sized_outputs(
 
 
 def open_checked(
-    path: str, max_pixels: int, fp: IO[bytes], *, all_pages: bool = False
+    path: str, max_pixels: int, fp: IO[bytes], *, all_pages: bool = False, decoding: bool = True
 ) -> Image.Image:
     """`path`, read from `fp` (open_source), opened lazily with only imgpar's
     decoders, its pixel count checked before anything is allocated: the
     pixels of every frame that will be decoded (`_frames`), an animation's
-    all, a multi-page TIFF's first page unless `all_pages`."""
+    all, a multi-page TIFF's first page unless `all_pages`. Where the caller
+    is `decoding` the pixels, a progressive JPEG's scans are counted too,
+    which reads the whole file: not for a header's facts alone."""
     # pillow-heif is loaded only for what needs it: by name, or, for HEIC
     # from a phone renamed .jpg, once no other decoder took the file.
     heif = os.path.splitext(path)[1].lower() in HEIF_EXTENSIONS
@@ -776,7 +780,8 @@ def open_checked(
     if (width * height + (FRAME_COST if frames > 1 else 0)) * frames > max_pixels:
         im.close()
         raise ImageRejected(_too_many_pixels(max_pixels, _size(im, frames)))
-    if im.format in ("JPEG", "MPO") and im.info.get("progressive") and _scans(fp) > MOST_SCANS:
+    progressive = im.format in ("JPEG", "MPO") and im.info.get("progressive")
+    if decoding and progressive and _scans(fp) > MOST_SCANS:
         im.close()
         raise ImageRejected(
             f"too many scans: a progressive JPEG of over {MOST_SCANS:,} (about 10 is usual,"
