@@ -68,6 +68,14 @@ def flag(option: str) -> str:
 # How a file that cannot be read fails: its permissions, not its pixels,
 # so the cache does not replay it (a chmod changes neither size nor mtime).
 UNREADABLE = "cannot read the file"
+NOW_A_FOLDER = "a folder now, where the walk found a file"
+
+
+def why_unreadable(exc: OSError) -> str:
+    """Why the system would not read a file (EIO from a failing disk,
+    EACCES), worded alike wherever it is met."""
+    return f"{UNREADABLE}: {(exc.strerror or str(exc)).lower()}"
+
 # How every reason an output could not be written begins (writer.OutputRefused).
 UNWRITABLE = "cannot write"
 # A FIFO, socket or device where a file should be: its open would block, or its data never end.

@@ -29,7 +29,7 @@ from PIL import (
 
 from imgpar import colour, cstderr, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
-from imgpar.errors import NOT_REGULAR, UNREADABLE, not_imgpars
+from imgpar.errors import NOT_REGULAR, NOW_A_FOLDER, UNREADABLE, not_imgpars, why_unreadable
 from imgpar.formats import (
     HEIF_EXTENSIONS,
     HEIF_FORMATS,
@@ -148,11 +148,8 @@ def open_source(path: str) -> IO[bytes]:
     the open, or never end (ImageRejected)."""
     fd = regular_fd(path)
     if fd is None:
-        raise ImageRejected(_NOW_A_FOLDER if os.path.isdir(path) else NOT_REGULAR)
+        raise ImageRejected(NOW_A_FOLDER if os.path.isdir(path) else NOT_REGULAR)
     return os.fdopen(fd, "rb")
-
-
-_NOW_A_FOLDER = "a folder now, where the walk found a file"
 
 
 def convert_file(
@@ -829,11 +826,21 @@ def _size(im: Image.Image, frames: int) -> str:
     return f"{im.width}x{im.height}" + (f" x {frames} {kind}" if frames > 1 else "")
 
 
+# A read's errors that are the system's, not the file's: a failing disk, a
+# network share gone. Others are the file's damage: EINVAL from a seek to
+# where no file reaches (a BigTIFF's pages at 2**62 bytes).
+SYSTEM_READ_ERRORS = frozenset(
+    getattr(errno, name)
+    for name in ("EIO", "ENXIO", "ENODEV", "ESTALE", "ETIMEDOUT", "ENOTCONN", "EREMOTEIO")
+    if hasattr(errno, name)
+)
+
+
 def _unreadable_source(exc: OSError) -> ImageRejected:
     """The system's error reading a source open for reading (EIO from a
     failing disk), as its reason: no fault of the file's, which the cache
     does not record."""
-    return ImageRejected(f"{UNREADABLE}: {(exc.strerror or _first_line(exc)).lower()}")
+    return ImageRejected(why_unreadable(exc))
 
 
 def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -> Image.Image:
@@ -847,7 +854,7 @@ def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -
         # our own check does.
         raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(fp, formats))) from None
     except OSError as exc:
-        if exc.errno is not None:
+        if exc.errno in SYSTEM_READ_ERRORS:
             raise _unreadable_source(exc) from None
         # A header cut short, where --allow-truncated cannot help.
         head = _head(fp)
@@ -991,10 +998,13 @@ def describe(
             return "truncated HEIF file: it ends early"
         return f"damaged HEIF file ({message.removeprefix('Invalid input: ')})"
     if raised == "reading":
-        if isinstance(exc, OSError):  # the system's (EIO from a failing disk), not the file's
-            return f"{UNREADABLE}: {(exc.strerror or message).lower()}"
-        # A key or an index is no reason to a user (KeyError: 256).
+        if isinstance(exc, OSError) and exc.errno in SYSTEM_READ_ERRORS:
+            return why_unreadable(exc)  # no fault of the file's
+        # A key or an index is no reason to a user (KeyError: 256), nor an
+        # errno ("[Errno 22] Invalid argument").
         detail = "" if isinstance(exc, LookupError) else message
+        if isinstance(exc, OSError) and exc.strerror:
+            detail = exc.strerror
         return _undecodable(detail or "not as its format says")
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 

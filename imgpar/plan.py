@@ -27,7 +27,7 @@ from imgpar.cache import (
     file_state,
     kind_of_cache,
 )
-from imgpar.errors import NOT_REGULAR, UNREADABLE, UNWRITABLE
+from imgpar.errors import NOT_REGULAR, NOW_A_FOLDER, UNREADABLE, UNWRITABLE, why_unreadable
 from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
 from imgpar.paths import below, folder_of, regular_fd, same_folder
@@ -867,15 +867,12 @@ class Planner:
         try:
             st = os.stat(source)
         except OSError as exc:
-            return Result(
-                source=display,
-                status="failed",
-                error=f"{UNREADABLE}: {exc.strerror or exc}",
-            )
+            return Result(source=display, status="failed", error=why_unreadable(exc))
         if not stat.S_ISREG(st.st_mode):
             # Named as a SOURCE: reading a FIFO waits for a writer, and a
             # device never ends.
-            return Result(source=display, status="failed", error=NOT_REGULAR)
+            why = NOW_A_FOLDER if stat.S_ISDIR(st.st_mode) else NOT_REGULAR
+            return Result(source=display, status="failed", error=why)
         cache, key = here.cache, here.keys[name]
         entry = here.entries.get(key)
         kept: dict[int, OutputRecord] = {}
@@ -1298,7 +1295,7 @@ class Planner:
                 os.close(fd)
         except PermissionError as exc:
             # Unread, it cannot pass for done: it fails as any unreadable file.
-            return f"{UNREADABLE}: {exc.strerror or exc}"
+            return why_unreadable(exc)
         except OSError:
             return None
         found = signature(head)

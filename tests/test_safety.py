@@ -2581,3 +2581,16 @@ def test_a_read_error_from_the_system_is_said_as_one(tmp_path: Path) -> None:
     info = _run("info", src / "mem.jpg")
     assert "cannot read the file: input/output error" in info.stderr
     assert (tmp_path / "o" / "ok.webp").is_file()
+
+
+def test_a_tiff_whose_pages_lie_past_any_file_is_damaged_not_unreadable(tmp_path: Path) -> None:
+    # A BigTIFF whose first page is said to be 2**62 bytes in: the seek
+    # fails (EINVAL on most file systems), and it was "cannot read the
+    # file: invalid argument", which is never recorded as the file's own
+    # failure, as if the disk had failed.
+    source = tmp_path / "big.tif"
+    source.write_bytes(b"II+\x00\x08\x00\x00\x00" + (2**62).to_bytes(8, "little") + bytes(100))
+    result = imgpar.convert([source], to="webp", out=tmp_path / "o", jobs=1).files[0]
+    assert result.status == "failed"
+    assert not result.error.startswith("cannot read the file"), result.error
+    assert "Errno" not in result.error
