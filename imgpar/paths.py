@@ -4,6 +4,7 @@ os and stat: every run loads it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import TYPE_CHECKING
@@ -142,18 +143,22 @@ def make_folders(folder: str) -> None:
     """`os.makedirs(folder, exist_ok=True)`, in a loop: makedirs calls itself
     for each folder it makes, and one 1,000 folders deep passed Python's
     recursion limit."""
-    missing = []
-    while folder and not os.path.isdir(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
+    missing, there = [], folder
+    # Up to the first that is there, folder or not: under a file, mkdir
+    # fails as makedirs does, "Not a directory".
+    while there and not os.path.lexists(there):
+        missing.append(there)
+        parent = os.path.dirname(there)
+        if parent == there:
             break
-        folder = parent
+        there = parent
+    if not missing and folder and not os.path.isdir(folder):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), folder)
     for path in reversed(missing):
         try:
             os.mkdir(path)
         except FileExistsError:
-            if not os.path.isdir(path):
+            if not os.path.isdir(path):  # made meanwhile, by another run: as makedirs
                 raise
 
 

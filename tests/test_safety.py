@@ -2594,3 +2594,24 @@ def test_a_tiff_whose_pages_lie_past_any_file_is_damaged_not_unreadable(tmp_path
     assert result.status == "failed"
     assert not result.error.startswith("cannot read the file"), result.error
     assert "Errno" not in result.error
+
+
+@pytest.mark.parametrize("path", ["afile/sub/deeper", "afile", "broken", "broken/a", "x/y/z"])
+def test_making_folders_fails_as_makedirs_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    # A file where a folder goes was "File exists" where makedirs says
+    # "Not a directory", and the reason the run gave misled.
+    from imgpar.paths import make_folders
+
+    monkeypatch.chdir(tmp_path)
+    Path("afile").touch()
+    Path("broken").symlink_to("nowhere")
+    outcomes = []
+    for make in (make_folders, lambda p: os.makedirs(p, exist_ok=True)):
+        try:
+            make(path)
+            outcomes.append(os.path.isdir(path))
+        except OSError as exc:
+            outcomes.append((type(exc), exc.errno, exc.filename))
+    assert outcomes[0] == outcomes[1]
