@@ -80,6 +80,11 @@ def load(
     if _in_tool_table(path, data):
         tool = _table(data.get("tool", {}), f"{path}: [tool]")
         data = _table(tool.get("imgpar", {}), f"{path}: [tool.imgpar]")
+    elif "tool" in data:
+        raise UsageError(
+            f"{path}: unknown setting 'tool': an imgpar.toml holds its settings at its top"
+            " level ([tool.imgpar] is pyproject.toml's)"
+        )
     presets = _table(data.pop("presets", {}), f"{path}: presets")
     settings = _normalise(data, known, path)
     origins = dict.fromkeys(settings, path)
