@@ -373,7 +373,8 @@ class Job:
         collector.waited(self.waited)
         summary = collector.summary(interrupted=interrupted)
         held = self.held() if not interrupted and summary.stopped is None else {}
-        return summary._replace(held_back=held_back(held)), held
+        lost = tuple(c.path for c in self.planner.caches.values() if c.lost) if self.planner else ()
+        return summary._replace(held_back=held_back(held), unrecorded=lost), held
 
     def held(self) -> Held:
         """After a complete run: the SOURCES with no image now whose outputs
@@ -572,10 +573,6 @@ class Job:
         if self.planner is None:
             return []
         return [c.warning for c in self.planner.caches.values() if c.warning]
-
-    def records_lost(self) -> bool:
-        """Whether a cache could not record what this run made (a full disk)."""
-        return self.planner is not None and any(c.lost for c in self.planner.caches.values())
 
 
 def _holders(

@@ -34,6 +34,9 @@ class Summary(NamedTuple):
     # SOURCE folders with no image now whose outputs are still there: an
     # unmounted drive, most likely; they are kept, and the run fails.
     held_back: tuple[str, ...] = ()
+    # Caches that could not record what the run made (a full disk): its
+    # outputs are whole, and the next run converts them again.
+    unrecorded: tuple[str, ...] = ()
     pruned: tuple[str, ...] = ()  # what --prune deleted: a CDN's purge list
 
     @property
@@ -53,7 +56,7 @@ class Summary(NamedTuple):
     def exit_status(self) -> ExitStatus:
         if self.interrupted:
             return ExitStatus.INTERRUPTED
-        failed = self.failed or self.unread_folders or self.held_back
+        failed = self.failed or self.unread_folders or self.held_back or self.unrecorded
         return ExitStatus.FAILED if failed else ExitStatus.OK
 
     def as_dict(self) -> dict[str, object]:
@@ -84,6 +87,8 @@ class Summary(NamedTuple):
             data["unread_folders"] = list(self.unread_folders)
         if self.held_back:
             data["held_back"] = list(self.held_back)
+        if self.unrecorded:
+            data["unrecorded"] = list(self.unrecorded)
         if self.pruned:
             data["pruned"] = list(self.pruned)
         return data
