@@ -552,7 +552,8 @@ def _frames(
             f"{count} pages: first page written (--all-pages keeps them all in TIFF output)"
         )
     if count > 1 and _other_pictures(im):
-        notes.append(f"{count} images (a stereo pair, a burst): first image written")
+        kind = "a stereo or multi-view MPO" if im.format == "MPO" else "a HEIF burst or collection"
+        notes.append(f"{count} images ({kind}): first image written")
     if count == 1 or not _every_frame_decoded(im, spec.all_pages):
         im.load()
         if im.mode in ("I", "F"):
@@ -776,7 +777,9 @@ def open_checked(
         raise ImageRejected(f"image has no pixels ({width}x{height})")
     if (width * height + (FRAME_COST if frames > 1 else 0)) * frames > max_pixels:
         im.close()
-        raise ImageRejected(_too_many_pixels(max_pixels, _size(im, frames)))
+        counted = f" (and {FRAME_COST:,} a {'page' if im.format == 'TIFF' else 'frame'} besides)"
+        size = _size(im, frames) + (counted if frames > 1 else "")
+        raise ImageRejected(_too_many_pixels(max_pixels, size))
     progressive = im.format in ("JPEG", "MPO") and im.info.get("progressive")
     if decoding and progressive and _scans(fp) > MOST_SCANS:
         im.close()

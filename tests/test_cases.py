@@ -363,7 +363,7 @@ def test_a_stereo_mpo_says_its_other_image_is_left_out(
     struct.pack_into("<L", data, header + entries + 16, second)  # the second entry's type
     source.write_bytes(bytes(data))
     out, result = _convert(source, "jpeg", tmp_path)
-    note = "2 images (a stereo pair, a burst): first image written"
+    note = "2 images (a stereo or multi-view MPO): first image written"
     assert (note in result.notes) == said, result.notes
     assert not any(n.startswith("warning:") for n in result.notes)
     with Image.open(out) as im:

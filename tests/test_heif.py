@@ -173,7 +173,7 @@ def test_a_heic_burst_says_its_other_shots_are_left_out(tmp_path: Path) -> None:
     report = imgpar.convert([source], to="jpeg", out=tmp_path / "out", jobs=1)
     result = report.files[0]
     assert result.status == "converted", result.error
-    assert "3 images (a stereo pair, a burst): first image written" in result.notes
+    assert "3 images (a HEIF burst or collection): first image written" in result.notes
     with Image.open(tmp_path / "out" / "burst.jpg") as im:
         red, green, blue = im.convert("RGB").getpixel((20, 15))
         assert red > 200 and green < 60 and blue < 60

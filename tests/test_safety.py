@@ -924,7 +924,10 @@ def test_max_pixels_counts_what_each_frame_costs_too(tmp_path: Path) -> None:
     frames[0].save(src / "few.gif", save_all=True, append_images=frames[1:100], duration=10)
     proc = _run("convert", src, "--to", "webp", "--out", tmp_path / "o", "--max-pixels", "1000000")
     assert proc.returncode == 1
-    too_many = "dust.gif: too many pixels: 1x1 x 1000 frames, over --max-pixels 1,000,000"
+    too_many = (
+        "dust.gif: too many pixels: 1x1 x 1000 frames (and 4,096 a frame besides), over"
+        " --max-pixels 1,000,000"
+    )
     assert too_many in proc.stderr
     with Image.open(tmp_path / "o" / "few.webp") as im:
         assert im.n_frames == 100
