@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,10 +44,7 @@ def _has_section(path: str) -> bool:
 
 def _read(path: str) -> dict[str, Any]:
     # Imported here: most runs find no config file and never parse TOML.
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
+    import tomllib
     try:
         # A pipe may be given (`--config <(...)`, /dev/stdin); /dev/zero
         # would be read into all memory.

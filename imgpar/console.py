@@ -637,12 +637,17 @@ def _in_finalizer(frame: FrameType | None) -> bool:
 
 def one_line(text: str) -> str:
     """`text` as one printable line: a newline or a terminal escape in a
-    file's name is shown as its escape, never acted on, and a backslash as
-    two, so that a name spelled `a\\nb.jpg` is not taken for one with a
-    newline."""
-    if text.isprintable() and "\\" not in text:
+    file's name is shown as its escape, never acted on, and, where names
+    may hold them, a backslash as two, so that a name spelled `a\\nb.jpg`
+    is not taken for one with a newline."""
+    if text.isprintable() and not (_DOUBLED and _DOUBLED in text):
         return text
-    return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() and c != _DOUBLED else repr(c)[1:-1] for c in text)
+
+
+# Windows names hold no newline or escape, and their backslashes separate
+# folders: shown as they are.
+_DOUBLED = "\\" if os.sep == "/" else ""
 
 
 def echo_line(line: str, *, err: bool = False) -> None:

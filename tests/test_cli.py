@@ -1464,7 +1464,7 @@ def test_an_unreadable_source_in_the_target_format_fails_in_place(tmp_path: Path
     make_camera_jpeg(src / "a.jpg")
     argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to", "jpeg"]
     run, check = _run_and_check_unreadable(argv, tmp_path, src / "a.jpg")
-    reason = "src/a.jpg: cannot read the file: Permission denied"
+    reason = "src/a.jpg: cannot read the file: permission denied"
     assert (run.returncode, run.stderr) == (1, f"failed: {reason}\n")
     assert (check.returncode, check.stdout) == (1, f"failing: {reason}\n")
     again = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
