@@ -1095,12 +1095,9 @@ def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path
     assert "converted: " in second.stderr and "stall.jpg" in second.stderr
 
 
-def test_a_lock_file_another_user_owns_still_locks(tmp_path: Path) -> None:
-    # Left read-only by a run under sudo: flock needs no more than reading.
-    _tree(tmp_path / "src", 1, (60, 40))
-    out = tmp_path / "out"
-    out.mkdir()
-    lock = out / ".imgpar-lock"
+@contextlib.contextmanager
+def _lock_held(lock: Path) -> Iterator[None]:
+    """`lock` held by a process of its own, as another run holds it."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, os, sys, time\n"
          "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
@@ -1110,6 +1107,19 @@ def test_a_lock_file_another_user_owns_still_locks(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_file_another_user_owns_still_locks(tmp_path: Path) -> None:
+    # Left read-only by a run under sudo: flock needs no more than reading.
+    _tree(tmp_path / "src", 1, (60, 40))
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / ".imgpar-lock"
+    with _lock_held(lock):
         lock.chmod(0o444)
         proc = subprocess.Popen(
             [*unprivileged(), *IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp",
@@ -1119,9 +1129,6 @@ def test_a_lock_file_another_user_owns_still_locks(tmp_path: Path) -> None:
         assert proc.stderr is not None
         told = proc.stderr.readline()
         assert told == f"note: waiting for another imgpar run on {out} to finish\n"
-    finally:
-        holder.kill()
-        holder.wait()
     stdout, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert stdout.startswith("1 converted")
@@ -1132,15 +1139,7 @@ def test_quiet_waits_for_another_run_without_a_note(tmp_path: Path) -> None:
     _tree(tmp_path / "src", 1, (60, 40))
     out = tmp_path / "out"
     out.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
-         str(out / ".imgpar-lock")],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    with _lock_held(out / ".imgpar-lock"):
         proc = subprocess.Popen(
             [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out),
              "--quiet"],
@@ -1155,9 +1154,6 @@ def test_quiet_waits_for_another_run_without_a_note(tmp_path: Path) -> None:
             time.sleep(0.02)
         else:
             pytest.fail("the run never waited for the lock")
-    finally:
-        holder.kill()
-        holder.wait()
     stdout, stderr = proc.communicate(timeout=60)
     assert (proc.returncode, stderr) == (0, "")  # --quiet: failures and the summary only
     assert stdout.startswith("1 converted")
@@ -1184,16 +1180,7 @@ def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(
     _tree(tmp_path / "src", 1, (60, 40))
     out = tmp_path / "out"
     out.mkdir()
-    # Another run's lock, held by a process of its own.
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
-         str(out / ".imgpar-lock")],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    with _lock_held(out / ".imgpar-lock"):  # another run's
         proc = subprocess.Popen(
             [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out),
              "--jobs", jobs],
@@ -1205,9 +1192,6 @@ def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
         stdout, _ = proc.communicate(timeout=10)  # at once: no file is in hand
-    finally:
-        holder.kill()
-        holder.wait()
     assert proc.returncode == 130
     assert re.search(r"\(interrupted\) in 0\.\d s\n", stdout), stdout
 
