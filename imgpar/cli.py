@@ -411,7 +411,7 @@ def _settle_conflicts(
             at_odds = options.get(other) is not None and (
                 other == "jobs" or options[other] == "local"
             )
-            if at_odds and rank(other) != rank("scheduler"):
+            if at_odds and "scheduler" in options and rank(other) != rank("scheduler"):
                 del options[min((other, "scheduler"), key=rank)]
     _settle_sizes(options, origins, rank)
 
@@ -435,12 +435,12 @@ def _settle_sizes(
     for name in aside:
         del options[name]
     left = [name for name in sizes if name not in aside]
-    if left and not {"width", "height"} <= set(left):
-        # A fit needs a width and a height: one from farther than the sizes
-        # left shaped sizes set aside (a preset's, inheriting its file's fit).
-        nearest = max(rank(name) for name in left)
+    if aside and not {"width", "height"} <= set(left):
+        # A fit needs a width and a height. One from no nearer than the sizes
+        # set aside shaped them (a preset's, inheriting its file's fit).
+        farthest = max(rank(name) for name in aside)
         for name in ("fit", "gravity"):
-            if name in options and rank(name) < nearest:
+            if name in options and rank(name) <= farthest:
                 del options[name]
     for a, b in itertools.combinations(left, 2):
         if _two_ways(a, b) and a in origins and b in origins:
@@ -979,4 +979,5 @@ def _watched() -> bool:
     if sys.getprofile() is not None or sys.gettrace() is not None:
         return True
     monitoring = getattr(sys, "monitoring", None)
+    # Its tools have the ids 0 to 5 (debugger, coverage, profiler, ...).
     return monitoring is not None and any(monitoring.get_tool(i) for i in range(6))

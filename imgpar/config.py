@@ -78,8 +78,8 @@ def load(
         data = _table(tool.get("imgpar", {}), f"{path}: [tool.imgpar]")
     elif "tool" in data:
         raise UsageError(
-            f"{path}: unknown setting 'tool': an imgpar.toml holds its settings at its top"
-            " level ([tool.imgpar] is pyproject.toml's)"
+            f"{path}: unknown setting 'tool': imgpar's settings go at the top level of an"
+            " imgpar.toml, or in the [tool.imgpar] table of a pyproject.toml"
         )
     presets = _table(data.pop("presets", {}), f"{path}: presets")
     settings = _normalise(data, known, path)

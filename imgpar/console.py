@@ -667,6 +667,8 @@ def format_summary(s: Summary) -> str:
         head += f", {_count(len(s.unread_folders), 'folder')} not read"
     if s.held_back:
         head += f", {_count(len(s.held_back), 'SOURCE')} empty"
+    if s.unrecorded:
+        head += f", {_count(len(s.unrecorded), 'cache')} not written"
     if s.pruned:
         head += f", {len(s.pruned)} pruned"
     if s.interrupted:

@@ -133,10 +133,19 @@ def folders_below(top: str, enter: Callable[[str], bool]) -> Iterator[str]:
         yield folder
         try:
             with os.scandir(folder) as it:
-                names = sorted(entry.name for entry in it if entry.is_dir())
+                names = sorted(entry.name for entry in it if _is_folder(entry))
         except OSError:
             continue
         pending.extend(reversed([p for n in names if enter(p := os.path.join(folder, n))]))
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether `entry` is a folder, or a link to one; a link that leads
+    nowhere (a loop) is none, and the folder's other entries still count."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def make_folders(folder: str) -> None:

@@ -829,14 +829,11 @@ def _size(im: Image.Image, frames: int) -> str:
     return f"{im.width}x{im.height}" + (f" x {frames} {kind}" if frames > 1 else "")
 
 
-# A read's errors that are the system's, not the file's: a failing disk, a
-# network share gone. Others are the file's damage: EINVAL from a seek to
-# where no file reaches (a BigTIFF's pages at 2**62 bytes).
-SYSTEM_READ_ERRORS = frozenset(
-    getattr(errno, name)
-    for name in ("EIO", "ENXIO", "ENODEV", "ESTALE", "ETIMEDOUT", "ENOTCONN", "EREMOTEIO")
-    if hasattr(errno, name)
-)
+# A read's errors that are the file's damage: a seek to where no file
+# reaches (a BigTIFF's pages said to be 2**62 bytes in). Any other is the
+# system's (EIO from a failing disk, a network share gone), which the cache
+# never records as the file's failure.
+FILE_DAMAGE_ERRORS = frozenset({errno.EINVAL, errno.EOVERFLOW, errno.EFBIG})
 
 
 def _unreadable_source(exc: OSError) -> ImageRejected:
@@ -857,7 +854,7 @@ def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -
         # our own check does.
         raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(fp, formats))) from None
     except OSError as exc:
-        if exc.errno in SYSTEM_READ_ERRORS:
+        if exc.errno is not None and exc.errno not in FILE_DAMAGE_ERRORS:
             raise _unreadable_source(exc) from None
         # A header cut short, where --allow-truncated cannot help.
         head = _head(fp)
@@ -1001,7 +998,7 @@ def describe(
             return "truncated HEIF file: it ends early"
         return f"damaged HEIF file ({message.removeprefix('Invalid input: ')})"
     if raised == "reading":
-        if isinstance(exc, OSError) and exc.errno in SYSTEM_READ_ERRORS:
+        if isinstance(exc, OSError) and exc.errno not in FILE_DAMAGE_ERRORS:
             return why_unreadable(exc)  # no fault of the file's
         # A key or an index is no reason to a user (KeyError: 256), nor an
         # errno ("[Errno 22] Invalid argument").

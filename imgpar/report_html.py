@@ -195,6 +195,12 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
             f'<p class="banner bad"><a href="#notes">No images in {e(names)}</a>, yet outputs'
             " of its sources are there: they were kept, and the run failed.</p>"
         )
+    if s.unrecorded:
+        parts.append(
+            f'<p class="banner bad">The cache {e(", ".join(s.unrecorded))} could not be written:'
+            " the outputs are whole, the next run converts these files again, and the run"
+            " failed.</p>"
+        )
     if s.pruned:
         noun = "output" if len(s.pruned) == 1 else "outputs"
         parts.append(

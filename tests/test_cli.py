@@ -886,6 +886,12 @@ def test_a_nearer_way_to_size_sets_aside_a_farther_one(
     # The preset's box took the file's fit: set aside with it.
     assert sizes("--preset", "box") == [(60, 60)]
     assert sizes("--preset", "box", "--max-size", "50") == [(50, 25)]
+    # A fit with no sizes of its place beside it shaped none: still the
+    # command line's to complete.
+    (tmp_path / "fit.toml").write_text('to = "png"\nfit = "cover"\n')
+    alone = invoke("convert", ".", "--config", "fit.toml", "--width", "50")
+    assert alone.exit_code == 2
+    assert "setting 'fit': cover needs both width and height" in alone.stderr
     # A height goes with the file's widths: nothing contradicts.
     assert sizes("--preset", "tall") == [(120, 40), (160, 40)]
     odd = invoke("convert", ".", "--preset", "odd")
@@ -908,6 +914,7 @@ def test_where_a_run_goes_is_the_nearer_place_s(
         ('jobs = 4\nengine = "local"\n', ["--scheduler", "tcp://127.0.0.1:1"]),
         ('scheduler = "tcp://127.0.0.1:1"\n', ["--jobs", "1"]),
         ('scheduler = "tcp://127.0.0.1:1"\n', ["--engine", "local"]),
+        ('scheduler = "tcp://127.0.0.1:1"\n', ["--jobs", "1", "--engine", "local"]),  # KeyError
     ]:
         (tmp_path / "imgpar.toml").write_text('to = "webp"\n' + settings)
         planned = invoke("convert", ".", *args, "--dry-run")
@@ -1590,6 +1597,19 @@ def test_a_name_with_a_newline_or_an_escape_prints_on_one_line(tmp_path: Path) -
         f"{src}/two\\nlines.jpg -> {tmp_path}/o2/two\\nlines.webp",
         f"{src}/two\\\\nlines.jpg -> {tmp_path}/o2/two\\\\nlines.webp",
     ]
+
+
+def test_an_out_holding_its_source_and_a_link_loop_is_still_searched(tmp_path: Path) -> None:
+    # The loop's entry raised as the folder was listed, and the folder's
+    # other subfolders went unsearched: your images there were not seen.
+    build_tree(tmp_path / "x", {"src/a.jpg": "small_jpeg", "sub/mine.jpg": "small_jpeg"})
+    (tmp_path / "x" / "loop").symlink_to("loop")
+    result = invoke("convert", tmp_path / "x" / "src", "--to", "png", "--out", tmp_path / "x",
+                    "--dry-run")  # fmt: skip
+    assert result.exit_code == 2
+    assert f"images of yours, but is no imgpar output folder ({tmp_path}/x/sub/mine.jpg)" in (
+        result.stderr
+    )
 
 
 def test_an_out_that_is_one_of_several_sources_is_refused(tmp_path: Path) -> None:

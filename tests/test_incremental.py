@@ -1486,8 +1486,9 @@ def test_config_is_honoured_and_flags_win(
         ("[tool]\nimgpar = 5\n", "pyproject.toml: [tool.imgpar]: a table of settings, not 5"),
         # An imgpar.toml's settings are its top level: with a [tool.*] table
         # they were all passed over for its [tool.imgpar], and none was read.
-        ('out = "dist"\n[tool.other]\nx = 1\n', "imgpar.toml: unknown setting 'tool': an"
-         " imgpar.toml holds its settings at its top level ([tool.imgpar] is pyproject.toml's)"),
+        ('out = "dist"\n[tool.other]\nx = 1\n', "imgpar.toml: unknown setting 'tool': imgpar's"
+         " settings go at the top level of an imgpar.toml, or in the [tool.imgpar] table of a"
+         " pyproject.toml"),
     ],
 )  # fmt: skip
 def test_a_settings_file_of_the_wrong_shape_is_a_usage_error(

@@ -1548,15 +1548,17 @@ def test_a_cache_that_cannot_be_written_fails_the_run(tmp_path: Path) -> None:
     args = ["convert", tmp_path / "src", "--to", "webp", "--out", out]
     assert _run(*args).returncode == 0
     (out / ".imgpar-cache.sqlite").chmod(0o444)
-    report = tmp_path / "r.json"
+    report, page = tmp_path / "r.json", tmp_path / "r.html"
     proc = subprocess.run(
-        [*unprivileged(), *IMGPAR, *map(str, args), "--force", "--report", str(report)],
+        [*unprivileged(), *IMGPAR, *map(str, args), "--force", "--report", str(report),
+         "--report", str(page)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.startswith("2 converted, 0 skipped, 0 failed")
+    assert proc.stdout.startswith("2 converted, 0 skipped, 0 failed, 1 cache not written in ")
     assert f"warning: cache {out}/.imgpar-cache.sqlite cannot be written (" in proc.stderr
     assert _report(report)["summary"]["unrecorded"] == [f"{out}/.imgpar-cache.sqlite"]
+    assert f"The cache {out}/.imgpar-cache.sqlite could not be written" in page.read_text()
     with Image.open(out / "p00.webp") as im:
         assert im.size == (60, 40)
 
