@@ -841,7 +841,7 @@ def idle_options(**options: Any) -> list[str]:
         if ext.lower().lstrip(".") == _NO_FORMAT:
             idle.append(
                 f"--name {options['name']!r} gives {target.name} outputs their source's"
-                " extension (a.png holding another format)"
+                f" extension (a.png holding {target.name} data)"
             )
         elif ext.lower().lstrip(".") not in (target.ext.lstrip("."), target.name):
             idle.append(

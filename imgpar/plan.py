@@ -312,6 +312,8 @@ class Planner:
         # Whether output names hold their size ({width}, {height}), and folders.
         self._sized_names = bool({"width", "height"} & _fields(self._template))
         self._nested_names = "/" in self._template or os.sep in self._template
+        # Names that hold the source's extension tell a.jpg's outputs from a.png's.
+        self._by_extension = "src_ext" in _fields(self._template)
         # Why two sources' outputs would share a name (`_plan_file`'s collisions).
         self._collides = (
             " (from another SOURCE folder, or a name that differs only in case or Unicode form)"
@@ -458,8 +460,10 @@ class Planner:
         stems.update(fold(os.path.splitext(n)[0]) for n in others)
         for name in names:
             stem, ext = split[name]
-            # A stem shared by siblings (a.jpg, a.png) keeps the whole name.
-            yield self._plan_file(here, name, name if stems[folded[name]] > 1 else stem, ext)
+            # A stem shared by siblings (a.jpg, a.png) keeps the whole name,
+            # unless the names hold the extension already ({src_ext}).
+            shared = stems[folded[name]] > 1 and not self._by_extension
+            yield self._plan_file(here, name, name if shared else stem, ext)
 
     def _unmade(self, cache: Cache, key: str, entry: Entry | None) -> None:
         """A source that makes nothing now (already in the target format, in

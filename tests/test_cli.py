@@ -647,9 +647,9 @@ def test_options_that_do_nothing_here_are_noted(tmp_path: Path) -> None:
     ("name", "to", "noted"),
     [
         ("{stem}.{src_ext}", "webp", "'{stem}.{src_ext}' gives webp outputs their source's"
-         " extension (a.png holding another format)"),
+         " extension (a.png holding webp data)"),
         ("{stem}.{src_ext}", "jpeg", "'{stem}.{src_ext}' gives jpeg outputs their source's"
-         " extension (a.png holding another format)"),
+         " extension (a.png holding jpeg data)"),
         ("{width}/{stem}", "webp", "'{width}/{stem}' names webp outputs like 'a'"),
         ("{stem}-{src_ext}", "webp", "'{stem}-{src_ext}' names webp outputs like 'a-jpg'"),
         ("{stem}.{ext}", "webp,jpeg", None),
@@ -1180,6 +1180,17 @@ def test_images_imgpar_does_not_read_are_named_once(tmp_path: Path) -> None:
         assert (im.size, im.getpixel((30, 20))[0] > 200) == ((60, 40), True)  # the first, red
     verbose = invoke("convert", src, "--to", "webp", "--out", out, "--verbose")
     assert f"note: {src / 'logo.svg'}: an image format imgpar does not read" in verbose.stderr
+
+
+def test_names_that_hold_the_source_extension_tell_siblings_apart(tmp_path: Path) -> None:
+    # a.jpg and a.png under '{stem}-{src_ext}.{ext}' became a.jpg-jpg.webp
+    # and a.png-png.webp, with a note that they share a name.
+    src = build_tree(tmp_path / "s", {"a.jpg": "small_jpeg", "a.png": "rgba_png"})
+    result = invoke("convert", src, "--to", "webp", "--out", tmp_path / "o", "--name",
+                    "{stem}-{src_ext}.{ext}")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.webp")) == ["a-jpg.webp", "a-png.webp"]
+    assert "same name" not in result.stderr
 
 
 def test_outputs_that_keep_the_source_extension_are_named(tmp_path: Path) -> None:
