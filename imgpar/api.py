@@ -29,6 +29,7 @@ from imgpar.limits import (
 )
 from imgpar.paths import (
     below,
+    file_in_the_way,
     folder_of,
     folders_below,
     identity,
@@ -1220,6 +1221,8 @@ def _check_caches_in_place(folders: Iterable[str]) -> None:
 def _check_out(out: str, *, create: bool) -> None:
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"{out} exists and is not a folder", option="out")
+    if (blocker := file_in_the_way(out)) is not None:
+        raise UsageError(f"{out} cannot be made: {blocker} is a file, not a folder", option="out")
     if not create:
         return
     try:

@@ -954,9 +954,14 @@ def test_output_folder_that_cannot_be_created_is_a_usage_error(tmp_path: Path) -
     _tree(src, 1, (100, 100))
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    proc = _run("convert", src, "--to", "webp", "--out", blocker / "sub")
-    assert proc.returncode == 2
-    assert "--out" in proc.stderr and "cannot be created" in proc.stderr
+    for read_only in ([], ["--dry-run"]):
+        proc = _run("convert", src, "--to", "webp", "--out", blocker / "sub", *read_only)
+        assert proc.returncode == 2
+        # It said "cannot be created: Not a directory", where a report says this.
+        assert proc.stderr == (
+            f"imgpar: error: --out {blocker / 'sub'} cannot be made: {blocker} is a file, not a"
+            " folder\n"
+        )
 
 
 def test_reports_and_manifests_that_cannot_be_written_stop_before_work(tmp_path: Path) -> None:
