@@ -1459,7 +1459,8 @@ def test_a_full_disk_before_the_cache_is_made(tmp_path: Path, tiny_disk: Path) -
     assert _report(tmp_path / "r.json")["summary"]["stopped"].startswith("disk full")
     # The reason has a line of its own, not a summary line wrapped in two.
     head, reason = proc.stdout.splitlines()[:2]
-    assert re.fullmatch(r"\d+ converted, 0 skipped, 1 failed, 1 cache not written in [\d.]+ s", head)
+    counted = r"\d+ converted, 0 skipped, 1 failed, 1 cache not written in [\d.]+ s"
+    assert re.fullmatch(counted, head), head
     assert reason == (
         "stopped: disk full: no space left for the output; the files not reached were left for"
         " the next run"
