@@ -30,6 +30,10 @@ class Target(NamedTuple):
     # sub-IFDs, so exposure settings, DateTimeOriginal and GPS are lost).
     metadata: frozenset[str]
     max_side: int | None  # the encoder's largest width or height, if it has one
+    # A lossy encoder whose subsampled chroma mixes the colour hidden under
+    # fully transparent pixels into visible ones beside them (libavif), and
+    # which does not clear it itself, as libwebp does: imgpar clears it.
+    hidden_bleeds: bool = False
 
 
 TARGETS: dict[str, Target] = {
@@ -94,6 +98,7 @@ TARGETS: dict[str, Target] = {
             animation=True,
             metadata=frozenset({"icc", "exif", "xmp"}),
             max_side=65536,
+            hidden_bleeds=True,
         ),
         Target(
             "tiff",

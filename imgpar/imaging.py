@@ -119,7 +119,7 @@ def _keyed_gray_16(im: Image.Image) -> Image.Image:
     key = _colour_key(im)
     wide = im.convert("I")
     alpha = ImageMath.lambda_eval(lambda a: (a["v"] != key) * 255, v=wide)
-    gray = wide.point(lambda v: v / 257)
+    gray = wide.point(lambda v: v / 257 + 0.5)  # rounded, as target_mode rounds
     return Image.merge("LA", (gray.convert("L"), alpha.convert("L")))
 
 
@@ -254,15 +254,27 @@ def target_mode(im: Image.Image, target: Target) -> Image.Image:
     if mode == "I":
         if target.high_bit_depth:
             return im.convert("I;16")
-        im = im.point(lambda v: v / 257).convert("L")
+        im = im.point(lambda v: v / 257 + 0.5).convert("L")  # rounded, not cut: no bias
         mode = "L"
     if mode in target.modes:
-        return im
+        return _cleared(im) if mode == "RGBA" and target.hidden_bleeds else im
     if mode in ("RGBA", "LA"):
         if target.alpha:
-            return im.convert("RGBA")
+            rgba = im.convert("RGBA")
+            return _cleared(rgba) if target.hidden_bleeds else rgba
         return _flatten(im, "L" if mode == "LA" and "L" in target.modes else "RGB")
     return im.convert("RGB")
+
+
+def _cleared(im: Image.Image) -> Image.Image:
+    """RGBA `im` with black under its fully transparent pixels: neutral in
+    chroma, so that what was hidden there (red under a blue logo's clear
+    corners) cannot tint the visible pixels an encoder blends it with."""
+    alpha = im.getchannel("A")
+    if alpha.getextrema()[0] > 0:
+        return im  # nothing fully transparent
+    shown = alpha.point(lambda a: 255 if a else 0)
+    return Image.composite(im, Image.new("RGBA", im.size, (0, 0, 0, 0)), shown)
 
 
 def _flatten(im: Image.Image, mode: str) -> Image.Image:

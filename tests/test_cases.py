@@ -12,7 +12,16 @@ from typing import Any
 
 import pytest
 from conftest import assert_upright, close_to, convert_one, outputs_in, quadrant_picture
-from PIL import Image, ImageChops, ImageCms, ImageFilter, ImageOps, ImageSequence, ImageStat
+from PIL import (
+    Image,
+    ImageChops,
+    ImageCms,
+    ImageDraw,
+    ImageFilter,
+    ImageOps,
+    ImageSequence,
+    ImageStat,
+)
 
 import imgpar
 from imgpar.info import inspect
@@ -553,3 +562,32 @@ def test_shrink_on_load_output_matches_a_full_decode_reference(tmp_path: Path) -
     mse = sum(band * band for band in ImageStat.Stat(diff).rms) / 3
     psnr = 10 * math.log10(255**2 / max(mse, 1e-9))
     assert psnr > 35, psnr
+
+
+def test_colour_hidden_under_clear_pixels_never_tints_an_avif(tmp_path: Path) -> None:
+    # A blue disc on clear pixels that hide red (a common export): libavif's
+    # halved chroma blended the red into the disc's edge, up to R 112.
+    disc = Image.new("RGBA", (128, 128), (255, 0, 0, 0))
+    ImageDraw.Draw(disc).ellipse((24, 24, 104, 104), fill=(0, 0, 255, 255))
+    source = tmp_path / "logo.png"
+    disc.save(source)
+    out, _ = _convert(source, "avif", tmp_path, quality=60)
+    with Image.open(out) as im:
+        shown = im.convert("RGBA")
+    opaque = [
+        shown.getpixel((x, y))
+        for y in range(128)
+        for x in range(128)
+        if disc.getpixel((x, y))[3] == 255
+    ]
+    assert len(opaque) > 4000
+    assert max(red for red, _, _, _ in opaque) < 40
+
+
+def test_sixteen_bit_gray_is_rounded_to_eight_bits_not_cut(tmp_path: Path) -> None:
+    # v // 257 made half the levels one step dark (a mean bias of half a level).
+    source = tmp_path / "gray16.png"
+    Image.new("I;16", (8, 8), 257 * 100 + 200).save(source)  # 100.78 of 255
+    out, _ = _convert(source, "webp", tmp_path, lossless=True)
+    with Image.open(out) as im:
+        assert im.convert("L").getpixel((4, 4)) == 101
