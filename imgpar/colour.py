@@ -94,7 +94,7 @@ def source_profile(im: Image.Image, exif: Image.Exif, source: IO[bytes]) -> byte
     unknown code, a broken chunk) gives way to an embedded profile, else is
     read as sRGB with a warning that reaches the file's result.
     """
-    icc = im.info.get("icc_profile")
+    icc = page_profile(im) if im.format == "TIFF" else im.info.get("icc_profile")
     embedded = icc if isinstance(icc, bytes) and icc else None
     if embedded is not None and len(embedded) >= 4:
         declared = struct.unpack_from(">I", embedded)[0]
@@ -111,6 +111,17 @@ def source_profile(im: Image.Image, exif: Image.Exif, source: IO[bytes]) -> byte
         if embedded is None:
             warnings.warn(str(exc), stacklevel=2)
         return embedded
+
+
+def page_profile(im: Image.Image) -> bytes | None:
+    """The ICC profile of the TIFF page `im` is at. Pillow's `info` keeps a
+    profile from page to page where the next has none: once its pages were
+    counted, a first page's colours were read in the last page's profile."""
+    icc = getattr(im, "tag_v2", {}).get(_ICC_TAG)
+    return icc if isinstance(icc, bytes) and icc else None
+
+
+_ICC_TAG = 34675
 
 
 def _named_or(

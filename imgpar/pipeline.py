@@ -301,6 +301,12 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             shrink = _shrink_on_load(im, displayed, orientation, layouts)
         icc = colour.source_profile(im, exif, fp)
         frames, timing, still = _frames(im, spec, notes)
+        if im.format == "TIFF" and len(frames) > 1 and _pages_differ_in_colour(im, len(frames)):
+            # An output holds one profile for all its pages.
+            warnings.warn(
+                "pages in different ICC profiles: all tagged with the first page's",
+                stacklevel=1,
+            )
         carried = metadata.carry(im, exif, spec.metadata, turned)
         lap = time.perf_counter()
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
@@ -593,6 +599,19 @@ def _other_pictures(im: Image.Image) -> bool:
         "Thumbnail" not in str(entry.get("Attribute", {}).get("MPType", ""))
         for entry in entries[1:]
     )
+
+
+def _pages_differ_in_colour(im: Image.Image, pages: int) -> bool:
+    """Whether a TIFF's first `pages` pages are tagged with different ICC
+    profiles (or some with none); `im` is left at its first page."""
+    try:
+        profiles = set()
+        for page in range(pages):
+            im.seek(page)
+            profiles.add(colour.page_profile(im))
+    finally:
+        im.seek(0)
+    return len(profiles) > 1
 
 
 def frame_count(im: Image.Image, *, all_pages: bool) -> int:

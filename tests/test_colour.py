@@ -11,11 +11,12 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import API_CONVERT, convert_one, fresh_python, nclx_avif, written
+from conftest import API_CONVERT, close_to, convert_one, fresh_python, nclx_avif, written
 from iccprofiles import cmyk_profile, display_p3, gray_profile, p3_in_srgb, srgb_encode
 from PIL import Image, ImageCms, PngImagePlugin
 from typer.testing import CliRunner
 
+import imgpar
 from imgpar import colour, profiles
 from imgpar.cli import app
 from imgpar.formats import TARGETS
@@ -576,3 +577,26 @@ def test_a_profile_too_large_for_jpeg_is_converted_to_srgb(tmp_path: Path) -> No
     im = written(result)
     assert is_srgb(im.info.get("icc_profile"))
     assert near(centre(im.convert("RGB")), reference(P3_COLOUR, display_p3(), "RGB"), 6)
+
+
+def test_a_tiff_s_first_page_is_read_in_its_own_profile(tmp_path: Path) -> None:
+    # With --all-pages every page was counted first, and Pillow's `info`
+    # kept the last page's profile: an untagged first page came out tagged
+    # (and converted, with --srgb) as the last page's Display P3.
+    source = tmp_path / "scan.tif"
+    pages = [Image.new("RGB", (40, 30), (200, 100, 50)) for _ in range(2)]
+    pages[1].info["icc_profile"] = display_p3()
+    pages[0].save(source, save_all=True, append_images=pages[1:])
+    with Image.open(source) as im:
+        im.seek(1)
+        assert im.info.get("icc_profile")  # the source is as meant: page 2 tagged
+    report = imgpar.convert([source], to="tiff,jpeg", out=tmp_path / "o", all_pages=True, jobs=1)
+    result = report.files[0]
+    assert result.status == "converted", result.error
+    assert "warning: pages in different ICC profiles: all tagged with the first page's" in (
+        result.notes
+    )
+    for name in ("scan.tif", "scan.jpg"):
+        with Image.open(tmp_path / "o" / name) as im:
+            assert not im.info.get("icc_profile"), name
+            assert close_to(im.convert("RGB").getpixel((20, 15)), (200, 100, 50), 3)
