@@ -101,6 +101,14 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
         return f"{template!r} needs {{ext}}: several formats would share a name"
     if len(outputs) > len({o.target for o in outputs}) and not fields & {"width", "height"}:
         return f"{template!r} needs {{width}} or {{height}}: several sizes share a name"
+    boxes = {o.resize for o in outputs if o.resize and o.resize.fit != "contain"}
+    if "width" not in fields and len({box.height for box in boxes}) == 1 < len(boxes):
+        # Cover and fill make every output the box's height: {height} names
+        # them all alike, and all but one were silently left out.
+        return (
+            f"{template!r} needs {{width}}: with --fit {min(b.fit for b in boxes)} every size"
+            " has the same height"
+        )
     parts = list(string.Formatter().parse(template))
     for (_, before, _, _), (between, after, _, _) in itertools.pairwise(parts):
         joined = not between.strip(string.digits)  # digits join as the size's own would

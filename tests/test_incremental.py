@@ -1594,6 +1594,22 @@ def test_config_paths_kinds_and_syntax(
     assert "cannot read config" in broken.stderr and "pyproject.toml" in broken.stderr
 
 
+def test_a_name_that_cannot_tell_cropped_sizes_apart_is_refused(tmp_path: Path) -> None:
+    # Cover makes every size the box's height: named by it, one of the two
+    # asked for was silently never written.
+    Image.new("RGB", (300, 200), "red").save(tmp_path / "a.png")
+    args = ["convert", str(tmp_path / "a.png"), "--to", "webp", "--width", "100,200", "--height",
+            "100", "--fit", "cover", "--out", str(tmp_path / "o"), "--name"]  # fmt: skip
+    refused = CliRunner().invoke(app, [*args, "{stem}-{height}.{ext}"])
+    assert refused.exit_code == 2
+    assert "needs {width}: with --fit cover every size has the same height" in refused.output
+    made = CliRunner().invoke(app, [*args, "{stem}-{width}x{height}.{ext}"])
+    assert made.exit_code == 0, made.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir() if p.name[0] != ".") == [
+        "a-100x100.webp", "a-200x100.webp"
+    ]  # fmt: skip
+
+
 def test_name_template_is_validated_up_front(site: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     for template, problem in (
