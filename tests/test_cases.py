@@ -135,8 +135,16 @@ def _reference(path: Path, alpha: bool) -> Image.Image:
 
 
 def _difference(a: Image.Image, b: Image.Image) -> float:
-    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
+    """How far apart two images look: over gray, so that the colour under
+    fully transparent pixels, which no viewer shows, does not count."""
+    diff = ImageChops.difference(_shown(a), _shown(b))
     return max(ImageStat.Stat(diff).mean)
+
+
+def _shown(im: Image.Image) -> Image.Image:
+    rgba = im.convert("RGBA")
+    gray = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
+    return Image.alpha_composite(gray, rgba).convert("RGB")
 
 
 def _convert(source: Path, target: str, tmp_path: Path, **spec: Any) -> tuple[Path, Result]:
