@@ -250,7 +250,8 @@ def _walk_folder(
         yield Skipped(shown, "folder gone while the tree was walked")
         return []
     except OSError as exc:
-        yield Skipped(shown, f"cannot read folder: {exc.strerror or exc}", failed=True)
+        why = (exc.strerror or str(exc)).lower()  # as a file's reason words it
+        yield Skipped(shown, f"cannot read folder: {why}", failed=True)
         return []
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.

@@ -1459,7 +1459,7 @@ def test_an_unreadable_folder_fails_the_run(tmp_path: Path) -> None:
     argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to", "webp"]
     run, check = _run_and_check_unreadable(argv, tmp_path, src / "locked")
     assert run.returncode == 1, run.stderr
-    reason = "src/locked: cannot read folder: Permission denied"
+    reason = "src/locked: cannot read folder: permission denied"
     assert f"failed: {reason}" in run.stderr.splitlines()
     assert run.stdout.startswith("1 converted, 0 skipped, 0 failed, 1 folder not read in ")
     assert check.returncode == 1
