@@ -301,12 +301,12 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             shrink = _shrink_on_load(im, displayed, orientation, layouts)
         icc = colour.source_profile(im, exif, fp)
         frames, timing, still = _frames(im, spec, notes)
-        if im.format == "TIFF" and len(frames) > 1 and _pages_differ_in_colour(im, len(frames)):
-            # An output holds one profile for all its pages.
-            warnings.warn(
-                "pages in different ICC profiles: all tagged with the first page's",
-                stacklevel=1,
-            )
+        # Pages tagged with profiles of their own (a scan's pages from two
+        # scanners): a TIFF of them all holds one profile, so there each is
+        # converted to sRGB through its own. Other targets take the first page.
+        pages_icc = _page_profiles(im, len(frames)) if im.format == "TIFF" else [icc]
+        # The first page's as read (an EXIF's Adobe RGB, a profile trimmed).
+        pages_icc = [icc, *pages_icc[1:]] if len(set(pages_icc)) > 1 else []
         carried = metadata.carry(im, exif, spec.metadata, turned)
         lap = time.perf_counter()
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
@@ -335,10 +335,17 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             upright = scaled.setdefault((pages, shown_frames[0] is still), [])
             for i in range(len(upright), len(shown_frames) if animate else 1):
                 upright.append(_scale(shown_frames[i], pages[i], orientation, spec))
-            rendered = [
-                _for_target(frame, icc, target, spec)
-                for frame in (upright if animate else upright[:1])
-            ]
+            if animate and pages_icc:
+                notes.append(f"pages in different ICC profiles: each made sRGB in {target.name}")
+                rendered = [
+                    _for_target(frame, page_icc, target, spec._replace(srgb=True))
+                    for frame, page_icc in zip(upright, pages_icc, strict=True)
+                ]
+            else:
+                rendered = [
+                    _for_target(frame, icc, target, spec)
+                    for frame in (upright if animate else upright[:1])
+                ]
             pixels, profile = rendered[0]
             if smallest is None or pixels.width * pixels.height < _area(smallest[0]):
                 smallest = pixels, profile
@@ -601,17 +608,17 @@ def _other_pictures(im: Image.Image) -> bool:
     )
 
 
-def _pages_differ_in_colour(im: Image.Image, pages: int) -> bool:
-    """Whether a TIFF's first `pages` pages are tagged with different ICC
-    profiles (or some with none); `im` is left at its first page."""
+def _page_profiles(im: Image.Image, pages: int) -> list[bytes | None]:
+    """The ICC profiles a TIFF's first `pages` pages are tagged with; `im`
+    is left at its first page."""
     try:
-        profiles = set()
+        profiles = []
         for page in range(pages):
             im.seek(page)
-            profiles.add(colour.page_profile(im))
+            profiles.append(colour.page_profile(im))
     finally:
         im.seek(0)
-    return len(profiles) > 1
+    return profiles
 
 
 def frame_count(im: Image.Image, *, all_pages: bool) -> int:

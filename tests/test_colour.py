@@ -579,10 +579,11 @@ def test_a_profile_too_large_for_jpeg_is_converted_to_srgb(tmp_path: Path) -> No
     assert near(centre(im.convert("RGB")), reference(P3_COLOUR, display_p3(), "RGB"), 6)
 
 
-def test_a_tiff_s_first_page_is_read_in_its_own_profile(tmp_path: Path) -> None:
+def test_a_tiff_s_pages_are_read_each_in_its_own_profile(tmp_path: Path) -> None:
     # With --all-pages every page was counted first, and Pillow's `info`
     # kept the last page's profile: an untagged first page came out tagged
-    # (and converted, with --srgb) as the last page's Display P3.
+    # (and converted, with --srgb) as the last page's Display P3, and the
+    # pages of a TIFF all took one profile.
     source = tmp_path / "scan.tif"
     pages = [Image.new("RGB", (40, 30), (200, 100, 50)) for _ in range(2)]
     pages[1].info["icc_profile"] = display_p3()
@@ -593,10 +594,16 @@ def test_a_tiff_s_first_page_is_read_in_its_own_profile(tmp_path: Path) -> None:
     report = imgpar.convert([source], to="tiff,jpeg", out=tmp_path / "o", all_pages=True, jobs=1)
     result = report.files[0]
     assert result.status == "converted", result.error
-    assert "warning: pages in different ICC profiles: all tagged with the first page's" in (
-        result.notes
-    )
-    for name in ("scan.tif", "scan.jpg"):
-        with Image.open(tmp_path / "o" / name) as im:
-            assert not im.info.get("icc_profile"), name
-            assert close_to(im.convert("RGB").getpixel((20, 15)), (200, 100, 50), 3)
+    with Image.open(tmp_path / "o" / "scan.jpg") as first_only:
+        assert not first_only.info.get("icc_profile")
+        assert close_to(first_only.getpixel((20, 15)), (200, 100, 50), 3)
+    # One profile for all its pages: each page made sRGB through its own.
+    assert "pages in different ICC profiles: each made sRGB in tiff" in result.notes
+    p3 = ImageCms.ImageCmsProfile(io.BytesIO(display_p3()))
+    in_srgb = ImageCms.profileToProfile(pages[1], p3, ImageCms.createProfile("sRGB"))
+    with Image.open(tmp_path / "o" / "scan.tif") as tiff:
+        assert colour.is_srgb(tiff.info["icc_profile"])
+        assert close_to(tiff.getpixel((20, 15)), (200, 100, 50), 3)
+        tiff.seek(1)
+        assert close_to(tiff.getpixel((20, 15)), in_srgb.getpixel((20, 15)), 3)
+        assert in_srgb.getpixel((20, 15))[0] > 210  # P3's red, wider than sRGB's
