@@ -525,7 +525,8 @@ class Cache:
         # A full disk, a cache gone read-only: the outputs are whole, and only
         # the record of them is lost, which costs converting them again.
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        self.lost = self.lost or not reading
+        if not reading:
+            self.lost = True
         self.warning = (
             f"cache {self.path} cannot be read ({reason}): everything is taken as stale"
             if reading

@@ -383,17 +383,16 @@ _CONFLICTS = {
 
 
 def _settle_conflicts(
-    options: dict[str, Any], origins: dict[str, str], preset: str | None
+    options: dict[str, Any], origins: dict[str, str], from_preset: frozenset[str]
 ) -> None:
     """Refuse two options that contradict each other where they come from one
     place; otherwise the nearer wins: the command line over a preset, a
     preset over its file's top level (`prune = true` in a file, and
-    `imgpar convert --check` in CI)."""
-    from_preset = f" preset {preset!r}"
+    `imgpar convert --check` in CI). `origins` names the settings a file
+    gave, `from_preset` those of them its preset gave."""
 
     def rank(name: str) -> int:
-        where = origins.get(name)
-        return 2 if where is None else 1 if preset and where.endswith(from_preset) else 0
+        return 2 if name not in origins else 1 if name in from_preset else 0
 
     for (a, b), why in _CONFLICTS.items():
         if not (options.get(a) and options.get(b)):
@@ -546,7 +545,7 @@ def _settings(
     # Not what the command decides itself (thumbnails for an HTML report).
     internal = {"thumbnails", "create_out"}
     known = frozenset(inspect.signature(prepare).parameters) - internal | _CLI_ONLY
-    settings, origins = settings_file.load(
+    settings, origins, from_preset = settings_file.load(
         str(config) if config else None, preset, known - {"config", "preset"}
     )
     options = _as_parsed(ctx, settings, origins)
@@ -554,7 +553,7 @@ def _settings(
     for name in _REPEATABLE & options.keys():
         options[name] = ",".join(options[name])
     origins = {k: v for k, v in origins.items() if k not in given}
-    _settle_conflicts(options, origins, preset)
+    _settle_conflicts(options, origins, from_preset)
     return options, origins
 
 
@@ -727,7 +726,6 @@ def bench(
 
     from imgpar.api import idle_options
     from imgpar.bench import bench as run_bench
-    from imgpar.heap import keep_freed_memory
 
     # What bench decides itself, whatever the command line or the file says.
     own = {"sources", "jobs", "sample", "repeat", "config", "preset"}
@@ -746,7 +744,6 @@ def bench(
         ladder = [int(j) for j in jobs.split(",")] if jobs else None
     except ValueError:
         raise _fail("--jobs takes whole numbers separated by commas, like 1,2,4") from None
-    keep_freed_memory()  # its --jobs 1 runs convert in this process
     bar = tqdm(unit="run", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
     def progress(done: int, total: int) -> None:

@@ -59,9 +59,10 @@ def _read(path: str) -> dict[str, Any]:
 
 def load(
     path: str | None, preset: str | None, known: frozenset[str]
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, Any], dict[str, str], frozenset[str]]:
     """The settings from `path` (or the one found), with `preset` laid over
-    them, and where each came from (`imgpar.toml preset 'web'`), for errors.
+    them, where each came from (`imgpar.toml preset 'web'`), for errors,
+    and those the preset gave, which are nearer than the file's own.
 
     Keys may be spelled `max-size` or `max_size`; an unknown key is a usage
     error naming it, so a typo never silently does nothing.
@@ -71,7 +72,7 @@ def load(
         if path is None:
             if preset:
                 raise UsageError(f"--preset {preset}: no imgpar.toml or [tool.imgpar] found")
-            return {}, {}
+            return {}, {}, frozenset()
     data = _read(path)
     if _in_tool_table(path, data):
         tool = _table(data.get("tool", {}), f"{path}: [tool]")
@@ -90,6 +91,7 @@ def load(
     for name, table in presets.items():
         where = f"{path} preset {name!r}"
         tables[name] = _normalise(_table(table, where), known, where)
+    chosen: dict[str, Any] = {}
     if preset:
         if preset not in presets:
             names = ", ".join(sorted(presets)) or "none defined"
@@ -101,7 +103,7 @@ def load(
         chosen = tables[preset]
         settings.update(chosen)
         origins.update(dict.fromkeys(chosen, f"{path} preset {preset!r}"))
-    return _from_folder(settings, _folder_of(path)), origins
+    return _from_folder(settings, _folder_of(path)), origins, frozenset(chosen)
 
 
 def _in_tool_table(path: str, data: dict[str, Any]) -> bool:

@@ -640,14 +640,14 @@ def one_line(text: str) -> str:
     file's name is shown as its escape, never acted on, and, where names
     may hold them, a backslash as two, so that a name spelled `a\\nb.jpg`
     is not taken for one with a newline."""
-    if text.isprintable() and not (_DOUBLED and _DOUBLED in text):
+    if text.isprintable() and _ESCAPED.isdisjoint(text):
         return text
-    return "".join(c if c.isprintable() and c != _DOUBLED else repr(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() and c not in _ESCAPED else repr(c)[1:-1] for c in text)
 
 
 # Windows names hold no newline or escape, and their backslashes separate
 # folders: shown as they are.
-_DOUBLED = "\\" if os.sep == "/" else ""
+_ESCAPED = frozenset("\\" if os.sep == "/" else "")
 
 
 def echo_line(line: str, *, err: bool = False) -> None:

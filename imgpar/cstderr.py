@@ -140,7 +140,7 @@ class _PillowLog:
     def take(self) -> list[str]:
         if not self._messages:  # as for nearly every file: no lock to take
             return []
-        with self._handler.lock or contextlib.nullcontext():
+        with self._handler.lock:  # made by every Handler's __init__
             taken = self._messages[:]
             del self._messages[:]
         return taken
@@ -150,16 +150,11 @@ class _PillowLog:
         self._logger.propagate = self._propagated
 
 
-@contextlib.contextmanager
-def in_own_process(own: bool) -> Iterator[Catcher | None]:
+def in_own_process(own: bool) -> contextlib.AbstractContextManager[Catcher | None]:
     """A Catcher that swaps descriptor 2 in for each file, where this is the
     command's own process (`own`); none in a program's, whose stderr and
     logging are its own."""
-    if not own:
-        yield None
-        return
-    with Catcher(swap=True) as catcher:
-        yield catcher
+    return Catcher(swap=True) if own else contextlib.nullcontext()
 
 
 class Heard(NamedTuple):

@@ -725,17 +725,16 @@ def convert_chunk(tasks: list[Task], spec: ConvertSpec, seen: Seen) -> list[Resu
             raise Unshared(_unshared(worker.address, problem))
         configure_worker(spec)
         _configured = spec
-    label = worker.address
-    if worker.state.nthreads > 1:
+    if not hasattr(_thread, "label"):
         # One lane each in the report's timeline, numbered as they first convert.
-        if not hasattr(_thread, "number"):
-            _thread.number = next(_numbers)
-        label += f" #{_thread.number}"
-    return [convert_file(task, spec, _catcher)._replace(worker=label) for task in tasks]
+        many = worker.state.nthreads > 1
+        _thread.label = worker.address + (f" #{next(_numbers)}" if many else "")
+    return [convert_file(task, spec, _catcher)._replace(worker=_thread.label) for task in tasks]
 
 
-# This worker process's threads that converted files, numbered from 1
-# (next() on a count is atomic: two threads starting at once get two numbers).
+# This worker process's threads that converted files, each with its label,
+# numbered from 1 (next() on a count is atomic: two threads starting at once
+# get two numbers).
 _thread = threading.local()
 _numbers = itertools.count(1)
 

@@ -74,7 +74,13 @@ NOW_A_FOLDER = "a folder now, where the walk found a file"
 def why_unreadable(exc: OSError) -> str:
     """Why the system would not read a file (EIO from a failing disk,
     EACCES), worded alike wherever it is met."""
-    return f"{UNREADABLE}: {(exc.strerror or str(exc)).lower()}"
+    return f"{UNREADABLE}: {system_words(exc)}"
+
+
+def system_words(exc: OSError) -> str:
+    """The system's words for `exc`, in lower case as a reason goes on
+    (`permission denied`)."""
+    return (exc.strerror or str(exc)).lower()
 
 # How every reason an output could not be written begins (writer.OutputRefused).
 UNWRITABLE = "cannot write"

@@ -257,13 +257,14 @@ def target_mode(im: Image.Image, target: Target) -> Image.Image:
         im = im.point(lambda v: v / 257 + 0.5).convert("L")  # rounded, not cut: no bias
         mode = "L"
     if mode in target.modes:
-        return _cleared(im) if mode == "RGBA" and target.hidden_bleeds else im
-    if mode in ("RGBA", "LA"):
-        if target.alpha:
-            rgba = im.convert("RGBA")
-            return _cleared(rgba) if target.hidden_bleeds else rgba
-        return _flatten(im, "L" if mode == "LA" and "L" in target.modes else "RGB")
-    return im.convert("RGB")
+        out = im
+    elif mode in ("RGBA", "LA"):
+        if not target.alpha:
+            return _flatten(im, "L" if mode == "LA" and "L" in target.modes else "RGB")
+        out = im.convert("RGBA")
+    else:
+        return im.convert("RGB")
+    return _cleared(out) if target.hidden_bleeds and out.mode == "RGBA" else out
 
 
 def _cleared(im: Image.Image) -> Image.Image:
@@ -274,7 +275,7 @@ def _cleared(im: Image.Image) -> Image.Image:
     if alpha.getextrema()[0] > 0:
         return im  # nothing fully transparent
     shown = alpha.point(lambda a: 255 if a else 0)
-    return Image.composite(im, Image.new("RGBA", im.size, (0, 0, 0, 0)), shown)
+    return Image.composite(im, Image.new("RGBA", im.size), shown)
 
 
 def _flatten(im: Image.Image, mode: str) -> Image.Image:

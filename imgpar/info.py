@@ -46,10 +46,8 @@ def inspect(path: str, catcher: cstderr.Catcher | None = None) -> dict[str, Any]
             record, failure = _inspect(path)
         except Exception as exc:
             record, failure = {"path": path}, exc
-    said, warned = pipeline.hearsay(caught, heard)
-    record["error"] = pipeline.describe(failure, said=said) if failure else None
-    warned += pipeline.besides(said, record["error"])
-    record["warnings"] = list(dict.fromkeys(warned))
+    record["error"], warned, said = pipeline.hearsay(caught, heard, failure)
+    record["warnings"] = list(dict.fromkeys(warned + said))
     # As convert fails it: by its name or its folder's, which its cache key holds.
     parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
     if not record["error"] and not (is_text(os.path.basename(path)) and is_text(parent)):

@@ -72,13 +72,21 @@ def not_there(path: str, *, follow: bool = True) -> str | None:
 
 def file_in_the_way(path: str) -> str | None:
     """The file that stands where a folder above `path` should be, if any."""
-    folder = os.path.dirname(path)
-    while folder and not os.path.lexists(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
+    _, folder = _missing_below(os.path.dirname(path))
     return folder if folder and os.path.lexists(folder) and not os.path.isdir(folder) else None
+
+
+def _missing_below(path: str) -> tuple[list[str], str]:
+    """`path` and the folders above it that are not there, nearest first,
+    and the first above them that is there, folder or not ("" if none)."""
+    missing = []
+    while path and not os.path.lexists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing, path
 
 
 def regular_fd(path: str) -> int | None:
@@ -152,15 +160,9 @@ def make_folders(folder: str) -> None:
     """`os.makedirs(folder, exist_ok=True)`, in a loop: makedirs calls itself
     for each folder it makes, and one 1,000 folders deep passed Python's
     recursion limit."""
-    missing, there = [], folder
     # Up to the first that is there, folder or not: under a file, mkdir
     # fails as makedirs does, "Not a directory".
-    while there and not os.path.lexists(there):
-        missing.append(there)
-        parent = os.path.dirname(there)
-        if parent == there:
-            break
-        there = parent
+    missing, _ = _missing_below(folder)
     if not missing and folder and not os.path.isdir(folder):
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), folder)
     for path in reversed(missing):

@@ -172,7 +172,7 @@ def convert_file(
                 try:
                     digest = digest_stream(fp)
                 except OSError as exc:
-                    raise _unreadable_source(exc) from None
+                    raise ImageRejected(why_unreadable(exc)) from None
                 fp.seek(0)
                 try:
                     made = _convert(task, fp, spec)
@@ -184,24 +184,23 @@ def convert_file(
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
             made, digest, error = None, None, exc
-    said, told = hearsay(caught, heard)
-    warned = _told(told)
+    failure = error if made is None else None
+    reason, told, said = hearsay(caught, heard, failure, allow_truncated=spec.allow_truncated)
+    warned = _told(told) + _told(said)
     common = {
         "source": task.display, "source_bytes": task.source_bytes, "started": started,
         "worker": os.getpid(),
     }
     if made is None:
-        reason = describe(error, allow_truncated=spec.allow_truncated, said=said)
         return Result(
-            **common, status="failed", error=reason,
-            notes=task.notes + warned + _told(besides(said, reason)),
+            **common, status="failed", error=reason, notes=task.notes + warned,
             seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
             ended=time.time(), peak_rss=peak_rss(),
             fatal=isinstance(error, OSError) and error.errno in DISK_FULL,
         )
     return Result(
         **common, status="converted", outputs=made.outputs, width=made.displayed[0],
-        height=made.displayed[1], notes=task.notes + made.notes + warned + _told(said),
+        height=made.displayed[1], notes=task.notes + made.notes + warned,
         seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
         ended=time.time(), stages=made.stages,
         peak_rss=peak_rss(), thumbnail=made.preview, digest=digest, shrink=made.shrink,
@@ -209,12 +208,20 @@ def convert_file(
 
 
 def hearsay(
-    caught: list[warnings.WarningMessage], heard: cstderr.Heard
-) -> tuple[list[str], list[str]]:
-    """What C libraries printed of a file (a decoder error's reason, in
-    `describe`), and its warnings: warned and logged, worded alike."""
+    caught: list[warnings.WarningMessage],
+    heard: cstderr.Heard,
+    failure: BaseException | None = None,
+    *,
+    allow_truncated: bool = False,
+) -> tuple[str | None, list[str], list[str]]:
+    """What a file's reading came to: the reason for its `failure`, if any
+    (a decoder's own last words where it printed them, over Pillow's); its
+    warnings, warned and logged, worded alike; and what else C libraries
+    printed of it, which that reason does not already say."""
     said = library_words(heard.printed)
-    return said, [describe_warning(w.message) for w in caught] + library_words(heard.logged)
+    reason = describe(failure, allow_truncated=allow_truncated, said=said) if failure else None
+    warned = [describe_warning(w.message) for w in caught] + library_words(heard.logged)
+    return reason, warned, [line for line in said if line not in (reason or "")]
 
 
 def library_words(lines: list[str]) -> list[str]:
@@ -225,11 +232,6 @@ def library_words(lines: list[str]) -> list[str]:
         describe_warning(_NAMED_TWICE.sub(r"\1", line.replace("tempfile.tif: ", "")))
         for line in lines
     ]
-
-
-def besides(said: list[str], reason: str | None) -> list[str]:
-    """What libraries said that the file's reason does not already say."""
-    return [line for line in said if line not in (reason or "")]
 
 
 _NAMED_TWICE = re.compile(r"^(\w+: )\1")
@@ -304,9 +306,9 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         # Pages tagged with profiles of their own (a scan's pages from two
         # scanners): a TIFF of them all holds one profile, so there each is
         # converted to sRGB through its own. Other targets take the first page.
-        pages_icc = _page_profiles(im, len(frames)) if im.format == "TIFF" else [icc]
+        pages = _page_profiles(im, len(frames)) if im.format == "TIFF" and len(frames) > 1 else []
         # The first page's as read (an EXIF's Adobe RGB, a profile trimmed).
-        pages_icc = [icc, *pages_icc[1:]] if len(set(pages_icc)) > 1 else []
+        pages_icc = [icc, *pages[1:]] if len(set(pages)) > 1 else []
         carried = metadata.carry(im, exif, spec.metadata, turned)
         lap = time.perf_counter()
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
@@ -335,17 +337,16 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             upright = scaled.setdefault((pages, shown_frames[0] is still), [])
             for i in range(len(upright), len(shown_frames) if animate else 1):
                 upright.append(_scale(shown_frames[i], pages[i], orientation, spec))
-            if animate and pages_icc:
+            shown = upright if animate else upright[:1]
+            per_page = animate and bool(pages_icc)
+            if per_page:
                 notes.append(f"pages in different ICC profiles: each made sRGB in {target.name}")
-                rendered = [
-                    _for_target(frame, page_icc, target, spec._replace(srgb=True))
-                    for frame, page_icc in zip(upright, pages_icc, strict=True)
-                ]
-            else:
-                rendered = [
-                    _for_target(frame, icc, target, spec)
-                    for frame in (upright if animate else upright[:1])
-                ]
+            rendered = [
+                _for_target(frame, page_icc, target, srgb=spec.srgb or per_page)
+                for frame, page_icc in zip(
+                    shown, pages_icc if per_page else [icc] * len(shown), strict=True
+                )
+            ]
             pixels, profile = rendered[0]
             if smallest is None or pixels.width * pixels.height < _area(smallest[0]):
                 smallest = pixels, profile
@@ -702,11 +703,11 @@ def _scale(frame: Image.Image, page: _Page, orientation: int, spec: ConvertSpec)
 
 
 def _for_target(
-    upright: Image.Image, icc: bytes | None, target: Target, spec: ConvertSpec
+    upright: Image.Image, icc: bytes | None, target: Target, *, srgb: bool
 ) -> tuple[Image.Image, bytes | None]:
     """Pixels `target` can store, and the ICC profile that describes them."""
     # Colour after resizing: littleCMS then handles output pixels, not source ones.
-    pixels, profile = colour.for_target(upright, icc, target, srgb=spec.srgb)
+    pixels, profile = colour.for_target(upright, icc, target, srgb=srgb)
     pixels = imaging.target_mode(pixels, target)
     if isinstance(pixels, TiffImagePlugin.TiffImageFile):
         # Saving the opened file itself would let Pillow's TIFF writer copy all
@@ -862,13 +863,6 @@ def _size(im: Image.Image, frames: int) -> str:
 FILE_DAMAGE_ERRORS = frozenset({errno.EINVAL, errno.EOVERFLOW, errno.EFBIG})
 
 
-def _unreadable_source(exc: OSError) -> ImageRejected:
-    """The system's error reading a source open for reading (EIO from a
-    failing disk), as its reason: no fault of the file's, which the cache
-    does not record."""
-    return ImageRejected(why_unreadable(exc))
-
-
 def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -> Image.Image:
     if "HEIF" in formats and not register_heif():
         raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
@@ -881,7 +875,7 @@ def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -
         raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(fp, formats))) from None
     except OSError as exc:
         if exc.errno is not None and exc.errno not in FILE_DAMAGE_ERRORS:
-            raise _unreadable_source(exc) from None
+            raise ImageRejected(why_unreadable(exc)) from None
         # A header cut short, where --allow-truncated cannot help.
         head = _head(fp)
         found = signature(head) or "image"

@@ -317,15 +317,16 @@ class Planner:
         self._run_rows: dict[int, list[tuple[int, str]]] | None = None
         self._force = force
         self._template = template or default_template(spec.outputs)
+        fields = _fields(self._template)
         # Whether output names hold their size ({width}, {height}), and folders.
-        self._sized_names = bool({"width", "height"} & _fields(self._template))
+        self._sized_names = bool({"width", "height"} & fields)
         self._nested_names = "/" in self._template or os.sep in self._template
         # Names that hold the source's extension tell a.jpg's outputs from a.png's.
-        self._by_extension = "src_ext" in _fields(self._template)
+        self._by_extension = "src_ext" in fields
         # Why two sources' outputs would share a name (`_plan_file`'s collisions).
         self._collides = (
             " (from another SOURCE folder, or a name that differs only in case or Unicode form)"
-            if "stem" in _fields(self._template)
+            if "stem" in fields
             else f" (--name {self._template!r} has no {{stem}}: sources share the names it makes)"
         )
         self._options_key = options_key

@@ -14,7 +14,7 @@ from collections.abc import Generator, Iterator, Sequence
 from typing import NamedTuple
 
 from imgpar.cache import CACHE_NAME, kind_of_cache
-from imgpar.errors import NOT_REGULAR
+from imgpar.errors import NOT_REGULAR, system_words
 from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
 from imgpar.paths import identity
 
@@ -250,8 +250,7 @@ def _walk_folder(
         yield Skipped(shown, "folder gone while the tree was walked")
         return []
     except OSError as exc:
-        why = (exc.strerror or str(exc)).lower()  # as a file's reason words it
-        yield Skipped(shown, f"cannot read folder: {why}", failed=True)
+        yield Skipped(shown, f"cannot read folder: {system_words(exc)}", failed=True)
         return []
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.

@@ -13,7 +13,6 @@ as it travels back. Prints the median CPU microseconds per file of each.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import pickle
 import shutil
@@ -56,16 +55,18 @@ def _compare(args: argparse.Namespace, root: Path) -> None:
                 im.save(task.outputs[0], "WEBP", quality=80, method=4)
 
     # A worker's Catcher holds descriptor 2 for good; checkouts made before
-    # 2026-12-07 have none.
-    catcher = ()
-    if "catcher" in inspect.signature(convert_file).parameters:
+    # 2026-12-07 have none, nor convert_file's parameter for it.
+    caught: tuple[object, ...] = ()
+    try:
         from imgpar.cstderr import Catcher, own_stderr
-
+    except ImportError:
+        pass
+    else:
         sys.stderr = own_stderr(sys.stderr)  # this script's own errors are still seen
-        catcher = (Catcher(swap=False),)
+        caught = (Catcher(swap=False),)
 
     def imgpar() -> None:
-        pickle.dumps([convert_file(task, job.spec, *catcher) for task in tasks], -1)
+        pickle.dumps([convert_file(task, job.spec, *caught) for task in tasks], -1)
 
     per_file: dict[str, list[float]] = {"bare Pillow": [], "imgpar": []}
     for _ in range(args.repeat):
