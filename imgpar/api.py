@@ -39,7 +39,14 @@ from imgpar.paths import (
     remove_empty,
     same_folder,
 )
-from imgpar.plan import Planner, check_template, default_template, sample_name, source_name
+from imgpar.plan import (
+    Planner,
+    check_template,
+    default_template,
+    sample_name,
+    source_heads,
+    source_name,
+)
 from imgpar.spec import (
     FILTERS,
     FITS,
@@ -329,7 +336,7 @@ class Job:
         self,
         gone: list[tuple[str, Entry]],
         present: set[str],
-        roots: dict[str, list[str]],
+        roots: dict[str, str],
         cache_root: str,
         kept: set[str],
         held: Held,
@@ -337,8 +344,8 @@ class Job:
         """The entries of `gone` sources to prune, less those that may be of a
         SOURCE with no image at all now, recorded or new: far likelier a drive
         not mounted, or a build step that made nothing, than a folder emptied
-        on purpose. (`present`: SOURCE folders a recorded source is still in.
-        Of SOURCES that share a name, any one empty holds back the name's.)
+        on purpose. (`present`: SOURCE folders a recorded source is still in;
+        `roots`: each SOURCE folder by what leads its files' keys.)
         Their outputs still there as imgpar wrote them stay (added to `kept`)
         and are counted in `held`, by SOURCES; deleted by hand, they go from
         the cache. An --out inside its SOURCE would be gone with it."""
@@ -346,22 +353,19 @@ class Job:
         empty: dict[str, bool] = {}  # by SOURCE folder, walked once at most
         pruned = []
         for key, entry in gone:
-            named = roots[key.partition("/")[0]]
-            for root in named:
-                if root not in empty:
-                    empty[root] = not (
-                        root in present
-                        or (out is not None and below(out, os.path.realpath(root)))
-                        or _holds_images(root, exclude=self.out)
-                    )
-            emptied = [r for r in named if empty[r]]
-            there = [o for o in entry.outputs if emptied and as_recorded(
+            root = roots[key.partition("/")[0]]
+            if root not in empty:
+                empty[root] = not (
+                    root in present
+                    or (out is not None and below(out, os.path.realpath(root)))
+                    or _holds_images(root, exclude=self.out)
+                )
+            there = [o for o in entry.outputs if empty[root] and as_recorded(
                 os.path.join(cache_root, o.path), o.bytes) is not None]  # fmt: skip
             if not there:
                 pruned.append((key, entry))
                 continue
-            sources = tuple(emptied)
-            held[sources] = held.get(sources, 0) + len(there)
+            held[root] = held.get(root, 0) + len(there)
             kept.update(o.path for o in entry.outputs)
         return pruned
 
@@ -397,11 +401,13 @@ class Job:
 
         folders = [s for s in self.sources if os.path.isdir(s)]
         cache_roots = list(dict.fromkeys(self._output_roots()))
-        # Into an --out, the keys of files named as SOURCES, which begin with
-        # their folder's name: one named elsewhere (other/photos/x.jpg) is no
-        # photos/x.jpg gone. (In place each folder has a cache of its own.)
+        # Into an --out, what leads the keys of each SOURCE's files. (In place
+        # each folder has a cache of its own.)
+        head_of = source_heads(folder_of(s) for s in self.sources) if self.out is not None else {}
+        # The keys of files named as SOURCES: one named elsewhere
+        # (other/photos/x.jpg) is no photos/x.jpg gone.
         named = {
-            f"{source_name(os.path.dirname(s) or os.curdir)}/{os.path.basename(s)}"
+            f"{head_of[os.path.abspath(folder_of(s))]}/{os.path.basename(s)}"
             for s in (self.sources if self.out is not None else ())
             if not os.path.isdir(s)
         }
@@ -418,16 +424,13 @@ class Job:
         for cache_root in cache_roots:
             name = source_name(cache_root)
             cache = Cache(cache_root, home=None if self.out is not None else name)
-            # Keys begin with their SOURCE folder's name, which SOURCES that
-            # share one --out tree may share too (cam1/trip, cam2/trip); in
-            # place, with the one it had when its cache was made.
-            roots: dict[str, list[str]] = {}
-            for folder in folders if self.out is not None else ():
-                roots.setdefault(source_name(folder), []).append(folder)
+            # Each SOURCE folder by what leads its files' keys; in place, the
+            # name it had when its cache was made.
+            roots = {head_of[os.path.abspath(f)]: f for f in folders if self.out is not None}
             if self.out is None and cache_root in folders:
                 # Not a file SOURCE's folder: the user named that file, not
                 # the others, as into an --out.
-                roots[cache.home() or name] = [cache_root]
+                roots[cache.home() or name] = cache_root
             try:
                 kept: set[str] = set()  # outputs of sources still there
                 places: set[str] = set()  # folders imgpar writes in, relative to the root
@@ -444,15 +447,14 @@ class Job:
                     places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
                     found = head not in roots or key in named
-                    for root in [] if found else roots[head]:
+                    if not found:
+                        root = roots[head]
                         path = os.path.join(root, rest)
                         made = outputs_at.get(os.path.normpath(rest))
-                        if made is not None and made[0] != key and as_recorded(path, made[1]):
-                            continue
-                        if may_exist(path):
+                        taken = made is not None and made[0] != key and as_recorded(path, made[1])
+                        if not taken and may_exist(path):
                             found = True
                             present.add(root)
-                            break
                     if found:
                         kept.update(o.path for o in entry.outputs)
                     else:
@@ -1235,14 +1237,13 @@ def _check_out(out: str, *, create: bool) -> None:
         raise UsageError(f"{out} cannot be written to: {why}", option="out")
 
 
-# SOURCE folders with no image now (several where they share a name, and
-# so their cache keys) and how many of their outputs are held back.
-Held = dict[tuple[str, ...], int]
+# SOURCE folders with no image now, and how many of their outputs are held back.
+Held = dict[str, int]
 
 
 def held_back(held: Held) -> tuple[str, ...]:
-    """The SOURCES `held` names, each once: the summary's `held_back`."""
-    return tuple(dict.fromkeys(source for sources in held for source in sources))
+    """The SOURCES `held` names: the summary's `held_back`."""
+    return tuple(held)
 
 
 def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:

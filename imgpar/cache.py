@@ -5,7 +5,7 @@ records the source's size, mtime and content digest, a key of every option
 that shapes the outputs, and the outputs made (paths relative to the root);
 outputs a source no longer makes are kept in a table of their own for
 `--prune`.
-Source keys begin with their SOURCE folder's name and output paths are
+Source keys begin with their SOURCE folder's name (`plan.source_heads`) and output paths are
 relative to the output root, so a cache restored onto a fresh checkout, or an
 output folder copied elsewhere, still matches. A cache kept in place, in the
 SOURCE folder itself, records the name that folder had when the cache was

@@ -106,12 +106,12 @@ def _held_why(held: Held) -> list[tuple[str, str]]:
     `Job.prune` tells them), and why."""
     return [
         (
-            ", ".join(sources),
+            source,
             f"no images in it now (a drive not mounted?), yet {_count(n, 'output')} of its"
             f" sources {'is' if n == 1 else 'are'} there: --prune keeps {_them(n)}; delete"
             f" {_them(n)} yourself if {'it' if n == 1 else 'they'} should go",
         )
-        for sources, n in held.items()
+        for source, n in held.items()
     ]
 
 

@@ -14,6 +14,7 @@ import stat
 import string
 import time
 import unicodedata
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar
@@ -194,6 +195,32 @@ def source_name(root: str) -> str:
     return os.path.basename(os.path.abspath(root))
 
 
+def source_heads(folders: Iterable[str]) -> dict[str, str]:
+    """What the cache keys begin with, into an --out, for each of a run's
+    SOURCE folders (a file SOURCE's own included), by its absolute path: its
+    name, or where another of them has that name too (`cam1/trip` and
+    `cam2/trip`), the name with as many folders above it as tell them
+    apart, as one name (`cam1%2Ftrip`): their files would share keys, and
+    each run would take the other's `a.jpg` for its own, changed."""
+    named: dict[str, list[str]] = {}
+    for folder in {os.path.abspath(f) for f in folders}:
+        named.setdefault(os.path.basename(folder), []).append(folder)
+    heads: dict[str, str] = {}
+    for name, group in named.items():
+        if len(group) == 1:
+            heads[group[0]] = name
+            continue
+        parts = {folder: folder.split(os.sep) for folder in group}
+        depth = 2
+        while len({"/".join(p[-depth:]) for p in parts.values()}) < len(group):
+            depth += 1
+        heads.update(
+            (folder, urllib.parse.quote("/".join(p[-depth:]), safe=""))
+            for folder, p in parts.items()
+        )
+    return heads
+
+
 def sample_name(template: str, target: Target, src_ext: str = "jpg") -> str:
     """`template` filled in for a source `p/a.SRC_EXT` and `target`, with the
     size fields left as markers."""
@@ -282,8 +309,9 @@ class Planner:
         # (through a link in --out, or --out a folder that holds SOURCES),
         # save in that --out where a SOURCE holds it, as its walk skips it.
         self._sources = sources or {}
-        # Their names, which lead their files' keys in an --out's cache.
-        self._heads = frozenset(source_name(folder_of(s)) for s in self._sources.values())
+        # What leads their files' keys in an --out's cache, by absolute path.
+        self._head_of = source_heads(folder_of(s) for s in self._sources.values())
+        self._heads = frozenset(self._head_of.values())
         # Folders that hold a SOURCE file: an output there lands beside it.
         self._source_folders = {os.path.dirname(inner) for inner in self._sources}
         # The largest size an output may have, for a folder named by it;
@@ -1270,7 +1298,8 @@ class Planner:
         """What leads a source's key in the cache: its SOURCE folder's name (in
         place, the cache's home) and the folder under it, so keys survive
         moving the tree or restoring it."""
-        parts = (cache.home() or source_name(folder.root), folder.rel)
+        root = os.path.abspath(folder.root)
+        parts = (cache.home() or self._head_of.get(root) or source_name(root), folder.rel)
         prefix = "/".join(p for p in parts if p).replace(os.sep, "/")
         return prefix + "/" if prefix else ""
 

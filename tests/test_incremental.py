@@ -841,7 +841,7 @@ def test_prune_keeps_the_outputs_of_a_source_with_no_images_now(
 def test_sources_that_share_a_folder_name_are_pruned_by_what_is_in_each(
     tmp_path: Path,
 ) -> None:
-    # cam1/trip and cam2/trip share one --out tree, and their cache keys.
+    # cam1/trip and cam2/trip share one --out tree.
     cam1, cam2 = tmp_path / "cam1" / "trip", tmp_path / "cam2" / "trip"
     _photo(cam1 / "x.jpg", (60, 40))
     _photo(cam2 / "y.jpg", (60, 40))
@@ -861,13 +861,15 @@ def test_sources_that_share_a_folder_name_are_pruned_by_what_is_in_each(
     kept = runner.invoke(app, [*named, "--prune"])
     assert "pruned" not in kept.stderr
     assert sorted(_bytes(tmp_path / "out2")) == ["w.webp", "y.webp", "z.webp"]
-    # One of them emptied (its drive not mounted): what may be its outputs stay.
+    # One of them emptied (its drive not mounted): its outputs stay, while
+    # the other's, of a file deleted there, goes.
     (cam1 / "x.jpg").rename(tmp_path / "x.jpg")
     (cam2 / "y.jpg").unlink()
     held = runner.invoke(app, [*base, "--prune"])
     assert held.exit_code == 1
     assert f"warning: {cam1}: no images in it now" in held.stderr
-    assert sorted(_bytes(out)) == ["x.webp", "y.webp", "z.webp"]
+    assert f"pruned: {out / 'y.webp'}" in held.stderr
+    assert sorted(_bytes(out)) == ["x.webp", "z.webp"]
     # Both emptied: each named in the summary, and through the API too.
     (cam2 / "z.jpg").rename(tmp_path / "z.jpg")
     both = runner.invoke(app, [*base, "--report", str(tmp_path / "r.json")])
@@ -882,7 +884,40 @@ def test_sources_that_share_a_folder_name_are_pruned_by_what_is_in_each(
     (tmp_path / "x.jpg").rename(cam1 / "x.jpg")
     pruned = runner.invoke(app, [*base, "--prune"])
     assert pruned.exit_code == 0, pruned.output
-    assert pruned.stderr == f"pruned: {out / 'y.webp'}\n"
+    assert "pruned" not in pruned.stderr
+    assert sorted(_bytes(out)) == ["x.webp", "z.webp"]
+
+
+def test_sources_that_share_a_folder_name_and_a_file_name_settle(tmp_path: Path) -> None:
+    # x/photos/a.png and y/photos/a.png shared one cache key: each run took
+    # the other's for its own, changed, and converted it again, and --prune
+    # deleted the live a.webp that the run's manifest listed.
+    x, y = tmp_path / "x" / "photos", tmp_path / "y" / "photos"
+    _photo(x / "a.png", (80, 60))
+    _photo(y / "a.png", (70, 50), shade=90)
+    _photo(y / "c.png", (30, 20))
+    out, manifest = tmp_path / "o", tmp_path / "m.json"
+    base = ["convert", str(x), str(y), "--to", "webp", "--out", str(out)]
+    runner = CliRunner()
+    first = runner.invoke(app, [*base, "--manifest", str(manifest)])
+    assert first.stdout.startswith("3 converted, 0 skipped"), first.output
+    again = runner.invoke(app, [*base, "--manifest", str(manifest)])
+    assert again.stdout.startswith("0 converted, 3 skipped"), again.output
+    checked = runner.invoke(app, [*base, "--check"])
+    assert checked.exit_code == 0, checked.output
+    pruned = runner.invoke(app, [*base, "--prune"])
+    assert "pruned" not in pruned.stderr
+    sources = json.loads(manifest.read_text())["sources"].values()
+    listed = {o["path"] for e in sources for f in e["formats"].values() for o in f["outputs"]}
+    assert listed == {"a.webp", "a.png.webp", "c.webp"}
+    for name, size in (("a.webp", (80, 60)), ("a.png.webp", (70, 50)), ("c.webp", (30, 20))):
+        with Image.open(out / name) as im:
+            assert im.size == size, name
+    # The second a.png gone: its output goes, the first's stays.
+    (y / "a.png").unlink()
+    gone = runner.invoke(app, [*base, "--prune"])
+    assert gone.stderr.count("pruned:") == 1 and "a.png.webp" in gone.stderr, gone.output
+    assert sorted(_bytes(out)) == ["a.webp", "c.webp"]
 
 
 def test_runs_of_other_sources_into_one_out_keep_each_others_outputs(tmp_path: Path) -> None:
