@@ -1060,14 +1060,12 @@ def _check_nested_sources(
     """Refuse a SOURCE inside a SOURCE folder (`sources`: path by real path)
     whose files would be converted twice: in place, into the same folder,
     the second time under longer names (`a.jpg.webp` beside `a.webp`); into
-    an --out, a file named as well as a folder whose walk takes it. (A
-    folder inside another maps into an --out its own way, by design.)"""
+    an --out, one that the folder's walk takes, into two places there
+    (`o/sub/b.webp` and `o/b.webp`), which one manifest entry cannot list."""
     folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
     # Each folder SOURCE as it really is and as named, with its name.
     bases = [(base, p) for r, p in folders.items() for base in (r, os.path.abspath(p))]
     for real, path in sources.items():
-        if real in folders and not in_place:
-            continue
         # As named (the walk goes through links to folders on the way) and
         # as it really is (a folder SOURCE may be a link itself).
         places = [real] if real in folders else [
@@ -1076,7 +1074,8 @@ def _check_nested_sources(
         ]  # fmt: skip
         for (base, outer), where in itertools.product(bases, places):
             if below(where, base) and (
-                real in folders or walked_to(base, os.path.relpath(where, base), exclude=out)
+                (in_place and real in folders)
+                or walked_to(base, os.path.relpath(where, base), exclude=out)
             ):
                 how = "converting in place, its files" if in_place else "it"
                 raise UsageError(

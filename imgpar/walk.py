@@ -146,12 +146,14 @@ def images_in(folder: str) -> tuple[str, ...]:
 
 
 def walked_to(folder: str, rel: str, *, exclude: str | None = None) -> bool:
-    """Whether a walk of `folder` takes the file at `rel` below it, as
-    `walk` decides: an image's extension, nothing hidden on the way, and no
-    folder on the way that it passes over (`exclude`, the run's --out;
-    another run's --out; a file system's lost+found)."""
+    """Whether a walk of `folder` takes the file, or enters the folder, at
+    `rel` below it, as `walk` decides: an image's extension, nothing hidden
+    on the way, and no folder on the way that it passes over (`exclude`, the
+    run's --out; another run's --out; a file system's lost+found)."""
     *folders, name = os.path.normpath(rel).split(os.sep)
-    if not _is_image(name):
+    if os.path.isdir(os.path.join(folder, rel)):
+        folders.append(name)
+    elif not _is_image(name):
         return False
     excluded = identity(exclude) if exclude else None
     here = folder

@@ -1700,8 +1700,19 @@ def test_a_source_inside_another_converted_twice_is_refused(tmp_path: Path) -> N
     for named in (src / ".hidden" / "h.png", src / "r.json", src / "thumbs" / "t.png"):
         once = invoke("convert", src, named, "--to", "webp", "--out", tmp_path / named.name)
         assert once.exit_code == 0, once.output
-    # A folder inside maps its own way.
-    assert invoke("convert", src, src / "s", "--to", "webp", "--out", tmp_path / "o").exit_code == 0
+    # So is a folder inside, whose files went into two places (o/s/a.webp
+    # and o/a.webp), each run converting them again; not one the walk
+    # passes over.
+    inner = invoke("convert", src, src / "s", "--to", "webp", "--out", tmp_path / "o")
+    assert inner.exit_code == 2
+    assert inner.stderr.strip() == (
+        f"imgpar: error: {src / 's'} is inside SOURCE {src}: it would be converted twice"
+        " (name one of them)"
+    )
+    hidden = invoke("convert", src, src / ".hidden", "--to", "webp", "--out", tmp_path / "h")
+    assert hidden.exit_code == 0, hidden.output
+    made = sorted(p.name for p in (tmp_path / "h").rglob("*.webp"))
+    assert made == ["a.webp", "h.webp", "t.webp"]
 
 
 def test_quiet_prunes_without_a_line_per_file(tmp_path: Path) -> None:
