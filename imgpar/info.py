@@ -68,7 +68,9 @@ def _inspect(path: str) -> tuple[dict[str, Any], Exception | None]:
         except Exception as exc:  # that decode met damaged pixels: the header still tells
             exif, damaged = Image.Exif(), exc
         orientation = metadata.orientation(exif)
-        displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
+        displayed = geometry.stored_size(
+            metadata.decoded_size(im, exif), metadata.pending_orientation(im, exif)
+        )
         icc = colour.source_profile(im, exif, fp)
         xmp = metadata.source_xmp(im)
         gps = any(tag != _GPS_VERSION for tag in exif.get_ifd(metadata.GPS_IFD))

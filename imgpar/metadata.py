@@ -165,10 +165,22 @@ def orientation(exif: Image.Exif) -> int:
 def pending_orientation(im: Image.Image, exif: Image.Exif) -> int:
     """The orientation still to apply to the pixels Pillow decodes from `im`.
 
-    Pillow's TIFF reader reports the size, and decodes the pixels, already
-    upright; turning them again would undo it.
+    Pillow's TIFF reader decodes the pixels already upright; turning them
+    again would undo it.
     """
     return 1 if im.format == "TIFF" else orientation(exif)
+
+
+def decoded_size(im: Image.Image, exif: Image.Exif) -> tuple[int, int]:
+    """The size of the pixels Pillow decodes from `im`: the size it reports,
+    save for a TIFF whose orientation only its XMP gives. Pillow reports a
+    TIFF's size upright by its orientation tag alone, but turns the pixels
+    as they load by getexif(), which reads XMP's too: planned by the size
+    reported, the picture came out stretched to the other shape."""
+    sideways = orientation(exif) in (5, 6, 7, 8)
+    if im.format == "TIFF" and sideways and ORIENTATION not in getattr(im, "tag_v2", {}):
+        return im.height, im.width
+    return im.size
 
 
 # A length past any real EXIF: a damaged or hostile chunk is not read whole.

@@ -289,12 +289,12 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         turned = metadata.orientation(exif)  # by imgpar, or by Pillow as a TIFF loads
-        displayed = geometry.stored_size(im.size, orientation)
+        # The stored size before shrink-on-load: crop boxes refer to it.
+        stored = metadata.decoded_size(im, exif)
+        displayed = geometry.stored_size(stored, orientation)
         layouts, todo = _planned(task, spec, displayed)
         if any(geometry.held_small(displayed, o.resize) for o in spec.outputs):
             notes.append(NOT_ENLARGED)
-        # The stored size before shrink-on-load: crop boxes refer to it.
-        stored = im.size
         shrink = 0
         if im.format in ("JPEG", "MPO"):
             # For every output, those the task keeps too: an output's pixels
@@ -741,7 +741,8 @@ def sized_outputs(
                 ) as im,
             ):
                 exif = metadata.header_exif(im)
-                displayed = geometry.stored_size(im.size, metadata.pending_orientation(im, exif))
+                decoded = metadata.decoded_size(im, exif)
+                displayed = geometry.stored_size(decoded, metadata.pending_orientation(im, exif))
         except Exception as exc:
             failure = exc
     if failure is not None:

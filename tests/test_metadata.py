@@ -333,6 +333,24 @@ def test_orientation_only_in_xmp_is_applied_and_reset(tmp_path: Path) -> None:
     assert Image.open(run(path, "jpeg").outputs[0].path).getexif().get(ORIENTATION, 1) == 1
 
 
+def test_a_tiff_whose_orientation_only_xmp_gives_keeps_its_shape(tmp_path: Path) -> None:
+    # Pillow reports such a TIFF's size as stored but turns its pixels as
+    # they load: the 90 x 60 picture came out 60 x 90, stretched.
+    path = tmp_path / "scan.tif"
+    stored = stored_for_orientation(quadrant_picture((90, 60)), 6)
+    stored.save(path, tiffinfo={XMP_TAG: XMP})
+    for resize, size in ((None, (90, 60)), (Resize(width=45), (45, 30))):
+        result = convert_one(path, tmp_path / f"out{size[0]}", "png", "jpeg", resize=resize)
+        assert result.status == "converted", result.error
+        assert (result.width, result.height) == (90, 60)
+        for index in range(2):
+            im = written(result, index)
+            assert im.size == size
+            assert_upright(im)
+    facts = inspect(str(path))
+    assert (facts["size"], facts["displayed"]) == ([60, 90], [90, 60])
+
+
 def test_png_itxt_xmp_is_read_and_filtered(tmp_path: Path) -> None:
     path = tmp_path / "tagged.png"
     info = PngImagePlugin.PngInfo()
