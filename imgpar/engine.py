@@ -53,17 +53,21 @@ class SerialEngine:
 
     def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
         from imgpar.heap import keep_freed_memory
-        from imgpar.pipeline import configure_worker, convert_file
+        from imgpar.pipeline import configure_worker, convert_file, pillow_settings, prepare_worker
 
         if self.own_process:
             keep_freed_memory()
-        configure_worker(self.spec)
+            configure_worker(self.spec)
+        else:
+            prepare_worker()
+        # A program's own Pillow settings hold again between files.
+        lent = contextlib.nullcontext if self.own_process else lambda: pillow_settings(self.spec)
         with in_own_process(self.own_process) as catcher:
             for item in items:
                 if not isinstance(item, Task):
                     yield item
                     continue
-                with self.in_hand():
+                with self.in_hand(), lent():
                     result = convert_file(item, self.spec, catcher)
                 yield result
 

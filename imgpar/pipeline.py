@@ -63,23 +63,52 @@ class ImageRejected(Exception):
 
 
 def configure_worker(spec: ConvertSpec) -> None:
-    """Process-wide Pillow settings; run once in every worker before any task."""
-    load_plugins()
-    # libavif decodes on as many threads as there are cores unless told:
-    # N workers would start N each, and Result.cpu_seconds, the worker
-    # thread's, would leave theirs out.
-    from PIL import AvifImagePlugin
+    """Process-wide settings, for good; run once in every worker before any task."""
+    prepare_worker()
+    for (module, name), value in _pillow_settings(spec).items():
+        setattr(module, name, value)
 
-    AvifImagePlugin.DEFAULT_MAX_THREADS = 1
-    # Our own check in open_checked gives the clear message; Pillow's bomb
-    # check stays as a backstop at the same limit.
-    Image.MAX_IMAGE_PIXELS = spec.max_pixels
-    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-    # Strict, even under --allow-truncated: convert_file decodes a truncated
-    # file again with leave, so that its result can say it was cut short.
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+def prepare_worker() -> None:
+    """What a process needs before its first file: the decoders, and the
+    faults the tests ask for. Run once in a process that converts."""
+    load_plugins()
     global _faults
     _faults = (os.environ.get(CRASH_ENV) or None, os.environ.get(HANG_ENV) or None)
+
+
+@contextlib.contextmanager
+def pillow_settings(spec: ConvertSpec) -> Iterator[None]:
+    """configure_worker's Pillow settings while the block runs, and then the
+    ones the process had: converting in a program's own process (`jobs=1`),
+    imgpar must leave that program's limits as it set them."""
+    wanted = _pillow_settings(spec)
+    saved = {key: getattr(*key) for key in wanted}
+    for (module, name), value in wanted.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for (module, name), value in saved.items():
+            setattr(module, name, value)
+
+
+def _pillow_settings(spec: ConvertSpec) -> dict[tuple[object, str], object]:
+    from PIL import AvifImagePlugin
+
+    return {
+        # libavif decodes on as many threads as there are cores unless told:
+        # N workers would start N each, and Result.cpu_seconds, the worker
+        # thread's, would leave theirs out.
+        (AvifImagePlugin, "DEFAULT_MAX_THREADS"): 1,
+        # Our own check in open_checked gives the clear message; Pillow's bomb
+        # check stays as a backstop at the same limit (its warning is
+        # silenced file by file, in convert_file).
+        (Image, "MAX_IMAGE_PIXELS"): spec.max_pixels,
+        # Strict, even under --allow-truncated: convert_file decodes a truncated
+        # file again with leave, so that its result can say it was cut short.
+        (ImageFile, "LOAD_TRUNCATED_IMAGES"): False,
+    }
 
 
 def load_plugins() -> None:
@@ -118,7 +147,7 @@ HANG_ENV = "IMGPAR_TEST_HANG_ON"
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-# Read once per worker (configure_worker): looking the variables up for every
+# Read once per worker (prepare_worker): looking the variables up for every
 # file cost an icon 1% of its time.
 _faults: tuple[str | None, str | None] = (None, None)
 

@@ -296,6 +296,35 @@ def test_a_program_calling_the_api_keeps_its_garbage_collector(tmp_path: Path) -
     assert gc.get_freeze_count() == 0
 
 
+def test_a_program_converting_in_its_own_process_keeps_its_pillow_settings(
+    tmp_path: Path,
+) -> None:
+    # jobs=1 set Pillow's limits for the run and left them: the program's
+    # own Image.open then refused its 400x300 image as a bomb.
+    import warnings
+
+    from PIL import AvifImagePlugin, ImageFile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (400, 300)).save(src / "big.jpg")
+    Image.new("RGB", (40, 30)).save(src / "small.jpg")
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    Image.MAX_IMAGE_PIXELS = None
+    threads, filters = AvifImagePlugin.DEFAULT_MAX_THREADS, list(warnings.filters)
+    seen = []
+    for result in imgpar.iter_convert(src, to="png", out=tmp_path / "out", jobs=1,
+                                      max_pixels=5000):  # fmt: skip
+        seen.append((os.path.basename(result.source), result.status))
+        # Between files too, the program's own settings hold.
+        assert (ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS) == (True, None)
+    assert sorted(seen) == [("big.jpg", "failed"), ("small.jpg", "converted")]
+    assert (ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS) == (True, None)
+    assert (AvifImagePlugin.DEFAULT_MAX_THREADS, warnings.filters) == (threads, filters)
+    with Image.open(src / "big.jpg") as im:
+        im.load()
+
+
 def test_the_summary_stages_are_read_by_name(tmp_path: Path) -> None:
     summary = imgpar.convert([_tree(tmp_path / "src")], to="webp", out=tmp_path / "out").summary
     stages = summary.stage_seconds
