@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import inspect
 import itertools
 import math
 import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from imgpar.cache import CACHE_NAME, Cache, Entry, as_recorded, file_state, kind_of_cache
 from imgpar.collect import Collector, Summary
@@ -68,7 +70,8 @@ if TYPE_CHECKING:
 ENGINES = ("local", "dask")
 
 # What SOURCES a run takes: one path, or several.
-Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+AnyPath = str | bytes | os.PathLike[str]
+Sources = AnyPath | Sequence[AnyPath]
 
 
 class Job:
@@ -625,14 +628,14 @@ def prepare(
     sources: Sources,
     *,
     to: str | Sequence[str],
-    out: str | os.PathLike[str] | None = None,
-    max_size: int | Sequence[int] | None = None,
-    width: int | Sequence[int] | None = None,
-    height: int | None = None,
+    out: AnyPath | None = None,
+    max_size: int | str | Sequence[int] | None = None,
+    width: int | str | Sequence[int] | None = None,
+    height: int | str | None = None,
     fit: str = "contain",
     gravity: str = "center",
-    long_edge: int | None = None,
-    short_edge: int | None = None,
+    long_edge: int | str | None = None,
+    short_edge: int | str | None = None,
     scale: float | None = None,
     upscale: bool = False,
     filter: str = "lanczos",
@@ -739,7 +742,7 @@ def prepare(
         from imgpar.engine_dask import cluster_threads
 
         jobs = cluster_threads(scheduler)
-    out_path = os.fspath(out) if out is not None else None
+    out_path = os.fsdecode(out) if out is not None else None
     # No --out, or one that is the SOURCE: outputs beside their sources.
     in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
     _check_nested_sources(seen, in_place=in_place, out=out_path)
@@ -990,7 +993,9 @@ def _kind(
 
 def _path(option: str, value: object) -> None:
     """Raise UsageError unless `value` is None or a path that names something."""
-    if value is not None and (not isinstance(value, (str, os.PathLike)) or not os.fspath(value)):
+    if value is not None and (
+        not isinstance(value, (str, bytes, os.PathLike)) or not os.fspath(value)
+    ):
         raise UsageError(f"must be a folder's path, not {value!r}", option=option)
 
 
@@ -1245,7 +1250,37 @@ def held_back(held: Held) -> tuple[str, ...]:
     return tuple(held)
 
 
-def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _taking_options_of(
+    options: Callable[P, object],
+) -> Callable[[Callable[..., R]], Callable[P, R]]:
+    """The function with `options`' parameters (prepare()'s), for type
+    checkers and help() to see, and for Python to check as it is called: a
+    misspelt keyword was prepare()'s TypeError, a function the program
+    never called."""
+    signature = inspect.signature(options)
+
+    def typed(function: Callable[..., R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> R:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{function.__name__}() {exc}") from None
+            return function(*args, **kwargs)
+
+        returns = inspect.signature(function).return_annotation
+        checked.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+        return checked
+
+    return typed
+
+
+@_taking_options_of(prepare)
+def iter_convert(sources: Sources, **options: Any) -> Generator[Result, None, None]:
     """Convert and yield each file's `Result` as it completes.
 
     `options` are `prepare()`'s keywords (the CLI's options, spelled with `_`).
@@ -1254,7 +1289,7 @@ def iter_convert(sources: Sources, **options: Any) -> Iterator[Result]:
     return _results(prepare(sources, **options))
 
 
-def _results(job: Job) -> Iterator[Result]:
+def _results(job: Job) -> Generator[Result, None, None]:
     events = job.events()
     owner = os.getpid()
 
@@ -1282,6 +1317,7 @@ def _warn(note: Skipped) -> None:
     warnings.warn(f"{note.path}: {note.reason}", RuntimeWarning, stacklevel=3)
 
 
+@_taking_options_of(prepare)
 def convert(sources: Sources, **options: Any) -> Report:
     """Convert everything and return every file's result plus the summary."""
     job = prepare(sources, **options)

@@ -1308,6 +1308,29 @@ def test_a_bad_value_from_a_program_is_a_usage_error_naming_it(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("call", [imgpar.convert, imgpar.iter_convert])
+def test_the_api_takes_prepares_keywords_as_its_own(
+    tmp_path: Path, call: Callable[..., object]
+) -> None:
+    # Typed `**options: Any`, a misspelt keyword passed every type checker,
+    # then failed as prepare()'s, a function the program never called.
+    import inspect
+
+    assert list(inspect.signature(call).parameters) == list(inspect.signature(prepare).parameters)
+    with pytest.raises(TypeError, match=rf"^{call.__name__}\(\) got an unexpected keyword"
+                       " argument 'qualty'$"):  # fmt: skip
+        call(tmp_path, to="webp", qualty=80)
+    # Type checkers read the hints of a package that says it has them.
+    assert (Path(imgpar.__file__).parent / "py.typed").is_file()
+    # Sizes as the command line writes them, and paths as bytes, out included.
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    out = os.fsencode(tmp_path / "out")
+    results = list(imgpar.iter_convert([os.fsencode(src)], to="webp", out=out, width="20,32"))
+    assert {(r.status, len(r.outputs)) for r in results} == {("converted", 2)}
+    with Image.open(tmp_path / "out" / "a-32.webp") as im:
+        assert im.size == (32, 24)
+
+
 def test_second_run_skips_up_to_date_and_force_redoes(tmp_path: Path) -> None:
     src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
     out = tmp_path / "out"
