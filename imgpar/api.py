@@ -510,7 +510,8 @@ class Job:
                     _remove_emptied(removed, cache_root)
             finally:
                 cache.close()
-        return removed
+        # By path: the cache's order changes as runs record their files.
+        return sorted(removed)
 
     def left_behind(self) -> int:
         """After a run: how many outputs `--prune` would delete now. The
@@ -568,7 +569,7 @@ class Job:
                 keys = holders.get((cache.root, output), set())
                 if all((cache.root, key, output) in let_go for key in keys):
                     orphans.append(path)
-        return list(dict.fromkeys(orphans))
+        return sorted(set(orphans))
 
     def _close_caches(self) -> None:
         if self.planner is not None:
