@@ -681,7 +681,10 @@ def prepare(
     targets = _targets(to)
     for target in targets:
         if lossless and target.lossless is None:
-            raise UsageError(f"{target.name} has no lossless mode (use webp, png or tiff)")
+            raise UsageError(
+                f"is not for {target.name}, which has no lossless mode (use webp, png or tiff)",
+                option="lossless",
+            )
     # A program may pass anything: a value of the wrong kind is named too.
     _kind("quality", quality, int)
     _kind("max_pixels", max_pixels, int, optional=False)
@@ -906,9 +909,11 @@ def _resizes(
         raise UsageError(f"must be one of {', '.join(GRAVITIES)}", option="gravity")
     exclusive = {"max_size", "long_edge", "short_edge", "scale"}
     if len(given) > 1 and (exclusive & set(given)):
+        first, *others = given
         raise UsageError(
-            f"{' and '.join(map(flag, given))} cannot be combined: give one way to size",
-            mentions=tuple(given),
+            f"and {' and '.join(map(flag, others))} cannot be combined: give one way to size",
+            option=first,
+            mentions=tuple(others),
         )
     if fit != "contain" and not (widths and height):
         raise UsageError(
@@ -955,7 +960,7 @@ def _engine(
         if engine == "dask" and run:
             from imgpar.engine_dask import require_distributed
 
-            require_distributed()
+            require_distributed("engine")
         _require_main_guard()
         return engine, None, default_jobs() if jobs is None else jobs
     if jobs is not None:
@@ -976,7 +981,7 @@ def _engine(
         # Named as it was given: no --scheduler is on the command line.
         raise UsageError(f"$IMGPAR_SCHEDULER {exc.problem}") from None
     if run:
-        require_distributed()
+        require_distributed("scheduler" if not from_env else "engine")
     return "dask", scheduler, 0
 
 
@@ -1052,9 +1057,11 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
         try:
             target = resolve_target(name)
         except ValueError as exc:
-            raise UsageError(str(exc), option="to") from None
+            raise UsageError(f"names an {exc}", option="to") from None
         if not target_available(target):
-            raise UsageError(f"{target.name}: this install of Pillow cannot write it", option="to")
+            raise UsageError(
+                f"names {target.name}, which this install of Pillow cannot write", option="to"
+            )
         if target not in targets:
             targets.append(target)
     return tuple(targets)

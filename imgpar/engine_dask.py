@@ -65,11 +65,13 @@ CLOSE_TIMEOUT = 10
 WORKERS_TOPIC = "imgpar-worker-pid"
 
 
-def require_distributed() -> None:
-    """Raise UsageError naming the extra to install when Dask is missing."""
+def require_distributed(option: str) -> None:
+    """Raise UsageError naming the extra to install when Dask is missing,
+    for the setting (`engine`, `scheduler`) that asked for it."""
     # Found, not imported: --check and --dry-run never start the engine.
     if importlib.util.find_spec("distributed") is None:
-        raise UsageError(f"the dask engine needs Dask distributed: {INSTALL_HINT}")
+        asked = "dask needs" if option == "engine" else "needs"
+        raise UsageError(f"{asked} Dask distributed: {INSTALL_HINT}", option=option)
 
 
 # The address schemes Dask's schedulers listen on.
@@ -108,7 +110,7 @@ def cluster_threads(address: str) -> int:
 
     Raises UsageError when the scheduler cannot be reached or has no workers.
     """
-    require_distributed()
+    require_distributed("scheduler")
     try:
         client = _connected(address)
     except ClusterError as exc:

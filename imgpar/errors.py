@@ -14,7 +14,11 @@ class ExitStatus(enum.IntEnum):
     HUNG_UP = 129  # SIGHUP (the terminal closed): as for Ctrl-C
 
 
-class UsageError(Exception):
+class Error(Exception):
+    """What imgpar raises of its own: `except imgpar.Error` catches each."""
+
+
+class UsageError(Error):
     """A problem with the command itself, reported before any image is touched.
 
     `option` is the setting at fault as the Python API and a config file name
@@ -39,7 +43,7 @@ class UsageError(Exception):
         return f"{flag(self.option)} {self._flagged}" if self.option else self._flagged
 
 
-class ClusterError(Exception):
+class ClusterError(Error):
     """The Dask cluster cannot run the job, e.g. its workers cannot see the files."""
 
 

@@ -89,7 +89,7 @@ def test_a_writer_missing_from_this_pillow_is_named(tmp_path: Path) -> None:
     out = str(tmp_path / "out")
     refused = _run("-c", script, "convert", str(src), "--to", "avif", "--out", out, cwd=tmp_path)
     assert "STATUS 2" in refused.stdout
-    assert "--to avif: this install of Pillow cannot write it" in refused.stderr
+    assert "--to names avif, which this install of Pillow cannot write" in refused.stderr
     done = _run("-c", script, "convert", str(src), "--to", "webp", "--out", out, cwd=tmp_path)
     assert "STATUS 0" in done.stdout, done.stderr
     assert (tmp_path / "out" / "a.webp").is_file()
@@ -1306,6 +1306,32 @@ def test_a_bad_value_from_a_program_is_a_usage_error_naming_it(
     assert raised.value.option == option
     assert str(raised.value).startswith(f"{option} ")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "message"),
+    [
+        ({"to": "gif"}, "to", "to names an unknown format 'gif' (choose from "),
+        ({"to": "jpeg", "lossless": True}, "lossless",
+         "lossless is not for jpeg, which has no lossless mode (use webp, png or tiff)"),
+        ({"to": "webp", "max_size": 100, "width": 50}, "max_size",
+         "max_size and width cannot be combined: give one way to size"),
+    ],
+)  # fmt: skip
+def test_a_usage_error_names_its_keyword_as_its_option(
+    tmp_path: Path, options: dict[str, Any], option: str, message: str
+) -> None:
+    # Each had option None, and the format's message read "to unknown format".
+    with pytest.raises(imgpar.Error) as raised:
+        imgpar.convert(tmp_path, **options)
+    assert isinstance(raised.value, UsageError)
+    assert raised.value.option == option
+    assert str(raised.value).startswith(message)
+    flags = [a for name, value in options.items()
+             for a in ([flag(name)] if value is True else [flag(name), str(value)])]  # fmt: skip
+    result = invoke("convert", tmp_path, *flags)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"imgpar: error: {flag(option)} ")
 
 
 @pytest.mark.parametrize("call", [imgpar.convert, imgpar.iter_convert])
