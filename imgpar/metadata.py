@@ -585,11 +585,30 @@ def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[bytes, bytes | None]
 
 def source_xmp(im: Image.Image) -> bytes | None:
     """The XMP packet as stored in the file: JPEG, WebP, AVIF, HEIF and TIFF
-    (tag 700) under "xmp", PNG's iTXt chunk under "XML:com.adobe.xmp"."""
+    (tag 700) under "xmp", PNG's iTXt chunk under "XML:com.adobe.xmp", or
+    the text chunk ImageMagick writes instead, in hex (_raw_profile)."""
     data = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if data is None and isinstance(raw := im.info.get(_RAW_XMP), str):
+        data = _raw_profile(raw)
     if isinstance(data, str):
         data = data.encode("utf-8")
     return data if isinstance(data, bytes) and data.strip(b"\0 \t\r\n") else None
+
+
+_RAW_XMP = "Raw profile type xmp"
+
+
+def _raw_profile(text: str) -> bytes | None:
+    """The bytes of an ImageMagick raw profile: a blank line, the profile's
+    name, its length, then its bytes in hex over many lines. None where it
+    is not one."""
+    lines = text.split("\n")
+    try:
+        data = bytes.fromhex("".join(lines[3:]))
+        length = int(lines[2])
+    except (ValueError, IndexError):
+        return None
+    return data if len(data) == length else None
 
 
 def filter_xmp(data: bytes | None, policy: MetadataPolicy) -> bytes | None:
