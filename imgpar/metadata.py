@@ -86,14 +86,19 @@ _FLOATS = (TiffTags.FLOAT, TiffTags.DOUBLE)
 # cameras write, is UNDEFINED.
 _IFD0_TYPES = {0xC4A5: TiffTags.UNDEFINED}
 
-# TIFF sources report their own layout (strips, sample format, compression...)
-# through getexif(); copied into another file these describe the wrong pixels.
-# Container blocks go too: XMP travels on its own (filtered), and IPTC-IIM and
-# Photoshop resources hold location fields this module does not parse.
+# TIFF sources report their own layout (strips, sample format, compression,
+# page number, inks...) through getexif(); copied into another file these
+# describe the wrong pixels. So do their colour tags (white point, primaries,
+# transfer function, YCbCr coefficients): the ICC profile, or --srgb, says
+# what the output's colours are, and an Adobe RGB TIFF's output claimed
+# sRGB's primaries. Container blocks go too: XMP travels on its own
+# (filtered), and IPTC-IIM and Photoshop resources hold location fields
+# this module does not parse.
 _NOT_COPIED = frozenset(
     {
-        254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322,
-        323, 324, 325, 330, 338, 339, 340, 341, 513, 514, 530, 531, 532,
+        254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 297, 301, 317,
+        318, 319, 320, 321, 322, 323, 324, 325, 330, 332, 333, 334, 336, 338, 339, 340,
+        341, 513, 514, 529, 530, 531, 532,
         _XMP_TAG,
         33723,  # IPTC-IIM
         34377,  # Photoshop image resources

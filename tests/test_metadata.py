@@ -397,6 +397,26 @@ def test_tiff_source_tags_do_not_slip_past_the_policy(target: str, tmp_path: Pat
     assert filtered.getexif().get(ARTIST) == CAMERA_ARTIST
 
 
+@pytest.mark.parametrize("target", ["jpeg", "webp", "tiff"])
+def test_a_tiffs_page_and_colour_tags_are_not_copied(target: str, tmp_path: Path) -> None:
+    # An Adobe RGB TIFF's output claimed sRGB's primaries and white point in
+    # its EXIF, and page 0 of 1.
+    path = tmp_path / "scan.tif"
+    tags = {
+        297: (0, 1),  # PageNumber
+        318: (0.3127, 0.329),  # WhitePoint
+        319: (0.64, 0.33, 0.3, 0.6, 0.15, 0.06),  # PrimaryChromaticities
+        529: (0.299, 0.587, 0.114),  # YCbCrCoefficients
+        ARTIST: CAMERA_ARTIST,
+    }
+    Image.new("RGB", (16, 16)).save(path, tiffinfo=tags)
+    with Image.open(path) as source:
+        assert set(tags) <= set(source.getexif())
+    exif = written(run(path, target, policy="all")).getexif()
+    assert not {297, 318, 319, 529} & set(exif)
+    assert exif.get(ARTIST) == CAMERA_ARTIST
+
+
 def test_xmp_with_a_dtd_is_not_copied(tmp_path: Path) -> None:
     hostile = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>' + XMP.split(b"?>", 1)[1]
     path = tmp_path / "dtd.jpg"
