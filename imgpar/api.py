@@ -121,7 +121,9 @@ class Job:
         # (heap.py) and take stderr while a file converts (cstderr.py).
         self.own_process = False
         # Told each output folder another run holds, before this run waits for it.
-        self.waiting: Callable[[str], None] | None = None
+        # Told each output folder another run holds as this one waits for
+        # it: a program is warned, as it has no terminal to read notes on.
+        self.waiting: Callable[[str], None] | None = _warn_waiting
         self.waited = 0.0  # seconds the run waited for other runs, no part of its time
         self._held = contextlib.ExitStack()  # the locks events(keep_locks=True) keeps
         # Entered while this process converts a file (--jobs 1), and while a
@@ -1313,16 +1315,39 @@ def _results(job: Job) -> Generator[Result, None, None]:
         for event in events:
             if isinstance(event, Result):
                 yield event
-            elif event is job.fallback:
-                _warn(event)
+            elif event.failed or event is job.fallback:
+                _warn(event.path, event.reason)
+        for source, why in held_why(job.held()):
+            _warn(source, why)
     finally:
         atexit.unregister(at_exit)
 
 
-def _warn(note: Skipped) -> None:
-    # A program has no terminal to read notes on, and converting on one
-    # core instead of many is worth Python's own warning.
-    warnings.warn(f"{note.path}: {note.reason}", RuntimeWarning, stacklevel=3)
+def _warn(path: str, why: str) -> None:
+    # A program has no terminal to read notes on: what fails a run though no
+    # file's result says so (a folder that cannot be read, a SOURCE emptied),
+    # and converting on one core instead of many, are worth Python's own warning.
+    warnings.warn(f"{path}: {why}", RuntimeWarning, stacklevel=3)
+
+
+def _warn_waiting(root: str) -> None:
+    warnings.warn(f"waiting for another imgpar run on {root} to finish", RuntimeWarning,
+                  stacklevel=2)  # fmt: skip
+
+
+def held_why(held: Held) -> list[tuple[str, str]]:
+    """Each SOURCE with no image now whose outputs `--prune` keeps (as
+    `Job.prune` tells them), and why."""
+    said = []
+    for source, n in held.items():
+        outputs, are, them, they = ("1 output", "is", "it", "it") if n == 1 else (
+            f"{n} outputs", "are", "them", "they")  # fmt: skip
+        said.append((
+            source,
+            f"no images in it now (a drive not mounted?), yet {outputs} of its sources"
+            f" {are} there: --prune keeps {them}; delete {them} yourself if {they} should go",
+        ))  # fmt: skip
+    return said
 
 
 @_taking_options_of(prepare)
@@ -1335,9 +1360,12 @@ def convert(sources: Sources, **options: Any) -> Report:
         if isinstance(event, Result):
             collector.add(event)
             files.append(event)
-        elif event.failed:
+            continue
+        if event.failed:
             collector.unread(event.path)
-        elif event is job.fallback:
-            _warn(event)
-    summary, _ = job.summary(collector)
+        if event.failed or event is job.fallback:
+            _warn(event.path, event.reason)
+    summary, held = job.summary(collector)
+    for source, why in held_why(held):
+        _warn(source, why)
     return Report(files=files, summary=summary)

@@ -43,6 +43,7 @@ _DETAIL = re.compile(r" \([^()]*\)$")
 def dry_run(
     job: Job, *, prune: bool = False, quiet: bool = False, verbose: bool = False
 ) -> ExitStatus:
+    from imgpar.api import held_why
     from imgpar.plan import IN_TARGET_FORMAT
     from imgpar.spec import Result, Task
     from imgpar.walk import NO_IMAGES
@@ -84,7 +85,7 @@ def dry_run(
             echo_line(f"would prune: {path}")
     elif empty:
         job.prune(dry_run=True, held=held)
-    for source, why in _held_why(held):
+    for source, why in held_why(held):
         echo_line(f"{source}: would fail: {why}")
     _warn_of_caches(job)
     # On stderr: stdout is a line per output, for scripts.
@@ -99,20 +100,6 @@ def dry_run(
 def _warn_of_caches(job: Job) -> None:
     for warning in job.cache_warnings():
         echo_line(f"warning: {warning}", err=True)
-
-
-def _held_why(held: Held) -> list[tuple[str, str]]:
-    """Each SOURCE with no image now whose outputs `--prune` keeps (as
-    `Job.prune` tells them), and why."""
-    return [
-        (
-            source,
-            f"no images in it now (a drive not mounted?), yet {_count(n, 'output')} of its"
-            f" sources {'is' if n == 1 else 'are'} there: --prune keeps {_them(n)}; delete"
-            f" {_them(n)} yourself if {'it' if n == 1 else 'they'} should go",
-        )
-        for source, n in held.items()
-    ]
 
 
 def _outlooks(job: Job) -> Iterator[tuple[Task | Result | Skipped, tuple[str, ...] | str]]:
@@ -150,6 +137,7 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     """Exit 1 listing every source whose outputs would be (re)made, the
     outputs --prune would delete, and a manifest that is not as a run would
     write it."""
+    from imgpar.api import held_why
     from imgpar.spec import Result, Task
     from imgpar.walk import NO_IMAGES
 
@@ -181,7 +169,7 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
             echo_line(f"note: {item.path}: {item.reason}", err=True)  # a typo, or a drive
     held: Held = {}
     orphans = job.orphans(remade, kept, held)
-    failing += [f"{source}: {why}" for source, why in _held_why(held)]
+    failing += [f"{source}: {why}" for source, why in held_why(held)]
     if listing is not None:
         # With something stale, what a run would write is not known here
         # (it rewrites the manifest anyway): only a missing one is told.
@@ -215,6 +203,7 @@ def run(
     quiet: bool,
     verbose: bool,
 ) -> ExitStatus:
+    from imgpar.api import held_why
     from imgpar.collect import Collector
     from imgpar.plan import KEPT_EXTENSION
     from imgpar.spec import Result
@@ -321,7 +310,7 @@ def run(
             # and leaves its manifest, which would drop every one of them, as it was.
             summary, held = job.summary(collector, interrupted=interrupted is not None)
             complete = interrupted is None and summary.stopped is None
-            told = _held_why(held)
+            told = held_why(held)
             kept_back: Held = {}
             if prune and complete:
                 from imgpar.paths import temporary
@@ -356,7 +345,7 @@ def run(
             except OSError as exc:
                 warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
         if prune and complete:
-            told = _held_why(kept_back)
+            told = held_why(kept_back)
         warned += [f"{source}: {why}" for source, why in told]
         for warning in warned:
             echo_line(f"warning: {warning}", err=True)

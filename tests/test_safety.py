@@ -1118,6 +1118,59 @@ def _lock_held(lock: Path) -> Iterator[None]:
         holder.wait()
 
 
+def test_a_program_is_warned_of_what_fails_a_run_beyond_its_files(tmp_path: Path) -> None:
+    # A folder not read, a SOURCE emptied and a wait for another run: the
+    # command line says each, the API said none, and iter_convert() yielded
+    # nothing to tell that its run had failed.
+    src = tmp_path / "src"
+    _tree(src, 1, (60, 40))
+    _tree(src / "locked", 1, (60, 40))
+    code = textwrap.dedent("""
+        import os, sys, warnings
+        import imgpar
+        os.chmod("src/locked", 0)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for call in (imgpar.iter_convert, imgpar.convert):
+                    list(call("src", to="webp", out="out", force=True))
+        finally:
+            os.chmod("src/locked", 0o755)
+        for w in caught:
+            print(w.category.__name__, w.message)
+    """)
+    said = subprocess.run([*unprivileged(), sys.executable, "-c", code], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert said.returncode == 0, said.stderr
+    unread = "RuntimeWarning src/locked: cannot read folder: permission denied"
+    assert said.stdout.splitlines() == [unread, unread]
+    # A SOURCE emptied, its outputs kept.
+    for photo in src.rglob("*.jpg"):
+        photo.unlink()
+    for call in (imgpar.iter_convert, imgpar.convert):
+        with pytest.warns(RuntimeWarning, match=f"^{src}: no images in it now .*1 output of its"):
+            list(call(src, to="webp", out=tmp_path / "out"))  # type: ignore[operator]
+    # Another run holds the output folder for a second.
+    _tree(src, 1, (60, 40))
+    lock = tmp_path / "out" / ".imgpar-lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(1)\n",
+         str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.warns(RuntimeWarning, match=f"^waiting for another imgpar run on {tmp_path}"):
+            report = imgpar.convert(src, to="webp", out=tmp_path / "out")
+    finally:
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    assert report.summary.exit_status == 0 and report.summary.files == 1
+
+
 def test_a_lock_file_another_user_owns_still_locks(tmp_path: Path) -> None:
     # Left read-only by a run under sudo: flock needs no more than reading.
     _tree(tmp_path / "src", 1, (60, 40))
