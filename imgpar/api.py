@@ -1323,11 +1323,13 @@ def _results(job: Job) -> Generator[Result, None, None]:
         atexit.unregister(at_exit)
 
 
-def _warn(path: str, why: str) -> None:
+def _warn(path: str, why: str, *, calls: int = 0) -> None:
+    """Warn the program of `path`; `calls`: the frames between the one that
+    calls this and the program's (convert()'s _taking_options_of)."""
     # A program has no terminal to read notes on: what fails a run though no
     # file's result says so (a folder that cannot be read, a SOURCE emptied),
     # and converting on one core instead of many, are worth Python's own warning.
-    warnings.warn(f"{path}: {why}", RuntimeWarning, stacklevel=3)
+    warnings.warn(f"{path}: {why}", RuntimeWarning, stacklevel=3 + calls)
 
 
 def _warn_waiting(root: str) -> None:
@@ -1364,8 +1366,8 @@ def convert(sources: Sources, **options: Any) -> Report:
         if event.failed:
             collector.unread(event.path)
         if event.failed or event is job.fallback:
-            _warn(event.path, event.reason)
+            _warn(event.path, event.reason, calls=1)
     summary, held = job.summary(collector)
     for source, why in held_why(held):
-        _warn(source, why)
+        _warn(source, why, calls=1)
     return Report(files=files, summary=summary)

@@ -876,7 +876,9 @@ def test_sources_that_share_a_folder_name_are_pruned_by_what_is_in_each(
     assert both.stdout.startswith("0 converted, 0 skipped, 0 failed, 2 SOURCEs empty in ")
     said = json.loads((tmp_path / "r.json").read_text())["summary"]["held_back"]
     assert said == [str(cam1), str(cam2)]
-    report = imgpar.convert([cam1, cam2], to="webp", out=out)
+    with pytest.warns(RuntimeWarning, match="no images in it now") as warned:
+        report = imgpar.convert([cam1, cam2], to="webp", out=out)
+    assert [w.filename for w in warned] == [__file__] * 2
     assert report.summary.held_back == (str(cam1), str(cam2))
     assert report.summary.exit_status == 1
     assert report.summary.as_dict()["held_back"] == [str(cam1), str(cam2)]
