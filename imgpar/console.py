@@ -304,7 +304,9 @@ def run(
         # summary are written whole.
         signals.hold = True
         try:
-            _warn_of_caches(job)
+            cache_warnings = job.cache_warnings()
+            for warning in cache_warnings:
+                echo_line(f"warning: {warning}", err=True)
             # A SOURCE with no image now, whose outputs are still there: an
             # unmounted drive, most likely. The run fails, says why in its reports,
             # and leaves its manifest, which would drop every one of them, as it was.
@@ -326,15 +328,13 @@ def run(
                     for path in pruned:
                         echo_line(f"pruned: {path}", err=True)
                 summary = summary._replace(pruned=tuple(p for p in pruned if not temporary(p)))
+            # What --prune would delete now: outputs of sources that are gone,
+            # and those their sources no longer make.
+            told_left = complete and not prune and (not quiet or bool(writers))
+            left = job.left_behind() if told_left else 0
         finally:
             job.release()  # what the run and --prune do is done: another may start
-        for writer in list(writers):
-            try:
-                for source, why in told:
-                    writer.note(source, why)
-                writer.close(summary)
-            except OSError as exc:
-                give_up(writer, exc)
+        # Before the reports close, which tell what became of it.
         if listing is not None and complete:
             try:
                 if held:
@@ -344,6 +344,17 @@ def run(
                     listing.write()
             except OSError as exc:
                 warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
+        example = kept_example[1] if kept_example else None
+        end_notes = _end_notes(noted, example, unread, left, verbose=verbose)
+        for_reports = [f"warning: {w}" for w in cache_warnings + warned]
+        for_reports += [f"note: {note}" for note in end_notes]
+        for writer in list(writers):
+            try:
+                for source, why in told:
+                    writer.note(source, why)
+                writer.close(summary, said=for_reports)
+            except OSError as exc:
+                give_up(writer, exc)
         if prune and complete:
             told = held_why(kept_back)
         warned += [f"{source}: {why}" for source, why in told]
@@ -351,11 +362,7 @@ def run(
             echo_line(f"warning: {warning}", err=True)
         typer.echo(format_summary(summary))
         if not quiet:
-            # What --prune would delete now: outputs of sources that are gone,
-            # and those their sources no longer make.
-            left = job.left_behind() if complete and not prune else 0
-            example = kept_example[1] if kept_example else None
-            for note in _end_notes(noted, example, unread, left, verbose=verbose):
+            for note in end_notes:
                 typer.echo(f"note: {note}", err=True)
             if signals.received is not None and interrupted is None:
                 typer.echo("note: the stop came after the last file: the run is complete", err=True)

@@ -85,6 +85,8 @@ class ReportWriter:
         # Walker notes (broken links, symlink loops, unreadable folders) are
         # few, so they are kept and written at the end.
         self.notes: list[dict[str, str]] = []
+        # What the run said at its end besides (close): its warnings and notes.
+        self.said: list[str] = []
         self._start()
 
     def note(self, path: str, reason: str) -> None:
@@ -99,7 +101,11 @@ class ReportWriter:
     def _finish(self, summary: Summary) -> None:
         raise NotImplementedError
 
-    def close(self, summary: Summary) -> None:
+    def close(self, summary: Summary, said: Sequence[str] = ()) -> None:
+        """Write the end of the report: the summary, and the run's `said`,
+        its warnings and end notes as the terminal shows them (`warning:
+        ...`, `note: ...`)."""
+        self.said = list(said)
         self._finish(summary)
         self._fp.close()
         os.replace(self._temp, self.path)
@@ -126,6 +132,8 @@ class JsonReport(ReportWriter):
     def _finish(self, summary: Summary) -> None:
         self._fp.write('\n], "notes": ')
         self._fp.write(json.dumps(self.notes, ensure_ascii=False))
+        self._fp.write(', "said": ')
+        self._fp.write(json.dumps(self.said, ensure_ascii=False))
         self._fp.write(', "summary": ')
         self._fp.write(json.dumps(summary.as_dict()))
         self._fp.write("}\n")

@@ -111,7 +111,7 @@ class HtmlReport(ReportWriter):
         out = self._fp
         out.write(_page_head(summary, self._opened))
         out.write(_summary_html(summary, self.argv, self._opened))
-        out.write(_notes_html(self.notes))
+        out.write(_notes_html(self.notes, self.said))
         out.write(_failures_html(sorted(self._failures), self._failed))
         out.write(_BODY)
         out.write('<script type="application/json" id="imgpar-data">')
@@ -249,15 +249,16 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
     return "".join(parts)
 
 
-def _notes_html(notes: list[dict[str, str]]) -> str:
-    if not notes:
+def _notes_html(notes: list[dict[str, str]], said: list[str]) -> str:
+    if not notes and not said:
         return ""
     items = "".join(
         f"<li><code>{html.escape(n['path'])}</code> {html.escape(n['reason'])}</li>" for n in notes
     )
+    items += "".join(f"<li>{html.escape(line)}</li>" for line in said)
     return (
         '<section id="notes"><h2>Notes</h2><p class="muted">Paths the walker passed over,'
-        " and SOURCES with no images.</p>"
+        " SOURCES with no images, and what the run said at its end.</p>"
         f'<ul class="notes">{items}</ul></section>\n'
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
 import sys
@@ -181,6 +182,30 @@ def test_json_report_of_an_up_to_date_run(
     }
     assert data["summary"]["skipped"] == 4
     assert again.exit_code == 1
+
+
+def test_reports_say_what_the_run_said_at_its_end(tmp_path: Path) -> None:
+    # A CI step reading the report missed the orphans, the renamed outputs
+    # and a damaged cache the terminal told of.
+    src = tmp_path / "s"
+    src.mkdir()
+    Image.new("RGB", (80, 60), "red").save(src / "logo.png")
+    Image.new("RGB", (90, 60), "blue").save(src / "logo.jpg")
+    out = tmp_path / "o"
+    runner = CliRunner()
+    base = ["convert", str(src), "--to", "webp", "--out", str(out)]
+    assert runner.invoke(app, [*base, "--name", "x-{stem}.{ext}"]).exit_code == 0
+    (out / ".imgpar-cache.sqlite").write_bytes(b"not a cache")
+    reports = [tmp_path / "r.json", tmp_path / "r.html"]
+    result = runner.invoke(app, [*base, *(a for r in reports for a in ("--report", str(r)))])
+    ends = [line for line in result.stderr.splitlines() if line.startswith(("warning:", "note:"))]
+    said = json.loads(reports[0].read_text(encoding="utf-8"))["said"]
+    assert said == ends
+    assert any(line.startswith("warning: cache") for line in said), said
+    assert any("with another of the same name" in line for line in said), said
+    page = reports[1].read_text(encoding="utf-8")
+    for line in said:
+        assert f"<li>{html.escape(line)}</li>" in page
 
 
 def test_csv_report_one_row_per_output(tmp_path: Path, reported: tuple[Any, list[str]]) -> None:
