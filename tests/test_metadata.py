@@ -851,7 +851,7 @@ def _jpeg_with_ifd0(path: Path, fields: list[tuple[int, int, int, bytes]]) -> Pa
     [
         # DocumentName as a number: libtiff crashed, the worker died.
         ((0x010D, 3, 1, b"\1\0"), "EXIF field 0x010D is not of its type: not copied to tiff"),
-        ((0x0129, 2, 4, b"abc\0"), "EXIF field 0x0129 is not of its type: not copied to tiff"),
+        ((0x0107, 2, 4, b"abc\0"), "EXIF field 0x0107 is not of its type: not copied to tiff"),
         # FreeOffsets as a SHORT: of its type to Pillow, not to libtiff.
         ((0x0120, 3, 1, b"\1\0"), "EXIF refused by the TIFF writer"),
     ],
