@@ -7,7 +7,9 @@ passes over for a reason the user should hear about.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import os
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
@@ -174,6 +176,22 @@ def passed_over(folder: str, name: str) -> bool:
     return name.startswith(".") or (name == "lost+found" and os.path.ismount(folder))
 
 
+SYSTEM_FOLDER = "the kernel's own folders (/proc, /sys): not walked"
+
+
+@functools.cache
+def _system_devices() -> frozenset[int]:
+    """The devices of the kernel's own file systems, /proc and /sys: they
+    hold no images, and /proc's folders lead to every process's root and
+    working folder, so that a link to it walked, and converted, the whole
+    machine."""
+    found = set()
+    for folder in ("/proc", "/sys"):
+        with contextlib.suppress(OSError):
+            found.add(os.stat(folder).st_dev)
+    return frozenset(found)
+
+
 def _is_image(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in READ_EXTENSIONS
 
@@ -238,6 +256,9 @@ def _walk_folder(
             # A link to a folder of the tree: its images once, not twice
             # over (in place, into the very same outputs).
             yield Skipped(shown, f"the same folder as {first}, walked there")
+        return []
+    if known_as is not None and known_as[0] in _system_devices():
+        yield Skipped(shown, SYSTEM_FOLDER)
         return []
     if known_as is not None:
         seen[known_as] = here

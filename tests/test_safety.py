@@ -425,8 +425,8 @@ def test_a_stop_after_the_last_file_changes_nothing(
     stop_there = (
         f"import os, sys, {module} as m\n"
         f"original = m.{method}\n"
-        f"def stopped(*args):\n    os.kill(os.getpid(), {int(sig)})\n"
-        "    return original(*args)\n"
+        f"def stopped(*args, **kwargs):\n    os.kill(os.getpid(), {int(sig)})\n"
+        "    return original(*args, **kwargs)\n"
         f"m.{owner}.{name} = stopped\n"
         "from imgpar.cli import main\n"
         "sys.argv[0] = 'imgpar'\n"

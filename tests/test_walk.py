@@ -371,3 +371,22 @@ def test_another_runs_output_folder_is_never_walked(tmp_path: Path) -> None:
     assert seen[str(tmp_path / "site" / "sub")] == ("b.jpg", "b.webp")
     assert seen[str(img / "web")] == ("a.webp",)
 
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc here")
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_link_to_the_kernels_folders_is_not_walked(
+    tree: Callable[..., Path], in_place: bool
+) -> None:
+    # /proc's folders lead to every process's root and working folder: a
+    # link to it in a tree of photos converted the whole machine's images.
+    root = tree({"a.jpg": b""})
+    (root / "proc").symlink_to("/proc")
+    (root / "sys").symlink_to("/sys")
+    items = list(walk([str(root)], in_place=in_place))
+    assert found(items) == ["a.jpg"]
+    assert [(n.path, n.reason, n.failed) for n in skipped(items)] == [
+        (str(root / "proc"), "the kernel's own folders (/proc, /sys): not walked", False),
+        (str(root / "sys"), "the kernel's own folders (/proc, /sys): not walked", False),
+    ]
+    assert count_images([str(root)]) == 1
