@@ -400,12 +400,16 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 if timing is not None:
                     options.update(duration=timing[0], loop=timing[1])
             try:
-                written, in_filesystem = writer.write_atomic(pixels, final, target, options)
+                written, in_filesystem = writer.write_atomic(
+                    pixels, final, target, options, task.replaceable
+                )
             except (ValueError, RuntimeError, SystemError) as exc:
                 fewer = metadata.credits_only(options) if target.name == "tiff" else None
                 if fewer is None:
                     raise
-                written, in_filesystem = writer.write_atomic(pixels, final, target, fewer)
+                written, in_filesystem = writer.write_atomic(
+                    pixels, final, target, fewer, task.replaceable
+                )
                 # Only once it took the rest: a failure of its own is not the EXIF's.
                 warnings.warn(f"EXIF refused by the TIFF writer ({describe(exc)}): only"
                               " Artist, Copyright and XMP copied", stacklevel=1)  # fmt: skip

@@ -6,12 +6,14 @@ import contextlib
 import errno
 import os
 import socket
+import stat
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
+from imgpar.errors import not_imgpars
 from imgpar.formats import Target
 from imgpar.paths import TEMP_PREFIX, file_in_the_way, make_folders, nearest_folder, remove_empty
 from imgpar.spec import Task, sized_glob
@@ -164,9 +166,15 @@ class _TimedFile:
 
 
 def write_atomic(
-    im: Image.Image, path: str, target: Target, options: dict[str, Any]
+    im: Image.Image,
+    path: str,
+    target: Target,
+    options: dict[str, Any],
+    replaceable: Collection[tuple[str, int]] | None = None,
 ) -> tuple[int, float]:
-    """Encode to a temporary file beside `path`, then rename it into place.
+    """Encode to a temporary file beside `path`, then rename it into place;
+    in place (`replaceable`: imgpar's own files there, with their sizes),
+    never over a file that is not imgpar's (_into_place).
 
     Returns the size written and the seconds spent in the filesystem (making
     the folder, creating, writing, closing and renaming the file); the rest
@@ -207,7 +215,7 @@ def write_atomic(
             size = raw.seek(0, os.SEEK_END)
             saved = time.perf_counter()
         try:
-            os.replace(temp, path)
+            _into_place(temp, path, replaceable)
         except IsADirectoryError as exc:
             raise OutputRefused(f"cannot write {path}: {A_FOLDER}") from exc
         except OSError as exc:
@@ -224,6 +232,55 @@ def write_atomic(
         raise
     in_file = fp.seconds if isinstance(fp, _TimedFile) else 0.0
     return size, (opened - start) + in_file + (time.perf_counter() - saved)
+
+
+def _into_place(temp: str, path: str, replaceable: Collection[tuple[str, int]] | None) -> None:
+    """Rename `temp` to `path`. In place, not over a file that came since the
+    run planned (a user's `a.webp` saved beside `a.jpg` meanwhile, which was
+    replaced unsaid): a hard link claims the name only where none is there,
+    and a file in the way is replaced only where it is imgpar's, or holds
+    the very bytes written (an earlier try of this file in this run)."""
+    if replaceable is None:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        # FAT, some network shares: asked first, then renamed.
+        if not os.path.lexists(path):
+            os.replace(temp, path)
+            return
+    else:
+        os.unlink(temp)
+        return
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    ours = (path, st.st_size) in replaceable or (stat.S_ISREG(st.st_mode) and _same(path, temp))
+    if not ours:
+        raise OutputRefused(not_imgpars(path))
+    os.replace(temp, path)
+
+
+# What link() says on a file system without hard links.
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+)
+
+
+def _same(path: str, other: str) -> bool:
+    """Whether the files at `path` and `other` hold the same bytes."""
+    with open(path, "rb") as one, open(other, "rb") as two:
+        while True:
+            block = two.read(1 << 16)
+            if block != one.read(len(block) or 1):
+                return False
+            if not block:
+                return True
 
 
 def _clear_timestamps_in(fp: IO[bytes]) -> None:

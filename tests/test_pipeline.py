@@ -35,6 +35,7 @@ from conftest import (
 from PIL import Image, ImageChops, ImageOps, ImageSequence
 
 import imgpar
+from imgpar.errors import not_imgpars
 from imgpar.pipeline import configure_worker, convert_file, describe
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Task
 
@@ -735,24 +736,36 @@ def test_quadrant_fixture_is_what_pillow_shows(camera_jpeg: Path) -> None:
 
 def test_in_place_a_file_in_an_outputs_way_is_replaced_only_if_imgpars(tmp_path: Path) -> None:
     """imgpar's own as it recorded it, or written by this very run (a chunk's
-    first try on a cluster, before its retry); never another file."""
+    first try on a cluster, before its retry: the same bytes); never another
+    file, one saved since the run began included, which was replaced unsaid."""
     source, made = tmp_path / "a.png", tmp_path / "a.webp"
     Image.new("RGB", (40, 30), (250, 0, 0)).save(source)
     task = Task(source=str(source), display=str(source), outputs=(str(made),),
                 source_bytes=source.stat().st_size, replaceable=())  # fmt: skip
+    spec = ConvertSpec(outputs=(OutputSpec(target="webp"),))
+    assert convert_file(task._replace(replaceable=None), spec).status == "converted"
+    output = made.read_bytes()
     run_started = os.stat(source).st_mtime_ns + 10**9
-    for mine, started, converted in (
-        ((), run_started, False),  # the user's file, older than the run
-        ((), None, False),
-        (((str(made), 5),), run_started, True),  # imgpar's, as it recorded it
-        ((), os.stat(source).st_mtime_ns - 10**9, True),  # written since the run began
+    older, newer = run_started - 10**9, run_started + 10**9
+    for there, mine, started, when, converted in (
+        (b"mine!", (), run_started, older, False),  # the user's file, older than the run
+        (b"mine!", (), None, older, False),
+        (b"mine!", ((str(made), 5),), run_started, older, True),  # imgpar's, as recorded
+        (b"mine!", (), run_started, newer, False),  # the user's, saved as the run went on
+        (output, (), run_started, newer, True),  # this run's own first try
+        (output[:-1] + b"!", (), run_started, newer, False),
     ):
-        made.write_bytes(b"mine!")
-        os.utime(made, ns=(run_started - 10**9, run_started - 10**9))
+        made.write_bytes(there)
+        os.utime(made, ns=(when, when))
         spec = ConvertSpec(outputs=(OutputSpec(target="webp"),), started_ns=started)
         result = convert_file(task._replace(replaceable=mine), spec)
         assert (result.status == "converted") is converted, result.error
-        assert (made.read_bytes() == b"mine!") is not converted
+        if converted:
+            assert made.read_bytes() == output
+        else:
+            assert made.read_bytes() == there
+            assert result.error == not_imgpars(str(made))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.webp"]
 
 
 # -- what a failure is called --------------------------------------------------------
