@@ -225,7 +225,9 @@ class Cache:
         self._home = home
         self._failures: bool | None = None  # whether the failed table has rows
         self._db: sqlite3.Connection | None = None
-        self._unwritable = False
+        # Why the cache cannot be opened, once it could not be (a full disk,
+        # a folder in its place): not tried again.
+        self._unwritable: Exception | None = None
         self._damaged = False  # unreadable, and not yet rebuilt
         self._rows: list[tuple[str, tuple[object, ...]]] = []
         self._since = 0.0
@@ -234,7 +236,7 @@ class Cache:
         """The open cache: None where there is none to read (unless `create`),
         or none can be written (a full disk, a read-only folder), which the
         warning tells; the run goes on without one."""
-        if self._db is not None or self._unwritable:
+        if self._db is not None or self._unwritable is not None:
             return self._db
         there = os.path.exists(self.path)
         if not create and (self._damaged or not there):
@@ -256,7 +258,7 @@ class Cache:
                 there = False  # the new one is this try's
                 self._db = self._open()
         except (sqlite3.OperationalError, OSError) as exc:
-            self._unwritable = True
+            self._unwritable = exc
             self._cannot_write(exc, reading=not create)
             if not there:
                 # Made by this try (a full disk): nothing of it is left, as
@@ -372,6 +374,10 @@ class Cache:
     def put(self, key: str, entry: Entry) -> None:
         db = self._connect(create=True)
         if db is None:
+            if self._unwritable is not None:
+                # Not opened to be read either (a folder in its place): the
+                # run's record is lost all the same.
+                self._cannot_write(self._unwritable)
             return
         if self._failures is None:
             self._failures = db.execute("SELECT 1 FROM failed LIMIT 1").fetchone() is not None
@@ -525,6 +531,8 @@ class Cache:
         # A full disk, a cache gone read-only: the outputs are whole, and only
         # the record of them is lost, which costs converting them again.
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        if not reading and not os.path.exists(self.path):
+            reason = "it was deleted as the run went on"  # SQLite: "a readonly database"
         if not reading:
             self.lost = True
         self.warning = (

@@ -218,6 +218,10 @@ def write_atomic(
             _into_place(temp, path, replaceable)
         except IsADirectoryError as exc:
             raise OutputRefused(f"cannot write {path}: {A_FOLDER}") from exc
+        except FileNotFoundError as exc:
+            # Its folder removed as it was written, the temporary file with it:
+            # nothing to do with the source.
+            raise OutputRefused(f"cannot write {path}: its folder was removed") from exc
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:
                 raise OutputRefused(f"cannot write {path}: {TOO_LONG}") from exc

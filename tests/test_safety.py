@@ -1622,6 +1622,47 @@ def test_a_cache_that_cannot_be_written_fails_the_run(tmp_path: Path) -> None:
         assert im.size == (60, 40)
 
 
+def test_a_cache_that_cannot_even_be_opened_fails_the_run(tmp_path: Path) -> None:
+    # A folder in its place: read as none, then every record of the run lost
+    # with exit 0 and nothing counted.
+    _tree(tmp_path / "src", 2, (60, 40))
+    out = tmp_path / "out"
+    args = ["convert", tmp_path / "src", "--to", "webp", "--out", out]
+    assert _run(*args).returncode == 0
+    (out / ".imgpar-cache.sqlite").unlink()
+    (out / ".imgpar-cache.sqlite").mkdir()
+    report = tmp_path / "r.json"
+    proc = _run(*args, "--report", report)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("2 converted, 0 skipped, 0 failed, 1 cache not written in ")
+    assert f"warning: cache {out}/.imgpar-cache.sqlite cannot be written (" in proc.stderr
+    assert _report(report)["summary"]["unrecorded"] == [f"{out}/.imgpar-cache.sqlite"]
+
+
+def test_an_output_folder_removed_mid_run_is_no_fault_of_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its file went with it before the rename: "file disappeared before it
+    # could be read", of a source that was there all along.
+    from imgpar import writer
+
+    src = tmp_path / "src"
+    _tree(src, 1, (60, 40))
+    out = tmp_path / "out"
+    real_replace = os.replace
+
+    def folder_gone(temp: str, path: str) -> None:
+        shutil.rmtree(os.path.dirname(path))
+        real_replace(temp, path)
+
+    monkeypatch.setattr(writer.os, "replace", folder_gone)
+    report = imgpar.convert(src, to="webp", out=out, jobs=1)
+    monkeypatch.undo()
+    (result,) = report.files
+    assert result.status == "failed"
+    assert result.error == f"cannot write {out / 'p00.webp'}: its folder was removed"
+
+
 @pytest.mark.parametrize("kind", ["report", "manifest"])
 def test_a_report_that_cannot_be_written_is_a_warning(
     tmp_path: Path, tiny_disk: Path, kind: str
