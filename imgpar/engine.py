@@ -87,6 +87,8 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Under fork a worker inherits the parent's SIGTERM handler; it must not.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _STOPS:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
     # C decoders (libtiff above all) print what they find wrong with a file
     # straight to stderr, tearing through the progress bar: a worker's goes
     # to its Catcher, which tells it in that file's result. Nor does a worker
@@ -108,6 +110,28 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
         _worker_clock = (cells, _CELLS * slot)
 
     configure_worker(spec)
+
+
+# The signals that stop a run, held while workers are forked (_stops_held).
+_STOPS = (
+    {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} if hasattr(signal, "pthread_sigmask") else set()
+)
+
+
+@contextlib.contextmanager
+def _stops_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP held back while workers are forked: one
+    that reached a worker before _init_worker set its own handlers ran the
+    parent's there, which printed its tracebacks. The parent takes any held
+    as the block ends; a worker, once its handlers are set."""
+    if not _STOPS:
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 # prctl() option, from linux/prctl.h: a signal for this process when its parent dies.
@@ -433,7 +457,8 @@ class _Workers:
             gc.freeze()
         number = next(self._numbers)
         try:
-            future = self._pool.submit(_run_chunk, chunk, number)
+            with _stops_held() if forks else contextlib.nullcontext():
+                future = self._pool.submit(_run_chunk, chunk, number)
         except BrokenProcessPool as exc:
             # A worker died since the last look: the submission fails as its
             # chunk would have, and the caller's recovery takes it from there.

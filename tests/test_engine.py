@@ -477,3 +477,23 @@ def test_a_run_stopped_between_results_that_came_back_together_leaves_only_repor
     assert isinstance(first, Result) and first.status == "converted"
     results.close()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [first.source]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
+def test_workers_start_with_the_stop_signals_held_and_then_take_them(tmp_path: Path) -> None:
+    # A Ctrl-C or SIGTERM that reached a worker as it was forked ran the
+    # parent's handler there and printed tracebacks: they are held while the
+    # workers are forked, and each takes them once its own handlers are set.
+    def blocked(pid: int | str) -> int:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("SigBlk:"))
+                   .split()[1], 16)  # fmt: skip
+
+    stops = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGHUP - 1))
+    before = blocked("self")
+    results = imgpar.iter_convert([_tree(tmp_path / "src")], to="webp", out=tmp_path / "out",
+                                  jobs=2)  # fmt: skip
+    first = next(results)
+    assert blocked(first.worker) & stops == 0
+    assert blocked("self") == before
+    results.close()
