@@ -25,6 +25,7 @@ from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAUL
 from imgpar.paths import file_in_the_way, nearest_folder, not_there
 
 if TYPE_CHECKING:
+    from imgpar.api import Job
     from imgpar.walk import Skipped
 
 app = typer.Typer(
@@ -343,13 +344,8 @@ def convert(
         mode = "--check" if run.get("check") else "--dry-run"
         typer.echo(f"note: --report writes nothing with {mode}: a report is a run's", err=True)
     try:
-        if run.get("check"):
-            manifest = str(run["manifest"]) if run.get("manifest") else None
-            status = console.check(job, manifest=manifest, quiet=quiet)
-        elif run.get("dry_run"):
-            status = console.dry_run(
-                job, prune=bool(run.get("prune")), quiet=quiet, verbose=bool(run.get("verbose"))
-            )
+        if read_only:
+            status = _preview(job, run, quiet=quiet)
         else:
             status = console.run(
                 job,
@@ -369,6 +365,23 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
+
+
+def _preview(job: "Job", run: dict[str, Any], *, quiet: bool) -> int:
+    """--check or --dry-run, stopped by the first Ctrl-C or SIGTERM alone: a
+    second one (`timeout` signals the process, then its group) cut short the
+    closing of the caches, which printed a traceback."""
+    with console.StopSignals(exiting=True):
+        try:
+            if run.get("check"):
+                manifest = str(run["manifest"]) if run.get("manifest") else None
+                return console.check(job, manifest=manifest, quiet=quiet)
+            return console.dry_run(
+                job, prune=bool(run.get("prune")), quiet=quiet, verbose=bool(run.get("verbose"))
+            )
+        except KeyboardInterrupt as exc:
+            typer.echo("interrupted", err=True)
+            return int(stop_status(exc))
 
 
 # Options that ask for opposite things, and why: one silently won.
@@ -899,6 +912,11 @@ def run(args: list[str] | None = None) -> int:
     """Run the command line (`sys.argv` by default) and return its exit status."""
     try:
         app(args=args, prog_name="imgpar", obj=list(sys.argv[1:] if args is None else args))
+    except KeyboardInterrupt:
+        # Before a run takes over Ctrl-C (typer building the command, the
+        # options checked): nothing was done, and a traceback would say more.
+        print("interrupted", file=sys.stderr)
+        return int(ExitStatus.INTERRUPTED)
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0

@@ -407,6 +407,37 @@ def test_ctrl_c_pressed_again_during_cleanup_still_cleans_up(tmp_path: Path) -> 
     assert not _stray(out)
 
 
+@pytest.mark.parametrize("mode", ["--check", "--dry-run"])
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_preview_stopped_twice_ends_quietly(
+    tmp_path: Path, mode: str, sig: int, status: int
+) -> None:
+    # `timeout` signals the process, then its group: the second signal cut
+    # short the closing of the caches, "Exception ignored in: <generator
+    # object Job.dry_plan>" and a KeyboardInterrupt traceback.
+    _tree(tmp_path / "src", 2, (64, 48))
+    twice = (
+        "import os, sys, imgpar.api as m\n"
+        "original = m.Job._close_caches\n"
+        "def stopped(*args):\n"
+        f"    os.kill(os.getpid(), {int(sig)})\n"
+        "    try:\n"
+        "        return original(*args)\n"
+        "    finally:\n"
+        f"        os.kill(os.getpid(), {int(sig)})\n"
+        "m.Job._close_caches = stopped\n"
+        "from imgpar.cli import main\n"
+        "sys.argv[0] = 'imgpar'\n"
+        "main()\n"
+    )
+    args = ["convert", str(tmp_path / "src"), "--to", "webp", "--out", str(tmp_path / "out")]
+    done = subprocess.run([sys.executable, "-c", twice, *args, mode], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == status, done.stderr
+    assert done.stderr.splitlines()[-1] == "interrupted", done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize(
     ("module", "method"),
