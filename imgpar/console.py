@@ -138,6 +138,7 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     outputs --prune would delete, and a manifest that is not as a run would
     write it."""
     from imgpar.api import held_why
+    from imgpar.paths import temporary
     from imgpar.spec import Result, Task
     from imgpar.walk import NO_IMAGES
 
@@ -183,11 +184,19 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
         echo_line(f"stale: {path}")
     for line in failing:
         echo_line(f"failing: {line}")
+    # A killed run's temporary files are no outputs, orphaned or not.
+    leftovers = [path for path in orphans if temporary(path)]
+    orphans = [path for path in orphans if not temporary(path)]
     for path in orphans:
         echo_line(f"orphan: {path} (no source makes it now; --prune deletes it)")
+    for path in leftovers:
+        echo_line(f"leftover: {path} (a temporary file of a run killed outright;"
+                  " --prune deletes it)")  # fmt: skip
     _warn_of_caches(job)
-    if stale or failing or orphans:
+    if stale or failing or orphans or leftovers:
         counts = f"{len(stale)} stale, {len(failing)} failing, {len(orphans)} orphaned outputs"
+        if leftovers:
+            counts += f", {_count(len(leftovers), 'leftover temporary file')}"
         typer.echo(counts, err=True)
         return ExitStatus.FAILED
     typer.echo("everything is up to date", err=True)

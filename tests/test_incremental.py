@@ -1191,9 +1191,14 @@ def test_prune_removes_unfinished_writes_no_process_will_finish(
     os.utime(stale, (days_ago, days_ago))
     checked = runner.invoke(app, [*base, "--check"])
     assert checked.exit_code == 1
-    assert sorted(line.split()[1] for line in checked.stdout.splitlines()) == [
-        str(stale), str(dead)
-    ]  # fmt: skip
+    # No outputs: told apart from the orphaned ones.
+    assert checked.stdout.splitlines() == [
+        f"leftover: {p} (a temporary file of a run killed outright; --prune deletes it)"
+        for p in sorted([str(stale), str(dead)])
+    ]
+    assert checked.stderr.endswith(
+        "0 stale, 0 failing, 0 orphaned outputs, 2 leftover temporary files\n"
+    )
     pruned = runner.invoke(app, [*base, "--prune"])
     assert pruned.exit_code == 0, pruned.output
     assert not dead.exists() and not stale.exists()
@@ -1208,7 +1213,7 @@ def test_prune_removes_unfinished_writes_no_process_will_finish(
     again = ["convert", str(site), "--to", "webp", "--out", str(first)]
     checked = runner.invoke(app, [*again, "--check"])
     assert checked.exit_code == 1
-    assert f"orphan: {dead}" in checked.stdout
+    assert f"leftover: {dead}" in checked.stdout
     assert runner.invoke(app, [*again, "--prune"]).exit_code == 0
     assert not dead.exists()
 
