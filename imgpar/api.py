@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import functools
 import inspect
 import itertools
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from imgpar.cache import CACHE_NAME, Cache, Entry, as_recorded, file_state, kind_of_cache
 from imgpar.collect import Collector, Summary
-from imgpar.errors import UsageError, flag
+from imgpar.errors import UsageError, flag, system_words
 from imgpar.formats import TARGETS, Target, resolve_target, target_available
 from imgpar.keys import run_key
 from imgpar.limits import (
@@ -1244,11 +1245,16 @@ def _check_out(out: str, *, create: bool) -> None:
     try:
         make_folders(out)
     except OSError as exc:
-        raise UsageError(f"{out} cannot be created: {exc.strerror or exc}", option="out") from None
+        # Worded as for a folder there that cannot be written to.
+        why = READ_ONLY if exc.errno == errno.EROFS else system_words(exc)
+        raise UsageError(f"{out} cannot be created: {why}", option="out") from None
     if not os.access(out, os.W_OK | os.X_OK):
         read_only = hasattr(os, "statvfs") and os.statvfs(out).f_flag & os.ST_RDONLY
-        why = "it is on a read-only file system" if read_only else "permission denied"
+        why = READ_ONLY if read_only else "permission denied"
         raise UsageError(f"{out} cannot be written to: {why}", option="out")
+
+
+READ_ONLY = "it is on a read-only file system"
 
 
 # SOURCE folders with no image now, and how many of their outputs are held back.

@@ -312,6 +312,13 @@ def test_an_out_that_cannot_be_written_says_why(tmp_path: Path) -> None:
     assert done.stderr == (
         f"imgpar: error: --out {mount} cannot be written to: it is on a read-only file system\n"
     )
+    # One still to be made there, in the same words (it was "Read-only file system").
+    new = mount / "web"
+    made = under_read_only_mount(str(mount), [*run[:-1], new])
+    assert made.returncode == 2
+    assert made.stderr == (
+        f"imgpar: error: --out {new} cannot be created: it is on a read-only file system\n"
+    )
     mount.chmod(0o500)
     argv = [*unprivileged(), *map(str, run)]
     refused = subprocess.run(argv, capture_output=True, text=True, timeout=120)
