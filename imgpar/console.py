@@ -456,7 +456,13 @@ def _end_notes(
     each file's line has said it too, somewhere far up): planning notes
     that change what was written, files left alone, and outputs of earlier
     runs left behind, which would otherwise sit there with old pixels."""
-    from imgpar.plan import IN_TARGET_FORMAT, KEPT_EXTENSION, KEPT_OUTPUTS, PARTLY_IN_TARGET
+    from imgpar.plan import (
+        IN_TARGET_FORMAT,
+        KEPT_EXTENSION,
+        KEPT_FOR_RECORDED,
+        KEPT_OUTPUTS,
+        PARTLY_IN_TARGET,
+    )
     from imgpar.spec import NOT_ENLARGED, WARNING
 
     notes = []
@@ -482,6 +488,12 @@ def _end_notes(
             f"{_count(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
             " outputs keep the source extension"
             + (f" ({kept_example})" if kept_example else "")
+        )
+    if noted[KEPT_FOR_RECORDED]:
+        notes.append(
+            f"{_count(noted[KEPT_FOR_RECORDED], 'source')} whose output names the --out records"
+            " for files of another SOURCE (or of a SOURCE folder since renamed): outputs keep"
+            " the source extension; a fresh --out gives them their own"
         )
     if noted[NOT_ENLARGED]:
         notes.append(

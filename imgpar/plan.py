@@ -49,6 +49,12 @@ from imgpar.spec import (
 from imgpar.walk import Folder, images_in
 
 KEPT_EXTENSION = "output keeps the source extension: another source has the same name"
+# Held by a source no SOURCE of the run holds: another run's, or this one's
+# under a SOURCE folder's old name, which the note must not call a sibling.
+KEPT_FOR_RECORDED = (
+    "output keeps the source extension: the --out records the name for a file of another"
+    " SOURCE (or of a SOURCE folder since renamed)"
+)
 IN_TARGET_FORMAT = (
     "already in the target format: its output would replace it"
     " (--out DIR or --name '{stem}-web.{ext}' re-encodes it)"
@@ -841,6 +847,7 @@ class Planner:
         written = _written(names, replaced) if replaced else names
         claims = self._claims(here.absolute_dest, written)
         theirs = self._theirs_in(here, name, written)
+        recorded = theirs is not None and self._claimed.isdisjoint(claims)
         if (theirs is not None or not self._claimed.isdisjoint(claims)) and stem != name:
             stem = name
             names = self._names(here.parent, stem, ext)
@@ -902,7 +909,8 @@ class Planner:
             self._folders.update(h for h, _ in folders)
             self._dests_claimed.add(here.absolute_dest)
         self._claimed.update(claims)
-        notes = (KEPT_EXTENSION,) if stem == name and ext else ()  # not a name with none
+        kept = KEPT_FOR_RECORDED if recorded else KEPT_EXTENSION
+        notes = (kept,) if stem == name and ext else ()  # not a name with none
         if replaced:
             notes += (PARTLY_IN_TARGET,)
         try:

@@ -934,6 +934,13 @@ def test_runs_of_other_sources_into_one_out_keep_each_others_outputs(tmp_path: P
     for source in (assets, content, assets, content):
         run = runner.invoke(app, ["convert", str(source), "--to", "webp", "--out", str(web)])
         assert run.exit_code == 0, run.output
+        if source == content:
+            # Told as another SOURCE's, not as a sibling of the same name,
+            # which content has not (nor a SOURCE folder renamed, whose old
+            # name holds its files' names).
+            told = "note: 1 source whose output names the --out records for files of another"
+            assert told in run.stderr, run.stderr
+            assert "same name" not in run.stderr
     assert sorted(p.name for p in web.iterdir() if not p.name.startswith(".")) == [
         "logo.png.webp", "logo.webp"
     ]
