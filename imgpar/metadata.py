@@ -591,16 +591,26 @@ def _fit_jpeg(exif: Image.Exif, xmp: bytes | None) -> tuple[bytes, bytes | None]
 def source_xmp(im: Image.Image) -> bytes | None:
     """The XMP packet as stored in the file: JPEG, WebP, AVIF, HEIF and TIFF
     (tag 700) under "xmp", PNG's iTXt chunk under "XML:com.adobe.xmp", or
-    the text chunk ImageMagick writes instead, in hex (_raw_profile)."""
+    the text chunk ImageMagick writes instead (adopt_raw_xmp)."""
     data = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
-    if data is None and isinstance(raw := im.info.get(_RAW_XMP), str):
-        data = _raw_profile(raw)
     if isinstance(data, str):
         data = data.encode("utf-8")
     return data if isinstance(data, bytes) and data.strip(b"\0 \t\r\n") else None
 
 
 _RAW_XMP = "Raw profile type xmp"
+
+
+def adopt_raw_xmp(im: Image.Image) -> None:
+    """A PNG's XMP as ImageMagick writes it, a text chunk in hex, put where
+    Pillow and source_xmp read XMP (`info["xmp"]`), before its EXIF is
+    read: its tiff:Orientation then turns the picture as an iTXt packet's
+    does, and its credits travel."""
+    raw = im.info.get(_RAW_XMP)
+    if isinstance(raw, str) and not ({"xmp", "XML:com.adobe.xmp"} & set(im.info)):
+        data = _raw_profile(raw)
+        if data is not None:
+            im.info["xmp"] = data
 
 
 def _raw_profile(text: str) -> bytes | None:

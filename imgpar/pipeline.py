@@ -848,6 +848,7 @@ def open_checked(
             f"too many scans: a progressive JPEG of over {MOST_SCANS:,} (about 10 is usual,"
             " and each is a pass over every pixel)"
         )
+    metadata.adopt_raw_xmp(im)
     return im
 
 

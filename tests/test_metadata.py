@@ -360,24 +360,28 @@ def test_png_itxt_xmp_is_read_and_filtered(tmp_path: Path) -> None:
     assert set(kept) == KEPT["no-gps"]
 
 
-@pytest.mark.parametrize("policy", ["all", "no-gps", "copyright"])
+@pytest.mark.parametrize("policy", ["all", "no-gps", "copyright", "none"])
 def test_a_pngs_xmp_as_imagemagick_writes_it_is_read_and_filtered(
     tmp_path: Path, policy: str
 ) -> None:
-    # ImageMagick writes a PNG's XMP as a text chunk of hex; imgpar saw none,
-    # and the photographer's credit was dropped even under --metadata all.
+    # ImageMagick writes a PNG's XMP as a text chunk of hex; imgpar saw none:
+    # the photographer's credit was dropped even under --metadata all, and
+    # its orientation not applied.
     path = tmp_path / "magick.png"
-    upright = XMP.replace(b' tiff:Orientation="6"', b"")
-    hexed = upright.hex()
+    hexed = XMP.hex()
     lines = [hexed[i : i + 72] for i in range(0, len(hexed), 72)]
     info = PngImagePlugin.PngInfo()
-    text = f"\nxmp\n{len(upright):8d}\n" + "\n".join(lines)
+    text = f"\nxmp\n{len(XMP):8d}\n" + "\n".join(lines)
     info.add_text("Raw profile type xmp", text, zip=True)
-    Image.new("RGB", (16, 16)).save(path, pnginfo=info)
+    stored_for_orientation(quadrant_picture((60, 90)), 6).save(path, pnginfo=info)
     assert inspect(str(path))["xmp"] is True
-    kept = properties(written(run(path, "jpeg", policy=policy)))
-    assert set(kept) == KEPT[policy] - {"tiff:Orientation"}
-    assert kept["dc:creator"] == CAMERA_ARTIST
+    im = written(run(path, "jpeg", policy=policy))
+    assert im.size == (60, 90)
+    assert_upright(im)
+    kept = properties(im)
+    assert set(kept) == KEPT[policy]
+    if policy != "none":
+        assert kept["dc:creator"] == CAMERA_ARTIST and kept.get("tiff:Orientation", "1") == "1"
 
 
 @pytest.mark.parametrize("target", ["tiff", "jpeg"])
