@@ -1084,10 +1084,10 @@ def _check_nested_sources(
     for real, path in sources.items():
         # As named (the walk goes through links to folders on the way) and
         # as it really is (a folder SOURCE may be a link itself).
-        places = [real] if real in folders else [
+        places = [
             os.path.abspath(path),
             os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path)),
-        ]  # fmt: skip
+        ] + ([real] if real in folders else [])  # fmt: skip
         for (base, outer), where in itertools.product(bases, places):
             if below(where, base) and (
                 (in_place and real in folders)

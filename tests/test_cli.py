@@ -1765,6 +1765,14 @@ def test_a_source_inside_another_converted_twice_is_refused(tmp_path: Path) -> N
         f"imgpar: error: {src / 's'} is inside SOURCE {src}: it would be converted twice"
         " (name one of them)"
     )
+    # Named through a link in it, which the walk follows, too.
+    (src / "there").symlink_to(elsewhere)
+    for args in (["--out", tmp_path / "o"], []):
+        linked = invoke("convert", src, src / "there", "--to", "webp", *args)
+        assert linked.exit_code == 2, linked.output
+        assert f"{src / 'there'} is inside SOURCE {src}" in linked.stderr
+    (src / "there").unlink()
+    assert not (tmp_path / "o").exists() and not list(elsewhere.glob("*.webp"))
     hidden = invoke("convert", src, src / ".hidden", "--to", "webp", "--out", tmp_path / "h")
     assert hidden.exit_code == 0, hidden.output
     made = sorted(p.name for p in (tmp_path / "h").rglob("*.webp"))
