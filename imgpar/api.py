@@ -1080,16 +1080,18 @@ def _check_nested_sources(
     (`o/sub/b.webp` and `o/b.webp`), which one manifest entry cannot list."""
     folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
     # Each folder SOURCE as it really is and as named, with its name.
-    bases = [(base, p) for r, p in folders.items() for base in (r, os.path.abspath(p))]
+    bases = [(base, r, p) for r, p in folders.items() for base in (r, os.path.abspath(p))]
     for real, path in sources.items():
         # As named (the walk goes through links to folders on the way) and
         # as it really is (a folder SOURCE may be a link itself).
         places = [
             os.path.abspath(path),
-            os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path)),
+            os.path.normpath(
+                os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
+            ),
         ] + ([real] if real in folders else [])  # fmt: skip
-        for (base, outer), where in itertools.product(bases, places):
-            if below(where, base) and (
+        for (base, base_real, outer), where in itertools.product(bases, places):
+            if base_real != real and below(where, base) and (
                 (in_place and real in folders)
                 or walked_to(base, os.path.relpath(where, base), exclude=out)
             ):
