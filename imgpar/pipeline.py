@@ -13,6 +13,7 @@ import re
 import signal
 import stat
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -81,16 +82,30 @@ def prepare_worker() -> None:
 def pillow_settings(spec: ConvertSpec) -> Iterator[None]:
     """configure_worker's Pillow settings while the block runs, and then the
     ones the process had: converting in a program's own process (`jobs=1`),
-    imgpar must leave that program's limits as it set them."""
+    imgpar must leave that program's limits as it set them. Counted: runs in
+    several of its threads at once put back what the program had, once the
+    last file of all is done, not what another run had set."""
+    global _lent, _saved
     wanted = _pillow_settings(spec)
-    saved = {key: getattr(*key) for key in wanted}
-    for (module, name), value in wanted.items():
-        setattr(module, name, value)
+    with _lending:
+        if not _lent:
+            _saved = {key: getattr(*key) for key in wanted}
+        _lent += 1
+        for (module, name), value in wanted.items():
+            setattr(module, name, value)
     try:
         yield
     finally:
-        for (module, name), value in saved.items():
-            setattr(module, name, value)
+        with _lending:
+            _lent -= 1
+            if not _lent:
+                for (module, name), value in _saved.items():
+                    setattr(module, name, value)
+
+
+_lending = threading.Lock()
+_lent = 0  # files converting under pillow_settings now
+_saved: dict[tuple[object, str], object] = {}  # the program's own, while they do
 
 
 def _pillow_settings(spec: ConvertSpec) -> dict[tuple[object, str], object]:

@@ -323,6 +323,25 @@ def test_a_program_converting_in_its_own_process_keeps_its_pillow_settings(
     assert (AvifImagePlugin.DEFAULT_MAX_THREADS, warnings.filters) == (threads, filters)
     with Image.open(src / "big.jpg") as im:
         im.load()
+    # Two runs in two threads at once: each put back what the other had set.
+    for i in range(40):
+        Image.new("RGB", (20, 10)).save(src / f"s{i:02d}.png")
+    done = []
+
+    def convert(n: int) -> None:
+        report = imgpar.convert(src, to="webp", out=tmp_path / f"t{n}", jobs=1,
+                                max_pixels=1_000_000 * (n + 1))  # fmt: skip
+        done.append(report.summary.converted)
+
+    import threading
+
+    runs = [threading.Thread(target=convert, args=(n,)) for n in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert done == [42, 42]
+    assert (ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS) == (True, None)
 
 
 def test_the_summary_stages_are_read_by_name(tmp_path: Path) -> None:
