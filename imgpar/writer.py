@@ -251,10 +251,10 @@ def _into_place(temp: str, path: str, replaceable: Collection[tuple[str, int]] |
         os.link(temp, path)
     except FileExistsError:
         pass
-    except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
-            raise
-        # FAT, some network shares: asked first, then renamed.
+    except OSError:
+        # No hard links there (FAT, some network shares; each system says so
+        # in words of its own): asked first, then renamed. What else went
+        # wrong, the rename meets too.
         if not os.path.lexists(path):
             os.replace(temp, path)
             return
@@ -268,12 +268,6 @@ def _into_place(temp: str, path: str, replaceable: Collection[tuple[str, int]] |
     if not ours:
         raise OutputRefused(not_imgpars(path))
     os.replace(temp, path)
-
-
-# What link() says on a file system without hard links.
-_NO_HARD_LINKS = frozenset(
-    {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
-)
 
 
 def _same(path: str, other: str) -> bool:

@@ -768,6 +768,32 @@ def test_in_place_a_file_in_an_outputs_way_is_replaced_only_if_imgpars(tmp_path:
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.webp"]
 
 
+@pytest.mark.parametrize("refusal", [errno.EPERM, errno.EINVAL, errno.ENOTSUP])
+def test_in_place_without_hard_links_an_output_still_takes_only_a_free_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int
+) -> None:
+    # FAT, some network shares: link() refuses, each system in words of its own.
+    from imgpar import writer
+
+    def no_links(*args: object) -> None:
+        raise OSError(refusal, os.strerror(refusal))
+
+    monkeypatch.setattr(writer.os, "link", no_links)
+    source, made = tmp_path / "a.png", tmp_path / "a.webp"
+    Image.new("RGB", (40, 30), (250, 0, 0)).save(source)
+    task = Task(source=str(source), display=str(source), outputs=(str(made),),
+                source_bytes=source.stat().st_size, replaceable=())  # fmt: skip
+    spec = ConvertSpec(outputs=(OutputSpec(target="webp"),), started_ns=0)
+    assert convert_file(task, spec).status == "converted"
+    with Image.open(made) as im:
+        assert im.size == (40, 30)
+    made.write_bytes(b"mine!")
+    refused = convert_file(task, spec)
+    assert refused.error == not_imgpars(str(made))
+    assert made.read_bytes() == b"mine!"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.webp"]
+
+
 # -- what a failure is called --------------------------------------------------------
 
 
