@@ -531,7 +531,7 @@ class Cache:
         # A full disk, a cache gone read-only: the outputs are whole, and only
         # the record of them is lost, which costs converting them again.
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        if not reading and not os.path.exists(self.path):
+        if self._db is not None and not os.path.exists(self.path):
             reason = "it was deleted as the run went on"  # SQLite: "a readonly database"
         if not reading:
             self.lost = True

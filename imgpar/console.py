@@ -355,28 +355,34 @@ def run(
                 warned.append(f"manifest {listing.path} not written ({exc.strerror or exc})")
         example = kept_example[1] if kept_example else None
         end_notes = _end_notes(noted, example, unread, left, verbose=verbose)
-        for_reports = [f"warning: {w}" for w in cache_warnings + warned]
-        for_reports += [f"note: {note}" for note in end_notes]
+        if (waited := waited_note(summary)) is not None:
+            end_notes.append(waited)
+        late = "the stop came after the last file: the run is complete"
+        # The SOURCES held back, as --prune left them where it ran.
+        warned += [f"{source}: {why}" for source, why in held_why(kept_back if prune and complete
+                                                                  else held)]  # fmt: skip
+        # What the terminal shows at the end, for the reports too, but a
+        # report's own failure to be written.
+        said = [f"warning: {w}" for w in cache_warnings + warned]
+        said += [f"note: {note}" for note in end_notes]
+        if signals.received is not None and interrupted is None:
+            said.append(f"note: {late}")
         for writer in list(writers):
             try:
                 for source, why in told:
                     writer.note(source, why)
-                writer.close(summary, said=for_reports)
+                writer.close(summary, said=said)
             except OSError as exc:
                 give_up(writer, exc)
-        if prune and complete:
-            told = held_why(kept_back)
-        warned += [f"{source}: {why}" for source, why in told]
         for warning in warned:
             echo_line(f"warning: {warning}", err=True)
         typer.echo(format_summary(summary))
         if not quiet:
+            # A stop as the reports were written is told, if not in them.
+            if signals.received is not None and interrupted is None:
+                end_notes.append(late)
             for note in end_notes:
                 typer.echo(f"note: {note}", err=True)
-            if signals.received is not None and interrupted is None:
-                typer.echo("note: the stop came after the last file: the run is complete", err=True)
-            if (waited := waited_note(summary)) is not None:
-                typer.echo(f"note: {waited}", err=True)
         if interrupted is not None:
             return stop_status(interrupted)
         if warned and summary.exit_status == ExitStatus.OK:

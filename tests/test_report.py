@@ -206,6 +206,15 @@ def test_reports_say_what_the_run_said_at_its_end(tmp_path: Path) -> None:
     page = reports[1].read_text(encoding="utf-8")
     for line in said:
         assert f"<li>{html.escape(line)}</li>" in page
+    # The warning that fails a run is said too: a SOURCE emptied.
+    for photo in src.iterdir():
+        photo.unlink()
+    emptied = runner.invoke(app, [*base, "--report", str(reports[0])])
+    assert emptied.exit_code == 1
+    ends = [line for line in emptied.stderr.splitlines() if line.startswith(("warning:", "note:"))]
+    said = json.loads(reports[0].read_text(encoding="utf-8"))["said"]
+    assert said == [line for line in ends if not line.startswith(f"note: {src}:")]
+    assert any(line.startswith(f"warning: {src}: no images in it now") for line in said), said
 
 
 def test_csv_report_one_row_per_output(tmp_path: Path, reported: tuple[Any, list[str]]) -> None:
