@@ -457,7 +457,9 @@ class _Workers:
             gc.freeze()
         number = next(self._numbers)
         try:
-            with _stops_held() if forks else contextlib.nullcontext():
+            # Any submission may start a worker (spawn and forkserver start
+            # them as they are wanted), which inherits the mask.
+            with _stops_held():
                 future = self._pool.submit(_run_chunk, chunk, number)
         except BrokenProcessPool as exc:
             # A worker died since the last look: the submission fails as its

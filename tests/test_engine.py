@@ -498,21 +498,44 @@ def test_a_run_stopped_between_results_that_came_back_together_leaves_only_repor
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [first.source]
 
 
+def _blocked(pid: int | str) -> int:
+    """The signals process `pid` holds back, as a mask (/proc's SigBlk)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("SigBlk:"))
+               .split()[1], 16)  # fmt: skip
+
+
+_STOPS = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGHUP - 1))
+
+
+def _noting_init_worker(*args: object) -> None:
+    """The worker's initializer, noting first what the worker holds back."""
+    from imgpar import engine
+
+    Path(os.environ["IMGPAR_TEST_MASKS"], str(os.getpid())).write_text(str(_blocked("self")))
+    engine.__dict__["_real_init_worker"](*args)
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
-def test_workers_start_with_the_stop_signals_held_and_then_take_them(tmp_path: Path) -> None:
+def test_workers_start_with_the_stop_signals_held_and_then_take_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A Ctrl-C or SIGTERM that reached a worker as it was forked ran the
     # parent's handler there and printed tracebacks: they are held while the
     # workers are forked, and each takes them once its own handlers are set.
-    def blocked(pid: int | str) -> int:
-        status = Path(f"/proc/{pid}/status").read_text()
-        return int(next(line for line in status.splitlines() if line.startswith("SigBlk:"))
-                   .split()[1], 16)  # fmt: skip
+    from imgpar import engine
 
-    stops = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGHUP - 1))
-    before = blocked("self")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    monkeypatch.setenv("IMGPAR_TEST_MASKS", str(masks))
+    monkeypatch.setattr(engine, "_real_init_worker", engine._init_worker, raising=False)
+    monkeypatch.setattr(engine, "_init_worker", _noting_init_worker)
+    before = _blocked("self")
     results = imgpar.iter_convert([_tree(tmp_path / "src")], to="webp", out=tmp_path / "out",
-                                  jobs=2)  # fmt: skip
+                                  jobs=2, start_method="fork")  # fmt: skip
     first = next(results)
-    assert blocked(first.worker) & stops == 0
-    assert blocked("self") == before
+    assert _blocked(first.worker) & _STOPS == 0  # taken, once set up
+    assert _blocked("self") == before
     results.close()
+    held = [int(p.read_text()) for p in masks.iterdir()]
+    assert held and all(mask & _STOPS == _STOPS for mask in held)
