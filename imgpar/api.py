@@ -1269,6 +1269,9 @@ def held_back(held: Held) -> tuple[str, ...]:
 
 
 P = ParamSpec("P")
+# prepare()'s keywords for what the command decides itself: an HTML report's
+# thumbnails, and not making --out for --check and --dry-run.
+COMMANDS_OWN = frozenset({"create_out", "thumbnails"})
 R = TypeVar("R")
 
 
@@ -1278,8 +1281,11 @@ def _taking_options_of(
     """The function with `options`' parameters (prepare()'s), for type
     checkers and help() to see, and for Python to check as it is called: a
     misspelt keyword was prepare()'s TypeError, a function the program
-    never called."""
-    signature = inspect.signature(options)
+    never called. Not those the command line keeps for itself (COMMANDS_OWN)."""
+    whole = inspect.signature(options)
+    signature = whole.replace(
+        parameters=[p for p in whole.parameters.values() if p.name not in COMMANDS_OWN]
+    )
 
     def typed(function: Callable[..., R]) -> Callable[P, R]:
         @functools.wraps(function)

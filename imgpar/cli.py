@@ -551,13 +551,12 @@ def _settings(
             # `--preset "$PRESET"` with the variable unset ran the file's
             # top-level job, and `--manifest "$M"` wrote none: CI went green.
             raise UsageError(f"{flag(name)} is empty: give {what}")
-    from imgpar.api import prepare
+    from imgpar.api import COMMANDS_OWN, prepare
 
     # Unset options are None (an unset list argument is empty): the file fills them.
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
     # Not what the command decides itself (thumbnails for an HTML report).
-    internal = {"thumbnails", "create_out"}
-    known = frozenset(inspect.signature(prepare).parameters) - internal | _CLI_ONLY
+    known = frozenset(inspect.signature(prepare).parameters) - COMMANDS_OWN | _CLI_ONLY
     settings, origins, from_preset = settings_file.load(
         str(config) if config else None, preset, known - {"config", "preset"}
     )
