@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
@@ -46,6 +47,7 @@ from imgpar.plan import (
     Planner,
     check_template,
     default_template,
+    head_forms,
     sample_name,
     source_heads,
     source_name,
@@ -433,6 +435,15 @@ class Job:
             # Each SOURCE folder by what leads its files' keys; in place, the
             # name it had when its cache was made.
             roots = {head_of[os.path.abspath(f)]: f for f in folders if self.out is not None}
+            # A run of other SOURCES gave these folders other heads (x/photos
+            # alone, after x/photos with y/photos): its keys are judged by
+            # them too, where one folder of this run alone can be meant;
+            # counted as another SOURCE's, they were never pruned.
+            forms = Counter(h for f in roots.values() for h in head_forms(f))
+            for folder in list(roots.values()):
+                for form in head_forms(folder):
+                    if forms[form] == 1:
+                        roots.setdefault(form, folder)
             if self.out is None and cache_root in folders:
                 # Not a file SOURCE's folder: the user named that file, not
                 # the others, as into an --out.

@@ -212,19 +212,22 @@ def source_heads(folders: Iterable[str]) -> dict[str, str]:
     for folder in {os.path.abspath(f) for f in folders}:
         named.setdefault(os.path.basename(folder), []).append(folder)
     heads: dict[str, str] = {}
-    for name, group in named.items():
-        if len(group) == 1:
-            heads[group[0]] = name
-            continue
-        parts = {folder: folder.split(os.sep) for folder in group}
-        depth = 2
-        while len({"/".join(p[-depth:]) for p in parts.values()}) < len(group):
+    for group in named.values():
+        forms = {folder: head_forms(folder) for folder in group}
+        depth = 0
+        while len({f[depth] for f in forms.values()}) < len(group):
             depth += 1
-        heads.update(
-            (folder, urllib.parse.quote("/".join(p[-depth:]), safe=""))
-            for folder, p in parts.items()
-        )
+        heads.update((folder, f[depth]) for folder, f in forms.items())
     return heads
+
+
+def head_forms(folder: str) -> list[str]:
+    """Every head a run may have given `folder` (source_heads): its name,
+    then its name with one folder above, two, ... as one name."""
+    parts = os.path.abspath(folder).split(os.sep)
+    return [parts[-1]] + [
+        urllib.parse.quote("/".join(parts[-depth:]), safe="") for depth in range(2, len(parts) + 1)
+    ]
 
 
 def sample_name(template: str, target: Target, src_ext: str = "jpg") -> str:

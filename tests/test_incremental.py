@@ -920,6 +920,18 @@ def test_sources_that_share_a_folder_name_and_a_file_name_settle(tmp_path: Path)
     gone = runner.invoke(app, [*base, "--prune"])
     assert gone.stderr.count("pruned:") == 1 and "a.png.webp" in gone.stderr, gone.output
     assert sorted(_bytes(out)) == ["a.webp", "c.webp"]
+    # Run alone, the first's files are keyed by its name only; its keys of
+    # the run of both are its own still, and go with its a.png: counted as
+    # another SOURCE's, they kept a.webp for ever.
+    alone = ["convert", str(x), "--to", "webp", "--out", str(out)]
+    _photo(x / "b.png", (40, 30))
+    assert runner.invoke(app, alone).exit_code == 0
+    (x / "a.png").unlink()
+    checked = runner.invoke(app, [*alone, "--check"])
+    assert f"orphan: {out / 'a.webp'}" in checked.stdout, checked.output
+    pruned = runner.invoke(app, [*alone, "--prune"])
+    assert f"pruned: {out / 'a.webp'}" in pruned.stderr, pruned.output
+    assert sorted(_bytes(out)) == ["b.webp", "c.webp"]
 
 
 def test_runs_of_other_sources_into_one_out_keep_each_others_outputs(tmp_path: Path) -> None:
