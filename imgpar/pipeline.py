@@ -333,7 +333,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         turned = metadata.orientation(exif)  # by imgpar, or by Pillow as a TIFF loads
-        # The stored size before shrink-on-load: crop boxes refer to it.
+        # The size of the pixels as decoded, before shrink-on-load: crop boxes refer to it.
         stored = metadata.decoded_size(im, exif)
         displayed = geometry.stored_size(stored, orientation)
         layouts, todo = _planned(task, spec, displayed)
