@@ -40,7 +40,7 @@ from imgpar.engine import (
     remove_temp_files,
     scheduled,
 )
-from imgpar.errors import ClusterError, UsageError
+from imgpar.errors import UNWRITABLE, VANISHED, ClusterError, UsageError
 from imgpar.limits import DEFAULT_TIMEOUT
 from imgpar.spec import ConvertSpec, Result, Task
 from imgpar.writer import temp_file_places
@@ -791,10 +791,23 @@ def _there(task: Task, here: str) -> Task:
 
 
 def _back(result: Result, task: Task, here: str) -> Result:
-    """`result` with its output paths as the task spelled them."""
-    if os.path.isabs(task.outputs[0]) or not result.outputs:
+    """`result` with its output paths as the task spelled them, as this
+    machine sees them: a worker that does not share the folders with it
+    reads nothing of a source there, and writes where nobody looks, which
+    passed for converted (each run again) or for a source deleted."""
+    if result.status == "failed" and result.error == VANISHED and os.path.exists(task.source):
+        return result._replace(error=_unshared(str(result.worker), f"cannot see {task.source}"))
+    if not result.outputs:
         return result
-    outputs = tuple(o._replace(path=o.path.removeprefix(here)) for o in result.outputs)
+    outputs = result.outputs
+    if not os.path.isabs(task.outputs[0]):
+        outputs = tuple(o._replace(path=o.path.removeprefix(here)) for o in outputs)
+    unseen = next((o.path for o in outputs if not os.path.lexists(o.path)), None)
+    if unseen is not None:
+        why = _unshared(str(result.worker), "wrote it where this machine does not see it")
+        return result._replace(
+            status="failed", outputs=(), digest=None, error=f"{UNWRITABLE} {unseen}: {why}"
+        )
     return result._replace(outputs=outputs)
 
 

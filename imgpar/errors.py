@@ -86,6 +86,8 @@ def system_words(exc: OSError) -> str:
     (`permission denied`)."""
     return (exc.strerror or str(exc)).lower()
 
+# A source gone between the walk and its reading (pipeline.describe).
+VANISHED = "file disappeared before it could be read"
 # How every reason an output could not be written begins (writer.OutputRefused).
 UNWRITABLE = "cannot write"
 # A FIFO, socket or device where a file should be: its open would block, or its data never end.

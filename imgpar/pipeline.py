@@ -30,7 +30,14 @@ from PIL import (
 
 from imgpar import colour, cstderr, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
-from imgpar.errors import NOT_REGULAR, NOW_A_FOLDER, UNREADABLE, not_imgpars, why_unreadable
+from imgpar.errors import (
+    NOT_REGULAR,
+    NOW_A_FOLDER,
+    UNREADABLE,
+    VANISHED,
+    not_imgpars,
+    why_unreadable,
+)
 from imgpar.formats import (
     HEIF_EXTENSIONS,
     HEIF_FORMATS,
@@ -1032,7 +1039,7 @@ def describe(
         # A link to nothing is there to be seen: saying the file went would mislead.
         if isinstance(exc.filename, str) and os.path.islink(exc.filename):
             return "broken symlink: its target does not exist"
-        return "file disappeared before it could be read"
+        return VANISHED
     if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
         return "symlink loop: no file at the end of its links"
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:

@@ -1046,3 +1046,37 @@ def test_scheduler_gone_ends_run_with_report(tmp_path: Path) -> None:
     for f in converted:
         assert Path(f["outputs"][0]["path"]).is_file()
     assert all(f["error"].startswith("lost the Dask") for f in data["files"] if f["error"])
+
+
+def test_what_a_worker_does_where_this_machine_does_not_see_it_fails_saying_so(
+    tmp_path: Path,
+) -> None:
+    # A worker whose --out is its own (not shared): its outputs passed for
+    # converted, every run again; one that cannot see a source's folder had
+    # it "disappeared".
+    from imgpar.engine_dask import _back
+    from imgpar.spec import OutputRecord, Result, Task
+
+    source = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(source)
+    out = tmp_path / "out" / "a.webp"
+    task = Task(source=str(source), display=str(source), outputs=(str(out),),
+                source_bytes=source.stat().st_size)  # fmt: skip
+    made = Result(source=str(source), status="converted", worker="tcp://10.0.0.2:4000",
+                  outputs=(OutputRecord(str(out), "WEBP", 8, 8, 40),), digest="d")  # fmt: skip
+    unseen = _back(made, task, "")
+    assert (unseen.status, unseen.outputs, unseen.digest) == ("failed", (), None)
+    assert unseen.error == (
+        f"cannot write {out}: worker tcp://10.0.0.2:4000 wrote it where this machine does not"
+        " see it: is the folder shared?"
+    )
+    out.parent.mkdir()
+    out.write_bytes(b"RIFF")
+    assert _back(made, task, "") == made
+    gone = Result(source=str(source), status="failed", worker="tcp://10.0.0.2:4000",
+                  error="file disappeared before it could be read")  # fmt: skip
+    assert _back(gone, task, "").error == (
+        f"worker tcp://10.0.0.2:4000 cannot see {source}: is the folder shared?"
+    )
+    source.unlink()  # gone here too: it did disappear
+    assert _back(gone, task, "") == gone
