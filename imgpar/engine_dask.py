@@ -40,7 +40,7 @@ from imgpar.engine import (
     remove_temp_files,
     scheduled,
 )
-from imgpar.errors import UNWRITABLE, VANISHED, ClusterError, UsageError
+from imgpar.errors import UNWRITABLE, VANISHED, ClusterError, UsageError, system_words
 from imgpar.limits import DEFAULT_TIMEOUT
 from imgpar.spec import ConvertSpec, Result, Task
 from imgpar.writer import temp_file_places
@@ -74,8 +74,9 @@ def require_distributed(option: str) -> None:
         raise UsageError(f"{asked} Dask distributed: {INSTALL_HINT}", option=option)
 
 
-# The address schemes Dask's schedulers listen on.
-_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss", "inproc")
+# The address schemes Dask's schedulers listen on, that another process
+# reaches (not inproc://, a scheduler's in its own process alone).
+_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
 
 
 def check_address(address: str) -> None:
@@ -89,13 +90,28 @@ def check_address(address: str) -> None:
     scheme, found, rest = address.partition("://")
     if not found:
         scheme, rest = "tcp", address
+    if scheme == "inproc":
+        raise UsageError(
+            f"{address!r}: an inproc:// scheduler is reached from its own process only:"
+            f" give its tcp:// address ({example})",
+            option="scheduler",
+        )
     if scheme not in _SCHEMES:
         raise UsageError(
             f"{address!r}: Dask schedulers listen on {', '.join(s + '://' for s in _SCHEMES)}"
             f" addresses ({example})",
             option="scheduler",
         )
-    if scheme in ("inproc", "ucx"):
+    if scheme == "ucx" and not any(
+        importlib.util.find_spec(m) for m in ("distributed_ucxx", "ucp")
+    ):
+        # Dask's words were its internals' ("Can't instantiate abstract class").
+        raise UsageError(
+            f"{address!r}: ucx:// needs UCX for Dask (pip install distributed-ucxx),"
+            " not installed here",
+            option="scheduler",
+        )
+    if scheme == "ucx":
         return
     host, _, port = rest.rpartition(":")
     if not host or not port.isdigit():
@@ -764,11 +780,11 @@ def probe(source: str, folder: str) -> tuple[str, str | None]:
         with open(source, "rb") as fp:
             fp.read(1)
     except OSError as exc:
-        return __version__, f"cannot read {source} ({exc.strerror or exc})"
+        return __version__, f"cannot read {source} ({system_words(exc)})"
     try:
         fd, path = tempfile.mkstemp(prefix=".imgpar-probe-", dir=folder)
     except OSError as exc:
-        return __version__, f"cannot write to {folder} ({exc.strerror or exc})"
+        return __version__, f"cannot write to {folder} ({system_words(exc)})"
     os.close(fd)
     os.unlink(path)
     return __version__, None

@@ -782,8 +782,15 @@ def test_workers_must_see_the_files(programs: DaskPrograms, tmp_path: Path) -> N
         ("tcp://127.0.0.1:99999", "--scheduler 'tcp://127.0.0.1:99999': port 99999 is out of"
          " range (1-65535)"),
         ("http://127.0.0.1:8786", "--scheduler 'http://127.0.0.1:8786': Dask schedulers listen"
-         " on tcp://, tls://, ucx://, ws://, wss://, inproc:// addresses (tcp://HOST:8786)"),
+         " on tcp://, tls://, ucx://, ws://, wss:// addresses (tcp://HOST:8786)"),
         ("10.0.0.1", "--scheduler '10.0.0.1' has no port (tcp://HOST:8786)"),
+        # Python's internals were the reason ("not enough values to unpack").
+        ("inproc://x", "--scheduler 'inproc://x': an inproc:// scheduler is reached from its"
+         " own process only: give its tcp:// address (tcp://HOST:8786)"),
+        pytest.param("ucx://127.0.0.1:8786", "--scheduler 'ucx://127.0.0.1:8786': ucx:// needs"
+                     " UCX for Dask (pip install distributed-ucxx), not installed here",
+                     marks=pytest.mark.skipif(importlib.util.find_spec("ucp") is not None,
+                                              reason="UCX is installed")),
     ],
 )  # fmt: skip
 def test_a_scheduler_address_that_is_none_is_a_usage_error(
@@ -985,7 +992,7 @@ def test_a_worker_that_joins_and_cannot_see_the_files_stops_the_run(tmp_path: Pa
     failed = [r for r in results if r.status == "failed"]
     assert failed and failed[-1].fatal
     assert len({r.error for r in failed}) == 1
-    assert re.fullmatch(r"worker tcp://127\.0\.0\.1:\d+ cannot read .*\.png \(No such file or"
+    assert re.fullmatch(r"worker tcp://127\.0\.0\.1:\d+ cannot read .*\.png \(no such file or"
                         r" directory\): is the folder shared\?", str(failed[0].error))  # fmt: skip
     # The files not reached are left for the next run, as when a scheduler is
     # lost. (The worker stopped may have written one it never reported.)
