@@ -1132,13 +1132,14 @@ def test_a_second_run_on_the_same_output_waits_and_redoes_nothing(tmp_path: Path
 
 
 @contextlib.contextmanager
-def _lock_held(lock: Path) -> Iterator[None]:
-    """`lock` held by a process of its own, as another run holds it."""
+def _lock_held(lock: Path, seconds: float = 60) -> Iterator[None]:
+    """`lock` held by a process of its own, as another run holds it, for
+    `seconds` at most."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, os, sys, time\n"
          "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
-         str(lock)],
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\n"
+         "time.sleep(float(sys.argv[2]))\n", str(lock), str(seconds)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -1147,6 +1148,7 @@ def _lock_held(lock: Path) -> Iterator[None]:
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
 
 
 def test_a_program_is_warned_of_what_fails_a_run_beyond_its_files(tmp_path: Path) -> None:
@@ -1183,22 +1185,11 @@ def test_a_program_is_warned_of_what_fails_a_run_beyond_its_files(tmp_path: Path
             list(call(src, to="webp", out=tmp_path / "out"))  # type: ignore[operator]
     # Another run holds the output folder for a second.
     _tree(src, 1, (60, 40))
-    lock = tmp_path / "out" / ".imgpar-lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(1)\n",
-         str(lock)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.warns(RuntimeWarning, match=f"^waiting for another imgpar run on {tmp_path}"):
-            report = imgpar.convert(src, to="webp", out=tmp_path / "out")
-    finally:
-        holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()
+    with (
+        _lock_held(tmp_path / "out" / ".imgpar-lock", seconds=1),
+        pytest.warns(RuntimeWarning, match=f"^waiting for another imgpar run on {tmp_path}"),
+    ):
+        report = imgpar.convert(src, to="webp", out=tmp_path / "out")
     assert report.summary.exit_status == 0 and report.summary.files == 1
 
 
