@@ -322,12 +322,16 @@ def convert(
         _check_written(written, paths, read_only=read_only)
         if "out" in options:
             options["out"] = str(options["out"])
-        job = prepare(
-            paths,
-            create_out=not read_only,
-            thumbnails=any(r.lower().endswith(".html") for r in reports),
-            **options,
-        )
+        # SIGTERM and SIGHUP as Ctrl-C: a Dask cluster asked its size may
+        # keep the run waiting a minute for a first worker.
+        with console.StopSignals() as signals:
+            job = prepare(
+                paths,
+                create_out=not read_only,
+                thumbnails=any(r.lower().endswith(".html") for r in reports),
+                **options,
+            )
+            signals.raise_if_received()  # one that landed in a finalizer
         job.own_files = {path: kind for kind, path in written}
     except UsageError as exc:
         raise _fail(_from_config(exc, origins)) from None
