@@ -266,6 +266,12 @@ class DaskEngine:
                     continue  # given up on above; its late result is dropped
                 chunk = flights.pop(future).tasks
                 if isinstance(outcome, list):
+                    other = cluster.other_version(outcome)
+                    if other is not None:
+                        # A worker that joined since the start runs its own
+                        # imgpar's convert_chunk: only this machine can check.
+                        yield from _stop(chunk, flights, pending, other)
+                        return
                     back = [_back(r, task, here) for r, task in zip(outcome, chunk, strict=True)]
                     yield from deliver(back, owner, chunk)
                 elif not isinstance(outcome, CancelledError):
@@ -356,12 +362,35 @@ class _Cluster:
     # What the workers there at the start were found to see, for those that
     # join later to check (`DaskEngine._check_workers`).
     seen: Seen | None = None
+    # Workers that joined since the start, checked for their imgpar's version.
+    _checked: set[str] = field(default_factory=set)
 
     def submit(self, tasks: list[Task], spec: ConvertSpec) -> Future[list[Result]]:
         assert self.seen is not None, "the workers are checked before any submit"
         if self.local is not None:
             self.folders.update(temp_file_places(tasks))
         return self.client.submit(convert_chunk, tasks, spec, self.seen, pure=False)
+
+    def other_version(self, results: list[Result]) -> str | None:
+        """Why the worker that converted `results` must not have, if it must
+        not: it joined since the start and runs another imgpar."""
+        assert self.seen is not None
+        address = str(results[0].worker).partition(" #")[0] if results else ""
+        if not address or address in self.seen.workers or address in self._checked:
+            return None
+        try:
+            answers = self.client.run(probe, self.seen.source, self.seen.folder,
+                                      workers=[address])  # fmt: skip
+        except Exception:
+            return None  # gone again: its results are as good as any
+        self._checked.add(address)
+        version = answers.get(address, (__version__, None))[0]
+        if version == __version__:
+            return None
+        return (
+            f"worker {address} runs imgpar {version}, this machine {__version__}: "
+            "install the same version on every worker"
+        )
 
     def threads(self) -> int | None:
         """The worker threads the cluster has now; None when it cannot say."""

@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -1001,6 +1002,27 @@ def test_a_worker_that_joins_and_cannot_see_the_files_stops_the_run(tmp_path: Pa
     # lost. (The worker stopped may have written one it never reported.)
     converted = {Path(r.source).stem for r in results if r.status == "converted"}
     assert converted <= {p.stem for p in (tmp_path / "out").glob("*.webp")}
+
+
+@needs_dask
+def test_a_worker_that_joins_with_another_imgpar_stops_the_run(tmp_path: Path) -> None:
+    # Checked at the start only: one that joined later converted files with
+    # its own version's code, unsaid.
+    src = _noise_tree(tmp_path / "src", 24)
+    other = tmp_path / "other"
+    shutil.copytree(Path(imgpar.__file__).parent, other / "imgpar")
+    init = other / "imgpar" / "__init__.py"
+    init.write_text(init.read_text().replace(f'"{imgpar.__version__}"', '"0.0.9"'))
+    wrap = ("env", f"PYTHONPATH={other}")
+    with DaskPrograms(tmp_path / "cluster", workers=1) as cluster:
+        results = _losing_its_worker(cluster, src, tmp_path / "out", then=wrap)
+    failed = [r for r in results if r.status == "failed"]
+    assert failed and failed[-1].fatal
+    assert re.fullmatch(rf"worker tcp://127\.0\.0\.1:\d+ runs imgpar 0\.0\.9, this machine"
+                        rf" {re.escape(imgpar.__version__)}: install the same version on every"
+                        r" worker", str(failed[0].error))  # fmt: skip
+    converted = {Path(r.source).stem for r in results if r.status == "converted"}
+    assert converted and converted <= {p.stem for p in (tmp_path / "out").glob("*.webp")}
 
 
 @needs_dask
