@@ -12,6 +12,7 @@ import inspect
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
@@ -324,7 +325,7 @@ def convert(
             options["out"] = str(options["out"])
         # SIGTERM and SIGHUP as Ctrl-C: a Dask cluster asked its size may
         # keep the run waiting a minute for a first worker.
-        with console.StopSignals() as signals:
+        with console.StopSignals() as signals, _told_if_slow(options, run):
             job = prepare(
                 paths,
                 create_out=not read_only,
@@ -369,6 +370,35 @@ def convert(
         message = f"internal error: {type(exc).__name__}: {exc} (--traceback shows details)"
         raise _fail(message, ExitStatus.FAILED) from None
     raise typer.Exit(int(status))
+
+
+@contextlib.contextmanager
+def _told_if_slow(options: dict[str, Any], run: dict[str, Any]) -> Iterator[None]:
+    """A note, once the command has waited a few seconds to start, where a
+    Dask scheduler is asked for its workers: it waits up to a minute for a
+    first one to join, which read as a hang."""
+    address = options.get("scheduler")
+    if address is None and options.get("engine") == "dask":
+        address = os.environ.get("IMGPAR_SCHEDULER")
+    # --check and --dry-run never ask a cluster.
+    if not address or run.get("quiet") or run.get("check") or run.get("dry_run"):
+        yield
+        return
+    note = threading.Timer(
+        SLOW_START_SECONDS,
+        typer.echo,
+        (f"note: waiting for the Dask scheduler at {address} and a first worker to join",),
+        {"err": True},
+    )
+    note.daemon = True
+    note.start()
+    try:
+        yield
+    finally:
+        note.cancel()
+
+
+SLOW_START_SECONDS = 3.0
 
 
 def _preview(job: "Job", run: dict[str, Any], *, quiet: bool) -> int:
