@@ -665,11 +665,11 @@ def prepare(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     timeout: float = DEFAULT_TIMEOUT,
     allow_truncated: bool = False,
-    thumbnails: bool = False,
+    _thumbnails: bool = False,
     start_method: str | None = None,
     engine: str | None = None,
     scheduler: str | None = None,
-    create_out: bool = True,
+    _create_out: bool = True,
 ) -> Job:
     """Validate options and build a `Job`; raises `UsageError` before any work."""
     # One path is a source, not a sequence of one-letter ones (or of bytes).
@@ -707,7 +707,7 @@ def prepare(
     _kind("scale", scale, (int, float))
     for option, value in (
         ("upscale", upscale), ("lossless", lossless), ("srgb", srgb), ("all_pages", all_pages),
-        ("force", force), ("allow_truncated", allow_truncated), ("thumbnails", thumbnails),
+        ("force", force), ("allow_truncated", allow_truncated), ("_thumbnails", _thumbnails),
     ):  # fmt: skip
         # "false" is true to Python: a program's string must not force a run.
         if not isinstance(value, bool):
@@ -753,8 +753,8 @@ def prepare(
     if problem:
         raise UsageError(problem, option="name")
     asked = jobs
-    engine, scheduler, jobs = _engine(engine, scheduler, jobs, run=create_out)
-    if scheduler is not None and create_out:
+    engine, scheduler, jobs = _engine(engine, scheduler, jobs, run=_create_out)
+    if scheduler is not None and _create_out:
         # A run: the cluster answers now, before --out is made, so a run
         # refused leaves nothing (a read-only one never asks it).
         from imgpar.engine_dask import cluster_threads
@@ -768,13 +768,13 @@ def prepare(
         # `imgpar convert *.jpg`: one folder, however many SOURCES.
         folders = sorted({folder_of(p) for p in paths})
         _check_not_an_out(folders)
-        if create_out:
+        if _create_out:
             _check_caches_in_place(folders)
     if out_path is not None:
         _check_out_among_sources(out_path, seen)
         _check_sources_inside_out(out_path, seen)
-        _check_out(out_path, create=create_out)
-        if create_out and not in_place and not os.path.exists(os.path.join(out_path, CACHE_NAME)):
+        _check_out(out_path, create=_create_out)
+        if _create_out and not in_place and not os.path.exists(os.path.join(out_path, CACHE_NAME)):
             # A first run killed before it records anything must leave an
             # --out that later runs know for imgpar's, not for images of yours.
             first = Cache(out_path)
@@ -815,7 +815,7 @@ def prepare(
         start_method=start_method,
         engine=engine,
         scheduler=scheduler,
-        previews=_previews(jobs or default_jobs()) if thumbnails else 0,
+        previews=_previews(jobs or default_jobs()) if _thumbnails else 0,
         in_process=asked is not None,
         in_place=in_place,
     )
@@ -1280,9 +1280,6 @@ def held_back(held: Held) -> tuple[str, ...]:
 
 
 P = ParamSpec("P")
-# prepare()'s keywords for what the command decides itself: an HTML report's
-# thumbnails, and not making --out for --check and --dry-run.
-COMMANDS_OWN = frozenset({"create_out", "thumbnails"})
 R = TypeVar("R")
 
 
@@ -1292,11 +1289,8 @@ def _taking_options_of(
     """The function with `options`' parameters (prepare()'s), for type
     checkers and help() to see, and for Python to check as it is called: a
     misspelt keyword was prepare()'s TypeError, a function the program
-    never called. Not those the command line keeps for itself (COMMANDS_OWN)."""
-    whole = inspect.signature(options)
-    signature = whole.replace(
-        parameters=[p for p in whole.parameters.values() if p.name not in COMMANDS_OWN]
-    )
+    never called."""
+    signature = inspect.signature(options)
 
     def typed(function: Callable[..., R]) -> Callable[P, R]:
         @functools.wraps(function)
@@ -1341,25 +1335,42 @@ def _results(job: Job) -> Generator[Result, None, None]:
             if isinstance(event, Result):
                 yield event
             elif event.failed or event is job.fallback:
-                _warn(event.path, event.reason)
-        for source, why in held_why(job.held()):
-            _warn(source, why)
+                _warn(f"{event.path}: {event.reason}")
+        _warn_of_the_end(job, job.held())
     finally:
         atexit.unregister(at_exit)
 
 
-def _warn(path: str, why: str, *, calls: int = 0) -> None:
-    """Warn the program of `path`; `calls`: the frames between the one that
-    calls this and the program's (convert()'s _taking_options_of)."""
+def _warn_of_the_end(job: Job, held: Held) -> None:
+    """What the command line warns of at a run's end, to a program: its
+    caches (not written, damaged), and the SOURCES emptied."""
+    for warning in job.cache_warnings():
+        _warn(warning)
+    for source, why in held_why(held):
+        _warn(f"{source}: {why}")
+
+
+def _warn(message: str) -> None:
+    """Python's own warning, at the program's line: the first frame out of
+    imgpar (and of contextlib, which runs imgpar's context managers)."""
     # A program has no terminal to read notes on: what fails a run though no
-    # file's result says so (a folder that cannot be read, a SOURCE emptied),
-    # and converting on one core instead of many, are worth Python's own warning.
-    warnings.warn(f"{path}: {why}", RuntimeWarning, stacklevel=3 + calls)
+    # file's result says so (a folder that cannot be read, a SOURCE emptied,
+    # a cache not written), what holds it up, and converting on one core
+    # instead of many, are worth Python's own warning.
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE)
+        or frame.f_code.co_filename == contextlib.__file__
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
+
+
+_PACKAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 
 
 def _warn_waiting(root: str) -> None:
-    warnings.warn(f"waiting for another imgpar run on {root} to finish", RuntimeWarning,
-                  stacklevel=2)  # fmt: skip
+    _warn(f"waiting for another imgpar run on {root} to finish")
 
 
 def held_why(held: Held) -> list[tuple[str, str]]:
@@ -1391,8 +1402,7 @@ def convert(sources: Sources, **options: Any) -> Report:
         if event.failed:
             collector.unread(event.path)
         if event.failed or event is job.fallback:
-            _warn(event.path, event.reason, calls=1)
+            _warn(f"{event.path}: {event.reason}")
     summary, held = job.summary(collector)
-    for source, why in held_why(held):
-        _warn(source, why, calls=1)
+    _warn_of_the_end(job, held)
     return Report(files=files, summary=summary)

@@ -115,7 +115,7 @@ def bench(
     # Listed as for the runs, into a folder of their own (never made here):
     # in place, a folder another run wrote into (dist/img) held no source.
     unmade = os.path.join(tempfile.gettempdir(), f"imgpar-bench-{os.getpid()}-listing")
-    listed = make(sources, jobs=1, out=unmade, create_out=False)
+    listed = make(sources, jobs=1, out=unmade, _create_out=False)
     found = image_paths(listed)
     notes: tuple[str, ...] = ()
     if max(ladder) > 1 and (problem := pool_problem(options.get("start_method"))):

@@ -328,8 +328,8 @@ def convert(
         with console.StopSignals() as signals, _told_if_slow(options, run):
             job = prepare(
                 paths,
-                create_out=not read_only,
-                thumbnails=any(r.lower().endswith(".html") for r in reports),
+                _create_out=not read_only,
+                _thumbnails=any(r.lower().endswith(".html") for r in reports),
                 **options,
             )
             signals.raise_if_received()  # one that landed in a finalizer
@@ -585,12 +585,13 @@ def _settings(
             # `--preset "$PRESET"` with the variable unset ran the file's
             # top-level job, and `--manifest "$M"` wrote none: CI went green.
             raise UsageError(f"{flag(name)} is empty: give {what}")
-    from imgpar.api import COMMANDS_OWN, prepare
+    from imgpar.api import prepare
 
     # Unset options are None (an unset list argument is empty): the file fills them.
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
-    # Not what the command decides itself (thumbnails for an HTML report).
-    known = frozenset(inspect.signature(prepare).parameters) - COMMANDS_OWN | _CLI_ONLY
+    # Not what the command decides itself, prepare()'s private keywords
+    # (thumbnails for an HTML report).
+    known = frozenset(p for p in inspect.signature(prepare).parameters if p[0] != "_") | _CLI_ONLY
     settings, origins, from_preset = settings_file.load(
         str(config) if config else None, preset, known - {"config", "preset"}
     )

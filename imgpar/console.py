@@ -194,7 +194,10 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
                   " --prune deletes it)")  # fmt: skip
     _warn_of_caches(job)
     if stale or failing or orphans or leftovers:
-        counts = f"{len(stale)} stale, {len(failing)} failing, {len(orphans)} orphaned outputs"
+        counts = (
+            f"{len(stale)} stale, {len(failing)} failing,"
+            f" {_count(len(orphans), 'orphaned output')}"
+        )
         if leftovers:
             counts += f", {_count(len(leftovers), 'leftover temporary file')}"
         typer.echo(counts, err=True)

@@ -117,21 +117,21 @@ def test_options_key_is_stable() -> None:
     # change to what is written (and OUTPUT_VERSION).
     from imgpar.api import prepare
 
-    # create_out=False: a prepared --out is marked as imgpar's at once, and
+    # _create_out=False: a prepared --out is marked as imgpar's at once, and
     # "o" is under the folder the suite runs in.
 
-    webp = prepare(["."], to="webp", out="o", create_out=False)
+    webp = prepare(["."], to="webp", out="o", _create_out=False)
     assert webp.options_key == "b0276b8515fb1daceb19ec20"
     several = prepare(
-        ["."], to="webp,avif", max_size="480,960", quality=70, out="o", create_out=False
+        ["."], to="webp,avif", max_size="480,960", quality=70, out="o", _create_out=False
     )
     assert several.options_key == "77886a3c2861d1292e702780"
     cover = prepare(
         ["."], to="jpeg", width=300, height=200, fit="cover", gravity="north", srgb=True,
-        metadata="none", out="o", create_out=False,
+        metadata="none", out="o", _create_out=False,
     )  # fmt: skip
     assert cover.options_key == "0f981a0a5a4a0ab60bd1120c"
-    scaled = prepare(["."], to="png", scale=33.3333, lossless=True, out="o", create_out=False)
+    scaled = prepare(["."], to="png", scale=33.3333, lossless=True, out="o", _create_out=False)
     assert scaled.options_key == "7471b3d96043d63145a297ab"
 
 
@@ -1721,7 +1721,7 @@ def test_an_out_is_marked_before_any_output_is_written(site: Path, tmp_path: Pat
     prepare([site], to="webp", out=out)
     assert kind_of_cache(str(out)) == "out"
     looked = tmp_path / "looked"
-    prepare([site], to="webp", out=looked, create_out=False)
+    prepare([site], to="webp", out=looked, _create_out=False)
     assert not looked.exists()
     prepare([site], to="webp")  # in place: a cache of its own, made when it records
     assert not (site / CACHE_NAME).exists()

@@ -25,7 +25,7 @@ from imgpar.walk import Skipped
 
 def plan(sources: list[Path], **options: object) -> list[Task | Result | Skipped]:
     """What a run would do, without doing it (no folder is created)."""
-    job = prepare([str(s) for s in sources], create_out=False, **options)  # type: ignore[arg-type]
+    job = prepare([str(s) for s in sources], _create_out=False, **options)  # type: ignore[arg-type]
     return list(job.plan())
 
 
@@ -382,7 +382,7 @@ def test_only_the_first_tasks_carry_a_thumbnail(tmp_path: Path, tree: Callable[.
     planned = [t for f in walk([str(photos)]) if isinstance(f, Folder) for t in planner.plan(f)]
     assert [t.preview for t in planned if isinstance(t, Task)] == [True, True, False, False, False]
     # Without an HTML report no task makes one.
-    job = prepare([photos], to="webp", out=tmp_path / "out2", create_out=False)
+    job = prepare([photos], to="webp", out=tmp_path / "out2", _create_out=False)
     assert not any(t.preview for t in job.plan() if isinstance(t, Task))
 
 
@@ -406,14 +406,14 @@ def test_a_size_beside_another_field_without_a_separator_is_refused() -> None:
     # a.png at 1100 and a1.png at 100 were both a1100.webp, and no collision
     # was found: the names' templates differ until the sizes fill them in.
     with pytest.raises(UsageError, match=r"not a digit between \{stem\} and \{width\}"):
-        prepare(["."], to="webp", width=[100, 1100], name="{stem}{width}.{ext}", create_out=False)
+        prepare(["."], to="webp", width=[100, 1100], name="{stem}{width}.{ext}", _create_out=False)
     # Digits between them join as the size's own: a + 1 + 1100 is a1 + 1 + 100.
     with pytest.raises(UsageError, match=r"not a digit between \{stem\} and \{width\}"):
-        prepare(["."], to="webp", width=[100, 1100], name="{stem}1{width}.{ext}", create_out=False)
+        prepare(["."], to="webp", width=[100, 1100], name="{stem}1{width}.{ext}", _create_out=False)
     with pytest.raises(UsageError, match=r"between \{height\} and \{parent\}"):
-        prepare(["."], to="webp", height=100, name="{height}{parent}.{ext}", create_out=False)
+        prepare(["."], to="webp", height=100, name="{height}{parent}.{ext}", _create_out=False)
     apart = prepare(["."], to="webp", width=[100, 1100], name="{stem}-{width}.{ext}",
-                    create_out=False)  # fmt: skip
+                    _create_out=False)  # fmt: skip
     assert len(apart.spec.outputs) == 2
 
 

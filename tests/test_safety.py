@@ -1187,9 +1187,18 @@ def test_a_program_is_warned_of_what_fails_a_run_beyond_its_files(tmp_path: Path
     _tree(src, 1, (60, 40))
     with (
         _lock_held(tmp_path / "out" / ".imgpar-lock", seconds=1),
-        pytest.warns(RuntimeWarning, match=f"^waiting for another imgpar run on {tmp_path}"),
+        pytest.warns(RuntimeWarning, match=f"^waiting for another imgpar run on {tmp_path}")
+        as waited,
     ):
         report = imgpar.convert(src, to="webp", out=tmp_path / "out")
+    assert [w.filename for w in waited] == [__file__]  # the program's line, not imgpar's
+    # A cache that cannot be written: the run's record lost, said.
+    cache = tmp_path / "o2" / ".imgpar-cache.sqlite"
+    cache.mkdir(parents=True)
+    for call in (imgpar.iter_convert, imgpar.convert):
+        with pytest.warns(RuntimeWarning, match=f"^cache {cache} cannot be written") as lost:
+            list(call(src, to="webp", out=tmp_path / "o2"))  # type: ignore[operator]
+        assert {w.filename for w in lost} == {__file__}
     assert report.summary.exit_status == 0 and report.summary.files == 1
 
 
