@@ -168,7 +168,7 @@ def _run_chunk(tasks: list[Task], number: int) -> list[Result]:
     for index, task in enumerate(tasks):
         _clock_in(number, index, time.monotonic())
         results.append(convert_file(task, _worker_spec, _worker_catcher))
-    _clock_in(number, 0, 0.0)
+    _clock_in(number, len(tasks), 0.0)  # idle, every file of the chunk done
     return results
 
 
@@ -426,6 +426,7 @@ class _Workers:
         self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
         self._numbers = itertools.count()
         self._chunks: dict[int, Future[list[Result]]] = {}  # by number, in flight
+        self._submitted: dict[int, list[Task]] = {}  # their tasks, by number
 
     def overdue(
         self, timeout: float
@@ -434,6 +435,7 @@ class _Workers:
         more, as (their chunk's future, index in the chunk, seconds so far),
         and the time at which the next one could be."""
         self._chunks = {n: f for n, f in self._chunks.items() if not f.done()}
+        self._submitted = {n: t for n, t in self._submitted.items() if n in self._chunks}
         now = time.monotonic()
         late, wake = [], now + timeout
         cells = self._clock.cells
@@ -473,6 +475,7 @@ class _Workers:
             # must be known, to be killed and their temporary files removed.
             self._processes.update(getattr(self._pool, "_processes", None) or {})
         self._chunks[number] = future
+        self._submitted[number] = chunk
         return future
 
     def peak_rss(self) -> int:
@@ -513,7 +516,20 @@ class _Workers:
             process.join(timeout=5)
         pids = {p.pid for p in processes if p.pid is not None}
         remove_temp_files(temp_file_places(held), pids)
-        remove_unreported(held, self._started_ns)
+        remove_unreported(held, self._started_ns, self._finished())
+
+    def _finished(self) -> set[int]:
+        """The ids of the tasks the workers are known to have finished, by
+        their clocks: a chunk's files before the one a worker was on, or
+        all of a chunk it was done with."""
+        done: set[int] = set()
+        cells = self._clock.cells
+        for first in range(0, len(cells), _CELLS):
+            tasks = self._submitted.get(int(cells[first]))
+            if tasks is not None:
+                upto = int(cells[first + 1]) if cells[first + 2] else len(tasks)
+                done.update(id(task) for task in tasks[:upto])
+        return done
 
 
 def deliver(
@@ -552,14 +568,20 @@ def _as_before(path: str, size: int, task: Task) -> bool:
     return any(os.path.abspath(p) == where and size == n for p, n in task.earlier)
 
 
-def remove_unreported(tasks: Iterable[Task], since_ns: int) -> None:
+def remove_unreported(tasks: Iterable[Task], since_ns: int, finished: set[int]) -> None:
     """Delete the outputs of `tasks` written since `since_ns`: a worker
     killed with a chunk of small files had finished some, whole, but their
     results died with it. Unrecorded, in place, the next run would take
     them for sources; removed, it makes them again. One written over an
     earlier run's output as it was (`_as_before`) stays: removed, a site
-    lost an image it had before the run."""
+    lost an image it had before the run. In place, only those of the tasks
+    a worker `finished` (ids): a file under the name of an output not yet
+    written is the user's, saved as the run went on (an output never takes
+    its name), and one being written may be either; the next run takes in
+    such a file as an output in flight."""
     for task in tasks:
+        if task.replaceable is not None and id(task) not in finished:
+            continue
         for i, planned in enumerate(task.outputs):
             if task.keep >> i & 1:
                 continue

@@ -1151,6 +1151,35 @@ def _lock_held(lock: Path, seconds: float = 60) -> Iterator[None]:
         holder.stdout.close()
 
 
+def test_a_file_saved_under_an_outputs_name_survives_a_run_that_kills_its_workers(
+    tmp_path: Path,
+) -> None:
+    # In place, a run that killed its workers (a timeout, Ctrl-C) removed
+    # every file newer than its start under the names of the outputs in
+    # flight: the user's own, saved under names not yet written, too.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.effect_noise((64, 64), 50).convert("RGB").save(src / "a-stall.png")
+    for i in range(12):
+        Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(src / f"b{i:02d}.png")
+    run = subprocess.Popen(
+        [*IMGPAR, "convert", str(src), "--to", "webp", "--jobs", "2", "--timeout", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    time.sleep(1.5)  # every file but the stalled one's chunk is done by now
+    saved = {}
+    for png in sorted(src.glob("*.png")):
+        mine = png.with_suffix(".webp")
+        if not mine.exists():
+            mine.write_text(f"my own {png.stem}")
+            saved[mine] = mine.read_bytes()
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 1, stderr
+    assert saved, "every output was there already: nothing was tested"
+    assert {p: p.read_bytes() for p in saved if p.exists()} == saved
+
+
 def test_a_program_is_warned_of_what_fails_a_run_beyond_its_files(tmp_path: Path) -> None:
     # A folder not read, a SOURCE emptied and a wait for another run: the
     # command line says each, the API said none, and iter_convert() yielded
