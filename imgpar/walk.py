@@ -89,6 +89,7 @@ def walk(
             # folders): a folder is walked under its own name, and a link to
             # one already walked is only noted.
             seen = seen_in_all if in_place else {}
+            seen.update(dict.fromkeys(_holders_of(source), HOLDS_THE_SOURCE))
             links: deque[str] = deque()
             found[source] = 0
             yield from _counted(
@@ -177,6 +178,19 @@ def passed_over(folder: str, name: str) -> bool:
 
 
 SYSTEM_FOLDER = "the kernel's own folders (/proc, /sys): not walked"
+# How the folders that hold a SOURCE are marked among those walked.
+HOLDS_THE_SOURCE = "\0"
+
+
+def _holders_of(source: str) -> list[tuple[int, int]]:
+    """The identities of the folders above `source`, as it really is, up to `/`."""
+    held: list[tuple[int, int]] = []
+    folder = os.path.realpath(source)
+    while (above := os.path.dirname(folder)) != folder:
+        folder = above
+        if (known := identity(folder)) is not None:
+            held.append(known)
+    return held
 
 
 @functools.cache
@@ -250,6 +264,11 @@ def _walk_folder(
     known_as = identity(here)
     if known_as is not None and known_as in seen:
         first = seen[known_as]
+        if first == HOLDS_THE_SOURCE:
+            # A link to `/`, or `..` twice: what it leads to holds the whole
+            # tree, the SOURCE's siblings and the machine's other folders.
+            yield Skipped(shown, "symlink loop: a folder that holds the SOURCE, not followed")
+            return []
         if here.startswith(os.path.join(first, "")):
             yield Skipped(shown, "symlink loop: folder is its own ancestor, not followed")
         else:

@@ -390,3 +390,21 @@ def test_a_link_to_the_kernels_folders_is_not_walked(
         (str(root / "sys"), "the kernel's own folders (/proc, /sys): not walked", False),
     ]
     assert count_images([str(root)]) == 1
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_link_to_a_folder_that_holds_the_source_is_a_loop(
+    tree: Callable[..., Path], in_place: bool
+) -> None:
+    # `..` twice, or `/`: the walk went through the SOURCE's siblings (in
+    # place, writing beside them) and the whole disk before it met itself.
+    root = tree({"photos/a.jpg": b"", "other/b.jpg": b""})
+    photos = root / "photos"
+    (photos / "up").symlink_to("../..")
+    (photos / "root").symlink_to("/")
+    items = list(walk([str(photos)], in_place=in_place))
+    assert found(items) == ["a.jpg"]
+    why = "symlink loop: a folder that holds the SOURCE, not followed"
+    assert [(n.path, n.reason) for n in skipped(items)] == [
+        (str(photos / "root"), why), (str(photos / "up"), why)
+    ]  # fmt: skip
