@@ -195,15 +195,27 @@ def _holders_of(source: str) -> list[tuple[int, int]]:
 
 @functools.cache
 def _system_devices() -> frozenset[int]:
-    """The devices of the kernel's own file systems, /proc and /sys: they
-    hold no images, and /proc's folders lead to every process's root and
-    working folder, so that a link to it walked, and converted, the whole
-    machine."""
+    """The devices of the kernel's own file systems, /proc and /sys, and of
+    every other mount of them (Linux's mount table says which): they hold
+    no images, and /proc's folders lead to every process's root and working
+    folder, so that a link to it walked, and converted, the whole machine."""
     found = set()
     for folder in ("/proc", "/sys"):
         with contextlib.suppress(OSError):
             found.add(os.stat(folder).st_dev)
+    with (
+        contextlib.suppress(OSError, ValueError, IndexError),
+        open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table,
+    ):
+        for line in table:
+            fields, _, rest = line.partition(" - ")
+            if rest.split(" ", 1)[0] in _KERNELS_OWN:
+                major, minor = fields.split()[2].split(":")
+                found.add(os.makedev(int(major), int(minor)))
     return frozenset(found)
+
+
+_KERNELS_OWN = frozenset({"proc", "sysfs"})
 
 
 def _is_image(name: str) -> bool:

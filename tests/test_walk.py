@@ -408,3 +408,28 @@ def test_a_link_to_a_folder_that_holds_the_source_is_a_loop(
     assert [(n.path, n.reason) for n in skipped(items)] == [
         (str(photos / "root"), why), (str(photos / "up"), why)
     ]  # fmt: skip
+
+
+def test_another_mount_of_proc_is_not_walked_either(tmp_path: Path) -> None:
+    # /proc mounted again inside a tree has a device of its own: told by
+    # /proc's alone, its folders led through every process's working folder.
+    (tmp_path / "a.jpg").write_bytes(b"")
+    mounted = tmp_path / "p2"
+    mounted.mkdir()
+    code = (
+        "import sys; from imgpar.walk import walk\n"
+        "for item in walk([sys.argv[1]]): print(getattr(item, 'reason', None) or item.names)\n"
+    )
+    wrap = ["unshare", "-m", "-p", "-f", "--map-root-user", "sh", "-c",
+            f'mount -t proc proc "{mounted}" && exec "$@"', "sh"]  # fmt: skip
+    try:
+        if subprocess.run([*wrap, "true"], capture_output=True).returncode != 0:
+            pytest.skip("cannot mount /proc here")
+    except FileNotFoundError:
+        pytest.skip("no unshare here")
+    done = subprocess.run([*wrap, sys.executable, "-c", code, str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "('a.jpg',)", "the kernel's own folders (/proc, /sys): not walked"
+    ]  # fmt: skip
