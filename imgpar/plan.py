@@ -104,6 +104,13 @@ def check_template(template: str, outputs: Sequence[OutputSpec]) -> str | None:
         return f"{template!r} ends in a folder: end it with a file's name ({{stem}}.{{ext}})"
     if "" in parts:
         return f"{template!r} has a folder with no name (//)"
+    if any(part.startswith(".imgpar") for part in parts):
+        # An output named as the cache overwrote it; one named as a
+        # temporary file was pruned as a killed run's leftover.
+        return (
+            f"{template!r} makes names that begin with .imgpar, which are imgpar's own (its"
+            " cache, lock and temporary files)"
+        )
     if len({o.target for o in outputs}) > 1 and "ext" not in fields:
         return f"{template!r} needs {{ext}}: several formats would share a name"
     if len(outputs) > len({o.target for o in outputs}) and not fields & {"width", "height"}:

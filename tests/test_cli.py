@@ -795,6 +795,11 @@ def test_list_options_may_be_repeated(tmp_path: Path) -> None:
          " ({stem}.{ext})"),
         ("a//{stem}.{ext}", "--name 'a//{stem}.{ext}' has a folder with no name (//)"),
         ("../{stem}.{ext}", "--name '../{stem}.{ext}' could write outside the output folder"),
+        # An output named so overwrote the cache, or was pruned as a leftover.
+        (".imgpar-cache.sqlite", "--name '.imgpar-cache.sqlite' makes names that begin with"
+         " .imgpar, which are imgpar's own (its cache, lock and temporary files)"),
+        ("w/.imgpar-tmp-{stem}.{ext}", "--name 'w/.imgpar-tmp-{stem}.{ext}' makes names that"
+         " begin with .imgpar, which are imgpar's own (its cache, lock and temporary files)"),
     ],
 )
 def test_a_name_that_names_no_file_says_why(tmp_path: Path, name: str, said: str) -> None:
