@@ -398,7 +398,9 @@ def _told_if_slow(options: dict[str, Any], run: dict[str, Any]) -> Iterator[None
         note.cancel()
 
 
-SLOW_START_SECONDS = 3.0
+# Past the 5 s an address has to greet as a scheduler, which says why it
+# does not, itself: waiting longer is waiting for a worker.
+SLOW_START_SECONDS = 8.0
 
 
 def _preview(job: "Job", run: dict[str, Any], *, quiet: bool) -> int:

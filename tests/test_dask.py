@@ -893,18 +893,25 @@ def test_check_and_dry_run_need_no_cluster_up(tmp_path: Path) -> None:
 def test_a_stop_while_a_scheduler_has_no_worker_yet_says_so(tmp_path: Path) -> None:
     # SIGTERM and SIGHUP killed the run outright, with no word.
     src = _noise_tree(tmp_path / "src", 2)
-    stops = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+    # The first waits long enough to be told what it waits for: silent, a
+    # minute's wait for a worker read as a hang.
+    stops = [(signal.SIGINT, 130, 9), (signal.SIGTERM, 143, 3), (signal.SIGHUP, 129, 3)]
     with DaskPrograms(tmp_path / "cluster", workers=0) as cluster:
-        for sig, status in stops:
+        for sig, status, waited in stops:
             run = subprocess.Popen(
                 [sys.executable, "-m", "imgpar", "convert", str(src), "--to", "webp", "--out",
                  str(tmp_path / "out"), "--scheduler", cluster.address],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
-            time.sleep(3)  # waiting for a worker to join, as for a minute
+            time.sleep(waited)  # waiting for a worker to join, as for a minute
             run.send_signal(sig)
             _, stderr = run.communicate(timeout=30)
-            assert (run.returncode, stderr) == (status, "interrupted: nothing was converted\n")
+            told = (
+                f"note: waiting for the Dask scheduler at {cluster.address} and a first worker"
+                " to join\n" if waited > 8 else ""
+            )
+            said = f"{told}interrupted: nothing was converted\n"
+            assert (run.returncode, stderr) == (status, said)
     assert not (tmp_path / "out").exists()
 
 
