@@ -1289,8 +1289,12 @@ def _taking_options_of(
     """The function with `options`' parameters (prepare()'s), for type
     checkers and help() to see, and for Python to check as it is called: a
     misspelt keyword was prepare()'s TypeError, a function the program
-    never called."""
-    signature = inspect.signature(options)
+    never called. Not its private ones (`_create_out`): the command line's.
+    """
+    whole = inspect.signature(options)
+    signature = whole.replace(
+        parameters=[p for p in whole.parameters.values() if not p.name.startswith("_")]
+    )
 
     def typed(function: Callable[..., R]) -> Callable[P, R]:
         @functools.wraps(function)

@@ -181,9 +181,12 @@ def _clock_in(number: int, index: int, start: float) -> None:
         return
     cells, first = _worker_clock
     # The start is cleared first and set last: a parent reading between sees
-    # a worker that is idle or has just begun, never an old start on a new file.
+    # a worker that is idle or has just begun, never an old start on a new
+    # file. The index (the chunk's files done) before the number: a worker
+    # killed between the two is read as having done less, never more.
     cells[first + 2] = 0.0
-    cells[first], cells[first + 1] = number, index
+    cells[first + 1] = index
+    cells[first] = number
     cells[first + 2] = start
 
 
@@ -255,6 +258,7 @@ class ProcessEngine:
                 landed: list[Task] = []  # the tasks of the results finished
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
+                    pool.landed(future)
                     landed += flight.tasks
                     try:
                         finished += future.result()
@@ -290,7 +294,11 @@ class ProcessEngine:
                             pending.append(rest)
                     flights.clear()
                     for task, ran in overdue.items():
-                        result = failed_result(task, f"timed out after {self.timeout:g} s", ran=ran)
+                        # Loose: outputs its worker wrote before it stay in
+                        # flight, imgpar's to the next run.
+                        result = failed_result(
+                            task, f"timed out after {self.timeout:g} s", ran=ran, loose=True
+                        )
                         yield result._replace(peak_rss=peak)
                     continue
                 now = time.monotonic()
@@ -358,9 +366,11 @@ class ProcessEngine:
                 held = []
                 return result
             except BrokenProcessPool:
-                return failed_result(task, pool.death_cause() or cause or "worker process died")
+                return failed_result(
+                    task, pool.death_cause() or cause or "worker process died", loose=True
+                )
             except TimeoutError:
-                return failed_result(task, f"timed out after {self.timeout:g} s")
+                return failed_result(task, f"timed out after {self.timeout:g} s", loose=True)
         finally:
             pool.kill(held)
 
@@ -424,9 +434,11 @@ class _Workers:
         self._clock = clock
         self._started_ns = time.time_ns()
         self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
-        self._numbers = itertools.count()
+        self._numbers = itertools.count(1)  # 0: a clock no worker has set
         self._chunks: dict[int, Future[list[Result]]] = {}  # by number, in flight
-        self._submitted: dict[int, list[Task]] = {}  # their tasks, by number
+        # Every chunk submitted and not yet landed (its results taken), by
+        # number: which files its worker finished, should the pool be killed.
+        self._submitted: dict[int, tuple[Future[list[Result]], list[Task]]] = {}
 
     def overdue(
         self, timeout: float
@@ -435,7 +447,6 @@ class _Workers:
         more, as (their chunk's future, index in the chunk, seconds so far),
         and the time at which the next one could be."""
         self._chunks = {n: f for n, f in self._chunks.items() if not f.done()}
-        self._submitted = {n: t for n, t in self._submitted.items() if n in self._chunks}
         now = time.monotonic()
         late, wake = [], now + timeout
         cells = self._clock.cells
@@ -475,8 +486,12 @@ class _Workers:
             # must be known, to be killed and their temporary files removed.
             self._processes.update(getattr(self._pool, "_processes", None) or {})
         self._chunks[number] = future
-        self._submitted[number] = chunk
+        self._submitted[number] = (future, chunk)
         return future
+
+    def landed(self, future: Future[list[Result]]) -> None:
+        """The results of `future`'s chunk are taken: none of it is unreported."""
+        self._submitted = {n: s for n, s in self._submitted.items() if s[0] is not future}
 
     def peak_rss(self) -> int:
         """The largest peak resident memory of the live workers, in bytes;
@@ -516,20 +531,30 @@ class _Workers:
             process.join(timeout=5)
         pids = {p.pid for p in processes if p.pid is not None}
         remove_temp_files(temp_file_places(held), pids)
-        remove_unreported(held, self._started_ns, self._finished())
+        remove_unreported(held, self._started_ns, self._written_since())
 
-    def _finished(self) -> set[int]:
-        """The ids of the tasks the workers are known to have finished, by
-        their clocks: a chunk's files before the one a worker was on, or
-        all of a chunk it was done with."""
-        done: set[int] = set()
+    def _written_since(self) -> dict[int, int]:
+        """For each task a worker began, by id, the time (ns) since which a
+        file under its outputs' names is that worker's: the run's start for
+        those it finished (every file of a chunk whose results are back,
+        untaken; by the workers' clocks, those a worker had done of its
+        chunk), its own start for the one a worker was on."""
+        since: dict[int, int] = {}
+        for future, tasks in self._submitted.values():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                since.update((id(task), self._started_ns) for task in tasks)
+        # A worker's clock is monotonic; files are stamped with the wall's.
+        wall = time.time_ns() - int(time.monotonic() * 1e9)
         cells = self._clock.cells
         for first in range(0, len(cells), _CELLS):
-            tasks = self._submitted.get(int(cells[first]))
-            if tasks is not None:
-                upto = int(cells[first + 1]) if cells[first + 2] else len(tasks)
-                done.update(id(task) for task in tasks[:upto])
-        return done
+            submitted = self._submitted.get(int(cells[first]))
+            if submitted is None:
+                continue
+            tasks, index, start = submitted[1], int(cells[first + 1]), cells[first + 2]
+            since.update((id(task), self._started_ns) for task in tasks[:index])
+            if start and index < len(tasks):
+                since[id(tasks[index])] = wall + int(start * 1e9)
+        return since
 
 
 def deliver(
@@ -568,27 +593,28 @@ def _as_before(path: str, size: int, task: Task) -> bool:
     return any(os.path.abspath(p) == where and size == n for p, n in task.earlier)
 
 
-def remove_unreported(tasks: Iterable[Task], since_ns: int, finished: set[int]) -> None:
+def remove_unreported(tasks: Iterable[Task], since_ns: int, began: dict[int, int]) -> None:
     """Delete the outputs of `tasks` written since `since_ns`: a worker
     killed with a chunk of small files had finished some, whole, but their
     results died with it. Unrecorded, in place, the next run would take
     them for sources; removed, it makes them again. One written over an
     earlier run's output as it was (`_as_before`) stays: removed, a site
     lost an image it had before the run. In place, only those of the tasks
-    a worker `finished` (ids): a file under the name of an output not yet
-    written is the user's, saved as the run went on (an output never takes
-    its name), and one being written may be either; the next run takes in
-    such a file as an output in flight."""
+    a worker began (`began`: since when, by id): a file under the name of
+    an output no worker was writing is the user's, saved as the run went
+    on (an output never takes its name)."""
     for task in tasks:
-        if task.replaceable is not None and id(task) not in finished:
+        in_place = task.replaceable is not None
+        if in_place and id(task) not in began:
             continue
+        since = began[id(task)] if in_place else since_ns
         for i, planned in enumerate(task.outputs):
             if task.keep >> i & 1:
                 continue
             for path in on_disk(planned):
                 with contextlib.suppress(OSError):
                     st = os.stat(path)
-                    if st.st_mtime_ns >= since_ns and not _as_before(path, st.st_size, task):
+                    if st.st_mtime_ns >= since and not _as_before(path, st.st_size, task):
                         os.unlink(path)
 
 

@@ -378,12 +378,14 @@ class _Cluster:
         address = str(results[0].worker).partition(" #")[0] if results else ""
         if not address or address in self.seen.workers or address in self._checked:
             return None
+        self._checked.add(address)
         try:
             answers = self.client.run(probe, self.seen.source, self.seen.folder,
                                       workers=[address])  # fmt: skip
-        except Exception:
-            return None  # gone again: its results are as good as any
-        self._checked.add(address)
+        except Exception as exc:
+            if address not in (self.client.scheduler_info().get("workers") or {}):
+                return None  # gone again: its results are as good as any
+            return f"worker {address} cannot run imgpar's check ({type(exc).__name__}: {exc})"
         version = answers.get(address, (__version__, None))[0]
         if version == __version__:
             return None

@@ -89,7 +89,8 @@ def walk(
             # folders): a folder is walked under its own name, and a link to
             # one already walked is only noted.
             seen = seen_in_all if in_place else {}
-            seen.update(dict.fromkeys(_holders_of(source), HOLDS_THE_SOURCE))
+            for holder in _holders_of(source):
+                seen.setdefault(holder, HOLDS_THE_SOURCE)
             links: deque[str] = deque()
             found[source] = 0
             yield from _counted(
@@ -274,9 +275,12 @@ def _walk_folder(
     here = os.path.join(root, rel) if rel else root
     shown = _as_written(root, rel)  # `here` in a note, as the user writes it
     known_as = identity(here)
-    if known_as is not None and known_as in seen:
+    # A SOURCE named itself, that holds another named otherwise (a bind
+    # mount of its folder), is walked as named.
+    holds = known_as is not None and seen.get(known_as) == HOLDS_THE_SOURCE
+    if known_as is not None and known_as in seen and not (holds and not rel):
         first = seen[known_as]
-        if first == HOLDS_THE_SOURCE:
+        if holds:
             # A link to `/`, or `..` twice: what it leads to holds the whole
             # tree, the SOURCE's siblings and the machine's other folders.
             yield Skipped(shown, "symlink loop: a folder that holds the SOURCE, not followed")

@@ -1354,7 +1354,11 @@ def test_the_api_takes_prepares_keywords_as_its_own(
     # then failed as prepare()'s, a function the program never called.
     import inspect
 
-    assert list(inspect.signature(call).parameters) == list(inspect.signature(prepare).parameters)
+    published = list(inspect.signature(call).parameters)
+    assert published == [p for p in inspect.signature(prepare).parameters if p[0] != "_"]
+    for own in ("_create_out", "_thumbnails"):  # the command line's
+        with pytest.raises(TypeError, match=f"unexpected keyword argument '{own}'"):
+            call(tmp_path, to="webp", **{own: False})
     with pytest.raises(TypeError, match=rf"^{call.__name__}\(\) got an unexpected keyword"
                        " argument 'qualty'$"):  # fmt: skip
         call(tmp_path, to="webp", qualty=80)

@@ -433,3 +433,33 @@ def test_another_mount_of_proc_is_not_walked_either(tmp_path: Path) -> None:
     assert done.stdout.splitlines() == [
         "('a.jpg',)", "the kernel's own folders (/proc, /sys): not walked"
     ]  # fmt: skip
+
+
+def test_a_source_that_holds_another_named_otherwise_is_still_walked(tmp_path: Path) -> None:
+    # A folder above a SOURCE, named through a bind mount (or in another
+    # case on macOS): it was taken for a link to a folder that holds the
+    # SOURCE, and skipped whole.
+    for year in ("2023", "2024"):
+        (tmp_path / "data" / "photos" / year).mkdir(parents=True)
+        (tmp_path / "data" / "photos" / year / f"{year}.jpg").write_bytes(b"")
+    bind = tmp_path / "mnt"  # walked after the SOURCE inside it: SOURCES go by path
+    bind.mkdir()
+    photos = tmp_path / "data" / "photos"
+    code = (
+        "import sys; from imgpar.walk import walk\n"
+        "for item in walk(sys.argv[1:], in_place=True):\n"
+        "    print(getattr(item, 'reason', None) or item.names)\n"
+    )
+    wrap = ["unshare", "-m", "--map-root-user", "sh", "-c",
+            f'mount --bind "{photos}" "{bind}" && exec "$@"', "sh"]  # fmt: skip
+    try:
+        if subprocess.run([*wrap, "true"], capture_output=True).returncode != 0:
+            pytest.skip("cannot bind-mount here")
+    except FileNotFoundError:
+        pytest.skip("no unshare here")
+    done = subprocess.run(
+        [*wrap, sys.executable, "-c", code, str(photos / "2023"), str(bind)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "('2024.jpg',)" in done.stdout.splitlines(), done.stdout
