@@ -294,11 +294,7 @@ class ProcessEngine:
                             pending.append(rest)
                     flights.clear()
                     for task, ran in overdue.items():
-                        # Loose: outputs its worker wrote before it stay in
-                        # flight, imgpar's to the next run.
-                        result = failed_result(
-                            task, f"timed out after {self.timeout:g} s", ran=ran, loose=True
-                        )
+                        result = failed_result(task, f"timed out after {self.timeout:g} s", ran=ran)
                         yield result._replace(peak_rss=peak)
                     continue
                 now = time.monotonic()
@@ -366,11 +362,9 @@ class ProcessEngine:
                 held = []
                 return result
             except BrokenProcessPool:
-                return failed_result(
-                    task, pool.death_cause() or cause or "worker process died", loose=True
-                )
+                return failed_result(task, pool.death_cause() or cause or "worker process died")
             except TimeoutError:
-                return failed_result(task, f"timed out after {self.timeout:g} s", loose=True)
+                return failed_result(task, f"timed out after {self.timeout:g} s")
         finally:
             pool.kill(held)
 

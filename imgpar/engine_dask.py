@@ -383,7 +383,11 @@ class _Cluster:
             answers = self.client.run(probe, self.seen.source, self.seen.folder,
                                       workers=[address])  # fmt: skip
         except Exception as exc:
-            if address not in (self.client.scheduler_info().get("workers") or {}):
+            try:
+                there = address in (self.client.scheduler_info().get("workers") or {})
+            except Exception:
+                there = False  # the scheduler itself is gone: the run learns it otherwise
+            if not there:
                 return None  # gone again: its results are as good as any
             return f"worker {address} cannot run imgpar's check ({type(exc).__name__}: {exc})"
         version = answers.get(address, (__version__, None))[0]
