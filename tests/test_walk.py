@@ -410,27 +410,35 @@ def test_a_link_to_a_folder_that_holds_the_source_is_a_loop(
     ]  # fmt: skip
 
 
+def _walked_after(mount: str, sources: list[Path], *, in_place: bool = False) -> list[str]:
+    """What a walk of `sources` finds, one line an item, in a mount
+    namespace of its own where the shell command `mount` ran first (as a
+    root of that namespace); skips the test where none can be made."""
+    code = (
+        "import sys; from imgpar.walk import walk\n"
+        f"for item in walk(sys.argv[1:], in_place={in_place}):\n"
+        "    print(getattr(item, 'reason', None) or item.names)\n"
+    )
+    # -p -f: a PID namespace too, which mounting /proc asks for.
+    wrap = ["unshare", "-m", "-p", "-f", "--map-root-user", "sh", "-c",
+            f'{mount} && exec "$@"', "sh"]  # fmt: skip
+    try:
+        if subprocess.run([*wrap, "true"], capture_output=True).returncode != 0:
+            pytest.skip(f"cannot {mount} here")
+    except FileNotFoundError:
+        pytest.skip("no unshare here")
+    done = subprocess.run([*wrap, sys.executable, "-c", code, *map(str, sources)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 def test_another_mount_of_proc_is_not_walked_either(tmp_path: Path) -> None:
     # /proc mounted again inside a tree has a device of its own: told by
     # /proc's alone, its folders led through every process's working folder.
     (tmp_path / "a.jpg").write_bytes(b"")
-    mounted = tmp_path / "p2"
-    mounted.mkdir()
-    code = (
-        "import sys; from imgpar.walk import walk\n"
-        "for item in walk([sys.argv[1]]): print(getattr(item, 'reason', None) or item.names)\n"
-    )
-    wrap = ["unshare", "-m", "-p", "-f", "--map-root-user", "sh", "-c",
-            f'mount -t proc proc "{mounted}" && exec "$@"', "sh"]  # fmt: skip
-    try:
-        if subprocess.run([*wrap, "true"], capture_output=True).returncode != 0:
-            pytest.skip("cannot mount /proc here")
-    except FileNotFoundError:
-        pytest.skip("no unshare here")
-    done = subprocess.run([*wrap, sys.executable, "-c", code, str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
+    (tmp_path / "p2").mkdir()
+    assert _walked_after(f'mount -t proc proc "{tmp_path / "p2"}"', [tmp_path]) == [
         "('a.jpg',)", "the kernel's own folders (/proc, /sys): not walked"
     ]  # fmt: skip
 
@@ -439,27 +447,12 @@ def test_a_source_that_holds_another_named_otherwise_is_still_walked(tmp_path: P
     # A folder above a SOURCE, named through a bind mount (or in another
     # case on macOS): it was taken for a link to a folder that holds the
     # SOURCE, and skipped whole.
+    photos = tmp_path / "data" / "photos"
     for year in ("2023", "2024"):
-        (tmp_path / "data" / "photos" / year).mkdir(parents=True)
-        (tmp_path / "data" / "photos" / year / f"{year}.jpg").write_bytes(b"")
+        (photos / year).mkdir(parents=True)
+        (photos / year / f"{year}.jpg").write_bytes(b"")
     bind = tmp_path / "mnt"  # walked after the SOURCE inside it: SOURCES go by path
     bind.mkdir()
-    photos = tmp_path / "data" / "photos"
-    code = (
-        "import sys; from imgpar.walk import walk\n"
-        "for item in walk(sys.argv[1:], in_place=True):\n"
-        "    print(getattr(item, 'reason', None) or item.names)\n"
-    )
-    wrap = ["unshare", "-m", "--map-root-user", "sh", "-c",
-            f'mount --bind "{photos}" "{bind}" && exec "$@"', "sh"]  # fmt: skip
-    try:
-        if subprocess.run([*wrap, "true"], capture_output=True).returncode != 0:
-            pytest.skip("cannot bind-mount here")
-    except FileNotFoundError:
-        pytest.skip("no unshare here")
-    done = subprocess.run(
-        [*wrap, sys.executable, "-c", code, str(photos / "2023"), str(bind)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "('2024.jpg',)" in done.stdout.splitlines(), done.stdout
+    found = _walked_after(f'mount --bind "{photos}" "{bind}"', [photos / "2023", bind],
+                          in_place=True)  # fmt: skip
+    assert "('2024.jpg',)" in found, found
