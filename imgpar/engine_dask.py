@@ -736,7 +736,19 @@ def _local_worker_setup() -> WorkerPlugin:
             worker.log_event(WORKERS_TOPIC, os.getpid())
             _catch_stderr()
 
+        def teardown(self, worker: Worker) -> None:
+            # Its temporary file, closed as the worker ends: left to Python's
+            # exit, it printed a ResourceWarning on the user's terminal.
+            _release_stderr()
+
     return LocalWorker()
+
+
+def _release_stderr() -> None:
+    global _catcher
+    if _catcher is not None:
+        _catcher.close()
+        _catcher = None
 
 
 def _catch_stderr() -> None:

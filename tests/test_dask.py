@@ -1119,3 +1119,23 @@ def test_what_a_worker_does_where_this_machine_does_not_see_it_fails_saying_so(
     )
     source.unlink()  # gone here too: it did disappear
     assert _back(gone, task, "") == gone
+
+
+@needs_dask
+def test_a_local_clusters_workers_leave_nothing_on_the_terminal(tmp_path: Path) -> None:
+    # Their stderr is the user's: each left its temporary file for stderr
+    # open at its exit, and Python printed "ResourceWarning: unclosed file".
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (40, 30)).save(src / "a.tif", compression="tiff_lzw")
+    (src / "b.tif").write_bytes((src / "a.tif").read_bytes()[:60])  # libtiff speaks
+    run = subprocess.run(
+        [sys.executable, "-m", "imgpar", "convert", str(src), "--to", "webp", "--out",
+         str(tmp_path / "out"), "--engine", "dask", "--quiet"],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"failed: {src / 'b.tif'}: damaged TIFF file: its header cannot be read (truncated or"
+        " corrupt)"
+    ]
