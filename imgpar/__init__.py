@@ -49,6 +49,6 @@ if not TYPE_CHECKING:  # a type checker sees only the names above: a typo is an 
     def __getattr__(name: str) -> Any:
         if name in _LAZY:
             return getattr(importlib.import_module(_LAZY[name]), name)
-        if name in ("api", "errors"):  # as README names them: imgpar.api.prepare()
-            return importlib.import_module(f"imgpar.{name}")
+        if name == "api":  # as README names it: imgpar.api.prepare()
+            return importlib.import_module("imgpar.api")
         raise AttributeError(f"module 'imgpar' has no attribute {name!r}")

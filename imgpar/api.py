@@ -387,7 +387,7 @@ class Job:
         summary = collector.summary(interrupted=interrupted)
         held = self.held() if not interrupted and summary.stopped is None else {}
         lost = tuple(c.path for c in self.planner.caches.values() if c.lost) if self.planner else ()
-        return summary._replace(held_back=held_back(held), unrecorded=lost), held
+        return summary._replace(held_back=tuple(held), unrecorded=lost), held
 
     def held(self) -> Held:
         """After a complete run: the SOURCES with no image now whose outputs
@@ -408,16 +408,17 @@ class Job:
         from imgpar.writer import remove_abandoned
 
         folders = [s for s in self.sources if os.path.isdir(s)]
+        files = [s for s in self.sources if s not in folders]
         cache_roots = list(dict.fromkeys(self._output_roots()))
         # Into an --out, what leads the keys of each SOURCE's files. (In place
         # each folder has a cache of its own.)
-        head_of = source_heads(folder_of(s) for s in self.sources) if self.out is not None else {}
+        homes = {s: s if s in folders else os.path.dirname(s) or os.curdir for s in self.sources}
+        head_of = source_heads(homes.values()) if self.out is not None else {}
         # The keys of files named as SOURCES: one named elsewhere
         # (other/photos/x.jpg) is no photos/x.jpg gone.
         named = {
-            f"{head_of[os.path.abspath(folder_of(s))]}/{os.path.basename(s)}"
-            for s in (self.sources if self.out is not None else ())
-            if not os.path.isdir(s)
+            f"{head_of[os.path.abspath(homes[s])]}/{os.path.basename(s)}"
+            for s in (files if self.out is not None else ())
         }
         removed: list[str] = []
         held = {} if held is None else held
@@ -1090,6 +1091,8 @@ def _check_nested_sources(
     an --out, one that the folder's walk takes, into two places there
     (`o/sub/b.webp` and `o/b.webp`), which one manifest entry cannot list."""
     folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
+    if not folders:
+        return  # files alone: none inside another
     # Each folder SOURCE as it really is and as named, with its name.
     bases = [(base, r, p) for r, p in folders.items() for base in (r, os.path.abspath(p))]
     for real, path in sources.items():
@@ -1272,11 +1275,6 @@ READ_ONLY = "it is on a read-only file system"
 
 # SOURCE folders with no image now, and how many of their outputs are held back.
 Held = dict[str, int]
-
-
-def held_back(held: Held) -> tuple[str, ...]:
-    """The SOURCES `held` names: the summary's `held_back`."""
-    return tuple(held)
 
 
 P = ParamSpec("P")

@@ -374,7 +374,7 @@ class Cache:
     def put(self, key: str, entry: Entry) -> None:
         db = self._connect(create=True)
         if db is None:
-            if self._unwritable is not None:
+            if self._unwritable is not None and not self.lost:
                 # Not opened to be read either (a folder in its place): the
                 # run's record is lost all the same.
                 self._cannot_write(self._unwritable)

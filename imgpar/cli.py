@@ -587,13 +587,13 @@ def _settings(
             # `--preset "$PRESET"` with the variable unset ran the file's
             # top-level job, and `--manifest "$M"` wrote none: CI went green.
             raise UsageError(f"{flag(name)} is empty: give {what}")
-    from imgpar.api import prepare
+    from imgpar.api import convert
 
     # Unset options are None (an unset list argument is empty): the file fills them.
     given = {k: v for k, v in ctx.params.items() if v is not None and v != [] and v != ()}
-    # Not what the command decides itself, prepare()'s private keywords
-    # (thumbnails for an HTML report).
-    known = frozenset(p for p in inspect.signature(prepare).parameters if p[0] != "_") | _CLI_ONLY
+    # The API's keywords: not what the command decides itself (thumbnails
+    # for an HTML report), prepare()'s private ones.
+    known = frozenset(inspect.signature(convert).parameters) | _CLI_ONLY
     settings, origins, from_preset = settings_file.load(
         str(config) if config else None, preset, known - {"config", "preset"}
     )

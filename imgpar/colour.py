@@ -117,11 +117,10 @@ def page_profile(im: Image.Image) -> bytes | None:
     """The ICC profile of the TIFF page `im` is at. Pillow's `info` keeps a
     profile from page to page where the next has none: once its pages were
     counted, a first page's colours were read in the last page's profile."""
-    icc = getattr(im, "tag_v2", {}).get(_ICC_TAG)
+    from PIL import TiffImagePlugin
+
+    icc = getattr(im, "tag_v2", {}).get(TiffImagePlugin.ICCPROFILE)
     return icc if isinstance(icc, bytes) and icc else None
-
-
-_ICC_TAG = 34675
 
 
 def _named_or(

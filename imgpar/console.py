@@ -97,9 +97,12 @@ def dry_run(
     return ExitStatus.OK
 
 
-def _warn_of_caches(job: Job) -> None:
-    for warning in job.cache_warnings():
+def _warn_of_caches(job: Job) -> list[str]:
+    """The caches' warnings, told; the same, for the reports."""
+    warnings = job.cache_warnings()
+    for warning in warnings:
         echo_line(f"warning: {warning}", err=True)
+    return warnings
 
 
 def _outlooks(job: Job) -> Iterator[tuple[Task | Result | Skipped, tuple[str, ...] | str]]:
@@ -316,9 +319,7 @@ def run(
         # summary are written whole.
         signals.hold = True
         try:
-            cache_warnings = job.cache_warnings()
-            for warning in cache_warnings:
-                echo_line(f"warning: {warning}", err=True)
+            cache_warnings = _warn_of_caches(job)
             # A SOURCE with no image now, whose outputs are still there: an
             # unmounted drive, most likely. The run fails, says why in its reports,
             # and leaves its manifest, which would drop every one of them, as it was.
@@ -362,8 +363,8 @@ def run(
             end_notes.append(waited)
         late = "the stop came after the last file: the run is complete"
         # The SOURCES held back, as --prune left them where it ran.
-        warned += [f"{source}: {why}" for source, why in held_why(kept_back if prune and complete
-                                                                  else held)]  # fmt: skip
+        held_told = held_why(kept_back) if prune and complete else told
+        warned += [f"{source}: {why}" for source, why in held_told]
         # What the terminal shows at the end, for the reports too, but a
         # report's own failure to be written.
         said = [f"warning: {w}" for w in cache_warnings + warned]

@@ -429,10 +429,10 @@ class _Workers:
         self._started_ns = time.time_ns()
         self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
         self._numbers = itertools.count(1)  # 0: a clock no worker has set
-        self._chunks: dict[int, Future[list[Result]]] = {}  # by number, in flight
-        # Every chunk submitted and not yet landed (its results taken), by
-        # number: which files its worker finished, should the pool be killed.
-        self._submitted: dict[int, tuple[Future[list[Result]], list[Task]]] = {}
+        # Every chunk submitted and not yet landed (its results taken), with
+        # its number: which worker's file is overdue, and which files a worker
+        # finished should the pool be killed.
+        self._submitted: dict[Future[list[Result]], tuple[int, list[Task]]] = {}
 
     def overdue(
         self, timeout: float
@@ -440,9 +440,9 @@ class _Workers:
         """The files workers have been converting for `timeout` seconds or
         more, as (their chunk's future, index in the chunk, seconds so far),
         and the time at which the next one could be."""
-        self._chunks = {n: f for n, f in self._chunks.items() if not f.done()}
         now = time.monotonic()
         late, wake = [], now + timeout
+        by_number = {number: future for future, (number, _) in self._submitted.items()}
         cells = self._clock.cells
         for first in range(0, len(cells), _CELLS):
             start = cells[first + 2]
@@ -450,7 +450,7 @@ class _Workers:
                 continue
             if now - start < timeout:
                 wake = min(wake, start + timeout)
-            elif (future := self._chunks.get(int(cells[first]))) is not None:
+            elif (future := by_number.get(int(cells[first]))) is not None:
                 late.append((future, int(cells[first + 1]), now - start))
         return late, wake
 
@@ -479,13 +479,12 @@ class _Workers:
             # Even when Ctrl-C lands mid-submission: the workers just forked
             # must be known, to be killed and their temporary files removed.
             self._processes.update(getattr(self._pool, "_processes", None) or {})
-        self._chunks[number] = future
-        self._submitted[number] = (future, chunk)
+        self._submitted[future] = (number, chunk)
         return future
 
     def landed(self, future: Future[list[Result]]) -> None:
         """The results of `future`'s chunk are taken: none of it is unreported."""
-        self._submitted = {n: s for n, s in self._submitted.items() if s[0] is not future}
+        self._submitted.pop(future, None)
 
     def peak_rss(self) -> int:
         """The largest peak resident memory of the live workers, in bytes;
@@ -534,17 +533,18 @@ class _Workers:
         untaken; by the workers' clocks, those a worker had done of its
         chunk), its own start for the one a worker was on."""
         since: dict[int, int] = {}
-        for future, tasks in self._submitted.values():
+        by_number = {number: tasks for number, tasks in self._submitted.values()}
+        for future, (_, tasks) in self._submitted.items():
             if future.done() and not future.cancelled() and future.exception() is None:
                 since.update((id(task), self._started_ns) for task in tasks)
         # A worker's clock is monotonic; files are stamped with the wall's.
         wall = time.time_ns() - int(time.monotonic() * 1e9)
         cells = self._clock.cells
         for first in range(0, len(cells), _CELLS):
-            submitted = self._submitted.get(int(cells[first]))
-            if submitted is None:
+            tasks = by_number.get(int(cells[first]))
+            if tasks is None:
                 continue
-            tasks, index, start = submitted[1], int(cells[first + 1]), cells[first + 2]
+            index, start = int(cells[first + 1]), cells[first + 2]
             since.update((id(task), self._started_ns) for task in tasks[:index])
             if start and index < len(tasks):
                 since[id(tasks[index])] = wall + int(start * 1e9)

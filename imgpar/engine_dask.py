@@ -328,11 +328,8 @@ class DaskEngine:
                 f"install imgpar {__version__} with its dask extra on every worker"
             ) from None
         for address, (version, problem) in sorted(answers.items()):
-            if version != __version__:
-                raise ClusterError(
-                    f"worker {address} runs imgpar {version}, this machine {__version__}: "
-                    "install the same version on every worker"
-                )
+            if (clash := _version_clash(address, version)) is not None:
+                raise ClusterError(clash)
             if problem:
                 raise ClusterError(_unshared(address, problem))
         return Seen(source, folder, frozenset(answers))
@@ -390,13 +387,7 @@ class _Cluster:
             if not there:
                 return None  # gone again: its results are as good as any
             return f"worker {address} cannot run imgpar's check ({type(exc).__name__}: {exc})"
-        version = answers.get(address, (__version__, None))[0]
-        if version == __version__:
-            return None
-        return (
-            f"worker {address} runs imgpar {version}, this machine {__version__}: "
-            "install the same version on every worker"
-        )
+        return _version_clash(address, answers.get(address, (__version__, None))[0])
 
     def threads(self) -> int | None:
         """The worker threads the cluster has now; None when it cannot say."""
@@ -814,6 +805,16 @@ class Seen(NamedTuple):
 
 class Unshared(Exception):
     """A worker cannot read the run's files or write its outputs."""
+
+
+def _version_clash(address: str, version: str) -> str | None:
+    """Why the worker at `address`, running imgpar `version`, may not convert."""
+    if version == __version__:
+        return None
+    return (
+        f"worker {address} runs imgpar {version}, this machine {__version__}: "
+        "install the same version on every worker"
+    )
 
 
 def _unshared(address: str, problem: str) -> str:

@@ -215,6 +215,7 @@ def convert_file(
     with warnings.catch_warnings(record=True) as caught, cstderr.listening(catcher) as heard:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        failure: Exception | None = None
         try:
             _inject_faults(task.source)
             # Hashed through the file the decoder reads: a second open and
@@ -234,8 +235,7 @@ def convert_file(
                     made = _convert_truncated(task, fp, spec)
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
-            made, digest, error = None, None, exc
-    failure = error if made is None else None
+            made, digest, failure = None, None, exc
     reason, told, said = hearsay(caught, heard, failure, allow_truncated=spec.allow_truncated)
     warned = _told(told) + _told(said)
     common = {
@@ -247,7 +247,7 @@ def convert_file(
             **common, status="failed", error=reason, notes=task.notes + warned,
             seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
             ended=time.time(), peak_rss=peak_rss(),
-            fatal=isinstance(error, OSError) and error.errno in DISK_FULL,
+            fatal=isinstance(failure, OSError) and failure.errno in DISK_FULL,
         )
     return Result(
         **common, status="converted", outputs=made.outputs, width=made.displayed[0],

@@ -857,8 +857,9 @@ class Planner:
         written = _written(names, replaced) if replaced else names
         claims = self._claims(here.absolute_dest, written)
         theirs = self._theirs_in(here, name, written)
-        recorded = theirs is not None and self._claimed.isdisjoint(claims)
-        if (theirs is not None or not self._claimed.isdisjoint(claims)) and stem != name:
+        clash = not self._claimed.isdisjoint(claims)
+        recorded = theirs is not None and not clash
+        if (theirs is not None or clash) and stem != name:
             stem = name
             names = self._names(here.parent, stem, ext)
             if replaced:

@@ -81,7 +81,7 @@ def walk(
     excluded = identity(exclude) if exclude else None
     files: dict[str, list[str]] = {}
     seen_in_all: dict[tuple[int, int], str] = {}
-    linked_last: list[tuple[str, deque[str]]] = []
+    linked_last: list[_Tree] = []
     found: dict[str, int] = {}  # per SOURCE folder: images, and folders it could not read
     for source in sorted(sources, key=os.path.abspath):
         if os.path.isdir(source):
@@ -91,23 +91,18 @@ def walk(
             seen = seen_in_all if in_place else {}
             for holder in _holders_of(source):
                 seen.setdefault(holder, HOLDS_THE_SOURCE)
-            links: deque[str] = deque()
+            tree = _Tree(source, excluded, outputs, seen, deque())
             found[source] = 0
-            yield from _counted(
-                _walk_tree(source, "", excluded, outputs, seen, links), found, source
-            )
+            yield from _counted(_walk_tree(tree, ""), found, source)
             if in_place:
-                linked_last.append((source, links))
+                linked_last.append(tree)
             else:
-                yield from _counted(
-                    _walk_links(source, links, excluded, outputs, seen), found, source
-                )
+                yield from _counted(_walk_links(tree), found, source)
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))
-    for source, links in linked_last:
-        linked = _walk_links(source, links, excluded, outputs, seen_in_all)
-        yield from _counted(linked, found, source)
+    for tree in linked_last:
+        yield from _counted(_walk_links(tree), found, tree.root)
     # Said, not failed: an empty folder is no error, but an unmounted drive
     # or a build step that made nothing looks just like one.
     yield from (Skipped(source, NO_IMAGES) for source, n in found.items() if not n)
@@ -125,15 +120,19 @@ def _counted(
         yield item
 
 
-def _walk_links(
-    root: str,
-    links: deque[str],
-    excluded: tuple[int, int] | None,
-    outputs: bool,
-    seen: dict[tuple[int, int], str],
-) -> Iterator[Folder | Skipped]:
-    while links:
-        yield from _walk_tree(root, links.popleft(), excluded, outputs, seen, links)
+class _Tree(NamedTuple):
+    """One SOURCE folder's walk: what it passes over, and what it has met."""
+
+    root: str
+    excluded: tuple[int, int] | None  # the output folder's identity
+    outputs: bool  # another run's output folders are walked too (`info`)
+    seen: dict[tuple[int, int], str]  # folders walked, by identity
+    links: deque[str]  # links to folders met, walked last
+
+
+def _walk_links(tree: _Tree) -> Iterator[Folder | Skipped]:
+    while tree.links:
+        yield from _walk_tree(tree, tree.links.popleft())
 
 
 def _holds_cache(entries: Sequence[os.DirEntry[str]]) -> bool:
@@ -239,39 +238,29 @@ def _link_trouble(path: str) -> str:
     return f"{NOT_REGULAR}, skipped"
 
 
-def _walk_tree(
-    root: str,
-    rel: str,
-    excluded: tuple[int, int] | None,
-    outputs: bool,
-    seen: dict[tuple[int, int], str],
-    links: deque[str],
-) -> Iterator[Folder | Skipped]:
-    """The folder `rel` of `root` and those below it, depth first in name
-    order; links to folders are put in `links`, to walk last. A loop, not
-    recursion: a tree 1,000 folders deep passed Python's recursion limit,
-    and the run stopped with an internal error."""
+def _walk_tree(tree: _Tree, rel: str) -> Iterator[Folder | Skipped]:
+    """The folder `rel` of the tree and those below it, depth first in name
+    order; links to folders are put in `tree.links`, to walk last. A loop,
+    not recursion: a tree 1,000 folders deep passed Python's recursion
+    limit, and the run stopped with an internal error."""
     pending = [(False, rel)]
     while pending:
         link, folder = pending.pop()
         if link:
             # Put aside as the recursion did, when the walk reaches it: the
             # order decides which spelling of a folder is walked.
-            links.append(folder)
+            tree.links.append(folder)
         else:
-            below = yield from _walk_folder(root, folder, excluded, outputs, seen)
+            below = yield from _walk_folder(tree, folder)
             pending.extend(reversed(below))
 
 
 def _walk_folder(
-    root: str,
-    rel: str,
-    excluded: tuple[int, int] | None,
-    outputs: bool,
-    seen: dict[tuple[int, int], str],
+    tree: _Tree, rel: str
 ) -> Generator[Folder | Skipped, None, list[tuple[bool, str]]]:
     """One folder's images and notes; returns its subfolders, in name
     order, each with whether it is a link."""
+    root, seen = tree.root, tree.seen
     here = os.path.join(root, rel) if rel else root
     shown = _as_written(root, rel)  # `here` in a note, as the user writes it
     known_as = identity(here)
@@ -299,7 +288,7 @@ def _walk_folder(
         seen[known_as] = here
     # The output folder is skipped unless it is the very SOURCE being walked
     # (converting a folder into itself is allowed; outputs are told apart by name).
-    if rel and known_as is not None and known_as == excluded:
+    if rel and known_as is not None and known_as == tree.excluded:
         return []
     try:
         with os.scandir(here) as it:
@@ -312,7 +301,7 @@ def _walk_folder(
         return []
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.
-    if rel and not outputs and _holds_cache(entries) and kind_of_cache(here) == "out":
+    if rel and not tree.outputs and _holds_cache(entries) and kind_of_cache(here) == "out":
         yield Skipped(shown, OTHER_OUTPUTS)
         return []
     names: list[str] = []

@@ -255,15 +255,17 @@ def _into_place(temp: str, path: str, replaceable: Collection[tuple[str, int]] |
         # No hard links there (FAT, some network shares; each system says so
         # in words of its own): asked first, then renamed. What else went
         # wrong, the rename meets too.
-        if not os.path.lexists(path):
-            os.replace(temp, path)
-            return
+        pass
     else:
         os.unlink(temp)
         return
-    st = os.lstat(path)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        os.replace(temp, path)
+        return
     if stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        raise OutputRefused(f"cannot write {path}: {A_FOLDER}")
     ours = (path, st.st_size) in replaceable or (stat.S_ISREG(st.st_mode) and _same(path, temp))
     if not ours:
         raise OutputRefused(not_imgpars(path))
