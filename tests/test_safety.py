@@ -2476,9 +2476,12 @@ def test_a_second_run_in_the_thread_that_holds_the_folder_is_refused(tmp_path: P
     with pytest.raises(UsageError, match=r"is held by a run this thread has not finished"):
         imgpar.convert([src], to="webp", out=out, jobs=1)
     other: list[int] = []
-    waiter = threading.Thread(
-        target=lambda: other.append(imgpar.convert([src], to="webp", out=out, jobs=1).summary.files)
-    )
+
+    def wait_and_convert() -> None:
+        with pytest.warns(RuntimeWarning, match="waiting for another imgpar run"):
+            other.append(imgpar.convert([src], to="webp", out=out, jobs=1).summary.files)
+
+    waiter = threading.Thread(target=wait_and_convert)
     waiter.start()
     time.sleep(0.5)
     assert waiter.is_alive()  # waiting its turn
@@ -2517,7 +2520,8 @@ def test_a_run_read_on_in_another_thread_is_that_threads(tmp_path: Path) -> None
 
     threading.Thread(target=closer).start()
     # Another thread drives the run: this one waits for it, as for any other.
-    assert imgpar.convert([src], to="webp", out=out, jobs=1).summary.skipped == 3
+    with pytest.warns(RuntimeWarning, match="waiting for another imgpar run"):
+        assert imgpar.convert([src], to="webp", out=out, jobs=1).summary.skipped == 3
     assert len(rest) == 1
 
 
@@ -2538,7 +2542,8 @@ def test_a_run_left_open_by_a_finished_thread_is_waited_for(tmp_path: Path) -> N
 
     def second() -> None:
         try:
-            outcome.append(imgpar.convert([src], to="webp", out=out, jobs=1).summary.files)
+            with pytest.warns(RuntimeWarning, match="waiting for another imgpar run"):
+                outcome.append(imgpar.convert([src], to="webp", out=out, jobs=1).summary.files)
         except UsageError as exc:
             outcome.append(exc)
 
