@@ -31,6 +31,7 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
+from imgpar.mounts import mount_table, within
 from imgpar.paths import (
     below,
     file_in_the_way,
@@ -1122,8 +1123,8 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
     walk never enters it, so they would be neither converted nor safe from
     outputs of the same name. Once imgpar has made it, it is imgpar's, as
     any --out is."""
-    inside = os.path.realpath(out)
-    holder = next((p for real, p in sources.items() if below(inside, real)), None)
+    inside, mounts = os.path.realpath(out), mount_table()
+    holder = next((p for real, p in sources.items() if within(inside, real, mounts)), None)
     if holder is None or not os.path.isdir(holder) or not os.path.isdir(out):
         return
     if _made_by_imgpar(out):
@@ -1194,8 +1195,8 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
 def _sources_inside(out: str, sources: Iterable[str]) -> dict[str, str]:
     """The SOURCES inside --out (`--out photos` of `photos/2024`), as named,
     by real path."""
-    top = os.path.realpath(out)
-    return {real: s for s in sources if below(real := os.path.realpath(s), top)}
+    top, mounts = os.path.realpath(out), mount_table()
+    return {real: s for s in sources if within(real := os.path.realpath(s), top, mounts)}
 
 
 def _holds_images(folder: str, *, exclude: str | None) -> bool:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.errors import NOT_REGULAR, system_words
 from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
+from imgpar.mounts import mount_table
 from imgpar.paths import identity
 
 UNREAD = "an image format imgpar does not read, left alone"
@@ -203,14 +204,10 @@ def _system_devices() -> frozenset[int]:
     for folder in ("/proc", "/sys"):
         with contextlib.suppress(OSError):
             found.add(os.stat(folder).st_dev)
-    with (
-        contextlib.suppress(OSError, ValueError, IndexError),
-        open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table,
-    ):
-        for line in table:
-            fields, _, rest = line.partition(" - ")
-            if rest.split(" ", 1)[0] in _KERNELS_OWN:
-                major, minor = fields.split()[2].split(":")
+    for mount in mount_table():
+        if mount.kind in _KERNELS_OWN:
+            with contextlib.suppress(ValueError):
+                major, minor = mount.device.split(":")
                 found.add(os.makedev(int(major), int(minor)))
     return frozenset(found)
 

@@ -403,14 +403,20 @@ def under_read_only_mount(
         if keep
         else f'mount -t tmpfs -o ro tmpfs "{folder}"'
     )
-    mounted = f'{mount} && exec "$@"'
-    wrap = ["unshare", "-m", "--map-root-user", "sh", "-c", mounted, "sh"]
+    return after_mount(mount, argv)
+
+
+def after_mount(mount: str, argv: list[Any]) -> subprocess.CompletedProcess[str]:
+    """Run `argv` in a mount namespace of its own, where the shell command
+    `mount` ran first (as that namespace's root); skips the test where none
+    can be made."""
+    wrap = ["unshare", "-m", "--map-root-user", "sh", "-c", f'{mount} && exec "$@"', "sh"]
     try:
         probe = subprocess.run([*wrap, "true"], capture_output=True, text=True)
     except FileNotFoundError:
         pytest.skip("no unshare here")
     if probe.returncode != 0:
-        pytest.skip(f"cannot mount over {folder} here: {probe.stderr.strip()}")
+        pytest.skip(f"cannot {mount} here: {probe.stderr.strip()}")
     return subprocess.run(
         [*wrap, *map(str, argv)], capture_output=True, text=True, timeout=120
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import temp_leftovers, tiff_patched, unprivileged
+from conftest import after_mount, temp_leftovers, tiff_patched, unprivileged
 from hostile import make_hostile_tree
 from PIL import Image
 from typer.testing import CliRunner
@@ -2225,6 +2225,38 @@ def test_a_source_inside_an_out_that_holds_your_images_is_refused(tmp_path: Path
     assert made.returncode == 0, made.stderr
     with Image.open(out / "a.jpg") as im:
         assert im.size == (100, 67)
+
+
+@pytest.mark.parametrize("mounted", ["out", "source"])
+def test_a_folder_mounted_at_a_second_path_is_inside_where_it_really_is(
+    tmp_path: Path, mounted: str
+) -> None:
+    # Docker's `-v ~/photos:/src -v ~/photos/2024:/out`: the --out is a
+    # folder of the SOURCE, holding your own images, by another path. Told
+    # apart by path alone, the run skipped the images there and wrote over
+    # your a.webp with the output of src/a.jpg, exit 0. And the other way
+    # round: a SOURCE mounted from inside an --out that holds your images.
+    # (The mount table writes a space in a name as \040.)
+    src, mnt = tmp_path / "my src", tmp_path / "mnt"
+    (src / "2024").mkdir(parents=True)
+    mnt.mkdir()
+    _photo(src / "a.jpg", (120, 80), seed=1)
+    _photo(src / "2024" / "b.jpg", (120, 80), seed=2)
+    Image.new("RGB", (50, 50), (0, 0, 255)).save(src / "2024" / "a.webp")
+    yours = (src / "2024" / "a.webp").read_bytes()
+    if mounted == "out":
+        argv = [src, "--out", mnt]
+        why = f"--out {mnt} is inside SOURCE {src} and holds images, but is no imgpar output"
+    else:
+        argv = [mnt, "--out", src]
+        why = f"--out {src} holds SOURCE {mnt} and images of yours, but is no imgpar output"
+    done = after_mount(
+        f'mount --bind "{src / "2024"}" "{mnt}"', [*IMGPAR, "convert", *argv, "--to", "webp"]
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"imgpar: error: {why}")
+    assert (src / "2024" / "a.webp").read_bytes() == yours
+    assert sorted(p.name for p in (src / "2024").iterdir()) == ["a.webp", "b.jpg"]
 
 
 def test_a_fifo_or_a_device_named_as_a_source_fails_at_once(tmp_path: Path) -> None:
