@@ -1246,9 +1246,9 @@ def _check_caches_in_place(folders: Iterable[str]) -> None:
         except OSError as exc:
             raise UsageError(
                 f"cache {cache} cannot be read and written ({exc.strerror or exc}): in place,"
-                " outputs it does not record are taken for sources by the next run; make it"
-                " this user's again (a run as another user, such as sudo, made it) or give"
-                " an --out"
+                " outputs it does not record are taken for sources by the next run. A run as"
+                " another user made it (sudo, or a colleague's): make it this user's again,"
+                " `chmod g+w` it where a group shares the folder, or give an --out"
             ) from None
 
 

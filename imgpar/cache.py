@@ -276,6 +276,12 @@ class Cache:
         # power cut damages is detected and rebuilt, like any damaged cache.
         # Not tied to this thread: a run's generator may be resumed, or
         # closed at exit, by another; a generator never runs in two at once.
+        # Made here, for the umask to decide who may write it, as for any new
+        # file: SQLite makes it 0644 whatever the umask (umask 002 in a folder
+        # a group shares: a colleague's run could not record a thing). Its
+        # journal takes its permissions.
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA busy_timeout = 30000")

@@ -1574,6 +1574,7 @@ def test_in_place_a_cache_this_user_cannot_write_stops_the_run(tmp_path: Path) -
     assert run.returncode == 2
     assert run.stderr.startswith(f"imgpar: error: cache src/{cache.name} cannot be read and"
                                  " written (Permission denied): in place, outputs")  # fmt: skip
+    assert "(sudo, or a colleague's): make it this user's again, `chmod g+w` it" in run.stderr
     assert sorted(p.name for p in src.iterdir() if not p.name.startswith(".")) == [
         "a.jpg", "a.webp", "b.png", "b.webp"
     ]

@@ -1725,3 +1725,23 @@ def test_an_out_is_marked_before_any_output_is_written(site: Path, tmp_path: Pat
     assert not looked.exists()
     prepare([site], to="webp")  # in place: a cache of its own, made when it records
     assert not (site / CACHE_NAME).exists()
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_every_file_a_run_makes_follows_the_umask(tmp_path: Path, in_place: bool) -> None:
+    # A folder a group shares, umask 002: SQLite made the cache 0644
+    # whatever the umask, and a colleague's run could record nothing in it
+    # (--out: every file converted again each run, exit 1; in place: refused).
+    src = tmp_path / "src"
+    src.mkdir()
+    _photo(src / "a.jpg", (64, 48))
+    out = src if in_place else tmp_path / "web"
+    args = [sys.executable, "-m", "imgpar", "convert", str(src), "--to", "webp"]
+    args += ["--report", str(tmp_path / "r.json")] + ([] if in_place else ["--out", str(out)])
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: os.umask(0o002))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    made = [out / CACHE_NAME, out / ".imgpar-lock", out / "a.webp", tmp_path / "r.json"]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in made} == {
+        p.name: "0o664" for p in made
+    }
