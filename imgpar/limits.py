@@ -1,5 +1,6 @@
 """Default limits, importable without Pillow or the engine."""
 
+import functools
 import os
 
 # 16k x 10k: a 150 MP medium-format frame fits with room to spare, and so does
@@ -31,8 +32,18 @@ LOOKAHEAD = 512
 
 
 def default_jobs() -> int:
-    """The CPUs this process may run on (respects affinity and cgroup pinning)."""
+    """The CPUs this process may run on (its affinity: taskset, a cgroup's
+    cpuset), or fewer where a cgroup's quota of CPU time (a container's
+    --cpus) allows less."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return os.cpu_count() or 1
+    return min(cpus, _quota_cpus() or cpus)
+
+
+@functools.cache
+def _quota_cpus() -> int | None:
+    from imgpar.cgroups import quota_cpus
+
+    return quota_cpus()

@@ -19,7 +19,8 @@ class Mount(NamedTuple):
     device: str  # "major:minor": one file system, wherever it is mounted
     root: str  # the folder of that file system it shows
     point: str  # where it shows it
-    kind: str  # the file system's type (ext4, proc, ...)
+    kind: str  # the file system's type (ext4, proc, cgroup, ...)
+    options: tuple[str, ...]  # its own (a cgroup v1 hierarchy's controllers among them)
 
 
 def mount_table() -> list[Mount]:
@@ -36,7 +37,8 @@ def mount_table() -> list[Mount]:
             parts = fields.split()
             if len(parts) >= 5 and rest:
                 root, point = _unescaped(parts[3]), _unescaped(parts[4])
-                mounts.append(Mount(parts[2], root, point, rest.split(" ", 1)[0]))
+                kind, _source, options = [*rest.split(), "", ""][:3]
+                mounts.append(Mount(parts[2], root, point, kind, tuple(options.split(","))))
     return mounts
 
 
