@@ -452,7 +452,9 @@ class Job:
                 roots[cache.home() or name] = cache_root
             try:
                 kept: set[str] = set()  # outputs of sources still there
-                places: set[str] = set()  # folders imgpar writes in, relative to the root
+                # Folders imgpar writes in, relative to the root; the root
+                # itself always, where a report may be (`--report out/r.json`).
+                places: set[str] = {""}
                 gone: list[tuple[str, Entry]] = []
                 present: set[str] = set()  # SOURCE folders a recorded source is still in
                 # In place, a source gone may have left its name to another's

@@ -1237,6 +1237,29 @@ def test_prune_removes_unfinished_writes_no_process_will_finish(
     assert not dead.exists()
 
 
+def test_a_killed_runs_report_in_an_out_with_no_output_of_its_own_is_a_leftover(
+    tmp_path: Path,
+) -> None:
+    # Every output in folders below --out, the report at its top: the top
+    # was not looked at, and the report's unfinished write stayed for good.
+    src, out = tmp_path / "src", tmp_path / "out"
+    _photo(src / "team" / "ann.jpg", (64, 48))
+    base = ["convert", str(src), "--to", "webp", "--out", str(out)]
+    runner = CliRunner()
+    assert runner.invoke(app, base).exit_code == 0
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = out / f"{temp_prefix(int(gone.stdout))}report-r.json"
+    dead.write_text('{"imgpar": ')
+    checked = runner.invoke(app, [*base, "--check"])
+    assert checked.exit_code == 1
+    assert checked.stdout == (
+        f"leftover: {dead} (a temporary file of a run killed outright; --prune deletes it)\n"
+    )
+    assert runner.invoke(app, [*base, "--prune"]).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == [".imgpar-cache.sqlite", ".imgpar-lock", "team"]
+
+
 def test_outputs_a_source_no_longer_makes_are_orphans(site: Path, tmp_path: Path) -> None:
     # hero.jpg is 1600 px wide, team/ann.jpg 800 and team/bob.jpg 300.
     out = tmp_path / "out"
