@@ -118,9 +118,17 @@ class ReportWriter:
             os.unlink(self._temp)
 
 
+# The JSON report's layout, as docs/report.md gives it: raised when a field
+# changes meaning or goes, not for one added.
+REPORT_SCHEMA = 1
+
+
 class JsonReport(ReportWriter):
     def _start(self) -> None:
-        head = json.dumps({"imgpar": __version__, "argv": self.argv}, ensure_ascii=False)
+        head = json.dumps(
+            {"imgpar": __version__, "imgpar_report": REPORT_SCHEMA, "argv": self.argv},
+            ensure_ascii=False,
+        )
         self._fp.write(head[:-1] + ', "files": [')
         self._first = True
 

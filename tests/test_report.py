@@ -91,8 +91,9 @@ def test_json_report_shape(tmp_path: Path, reported: tuple[Any, list[str]]) -> N
     assert result.exit_code == 1, result.output
     data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert {"imgpar", "argv", "files", "summary"} <= set(data)
-    assert list(data)[:3] == ["imgpar", "argv", "files"]
+    assert list(data)[:4] == ["imgpar", "imgpar_report", "argv", "files"]
     assert data["imgpar"] == imgpar.__version__
+    assert data["imgpar_report"] == 1  # docs/report.md's layout
     assert data["argv"] == ["convert", *args]
     files = {f["source"]: f for f in data["files"]}
     assert set(files) == {
