@@ -12,10 +12,11 @@ only the others are made.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from imgpar import OUTPUT_VERSION
-from imgpar.formats import TARGETS
+from imgpar.formats import TARGETS, full_chroma
 from imgpar.spec import ConvertSpec, OutputSpec
 
 try:
@@ -31,7 +32,7 @@ _NOT_IN_OUTPUT = frozenset({"max_pixels", "allow_truncated", "started_ns"})
 
 def run_key(spec: ConvertSpec, template: str) -> str:
     fields = {k: v for k, v in _plain(spec).items() if k not in _NOT_IN_OUTPUT}
-    return _hash([OUTPUT_VERSION, template, fields])
+    return _hash([OUTPUT_VERSION, template, fields, *_since_output_version(spec.outputs, spec)])
 
 
 def settings_key(spec: ConvertSpec, output: OutputSpec) -> str:
@@ -52,7 +53,16 @@ def settings_key(spec: ConvertSpec, output: OutputSpec) -> str:
         "fit": resize.fit if resize else None,
         "gravity": resize.gravity if resize else None,
     }
-    return "s" + _hash([OUTPUT_VERSION, fields])
+    return "s" + _hash([OUTPUT_VERSION, fields, *_since_output_version([output], spec)])
+
+
+def _since_output_version(outputs: Sequence[OutputSpec], spec: ConvertSpec) -> list[str]:
+    """What changed an output's bytes since OUTPUT_VERSION was last raised,
+    for the outputs it changed alone: raising it would have every other
+    output made again too, a photographer's whole library at once.
+    Full-resolution colour from JPEG and AVIF quality 90 (2026-12-07)."""
+    full = any(full_chroma(TARGETS[o.target], spec.quality) for o in outputs)
+    return ["chroma 4:4:4"] if full else []
 
 
 def _hash(value: Any) -> str:

@@ -408,6 +408,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 quality=spec.quality,
                 lossless=spec.lossless,
                 icc_profile=profile,
+                gray=all(frame.mode in ("1", "L") for frame, _ in rendered),
             )
             # A profile other than the source's: the pixels went to sRGB.
             options.update(

@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
 from imgpar.errors import not_imgpars
-from imgpar.formats import Target
+from imgpar.formats import Target, full_chroma
 from imgpar.paths import TEMP_PREFIX, file_in_the_way, make_folders, nearest_folder, remove_empty
 from imgpar.spec import Task, sized_glob
 
@@ -109,10 +109,14 @@ def save_options(
     quality: int | None,
     lossless: bool,
     icc_profile: bytes | None,
+    gray: bool = False,
 ) -> dict[str, Any]:
+    """Pillow's save options for `target`; `gray`: pixels of one channel and
+    alpha at most, which AVIF stores without colour planes (4:0:0)."""
     options: dict[str, Any] = {}
     if target.quality:
         options["quality"] = quality if quality is not None else target.default_quality
+    full = full_chroma(target, quality)
     # None too: PNG, TIFF and AVIF would otherwise embed whatever profile the
     # image object still carries from its source.
     options["icc_profile"] = icc_profile
@@ -122,10 +126,13 @@ def save_options(
         options["method"] = 4
     elif target.name == "jpeg":
         options["optimize"] = True
+        options["subsampling"] = 0 if full else 2  # 4:4:4 or 4:2:0
     elif target.name == "avif":
         # libavif would otherwise start a thread per core in every worker:
         # each worker is one job already, on one core.
         options["max_threads"] = 1
+        if full and not gray:
+            options["subsampling"] = "4:4:4"
     elif target.name == "tiff":
         options["compression"] = "tiff_adobe_deflate"
     return options

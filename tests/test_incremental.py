@@ -1768,3 +1768,26 @@ def test_every_file_a_run_makes_follows_the_umask(tmp_path: Path, in_place: bool
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in made} == {
         p.name: "0o664" for p in made
     }
+
+
+def test_full_resolution_colour_remakes_only_the_outputs_it_changes(tmp_path: Path) -> None:
+    # JPEG and AVIF keep colour at full resolution from quality 90 since
+    # 2026-12-07: those outputs, recorded under the keys before it, are made
+    # again; every other output's keys are as before, so a photographer's
+    # library is not converted again whole. (The keys' values are pinned:
+    # a cache made by an earlier imgpar must still be read the same.)
+    from imgpar.keys import run_key, settings_key
+
+    _photo(tmp_path / "src" / "a.jpg", (64, 48))
+    keys = {}
+    for to, quality in (("webp", None), ("jpeg,avif", 85), ("jpeg", 95)):
+        spec = prepare([tmp_path / "src"], to=to, quality=quality, width=[320, 640],
+                       out=tmp_path / "o").spec  # fmt: skip
+        first = spec.outputs[0]
+        keys[to, quality] = run_key(spec, "{stem}-{width}.{ext}"), settings_key(spec, first)
+    assert keys == {
+        ("webp", None): ("2ea31c95ed147de0c2778db3", "sa312b1c22f1852d61f306ea8"),
+        ("jpeg,avif", 85): ("135a434ab6409058babfddc2", "s7576f24fd001da91d7778e29"),
+        # Before: ("3865aa1cb73fa1588c5c3ac0", "s6b6c1152126d7860c5fa75e8").
+        ("jpeg", 95): ("1c43eb1b83e66f797f7c0d98", "s69f32a7c78eed6d6d5b8f2ae"),
+    }

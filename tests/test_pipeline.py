@@ -32,7 +32,7 @@ from conftest import (
     truncated_copy,
     written,
 )
-from PIL import Image, ImageChops, ImageOps, ImageSequence
+from PIL import Image, ImageChops, ImageOps, ImageSequence, JpegImagePlugin
 
 import imgpar
 from imgpar.errors import not_imgpars
@@ -534,6 +534,38 @@ def test_quality_changes_the_size(target: str, camera_jpeg: Path, tmp_path: Path
     high = convert_one(camera_jpeg, tmp_path / "high", target, quality=95)
     assert written(low).size == written(high).size
     assert low.outputs[0].bytes < high.outputs[0].bytes
+
+
+def _red_text(path: Path) -> Image.Image:
+    """Pure red columns a pixel wide on white, as red text's strokes: the
+    worst case for colour at half resolution."""
+    picture = Image.new("RGB", (64, 48), "white")
+    for x in range(0, 64, 2):
+        picture.paste((255, 0, 0), (x, 0, x + 1, 48))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path)
+    return picture
+
+
+@pytest.mark.parametrize("target", ["jpeg", "avif"])
+def test_from_quality_90_colour_keeps_its_full_resolution(target: str, tmp_path: Path) -> None:
+    # As libvips and ImageMagick choose: at -q 95 a photographer's red text
+    # came out pink-fringed, its colour halved (4:2:0) as at any quality.
+    source = tmp_path / "src" / "red.png"
+    picture = _red_text(source)
+    reds = {}
+    for quality in (85, 95):
+        result = convert_one(source, tmp_path / f"q{quality}", target, quality=quality)
+        im = written(result).convert("RGB")
+        # How far the red columns' green and blue are from 0: colour bled.
+        bled = [im.getpixel((x, 24))[1] for x in range(2, 62, 2)]  # not the edges
+        reds[quality] = sum(bled) / len(bled)
+        if target == "jpeg":
+            assert JpegImagePlugin.get_sampling(Image.open(result.outputs[0].path)) == (
+                0 if quality >= 90 else 2
+            )
+    assert picture.getpixel((0, 24)) == (255, 0, 0)
+    assert reds[95] < 10 < 25 < reds[85], reds
 
 
 def test_lossless_webp_is_exact(tmp_path: Path) -> None:
