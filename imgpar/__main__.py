@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
-from imgpar.errors import ExitStatus
+from imgpar.errors import HungUp, Terminated, stop_status
 
 
 def main() -> None:
-    # A Ctrl-C while the command line's modules load (typer: some 40 ms)
-    # ends the command as one during a run does, not with a traceback.
+    _stop_as_ctrl_c()
+    # A stop while the command line's modules load (typer: some 40 ms) ends
+    # the command as one during a run does, not with a traceback.
     try:
         from imgpar.cli import main as run
-    except KeyboardInterrupt:
-        sys.exit(int(ExitStatus.INTERRUPTED))
+    except KeyboardInterrupt as stop:
+        print("interrupted", file=sys.stderr)
+        sys.exit(int(stop_status(stop)))
     run()
+
+
+def _stop_as_ctrl_c() -> None:
+    """SIGTERM and SIGHUP raised as Ctrl-C is, until a run takes them over
+    (console.StopSignals): the command then says `interrupted` and exits
+    with the signal's status, where Python's default ended it without a
+    word (a CI step's `timeout` as the command started: an empty log)."""
+    for signum, stop in ((signal.SIGTERM, Terminated), (getattr(signal, "SIGHUP", None), HungUp)):
+        if signum is None or signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # `nohup imgpar ...`: asked to go on without a terminal
+
+        def raise_stop(_signum: int, _frame: FrameType | None, stop: type = stop) -> None:
+            raise stop
+
+        signal.signal(signum, raise_stop)
 
 
 if __name__ == "__main__":

@@ -948,17 +948,31 @@ def run(args: list[str] | None = None) -> int:
     """Run the command line (`sys.argv` by default) and return its exit status."""
     try:
         app(args=args, prog_name="imgpar", obj=list(sys.argv[1:] if args is None else args))
-    except KeyboardInterrupt:
-        # Before a run takes over Ctrl-C (typer building the command, the
-        # options checked): nothing was done, and a traceback would say more.
+    except KeyboardInterrupt as stop:
+        # Before a run takes over its stop signals (typer building the
+        # command, the options checked): nothing was done, and a traceback
+        # would say more.
         print("interrupted", file=sys.stderr)
-        return int(ExitStatus.INTERRUPTED)
+        return int(stop_status(stop))
     except SystemExit as stop:
+        if (signalled := _stopped_by(stop)) is not None:
+            print("interrupted", file=sys.stderr)
+            return int(stop_status(signalled))
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0
         print(stop.code, file=sys.stderr)
         return 1
     return 0
+
+
+def _stopped_by(exc: BaseException) -> KeyboardInterrupt | None:
+    """The stop signal behind `exc`, if any: typer turns one that lands as
+    it parses the command line into a silent exit 130, whatever the signal.
+    (A stop the command handled and said is raised `from None`.)"""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, KeyboardInterrupt):
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return seen
 
 
 class _UntilUnread:

@@ -407,6 +407,52 @@ def test_ctrl_c_pressed_again_during_cleanup_still_cleans_up(tmp_path: Path) -> 
     assert not _stray(out)
 
 
+@pytest.mark.parametrize("moment", ["loading", "parsing"])
+@pytest.mark.parametrize(
+    ("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_a_stop_as_the_command_starts_says_so(
+    tmp_path: Path, moment: str, sig: int, status: int
+) -> None:
+    # `timeout 5 imgpar ...` in a CI step on a slow machine: stopped as its
+    # modules loaded, or as typer parsed the command line, it ended with an
+    # empty log (SIGTERM, SIGHUP: Python's default; typer makes any stop
+    # exit 130, without a word).
+    _tree(tmp_path / "src", 1, (64, 48))
+    land = f"os.kill(os.getpid(), {int(sig)})"
+    hook = {
+        "loading": (
+            "import builtins\n"
+            "load = builtins.__import__\n"
+            "def hooked(name, *args, **kwargs):\n"
+            "    if name == 'imgpar.cli':\n"
+            f"        builtins.__import__ = load; {land}\n"
+            "    return load(name, *args, **kwargs)\n"
+            "builtins.__import__ = hooked\n"
+        ),
+        "parsing": (
+            "import typer._click.core as core\n"
+            "made = core.Context.__init__\n"
+            "def hooked(self, *args, **kwargs):\n"
+            f"    core.Context.__init__ = made; {land}\n"
+            "    made(self, *args, **kwargs)\n"
+            "core.Context.__init__ = hooked\n"
+        ),
+    }[moment]
+    code = (
+        "import os, sys\n"
+        "from imgpar.__main__ import main\n"
+        "sys.argv[0] = 'imgpar'\n"
+        f"{hook}"
+        "main()\n"
+    )
+    args = ["convert", str(tmp_path / "src"), "--to", "webp", "--out", str(tmp_path / "out")]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert (done.returncode, done.stderr) == (status, "interrupted\n")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("mode", ["--check", "--dry-run"])
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_preview_stopped_twice_ends_quietly(
