@@ -31,7 +31,7 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.mounts import mount_table, within
+from imgpar.mounts import mount_table, mounted_below, within
 from imgpar.paths import (
     below,
     file_in_the_way,
@@ -688,11 +688,16 @@ def prepare(
     for path in paths:
         if (why := not_there(path)) is not None:
             raise UsageError(why)
-    # One folder named twice (`photos photos/`, a link to it) is one source:
-    # twice, every file would be converted twice, or collide with itself.
+    # One folder named twice (`photos photos/`, a link to it, a second path
+    # it is mounted at) is one source: twice, every file would be converted
+    # twice, or collide with itself. (Files by name: hard links are two.)
     seen: dict[str, str] = {}
+    folder_at: dict[tuple[int, int], str] = {}
     for path in paths:
-        seen.setdefault(os.path.realpath(path), path)
+        real = os.path.realpath(path)
+        if os.path.isdir(real) and (known := identity(real)) is not None:
+            real = folder_at.setdefault(known, real)
+        seen.setdefault(real, path)
     paths = tuple(seen.values())
     _kind("name", name, str)
     _path("out", out)
@@ -1092,12 +1097,12 @@ def _check_nested_sources(
     whose files would be converted twice: in place, into the same folder,
     the second time under longer names (`a.jpg.webp` beside `a.webp`); into
     an --out, one that the folder's walk takes, into two places there
-    (`o/sub/b.webp` and `o/b.webp`), which one manifest entry cannot list."""
+    (`o/sub/b.webp` and `o/b.webp`), which one manifest entry cannot list.
+    (In place, one folder mounted at two paths is walked once.)"""
     folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
     if not folders:
         return  # files alone: none inside another
-    # Each folder SOURCE as it really is and as named, with its name.
-    bases = [(base, r, p) for r, p in folders.items() for base in (r, os.path.abspath(p))]
+    mounts = [] if in_place else mount_table()
     for real, path in sources.items():
         # As named (the walk goes through links to folders on the way) and
         # as it really is (a folder SOURCE may be a link itself).
@@ -1107,11 +1112,21 @@ def _check_nested_sources(
                 os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
             ),
         ] + ([real] if real in folders else [])  # fmt: skip
-        for (base, base_real, outer), where in itertools.product(bases, places):
-            if base_real != real and below(where, base) and (
-                (in_place and real in folders)
-                or walked_to(base, os.path.relpath(where, base), exclude=out)
-            ):
+        for base_real, outer in folders.items():
+            if base_real == real:
+                continue
+            # Each folder SOURCE as it really is and as named, with where
+            # `path` is below it, by path or where a mount shows it again.
+            found = [
+                (base, os.path.relpath(where, base))
+                for base in (base_real, os.path.abspath(outer))
+                for where in places
+                if below(where, base)
+            ]
+            if (mounted := mounted_below(real, base_real, mounts)) is not None:
+                found.append((base_real, mounted))
+            if any((in_place and real in folders) or walked_to(base, rel, exclude=out)
+                   for base, rel in found):  # fmt: skip
                 how = "converting in place, its files" if in_place else "it"
                 raise UsageError(
                     f"{path} is inside SOURCE {outer}: {how} would be converted twice"

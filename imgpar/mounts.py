@@ -60,15 +60,16 @@ def within(path: str, folder: str, mounts: list[Mount]) -> bool:
     """Whether `path` lies inside `folder` (not `folder` itself), both real:
     by their paths, or in their file system, where a folder shows at a
     second path (`-v ~/photos:/src -v ~/photos/2024:/out` puts /out in /src)."""
-    if below(path, folder):
-        return True
+    return below(path, folder) or mounted_below(path, folder, mounts) is not None
+
+
+def mounted_below(path: str, folder: str, mounts: list[Mount]) -> str | None:
+    """Where `path` lies inside `folder`, relative to it, in their file
+    system (both real); None where it does not."""
     inner, outer = place(path, mounts), place(folder, mounts)
-    return (
-        inner is not None
-        and outer is not None
-        and inner[0] == outer[0]
-        and below(inner[1], outer[1])
-    )
+    if inner is None or outer is None or inner[0] != outer[0] or not below(inner[1], outer[1]):
+        return None
+    return os.path.relpath(inner[1], outer[1])
 
 
 # Space, tab, newline and backslash in a name are written as octal escapes.

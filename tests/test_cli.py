@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import (
+    after_mount,
     build_tree,
     fresh_python,
     listing,
@@ -362,23 +363,6 @@ def test_check_reads_a_manifest_in_a_folder_it_cannot_write(tmp_path: Path) -> N
         site.chmod(0o755)
     assert checked.returncode == 0, checked.stderr
     assert checked.stderr.endswith("everything is up to date\n")
-
-
-def test_ctrl_c_while_the_command_loads_is_no_traceback() -> None:
-    # As if Ctrl-C came while typer is imported, the first ~40 ms of a run.
-    code = (
-        "import sys\n"
-        "class Interrupted:\n"
-        "    def find_spec(self, name, *args):\n"
-        "        if name == 'typer':\n"
-        "            raise KeyboardInterrupt\n"
-        "sys.meta_path.insert(0, Interrupted())\n"
-        "from imgpar.__main__ import main\n"
-        "main()\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
-    assert (done.returncode, done.stderr) == (130, "")
 
 
 def test_usage_error_is_one_line(tmp_path: Path) -> None:
@@ -1787,6 +1771,28 @@ def test_a_source_inside_another_converted_twice_is_refused(tmp_path: Path) -> N
     assert hidden.exit_code == 0, hidden.output
     made = sorted(p.name for p in (tmp_path / "h").rglob("*.webp"))
     assert made == ["a.webp", "h.webp", "t.webp"]
+
+
+def test_a_source_folder_mounted_at_a_second_path_is_known_there(tmp_path: Path) -> None:
+    # `-v ~/photos:/src -v ~/photos/sub:/sub`: a SOURCE inside another by
+    # where it really is had its files converted into two places (o/sub/b.webp
+    # and o/b.webp), and one folder named at both paths was two SOURCES
+    # (b.webp and b.jpg.webp).
+    photos, mnt = tmp_path / "photos", tmp_path / "mnt"
+    build_tree(photos, {"a.jpg": "small_jpeg", "sub/b.jpg": "small_jpeg"})
+    mnt.mkdir()
+    convert = [sys.executable, "-m", "imgpar", "convert", "--to", "webp", "--out"]
+    bind = f'mount --bind "{photos / "sub"}" "{mnt}"'
+    for named in (mnt, mnt / "b.jpg"):
+        done = after_mount(bind, [*convert, tmp_path / "o", photos, named])
+        assert (done.returncode, done.stderr) == (
+            2, f"imgpar: error: {named} is inside SOURCE {photos}: it would be converted"
+            " twice (name one of them)\n",
+        )  # fmt: skip
+    assert not (tmp_path / "o").exists()
+    once = after_mount(bind, [*convert, tmp_path / "once", photos / "sub", mnt])
+    assert once.returncode == 0, once.stderr
+    assert list(outputs_in(tmp_path / "once")) == ["b.webp"]
 
 
 def test_quiet_prunes_without_a_line_per_file(tmp_path: Path) -> None:
