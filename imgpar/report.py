@@ -7,6 +7,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
@@ -35,7 +36,24 @@ CSV_COLUMNS = (
 
 # One encoder for every line: json.dumps builds a new one per call whenever
 # an option differs from its defaults.
-_to_json = json.JSONEncoder(ensure_ascii=False).encode
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def to_json(value: object, encode: Callable[[object], str] = _encode) -> str:
+    """`value` as JSON text that is all Unicode: a path's undecodable byte (a
+    lone surrogate, as os.fsdecode gives it) is written as the text
+    `\\udce9`, as the terminal and the CSV show it. Left to the encoder it
+    was the JSON escape of a lone surrogate, which strict parsers refuse,
+    jq prints as U+FFFD, and the HTML report showed as such."""
+    text = encode(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(lambda m: f"\\\\u{ord(m.group()):04x}", text)
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def result_dict(result: Result) -> dict[str, Any]:
@@ -133,15 +151,15 @@ class JsonReport(ReportWriter):
         self._first = True
 
     def add(self, result: Result) -> None:
-        line = _to_json(result_dict(result))
+        line = to_json(result_dict(result))
         self._fp.write(("\n  " if self._first else ",\n  ") + line)
         self._first = False
 
     def _finish(self, summary: Summary) -> None:
         self._fp.write('\n], "notes": ')
-        self._fp.write(json.dumps(self.notes, ensure_ascii=False))
+        self._fp.write(to_json(self.notes))
         self._fp.write(', "said": ')
-        self._fp.write(json.dumps(self.said, ensure_ascii=False))
+        self._fp.write(to_json(self.said))
         self._fp.write(', "summary": ')
         self._fp.write(json.dumps(summary.as_dict()))
         self._fp.write("}\n")

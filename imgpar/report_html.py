@@ -21,7 +21,7 @@ from imgpar import __version__
 from imgpar.collect import Summary
 from imgpar.console import format_bytes, format_change
 from imgpar.limits import PREVIEW_LIMIT
-from imgpar.report import ReportWriter
+from imgpar.report import ReportWriter, to_json
 from imgpar.spec import Result
 
 # Rows of the file table, each with a thumbnail of a few KB: the cap keeps a
@@ -128,7 +128,10 @@ class HtmlReport(ReportWriter):
 
 def _script_json(value: object) -> str:
     # "<" escaped so no file name can close the <script> element holding the data.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    return to_json(value, _compact).replace("<", "\\u003c")
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _seconds(s: float) -> str:

@@ -1599,8 +1599,17 @@ def test_a_path_that_is_not_utf8_fails_alone(tmp_path: Path) -> None:
             files = _report(tmp_path / "r.json")["files"]
             assert [f["status"] for f in files].count("failed") == 2
             assert len(files) == 4
-            assert f"{src}/caf\udce9.jpg" in {f["source"] for f in files}
+            # Every report shows it as the terminal does, in text that is all
+            # Unicode: the JSON held the escape of a lone surrogate, which
+            # strict parsers refuse, jq printed as U+FFFD, and so did the
+            # HTML report's lists.
+            assert f"{src}/caf\\udce9.jpg" in {f["source"] for f in files}
             assert "caf\\udce9.jpg" in (tmp_path / "r.csv").read_text()
+            html = (tmp_path / "r.html").read_bytes().decode("utf-8")
+            data = html.split('id="imgpar-data">', 1)[1].split("</script>", 1)[0]
+            for text in ((tmp_path / "r.json").read_bytes().decode("utf-8"), data):
+                assert "caf\\\\udce9.jpg" in text
+                assert not re.search(r"[^\\]\\ud[c-f]", text)  # a lone surrogate's escape
     assert sorted(p.name for p in src.glob("*.webp")) == ["p00.webp", "p01.webp"]
 
 
