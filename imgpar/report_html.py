@@ -226,13 +226,14 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
     else:
         cards.append(_card("Size", "\u2013", "nothing converted"))
     cards.append(_card("Wall time", _seconds(s.wall_seconds), f"work {_seconds(s.work_seconds)}"))
-    cards.append(
-        _card(
-            "Speedup",
-            f"{s.speedup:.2f}\u00d7",
-            f"efficiency {s.efficiency:.0%} on {s.jobs} {'job' if s.jobs == 1 else 'jobs'}",
-        )
-    )
+    jobs = f"{s.jobs} {'job' if s.jobs == 1 else 'jobs'}"
+    if s.converted:
+        efficiency = f"efficiency {s.efficiency:.0%} on {jobs}"
+        cards.append(_card("Speedup", f"{s.speedup:.2f}\u00d7", efficiency))
+    else:
+        # As the terminal's summary: a run that converted nothing (all up
+        # to date) measured no speedup, and 0.00x read as a broken engine.
+        cards.append(_card("Speedup", "\u2013", f"nothing converted, on {jobs}"))
     parts.append('<div class="cards">' + "".join(cards) + "</div>")
     command = shlex.join(["imgpar", *argv]) if argv else "imgpar"
     facts = [
@@ -366,7 +367,7 @@ ol.failures{margin:0;padding-left:1.4em}
 ol.failures li{margin:0 0 6px}
 button.more{font:inherit;color:var(--accent);background:none;border:1px solid var(--line);
 border-radius:6px;padding:4px 10px;margin:4px 0 8px;cursor:pointer}
-ol.failures .why{color:var(--bad)}
+ol.failures .why{color:var(--bad);overflow-wrap:anywhere}
 ol.failures code{overflow-wrap:anywhere}
 .table-wrap{overflow-x:auto;-webkit-overflow-scrolling:touch}
 table{width:100%;border-collapse:collapse;font-size:.9rem}

@@ -30,6 +30,7 @@ from imgpar.report import open_report
 from imgpar.spec import OutputRecord, Result
 
 ODD_NAME = "a&b <x>.png"  # must reach the page as text, never as markup
+LONG_NAME = "M" * 251 + ".jpg"
 DATA_OPEN = '<script type="application/json" id="imgpar-data">'
 
 
@@ -71,6 +72,9 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
             "scan.png": "gray16_png",
             ODD_NAME: "rgb_png",
             "broken.jpg": b"\xff\xd8\xff\xe0 this is not a JPEG",
+            # Its output's name is too long: a reason with a path in it, of
+            # no place to break, overflowed the page 2,000 px wide.
+            LONG_NAME: "small_jpeg",
         },
     )
     out = root / "out"
@@ -97,10 +101,12 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
 # -- the HTML text -------------------------------------------------------------
 
 
-def test_run_fails_only_the_broken_file(batch: Batch) -> None:
+def test_run_fails_only_the_broken_files(batch: Batch) -> None:
     assert batch.returncode == 1
     summary = batch.report["summary"]
-    assert (summary["converted"], summary["failed"]) == (7, 1)
+    assert (summary["converted"], summary["failed"]) == (7, 2)
+    failed = {f["source"].rsplit("/", 1)[1] for f in batch.report["files"] if f["error"]}
+    assert failed == {"broken.jpg", LONG_NAME}
 
 
 def test_page_is_one_self_contained_file(batch: Batch) -> None:
@@ -128,13 +134,13 @@ def test_page_data_matches_the_json_report(batch: Batch) -> None:
 
 def test_failures_are_listed_without_javascript_too(batch: Batch) -> None:
     # An artifact viewer that blocks scripts (Jenkins) must still say why.
-    failed = next(f for f in batch.report["files"] if f["status"] == "failed")
+    failed = sorted((f["source"], f["error"]) for f in batch.report["files"] if f["error"])
     # Not in a <noscript>: a viewer that blocks scripts by policy (a CSP
     # header) runs none, and shows no <noscript> either.
     listed = re.search(r"<div class=\"plain\"><ol class=\"failures\">(.*?)</ol>", batch.text)
     assert listed is not None
-    assert listed.group(1) == (
-        f'<li><code>{failed["source"]}</code> <span class="why">{failed["error"]}</span></li>'
+    assert listed.group(1) == "".join(
+        f'<li><code>{source}</code> <span class="why">{why}</span></li>' for source, why in failed
     )
 
 
@@ -263,7 +269,8 @@ def _open(browser: Chromium, html: Path, *, width: int, height: int = 900) -> di
 def _tip(browser: Chromium, bar: str) -> str:
     """The tip shown as the pointer rests on `bar` (a script's expression)."""
     box = browser.evaluate(
-        f"(() => {{ const r = ({bar}).getBoundingClientRect();"
+        f"(() => {{ ({bar}).scrollIntoView({{block: 'center'}});"
+        f" const r = ({bar}).getBoundingClientRect();"
         " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
     )
     browser.mouse("mouseMoved", box[0], box[1])
@@ -388,6 +395,20 @@ def test_page_says_a_big_saving_as_the_summary_does(tmp_path: Path) -> None:
     )  # fmt: skip
     page = path.read_text(encoding="utf-8")
     assert '<div class="label">Saved</div><div class="value">99.9%</div>' in page
+
+
+def test_a_run_that_converted_nothing_shows_no_speedup(tmp_path: Path) -> None:
+    # Everything up to date: the page said "0.00x, efficiency 0%", where the
+    # terminal's summary leaves the work line out.
+    path = tmp_path / "r.html"
+    writer = open_report(str(path), ["convert", "photos"])
+    writer.close(
+        Summary(files=3, converted=0, skipped=3, failed=0, source_bytes=0, output_bytes=0,
+                wall_seconds=0.1, work_seconds=0.0, jobs=2)
+    )  # fmt: skip
+    page = path.read_text(encoding="utf-8")
+    card = page.split('<div class="label">Speedup</div>', 1)[1].split("</div></div>", 1)[0]
+    assert card == '<div class="value">\u2013</div><div class="sub">nothing converted, on 2 jobs'
 
 
 def test_summary_fits_80_columns() -> None:
