@@ -709,9 +709,13 @@ def bench(
         list[str] | None, _opt("--to", "-t", help="Target format(s), as for convert.")
     ] = None,
     max_size: Annotated[
-        list[str] | None, _opt("--max-size", help="Fit inside N x N pixels.")
+        list[str] | None,
+        _opt("--max-size", help="Fit inside N x N pixels; a list makes one output per size."),
     ] = None,
-    width: Annotated[list[str] | None, _opt("--width", help="Output width.")] = None,
+    width: Annotated[
+        list[str] | None,
+        _opt("--width", help="Output width; a list makes one output per width."),
+    ] = None,
     height: Annotated[int | None, _opt("--height", help="Output height.")] = None,
     fit: Annotated[str | None, _opt("--fit", help="contain, cover or fill.")] = None,
     gravity: Annotated[str | None, _opt("--gravity", help="Where --fit cover crops.")] = None,
