@@ -423,16 +423,29 @@ class _Cluster:
     def stop(self, future: Future[list[Result]]) -> None:
         """Give up on a chunk that outlasted its deadline. Dask cannot stop a
         running task, so the worker that holds it is restarted by its nanny
-        (a worker started without one stays busy until the task ends)."""
+        (a worker started without one stays busy until the task ends). On
+        imgpar's own cluster it is killed, as the process engine kills its
+        worker: a restart closes the worker once its task has ended, and
+        the output of a file the run had failed as timed out was written."""
         client = self.client
         holding = self._holding() or {}  # none: the scheduler is gone, the run learns it next
         workers = [w for w, keys in holding.items() if future.key in keys]
         with contextlib.suppress(Exception):
             client.cancel([future])
         future.release()
-        if workers:
+        if workers and self.local is not None:
+            pids = dict(self._worker_pids())
+            for worker in workers:
+                with contextlib.suppress(KeyError, OSError):
+                    os.kill(pids[worker], signal.SIGKILL)  # its nanny starts another
+        elif workers:
             with contextlib.suppress(Exception):
                 client.restart_workers(workers, timeout=CLOSE_TIMEOUT)
+
+    def _worker_pids(self) -> list[tuple[str, int]]:
+        """(address, pid) of each worker process the local cluster has
+        started, restarted ones too, oldest first."""
+        return [(address, pid) for _time, (address, pid) in self.client.get_events(WORKERS_TOPIC)]
 
     def close(self, unfinished: list[Future[list[Result]]]) -> None:
         """Cancel what is still queued (Ctrl-C, an early stop) and disconnect;
@@ -444,7 +457,7 @@ class _Cluster:
             if unfinished:
                 client.cancel(unfinished)
             if self.local is not None:
-                pids = {pid for _time, pid in client.get_events(WORKERS_TOPIC)}
+                pids = {pid for _address, pid in self._worker_pids()}
         client.close(timeout=CLOSE_TIMEOUT)
         if self.local is not None:
             self.local.close(timeout=CLOSE_TIMEOUT)
@@ -723,8 +736,9 @@ def _local_worker_setup() -> WorkerPlugin:
             # it is imgpar's to handle: it cancels what is queued and closes
             # the workers in order, so none stops mid-write.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            # Dask keeps no record of a worker process once it has died.
-            worker.log_event(WORKERS_TOPIC, os.getpid())
+            # Dask keeps no record of a worker process once it has died,
+            # nor of a living one's pid.
+            worker.log_event(WORKERS_TOPIC, (worker.address, os.getpid()))
             _catch_stderr()
 
         def teardown(self, worker: Worker) -> None:

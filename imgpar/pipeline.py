@@ -164,6 +164,7 @@ def register_heif() -> bool:
 # Fault injection for the test suite: a source whose name contains the value
 # of one of these variables crashes or stalls the worker that converts it,
 # which is the only honest way to test recovery from a real dead process.
+# A stall is an hour, or `NAME:SECONDS`, after which the file converts.
 CRASH_ENV = "IMGPAR_TEST_CRASH_ON"
 HANG_ENV = "IMGPAR_TEST_HANG_ON"
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -181,8 +182,9 @@ def _inject_faults(path: str) -> None:
     name = os.path.basename(path)
     if crash and crash in name:
         os.kill(os.getpid(), signal.SIGSEGV)
-    if hang and hang in name:
-        time.sleep(3600)
+    stalled, _, seconds = (hang or "").partition(":")
+    if stalled and stalled in name:
+        time.sleep(float(seconds or 3600))
 
 
 def peak_rss() -> int:

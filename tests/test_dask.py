@@ -472,6 +472,25 @@ def test_file_that_hangs_its_worker_times_out(
 
 
 @needs_dask
+def test_a_file_that_outlasts_its_timeout_on_the_local_cluster_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slow, not stuck: its worker, restarted, closed once the file was done,
+    # and wrote the output of a file the run had failed as timed out.
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "slow.jpg", displayed=(1400, 2100), noise=80, quality=100)
+    make_camera_jpeg(src / "fine.jpg")
+    monkeypatch.setenv(HANG_ENV, "slow:6")
+    report = imgpar.convert([src], to="webp", out=tmp_path / "out", engine="dask", jobs=2,
+                            timeout=1)  # fmt: skip
+    assert [f.error for f in report.files if f.status == "failed"] == ["timed out after 1 s"]
+    time.sleep(6)  # as long as the file would have taken
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".imgpar-cache.sqlite", ".imgpar-lock", "fine.webp"
+    ]  # fmt: skip
+
+
+@needs_dask
 def test_in_place_a_timed_out_files_late_output_is_never_taken_for_a_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
