@@ -740,7 +740,7 @@ def prepare(
     if jobs is not None and jobs < 1:
         raise UsageError("must be at least 1", option="jobs")
     if not (timeout > 0 and math.isfinite(timeout)):
-        raise UsageError("must be a positive number of seconds", option="timeout")
+        raise UsageError("must be a positive, finite number of seconds", option="timeout")
     sizes = _resizes(
         max_size=max_size,
         width=width,

@@ -1365,7 +1365,7 @@ def test_a_run_stopped_while_it_waits_leaves_the_wait_out_of_its_time(
 def test_a_timeout_of_nothing_is_a_usage_error(tmp_path: Path) -> None:
     proc = _run("convert", tmp_path, "--to", "webp", "--timeout", "0")
     assert proc.returncode == 2
-    assert "--timeout must be a positive number of seconds" in proc.stderr
+    assert "--timeout must be a positive, finite number of seconds" in proc.stderr
 
 
 def test_a_folder_that_cannot_be_written_is_named(tmp_path: Path, tiny_disk: Path) -> None:
