@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -680,7 +681,7 @@ def _local_cluster(jobs: int) -> LocalCluster:
     try:
         cluster = started.result()
     except RuntimeError as exc:  # its workers said why, if they could
-        raise ClusterError(f"could not start a local Dask cluster: {exc}") from None
+        raise ClusterError(f"could not start a local Dask cluster: {exc}{_no_script()}") from None
     try:
         interrupts.deliver()
     except BaseException:
@@ -747,6 +748,19 @@ def _local_worker_setup() -> WorkerPlugin:
             _release_stderr()
 
     return LocalWorker()
+
+
+def _no_script() -> str:
+    """Why a local cluster's workers could not start, where the program's
+    main script is no file (read from stdin): each worker process imports
+    it again, from its path."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script is None or os.path.isfile(script):
+        return ""
+    return (
+        f" (its worker processes import the program's main script, and {script} is no"
+        " file: save the program to one)"
+    )
 
 
 def _release_stderr() -> None:

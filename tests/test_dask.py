@@ -365,6 +365,28 @@ def test_a_script_that_converts_as_it_is_imported_is_told_the_guard(tmp_path: Pa
 
 
 @needs_dask
+def test_a_program_read_from_stdin_is_told_to_be_a_file(tmp_path: Path) -> None:
+    # `python - <<EOF`: the workers could not import a main script named
+    # <stdin>, and the error said only "Nanny failed to start."
+    build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    program = (
+        "import imgpar\n"
+        'if __name__ == "__main__":\n'
+        '    imgpar.convert("src", to="webp", out="out", engine="dask", jobs=1)\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-"], input=program, cwd=tmp_path, capture_output=True, text=True,
+        timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        "Nanny failed to start. (its worker processes import the program's main script, and"
+        " <stdin> is no file: save the program to one)"
+    )
+    assert not (tmp_path / "out" / "a.webp").exists()
+
+
+@needs_dask
 def test_a_taken_dashboard_port_is_no_warning(tmp_path: Path) -> None:
     # Two CI jobs on one runner: the second finds Dask's 8787 taken.
     src = _mixed_tree(tmp_path / "src")
