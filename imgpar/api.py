@@ -31,7 +31,7 @@ from imgpar.limits import (
     PREVIEW_LIMIT,
     default_jobs,
 )
-from imgpar.mounts import mount_table, mounted_below, within
+from imgpar.mounts import Mounts
 from imgpar.paths import (
     below,
     file_in_the_way,
@@ -690,15 +690,12 @@ def prepare(
             raise UsageError(why)
     # One folder named twice (`photos photos/`, a link to it, a second path
     # it is mounted at) is one source: twice, every file would be converted
-    # twice, or collide with itself. (Files by name: hard links are two.)
+    # twice, or collide with itself. Each real path is checked for nesting,
+    # as each may hold or be held by another SOURCE by its path.
     seen: dict[str, str] = {}
-    folder_at: dict[tuple[int, int], str] = {}
     for path in paths:
-        real = os.path.realpath(path)
-        if os.path.isdir(real) and (known := identity(real)) is not None:
-            real = folder_at.setdefault(known, real)
-        seen.setdefault(real, path)
-    paths = tuple(seen.values())
+        seen.setdefault(os.path.realpath(path), path)
+    paths = _one_each(seen)
     _kind("name", name, str)
     _path("out", out)
     targets = _targets(to)
@@ -1090,6 +1087,20 @@ def _targets(to: str | Sequence[str]) -> tuple[Target, ...]:
     return tuple(targets)
 
 
+def _one_each(sources: dict[str, str]) -> tuple[str, ...]:
+    """The SOURCES (`sources`: path by real path), a folder shown at two
+    paths (a bind mount) once. Files go by name: hard links are two."""
+    folders: set[tuple[int, int]] = set()
+    kept = []
+    for real, path in sources.items():
+        known = identity(real) if os.path.isdir(real) else None
+        if known is None or known not in folders:
+            kept.append(path)
+        if known is not None:
+            folders.add(known)
+    return tuple(kept)
+
+
 def _check_nested_sources(
     sources: dict[str, str], *, in_place: bool, out: str | None
 ) -> None:
@@ -1102,7 +1113,7 @@ def _check_nested_sources(
     folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
     if not folders:
         return  # files alone: none inside another
-    mounts = [] if in_place else mount_table()
+    mounts = Mounts([] if in_place else None)
     for real, path in sources.items():
         # As named (the walk goes through links to folders on the way) and
         # as it really is (a folder SOURCE may be a link itself).
@@ -1123,7 +1134,7 @@ def _check_nested_sources(
                 for where in places
                 if below(where, base)
             ]
-            if (mounted := mounted_below(real, base_real, mounts)) is not None:
+            if (mounted := mounts.mounted_below(real, base_real)) is not None:
                 found.append((base_real, mounted))
             if any((in_place and real in folders) or walked_to(base, rel, exclude=out)
                    for base, rel in found):  # fmt: skip
@@ -1140,8 +1151,8 @@ def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
     walk never enters it, so they would be neither converted nor safe from
     outputs of the same name. Once imgpar has made it, it is imgpar's, as
     any --out is."""
-    inside, mounts = os.path.realpath(out), mount_table()
-    holder = next((p for real, p in sources.items() if within(inside, real, mounts)), None)
+    inside, mounts = os.path.realpath(out), Mounts()
+    holder = next((p for real, p in sources.items() if mounts.within(inside, real)), None)
     if holder is None or not os.path.isdir(holder) or not os.path.isdir(out):
         return
     if _made_by_imgpar(out):
@@ -1212,8 +1223,8 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
 def _sources_inside(out: str, sources: Iterable[str]) -> dict[str, str]:
     """The SOURCES inside --out (`--out photos` of `photos/2024`), as named,
     by real path."""
-    top, mounts = os.path.realpath(out), mount_table()
-    return {real: s for s in sources if within(real := os.path.realpath(s), top, mounts)}
+    top, mounts = os.path.realpath(out), Mounts()
+    return {real: s for s in sources if mounts.within(real := os.path.realpath(s), top)}
 
 
 def _holds_images(folder: str, *, exclude: str | None) -> bool:

@@ -10,7 +10,7 @@ import os
 import re
 from typing import NamedTuple
 
-from imgpar.paths import below
+from imgpar.paths import below, identity
 
 MOUNT_TABLE = "/proc/self/mountinfo"
 
@@ -30,7 +30,8 @@ def mount_table() -> list[Mount]:
     with (
         contextlib.suppress(OSError, ValueError),
         # Names are bytes there, as on disk: decoded as os.fsdecode does.
-        open(MOUNT_TABLE, encoding="utf-8", errors="surrogateescape") as table,
+        # A line ends at "\n" alone: a "\r" in a mount point is no escape there.
+        open(MOUNT_TABLE, encoding="utf-8", errors="surrogateescape", newline="\n") as table,
     ):
         for line in table:
             fields, _, rest = line.partition(" - ")
@@ -42,34 +43,52 @@ def mount_table() -> list[Mount]:
     return mounts
 
 
-def place(path: str, mounts: list[Mount]) -> tuple[str, str] | None:
-    """Where `path` (real: os.path.realpath) is: its file system's device,
-    and its path from that file system's top; None where no mount holds it."""
-    holder: Mount | None = None
-    for mount in mounts:
-        inside = path == mount.point or path.startswith(os.path.join(mount.point, ""))
-        if inside and (holder is None or len(mount.point) >= len(holder.point)):
-            holder = mount
-    if holder is None:
-        return None
-    rest = os.path.relpath(path, holder.point)
-    return holder.device, os.path.normpath(os.path.join(holder.root, rest))
+class Mounts:
+    """The mount table, asked where folders are."""
 
+    def __init__(self, table: list[Mount] | None = None) -> None:
+        # By mount point; a later mount at a point hides an earlier one.
+        self._at = {m.point: m for m in (mount_table() if table is None else table)}
+        self._places: dict[str, tuple[str, str] | None] = {}
 
-def within(path: str, folder: str, mounts: list[Mount]) -> bool:
-    """Whether `path` lies inside `folder` (not `folder` itself), both real:
-    by their paths, or in their file system, where a folder shows at a
-    second path (`-v ~/photos:/src -v ~/photos/2024:/out` puts /out in /src)."""
-    return below(path, folder) or mounted_below(path, folder, mounts) is not None
+    def place(self, path: str) -> tuple[str, str] | None:
+        """Where `path` (real: os.path.realpath) is: its file system's
+        device, and its path from that file system's top; None where no
+        mount holds it."""
+        if path in self._places:
+            return self._places[path]
+        found, here = None, path
+        while found is None:
+            mount = self._at.get(here)
+            if mount is not None:
+                rest = os.path.relpath(path, here)
+                found = mount.device, os.path.normpath(os.path.join(mount.root, rest))
+            elif (above := os.path.dirname(here)) == here:
+                break
+            else:
+                here = above
+        self._places[path] = found
+        return found
 
+    def within(self, path: str, folder: str) -> bool:
+        """Whether `path` lies inside `folder` (not `folder` itself), both
+        real: by their paths, or in their file system, where a folder shows
+        at a second path (`-v ~/photos:/src -v ~/photos/2024:/out` puts /out
+        in /src)."""
+        return below(path, folder) or self.mounted_below(path, folder) is not None
 
-def mounted_below(path: str, folder: str, mounts: list[Mount]) -> str | None:
-    """Where `path` lies inside `folder`, relative to it, in their file
-    system (both real); None where it does not."""
-    inner, outer = place(path, mounts), place(folder, mounts)
-    if inner is None or outer is None or inner[0] != outer[0] or not below(inner[1], outer[1]):
-        return None
-    return os.path.relpath(inner[1], outer[1])
+    def mounted_below(self, path: str, folder: str) -> str | None:
+        """Where `path` lies inside `folder`, relative to it, in their file
+        system (both real, and there); None where it does not."""
+        inner, outer = self.place(path), self.place(folder)
+        if inner is None or outer is None or inner[0] != outer[0] or not below(inner[1], outer[1]):
+            return None
+        rel = os.path.relpath(inner[1], outer[1])
+        # The table's word, checked: NFS gives "/" for every mount's root, so
+        # two shares of one server's file system seemed to hold each other,
+        # and a mount another hides still answers for its point.
+        there = identity(os.path.join(folder, rel))
+        return rel if there is not None and there == identity(path) else None
 
 
 # Space, tab, newline and backslash in a name are written as octal escapes.
