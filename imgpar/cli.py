@@ -11,6 +11,7 @@ import errno
 import inspect
 import itertools
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +22,14 @@ import typer
 
 from imgpar import __version__, console
 from imgpar.cstderr import own_stderr
-from imgpar.errors import ClusterError, ExitStatus, UsageError, flag, stop_status
+from imgpar.errors import (
+    STOP_SIGNALS,
+    ClusterError,
+    ExitStatus,
+    UsageError,
+    flag,
+    stop_status,
+)
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from imgpar.paths import file_in_the_way, nearest_folder, not_there
 
@@ -877,9 +885,10 @@ def info(
             elif "format" in record:
                 typer.echo(console.format_info(record))
     if as_json:
-        text = json.dumps(records, indent=2, ensure_ascii=False)
-        # A path that is no text as its JSON escape (`caf\udce9.jpg`), as the reports write it.
-        typer.echo(text.encode("utf-8", "backslashreplace").decode())
+        from imgpar.report import to_json
+
+        # A path that is no text as the text `caf\udce9.jpg`, as the reports write it.
+        typer.echo(to_json(records, json.JSONEncoder(indent=2, ensure_ascii=False).encode))
     raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))
 
 
@@ -1025,6 +1034,10 @@ def main() -> NoReturn:
     )
     sys.stdout, sys.stderr = streams  # type: ignore[assignment]
     status = run()
+    # The command is done and its status set: a stop now has nothing to
+    # stop, and raised it would tear through the last writes.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     for stream in streams:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

@@ -143,10 +143,7 @@ REPORT_SCHEMA = 1
 
 class JsonReport(ReportWriter):
     def _start(self) -> None:
-        head = json.dumps(
-            {"imgpar": __version__, "imgpar_report": REPORT_SCHEMA, "argv": self.argv},
-            ensure_ascii=False,
-        )
+        head = to_json({"imgpar": __version__, "imgpar_report": REPORT_SCHEMA, "argv": self.argv})
         self._fp.write(head[:-1] + ', "files": [')
         self._first = True
 
@@ -161,7 +158,7 @@ class JsonReport(ReportWriter):
         self._fp.write(', "said": ')
         self._fp.write(to_json(self.said))
         self._fp.write(', "summary": ')
-        self._fp.write(json.dumps(summary.as_dict()))
+        self._fp.write(to_json(summary.as_dict()))
         self._fp.write("}\n")
 
 

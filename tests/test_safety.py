@@ -1611,6 +1611,13 @@ def test_a_path_that_is_not_utf8_fails_alone(tmp_path: Path) -> None:
                 assert "caf\\\\udce9.jpg" in text
                 assert not re.search(r"[^\\]\\ud[c-f]", text)  # a lone surrogate's escape
     assert sorted(p.name for p in src.glob("*.webp")) == ["p00.webp", "p01.webp"]
+    # Named on the command line, it is in the report's argv too.
+    named = _run("convert", src / f"{odd}.jpg", "--to", "webp", "--out", out,
+                 "--report", tmp_path / "named.json")  # fmt: skip
+    assert named.returncode == 1
+    text = (tmp_path / "named.json").read_bytes().decode("utf-8")
+    assert not re.search(r"[^\\]\\ud[c-f]", text)
+    assert json.loads(text)["argv"][1] == f"{src}/caf\\udce9.jpg"
 
 
 def _escaped(path: str) -> str:
