@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from types import FrameType
 
-from imgpar.errors import HungUp, Terminated, stop_status
+from imgpar.errors import HungUp, Terminated, in_finalizer, stop_status
 
 
 def main() -> None:
@@ -16,7 +18,8 @@ def main() -> None:
     try:
         from imgpar.cli import main as run
     except KeyboardInterrupt as stop:
-        print("interrupted", file=sys.stderr)
+        with contextlib.suppress(OSError):  # the terminal gone (SIGHUP)
+            print("interrupted", file=sys.stderr)
         sys.exit(int(stop_status(stop)))
     run()
 
@@ -30,7 +33,13 @@ def _stop_as_ctrl_c() -> None:
         if signum is None or signal.getsignal(signum) is signal.SIG_IGN:
             continue  # `nohup imgpar ...`: asked to go on without a terminal
 
-        def raise_stop(_signum: int, _frame: FrameType | None, stop: type = stop) -> None:
+        def raise_stop(signum: int, frame: FrameType | None, stop: type = stop) -> None:
+            if in_finalizer(frame):
+                # Raised there, Python would print it and go on: the stop
+                # ends the command as Python's default would.
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
             raise stop
 
         signal.signal(signum, raise_stop)

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from imgpar.cstderr import Catcher
-from imgpar.errors import ExitStatus, HungUp, Terminated, UsageError, stop_status
+from imgpar.errors import (
+    STOP_SIGNALS,
+    ExitStatus,
+    HungUp,
+    Terminated,
+    UsageError,
+    in_finalizer,
+    stop_status,
+)
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -592,7 +600,7 @@ class StopSignals:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
-        for signum in _STOPPING:
+        for signum in STOP_SIGNALS:
             if signum != signal.SIGINT and signal.getsignal(signum) is signal.SIG_IGN:
                 continue  # `nohup imgpar ...`: asked to go on without a terminal
             self._previous[signum] = signal.signal(signum, self._handle)
@@ -613,7 +621,7 @@ class StopSignals:
             # as soon as Pillow hands control back.
             self.finishing = self.hold = False
         self.received = signum
-        if not self._raised and not self.hold and not _in_finalizer(frame):
+        if not self._raised and not self.hold and not in_finalizer(frame):
             self.raise_if_received()
 
     @contextlib.contextmanager
@@ -644,22 +652,6 @@ class StopSignals:
         if self.received != signal.SIGINT:
             raise HungUp
         raise KeyboardInterrupt
-
-
-# A closed terminal (or a dropped ssh session) stops the run as SIGTERM does.
-_STOPPING = (signal.SIGINT, signal.SIGTERM) + (
-    (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
-)
-
-
-def _in_finalizer(frame: FrameType | None) -> bool:
-    """Whether `frame` runs inside a `__del__`, where Python would print what
-    is raised, traceback and all, and drop it."""
-    while frame is not None:
-        if frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
 
 
 def one_line(text: str) -> str:

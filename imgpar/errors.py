@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import signal
+from types import FrameType
 
 
 class ExitStatus(enum.IntEnum):
@@ -53,6 +55,22 @@ class Terminated(KeyboardInterrupt):
 
 class HungUp(Terminated):
     """SIGHUP: the terminal closed, an ssh session dropped."""
+
+
+# A closed terminal (or a dropped ssh session) stops the run as SIGTERM does.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + (
+    (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+)
+
+
+def in_finalizer(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside a `__del__`, where Python would print what
+    is raised, traceback and all, and drop it."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def stop_status(stop: KeyboardInterrupt) -> ExitStatus:
