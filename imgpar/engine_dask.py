@@ -250,7 +250,7 @@ class DaskEngine:
                                 # each is retried alone, with a clock of its own.
                                 pending.extend([task] for task in chunk)
                             else:
-                                # Its worker is restarted, not killed at once.
+                                # A cluster's worker is restarted, not killed, and may write it yet.
                                 why = f"timed out after {self.timeout:g} s"
                                 # Its time held is work, as on one machine.
                                 ran = now - flight.held_at
@@ -435,13 +435,20 @@ class _Cluster:
             client.cancel([future])
         future.release()
         if workers and self.local is not None:
-            pids = dict(self._worker_pids())
-            for worker in workers:
-                with contextlib.suppress(KeyError, OSError):
-                    os.kill(pids[worker], signal.SIGKILL)  # its nanny starts another
-        elif workers:
+            workers = [w for w in workers if not self._killed(w)]
+        if workers:
             with contextlib.suppress(Exception):
                 client.restart_workers(workers, timeout=CLOSE_TIMEOUT)
+
+    def _killed(self, worker: str) -> bool:
+        """Whether the local cluster's process of `worker` was killed (its
+        nanny starts another): not where its pid is not known."""
+        try:
+            pid = dict(self._worker_pids())[worker]
+            os.kill(pid, signal.SIGKILL)
+        except Exception:  # the scheduler gone meanwhile, the worker not yet logged
+            return False
+        return True
 
     def _worker_pids(self) -> list[tuple[str, int]]:
         """(address, pid) of each worker process the local cluster has

@@ -111,8 +111,8 @@ def save_options(
     icc_profile: bytes | None,
     gray: bool = False,
 ) -> dict[str, Any]:
-    """Pillow's save options for `target`; `gray`: pixels of one channel and
-    alpha at most, which AVIF stores without colour planes (4:0:0)."""
+    """Pillow's save options for `target`; `gray`: pixels of one channel
+    (L), which AVIF stores without colour planes (4:0:0)."""
     options: dict[str, Any] = {}
     if target.quality:
         options["quality"] = quality if quality is not None else target.default_quality

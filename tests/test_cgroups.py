@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,9 +78,21 @@ def _cpu_group(quota: str) -> Iterator[Path]:
         try:
             yield group
         finally:
-            group.rmdir()
+            _remove(group)
         return
     pytest.skip("no cgroup with a CPU quota can be made here")
+
+
+def _remove(group: Path) -> None:
+    """Remove a cgroup whose processes have ended: cgroup v2 may call it
+    busy for a moment after the last one exits."""
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(0.05)
+    group.rmdir()
 
 
 def _text(path: Path) -> str:

@@ -502,11 +502,13 @@ def test_a_file_that_outlasts_its_timeout_on_the_local_cluster_writes_nothing(
     src = tmp_path / "src"
     make_camera_jpeg(src / "slow.jpg", displayed=(1400, 2100), noise=80, quality=100)
     make_camera_jpeg(src / "fine.jpg")
-    monkeypatch.setenv(HANG_ENV, "slow:6")
+    # Given up some 6 s in (its timeout, and twice that held by its
+    # worker); a restart would have let it end, and write, at 9 s.
+    monkeypatch.setenv(HANG_ENV, "slow:9")
     report = imgpar.convert([src], to="webp", out=tmp_path / "out", engine="dask", jobs=2,
-                            timeout=1)  # fmt: skip
-    assert [f.error for f in report.files if f.status == "failed"] == ["timed out after 1 s"]
-    time.sleep(6)  # as long as the file would have taken
+                            timeout=2)  # fmt: skip
+    assert [f.error for f in report.files if f.status == "failed"] == ["timed out after 2 s"]
+    time.sleep(9)  # as long as the file would have taken
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         ".imgpar-cache.sqlite", ".imgpar-lock", "fine.webp"
     ]  # fmt: skip
