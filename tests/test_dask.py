@@ -493,21 +493,28 @@ def test_file_that_hangs_its_worker_times_out(
     assert not temp_leftovers(tmp_path / "out")
 
 
+def _one_times_out(
+    src: Path, stall: str, monkeypatch: pytest.MonkeyPatch, **where: str | Path
+) -> None:
+    """hang-me.jpg, a camera file whose worker stalls as `stall` says
+    (HANG_ENV), and fine.jpg, converted on a local cluster at --timeout 2:
+    only the first fails, timed out."""
+    make_camera_jpeg(src / "hang-me.jpg", displayed=(1400, 2100), noise=80, quality=100)
+    make_camera_jpeg(src / "fine.jpg")
+    monkeypatch.setenv(HANG_ENV, stall)
+    report = imgpar.convert([src], to="webp", engine="dask", jobs=2, timeout=2, **where)
+    assert [f.error for f in report.files if f.status == "failed"] == ["timed out after 2 s"]
+
+
 @needs_dask
 def test_a_file_that_outlasts_its_timeout_on_the_local_cluster_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Slow, not stuck: its worker, restarted, closed once the file was done,
-    # and wrote the output of a file the run had failed as timed out.
-    src = tmp_path / "src"
-    make_camera_jpeg(src / "slow.jpg", displayed=(1400, 2100), noise=80, quality=100)
-    make_camera_jpeg(src / "fine.jpg")
-    # Given up some 6 s in (its timeout, and twice that held by its
-    # worker); a restart would have let it end, and write, at 9 s.
-    monkeypatch.setenv(HANG_ENV, "slow:9")
-    report = imgpar.convert([src], to="webp", out=tmp_path / "out", engine="dask", jobs=2,
-                            timeout=2)  # fmt: skip
-    assert [f.error for f in report.files if f.status == "failed"] == ["timed out after 2 s"]
+    # and wrote the output of a file the run had failed as timed out. It is
+    # given up some 6 s in (its timeout, and twice that held by its worker);
+    # a restart would have let it end, and write, at 9 s.
+    _one_times_out(tmp_path / "src", "hang-me:9", monkeypatch, out=tmp_path / "out")
     time.sleep(9)  # as long as the file would have taken
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         ".imgpar-cache.sqlite", ".imgpar-lock", "fine.webp"
@@ -521,11 +528,7 @@ def test_in_place_a_timed_out_files_late_output_is_never_taken_for_a_source(
     # A restarted Dask worker may finish the file after the run has failed
     # it. The next run in place took that output for a source.
     src = tmp_path / "src"
-    make_camera_jpeg(src / "hang-me.jpg", displayed=(1400, 2100), noise=80, quality=100)
-    make_camera_jpeg(src / "fine.jpg")
-    monkeypatch.setenv(HANG_ENV, "hang-me")
-    report = imgpar.convert([src], to="webp", engine="dask", jobs=2, timeout=2)
-    assert [f.error for f in report.files if f.status == "failed"] == ["timed out after 2 s"]
+    _one_times_out(src, "hang-me", monkeypatch)
     Image.new("RGB", (30, 20)).save(src / "hang-me.webp")  # as the worker would, late
     monkeypatch.delenv(HANG_ENV)
     again = imgpar.convert([src], to="webp", jobs=2)
