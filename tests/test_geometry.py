@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 from hypothesis import given
@@ -100,8 +101,14 @@ def test_stored_size(displayed: tuple[int, int], orientation: int, stored: tuple
 def test_draft_request_asks_for_the_aspect_correct_target() -> None:
     # A 6000 x 4000 photo fitted into 2048 x 2048 is 2048 x 1365: that allows
     # 1/2 (4000 // 1365 = 2), where the square box would allow only 1/1.
-    assert draft_request((6000, 4000), (1000, 667)) == (1000, 667)
-    assert draft_request((6000, 4000), (2048, 1365)) == (2048, 1365)
+    # Asked for with Lanczos' share of the reduction (1.3) on top.
+    assert draft_request((6000, 4000), (1000, 667)) == (1300, 868)
+    assert draft_request((6000, 4000), (2048, 1365)) == (2663, 1775)
+    assert jpeg_scale((6000, 4000), (2048, 1365)) == 2
+    assert jpeg_scale((5472, 3648), (2048, 1365)) == 2  # a 20 MP camera's
+    # Decoded at about the output's size, fine detail aliased: not any more.
+    assert jpeg_scale((8192, 5464), (2048, 1366)) == 2
+    assert jpeg_scale((800, 600), (370, 278)) == 1
 
 
 @pytest.mark.parametrize(
@@ -109,6 +116,7 @@ def test_draft_request_asks_for_the_aspect_correct_target() -> None:
     [
         ((6000, 4000), (6000, 4000)),
         ((6000, 4000), (3001, 2001)),
+        ((6000, 4000), (2400, 1600)),  # 1/2 would leave Lanczos only 1.25
         ((6000, 4000), (4000, 1000)),  # one side does not halve
         ((64, 48), (64, 48)),
     ],
@@ -125,9 +133,9 @@ def test_draft_request_never_asks_below_target_or_above_half(
 ) -> None:
     request = draft_request((sw, sh), (tw, th))
     if request is None:
-        assert tw * 2 > sw or th * 2 > sh
+        assert math.ceil(tw * 1.3) * 2 > sw or math.ceil(th * 1.3) * 2 > sh
     else:
-        assert request[0] >= tw and request[1] >= th
+        assert request[0] >= tw * 1.3 and request[1] >= th * 1.3
         assert request[0] * 2 <= sw and request[1] * 2 <= sh
 
 
@@ -141,14 +149,14 @@ def _jpeg(size: tuple[int, int]) -> Image.Image:
 @pytest.mark.parametrize(
     ("stored", "target", "scale"),
     [
-        ((400, 300), (100, 75), 4),
-        ((400, 300), (50, 38), 4),  # 400 // 50 = 8 but 300 // 38 = 7: 1/4
-        ((400, 264), (100, 66), 4),
-        ((400, 300), (200, 150), 2),
-        ((400, 300), (40, 30), 8),
+        ((400, 300), (100, 75), 2),  # 1/4 would leave Lanczos nothing to do
+        ((400, 300), (38, 30), 4),  # 400 // 50 = 8 but 300 // 39 = 7: 1/4
+        ((400, 264), (100, 66), 2),
+        ((400, 300), (150, 112), 2),
+        ((400, 300), (30, 22), 8),
     ],
 )
-def test_draft_request_gets_the_smallest_covering_dct_scale(
+def test_draft_request_gets_the_smallest_dct_scale_leaving_lanczos_its_share(
     stored: tuple[int, int], target: tuple[int, int], scale: int
 ) -> None:
     request = draft_request(stored, target)
@@ -156,7 +164,7 @@ def test_draft_request_gets_the_smallest_covering_dct_scale(
     with _jpeg(stored) as im:
         im.draft("RGB", request)
         assert im.size == (-(-stored[0] // scale), -(-stored[1] // scale))
-        assert im.width >= target[0] and im.height >= target[1]
+        assert im.width >= target[0] * 1.3 and im.height >= target[1] * 1.3
     # The planner's forecast of that scale (which kept outputs depend on),
     # from the upright sizes as well as the stored ones.
     assert jpeg_scale(stored, target) == scale == jpeg_scale(stored[::-1], target[::-1])
@@ -168,19 +176,20 @@ def test_no_reduction_is_scale_one() -> None:
 
 
 def test_square_box_would_lose_the_reduction_on_a_3_2_photo() -> None:
-    """Why draft_request takes the fitted target, not the box: with a 400 x 264
-    photo fitted into 200 x 200, the square box only allows 1/1 (264 // 200 = 1)
-    while the real target 200 x 132 allows 1/2."""
-    target = output_size((400, 264), Resize(width=200, height=200))
+    """Why draft_request takes the fitted target, not the box: with a 600 x 396
+    photo fitted into 200 x 200, the square box (with Lanczos' share, 260 x
+    260) only allows 1/1 (396 // 260 = 1) while the real target 200 x 132
+    allows 1/2."""
+    target = output_size((600, 396), Resize(width=200, height=200))
     assert target == (200, 132)
-    request = draft_request((400, 264), target)
-    assert request == (200, 132)
-    with _jpeg((400, 264)) as im:
+    request = draft_request((600, 396), target)
+    assert request == (260, 172)
+    with _jpeg((600, 396)) as im:
         im.draft("RGB", request)
-        assert im.size == (200, 132)
-    with _jpeg((400, 264)) as im:
-        im.draft("RGB", (200, 200))
-        assert im.size == (400, 264)
+        assert im.size == (300, 198)
+    with _jpeg((600, 396)) as im:
+        im.draft("RGB", (260, 260))
+        assert im.size == (600, 396)
 
 
 @given(w=sides, h=sides, bw=boxes, bh=boxes, gravity=st.sampled_from(GRAVITIES))

@@ -307,14 +307,14 @@ def test_a_new_format_or_width_makes_only_what_is_new(site: Path, tmp_path: Path
     out, manifest = tmp_path / "out", tmp_path / "m.json"
     runner = CliRunner()
     base = ["convert", str(site), "--out", str(out), "--manifest", str(manifest)]
-    narrow = [*base, "--to", "webp", "--width", "320,640"]
+    narrow = [*base, "--to", "webp", "--width", "320,480"]
     assert runner.invoke(app, narrow).exit_code == 0
     webp = outputs_in(out)
-    both = [*base, "--to", "webp,jpeg", "--width", "320,640"]
+    both = [*base, "--to", "webp,jpeg", "--width", "320,480"]
     planned = runner.invoke(app, [*both, "--dry-run"])
     assert planned.exit_code == 0
     jpegs = [
-        "hero-320.jpg", "hero-640.jpg", "team/ann-320.jpg", "team/ann-640.jpg", "team/bob-300.jpg"
+        "hero-320.jpg", "hero-480.jpg", "team/ann-320.jpg", "team/ann-480.jpg", "team/bob-300.jpg"
     ]  # fmt: skip
     said = [Path(line.split(" -> ")[1]).relative_to(out).as_posix()
             for line in planned.stdout.splitlines() if " -> " in line]  # fmt: skip
@@ -326,27 +326,27 @@ def test_a_new_format_or_width_makes_only_what_is_new(site: Path, tmp_path: Path
     after = outputs_in(out)
     assert {rel: after[rel] for rel in webp} == webp  # not one of them written again
     assert sorted(set(after) - set(webp)) == sorted(jpegs)
-    with Image.open(out / "hero-640.jpg") as im:
-        assert (im.format, im.size) == ("JPEG", (640, 360))
+    with Image.open(out / "hero-480.jpg") as im:
+        assert (im.format, im.size) == ("JPEG", (480, 270))
     # The report and the manifest still list every output of each source.
     report = json.loads((tmp_path / "r.json").read_text())
     bob = next(f for f in report["files"] if f["source"].endswith("bob.jpg"))
     assert bob["status"] == "converted"
     assert sorted(Path(o["path"]).name for o in bob["outputs"]) == ["bob-300.jpg", "bob-300.webp"]
     hero = json.loads(manifest.read_text())["sources"]["hero.jpg"]["formats"]
-    assert [o["width"] for o in hero["webp"]["outputs"]] == [320, 640]
-    assert [o["width"] for o in hero["jpeg"]["outputs"]] == [320, 640]
+    assert [o["width"] for o in hero["webp"]["outputs"]] == [320, 480]
+    assert [o["width"] for o in hero["jpeg"]["outputs"]] == [320, 480]
     assert runner.invoke(app, [*both, "--check"]).exit_code == 0
 
     # A wider output: ann and bob make only it. hero.jpg was decoded at half
-    # size for 640 px, and must be decoded whole for 1000: its outputs would
+    # size for 480 px, and must be decoded whole for 1000: its outputs would
     # differ a little from such a run's, so all of them are made again.
-    wider = [*base, "--to", "webp,jpeg", "--width", "320,640,1000"]
+    wider = [*base, "--to", "webp,jpeg", "--width", "320,480,1000"]
     before = outputs_in(out)
     assert runner.invoke(app, wider).exit_code == 0
     remade = outputs_in(out)
     assert {rel for rel in before if remade[rel] != before[rel]} == {
-        "hero-320.webp", "hero-640.webp", "hero-320.jpg", "hero-640.jpg"
+        "hero-320.webp", "hero-480.webp", "hero-320.jpg", "hero-480.jpg"
     }  # fmt: skip
     assert sorted(set(remade) - set(before)) == [
         "hero-1000.jpg", "hero-1000.webp", "team/ann-800.jpg", "team/ann-800.webp"
@@ -357,10 +357,10 @@ def test_a_new_format_or_width_makes_only_what_is_new(site: Path, tmp_path: Path
     assert _bytes(out) == _bytes(fresh)
 
     # A deleted output is made again, alone.
-    (out / "team" / "ann-640.webp").unlink()
+    (out / "team" / "ann-480.webp").unlink()
     assert runner.invoke(app, wider).exit_code == 0
     again = outputs_in(out)
-    assert {rel for rel in again if again[rel] != remade.get(rel)} == {"team/ann-640.webp"}
+    assert {rel for rel in again if again[rel] != remade.get(rel)} == {"team/ann-480.webp"}
 
     # Back to fewer: nothing is written, and what is no longer made is
     # imgpar's to prune. (hero would now decode at half size again: remade.)
@@ -369,7 +369,7 @@ def test_a_new_format_or_width_makes_only_what_is_new(site: Path, tmp_path: Path
     note = "note: 4 earlier outputs no source makes now; --prune deletes them"
     assert fewer.stderr.strip() == note
     assert {rel for rel in again if outputs_in(out).get(rel) != again[rel]} == {
-        "hero-320.webp", "hero-640.webp", "hero-320.jpg", "hero-640.jpg",
+        "hero-320.webp", "hero-480.webp", "hero-320.jpg", "hero-480.jpg",
     }  # fmt: skip
     checked = runner.invoke(app, [*both, "--check"])
     assert checked.exit_code == 1
@@ -1270,10 +1270,11 @@ def test_outputs_a_source_no_longer_makes_are_orphans(site: Path, tmp_path: Path
     narrow = ["convert", str(site), "--to", "webp", "--width", "320,640", "--out", str(out)]
     changed = runner.invoke(app, narrow)
     assert changed.exit_code == 0
-    # ann keeps its 320 px WebP, and bob's 300 px WebP is all it makes now;
-    # hero is made again: 640 px lets it decode at half size, 1280 did not.
+    # ann and hero keep their 320 px WebPs (hero is decoded whole for 640
+    # px as for 1280: half size would leave Lanczos too little), and bob's
+    # 300 px WebP is all it makes now.
     assert changed.stderr.strip().splitlines() == [
-        "note: 1 source made only some outputs: the others were up to date",
+        "note: 2 sources made only some outputs: the others were up to date",
         "note: 7 earlier outputs no source makes now; --prune deletes them",
     ]
     (out / "hero-320.avif").write_text("the user's own file, since")
