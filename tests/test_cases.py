@@ -363,6 +363,19 @@ def test_two_page_tiff_first_page_unless_all_pages(tmp_path: Path) -> None:
     assert "2 pages: first page written to webp" in result.notes
 
 
+def test_a_tiff_of_many_pages_is_counted_only_as_far_as_its_note_needs(tmp_path: Path) -> None:
+    # Only its first page is written, and Pillow's count of a TIFF's pages
+    # takes time that grows with their square: 80,000 tiny pages held a
+    # worker 33 s. Counted to a thousand, the note says "over".
+    source = tmp_path / "log.tif"
+    page = Image.new("L", (2, 2), 90)
+    page.save(source, save_all=True, append_images=[page] * 1100)
+    _, result = _convert(source, "png", tmp_path)
+    assert "over 1,000 pages: first page written (--all-pages keeps them all in TIFF output)" in (
+        result.notes
+    )
+
+
 @pytest.mark.parametrize(("second", "said"), [(0, True), (0x010002, False)])
 def test_a_stereo_mpo_says_its_other_image_is_left_out(
     tmp_path: Path, second: int, said: bool

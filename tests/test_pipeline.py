@@ -580,6 +580,28 @@ def test_lossless_webp_is_exact(tmp_path: Path) -> None:
 # -- bad input --------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="counts the bytes read")
+def test_a_huge_file_that_is_no_image_is_not_read_through(tmp_path: Path) -> None:
+    # A 20 GB file of zeros named .jpg was hashed whole for the cache (13 s)
+    # before its first bytes failed it; the time grows with its size.
+    source = tmp_path / "src" / "zeros.jpg"
+    source.parent.mkdir()
+    with open(source, "wb") as fp:
+        fp.truncate(2 << 30)  # sparse: no disk space
+    before = _bytes_read()
+    result = convert_one(source, tmp_path / "out", "webp")
+    assert (result.status, result.error) == (
+        "failed", "not an image imgpar can read (unknown or unsupported format)"
+    )  # fmt: skip
+    assert _bytes_read() - before < 1 << 20
+
+
+def _bytes_read() -> int:
+    """What this process has read so far, in bytes (Linux's count)."""
+    with open("/proc/self/io") as counts:
+        return next(int(line.split()[1]) for line in counts if line.startswith("rchar:"))
+
+
 def _bad(kind: str, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "empty":
