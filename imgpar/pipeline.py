@@ -225,7 +225,7 @@ def convert_file(
             # no image's signature is opened, which mostly fails it at once:
             # a 20 GB file of zeros named .jpg was read whole (13 s) first.
             with open_source(task.source) as fp:
-                digest = _digest(fp) if signature(_head(fp)) is not None else None
+                digest = _digest(fp) if _announced(fp) else None
                 fp.seek(0)
                 try:
                     made = _convert(task, fp, spec)
@@ -235,7 +235,6 @@ def convert_file(
                     fp.seek(0)
                     made = _convert_truncated(task, fp, spec)
                 if digest is None:
-                    fp.seek(0)
                     digest = _digest(fp)
             heap.give_back(made.decoded_bytes)
         except Exception as exc:
@@ -263,10 +262,20 @@ def convert_file(
 
 
 def _digest(fp: IO[bytes]) -> str:
-    """The content digest of `fp` from where it is; ImageRejected where it
+    """The content digest of the whole of `fp`; ImageRejected where it
     cannot be read."""
     try:
+        fp.seek(0)
         return digest_stream(fp)
+    except OSError as exc:
+        raise ImageRejected(why_unreadable(exc)) from None
+
+
+def _announced(fp: IO[bytes]) -> bool:
+    """Whether `fp`'s first bytes are an image format's; ImageRejected where
+    they cannot be read."""
+    try:
+        return signature(_head(fp)) is not None
     except OSError as exc:
         raise ImageRejected(why_unreadable(exc)) from None
 
