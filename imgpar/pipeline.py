@@ -911,6 +911,13 @@ def open_checked(
         counted = f" (and {FRAME_COST:,} a {'page' if im.format == 'TIFF' else 'frame'} besides)"
         size = _size(im, frames) + (counted if frames > 1 else "")
         raise ImageRejected(_too_many_pixels(max_pixels, size))
+    if im.format == "PNG" and (method := _png_interlace(fp)) > 1:
+        # Pillow reads the pixels as if cut short: "truncated", and a blank
+        # image under --allow-truncated.
+        im.close()
+        raise ImageRejected(
+            f"damaged PNG file: its header names interlace method {method} (PNG has 0 and 1)"
+        )
     progressive = im.format in ("JPEG", "MPO") and im.info.get("progressive")
     if decoding and progressive and _scans(fp) > MOST_SCANS:
         im.close()
@@ -920,6 +927,19 @@ def open_checked(
         )
     metadata.adopt_raw_xmp(im)
     return im
+
+
+def _png_interlace(fp: IO[bytes]) -> int:
+    """The interlace method a PNG's header names (its IHDR's last byte)."""
+    at = fp.tell()
+    try:
+        fp.seek(_PNG_INTERLACE_AT)
+        return fp.read(1)[0]
+    finally:
+        fp.seek(at)
+
+
+_PNG_INTERLACE_AT = 28  # signature 8, IHDR length and type 8, then 12 bytes in
 
 
 # A progressive JPEG's scans each pass over all its pixels: 25,000 one-byte

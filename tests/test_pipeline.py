@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import pytest
@@ -600,6 +601,23 @@ def _bytes_read() -> int:
     """What this process has read so far, in bytes (Linux's count)."""
     with open("/proc/self/io") as counts:
         return next(int(line.split()[1]) for line in counts if line.startswith("rchar:"))
+
+
+def test_a_png_of_no_interlace_method_png_has_is_damaged_not_truncated(tmp_path: Path) -> None:
+    # Pillow reads its pixels as if cut short: "truncated", and under
+    # --allow-truncated a blank image was written.
+    source = tmp_path / "src" / "odd.png"
+    source.parent.mkdir()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(source)
+    data = bytearray(source.read_bytes())
+    data[28] = 9  # IHDR's interlace method
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    source.write_bytes(bytes(data))
+    for truncated in (False, True):
+        result = convert_one(source, tmp_path / "out", "webp", allow_truncated=truncated)
+        assert (result.status, result.error) == (
+            "failed", "damaged PNG file: its header names interlace method 9 (PNG has 0 and 1)"
+        )  # fmt: skip
 
 
 def _bad(kind: str, folder: Path) -> Path:
