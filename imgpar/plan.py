@@ -28,7 +28,14 @@ from imgpar.cache import (
     file_state,
     kind_of_cache,
 )
-from imgpar.errors import NOT_REGULAR, NOW_A_FOLDER, UNREADABLE, UNWRITABLE, why_unreadable
+from imgpar.errors import (
+    NOT_REGULAR,
+    NOW_A_FOLDER,
+    UNREADABLE,
+    UNWRITABLE,
+    VANISHED,
+    why_unreadable,
+)
 from imgpar.formats import TARGETS, Target, signature, unreadable
 from imgpar.keys import settings_key
 from imgpar.paths import below, folder_of, regular_fd, same_folder
@@ -926,6 +933,9 @@ class Planner:
             notes += (PARTLY_IN_TARGET,)
         try:
             st = os.stat(source)
+        except FileNotFoundError:
+            # As a worker says it, where the file goes after its planning.
+            return Result(source=display, status="failed", error=VANISHED)
         except OSError as exc:
             return Result(source=display, status="failed", error=why_unreadable(exc))
         if not stat.S_ISREG(st.st_mode):

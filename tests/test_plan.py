@@ -435,3 +435,17 @@ def test_an_out_run_never_takes_what_an_in_place_run_has_in_flight_for_a_source(
     shutil.copy(src / "s0" / "a.webp", src / "s1" / "b.webp")
     rest = [i for i in items if isinstance(i, (Task, Result))]
     assert [Path(i.display if isinstance(i, Task) else i.source).name for i in rest] == ["b.png"]
+
+
+def test_a_file_gone_before_it_is_planned_is_said_gone(tmp_path: Path) -> None:
+    # Deleted between the walk and its planning, it failed as a read error
+    # of the system ("cannot read the file: no such file or directory"),
+    # where one gone a moment later fails as the worker says it.
+    source = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(source)
+    job = prepare([source], to="webp", out=tmp_path / "out")
+    source.unlink()
+    planned = [item for item in job.plan() if isinstance(item, Result)]
+    assert [(r.status, r.error) for r in planned] == [
+        ("failed", "file disappeared before it could be read")
+    ]
