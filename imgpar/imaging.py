@@ -248,6 +248,11 @@ def wide_gray(im: Image.Image) -> tuple[Image.Image, str]:
     return im.point(lambda v: v * reading.scale + reading.offset).convert("I"), reading.said
 
 
+def black_and_white(im: Image.Image) -> bool:
+    """Whether gray `im` holds no value but 0 and 255."""
+    return not any(im.histogram()[1:255])
+
+
 def target_mode(im: Image.Image, target: Target) -> Image.Image:
     """Convert a working-mode image to one `target` can store."""
     mode = im.mode

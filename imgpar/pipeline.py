@@ -415,7 +415,9 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             if per_page:
                 notes.append(f"pages in different ICC profiles: each made sRGB in {target.name}")
             rendered = [
-                _for_target(frame, page_icc, target, srgb=spec.srgb or per_page)
+                _for_target(
+                    frame, page_icc, target, srgb=spec.srgb or per_page, bilevel=im.mode == "1"
+                )
                 for frame, page_icc in zip(
                     shown, pages_icc if per_page else [icc] * len(shown), strict=True
                 )
@@ -806,12 +808,17 @@ def _scale(frame: Image.Image, page: _Page, orientation: int, spec: ConvertSpec)
 
 
 def _for_target(
-    upright: Image.Image, icc: bytes | None, target: Target, *, srgb: bool
+    upright: Image.Image, icc: bytes | None, target: Target, *, srgb: bool, bilevel: bool = False
 ) -> tuple[Image.Image, bytes | None]:
-    """Pixels `target` can store, and the ICC profile that describes them."""
+    """Pixels `target` can store, and the ICC profile that describes them;
+    of a `bilevel` source (1-bit: a fax, a line scan), 1-bit again where
+    the target holds it and they are still black and white (not resized)."""
     # Colour after resizing: littleCMS then handles output pixels, not source ones.
     pixels, profile = colour.for_target(upright, icc, target, srgb=srgb)
     pixels = imaging.target_mode(pixels, target)
+    if bilevel and "1" in target.modes and pixels.mode == "L" and imaging.black_and_white(pixels):
+        # Read as 8-bit gray, a 1-bit scan made PNGs and TIFFs a third larger.
+        pixels = pixels.convert("1", dither=Image.Dither.NONE)
     if isinstance(pixels, TiffImagePlugin.TiffImageFile):
         # Saving the opened file itself would let Pillow's TIFF writer copy all
         # its tags, GPS and XMP included, past --metadata.

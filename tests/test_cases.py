@@ -363,6 +363,23 @@ def test_two_page_tiff_first_page_unless_all_pages(tmp_path: Path) -> None:
     assert "2 pages: first page written to webp" in result.notes
 
 
+def test_a_one_bit_scan_stays_one_bit_where_it_is_not_resized(tmp_path: Path) -> None:
+    # A fax or line-art scan came out as 8-bit gray in PNG and TIFF, a third
+    # larger; resized, its edges are gray, and stay so.
+    scan = Image.new("1", (161, 97), 1)
+    ImageDraw.Draw(scan).rectangle((20, 10, 90, 60), fill=0)
+    source = tmp_path / "fax.tif"
+    scan.save(source, compression="group4")
+    for target in ("png", "tiff"):
+        out, _ = _convert(source, target, tmp_path)
+        with Image.open(out) as im:
+            assert im.mode == "1"
+            assert ImageChops.difference(im.convert("L"), scan.convert("L")).getbbox() is None
+        smaller, _ = _convert(source, target, tmp_path / "small", resize=Resize(width=50))
+        with Image.open(smaller) as im:
+            assert (im.mode, im.size) == ("L", (50, 30))
+
+
 def test_a_tiff_of_many_pages_is_counted_only_as_far_as_its_note_needs(tmp_path: Path) -> None:
     # Only its first page is written, and Pillow's count of a TIFF's pages
     # takes time that grows with their square: 80,000 tiny pages held a
