@@ -29,20 +29,24 @@ def _stop_as_ctrl_c() -> None:
     (console.StopSignals): the command then says `interrupted` and exits
     with the signal's status, where Python's default ended it without a
     word (a CI step's `timeout` as the command started: an empty log)."""
-    for signum, stop in ((signal.SIGTERM, Terminated), (getattr(signal, "SIGHUP", None), HungUp)):
-        if signum is None or signal.getsignal(signum) is signal.SIG_IGN:
-            continue  # `nohup imgpar ...`: asked to go on without a terminal
+    for signum in _RAISED:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # `nohup imgpar ...`: left alone
+            signal.signal(signum, _raise_stop)
 
-        def raise_stop(signum: int, frame: FrameType | None, stop: type = stop) -> None:
-            if in_finalizer(frame):
-                # Raised there, Python would print it and go on: the stop
-                # ends the command as Python's default would.
-                signal.signal(signum, signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
-                return
-            raise stop
 
-        signal.signal(signum, raise_stop)
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    if in_finalizer(frame):
+        # Raised there, Python would print it and go on: the stop ends the
+        # command as Python's default would.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    raise _RAISED[signum]
+
+
+_RAISED: dict[int, type[KeyboardInterrupt]] = {signal.SIGTERM: Terminated}
+if hasattr(signal, "SIGHUP"):
+    _RAISED[signal.SIGHUP] = HungUp
 
 
 if __name__ == "__main__":

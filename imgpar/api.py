@@ -769,7 +769,9 @@ def prepare(
     out_path = os.fsdecode(out) if out is not None else None
     # No --out, or one that is the SOURCE: outputs beside their sources.
     in_place = out_path is None or any(same_folder(out_path, p) for p in paths)
-    _check_nested_sources(seen, in_place=in_place, out=out_path)
+    # Read once, if a check needs it: most runs ask it nothing.
+    mounts = Mounts()
+    _check_nested_sources(seen, in_place=in_place, out=out_path, mounts=mounts)
     if in_place:
         # `imgpar convert *.jpg`: one folder, however many SOURCES.
         folders = sorted({folder_of(p) for p in paths})
@@ -777,8 +779,8 @@ def prepare(
         if _create_out:
             _check_caches_in_place(folders)
     if out_path is not None:
-        _check_out_among_sources(out_path, seen)
-        _check_sources_inside_out(out_path, seen)
+        _check_out_among_sources(out_path, seen, mounts)
+        _check_sources_inside_out(out_path, seen, mounts)
         _check_out(out_path, create=_create_out)
         if _create_out and not in_place and not os.path.exists(os.path.join(out_path, CACHE_NAME)):
             # A first run killed before it records anything must leave an
@@ -1102,7 +1104,7 @@ def _one_each(sources: dict[str, str]) -> tuple[str, ...]:
 
 
 def _check_nested_sources(
-    sources: dict[str, str], *, in_place: bool, out: str | None
+    sources: dict[str, str], *, in_place: bool, out: str | None, mounts: Mounts
 ) -> None:
     """Refuse a SOURCE inside a SOURCE folder (`sources`: path by real path)
     whose files would be converted twice: in place, into the same folder,
@@ -1113,7 +1115,6 @@ def _check_nested_sources(
     folders = {r: p for r, p in sources.items() if os.path.isdir(r)}
     if not folders:
         return  # files alone: none inside another
-    mounts = Mounts([] if in_place else None)
     for real, path in sources.items():
         # As named (the walk goes through links to folders on the way) and
         # as it really is (a folder SOURCE may be a link itself).
@@ -1134,7 +1135,7 @@ def _check_nested_sources(
                 for where in places
                 if below(where, base)
             ]
-            if (mounted := mounts.mounted_below(real, base_real)) is not None:
+            if not in_place and (mounted := mounts.mounted_below(real, base_real)) is not None:
                 found.append((base_real, mounted))
             if any((in_place and real in folders) or walked_to(base, rel, exclude=out)
                    for base, rel in found):  # fmt: skip
@@ -1145,17 +1146,17 @@ def _check_nested_sources(
                 )
 
 
-def _check_out_among_sources(out: str, sources: dict[str, str]) -> None:
+def _check_out_among_sources(out: str, sources: dict[str, str], mounts: Mounts) -> None:
     """Refuse an --out inside a SOURCE folder (`sources`: path by real path)
     that holds images and is no output folder (its cache would say so): the
     walk never enters it, so they would be neither converted nor safe from
     outputs of the same name. Once imgpar has made it, it is imgpar's, as
     any --out is."""
-    inside, mounts = os.path.realpath(out), Mounts()
-    holder = next((p for real, p in sources.items() if mounts.within(inside, real)), None)
-    if holder is None or not os.path.isdir(holder) or not os.path.isdir(out):
+    if not os.path.isdir(out):
         return
-    if _made_by_imgpar(out):
+    inside = os.path.realpath(out)
+    holder = next((p for real, p in sources.items() if mounts.within(inside, real)), None)
+    if holder is None or not os.path.isdir(holder) or _made_by_imgpar(out):
         return
     found = next((f.file(f.names[0]) for f in walk([out]) if isinstance(f, Folder)), None)
     if found is not None:
@@ -1187,16 +1188,18 @@ def _made_by_imgpar(out: str) -> bool:
     return os.path.exists(os.path.join(out, CACHE_NAME)) and kind_of_cache(out) != "in place"
 
 
-def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
+def _check_sources_inside_out(out: str, sources: dict[str, str], mounts: Mounts) -> None:
     """Refuse SOURCES inside an --out that holds the user's images and is no
     output folder yet (`--out x` of `x/y`, with your own `x/a.jpg`): outputs
     written there, wherever a name template puts them, could replace them.
     Hidden folders and links count, as outputs may go there. Once imgpar has
     made it, the folder is imgpar's, as any --out is."""
-    inner = _sources_inside(out, sources.values())
-    if not inner or not os.path.isdir(out):
+    if not os.path.isdir(out):
         return
-    if _made_by_imgpar(out):
+    # The SOURCES inside it (`--out photos` of `photos/2024`), by real path.
+    top = os.path.realpath(out)
+    inner = {real: s for s in sources.values() if mounts.within(real := os.path.realpath(s), top)}
+    if not inner or _made_by_imgpar(out):
         return
     # Folders by identity, not by real path, which costs a system call per
     # folder above it: links may lead in circles, and into SOURCES.
@@ -1218,13 +1221,6 @@ def _check_sources_inside_out(out: str, sources: dict[str, str]) -> None:
                     " them (give an empty folder, or one outside the SOURCES)",
                     option="out",
                 )
-
-
-def _sources_inside(out: str, sources: Iterable[str]) -> dict[str, str]:
-    """The SOURCES inside --out (`--out photos` of `photos/2024`), as named,
-    by real path."""
-    top, mounts = os.path.realpath(out), Mounts()
-    return {real: s for s in sources if mounts.within(real := os.path.realpath(s), top)}
 
 
 def _holds_images(folder: str, *, exclude: str | None) -> bool:

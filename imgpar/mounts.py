@@ -6,6 +6,7 @@ where the table cannot be read, nothing: paths are then all there is."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from typing import NamedTuple
@@ -47,9 +48,13 @@ class Mounts:
     """The mount table, asked where folders are."""
 
     def __init__(self, table: list[Mount] | None = None) -> None:
-        # By mount point; a later mount at a point hides an earlier one.
-        self._at = {m.point: m for m in (mount_table() if table is None else table)}
+        self._table = table  # None: this process's, read when first asked
         self._places: dict[str, tuple[str, str] | None] = {}
+
+    @functools.cached_property
+    def _at(self) -> dict[str, Mount]:
+        """The mounts by mount point; a later one at a point hides an earlier one."""
+        return {m.point: m for m in (mount_table() if self._table is None else self._table)}
 
     def place(self, path: str) -> tuple[str, str] | None:
         """Where `path` (real: os.path.realpath) is: its file system's

@@ -918,7 +918,8 @@ def open_checked(
         counted = f" (and {FRAME_COST:,} a {'page' if im.format == 'TIFF' else 'frame'} besides)"
         size = _size(im, frames) + (counted if frames > 1 else "")
         raise ImageRejected(_too_many_pixels(max_pixels, size))
-    if im.format == "PNG" and (method := _png_interlace(fp)) > 1:
+    # Read only where Pillow says interlaced, as it says of any method but 0.
+    if im.format == "PNG" and im.info.get("interlace") and (method := _png_interlace(fp)) > 1:
         # Pillow reads the pixels as if cut short: "truncated", and a blank
         # image under --allow-truncated.
         im.close()
