@@ -18,9 +18,17 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
-from imgpar.cache import CACHE_NAME, Cache, Entry, as_recorded, file_state, kind_of_cache
+from imgpar.cache import (
+    CACHE_NAME,
+    Cache,
+    Entry,
+    as_recorded,
+    file_state,
+    kind_of_cache,
+    waiting_words,
+)
 from imgpar.collect import Collector, Summary
-from imgpar.errors import UsageError, flag, system_words
+from imgpar.errors import UsageError, counted, flag, system_words, them
 from imgpar.formats import TARGETS, Target, resolve_target, target_available
 from imgpar.keys import run_key
 from imgpar.limits import (
@@ -408,12 +416,13 @@ class Job:
         stay, and how many (`_held_back`)."""
         from imgpar.writer import remove_abandoned
 
-        folders = [s for s in self.sources if os.path.isdir(s)]
-        files = [s for s in self.sources if s not in folders]
+        # Each SOURCE's folder: itself, or a file's own.
+        homes = {s: folder_of(s) for s in self.sources}
+        folders = [s for s, home in homes.items() if home == s]
+        files = [s for s, home in homes.items() if home != s]
         cache_roots = list(dict.fromkeys(self._output_roots()))
         # Into an --out, what leads the keys of each SOURCE's files. (In place
         # each folder has a cache of its own.)
-        homes = {s: s if s in folders else os.path.dirname(s) or os.curdir for s in self.sources}
         head_of = source_heads(homes.values()) if self.out is not None else {}
         # The keys of files named as SOURCES: one named elsewhere
         # (other/photos/x.jpg) is no photos/x.jpg gone.
@@ -957,6 +966,14 @@ def _resizes(
     return [None]
 
 
+def scheduler_address(engine: str | None, scheduler: str | None) -> str | None:
+    """The Dask scheduler a run asks: `scheduler`, or with the dask engine
+    $IMGPAR_SCHEDULER; None where it starts a cluster of its own."""
+    if scheduler is None and engine == "dask":
+        return os.environ.get("IMGPAR_SCHEDULER") or None
+    return scheduler
+
+
 def _engine(
     engine: str | None, scheduler: str | None, jobs: int | None, *, run: bool = True
 ) -> tuple[str, str | None, int]:
@@ -976,8 +993,7 @@ def _engine(
         )
     engine = engine or ("dask" if scheduler is not None else "local")
     from_env = scheduler is None and engine == "dask"
-    if from_env:
-        scheduler = os.environ.get("IMGPAR_SCHEDULER") or None
+    scheduler = scheduler_address(engine, scheduler)
     if scheduler is None:
         if engine == "dask" and run:
             from imgpar.engine_dask import require_distributed
@@ -1397,7 +1413,7 @@ _PACKAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 
 
 def _warn_waiting(root: str) -> None:
-    _warn(f"waiting for another imgpar run on {root} to finish")
+    _warn(waiting_words(root))
 
 
 def held_why(held: Held) -> list[tuple[str, str]]:
@@ -1405,12 +1421,12 @@ def held_why(held: Held) -> list[tuple[str, str]]:
     `Job.prune` tells them), and why."""
     said = []
     for source, n in held.items():
-        outputs, are, them, they = ("1 output", "is", "it", "it") if n == 1 else (
-            f"{n} outputs", "are", "them", "they")  # fmt: skip
+        are, they = ("is", "it") if n == 1 else ("are", "they")
         said.append((
             source,
-            f"no images in it now (a drive not mounted?), yet {outputs} of its sources"
-            f" {are} there: --prune keeps {them}; delete {them} yourself if {they} should go",
+            f"no images in it now (a drive not mounted?), yet {counted(n, 'output')} of its"
+            f" sources {are} there: --prune keeps {them(n)}; delete {them(n)} yourself if"
+            f" {they} should go",
         ))  # fmt: skip
     return said
 

@@ -74,6 +74,11 @@ class Locks:
             _holders[key] = me
 
 
+def waiting_words(root: str) -> str:
+    """What a run says as it waits for another on `root` (exclusive's `waiting`)."""
+    return f"waiting for another imgpar run on {root} to finish"
+
+
 @contextlib.contextmanager
 def exclusive(
     roots: Iterable[str], waiting: Callable[[str], None] | None = None

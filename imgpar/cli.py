@@ -333,7 +333,7 @@ def convert(
             options["out"] = str(options["out"])
         # SIGTERM and SIGHUP as Ctrl-C: a Dask cluster asked its size may
         # keep the run waiting a minute for a first worker.
-        with console.StopSignals() as signals, _told_if_slow(options, run):
+        with console.StopSignals() as signals, _told_if_slow(options, run, read_only):
             job = prepare(
                 paths,
                 _create_out=not read_only,
@@ -381,15 +381,17 @@ def convert(
 
 
 @contextlib.contextmanager
-def _told_if_slow(options: dict[str, Any], run: dict[str, Any]) -> Iterator[None]:
+def _told_if_slow(
+    options: dict[str, Any], run: dict[str, Any], read_only: bool
+) -> Iterator[None]:
     """A note, once the command has waited a few seconds to start, where a
     Dask scheduler is asked for its workers: it waits up to a minute for a
-    first one to join, which read as a hang."""
-    address = options.get("scheduler")
-    if address is None and options.get("engine") == "dask":
-        address = os.environ.get("IMGPAR_SCHEDULER")
-    # --check and --dry-run never ask a cluster.
-    if not address or run.get("quiet") or run.get("check") or run.get("dry_run"):
+    first one to join, which read as a hang. (`read_only`: --check and
+    --dry-run, which never ask a cluster.)"""
+    from imgpar.api import scheduler_address
+
+    address = scheduler_address(options.get("engine"), options.get("scheduler"))
+    if not address or run.get("quiet") or read_only:
         yield
         return
     note = threading.Timer(

@@ -25,8 +25,10 @@ from imgpar.errors import (
     HungUp,
     Terminated,
     UsageError,
+    counted,
     in_finalizer,
     stop_status,
+    them,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +100,7 @@ def dry_run(
     _warn_of_caches(job)
     # On stderr: stdout is a line per output, for scripts.
     echo_line(
-        f"would convert {_count(converting, 'file')} ({_count(len(remade), 'output')}),"
+        f"would convert {counted(converting, 'file')} ({counted(len(remade), 'output')}),"
         f" skip {skipped}, fail {failed + len(held)}",
         err=True,
     )
@@ -207,10 +209,10 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     if stale or failing or orphans or leftovers:
         counts = (
             f"{len(stale)} stale, {len(failing)} failing,"
-            f" {_count(len(orphans), 'orphaned output')}"
+            f" {counted(len(orphans), 'orphaned output')}"
         )
         if leftovers:
-            counts += f", {_count(len(leftovers), 'leftover temporary file')}"
+            counts += f", {counted(len(leftovers), 'leftover temporary file')}"
         typer.echo(counts, err=True)
         return ExitStatus.FAILED
     typer.echo("everything is up to date", err=True)
@@ -404,7 +406,9 @@ def run(
 
 
 def _say_waiting(root: str) -> None:
-    echo_line(f"note: waiting for another imgpar run on {root} to finish", err=True)
+    from imgpar.cache import waiting_words
+
+    echo_line(f"note: {waiting_words(root)}", err=True)
 
 
 def _open_manifest(path: str, job: Job) -> Manifest:
@@ -486,45 +490,45 @@ def _end_notes(
     notes = []
     if noted[PARTLY_IN_TARGET]:
         notes.append(
-            f"{_count(noted[PARTLY_IN_TARGET], 'source')} already in one of the target formats:"
+            f"{counted(noted[PARTLY_IN_TARGET], 'source')} already in one of the target formats:"
             " that output, which would replace it, is not made; --out DIR or --name"
             " '{stem}-web.{ext}' makes it"
         )
     if noted[KEPT_OUTPUTS]:
         notes.append(
-            f"{_count(noted[KEPT_OUTPUTS], 'source')} made only some outputs:"
+            f"{counted(noted[KEPT_OUTPUTS], 'source')} made only some outputs:"
             " the others were up to date"
         )
     if noted[IN_TARGET_FORMAT]:
         notes.append(
             f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format;"
             " --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes "
-            + _them(noted[IN_TARGET_FORMAT])
+            + them(noted[IN_TARGET_FORMAT])
         )
     if noted[KEPT_EXTENSION]:
         notes.append(
-            f"{_count(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
+            f"{counted(noted[KEPT_EXTENSION], 'source')} with another of the same name:"
             " outputs keep the source extension"
             + (f" ({kept_example})" if kept_example else "")
         )
     if noted[KEPT_FOR_RECORDED]:
         notes.append(
-            f"{_count(noted[KEPT_FOR_RECORDED], 'source')} whose output names the --out records"
+            f"{counted(noted[KEPT_FOR_RECORDED], 'source')} whose output names the --out records"
             " for files of another SOURCE (or of a SOURCE folder since renamed): outputs keep"
             " the source extension; a fresh --out gives them their own"
         )
     if noted[NOT_ENLARGED]:
         notes.append(
-            f"{_count(noted[NOT_ENLARGED], 'source')} smaller than the size asked for:"
-            f" not enlarged; --upscale enlarges {_them(noted[NOT_ENLARGED])}"
+            f"{counted(noted[NOT_ENLARGED], 'source')} smaller than the size asked for:"
+            f" not enlarged; --upscale enlarges {them(noted[NOT_ENLARGED])}"
         )
     if left:
-        notes.append(f"{_count(left, 'earlier output')} no source makes now;"
-                     f" --prune deletes {_them(left)}")  # fmt: skip
+        notes.append(f"{counted(left, 'earlier output')} no source makes now;"
+                     f" --prune deletes {them(left)}")  # fmt: skip
     if unread:
         kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
         notes.append(
-            f"{_count(unread.total(), 'file')} in formats imgpar does not read,"
+            f"{counted(unread.total(), 'file')} in formats imgpar does not read,"
             f" left alone ({kinds})"
         )
     # Metadata or a profile left out, damaged data read past: a photographer's
@@ -535,9 +539,9 @@ def _end_notes(
         if note.startswith(WARNING):
             warned[_DETAIL.sub("", note[len(WARNING) :])] += n
     if warned:
-        kinds = [f"{w} ({_count(n, 'file')})" for w, n in warned.most_common(SHOWN_WARNINGS)]
+        kinds = [f"{w} ({counted(n, 'file')})" for w, n in warned.most_common(SHOWN_WARNINGS)]
         if len(warned) > SHOWN_WARNINGS:
-            kinds.append(f"{_count(len(warned) - SHOWN_WARNINGS, 'other warning')}")
+            kinds.append(f"{counted(len(warned) - SHOWN_WARNINGS, 'other warning')}")
         named = "" if verbose else " (--verbose names the files)"
         notes.append(f"converted with warnings{named}: {'; '.join(kinds)}")
     return notes
@@ -683,11 +687,11 @@ def _line(result: Result) -> str:
 def format_summary(s: Summary) -> str:
     head = f"{s.converted} converted, {s.skipped} skipped, {s.failed} failed"
     if s.unread_folders:
-        head += f", {_count(len(s.unread_folders), 'folder')} not read"
+        head += f", {counted(len(s.unread_folders), 'folder')} not read"
     if s.held_back:
-        head += f", {_count(len(s.held_back), 'SOURCE')} empty"
+        head += f", {counted(len(s.held_back), 'SOURCE')} empty"
     if s.unrecorded:
-        head += f", {_count(len(s.unrecorded), 'cache')} not written"
+        head += f", {counted(len(s.unrecorded), 'cache')} not written"
     if s.pruned:
         head += f", {len(s.pruned)} pruned"
     if s.interrupted:
@@ -701,7 +705,7 @@ def format_summary(s: Summary) -> str:
         before, after = format_bytes(s.source_bytes), format_bytes(s.output_bytes)
         lines.append(f"{before} -> {after} ({format_change(s.size_change)})")
         work = (
-            f"work {s.work_seconds:.1f} s on {_count(s.jobs, 'job')}: "
+            f"work {s.work_seconds:.1f} s on {counted(s.jobs, 'job')}: "
             f"speedup {s.speedup:.2f}x, efficiency {s.efficiency:.0%}"
         )
         if s.peak_worker_rss:
@@ -718,14 +722,6 @@ def format_change(fraction: float) -> str:
     if whole != "-100%" or fraction <= -1:
         return whole
     return f"{max(fraction, -0.999):+.1%}"
-
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
-
-
-def _them(n: int) -> str:
-    return "it" if n == 1 else "them"
 
 
 def _fit(line: str, width: int = 80) -> str:
@@ -769,13 +765,13 @@ def format_bench(r: BenchResult) -> str:
     from imgpar.spec import STAGES
 
     if r.sample < r.found:
-        picked = f"{r.sample} of {_count(r.found, 'image')}"
+        picked = f"{r.sample} of {counted(r.found, 'image')}"
     else:
         picked = "the one image" if r.sample == 1 else f"all {r.sample} images"
     lines = [
         f"{picked} ({format_bytes(r.sample_bytes)}), "
         + (f"median of {r.repeat} runs each" if r.repeat > 1 else "one run each")
-        + f"; {_count(r.cores, 'CPU core')}",
+        + f"; {counted(r.cores, 'CPU core')}",
         "",
         f"{'':46}{'share of worker time':^27}".rstrip(),
         f"{'jobs':>4}  {'wall s':>7}  {'images/s':>8}  {'speedup':>7}  {'efficiency':>10}  "
@@ -807,7 +803,7 @@ def format_bench(r: BenchResult) -> str:
         lines.append(line)
     if r.failures:
         lines += [f"failed: {failure}" for failure in r.failures]
-        lines.append(f"{_count(len(r.failures), 'image')} failed, timed in as failures")
+        lines.append(f"{counted(len(r.failures), 'image')} failed, timed in as failures")
     lines += [f"note: {note}" for note in r.notes]
     lines.append("speedup: jobs=1's wall time over each row's")
     lines.append(f"outputs: {r.scratch} (removed)")

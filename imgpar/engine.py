@@ -26,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
 from imgpar.cstderr import Catcher, in_own_process, quiet_python_stderr, to_null
+from imgpar.errors import STOP_SIGNALS
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import ConvertSpec, Result, Task, on_disk
 from imgpar.writer import temp_file_places, temp_prefix
@@ -113,9 +114,7 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
 
 
 # The signals that stop a run, held while workers are forked (_stops_held).
-_STOPS = (
-    {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} if hasattr(signal, "pthread_sigmask") else set()
-)
+_STOPS = set(STOP_SIGNALS) if hasattr(signal, "pthread_sigmask") else set()
 
 
 @contextlib.contextmanager

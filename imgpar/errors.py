@@ -99,6 +99,16 @@ def why_unreadable(exc: OSError) -> str:
     return f"{UNREADABLE}: {system_words(exc)}"
 
 
+def counted(n: int, thing: str) -> str:
+    """`n` things, in words: 1 file, 2 files."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def them(n: int) -> str:
+    """What `n` things are called again: it, or them."""
+    return "it" if n == 1 else "them"
+
+
 def system_words(exc: OSError) -> str:
     """The system's words for `exc`, in lower case as a reason goes on
     (`permission denied`)."""

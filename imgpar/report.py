@@ -103,8 +103,6 @@ class ReportWriter:
         # Walker notes (broken links, symlink loops, unreadable folders) are
         # few, so they are kept and written at the end.
         self.notes: list[dict[str, str]] = []
-        # What the run said at its end besides (close): its warnings and notes.
-        self.said: list[str] = []
         self._start()
 
     def note(self, path: str, reason: str) -> None:
@@ -116,15 +114,14 @@ class ReportWriter:
     def add(self, result: Result) -> None:
         raise NotImplementedError
 
-    def _finish(self, summary: Summary) -> None:
+    def _finish(self, summary: Summary, said: Sequence[str]) -> None:
         raise NotImplementedError
 
     def close(self, summary: Summary, said: Sequence[str] = ()) -> None:
         """Write the end of the report: the summary, and the run's `said`,
         its warnings and end notes as the terminal shows them (`warning:
         ...`, `note: ...`)."""
-        self.said = list(said)
-        self._finish(summary)
+        self._finish(summary, said)
         self._fp.close()
         os.replace(self._temp, self.path)
 
@@ -152,11 +149,11 @@ class JsonReport(ReportWriter):
         self._fp.write(("\n  " if self._first else ",\n  ") + line)
         self._first = False
 
-    def _finish(self, summary: Summary) -> None:
+    def _finish(self, summary: Summary, said: Sequence[str]) -> None:
         self._fp.write('\n], "notes": ')
         self._fp.write(to_json(self.notes))
         self._fp.write(', "said": ')
-        self._fp.write(to_json(self.said))
+        self._fp.write(to_json(list(said)))
         self._fp.write(', "summary": ')
         self._fp.write(to_json(summary.as_dict()))
         self._fp.write("}\n")
@@ -194,7 +191,7 @@ class CsvReport(ReportWriter):
                 )
             )
 
-    def _finish(self, summary: Summary) -> None:
+    def _finish(self, summary: Summary, said: Sequence[str]) -> None:
         pass
 
 

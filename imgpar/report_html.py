@@ -96,7 +96,7 @@ class HtmlReport(ReportWriter):
         self._spool.write((",\n" if self._written else "\n") + _script_json(record))
         self._written += 1
 
-    def _finish(self, summary: Summary) -> None:
+    def _finish(self, summary: Summary, said: Sequence[str]) -> None:
         wall = time.time() - self._opened
         data = {
             "imgpar": __version__,
@@ -111,7 +111,7 @@ class HtmlReport(ReportWriter):
         out = self._fp
         out.write(_page_head(summary, self._opened))
         out.write(_summary_html(summary, self.argv, self._opened))
-        out.write(_notes_html(self.notes, self.said))
+        out.write(_notes_html(self.notes, said))
         out.write(_failures_html(sorted(self._failures), self._failed))
         out.write(_BODY)
         out.write('<script type="application/json" id="imgpar-data">')
@@ -253,7 +253,7 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
     return "".join(parts)
 
 
-def _notes_html(notes: list[dict[str, str]], said: list[str]) -> str:
+def _notes_html(notes: list[dict[str, str]], said: Sequence[str]) -> str:
     if not notes and not said:
         return ""
     items = "".join(

@@ -256,12 +256,10 @@ def _into_place(temp: str, path: str, replaceable: Collection[tuple[str, int]] |
         return
     try:
         os.link(temp, path)
-    except FileExistsError:
-        pass
     except OSError:
-        # No hard links there (FAT, some network shares; each system says so
-        # in words of its own): asked first, then renamed. What else went
-        # wrong, the rename meets too.
+        # A file in the way (FileExistsError), or no hard links there (FAT,
+        # some network shares; each system says so in words of its own):
+        # asked first, then renamed. What else went wrong, the rename meets too.
         pass
     else:
         os.unlink(temp)
