@@ -1141,6 +1141,9 @@ def describe(
     if isinstance(exc, MemoryError):
         # Decoding or encoding: a traceback would tell which, its reason cannot.
         return "out of memory"
+    code = _WEBP_ERROR.fullmatch(message) if raised == "writing" else None
+    if isinstance(exc, ValueError) and code:
+        return _LIBWEBP_ERRORS.get(int(code[1]), f"the encoder failed (libwebp error {code[1]})")
     if isinstance(exc, RuntimeError) and "Security limit exceeded" in message:
         # libheif's own limit on a HEIF's stated size, met before imgpar's.
         size = re.search(r"Image size (\d+x\d+)", message)
@@ -1161,6 +1164,19 @@ def describe(
             detail = exc.strerror
         return _undecodable(detail or "not as its format says")
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+# Pillow's words for libwebp's WebPEncodingError, which say only its number.
+_WEBP_ERROR = re.compile(r"encoding error (\d+)")
+_LIBWEBP_ERRORS = {
+    1: "out of memory",
+    2: "out of memory",
+    6: "the encoder failed (too much detail for WebP's first partition, 512 KiB:"
+    " a lower --quality, or a smaller size, fits it)",
+    7: "the encoder failed (too much detail for a WebP partition, 16 MiB:"
+    " a lower --quality, or a smaller size, fits it)",
+    9: "too large for webp: the file would be over its limit of 4 GiB",
+}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -898,6 +898,32 @@ def test_a_file_read_once_closed_is_a_bug_not_damage() -> None:
     assert describe(raised.value) == "ValueError: I/O operation on closed file."
 
 
+def test_libwebp_out_of_memory_is_said_in_words(tmp_path: Path) -> None:
+    # Pillow says only "encoding error 1" (libwebp's VP8_ENC_ERROR_OUT_OF_MEMORY).
+    # The address space is capped once the pixels are decoded, leaving the
+    # encoder too little.
+    program = textwrap.dedent(
+        """
+        import resource, sys
+        from PIL import Image
+        from imgpar.pipeline import describe
+        im = Image.effect_noise((3000, 2000), 60).convert("RGB")
+        with open("/proc/self/status") as status:
+            vm = next(int(line.split()[1]) for line in status if line.startswith("VmSize"))
+        resource.setrlimit(resource.RLIMIT_AS, (vm * 1024 + (48 << 20), resource.RLIM_INFINITY))
+        try:
+            im.save(sys.argv[1], "WEBP")
+        except Exception as exc:
+            print(repr(exc)); print(describe(exc))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, str(tmp_path / "a.webp")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.splitlines() == ["ValueError('encoding error 1')", "out of memory"]
+
+
 def test_what_the_decoder_printed_is_said_only_of_a_read() -> None:
     data = io.BytesIO()
     Image.effect_noise((64, 64), 40).convert("RGB").save(data, "PNG")
