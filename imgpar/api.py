@@ -1362,7 +1362,8 @@ def iter_convert(sources: Sources, **options: Any) -> Generator[Result, None, No
 
 
 def _results(job: Job) -> Generator[Result, None, None]:
-    events = job.events()
+    collector = Collector(jobs=job.jobs, engine=job.engine_label)
+    events = _gathered(job, collector)
     owner = os.getpid()
 
     def at_exit() -> None:
@@ -1374,14 +1375,26 @@ def _results(job: Job) -> Generator[Result, None, None]:
 
     atexit.register(at_exit)
     try:
-        for event in events:
-            if isinstance(event, Result):
-                yield event
-            elif event.failed or event is job.fallback:
-                _warn(f"{event.path}: {event.reason}")
-        _warn_of_the_end(job, job.held())
+        yield from events
+        _warn_of_the_end(job, job.summary(collector)[1])
     finally:
         atexit.unregister(at_exit)
+
+
+def _gathered(job: Job, collector: Collector) -> Generator[Result, None, None]:
+    """`job`'s results, each added to `collector` as it comes; what fails
+    the run though no file's result says so (a folder not read), warned."""
+    # Closed with this generator, not when the collector of garbage finds it.
+    with contextlib.closing(job.events()) as events:
+        for event in events:
+            if isinstance(event, Result):
+                collector.add(event)
+                yield event
+                continue
+            if event.failed:
+                collector.unread(event.path)
+            if event.failed or event is job.fallback:
+                _warn(f"{event.path}: {event.reason}")
 
 
 def _warn_of_the_end(job: Job, held: Held) -> None:
@@ -1436,16 +1449,7 @@ def convert(sources: Sources, **options: Any) -> Report:
     """Convert everything and return every file's result plus the summary."""
     job = prepare(sources, **options)
     collector = Collector(jobs=job.jobs, engine=job.engine_label)
-    files = []
-    for event in job.events():
-        if isinstance(event, Result):
-            collector.add(event)
-            files.append(event)
-            continue
-        if event.failed:
-            collector.unread(event.path)
-        if event.failed or event is job.fallback:
-            _warn(f"{event.path}: {event.reason}")
+    files = list(_gathered(job, collector))
     summary, held = job.summary(collector)
     _warn_of_the_end(job, held)
     return Report(files=files, summary=summary)

@@ -18,6 +18,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1423,6 +1424,27 @@ def test_full_disk_stops_cleanly(tmp_path: Path, tiny_disk: Path) -> None:
     for png in tiny_disk.glob("*.png"):
         with Image.open(png) as im:
             im.load()  # every kept output is whole
+
+
+def test_a_run_stopped_by_a_full_disk_warns_a_program_of_no_source_emptied(
+    tmp_path: Path, tiny_disk: Path
+) -> None:
+    # Whether a SOURCE's images are all gone is known only once every file
+    # is: the command line and convert() held their tongue after a stopped
+    # run, and iter_convert() warned all the same.
+    emptied, filling = tmp_path / "emptied", tmp_path / "filling"
+    _tree(emptied, 1, (60, 40))
+    assert imgpar.convert(emptied, to="png", out=tiny_disk).summary.converted == 1
+    for photo in emptied.rglob("*.jpg"):
+        photo.unlink()
+    _tree(filling, 12, (800, 600))
+    for call in (imgpar.iter_convert, imgpar.convert):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            done = call([emptied, filling], to="png", out=tiny_disk, jobs=1)  # type: ignore[operator]
+            results = done.files if isinstance(done, imgpar.Report) else list(done)
+        assert any(r.fatal and (r.error or "").startswith("disk full") for r in results)
+        assert [str(w.message) for w in caught] == []
 
 
 def test_two_runs_on_one_output_folder(tmp_path: Path) -> None:
