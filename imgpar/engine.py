@@ -13,6 +13,7 @@ import gc
 import glob
 import heapq
 import itertools
+import math
 import multiprocessing
 import os
 import signal
@@ -203,8 +204,16 @@ class _Clock:
 
 
 class _Flight(NamedTuple):
+    """A chunk submitted whose results are not yet taken."""
+
     tasks: list[Task]
+    number: int  # as its worker's clock gives it
     deadline: float  # a backstop for a chunk that never starts a file
+
+
+# Every chunk in flight, by its future: which worker's file is overdue,
+# and which files a worker finished should the pool be killed.
+Flights = dict[Future[list[Result]], _Flight]
 
 
 class ProcessEngine:
@@ -228,7 +237,7 @@ class ProcessEngine:
         chunks = scheduled(items, self.jobs)
         pool: _Workers | None = None
         owner = os.getpid()  # a forked copy of this generator has no workers of its own
-        flights: dict[Future[list[Result]], _Flight] = {}
+        flights: Flights = {}
         worked = False  # some worker has returned a result
         try:
             while True:
@@ -239,11 +248,12 @@ class ProcessEngine:
                     if pool is None:
                         pool = self._workers(self.jobs)
                     deadline = time.monotonic() + self.timeout * (len(chunk) + 1)
-                    flights[pool.submit(chunk)] = _Flight(chunk, deadline)
+                    future, number = pool.submit(chunk)
+                    flights[future] = _Flight(chunk, number, deadline)
                 if not flights:
                     return
                 assert pool is not None
-                late, wake = pool.overdue(self.timeout)
+                late, wake = pool.overdue(flights, self.timeout)
                 if not late:
                     wake = min([wake] + [f.deadline for f in flights.values()])
                     wait(
@@ -257,7 +267,6 @@ class ProcessEngine:
                 landed: list[Task] = []  # the tasks of the results finished
                 for future in [f for f in flights if f.done()]:
                     flight = flights.pop(future)
-                    pool.landed(future)
                     landed += flight.tasks
                     try:
                         finished += future.result()
@@ -285,7 +294,7 @@ class ProcessEngine:
                     # workers' peak memory goes with the failures: a file
                     # that outgrew --timeout may well have outgrown the rest.
                     peak = pool.peak_rss()
-                    pool.kill([t for flight in flights.values() for t in flight.tasks])
+                    pool.kill(flights)
                     pool = None
                     for flight in flights.values():
                         rest = [t for t in flight.tasks if t not in overdue]
@@ -302,11 +311,12 @@ class ProcessEngine:
                 # Which worker held which chunk is unknown, so every unfinished
                 # file is suspect and is retried alone in a fresh worker.
                 cause = pool.death_cause() if broken else None
-                suspects = [t for chunk in pending for t in chunk]
-                suspects += [t for flight in flights.values() for t in flight.tasks]
+                # Chunks a broken pool failed are back in `pending`.
+                queued = [t for chunk in pending for t in chunk]
+                suspects = queued + [t for flight in flights.values() for t in flight.tasks]
+                pool.kill(flights, queued)
                 pending.clear()
                 flights.clear()
-                pool.kill(suspects)
                 pool = None
                 for task in suspects:
                     result = self._isolated(task, cause)
@@ -324,7 +334,7 @@ class ProcessEngine:
                     yield result
         finally:
             if pool is not None and os.getpid() == owner:
-                pool.kill([t for flight in flights.values() for t in flight.tasks])
+                pool.kill(flights)
 
     def _workers(self, count: int) -> _Workers:
         # Load Pillow and its decoders once, here, rather than in every worker:
@@ -353,19 +363,20 @@ class ProcessEngine:
         """Run one suspect file alone in a fresh worker; report it failed if
         it kills or outlasts that worker too."""
         pool = self._workers(1)
-        held = [task]  # until its result is in hand
+        flights: Flights = {}
         try:
-            future = pool.submit([task])
+            future, number = pool.submit([task])
+            flights[future] = _Flight([task], number, math.inf)
             try:
                 result = future.result(timeout=self.timeout)[0]
-                held = []
+                flights.clear()  # its result in hand
                 return result
             except BrokenProcessPool:
                 return failed_result(task, pool.death_cause() or cause or "worker process died")
             except TimeoutError:
                 return failed_result(task, f"timed out after {self.timeout:g} s")
         finally:
-            pool.kill(held)
+            pool.kill(flights)
 
 
 # Where worker processes' shared memory lives, as a note names it.
@@ -428,20 +439,16 @@ class _Workers:
         self._started_ns = time.time_ns()
         self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
         self._numbers = itertools.count(1)  # 0: a clock no worker has set
-        # Every chunk submitted and not yet landed (its results taken), with
-        # its number: which worker's file is overdue, and which files a worker
-        # finished should the pool be killed.
-        self._submitted: dict[Future[list[Result]], tuple[int, list[Task]]] = {}
 
     def overdue(
-        self, timeout: float
+        self, flights: Flights, timeout: float
     ) -> tuple[list[tuple[Future[list[Result]], int, float]], float]:
-        """The files workers have been converting for `timeout` seconds or
-        more, as (their chunk's future, index in the chunk, seconds so far),
-        and the time at which the next one could be."""
+        """The files of `flights` workers have been converting for `timeout`
+        seconds or more, as (their chunk's future, index in the chunk,
+        seconds so far), and the time at which the next one could be."""
         now = time.monotonic()
         late, wake = [], now + timeout
-        by_number = {number: future for future, (number, _) in self._submitted.items()}
+        by_number = {flight.number: future for future, flight in flights.items()}
         cells = self._clock.cells
         for first in range(0, len(cells), _CELLS):
             start = cells[first + 2]
@@ -453,7 +460,9 @@ class _Workers:
                 late.append((future, int(cells[first + 1]), now - start))
         return late, wake
 
-    def submit(self, chunk: list[Task]) -> Future[list[Result]]:
+    def submit(self, chunk: list[Task]) -> tuple[Future[list[Result]], int]:
+        """The future of `chunk`'s results, and the number its worker's
+        clock will give it."""
         # The first submission forks the workers. Frozen meanwhile, what they
         # inherit is never collected in them, so their garbage collector does
         # not write to (and copy) those pages; the parent (perhaps a program
@@ -478,12 +487,7 @@ class _Workers:
             # Even when Ctrl-C lands mid-submission: the workers just forked
             # must be known, to be killed and their temporary files removed.
             self._processes.update(getattr(self._pool, "_processes", None) or {})
-        self._submitted[future] = (number, chunk)
-        return future
-
-    def landed(self, future: Future[list[Result]]) -> None:
-        """The results of `future`'s chunk are taken: none of it is unreported."""
-        self._submitted.pop(future, None)
+        return future, number
 
     def peak_rss(self) -> int:
         """The largest peak resident memory of the live workers, in bytes;
@@ -509,11 +513,12 @@ class _Workers:
         code = codes[0]
         return f"worker process died ({f'signal {-code}' if code < 0 else f'exit status {code}'})"
 
-    def kill(self, held: Iterable[Task]) -> None:
+    def kill(self, flights: Flights, queued: Iterable[Task] = ()) -> None:
         """Stop every worker now and remove the temporary files they were
-        writing for `held` tasks, and the outputs they wrote for them that
-        never came back; reported outputs are untouched."""
-        held = list(held)
+        writing for the tasks of `flights`, and of chunks `queued` again
+        (those a broken pool failed), and the outputs they wrote for them
+        that never came back; reported outputs are untouched."""
+        held = [t for flight in flights.values() for t in flight.tasks] + list(queued)
         processes = list(self._processes.values())
         for process in processes:
             if process.is_alive():
@@ -523,19 +528,19 @@ class _Workers:
             process.join(timeout=5)
         pids = {p.pid for p in processes if p.pid is not None}
         remove_temp_files(temp_file_places(held), pids)
-        remove_unreported(held, self._started_ns, self._written_since())
+        remove_unreported(held, self._started_ns, self._written_since(flights))
 
-    def _written_since(self) -> dict[int, int]:
+    def _written_since(self, flights: Flights) -> dict[int, int]:
         """For each task a worker began, by id, the time (ns) since which a
         file under its outputs' names is that worker's: the run's start for
         those it finished (every file of a chunk whose results are back,
         untaken; by the workers' clocks, those a worker had done of its
         chunk), its own start for the one a worker was on."""
         since: dict[int, int] = {}
-        by_number = {number: tasks for number, tasks in self._submitted.values()}
-        for future, (_, tasks) in self._submitted.items():
+        by_number = {flight.number: flight.tasks for flight in flights.values()}
+        for future, flight in flights.items():
             if future.done() and not future.cancelled() and future.exception() is None:
-                since.update((id(task), self._started_ns) for task in tasks)
+                since.update((id(task), self._started_ns) for task in flight.tasks)
         # A worker's clock is monotonic; files are stamped with the wall's.
         wall = time.time_ns() - int(time.monotonic() * 1e9)
         cells = self._clock.cells

@@ -362,16 +362,16 @@ def test_a_submission_to_a_broken_pool_fails_its_chunk_not_the_run(
     try:
         hang = Task(source=str(tmp_path / "hang_here.jpg"), display="h", outputs=("o",),
                     source_bytes=1)  # fmt: skip
-        first = workers.submit([hang])
+        first, _ = workers.submit([hang])
         for pid in workers._processes:
             os.kill(pid, signal.SIGKILL)
         with pytest.raises(BrokenProcessPool):
             first.result(timeout=60)
-        later = workers.submit([_missing_task(tmp_path, 1)])
+        later, _ = workers.submit([_missing_task(tmp_path, 1)])
         with pytest.raises(BrokenProcessPool):
             later.result(timeout=5)
     finally:
-        workers.kill([])
+        workers.kill({})
 
 
 def test_a_dead_process_awaiting_its_reaper_left_its_temp_files(tmp_path: Path) -> None:
