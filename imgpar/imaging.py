@@ -39,6 +39,21 @@ def stored_bits(im: Image.Image) -> int:
     return heif_bits if isinstance(heif_bits, int) else bits
 
 
+def gray_alpha_as_colour(im: Image.Image) -> bool:
+    """Whether Pillow decodes `im`, gray with alpha, as RGBA: a 16-bit PNG's,
+    for want of a 16-bit LA mode. Read before its pixels are (its tiles tell)."""
+    return im.mode == "RGBA" and any(tile.args == "LA;16B" for tile in im.tile)
+
+
+def gray_again(im: Image.Image) -> None:
+    """Decode `im` (gray_alpha_as_colour) and make it LA in place, the file
+    as Pillow opened it still: as RGBA its gray profile did not fit it, and
+    its tones were taken as sRGB's."""
+    im.load()
+    im.im = im.im.convert("LA")  # of equal channels: each value exactly kept
+    im._mode = "LA"
+
+
 def upright(im: Image.Image, orientation: int) -> Image.Image:
     method = _TRANSPOSE.get(orientation)
     return im if method is None else im.transpose(method)

@@ -62,7 +62,11 @@ def _inspect(path: str) -> tuple[dict[str, Any], Exception | None]:
         pipeline.open_checked(path, DEFAULT_MAX_PIXELS, fp) as im,
     ):
         bits = imaging.stored_bits(im)  # before getexif(), which may decode a PNG
+        gray_alpha = imaging.gray_alpha_as_colour(im) and pipeline.frame_count(
+            im, all_pages=False) == 1  # fmt: skip
         try:
+            if gray_alpha:
+                imaging.gray_again(im)
             exif = im.getexif()
             damaged = None
         except Exception as exc:  # that decode met damaged pixels: the header still tells

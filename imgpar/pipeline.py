@@ -355,10 +355,15 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
     start = time.perf_counter()
     with open_checked(task.source, spec.max_pixels, fp, all_pages=spec.all_pages) as im:
         bits = imaging.stored_bits(im)
-        if 8 < bits <= 16 and not im.mode.startswith("I;16"):
+        gray_alpha = imaging.gray_alpha_as_colour(im) and frame_count(im, all_pages=False) == 1
+        if gray_alpha:
+            notes.append(f"{bits}-bit gray with alpha read at 8 bits: Pillow has no such mode")
+        elif 8 < bits <= 16 and not im.mode.startswith("I;16"):
             notes.append(f"{bits}-bit colour read at 8 bits: Pillow keeps 16 bits for gray only")
         if im.format == "PNG" and "exif" not in im.info:
             _check_sizes_either_way(task, spec, im.size)
+        if gray_alpha:
+            imaging.gray_again(im)  # decoded here, not by getexif() below
         exif = im.getexif()
         orientation = metadata.pending_orientation(im, exif)
         turned = metadata.orientation(exif)  # by imgpar, or by Pillow as a TIFF loads

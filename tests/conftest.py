@@ -198,6 +198,11 @@ def make_gray16_png(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
     return path
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """A PNG chunk: its length, type, data and CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def make_rgb16_png(
     path: Path,
     size: tuple[int, int] = (64, 48),
@@ -212,30 +217,26 @@ def make_rgb16_png(
     `frames`, an animation (APNG) of frames whose left halves have those
     colours, 10 ms each."""
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
     def pixels(left: tuple[int, int, int]) -> bytes:
         samples = struct.pack(">3H", *left) * (w // 2) + struct.pack(">3H", *colour) * (w - w // 2)
         return zlib.compress((b"\x00" + samples) * h)  # filter byte "none", then samples
 
     w, h = size
-    data = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+    data = png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
     if frames:
-        data += chunk(b"acTL", struct.pack(">II", len(frames), 0))
-    data += chunk(b"tRNS", struct.pack(">3H", *key)) if key else b""
+        data += png_chunk(b"acTL", struct.pack(">II", len(frames), 0))
+    data += png_chunk(b"tRNS", struct.pack(">3H", *key)) if key else b""
     if not frames:
-        data += chunk(b"IDAT", pixels(left or colour))
+        data += png_chunk(b"IDAT", pixels(left or colour))
     for i, shade in enumerate(frames):
         sequence = 2 * i - (i > 0)  # fcTL and fdAT chunks share one count
-        data += chunk(b"fcTL", struct.pack(">IIIIIHHBB", sequence, w, h, 0, 0, 1, 100, 0, 0))
+        data += png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", sequence, w, h, 0, 0, 1, 100, 0, 0))
         if i == 0:
-            data += chunk(b"IDAT", pixels(shade))
+            data += png_chunk(b"IDAT", pixels(shade))
         else:
-            data += chunk(b"fdAT", struct.pack(">I", sequence + 1) + pixels(shade))
+            data += png_chunk(b"fdAT", struct.pack(">I", sequence + 1) + pixels(shade))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + data + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + data + png_chunk(b"IEND", b""))
     return path
 
 
@@ -287,16 +288,12 @@ def make_small_jpeg(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
 def png_header_only(path: Path, size: tuple[int, int] = (100_000, 100_000)) -> Path:
     """A PNG signature and an IHDR that claims `size`, with almost no data."""
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
     ihdr = struct.pack(">IIBBBBB", size[0], size[1], 8, 2, 0, 0, 0)
     data = (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

@@ -13,17 +13,13 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from conftest import png_chunk
 from PIL import Image
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
 def png_header(width: int, height: int, *extra: bytes) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + b"".join(extra)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + b"".join(extra)
 
 
 def _encoded(fmt: str, mode: str = "RGB", size: tuple[int, int] = (64, 48), **kw: object) -> bytes:
@@ -84,7 +80,7 @@ def _tiff_bad_ifd() -> bytes:
 
 def _zlib_bomb(kind: bytes, prefix: bytes) -> bytes:
     payload = prefix + zlib.compress(b"\x00" * (64 << 20), 9)
-    return png_header(16, 16, _png_chunk(kind, payload)) + _png_chunk(b"IEND", b"")
+    return png_header(16, 16, png_chunk(kind, payload)) + png_chunk(b"IEND", b"")
 
 
 def _bmp_bad_offset() -> bytes:
@@ -118,14 +114,14 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
     "bad_crc.png": _png_bad_crc,
     "garbage_scan.jpg": _garbage_scan,
     "bomb_100000x100000.png": lambda: png_header(
-        100000, 100000, _png_chunk(b"IDAT", zlib.compress(b"")), _png_chunk(b"IEND", b"")
+        100000, 100000, png_chunk(b"IDAT", zlib.compress(b"")), png_chunk(b"IEND", b"")
     ),
     "bomb_screen.gif": _gif_huge_screen,
     "bomb_100000x100000.tif": _tiff_huge,
     "huge_iccp.png": lambda: _zlib_bomb(b"iCCP", b"icc\x00\x00"),
     "huge_text.png": lambda: _zlib_bomb(b"zTXt", b"Comment\x00\x00"),
-    "zero_width.png": lambda: png_header(0, 10) + _png_chunk(b"IEND", b""),
-    "zero_height.png": lambda: png_header(10, 0) + _png_chunk(b"IEND", b""),
+    "zero_width.png": lambda: png_header(0, 10) + png_chunk(b"IEND", b""),
+    "zero_height.png": lambda: png_header(10, 0) + png_chunk(b"IEND", b""),
     "soi_only.jpg": lambda: b"\xff\xd8",
     "header_only.gif": lambda: b"GIF89a" + struct.pack("<HHBBB", 10, 10, 0, 0, 0),
     "bad_ifd.tif": _tiff_bad_ifd,
