@@ -260,7 +260,9 @@ def wide_gray(im: Image.Image) -> tuple[Image.Image, str]:
         )
     elif reading.scale == 1 and reading.offset == 0 and im.mode == "I":
         return im, reading.said
-    return im.point(lambda v: v * reading.scale + reading.offset).convert("I"), reading.said
+    # Rounded, not cut (convert("I") cuts): half a level's bias over the picture.
+    scaled = im.point(lambda v: v * reading.scale + reading.offset + 0.5)
+    return scaled.convert("I"), reading.said
 
 
 def black_and_white(im: Image.Image) -> bool:

@@ -290,6 +290,20 @@ def test_a_float_picture_with_stray_values_is_still_read_as_0_to_1(
     assert f"{said} (its values run {values}: those outside it clipped)" in result.notes
 
 
+def test_a_float_picture_is_rounded_to_16_bits_not_cut(tmp_path: Path) -> None:
+    # Cut, every level came out half a level dark on average.
+    source = tmp_path / "ramp.tif"
+    ramp = [i / 511 for i in range(512)]
+    im = Image.new("F", (512, 1))
+    im.putdata(ramp)
+    im.save(source)
+    out = written(convert_one(source, tmp_path / "out", "png"))
+    assert out.mode.startswith("I")
+    errors = [got - v * 65535 for got, v in zip(out.get_flattened_data(), ramp, strict=True)]
+    assert max(abs(e) for e in errors) <= 0.501  # float32's own rounding besides
+    assert abs(sum(errors) / len(errors)) < 0.05
+
+
 @pytest.mark.parametrize(("strays", "read_as_unit"), [(20, True), (60, False)])
 def test_a_float_picture_is_read_as_0_to_1_when_99_percent_of_it_is(
     tmp_path: Path, strays: int, read_as_unit: bool
@@ -302,7 +316,7 @@ def test_a_float_picture_is_read_as_0_to_1_when_99_percent_of_it_is(
     im.save(source)
     result = convert_one(source, tmp_path / "out", "png")
     shown = written(result).getpixel((50, 20))
-    assert shown == (32767 if read_as_unit else 128)
+    assert shown == (32768 if read_as_unit else 129)  # 0.5 x 65535, 0.5 x 257: rounded
     assert ("read as 0-1" if read_as_unit else "read as 0-255") in result.notes[-1]
 
 
@@ -319,10 +333,10 @@ def test_a_float_picture_is_read_as_0_to_1_when_99_percent_of_it_is(
         ((10.0, 200.0), float("inf"), (8, 8), "read as 0-255, as the file does not say its range"
          " (its values run 10 to 200; 16 no data", (2570, 65535, 51400)),
         ((0.0, 0.5), float("nan"), (0, 0), "read as 0-1, as the file does not say its range (its"
-         " values run 0 to 0.5; 16 no data", (0, 0, 32767)),
+         " values run 0 to 0.5; 16 no data", (0, 0, 32768)),
         # As GIS tools write "no data" in float32.
         ((0.0, 0.5), -3.4028234e38, (8, 8), "read as 0-1, as the file does not say its range (its"
-         " values run 0 to 0.5; 16 no data", (0, 0, 32767)),
+         " values run 0 to 0.5; 16 no data", (0, 0, 32768)),
         ((float("nan"), float("nan")), float("inf"), (8, 8), "read as 0-1, as the file does not"
          " say its range (no value; 1200 no data", (0, 65535, 0)),
     ],
