@@ -241,6 +241,9 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy, turned: int
     none: only EXIF and XMP travel to every target.
     """
     kept = _exif(exif, policy)
+    if turned > 1 and policy in ("all", "no-gps"):
+        # Said where Pillow dropped the tag: what turned it is still known.
+        kept[ORIENTATION] = 1
     if im.format == "PNG" and policy != "none":
         for keyword, tag in _PNG_CREDITS.items():
             text = im.info.get(keyword)
