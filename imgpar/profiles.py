@@ -112,8 +112,7 @@ def from_png(gamma: object, chromaticity: object, *, gray: bool) -> bytes | None
     if gamma is not None:
         if not isinstance(gamma, float) or not 0.01 <= gamma <= 10:
             raise Unsupported("PNG gAMA chunk out of range: colours read as sRGB")
-        if abs(1 / gamma - 2.2) > 0.05:  # 2.2 is how sRGB was written before the sRGB chunk
-            curve = (f"gamma {1 / gamma:.2f}", 0, (1 / gamma,))
+        curve = (f"gamma {1 / gamma:.2f}", 0, (1 / gamma,))
     xy: Chromaticities = _BT709
     if chromaticity is not None and not gray:
         values = chromaticity if isinstance(chromaticity, tuple) and len(chromaticity) == 8 else ()
@@ -123,7 +122,9 @@ def from_png(gamma: object, chromaticity: object, *, gray: bool) -> bytes | None
         xy = (*points[1:], points[0])
     flat, srgb_flat = (tuple(v for point in x for v in point) for x in (xy, _BT709))
     srgb_xy = all(abs(a - b) < 0.001 for a, b in zip(flat, srgb_flat, strict=True))
-    if curve is _SRGB_CURVE and srgb_xy:
+    # 2.2 is how sRGB was written before the sRGB chunk. With other
+    # primaries it is the power the chunk names, as Adobe RGB's own curve is.
+    if srgb_xy and (gamma is None or abs(1 / gamma - 2.2) <= 0.05):
         return None
     name, kind, params = curve
     if gray:

@@ -94,10 +94,11 @@ P3_TO_SRGB = (
 )
 
 
-def p3_in_srgb(pixel: tuple[int, int, int]) -> tuple[int, ...]:
+def p3_in_srgb(pixel: tuple[int, int, int], gamma: float | None = None) -> tuple[int, ...]:
     """A Display P3 colour's sRGB levels, from the published matrix: an answer
-    that owes nothing to the profiles under test."""
-    linear = [srgb_decode(v) for v in pixel]
+    that owes nothing to the profiles under test. With `gamma`, its levels
+    are read with that power, not P3's own (sRGB's) curve."""
+    linear = [srgb_decode(v) if gamma is None else (v / 255) ** gamma for v in pixel]
     return tuple(
         srgb_encode(sum(m * v for m, v in zip(row, linear, strict=True))) for row in P3_TO_SRGB
     )

@@ -512,9 +512,10 @@ def test_png_primaries_are_carried(tmp_path: Path) -> None:
     source = png_with_chunks(tmp_path / "p3.png", "RGB", P3_COLOUR, **GAMMA_22, **P3_CHRM)
     kept = written(run(source, "png"))
     profile = kept.info["icc_profile"]
-    assert colour.description(profile) == "PNG gAMA/cHRM (sRGB curve, own primaries)"
-    # Display P3's primaries with (about) the sRGB curve: Display P3 itself.
-    assert near(reference(P3_COLOUR, profile, "RGB"), p3_in_srgb(P3_COLOUR), 1)
+    assert colour.description(profile) == "PNG gAMA/cHRM (gamma 2.20, own primaries)"
+    # The power gAMA names, as PNG defines it: 2.2 stands for sRGB's curve
+    # with sRGB's primaries alone (with Adobe RGB's, it is that space's own).
+    assert near(reference(P3_COLOUR, profile, "RGB"), p3_in_srgb(P3_COLOUR, gamma=2.2), 1)
 
 
 @pytest.mark.parametrize(
