@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
 
 from imgpar.cstderr import Catcher, in_own_process, quiet_python_stderr, to_null
-from imgpar.errors import STOP_SIGNALS
+from imgpar.errors import OUT_OF_FILES, STOP_SIGNALS, out_of_files, system_words
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import ConvertSpec, Result, Task, on_disk
 from imgpar.writer import temp_file_places, temp_prefix
@@ -245,10 +245,14 @@ class ProcessEngine:
                     if not isinstance(chunk, list):
                         yield chunk
                         continue
-                    if pool is None:
-                        pool = self._workers(self.jobs)
+                    try:
+                        if pool is None:
+                            pool = self._workers(self.jobs)
+                        future, number = pool.submit(chunk)
+                    except OSError as exc:
+                        yield _unstartable(chunk[0], exc)
+                        return
                     deadline = time.monotonic() + self.timeout * (len(chunk) + 1)
-                    future, number = pool.submit(chunk)
                     flights[future] = _Flight(chunk, number, deadline)
                 if not flights:
                     return
@@ -319,7 +323,11 @@ class ProcessEngine:
                 flights.clear()
                 pool = None
                 for task in suspects:
-                    result = self._isolated(task, cause)
+                    try:
+                        result = self._isolated(task, cause)
+                    except OSError as exc:
+                        yield _unstartable(task, exc)
+                        return
                     if result.worker:
                         worked = True
                     elif not worked and _cannot_start(result):
@@ -397,6 +405,14 @@ def pool_problem(start_method: str | None) -> tuple[str, str] | None:
     except OSError as exc:
         return SHARED_MEMORY, exc.strerror or str(exc)
     return None
+
+
+def _unstartable(task: Task, exc: OSError) -> Result:
+    """The run's last result, where no worker process can be started (no
+    file left to open for its pipes, no memory to fork): every file after
+    would fail alike."""
+    words = out_of_files(exc) if exc.errno in OUT_OF_FILES else system_words(exc)
+    return failed_result(task, f"worker processes cannot start ({words})", fatal=True)
 
 
 def _cannot_start(result: Result) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import errno
 import signal
 from types import FrameType
 
@@ -113,6 +114,25 @@ def system_words(exc: OSError) -> str:
     """The system's words for `exc`, in lower case as a reason goes on
     (`permission denied`)."""
     return (exc.strerror or str(exc)).lower()
+
+# What every file after would meet as well, so it stops the run: the
+# output's disk full, and no file left to open (a low `ulimit -n`).
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+OUT_OF_FILES = frozenset({errno.EMFILE, errno.ENFILE})
+STOPS_THE_RUN = DISK_FULL | OUT_OF_FILES
+
+
+def out_of_files(exc: OSError) -> str:
+    """Why no more files can be opened (OUT_OF_FILES), and what lifts it."""
+    if exc.errno == errno.ENFILE:
+        return "too many open files on this system: its limit (fs.file-max) is reached"
+    try:
+        import resource
+    except ImportError:  # Windows
+        return "too many open files"
+    most = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return f"too many open files: this process may have {most} open (`ulimit -n`); raise it"
+
 
 # A source gone between the walk and its reading (pipeline.describe).
 VANISHED = "file disappeared before it could be read"

@@ -31,11 +31,15 @@ from PIL import (
 from imgpar import colour, cstderr, geometry, heap, imaging, metadata, thumbnail, writer
 from imgpar.cache import digest_stream
 from imgpar.errors import (
+    DISK_FULL,
     NOT_REGULAR,
     NOW_A_FOLDER,
+    OUT_OF_FILES,
+    STOPS_THE_RUN,
     UNREADABLE,
     VANISHED,
     not_imgpars,
+    out_of_files,
     why_unreadable,
 )
 from imgpar.formats import (
@@ -167,8 +171,6 @@ def register_heif() -> bool:
 # A stall is an hour, or `NAME:SECONDS`, after which the file converts.
 CRASH_ENV = "IMGPAR_TEST_CRASH_ON"
 HANG_ENV = "IMGPAR_TEST_HANG_ON"
-DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
-
 
 # Read once per worker (prepare_worker): looking the variables up for every
 # file cost an icon 1% of its time.
@@ -250,7 +252,7 @@ def convert_file(
             **common, status="failed", error=reason, notes=task.notes + warned,
             seconds=time.perf_counter() - clock, cpu_seconds=time.thread_time() - cpu,
             ended=time.time(), peak_rss=peak_rss(),
-            fatal=isinstance(failure, OSError) and failure.errno in DISK_FULL,
+            fatal=isinstance(failure, OSError) and failure.errno in STOPS_THE_RUN,
         )
     return Result(
         **common, status="converted", outputs=made.outputs, width=made.displayed[0],
@@ -268,7 +270,14 @@ def _digest(fp: IO[bytes]) -> str:
         fp.seek(0)
         return digest_stream(fp)
     except OSError as exc:
-        raise ImageRejected(why_unreadable(exc)) from None
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: OSError) -> Exception:
+    """ImageRejected, for a read the system refused (EIO, EACCES); `exc`
+    itself where every file after would meet it too (no file left to open),
+    to stop the run."""
+    return exc if exc.errno in STOPS_THE_RUN else ImageRejected(why_unreadable(exc))
 
 
 def _announced(fp: IO[bytes]) -> bool:
@@ -277,7 +286,7 @@ def _announced(fp: IO[bytes]) -> bool:
     try:
         return signature(_head(fp)) is not None
     except OSError as exc:
-        raise ImageRejected(why_unreadable(exc)) from None
+        raise _unreadable(exc) from None
 
 
 def hearsay(
@@ -1013,7 +1022,7 @@ def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -
         raise ImageRejected(_too_many_pixels(max_pixels, _bomb_size(fp, formats))) from None
     except OSError as exc:
         if exc.errno is not None and exc.errno not in FILE_DAMAGE_ERRORS:
-            raise ImageRejected(why_unreadable(exc)) from None
+            raise _unreadable(exc) from None
         # A header cut short, where --allow-truncated cannot help.
         head = _head(fp)
         found = signature(head) or "image"
@@ -1125,6 +1134,8 @@ def describe(
         return "symlink loop: no file at the end of its links"
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         return "disk full: no space left for the output"
+    if isinstance(exc, OSError) and exc.errno in OUT_OF_FILES:
+        return out_of_files(exc)
     message = _first_line(exc)
     # Python's words for a file read after it was closed are imgpar's bug,
     # never the file's damage, wherever they are raised.

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
-from imgpar.errors import not_imgpars
+from imgpar.errors import STOPS_THE_RUN, not_imgpars
 from imgpar.formats import Target, full_chroma
 from imgpar.paths import TEMP_PREFIX, file_in_the_way, make_folders, nearest_folder, remove_empty
 from imgpar.spec import Task, sized_glob
@@ -195,11 +195,6 @@ def write_atomic(
     try:
         fd, top = _create(temp, folder)
     except OSError as exc:
-        if exc.errno in _REFUSED:
-            # The folder that refused: the first one there, where those
-            # below it were still to be made.
-            refusing = nearest_folder(folder)
-            raise OutputRefused(f"cannot write to {refusing}: {_reason(exc)}") from exc
         blocker = file_in_the_way(path) if exc.errno == errno.ENOTDIR else None
         if blocker is not None:
             raise OutputRefused(f"cannot write {path}: {blocker} is a file, not a folder") from exc
@@ -207,7 +202,12 @@ def write_atomic(
             raise OutputRefused(f"cannot write {path}: {TOO_LONG}") from exc
         if exc.errno == errno.ENOENT:  # the folder made, and removed again, each try
             raise OutputRefused(f"cannot write {path}: its folder keeps being removed") from exc
-        raise
+        if exc.errno in STOPS_THE_RUN:
+            raise
+        # The folder that refused (EACCES, EROFS, EIO): the first one there,
+        # where those below it were still to be made.
+        refusing = nearest_folder(folder)
+        raise OutputRefused(f"cannot write to {refusing}: {_reason(exc)}") from exc
     opened = time.perf_counter()
     try:
         with os.fdopen(fd, "w+b") as raw:
@@ -232,14 +232,16 @@ def write_atomic(
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:
                 raise OutputRefused(f"cannot write {path}: {TOO_LONG}") from exc
-            if exc.errno in _REFUSED:
-                # Another user's file in a shared (sticky) folder, an immutable one.
-                raise OutputRefused(f"cannot write {path}: {_reason(exc)}") from exc
             raise
-    except BaseException:
+    except BaseException as exc:
         _remove_quietly(temp)
         if top is not None:
             remove_empty(folder, top)
+        # The system's refusal of the output (another user's file in a
+        # sticky folder, an immutable one, a file-size limit, EIO), never
+        # the source's fault nor an encoder's (whose errors have no errno).
+        if isinstance(exc, OSError) and exc.errno is not None and exc.errno not in STOPS_THE_RUN:
+            raise OutputRefused(f"cannot write {path}: {_reason(exc)}") from exc
         raise
     in_file = fp.seconds if isinstance(fp, _TimedFile) else 0.0
     return size, (opened - start) + in_file + (time.perf_counter() - saved)
@@ -326,7 +328,6 @@ class OutputRefused(Exception):
     says where, not that the source could not be read."""
 
 
-_REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 # Why an output cannot be written where it belongs, as the run and --check say it.
 TOO_LONG = "its name is too long for the file system"
 A_FOLDER = "a folder has that name"

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -1445,6 +1446,70 @@ def test_a_run_stopped_by_a_full_disk_warns_a_program_of_no_source_emptied(
             results = done.files if isinstance(done, imgpar.Report) else list(done)
         assert any(r.fatal and (r.error or "").startswith("disk full") for r in results)
         assert [str(w.message) for w in caught] == []
+
+
+def _limited(limit: int, value: int) -> Callable[[], None]:
+    def set_limit() -> None:
+        resource.setrlimit(limit, (value, resource.getrlimit(limit)[1]))
+
+    return set_limit
+
+
+def test_a_file_size_limit_refuses_outputs_not_the_sources(tmp_path: Path) -> None:
+    # `ulimit -f`: each file failed "OSError: [Errno 27] File too large",
+    # recorded as its own, so --check listed every one as failing.
+    _tree(tmp_path / "src", 3, (800, 600))
+    out = tmp_path / "out"
+    argv = [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "png", "--out", str(out)]
+    capped = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                            preexec_fn=_limited(resource.RLIMIT_FSIZE, 8192))  # fmt: skip
+    assert capped.returncode == 1
+    failures = [line for line in capped.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 3 and all(
+        re.fullmatch(rf"failed: \S+: cannot write {out}/\S+\.png: file too large", line)
+        for line in failures
+    ), failures
+    assert not _stray(out)
+    check = subprocess.run([*argv, "--check"], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1
+    assert check.stderr.splitlines()[-1] == "3 stale, 0 failing, 0 orphaned outputs"
+
+
+def test_too_few_files_to_start_workers_stops_the_run_in_words(tmp_path: Path) -> None:
+    _tree(tmp_path / "src", 2, (60, 40))
+    argv = [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out",
+            str(tmp_path / "out"), "--jobs", "2"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                          preexec_fn=_limited(resource.RLIMIT_NOFILE, 12))  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    why = "worker processes cannot start (too many open files: this process may have 12 open"
+    assert why in done.stderr
+    assert f"stopped: {why}" in done.stdout
+
+
+def test_no_file_left_to_open_stops_the_run_and_is_no_files_fault(tmp_path: Path) -> None:
+    # A worker that cannot open the next source: every file after would
+    # fail alike. It failed each, recorded as the file's own fault.
+    source = tmp_path / "a.jpg"
+    _photo(source, (60, 40))
+    code = textwrap.dedent(f"""
+        import os, resource
+        from pathlib import Path
+        from conftest import convert_one
+        source, out = Path({str(source)!r}), Path({str(tmp_path / "out")!r})
+        convert_one(source, out, "webp")  # every module it needs, imported
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) - 1,
+                           resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        result = convert_one(source, out, "webp")
+        print(result.fatal, result.error)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    fatal, error = done.stdout.strip().split(" ", 1)
+    assert fatal == "True"
+    assert re.fullmatch(r"too many open files: this process may have \d+ open \(`ulimit -n`\);"
+                        r" raise it", error), error  # fmt: skip
 
 
 def test_two_runs_on_one_output_folder(tmp_path: Path) -> None:
