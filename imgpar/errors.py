@@ -131,7 +131,7 @@ def out_of_files(exc: OSError) -> str:
     except ImportError:  # Windows
         return "too many open files"
     most = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return f"too many open files: this process may have {most} open (`ulimit -n`); raise it"
+    return f"too many open files: this process may have {most} open (ulimit -n); raise it"
 
 
 # A source gone between the walk and its reading (pipeline.describe).

@@ -1508,7 +1508,7 @@ def test_no_file_left_to_open_stops_the_run_and_is_no_files_fault(tmp_path: Path
     assert done.returncode == 0, done.stderr
     fatal, error = done.stdout.strip().split(" ", 1)
     assert fatal == "True"
-    assert re.fullmatch(r"too many open files: this process may have \d+ open \(`ulimit -n`\);"
+    assert re.fullmatch(r"too many open files: this process may have \d+ open \(ulimit -n\);"
                         r" raise it", error), error  # fmt: skip
 
 
