@@ -105,10 +105,14 @@ class Job:
         previews: int = 0,
         in_process: bool = True,
         in_place: bool = True,
+        out_refused: str | None = None,
     ) -> None:
         self.sources = sources
         self.spec = spec
         self.out = out
+        # Why --out cannot be written to, said once the run has a file to
+        # write: a run with nothing to do (up to date) needs no writing.
+        self.out_refused = out_refused
         self.in_place = in_place  # outputs beside their sources
         self.template = template
         self.force = force
@@ -132,7 +136,6 @@ class Job:
         # program's that calls this: it may then tune malloc for images
         # (heap.py) and take stderr while a file converts (cstderr.py).
         self.own_process = False
-        # Told each output folder another run holds, before this run waits for it.
         # Told each output folder another run holds as this one waits for
         # it: a program is warned, as it has no terminal to read notes on.
         self.waiting: Callable[[str], None] | None = _warn_waiting
@@ -313,6 +316,8 @@ class Job:
         items = iter(items)
         for item in items:
             if isinstance(item, Task):
+                if self.out_refused is not None:
+                    raise UsageError(self.out_refused, option="out")
                 engine = self.engine()
                 if self.fallback is not None:
                     yield self.fallback
@@ -787,11 +792,14 @@ def prepare(
         _check_not_an_out(folders)
         if _create_out:
             _check_caches_in_place(folders)
+    refused = None
     if out_path is not None:
         _check_out_among_sources(out_path, seen, mounts)
         _check_sources_inside_out(out_path, seen, mounts)
-        _check_out(out_path, create=_create_out)
-        if _create_out and not in_place and not os.path.exists(os.path.join(out_path, CACHE_NAME)):
+        # In place, each output that cannot be written fails its file.
+        refused = None if in_place else _check_out(out_path, create=_create_out)
+        fresh = not os.path.exists(os.path.join(out_path, CACHE_NAME))
+        if _create_out and not in_place and refused is None and fresh:
             # A first run killed before it records anything must leave an
             # --out that later runs know for imgpar's, not for images of yours.
             first = Cache(out_path)
@@ -835,6 +843,7 @@ def prepare(
         previews=_previews(jobs or default_jobs()) if _thumbnails else 0,
         in_process=asked is not None,
         in_place=in_place,
+        out_refused=refused,
     )
 
 
@@ -1292,13 +1301,15 @@ def _check_caches_in_place(folders: Iterable[str]) -> None:
             ) from None
 
 
-def _check_out(out: str, *, create: bool) -> None:
+def _check_out(out: str, *, create: bool) -> str | None:
+    """Refuse an --out that is no folder, or cannot be made (`create`);
+    returns why one there cannot be written to, if it cannot."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"{out} exists and is not a folder", option="out")
     if (blocker := file_in_the_way(out)) is not None:
         raise UsageError(f"{out} cannot be made: {blocker} is a file, not a folder", option="out")
     if not create:
-        return
+        return None
     try:
         make_folders(out)
     except OSError as exc:
@@ -1307,8 +1318,8 @@ def _check_out(out: str, *, create: bool) -> None:
         raise UsageError(f"{out} cannot be created: {why}", option="out") from None
     if not os.access(out, os.W_OK | os.X_OK):
         read_only = hasattr(os, "statvfs") and os.statvfs(out).f_flag & os.ST_RDONLY
-        why = READ_ONLY if read_only else "permission denied"
-        raise UsageError(f"{out} cannot be written to: {why}", option="out")
+        return f"{out} cannot be written to: {READ_ONLY if read_only else 'permission denied'}"
+    return None
 
 
 READ_ONLY = "it is on a read-only file system"
