@@ -605,8 +605,10 @@ class StopSignals:
 
     def __enter__(self) -> StopSignals:
         for signum in STOP_SIGNALS:
-            if signum != signal.SIGINT and signal.getsignal(signum) is signal.SIG_IGN:
-                continue  # `nohup imgpar ...`: asked to go on without a terminal
+            # `nohup imgpar ...` (SIGHUP), a shell script's `imgpar ... &`
+            # (SIGINT): asked to go on, whatever stops the others.
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

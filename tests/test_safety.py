@@ -578,18 +578,23 @@ def test_ctrl_c_twice_with_one_job_stops_a_stuck_file(tmp_path: Path) -> None:
     assert not _stray(tmp_path / "out")
 
 
-def test_nohup_keeps_a_run_going_when_the_terminal_closes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ignored", [signal.SIGHUP, signal.SIGINT], ids=["nohup", "script's &"])
+def test_a_stop_signal_ignored_from_the_start_stays_ignored(
+    tmp_path: Path, ignored: signal.Signals
+) -> None:
+    # nohup ignores SIGHUP, and a shell script's `imgpar ... &` SIGINT: a
+    # Ctrl-C for the script's foreground job then stopped imgpar too.
     _tree(tmp_path / "src", 6, (400, 300))
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup does
+        preexec_fn=lambda: signal.signal(ignored, signal.SIG_IGN),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not list(out.glob("*.webp")) and time.monotonic() < deadline:
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGHUP)
+    os.killpg(proc.pid, ignored)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     assert stdout.startswith("6 converted, 0 skipped, 0 failed in ")
