@@ -220,6 +220,7 @@ def convert_file(
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         failure: Exception | None = None
+        size = task.source_bytes  # as planned, until the file read says
         try:
             _inject_faults(task.source)
             # Hashed through the file the decoder reads: a second open and
@@ -227,6 +228,8 @@ def convert_file(
             # no image's signature is opened, which mostly fails it at once:
             # a 20 GB file of zeros named .jpg was read whole (13 s) first.
             with open_source(task.source) as fp:
+                # Replaced since it was planned, the file read is the one reported.
+                size = os.fstat(fp.fileno()).st_size
                 digest = _digest(fp) if _announced(fp) else None
                 fp.seek(0)
                 try:
@@ -244,7 +247,7 @@ def convert_file(
     reason, told, said = hearsay(caught, heard, failure, allow_truncated=spec.allow_truncated)
     warned = _told(told) + _told(said)
     common = {
-        "source": task.display, "source_bytes": task.source_bytes, "started": started,
+        "source": task.display, "source_bytes": size, "started": started,
         "worker": os.getpid(),
     }
     if made is None:

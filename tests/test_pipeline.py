@@ -892,6 +892,18 @@ class _FailingDisk(io.BytesIO):
         return super().read(size)
 
 
+def test_a_source_replaced_since_its_planning_is_reported_as_read(tmp_path: Path) -> None:
+    # The report gave the planned file's size beside the new one's pixels.
+    source = make_small_jpeg(tmp_path / "a.jpg", size=(320, 240))
+    spec = ConvertSpec(outputs=(OutputSpec(target="webp"),))
+    configure_worker(spec)
+    task = Task(source=str(source), display="a.jpg", outputs=(str(tmp_path / "a.webp"),),
+                source_bytes=2_695_895)  # fmt: skip
+    result = convert_file(task, spec)
+    assert (result.status, result.width) == ("converted", 320)
+    assert result.source_bytes == source.stat().st_size
+
+
 def test_a_disk_that_fails_mid_read_is_no_damage_to_the_file() -> None:
     # Raised inside Pillow's load, EIO read "corrupt image data ([Errno 5] ...)".
     data = io.BytesIO()
