@@ -249,7 +249,9 @@ class ProcessEngine:
                         if pool is None:
                             pool = self._workers(self.jobs)
                         future, number = pool.submit(chunk)
-                    except OSError as exc:
+                    except (OSError, RuntimeError) as exc:
+                        if not _unstarted(exc):
+                            raise
                         yield _unstartable(chunk[0], exc)
                         return
                     deadline = time.monotonic() + self.timeout * (len(chunk) + 1)
@@ -325,7 +327,9 @@ class ProcessEngine:
                 for task in suspects:
                     try:
                         result = self._isolated(task, cause)
-                    except OSError as exc:
+                    except (OSError, RuntimeError) as exc:
+                        if not _unstarted(exc):
+                            raise
                         yield _unstartable(task, exc)
                         return
                     if result.worker:
@@ -407,11 +411,22 @@ def pool_problem(start_method: str | None) -> tuple[str, str] | None:
     return None
 
 
-def _unstartable(task: Task, exc: OSError) -> Result:
-    """The run's last result, where no worker process can be started (no
-    file left to open for its pipes, no memory to fork): every file after
-    would fail alike."""
-    words = out_of_files(exc) if exc.errno in OUT_OF_FILES else system_words(exc)
+def _unstarted(exc: OSError | RuntimeError) -> bool:
+    """Whether `exc`, raised starting workers, says they cannot be: any
+    OSError (no file left to open for their pipes, no memory to fork), and
+    Python's words for a thread (the pool's own) that cannot start."""
+    return isinstance(exc, OSError) or str(exc) == "can't start new thread"
+
+
+def _unstartable(task: Task, exc: OSError | RuntimeError) -> Result:
+    """The run's last result, where no worker process can be started:
+    every file after would fail alike."""
+    if isinstance(exc, RuntimeError):
+        words = "no thread can start: memory or processes are limited, see ulimit -v and -u"
+    elif exc.errno in OUT_OF_FILES:
+        words = out_of_files(exc)
+    else:
+        words = system_words(exc)
     return failed_result(task, f"worker processes cannot start ({words})", fatal=True)
 
 

@@ -1480,14 +1480,26 @@ def test_a_file_size_limit_refuses_outputs_not_the_sources(tmp_path: Path) -> No
     assert check.stderr.splitlines()[-1] == "3 stale, 0 failing, 0 orphaned outputs"
 
 
-def test_too_few_files_to_start_workers_stops_the_run_in_words(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("limit", "value", "words"),
+    [
+        (resource.RLIMIT_NOFILE, 12, "too many open files: this process may have 12 open"),
+        (resource.RLIMIT_AS, 45 << 20, "no thread can start: memory or processes are limited"),
+    ],
+    ids=["ulimit -n", "ulimit -v"],
+)
+def test_workers_that_cannot_start_stop_the_run_in_words(
+    tmp_path: Path, limit: int, value: int, words: str
+) -> None:
+    # Each was an internal error: an OSError for the pool's pipes, a
+    # RuntimeError for its thread.
     _tree(tmp_path / "src", 2, (60, 40))
     argv = [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out",
             str(tmp_path / "out"), "--jobs", "2"]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                          preexec_fn=_limited(resource.RLIMIT_NOFILE, 12))  # fmt: skip
+                          preexec_fn=_limited(limit, value))  # fmt: skip
     assert done.returncode == 1, done.stderr
-    why = "worker processes cannot start (too many open files: this process may have 12 open"
+    why = f"worker processes cannot start ({words}"
     assert why in done.stderr
     assert f"stopped: {why}" in done.stdout
 
