@@ -418,8 +418,12 @@ class Job:
         those their source no longer makes (other options, a smaller source);
         returns their paths. Only files imgpar recorded are ever touched.
         `held` is told the SOURCE folders with no image now whose outputs
-        stay, and how many (`_held_back`)."""
+        stay, and how many (`_held_back`). UsageError where there are some
+        to delete in an --out that cannot be written to."""
         from imgpar.writer import remove_abandoned
+
+        if self.out_refused is not None and not dry_run and self.prune(dry_run=True, held={}):
+            raise UsageError(self.out_refused, option="out")
 
         # Each SOURCE's folder: itself, or a file's own.
         homes = {s: folder_of(s) for s in self.sources}
@@ -1367,7 +1371,8 @@ def iter_convert(sources: Sources, **options: Any) -> Generator[Result, None, No
     """Convert and yield each file's `Result` as it completes.
 
     `options` are `prepare()`'s keywords (the CLI's options, spelled with `_`).
-    A bad one raises `UsageError` here, not at the first result.
+    A bad one raises `UsageError` here, not at the first result; an `out`
+    that cannot be written to, once a file first needs writing there.
     """
     return _results(prepare(sources, **options))
 

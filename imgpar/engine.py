@@ -376,9 +376,13 @@ class ProcessEngine:
         it kills or outlasts that worker too."""
         pool = self._workers(1)
         flights: Flights = {}
+        # Until a flight holds it: a Ctrl-C let through as the submission
+        # ends, its worker already at it, leaves no file behind.
+        held = [task]
         try:
-            future, number = pool.submit([task])
-            flights[future] = _Flight([task], number, math.inf)
+            future, number = pool.submit(held)
+            flights[future] = _Flight(held, number, math.inf)
+            held = []
             try:
                 result = future.result(timeout=self.timeout)[0]
                 flights.clear()  # its result in hand
@@ -388,7 +392,7 @@ class ProcessEngine:
             except TimeoutError:
                 return failed_result(task, f"timed out after {self.timeout:g} s")
         finally:
-            pool.kill(flights)
+            pool.kill(flights, held)
 
 
 # Where worker processes' shared memory lives, as a note names it.

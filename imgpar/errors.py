@@ -115,6 +115,7 @@ def system_words(exc: OSError) -> str:
     (`permission denied`)."""
     return (exc.strerror or str(exc)).lower()
 
+
 # What every file after would meet as well, so it stops the run: the
 # output's disk full, and no file left to open (a low `ulimit -n`).
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -12,6 +12,7 @@ import io
 import os
 import random
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -498,6 +499,15 @@ def assert_upright(im: Image.Image, tolerance: int = 45) -> None:
     for where, colour in QUADRANTS.items():
         got = sample(im, where)
         assert close_to(got, colour, tolerance), f"{where}: {got} is not close to {colour}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_heard() -> None:
+    """The tests' imgpar processes hear Ctrl-C where the runner was started
+    ignoring it (`pytest ... &` in a script): they inherit that, and keep
+    ignoring it, as a background job in a script should."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -331,19 +331,22 @@ def test_an_out_that_cannot_be_written_says_why(tmp_path: Path) -> None:
 def test_an_out_up_to_date_needs_no_writing(tmp_path: Path) -> None:
     # A re-run with nothing to do exited 2 on a read-only --out, where
     # --check said all was well; one with a file to convert still says why.
-    src = build_tree(tmp_path / "src", {"a.png": "rgba_png"})
+    src = build_tree(tmp_path / "src", {"a.png": "rgba_png", "b.png": "rgba_png"})
     out = tmp_path / "out"
     run = [sys.executable, "-m", "imgpar", "convert", src, "--to", "webp", "--out", out]
     assert subprocess.run(run, capture_output=True, timeout=120).returncode == 0
-    done = under_read_only_mount(str(out), run, keep=True)
+    (src / "b.png").unlink()
+    done = under_read_only_mount(str(out), [*run, "--quiet"], keep=True)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.startswith("0 converted, 1 skipped, 0 failed")
-    build_tree(src, {"b.png": "rgba_png"})
+    refused = f"imgpar: error: --out {out} cannot be written to: it is on a read-only file system\n"
+    # b.webp to delete: --prune did nothing there, and said nothing.
+    pruning = under_read_only_mount(str(out), [*run, "--prune"], keep=True)
+    assert (pruning.returncode, pruning.stderr) == (2, refused)
+    build_tree(src, {"c.png": "rgba_png"})
     stale = under_read_only_mount(str(out), run, keep=True)
-    assert stale.returncode == 2
-    assert stale.stderr == (
-        f"imgpar: error: --out {out} cannot be written to: it is on a read-only file system\n"
-    )
+    assert (stale.returncode, stale.stderr) == (2, refused)
+    assert (out / "b.webp").exists()
 
 
 @pytest.mark.parametrize("kind", ["report", "manifest"])

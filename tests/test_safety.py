@@ -1467,7 +1467,7 @@ def test_a_file_size_limit_refuses_outputs_not_the_sources(tmp_path: Path) -> No
     out = tmp_path / "out"
     argv = [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "png", "--out", str(out)]
     capped = subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                            preexec_fn=_limited(resource.RLIMIT_FSIZE, 8192))  # fmt: skip
+                            preexec_fn=_limited(resource.RLIMIT_FSIZE, 256 << 10))  # fmt: skip
     assert capped.returncode == 1
     failures = [line for line in capped.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failures) == 3 and all(
