@@ -508,6 +508,19 @@ class Cache:
         query = "SELECT count(*) FROM sources WHERE key >= ? AND key < ?"
         return int(db.execute(query, (f"{head}/", f"{head}0")).fetchone()[0])
 
+    def count_by_folder(self) -> dict[str, int]:
+        """How many sources are recorded in each folder, by the prefix of
+        their keys (`photos/2024/`)."""
+        db = self._connect(create=False)
+        if db is None:
+            return {}
+        # rtrim by the key's own characters but "/" leaves its folder part.
+        query = (
+            "SELECT rtrim(key, replace(key, '/', '')) AS folder, count(*) FROM sources"
+            " GROUP BY folder"
+        )
+        return {str(folder): int(n) for folder, n in db.execute(query)}
+
     def has_superseded(self) -> bool:
         db = self._connect(create=False)
         if db is None:

@@ -442,6 +442,9 @@ class Planner:
         # Per (cache root, SOURCE name in its keys): [sources it recorded
         # before this run, those this run found]; fewer found, some are gone.
         self._tally: dict[tuple[str, str], list[int]] = {}
+        # Into an --out, per (cache root, folder's key prefix): the sources
+        # recorded there that this run found.
+        self._found_in: dict[tuple[str, str], int] = {}
 
     def plan(self, folder: Folder) -> Iterator[Task | Result]:
         dest = os.path.join(self._out, folder.rel) if self._out else folder.path
@@ -470,6 +473,8 @@ class Planner:
         if tally is None:
             tally = self._tally[(cache.root, head)] = [cache.count(head), 0]
         tally[1] += len(entries)
+        if not in_place:
+            self._found_in[(cache.root, prefix)] = len(entries)
         names = folder.names
         parent = os.path.basename(self._absolute(folder.path))
         imgpars: list[Owned] = []
@@ -1042,6 +1047,16 @@ class Planner:
             return None
         return pending.cache.failure(pending.key, pending.size, pending.mtime_ns,
                                      self._failure_key)  # fmt: skip
+
+    def walked_whole(self, cache: Cache) -> set[str]:
+        """The folders (their keys' prefix) of an --out's `cache` in which this
+        run found every source it records: none of those is gone, and
+        --prune need not look for each on disk."""
+        return {
+            prefix
+            for prefix, n in cache.count_by_folder().items()
+            if self._found_in.get((cache.root, prefix)) == n
+        }
 
     def may_leave_outputs(self) -> bool:
         """Whether outputs no source makes now may be left, found cheaply:

@@ -386,6 +386,30 @@ def test_only_the_first_tasks_carry_a_thumbnail(tmp_path: Path, tree: Callable[.
     assert not any(t.preview for t in job.plan() if isinstance(t, Task))
 
 
+def test_a_note_of_outputs_left_looks_on_disk_only_where_the_walk_missed_a_source(
+    tmp_path: Path,
+) -> None:
+    # A source looked for on disk, for each of a tree's: a stat each, on a
+    # network share a long wait after every no-op run that leaves one output.
+    for folder in ("a", "a/b.x", "c"):
+        (tmp_path / "src" / folder).mkdir(parents=True)
+        for name in ("p.png", "q é.png"):
+            Image.new("RGB", (8, 8), "red").save(tmp_path / "src" / folder / name)
+    out = tmp_path / "out"
+    imgpar.convert(tmp_path / "src", to="webp", out=out)
+    (tmp_path / "src" / "c" / "p.png").unlink()
+    job = prepare([tmp_path / "src"], to="webp", out=out)
+    assert all(isinstance(e, Skipped) or e.status == "skipped" for e in job.events())
+    assert job.planner is not None
+    cache = Cache(str(out))
+    try:
+        assert cache.count_by_folder() == {"src/a/": 2, "src/a/b.x/": 2, "src/c/": 2}
+        assert job.planner.walked_whole(cache) == {"src/a/", "src/a/b.x/"}
+    finally:
+        cache.close()
+    assert job.left_behind() == 1
+
+
 def test_reading_a_whole_cache_holds_a_batch_not_the_tree(tmp_path: Path) -> None:
     # --check and --prune read every entry; all at once, they held 1 KB a
     # source of a 100,000-file tree until the end.
