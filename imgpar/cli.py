@@ -869,8 +869,12 @@ def info(
     missing = next((why for f in files if (why := not_there(str(f), follow=False))), None)
     if missing is not None:
         raise _fail(missing)
+    from imgpar.report import to_json
+
     failed = False
-    records = []
+    # A path that is no text as the text `caf\udce9.jpg`, as the reports write it.
+    encode = json.JSONEncoder(indent=2, ensure_ascii=False).encode
+    opening = "[\n  "  # each record printed as it is read: a tree's all held cost 4 KB a file
     with Catcher(swap=True) as catcher:  # what libtiff prints of a file, told in its facts
         for path in _image_paths(files):
             if not isinstance(path, str):
@@ -883,14 +887,12 @@ def info(
                 if as_json or "format" not in record:  # else its facts end `convert  fails: ...`
                     console.echo_line(f"imgpar: error: {path}: {record['error']}", err=True)
             if as_json:
-                records.append(record)
+                typer.echo(opening + to_json(record, encode).replace("\n", "\n  "), nl=False)
+                opening = ",\n  "
             elif "format" in record:
                 typer.echo(console.format_info(record))
     if as_json:
-        from imgpar.report import to_json
-
-        # A path that is no text as the text `caf\udce9.jpg`, as the reports write it.
-        typer.echo(to_json(records, json.JSONEncoder(indent=2, ensure_ascii=False).encode))
+        typer.echo("[]" if opening.startswith("[") else "\n]")
     raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))
 
 

@@ -114,8 +114,13 @@ def test_bad_file_fails_alone(tmp_path: Path) -> None:
         f"imgpar: error: {bad}: not an image imgpar can read (unknown or unsupported format)"
     )
     assert str(good) in result.stdout and "bad.jpg" not in result.stdout
-    listed = json.loads(info(str(bad), str(good), "--json").stdout)
+    printed = info(str(bad), str(good), "--json").stdout
+    listed = json.loads(printed)
     assert [r["error"] is None for r in listed] == [False, True]
+    # Printed a record at a time, as one list indented throughout.
+    assert printed == json.dumps(listed, indent=2, ensure_ascii=False) + "\n"
+    (tmp_path / "empty").mkdir()
+    assert info(str(tmp_path / "empty"), "--json").stdout == "[]\n"
 
 
 @pytest.mark.parametrize("kind", ["jpeg", "png", "gif"])
