@@ -263,6 +263,7 @@ class Job:
                             stream.close()
                             if self.planner is not None:
                                 self.planner.end_flights()
+                                self.planner.remove_unmade_emptied()
                             self._close_caches()
                 if keep_locks:  # a run that ran to its end; one that failed lets go
                     self._held = held.pop_all()

@@ -5,6 +5,7 @@ outputs are up to date, and never aim an output at a source."""
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import glob
 import itertools
@@ -422,6 +423,10 @@ class Planner:
         self._real = functools.lru_cache(maxsize=64)(os.path.realpath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
         self.places: set[str] = set()  # the folders outputs are planned in, absolute
+        # Those of an --out's not there as they were planned, and the folders
+        # above them not there either: a worker killed mid-write leaves the
+        # ones it made empty, for the run to remove (unmade_places).
+        self._unmade: set[str] = set()
         # Under --check: what sources that make nothing now made before, to
         # be superseded by a run.
         # (cache, key, outputs) of sources that will no longer make those outputs.
@@ -518,7 +523,10 @@ class Planner:
         recorded_dest = "" if recorded_dest == os.curdir else f"{recorded_dest}{os.sep}"
         here = _Here(folder, dest, absolute_dest, recorded_dest, parent, cache, prefix, keys,
                      entries, sources, imgpars)  # fmt: skip
-        self.places.add(here.absolute_dest)
+        if here.absolute_dest not in self.places:
+            self.places.add(here.absolute_dest)
+            if self._out is not None:
+                self._note_unmade(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
         stems = Counter(folded.values())
@@ -1057,6 +1065,21 @@ class Planner:
             for prefix, n in cache.count_by_folder().items()
             if self._found_in.get((cache.root, prefix)) == n
         }
+
+    def _note_unmade(self, place: str) -> None:
+        root = self._absolute(self._out or "")
+        while below(place, root) and place not in self._unmade and not os.path.isdir(place):
+            self._unmade.add(place)
+            place = os.path.dirname(place)
+
+    def remove_unmade_emptied(self) -> None:
+        """Remove the folders of an --out that were not there as the run
+        planned them and are empty now, deepest first: a worker killed
+        mid-write (a Ctrl-C, another's full disk) made them for nothing.
+        Never one that was there: it may be the user's."""
+        for folder in sorted(self._unmade, key=len, reverse=True):
+            with contextlib.suppress(OSError):  # not empty, or never made
+                os.rmdir(folder)
 
     def may_leave_outputs(self) -> bool:
         """Whether outputs no source makes now may be left, found cheaply:

@@ -1432,6 +1432,21 @@ def test_full_disk_stops_cleanly(tmp_path: Path, tiny_disk: Path) -> None:
             im.load()  # every kept output is whole
 
 
+def test_a_full_disk_leaves_no_folder_made_for_nothing(tmp_path: Path, tiny_disk: Path) -> None:
+    # The other worker's file in hand, in a folder of its own, was killed
+    # with its temporary file removed, and its folder (`e/deep/`) left empty.
+    src = tmp_path / "src"
+    for folder in "abcdef":
+        _tree(src / folder / "deep", 1, (800, 600))
+        _tree(src / folder, 1, (800, 600))
+    proc = _run("convert", src, "--to", "png", "--out", tiny_disk, "--jobs", "2")
+    assert proc.returncode == 1
+    assert "disk full" in proc.stdout
+    empty = [str(d) for d in tiny_disk.rglob("*") if d.is_dir() and not any(d.iterdir())]
+    assert empty == []
+    assert not _stray(tiny_disk)
+
+
 def test_a_run_stopped_by_a_full_disk_warns_a_program_of_no_source_emptied(
     tmp_path: Path, tiny_disk: Path
 ) -> None:
