@@ -263,7 +263,7 @@ class Job:
                             stream.close()
                             if self.planner is not None:
                                 self.planner.end_flights()
-                                self.planner.remove_unmade_emptied()
+                                self.planner.remove_emptied_new_places()
                             self._close_caches()
                 if keep_locks:  # a run that ran to its end; one that failed lets go
                     self._held = held.pop_all()

@@ -425,8 +425,8 @@ class Planner:
         self.places: set[str] = set()  # the folders outputs are planned in, absolute
         # Those of an --out's not there as they were planned, and the folders
         # above them not there either: a worker killed mid-write leaves the
-        # ones it made empty, for the run to remove (unmade_places).
-        self._unmade: set[str] = set()
+        # ones it made empty, for the run to remove (remove_emptied_new_places).
+        self._new_places: set[str] = set()
         # Under --check: what sources that make nothing now made before, to
         # be superseded by a run.
         # (cache, key, outputs) of sources that will no longer make those outputs.
@@ -526,7 +526,7 @@ class Planner:
         if here.absolute_dest not in self.places:
             self.places.add(here.absolute_dest)
             if self._out is not None:
-                self._note_unmade(here.absolute_dest)
+                self._note_new_place(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
         stems = Counter(folded.values())
@@ -1066,18 +1066,18 @@ class Planner:
             if self._found_in.get((cache.root, prefix)) == n
         }
 
-    def _note_unmade(self, place: str) -> None:
+    def _note_new_place(self, place: str) -> None:
         root = self._absolute(self._out or "")
-        while below(place, root) and place not in self._unmade and not os.path.isdir(place):
-            self._unmade.add(place)
+        while below(place, root) and place not in self._new_places and not os.path.isdir(place):
+            self._new_places.add(place)
             place = os.path.dirname(place)
 
-    def remove_unmade_emptied(self) -> None:
+    def remove_emptied_new_places(self) -> None:
         """Remove the folders of an --out that were not there as the run
         planned them and are empty now, deepest first: a worker killed
         mid-write (a Ctrl-C, another's full disk) made them for nothing.
         Never one that was there: it may be the user's."""
-        for folder in sorted(self._unmade, key=len, reverse=True):
+        for folder in sorted(self._new_places, key=len, reverse=True):
             with contextlib.suppress(OSError):  # not empty, or never made
                 os.rmdir(folder)
 
