@@ -23,7 +23,6 @@ from imgpar.cache import (
     Cache,
     Entry,
     as_recorded,
-    file_state,
     kind_of_cache,
     waiting_words,
 )
@@ -241,6 +240,7 @@ class Job:
                 self.waited = locks.waited
                 began.clear()
                 stream = self._run(self._launched(self.plan()))
+                ended = False  # every file done: no worker was stopped mid-write
                 try:
                     for event in stream:
                         with self.recording():
@@ -252,6 +252,7 @@ class Job:
                             locks.follow()  # resumed, maybe in another thread
                         if isinstance(event, Result) and event.fatal:
                             return  # e.g. a full disk: every further write would fail too
+                    ended = True
                 finally:
                     # Closing the engine kills its workers and removes their
                     # temporary files at once, also when the consumer stops early.
@@ -263,7 +264,8 @@ class Job:
                             stream.close()
                             if self.planner is not None:
                                 self.planner.end_flights()
-                                self.planner.remove_emptied_new_places()
+                                if not ended:
+                                    self.planner.remove_emptied_new_places()
                             self._close_caches()
                 if keep_locks:  # a run that ran to its end; one that failed lets go
                     self._held = held.pop_all()
@@ -483,11 +485,12 @@ class Job:
                     for key, entry in (cache.items() if self.out is None else ())
                     for o in entry.outputs
                 }
-                # Where the walk found every source: a stat for each of
-                # 50,000 made a no-op run's note 28% slower.
+                # For a count, where the walk found every source: a stat for
+                # each of 50,000 made a no-op run's note 28% slower. Not to
+                # delete: one gone since the walk keeps its outputs no more.
                 whole = (
                     self.planner.walked_whole(cache)
-                    if self.planner is not None and self.out is not None
+                    if dry_run and self.planner is not None and self.out is not None
                     else set()
                 )
                 for key, entry in cache.items():
@@ -526,13 +529,16 @@ class Job:
                         removed.append(path)
                     if not dry_run and not stuck:
                         cache.forget(key)
-                for relative, size, mtime_ns in cache.superseded():
+                for relative, size, _ in cache.superseded():
                     places.add(os.path.dirname(relative))
                     path = os.path.join(cache_root, relative)
                     # Not if another source's output now has that name, nor
-                    # once something else has been written there.
+                    # once something else has been written there. Judged by
+                    # size, as recorded outputs are: a copy of the --out (`cp
+                    # -r`, a CI cache restored) gives each file another mtime,
+                    # and such outputs were forgotten, never pruned.
                     ours = os.path.normpath(relative) not in kept
-                    ours = ours and file_state(path) == (size, mtime_ns)
+                    ours = ours and as_recorded(path, size) is not None
                     ours = ours and not anothers(path)
                     gone_now = ours and (dry_run or _unlinked(path))
                     if gone_now:

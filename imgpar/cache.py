@@ -528,7 +528,9 @@ class Cache:
         return db.execute("SELECT 1 FROM superseded LIMIT 1").fetchone() is not None
 
     def superseded(self) -> list[tuple[str, int, int]]:
-        """(path relative to the root, size, mtime_ns) of each superseded output."""
+        """(path relative to the root, size, mtime_ns) of each superseded
+        output. Its mtime is as it was; it is judged by size, as a recorded
+        output is: a copy of an --out gives every file another mtime."""
         db = self._connect(create=False)
         if db is None:
             return []

@@ -423,9 +423,10 @@ class Planner:
         self._real = functools.lru_cache(maxsize=64)(os.path.realpath)
         self.pending: dict[str, Pending] = {}  # display path -> cache record to make
         self.places: set[str] = set()  # the folders outputs are planned in, absolute
-        # Those of an --out's not there as they were planned, and the folders
-        # above them not there either: a worker killed mid-write leaves the
-        # ones it made empty, for the run to remove (remove_emptied_new_places).
+        # The folders of an --out a file was launched into that were not there
+        # then, and those above them not there either, as the kernel resolves
+        # them (`lnk/../x`): a worker killed mid-write leaves the ones it made
+        # empty, for a stopped run to remove (remove_emptied_new_places).
         self._new_places: set[str] = set()
         # Under --check: what sources that make nothing now made before, to
         # be superseded by a run.
@@ -523,10 +524,7 @@ class Planner:
         recorded_dest = "" if recorded_dest == os.curdir else f"{recorded_dest}{os.sep}"
         here = _Here(folder, dest, absolute_dest, recorded_dest, parent, cache, prefix, keys,
                      entries, sources, imgpars)  # fmt: skip
-        if here.absolute_dest not in self.places:
-            self.places.add(here.absolute_dest)
-            if self._out is not None:
-                self._note_new_place(here.absolute_dest)
+        self.places.add(here.absolute_dest)
         split = {name: os.path.splitext(name) for name in names}
         folded = {name: fold(stem) for name, (stem, _) in split.items()}
         stems = Counter(folded.values())
@@ -597,6 +595,13 @@ class Planner:
 
         tasks = list(tasks)
         self._written_in.update(temp_file_places(tasks))
+        if self._out is not None:
+            root = os.path.realpath(self._out)
+            for folder in {os.path.dirname(p) for task in tasks for p in task.outputs}:
+                # Above a folder named by the output's size (`{width}/`).
+                head = fixed_head(folder)
+                fixed = folder if head == folder else os.path.dirname(head)
+                self._note_new_place(os.path.realpath(fixed), root)
         launched: dict[Cache, list[tuple[str, list[str]]]] = {}
         for task in tasks:
             pending = self.pending.get(task.display)
@@ -1066,17 +1071,17 @@ class Planner:
             if self._found_in.get((cache.root, prefix)) == n
         }
 
-    def _note_new_place(self, place: str) -> None:
-        root = self._absolute(self._out or "")
+    def _note_new_place(self, place: str, root: str) -> None:
         while below(place, root) and place not in self._new_places and not os.path.isdir(place):
             self._new_places.add(place)
             place = os.path.dirname(place)
 
     def remove_emptied_new_places(self) -> None:
-        """Remove the folders of an --out that were not there as the run
-        planned them and are empty now, deepest first: a worker killed
-        mid-write (a Ctrl-C, another's full disk) made them for nothing.
-        Never one that was there: it may be the user's."""
+        """After a run stopped with files in hand, remove the folders of its
+        --out not there when their files were launched that are empty now,
+        deepest first: a worker killed mid-write (a Ctrl-C, another file's
+        full disk) made them for nothing. Not one that was there then: it
+        may be the user's."""
         for folder in sorted(self._new_places, key=len, reverse=True):
             with contextlib.suppress(OSError):  # not empty, or never made
                 os.rmdir(folder)
@@ -1235,8 +1240,8 @@ class Planner:
                 rows = rows + self._left_in_flight(cache, self._flying_in(cache, place))
             names = self._left[key] = [
                 (os.path.basename(relative), size)
-                for relative, size, mtime_ns in rows
-                if file_state(os.path.join(cache.root, relative)) == (size, mtime_ns)
+                for relative, size, _ in rows
+                if as_recorded(os.path.join(cache.root, relative), size) is not None
             ]
         return names
 
