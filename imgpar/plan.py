@@ -623,7 +623,10 @@ class Planner:
         chunk's results given up, a Dask worker finishing its file after a
         timeout or a lost scheduler). The
         temporary files of workers gone (a run killed outright before it)
-        are removed from the folders it wrote in."""
+        are removed from the folders it wrote in, and, where it wrote
+        anything, from every folder it would have: a killed run's files
+        are converted again, maybe elsewhere, and its leftovers failed
+        --check while the run that followed said nothing of them."""
         still: dict[Cache, set[str]] = {c: set(keys) for c, keys in self._unlanded.items()}
         for pending in self.pending.values():
             still.setdefault(pending.cache, set()).add(pending.key)
@@ -632,7 +635,8 @@ class Planner:
         if self._written_in:
             from imgpar.writer import remove_abandoned
 
-            remove_abandoned(f for pattern in self._written_in for f in glob.glob(pattern))
+            written = (f for pattern in self._written_in for f in glob.glob(pattern))
+            remove_abandoned([*written, *self.places])
 
     def _in_place_caches_of(self, path: str) -> tuple[str, ...]:
         """The folders at or above `path` whose caches were kept in place,

@@ -1191,6 +1191,26 @@ def test_an_out_that_is_its_source_prunes_as_in_place(site: Path, tmp_path: Path
     assert not list(site.rglob("*.webp"))
 
 
+def test_a_run_that_writes_removes_a_killed_runs_leftovers_where_nothing_changed(
+    site: Path, tmp_path: Path
+) -> None:
+    # Left in a folder whose files were up to date, a killed run's file
+    # failed --check after the next run, which said nothing of it.
+    out = tmp_path / "out"
+    runner = CliRunner()
+    base = ["convert", str(site), "--to", "webp", "--out", str(out)]
+    assert runner.invoke(app, base).exit_code == 0
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = out / f"{temp_prefix(int(gone.stdout))}0a1b2c3d.webp"
+    dead.write_bytes(b"half an image")
+    Image.new("RGB", (300, 200), (9, 99, 199)).save(site / "team" / "bob.jpg")
+    ran = runner.invoke(app, base)
+    assert ran.exit_code == 0 and ran.stdout.startswith("1 converted"), ran.output
+    assert not dead.exists()
+    assert runner.invoke(app, [*base, "--check"]).exit_code == 0
+
+
 def test_prune_removes_unfinished_writes_no_process_will_finish(
     site: Path, tmp_path: Path
 ) -> None:
