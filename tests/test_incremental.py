@@ -1191,24 +1191,28 @@ def test_an_out_that_is_its_source_prunes_as_in_place(site: Path, tmp_path: Path
     assert not list(site.rglob("*.webp"))
 
 
+def _gone_prefix() -> str:
+    """How the temporary files of a process that is gone begin (a run killed outright)."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return temp_prefix(int(gone.stdout))
+
+
 def test_a_run_that_writes_removes_a_killed_runs_leftovers_where_nothing_changed(
     site: Path, tmp_path: Path
 ) -> None:
     # Left in a folder whose files were up to date, a killed run's file
     # failed --check after the next run, which said nothing of it.
     out = tmp_path / "out"
-    runner = CliRunner()
-    base = ["convert", str(site), "--to", "webp", "--out", str(out)]
-    assert runner.invoke(app, base).exit_code == 0
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    dead = out / f"{temp_prefix(int(gone.stdout))}0a1b2c3d.webp"
+    imgpar.convert(site, to="webp", out=out)
+    dead = out / f"{_gone_prefix()}0a1b2c3d.webp"
     dead.write_bytes(b"half an image")
     Image.new("RGB", (300, 200), (9, 99, 199)).save(site / "team" / "bob.jpg")
-    ran = runner.invoke(app, base)
-    assert ran.exit_code == 0 and ran.stdout.startswith("1 converted"), ran.output
+    assert imgpar.convert(site, to="webp", out=out).summary.converted == 1
     assert not dead.exists()
-    assert runner.invoke(app, [*base, "--check"]).exit_code == 0
+    checked = CliRunner().invoke(app, ["convert", str(site), "--to", "webp", "--out", str(out),
+                                       "--check"])  # fmt: skip
+    assert checked.exit_code == 0, checked.output
 
 
 def test_prune_removes_unfinished_writes_no_process_will_finish(
@@ -1218,9 +1222,8 @@ def test_prune_removes_unfinished_writes_no_process_will_finish(
     runner = CliRunner()
     base = ["convert", str(site), "--to", "webp", "--out", str(out)]
     assert runner.invoke(app, base).exit_code == 0
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    dead = out / "team" / f"{temp_prefix(int(gone.stdout))}0a1b2c3d.webp"  # a run killed outright
+    gone = _gone_prefix()
+    dead = out / "team" / f"{gone}0a1b2c3d.webp"  # a run killed outright
     live = out / f"{temp_prefix(os.getpid())}4e5f6a7b.webp"  # a run writing now
     elsewhere = out / ".imgpar-tmp-0badc0de-17-00000000.webp"  # another host's
     stale = out / ".imgpar-tmp-0badc0de-18-11111111.webp"  # ... untouched for days
@@ -1247,7 +1250,7 @@ def test_prune_removes_unfinished_writes_no_process_will_finish(
     # where this run puts outputs.
     first = tmp_path / "first"
     (first / "team").mkdir(parents=True)
-    dead = first / "team" / f"{temp_prefix(int(gone.stdout))}0a1b2c3d.webp"
+    dead = first / "team" / f"{gone}0a1b2c3d.webp"
     dead.write_bytes(b"half an image")
     again = ["convert", str(site), "--to", "webp", "--out", str(first)]
     checked = runner.invoke(app, [*again, "--check"])
@@ -1267,9 +1270,8 @@ def test_a_killed_runs_report_in_an_out_with_no_output_of_its_own_is_a_leftover(
     base = ["convert", str(src), "--to", "webp", "--out", str(out)]
     runner = CliRunner()
     assert runner.invoke(app, base).exit_code == 0
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    dead = out / f"{temp_prefix(int(gone.stdout))}report-r.json"
+    gone = _gone_prefix()
+    dead = out / f"{gone}report-r.json"
     dead.write_text('{"imgpar": ')
     checked = runner.invoke(app, [*base, "--check"])
     assert checked.exit_code == 1
