@@ -1415,7 +1415,7 @@ def _results(job: Job) -> Generator[Result, None, None]:
 def _gathered(job: Job, collector: Collector) -> Generator[Result, None, None]:
     """`job`'s results, each added to `collector` as it comes; what fails
     the run though no file's result says so (a folder not read), warned."""
-    # Closed with this generator, not when the collector of garbage finds it.
+    # Closed with this generator, not whenever the garbage collector finds it.
     with contextlib.closing(job.events()) as events:
         for event in events:
             if isinstance(event, Result):

@@ -1067,8 +1067,8 @@ class Planner:
 
     def walked_whole(self, cache: Cache) -> set[str]:
         """The folders (their keys' prefix) of an --out's `cache` in which this
-        run found every source it records: none of those is gone, and
-        --prune need not look for each on disk."""
+        run found every source it records: none of those is gone, and the
+        count of outputs left behind need not look for each on disk."""
         return {
             prefix
             for prefix, n in cache.count_by_folder().items()
