@@ -30,7 +30,10 @@ from imgpar.cstderr import Catcher, in_own_process, quiet_python_stderr, to_null
 from imgpar.errors import OUT_OF_FILES, STOP_SIGNALS, out_of_files, system_words
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import ConvertSpec, Result, Task, on_disk
-from imgpar.writer import temp_file_places, temp_prefix
+from imgpar.writer import process_state, temp_file_places, temp_prefix
+
+# Linux's states of a process suspended: by a signal (SIGSTOP), by a debugger.
+_STOPPED = frozenset({"T", "t"})
 
 # Items that are not tasks (results decided up front, walker notes) pass
 # through an engine unchanged, as soon as they arrive.
@@ -110,6 +113,7 @@ def _init_worker(spec: ConvertSpec, cells: Any, claimed: Any, parent: int | None
         claimed.value += 1
     if _CELLS * slot < len(cells):
         _worker_clock = (cells, _CELLS * slot)
+        cells[_CELLS * slot + 3] = os.getpid()
 
     configure_worker(spec)
 
@@ -172,8 +176,8 @@ def _run_chunk(tasks: list[Task], number: int) -> list[Result]:
     return results
 
 
-# A _Clock's cells per worker: chunk number, index in the chunk, start.
-_CELLS = 3
+# A _Clock's cells per worker: chunk number, index in the chunk, start, pid.
+_CELLS = 4
 
 
 def _clock_in(number: int, index: int, start: float) -> None:
@@ -197,7 +201,8 @@ class _Clock:
     and the parent knows which file of a chunk outlasts --timeout."""
 
     def __init__(self, context: Any, workers: int) -> None:
-        # (chunk number, index in the chunk, monotonic start or 0 when idle)
+        # (chunk number, index in the chunk, monotonic start or 0 when idle,
+        # the worker's pid)
         # per worker; monotonic time is one clock for all processes.
         self.cells = context.RawArray("d", _CELLS * workers)
         self.claimed = context.Value("i", 0)
@@ -289,8 +294,8 @@ class ProcessEngine:
                 if unexpected is not None:
                     raise unexpected
                 overdue = {
-                    flights[future].tasks[index]: ran
-                    for future, index, ran in late
+                    flights[future].tasks[index]: (ran, pid)
+                    for future, index, ran, pid in late
                     if future in flights
                 }
                 if overdue and not broken:
@@ -300,6 +305,11 @@ class ProcessEngine:
                     # workers' peak memory goes with the failures: a file
                     # that outgrew --timeout may well have outgrown the rest.
                     peak = pool.peak_rss()
+                    # Suspended (SIGSTOP, a debugger): not the file's doing.
+                    # Read before the kill, which ends every state.
+                    stopped = {
+                        task for task, (_, pid) in overdue.items() if process_state(pid) in _STOPPED
+                    }
                     pool.kill(flights)
                     pool = None
                     for flight in flights.values():
@@ -307,8 +317,11 @@ class ProcessEngine:
                         if rest:
                             pending.append(rest)
                     flights.clear()
-                    for task, ran in overdue.items():
-                        result = failed_result(task, f"timed out after {self.timeout:g} s", ran=ran)
+                    for task, (ran, _) in overdue.items():
+                        why = f"timed out after {self.timeout:g} s"
+                        if task in stopped:
+                            why += ": its worker process was stopped, not converting it"
+                        result = failed_result(task, why, ran=ran)
                         yield result._replace(peak_rss=peak)
                     continue
                 now = time.monotonic()
@@ -477,10 +490,11 @@ class _Workers:
 
     def overdue(
         self, flights: Flights, timeout: float
-    ) -> tuple[list[tuple[Future[list[Result]], int, float]], float]:
+    ) -> tuple[list[tuple[Future[list[Result]], int, float, int]], float]:
         """The files of `flights` workers have been converting for `timeout`
         seconds or more, as (their chunk's future, index in the chunk,
-        seconds so far), and the time at which the next one could be."""
+        seconds so far, the worker's pid), and the time at which the next
+        one could be."""
         now = time.monotonic()
         late, wake = [], now + timeout
         by_number = {flight.number: future for future, flight in flights.items()}
@@ -492,7 +506,7 @@ class _Workers:
             if now - start < timeout:
                 wake = min(wake, start + timeout)
             elif (future := by_number.get(int(cells[first]))) is not None:
-                late.append((future, int(cells[first + 1]), now - start))
+                late.append((future, int(cells[first + 1]), now - start, int(cells[first + 3])))
         return late, wake
 
     def submit(self, chunk: list[Task]) -> tuple[Future[list[Result]], int]:

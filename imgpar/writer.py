@@ -95,12 +95,18 @@ def _running(pid: int) -> bool:
 def _zombie(pid: int) -> bool:
     """Whether `pid` has ended and only waits to be reaped: the workers of
     a run killed outright linger so for a second or two in a container."""
+    return process_state(pid) == "Z"
+
+
+def process_state(pid: int) -> str | None:
+    """The state Linux gives process `pid` (R, S, T stopped, Z...); None
+    where it cannot be read: gone, or no /proc (macOS)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fp:
             # "PID (COMMAND) STATE ...": the command may hold spaces and parentheses.
-            return fp.read().rpartition(b")")[2].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False  # no /proc (macOS): kill(pid, 0) has the last word
+            return fp.read().rpartition(b")")[2].split()[0].decode()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
 
 
 def save_options(

@@ -219,6 +219,32 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def test_a_stopped_worker_is_said_not_its_files_doing(tmp_path: Path) -> None:
+    # A worker suspended (kill -STOP) ran the file to its --timeout, which
+    # then blamed the file alone.
+    _tree(tmp_path / "src", 1, (60, 40))
+    _photo(tmp_path / "src" / "stall.jpg", (60, 40))
+    proc = subprocess.Popen(
+        [*IMGPAR, "convert", str(tmp_path / "src"), "--to", "webp", "--out",
+         str(tmp_path / "out"), "--timeout", "3", "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, HANG_ENV: "stall"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # the stalled file in hand
+        for worker in _children(proc.pid):
+            os.kill(worker, signal.SIGSTOP)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    said = f"failed: {tmp_path / 'src' / 'stall.jpg'}: timed out after 3 s: its worker"
+    assert f"{said} process was stopped, not converting it" in stderr.splitlines()
+
+
 def test_crashing_file_reported_others_converted(tmp_path: Path) -> None:
     proc, out = _convert_with_a_crash(tmp_path, 5, (400, 300), "--report", tmp_path / "r.json")
     assert proc.returncode == 1
