@@ -254,10 +254,8 @@ class ProcessEngine:
                         if pool is None:
                             pool = self._workers(self.jobs)
                         future, number = pool.submit(chunk)
-                    except (OSError, RuntimeError) as exc:
-                        if not _unstarted(exc):
-                            raise
-                        yield _unstartable(chunk[0], exc)
+                    except _CannotStart as exc:
+                        yield failed_result(chunk[0], str(exc), fatal=True)
                         return
                     deadline = time.monotonic() + self.timeout * (len(chunk) + 1)
                     flights[future] = _Flight(chunk, number, deadline)
@@ -340,10 +338,8 @@ class ProcessEngine:
                 for task in suspects:
                     try:
                         result = self._isolated(task, cause)
-                    except (OSError, RuntimeError) as exc:
-                        if not _unstarted(exc):
-                            raise
-                        yield _unstartable(task, exc)
+                    except _CannotStart as exc:
+                        yield failed_result(task, str(exc), fatal=True)
                         return
                     if result.worker:
                         worked = True
@@ -372,17 +368,16 @@ class ProcessEngine:
             load_plugins()
         elif method == "forkserver":
             self._context.set_forkserver_preload(["imgpar.pipeline"])
-        clock = _Clock(self._context, count)
         parent = None if method == "forkserver" else os.getpid()
-        return _Workers(
-            ProcessPoolExecutor(
+        with _starting():
+            clock = _Clock(self._context, count)
+            pool = ProcessPoolExecutor(
                 max_workers=count,
                 mp_context=self._context,
                 initializer=_init_worker,
                 initargs=(self.spec, clock.cells, clock.claimed, parent),
-            ),
-            clock,
-        )
+            )
+        return _Workers(pool, clock)
 
     def _isolated(self, task: Task, cause: str | None) -> Result:
         """Run one suspect file alone in a fresh worker; report it failed if
@@ -428,23 +423,28 @@ def pool_problem(start_method: str | None) -> tuple[str, str] | None:
     return None
 
 
-def _unstarted(exc: OSError | RuntimeError) -> bool:
-    """Whether `exc`, raised starting workers, says they cannot be: any
-    OSError (no file left to open for their pipes, no memory to fork), and
-    Python's words for a thread (the pool's own) that cannot start."""
-    return isinstance(exc, OSError) or str(exc) == "can't start new thread"
+class _CannotStart(Exception):
+    """No worker process can be started: every file after would fail alike,
+    and the run stops with the file in hand (its message is its reason)."""
 
 
-def _unstartable(task: Task, exc: OSError | RuntimeError) -> Result:
-    """The run's last result, where no worker process can be started:
-    every file after would fail alike."""
-    if isinstance(exc, RuntimeError):
-        words = "no thread can start: memory or processes are limited, see ulimit -v and -u"
-    elif exc.errno in OUT_OF_FILES:
-        words = out_of_files(exc)
-    else:
-        words = system_words(exc)
-    return failed_result(task, f"worker processes cannot start ({words})", fatal=True)
+@contextlib.contextmanager
+def _starting() -> Iterator[None]:
+    """Starting workers: an OSError (no file left to open for their pipes,
+    no memory to fork) and Python's words for a thread that cannot start
+    (the pool's own) raised as _CannotStart, in words."""
+    try:
+        yield
+    except OSError as exc:
+        words = out_of_files(exc) if exc.errno in OUT_OF_FILES else system_words(exc)
+        raise _CannotStart(f"worker processes cannot start ({words})") from exc
+    except RuntimeError as exc:
+        if str(exc) != "can't start new thread":  # BrokenProcessPool is one too
+            raise
+        raise _CannotStart(
+            "worker processes cannot start (no thread can start: memory or processes"
+            " are limited, see ulimit -v and -u)"
+        ) from exc
 
 
 def _cannot_start(result: Result) -> bool:
@@ -523,7 +523,7 @@ class _Workers:
         try:
             # Any submission may start a worker (spawn and forkserver start
             # them as they are wanted), which inherits the mask.
-            with _stops_held():
+            with _stops_held(), _starting():
                 future = self._pool.submit(_run_chunk, chunk, number)
         except BrokenProcessPool as exc:
             # A worker died since the last look: the submission fails as its

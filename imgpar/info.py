@@ -62,8 +62,7 @@ def _inspect(path: str) -> tuple[dict[str, Any], Exception | None]:
         pipeline.open_checked(path, DEFAULT_MAX_PIXELS, fp) as im,
     ):
         bits = imaging.stored_bits(im)  # before getexif(), which may decode a PNG
-        gray_alpha = imaging.gray_alpha_as_colour(im) and pipeline.frame_count(
-            im, all_pages=False) == 1  # fmt: skip
+        gray_alpha = pipeline.decoded_as_colour(im)
         try:
             if gray_alpha:
                 imaging.gray_again(im)

@@ -367,7 +367,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
     start = time.perf_counter()
     with open_checked(task.source, spec.max_pixels, fp, all_pages=spec.all_pages) as im:
         bits = imaging.stored_bits(im)
-        gray_alpha = imaging.gray_alpha_as_colour(im) and frame_count(im, all_pages=False) == 1
+        gray_alpha = decoded_as_colour(im)
         if gray_alpha:
             notes.append(f"{bits}-bit gray with alpha read at 8 bits: Pillow has no such mode")
         elif 8 < bits <= 16 and not im.mode.startswith("I;16"):
@@ -740,6 +740,13 @@ def frame_count(im: Image.Image, *, all_pages: bool, most: int | None = None) ->
         detail = _first_line(exc) or type(exc).__name__
         warnings.warn(f"pages after the first cannot be read ({detail})", stacklevel=1)
         return 1
+
+
+def decoded_as_colour(im: Image.Image) -> bool:
+    """Whether `im` is a still gray image with alpha that Pillow decodes as
+    RGBA (imaging.gray_alpha_as_colour), to be made LA again once decoded
+    (imaging.gray_again); an animation's frames are RGBA all the same."""
+    return imaging.gray_alpha_as_colour(im) and frame_count(im, all_pages=False) == 1
 
 
 def _pages_up_to(im: Image.Image, limit: int) -> int:

@@ -38,7 +38,7 @@ from imgpar.errors import UsageError
 from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE, convert_file
 from imgpar.spec import Result, Task
-from imgpar.writer import temp_prefix
+from imgpar.writer import process_state, temp_prefix
 
 IMGPAR = [sys.executable, "-m", "imgpar"]
 
@@ -204,11 +204,7 @@ def test_workers_end_with_a_run_killed_outright(tmp_path: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return process_state(pid) not in (None, "Z")
 
 
 def _children(pid: int) -> list[int]:
