@@ -26,7 +26,7 @@ from imgpar import geometry
 from imgpar.api import Job, prepare
 from imgpar.collect import Collector, Summary
 from imgpar.cstderr import in_own_process, listening
-from imgpar.engine import pool_problem
+from imgpar.engine import cannot_start, pool_problem
 from imgpar.errors import UsageError
 from imgpar.formats import TARGETS
 from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, default_jobs
@@ -120,7 +120,7 @@ def bench(
     notes: tuple[str, ...] = ()
     if max(ladder) > 1 and (problem := pool_problem(options.get("start_method"))):
         # Every run would fall back to one core: rows above 1 would lie.
-        why = f"worker processes cannot start ({': '.join(problem)})"
+        why = cannot_start(": ".join(problem))
         if jobs is not None:
             raise UsageError(f"cannot be timed above 1 here: {why}", option="jobs")
         ladder, notes = (1,), (f"only jobs=1 is timed: {why}",)

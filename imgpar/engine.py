@@ -327,7 +327,7 @@ class ProcessEngine:
                     continue
                 # Which worker held which chunk is unknown, so every unfinished
                 # file is suspect and is retried alone in a fresh worker.
-                cause = pool.death_cause() if broken else None
+                cause = pool.died_of() if broken else None
                 # Chunks a broken pool failed are back in `pending`.
                 queued = [t for chunk in pending for t in chunk]
                 suspects = queued + [t for flight in flights.values() for t in flight.tasks]
@@ -337,21 +337,11 @@ class ProcessEngine:
                 pool = None
                 for task in suspects:
                     try:
-                        result = self._isolated(task, cause)
+                        result = self._isolated(task, cause, first=not worked)
                     except _CannotStart as exc:
                         yield failed_result(task, str(exc), fatal=True)
                         return
-                    if result.worker:
-                        worked = True
-                    elif not worked and _cannot_start(result):
-                        # No worker has ever finished a file and none dies of
-                        # a signal: the workers themselves cannot start, and
-                        # retrying every file alone would only repeat that.
-                        yield result._replace(
-                            fatal=True,
-                            error=f"worker processes cannot start ({result.error})",
-                        )
-                        return
+                    worked = worked or bool(result.worker)
                     yield result
         finally:
             if pool is not None and os.getpid() == owner:
@@ -379,9 +369,13 @@ class ProcessEngine:
             )
         return _Workers(pool, clock)
 
-    def _isolated(self, task: Task, cause: str | None) -> Result:
+    def _isolated(self, task: Task, cause: int | None, *, first: bool) -> Result:
         """Run one suspect file alone in a fresh worker; report it failed if
-        it kills or outlasts that worker too."""
+        it kills or outlasts that worker too (`cause`: how the worker it
+        broke died, _Workers.died_of). `first`: no worker has finished a
+        file yet, so one that dies of no signal means that workers cannot
+        start at all (_CannotStart): retrying every file alone would only
+        repeat that."""
         pool = self._workers(1)
         flights: Flights = {}
         # Until a flight holds it: a Ctrl-C let through as the submission
@@ -396,7 +390,10 @@ class ProcessEngine:
                 flights.clear()  # its result in hand
                 return result
             except BrokenProcessPool:
-                return failed_result(task, pool.death_cause() or cause or "worker process died")
+                died = pool.died_of() or cause
+                if first and (died is None or died > 0):
+                    raise _CannotStart(cannot_start(_death_words(died))) from None
+                return failed_result(task, _death_words(died))
             except TimeoutError:
                 return failed_result(task, f"timed out after {self.timeout:g} s")
         finally:
@@ -423,6 +420,11 @@ def pool_problem(start_method: str | None) -> tuple[str, str] | None:
     return None
 
 
+def cannot_start(why: str) -> str:
+    """A run's reason to stop, or a bench's to time one core only."""
+    return f"worker processes cannot start ({why})"
+
+
 class _CannotStart(Exception):
     """No worker process can be started: every file after would fail alike,
     and the run stops with the file in hand (its message is its reason)."""
@@ -437,19 +439,19 @@ def _starting() -> Iterator[None]:
         yield
     except OSError as exc:
         words = out_of_files(exc) if exc.errno in OUT_OF_FILES else system_words(exc)
-        raise _CannotStart(f"worker processes cannot start ({words})") from exc
+        raise _CannotStart(cannot_start(words)) from exc
     except RuntimeError as exc:
         if str(exc) != "can't start new thread":  # BrokenProcessPool is one too
             raise
-        raise _CannotStart(
-            "worker processes cannot start (no thread can start: memory or processes"
-            " are limited, see ulimit -v and -u)"
-        ) from exc
+        limited = "no thread can start: memory or processes are limited, see ulimit -v and -u"
+        raise _CannotStart(cannot_start(limited)) from exc
 
 
-def _cannot_start(result: Result) -> bool:
-    error = result.error or ""
-    return error.startswith("worker process died") and "(signal" not in error
+def _death_words(code: int | None) -> str:
+    """How a worker process died (_Workers.died_of), in words."""
+    if code is None:
+        return "worker process died"
+    return f"worker process died ({f'signal {-code}' if code < 0 else f'exit status {code}'})"
 
 
 def failed_result(
@@ -548,9 +550,12 @@ class _Workers:
                 peaks += [int(line.split()[1]) * 1024 for line in fp if line.startswith("VmHWM:")]
         return max(peaks)
 
-    def death_cause(self) -> str | None:
-        # A broken pool terminates the surviving workers (SIGTERM): the one
-        # that died on its own is the one with any other exit.
+    def died_of(self) -> int | None:
+        """How the worker that died on its own ended: its exit status, or
+        minus the signal that killed it; None where none is known (an
+        initializer that raised exits 0). A broken pool terminates the
+        surviving workers (SIGTERM): the one that died on its own is the
+        one with any other exit."""
         codes = []
         for process in self._processes.values():
             process.join(timeout=0.2)
@@ -559,8 +564,7 @@ class _Workers:
         codes.sort(key=lambda c: c == -signal.SIGTERM)
         if not codes:
             return None
-        code = codes[0]
-        return f"worker process died ({f'signal {-code}' if code < 0 else f'exit status {code}'})"
+        return codes[0]
 
     def kill(self, flights: Flights, queued: Iterable[Task] = ()) -> None:
         """Stop every worker now and remove the temporary files they were

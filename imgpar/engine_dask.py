@@ -41,7 +41,7 @@ from imgpar.engine import (
     remove_temp_files,
     scheduled,
 )
-from imgpar.errors import UNWRITABLE, VANISHED, ClusterError, UsageError, system_words
+from imgpar.errors import VANISHED, ClusterError, UsageError, system_words, unwritable
 from imgpar.limits import DEFAULT_TIMEOUT
 from imgpar.spec import ConvertSpec, Result, Task
 from imgpar.writer import temp_file_places
@@ -905,7 +905,7 @@ def _back(result: Result, task: Task, here: str) -> Result:
     if unseen is not None:
         why = _unshared(str(result.worker), "wrote it where this machine does not see it")
         return result._replace(
-            status="failed", outputs=(), digest=None, error=f"{UNWRITABLE} {unseen}: {why}"
+            status="failed", outputs=(), digest=None, error=unwritable(unseen, why)
         )
     return result._replace(outputs=outputs)
 

@@ -137,8 +137,20 @@ def out_of_files(exc: OSError) -> str:
 
 # A source gone between the walk and its reading (pipeline.describe).
 VANISHED = "file disappeared before it could be read"
-# How every reason an output could not be written begins (writer.OutputRefused).
 UNWRITABLE = "cannot write"
+
+
+def unwritable(path: str, why: str) -> str:
+    """Why an output cannot be written where it belongs (writer.OutputRefused)."""
+    return f"{UNWRITABLE} {path}: {why}"
+
+
+def refused(error: str | None) -> bool:
+    """Whether a failure's reason is the system's refusal to read its source
+    (why_unreadable) or to write an output (unwritable), not the file's own
+    fault: a chmod or a fix changes neither its size nor its mtime, so such
+    a failure is never recorded against it."""
+    return (error or "").startswith((UNREADABLE, UNWRITABLE))
 # A FIFO, socket or device where a file should be: its open would block, or its data never end.
 NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
 

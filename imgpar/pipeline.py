@@ -40,6 +40,7 @@ from imgpar.errors import (
     VANISHED,
     not_imgpars,
     out_of_files,
+    unwritable,
     why_unreadable,
 )
 from imgpar.formats import (
@@ -538,7 +539,7 @@ def _check_names(todo: list[_Output]) -> None:
         for part in made:
             length = len(os.fsencode(part))
             if length > _SURELY_HELD and length > longest:
-                raise ImageRejected(f"cannot write {out.path}: {writer.TOO_LONG}")
+                raise writer.OutputRefused(unwritable(out.path, writer.TOO_LONG))
 
 
 _SURELY_HELD = 143
@@ -615,9 +616,9 @@ def _check_places(task: Task, todo: list[_Output], started_ns: int | None) -> No
         if (path, st.st_size) in task.replaceable:
             continue
         if stat.S_ISDIR(st.st_mode):
-            raise ImageRejected(f"cannot write {path}: {writer.A_FOLDER}")
+            raise writer.OutputRefused(unwritable(path, writer.A_FOLDER))
         if started_ns is None or st.st_mtime_ns < started_ns:
-            raise ImageRejected(not_imgpars(path))
+            raise writer.OutputRefused(not_imgpars(path))
 
 
 def _shrink_on_load(

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from imgpar import isobmff
-from imgpar.errors import STOPS_THE_RUN, not_imgpars
+from imgpar.errors import STOPS_THE_RUN, UNWRITABLE, not_imgpars, unwritable
 from imgpar.formats import Target, full_chroma
 from imgpar.paths import TEMP_PREFIX, file_in_the_way, make_folders, nearest_folder, remove_empty
 from imgpar.spec import Task, sized_glob
@@ -203,17 +203,17 @@ def write_atomic(
     except OSError as exc:
         blocker = file_in_the_way(path) if exc.errno == errno.ENOTDIR else None
         if blocker is not None:
-            raise OutputRefused(f"cannot write {path}: {blocker} is a file, not a folder") from exc
+            raise OutputRefused(unwritable(path, f"{blocker} is a file, not a folder")) from exc
         if exc.errno == errno.ENAMETOOLONG:
-            raise OutputRefused(f"cannot write {path}: {TOO_LONG}") from exc
+            raise OutputRefused(unwritable(path, TOO_LONG)) from exc
         if exc.errno == errno.ENOENT:  # the folder made, and removed again, each try
-            raise OutputRefused(f"cannot write {path}: its folder keeps being removed") from exc
+            raise OutputRefused(unwritable(path, "its folder keeps being removed")) from exc
         if exc.errno in STOPS_THE_RUN:
             raise
         # The folder that refused (EACCES, EROFS, EIO): the first one there,
         # where those below it were still to be made.
         refusing = nearest_folder(folder)
-        raise OutputRefused(f"cannot write to {refusing}: {_reason(exc)}") from exc
+        raise OutputRefused(f"{UNWRITABLE} to {refusing}: {_reason(exc)}") from exc
     opened = time.perf_counter()
     try:
         with os.fdopen(fd, "w+b") as raw:
@@ -230,14 +230,14 @@ def write_atomic(
         try:
             _into_place(temp, path, replaceable)
         except IsADirectoryError as exc:
-            raise OutputRefused(f"cannot write {path}: {A_FOLDER}") from exc
+            raise OutputRefused(unwritable(path, A_FOLDER)) from exc
         except FileNotFoundError as exc:
             # Its folder removed as it was written, the temporary file with it:
             # nothing to do with the source.
-            raise OutputRefused(f"cannot write {path}: its folder was removed") from exc
+            raise OutputRefused(unwritable(path, "its folder was removed")) from exc
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:
-                raise OutputRefused(f"cannot write {path}: {TOO_LONG}") from exc
+                raise OutputRefused(unwritable(path, TOO_LONG)) from exc
             raise
     except BaseException as exc:
         _remove_quietly(temp)
@@ -247,7 +247,7 @@ def write_atomic(
         # sticky folder, an immutable one, a file-size limit, EIO), never
         # the source's fault nor an encoder's (whose errors have no errno).
         if isinstance(exc, OSError) and exc.errno is not None and exc.errno not in STOPS_THE_RUN:
-            raise OutputRefused(f"cannot write {path}: {_reason(exc)}") from exc
+            raise OutputRefused(unwritable(path, _reason(exc))) from exc
         raise
     in_file = fp.seconds if isinstance(fp, _TimedFile) else 0.0
     return size, (opened - start) + in_file + (time.perf_counter() - saved)
@@ -278,7 +278,7 @@ def _into_place(temp: str, path: str, replaceable: Collection[tuple[str, int]] |
         os.replace(temp, path)
         return
     if stat.S_ISDIR(st.st_mode):
-        raise OutputRefused(f"cannot write {path}: {A_FOLDER}")
+        raise OutputRefused(unwritable(path, A_FOLDER))
     ours = (path, st.st_size) in replaceable or (stat.S_ISREG(st.st_mode) and _same(path, temp))
     if not ours:
         raise OutputRefused(not_imgpars(path))
