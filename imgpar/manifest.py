@@ -13,8 +13,11 @@ from typing import Any
 from urllib.parse import quote
 
 from imgpar.paths import make_folders
+from imgpar.report import to_json
 from imgpar.spec import Result
 from imgpar.writer import remove_abandoned, temp_prefix
+
+_compact = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Manifest:
@@ -76,9 +79,7 @@ class Manifest:
                 ),
             }
         key = os.path.relpath(source, self._base or root)
-        self._entries[key.replace(os.sep, "/")] = json.dumps(
-            entry, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
+        self._entries[key.replace(os.sep, "/")] = to_json(entry, _compact)
 
     def _root(self, source: str) -> str:
         for root in self._roots:
@@ -98,7 +99,7 @@ class Manifest:
             entry = json.dumps(
                 json.loads(self._entries[key]), indent=2, sort_keys=True, ensure_ascii=False
             )
-            name = json.dumps(key, ensure_ascii=False)
+            name = to_json(key)
             yield f"{',' if i else ''}\n    {name}: " + entry.replace("\n", "\n    ")
         yield "\n  }\n}\n"
 
@@ -130,8 +131,9 @@ class Manifest:
 
 def _url(path: str) -> str:
     # In a srcset a space ends the URL and a comma the candidate: "my photo.webp"
-    # must be written my%20photo.webp, and non-ASCII names as UTF-8 escapes.
-    return quote(path, safe="/")
+    # must be written my%20photo.webp, and non-ASCII names as escapes of
+    # their bytes (UTF-8, or whatever else the file system holds).
+    return quote(os.fsencode(path), safe="/")
 
 
 def _common(folders: Sequence[str]) -> str | None:

@@ -32,9 +32,8 @@ from imgpar.cache import (
 from imgpar.errors import (
     NOT_REGULAR,
     NOW_A_FOLDER,
-    UNREADABLE,
-    UNWRITABLE,
     VANISHED,
+    refused,
     why_unreadable,
 )
 from imgpar.formats import TARGETS, Target, signature, unreadable
@@ -240,8 +239,12 @@ def head_forms(folder: str) -> list[str]:
     """Every head a run may have given `folder` (source_heads): its name,
     then its name with one folder above, two, ... as one name."""
     parts = os.path.abspath(folder).split(os.sep)
-    return [parts[-1]] + [
-        urllib.parse.quote("/".join(parts[-depth:]), safe="") for depth in range(2, len(parts) + 1)
+    # Quoted as the bytes of the names, which need not be UTF-8 (an
+    # archive's Latin-1 folder), as the cache's text must be.
+    heads = ["/".join(parts[-depth:]) for depth in range(1, len(parts) + 1)]
+    return [
+        head if depth == 1 and is_text(head) else urllib.parse.quote(os.fsencode(head), safe="")
+        for depth, head in enumerate(heads, 1)
     ]
 
 
@@ -1016,7 +1019,7 @@ class Planner:
         # timeout, a dead worker, a lost cluster (no worker behind those
         # results) or a full disk, which another run may not meet.
         judged = result.status == "failed" and result.worker and not result.fatal
-        judged = judged and not (result.error or "").startswith((UNREADABLE, UNWRITABLE))
+        judged = judged and not refused(result.error)
         if pending is not None and result.loose:
             # A Dask worker that could not be stopped, or one the lost
             # scheduler no longer speaks for, may still write its outputs:

@@ -1761,6 +1761,44 @@ def test_a_path_that_is_not_utf8_fails_alone(tmp_path: Path) -> None:
     assert json.loads(text)["argv"][1] == f"{src}/caf\\udce9.jpg"
 
 
+def test_a_source_folder_whose_name_is_not_utf8_converts_into_an_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its name, or the folder the run started in, went into the cache's
+    # keys as they were: every run into an --out, --dry-run and --check
+    # too, ended in an internal error, the other SOURCES unconverted.
+    odd = tmp_path / os.fsdecode(b"archiv\xe9")
+    _tree(odd, 1, (60, 40))
+    _tree(tmp_path / "ok", 1, (60, 40))
+    out, manifest = tmp_path / "out", tmp_path / "m.json"
+    argv = ["convert", tmp_path / "ok", odd, "--to", "webp", "--out", out,
+            "--name", "{parent}/{stem}-{width}.{ext}", "--width", "32,48"]  # fmt: skip
+    proc = _run(*argv, "--manifest", manifest)
+    assert proc.returncode == 0, proc.stderr
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.webp"))
+    assert made == [f"{parent}/p00-{w}.webp" for parent in (odd.name, "ok") for w in (32, 48)]
+    text = manifest.read_bytes().decode("utf-8")
+    assert not re.search(r"[^\\]\\ud[c-f]", text)
+    sources = json.loads(text)["sources"]
+    assert sorted(sources) == ["archiv\\udce9/p00.jpg", "ok/p00.jpg"]
+    webp = sources["archiv\\udce9/p00.jpg"]["formats"]["webp"]
+    assert webp["outputs"][0]["path"] == "archiv\\udce9/p00-32.webp"
+    # The URL of the file that is there: its name's own bytes, escaped.
+    assert webp["srcset"] == "archiv%E9/p00-32.webp 32w, archiv%E9/p00-48.webp 48w"
+    for check in (["--dry-run"], ["--check"], []):
+        again = _run(*argv, *check)
+        assert again.returncode == 0, again.stderr
+        assert "internal error" not in again.stderr
+    assert "2 skipped" in again.stdout
+    # Started in such a folder, a SOURCE named by its own name.
+    _tree(odd / "a", 1, (60, 40))
+    monkeypatch.chdir(odd)
+    here = _run("convert", "a", "--to", "webp", "--out", "o")
+    assert here.returncode == 0, here.stderr
+    assert (odd / "o" / "p00.webp").is_file()
+    assert _run("convert", "a", "--to", "webp", "--out", "o", "--check").returncode == 0
+
+
 def _escaped(path: str) -> str:
     """`path` as stderr prints it: bytes that are no text as escapes."""
     return path.encode("utf-8", "backslashreplace").decode()
