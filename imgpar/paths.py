@@ -44,14 +44,28 @@ def below(path: str, folder: str) -> bool:
 def may_exist(path: str) -> bool:
     """Whether `path` may be there: False only where the system says it is
     not, not where a folder on the way cannot be searched (os.path.exists
-    says False to both, and a source unseen is not a source gone)."""
+    says False to both, and a source unseen is not a source gone), nor
+    where the path leads through a link to nothing (a drive not mounted)."""
     try:
         os.stat(path)
-    except (FileNotFoundError, NotADirectoryError, ValueError):
+    except (FileNotFoundError, NotADirectoryError):
+        return _through_broken_link(path)
+    except ValueError:
         return False
     except OSError:
         return True
     return True
+
+
+def _through_broken_link(path: str) -> bool:
+    """Whether the last part of `path` that is there is a link to nothing."""
+    while True:
+        if os.path.lexists(path):
+            return os.path.islink(path) and not os.path.exists(path)
+        above = os.path.dirname(path)
+        if above == path:
+            return False
+        path = above
 
 
 def not_there(path: str, *, follow: bool = True) -> str | None:

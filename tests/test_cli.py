@@ -1642,6 +1642,40 @@ def test_prune_keeps_the_outputs_of_a_folder_it_cannot_read(
     )
 
 
+@pytest.mark.parametrize("into", [["--out", "out"], []], ids=["out", "in place"])
+def test_prune_keeps_the_outputs_of_links_to_nothing(tmp_path: Path, into: list[str]) -> None:
+    # A link to a drive not mounted: its sources are unseen, not gone. Their
+    # outputs were deleted, and listed for a CDN to purge.
+    src, drive = tmp_path / "src", tmp_path / "drive"
+    make_camera_jpeg(src / "a.jpg")
+    for name in ("b.jpg", "c.jpg"):
+        make_camera_jpeg(drive / name)
+    (src / "linked").symlink_to(drive)
+    (src / "one.jpg").symlink_to(drive / "c.jpg")
+    argv = [sys.executable, "-m", "imgpar", "convert", "src", "--to", "webp", *into]
+    assert subprocess.run(argv, cwd=tmp_path, timeout=120).returncode == 0
+    out = tmp_path / ("out" if into else "src")
+    # In place, the link's outputs are in the folder it leads to, gone with it.
+    kept = [out / "one.webp", *([out / "linked" / n for n in ("b.webp", "c.webp")] * bool(into))]
+    assert all(p.is_file() for p in kept)
+    drive.rename(tmp_path / "unmounted")
+    pruned = subprocess.run(
+        [*argv, "--prune"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert pruned.returncode == 0, pruned.stderr
+    assert "note: src/one.jpg: broken symlink, skipped" in pruned.stderr
+    assert "pruned" not in pruned.stderr + pruned.stdout
+    assert all(p.is_file() for p in kept)
+    # The link itself deleted: its sources are gone.
+    (src / "one.jpg").unlink()
+    (src / "linked").unlink()
+    pruned = subprocess.run(
+        [*argv, "--prune"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert pruned.returncode == 0, pruned.stderr
+    assert not any(p.exists() for p in kept)
+
+
 def test_a_file_in_a_folder_that_cannot_be_searched_is_no_missing_file(tmp_path: Path) -> None:
     make_camera_jpeg(tmp_path / "locked" / "c.jpg")
     (tmp_path / "locked").chmod(0)
