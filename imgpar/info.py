@@ -77,7 +77,7 @@ def _inspect(path: str) -> tuple[dict[str, Any], Exception | None]:
         icc = colour.source_profile(im, exif, fp)
         xmp = metadata.source_xmp(im)
         gps = any(tag != _GPS_VERSION for tag in exif.get_ifd(metadata.GPS_IFD))
-        gps = gps or metadata.xmp_has_location(xmp)
+        gps = gps or metadata.xmp_has_location(xmp) or not metadata.GEO_TAGS.isdisjoint(exif)
         frames = pipeline.frame_count(im, all_pages=False)
         if im.format == "PNG" and frames > 1 and im.info.get("default_image"):
             frames -= 1  # an APNG's still image, for viewers that cannot animate

@@ -93,8 +93,10 @@ _IFD0_TYPES = {0xC4A5: TiffTags.UNDEFINED}
 # what the output's colours are, and an Adobe RGB TIFF's output claimed
 # sRGB's primaries. Container blocks go too: XMP travels on its own
 # (filtered), and IPTC-IIM and Photoshop resources hold location fields
-# this module does not parse.
-_NOT_COPIED = frozenset(
+# this module does not parse. So do a GeoTIFF's and GDAL's tags: where on
+# the Earth the source's pixels lie, wrong for resized ones, and a place.
+GEO_TAGS = frozenset({33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113})
+_NOT_COPIED = GEO_TAGS | frozenset(
     {
         254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 297, 301, 317,
         318, 319, 320, 321, 322, 323, 324, 325, 330, 332, 333, 334, 336, 338, 339, 340,
@@ -123,6 +125,7 @@ _IPTC_CORE = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
 _IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _XMP_DM = "http://ns.adobe.com/xmp/1.0/DynamicMedia/"
 _DJI = "http://www.dji.com/drone-dji/1.0/"
+_MEDIAPRO = "http://ns.iview-multimedia.com/mediapro/1.0/"
 # What XMP says of the colour space, as EXIF's ColorSpace and a Photoshop
 # document's profile name, with the words for sRGB.
 _SAYS_SRGB = {
@@ -136,10 +139,14 @@ _XMP_SIZES = (
 )
 
 # Where a picture was taken, beyond any property whose name starts with "GPS"
-# (exif:GPSLatitude, drone-dji:GpsLongitude...). The creator's own contact
-# address (Iptc4xmpCore:CreatorContactInfo) is published on purpose and stays.
+# (exif:GPSLatitude, drone-dji:GpsLongitude...), and where its creator lives:
+# the postal address of Iptc4xmpCore:CreatorContactInfo (its e-mail, phone
+# and web address stay, for licensing).
 _LOCATION = frozenset(
     {
+        f"{{{_DC}}}coverage",
+        *(f"{{{_IPTC_CORE}}}CiAdr{part}" for part in ("Extadr", "City", "Region", "Pcode", "Ctry")),
+        *(f"{{{_MEDIAPRO}}}{part}" for part in ("Location", "City", "State", "Country")),
         f"{{{_PHOTOSHOP}}}City",
         f"{{{_PHOTOSHOP}}}State",
         f"{{{_PHOTOSHOP}}}Country",
@@ -405,6 +412,10 @@ def _exif(exif: Image.Exif, policy: MetadataPolicy) -> Image.Exif:
             continue
         if tag in (EXIF_IFD, GPS_IFD):
             value = _sub_ifd(exif, tag)
+            if policy == "no-gps":
+                # A maker's own block, opaque here, holds places too: a
+                # home town (Pentax, Casio), a city and landmark (Panasonic).
+                value.pop(_MAKERNOTE, None)
             if not value:
                 continue
         out[tag] = value

@@ -29,7 +29,7 @@ from conftest import (
     stored_for_orientation,
     written,
 )
-from PIL import Image, ImageFile, PngImagePlugin
+from PIL import Image, ImageFile, PngImagePlugin, TiffImagePlugin, TiffTags
 from typer.testing import CliRunner
 
 import imgpar
@@ -451,7 +451,7 @@ def test_oversized_makernote_is_left_out_of_a_jpeg(tmp_path: Path) -> None:
     exif[EXIF_IFD] = {0x927C: b"M" * 70_000, DATETIME_ORIGINAL: "2024:05:01 12:00:00"}
     path = tmp_path / "makernote.png"
     Image.new("RGB", (8, 8)).save(path, exif=exif.tobytes())
-    result = run(path, "jpeg")
+    result = run(path, "jpeg", policy="all")
     kept = written(result).getexif()
     assert kept.get(ARTIST) == CAMERA_ARTIST
     assert kept.get_ifd(EXIF_IFD) == {DATETIME_ORIGINAL: "2024:05:01 12:00:00"}
@@ -483,9 +483,10 @@ def test_exif_whose_tag_data_lies_past_its_end_is_damaged_exif(tmp_path: Path) -
     assert inspect(str(path))["warnings"] == ["damaged EXIF data (cut short)"]
 
 
-def _big_makernote(path: Path) -> None:
+def _big_comment(path: Path) -> None:
     exif = Image.Exif()
-    exif[EXIF_IFD] = {0x927C: b"M" * 70_000}
+    exif[ARTIST] = CAMERA_ARTIST
+    exif[EXIF_IFD] = {0x9286: b"ASCII\0\0\0" + b"c" * 70_000}
     Image.new("RGB", (8, 8)).save(path, exif=exif.tobytes())
 
 
@@ -507,8 +508,8 @@ def _hdr_png(path: Path) -> None:
 @pytest.mark.parametrize(
     ("made", "to", "said"),
     [
-        ({"a.png": _big_makernote, "b.png": _big_makernote, "plain.png": make_rgba_png},
-         "jpeg", "EXIF MakerNote too large for JPEG: not copied (2 files)"),
+        ({"a.png": _big_comment, "b.png": _big_comment, "plain.png": make_rgba_png},
+         "jpeg", "EXIF too large for JPEG: only Artist and Copyright copied (2 files)"),
         # By kind: each file's detail (which bytes) differs.
         ({f"cut{n}.jpg": _cut_exif(n) for n in (2, 4, 6)}, "webp", "damaged EXIF data (3 files)"),
         # A bracket inside a kind is no detail.
@@ -687,6 +688,52 @@ def test_no_gps_drops_a_drones_position_and_altitude(tmp_path: Path) -> None:
     assert "drone-dji:FlightYawDegree" in kept
     position = {"GpsLatitude", "GpsLongtitude", "AbsoluteAltitude"}  # sic: DJI's spelling
     assert not {f"drone-dji:{name}" for name in position} & set(kept)
+
+
+def test_no_gps_drops_places_beyond_gps(tmp_path: Path) -> None:
+    # A maker note's home town, XMP's other place fields and the creator's
+    # postal address went into every output, and a GeoTIFF's position into
+    # every output whatever the policy (imgpar info said "GPS no").
+    mediapro = "http://ns.iview-multimedia.com/mediapro/1.0/"
+    xmp = XMP.replace(
+        b'xmlns:dc="',
+        f'xmlns:mediapro="{mediapro}" mediapro:City="MPCITY" dc:coverage="COVERED"'
+        ' xmlns:dc="'.encode(),
+    ).replace(
+        b"</rdf:Description>",
+        b"<Iptc4xmpCore:CreatorContactInfo rdf:parseType='Resource'>"
+        b"<Iptc4xmpCore:CiAdrExtadr>1 HOME STREET</Iptc4xmpCore:CiAdrExtadr>"
+        b"<Iptc4xmpCore:CiAdrCity>HOMECITY</Iptc4xmpCore:CiAdrCity>"
+        b"<Iptc4xmpCore:CiEmailWork>ada@example.org</Iptc4xmpCore:CiEmailWork>"
+        b"</Iptc4xmpCore:CreatorContactInfo></rdf:Description>",
+    )
+    exif = Image.Exif()
+    exif[ARTIST] = CAMERA_ARTIST
+    exif[EXIF_IFD] = {0x927C: b"Pentax\0HometownCity=SECRETTOWN", DATETIME_ORIGINAL: "2024:05:01"}
+    geo = TiffImagePlugin.ImageFileDirectory_v2()
+    geo[33922] = (0.0, 0.0, 0.0, 2.294481, 48.85837, 0.0)  # ModelTiepoint
+    geo.tagtype[33922] = TiffTags.DOUBLE
+    geo[42112] = "<GDALMetadata><Item name='place'>SECRETPLACE</Item></GDALMetadata>"
+    geo.tagtype[42112] = TiffTags.ASCII
+    tiff = tmp_path / "ortho.tif"
+    quadrant_picture((32, 24)).save(tiff, tiffinfo=geo)
+    jpeg = tmp_path / "cam.jpg"
+    quadrant_picture((32, 24)).save(jpeg, exif=exif.tobytes(), xmp=xmp)
+    assert inspect(str(tiff))["gps"]
+    secrets = (b"SECRETTOWN", b"MPCITY", b"COVERED", b"HOME STREET", b"HOMECITY", b"SECRETPLACE")
+    for target in ALL_TARGETS:
+        for source in (jpeg, tiff):
+            out = written(run(source, target))
+            data = Path(out.filename).read_bytes()
+            assert not [secret for secret in secrets if secret in data], (source, target)
+        if "xmp" in TARGETS[target].metadata:
+            assert b"ada@example.org" in Path(written(run(jpeg, target)).filename).read_bytes()
+        # Never copied: where on the Earth the source's pixels lie.
+        everything = Path(written(run(tiff, target, policy="all")).filename).read_bytes()
+        assert b"SECRETPLACE" not in everything
+    kept = written(run(jpeg, "webp", policy="all"))
+    assert b"SECRETTOWN" in Path(kept.filename).read_bytes()
+    assert kept.getexif().get_ifd(EXIF_IFD)[DATETIME_ORIGINAL] == "2024:05:01"
 
 
 def test_exif_fields_of_another_type_than_the_standards_keep_the_one_stored(
