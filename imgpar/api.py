@@ -131,6 +131,8 @@ class Job:
         # are converted in this process instead.
         self.fallback: Skipped | None = None
         self.emptied = False  # the run's walk found a SOURCE folder with no image
+        # What the last --prune could not delete, and why: `PATH: reason`.
+        self.unpruned: list[str] = []
         # Whether the serial engine runs in the command's own process, not a
         # program's that calls this: it may then tune malloc for images
         # (heap.py) and take stderr while a file converts (cstderr.py).
@@ -443,6 +445,8 @@ class Job:
             for s in (files if self.out is not None else ())
         }
         removed: list[str] = []
+        if not dry_run:
+            self.unpruned = []
         held = {} if held is None else held
         theirs: set[str] | None = None  # read only once something may be removed
 
@@ -523,7 +527,7 @@ class Job:
                             continue
                         if anothers(path):
                             continue
-                        if not (dry_run or _unlinked(path)):
+                        if not (dry_run or _unlinked(path, self.unpruned)):
                             stuck = True
                             continue
                         removed.append(path)
@@ -540,7 +544,7 @@ class Job:
                     ours = os.path.normpath(relative) not in kept
                     ours = ours and as_recorded(path, size) is not None
                     ours = ours and not anothers(path)
-                    gone_now = ours and (dry_run or _unlinked(path))
+                    gone_now = ours and (dry_run or _unlinked(path, self.unpruned))
                     if gone_now:
                         removed.append(path)
                     if not dry_run and (gone_now or not ours):
@@ -647,12 +651,13 @@ def _holders(
     return holders
 
 
-def _unlinked(path: str) -> bool:
+def _unlinked(path: str, refused: list[str]) -> bool:
     """Delete `path`; False where it cannot be (its folder read-only, the
-    file immutable): the rest of --prune goes on."""
+    file immutable), told to `refused`: the rest of --prune goes on."""
     try:
         os.unlink(path)
-    except OSError:
+    except OSError as exc:
+        refused.append(f"{path}: {system_words(exc)}")
         return False
     return True
 

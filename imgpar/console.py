@@ -350,6 +350,9 @@ def run(
                 if not quiet:
                     for path in pruned:
                         echo_line(f"pruned: {path}", err=True)
+                # Still recorded, for the next --prune; a CI step must not
+                # pass while --check would fail on them.
+                warned += [f"cannot prune {why}" for why in job.unpruned]
                 summary = summary._replace(pruned=tuple(p for p in pruned if not temporary(p)))
             # What --prune would delete now: outputs of sources that are gone,
             # and those their sources no longer make.

@@ -2873,6 +2873,7 @@ def test_an_output_prune_cannot_delete_stays_recorded_and_the_reports_are_writte
     tmp_path: Path,
 ) -> None:
     # An unlink that failed inside --prune escaped: no report, no manifest.
+    # Then it was said nowhere.
     src = tmp_path / "src"
     src.mkdir()
     for name in ("a", "b"):
@@ -2893,8 +2894,13 @@ def test_an_output_prune_cannot_delete_stays_recorded_and_the_reports_are_writte
         again = _run(*args, "--prune", "--dry-run")
     finally:
         subprocess.run(["chattr", "-i", str(out / "a.webp")], check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert _report(tmp_path / "r.json")["summary"]["pruned"] == [str(out / "b.webp")]
+    # Said, and failed: it passed silently, and --check failed after it.
+    said = f"warning: cannot prune {out / 'a.webp'}: operation not permitted"
+    assert proc.returncode == 1, proc.stderr
+    assert said in proc.stderr.splitlines()
+    report = _report(tmp_path / "r.json")
+    assert report["summary"]["pruned"] == [str(out / "b.webp")]
+    assert said in report["said"]
     assert json.loads((tmp_path / "m.json").read_text())["sources"]
     assert not (out / "b.webp").exists()
     assert f"would prune: {out / 'a.webp'}" in again.stdout  # still recorded: tried again
