@@ -109,7 +109,12 @@ def regular_fd(path: str) -> int | None:
     no writer) or whose data never ends (/dev/zero). OSError as os.open()
     raises it. The descriptor blocks as any other."""
     nonblocking = getattr(os, "O_NONBLOCK", 0)  # Windows has no FIFOs to fear
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | nonblocking)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | nonblocking)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket, which cannot be opened at all
+            return None
+        raise
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):
             if nonblocking:
