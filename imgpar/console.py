@@ -711,7 +711,7 @@ def format_summary(s: Summary) -> str:
         lines.append(f"{before} -> {after} ({format_change(s.size_change)})")
         work = (
             f"work {s.work_seconds:.1f} s on {counted(s.jobs, 'job')}: "
-            f"speedup {s.speedup:.2f}x, efficiency {s.efficiency:.0%}"
+            f"speedup {s.speedup:.2f}x, efficiency {share(s.efficiency)}"
         )
         if s.peak_worker_rss:
             work += f", peak {format_mib(s.peak_worker_rss)}/worker"
@@ -760,7 +760,7 @@ def format_bytes(n: int) -> str:
     return f"{size:.1f} GB"
 
 
-def _share(fraction: float) -> str:
+def share(fraction: float) -> str:
     """A percentage that says something below 10%: at --jobs 64 on 2 cores
     an efficiency of 0.5% read as 0%."""
     return f"{fraction:.0%}" if fraction >= 0.1 or not fraction else f"{fraction:.1%}"
@@ -785,7 +785,7 @@ def format_bench(r: BenchResult) -> str:
     for row in r.rows:
         lines.append(
             f"{row.jobs:>4}  {row.wall_seconds:>7.2f}  {row.images_per_second:>8.1f}  "
-            f"{row.speedup:>6.2f}x  {_share(row.efficiency):>10}  "
+            f"{row.speedup:>6.2f}x  {share(row.efficiency):>10}  "
             + " ".join(f"{share:>6.0%}" for share in row.stage_shares)
         )
     lines.append("")

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from imgpar import __version__
 from imgpar.collect import Summary
-from imgpar.console import format_bytes, format_change
+from imgpar.console import format_bytes, format_change, share
 from imgpar.limits import PREVIEW_LIMIT
 from imgpar.report import ReportWriter, to_json
 from imgpar.spec import Result
@@ -228,7 +228,7 @@ def _summary_html(s: Summary, argv: Sequence[str], opened: float) -> str:
     cards.append(_card("Wall time", _seconds(s.wall_seconds), f"work {_seconds(s.work_seconds)}"))
     jobs = f"{s.jobs} {'job' if s.jobs == 1 else 'jobs'}"
     if s.converted:
-        efficiency = f"efficiency {s.efficiency:.0%} on {jobs}"
+        efficiency = f"efficiency {share(s.efficiency)} on {jobs}"
         cards.append(_card("Speedup", f"{s.speedup:.2f}\u00d7", efficiency))
     else:
         # As the terminal's summary: a run that converted nothing (all up

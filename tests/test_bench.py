@@ -29,6 +29,7 @@ from imgpar.collect import Summary
 from imgpar.console import format_bench, format_summary, waited_note
 from imgpar.errors import UsageError
 from imgpar.limits import default_jobs
+from imgpar.report import open_report
 from imgpar.spec import STAGES
 
 ORIENTATION = 0x0112
@@ -468,7 +469,7 @@ def test_bench_room_for_a_big_image_says_nothing_of_pillow_s_limit(
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
-def test_bench_efficiency_below_ten_percent_keeps_a_decimal() -> None:
+def test_efficiency_below_ten_percent_keeps_a_decimal(tmp_path: Path) -> None:
     # --jobs 64 on 2 cores: 0.5% efficiency read as "0%".
     common = {"wall_seconds": 1.0, "images": 4, "failed": 0, "work_seconds": 1.0,
               "stage_seconds": (0.25,) * len(STAGES), "peak_worker_rss": 0}  # fmt: skip
@@ -478,3 +479,11 @@ def test_bench_efficiency_below_ten_percent_keeps_a_decimal() -> None:
                                      repeat=1, cores=2, scratch="/tmp"))  # fmt: skip
     assert "    0.32x        0.5%" in table
     assert "    1.00x        100%" in table
+    # So do a run's summary and its HTML report.
+    summary = Summary(files=1, converted=1, skipped=0, failed=0, source_bytes=9, output_bytes=1,
+                      wall_seconds=1.0, work_seconds=0.32, jobs=64)  # fmt: skip
+    assert "speedup 0.32x, efficiency 0.5%" in format_summary(summary)
+    page = tmp_path / "r.html"
+    writer = open_report(str(page), ["convert", "photos"])
+    writer.close(summary)
+    assert "efficiency 0.5% on 64 jobs" in page.read_text(encoding="utf-8")
