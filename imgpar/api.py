@@ -219,7 +219,7 @@ class Job:
             self.spec, jobs=self.jobs, timeout=self.timeout, start_method=self.start_method
         )
 
-    def events(self, *, keep_locks: bool = False) -> Iterator[Result | Skipped]:
+    def events(self, *, keep_locks: bool = False) -> Generator[Result | Skipped, None, None]:
         """Results in completion order, with walker notes as they are found.
         Each converted source is recorded in the cache as its result arrives.
         Another run on the same output folder is waited for (`waiting` is told).
@@ -315,7 +315,7 @@ class Job:
             return [self.out]
         return [folder_of(s) for s in self.sources]
 
-    def _run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+    def _run(self, items: Iterable[Task | Passed]) -> Generator[Result | Passed, None, None]:
         """The engine's stream over `items`, started at the first task: a
         run with nothing to convert (a no-op re-run) never loads it."""
         items = iter(items)
@@ -934,13 +934,13 @@ def _previews(jobs: int) -> int:
 
 def _resizes(
     *,
-    max_size: int | Sequence[int] | None,
-    width: int | Sequence[int] | None,
-    height: int | None,
+    max_size: int | str | Sequence[int] | None,
+    width: int | str | Sequence[int] | None,
+    height: int | str | None,
     fit: str,
     gravity: str,
-    long_edge: int | None,
-    short_edge: int | None,
+    long_edge: int | str | None,
+    short_edge: int | str | None,
     scale: float | None,
     upscale: bool,
 ) -> list[Resize | None]:

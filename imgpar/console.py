@@ -529,10 +529,10 @@ def _end_notes(
         notes.append(f"{counted(left, 'earlier output')} no source makes now;"
                      f" --prune deletes {them(left)}")  # fmt: skip
     if unread:
-        kinds = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
+        formats = ", ".join(f"{n} {ext}" for ext, n in unread.most_common())
         notes.append(
             f"{counted(unread.total(), 'file')} in formats imgpar does not read,"
-            f" left alone ({kinds})"
+            f" left alone ({formats})"
         )
     # Metadata or a profile left out, damaged data read past: a photographer's
     # credit must not vanish unsaid because the run was not --verbose. By

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, TypeVar
@@ -56,7 +56,7 @@ class SerialEngine:
         # Entered around each file: nothing can stop it from outside.
         self.in_hand = in_hand or contextlib.nullcontext
 
-    def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+    def run(self, items: Iterable[Task | Passed]) -> Generator[Result | Passed, None, None]:
         from imgpar.heap import keep_freed_memory
         from imgpar.pipeline import configure_worker, convert_file, pillow_settings, prepare_worker
 
@@ -237,7 +237,7 @@ class ProcessEngine:
         # Two chunks per worker keep every core fed while the parent collects.
         self._window = 2 * jobs
 
-    def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+    def run(self, items: Iterable[Task | Passed]) -> Generator[Result | Passed, None, None]:
         pending: deque[list[Task]] = deque()
         chunks = scheduled(items, self.jobs)
         pool: _Workers | None = None
@@ -316,7 +316,7 @@ class ProcessEngine:
                             pending.append(rest)
                     flights.clear()
                     for task, (ran, _) in overdue.items():
-                        why = f"timed out after {self.timeout:g} s"
+                        why = timed_out(self.timeout)
                         if task in stopped:
                             why += ": its worker process was stopped, not converting it"
                         result = failed_result(task, why, ran=ran)
@@ -395,7 +395,7 @@ class ProcessEngine:
                     raise _CannotStart(cannot_start(_death_words(died))) from None
                 return failed_result(task, _death_words(died))
             except TimeoutError:
-                return failed_result(task, f"timed out after {self.timeout:g} s")
+                return failed_result(task, timed_out(self.timeout))
         finally:
             pool.kill(flights, held)
 
@@ -445,6 +445,11 @@ def _starting() -> Iterator[None]:
             raise
         limited = "no thread can start: memory or processes are limited, see ulimit -v and -u"
         raise _CannotStart(cannot_start(limited)) from exc
+
+
+def timed_out(timeout: float) -> str:
+    """Why a file that outlasted `--timeout` failed."""
+    return f"timed out after {timeout:g} s"
 
 
 def _death_words(code: int | None) -> str:

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -40,6 +40,7 @@ from imgpar.engine import (
     refill,
     remove_temp_files,
     scheduled,
+    timed_out,
 )
 from imgpar.errors import VANISHED, ClusterError, UsageError, system_words, unwritable
 from imgpar.limits import DEFAULT_TIMEOUT
@@ -173,14 +174,14 @@ class DaskEngine:
         # travel back; a million-file tree never becomes a million futures.
         self._window = 2 * jobs
 
-    def run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+    def run(self, items: Iterable[Task | Passed]) -> Generator[Result | Passed, None, None]:
         # What Dask would log (a worker lost, a reconnection failing) ends up
         # in a file's result or the run's own message; its log lines would
         # only tear through the progress bar.
         with _logs_silenced():
             yield from self._run(items)
 
-    def _run(self, items: Iterable[Task | Passed]) -> Iterator[Result | Passed]:
+    def _run(self, items: Iterable[Task | Passed]) -> Generator[Result | Passed, None, None]:
         from distributed import KilledWorker, as_completed
 
         # Workers have their own working folder: relative paths are sent
@@ -251,7 +252,7 @@ class DaskEngine:
                                 pending.extend([task] for task in chunk)
                             else:
                                 # A cluster's worker is restarted, not killed, and may write it yet.
-                                why = f"timed out after {self.timeout:g} s"
+                                why = timed_out(self.timeout)
                                 # Its time held is work, as on one machine.
                                 ran = now - flight.held_at
                                 yield failed_result(chunk[0], why, loose=True, ran=ran)

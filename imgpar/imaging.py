@@ -59,16 +59,6 @@ def upright(im: Image.Image, orientation: int) -> Image.Image:
     return im if method is None else im.transpose(method)
 
 
-FILTERS = {
-    "lanczos": Image.Resampling.LANCZOS,
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "hamming": Image.Resampling.HAMMING,
-    "box": Image.Resampling.BOX,
-    "nearest": Image.Resampling.NEAREST,
-}
-
-
 def resized(
     im: Image.Image,
     size: tuple[int, int],
@@ -79,7 +69,8 @@ def resized(
     """`im` scaled to `size`, showing only `box` of it when given."""
     if box is None and im.size == size:
         return im
-    return im.resize(size, FILTERS[resample], box=box)
+    # spec.FILTERS names Pillow's own filters, in lower case.
+    return im.resize(size, Image.Resampling[resample.upper()], box=box)
 
 
 def working_mode(im: Image.Image) -> Image.Image:

@@ -79,7 +79,7 @@ def _inspect(path: str) -> tuple[dict[str, Any], Exception | None]:
         gps = any(tag != _GPS_VERSION for tag in exif.get_ifd(metadata.GPS_IFD))
         gps = gps or metadata.xmp_has_location(xmp) or not metadata.GEO_TAGS.isdisjoint(exif)
         frames = pipeline.frame_count(im, all_pages=False)
-        if im.format == "PNG" and frames > 1 and im.info.get("default_image"):
+        if frames > 1 and pipeline.has_still(im):
             frames -= 1  # an APNG's still image, for viewers that cannot animate
         facts: dict[str, Any] = {
             "path": path,
@@ -144,7 +144,7 @@ def _actions(im: Image.Image, facts: dict[str, Any], icc: bytes | None) -> list[
         actions.append(f"{TURNS[facts['orientation']]} (written with Orientation 1)")
     if facts["frames"] > 1:
         if facts["animated"]:
-            shown = "still image" if im.info.get("default_image") else "first frame"
+            shown = "still image" if pipeline.has_still(im) else "first frame"
             actions.append(f"{shown} only for {_targets(lambda t: not t.animation)}")
         elif im.format == "TIFF":
             actions.append("first page only (--all-pages keeps every page in a TIFF)")

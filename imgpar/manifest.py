@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from imgpar.paths import make_folders
+from imgpar.paths import below, make_folders
 from imgpar.report import to_json
 from imgpar.spec import Result
 from imgpar.writer import remove_abandoned, temp_prefix
@@ -83,7 +83,7 @@ class Manifest:
 
     def _root(self, source: str) -> str:
         for root in self._roots:
-            if source.startswith(root + os.sep):
+            if below(source, root):
                 return root
         return os.path.dirname(source)
 

@@ -397,9 +397,9 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         # Pages tagged with profiles of their own (a scan's pages from two
         # scanners): a TIFF of them all holds one profile, so there each is
         # converted to sRGB through its own. Other targets take the first page.
-        pages = _page_profiles(im, len(frames)) if im.format == "TIFF" and len(frames) > 1 else []
+        tagged = _page_profiles(im, len(frames)) if im.format == "TIFF" and len(frames) > 1 else []
         # The first page's as read (an EXIF's Adobe RGB, a profile trimmed).
-        pages_icc = [icc, *pages[1:]] if len(set(pages)) > 1 else []
+        pages_icc = [icc, *tagged[1:]] if len(set(tagged)) > 1 else []
         carried = metadata.carry(im, exif, spec.metadata, turned)
         lap = time.perf_counter()
         decode, resize, encode, write = lap - start, 0.0, 0.0, 0.0
@@ -414,8 +414,8 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
             )
             if len(frames) > 1 and not animate:
                 kind = "frame" if timing is not None else "page"
-                shown = f"first {kind}" if still is None else "its still image"
-                notes.append(f"{len(frames)} {kind}s: {shown} written to {target.name}")
+                which = f"first {kind}" if still is None else "its still image"
+                notes.append(f"{len(frames)} {kind}s: {which} written to {target.name}")
             elif animate and timing is not None and timing[1] and target.name == "avif":
                 # Pillow's AVIF writer has no loop count: its sequences repeat.
                 plays = "once" if timing[1] == 1 else f"{timing[1]} times"
@@ -692,9 +692,15 @@ def _frames(
     if not animated:
         return frames, None, None
     still = None
-    if im.format == "PNG" and im.info.get("default_image"):
+    if has_still(im):
         still, frames, durations = frames[0], frames[1:], durations[1:]
     return frames, (durations, _plays(im)), still
+
+
+def has_still(im: Image.Image) -> bool:
+    """Whether `im` is an APNG with a default image: a still picture for
+    viewers that cannot animate, before its animation's first frame."""
+    return im.format == "PNG" and bool(im.info.get("default_image"))
 
 
 def _other_pictures(im: Image.Image) -> bool:
@@ -884,7 +890,7 @@ def sized_outputs(
         return describe(failure, said=library_words(heard.printed))
     try:
         _, todo = _planned(task, spec, displayed)
-    except ImageRejected as exc:
+    except (ImageRejected, writer.OutputRefused) as exc:
         return str(exc)
     return tuple(out.path for out in todo)
 
@@ -902,12 +908,12 @@ def open_checked(
     # from a phone renamed .jpg, once no other decoder took the file.
     heif = os.path.splitext(path)[1].lower() in HEIF_EXTENSIONS
     try:
-        im = _open(path, fp, READ_FORMATS + HEIF_FORMATS if heif else READ_FORMATS, max_pixels)
+        im = _open(fp, READ_FORMATS + HEIF_FORMATS if heif else READ_FORMATS, max_pixels)
     except UnidentifiedImageError:
         head = _head(fp)
         if signature(head) != "HEIF" or heif:
             raise ImageRejected(unreadable(head)) from None
-        im = _open(path, fp, HEIF_FORMATS, max_pixels)
+        im = _open(fp, HEIF_FORMATS, max_pixels)
     width, height = im.size
     # Only the frames `_frames` decodes count: a 20-page scan at 300 dpi was
     # refused a first-page JPEG for the pages it would never decode.
@@ -1021,7 +1027,7 @@ def _size(im: Image.Image, frames: int) -> str:
 FILE_DAMAGE_ERRORS = frozenset({errno.EINVAL, errno.EOVERFLOW, errno.EFBIG})
 
 
-def _open(path: str, fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -> Image.Image:
+def _open(fp: IO[bytes], formats: tuple[str, ...], max_pixels: int) -> Image.Image:
     if "HEIF" in formats and not register_heif():
         raise ImageRejected("HEIC/HEIF needs an extra: pip install 'imgpar[heif]'")
     try:

@@ -952,8 +952,8 @@ class Planner:
             self._folders.update(h for h, _ in folders)
             self._dests_claimed.add(here.absolute_dest)
         self._claimed.update(claims)
-        kept = KEPT_FOR_RECORDED if recorded else KEPT_EXTENSION
-        notes = (kept,) if stem == name and ext else ()  # not a name with none
+        extension = KEPT_FOR_RECORDED if recorded else KEPT_EXTENSION
+        notes = (extension,) if stem == name and ext else ()  # not a name with none
         if replaced:
             notes += (PARTLY_IN_TARGET,)
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import glob
 import re
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from imgpar.limits import DEFAULT_MAX_PIXELS
 
@@ -20,15 +20,13 @@ Fit = Literal["contain", "cover", "fill"]
 Gravity = Literal[
     "center", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"
 ]
-FITS: tuple[Fit, ...] = ("contain", "cover", "fill")
-GRAVITIES: tuple[Gravity, ...] = (
-    "center", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"
-)
+FITS: tuple[Fit, ...] = get_args(Fit)
+GRAVITIES: tuple[Gravity, ...] = get_args(Gravity)
 FILTERS = ("lanczos", "bicubic", "bilinear", "hamming", "box", "nearest")
 # What EXIF and XMP an output keeps (see metadata.py); the ICC profile is not
 # metadata here, it follows `srgb`.
 MetadataPolicy = Literal["all", "copyright", "no-gps", "none"]
-METADATA_POLICIES: tuple[MetadataPolicy, ...] = ("all", "copyright", "no-gps", "none")
+METADATA_POLICIES: tuple[MetadataPolicy, ...] = get_args(MetadataPolicy)
 
 # Every record here is a named tuple rather than a dataclass: a frozen
 # dataclass costs 1-3 ms to create at start-up (it compiles its methods), and

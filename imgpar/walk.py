@@ -19,7 +19,7 @@ from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.errors import NOT_REGULAR, system_words
 from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
 from imgpar.mounts import mount_table
-from imgpar.paths import identity
+from imgpar.paths import below, identity
 
 UNREAD = "an image format imgpar does not read, left alone"
 NO_IMAGES = "no images found in it"  # said of a SOURCE folder
@@ -271,7 +271,7 @@ def _walk_folder(
             # tree, the SOURCE's siblings and the machine's other folders.
             yield Skipped(shown, "symlink loop: a folder that holds the SOURCE, not followed")
             return []
-        if here.startswith(os.path.join(first, "")):
+        if below(here, first):
             yield Skipped(shown, "symlink loop: folder is its own ancestor, not followed")
         else:
             # A link to a folder of the tree: its images once, not twice

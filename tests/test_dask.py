@@ -939,9 +939,10 @@ def test_check_and_dry_run_need_no_cluster_up(tmp_path: Path) -> None:
 def test_a_stop_while_a_scheduler_has_no_worker_yet_says_so(tmp_path: Path) -> None:
     # SIGTERM and SIGHUP killed the run outright, with no word.
     src = _noise_tree(tmp_path / "src", 2)
-    # The first waits long enough to be told what it waits for: silent, a
-    # minute's wait for a worker read as a hang.
-    stops = [(signal.SIGINT, 130, 9), (signal.SIGTERM, 143, 3), (signal.SIGHUP, 129, 3)]
+    # The first waits long enough to be told what it waits for (8 s after
+    # the command starts, with seconds to spare for a loaded machine's
+    # start): silent, a minute's wait for a worker read as a hang.
+    stops = [(signal.SIGINT, 130, 11), (signal.SIGTERM, 143, 3), (signal.SIGHUP, 129, 3)]
     with DaskPrograms(tmp_path / "cluster", workers=0) as cluster:
         for sig, status, waited in stops:
             run = subprocess.Popen(
