@@ -72,8 +72,9 @@ def walk(
     Each folder is walked once per SOURCE, or once in all `in_place`, where a
     folder reached twice would be converted twice into itself.
 
-    A file named directly is taken whatever its extension: the user asked for
-    it. Files named in one folder come together, after the folders, so their
+    A file named directly is taken whatever its extension, the user asked
+    for it, but one of a format imgpar does not read (a camera raw file).
+    Files named in one folder come together, after the folders, so their
     names are decided together. SOURCES are walked in the order of their
     paths, not as named: where two of them map into one output folder
     (`cam1/trip`, `cam2/trip`), the first to claim a name keeps it, and
@@ -99,6 +100,11 @@ def walk(
                 linked_last.append(tree)
             else:
                 yield from _counted(_walk_links(tree), found, source)
+        elif os.path.splitext(source)[1].lower() in UNREAD_EXTENSIONS:
+            # A raw file's first picture is a small preview Pillow reads as
+            # a TIFF: converted, it passed for the photo, and took the name
+            # of the JPEG beside it (IMG_1.JPG -> IMG_1.JPG.webp).
+            yield Skipped(source, UNREAD)
         else:
             folder = os.path.normpath(os.path.dirname(source) or ".")  # ./a and a: one folder
             files.setdefault(folder, []).append(os.path.basename(source))

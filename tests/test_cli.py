@@ -1200,6 +1200,27 @@ def test_images_imgpar_does_not_read_are_named_once(tmp_path: Path) -> None:
     assert f"note: {src / 'logo.svg'}: an image format imgpar does not read" in verbose.stderr
 
 
+def test_a_raw_file_named_as_a_source_is_left_alone(tmp_path: Path) -> None:
+    # `imgpar convert DCIM/*`: a raw file's first picture, a small preview
+    # Pillow reads as a TIFF, was converted as if it were the photo, and the
+    # JPEG beside it lost its name to it (IMG_1.JPG -> IMG_1.JPG.jpg).
+    card = tmp_path / "DCIM"
+    card.mkdir()
+    Image.new("RGB", (160, 120), "red").save(card / "IMG_1.CR2", format="TIFF")
+    Image.new("RGB", (600, 400), "gray").save(card / "IMG_1.JPG")
+    out = tmp_path / "web"
+    named = sorted(card.iterdir())
+    result = invoke("convert", *named, "--to", "jpeg", "--max-size", "200", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "1 converted, 0 skipped, 0 failed" in result.stdout
+    assert result.stderr.splitlines() == [
+        "note: 1 file in formats imgpar does not read, left alone (1 .cr2)"
+    ]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["IMG_1.jpg"]
+    with Image.open(out / "IMG_1.jpg") as im:
+        assert im.size == (200, 133)
+
+
 def test_names_that_hold_the_source_extension_tell_siblings_apart(tmp_path: Path) -> None:
     # a.jpg and a.png under '{stem}-{src_ext}.{ext}' became a.jpg-jpg.webp
     # and a.png-png.webp, with a note that they share a name.
