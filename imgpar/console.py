@@ -494,8 +494,8 @@ def _end_notes(
     if noted[PARTLY_IN_TARGET]:
         notes.append(
             f"{counted(noted[PARTLY_IN_TARGET], 'source')} already in one of the target formats:"
-            " that output, which would replace it, is not made; --out DIR or --name"
-            " '{stem}-web.{ext}' makes it"
+            " that output, which would replace it, is not made (the source stands for it as"
+            " it is, its metadata too); --out DIR or --name '{stem}-web.{ext}' makes it"
         )
     if noted[KEPT_OUTPUTS]:
         notes.append(
@@ -504,9 +504,9 @@ def _end_notes(
         )
     if noted[IN_TARGET_FORMAT]:
         notes.append(
-            f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format;"
-            " --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes "
-            + them(noted[IN_TARGET_FORMAT])
+            f"{noted[IN_TARGET_FORMAT]} skipped as already in the target format"
+            " (left as they are, their metadata too); --out ANOTHER_DIR or"
+            " --name '{stem}-web.{ext}' re-encodes " + them(noted[IN_TARGET_FORMAT])
         )
     if noted[KEPT_EXTENSION]:
         notes.append(

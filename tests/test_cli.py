@@ -1105,7 +1105,8 @@ def test_in_place_a_source_in_one_target_format_still_makes_the_others(tmp_path:
     assert "1 converted, 1 skipped, 0 failed" in both.stdout
     assert both.stderr.strip().splitlines() == [
         "note: 1 source already in one of the target formats: that output, which would"
-        " replace it, is not made; --out DIR or --name '{stem}-web.{ext}' makes it",
+        " replace it, is not made (the source stands for it as it is, its metadata too);"
+        " --out DIR or --name '{stem}-web.{ext}' makes it",
         "note: 1 source made only some outputs: the others were up to date",
     ]
     after = outputs_in(src)
@@ -1148,8 +1149,8 @@ def test_in_place_sources_already_in_the_target_format_are_named(tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert "1 converted, 2 skipped, 0 failed" in result.stdout
     note = (
-        "note: 2 skipped as already in the target format;"
-        " --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes them"
+        "note: 2 skipped as already in the target format (left as they are, their metadata"
+        " too); --out ANOTHER_DIR or --name '{stem}-web.{ext}' re-encodes them"
     )
     assert result.stderr.strip().splitlines() == [note]
     assert {k: v for k, v in listing(src).items() if k in before} == before
