@@ -44,6 +44,7 @@ PIXEL_Y = 0xA003
 INTEROP_INDEX = 0x0001  # in the interoperability IFD: "R98" sRGB, "R03" Adobe RGB
 _MAKERNOTE = 0x927C
 _XMP_TAG = 700
+_IPTC_TAG = 33723  # IPTC-IIM, in a TIFF
 
 # The Exif IFD's fields by their type in the EXIF 2.32 standard. Pillow's
 # table holds four of them and guesses the others' types from the values it
@@ -102,7 +103,7 @@ _NOT_COPIED = GEO_TAGS | frozenset(
         318, 319, 320, 321, 322, 323, 324, 325, 330, 332, 333, 334, 336, 338, 339, 340,
         341, 513, 514, 529, 530, 531, 532,
         _XMP_TAG,
-        33723,  # IPTC-IIM
+        _IPTC_TAG,
         34377,  # Photoshop image resources
         34675,  # ICC profile
         37724,  # Photoshop layers
@@ -248,6 +249,11 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy, turned: int
     none: only EXIF and XMP travel to every target.
     """
     kept = _exif(exif, policy)
+    xmp = source_xmp(im)
+    if policy != "none" and xmp is None and has_iptc(im, exif):
+        # An older newswire tool's credits: none of them travels.
+        warnings.warn("IPTC-IIM caption and credits not copied: imgpar copies IPTC fields"
+                      " from XMP only, and the file has no XMP", stacklevel=2)  # fmt: skip
     if turned > 1 and policy in ("all", "no-gps"):
         # Said where Pillow dropped the tag: what turned it is still known.
         kept[ORIENTATION] = 1
@@ -264,9 +270,20 @@ def carry(im: Image.Image, exif: Image.Exif, policy: MetadataPolicy, turned: int
         kept.update({X_RESOLUTION: x, Y_RESOLUTION: y, RESOLUTION_UNIT: 2})
     return Carried(
         exif=kept,
-        xmp=filter_xmp(source_xmp(im), policy),
+        xmp=filter_xmp(xmp, policy),
         comment=_comment(im) if policy == "all" else b"",
         dpi=dpi,
+    )
+
+
+def has_iptc(im: Image.Image, exif: Image.Exif) -> bool:
+    """Whether `im` holds an IPTC-IIM record: a JPEG's Photoshop block
+    (resource 0x0404), a TIFF's tag, a PNG's text as ImageMagick writes it."""
+    resources = im.info.get("photoshop")
+    return (
+        (isinstance(resources, dict) and 0x0404 in resources)
+        or _IPTC_TAG in exif
+        or "Raw profile type iptc" in im.info
     )
 
 

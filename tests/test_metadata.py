@@ -937,3 +937,40 @@ def test_a_field_not_of_its_type_is_left_out_of_a_tiff(
         exif = im.getexif()
         assert (exif.get(0x013B), exif.get(0x8298)) == ("Ann Smith", "(c) 2026")
         assert field[0] not in exif
+
+
+def _iptc_record(*fields: tuple[int, bytes]) -> bytes:
+    """An IPTC-IIM record of application fields (2:80 byline, 2:120 caption)."""
+    return b"".join(b"\x1c\x02" + bytes([tag]) + struct.pack(">H", len(v)) + v for tag, v in fields)
+
+
+def test_iptc_iim_without_xmp_is_said_to_be_left_out(tmp_path: Path) -> None:
+    # An older newswire tool's byline and caption, in IPTC-IIM alone: they
+    # went without a word, under every policy.
+    iim = _iptc_record((80, b"WIRE BYLINE"), (120, b"WIRE CAPTION"))
+    resource = b"8BIM" + struct.pack(">HHI", 0x0404, 0, len(iim)) + iim + b"\0" * (len(iim) % 2)
+    app13 = b"Photoshop 3.0\0" + resource
+    segment = b"\xff\xed" + struct.pack(">H", len(app13) + 2) + app13
+    plain, described = io.BytesIO(), io.BytesIO()
+    quadrant_picture((32, 24)).save(plain, "JPEG")
+    quadrant_picture((32, 24)).save(described, "JPEG", xmp=XMP)
+    wire, both = tmp_path / "wire.jpg", tmp_path / "both.jpg"
+    for path, jpeg in ((wire, plain.getvalue()), (both, described.getvalue())):
+        path.write_bytes(jpeg[:2] + segment + jpeg[2:])
+    tagged = TiffImagePlugin.ImageFileDirectory_v2()
+    tagged[33723] = iim
+    tagged.tagtype[33723] = TiffTags.UNDEFINED
+    tiff = tmp_path / "wire.tif"
+    quadrant_picture((32, 24)).save(tiff, tiffinfo=tagged)
+    said = (
+        "warning: IPTC-IIM caption and credits not copied: imgpar copies IPTC fields from XMP"
+        " only, and the file has no XMP"
+    )
+    for source in (wire, tiff):
+        for policy in ("all", "no-gps", "copyright"):
+            result = run(source, "webp", policy=policy)
+            assert said in result.notes
+            assert b"WIRE" not in Path(result.outputs[0].path).read_bytes()
+        assert said not in run(source, "webp", policy="none").notes
+    # With XMP beside it, where tools write the same fields: no word.
+    assert said not in run(both, "webp").notes
