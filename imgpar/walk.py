@@ -302,6 +302,12 @@ def _walk_folder(
     except OSError as exc:
         yield Skipped(shown, f"cannot read folder: {system_words(exc)}", failed=True)
         return []
+    if entries and not _searchable(entries[0]):
+        # Its names listed, yet none of its files can be opened: the folder
+        # is at fault, not each of them (nor its subfolders, each once).
+        yield Skipped(shown, "cannot read folder: permission denied (its names can be listed,"
+                             " not opened)", failed=True)  # fmt: skip
+        return []
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.
     if rel and not tree.outputs and _holds_cache(entries) and kind_of_cache(here) == "out":
@@ -331,6 +337,19 @@ def _walk_folder(
     if names:
         yield Folder(root, rel, tuple(names))
     return [(link, os.path.join(rel, name) if rel else name) for link, name in subfolders]
+
+
+def _searchable(entry: os.DirEntry[str]) -> bool:
+    """Whether the folder that holds `entry` can be searched: a folder that
+    can be read and not searched (mode r--) lists its names, but no file
+    in it can be opened."""
+    try:
+        entry.stat(follow_symlinks=False)
+    except PermissionError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def count_images(sources: Sequence[str], *, exclude: str | None = None) -> int:

@@ -1528,12 +1528,12 @@ def test_an_unreadable_named_file_fails_alone(tmp_path: Path, command: str) -> N
 
 
 def _run_and_check_unreadable(
-    argv: list[str], cwd: Path, locked: Path
+    argv: list[str], cwd: Path, locked: Path, locked_mode: int = 0
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
-    """`argv` run, then with --check, while `locked` can be neither read
-    nor searched; its permissions are given back after."""
+    """`argv` run, then with --check, while `locked` has `locked_mode` (can
+    be neither read nor searched); its permissions are given back after."""
     mode = locked.stat().st_mode
-    locked.chmod(0)
+    locked.chmod(locked_mode)
     try:
         run, check = (
             subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=120)
@@ -1567,6 +1567,25 @@ def test_an_unreadable_folder_fails_the_run(tmp_path: Path) -> None:
         (src / "locked").chmod(0o755)
     assert info.returncode == 1
     assert f"imgpar: error: {reason}" in info.stderr.splitlines()
+
+
+def test_a_folder_that_can_be_listed_not_searched_fails_once(tmp_path: Path) -> None:
+    # Mode r--: its files were each "cannot read the file", its subfolder
+    # "cannot read folder", and the folder itself went unnamed and uncounted.
+    src = tmp_path / "src"
+    make_camera_jpeg(src / "a.jpg")
+    for name in ("b.jpg", "c.jpg", "sub/d.jpg"):
+        make_camera_jpeg(src / "listed" / name)
+    argv = [*unprivileged(), sys.executable, "-m", "imgpar", "convert", "src", "--to", "webp",
+            "--out", "out"]  # fmt: skip
+    run, check = _run_and_check_unreadable(argv, tmp_path, src / "listed", 0o444)
+    assert run.returncode == 1, run.stderr
+    reason = (
+        "src/listed: cannot read folder: permission denied (its names can be listed, not opened)"
+    )
+    assert run.stderr.splitlines() == [f"failed: {reason}"]
+    assert run.stdout.startswith("1 converted, 0 skipped, 0 failed, 1 folder not read in ")
+    assert (check.returncode, check.stdout.splitlines()) == (1, [f"failing: {reason}"])
 
 
 def test_an_unreadable_source_in_the_target_format_fails_in_place(tmp_path: Path) -> None:
