@@ -425,7 +425,7 @@ class Job:
         `held` is told the SOURCE folders with no image now whose outputs
         stay, and how many (`_held_back`). UsageError where there are some
         to delete in an --out that cannot be written to."""
-        from imgpar.writer import remove_abandoned
+        from imgpar.temps import remove_abandoned
 
         if self.out_refused is not None and not dry_run and self.prune(dry_run=True, held={}):
             raise UsageError(self.out_refused, option="out")

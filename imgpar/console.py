@@ -151,8 +151,8 @@ def check(job: Job, *, manifest: str | None = None, quiet: bool = False) -> Exit
     outputs --prune would delete, and a manifest that is not as a run would
     write it."""
     from imgpar.api import held_why
-    from imgpar.paths import temporary
     from imgpar.spec import Result, Task
+    from imgpar.temps import temporary
     from imgpar.walk import NO_IMAGES
 
     listing = None
@@ -338,7 +338,7 @@ def run(
             told = held_why(held)
             kept_back: Held = {}
             if prune and complete:
-                from imgpar.paths import temporary
+                from imgpar.temps import temporary
 
                 # Before the reports close, which list what it deleted (its
                 # outputs: not the temporary files killed runs left).

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import glob
 import heapq
 import itertools
 import math
@@ -30,7 +29,7 @@ from imgpar.cstderr import Catcher, in_own_process, quiet_python_stderr, to_null
 from imgpar.errors import OUT_OF_FILES, STOP_SIGNALS, out_of_files, system_words
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES, DEFAULT_TIMEOUT, LOOKAHEAD
 from imgpar.spec import ConvertSpec, Result, Task, on_disk
-from imgpar.writer import process_state, temp_file_places, temp_prefix
+from imgpar.temps import process_state, remove_temp_files, temp_file_places
 
 # Linux's states of a process suspended: by a signal (SIGSTOP), by a debugger.
 _STOPPED = frozenset({"T", "t"})
@@ -672,21 +671,6 @@ def remove_unreported(tasks: Iterable[Task], since_ns: int, began: dict[int, int
                     st = os.stat(path)
                     if st.st_mtime_ns >= since and not _as_before(path, st.st_size, task):
                         os.unlink(path)
-
-
-def remove_temp_files(places: Iterable[str], pids: set[int]) -> None:
-    """Delete the temporary outputs that processes `pids` left in the folders
-    `places` match; another imgpar run's temporary files are left alone."""
-    prefixes = tuple(temp_prefix(pid) for pid in pids)
-    for folder in {f for place in places for f in glob.glob(place)}:
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            continue
-        for name in names:
-            if name.startswith(prefixes):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, name))
 
 
 def refill(

@@ -38,14 +38,13 @@ from imgpar.engine import (
     deliver,
     failed_result,
     refill,
-    remove_temp_files,
     scheduled,
     timed_out,
 )
 from imgpar.errors import VANISHED, ClusterError, UsageError, system_words, unwritable
 from imgpar.limits import DEFAULT_TIMEOUT
 from imgpar.spec import ConvertSpec, Result, Task
-from imgpar.writer import temp_file_places
+from imgpar.temps import remove_temp_files, temp_file_places
 
 if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin

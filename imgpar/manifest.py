@@ -15,7 +15,7 @@ from urllib.parse import quote
 from imgpar.paths import below, make_folders
 from imgpar.report import to_json
 from imgpar.spec import Result
-from imgpar.writer import remove_abandoned, temp_prefix
+from imgpar.temps import remove_abandoned, temp_prefix
 
 _compact = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
 

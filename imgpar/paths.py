@@ -14,14 +14,6 @@ if TYPE_CHECKING:
 
 # How imgpar's temporary files are named (writer.write_atomic): never a
 # source, never an output.
-TEMP_PREFIX = ".imgpar-tmp-"
-
-
-def temporary(path: str) -> bool:
-    """Whether `path` is one of imgpar's temporary files."""
-    return os.path.basename(path).startswith(TEMP_PREFIX)
-
-
 def folder_of(source: str) -> str:
     """The folder a SOURCE converts in, in place: itself, or a file's own."""
     return source if os.path.isdir(source) else os.path.dirname(source) or os.curdir

@@ -594,7 +594,7 @@ class Planner:
     def launch(self, tasks: Iterable[Task]) -> None:
         """Record the outputs in-place `tasks` will write as in flight,
         before any worker may write them (`Cache.mark_in_flight`)."""
-        from imgpar.writer import temp_file_places
+        from imgpar.temps import temp_file_places
 
         tasks = list(tasks)
         self._written_in.update(temp_file_places(tasks))
@@ -636,7 +636,7 @@ class Planner:
         for cache in self._flying:
             cache.clear_in_flight(self._started_ns, but=still.get(cache, set()))
         if self._written_in:
-            from imgpar.writer import remove_abandoned
+            from imgpar.temps import remove_abandoned
 
             written = (f for pattern in self._written_in for f in glob.glob(pattern))
             remove_abandoned([*written, *self.places])

@@ -15,7 +15,7 @@ from imgpar import __version__
 from imgpar.collect import Summary
 from imgpar.paths import make_folders
 from imgpar.spec import Result
-from imgpar.writer import remove_abandoned, temp_prefix
+from imgpar.temps import remove_abandoned, temp_prefix
 
 CSV_COLUMNS = (
     "source",

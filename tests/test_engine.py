@@ -29,8 +29,8 @@ from imgpar.engine import Passed, ProcessEngine, SerialEngine, scheduled
 from imgpar.limits import CHUNK_BYTES, CHUNK_FILES
 from imgpar.pipeline import HANG_ENV
 from imgpar.spec import ConvertSpec, OutputSpec, Resize, Result, Task
+from imgpar.temps import abandoned_temp_files, temp_prefix
 from imgpar.walk import Skipped
-from imgpar.writer import abandoned_temp_files, temp_prefix
 
 TARGETS = "webp,jpeg,png,avif,tiff"
 START_METHODS = [None, "spawn"]  # the platform default, and what macOS/Windows use

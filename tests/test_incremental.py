@@ -27,7 +27,7 @@ from imgpar.colour import is_srgb
 from imgpar.manifest import Manifest
 from imgpar.plan import KEPT_OUTPUTS
 from imgpar.spec import OutputRecord, Result
-from imgpar.writer import temp_prefix
+from imgpar.temps import temp_prefix
 
 
 def _photo(path: Path, size: tuple[int, int], shade: int = 0) -> Path:

@@ -39,7 +39,7 @@ from imgpar.errors import UsageError
 from imgpar.limits import CHUNK_BYTES
 from imgpar.pipeline import CRASH_ENV, HANG_ENV, TRUNCATED_NOTE, convert_file
 from imgpar.spec import Result, Task
-from imgpar.writer import process_state, temp_prefix
+from imgpar.temps import process_state, temp_prefix
 
 IMGPAR = [sys.executable, "-m", "imgpar"]
 
