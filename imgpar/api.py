@@ -37,6 +37,7 @@ from imgpar.limits import (
     LOOKAHEAD,
     PREVIEW_LIMIT,
     default_jobs,
+    too_many_jobs,
 )
 from imgpar.mounts import Mounts
 from imgpar.paths import (
@@ -1033,6 +1034,8 @@ def _engine(
 
             require_distributed("engine")
         _require_main_guard()
+        if jobs is not None and (why := too_many_jobs(jobs)):
+            raise UsageError(why, option="jobs")
         return engine, None, default_jobs() if jobs is None else jobs
     if jobs is not None:
         given = "$IMGPAR_SCHEDULER" if from_env else "--scheduler"

@@ -27,9 +27,15 @@ from imgpar.api import Job, prepare
 from imgpar.collect import Collector, Summary
 from imgpar.cstderr import in_own_process, listening
 from imgpar.engine import cannot_start, pool_problem
-from imgpar.errors import UsageError
+from imgpar.errors import UsageError, counted
 from imgpar.formats import TARGETS
-from imgpar.limits import BENCH_REPEAT, BENCH_SAMPLE, default_jobs
+from imgpar.limits import (
+    BENCH_REPEAT,
+    BENCH_SAMPLE,
+    WAITED_SHARE_NOTED,
+    default_jobs,
+    too_many_jobs,
+)
 from imgpar.spec import Result, Stages, Task
 
 # RAM-backed on Linux: outputs written there never wait on a disk.
@@ -39,6 +45,8 @@ SHM = "/dev/shm"
 # at 8 bytes each (16-bit RGBA): a PNG of a JPEG photo is ten times its size.
 SHM_ROOM_PER_BYTE = 4
 LOSSLESS_BYTES_PER_PIXEL = 8
+# A sample faster than this on one core is timed mostly in the workers' start.
+SHORT_SAMPLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,8 +161,14 @@ def bench(
                 shutil.rmtree(out)
                 if progress is not None:
                     progress(sum(map(len, runs.values())), repeat * len(ladder))
+    rows = _rows(runs)
+    if not rows[0].images:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        path, reason = min(failures.items())
+        raise UsageError(f"no image of the sample converts, nothing to time: {path}:"
+                         f" {reason}{more}")  # fmt: skip
     return BenchResult(
-        rows=_rows(runs),
+        rows=rows,
         found=len(found),
         sample=len(chosen),
         sample_bytes=sample_bytes,
@@ -162,8 +176,38 @@ def bench(
         cores=default_jobs(),
         scratch=parent or tempfile.gettempdir(),
         failures=tuple(f"{path}: {reason}" for path, reason in sorted(failures.items())),
-        notes=notes,
+        notes=notes + _caveats(runs, rows),
     )
+
+
+def _caveats(runs: dict[int, list[Summary]], rows: Sequence[BenchRow]) -> tuple[str, ...]:
+    """What makes the rows above jobs=1 read lower than the gain a real batch
+    gets: a sample too short to outweigh starting the workers, more jobs than
+    CPUs, other programs busy while it ran."""
+    said = []
+    if len(rows) > 1 and rows[0].wall_seconds < SHORT_SAMPLE_SECONDS:
+        said.append(
+            f"the sample takes {rows[0].wall_seconds:.2f} s on one core: starting the worker"
+            " processes weighs on the other rows; a larger --sample times the real gain"
+        )
+    cores = default_jobs()
+    if rows[-1].jobs > cores:
+        said.append(
+            f"jobs above the {counted(cores, 'CPU')} this process may use wait their turn:"
+            " their rows time the wait"
+        )
+    waited = {
+        j: sum(r.waited_seconds for r in done) / work
+        for j, done in runs.items()
+        if 1 < j <= cores and (work := sum(r.work_seconds for r in done)) > 0
+    }
+    if waited and max(waited.values()) >= WAITED_SHARE_NOTED:
+        j = max(waited, key=lambda j: waited[j])
+        said.append(
+            f"at jobs={j} the workers waited {waited[j]:.0%} of their work time for a CPU"
+            " (other programs busy): the speedups read low; time again on a quieter machine"
+        )
+    return tuple(said)
 
 
 def jobs_ladder(jobs: Sequence[int] | None) -> tuple[int, ...]:
@@ -174,8 +218,12 @@ def jobs_ladder(jobs: Sequence[int] | None) -> tuple[int, ...]:
         values = {1 << k for k in range(cores.bit_length())} | {cores}
     else:
         values = set(jobs)
+    if not values:
+        raise UsageError("is empty: give worker counts, like 1,2,4", option="jobs")
     if any(j < 1 for j in values):
         raise UsageError("values must be at least 1", option="jobs")
+    if why := too_many_jobs(max(values)):
+        raise UsageError(f"{max(values)}: {why}", option="jobs")
     return tuple(sorted(values | {1}))
 
 

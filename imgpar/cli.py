@@ -804,7 +804,8 @@ def bench(
     for note in idle:
         typer.echo(f"note: {note}", err=True)
     try:
-        ladder = [int(j) for j in jobs.split(",")] if jobs else None
+        # Empty (an unset variable) is no default, as for convert.
+        ladder = [int(j) for j in jobs.split(",")] if jobs is not None else None
     except ValueError:
         raise _fail("--jobs takes whole numbers separated by commas, like 1,2,4") from None
     bar = tqdm(unit="run", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)

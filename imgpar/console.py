@@ -441,10 +441,6 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
     return writers
 
 
-# From this share of their work time spent waiting, the workers' waits make
-# the speedup a claim: file reads and writes from the page cache are CPU
-# time, so a quiet machine stays below it.
-WAITED_SHARE_NOTED = 0.2
 WAIT_NOTED_SECONDS = 2.0  # of work: a short run's figures are noise anyway
 
 
@@ -453,7 +449,7 @@ def waited_note(s: Summary) -> str | None:
     waited for a CPU (other programs busy) or the disk, and the speedup
     (work over wall time) counts the wait as work. Not said for more jobs
     than CPUs, which the run's first note has said."""
-    from imgpar.limits import default_jobs
+    from imgpar.limits import WAITED_SHARE_NOTED, default_jobs
 
     if s.work_seconds < WAIT_NOTED_SECONDS:
         return None

@@ -42,6 +42,31 @@ def default_jobs() -> int:
     return min(cpus, _quota_cpus() or cpus)
 
 
+# From this share of their work time spent waiting (for a CPU, other
+# programs busy, or the disk), the workers' waits make a speedup a claim,
+# said by convert and bench: file reads and writes from the page cache are
+# CPU time, so a quiet machine stays below it.
+WAITED_SHARE_NOTED = 0.2
+# Each job is a process of its own: --jobs 99999 forked until the system's
+# OOM killer stopped the run (and others'). Past the CPUs, jobs only wait.
+JOBS_PER_CPU = 16
+
+
+def most_jobs() -> int:
+    """The most --jobs a run on this machine may have."""
+    return JOBS_PER_CPU * default_jobs()
+
+
+def too_many_jobs(jobs: int) -> str | None:
+    """Why `jobs` is refused, if it is: above most_jobs()."""
+    if jobs <= (most := most_jobs()):
+        return None
+    return (
+        f"must be at most {most} here ({JOBS_PER_CPU} per CPU this process may use):"
+        f" each job is a process of its own, and {jobs} would only wait for a CPU"
+    )
+
+
 @functools.cache
 def _quota_cpus() -> int | None:
     from imgpar.cgroups import quota_cpus

@@ -240,6 +240,8 @@ def test_jobs_ladder() -> None:
     [
         ["--jobs", "1,two"],
         ["--jobs", "0"],
+        ["--jobs", ""],  # an unset variable: no default ladder
+        ["--jobs", "99999"],  # forked until the OOM killer stopped it
         ["--sample", "0"],
         ["--repeat", "0"],
         ["--to", "bmp"],
@@ -462,10 +464,11 @@ def test_bench_room_for_a_big_image_says_nothing_of_pillow_s_limit(
     data[16:24] = (13_000).to_bytes(4, "big") * 2
     data[29:33] = zlib.crc32(data[12:29]).to_bytes(4, "big")
     (src / "big.png").write_bytes(bytes(data))
+    Image.new("RGB", (8, 8)).save(src / "small.png")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = bench([src], to="png", jobs=[1], repeat=1)
-    assert result.rows[0].failed == 1
+    assert (result.rows[0].failed, result.rows[0].images) == (1, 1)
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
@@ -487,3 +490,52 @@ def test_efficiency_below_ten_percent_keeps_a_decimal(tmp_path: Path) -> None:
     writer = open_report(str(page), ["convert", "photos"])
     writer.close(summary)
     assert "efficiency 0.5% on 64 jobs" in page.read_text(encoding="utf-8")
+
+
+def test_a_sample_that_never_converts_is_no_table(tmp_path: Path, shm: Path) -> None:
+    # A table of speedups for nothing converted: 0.00 s, 0.11x.
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    (tmp_path / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(UsageError) as refused:
+        bench([tmp_path], to="webp", jobs=[1, 2], repeat=1)
+    assert str(refused.value).startswith(
+        f"no image of the sample converts, nothing to time: {tmp_path / 'cut.png'}: "
+    )
+    assert str(refused.value).endswith(" (and 1 more)")
+    assert list(shm.iterdir()) == []
+
+
+def test_jobs_beyond_this_machine_are_refused(tmp_path: Path) -> None:
+    most = 16 * default_jobs()
+    src = make_sources(tmp_path / "src")
+    for command in (["convert", str(src), "--to", "webp"], ["bench", str(src), "--to", "webp"]):
+        result = CliRunner().invoke(app, [*command, "--jobs", str(most + 1)])
+        assert result.exit_code == 2
+        assert f"--jobs {most + 1}" in result.stderr or "--jobs must be at most" in result.stderr
+        assert f"must be at most {most} here (16 per CPU this process may use)" in result.stderr
+    assert not list(src.rglob("*.webp"))
+    with pytest.raises(UsageError, match="must be at most"):
+        jobs_ladder([1, most + 1])
+
+
+def test_bench_says_what_makes_its_rows_read_low() -> None:
+    def runs(wall: float, work: float, waited: float, jobs: int) -> list[Summary]:
+        return [Summary(files=4, converted=4, skipped=0, failed=0, source_bytes=1,
+                        output_bytes=1, wall_seconds=wall, work_seconds=work, jobs=jobs,
+                        waited_seconds=waited)] * 3  # fmt: skip
+
+    cores = default_jobs()
+    quiet = {1: runs(4.0, 4.0, 0.0, 1), cores: runs(2.2, 4.1, 0.1, cores)}
+    assert bench_module._caveats(quiet, bench_module._rows(quiet)) == () or cores == 1
+    # A sample of icons: 0.05 s on one core, 0.08 s on two (the pool's start).
+    short = {1: runs(0.05, 0.05, 0.0, 1), 2 * cores: runs(0.08, 0.1, 0.0, 2 * cores)}
+    said = bench_module._caveats(short, bench_module._rows(short))
+    assert said[0].startswith("the sample takes 0.05 s on one core: starting the worker")
+    assert said[1] == (
+        f"jobs above the {cores} CPU{'s' * (cores > 1)} this process may use wait their turn:"
+        " their rows time the wait"
+    )
+    if cores > 1:
+        busy = {1: runs(4.0, 4.0, 0.0, 1), cores: runs(3.5, 7.0, 3.0, cores)}
+        [note] = bench_module._caveats(busy, bench_module._rows(busy))
+        assert note.startswith(f"at jobs={cores} the workers waited 43% of their work time")
