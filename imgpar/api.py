@@ -757,20 +757,16 @@ def prepare(
         # "false" is true to Python: a program's string must not force a run.
         if not isinstance(value, bool):
             raise UsageError(f"must be True or False, not {value!r}", option=option)
-    if scale is not None and not math.isfinite(scale):
+    if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise UsageError(f"must be a positive percentage, not {scale!r}", option="scale")
     if start_method is not None:
         import multiprocessing
 
-        if start_method not in multiprocessing.get_all_start_methods():
-            methods = ", ".join(multiprocessing.get_all_start_methods())
-            raise UsageError(f"must be one of {methods}", option="start_method")
+        _one_of("start_method", start_method, multiprocessing.get_all_start_methods())
     if quality is not None and not 1 <= quality <= 100:
         raise UsageError("must be between 1 and 100", option="quality")
-    if filter not in FILTERS:
-        raise UsageError(f"must be one of {', '.join(FILTERS)}", option="filter")
-    if metadata not in METADATA_POLICIES:
-        raise UsageError(f"must be one of {', '.join(METADATA_POLICIES)}", option="metadata")
+    _one_of("filter", filter, FILTERS)
+    _one_of("metadata", metadata, METADATA_POLICIES)
     if max_pixels < 1:
         raise UsageError("must be positive", option="max_pixels")
     if jobs is not None and jobs < 1:
@@ -933,6 +929,12 @@ def _previews(jobs: int) -> int:
     return PREVIEW_LIMIT + LOOKAHEAD + 2 * jobs * CHUNK_FILES
 
 
+def _one_of(option: str, value: object, choices: Sequence[str]) -> None:
+    """UsageError where `value` is none of `choices`."""
+    if value not in choices:
+        raise UsageError(f"must be one of {', '.join(choices)}", option=option)
+
+
 def _resizes(
     *,
     max_size: int | str | Sequence[int] | None,
@@ -966,12 +968,8 @@ def _resizes(
     given = [option for option, values in pixels.items() if values]
     if scale is not None:
         given.append("scale")
-    if scale is not None and scale <= 0:
-        raise UsageError("must be a positive percentage", option="scale")
-    if fit not in FITS:
-        raise UsageError(f"must be one of {', '.join(FITS)}", option="fit")
-    if gravity not in GRAVITIES:
-        raise UsageError(f"must be one of {', '.join(GRAVITIES)}", option="gravity")
+    _one_of("fit", fit, FITS)
+    _one_of("gravity", gravity, GRAVITIES)
     exclusive = {"max_size", "long_edge", "short_edge", "scale"}
     if len(given) > 1 and (exclusive & set(given)):
         first, *others = given
