@@ -1675,6 +1675,9 @@ def test_config_paths_kinds_and_syntax(
         # Checked past the type, where the option is named: still the setting.
         ("quality = 500", "'quality': must be between 1 and 100"),
         ('fit = "stretch"', "'fit': must be one of contain, cover, fill"),
+        ("scale = 0", "'scale': must be a positive percentage, not 0"),
+        ("scale = nan", "'scale': must be a positive percentage, not nan"),
+        ("jobs = 100000", "'jobs': must be at most"),
         ("width = [320, 0]", "'width': must be a positive number of pixels"),
         ("width = []", "'width': is empty: give pixels, or several separated by commas"
          " (320,640): ''"),
@@ -1682,7 +1685,7 @@ def test_config_paths_kinds_and_syntax(
         config.write_text(f'sources = ["assets"]\nto = "webp"\n{setting}\n')
         typed = runner.invoke(app, ["convert", "--dry-run"])
         assert typed.exit_code == 2, typed.output
-        assert typed.stderr.strip() == f"imgpar: error: {config}: setting {message}"
+        assert typed.stderr.strip().startswith(f"imgpar: error: {config}: setting {message}")
     # A SOURCE it names that is not there is its setting too.
     config.write_text('sources = ["assets", "gone"]\nto = "webp"\n')
     missing = runner.invoke(app, ["convert", "--dry-run"])
