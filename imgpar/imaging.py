@@ -54,6 +54,12 @@ def gray_again(im: Image.Image) -> None:
     im._mode = "LA"
 
 
+def release(im: Image.Image) -> None:
+    """Free `im`'s pixels now. Not ImageFile.close(), which would close the
+    file it was read from as well: a file whose digest is read after."""
+    Image.Image.close(im)
+
+
 def upright(im: Image.Image, orientation: int) -> Image.Image:
     method = _TRANSPOSE.get(orientation)
     return im if method is None else im.transpose(method)

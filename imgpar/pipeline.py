@@ -407,7 +407,8 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         # Several formats at one size share the crop, resize and rotation.
         scaled: dict[tuple[tuple[_Page, ...], bool], list[Image.Image]] = {}
         smallest: tuple[Image.Image, bytes | None] | None = None  # pixels, profile
-        for target, size, box, rule, final in todo:
+        decoded_bytes = sum(f.width * f.height for f in frames) * 4
+        for n, (target, size, box, rule, final) in enumerate(todo, 1):
             # Animations go to targets that animate; pages only into a TIFF.
             animate = len(frames) > 1 and (
                 target.animation if timing is not None else target.name == "tiff"
@@ -464,6 +465,12 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
                 options.update(background=(0, 0, 0, 0))
                 if timing is not None:
                     options.update(duration=timing[0], loop=timing[1])
+            if n == len(todo) and len(frames) == 1 and frames[0] is not pixels:
+                # The last output's pixels are made: the decoded picture is
+                # not needed as it encodes (a 24 MP photo's 72 MB, twice that
+                # where its orientation was turned into a copy).
+                imaging.release(frames[0])
+                imaging.release(im)
             try:
                 written, in_filesystem = writer.write_atomic(
                     pixels, final, target, options, task.replaceable
@@ -494,7 +501,7 @@ def _convert(task: Task, fp: IO[bytes], spec: ConvertSpec) -> _Converted:
         preview = thumbnail.data_uri(*smallest) if task.preview and smallest else None
     return _Converted(
         tuple(records), displayed, tuple(dict.fromkeys(notes)), preview,
-        (decode, resize, encode, write), sum(f.width * f.height for f in frames) * 4, shrink,
+        (decode, resize, encode, write), decoded_bytes, shrink,
     )
 
 
