@@ -28,7 +28,7 @@ from imgpar.cache import (
 )
 from imgpar.collect import Collector, Summary
 from imgpar.errors import UsageError, counted, flag, system_words, them
-from imgpar.formats import TARGETS, Target, resolve_target, target_available
+from imgpar.formats import TARGETS, Target, is_unread, resolve_target, target_available
 from imgpar.keys import run_key
 from imgpar.limits import (
     CHUNK_FILES,
@@ -381,7 +381,10 @@ class Job:
         empty: dict[str, bool] = {}  # by SOURCE folder, walked once at most
         pruned = []
         for key, entry in gone:
-            root = roots[key.partition("/")[0]]
+            root = roots.get(key.partition("/")[0])
+            if root is None:  # a file named as a SOURCE (a raw file, no source now)
+                pruned.append((key, entry))
+                continue
             if root not in empty:
                 empty[root] = not (
                     root in present
@@ -502,13 +505,17 @@ class Job:
                     places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
                     found = head not in roots or key in named
-                    if not found:
+                    if key in named and is_unread(key):
+                        # A camera raw file an older imgpar converted (its
+                        # small preview) is no source now: its outputs go.
+                        found = False
+                    elif not found:
                         root = roots[head]
                         path = os.path.join(root, rest)
                         made = outputs_at.get(os.path.normpath(rest))
                         taken = made is not None and made[0] != key and as_recorded(path, made[1])
                         walked = key[: key.rfind("/") + 1] in whole
-                        if not taken and (walked or may_exist(path)):
+                        if not taken and not is_unread(rest) and (walked or may_exist(path)):
                             found = True
                             present.add(root)
                     if found:
@@ -560,7 +567,7 @@ class Job:
                         place = os.path.relpath(folder, here)
                         places.add("" if place == os.curdir else place)
                 written_in = [os.path.join(cache_root, place) for place in places]
-                removed += remove_abandoned(written_in, dry_run=dry_run)
+                removed += remove_abandoned(written_in, dry_run=dry_run, refused=self.unpruned)
                 if not dry_run and self.out is not None:
                     # Not in place: a folder emptied there may be the user's.
                     _remove_emptied(removed, cache_root)
@@ -657,6 +664,8 @@ def _unlinked(path: str, refused: list[str]) -> bool:
     file immutable), told to `refused`: the rest of --prune goes on."""
     try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass  # gone since it was found: what --prune was to do
     except OSError as exc:
         refused.append(f"{path}: {system_words(exc)}")
         return False

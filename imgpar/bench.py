@@ -32,6 +32,7 @@ from imgpar.formats import TARGETS
 from imgpar.limits import (
     BENCH_REPEAT,
     BENCH_SAMPLE,
+    WAIT_NOTED_SECONDS,
     WAITED_SHARE_NOTED,
     default_jobs,
     too_many_jobs,
@@ -176,21 +177,22 @@ def bench(
         cores=default_jobs(),
         scratch=parent or tempfile.gettempdir(),
         failures=tuple(f"{path}: {reason}" for path, reason in sorted(failures.items())),
-        notes=notes + _caveats(runs, rows),
+        notes=notes + _caveats(runs, rows, default_jobs()),
     )
 
 
-def _caveats(runs: dict[int, list[Summary]], rows: Sequence[BenchRow]) -> tuple[str, ...]:
+def _caveats(
+    runs: dict[int, list[Summary]], rows: Sequence[BenchRow], cores: int
+) -> tuple[str, ...]:
     """What makes the rows above jobs=1 read lower than the gain a real batch
-    gets: a sample too short to outweigh starting the workers, more jobs than
-    CPUs, other programs busy while it ran."""
+    gets on `cores` CPUs: a sample too short to outweigh starting the
+    workers, more jobs than CPUs, other programs busy while it ran."""
     said = []
     if len(rows) > 1 and rows[0].wall_seconds < SHORT_SAMPLE_SECONDS:
         said.append(
             f"the sample takes {rows[0].wall_seconds:.2f} s on one core: starting the worker"
             " processes weighs on the other rows; a larger --sample times the real gain"
         )
-    cores = default_jobs()
     if rows[-1].jobs > cores:
         said.append(
             f"jobs above the {counted(cores, 'CPU')} this process may use wait their turn:"
@@ -199,7 +201,7 @@ def _caveats(runs: dict[int, list[Summary]], rows: Sequence[BenchRow]) -> tuple[
     waited = {
         j: sum(r.waited_seconds for r in done) / work
         for j, done in runs.items()
-        if 1 < j <= cores and (work := sum(r.work_seconds for r in done)) > 0
+        if 1 < j <= cores and (work := sum(r.work_seconds for r in done)) >= WAIT_NOTED_SECONDS
     }
     if waited and max(waited.values()) >= WAITED_SHARE_NOTED:
         j = max(waited, key=lambda j: waited[j])
@@ -223,7 +225,7 @@ def jobs_ladder(jobs: Sequence[int] | None) -> tuple[int, ...]:
     if any(j < 1 for j in values):
         raise UsageError("values must be at least 1", option="jobs")
     if why := too_many_jobs(max(values)):
-        raise UsageError(f"{max(values)}: {why}", option="jobs")
+        raise UsageError(why, option="jobs")
     return tuple(sorted(values | {1}))
 
 

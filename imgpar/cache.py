@@ -652,7 +652,7 @@ def kind_of_cache(folder: str) -> str | None:
     path = os.path.abspath(os.path.join(folder, CACHE_NAME))
     if not os.path.exists(path):  # most folders: no connection to try
         return None
-    uri = "file:" + urllib.parse.quote(path)
+    uri = "file:" + urllib.parse.quote(os.fsencode(path))  # a name need not be UTF-8
     try:
         db = sqlite3.connect(uri + "?mode=ro", uri=True)
         try:

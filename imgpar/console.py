@@ -441,7 +441,6 @@ def _open_reports(paths: list[str]) -> list[ReportWriter]:
     return writers
 
 
-WAIT_NOTED_SECONDS = 2.0  # of work: a short run's figures are noise anyway
 
 
 def waited_note(s: Summary) -> str | None:
@@ -449,17 +448,17 @@ def waited_note(s: Summary) -> str | None:
     waited for a CPU (other programs busy) or the disk, and the speedup
     (work over wall time) counts the wait as work. Not said for more jobs
     than CPUs, which the run's first note has said."""
-    from imgpar.limits import WAITED_SHARE_NOTED, default_jobs
+    from imgpar.limits import WAIT_NOTED_SECONDS, WAITED_SHARE_NOTED, default_jobs
 
     if s.work_seconds < WAIT_NOTED_SECONDS:
         return None
     if s.engine != "dask" and s.jobs > default_jobs():
         return None
-    share = s.waited_seconds / s.work_seconds
-    if share < WAITED_SHARE_NOTED:
+    waited = s.waited_seconds / s.work_seconds
+    if waited < WAITED_SHARE_NOTED:
         return None
     return (
-        f"the workers waited {share:.0%} of their work time, for a CPU (other programs"
+        f"the workers waited {waited:.0%} of their work time, for a CPU (other programs"
         " busy) or the disk: the speedup counts the wait as work (imgpar bench times the"
         " real gain)"
     )
@@ -782,7 +781,7 @@ def format_bench(r: BenchResult) -> str:
         lines.append(
             f"{row.jobs:>4}  {row.wall_seconds:>7.2f}  {row.images_per_second:>8.1f}  "
             f"{row.speedup:>6.2f}x  {share(row.efficiency):>10}  "
-            + " ".join(f"{share:>6.0%}" for share in row.stage_shares)
+            + " ".join(f"{stage:>6.0%}" for stage in row.stage_shares)
         )
     lines.append("")
     if r.peak_worker_rss:

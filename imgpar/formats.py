@@ -7,6 +7,7 @@ ask what this install can actually write.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import NamedTuple
 
 
@@ -173,6 +174,11 @@ UNREAD_EXTENSIONS = frozenset(
         ".qoi", ".svg", ".tga", ".wdp", ".xcf",
     }
 )  # fmt: skip
+
+def is_unread(name: str) -> bool:
+    """Whether `name` is an image's of a format imgpar does not read (a camera raw file)."""
+    return os.path.splitext(name)[1].lower() in UNREAD_EXTENSIONS
+
 
 # Leading bytes of the formats imgpar reads, to tell a damaged image from a
 # file that is no image at all when no decoder recognises it.

@@ -48,9 +48,9 @@ def inspect(path: str, catcher: cstderr.Catcher | None = None) -> dict[str, Any]
             record, failure = {"path": path}, exc
     record["error"], warned, said = pipeline.hearsay(caught, heard, failure)
     record["warnings"] = list(dict.fromkeys(warned + said))
-    # As convert fails it: by its name or its folder's, which its cache key holds.
-    parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
-    if not record["error"] and not (is_text(os.path.basename(path)) and is_text(parent)):
+    # As convert fails it, named: by its name, which its cache key holds
+    # (its folder's name is quoted there).
+    if not record["error"] and not is_text(os.path.basename(path)):
         record["error"] = not_text(path)
     return record
 

@@ -60,9 +60,15 @@ def _since_output_version(outputs: Sequence[OutputSpec], spec: ConvertSpec) -> l
     """What changed an output's bytes since OUTPUT_VERSION was last raised,
     for the outputs it changed alone: raising it would have every other
     output made again too, a photographer's whole library at once.
-    Full-resolution colour from JPEG and AVIF quality 90 (2026-12-07)."""
-    full = any(full_chroma(TARGETS[o.target], spec.quality) for o in outputs)
-    return ["chroma 4:4:4"] if full else []
+    Full-resolution colour from JPEG and AVIF quality 90 (2026-12-07); under
+    no-gps, no maker note, XMP place or creator's address (2026-12-08): a
+    place published must not stay so in the outputs made before."""
+    since = []
+    if any(full_chroma(TARGETS[o.target], spec.quality) for o in outputs):
+        since.append("chroma 4:4:4")
+    if spec.metadata == "no-gps":
+        since.append("no-gps places")
+    return since
 
 
 def _hash(value: Any) -> str:

@@ -47,6 +47,7 @@ def default_jobs() -> int:
 # said by convert and bench: file reads and writes from the page cache are
 # CPU time, so a quiet machine stays below it.
 WAITED_SHARE_NOTED = 0.2
+WAIT_NOTED_SECONDS = 2.0  # of work: a short run's figures are noise anyway
 # Each job is a process of its own: --jobs 99999 forked until the system's
 # OOM killer stopped the run (and others'). Past the CPUs, jobs only wait.
 JOBS_PER_CPU = 16

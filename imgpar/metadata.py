@@ -96,8 +96,8 @@ _IFD0_TYPES = {0xC4A5: TiffTags.UNDEFINED}
 # (filtered), and IPTC-IIM and Photoshop resources hold location fields
 # this module does not parse. So do a GeoTIFF's and GDAL's tags: where on
 # the Earth the source's pixels lie, wrong for resized ones, and a place.
-GEO_TAGS = frozenset({33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113})
-_NOT_COPIED = GEO_TAGS | frozenset(
+GEO_TAGS = frozenset({33550, 33922, 34264, 34735, 34736, 34737})  # what imgpar info calls GPS
+_NOT_COPIED = GEO_TAGS | {42112, 42113} | frozenset(
     {
         254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 297, 301, 317,
         318, 319, 320, 321, 322, 323, 324, 325, 330, 332, 333, 334, 336, 338, 339, 340,
@@ -140,13 +140,10 @@ _XMP_SIZES = (
 )
 
 # Where a picture was taken, beyond any property whose name starts with "GPS"
-# (exif:GPSLatitude, drone-dji:GpsLongitude...), and where its creator lives:
-# the postal address of Iptc4xmpCore:CreatorContactInfo (its e-mail, phone
-# and web address stay, for licensing).
-_LOCATION = frozenset(
+# (exif:GPSLatitude, drone-dji:GpsLongitude...).
+_PLACES = frozenset(
     {
         f"{{{_DC}}}coverage",
-        *(f"{{{_IPTC_CORE}}}CiAdr{part}" for part in ("Extadr", "City", "Region", "Pcode", "Ctry")),
         *(f"{{{_MEDIAPRO}}}{part}" for part in ("Location", "City", "State", "Country")),
         f"{{{_PHOTOSHOP}}}City",
         f"{{{_PHOTOSHOP}}}State",
@@ -163,6 +160,12 @@ _LOCATION = frozenset(
         f"{{{_XMP_DM}}}shotLocation",
         f"{{{_DJI}}}AbsoluteAltitude",  # height above sea level: exif:GPSAltitude again
     }
+)
+# Where its creator lives, dropped with the places: the postal address of
+# Iptc4xmpCore:CreatorContactInfo (its e-mail, phone and web address stay,
+# for licensing).
+_ADDRESS = frozenset(
+    f"{{{_IPTC_CORE}}}CiAdr{part}" for part in ("Extadr", "City", "Region", "Pcode", "Ctry")
 )
 _CREDITS = frozenset({f"{{{_DC}}}creator", f"{{{_DC}}}rights"})
 
@@ -713,11 +716,13 @@ def _packet(root: ET.Element, namespaces: dict[str, str]) -> bytes:
 
 
 def xmp_has_location(data: bytes | None) -> bool:
+    """Whether `data` says where its picture was taken (the creator's
+    address is no such place)."""
     parsed = _parse(data) if data else None
     if parsed is None:
         return False
     for element in parsed[0].iter():
-        if _is_location(element.tag) or any(_is_location(name) for name in element.attrib):
+        if _is_place(element.tag) or any(_is_place(name) for name in element.attrib):
             return True
     return False
 
@@ -752,8 +757,13 @@ def _is_rdf(name: str) -> bool:
     return name.startswith(f"{{{_RDF}}}")
 
 
+def _is_place(name: str) -> bool:
+    return name in _PLACES or name.rpartition("}")[2].lower().startswith("gps")
+
+
 def _is_location(name: str) -> bool:
-    return name in _LOCATION or name.rpartition("}")[2].lower().startswith("gps")
+    """Whether no-gps drops property `name`: a place, or the creator's address."""
+    return _is_place(name) or name in _ADDRESS
 
 
 def _drop_location(element: ET.Element) -> None:

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-# How imgpar's temporary files are named (writer.write_atomic): never a
-# source, never an output.
 def folder_of(source: str) -> str:
     """The folder a SOURCE converts in, in place: itself, or a file's own."""
     return source if os.path.isdir(source) else os.path.dirname(source) or os.curdir

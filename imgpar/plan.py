@@ -211,8 +211,14 @@ def _resolved(real: str, head: str, folder: str) -> str:
 
 def source_name(root: str) -> str:
     """What the cache keys of a SOURCE folder's files begin with: its name,
-    so keys survive moving or restoring the tree."""
-    return os.path.basename(os.path.abspath(root))
+    so keys survive moving or restoring the tree (_as_key)."""
+    return _as_key(os.path.basename(os.path.abspath(root)))
+
+
+def _as_key(name: str) -> str:
+    """`name` as the cache's text holds it: itself, or, where it is not
+    UTF-8 (an archive's Latin-1 folder), its bytes quoted."""
+    return name if is_text(name) else urllib.parse.quote(os.fsencode(name), safe="")
 
 
 def source_heads(folders: Iterable[str]) -> dict[str, str]:
@@ -224,7 +230,9 @@ def source_heads(folders: Iterable[str]) -> dict[str, str]:
     each run would take the other's `a.jpg` for its own, changed."""
     named: dict[str, list[str]] = {}
     for folder in {os.path.abspath(f) for f in folders}:
-        named.setdefault(os.path.basename(folder), []).append(folder)
+        # By its head, not its name: a name that is not UTF-8 is quoted
+        # (caf\xe9 as caf%E9), which another folder's name may be.
+        named.setdefault(head_forms(folder)[0], []).append(folder)
     heads: dict[str, str] = {}
     for group in named.values():
         forms = {folder: head_forms(folder) for folder in group}
@@ -239,12 +247,9 @@ def head_forms(folder: str) -> list[str]:
     """Every head a run may have given `folder` (source_heads): its name,
     then its name with one folder above, two, ... as one name."""
     parts = os.path.abspath(folder).split(os.sep)
-    # Quoted as the bytes of the names, which need not be UTF-8 (an
-    # archive's Latin-1 folder), as the cache's text must be.
-    heads = ["/".join(parts[-depth:]) for depth in range(1, len(parts) + 1)]
-    return [
-        head if depth == 1 and is_text(head) else urllib.parse.quote(os.fsencode(head), safe="")
-        for depth, head in enumerate(heads, 1)
+    return [_as_key(parts[-1])] + [
+        urllib.parse.quote(os.fsencode("/".join(parts[-depth:])), safe="")
+        for depth in range(2, len(parts) + 1)
     ]
 
 

@@ -1,6 +1,6 @@
 """imgpar's temporary files: how they are named (the host and the process
 that writes each), where a run's may be, and which are abandoned (their
-process gone, or a day old) to be removed. `os` only, so any run may use it."""
+process gone, or a day old) to be removed. No Pillow, so any run may use it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 import zlib
 from collections.abc import Iterable
 
+from imgpar.errors import system_words
 from imgpar.spec import Task, sized_glob
 
 TEMP_PREFIX = ".imgpar-tmp-"
@@ -70,16 +71,25 @@ def temp_file_places(tasks: Iterable[Task]) -> set[str]:
     return places
 
 
-def remove_abandoned(folders: Iterable[str], *, dry_run: bool = False) -> list[str]:
+def remove_abandoned(
+    folders: Iterable[str], *, dry_run: bool = False, refused: list[str] | None = None
+) -> list[str]:
     """Delete the abandoned temporary files in `folders` (with `dry_run`,
-    only find them); returns their paths."""
+    only find them); returns their paths. Those that cannot be deleted (an
+    immutable file) are told to `refused`, as `PATH: reason`, where given."""
     removed = []
     for folder in sorted(set(folders)):
         for path in abandoned_temp_files(folder):
-            with contextlib.suppress(OSError):
+            try:
                 if not dry_run:
                     os.unlink(path)
-                removed.append(path)
+            except FileNotFoundError:
+                continue  # gone since it was found
+            except OSError as exc:
+                if refused is not None:
+                    refused.append(f"{path}: {system_words(exc)}")
+                continue
+            removed.append(path)
     return removed
 
 

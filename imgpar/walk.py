@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from imgpar.cache import CACHE_NAME, kind_of_cache
 from imgpar.errors import NOT_REGULAR, system_words
-from imgpar.formats import READ_EXTENSIONS, UNREAD_EXTENSIONS
+from imgpar.formats import READ_EXTENSIONS, is_unread
 from imgpar.mounts import mount_table
 from imgpar.paths import below, identity
 
@@ -100,7 +100,7 @@ def walk(
                 linked_last.append(tree)
             else:
                 yield from _counted(_walk_links(tree), found, source)
-        elif os.path.splitext(source)[1].lower() in UNREAD_EXTENSIONS:
+        elif is_unread(source):
             # A raw file's first picture is a small preview Pillow reads as
             # a TIFF: converted, it passed for the photo, and took the name
             # of the JPEG beside it (IMG_1.JPG -> IMG_1.JPG.webp).
@@ -254,8 +254,8 @@ def _walk_tree(tree: _Tree, rel: str) -> Iterator[Folder | Skipped]:
             # order decides which spelling of a folder is walked.
             tree.links.append(folder)
         else:
-            below = yield from _walk_folder(tree, folder)
-            pending.extend(reversed(below))
+            subfolders = yield from _walk_folder(tree, folder)
+            pending.extend(reversed(subfolders))
 
 
 def _walk_folder(
@@ -302,12 +302,6 @@ def _walk_folder(
     except OSError as exc:
         yield Skipped(shown, f"cannot read folder: {system_words(exc)}", failed=True)
         return []
-    if entries and not _searchable(entries[0]):
-        # Its names listed, yet none of its files can be opened: the folder
-        # is at fault, not each of them (nor its subfolders, each once).
-        yield Skipped(shown, "cannot read folder: permission denied (its names can be listed,"
-                             " not opened)", failed=True)  # fmt: skip
-        return []
     # Another run's --out (a preset's thumbnails beside its web images): its
     # files are outputs, and converted they would nest deeper each run.
     if rel and not tree.outputs and _holds_cache(entries) and kind_of_cache(here) == "out":
@@ -328,23 +322,28 @@ def _walk_folder(
         elif is_file:
             if _is_image(entry.name):
                 names.append(entry.name)
-            elif os.path.splitext(entry.name)[1].lower() in UNREAD_EXTENSIONS:
+            elif is_unread(entry.name):
                 yield Skipped(_as_written(root, rel, entry.name), UNREAD)
         elif entry.is_symlink():
             yield Skipped(_as_written(root, rel, entry.name), _link_trouble(entry.path))
         elif _is_image(entry.name):  # a FIFO, socket or device under an image's name
             yield Skipped(_as_written(root, rel, entry.name), f"{NOT_REGULAR}, skipped")
+    if (names or subfolders) and not _searchable(here):
+        # Its names listed, yet none of its files can be opened: the folder
+        # is at fault, not each of them (nor its subfolders, each once).
+        yield Skipped(shown, "cannot read folder: permission denied (its names can be listed,"
+                             " not opened)", failed=True)  # fmt: skip
+        return []
     if names:
         yield Folder(root, rel, tuple(names))
     return [(link, os.path.join(rel, name) if rel else name) for link, name in subfolders]
 
 
-def _searchable(entry: os.DirEntry[str]) -> bool:
-    """Whether the folder that holds `entry` can be searched: a folder that
-    can be read and not searched (mode r--) lists its names, but no file
-    in it can be opened."""
+def _searchable(folder: str) -> bool:
+    """Whether `folder` can be searched: one that can be read and not
+    searched (mode r--) lists its names, but no file in it can be opened."""
     try:
-        entry.stat(follow_symlinks=False)
+        os.stat(os.path.join(folder, os.curdir))
     except PermissionError:
         return False
     except OSError:

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -1222,6 +1223,33 @@ def test_a_raw_file_named_as_a_source_is_left_alone(tmp_path: Path) -> None:
         assert im.size == (200, 133)
 
 
+def test_outputs_an_older_imgpar_made_of_raw_previews_are_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Made by a version that converted a raw file named as a SOURCE, they
+    # stayed for good: the raw file is still there, and --check passed.
+    card = tmp_path / "DCIM"
+    card.mkdir()
+    Image.new("RGB", (160, 120), "red").save(card / "IMG_1.CR2", format="TIFF")
+    Image.new("RGB", (160, 120), "red").save(card / "IMG_3.dng", format="TIFF")
+    Image.new("RGB", (600, 400), "gray").save(card / "IMG_1.JPG")
+    out = tmp_path / "web"
+    named = sorted(card.iterdir())
+    with monkeypatch.context() as older:
+        older.setattr("imgpar.walk.is_unread", lambda name: False)
+        imgpar.convert(named, to="webp", out=out, jobs=1)
+    made_then = {"IMG_1.CR2.webp", "IMG_1.JPG.webp", "IMG_3.webp"}
+    assert {p.name for p in out.glob("*.webp")} == made_then
+    checked = invoke("convert", *named, "--to", "webp", "--out", out, "--check")
+    assert checked.exit_code == 1
+    for name in ("IMG_1.CR2.webp", "IMG_3.webp"):
+        assert f"orphan: {out / name} (no source makes it now" in checked.stdout
+    pruned = invoke("convert", *named, "--to", "webp", "--out", out, "--prune")
+    assert pruned.exit_code == 0, pruned.output
+    assert {p.name for p in out.glob("*.webp")} == {"IMG_1.webp"}
+    assert invoke("convert", *named, "--to", "webp", "--out", out, "--check").exit_code == 0
+
+
 def test_names_that_hold_the_source_extension_tell_siblings_apart(tmp_path: Path) -> None:
     # a.jpg and a.png under '{stem}-{src_ext}.{ext}' became a.jpg-jpg.webp
     # and a.png-png.webp, with a note that they share a name.
@@ -1586,6 +1614,13 @@ def test_a_folder_that_can_be_listed_not_searched_fails_once(tmp_path: Path) -> 
     assert run.stderr.splitlines() == [f"failed: {reason}"]
     assert run.stdout.startswith("1 converted, 0 skipped, 0 failed, 1 folder not read in ")
     assert (check.returncode, check.stdout.splitlines()) == (1, [f"failing: {reason}"])
+    # One with nothing imgpar would read (notes, hidden files) is no failure.
+    shutil.rmtree(src / "listed")
+    (src / "docs").mkdir()
+    (src / "docs" / "notes.txt").write_text("x")
+    (src / "docs" / ".DS_Store").write_text("x")
+    run, check = _run_and_check_unreadable(argv, tmp_path, src / "docs", 0o444)
+    assert (run.returncode, run.stderr, check.returncode) == (0, "", 0)
 
 
 def test_an_unreadable_source_in_the_target_format_fails_in_place(tmp_path: Path) -> None:

@@ -720,6 +720,22 @@ def test_no_gps_drops_places_beyond_gps(tmp_path: Path) -> None:
     jpeg = tmp_path / "cam.jpg"
     quadrant_picture((32, 24)).save(jpeg, exif=exif.tobytes(), xmp=xmp)
     assert inspect(str(tiff))["gps"]
+    # Neither a GDAL no-data value nor the creator's address is a place of the picture.
+    nodata = TiffImagePlugin.ImageFileDirectory_v2()
+    nodata[42113] = "0"
+    nodata.tagtype[42113] = TiffTags.ASCII
+    quadrant_picture((32, 24)).save(tmp_path / "dem.tif", tiffinfo=nodata)
+    assert not inspect(str(tmp_path / "dem.tif"))["gps"]
+    address = XMP.split(b"<rdf:Description")[0] + (
+        f'<rdf:Description rdf:about="" xmlns:Iptc4xmpCore="{NS["Iptc4xmpCore"]}">'
+        "<Iptc4xmpCore:CreatorContactInfo rdf:parseType='Resource'>"
+        "<Iptc4xmpCore:CiAdrCity>HOMECITY</Iptc4xmpCore:CiAdrCity>"
+        "</Iptc4xmpCore:CreatorContactInfo></rdf:Description></rdf:RDF></x:xmpmeta>"
+    ).encode()
+    quadrant_picture((32, 24)).save(tmp_path / "card.jpg", xmp=address)
+    assert not inspect(str(tmp_path / "card.jpg"))["gps"]
+    carded = written(run(tmp_path / "card.jpg", "webp"))
+    assert b"HOMECITY" not in Path(carded.filename).read_bytes()
     secrets = (b"SECRETTOWN", b"MPCITY", b"COVERED", b"HOME STREET", b"HOMECITY", b"SECRETPLACE")
     for target in ALL_TARGETS:
         for source in (jpeg, tiff):

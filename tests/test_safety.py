@@ -1800,6 +1800,45 @@ def test_a_source_folder_whose_name_is_not_utf8_converts_into_an_out(
     assert _run("convert", "a", "--to", "webp", "--out", "o", "--check").returncode == 0
 
 
+def test_a_folder_whose_name_is_not_utf8_keeps_a_cache_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its first run made a cache there; every run after ended in a raw
+    # traceback (in place, --check) or an internal error (into an --out).
+    odd = tmp_path / os.fsdecode(b"caf\xe9")
+    _tree(odd / "photos", 1, (60, 40))
+    for argv in (["--out", tmp_path / "web"], [], ["--check"], ["--dry-run"]):
+        for source in (odd / "photos", odd):
+            proc = _run("convert", source, "--to", "webp", *argv)
+            assert proc.returncode == 0, proc.stderr
+            assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    # A file named in such a folder, from within it, in place: it failed,
+    # "its path is not valid UTF-8 (bytes ): rename it", and info said so.
+    monkeypatch.chdir(odd)
+    (odd / "b.jpg").write_bytes((odd / "photos" / "p00.jpg").read_bytes())
+    assert _run("convert", "b.jpg", "--to", "png").returncode == 0
+    assert _run("convert", "b.jpg", "--to", "png").stdout.startswith("0 converted, 1 skipped")
+    assert "fails" not in _run("info", "b.jpg").stdout
+
+
+def test_a_folder_not_utf8_and_one_named_as_its_quoted_bytes_stay_apart(tmp_path: Path) -> None:
+    # caf\xe9's name was quoted caf%E9 in the cache: the very name of the
+    # other folder, whose files then shared its keys; each run converted
+    # one again, and --prune deleted outputs sources still made.
+    odd, literal = tmp_path / "d1" / os.fsdecode(b"caf\xe9"), tmp_path / "d2" / "caf%E9"
+    for folder, name in ((odd, "only1"), (literal, "only2")):
+        folder.mkdir(parents=True)
+        for stem in ("a", name):
+            Image.new("RGB", (30, 20), "red").save(folder / f"{stem}.jpg")
+    argv = ["convert", odd, literal, "--to", "webp", "--out", tmp_path / "web"]
+    assert _run(*argv).returncode == 0
+    again = _run(*argv, "--prune")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("0 converted, 4 skipped, 0 failed in"), again.stdout
+    assert "pruned" not in again.stderr
+    assert _run(*argv, "--check").returncode == 0
+
+
 def _escaped(path: str) -> str:
     """`path` as stderr prints it: bytes that are no text as escapes."""
     return path.encode("utf-8", "backslashreplace").decode()
@@ -2909,6 +2948,18 @@ def test_an_output_prune_cannot_delete_stays_recorded_and_the_reports_are_writte
     assert json.loads((tmp_path / "m.json").read_text())["sources"]
     assert not (out / "b.webp").exists()
     assert f"would prune: {out / 'a.webp'}" in again.stdout  # still recorded: tried again
+    # A killed run's temporary file that will not go: said too, where --check lists it.
+    leftover = out / f"{temp_prefix(2**22 + 1)}0000.webp"
+    leftover.write_bytes(b"half an image")
+    subprocess.run(["chattr", "+i", str(leftover)], check=True)
+    try:
+        stuck = _run(*args, "--prune")
+    finally:
+        subprocess.run(["chattr", "-i", str(leftover)], check=False)
+    assert stuck.returncode == 1
+    assert f"warning: cannot prune {leftover}: operation not permitted" in stuck.stderr
+    assert _run(*args, "--prune").returncode == 0
+    assert not leftover.exists()
 
 
 def test_one_folder_named_two_ways_is_one_lock(
