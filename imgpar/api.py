@@ -505,17 +505,17 @@ class Job:
                     places.update(os.path.dirname(o.path) for o in entry.outputs)
                     head, _, rest = key.partition("/")
                     found = head not in roots or key in named
-                    if key in named and is_unread(key):
+                    if is_unread(rest):
                         # A camera raw file an older imgpar converted (its
-                        # small preview) is no source now: its outputs go.
-                        found = False
+                        # small preview) is no source now: gone, if this run's.
+                        found = head not in roots and key not in named
                     elif not found:
                         root = roots[head]
                         path = os.path.join(root, rest)
                         made = outputs_at.get(os.path.normpath(rest))
                         taken = made is not None and made[0] != key and as_recorded(path, made[1])
                         walked = key[: key.rfind("/") + 1] in whole
-                        if not taken and not is_unread(rest) and (walked or may_exist(path)):
+                        if not taken and (walked or may_exist(path)):
                             found = True
                             present.add(root)
                     if found:

@@ -32,9 +32,8 @@ from imgpar.formats import TARGETS
 from imgpar.limits import (
     BENCH_REPEAT,
     BENCH_SAMPLE,
-    WAIT_NOTED_SECONDS,
-    WAITED_SHARE_NOTED,
     default_jobs,
+    noted_wait,
     too_many_jobs,
 )
 from imgpar.spec import Result, Stages, Task
@@ -198,12 +197,12 @@ def _caveats(
             f"jobs above the {counted(cores, 'CPU')} this process may use wait their turn:"
             " their rows time the wait"
         )
-    waited = {
-        j: sum(r.waited_seconds for r in done) / work
-        for j, done in runs.items()
-        if 1 < j <= cores and (work := sum(r.work_seconds for r in done)) >= WAIT_NOTED_SECONDS
-    }
-    if waited and max(waited.values()) >= WAITED_SHARE_NOTED:
+    waited = {}
+    for j, done in runs.items():
+        share = noted_wait(sum(r.work_seconds for r in done), sum(r.waited_seconds for r in done))
+        if 1 < j <= cores and share is not None:
+            waited[j] = share
+    if waited:
         j = max(waited, key=lambda j: waited[j])
         said.append(
             f"at jobs={j} the workers waited {waited[j]:.0%} of their work time for a CPU"

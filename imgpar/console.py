@@ -448,14 +448,12 @@ def waited_note(s: Summary) -> str | None:
     waited for a CPU (other programs busy) or the disk, and the speedup
     (work over wall time) counts the wait as work. Not said for more jobs
     than CPUs, which the run's first note has said."""
-    from imgpar.limits import WAIT_NOTED_SECONDS, WAITED_SHARE_NOTED, default_jobs
+    from imgpar.limits import default_jobs, noted_wait
 
-    if s.work_seconds < WAIT_NOTED_SECONDS:
-        return None
     if s.engine != "dask" and s.jobs > default_jobs():
         return None
-    waited = s.waited_seconds / s.work_seconds
-    if waited < WAITED_SHARE_NOTED:
+    waited = noted_wait(s.work_seconds, s.waited_seconds)
+    if waited is None:
         return None
     return (
         f"the workers waited {waited:.0%} of their work time, for a CPU (other programs"

@@ -43,24 +43,28 @@ def default_jobs() -> int:
 
 
 # From this share of their work time spent waiting (for a CPU, other
-# programs busy, or the disk), the workers' waits make a speedup a claim,
-# said by convert and bench: file reads and writes from the page cache are
-# CPU time, so a quiet machine stays below it.
-WAITED_SHARE_NOTED = 0.2
-WAIT_NOTED_SECONDS = 2.0  # of work: a short run's figures are noise anyway
+# programs busy, or the disk), the workers' waits make a speedup a claim:
+# file reads and writes from the page cache are CPU time, so a quiet
+# machine stays below it.
+_WAITED_SHARE_NOTED = 0.2
+_WAIT_NOTED_SECONDS = 2.0  # of work: a short run's figures are noise anyway
 # Each job is a process of its own: --jobs 99999 forked until the system's
 # OOM killer stopped the run (and others'). Past the CPUs, jobs only wait.
 JOBS_PER_CPU = 16
 
 
-def most_jobs() -> int:
-    """The most --jobs a run on this machine may have."""
-    return JOBS_PER_CPU * default_jobs()
+def noted_wait(work_seconds: float, waited_seconds: float) -> float | None:
+    """The share of their work time workers waited, where convert and bench
+    say it: enough of it, in a run long enough to tell."""
+    if work_seconds < _WAIT_NOTED_SECONDS:
+        return None
+    waited = waited_seconds / work_seconds
+    return waited if waited >= _WAITED_SHARE_NOTED else None
 
 
 def too_many_jobs(jobs: int) -> str | None:
-    """Why `jobs` is refused, if it is: above most_jobs()."""
-    if jobs <= (most := most_jobs()):
+    """Why `jobs` is refused, if it is: more than JOBS_PER_CPU per CPU."""
+    if jobs <= (most := JOBS_PER_CPU * default_jobs()):
         return None
     return (
         f"must be at most {most} here ({JOBS_PER_CPU} per CPU this process may use):"

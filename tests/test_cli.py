@@ -1202,16 +1202,22 @@ def test_images_imgpar_does_not_read_are_named_once(tmp_path: Path) -> None:
     assert f"note: {src / 'logo.svg'}: an image format imgpar does not read" in verbose.stderr
 
 
+def _card(folder: Path, *raw: str) -> list[Path]:
+    """A camera card's files, sorted as `DCIM/*` names them: IMG_1.JPG, and
+    each of `raw` as raw files are made, a small preview first (a TIFF)."""
+    folder.mkdir()
+    for name in raw:
+        Image.new("RGB", (160, 120), "red").save(folder / name, format="TIFF")
+    Image.new("RGB", (600, 400), "gray").save(folder / "IMG_1.JPG")
+    return sorted(folder.iterdir())
+
+
 def test_a_raw_file_named_as_a_source_is_left_alone(tmp_path: Path) -> None:
     # `imgpar convert DCIM/*`: a raw file's first picture, a small preview
     # Pillow reads as a TIFF, was converted as if it were the photo, and the
     # JPEG beside it lost its name to it (IMG_1.JPG -> IMG_1.JPG.jpg).
-    card = tmp_path / "DCIM"
-    card.mkdir()
-    Image.new("RGB", (160, 120), "red").save(card / "IMG_1.CR2", format="TIFF")
-    Image.new("RGB", (600, 400), "gray").save(card / "IMG_1.JPG")
+    named = _card(tmp_path / "DCIM", "IMG_1.CR2")
     out = tmp_path / "web"
-    named = sorted(card.iterdir())
     result = invoke("convert", *named, "--to", "jpeg", "--max-size", "200", "--out", out)
     assert result.exit_code == 0, result.output
     assert "1 converted, 0 skipped, 0 failed" in result.stdout
@@ -1228,13 +1234,8 @@ def test_outputs_an_older_imgpar_made_of_raw_previews_are_pruned(
 ) -> None:
     # Made by a version that converted a raw file named as a SOURCE, they
     # stayed for good: the raw file is still there, and --check passed.
-    card = tmp_path / "DCIM"
-    card.mkdir()
-    Image.new("RGB", (160, 120), "red").save(card / "IMG_1.CR2", format="TIFF")
-    Image.new("RGB", (160, 120), "red").save(card / "IMG_3.dng", format="TIFF")
-    Image.new("RGB", (600, 400), "gray").save(card / "IMG_1.JPG")
+    named = _card(tmp_path / "DCIM", "IMG_1.CR2", "IMG_3.dng")
     out = tmp_path / "web"
-    named = sorted(card.iterdir())
     with monkeypatch.context() as older:
         older.setattr("imgpar.walk.is_unread", lambda name: False)
         imgpar.convert(named, to="webp", out=out, jobs=1)
